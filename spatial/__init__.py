@@ -1,0 +1,1 @@
+"""The spatial store: settings, engine, models, migrations, embedded PostGIS, hierarchy import."""

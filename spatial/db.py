@@ -1,0 +1,33 @@
+"""Engine creation: the configured external database, or the running embedded cluster."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+
+from spatial.embedded import EmbeddedCluster
+from spatial.errors import EmbeddedDbError
+from spatial.settings import StoreSettings, sqlalchemy_url
+
+
+def database_url(settings: StoreSettings) -> str:
+    """SQLAlchemy URL of the city database this process serves."""
+    if settings.database_url:
+        return settings.database_url
+    cluster = EmbeddedCluster(settings)
+    if not cluster.status().running:
+        raise EmbeddedDbError(
+            f"the embedded database in {cluster.data_dir} is not running: run `cityops db start` "
+            "(or set CITYOPS_DATABASE_URL)"
+        )
+    return sqlalchemy_url(cluster.url(settings.city))
+
+
+def make_engine(settings: StoreSettings) -> Engine:
+    """A pooled engine; psycopg prepares statements that repeat, which the hot paths rely on."""
+    return create_engine(
+        database_url(settings),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": 2},
+    )

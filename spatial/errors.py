@@ -1,0 +1,60 @@
+"""Domain errors shared by every layer; the API maps each class to one HTTP status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PlatformError(Exception):
+    """Base of every error the platform raises on purpose; the message says what to fix."""
+
+
+class NotFoundError(PlatformError):
+    """A named thing (unit, code, file) does not exist."""
+
+
+class InvalidInputError(PlatformError):
+    """Input that can never be right as given (bad coordinates, unknown tier, malformed file)."""
+
+
+class OutsideJurisdictionError(PlatformError):
+    """A valid point that lies outside every unit of the loaded hierarchy."""
+
+
+class EmbeddedDbError(PlatformError):
+    """The embedded PostgreSQL cluster cannot be provisioned, started or reached."""
+
+
+@dataclass
+class Problem:
+    """One finding of an import check, named by unit code so a person can find it."""
+
+    check: str
+    message: str
+    codes: tuple[str, ...] = ()
+    area_m2: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for JSON reports."""
+        return {
+            "check": self.check,
+            "message": self.message,
+            "codes": list(self.codes),
+            "area_m2": None if self.area_m2 is None else round(self.area_m2, 1),
+        }
+
+
+@dataclass
+class TopologyError(PlatformError):
+    """An import failed its checks; nothing was written."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"{len(self.problems)} problem(s); nothing was written"
+        lines = [f"  [{p.check}] {p.message}" for p in self.problems[:50]]
+        more = len(self.problems) - 50
+        if more > 0:
+            lines.append(f"  … and {more} more")
+        return "\n".join([head, *lines])
