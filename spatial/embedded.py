@@ -113,9 +113,7 @@ class EmbeddedCluster:
     # ---- state ------------------------------------------------------------------------------
     def _state(self) -> dict[str, object]:
         if not self.state_file.exists():
-            raise EmbeddedDbError(
-                f"no embedded cluster in {self.data_dir}: run `cityops db start` first"
-            )
+            raise EmbeddedDbError(f"no embedded cluster in {self.data_dir}: run `cityops db start` first")
         return json.loads(self.state_file.read_text())
 
     def _save_state(self, state: dict[str, object]) -> None:
@@ -130,9 +128,7 @@ class EmbeddedCluster:
     def url(self, database: str | None = None, *, admin: bool = False) -> str:
         """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``)."""
         state = self._state()
-        role, password = (
-            (ADMIN_ROLE, state["admin_password"]) if admin else (APP_ROLE, state["app_password"])
-        )
+        role, password = (ADMIN_ROLE, state["admin_password"]) if admin else (APP_ROLE, state["app_password"])
         name = database or ("postgres" if admin else self.settings.city)
         return f"postgresql://{role}:{password}@127.0.0.1:{state['port']}/{name}"
 
@@ -345,6 +341,4 @@ class EmbeddedCluster:
     def drop_database(self, name: str) -> None:
         """Remove a city database (tests and `cityops db reset`)."""
         with psycopg.connect(self.url(admin=True), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -59,6 +59,12 @@ class StoreSettings(BaseSettings):
     )
     pool_size: int = Field(default=10, ge=1, le=200)
     max_import_mb: int = Field(default=150, ge=1, description="Largest boundary file accepted.")
+    h3_resolution: int | None = Field(
+        default=None,
+        ge=5,
+        le=13,
+        description="Coverage resolution; chosen from unit sizes if unset.",
+    )
     overlap_tolerance_m2: float = Field(
         default=1.0, ge=0, description="Sibling overlaps and gaps below this are noise, not errors."
     )

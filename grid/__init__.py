@@ -1,0 +1,1 @@
+"""H3 indexing and everything built on it: coverage, locate, routing, candidates, hotspots."""

@@ -1,0 +1,92 @@
+"""Persisting the H3 coverage in PostGIS and reading it back for batch work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from grid.coverage import Coverage, build_coverage, choose_resolution
+from spatial.hierarchy import deepest_tiling_tier, unit_area_sample
+from spatial.tiers import Tier
+
+
+def rebuild_coverage(
+    conn: Connection,
+    resolution: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, object] | None:
+    """Rebuild the cell → unit table for the deepest tiling tier; None when no units exist."""
+    tier = deepest_tiling_tier(conn)
+    if tier is None:
+        return None
+    rows = conn.execute(
+        text("SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE tier = :t AND kind = "
+             "'administrative' ORDER BY code"), {"t": tier.value},
+    ).all()  # fmt: skip
+    ids = np.asarray([r.id for r in rows], dtype=np.int64)
+    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
+    chosen = resolution or choose_resolution(unit_area_sample(conn, tier))
+    coverage = build_coverage(ids, geoms, chosen, progress)
+    write_coverage(conn, coverage, tier)
+    return {
+        "tier": tier.value,
+        "resolution": chosen,
+        "interior_cells": coverage.interior_count,
+        "boundary_cells": coverage.boundary_count,
+    }
+
+
+def write_coverage(conn: Connection, coverage: Coverage, tier: Tier) -> None:
+    """Replace the table's content with ``coverage`` (inside the caller's transaction)."""
+    conn.execute(text("TRUNCATE h3_cell"))
+    raw = conn.connection.driver_connection
+    offsets = coverage.candidate_offsets
+    with (
+        raw.cursor() as cursor,
+        cursor.copy("COPY h3_cell (cell, unit_id, candidates) FROM STDIN") as copy,
+    ):
+        for index, (cell, owner) in enumerate(
+            zip(coverage.cells.tolist(), coverage.owner.tolist(), strict=True)
+        ):
+            if owner >= 0:
+                copy.write_row((cell, owner, None))
+            else:
+                copy.write_row(
+                    (
+                        cell,
+                        None,
+                        coverage.candidate_ids[offsets[index] : offsets[index + 1]].tolist(),
+                    )
+                )
+    conn.execute(
+        text("INSERT INTO h3_coverage (tier, resolution, interior_cells, boundary_cells, built_at) "
+             "VALUES (:tier, :res, :interior, :boundary, now())"),
+        {"tier": tier.value, "res": coverage.resolution, "interior": coverage.interior_count,
+         "boundary": coverage.boundary_count},
+    )  # fmt: skip
+    conn.execute(text("ANALYZE h3_cell"))
+
+
+def current_resolution(conn: Connection) -> int | None:
+    """Resolution of the coverage in force (None before any grid is loaded)."""
+    return conn.execute(text("SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1")).scalar()
+
+
+def read_coverage(conn: Connection) -> Coverage:
+    """The stored coverage as arrays (for batch locate in this process)."""
+    resolution = current_resolution(conn)
+    if resolution is None:
+        raise LookupError("no H3 coverage: load a hierarchy first")
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT cell, coalesce(unit_id, -1), candidates FROM h3_cell ORDER BY cell")
+        rows = cursor.fetchall()
+    cells = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    owner = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    lists = [r[2] or [] for r in rows]
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in lists])]).astype(np.int64)
+    ids = np.fromiter((i for c in lists for i in c), dtype=np.int64, count=int(offsets[-1]))
+    return Coverage(resolution, cells, owner, offsets, ids)

@@ -1,0 +1,168 @@
+"""Point → grid → whole tier chain, exact at every boundary.
+
+One round trip: the H3 cell is computed here, PostGIS looks it up; an interior cell answers
+at once, a boundary cell tests its few candidate units with ST_Covers in candidate (code)
+order, so a point exactly on a shared edge always goes to the same unit — the one with the
+lowest code — in the database and in the batch path alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from grid.cells import cell_to_string, point_to_cell, points_to_cells
+from grid.coverage import Coverage
+from grid.coverage_store import current_resolution, read_coverage
+from spatial.coords import validate_lon_lat
+from spatial.errors import NotFoundError, OutsideJurisdictionError
+
+LOCATE_SQL = text("""
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+hit AS (
+    SELECT c.unit_id IS NOT NULL AS interior,
+           coalesce(c.unit_id, (
+               SELECT cand.id FROM unnest(c.candidates) WITH ORDINALITY AS cand(id, n)
+               JOIN unit u ON u.id = cand.id, pt
+               WHERE ST_Covers(u.geom, pt.g) ORDER BY cand.n LIMIT 1)) AS unit_id
+    FROM h3_cell c WHERE c.cell = :cell
+),
+leaf AS (
+    SELECT g.id, g.ancestors, hit.interior,
+           (SELECT b.id FROM unit b, pt WHERE b.parent_id = g.id AND b.tier = 'building'
+              AND ST_Covers(b.geom, pt.g) ORDER BY b.code LIMIT 1) AS building
+    FROM hit JOIN unit g ON g.id = hit.unit_id
+)
+SELECT leaf.interior, u.code, u.name, u.tier::text AS tier, u.kind::text AS kind, u.synthetic,
+       u.boundary_version_id
+FROM leaf
+CROSS JOIN LATERAL unnest(leaf.ancestors || leaf.id || leaf.building) WITH ORDINALITY AS x(id, n)
+JOIN unit u ON u.id = x.id
+ORDER BY x.n
+""")
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A unit as locate reports it."""
+
+    code: str
+    name: str
+    tier: str
+    kind: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a point falls: its cell and every unit from the city down to grid or building."""
+
+    lon: float
+    lat: float
+    cell: str
+    resolution: int
+    interior: bool
+    chain: tuple[UnitRef, ...]
+    boundary_version: int
+
+    @property
+    def leaf(self) -> UnitRef:
+        """The deepest unit containing the point (building, grid, or the deepest tier loaded)."""
+        return self.chain[-1]
+
+    def at(self, tier: str) -> UnitRef | None:
+        """The unit responsible at ``tier`` (the management unit where one exists: 江北新区)."""
+        matches = [u for u in self.chain if u.tier == tier]
+        return next((u for u in matches if u.kind == "management"), matches[0] if matches else None)
+
+
+class Locator:
+    """Single-point locate through PostGIS; remembers the coverage resolution between calls."""
+
+    def __init__(self) -> None:
+        self._resolution: int | None = None
+
+    def _current(self, conn: Connection, *, refresh: bool = False) -> int:
+        if self._resolution is None or refresh:
+            resolution = current_resolution(conn)
+            if resolution is None:
+                raise NotFoundError("no hierarchy is loaded: run `cityops demo` or `cityops load`")
+            self._resolution = resolution
+        return self._resolution
+
+    def _query(self, conn: Connection, lon: float, lat: float, resolution: int) -> Location | None:
+        cell = point_to_cell(lon, lat, resolution)
+        rows = conn.execute(LOCATE_SQL, {"lon": lon, "lat": lat, "cell": cell}).all()
+        if not rows:
+            return None
+        return Location(
+            lon=lon, lat=lat, cell=cell_to_string(cell), resolution=resolution,
+            interior=bool(rows[0].interior),
+            chain=tuple(UnitRef(r.code, r.name, r.tier, r.kind, r.synthetic) for r in rows),
+            boundary_version=max(r.boundary_version_id for r in rows),
+        )  # fmt: skip
+
+    def locate(self, conn: Connection, lon: float, lat: float) -> Location:
+        """The location of (lon, lat), or OutsideJurisdictionError."""
+        lon, lat = validate_lon_lat(lon, lat)
+        found = self._query(conn, lon, lat, self._current(conn))
+        if found is None:
+            stale = self._resolution
+            if self._current(conn, refresh=True) != stale:  # the coverage was rebuilt meanwhile
+                found = self._query(conn, lon, lat, self._current(conn))
+        if found is None:
+            raise OutsideJurisdictionError(self._outside_message(conn, lon, lat))
+        return found
+
+    def _outside_message(self, conn: Connection, lon: float, lat: float) -> str:
+        message = f"point (lon={lon}, lat={lat}) is outside the jurisdiction of the loaded hierarchy"
+        if -90 <= lon <= 90 and self._query(conn, lat, lon, self._current(conn)) is not None:
+            message += "; (lon, lat) swapped would be inside: did you pass lat first?"
+        return message
+
+
+@dataclass(frozen=True)
+class BatchLocator:
+    """Vectorised locate of millions of points in this process (historic imports, analytics)."""
+
+    coverage: Coverage
+    unit_ids: np.ndarray  # sorted
+    geoms: np.ndarray  # prepared, aligned with unit_ids
+
+    @classmethod
+    def from_db(cls, conn: Connection) -> BatchLocator:
+        """Coverage and unit outlines of the coverage tier, read once."""
+        coverage = read_coverage(conn)
+        rows = conn.execute(text(
+            "SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE id IN "
+            "(SELECT unit_id FROM h3_cell WHERE unit_id IS NOT NULL "
+            " UNION SELECT unnest(candidates) FROM h3_cell WHERE candidates IS NOT NULL) ORDER BY id"
+        )).all()  # fmt: skip
+        geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
+        shapely.prepare(geoms)
+        return cls(coverage, np.asarray([r.id for r in rows], dtype=np.int64), geoms)
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Unit id for each point (-1 outside); same answers as ``Locator.locate``."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        cov = self.coverage
+        cells = points_to_cells(lon, lat, cov.resolution)
+        pos = np.minimum(np.searchsorted(cov.cells, cells), len(cov.cells) - 1)
+        found = cov.cells[pos] == cells
+        result = np.where(found, cov.owner[pos], -1)
+        boundary = np.flatnonzero(found & (cov.owner[pos] < 0))
+        starts = cov.candidate_offsets[pos[boundary]]
+        counts = cov.candidate_offsets[pos[boundary] + 1] - starts
+        point_index = np.repeat(boundary, counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        candidate = cov.candidate_ids[np.repeat(starts, counts) + within]
+        geom_index = np.searchsorted(self.unit_ids, candidate)
+        hit = shapely.intersects_xy(self.geoms[geom_index], lon[point_index], lat[point_index])
+        hit_points, hit_units = point_index[hit], candidate[hit]
+        first_points, first = np.unique(hit_points, return_index=True)
+        result[first_points] = hit_units[first]
+        return result

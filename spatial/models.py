@@ -1,0 +1,104 @@
+"""GeoAlchemy2 models of the spatial store (tables are created by Alembic, never create_all)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from spatial.tiers import Tier, UnitKind
+
+
+def _values(enum: type) -> list[str]:
+    return [member.value for member in enum]
+
+
+TIER = Enum(Tier, name="tier", values_callable=_values)
+UNIT_KIND = Enum(UnitKind, name="unit_kind", values_callable=_values)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table of the platform."""
+
+
+class BoundaryVersion(Base):
+    """One import of one tier: where it came from, what it contained, what the checks said."""
+
+    __tablename__ = "boundary_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tier: Mapped[Tier] = mapped_column(TIER)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    unit_count: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Unit(Base):
+    """A unit of the hierarchy: city, district, street, community, grid or building.
+
+    ``parent_id`` is the management parent (江北新区 for its seven streets); ``admin_parent_id``
+    the administrative one (浦口区/六合区). ``ancestors`` caches both chains so that locate
+    answers with one round trip.
+    """
+
+    __tablename__ = "unit"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    tier: Mapped[Tier] = mapped_column(TIER, index=True)
+    kind: Mapped[UnitKind] = mapped_column(UNIT_KIND, default=UnitKind.ADMINISTRATIVE)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    admin_parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    ancestors: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list)
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False)
+    )
+    area_m2: Mapped[float] = mapped_column(Float)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    boundary_version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id"))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class H3Coverage(Base):
+    """One build of the H3 → unit coverage: which tier and resolution, when, how many cells."""
+
+    __tablename__ = "h3_coverage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tier: Mapped[Tier] = mapped_column(TIER)
+    resolution: Mapped[int] = mapped_column(Integer)
+    interior_cells: Mapped[int] = mapped_column(Integer)
+    boundary_cells: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class H3Cell(Base):
+    """A cell of the current coverage: interior (one unit) or boundary (candidates to test)."""
+
+    __tablename__ = "h3_cell"
+
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"))
+    candidates: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
