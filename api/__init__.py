@@ -1,0 +1,1 @@
+"""HTTP and command-line adapters over spatial/ and grid/."""

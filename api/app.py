@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api.errors import add_exception_handlers
+from api.logs import configure_logging, request_context
+from api.routes import health, locate, units
+from api.settings import ApiSettings
+from grid.locate import Locator
+from map_ui.routes import router as map_router
+from map_ui.routes import static_files
+from spatial.db import make_engine
+from spatial.settings import StoreSettings
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(store: StoreSettings | None = None, api: ApiSettings | None = None) -> FastAPI:
+    """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
+    store = store or StoreSettings()
+    api = api or ApiSettings()
+    configure_logging(api.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(store)
+        app.state.locator = Locator()
+        app.state.api_settings = api
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="cityops",
+        summary="Spatial command platform for a city operations centre (一网统管)",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    add_exception_handlers(app)
+    app.middleware("http")(request_context)
+    for router in (health.router, units.router, locate.router, map_router):
+        app.include_router(router)
+    app.mount("/static", static_files(), name="static")
+    return app

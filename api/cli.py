@@ -1,0 +1,279 @@
+"""`cityops`: a thin Typer shell over the library; each verb delegates and reports."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spatial.errors import PlatformError
+from spatial.settings import StoreSettings, sqlalchemy_url
+
+app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, help="City operations platform.")
+db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostGIS cluster.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with baseline ratios).")
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def reported_errors():  # type: ignore[no-untyped-def]
+    """Domain errors end the command with their message and exit code 1, no traceback."""
+    try:
+        yield
+    except PlatformError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress_bar(description: str):  # type: ignore[no-untyped-def]
+    """A rich bar driven by (stage, fraction) callbacks from the library."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(description, total=1.0)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, completed=min(fraction, 1.0), description=f"{description}: {stage}")
+
+        yield update
+
+
+def _store() -> StoreSettings:
+    return StoreSettings()
+
+
+def _cluster(settings: StoreSettings):  # type: ignore[no-untyped-def]
+    from spatial.embedded import EmbeddedCluster
+
+    if settings.database_url:
+        err.print("CITYOPS_DATABASE_URL is set: the embedded cluster is not used.")
+        raise typer.Exit(1)
+    return EmbeddedCluster(settings)
+
+
+# ---- db ------------------------------------------------------------------------------------
+@db_app.command("start")
+def db_start() -> None:
+    """Start (creating on first use) the embedded cluster and the city database."""
+    with reported_errors():
+        settings = _store()
+        cluster = _cluster(settings)
+        status = cluster.start()
+        cluster.ensure_database()
+        console.print(f"embedded PostGIS running (pid {status.pid}, port {status.port}, {status.pgdata})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    with reported_errors():
+        cluster = _cluster(_store())
+        cluster.stop()
+        console.print("embedded PostGIS stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Whether the embedded cluster exists and runs; exit code 3 when it is not running."""
+    with reported_errors():
+        status = _cluster(_store()).status()
+        state = "running" if status.running else ("stopped" if status.initialised else "not created")
+        console.print(f"{state} · data {status.pgdata} · port {status.port} · pid {status.pid}")
+        if not status.running:
+            raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url(
+    sqlalchemy: Annotated[
+        bool, typer.Option(help="Print the SQLAlchemy form (postgresql+psycopg://)")
+    ] = False,
+    admin: Annotated[bool, typer.Option(help="The superuser URL (maintenance only)")] = False,
+) -> None:
+    """Print the database URL (psql accepts it as is)."""
+    with reported_errors():
+        settings = _store()
+        url = settings.database_url or _cluster(settings).url(admin=admin)
+        typer.echo(
+            sqlalchemy_url(url) if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://")
+        )
+
+
+# ---- schema and data -----------------------------------------------------------------------
+def _engine(settings: StoreSettings):  # type: ignore[no-untyped-def]
+    from spatial.db import make_engine
+
+    return make_engine(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the schema up to date (safe to run again)."""
+    from spatial.migrate import current, upgrade
+
+    with reported_errors():
+        engine = _engine(_store())
+        upgrade(engine)
+        console.print(f"schema at revision {current(engine)}")
+
+
+def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
+    table = Table("file", "tier", "features", "new", "updated", "H3 coverage", "s")
+    for report in reports:
+        coverage = report.coverage
+        cover = (f"res {coverage['resolution']}: {coverage['interior_cells']:,} interior / "
+                 f"{coverage['boundary_cells']:,} boundary") if coverage else ""  # fmt: skip
+        table.add_row(
+            Path(report.source).name, f"{report.tier} ({report.kind})", f"{report.features:,}",
+            "unchanged" if report.skipped else f"{report.inserted:,}",
+            "" if report.skipped else f"{report.updated:,}", cover, f"{report.seconds:.1f}",
+        )  # fmt: skip
+        for warning in report.warnings:
+            console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
+    console.print(table)
+
+
+@app.command()
+def load(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), GeoParquet")],
+    tier: Annotated[str, typer.Option(help="city, district, street, community, grid or building")],
+    kind: Annotated[str, typer.Option(help="administrative, or management (江北新区)")] = "administrative",
+    code_column: Annotated[str, typer.Option(help="Column with the unit code")] = "code",
+    name_column: Annotated[str, typer.Option(help="Column with the unit name")] = "name",
+    parent_column: Annotated[
+        str | None, typer.Option(help="Column with the parent's code; default: link by spatial containment")
+    ] = None,
+    members_column: Annotated[
+        str | None, typer.Option(help="Management units: member codes, comma-separated")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of the file when missing or wrong, e.g. EPSG:4549")
+    ] = None,
+    swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
+    repair: Annotated[
+        bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
+) -> None:
+    """Import one tier of boundaries; every check runs first and a failure writes nothing."""
+    from grid.load import load_file
+    from spatial.boundary_file import ImportOptions
+    from spatial.tiers import UnitKind, parse_tier
+
+    with reported_errors():
+        try:
+            unit_kind = UnitKind(kind)
+        except ValueError:
+            raise PlatformError(f"--kind must be administrative or management, not {kind!r}") from None
+        options = ImportOptions(
+            tier=parse_tier(tier), kind=unit_kind, code_column=code_column, name_column=name_column,
+            parent_column=parent_column, members_column=members_column, crs=crs,
+            swap_axes=swap_axes, repair=repair,
+        )  # fmt: skip
+        settings = _store()
+        engine = _engine(settings)
+        with progress_bar(f"loading {path.name}") as update:
+            report = load_file(engine, path, options, settings, force=force, progress=update)
+        _print_reports([report])
+
+
+@app.command()
+def demo() -> None:
+    """Generate (first time only) and load the Nanjing demo hierarchy."""
+    with reported_errors():
+        _load_demo(_store())
+
+
+def _load_demo(settings: StoreSettings) -> None:
+    from fixtures.geo.generate_nanjing import ensure_generated
+    from grid.load import load_manifest
+
+    manifest = ensure_generated(settings.data_dir / "fixtures")
+    engine = _engine(settings)
+    with progress_bar("Nanjing demo") as update:
+        reports = load_manifest(engine, manifest, settings, progress=update)
+    _print_reports(reports)
+
+
+@app.command()
+def locate(lon: float, lat: float) -> None:
+    """Print the unit chain of a point (WGS84)."""
+    from grid.locate import Locator
+
+    with reported_errors(), _engine(_store()).connect() as conn:
+        location = Locator().locate(conn, lon, lat)
+        for unit in location.chain:
+            console.print(
+                f"{unit.tier:10s} {unit.code:20s} {unit.name} {'(管理)' if unit.kind == 'management' else ''}"
+            )
+
+
+# ---- serving -------------------------------------------------------------------------------
+HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [env: CITYOPS_HOST]")]
+PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")]
+
+
+def _serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    api = ApiSettings(**overrides)  # type: ignore[arg-type]
+    application = create_app(_store(), api)
+    console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
+                  f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
+    uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the API and the map."""
+    with reported_errors():
+        _serve(host, port)
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None) -> None:
+    """First run and every run: database, schema, Nanjing demo, then serve and print the map URL."""
+    from spatial.migrate import upgrade
+
+    with reported_errors():
+        settings = _store()
+        if not settings.database_url:
+            cluster = _cluster(settings)
+            cluster.start()
+            cluster.ensure_database()
+        upgrade(_engine(settings))
+        _load_demo(settings)
+        _serve(host, port)
+
+
+@bench_app.command("locate")
+def bench_locate(
+    points: Annotated[int, typer.Option(help="Random points for the batch run")] = 1_000_000,
+    single: Annotated[int, typer.Option(help="Single locates through PostGIS")] = 5_000,
+    requests: Annotated[int, typer.Option(help="HTTP requests per endpoint under load")] = 6_000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 32,
+) -> None:
+    """Batch, single and HTTP locate, each against its baseline in the same run."""
+    from bench.locate import run
+
+    with reported_errors():
+        run(_store(), points=points, single=single, requests=requests, clients=clients, console=console)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,66 @@
+"""Domain errors → HTTP statuses, and request-validation messages that say what to fix."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from spatial.errors import (
+    EmbeddedDbError,
+    InvalidInputError,
+    NotFoundError,
+    OutsideJurisdictionError,
+    PlatformError,
+    TopologyError,
+)
+
+ERRORS: dict[type[PlatformError], tuple[int, str]] = {
+    NotFoundError: (404, "not_found"),
+    InvalidInputError: (422, "invalid_input"),
+    OutsideJurisdictionError: (422, "outside_jurisdiction"),
+    TopologyError: (422, "topology"),
+    EmbeddedDbError: (503, "database_unavailable"),
+}
+
+
+def _describe(error: dict[str, object]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
+    given = error.get("input")
+    suffix = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
+    return f"{where}: {error.get('msg')}{suffix}"
+
+
+def classify(exc: Exception) -> tuple[int, str]:
+    """HTTP status and a stable machine-readable code for a domain error."""
+    for kind, answer in ERRORS.items():
+        if isinstance(exc, kind):
+            return answer
+    return 400, "error"
+
+
+async def platform_error(request: Request, exc: Exception) -> JSONResponse:
+    """A deliberate refusal: the message is the domain's own."""
+    status, code = classify(exc)
+    body: dict[str, object] = {"detail": str(exc), "code": code}
+    if isinstance(exc, TopologyError):
+        body["problems"] = [p.as_dict() for p in exc.problems]
+    return JSONResponse(body, status_code=status)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's validation errors, flattened into one readable sentence per field."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    message = "; ".join(_describe(e) for e in errors)
+    return JSONResponse(
+        {"detail": message, "code": "invalid_input",
+         "errors": [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors]},
+        status_code=422,
+    )  # fmt: skip
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Register the handlers once, in the app factory."""
+    app.add_exception_handler(PlatformError, platform_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

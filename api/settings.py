@@ -1,0 +1,25 @@
+"""Service configuration (``CITYOPS_HOST``, ``CITYOPS_PORT`` …)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """How the service listens and what the pages may load."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITYOPS_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    page_limit_default: int = Field(default=100, ge=1)
+    page_limit_max: int = Field(default=2000, ge=1)
+    basemap_url: str | None = Field(
+        default=None,
+        description="XYZ tile URL of an internal tile server (Tianditu …); none by default, "
+        "the hierarchy itself is the base layer.",
+    )
+    log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

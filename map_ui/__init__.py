@@ -1,0 +1,1 @@
+"""Map pages (folium) and the assets they load, all served by the platform itself."""
