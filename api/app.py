@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import add_exception_handlers
-from api.logs import configure_logging, request_context
+from api.logs import RequestContext, configure_logging
 from api.routes import health, locate, units
 from api.settings import ApiSettings
 from grid.locate import Locator
@@ -32,6 +33,9 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(store)
+        # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
+        app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         app.state.locator = Locator()
         app.state.api_settings = api
         try:
@@ -47,7 +51,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         generate_unique_id_function=_operation_id,
     )
     add_exception_handlers(app)
-    app.middleware("http")(request_context)
+    app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, map_router):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")

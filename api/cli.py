@@ -264,16 +264,20 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
 def bench_locate(
     points: Annotated[int, typer.Option(help="Random points for the batch run")] = 1_000_000,
     single: Annotated[int, typer.Option(help="Single locates through PostGIS")] = 5_000,
-    requests: Annotated[int, typer.Option(help="HTTP requests per endpoint under load")] = 6_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint")] = 10,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 32,
 ) -> None:
     """Batch, single and HTTP locate, each against its baseline in the same run."""
     from bench.locate import run
 
     with reported_errors():
-        run(_store(), points=points, single=single, requests=requests, clients=clients, console=console)
+        run(_store(), points=points, single=single, seconds=seconds, clients=clients, console=console)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,8 +15,9 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    page_limit_default: int = Field(default=100, ge=1)
-    page_limit_max: int = Field(default=2000, ge=1)
+    db_concurrency: int = Field(
+        default=4, ge=1, le=200, description="Database calls in flight per process (threads)."
+    )
     basemap_url: str | None = Field(
         default=None,
         description="XYZ tile URL of an internal tile server (Tianditu …); none by default, "

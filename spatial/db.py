@@ -23,11 +23,15 @@ def database_url(settings: StoreSettings) -> str:
 
 
 def make_engine(settings: StoreSettings) -> Engine:
-    """A pooled engine; psycopg prepares statements that repeat, which the hot paths rely on."""
+    """A pooled engine; psycopg prepares statements that repeat, which the hot paths rely on.
+
+    No pre-ping: it would add a round trip to every request. A connection broken by a database
+    restart fails one request, and SQLAlchemy then discards the whole stale pool.
+    """
     return create_engine(
         database_url(settings),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_recycle=3600,
         connect_args={"prepare_threshold": 2},
     )

@@ -224,10 +224,10 @@ def write_units(
     management = options.kind is UnitKind.MANAGEMENT
     result = conn.execute(
         text("""
-        INSERT INTO unit (code, name, tier, kind, parent_id, admin_parent_id, ancestors, geom,
-                          area_m2, synthetic, boundary_version_id, properties)
+        INSERT INTO unit (code, name, tier, kind, parent_id, admin_parent_id, ancestors, chain,
+                          has_buildings, geom, area_m2, synthetic, boundary_version_id, properties)
         SELECT s.code, s.name, :tier, :kind, p.id, CASE WHEN :management THEN NULL ELSE p.id END,
-               '{}', ST_Multi(ST_GeomFromWKB(s.wkb, 4326)), s.area_m2, s.synthetic, :version,
+               '{}', '[]', false, ST_Multi(ST_GeomFromWKB(s.wkb, 4326)), s.area_m2, s.synthetic, :version,
                s.properties
         FROM unit_stage s LEFT JOIN unit p ON p.code = s.parent_code
         ON CONFLICT (code) DO UPDATE SET
@@ -253,12 +253,17 @@ def write_units(
                  LATERAL unnest(string_to_array(s.members, ',')) AS member(code)
             WHERE m.code = trim(member.code)
         """))  # fmt: skip
+    conn.execute(text("DROP TABLE unit_stage"))  # a manifest loads several files in one transaction
     inserted = sum(1 for row in result if row.inserted)
     return inserted, len(result) - inserted
 
 
 def refresh_ancestors(conn: Connection) -> None:
-    """Cache every unit's ancestors along both links (management and administrative)."""
+    """Cache every unit's ancestors along both links (management and administrative).
+
+    Also caches the chain as JSON (ancestors, then the unit itself) for locate to return as is;
+    recomputed for every unit, since renaming one district changes thousands of chains.
+    """
     conn.execute(text("""
         WITH RECURSIVE edge(child, parent) AS (
             SELECT id, parent_id FROM unit WHERE parent_id IS NOT NULL
@@ -273,6 +278,15 @@ def refresh_ancestors(conn: Connection) -> None:
         UPDATE unit SET ancestors = coalesce(chains.ancestors, '{}')
         FROM unit u LEFT JOIN chains ON chains.id = u.id
         WHERE unit.id = u.id AND unit.ancestors IS DISTINCT FROM coalesce(chains.ancestors, '{}')
+    """))  # fmt: skip
+    conn.execute(text("""
+        UPDATE unit u SET
+            chain = (SELECT json_agg(json_build_object('code', a.code, 'name', a.name, 'tier', a.tier,
+                                                       'kind', a.kind, 'synthetic', a.synthetic)
+                                     ORDER BY x.n)
+                     FROM unnest(u.ancestors || u.id) WITH ORDINALITY AS x(id, n)
+                     JOIN unit a ON a.id = x.id),
+            has_buildings = EXISTS (SELECT 1 FROM unit b WHERE b.parent_id = u.id AND b.tier = 'building')
     """))  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from spatial.tiers import Tier, UnitKind
@@ -58,8 +58,9 @@ class Unit(Base):
     """A unit of the hierarchy: city, district, street, community, grid or building.
 
     ``parent_id`` is the management parent (江北新区 for its seven streets); ``admin_parent_id``
-    the administrative one (浦口区/六合区). ``ancestors`` caches both chains so that locate
-    answers with one round trip.
+    the administrative one (浦口区/六合区). ``ancestors`` caches both chains, and ``chain``
+    the same units (plus this one) as JSON text, so that locate answers with one row, and
+    ``has_buildings`` lets locate skip the building probe where there is nothing to find.
     """
 
     __tablename__ = "unit"
@@ -72,6 +73,8 @@ class Unit(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     admin_parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     ancestors: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list)
+    chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    has_buildings: Mapped[bool] = mapped_column(Boolean, default=False)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False)
     )

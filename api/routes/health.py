@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import text
+from fastapi import APIRouter, Request
+from sqlalchemy import Connection, text
 
-from api.deps import ConnDep
+from api.deps import db_call
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", operation_id="health")
-def health(conn: ConnDep) -> dict[str, object]:
-    """Database reachable, PostGIS/GEOS/PROJ versions, and what is loaded."""
+def _health(conn: Connection) -> dict[str, object]:
     row = conn.execute(text("""
         SELECT postgis_lib_version() AS postgis, postgis_geos_version() AS geos,
                postgis_proj_version() AS proj, current_database() AS database,
@@ -22,8 +20,18 @@ def health(conn: ConnDep) -> dict[str, object]:
     return {"status": "ok", **row._asdict()}
 
 
+def _select_one(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT 1")).scalar_one())
+
+
+@router.get("/healthz", operation_id="health")
+async def health(request: Request) -> dict[str, object]:
+    """Database reachable, PostGIS/GEOS/PROJ versions, and what is loaded."""
+    return await db_call(request, _health)
+
+
 @router.get("/healthz/ready", operation_id="ready")
-def ready(conn: ConnDep) -> dict[str, str]:
+async def ready(request: Request) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool."""
-    conn.execute(text("SELECT 1")).scalar_one()
+    await db_call(request, _select_one)
     return {"status": "ready"}

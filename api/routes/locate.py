@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.deps import ConnDep, LocatorDep
+from api.deps import db_call
+from api.geojson import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["locate"])
 
 
-@router.get("/locate", operation_id="locate")
-def locate(
-    conn: ConnDep,
-    locator: LocatorDep,
+@router.get("/locate", response_class=FastJSONResponse, operation_id="locate")
+async def locate(
+    request: Request,
     lon: Annotated[float, Query(description="WGS84 longitude (GCJ-02 must be converted first)")],
     lat: Annotated[float, Query(description="WGS84 latitude")],
-) -> dict[str, object]:
+) -> FastJSONResponse:
     """The grid (and building) containing the point and every unit above it.
 
     ``responsible`` names, per tier, the unit that answers for the point: the management unit
     where one exists (江北新区 for its seven streets), else the administrative one.
     """
-    location = locator.locate(conn, lon, lat)
+    location = await db_call(request, request.app.state.locator.locate, lon, lat)
     tiers = dict.fromkeys(unit.tier for unit in location.chain)
-    return {
+    return FastJSONResponse({
         "lon": location.lon,
         "lat": location.lat,
         "inside": True,
-        "unit": asdict(location.leaf),
-        "chain": [asdict(unit) for unit in location.chain],
-        "responsible": {tier: asdict(location.at(tier)) for tier in tiers},  # type: ignore[arg-type]
+        "unit": location.leaf.as_dict(),
+        "chain": [unit.as_dict() for unit in location.chain],
+        "responsible": {tier: location.at(tier).as_dict() for tier in tiers},  # type: ignore[union-attr]
         "index": {"cell": location.cell, "resolution": location.resolution,
                   "kind": "interior" if location.interior else "boundary"},
         "boundary_version": location.boundary_version,
-    }  # fmt: skip
+    })  # fmt: skip

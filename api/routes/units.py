@@ -6,9 +6,9 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from api.deps import BBoxDep, ConnDep
+from api.deps import BBoxDep, db_call
 from api.geojson import GeoJSONResponse, feature_collection, page_links
 from spatial.errors import NotFoundError
 from spatial.tiers import Tier
@@ -39,9 +39,8 @@ WHERE (CAST(:tier AS tier) IS NULL OR u.tier = CAST(:tier AS tier))
 
 
 @router.get("/units", response_class=GeoJSONResponse, operation_id="listUnits")
-def list_units(
+async def list_units(
     request: Request,
-    conn: ConnDep,
     bbox: BBoxDep,
     tier: Annotated[Tier | None, Query(description="Only units of this tier")] = None,
     parent: Annotated[str | None, Query(pattern=CODE, description="Children of this unit code")] = None,
@@ -53,20 +52,21 @@ def list_units(
     west, south, east, north = bbox or (None, None, None, None)
     params = {"tier": tier.value if tier else None, "parent": parent, "west": west, "south": south,
               "east": east, "north": north, "simplify": simplify, "limit": limit, "offset": offset}  # fmt: skip
-    matched = conn.execute(text(f"SELECT count(*) {FILTERS}"), params).scalar_one()
-    features = conn.execute(
-        text(f"SELECT {FEATURE} {FILTERS} ORDER BY u.code LIMIT :limit OFFSET :offset"), params
-    ).scalars().all()  # fmt: skip
+    matched, features = await db_call(request, _page, params)
     links = page_links(request, offset, limit, len(features), matched)
     return GeoJSONResponse(feature_collection(features, matched, links))
 
 
-@router.get("/units/{code}", response_class=GeoJSONResponse, operation_id="getUnit")
-def get_unit(
-    conn: ConnDep, code: Annotated[str, Path(pattern=CODE, description="Unit code")]
-) -> GeoJSONResponse:
-    """One unit as a Feature, with its chain of ancestors and how many children it has."""
-    row = conn.execute(
+def _page(conn: Connection, params: dict[str, object]) -> tuple[int, list[str]]:
+    matched = conn.execute(text(f"SELECT count(*) {FILTERS}"), params).scalar_one()
+    features = conn.execute(
+        text(f"SELECT {FEATURE} {FILTERS} ORDER BY u.code LIMIT :limit OFFSET :offset"), params
+    ).scalars().all()  # fmt: skip
+    return matched, list(features)
+
+
+def _unit(conn: Connection, code: str):  # type: ignore[no-untyped-def]
+    return conn.execute(
         text(f"""
         SELECT {FEATURE} AS feature,
           (SELECT json_agg(json_build_object('code', a.code, 'name', a.name, 'tier', a.tier,
@@ -79,6 +79,14 @@ def get_unit(
         """),
         {"code": code, "simplify": 0.0},
     ).first()  # fmt: skip
+
+
+@router.get("/units/{code}", response_class=GeoJSONResponse, operation_id="getUnit")
+async def get_unit(
+    request: Request, code: Annotated[str, Path(pattern=CODE, description="Unit code")]
+) -> GeoJSONResponse:
+    """One unit as a Feature, with its chain of ancestors and how many children it has."""
+    row = await db_call(request, _unit, code)
     if row is None:
         raise NotFoundError(f"no unit with code {code!r}")
     feature = orjson.loads(row.feature)

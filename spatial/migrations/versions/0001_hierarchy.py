@@ -66,6 +66,8 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.BigInteger(), nullable=True),
         sa.Column("admin_parent_id", sa.BigInteger(), nullable=True),
         sa.Column("ancestors", sa.ARRAY(sa.BigInteger()), nullable=False),
+        sa.Column("chain", postgresql.JSON(astext_type=sa.Text()), nullable=False),
+        sa.Column("has_buildings", sa.Boolean(), nullable=False),
         sa.Column(
             "geom",
             Geometry(

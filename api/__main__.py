@@ -1,0 +1,5 @@
+"""``python -m api`` runs the CLI."""
+
+from api.cli import main
+
+main()
