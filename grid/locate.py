@@ -3,7 +3,8 @@
 One round trip: the H3 cell is computed here, PostGIS looks it up; an interior cell answers
 at once, a boundary cell tests its few candidate units with ST_Covers in candidate (code)
 order, so a point exactly on a shared edge always goes to the same unit — the one with the
-lowest code — in the database and in the batch path alike.
+lowest code — in the database and in the batch path alike. A point in a sliver gap between
+two units (overlay residue, thinner than SNAP_DEG) goes to the lowest-coded one within SNAP_DEG.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ CROSS JOIN LATERAL (SELECT coalesce(c.unit_id, (
     SELECT cand.id FROM unnest(c.candidates) WITH ORDINALITY AS cand(id, n)
     JOIN unit u ON u.id = cand.id
     WHERE ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+    ORDER BY cand.n LIMIT 1), (
+    SELECT cand.id FROM unnest(c.candidates) WITH ORDINALITY AS cand(id, n)  -- in a sliver gap
+    JOIN unit u ON u.id = cand.id
+    WHERE ST_DWithin(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(snap)s)
     ORDER BY cand.n LIMIT 1)) AS id) AS pick
 JOIN unit g ON g.id = pick.id  -- through LATERAL so that this is a primary-key probe
 WHERE c.cell = %(cell)s
 """
+# Overlays leave slivers between neighbouring units, far thinner than this (about 0.1 mm): a
+# point in one belongs to the first candidate (lowest code) this close to it, instead of falling
+# outside every unit. Not "the nearest": distances that differ by 1e-16 would order differently
+# in PostGIS and in GEOS.
+SNAP_DEG = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +108,8 @@ class Locator:
     def _query(self, conn: Connection, lon: float, lat: float, resolution: int) -> Location | None:
         cell = point_to_cell(lon, lat, resolution)
         driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
-        row = driver.execute(LOCATE_SQL, {"lon": lon, "lat": lat, "cell": cell}, prepare=True).fetchone()
+        params = {"lon": lon, "lat": lat, "cell": cell, "snap": SNAP_DEG}
+        row = driver.execute(LOCATE_SQL, params, prepare=True).fetchone()
         if row is None:
             return None
         interior, chain_json, version, building_json = row
@@ -170,4 +181,25 @@ class BatchLocator:
         hit_points, hit_units = point_index[hit], candidate[hit]
         first_points, first = np.unique(hit_points, return_index=True)
         result[first_points] = hit_units[first]
+        self._snap_sliver_points(result, boundary, point_index, candidate, geom_index, lon, lat)
         return result
+
+    def _snap_sliver_points(
+        self,
+        result: np.ndarray,
+        boundary: np.ndarray,
+        point_index: np.ndarray,
+        candidate: np.ndarray,
+        geom_index: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+    ) -> None:
+        """Boundary-cell points no candidate covers: the first candidate within SNAP_DEG, as in SQL."""
+        missed = np.isin(point_index, boundary[result[boundary] < 0])
+        if not missed.any():
+            return
+        points = shapely.points(lon[point_index[missed]], lat[point_index[missed]])
+        near = shapely.dwithin(self.geoms[geom_index[missed]], points, SNAP_DEG)
+        near_points, near_units = point_index[missed][near], candidate[missed][near]
+        first_points, first = np.unique(near_points, return_index=True)  # pairs are in candidate order
+        result[first_points] = near_units[first]
