@@ -95,18 +95,14 @@ def db_status() -> None:
 
 @db_app.command("url")
 def db_url(
-    sqlalchemy: Annotated[
-        bool, typer.Option(help="Print the SQLAlchemy form (postgresql+psycopg://)")
-    ] = False,
+    sqlalchemy: Annotated[bool, typer.Option(help="Print the SQLAlchemy form (postgresql+psycopg://)")] = False,
     admin: Annotated[bool, typer.Option(help="The superuser URL (maintenance only)")] = False,
 ) -> None:
     """Print the database URL (psql accepts it as is)."""
     with reported_errors():
         settings = _store()
         url = settings.database_url or _cluster(settings).url(admin=admin)
-        typer.echo(
-            sqlalchemy_url(url) if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://")
-        )
+        typer.echo(sqlalchemy_url(url) if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://"))
 
 
 # ---- schema and data -----------------------------------------------------------------------
@@ -153,16 +149,10 @@ def load(
     parent_column: Annotated[
         str | None, typer.Option(help="Column with the parent's code; default: link by spatial containment")
     ] = None,
-    members_column: Annotated[
-        str | None, typer.Option(help="Management units: member codes, comma-separated")
-    ] = None,
-    crs: Annotated[
-        str | None, typer.Option(help="CRS of the file when missing or wrong, e.g. EPSG:4549")
-    ] = None,
+    members_column: Annotated[str | None, typer.Option(help="Management units: member codes, comma-separated")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of the file when missing or wrong, e.g. EPSG:4549")] = None,
     swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
-    repair: Annotated[
-        bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")
-    ] = False,
+    repair: Annotated[bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")] = False,
     force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
 ) -> None:
     """Import one tier of boundaries; every check runs first and a failure writes nothing."""

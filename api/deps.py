@@ -53,9 +53,7 @@ def bbox_query(
     if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
         raise InvalidInputError(f"bbox {bbox!r} is outside lon -180…180 / lat -90…90 (lon first)")
     if west > east or south > north:
-        raise InvalidInputError(
-            f"bbox {bbox!r}: minimum must not exceed maximum (minLon,minLat,maxLon,maxLat)"
-        )
+        raise InvalidInputError(f"bbox {bbox!r}: minimum must not exceed maximum (minLon,minLat,maxLon,maxLat)")
     return values
 
 

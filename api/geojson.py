@@ -27,9 +27,7 @@ class GeoJSONResponse(FastJSONResponse):
     media_type = GEOJSON
 
 
-def page_links(
-    request: Request, offset: int, limit: int, returned: int, matched: int
-) -> list[dict[str, str]]:
+def page_links(request: Request, offset: int, limit: int, returned: int, matched: int) -> list[dict[str, str]]:
     """self/next/prev links that keep every other query parameter."""
 
     def link(rel: str, new_offset: int) -> dict[str, str]:

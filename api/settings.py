@@ -9,15 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ApiSettings(BaseSettings):
     """How the service listens and what the pages may load."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CITYOPS_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", env_file=".env", env_ignore_empty=True, extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    db_concurrency: int = Field(
-        default=4, ge=1, le=200, description="Database calls in flight per process (threads)."
-    )
+    db_concurrency: int = Field(default=4, ge=1, le=200, description="Database calls in flight per process (threads).")
     basemap_url: str | None = Field(
         default=None,
         description="XYZ tile URL of an internal tile server (Tianditu …); none by default, "

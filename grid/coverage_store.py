@@ -48,9 +48,7 @@ def write_coverage(conn: Connection, coverage: Coverage, tier: Tier) -> None:
         raw.cursor() as cursor,
         cursor.copy("COPY h3_cell (cell, unit_id, candidates) FROM STDIN") as copy,
     ):
-        for index, (cell, owner) in enumerate(
-            zip(coverage.cells.tolist(), coverage.owner.tolist(), strict=True)
-        ):
+        for index, (cell, owner) in enumerate(zip(coverage.cells.tolist(), coverage.owner.tolist(), strict=True)):
             if owner >= 0:
                 copy.write_row((cell, owner, None))
             else:

@@ -113,9 +113,7 @@ def reindex_if_deepest(
     return rebuild_coverage(conn, settings.h3_resolution, lambda f: step("indexing H3 cells", 0.5 + 0.5 * f))
 
 
-def load_file(
-    engine: Engine, path: Path, options: ImportOptions, settings: StoreSettings, **kwargs: Any
-) -> LoadReport:
+def load_file(engine: Engine, path: Path, options: ImportOptions, settings: StoreSettings, **kwargs: Any) -> LoadReport:
     """``load_boundaries`` in a transaction of its own."""
     with engine.begin() as conn:
         return load_boundaries(conn, path, options, settings, **kwargs)
@@ -145,7 +143,7 @@ def load_manifest(
             share = 0.6 / len(entries)
             reports.append(load_boundaries(
                 conn, manifest.parent / entry["file"], options, settings, reindex=False,
-                progress=lambda stage, f, n=number, name=entry["file"]:
+                progress=lambda stage, f, n=number, name=entry["file"], share=share:
                     step(f"{name}: {stage}", (n + f) * share),
             ))  # fmt: skip
         if not all(report.skipped for report in reports):

@@ -75,8 +75,7 @@ def _read(path: Path, max_mb: int) -> gpd.GeoDataFrame:
     types = set(frame.geom_type)
     if not types <= POLYGONAL:
         raise InvalidInputError(
-            f"{path.name}: boundaries must be Polygon or MultiPolygon, found "
-            f"{', '.join(sorted(types - POLYGONAL))}"
+            f"{path.name}: boundaries must be Polygon or MultiPolygon, found {', '.join(sorted(types - POLYGONAL))}"
         )
     return frame
 

@@ -330,9 +330,7 @@ class EmbeddedCluster:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
             if found.fetchone() is None:
                 conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(database), sql.Identifier(APP_ROLE)
-                    )
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(APP_ROLE))
                 )
         with psycopg.connect(self.url(database, admin=True), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")

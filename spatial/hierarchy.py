@@ -74,9 +74,7 @@ def parent_tier_present(conn: Connection, tier: Tier) -> Tier | None:
     return Tier(value) if value else None
 
 
-def fetch_units(
-    conn: Connection, tier: Tier, *, kind: UnitKind = UnitKind.ADMINISTRATIVE
-) -> gpd.GeoDataFrame:
+def fetch_units(conn: Connection, tier: Tier, *, kind: UnitKind = UnitKind.ADMINISTRATIVE) -> gpd.GeoDataFrame:
     """Units of one tier with their parent codes, as a GeoDataFrame in WGS84."""
     query = text(
         "SELECT u.id, u.code, u.name, p.code AS parent_code, u.geom FROM unit u "
@@ -200,9 +198,7 @@ def record_version(
 STAGE_COLUMNS = "code, name, parent_code, wkb, area_m2, synthetic, properties, members"
 
 
-def write_units(
-    conn: Connection, checked: CheckedImport, options: ImportOptions, version_id: int
-) -> tuple[int, int]:
+def write_units(conn: Connection, checked: CheckedImport, options: ImportOptions, version_id: int) -> tuple[int, int]:
     """Upsert by code through a COPY-filled staging table; returns (inserted, updated)."""
     frame = checked.frame
     area = areas_m2(frame.geometry.values)
@@ -215,9 +211,7 @@ def write_units(
         raw.cursor() as cursor,
         cursor.copy(f"COPY unit_stage ({STAGE_COLUMNS}) FROM STDIN") as copy,
     ):
-        for row, wkb, metres in zip(
-            frame.itertuples(), shapely.to_wkb(frame.geometry.values), area, strict=True
-        ):
+        for row, wkb, metres in zip(frame.itertuples(), shapely.to_wkb(frame.geometry.values), area, strict=True):
             parent = None if pd.isna(row.parent_code) else row.parent_code
             copy.write_row((row.code, row.name, parent, wkb, float(metres), bool(row.synthetic),
                             json.dumps(row.properties, ensure_ascii=False), row.members))  # fmt: skip

@@ -75,9 +75,7 @@ class Unit(Base):
     ancestors: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list)
     chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     has_buildings: Mapped[bool] = mapped_column(Boolean, default=False)
-    geom: Mapped[WKBElement] = mapped_column(
-        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False)
-    )
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False))
     area_m2: Mapped[float] = mapped_column(Float)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     boundary_version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id"))

@@ -41,9 +41,7 @@ def sqlalchemy_url(url: str) -> str:
 class StoreSettings(BaseSettings):
     """Where the spatial store is and how it behaves."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CITYOPS_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", env_file=".env", env_ignore_empty=True, extra="ignore")
 
     database_url: str | None = Field(
         default=None, description="External PostGIS; when unset the embedded cluster is used."
@@ -51,9 +49,7 @@ class StoreSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     city: str = Field(default="nanjing", description="City database served by this process.")
     db_port: int = Field(default=54329, ge=1024, le=65535, description="Preferred embedded port.")
-    db_durable: bool = Field(
-        default=True, description="fsync on; tests turn it off for speed, never production."
-    )
+    db_durable: bool = Field(default=True, description="fsync on; tests turn it off for speed, never production.")
     service_account: str = Field(
         default="cityops", description="Unprivileged account that runs the cluster under root."
     )

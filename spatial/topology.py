@@ -50,9 +50,7 @@ def check_validity(frame: gpd.GeoDataFrame, repair: bool) -> tuple[gpd.GeoDataFr
     return fixed, problems
 
 
-def check_inside_parents(
-    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext
-) -> list[Problem]:
+def check_inside_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext) -> list[Problem]:
     """Each child lies within the parent named in ``parent_code``."""
     parent_geom = parents.set_index("code").geometry
     spill = shapely.difference(children.geometry.values, parent_geom.reindex(children.parent_code).values)

@@ -73,9 +73,7 @@ def nanjing_settings(cluster: EmbeddedCluster, data_dir: Path, db_port: int) -> 
 
 
 @pytest.fixture(scope="session")
-def nanjing(
-    cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_manifest: Path
-) -> Iterator[Engine]:
+def nanjing(cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_manifest: Path) -> Iterator[Engine]:
     """The Nanjing demo loaded through the same import path as `cityops demo`."""
     cluster.ensure_database("nanjing")
     engine = make_engine(nanjing_settings)

@@ -50,9 +50,7 @@ def test_generated_features_say_they_are_synthetic(tiers: dict[str, gpd.GeoDataF
 
 @pytest.mark.parametrize(("child", "parent"), [("district", "city"), ("street", "district"),
                                                ("community", "street"), ("grid", "community")])  # fmt: skip
-def test_tiers_tile_their_parents_exactly(
-    tiers: dict[str, gpd.GeoDataFrame], child: str, parent: str
-) -> None:
+def test_tiers_tile_their_parents_exactly(tiers: dict[str, gpd.GeoDataFrame], child: str, parent: str) -> None:
     children, parents = tiers[child], tiers[parent]
     assert children.is_valid.all()
     assert check_inside_parents(children, parents, STRICT) == []

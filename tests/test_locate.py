@@ -23,14 +23,11 @@ def units(nanjing: Engine) -> dict[str, gpd.GeoDataFrame]:
     with nanjing.connect() as conn:
         return {
             tier: gpd.read_postgis(
-                text(
-                    "SELECT id, code, geom FROM unit WHERE tier = :t AND kind = 'administrative' "
-                    "ORDER BY code"
-                ),
+                text("SELECT id, code, geom FROM unit WHERE tier = :t AND kind = 'administrative' ORDER BY code"),
                 conn,
                 geom_col="geom",
                 params={"t": tier},
-            )  # fmt: skip
+            )
             for tier in ("district", "street", "grid", "building")
         }
 
@@ -85,9 +82,7 @@ def test_golden_points_on_both_sides_of_boundaries(nanjing: Engine, units: dict[
             assert code_at(locator.locate(conn, *inside_b), tier) == frame.code.values[j]
             on_edge_location = locator.locate(conn, *on_edge)
             edge_code = code_at(on_edge_location, tier)
-            covering = [
-                frame.code.values[k] for k in (i, j) if frame.geom.values[k].covers(shapely.Point(on_edge))
-            ]
+            covering = [frame.code.values[k] for k in (i, j) if frame.geom.values[k].covers(shapely.Point(on_edge))]
             assert edge_code in {frame.code.values[i], frame.code.values[j]}
             if tier == "grid" and len(covering) == 2:
                 assert edge_code == min(covering)  # ties between grids go to the lowest code
@@ -159,9 +154,7 @@ def test_chain_runs_from_city_to_building(nanjing: Engine, units: dict[str, gpd.
 
 def test_jiangbei_streets_answer_to_the_new_area(nanjing: Engine) -> None:
     with nanjing.connect() as conn:
-        wkb = conn.execute(
-            text("SELECT ST_AsBinary(ST_PointOnSurface(geom)) FROM unit WHERE name = '泰山街道'")
-        )
+        wkb = conn.execute(text("SELECT ST_AsBinary(ST_PointOnSurface(geom)) FROM unit WHERE name = '泰山街道'"))
         point = shapely.from_wkb(bytes(wkb.scalar_one()))
         location = Locator().locate(conn, point.x, point.y)
     assert location.at("district").name == "江北新区"

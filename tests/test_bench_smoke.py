@@ -1,0 +1,20 @@
+"""A tiny run of `cityops bench locate`: the benchmark works and prints its ratios."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from sqlalchemy import Engine
+
+from bench.locate import run
+from spatial.settings import StoreSettings
+
+
+def test_bench_locate_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=200)
+    rows = run(nanjing_settings, points=20_000, single=200, seconds=1, clients=8, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0] for row in rows] == ["batch locate", "single locate p50 / p99 µs",
+                                                           "GET /api/v1/locate"]  # fmt: skip
+    assert all(row.ratio > 0 for row in rows)
+    assert "mismatches vs exact: 0" in output
+    assert "cores" in output  # the machine is named beside the figures

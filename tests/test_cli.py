@@ -1,0 +1,81 @@
+"""The `cityops` verbs, through Typer's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from api.cli import app
+from spatial.settings import StoreSettings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(nanjing: Engine, nanjing_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
+              "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}  # fmt: skip
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
+    return values
+
+
+def test_help_lists_the_verbs() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for verb in ("up", "db", "migrate", "load", "demo", "serve", "locate", "bench"):
+        assert verb in result.stdout
+
+
+def test_db_verbs(env: dict[str, str]) -> None:
+    status = runner.invoke(app, ["db", "status"])
+    assert status.exit_code == 0 and "running" in status.stdout
+    again = runner.invoke(app, ["db", "start"])  # idempotent
+    assert again.exit_code == 0 and "running" in again.stdout
+    url = runner.invoke(app, ["db", "url"]).stdout.strip()
+    assert url.startswith("postgresql://cityops:") and url.endswith("/nanjing")
+    assert runner.invoke(app, ["db", "url", "--sqlalchemy"]).stdout.startswith("postgresql+psycopg://")
+    psql = subprocess.run(["psql", url, "-tAc", "SELECT count(*) > 0 FROM unit"], capture_output=True, text=True)
+    assert psql.stdout.strip() == "t"
+
+
+def test_migrate_twice_changes_nothing(env: dict[str, str]) -> None:
+    for _ in range(2):
+        result = runner.invoke(app, ["migrate"])
+        assert result.exit_code == 0 and "schema at revision 0001" in result.stdout
+
+
+def test_locate_verb(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["locate", "118.7844", "32.0415"])
+    assert result.exit_code == 0 and "秦淮区" in result.stdout
+    outside = runner.invoke(app, ["locate", "121.47", "31.23"])
+    assert outside.exit_code == 1 and "outside the jurisdiction" in outside.output
+
+
+def test_load_refusal_is_one_message_and_exit_1(env: dict[str, str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.geojson"
+    empty.write_text("")
+    result = runner.invoke(app, ["load", str(empty), "--tier", "grid"])
+    assert result.exit_code == 1 and "is empty" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["load", str(empty), "--tier", "planet"])
+    assert result.exit_code == 1 and "unknown tier 'planet'" in result.output
+
+
+def test_demo_again_is_unchanged(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0 and result.stdout.count("unchanged") == 7
+
+
+def test_without_a_running_database_the_message_says_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "api", "migrate"], capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "CITYOPS_DATA_DIR": str(tmp_path / "nothing")},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cityops db start" in result.stderr

@@ -1,0 +1,251 @@
+"""`cityops load`: any city, any format; every bad input refused clearly with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import Polygon, box
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from api.settings import ApiSettings
+from grid.load import load_file
+from grid.locate import Locator
+from spatial.boundary_file import ImportOptions
+from spatial.errors import InvalidInputError, OutsideJurisdictionError, TopologyError
+from spatial.settings import StoreSettings
+from spatial.tiers import Tier, UnitKind, parse_tier
+
+# A small city far from Nanjing, with its own code scheme and only two tiers.
+DISTRICTS = {"X-A": box(30.0, 10.0, 30.1, 10.2), "X-B": box(30.1, 10.0, 30.2, 10.2)}
+STREETS = {
+    "X-A-1": box(30.0, 10.0, 30.1, 10.1), "X-A-2": box(30.0, 10.1, 30.1, 10.2),
+    "X-B-1": box(30.1, 10.0, 30.2, 10.2),
+}  # fmt: skip
+
+
+def write(path: Path, features: dict[str, Polygon], driver: str | None = None, crs: object = 4326,
+          **columns: object) -> Path:  # fmt: skip
+    frame = gpd.GeoDataFrame(
+        {"code": list(features), "name": [f"unit {c}" for c in features], **columns},
+        geometry=list(features.values()), crs=crs,
+    )  # fmt: skip
+    frame.to_file(path, driver=driver) if driver else frame.to_file(path)
+    return path
+
+
+def counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT (SELECT count(*) FROM unit), (SELECT count(*) FROM boundary_version), "
+            "(SELECT count(*) FROM h3_cell)")).one())  # type: ignore[return-value]  # fmt: skip
+
+
+def load(engine: Engine, settings: StoreSettings, path: Path, tier: Tier, **options: object):  # type: ignore[no-untyped-def]
+    return load_file(engine, path, ImportOptions(tier=tier, **options), settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def city(fresh: tuple[Engine, StoreSettings], tmp_path: Path) -> tuple[Engine, StoreSettings]:
+    """The small city with its districts loaded (GeoJSON)."""
+    engine, settings = fresh
+    load(engine, settings, write(tmp_path / "districts.geojson", DISTRICTS), Tier.DISTRICT)
+    return engine, settings
+
+
+def refused(engine: Engine, error: type[Exception], match: str, call) -> None:  # type: ignore[no-untyped-def]
+    before = counts(engine)
+    with pytest.raises(error, match=match):
+        call()
+    assert counts(engine) == before, "a refused import must write nothing"
+
+
+# ---- any city, any format ------------------------------------------------------------------
+@pytest.mark.parametrize(("suffix", "driver"), [(".gpkg", "GPKG"), (".shp", None), (".geojson", None)])
+def test_a_city_with_two_tiers_and_its_own_codes(city: tuple[Engine, StoreSettings], tmp_path: Path,
+                                                 suffix: str, driver: str | None) -> None:  # fmt: skip
+    engine, settings = city
+    report = load(engine, settings, write(tmp_path / f"streets{suffix}", STREETS, driver), Tier.STREET)
+    assert report.inserted == 3
+    assert report.coverage and report.coverage["tier"] == "street"
+    with engine.connect() as conn:
+        location = Locator().locate(conn, 30.05, 10.15)
+        parents = dict(conn.execute(text(
+            "SELECT u.code, p.code FROM unit u JOIN unit p ON p.id = u.parent_id")).all())  # fmt: skip
+    assert location.leaf.code == "X-A-2" and location.leaf.tier == "street"
+    assert [u.code for u in location.chain] == ["X-A", "X-A-2"]
+    assert parents == {"X-A-1": "X-A", "X-A-2": "X-A", "X-B-1": "X-B"}  # linked by containment
+
+
+def test_loading_the_same_file_twice_is_a_no_op(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    path = write(tmp_path / "streets.geojson", STREETS)
+    load(engine, settings, path, Tier.STREET)
+    before = counts(engine)
+    assert load(engine, settings, path, Tier.STREET).skipped
+    assert counts(engine) == before
+
+
+def test_swapped_point_outside_gets_a_hint(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    load(engine, settings, write(tmp_path / "streets.geojson", STREETS), Tier.STREET)
+    with engine.connect() as conn, pytest.raises(OutsideJurisdictionError, match="swapped"):
+        Locator().locate(conn, 10.05, 30.05)
+
+
+def test_cities_side_by_side(city: tuple[Engine, StoreSettings], tmp_path: Path, client: TestClient) -> None:
+    engine, settings = city
+    load(engine, settings, write(tmp_path / "streets.geojson", STREETS), Tier.STREET)
+    other = create_app(settings, ApiSettings(_env_file=None))
+    with TestClient(other) as small_city:
+        assert small_city.get("/api/v1/locate", params={"lon": 30.15, "lat": 10.1}).json()["unit"]["code"] == "X-B-1"
+        assert small_city.get("/api/v1/locate", params={"lon": 118.78, "lat": 32.04}).status_code == 422
+    assert client.get("/api/v1/locate", params={"lon": 30.15, "lat": 10.1}).status_code == 422
+    assert client.get("/api/v1/locate", params={"lon": 118.78, "lat": 32.04}).status_code == 200
+
+
+def test_projected_file_with_its_crs_is_reprojected(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    projected = gpd.GeoSeries(list(STREETS.values()), crs=4326).to_crs(32636)
+    path = write(tmp_path / "streets_utm.gpkg", dict(zip(STREETS, projected, strict=True)), "GPKG", crs=32636)
+    assert load(engine, settings, path, Tier.STREET).inserted == 3
+
+
+# ---- bad input: a clear message and nothing written -------------------------------------------
+def test_metres_without_a_crs(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    projected = gpd.GeoSeries(list(STREETS.values()), crs=4326).to_crs(32636)
+    path = write(tmp_path / "metres.geojson", dict(zip(STREETS, projected, strict=True)), crs=None)
+    refused(engine, InvalidInputError, "--crs", lambda: load(engine, settings, path, Tier.STREET))
+    assert load(engine, settings, path, Tier.STREET, crs="EPSG:32636").inserted == 3
+
+
+def test_lat_lon_swapped_out_of_range(fresh: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = fresh
+    path = write(tmp_path / "swapped.geojson", {"N": box(32.0, 118.7, 32.1, 118.8)})
+    refused(engine, InvalidInputError, "swapped", lambda: load(engine, settings, path, Tier.CITY))
+    assert load(engine, settings, path, Tier.CITY, swap_axes=True).inserted == 1
+
+
+def test_lat_lon_swapped_within_range_is_caught_by_the_parents(city: tuple[Engine, StoreSettings],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    engine, settings = city
+    swapped = {code: Polygon([(y, x) for x, y in geom.exterior.coords]) for code, geom in STREETS.items()}
+    path = write(tmp_path / "swapped.geojson", swapped)
+    refused(engine, TopologyError, "swapped", lambda: load(engine, settings, path, Tier.STREET))
+
+
+def test_malformed_geojson(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    path = tmp_path / "broken.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": [ {"type": "Feat')
+    refused(engine, InvalidInputError, "cannot read", lambda: load(engine, settings, path, Tier.STREET))
+
+
+def test_self_intersecting_polygon_rejected_or_repaired(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    bowtie = Polygon([(30.0, 10.0), (30.1, 10.2), (30.1, 10.0), (30.0, 10.2)])
+    streets = {**STREETS, "X-A-1": bowtie}
+    path = write(tmp_path / "bowtie.geojson", {k: v for k, v in streets.items() if k != "X-A-2"})
+    refused(engine, TopologyError, "Self-intersection", lambda: load(engine, settings, path, Tier.STREET))
+    fixed = write(tmp_path / "bowtie_fixed.geojson", {"X-A-1": bowtie, "X-B-1": STREETS["X-B-1"]})
+    with pytest.raises(TopologyError, match="coverage_gap"):  # repaired, then the gap shows
+        load(engine, settings, fixed, Tier.STREET, repair=True)
+
+
+def test_repair_reports_what_it_fixed(fresh: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = fresh
+    bowtie = Polygon([(30.0, 10.0), (30.1, 10.2), (30.1, 10.0), (30.0, 10.2)])
+    report = load(engine, settings, write(tmp_path / "b.geojson", {"B": bowtie}), Tier.CITY, repair=True)
+    assert report.inserted == 1
+    assert report.warnings[0]["check"] == "repaired_geometry"
+
+
+def test_child_outside_its_parent(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    spill = {**STREETS, "X-A-1": box(29.99, 10.0, 30.1, 10.1)}  # 1 km west of the city
+    path = write(tmp_path / "spill.geojson", spill)
+    refused(engine, TopologyError, r"X-A-1 reaches [\d,]+ m² outside its parent X-A",
+            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+
+
+def test_overlapping_siblings(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    overlap = {**STREETS, "X-A-1": box(30.0, 10.0, 30.1, 10.12)}
+    path = write(tmp_path / "overlap.geojson", overlap)
+    refused(engine, TopologyError, r"X-A-1 and X-A-2 overlap by [\d,]+ m²",
+            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+
+
+def test_gap_in_coverage(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    gap = {**STREETS, "X-A-1": box(30.0, 10.0, 30.1, 10.09)}
+    path = write(tmp_path / "gap.geojson", gap)
+    refused(engine, TopologyError, r"X-A: [\d,]+ m² are not covered",
+            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+
+
+def test_unknown_parent_code(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    path = write(tmp_path / "streets.geojson", STREETS, parent=["X-A", "X-A", "X-Z"])
+    refused(engine, TopologyError, "X-Z",
+            lambda: load(engine, settings, path, Tier.STREET, parent_column="parent"))  # fmt: skip
+
+
+def test_unknown_tier() -> None:
+    with pytest.raises(InvalidInputError, match="use one of: city, district"):
+        parse_tier("planet")
+
+
+def test_empty_and_featureless_files(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    empty = tmp_path / "empty.geojson"
+    empty.write_bytes(b"")
+    refused(engine, InvalidInputError, "is empty", lambda: load(engine, settings, empty, Tier.STREET))
+    none = tmp_path / "none.geojson"
+    none.write_text('{"type": "FeatureCollection", "features": []}')
+    refused(engine, InvalidInputError, "no features", lambda: load(engine, settings, none, Tier.STREET))
+
+
+def test_a_200_mb_file_is_refused_before_reading(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    huge = tmp_path / "huge.geojson"
+    with huge.open("wb") as handle:
+        handle.truncate(200 * 2**20)  # sparse: costs no disk
+    assert huge.stat().st_size == 200 * 2**20
+    refused(engine, InvalidInputError, "200 MB; the import limit is 150 MB",
+            lambda: load(engine, settings, huge, Tier.STREET))  # fmt: skip
+
+
+def test_wrong_columns_duplicates_and_geometry_types(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    path = write(tmp_path / "streets.geojson", STREETS)
+    refused(engine, InvalidInputError, "column 'id' not found",
+            lambda: load(engine, settings, path, Tier.STREET, code_column="id"))  # fmt: skip
+    dupes = gpd.GeoDataFrame({"code": ["S", "S"], "name": ["a", "b"]},
+                             geometry=[STREETS["X-A-1"], STREETS["X-A-2"]], crs=4326)  # fmt: skip
+    dupes.to_file(tmp_path / "dupes.geojson")
+    refused(engine, InvalidInputError, "duplicate codes: S",
+            lambda: load(engine, settings, tmp_path / "dupes.geojson", Tier.STREET))  # fmt: skip
+    points = gpd.GeoDataFrame({"code": ["P"], "name": ["p"]}, geometry=gpd.points_from_xy([30.05], [10.05]), crs=4326)
+    points.to_file(tmp_path / "points.geojson")
+    refused(engine, InvalidInputError, "must be Polygon or MultiPolygon, found Point",
+            lambda: load(engine, settings, tmp_path / "points.geojson", Tier.STREET))  # fmt: skip
+
+
+def test_management_unit_needs_loaded_members(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
+    engine, settings = city
+    load(engine, settings, write(tmp_path / "streets.geojson", STREETS), Tier.STREET)
+    path = write(tmp_path / "area.geojson", {"X-NEW": box(30.0, 10.0, 30.1, 10.2)}, members=["X-A-1,X-Q-9"])
+    refused(engine, TopologyError, "X-Q-9",
+            lambda: load(engine, settings, path, Tier.DISTRICT, kind=UnitKind.MANAGEMENT,
+                         members_column="members"))  # fmt: skip
+    good = write(tmp_path / "area2.geojson", {"X-NEW": box(30.0, 10.0, 30.1, 10.2)}, members=["X-A-1,X-A-2"])
+    load(engine, settings, good, Tier.DISTRICT, kind=UnitKind.MANAGEMENT, members_column="members")
+    with engine.connect() as conn:
+        location = Locator().locate(conn, 30.05, 10.05)
+    assert location.at("district").code == "X-NEW"  # the management unit answers
+    assert {u.code for u in location.chain if u.tier == "district"} == {"X-NEW", "X-A"}
