@@ -124,19 +124,24 @@ def migrate() -> None:
 
 
 def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
-    table = Table("file", "tier", "features", "new", "updated", "H3 coverage", "s")
+    table = Table("file", "tier", "features", "new", "updated", "s")
     for report in reports:
-        coverage = report.coverage
-        cover = (f"res {coverage['resolution']}: {coverage['interior_cells']:,} interior / "
-                 f"{coverage['boundary_cells']:,} boundary") if coverage else ""  # fmt: skip
+        kind = " (management)" if report.kind == "management" else ""
         table.add_row(
-            Path(report.source).name, f"{report.tier} ({report.kind})", f"{report.features:,}",
+            Path(report.source).stem, report.tier + kind, f"{report.features:,}",
             "unchanged" if report.skipped else f"{report.inserted:,}",
-            "" if report.skipped else f"{report.updated:,}", cover, f"{report.seconds:.1f}",
+            "" if report.skipped else f"{report.updated:,}", f"{report.seconds:.1f}",
         )  # fmt: skip
         for warning in report.warnings:
             console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
     console.print(table)
+    for report in reports:
+        if report.coverage:
+            cover = report.coverage
+            console.print(
+                f"H3 index of the {cover['tier']} tier rebuilt: resolution {cover['resolution']}, "
+                f"{cover['interior_cells']:,} interior and {cover['boundary_cells']:,} boundary cells"
+            )
 
 
 @app.command()
