@@ -31,6 +31,7 @@ def rebuild_coverage(
     chosen = resolution or choose_resolution(unit_area_sample(conn, tier))
     coverage = build_coverage(ids, geoms, chosen, progress)
     write_coverage(conn, coverage, tier)
+    write_pieces(conn, tier)
     return {
         "tier": tier.value,
         "resolution": chosen,
@@ -66,6 +67,18 @@ def write_coverage(conn: Connection, coverage: Coverage, tier: Tier) -> None:
          "boundary": coverage.boundary_count},
     )  # fmt: skip
     conn.execute(text("ANALYZE h3_cell"))
+
+
+def write_pieces(conn: Connection, tier: Tier, max_vertices: int = 64) -> None:
+    """Cut the coverage tier into small pieces: what a boundary cell's exact test reads."""
+    conn.execute(text("TRUNCATE unit_piece"))
+    conn.execute(
+        text("INSERT INTO unit_piece (id, unit_id, geom) SELECT row_number() OVER (), id, piece FROM "
+             "(SELECT id, ST_Subdivide(geom, :vertices) AS piece FROM unit WHERE tier = :t "
+             " AND kind = 'administrative') pieces"),
+        {"t": tier.value, "vertices": max_vertices},
+    )  # fmt: skip
+    conn.execute(text("ANALYZE unit_piece"))
 
 
 def current_resolution(conn: Connection) -> int | None:

@@ -10,6 +10,7 @@ two units (overlay residue, thinner than SNAP_DEG) goes to the lowest-coded one 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import orjson
@@ -23,28 +24,19 @@ from spatial.coords import validate_lon_lat
 from spatial.errors import NotFoundError, OutsideJurisdictionError
 
 # psycopg placeholders: this runs on the driver connection, the hottest query of the platform.
+# Two primary-key probes; boundary cells and grids with buildings call the functions of
+# migration 0002, which run only for them.
 LOCATE_SQL = """
 SELECT c.unit_id IS NOT NULL AS interior, g.chain::text AS chain, g.boundary_version_id,
-       CASE WHEN g.has_buildings THEN (  -- most grids have none: skip the probe
-           SELECT json_build_object('code', b.code, 'name', b.name, 'tier', b.tier, 'kind', b.kind,
-                                    'synthetic', b.synthetic)::text
-           FROM (SELECT code, name, tier, kind, synthetic, geom FROM unit
-                 WHERE parent_id = g.id AND tier = 'building' OFFSET 0) AS b  -- by parent, not GiST
-           WHERE ST_Covers(b.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-           ORDER BY b.code LIMIT 1) END AS building
+       CASE WHEN g.has_buildings THEN cityops_building_at(g.id, %(lon)s, %(lat)s) END AS building
 FROM h3_cell c
-CROSS JOIN LATERAL (SELECT coalesce(c.unit_id, (
-    SELECT cand.id FROM unnest(c.candidates) WITH ORDINALITY AS cand(id, n)
-    JOIN unit u ON u.id = cand.id
-    WHERE ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-    ORDER BY cand.n LIMIT 1), (
-    SELECT cand.id FROM unnest(c.candidates) WITH ORDINALITY AS cand(id, n)  -- in a sliver gap
-    JOIN unit u ON u.id = cand.id
-    WHERE ST_DWithin(u.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(snap)s)
-    ORDER BY cand.n LIMIT 1)) AS id) AS pick
-JOIN unit g ON g.id = pick.id  -- through LATERAL so that this is a primary-key probe
+JOIN unit g ON g.id = coalesce(c.unit_id, cityops_pick(c.candidates, %(lon)s, %(lat)s, %(snap)s))
 WHERE c.cell = %(cell)s
 """
+# The same with positional placeholders: psycopg binds a tuple measurably faster than a dict.
+_POSITIONAL_SQL = LOCATE_SQL.replace("%(lon)s", "%s").replace("%(lat)s", "%s")
+_POSITIONAL_SQL = _POSITIONAL_SQL.replace("%(snap)s", "%s").replace("%(cell)s", "%s")
+
 # Overlays leave slivers between neighbouring units, far thinner than this (about 0.1 mm): a
 # point in one belongs to the first candidate (lowest code) this close to it, instead of falling
 # outside every unit. Not "the nearest": distances that differ by 1e-16 would order differently
@@ -66,6 +58,12 @@ class UnitRef:
         """Plain form for JSON (``dataclasses.asdict`` deep-copies, ten times slower)."""
         return {"code": self.code, "name": self.name, "tier": self.tier, "kind": self.kind,
                 "synthetic": self.synthetic}  # fmt: skip
+
+
+@lru_cache(maxsize=65_536)
+def parse_chain(chain_json: str) -> tuple[UnitRef, ...]:
+    """Units from the stored chain JSON; a city has ~10k distinct chains, so parse each once."""
+    return tuple(UnitRef(**unit) for unit in orjson.loads(chain_json))
 
 
 @dataclass(frozen=True)
@@ -108,17 +106,18 @@ class Locator:
     def _query(self, conn: Connection, lon: float, lat: float, resolution: int) -> Location | None:
         cell = point_to_cell(lon, lat, resolution)
         driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
-        params = {"lon": lon, "lat": lat, "cell": cell, "snap": SNAP_DEG}
-        row = driver.execute(LOCATE_SQL, params, prepare=True).fetchone()
+        with driver.cursor() as cursor:
+            cursor.execute(_POSITIONAL_SQL, (lon, lat, lon, lat, SNAP_DEG, cell), prepare=True)
+            row = cursor.fetchone()
         if row is None:
             return None
         interior, chain_json, version, building_json = row
-        units = orjson.loads(chain_json)
+        chain = parse_chain(chain_json)
         if building_json:
-            units.append(orjson.loads(building_json))
+            chain = (*chain, *parse_chain(f"[{building_json}]"))
         return Location(
             lon=lon, lat=lat, cell=cell_to_string(cell), resolution=resolution, interior=interior,
-            chain=tuple(UnitRef(**unit) for unit in units), boundary_version=version,
+            chain=chain, boundary_version=version,
         )  # fmt: skip
 
     def locate(self, conn: Connection, lon: float, lat: float) -> Location:

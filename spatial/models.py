@@ -103,3 +103,13 @@ class H3Cell(Base):
     cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"))
     candidates: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+
+
+class UnitPiece(Base):
+    """The coverage tier cut into pieces of at most 64 vertices (ST_Subdivide) for fast exact tests."""
+
+    __tablename__ = "unit_piece"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True, nullable=False))
