@@ -111,3 +111,60 @@ def test_missing_postgresql_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(embedded, "PG_ROOT", tmp_path)
     with pytest.raises(EmbeddedDbError, match="CITYOPS_DATABASE_URL"):
         embedded.find_postgres()
+
+
+UNPRIVILEGED = "cityops-tester"
+LIFECYCLE = """
+import sys
+from pathlib import Path
+from spatial.embedded import EmbeddedCluster
+from spatial.settings import StoreSettings
+cluster = EmbeddedCluster(StoreSettings(_env_file=None, data_dir=Path(sys.argv[1]), db_durable=False))
+first, again = cluster.start(), cluster.start()
+assert first.pid == again.pid, (first, again)
+print(cluster.ensure_database("usercity"))
+print(cluster.stop().running)
+"""
+PACKAGES = ("psycopg", "psycopg_binary", "psycopg_binary.libs", "pydantic", "pydantic_core", "pydantic_settings",
+            "annotated_types", "typing_inspection", "dotenv", "typing_extensions.py")  # fmt: skip
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run by an ordinary user, every test above is this path")
+def test_an_ordinary_user_runs_the_cluster_as_itself() -> None:
+    """Run as root (as CI does), the suite also proves the path of an ordinary user."""
+    import pwd
+    import site
+    import sys
+
+    if subprocess.run(["id", UNPRIVILEGED], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", UNPRIVILEGED], check=True)
+    python = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/bin:/usr/local/bin")
+    assert python, f"no system python{sys.version_info.major}.{sys.version_info.minor} for the unprivileged run"
+    root = Path(tempfile.mkdtemp(prefix="cityops-user-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        library = root / "lib"
+        shutil.copytree(Path(__file__).resolve().parent.parent / "spatial", library / "spatial")
+        source = Path(site.getsitepackages()[0])
+        for name in PACKAGES:
+            if (source / name).is_dir():
+                shutil.copytree(source / name, library / name)
+            elif (source / name).exists():
+                shutil.copy(source / name, library / name)
+        account = pwd.getpwnam(UNPRIVILEGED)
+        data = root / "data"
+        data.mkdir()
+        os.chown(data, account.pw_uid, account.pw_gid)
+        result = subprocess.run(
+            [python, "-c", LIFECYCLE, str(data)], capture_output=True, text=True, timeout=120,
+            user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(library), "HOME": str(root)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        url, running = result.stdout.split()
+        assert url.startswith("postgresql://cityops:") and url.endswith("/usercity")
+        assert running == "False"
+        assert (data / "pg").stat().st_uid == account.pw_uid  # the user's own cluster, no service account
+    finally:
+        subprocess.run(["pkill", "-u", UNPRIVILEGED, "postgres"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
