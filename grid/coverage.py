@@ -42,10 +42,6 @@ class Coverage:
         """How many cells need the exact test."""
         return int((self.owner < 0).sum())
 
-    def candidates(self, index: int) -> np.ndarray:
-        """Candidate unit ids of the cell at ``index`` (empty for interior cells)."""
-        return self.candidate_ids[self.candidate_offsets[index] : self.candidate_offsets[index + 1]]
-
 
 def choose_resolution(unit_areas_m2: np.ndarray) -> int:
     """Finest-needed resolution: the median unit holds at least MIN_CELLS_PER_UNIT cells."""

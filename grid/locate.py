@@ -23,19 +23,17 @@ from grid.coverage_store import current_resolution, read_coverage
 from spatial.coords import validate_lon_lat
 from spatial.errors import NotFoundError, OutsideJurisdictionError
 
-# psycopg placeholders: this runs on the driver connection, the hottest query of the platform.
-# Two primary-key probes; boundary cells and grids with buildings call the functions of
-# migration 0002, which run only for them.
+# Runs on the psycopg connection, the hottest query of the platform: two primary-key probes;
+# boundary cells and grids with buildings call the functions of migration 0002, which run only
+# for them. Positional parameters (psycopg binds a tuple faster than a dict), in this order:
+# lon, lat (building), lon, lat, snap (boundary pick), cell.
 LOCATE_SQL = """
 SELECT c.unit_id IS NOT NULL AS interior, g.chain::text AS chain, g.boundary_version_id,
-       CASE WHEN g.has_buildings THEN cityops_building_at(g.id, %(lon)s, %(lat)s) END AS building
+       CASE WHEN g.has_buildings THEN cityops_building_at(g.id, %s, %s) END AS building
 FROM h3_cell c
-JOIN unit g ON g.id = coalesce(c.unit_id, cityops_pick(c.candidates, %(lon)s, %(lat)s, %(snap)s))
-WHERE c.cell = %(cell)s
+JOIN unit g ON g.id = coalesce(c.unit_id, cityops_pick(c.candidates, %s, %s, %s))
+WHERE c.cell = %s
 """
-# The same with positional placeholders: psycopg binds a tuple measurably faster than a dict.
-_POSITIONAL_SQL = LOCATE_SQL.replace("%(lon)s", "%s").replace("%(lat)s", "%s")
-_POSITIONAL_SQL = _POSITIONAL_SQL.replace("%(snap)s", "%s").replace("%(cell)s", "%s")
 
 # Overlays leave slivers between neighbouring units, far thinner than this (about 0.1 mm): a
 # point in one belongs to the first candidate (lowest code) this close to it, instead of falling
@@ -107,7 +105,7 @@ class Locator:
         cell = point_to_cell(lon, lat, resolution)
         driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
         with driver.cursor() as cursor:
-            cursor.execute(_POSITIONAL_SQL, (lon, lat, lon, lat, SNAP_DEG, cell), prepare=True)
+            cursor.execute(LOCATE_SQL, (lon, lat, lon, lat, SNAP_DEG, cell), prepare=True)
             row = cursor.fetchone()
         if row is None:
             return None

@@ -56,15 +56,6 @@ def lock_hierarchy(conn: Connection) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('cityops.hierarchy'))"))
 
 
-def already_loaded(conn: Connection, tier: Tier, sha256: str) -> bool:
-    """True when the newest import of ``tier`` came from identical bytes."""
-    row = conn.execute(
-        text("SELECT sha256 FROM boundary_version WHERE tier = :tier ORDER BY id DESC LIMIT 1"),
-        {"tier": tier.value},
-    ).first()
-    return row is not None and row.sha256 == sha256
-
-
 def parent_tier_present(conn: Connection, tier: Tier) -> Tier | None:
     """The deepest administrative tier above ``tier`` that has units (tiers may be skipped)."""
     value = conn.execute(

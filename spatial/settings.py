@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -76,9 +75,3 @@ class StoreSettings(BaseSettings):
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         return sqlalchemy_url(value) if value else None
-
-
-@lru_cache
-def get_store_settings() -> StoreSettings:
-    """Process-wide settings singleton (tests build their own instances)."""
-    return StoreSettings()
