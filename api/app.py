@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from psycopg_pool import AsyncConnectionPool
 
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
@@ -16,7 +17,7 @@ from api.settings import ApiSettings
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
-from spatial.db import make_engine
+from spatial.db import libpq_url, make_engine
 from spatial.settings import StoreSettings
 
 
@@ -36,11 +37,18 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
+        # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
+        app.state.pool = AsyncConnectionPool(
+            libpq_url(store), min_size=1, max_size=api.db_concurrency, open=False,
+            kwargs={"autocommit": True},
+        )  # fmt: skip
+        await app.state.pool.open()
         app.state.locator = Locator()
         app.state.api_settings = api
         try:
             yield
         finally:
+            await app.state.pool.close()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -9,17 +9,20 @@ two units (overlay residue, thinner than SNAP_DEG) goes to the lowest-coded one 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import orjson
+import psycopg
 import shapely
 from sqlalchemy import Connection, text
 
 from grid.cells import cell_to_string, point_to_cell, points_to_cells
 from grid.coverage import Coverage
-from grid.coverage_store import current_resolution, read_coverage
+from grid.coverage_store import read_coverage
 from spatial.coords import validate_lon_lat
 from spatial.errors import NotFoundError, OutsideJurisdictionError
 
@@ -87,26 +90,34 @@ class Location:
         return next((u for u in matches if u.kind == "management"), matches[0] if matches else None)
 
 
+RESOLUTION_SQL = "SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1"
+
+# The algorithm once, as a generator that yields (sql, params) and is sent back the first row
+# (or None): ``Locator.locate`` drives it on a blocking connection, ``Locator.locate_async`` on
+# an asyncio one, so the API's hot path needs no thread and no second copy of the logic.
+Steps = Generator[tuple[str, tuple[object, ...]], tuple[Any, ...] | None, Location]
+
+
 class Locator:
     """Single-point locate through PostGIS; remembers the coverage resolution between calls."""
 
     def __init__(self) -> None:
         self._resolution: int | None = None
 
-    def _current(self, conn: Connection, *, refresh: bool = False) -> int:
+    def _resolution_steps(self, *, refresh: bool = False) -> Generator[tuple[str, tuple[object, ...]], Any, int]:
         if self._resolution is None or refresh:
-            resolution = current_resolution(conn)
-            if resolution is None:
+            row = yield (RESOLUTION_SQL, ())
+            if row is None:
                 raise NotFoundError("no hierarchy is loaded: run `cityops demo` or `cityops load`")
-            self._resolution = resolution
+            self._resolution = int(row[0])
         return self._resolution
 
-    def _query(self, conn: Connection, lon: float, lat: float, resolution: int) -> Location | None:
+    @staticmethod
+    def _query_steps(
+        lon: float, lat: float, resolution: int
+    ) -> Generator[tuple[str, tuple[object, ...]], Any, Location | None]:
         cell = point_to_cell(lon, lat, resolution)
-        driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
-        with driver.cursor() as cursor:
-            cursor.execute(LOCATE_SQL, (lon, lat, lon, lat, SNAP_DEG, cell), prepare=True)
-            row = cursor.fetchone()
+        row = yield (LOCATE_SQL, (lon, lat, lon, lat, SNAP_DEG, cell))
         if row is None:
             return None
         interior, chain_json, version, building_json = row
@@ -118,23 +129,44 @@ class Locator:
             chain=chain, boundary_version=version,
         )  # fmt: skip
 
-    def locate(self, conn: Connection, lon: float, lat: float) -> Location:
-        """The location of (lon, lat), or OutsideJurisdictionError."""
+    def _steps(self, lon: float, lat: float) -> Steps:
         lon, lat = validate_lon_lat(lon, lat)
-        found = self._query(conn, lon, lat, self._current(conn))
+        resolution = yield from self._resolution_steps()
+        found = yield from self._query_steps(lon, lat, resolution)
         if found is None:
-            stale = self._resolution
-            if self._current(conn, refresh=True) != stale:  # the coverage was rebuilt meanwhile
-                found = self._query(conn, lon, lat, self._current(conn))
-        if found is None:
-            raise OutsideJurisdictionError(self._outside_message(conn, lon, lat))
-        return found
-
-    def _outside_message(self, conn: Connection, lon: float, lat: float) -> str:
+            fresh = yield from self._resolution_steps(refresh=True)
+            if fresh != resolution:  # the coverage was rebuilt meanwhile
+                found = yield from self._query_steps(lon, lat, fresh)
+        if found is not None:
+            return found
         message = f"point (lon={lon}, lat={lat}) is outside the jurisdiction of the loaded hierarchy"
-        if -90 <= lon <= 90 and self._query(conn, lat, lon, self._current(conn)) is not None:
+        if -90 <= lon <= 90 and (yield from self._query_steps(lat, lon, self._resolution or 0)):
             message += "; (lon, lat) swapped would be inside: did you pass lat first?"
-        return message
+        raise OutsideJurisdictionError(message)
+
+    def locate(self, conn: Connection, lon: float, lat: float) -> Location:
+        """The location of (lon, lat), or OutsideJurisdictionError (SQLAlchemy connection)."""
+        driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
+        steps = self._steps(lon, lat)
+        try:
+            sql, params = next(steps)
+            while True:
+                with driver.cursor() as cursor:
+                    row = cursor.execute(sql, params, prepare=True).fetchone()
+                sql, params = steps.send(row)
+        except StopIteration as done:
+            return done.value
+
+    async def locate_async(self, conn: psycopg.AsyncConnection, lon: float, lat: float) -> Location:
+        """The same on an asyncio psycopg connection (the API's hot path)."""
+        steps = self._steps(lon, lat)
+        try:
+            sql, params = next(steps)
+            while True:
+                cursor = await conn.execute(sql, params, prepare=True)
+                sql, params = steps.send(await cursor.fetchone())
+        except StopIteration as done:
+            return done.value
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 
 from spatial.embedded import EmbeddedCluster
 from spatial.errors import EmbeddedDbError
@@ -20,6 +20,12 @@ def database_url(settings: StoreSettings) -> str:
             "(or set CITYOPS_DATABASE_URL)"
         )
     return sqlalchemy_url(cluster.url(settings.city))
+
+
+def libpq_url(settings: StoreSettings) -> str:
+    """The same database as a libpq URL, for psycopg's own (async) pool."""
+    url = make_url(database_url(settings)).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 def make_engine(settings: StoreSettings) -> Engine:

@@ -20,10 +20,6 @@ def _health(conn: Connection) -> dict[str, object]:
     return {"status": "ok", **row._asdict()}
 
 
-def _select_one(conn: Connection) -> int:
-    return int(conn.execute(text("SELECT 1")).scalar_one())
-
-
 @router.get("/healthz", operation_id="health")
 async def health(request: Request) -> dict[str, object]:
     """Database reachable, PostGIS/GEOS/PROJ versions, and what is loaded."""
@@ -32,6 +28,7 @@ async def health(request: Request) -> dict[str, object]:
 
 @router.get("/healthz/ready", operation_id="ready")
 async def ready(request: Request) -> dict[str, str]:
-    """The cheapest end-to-end check: one ``SELECT 1`` through the pool."""
-    await db_call(request, _select_one)
+    """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use."""
+    async with request.app.state.pool.connection() as conn:
+        await (await conn.execute("SELECT 1", prepare=True)).fetchone()
     return {"status": "ready"}

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import db_call
 from api.geojson import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["locate"])
@@ -23,7 +22,8 @@ async def locate(
     ``responsible`` names, per tier, the unit that answers for the point: the management unit
     where one exists (江北新区 for its seven streets), else the administrative one.
     """
-    location = await db_call(request, request.app.state.locator.locate, lon, lat)
+    async with request.app.state.pool.connection() as conn:
+        location = await request.app.state.locator.locate_async(conn, lon, lat)
     tiers = dict.fromkeys(unit.tier for unit in location.chain)
     return FastJSONResponse({
         "lon": location.lon,
