@@ -150,7 +150,14 @@ def _normalise_columns(frame: gpd.GeoDataFrame, options: ImportOptions) -> gpd.G
     known = {options.code_column, options.name_column, options.parent_column,
              options.members_column, "synthetic", frame.geometry.name}  # fmt: skip
     extra = [c for c in frame.columns if c not in known]
-    properties = frame[extra].astype("string").to_dict(orient="records") if extra else [{}] * len(frame)
+    properties = (
+        [
+            {key: (None if pd.isna(value) else value) for key, value in record.items()}  # nulls stay null
+            for record in frame[extra].astype("string").to_dict(orient="records")
+        ]
+        if extra
+        else [{}] * len(frame)
+    )
     geometry = np.asarray([_as_multi(g) for g in frame.geometry], dtype=object)
     return gpd.GeoDataFrame(
         {

@@ -68,16 +68,19 @@ def refused(engine: Engine, error: type[Exception], match: str, call) -> None:  
 def test_a_city_with_two_tiers_and_its_own_codes(city: tuple[Engine, StoreSettings], tmp_path: Path,
                                                  suffix: str, driver: str | None) -> None:  # fmt: skip
     engine, settings = city
-    report = load(engine, settings, write(tmp_path / f"streets{suffix}", STREETS, driver), Tier.STREET)
+    path = write(tmp_path / f"streets{suffix}", STREETS, driver, note=["a", None, "c"], people=[1200, None, 8])
+    report = load(engine, settings, path, Tier.STREET)
     assert report.inserted == 3
     assert report.coverage and report.coverage["tier"] == "street"
     with engine.connect() as conn:
         location = Locator().locate(conn, 30.05, 10.15)
         parents = dict(conn.execute(text(
             "SELECT u.code, p.code FROM unit u JOIN unit p ON p.id = u.parent_id")).all())  # fmt: skip
+        notes = dict(conn.execute(text("SELECT code, properties->>'note' FROM unit WHERE tier = 'street'")).all())
     assert location.leaf.code == "X-A-2" and location.leaf.tier == "street"
     assert [u.code for u in location.chain] == ["X-A", "X-A-2"]
     assert parents == {"X-A-1": "X-A", "X-A-2": "X-A", "X-B-1": "X-B"}  # linked by containment
+    assert notes == {"X-A-1": "a", "X-A-2": None, "X-B-1": "c"}  # attributes kept, nulls as null
 
 
 def test_loading_the_same_file_twice_is_a_no_op(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
