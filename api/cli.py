@@ -17,8 +17,10 @@ from spatial.settings import StoreSettings, sqlalchemy_url
 app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, help="City operations platform.")
 db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostGIS cluster.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with baseline ratios).")
+categories_app = typer.Typer(no_args_is_help=True, help="Case categories (GB/T 30428 部件/事件).")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(categories_app, name="categories")
 console = Console()
 err = Console(stderr=True)
 
@@ -194,10 +196,43 @@ def _load_demo(settings: StoreSettings) -> None:
     from grid.load import load_manifest
 
     manifest = ensure_generated(settings.data_dir / "fixtures")
+    console.print(f"{_load_categories(settings, None)} case categories loaded")
     engine = _engine(settings)
     with progress_bar("Nanjing demo") as update:
         reports = load_manifest(engine, manifest, settings, progress=update)
     _print_reports(reports)
+
+
+@categories_app.command("load")
+def categories_load(
+    path: Annotated[Path | None, typer.Argument(help="Category CSV; default: the shipped table")] = None,
+) -> None:
+    """Check a category table and upsert it (all rows or none)."""
+    with reported_errors():
+        count = _load_categories(_store(), path)
+        console.print(f"{count} categories loaded")
+
+
+def _load_categories(settings: StoreSettings, path: Path | None) -> int:
+    from command.taxonomy import DEFAULT_CATEGORIES, read_categories, write_categories
+
+    categories = read_categories(path or DEFAULT_CATEGORIES)
+    with _engine(settings).begin() as conn:
+        return write_categories(conn, categories)
+
+
+@categories_app.command("list")
+def categories_list() -> None:
+    """The categories in force, with their time limits."""
+    from sqlalchemy import text
+
+    with reported_errors(), _engine(_store()).connect() as conn:
+        rows = conn.execute(text("SELECT code, name, name_en, time_limit, limit_kind, responsible_tier, "
+                                 "array_to_string(departments, '、') FROM category ORDER BY code")).all()  # fmt: skip
+    table = Table("code", "name", "", "limit", "tier", "departments")
+    for code, name, name_en, limit, kind, tier, departments in rows:
+        table.add_row(code, name, name_en, f"{limit:g} {kind}", tier, departments)
+    console.print(table)
 
 
 @app.command()

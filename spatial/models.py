@@ -113,3 +113,28 @@ class UnitPiece(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), index=True)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True, nullable=False))
+
+
+class Category(Base):
+    """A case category (GB/T 30428 小类) with its filing/closing standard and time limit."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # component (部件) | event (事件)
+    major_code: Mapped[str] = mapped_column(String(4))
+    major_name: Mapped[str] = mapped_column(Text)
+    major_name_en: Mapped[str] = mapped_column(Text)
+    minor_code: Mapped[str] = mapped_column(String(4))
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    filing_condition: Mapped[str] = mapped_column(Text)
+    closing_condition: Mapped[str] = mapped_column(Text)
+    time_limit: Mapped[float] = mapped_column(Float)
+    limit_kind: Mapped[str] = mapped_column(String(16))
+    responsible_tier: Mapped[Tier] = mapped_column(TIER)
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    duplicate_radius_m: Mapped[float] = mapped_column(Float)
+    duplicate_window_hours: Mapped[float] = mapped_column(Float)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -48,7 +48,7 @@ def test_db_verbs(env: dict[str, str]) -> None:
 def test_migrate_twice_changes_nothing(env: dict[str, str]) -> None:
     for _ in range(2):
         result = runner.invoke(app, ["migrate"])
-        assert result.exit_code == 0 and "schema at revision 0002" in result.stdout
+        assert result.exit_code == 0 and "schema at revision 0003" in result.stdout
 
 
 def test_locate_verb(env: dict[str, str]) -> None:
@@ -79,3 +79,14 @@ def test_without_a_running_database_the_message_says_what_to_do(tmp_path: Path) 
     )  # fmt: skip
     assert result.returncode == 1
     assert "cityops db start" in result.stderr
+
+
+def test_categories_verbs(env: dict[str, str], tmp_path: Path) -> None:
+    loaded = runner.invoke(app, ["categories", "load"])
+    assert loaded.exit_code == 0 and "53 categories loaded" in loaded.stdout
+    listed = runner.invoke(app, ["categories", "list"])
+    assert listed.exit_code == 0 and "010101" in listed.stdout and "020603" in listed.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,type\n1,planet\n")
+    refused = runner.invoke(app, ["categories", "load", str(bad)])
+    assert refused.exit_code == 1 and "empty or missing" in refused.output
