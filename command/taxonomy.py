@@ -117,3 +117,19 @@ def write_categories(conn: Connection, categories: list[Category]) -> int:
         {"rows": json.dumps(rows, ensure_ascii=False)},
     )
     return len(rows)
+
+
+CATEGORY_SQL = "SELECT {} FROM category WHERE code = %s".format(", ".join(f.name for f in fields(Category)))
+
+
+def category_from_row(row: tuple[object, ...]) -> Category:
+    """A Category from a row of CATEGORY_SQL (departments arrive as a list)."""
+    values = dict(zip((f.name for f in fields(Category)), row, strict=True))
+    values["departments"] = tuple(values["departments"])  # type: ignore[arg-type]
+    values["responsible_tier"] = str(values["responsible_tier"])
+    return Category(**values)  # type: ignore[arg-type]
+
+
+def unknown_category(code: str, known: list[str]) -> InvalidInputError:
+    """The error for a code not in the table; it lists the valid ones, as intake must."""
+    return InvalidInputError(f"unknown category {code!r}; valid codes: {', '.join(known)}")

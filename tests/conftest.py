@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.settings import ApiSettings
+from command.taxonomy import read_categories, write_categories
 from fixtures.geo.generate_nanjing import ensure_generated
 from grid.load import load_manifest
 from spatial.db import make_engine
@@ -79,6 +80,8 @@ def nanjing(cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_m
     engine = make_engine(nanjing_settings)
     upgrade(engine)
     load_manifest(engine, nanjing_manifest, nanjing_settings)
+    with engine.begin() as conn:
+        write_categories(conn, read_categories())
     yield engine
     engine.dispose()
 

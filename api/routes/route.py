@@ -1,0 +1,45 @@
+"""Routing preview: where a report at this place would go, without creating anything."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.geojson import FastJSONResponse
+from command.routing import parse_severity, route
+from command.taxonomy import CATEGORY_SQL, category_from_row, unknown_category
+from spatial.china_coords import parse_source_crs, to_wgs84
+
+router = APIRouter(prefix="/api/v1", tags=["route"])
+
+
+@router.get("/route", response_class=FastJSONResponse, operation_id="routePreview")
+async def route_preview(
+    request: Request,
+    lon: Annotated[float, Query(description="Longitude in the system named by crs")],
+    lat: Annotated[float, Query(description="Latitude in the system named by crs")],
+    category: Annotated[str, Query(max_length=16, description="Category code, e.g. 020102 (暴露垃圾)")],
+    severity: Annotated[str, Query(max_length=8, description="IV/III/II/I or 一般/较大/重大/特别重大")] = "IV",
+    crs: Annotated[str, Query(max_length=16, description="wgs84, cgcs2000, gcj02 (AMap/WeChat) or bd09")] = "wgs84",
+) -> FastJSONResponse:
+    """The responsible unit, departments, deadline and the trace of every rule that decided it."""
+    level = parse_severity(severity)
+    source = parse_source_crs(crs)
+    wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, source))
+    async with request.app.state.pool.connection() as conn:
+        row = await (await conn.execute(CATEGORY_SQL, (category,))).fetchone()
+        if row is None:
+            codes = await (await conn.execute("SELECT code FROM category ORDER BY code")).fetchall()
+            raise unknown_category(category, [c[0] for c in codes])
+        location = await request.app.state.locator.locate_async(conn, wgs_lon, wgs_lat)
+    decided = route(location, category_from_row(row), level, datetime.now(UTC), request.app.state.calendar)
+    return FastJSONResponse({
+        "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
+        "category": category, "severity": level.value,
+        "responsible": {**decided.unit.as_dict(), "tier": decided.tier, "departments": list(decided.departments)},
+        "chain": [unit.as_dict() for unit in location.chain],
+        "filed_at": decided.filed_at.isoformat(), "deadline": decided.deadline.isoformat(),
+        "trace": decided.trace,
+    })  # fmt: skip
