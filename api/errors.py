@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from spatial.errors import (
+    ConflictError,
     EmbeddedDbError,
     InvalidInputError,
     NotFoundError,
@@ -17,6 +18,7 @@ from spatial.errors import (
 
 ERRORS: dict[type[PlatformError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
+    ConflictError: (409, "conflict"),
     InvalidInputError: (422, "invalid_input"),
     OutsideJurisdictionError: (422, "outside_jurisdiction"),
     TopologyError: (422, "topology"),

@@ -58,3 +58,7 @@ class TopologyError(PlatformError):
         if more > 0:
             lines.append(f"  … and {more} more")
         return "\n".join([head, *lines])
+
+
+class ConflictError(PlatformError):
+    """The request contradicts what is already stored (e.g. an idempotency key reused)."""

@@ -14,9 +14,11 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Identity,
     Integer,
     String,
     Text,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -138,3 +140,49 @@ class Category(Base):
     duplicate_window_hours: Mapped[float] = mapped_column(Float)
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+SEVERITY = Enum("IV", "III", "II", "I", name="severity")
+REPORT_SOURCE = Enum("grid_worker", "hotline", "citizen_app", "sensor", "department", name="report_source")
+
+
+class Event(Base):
+    """A case: one incident, routed once, however many reports describe it."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    severity: Mapped[str] = mapped_column(SEVERITY)
+    state: Mapped[str] = mapped_column(Text, server_default="reported")
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True, nullable=False))
+    cell: Mapped[int] = mapped_column(BigInteger, index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    responsible_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    routing_trace: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    report_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Report(Base):
+    """One submission; its reporter contact is personal data and stays here."""
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    source: Mapped[str] = mapped_column(REPORT_SOURCE)
+    reporter: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
+    given: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -110,3 +114,24 @@ def client(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[TestCli
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
+    """The real app under uvicorn on a free port (browser and concurrency tests)."""
+    port = free_port(18000)
+    app = create_app(nanjing_settings, ApiSettings(_env_file=None, port=port))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz/ready").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield base
+    uv.should_exit = True
+    thread.join(timeout=10)

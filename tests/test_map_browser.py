@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, sync_playwright
-from sqlalchemy import Engine
-
-from api.app import create_app
-from api.settings import ApiSettings
-from spatial.embedded import free_port
-from spatial.settings import StoreSettings
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
-    port = free_port(18000)
-    app = create_app(nanjing_settings, ApiSettings(_env_file=None, port=port))
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz/ready").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    uv.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
