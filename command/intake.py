@@ -4,7 +4,13 @@ Idempotency: a client retrying the same submission with the same ``Idempotency-K
 original answer and nothing new is stored; the same key with a different body is a conflict.
 Identical keys are serialised by a transaction-scoped advisory lock, and the database's unique
 constraint on the key is the last word, so parallel retries cannot create two reports.
-The change feed learns of every new case through NOTIFY, delivered when the transaction commits.
+
+Duplicates: a report joins the open case of the same category nearest to it within the
+category's radius and time window instead of opening a second case (article 12: fewer duplicate
+dispatches). Candidates come from the H3 cells around the point (a ring wide enough to cover the
+radius), then the exact geodesic distance decides. Reports of one category in one area are
+serialised by an advisory lock, so two simultaneous reports of one incident make one case.
+The change feed learns of every new or joined case through NOTIFY, delivered at commit.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import psycopg
 from command.routing import Severity, route
 from command.taxonomy import CATEGORY_SQL, category_from_row, unknown_category
 from command.working_time import WorkingCalendar
+from grid.cells import cells_to_parents, cells_within
 from grid.locate import Locator
 from spatial.errors import ConflictError
 
 CHANNEL = "cityops_events"
+LOCK_RESOLUTION = 7  # ~5 km² areas: merges are serialised per category and area, not city-wide
 SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 
 
@@ -59,17 +67,28 @@ INSERT INTO report (event_id, source, reporter, description, address, geom, give
 VALUES (%s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s)
 RETURNING id
 """
+NEAREST_OPEN_CASE = """
+SELECT e.id FROM event e
+WHERE e.cell = ANY(%s) AND e.category_code = %s AND e.state NOT IN ('closed', 'void')
+  AND e.created_at > now() - %s * interval '1 hour'
+  AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)
+ORDER BY ST_Distance(e.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography), e.id
+LIMIT 1
+"""
+JOIN_CASE = "UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE id = %s"
 ANSWER_SQL = """
-SELECT e.id, r.id, r.request_hash, u.code, u.name, u.tier::text, e.departments, e.deadline, e.state
+SELECT e.id, r.id, r.request_hash, u.code, u.name, u.tier::text, e.departments, e.deadline, e.state,
+       e.report_count, (SELECT min(first.id) FROM report first WHERE first.event_id = e.id) <> r.id
 FROM report r JOIN event e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
 WHERE {where}
 """
 
 
 def _answer(row: tuple[object, ...], *, replayed: bool) -> dict[str, object]:
-    case_id, report_id, _, code, name, tier, departments, deadline, state = row
+    case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined = row
     return {
         "case_id": str(case_id), "report_id": str(report_id), "state": state, "replayed": replayed,
+        "merged": joined, "report_count": reports,
         "responsible": {"code": code, "name": name, "tier": tier, "departments": departments},
         "deadline": deadline.isoformat(),  # type: ignore[attr-defined]
     }  # fmt: skip
@@ -103,24 +122,41 @@ async def submit(
             raise unknown_category(submission.category, [c[0] for c in codes])
         location = await locator.locate_async(conn, submission.lon, submission.lat)
         category = category_from_row(category_row)
-        decided = route(location, category, submission.severity, datetime.now(UTC), calendar)
-        grid = next(u for u in reversed(location.chain) if u.tier != "building")
         cell = int(location.cell, 16)
-        event_id = (await (await conn.execute(INSERT_EVENT, (
-            category.code, submission.severity.value, submission.lon, submission.lat, cell, grid.code,
-            decided.unit.code, list(decided.departments), decided.filed_at, decided.deadline,
-            orjson.dumps(decided.trace).decode(), submission.description, submission.address,
-        ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
-        await conn.execute(INSERT_REPORT, (
+        candidates = cells_within(cell, category.duplicate_radius_m)
+        # Two reports within the radius each have the other's cell among their candidates, so
+        # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
+        areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(%s::text[]) AS area ORDER BY area",
+            (areas,),
+        )
+        joined = await (await conn.execute(NEAREST_OPEN_CASE, (
+            candidates, category.code, category.duplicate_window_hours, submission.lon, submission.lat,
+            category.duplicate_radius_m, submission.lon, submission.lat,
+        ))).fetchone()  # fmt: skip
+        if joined is not None:
+            event_id = joined[0]
+            await conn.execute(JOIN_CASE, (event_id,))
+            change = "case.report_joined"
+        else:
+            decided = route(location, category, submission.severity, datetime.now(UTC), calendar)
+            grid = next(u for u in reversed(location.chain) if u.tier != "building")
+            event_id = (await (await conn.execute(INSERT_EVENT, (
+                category.code, submission.severity.value, submission.lon, submission.lat, cell, grid.code,
+                decided.unit.code, list(decided.departments), decided.filed_at, decided.deadline,
+                orjson.dumps(decided.trace).decode(), submission.description, submission.address,
+            ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
+            change = "case.created"
+        report_id = (await (await conn.execute(INSERT_REPORT, (
             event_id, submission.source,
             orjson.dumps(submission.reporter).decode() if submission.reporter else None,
             submission.description, submission.address, submission.lon, submission.lat,
             orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
-        ))  # fmt: skip
+        ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps({
-            "type": "case.created", "case_id": str(event_id), "category": category.code,
-            "severity": submission.severity.value, "responsible": decided.unit.code,
-            "lon": submission.lon, "lat": submission.lat,
+            "type": change, "case_id": str(event_id), "report_id": str(report_id), "category": category.code,
+            "severity": submission.severity.value, "lon": submission.lon, "lat": submission.lat,
         }).decode()))  # fmt: skip
-        row = await (await conn.execute(ANSWER_SQL.format(where="e.id = %s"), (event_id,))).fetchone()
+        row = await (await conn.execute(ANSWER_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
     return _answer(row, replayed=False)  # type: ignore[arg-type]

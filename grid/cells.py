@@ -55,3 +55,20 @@ def candidate_cells(geom: BaseGeometry, resolution: int) -> np.ndarray:
 def cell_area_m2(resolution: int) -> float:
     """Average area of a cell at ``resolution``."""
     return float(h3i.average_hexagon_area(resolution, unit="m^2"))
+
+
+def cells_within(cell: int, radius_m: float) -> list[int]:
+    """The cell and every cell whose points can lie within ``radius_m`` of a point in it.
+
+    A ring of k cells reaches at least k × (cell inradius × 2) ≈ k × 1.7 × edge length; one
+    ring more covers the point's own offset from its cell centre.
+    """
+    resolution = h3i.get_resolution(cell)
+    edge_m = h3i.average_hexagon_edge_length(resolution, unit="m")
+    rings = int(np.ceil(radius_m / (1.5 * edge_m))) + 1
+    return [int(c) for c in h3i.grid_disk(cell, rings)]
+
+
+def cells_to_parents(cells: list[int], resolution: int) -> set[int]:
+    """The distinct ancestors of ``cells`` at a coarser ``resolution``."""
+    return {int(h3i.cell_to_parent(c, resolution)) for c in cells}
