@@ -23,7 +23,7 @@ import orjson
 import psycopg
 
 from command.routing import Severity, route
-from command.taxonomy import CATEGORY_SQL, category_from_row, unknown_category
+from command.taxonomy import fetch_category
 from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
 from grid.locate import Locator
@@ -31,7 +31,6 @@ from spatial.errors import ConflictError
 
 CHANNEL = "cityops_events"
 LOCK_RESOLUTION = 7  # ~5 km² areas: merges are serialised per category and area, not city-wide
-SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ async def submit(
     locator: Locator,
     calendar: WorkingCalendar,
 ) -> dict[str, object]:
-    """Store the report as a new case (routed) and return what the client needs to know."""
+    """Store the report — joining an open duplicate case or opening a routed one — and say which."""
     fingerprint = submission.fingerprint()
     async with conn.transaction():
         if idempotency_key is not None:
@@ -116,12 +115,8 @@ async def submit(
                         f"(case {previous[0]}); use a new key for a new report"
                     )
                 return _answer(previous, replayed=True)
-        category_row = await (await conn.execute(CATEGORY_SQL, (submission.category,))).fetchone()
-        if category_row is None:
-            codes = await (await conn.execute("SELECT code FROM category ORDER BY code")).fetchall()
-            raise unknown_category(submission.category, [c[0] for c in codes])
+        category = await fetch_category(conn, submission.category)
         location = await locator.locate_async(conn, submission.lon, submission.lat)
-        category = category_from_row(category_row)
         cell = int(location.cell, 16)
         candidates = cells_within(cell, category.duplicate_radius_m)
         # Two reports within the radius each have the other's cell among their candidates, so

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import Connection, text
 
 from command.working_time import LimitKind, TimeLimit
@@ -130,6 +131,10 @@ def category_from_row(row: tuple[object, ...]) -> Category:
     return Category(**values)  # type: ignore[arg-type]
 
 
-def unknown_category(code: str, known: list[str]) -> InvalidInputError:
-    """The error for a code not in the table; it lists the valid ones, as intake must."""
-    return InvalidInputError(f"unknown category {code!r}; valid codes: {', '.join(known)}")
+async def fetch_category(conn: psycopg.AsyncConnection, code: str) -> Category:
+    """The category with this code, or an error that lists the valid codes (as intake must)."""
+    row = await (await conn.execute(CATEGORY_SQL, (code,))).fetchone()
+    if row is None:
+        known = await (await conn.execute("SELECT code FROM category ORDER BY code")).fetchall()
+        raise InvalidInputError(f"unknown category {code!r}; valid codes: {', '.join(c[0] for c in known)}")
+    return category_from_row(row)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.geojson import FastJSONResponse
 from command.routing import parse_severity, route
-from command.taxonomy import CATEGORY_SQL, category_from_row, unknown_category
+from command.taxonomy import fetch_category
 from spatial.china_coords import parse_source_crs, to_wgs84
 
 router = APIRouter(prefix="/api/v1", tags=["route"])
@@ -29,12 +29,9 @@ async def route_preview(
     source = parse_source_crs(crs)
     wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, source))
     async with request.app.state.pool.connection() as conn:
-        row = await (await conn.execute(CATEGORY_SQL, (category,))).fetchone()
-        if row is None:
-            codes = await (await conn.execute("SELECT code FROM category ORDER BY code")).fetchall()
-            raise unknown_category(category, [c[0] for c in codes])
+        found = await fetch_category(conn, category)
         location = await request.app.state.locator.locate_async(conn, wgs_lon, wgs_lat)
-    decided = route(location, category_from_row(row), level, datetime.now(UTC), request.app.state.calendar)
+    decided = route(location, found, level, datetime.now(UTC), request.app.state.calendar)
     return FastJSONResponse({
         "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
         "category": category, "severity": level.value,
