@@ -13,6 +13,7 @@ every GCJ-02 implementation does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 import numpy as np
@@ -76,17 +77,24 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
     return np.where(inside, lon + d_lon, lon), np.where(inside, lat + d_lat, lat)
 
 
+def _invert(
+    forward: Callable[[Array, Array], tuple[Array, Array]], lon: Array, lat: Array, guess: tuple[Array, Array]
+) -> tuple[Array, Array]:
+    """Solve forward(x) = (lon, lat) by fixed-point steps from ``guess`` (the offsets are smooth)."""
+    x_lon, x_lat = guess
+    for _ in range(30):
+        f_lon, f_lat = forward(x_lon, x_lat)
+        e_lon, e_lat = f_lon - lon, f_lat - lat
+        x_lon, x_lat = x_lon - e_lon, x_lat - e_lat
+        if np.all(np.abs(e_lon) < INVERSE_TOLERANCE_DEG) and np.all(np.abs(e_lat) < INVERSE_TOLERANCE_DEG):
+            break
+    return x_lon, x_lat
+
+
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
     """GCJ-02 → WGS84 by fixed-point iteration of the forward transform."""
     g_lon, g_lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    w_lon, w_lat = g_lon.copy(), g_lat.copy()
-    for _ in range(30):
-        f_lon, f_lat = wgs84_to_gcj02(w_lon, w_lat)
-        e_lon, e_lat = f_lon - g_lon, f_lat - g_lat
-        w_lon, w_lat = w_lon - e_lon, w_lat - e_lat
-        if np.all(np.abs(e_lon) < INVERSE_TOLERANCE_DEG) and np.all(np.abs(e_lat) < INVERSE_TOLERANCE_DEG):
-            break
-    return w_lon, w_lat
+    return _invert(wgs84_to_gcj02, g_lon, g_lat, (g_lon, g_lat))
 
 
 def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
@@ -98,14 +106,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
     x, y = b_lon - 0.0065, b_lat - 0.006
     z = np.hypot(x, y) - 0.00002 * np.sin(y * BD_FACTOR)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * BD_FACTOR)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(30):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        e_lon, e_lat = f_lon - b_lon, f_lat - b_lat
-        g_lon, g_lat = g_lon - e_lon, g_lat - e_lat
-        if np.all(np.abs(e_lon) < INVERSE_TOLERANCE_DEG) and np.all(np.abs(e_lat) < INVERSE_TOLERANCE_DEG):
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, b_lon, b_lat, (z * np.cos(theta), z * np.sin(theta)))
 
 
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Array, Array]:
