@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import orjson
 import psycopg
@@ -83,13 +83,13 @@ WHERE {where}
 """
 
 
-def _answer(row: tuple[object, ...], *, replayed: bool) -> dict[str, object]:
+def _answer(row: tuple[object, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:
     case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined = row
     return {
         "case_id": str(case_id), "report_id": str(report_id), "state": state, "replayed": replayed,
         "merged": joined, "report_count": reports,
         "responsible": {"code": code, "name": name, "tier": tier, "departments": departments},
-        "deadline": deadline.isoformat(),  # type: ignore[attr-defined]
+        "deadline": deadline.astimezone(zone).isoformat(),  # type: ignore[attr-defined]  # the calendar's zone
     }  # fmt: skip
 
 
@@ -114,7 +114,7 @@ async def submit(
                         f"Idempotency-Key {idempotency_key!r} was already used for a different report "
                         f"(case {previous[0]}); use a new key for a new report"
                     )
-                return _answer(previous, replayed=True)
+                return _answer(previous, replayed=True, zone=calendar.zone)
         category = await fetch_category(conn, submission.category)
         location = await locator.locate_async(conn, submission.lon, submission.lat)
         cell = int(location.cell, 16)
@@ -154,4 +154,4 @@ async def submit(
             "severity": submission.severity.value, "lon": submission.lon, "lat": submission.lat,
         }).decode()))  # fmt: skip
         row = await (await conn.execute(ANSWER_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
-    return _answer(row, replayed=False)  # type: ignore[arg-type]
+    return _answer(row, replayed=False, zone=calendar.zone)  # type: ignore[arg-type]

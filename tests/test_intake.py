@@ -37,6 +37,7 @@ def test_a_report_becomes_a_routed_case(client: TestClient, nanjing: Engine) -> 
     preview = client.get("/api/v1/route", params={**QINHUAI, "category": "020105"}).json()
     assert body["responsible"]["code"] == preview["responsible"]["code"] == "320104006"
     assert body["responsible"]["departments"] == ["城市管理局"] and body["state"] == "reported"
+    assert body["deadline"].endswith("+08:00")  # in the working calendar's zone, as the preview is
     assert "13812345678" not in response.text  # personal data is stored, not echoed
     with nanjing.connect() as conn:
         row = conn.execute(text(
