@@ -81,9 +81,12 @@ def write_pieces(conn: Connection, tier: Tier, max_vertices: int = 64) -> None:
     conn.execute(text("ANALYZE unit_piece"))
 
 
+RESOLUTION_SQL = "SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1"
+
+
 def current_resolution(conn: Connection) -> int | None:
     """Resolution of the coverage in force (None before any grid is loaded)."""
-    return conn.execute(text("SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1")).scalar()
+    return conn.execute(text(RESOLUTION_SQL)).scalar()
 
 
 def read_coverage(conn: Connection) -> Coverage:

@@ -62,14 +62,15 @@ def load_boundaries(
     settings: StoreSettings,
     *,
     force: bool = False,
-    reindex: bool = True,
+    finalise: bool = True,
     progress: Progress | None = None,
 ) -> LoadReport:
     """Load ``path`` as ``options.tier`` on ``conn`` (the caller owns the transaction).
 
     Raises TopologyError, having written nothing, on any problem. Identical bytes loaded again
-    are a no-op unless ``force``. Loading the deepest tiling tier rebuilds the H3 coverage in the
-    same transaction (``reindex``), so locate never sees half an update.
+    are a no-op unless ``force``. ``finalise`` refreshes the derived caches (ancestors, chains)
+    and, for the deepest tiling tier, rebuilds the H3 coverage in the same transaction, so locate
+    never sees half an update; a manifest turns it off and finalises once after its last file.
     """
     started = time.perf_counter()
     step = progress or (lambda _stage, _fraction: None)
@@ -95,9 +96,10 @@ def load_boundaries(
         {"kind": options.kind.value, "warnings": report.warnings},
     )  # fmt: skip
     report.inserted, report.updated = write_units(conn, checked, options, version)
-    refresh_ancestors(conn)
-    if reindex and options.kind is UnitKind.ADMINISTRATIVE:
-        report.coverage = reindex_if_deepest(conn, options, settings, step)
+    if finalise:
+        refresh_ancestors(conn)
+        if options.kind is UnitKind.ADMINISTRATIVE:
+            report.coverage = reindex_if_deepest(conn, options, settings, step)
     step("done", 1.0)
     report.seconds = time.perf_counter() - started
     return report
@@ -125,7 +127,7 @@ def load_manifest(
     settings: StoreSettings,
     progress: Progress | None = None,
 ) -> list[LoadReport]:
-    """Load every file a manifest lists, in order, in one transaction, indexing once at the end.
+    """Load every file a manifest lists, in order, in one transaction, finalising once at the end.
 
     This is how the Nanjing demo is loaded: all tiers land together or not at all.
     """
@@ -142,11 +144,12 @@ def load_manifest(
             )
             share = 0.6 / len(entries)
             reports.append(load_boundaries(
-                conn, manifest.parent / entry["file"], options, settings, reindex=False,
+                conn, manifest.parent / entry["file"], options, settings, finalise=False,
                 progress=lambda stage, f, n=number, name=entry["file"], share=share:
                     step(f"{name}: {stage}", (n + f) * share),
             ))  # fmt: skip
         if not all(report.skipped for report in reports):
+            refresh_ancestors(conn)
             reports[-1].coverage = reindex_if_deepest(
                 conn, None, settings, lambda stage, f: step(stage, 0.6 + 0.4 * (f - 0.5) * 2)
             )

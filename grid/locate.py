@@ -22,7 +22,7 @@ from sqlalchemy import Connection, text
 
 from grid.cells import cell_to_string, point_to_cell, points_to_cells
 from grid.coverage import Coverage
-from grid.coverage_store import read_coverage
+from grid.coverage_store import RESOLUTION_SQL, read_coverage
 from spatial.coords import validate_lon_lat
 from spatial.errors import NotFoundError, OutsideJurisdictionError
 
@@ -89,8 +89,6 @@ class Location:
         matches = [u for u in self.chain if u.tier == tier]
         return next((u for u in matches if u.kind == "management"), matches[0] if matches else None)
 
-
-RESOLUTION_SQL = "SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1"
 
 # The algorithm once, as a generator that yields (sql, params) and is sent back the first row
 # (or None): ``Locator.locate`` drives it on a blocking connection, ``Locator.locate_async`` on
