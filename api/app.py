@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
 
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.routes import health, locate, reports, route, units
 from api.settings import ApiSettings
+from command.media import MediaStore
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from map_ui.routes import router as map_router
@@ -24,6 +27,22 @@ from spatial.settings import StoreSettings
 
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Publish models that endpoints read by hand (multipart or JSON) in the OpenAPI components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                full = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(full.pop("$defs", {}))
+                components[model.__name__] = full
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(store: StoreSettings | None = None, api: ApiSettings | None = None) -> FastAPI:
@@ -46,6 +65,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         await app.state.pool.open()
         app.state.locator = Locator()
         app.state.calendar = WorkingCalendar.china()
+        app.state.media = MediaStore(store.media_dir)
         app.state.api_settings = api
         try:
             yield
@@ -65,4 +85,5 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     for router in (health.router, units.router, locate.router, route.router, reports.router, map_router):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
+    _with_schemas(app, (reports.ReportIn,))
     return app

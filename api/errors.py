@@ -10,15 +10,21 @@ from spatial.errors import (
     ConflictError,
     EmbeddedDbError,
     InvalidInputError,
+    LengthRequiredError,
     NotFoundError,
     OutsideJurisdictionError,
+    PayloadTooLargeError,
     PlatformError,
     TopologyError,
+    UnsupportedFormatError,
 )
 
 ERRORS: dict[type[PlatformError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
+    LengthRequiredError: (411, "length_required"),
+    PayloadTooLargeError: (413, "too_large"),
+    UnsupportedFormatError: (415, "unsupported_format"),
     InvalidInputError: (422, "invalid_input"),
     OutsideJurisdictionError: (422, "outside_jurisdiction"),
     TopologyError: (422, "topology"),

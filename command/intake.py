@@ -22,11 +22,13 @@ from datetime import UTC, datetime, tzinfo
 import orjson
 import psycopg
 
+from command.duplicates import CANDIDATES_SQL, best_match
+from command.media import StoredMedia
 from command.routing import Severity, route
-from command.taxonomy import fetch_category
+from command.taxonomy import Category, fetch_category
 from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
-from grid.locate import Locator
+from grid.locate import Location, Locator
 from spatial.errors import ConflictError
 
 CHANNEL = "cityops_events"
@@ -46,6 +48,7 @@ class Submission:
     description: str
     address: str | None
     reporter: dict[str, str] | None
+    media: tuple[StoredMedia, ...] = ()
 
     def fingerprint(self) -> str:
         """What 'the same submission' means for idempotency: every field the client sent."""
@@ -55,10 +58,10 @@ class Submission:
 
 INSERT_EVENT = """
 INSERT INTO event (category_code, severity, geom, cell, grid_id, responsible_unit_id, departments,
-                   filed_at, deadline, routing_trace, description, address)
+                   filed_at, deadline, routing_trace, description, address, source)
 VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
         (SELECT id FROM unit WHERE code = %s), (SELECT id FROM unit WHERE code = %s),
-        %s, %s, %s, %s, %s, %s)
+        %s, %s, %s, %s, %s, %s, %s)
 RETURNING id
 """
 INSERT_REPORT = """
@@ -66,31 +69,65 @@ INSERT INTO report (event_id, source, reporter, description, address, geom, give
 VALUES (%s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s)
 RETURNING id
 """
-NEAREST_OPEN_CASE = """
-SELECT e.id FROM event e
-WHERE e.cell = ANY(%s) AND e.category_code = %s AND e.state NOT IN ('closed', 'void')
-  AND e.created_at > now() - %s * interval '1 hour'
-  AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)
-ORDER BY ST_Distance(e.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography), e.id
-LIMIT 1
-"""
 JOIN_CASE = "UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE id = %s"
+RECORD_AUTO_MERGE = """
+INSERT INTO case_merge (kind, report_id, to_event_id, distance_m, similarity, reason)
+VALUES ('auto', %s, %s, %s, %s, 'same category within radius and window')
+"""
+STORE_MEDIA = """
+INSERT INTO media (sha256, content_type, size_bytes) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])
+ON CONFLICT (sha256) DO NOTHING
+"""
+ATTACH_MEDIA = """
+INSERT INTO report_media (report_id, sha256, position, filename)
+SELECT %s, sha256, position, filename FROM unnest(%s::text[], %s::int[], %s::text[]) AS m(sha256, position, filename)
+"""
 ANSWER_SQL = """
 SELECT e.id, r.id, r.request_hash, u.code, u.name, u.tier::text, e.departments, e.deadline, e.state,
-       e.report_count, (SELECT min(first.id) FROM report first WHERE first.event_id = e.id) <> r.id
+       e.report_count, (SELECT min(first.id) FROM report first WHERE first.event_id = e.id) <> r.id, r.token
 FROM report r JOIN event e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
 WHERE {where}
 """
 
 
 def _answer(row: tuple[object, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:
-    case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined = row
+    case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined, token = row
     return {
-        "case_id": str(case_id), "report_id": str(report_id), "state": state, "replayed": replayed,
+        "case_id": str(case_id), "report_id": str(report_id), "token": str(token), "state": state,
+        "replayed": replayed,
         "merged": joined, "report_count": reports,
         "responsible": {"code": code, "name": name, "tier": tier, "departments": departments},
         "deadline": deadline.astimezone(zone).isoformat(),  # type: ignore[attr-defined]  # the calendar's zone
     }  # fmt: skip
+
+
+async def notify(conn: psycopg.AsyncConnection, change: str, **fields: object) -> None:
+    """Announce a case change on the feed; PostgreSQL delivers it at commit, never for a rollback."""
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps({"type": change, **fields}).decode()))
+
+
+async def open_case(
+    conn: psycopg.AsyncConnection, location: Location, category: Category, severity: Severity,
+    calendar: WorkingCalendar, *, lon: float, lat: float, description: str, address: str | None, source: str,
+) -> int:  # fmt: skip
+    """Route a located report and store the case it opens."""
+    decided = route(location, category, severity, datetime.now(UTC), calendar)
+    grid = next(u for u in reversed(location.chain) if u.tier != "building")
+    row = await (await conn.execute(INSERT_EVENT, (
+        category.code, severity.value, lon, lat, int(location.cell, 16), grid.code, decided.unit.code,
+        list(decided.departments), decided.filed_at, decided.deadline, orjson.dumps(decided.trace).decode(),
+        description, address, source,
+    ))).fetchone()  # fmt: skip
+    return row[0]  # type: ignore[index]
+
+
+async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[StoredMedia, ...]) -> None:
+    if not media:
+        return
+    await conn.execute(STORE_MEDIA, ([m.sha256 for m in media], [m.content_type for m in media],
+                                     [m.size_bytes for m in media]))  # fmt: skip
+    await conn.execute(ATTACH_MEDIA, (report_id, [m.sha256 for m in media], list(range(len(media))),
+                                      [m.filename for m in media]))  # fmt: skip
 
 
 async def submit(
@@ -117,8 +154,7 @@ async def submit(
                 return _answer(previous, replayed=True, zone=calendar.zone)
         category = await fetch_category(conn, submission.category)
         location = await locator.locate_async(conn, submission.lon, submission.lat)
-        cell = int(location.cell, 16)
-        candidates = cells_within(cell, category.duplicate_radius_m)
+        candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
         # Two reports within the radius each have the other's cell among their candidates, so
         # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
         areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
@@ -126,32 +162,32 @@ async def submit(
             "SELECT pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(%s::text[]) AS area ORDER BY area",
             (areas,),
         )
-        joined = await (await conn.execute(NEAREST_OPEN_CASE, (
-            candidates, category.code, category.duplicate_window_hours, submission.lon, submission.lat,
-            category.duplicate_radius_m, submission.lon, submission.lat,
-        ))).fetchone()  # fmt: skip
-        if joined is not None:
-            event_id = joined[0]
+        candidates_found = await (await conn.execute(CANDIDATES_SQL, {
+            "lon": submission.lon, "lat": submission.lat, "cells": candidates, "category": category.code,
+            "window_hours": category.duplicate_window_hours, "radius_m": category.duplicate_radius_m,
+        })).fetchall()  # fmt: skip
+        match = best_match(candidates_found, submission.description, category.duplicate_radius_m)
+        if match is not None:
+            event_id = match.case_id
             await conn.execute(JOIN_CASE, (event_id,))
-            change = "case.report_joined"
         else:
-            decided = route(location, category, submission.severity, datetime.now(UTC), calendar)
-            grid = next(u for u in reversed(location.chain) if u.tier != "building")
-            event_id = (await (await conn.execute(INSERT_EVENT, (
-                category.code, submission.severity.value, submission.lon, submission.lat, cell, grid.code,
-                decided.unit.code, list(decided.departments), decided.filed_at, decided.deadline,
-                orjson.dumps(decided.trace).decode(), submission.description, submission.address,
-            ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
-            change = "case.created"
+            event_id = await open_case(
+                conn, location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
+                description=submission.description, address=submission.address, source=submission.source,
+            )  # fmt: skip
         report_id = (await (await conn.execute(INSERT_REPORT, (
             event_id, submission.source,
             orjson.dumps(submission.reporter).decode() if submission.reporter else None,
             submission.description, submission.address, submission.lon, submission.lat,
             orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
         ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps({
-            "type": change, "case_id": str(event_id), "report_id": str(report_id), "category": category.code,
-            "severity": submission.severity.value, "lon": submission.lon, "lat": submission.lat,
-        }).decode()))  # fmt: skip
+        await _attach(conn, report_id, submission.media)
+        if match is not None:
+            await conn.execute(RECORD_AUTO_MERGE, (report_id, event_id, match.distance_m, match.similarity))
+        await notify(
+            conn, "case.report_joined" if match else "case.created", case_id=str(event_id),
+            report_id=str(report_id), category=category.code, severity=submission.severity.value,
+            lon=submission.lon, lat=submission.lat,
+        )  # fmt: skip
         row = await (await conn.execute(ANSWER_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
     return _answer(row, replayed=False, zone=calendar.zone)  # type: ignore[arg-type]

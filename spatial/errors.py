@@ -62,3 +62,15 @@ class TopologyError(PlatformError):
 
 class ConflictError(PlatformError):
     """The request contradicts what is already stored (e.g. an idempotency key reused)."""
+
+
+class PayloadTooLargeError(PlatformError):
+    """A request body or file over its limit."""
+
+
+class LengthRequiredError(PlatformError):
+    """An upload that does not say how large it is, so its limit cannot be enforced before reading."""
+
+
+class UnsupportedFormatError(PlatformError):
+    """A body in a content type the endpoint does not take."""

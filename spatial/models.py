@@ -16,11 +16,12 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Integer,
+    SmallInteger,
     String,
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from spatial.tiers import Tier, UnitKind
@@ -166,6 +167,11 @@ class Event(Base):
     description: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
     report_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    source: Mapped[str | None] = mapped_column(REPORT_SOURCE)  # channel of the first report
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    external_id: Mapped[str | None] = mapped_column(Text, unique=True)  # historic imports
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -185,4 +191,58 @@ class Report(Base):
     given: Mapped[dict[str, Any]] = mapped_column(JSONB)
     idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(UUID, unique=True, server_default=func.gen_random_uuid())  # public handle
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Media(Base):
+    """A photo or video, stored once under its SHA-256 however many reports attach it."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReportMedia(Base):
+    """Which media a report carries, in the order the reporter attached them."""
+
+    __tablename__ = "report_media"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    filename: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseMerge(Base):
+    """One merge or split: a report (or a whole case) moved from one case to another, and why."""
+
+    __tablename__ = "case_merge"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Enum("auto", "manual", "split", name="merge_kind"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    from_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    to_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    actor: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ImportBatch(Base):
+    """One historic-events file loaded: how many rows were read, loaded and rejected."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_loaded: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

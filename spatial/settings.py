@@ -64,6 +64,11 @@ class StoreSettings(BaseSettings):
         default=1.0, ge=0, description="Sibling overlaps and gaps below this are noise, not errors."
     )
 
+    @property
+    def media_dir(self) -> Path:
+        """Where report photos and videos are kept (content-addressed), per city."""
+        return self.data_dir / "media" / self.city
+
     @field_validator("city")
     @classmethod
     def _city_is_identifier(cls, value: str) -> str:
