@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
-from api.routes import health, locate, reports, route, units
+from api.routes import events, health, locate, reports, route, units
 from api.settings import ApiSettings
 from command.media import MediaStore
 from command.working_time import WorkingCalendar
@@ -82,7 +82,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     )
     add_exception_handlers(app)
     app.add_middleware(RequestContext)
-    for router in (health.router, units.router, locate.router, route.router, reports.router, map_router):
+    for router in (health.router, units.router, locate.router, route.router, reports.router, events.router, map_router):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     _with_schemas(app, (reports.ReportIn,))

@@ -1,0 +1,87 @@
+"""What a case and a report look like to the people handling them (contact masked).
+
+One query per part — the case, its reports with their media, its merge history — keeps each
+readable, and a case page needs all three anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+import psycopg
+
+from command.privacy import mask_contact
+from spatial.errors import NotFoundError
+
+CASE_SQL = """
+SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, ST_X(e.geom), ST_Y(e.geom),
+       to_hex(e.cell), g.code, g.name, u.code, u.name, u.tier::text, e.departments, e.filed_at, e.deadline,
+       e.routing_trace, e.description, e.address, e.source::text, e.report_count, e.merged_into,
+       e.created_at, e.updated_at, e.closed_at, e.external_id
+FROM event e JOIN category c ON c.code = e.category_code
+JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
+WHERE e.id = %s
+"""
+REPORTS_SQL = """
+SELECT r.id, r.event_id, r.source::text, r.description, r.address, ST_X(r.geom), ST_Y(r.geom), r.given,
+       r.reporter, r.created_at,
+       coalesce((SELECT json_agg(json_build_object('sha256', m.sha256, 'content_type', m.content_type,
+                                                   'size_bytes', m.size_bytes, 'filename', rm.filename)
+                                 ORDER BY rm.position)
+                 FROM report_media rm JOIN media m USING (sha256) WHERE rm.report_id = r.id), '[]')
+FROM report r WHERE {where} ORDER BY r.id
+"""
+MERGES_SQL = """
+SELECT kind::text, report_id, from_event_id, to_event_id, distance_m, similarity, actor, reason, at
+FROM case_merge WHERE to_event_id = %s OR from_event_id = %s ORDER BY id
+"""
+
+
+def _report(row: tuple[object, ...], zone: tzinfo) -> dict[str, object]:
+    rid, case_id, source, description, address, lon, lat, given, reporter, created, media = row
+    return {
+        "id": str(rid), "case_id": str(case_id), "source": source, "description": description,
+        "address": address, "location": {"type": "Point", "coordinates": [lon, lat]}, "given": given,
+        "reporter": mask_contact(reporter),  # type: ignore[arg-type]
+        "created_at": created.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
+        "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],  # type: ignore[attr-defined]
+    }  # fmt: skip
+
+
+async def report_view(conn: psycopg.AsyncConnection, report_id: int, zone: tzinfo) -> dict[str, object]:
+    """One report, its media and the case it belongs to now."""
+    row = await (await conn.execute(REPORTS_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(f"no report {report_id}")
+    return _report(row, zone)
+
+
+async def case_view(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -> dict[str, object]:
+    """A case with everything that routed it, every report it holds and every merge that touched it."""
+    row = await (await conn.execute(CASE_SQL, (case_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(f"no case {case_id}")
+    (cid, code, name, name_en, severity, state, lon, lat, cell, grid_code, grid_name, unit_code, unit_name,
+     unit_tier, departments, filed, deadline, trace, description, address, source, count, merged_into,
+     created, updated, closed, external_id) = row  # fmt: skip
+    reports = await (await conn.execute(REPORTS_SQL.format(where="r.event_id = %s"), (case_id,))).fetchall()
+    merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
+
+    def when(value: object) -> str | None:
+        return value.astimezone(zone).isoformat() if value is not None else None  # type: ignore[attr-defined]
+
+    return {
+        "id": str(cid), "category": {"code": code, "name": name, "name_en": name_en}, "severity": severity,
+        "state": state, "location": {"type": "Point", "coordinates": [lon, lat]}, "cell": cell,
+        "grid": {"code": grid_code, "name": grid_name},
+        "responsible": {"code": unit_code, "name": unit_name, "tier": unit_tier, "departments": departments},
+        "filed_at": when(filed), "deadline": when(deadline), "routing_trace": trace,
+        "description": description, "address": address, "source": source, "report_count": count,
+        "merged_into": str(merged_into) if merged_into else None, "external_id": external_id,
+        "created_at": when(created), "updated_at": when(updated), "closed_at": when(closed),
+        "reports": [_report(r, zone) for r in reports],
+        "merges": [{"kind": kind, "report_id": str(rid) if rid else None,
+                    "from_case_id": str(src) if src else None, "to_case_id": str(dst), "distance_m": dist,
+                    "similarity": sim, "actor": actor, "reason": reason, "at": when(at)}
+                   for kind, rid, src, dst, dist, sim, actor, reason, at in merges],
+    }  # fmt: skip

@@ -1,0 +1,108 @@
+"""Manual merge of two cases, and split — the undo of any merge, automatic or manual.
+
+Every move of a report between cases is a row in ``case_merge``, so a case's history reads
+back in order and nothing is decided twice. A merged-away case is not deleted: it points at the
+case that absorbed it (``merged_into``) and comes back when one of its reports is split out.
+A report that joined automatically leaves as a newly routed case of its own. Cases are locked
+in id order, so a merge racing a split or another merge waits instead of interleaving.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from command.duplicates import similarity
+from command.intake import notify, open_case
+from command.routing import Severity
+from command.taxonomy import fetch_category
+from command.working_time import WorkingCalendar
+from grid.locate import Locator
+from spatial.errors import ConflictError, NotFoundError
+
+LOCK_CASES = """
+SELECT id, merged_into, state, description, report_count, category_code, severity::text
+FROM event WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""
+RECORD = """
+INSERT INTO case_merge (kind, report_id, from_event_id, to_event_id, distance_m, similarity, reason)
+SELECT %(kind)s, r, %(from)s, %(to)s,
+       (SELECT ST_Distance(a.geom::geography, b.geom::geography) FROM event a, event b
+        WHERE a.id = %(from)s AND b.id = %(to)s),
+       %(similarity)s, %(reason)s
+FROM unnest(%(reports)s::bigint[]) AS r
+"""
+LOCK_REPORT = "SELECT event_id FROM report WHERE id = %s FOR UPDATE"
+MOVE_REPORTS = "UPDATE report SET event_id = %s WHERE event_id = %s RETURNING id"
+COUNT = "UPDATE event SET report_count = report_count + %s, merged_into = %s, updated_at = now() WHERE id = %s"
+REPORT_SQL = """
+SELECT r.event_id, r.description, r.address, r.source::text, ST_X(r.geom), ST_Y(r.geom),
+       (SELECT m.kind::text FROM case_merge m WHERE m.report_id = r.id ORDER BY m.id DESC LIMIT 1),
+       (SELECT m.from_event_id FROM case_merge m WHERE m.report_id = r.id ORDER BY m.id DESC LIMIT 1)
+FROM report r WHERE r.id = %s
+"""
+
+
+def _is_open(row: tuple[object, ...]) -> bool:
+    return row[1] is None and row[2] not in ("closed", "void")
+
+
+async def _lock(conn: psycopg.AsyncConnection, *case_ids: int) -> dict[int, tuple[object, ...]]:
+    rows = {row[0]: row for row in await (await conn.execute(LOCK_CASES, (list(case_ids),))).fetchall()}
+    missing = [str(i) for i in case_ids if i not in rows]
+    if missing:
+        raise NotFoundError(f"no case {', '.join(missing)}")
+    return rows  # type: ignore[return-value]
+
+
+async def merge_cases(conn: psycopg.AsyncConnection, into: int, other: int, reason: str) -> dict[str, object]:
+    """Move every report of ``other`` into ``into``; ``other`` points at ``into`` from now on."""
+    if into == other:
+        raise ConflictError(f"case {into} cannot be merged into itself")
+    async with conn.transaction():
+        cases = await _lock(conn, into, other)
+        for case_id in (into, other):
+            if not _is_open(cases[case_id]):
+                raise ConflictError(f"case {case_id} is {cases[case_id][2]} or merged already; only open cases merge")
+        moved = [r[0] for r in await (await conn.execute(MOVE_REPORTS, (into, other))).fetchall()]
+        await conn.execute(RECORD, {
+            "kind": "manual", "from": other, "to": into, "reports": moved, "reason": reason,
+            "similarity": similarity(str(cases[into][3]), str(cases[other][3])),
+        })  # fmt: skip
+        await conn.execute(COUNT, (len(moved), None, into))
+        await conn.execute(COUNT, (-len(moved), into, other))
+        await notify(conn, "case.merged", case_id=str(into), merged_case_id=str(other), reports=len(moved))
+    return {"case_id": str(into), "merged_case_id": str(other), "reports_moved": len(moved)}
+
+
+async def split_report(
+    conn: psycopg.AsyncConnection, report_id: int, reason: str, locator: Locator, calendar: WorkingCalendar
+) -> dict[str, object]:
+    """Take a report out of its case: back to the case it was merged from, or into a new routed case."""
+    async with conn.transaction():
+        row = await (await conn.execute(REPORT_SQL, (report_id,))).fetchone()
+        if row is None:
+            raise NotFoundError(f"no report {report_id}")
+        current, description, address, source, lon, lat, last_move, came_from = row
+        cases = await _lock(conn, *{current, came_from} - {None})  # cases first, as merges lock them
+        still = await (await conn.execute(LOCK_REPORT, (report_id,))).fetchone()
+        if still is None or still[0] != current:
+            raise ConflictError(f"report {report_id} moved to another case meanwhile; look again and retry")
+        origin = cases.get(came_from) if last_move == "manual" else None
+        if origin is not None and origin[1] in (None, current) and origin[2] not in ("closed", "void"):
+            target = came_from
+            await conn.execute(COUNT, (1, None, target))  # the merged-away case comes back
+        else:
+            if cases[current][4] <= 1:
+                raise ConflictError(f"report {report_id} is the only report of case {current}; nothing to split from")
+            category = await fetch_category(conn, str(cases[current][5]))
+            location = await locator.locate_async(conn, lon, lat)
+            target = await open_case(
+                conn, location, category, Severity(cases[current][6]), calendar,
+                lon=lon, lat=lat, description=description, address=address, source=source,
+            )  # fmt: skip
+        await conn.execute("UPDATE report SET event_id = %s WHERE id = %s", (target, report_id))
+        await conn.execute(COUNT, (-1, None, current))
+        await conn.execute(RECORD, {"kind": "split", "from": current, "to": target, "reports": [report_id],
+                                    "reason": reason, "similarity": None})  # fmt: skip
+        await notify(conn, "case.split", case_id=str(current), new_case_id=str(target), report_id=str(report_id))
+    return {"report_id": str(report_id), "from_case_id": str(current), "case_id": str(target)}
