@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
+from api.open311.routes import router as open311_router
 from api.routes import events, health, locate, reports, route, units
 from api.settings import ApiSettings
 from command.media import MediaStore
@@ -67,6 +68,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.calendar = WorkingCalendar.china()
         app.state.media = MediaStore(store.media_dir)
         app.state.api_settings = api
+        app.state.jurisdiction = store.city
         try:
             yield
         finally:
@@ -82,7 +84,8 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     )
     add_exception_handlers(app)
     app.add_middleware(RequestContext)
-    for router in (health.router, units.router, locate.router, route.router, reports.router, events.router, map_router):
+    for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
+                   open311_router, map_router):  # fmt: skip
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     _with_schemas(app, (reports.ReportIn,))

@@ -19,4 +19,8 @@ class ApiSettings(BaseSettings):
         description="XYZ tile URL of an internal tile server (Tianditu …); none by default, "
         "the hierarchy itself is the base layer.",
     )
+    open311_api_keys: list[str] = Field(
+        default_factory=list,
+        description='Keys that may POST Open311 requests, as JSON (["key1","key2"]); none: posting is off.',
+    )
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

@@ -75,6 +75,7 @@ def upgrade() -> None:
         "UPDATE event e SET source = (SELECT r.source FROM report r WHERE r.event_id = e.id ORDER BY r.id LIMIT 1)"
     )
     op.create_index("ix_event_created", "event", ["created_at"])
+    op.create_index("ix_report_created", "report", ["created_at"])
     op.add_column(
         "report",
         sa.Column("token", postgresql.UUID(), nullable=False, unique=True, server_default=sa.text("gen_random_uuid()")),
@@ -83,6 +84,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("report", "token")
+    op.drop_index("ix_report_created", table_name="report")
     op.drop_index("ix_event_created", table_name="event")
     for column in ("import_batch_id", "external_id", "closed_at", "merged_into", "source"):
         op.drop_column("event", column)

@@ -1,0 +1,76 @@
+"""GeoReport v2 documents in JSON or XML, and the spec's error format.
+
+The spec's XML is plain nested elements: a list is a wrapper whose items share one element
+name (``<services><service>…``), ``null`` is an empty element, booleans are ``true``/``false``.
+The JSON form is the same data as arrays and objects. Both come from one structure here, so
+the two formats cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from xml.etree import ElementTree as ET
+
+import orjson
+from fastapi import Response
+
+# the element name of a list's items, by the list's own element name
+ITEM_NAMES = {
+    "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
+    "endpoints": "endpoint", "formats": "format", "errors": "error",
+}  # fmt: skip
+
+
+class Format(StrEnum):
+    """The two formats the spec defines, named by the URL suffix."""
+
+    JSON = "json"
+    XML = "xml"
+
+    @property
+    def media_type(self) -> str:
+        """Content type of a response in this format."""
+        return "application/json" if self is Format.JSON else "text/xml; charset=utf-8"
+
+
+def _fill(parent: ET.Element, name: str, value: object) -> None:
+    element = ET.SubElement(parent, name)
+    _set(element, name, value)
+
+
+def _set(element: ET.Element, name: str, value: object) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _fill(element, key, child)
+    elif isinstance(value, list):
+        for child in value:
+            _fill(element, ITEM_NAMES[name], child)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)  # ElementTree escapes markup: text from reports stays inert
+
+
+def to_xml(root: str, value: object) -> bytes:
+    """The spec's XML for a document whose top element is ``root``."""
+    element = ET.Element(root)
+    _set(element, root, value)
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+def render(value: object, fmt: Format, root: str, status: int = 200) -> Response:
+    """A GeoReport response: ``root`` names the XML top element (the JSON form has none)."""
+    body = orjson.dumps(value) if fmt is Format.JSON else to_xml(root, value)
+    return Response(body, status_code=status, media_type=fmt.media_type)
+
+
+class Open311Error(Exception):
+    """A refusal in the spec's error format: a list of {code, description}."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
+
+    def response(self, fmt: Format) -> Response:
+        """The error document in the caller's format."""
+        return render([{"code": self.status, "description": self.description}], fmt, "errors", self.status)

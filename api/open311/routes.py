@@ -1,0 +1,262 @@
+"""GeoReport v2 endpoints under ``/open311/v2``; the URL suffix (``.json``/``.xml``) picks the format.
+
+Every refusal — a malformed date, an unknown service code, a bad key, even a validation error
+FastAPI itself raises — leaves in the spec's error format, in the format the caller asked for.
+Posting needs an ``api_key`` the city issued (``CITYOPS_OPEN311_API_KEYS``); reading is public.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from api.errors import classify
+from api.open311.formats import Format, Open311Error, render
+from api.open311.queries import RequestFilter, service_requests, services
+from api.routes.reports import Reporter, ReportIn, to_submission
+from command.intake import submit
+from spatial.errors import PlatformError
+
+WINDOW = timedelta(days=90)
+MAX_RESULTS = 1000
+ATTRIBUTES = [{
+    "variable": True, "code": "severity", "datatype": "singlevaluelist", "required": False,
+    "datatype_description": "How serious it is", "order": 1, "description": "严重程度 (severity)",
+    "values": [{"key": "IV", "name": "一般 (general)"}, {"key": "III", "name": "较大 (major)"},
+               {"key": "II", "name": "重大 (serious)"}, {"key": "I", "name": "特别重大 (extraordinary)"}],
+}]  # fmt: skip
+POST_FIELDS = frozenset({
+    "api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string", "address_id", "email",
+    "device_id", "account_id", "first_name", "last_name", "phone", "description", "media_url",
+})  # fmt: skip
+
+
+def _format(request: Request) -> Format:
+    suffix = request.url.path.rsplit(".", 1)[-1]
+    return Format(suffix) if suffix in Format._value2member_map_ else Format.JSON
+
+
+def _spec_error(exc: Exception) -> Open311Error:
+    if isinstance(exc, Open311Error):
+        return exc
+    if isinstance(exc, RequestValidationError | ValidationError):
+        fields = "; ".join(f"{'.'.join(map(str, e['loc'][1:] or e['loc']))}: {e['msg']}" for e in exc.errors())
+        return Open311Error(400, fields)
+    if isinstance(exc, HTTPException):
+        return Open311Error(exc.status_code, str(exc.detail))
+    status, _ = classify(exc)
+    return Open311Error(400 if status == 422 else status, str(exc))
+
+
+class Open311Route(APIRoute):
+    """Turns every refusal into the spec's error document."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap FastAPI's handler; anything deliberate becomes a spec error, bugs still surface."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (Open311Error, PlatformError, RequestValidationError, ValidationError, HTTPException) as exc:
+                return _spec_error(exc).response(_format(request))
+
+        return guarded
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+def _fmt(fmt: str) -> Format:
+    if fmt not in Format._value2member_map_:
+        raise Open311Error(404, f"format .{fmt} is not offered; use .json or .xml")
+    return Format(fmt)
+
+
+def _jurisdiction(request: Request, given: str | None) -> None:
+    served = request.app.state.jurisdiction
+    if given is not None and given != served:
+        raise Open311Error(404, f"jurisdiction_id {given!r} is not served here; this is {served!r}")
+
+
+def _datetime(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace(" ", "+"))  # a '+' in a query string arrives as a space
+    except ValueError:
+        raise Open311Error(400, f"{name} {value!r} is not a W3C datetime, e.g. 2026-11-01T00:00:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise Open311Error(400, f"{name} {value!r} has no timezone; add Z or an offset such as +08:00")
+    return parsed
+
+
+def _count(name: str, value: str | None, default: int, most: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {most}, got {value!r}")
+    return int(value)
+
+
+@router.get("/discovery.{fmt}")
+async def discovery(request: Request, fmt: str) -> Response:
+    """Where this city's GeoReport v2 endpoint is and what it speaks."""
+    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    return render({
+        "changeset": "2026-11-27T00:00:00+08:00", "contact": "城市运行管理服务中心 (City Operations Centre)",
+        "key_service": "API keys are issued by the operations centre",
+        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                       "changeset": "2026-11-27T00:00:00+08:00", "type": "production",
+                       "formats": ["text/xml", "application/json"]}],
+    }, _fmt(fmt), "discovery")  # fmt: skip
+
+
+@router.get("/services.{fmt}")
+async def list_services(request: Request, fmt: str, jurisdiction_id: str | None = None) -> Response:
+    """Every category a report may be filed under, with its group and keywords."""
+    format_ = _fmt(fmt)
+    _jurisdiction(request, jurisdiction_id)
+    async with request.app.state.pool.connection() as conn:
+        return render(await services(conn), format_, "services")
+
+
+@router.get("/services/{service_code}.{fmt}")
+async def service_definition(
+    request: Request, service_code: str, fmt: str, jurisdiction_id: str | None = None
+) -> Response:
+    """The attributes a service takes (severity, optional)."""
+    format_ = _fmt(fmt)
+    _jurisdiction(request, jurisdiction_id)
+    async with request.app.state.pool.connection() as conn:
+        if not await services(conn, service_code):
+            raise Open311Error(404, f"service_code {service_code!r} not found; GET services.{fmt} lists them")
+    return render({"service_code": service_code, "attributes": ATTRIBUTES}, format_, "service_definition")
+
+
+def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> ReportIn:
+    if "lat" not in form or "long" not in form:
+        raise Open311Error(400, "lat and long are required (address lookup is not offered here)")
+    try:
+        lat, lon = float(form["lat"]), float(form["long"])
+    except ValueError:
+        raise Open311Error(400, f"lat and long must be numbers, got {form['lat']!r}, {form['long']!r}") from None
+    contact = {"name": " ".join(filter(None, (form.get("first_name"), form.get("last_name")))) or None,
+               "phone": form.get("phone")}  # fmt: skip
+    return ReportIn(
+        lon=lon,
+        lat=lat,
+        category=form["service_code"],
+        severity=attributes.get("severity", "IV"),
+        source="citizen_app",
+        description=form.get("description") or form["service_name"],
+        address=form.get("address_string"),
+        reporter=Reporter(**contact) if any(contact.values()) else None,
+    )
+
+
+@router.post("/requests.{fmt}", status_code=201)
+async def create_request(request: Request, fmt: str) -> Response:
+    """File a service request (form-encoded, as the spec says); the answer carries its id and token."""
+    format_ = _fmt(fmt)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise Open311Error(400, "send the request form-encoded (application/x-www-form-urlencoded)")
+    async with request.form(max_files=0, max_fields=40, max_part_size=64 << 10) as raw:
+        fields = {k: v for k, v in raw.items() if isinstance(v, str)}
+    attributes = {k[10:-1]: v for k, v in fields.items() if k.startswith("attribute[") and k.endswith("]")}
+    unknown = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
+    if unknown or set(attributes) - {"severity"}:
+        raise Open311Error(400, f"unknown field(s) {unknown + sorted(set(attributes) - {'severity'})}")
+    keys: list[str] = request.app.state.api_settings.open311_api_keys
+    given = fields.get("api_key", "")
+    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
+        raise Open311Error(403, "api_key missing or not valid; the operations centre issues keys")
+    _jurisdiction(request, fields.get("jurisdiction_id"))
+    code = fields.get("service_code")
+    if not code:
+        raise Open311Error(400, "service_code is required; GET services.json lists them")
+    async with request.app.state.pool.connection() as conn:
+        found = await services(conn, code)
+        if not found:
+            raise Open311Error(404, f"service_code {code!r} not found; GET services.{fmt} lists them")
+        body = _report_from_form({**fields, "service_name": str(found[0]["service_name"])}, attributes)
+        submission = to_submission(body)
+        # kept as sent, never fetched or shown: a remote media_url is the client's, not ours to download
+        sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
+        submission = replace(submission, given={**submission.given, "open311": sent})
+        answer = await submit(conn, submission, None, request.app.state.locator, request.app.state.calendar)
+    notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
+    return render([{"service_request_id": answer["report_id"], "token": answer["token"], "service_notice": notice,
+                    "account_id": fields.get("account_id")}], format_, "service_requests", 201)  # fmt: skip
+
+
+def _media_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/api/v1/media"
+
+
+@router.get("/requests.{fmt}")
+async def list_requests(request: Request, fmt: str) -> Response:
+    """Requests of the last 90 days (or the window asked for), newest first, at most 1,000 per page."""
+    format_ = _fmt(fmt)
+    query = request.query_params
+    _jurisdiction(request, query.get("jurisdiction_id"))
+    ids = tuple(i.strip() for i in query.get("service_request_id", "").split(",") if i.strip())
+    if any(not i.isdigit() or len(i) > 18 for i in ids):
+        given = query["service_request_id"]
+        raise Open311Error(400, f"service_request_id must be numeric ids separated by commas, got {given!r}")
+    start, end = _datetime("start_date", query.get("start_date")), _datetime("end_date", query.get("end_date"))
+    end = end or (start + WINDOW if start else datetime.now(UTC))
+    start = start or end - WINDOW
+    if end <= start or end - start > WINDOW:
+        raise Open311Error(400, "start_date must come before end_date and the two may span at most 90 days")
+    statuses = tuple(s.strip() for s in query.get("status", "").split(",") if s.strip())
+    if set(statuses) - {"open", "closed"}:
+        raise Open311Error(400, f"status must be open, closed or both, got {query['status']!r}")
+    size = _count("page_size", query.get("page_size"), MAX_RESULTS, MAX_RESULTS)
+    page = _count("page", query.get("page"), 1, 10**6)
+    where = RequestFilter(
+        ids=tuple(map(int, ids)), codes=tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip()),
+        start=start, end=end, statuses=statuses, limit=size, offset=(page - 1) * size,
+    )  # fmt: skip
+    async with request.app.state.pool.connection() as conn:
+        found = await service_requests(conn, where, request.app.state.calendar.zone, _media_base(request))
+    return render(found, format_, "service_requests")
+
+
+@router.get("/requests/{service_request_id}.{fmt}")
+async def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
+    """One request, as a one-element list (the spec's shape)."""
+    format_ = _fmt(fmt)
+    if not service_request_id.isdigit() or len(service_request_id) > 18:
+        raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+    async with request.app.state.pool.connection() as conn:
+        found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)),
+                                       request.app.state.calendar.zone, _media_base(request))  # fmt: skip
+    if not found:
+        raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+    return render(found, format_, "service_requests")
+
+
+@router.get("/tokens/{token}.{fmt}")
+async def get_token(request: Request, token: str, fmt: str) -> Response:
+    """The service request id a token stands for."""
+    format_ = _fmt(fmt)
+    try:
+        key = uuid.UUID(token)
+    except ValueError:
+        raise Open311Error(404, f"token {token!r} not found") from None
+    async with request.app.state.pool.connection() as conn:
+        row = await (await conn.execute("SELECT id FROM report WHERE token = %s", (key,))).fetchone()
+    if row is None:
+        raise Open311Error(404, f"token {token!r} not found")
+    return render([{"service_request_id": str(row[0]), "token": token}], format_, "service_requests")
