@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from spatial.errors import InvalidInputError
 
@@ -129,16 +131,48 @@ class WorkingCalendar:
             total += min(window_end, b) - window_start
         return total
 
+    def duration(self, limit: TimeLimit) -> timedelta:
+        """The limit as a span: of clock time (urgent hours, calendar days) or of working time."""
+        if limit.kind is LimitKind.CALENDAR_DAYS:
+            return timedelta(days=limit.value)
+        if limit.kind is LimitKind.WORKING_DAYS:
+            return self.day_length * limit.value
+        return timedelta(hours=limit.value)
+
+    def deadlines(self, starts: np.ndarray, limit: TimeLimit) -> np.ndarray:
+        """``deadline`` for many start times at once (``datetime64[us]`` UTC in and out).
+
+        Working time becomes a clock: the working windows of the span are laid end to end, a
+        start maps to the working time elapsed before it, the limit is added on that clock, and
+        the sum maps back to the window it falls in — searchsorted, not a loop per case.
+        """
+        starts = np.asarray(starts, dtype="datetime64[us]")
+        span = np.timedelta64(self.duration(limit), "us")
+        if limit.kind in (LimitKind.URGENT_HOURS, LimitKind.CALENDAR_DAYS) or len(starts) == 0:
+            return starts + span
+        first = starts.min().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
+        last = starts.max().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
+        days = (last - first).days + 2 * int(span / np.timedelta64(self.day_length, "us")) + 30
+        windows = [
+            (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
+            for day in (first + timedelta(days=i) for i in range(days)) if self.is_workday(day)
+            for a, b in self.periods
+        ]  # fmt: skip
+        opens = np.array([a.astimezone(UTC).replace(tzinfo=None) for a, _ in windows], dtype="datetime64[us]")
+        closes = np.array([b.astimezone(UTC).replace(tzinfo=None) for _, b in windows], dtype="datetime64[us]")
+        before = np.concatenate([[np.timedelta64(0, "us")], np.cumsum(closes - opens)[:-1]])  # worked before each
+        window = np.searchsorted(closes, starts, side="right")  # the first window still open at the start
+        elapsed = before[window] + np.maximum(starts - opens[window], np.timedelta64(0, "us"))
+        target = elapsed + span
+        due = np.searchsorted(before + (closes - opens), target, side="left")  # first window reaching it
+        return opens[due] + (target - before[due])
+
     def deadline(self, start: datetime, limit: TimeLimit) -> datetime:
         """When a case filed at ``start`` with ``limit`` is due."""
         moment = self._local(start)
-        if limit.kind is LimitKind.URGENT_HOURS:
-            return moment + timedelta(hours=limit.value)
-        if limit.kind is LimitKind.CALENDAR_DAYS:
-            return moment + timedelta(days=limit.value)
-        if limit.kind is LimitKind.WORKING_HOURS:
-            return self.add_working_time(moment, timedelta(hours=limit.value))
-        return self.add_working_time(moment, self.day_length * limit.value)
+        if limit.kind in (LimitKind.URGENT_HOURS, LimitKind.CALENDAR_DAYS):
+            return moment + self.duration(limit)
+        return self.add_working_time(moment, self.duration(limit))
 
 
 def _span(start: time, end: time) -> timedelta:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,3 +75,22 @@ def test_working_time_between_inverts_add(start: datetime, minutes: int) -> None
     end = CAL.add_working_time(begin, timedelta(minutes=minutes))
     assert CAL.working_time_between(begin, end) == timedelta(minutes=minutes)
     assert end > begin
+
+
+LIMITS = [TimeLimit(2, LimitKind.URGENT_HOURS), TimeLimit(4, LimitKind.WORKING_HOURS),
+          TimeLimit(0.5, LimitKind.WORKING_HOURS), TimeLimit(3, LimitKind.WORKING_DAYS),
+          TimeLimit(15, LimitKind.WORKING_DAYS), TimeLimit(7, LimitKind.CALENDAR_DAYS)]  # fmt: skip
+
+
+@pytest.mark.parametrize("limit", LIMITS)
+def test_vectorised_deadlines_equal_the_one_at_a_time_answer(limit: TimeLimit) -> None:
+    rng = np.random.default_rng(5)
+    # starts across 2025–2026 (National Day, Spring Festival and their make-up Sundays), some on window edges
+    seconds = rng.integers(0, 2 * 365 * 86400, 3000)
+    edges = [datetime(2025, 9, 30, 17, 30, tzinfo=CHINA), datetime(2026, 2, 14, 9, 0, tzinfo=CHINA),
+             datetime(2025, 10, 11, 12, 0, tzinfo=CHINA)]  # fmt: skip
+    starts = [datetime(2025, 1, 1, tzinfo=CHINA) + timedelta(seconds=int(s)) for s in seconds] + edges
+    utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in starts], dtype="datetime64[us]")
+    vectorised = CAL.deadlines(utc, limit)
+    one_by_one = [CAL.deadline(s, limit).astimezone(UTC).replace(tzinfo=None) for s in starts]
+    assert vectorised.tolist() == one_by_one
