@@ -148,8 +148,16 @@ def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
 
 @app.command()
 def load(
-    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), GeoParquet")],
-    tier: Annotated[str, typer.Option(help="city, district, street, community, grid or building")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Boundaries (GeoJSON, GeoPackage, Shapefile, GeoParquet) with --tier; "
+            "historic events (.csv, .geojson) without"
+        ),
+    ],
+    tier: Annotated[
+        str | None, typer.Option(help="Boundaries: city, district, street, community, grid or building")
+    ] = None,
     kind: Annotated[str, typer.Option(help="administrative, or management (江北新区)")] = "administrative",
     code_column: Annotated[str, typer.Option(help="Column with the unit code")] = "code",
     name_column: Annotated[str, typer.Option(help="Column with the unit name")] = "name",
@@ -157,12 +165,24 @@ def load(
         str | None, typer.Option(help="Column with the parent's code; default: link by spatial containment")
     ] = None,
     members_column: Annotated[str | None, typer.Option(help="Management units: member codes, comma-separated")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of the file when missing or wrong, e.g. EPSG:4549")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="Boundaries: CRS when missing or wrong (EPSG:4549); events: wgs84, gcj02, bd09")
+    ] = None,
     swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")] = False,
     force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Events: where rejected rows go (default NAME.rejects.csv)")
+    ] = None,
+    bulk: Annotated[
+        bool | None,
+        typer.Option("--bulk/--no-bulk", help="Events: rebuild indexes after the load (default: when large)"),
+    ] = None,
 ) -> None:
-    """Import one tier of boundaries; every check runs first and a failure writes nothing."""
+    """Import one tier of boundaries, or a file of historic events; nothing is half-written either way."""
+    if tier is None:
+        _load_events(path, crs, rejects, bulk)
+        return
     from grid.load import load_file
     from spatial.boundary_file import ImportOptions
     from spatial.tiers import UnitKind, parse_tier
@@ -182,6 +202,26 @@ def load(
         with progress_bar(f"loading {path.name}") as update:
             report = load_file(engine, path, options, settings, force=force, progress=update)
         _print_reports([report])
+
+
+def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool | None) -> None:
+    from command.historic_import import import_events
+    from spatial.china_coords import parse_source_crs
+
+    with reported_errors():
+        if path.suffix.lower() not in (".csv", ".geojson", ".json"):
+            raise PlatformError(f"{path.name}: boundaries need --tier; historic events come as .csv or .geojson")
+        settings = _store()
+        with progress_bar(f"importing {path.name}") as update:
+            result = import_events(_engine(settings), path, crs=parse_source_crs(crs or "wgs84"), rejects=rejects,
+                                   bulk=bulk, progress=update)  # fmt: skip
+        console.print(
+            f"batch {result.batch_id}: {result.loaded:,} of {result.rows_read:,} events loaded and routed, "
+            f"{result.rejected:,} rejected, in {result.seconds:.1f} s ({result.rate:,.0f} rows/s"
+            f"{', bulk mode' if result.bulk else ''})"
+        )
+        if result.rejects_path:
+            console.print(f"rejected rows with their reasons: {result.rejects_path}")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from command.taxonomy import Category
 from command.working_time import WorkingCalendar
-from grid.locate import Location, UnitRef
+from grid.locate import Location, UnitRef, unit_at
 from spatial.errors import InvalidInputError
 from spatial.tiers import Tier
 
@@ -67,17 +67,25 @@ def _coarser_or_equal(tier: Tier, floor: Tier | None) -> Tier:
     return tier if floor is None or tier.depth <= floor.depth else floor
 
 
-def route(location: Location, category: Category, severity: Severity, filed_at: datetime,
-          calendar: WorkingCalendar) -> Route:  # fmt: skip
-    """The responsible unit, departments and deadline for a located report."""
-    wanted = _coarser_or_equal(Tier(category.responsible_tier), SEVERITY_FLOOR[severity])
-    present = {Tier(unit.tier) for unit in location.chain}
+def wanted_tier(category: Category, severity: Severity) -> Tier:
+    """The tier that should answer: the category's, raised by severity."""
+    return _coarser_or_equal(Tier(category.responsible_tier), SEVERITY_FLOOR[severity])
+
+
+def responsible_unit(chain: tuple[UnitRef, ...], wanted: Tier) -> tuple[UnitRef, Tier]:
+    """The chain's unit at ``wanted``, or at the nearest coarser tier the city has."""
+    present = {Tier(unit.tier) for unit in chain}
     tier = next(
         (t for t in sorted(present, key=lambda t: t.depth, reverse=True) if t.depth <= wanted.depth),
         min(present, key=lambda t: t.depth),
     )
-    unit = location.at(tier.value)
+    unit = unit_at(chain, tier.value)
     assert unit is not None  # tier was picked from the chain itself
+    return unit, tier
+
+
+def rule_text(category: Category, severity: Severity, wanted: Tier, tier: Tier, unit: UnitRef) -> str:
+    """Why this unit: the sentence the routing trace keeps."""
     rule = f"category {category.code} ({category.name}) → {category.responsible_tier}"
     if wanted.value != category.responsible_tier:
         rule += f"; severity {severity.value} ({severity.label}) escalates to {wanted.value}"
@@ -85,6 +93,15 @@ def route(location: Location, category: Category, severity: Severity, filed_at: 
         rule += f"; no {wanted.value} tier here, so {tier.value}"
     if unit.kind == "management":
         rule += f"; managed by {unit.name}"
+    return rule
+
+
+def route(location: Location, category: Category, severity: Severity, filed_at: datetime,
+          calendar: WorkingCalendar) -> Route:  # fmt: skip
+    """The responsible unit, departments and deadline for a located report."""
+    wanted = wanted_tier(category, severity)
+    unit, tier = responsible_unit(location.chain, wanted)
+    rule = rule_text(category, severity, wanted, tier, unit)
     return Route(
         unit=unit, tier=tier.value, departments=category.departments, filed_at=filed_at,
         deadline=calendar.deadline(filed_at, category.limit),

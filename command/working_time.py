@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -153,6 +154,16 @@ class WorkingCalendar:
         first = starts.min().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
         last = starts.max().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
         days = (last - first).days + 2 * int(span / np.timedelta64(self.day_length, "us")) + 30
+        opens, closes, before = self._timeline(first, days)
+        window = np.searchsorted(closes, starts, side="right")  # the first window still open at the start
+        elapsed = before[window] + np.maximum(starts - opens[window], np.timedelta64(0, "us"))
+        target = elapsed + span
+        due = np.searchsorted(before + (closes - opens), target, side="left")  # first window reaching it
+        return opens[due] + (target - before[due])
+
+    @lru_cache(maxsize=64)  # noqa: B019 - calendars are few, long-lived and immutable
+    def _timeline(self, first: date, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Working windows of ``days`` days from ``first`` (UTC opens, closes) and the work before each."""
         windows = [
             (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
             for day in (first + timedelta(days=i) for i in range(days)) if self.is_workday(day)
@@ -160,12 +171,8 @@ class WorkingCalendar:
         ]  # fmt: skip
         opens = np.array([a.astimezone(UTC).replace(tzinfo=None) for a, _ in windows], dtype="datetime64[us]")
         closes = np.array([b.astimezone(UTC).replace(tzinfo=None) for _, b in windows], dtype="datetime64[us]")
-        before = np.concatenate([[np.timedelta64(0, "us")], np.cumsum(closes - opens)[:-1]])  # worked before each
-        window = np.searchsorted(closes, starts, side="right")  # the first window still open at the start
-        elapsed = before[window] + np.maximum(starts - opens[window], np.timedelta64(0, "us"))
-        target = elapsed + span
-        due = np.searchsorted(before + (closes - opens), target, side="left")  # first window reaching it
-        return opens[due] + (target - before[due])
+        before = np.concatenate([[np.timedelta64(0, "us")], np.cumsum(closes - opens)[:-1]])
+        return opens, closes, before
 
     def deadline(self, start: datetime, limit: TimeLimit) -> datetime:
         """When a case filed at ``start`` with ``limit`` is due."""

@@ -89,18 +89,24 @@ def current_resolution(conn: Connection) -> int | None:
     return conn.execute(text(RESOLUTION_SQL)).scalar()
 
 
+COVERAGE_ARRAYS_SQL = """
+SELECT array_agg(cell ORDER BY cell), array_agg(coalesce(unit_id, -1) ORDER BY cell),
+       array_agg(coalesce(cardinality(candidates), 0) ORDER BY cell),
+       (SELECT array_agg(candidate ORDER BY cell, position)
+        FROM h3_cell, unnest(candidates) WITH ORDINALITY AS c(candidate, position))
+FROM h3_cell
+"""
+
+
 def read_coverage(conn: Connection) -> Coverage:
     """The stored coverage as arrays (for batch locate in this process)."""
     resolution = current_resolution(conn)
     if resolution is None:
         raise LookupError("no H3 coverage: load a hierarchy first")
     raw = conn.connection.driver_connection
-    with raw.cursor() as cursor:
-        cursor.execute("SELECT cell, coalesce(unit_id, -1), candidates FROM h3_cell ORDER BY cell")
-        rows = cursor.fetchall()
-    cells = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    owner = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    lists = [r[2] or [] for r in rows]
-    offsets = np.concatenate([[0], np.cumsum([len(c) for c in lists])]).astype(np.int64)
-    ids = np.fromiter((i for c in lists for i in c), dtype=np.int64, count=int(offsets[-1]))
-    return Coverage(resolution, cells, owner, offsets, ids)
+    with raw.cursor(binary=True) as cursor:  # four arrays in binary: no per-row tuples to build
+        cursor.execute(COVERAGE_ARRAYS_SQL)
+        cells, owner, counts, ids = cursor.fetchone()
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
+    return Coverage(resolution, np.asarray(cells, dtype=np.int64), np.asarray(owner, dtype=np.int64), offsets,
+                    np.asarray(ids or [], dtype=np.int64))  # fmt: skip

@@ -86,8 +86,13 @@ class Location:
 
     def at(self, tier: str) -> UnitRef | None:
         """The unit responsible at ``tier`` (the management unit where one exists: 江北新区)."""
-        matches = [u for u in self.chain if u.tier == tier]
-        return next((u for u in matches if u.kind == "management"), matches[0] if matches else None)
+        return unit_at(self.chain, tier)
+
+
+def unit_at(chain: tuple[UnitRef, ...], tier: str) -> UnitRef | None:
+    """The unit of a chain responsible at ``tier``: the management unit where one exists."""
+    matches = [u for u in chain if u.tier == tier]
+    return next((u for u in matches if u.kind == "management"), matches[0] if matches else None)
 
 
 # The algorithm once, as a generator that yields (sql, params) and is sent back the first row
@@ -190,6 +195,10 @@ class BatchLocator:
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Unit id for each point (-1 outside); same answers as ``Locator.locate``."""
+        return self.locate_cells(lon, lat)[0]
+
+    def locate_cells(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit id (-1 outside), H3 cell and whether that cell lies wholly inside the unit, per point."""
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         cov = self.coverage
@@ -209,7 +218,7 @@ class BatchLocator:
         first_points, first = np.unique(hit_points, return_index=True)
         result[first_points] = hit_units[first]
         self._snap_sliver_points(result, boundary, point_index, candidate, geom_index, lon, lat)
-        return result
+        return result, cells, found & (cov.owner[pos] >= 0)
 
     def _snap_sliver_points(
         self,

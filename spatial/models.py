@@ -168,10 +168,10 @@ class Event(Base):
     address: Mapped[str | None] = mapped_column(Text)
     report_count: Mapped[int] = mapped_column(Integer, server_default="1")
     source: Mapped[str | None] = mapped_column(REPORT_SOURCE)  # channel of the first report
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     external_id: Mapped[str | None] = mapped_column(Text, unique=True)  # historic imports
-    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -224,7 +224,7 @@ class CaseMerge(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(Enum("auto", "manual", "split", name="merge_kind"))
-    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
     from_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
     to_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
     distance_m: Mapped[float | None] = mapped_column(Float)

@@ -20,12 +20,15 @@ class Tier(StrEnum):
     @property
     def depth(self) -> int:
         """0 for the city, growing towards buildings."""
-        return list(Tier).index(self)
+        return _DEPTH[self]
 
     @property
     def tiles_parent(self) -> bool:
         """Every tier but buildings partitions its parent with no gap and no overlap."""
         return self is not Tier.BUILDING
+
+
+_DEPTH = {tier: depth for depth, tier in enumerate(Tier)}
 
 
 class UnitKind(StrEnum):

@@ -56,6 +56,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_merge_to", "case_merge", ["to_event_id"])
     op.create_index("ix_case_merge_from", "case_merge", ["from_event_id"])
+    op.create_index("ix_case_merge_report", "case_merge", ["report_id"])
     op.create_table(
         "import_batch",
         sa.Column("id", sa.Integer(), sa.Identity(), primary_key=True),
@@ -74,7 +75,11 @@ def upgrade() -> None:
     op.execute(
         "UPDATE event e SET source = (SELECT r.source FROM report r WHERE r.event_id = e.id ORDER BY r.id LIMIT 1)"
     )
-    op.create_index("ix_event_created", "event", ["created_at"])
+    # every referencing column is indexed: deleting or merging a case must not scan the table
+    op.create_index(
+        "ix_event_merged_into", "event", ["merged_into"], postgresql_where=sa.text("merged_into IS NOT NULL")
+    )
+    op.create_index("ix_event_import_batch", "event", ["import_batch_id"])
     op.create_index("ix_report_created", "report", ["created_at"])
     op.add_column(
         "report",
@@ -85,10 +90,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("report", "token")
     op.drop_index("ix_report_created", table_name="report")
-    op.drop_index("ix_event_created", table_name="event")
+    op.drop_index("ix_event_import_batch", table_name="event")
+    op.drop_index("ix_event_merged_into", table_name="event")
     for column in ("import_batch_id", "external_id", "closed_at", "merged_into", "source"):
         op.drop_column("event", column)
     op.drop_table("import_batch")
+    op.drop_index("ix_case_merge_report", table_name="case_merge")
     op.drop_index("ix_case_merge_from", table_name="case_merge")
     op.drop_index("ix_case_merge_to", table_name="case_merge")
     op.drop_table("case_merge")
