@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import events, health, locate, reports, route, units
+from api.routes import bench, events, health, locate, reports, route, units
 from api.settings import ApiSettings
 from command.media import MediaStore
 from command.working_time import WorkingCalendar
@@ -87,6 +87,8 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, map_router):  # fmt: skip
         app.include_router(router)
+    if api.bench_endpoints:
+        app.include_router(bench.router)
     app.mount("/static", static_files(), name="static")
     _with_schemas(app, (reports.ReportIn,))
     return app

@@ -344,6 +344,28 @@ def bench_locate(
         run(_store(), points=points, single=single, seconds=seconds, clients=clients, console=console)
 
 
+@bench_app.command("intake")
+def bench_intake(
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint")] = 30,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 64,
+    events: Annotated[int, typer.Option(help="Events in the historic-import file")] = 1_000_000,
+) -> None:
+    """Report intake and historic import, each against its baseline, in a scratch copy of the city."""
+    from bench.intake import run
+    from spatial.migrate import upgrade
+
+    with reported_errors():
+        settings = _store()
+        if not settings.database_url:  # a database of its own, so benchmark reports never mix with real ones
+            settings = settings.model_copy(update={"city": f"{settings.city}_bench"})
+            cluster = _cluster(settings)
+            cluster.start()
+            cluster.ensure_database()
+            upgrade(_engine(settings))
+            _load_demo(settings)
+        run(settings, seconds=seconds, clients=clients, events=events, console=console)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

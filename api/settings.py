@@ -23,4 +23,5 @@ class ApiSettings(BaseSettings):
         default_factory=list,
         description='Keys that may POST Open311 requests, as JSON (["key1","key2"]); none: posting is off.',
     )
+    bench_endpoints: bool = Field(default=False, description="Mount the bare endpoint benchmarks compare against.")
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

@@ -9,24 +9,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import shapely
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import text
 
+from bench.harness import Row, city_outline, print_table, random_points_inside, served
 from bench.machine import describe
 from grid.locate import BatchLocator, Locator
 from spatial.db import make_engine
@@ -34,50 +29,10 @@ from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
 
 
-@dataclass
-class Row:
-    """One line of the results table."""
-
-    measure: str
-    ours: str
-    baseline: str
-    ratio: float
-    target: str
-
-    @property
-    def verdict(self) -> str:
-        """Whether the target is met (the ratio is always 'ours per baseline, higher is better')."""
-        threshold = float(self.target.split()[-1])
-        return "met" if self.ratio >= threshold else "missed"
-
-
-def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points inside ``area`` (rejection sampling, vectorised)."""
-    rng = np.random.default_rng(seed)
-    west, south, east, north = area.bounds
-    shapely.prepare(area)
-    xs, ys = [], []
-    found = 0
-    while found < count:
-        x = rng.uniform(west, east, 2 * count)
-        y = rng.uniform(south, north, 2 * count)
-        keep = shapely.contains_xy(area, x, y)
-        xs.append(x[keep])
-        ys.append(y[keep])
-        found += int(keep.sum())
-    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
-
-
-def _city(conn) -> shapely.Geometry:  # type: ignore[no-untyped-def]
-    wkb = conn.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = "
-                            "(SELECT min(tier) FROM unit)")).scalar_one()  # fmt: skip
-    return shapely.from_wkb(bytes(wkb))
-
-
 def bench_batch(conn, points: int, console: Console) -> list[Row]:  # type: ignore[no-untyped-def]
     """Batch locate vs STRtree on the coverage tier's units."""
     locator = BatchLocator.from_db(conn)
-    lon, lat = random_points_inside(_city(conn), points, seed=42)
+    lon, lat = random_points_inside(city_outline(conn), points, seed=42)
     locator.locate(lon[:1000], lat[:1000])  # warm caches and lazy imports
     started = time.perf_counter()
     ours = locator.locate(lon, lat)
@@ -108,7 +63,7 @@ def _percentile_us(samples: list[float], q: float) -> float:
 def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
     """Single locates through PostGIS vs SELECT 1 on the same connection, interleaved."""
     locator = Locator()
-    lon, lat = random_points_inside(_city(conn), count, seed=7)
+    lon, lat = random_points_inside(city_outline(conn), count, seed=7)
     driver = conn.connection.driver_connection
     for i in range(50):  # let psycopg prepare both statements
         driver.execute("SELECT 1", prepare=True).fetchone()
@@ -125,12 +80,6 @@ def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
     f50, f99 = _percentile_us(floor, 50), _percentile_us(floor, 99)
     return [Row("single locate p50 / p99 µs", f"{p50:,.0f} / {p99:,.0f}",
                 f"{f50:,.0f} / {f99:,.0f} (SELECT 1)", f50 / p50, "≥ 0.5")]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wrk(base: str, paths: list[str], clients: int, seconds: float) -> tuple[float, float]:
@@ -156,36 +105,13 @@ def _wrk(base: str, paths: list[str], clients: int, seconds: float) -> tuple[flo
 
 def bench_http(settings: StoreSettings, conn, seconds: float, clients: int) -> list[Row]:  # type: ignore[no-untyped-def]
     """The locate endpoint vs the SELECT 1 endpoint of the same server, same concurrency."""
-    port = _free_port()
-    env = {**os.environ, "CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
-           "CITYOPS_LOG_JSON": "true"}  # fmt: skip
-    if settings.database_url:
-        env["CITYOPS_DATABASE_URL"] = settings.database_url
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise PlatformError("the benchmark server did not start")
-            time.sleep(0.2)
-        lon, lat = random_points_inside(_city(conn), 5000, seed=11)
+    with served(settings) as base:
+        lon, lat = random_points_inside(city_outline(conn), 5000, seed=11)
         locate_paths = [f"/api/v1/locate?lon={x:.6f}&lat={y:.6f}" for x, y in zip(lon, lat, strict=True)]
         _wrk(base, ["/healthz/ready"], clients, 1)  # warm both paths and the pool
         _wrk(base, locate_paths, clients, 1)
         bare_rps, bare_p99 = _wrk(base, ["/healthz/ready"], clients, seconds)
         ours_rps, ours_p99 = _wrk(base, locate_paths, clients, seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return [Row(f"GET /api/v1/locate, {clients} clients: req/s (p99 ms)",
                 f"{ours_rps:,.0f} ({ours_p99:,.1f})",
                 f"{bare_rps:,.0f} ({bare_p99:,.1f}) (SELECT 1 endpoint)",
@@ -203,9 +129,6 @@ def run(settings: StoreSettings, *, points: int, single: int, seconds: float, cl
         rows = bench_batch(conn, points, console)
         rows += bench_single(conn, single)
         rows += bench_http(settings, conn, seconds, clients)
-    table = Table("measure", "ours", "baseline", "ratio (ours/baseline)", "target", "")
-    for row in rows:
-        table.add_row(row.measure, row.ours, row.baseline, f"{row.ratio:.2f}", row.target, row.verdict)
-    console.print(table)
+    print_table(rows, console)
     engine.dispose()
     return rows

@@ -1,10 +1,11 @@
-"""A tiny run of `cityops bench locate`: the benchmark works and prints its ratios."""
+"""Tiny runs of the benchmarks: each works and prints its ratios against its baseline."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from sqlalchemy import Engine
 
+from bench import intake
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -18,3 +19,13 @@ def test_bench_locate_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert all(row.ratio > 0 for row in rows)
     assert "mismatches vs exact: 0" in output
     assert "cores" in output  # the machine is named beside the figures
+
+
+def test_bench_intake_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=200)
+    rows = intake.run(nanjing_settings, seconds=1, clients=4, events=3_000, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0].split(" of ")[0] for row in rows] == ["POST /api/v1/reports", "historic import"]
+    assert all(row.ratio > 0 for row in rows)
+    assert "lost 0 · duplicated 0" in output and "grids differing from the baseline's: 0" in output
+    assert "cores" in output

@@ -1,0 +1,108 @@
+"""What every benchmark shares: the result row, the table, random points, a served app, the machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import shapely
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from spatial.errors import PlatformError
+from spatial.settings import StoreSettings
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    measure: str
+    ours: str
+    baseline: str
+    ratio: float
+    target: str
+
+    @property
+    def verdict(self) -> str:
+        """Whether the target is met (the ratio is always 'ours per baseline, higher is better')."""
+        threshold = float(self.target.split()[-1].rstrip("×"))
+        return "met" if self.ratio >= threshold else "missed"
+
+
+def print_table(rows: list[Row], console: Console) -> None:
+    """The results, one line per measure, ratio and verdict last."""
+    table = Table("measure", "ours", "baseline", "ratio (ours/baseline)", "target", "")
+    for row in rows:
+        table.add_row(row.measure, row.ours, row.baseline, f"{row.ratio:.2f}", row.target, row.verdict)
+    console.print(table)
+
+
+def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points inside ``area`` (rejection sampling, vectorised)."""
+    rng = np.random.default_rng(seed)
+    west, south, east, north = area.bounds
+    shapely.prepare(area)
+    xs, ys = [], []
+    found = 0
+    while found < count:
+        x = rng.uniform(west, east, 2 * count)
+        y = rng.uniform(south, north, 2 * count)
+        keep = shapely.contains_xy(area, x, y)
+        xs.append(x[keep])
+        ys.append(y[keep])
+        found += int(keep.sum())
+    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
+
+
+def city_outline(conn) -> shapely.Geometry:  # type: ignore[no-untyped-def]
+    """The union of the top tier loaded (the city)."""
+    wkb = conn.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = "
+                            "(SELECT min(tier) FROM unit)")).scalar_one()  # fmt: skip
+    return shapely.from_wkb(bytes(wkb))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served(settings: StoreSettings, **env: str) -> Iterator[str]:
+    """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL."""
+    port = free_port()
+    environment = {**os.environ, "CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
+                   "CITYOPS_LOG_JSON": "true", **env}  # fmt: skip
+    if settings.database_url:
+        environment["CITYOPS_DATABASE_URL"] = settings.database_url
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise PlatformError("the benchmark server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
