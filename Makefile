@@ -19,6 +19,7 @@ lint:
 bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CITYOPS_DATABASE_URL)
 	@bash scripts/bootstrap.sh --dev
 	@$(BIN)/cityops bench locate
+	@$(BIN)/cityops bench intake
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

@@ -64,6 +64,9 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            self.log.exception("unhandled error", method=scope["method"], path=scope["path"])  # a bug: keep its trace
+            raise
         finally:
             if not scope["path"].startswith("/healthz"):
                 self.log.info("request", method=scope["method"], path=scope["path"], status=status,

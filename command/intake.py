@@ -24,8 +24,8 @@ import psycopg
 
 from command.duplicates import CANDIDATES_SQL, best_match
 from command.media import StoredMedia
-from command.routing import Severity, route
-from command.taxonomy import Category, fetch_category
+from command.routing import Route, Severity, route
+from command.taxonomy import CATEGORY_SQL, Category, category_from_row, fetch_category
 from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
 from grid.locate import Location, Locator
@@ -64,16 +64,28 @@ VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
         %s, %s, %s, %s, %s, %s, %s)
 RETURNING id
 """
-INSERT_REPORT = """
-INSERT INTO report (event_id, source, reporter, description, address, geom, given, idempotency_key, request_hash)
-VALUES (%s, %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s)
-RETURNING id
+REPORT_COLUMNS = "event_id, source, reporter, description, address, geom, given, idempotency_key, request_hash"
+REPORT_VALUES = "%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s"
+# announced at commit, by the statement that stores the report (one round trip fewer per report)
+ANNOUNCE = f"""pg_notify('{CHANNEL}', jsonb_build_object('type', %s::text, 'case_id', r.event_id::text,
+    'report_id', r.id::text, 'category', %s::text, 'severity', %s::text, 'lon', %s::float8, 'lat', %s::float8)::text)"""
+NEW_CASE = f"""
+WITH e AS ({INSERT_EVENT.strip()}),
+r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id)
+SELECT r.event_id, r.id, r.token, {ANNOUNCE} FROM r
 """
-JOIN_CASE = "UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE id = %s"
-RECORD_AUTO_MERGE = """
-INSERT INTO case_merge (kind, report_id, to_event_id, distance_m, similarity, reason)
-VALUES ('auto', %s, %s, %s, %s, 'same category within radius and window')
+JOINED_CASE = f"""
+WITH e AS (UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE id = %s
+           RETURNING id, state, report_count, deadline, departments, responsible_unit_id),
+r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id),
+m AS (INSERT INTO case_merge (kind, report_id, to_event_id, distance_m, similarity, reason)
+      SELECT 'auto', r.id, r.event_id, %s, %s, 'same category within radius and window' FROM r)
+SELECT r.event_id, r.id, r.token, {ANNOUNCE}, e.state, e.report_count, e.deadline, e.departments,
+       u.code, u.name, u.tier::text
+FROM r JOIN e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
 """
+LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+LOCK_AREAS = "SELECT pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(%s::text[]) AS area ORDER BY area"
 STORE_MEDIA = """
 INSERT INTO media (sha256, content_type, size_bytes) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])
 ON CONFLICT (sha256) DO NOTHING
@@ -106,18 +118,28 @@ async def notify(conn: psycopg.AsyncConnection, change: str, **fields: object) -
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps({"type": change, **fields}).decode()))
 
 
+def _event_values(
+    location: Location, category: Category, severity: Severity, calendar: WorkingCalendar, *,
+    lon: float, lat: float, description: str, address: str | None, source: str,
+) -> tuple[Route, tuple[object, ...]]:  # fmt: skip
+    """Route a located report: the decision, and the parameters of INSERT_EVENT."""
+    decided = route(location, category, severity, datetime.now(UTC), calendar)
+    grid = next(u for u in reversed(location.chain) if u.tier != "building")
+    return decided, (
+        category.code, severity.value, lon, lat, int(location.cell, 16), grid.code, decided.unit.code,
+        list(decided.departments), decided.filed_at, decided.deadline, orjson.dumps(decided.trace).decode(),
+        description, address, source,
+    )  # fmt: skip
+
+
 async def open_case(
     conn: psycopg.AsyncConnection, location: Location, category: Category, severity: Severity,
     calendar: WorkingCalendar, *, lon: float, lat: float, description: str, address: str | None, source: str,
 ) -> int:  # fmt: skip
-    """Route a located report and store the case it opens."""
-    decided = route(location, category, severity, datetime.now(UTC), calendar)
-    grid = next(u for u in reversed(location.chain) if u.tier != "building")
-    row = await (await conn.execute(INSERT_EVENT, (
-        category.code, severity.value, lon, lat, int(location.cell, 16), grid.code, decided.unit.code,
-        list(decided.departments), decided.filed_at, decided.deadline, orjson.dumps(decided.trace).decode(),
-        description, address, source,
-    ))).fetchone()  # fmt: skip
+    """Route a located report and store the case it opens (the caller moves the report in)."""
+    _, values = _event_values(location, category, severity, calendar, lon=lon, lat=lat, description=description,
+                              address=address, source=source)  # fmt: skip
+    row = await (await conn.execute(INSERT_EVENT, values)).fetchone()
     return row[0]  # type: ignore[index]
 
 
@@ -130,6 +152,19 @@ async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[St
                                       [m.filename for m in media]))  # fmt: skip
 
 
+async def _previous_and_category(
+    conn: psycopg.AsyncConnection, key: str | None, code: str
+) -> tuple[tuple[object, ...] | None, tuple[object, ...] | None]:
+    """The answer stored under ``key`` (once its lock is ours) and the category row, in one round trip."""
+    async with conn.pipeline():
+        previous = None
+        if key is not None:
+            await conn.execute(LOCK_KEY, (key,))  # runs first: the lookup then sees any committed twin
+            previous = await conn.execute(ANSWER_SQL.format(where="r.idempotency_key = %s"), (key,))
+        category = await conn.execute(CATEGORY_SQL, (code,), prepare=True)
+        return (await previous.fetchone() if previous else None), await category.fetchone()
+
+
 async def submit(
     conn: psycopg.AsyncConnection,
     submission: Submission,
@@ -137,57 +172,56 @@ async def submit(
     locator: Locator,
     calendar: WorkingCalendar,
 ) -> dict[str, object]:
-    """Store the report — joining an open duplicate case or opening a routed one — and say which."""
+    """Store the report — joining an open duplicate case or opening a routed one — and say which.
+
+    Independent statements travel together (psycopg pipeline), and the case, the report, the
+    merge record and the announcement are one statement: a report costs five round trips.
+    """
     fingerprint = submission.fingerprint()
     async with conn.transaction():
-        if idempotency_key is not None:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (idempotency_key,))
-            previous = await (
-                await conn.execute(ANSWER_SQL.format(where="r.idempotency_key = %s"), (idempotency_key,))
-            ).fetchone()
-            if previous is not None:
-                if previous[2] != fingerprint:
-                    raise ConflictError(
-                        f"Idempotency-Key {idempotency_key!r} was already used for a different report "
-                        f"(case {previous[0]}); use a new key for a new report"
-                    )
-                return _answer(previous, replayed=True, zone=calendar.zone)
-        category = await fetch_category(conn, submission.category)
+        previous, category_row = await _previous_and_category(conn, idempotency_key, submission.category)
+        if previous is not None:
+            if previous[2] != fingerprint:
+                raise ConflictError(
+                    f"Idempotency-Key {idempotency_key!r} was already used for a different report "
+                    f"(case {previous[0]}); use a new key for a new report"
+                )
+            return _answer(previous, replayed=True, zone=calendar.zone)
+        if category_row is None:
+            await fetch_category(conn, submission.category)  # raises, listing the valid codes
+        category = category_from_row(category_row)  # type: ignore[arg-type]
         location = await locator.locate_async(conn, submission.lon, submission.lat)
         candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
         # Two reports within the radius each have the other's cell among their candidates, so
         # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
         areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(%s::text[]) AS area ORDER BY area",
-            (areas,),
-        )
-        candidates_found = await (await conn.execute(CANDIDATES_SQL, {
-            "lon": submission.lon, "lat": submission.lat, "cells": candidates, "category": category.code,
-            "window_hours": category.duplicate_window_hours, "radius_m": category.duplicate_radius_m,
-        })).fetchall()  # fmt: skip
-        match = best_match(candidates_found, submission.description, category.duplicate_radius_m)
-        if match is not None:
-            event_id = match.case_id
-            await conn.execute(JOIN_CASE, (event_id,))
-        else:
-            event_id = await open_case(
-                conn, location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
-                description=submission.description, address=submission.address, source=submission.source,
-            )  # fmt: skip
-        report_id = (await (await conn.execute(INSERT_REPORT, (
-            event_id, submission.source,
-            orjson.dumps(submission.reporter).decode() if submission.reporter else None,
+        async with conn.pipeline():
+            await conn.execute(LOCK_AREAS, (areas,))
+            near = await conn.execute(CANDIDATES_SQL, {
+                "lon": submission.lon, "lat": submission.lat, "cells": candidates, "category": category.code,
+                "window_hours": category.duplicate_window_hours, "radius_m": category.duplicate_radius_m,
+            })  # fmt: skip
+            match = best_match(await near.fetchall(), submission.description, category.duplicate_radius_m)
+        report = (
+            submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
             submission.description, submission.address, submission.lon, submission.lat,
             orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
-        ))).fetchone())[0]  # type: ignore[index]  # fmt: skip
-        await _attach(conn, report_id, submission.media)
-        if match is not None:
-            await conn.execute(RECORD_AUTO_MERGE, (report_id, event_id, match.distance_m, match.similarity))
-        await notify(
-            conn, "case.report_joined" if match else "case.created", case_id=str(event_id),
-            report_id=str(report_id), category=category.code, severity=submission.severity.value,
-            lon=submission.lon, lat=submission.lat,
         )  # fmt: skip
-        row = await (await conn.execute(ANSWER_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
-    return _answer(row, replayed=False, zone=calendar.zone)  # type: ignore[arg-type]
+        announce = (category.code, submission.severity.value, submission.lon, submission.lat)
+        if match is None:
+            decided, event = _event_values(
+                location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
+                description=submission.description, address=submission.address, source=submission.source,
+            )  # fmt: skip
+            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce))).fetchone()
+            case_id, report_id, token, _ = row  # type: ignore[misc]
+            state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
+            unit = [decided.unit.code, decided.unit.name, decided.tier]
+        else:
+            row = await (await conn.execute(JOINED_CASE, (
+                match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce,
+            ))).fetchone()  # fmt: skip
+            case_id, report_id, token, _, state, count, deadline, departments, *unit = row  # type: ignore[misc]
+        await _attach(conn, report_id, submission.media)
+    return _answer((case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
+                   replayed=False, zone=calendar.zone)  # fmt: skip

@@ -96,7 +96,8 @@ def test_new_cases_are_announced(client: TestClient, nanjing_settings: StoreSett
         listener.execute("LISTEN cityops_events")
         case_id = client.post("/api/v1/reports", json=REPORT).json()["case_id"]
         notes = list(listener.notifies(timeout=5, stop_after=1))
-    assert notes and f'"case_id":"{case_id}"' in notes[0].payload
+    assert notes and json.loads(notes[0].payload)["case_id"] == case_id
+    assert json.loads(notes[0].payload)["type"] in ("case.created", "case.report_joined")
 
 
 @pytest.mark.parametrize(("change", "status", "message"), [
