@@ -363,6 +363,8 @@ def bench_intake(
             cluster.ensure_database()
             upgrade(_engine(settings))
             _load_demo(settings)
+            with _engine(settings).begin() as conn:  # each run starts from an empty case table
+                conn.exec_driver_sql("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE")
         run(settings, seconds=seconds, clients=clients, events=events, console=console)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -106,3 +110,50 @@ def served(settings: StoreSettings, **env: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What wrk measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _ms(output: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_wrk(base: str, lua: str, clients: int, seconds: float) -> WrkResult:
+    """Drive ``base`` with wrk (C, so the load generator is not the bottleneck) running the ``lua`` script."""
+    if shutil.which("wrk") is None:
+        raise PlatformError("the HTTP benchmarks drive load with wrk: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as script:
+        script.write(lua)
+    try:
+        result = subprocess.run(
+            ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "-s", script.name, base],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        Path(script.name).unlink()
+    if result.stderr.strip():  # a Lua error, for one: wrk still exits 0
+        raise PlatformError(f"wrk: {result.stderr.strip()}")
+    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+        raise PlatformError(f"benchmark requests failed:\n{result.stdout}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    return WrkResult(rps, _ms(result.stdout, "50%"), _ms(result.stdout, "99%"))
+
+
+def cycling_gets(paths: list[str]) -> str:
+    """A wrk script that GETs ``paths`` in turn."""
+    listed = ",\n".join(f'"{p}"' for p in paths)
+    return f"""local paths = {{\n{listed}\n}}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format('GET', paths[i])
+end
+"""

@@ -1,9 +1,10 @@
 """`cityops bench intake`: report intake over HTTP and historic import, each against its baseline.
 
-1. ``POST /api/v1/reports`` (no media) from N concurrent clients for S seconds vs the same app's
-   bare endpoint that parses the JSON and inserts one row, same clients, same bodies. Every 201
-   is then looked up in the database by its Idempotency-Key: a key answered but not stored is
-   lost, a key stored twice is duplicated; both must be zero.
+1. ``POST /api/v1/reports`` (no media) from N concurrent wrk connections for S seconds vs the
+   same app's bare endpoint that parses the JSON and inserts one row, same bodies. wrk (C) keeps
+   the load generator off the measured CPU. Every 201 is then looked up in the database by its
+   Idempotency-Key (echoed in the answer): a key answered but not stored is lost, a key stored
+   twice is duplicated; both must be zero.
 2. ``cityops load events.csv`` of M generated events (validated, located, routed, deadlines) vs
    ``geopandas.to_postgis`` of the same file followed by one set-based ``ST_Contains`` update
    that only finds each event's grid; grids are compared afterwards.
@@ -11,21 +12,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import httpx
 import numpy as np
+import orjson
 import pandas as pd
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from bench.harness import Row, city_outline, print_table, random_points_inside, served
+from bench.harness import Row, city_outline, print_table, random_points_inside, run_wrk, served
 from bench.machine import describe
 from command.historic_import import import_events
 from spatial.db import make_engine
@@ -40,103 +39,74 @@ CREATE TABLE IF NOT EXISTS bench_sink (
 BASELINE_TABLE = "bench_baseline_events"
 
 
-@dataclass
-class Load:
-    """What one run of concurrent clients saw."""
-
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    answered: dict[str, str] = field(default_factory=dict)  # Idempotency-Key → id in the 201
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        """Successful requests per second."""
-        return len(self.answered) / self.seconds
-
-    def percentile_ms(self, q: float) -> float:
-        """Latency percentile in milliseconds."""
-        return float(np.percentile(np.asarray(self.latencies) * 1e3, q))
-
-
-def report_bodies(engine: Engine, count: int, seed: int) -> list[dict[str, object]]:
-    """Citizen reports at random places in the city, of random categories (few become duplicates)."""
+def report_bodies(engine: Engine, count: int, seed: int) -> list[str]:
+    """Citizen reports (JSON) at random places in the city, of random categories (few become duplicates)."""
     with engine.connect() as conn:
         lon, lat = random_points_inside(city_outline(conn), count, seed)
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rng = np.random.default_rng(seed)
-    return [{"lon": round(float(x), 6), "lat": round(float(y), 6), "category": codes[int(c)], "source": "citizen_app",
-             "description": f"市民反映问题 {i}"}
+    return [orjson.dumps({"lon": round(float(x), 6), "lat": round(float(y), 6), "category": codes[int(c)],
+                          "source": "citizen_app", "description": f"市民反映问题 {i}"}).decode()
             for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))]  # fmt: skip
 
 
-async def _drive(url: str, bodies: list[dict[str, object]], clients: int, seconds: float, run: str) -> Load:
-    load = Load()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
-
-        async def worker(number: int) -> None:
-            sent = 0
-            while time.perf_counter() < deadline:
-                key = f"{run}-{number}-{sent}"
-                body = bodies[(number * 7919 + sent) % len(bodies)]
-                began = time.perf_counter()
-                response = await client.post(url, json=body, headers={"Idempotency-Key": key})
-                load.latencies.append(time.perf_counter() - began)
-                if response.status_code == 201:
-                    answer = response.json()
-                    load.answered[key] = str(answer.get("report_id", answer.get("id")))
-                else:
-                    load.failures.append(f"{response.status_code} {response.text[:200]}")
-                sent += 1
-
-        await asyncio.gather(*(worker(n) for n in range(clients)))
-        load.seconds = time.perf_counter() - started
-    return load
+def posting(path: str, bodies: list[str], run: str, answered: Path) -> str:
+    """A wrk script POSTing ``bodies`` in turn, each with a fresh Idempotency-Key; keys answered 201 go to a file."""
+    listed = ",\n".join(f"[==[{body}]==]" for body in bodies)
+    return f"""local bodies = {{\n{listed}\n}}
+local sent = 0
+local answered = nil
+init = function(args)
+  answered = io.open("{answered}", "w")
+end
+request = function()
+  sent = sent + 1
+  local headers = {{["Content-Type"] = "application/json", ["Idempotency-Key"] = "{run}-" .. sent}}
+  return wrk.format("POST", "{path}", headers, bodies[sent % #bodies + 1])
+end
+response = function(status, headers, body)
+  if status == 201 then
+    answered:write(headers["idempotency-key"] or headers["Idempotency-Key"] or "?", "\\n")
+    answered:flush()
+  end
+end
+"""
 
 
-def drive(url: str, bodies: list[dict[str, object]], clients: int, seconds: float, run: str) -> Load:
-    """Clients posting in a loop for ``seconds``; every answer recorded."""
-    load = asyncio.run(_drive(url, bodies, clients, seconds, run))
-    if load.failures:
-        raise PlatformError(f"{len(load.failures)} requests failed, e.g. {load.failures[0]}")
-    return load
-
-
-def audit(engine: Engine, load: Load, run: str) -> tuple[int, int]:
-    """(lost, duplicated): answered keys missing from the database, and keys stored more than once."""
+def audit(engine: Engine, answered: list[str], run: str) -> tuple[int, int]:
+    """(lost, duplicated): keys answered 201 but not stored, and keys stored more than once."""
     with engine.connect() as conn:
         stored = conn.execute(
             text("SELECT idempotency_key, count(*) FROM report WHERE idempotency_key LIKE :run GROUP BY 1"),
             {"run": f"{run}-%"},
         ).all()  # fmt: skip
     counts = dict(stored)  # type: ignore[arg-type]
-    lost = sum(1 for key in load.answered if key not in counts)
-    duplicated = sum(count - 1 for count in counts.values()) + len(load.answered) - len(set(load.answered.values()))
-    return lost, duplicated
+    lost = sum(1 for key in answered if key not in counts)
+    return lost, sum(count - 1 for count in counts.values())
 
 
 def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients: int, console: Console) -> list[Row]:
-    """Intake vs the bare one-row insert, same server, same clients, same bodies."""
+    """Intake vs the bare one-row insert, same server, same load generator, same bodies."""
     with engine.begin() as conn:
         conn.execute(text(SINK_SQL))
     bodies = report_bodies(engine, 20_000, seed=17)
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    with served(settings, CITYOPS_BENCH_ENDPOINTS="true") as base:
-        drive(f"{base}/api/v1/_bench/insert", bodies, clients, 1, f"{run}-warm")  # warm pools and code paths
-        drive(f"{base}/api/v1/reports", bodies, clients, 1, f"{run}-warm")
-        bare = drive(f"{base}/api/v1/_bench/insert", bodies, clients, seconds, f"{run}-bare")
-        ours = drive(f"{base}/api/v1/reports", bodies, clients, seconds, run)
-    lost, duplicated = audit(engine, ours, run)
-    console.print(f"intake: {len(ours.answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}")
+    with tempfile.TemporaryDirectory() as scratch, served(settings, CITYOPS_BENCH_ENDPOINTS="true") as base:
+        keys = Path(scratch) / "answered.txt"
+        bare_lua = posting("/api/v1/_bench/insert", bodies, f"{run}-bare", Path(scratch) / "bare.txt")
+        run_wrk(base, bare_lua, clients, 1)  # warm pools and code paths
+        run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm", keys), clients, 1)
+        bare = run_wrk(base, bare_lua, clients, seconds)
+        ours = run_wrk(base, posting("/api/v1/reports", bodies, run, keys), clients, seconds)
+        answered = keys.read_text().split()
+    lost, duplicated = audit(engine, answered, run)
+    console.print(f"intake: {len(answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}")
     if lost or duplicated:
         raise PlatformError(f"intake lost {lost} and duplicated {duplicated} reports under load")
     return [Row(f"POST /api/v1/reports, {clients} clients: reports/s (p50 / p99 ms), lost {lost}, dup {duplicated}",
-                f"{ours.rate:,.0f} ({ours.percentile_ms(50):,.0f} / {ours.percentile_ms(99):,.0f})",
-                f"{bare.rate:,.0f} ({bare.percentile_ms(50):,.0f} / {bare.percentile_ms(99):,.0f}) (one-row insert)",
-                ours.rate / bare.rate, "≥ 0.5")]  # fmt: skip
+                f"{ours.rps:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
+                f"{bare.rps:,.0f} ({bare.p50_ms:,.0f} / {bare.p99_ms:,.0f}) (one-row insert)",
+                ours.rps / bare.rps, "≥ 0.5")]  # fmt: skip
 
 
 def write_history(engine: Engine, path: Path, count: int, seed: int) -> None:

@@ -9,23 +9,17 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import shapely
 from rich.console import Console
 from sqlalchemy import text
 
-from bench.harness import Row, city_outline, print_table, random_points_inside, served
+from bench.harness import Row, city_outline, cycling_gets, print_table, random_points_inside, run_wrk, served
 from bench.machine import describe
 from grid.locate import BatchLocator, Locator
 from spatial.db import make_engine
-from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
 
 
@@ -82,40 +76,19 @@ def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
                 f"{f50:,.0f} / {f99:,.0f} (SELECT 1)", f50 / p50, "≥ 0.5")]  # fmt: skip
 
 
-def _wrk(base: str, paths: list[str], clients: int, seconds: float) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) from wrk, cycling through ``paths``."""
-    if shutil.which("wrk") is None:
-        raise PlatformError("the HTTP benchmark drives load with wrk: apt-get install wrk")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write("local paths = {\n" + ",\n".join(f'"{p}"' for p in paths) + "}\n")
-        script.write("local i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                     "  return wrk.format('GET', paths[i])\nend\n")  # fmt: skip
-    result = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "-s", script.name, base],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    Path(script.name).unlink()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", result.stdout).groups()  # type: ignore[union-attr]
-    p99_ms = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    if "Non-2xx" in result.stdout:
-        raise PlatformError(f"benchmark requests failed:\n{result.stdout}")
-    return rps, p99_ms
-
-
 def bench_http(settings: StoreSettings, conn, seconds: float, clients: int) -> list[Row]:  # type: ignore[no-untyped-def]
     """The locate endpoint vs the SELECT 1 endpoint of the same server, same concurrency."""
     with served(settings) as base:
         lon, lat = random_points_inside(city_outline(conn), 5000, seed=11)
         locate_paths = [f"/api/v1/locate?lon={x:.6f}&lat={y:.6f}" for x, y in zip(lon, lat, strict=True)]
-        _wrk(base, ["/healthz/ready"], clients, 1)  # warm both paths and the pool
-        _wrk(base, locate_paths, clients, 1)
-        bare_rps, bare_p99 = _wrk(base, ["/healthz/ready"], clients, seconds)
-        ours_rps, ours_p99 = _wrk(base, locate_paths, clients, seconds)
+        run_wrk(base, cycling_gets(["/healthz/ready"]), clients, 1)  # warm both paths and the pool
+        run_wrk(base, cycling_gets(locate_paths), clients, 1)
+        bare = run_wrk(base, cycling_gets(["/healthz/ready"]), clients, seconds)
+        ours = run_wrk(base, cycling_gets(locate_paths), clients, seconds)
     return [Row(f"GET /api/v1/locate, {clients} clients: req/s (p99 ms)",
-                f"{ours_rps:,.0f} ({ours_p99:,.1f})",
-                f"{bare_rps:,.0f} ({bare_p99:,.1f}) (SELECT 1 endpoint)",
-                ours_rps / bare_rps, "≥ 0.7")]  # fmt: skip
+                f"{ours.rps:,.0f} ({ours.p99_ms:,.1f})",
+                f"{bare.rps:,.0f} ({bare.p99_ms:,.1f}) (SELECT 1 endpoint)",
+                ours.rps / bare.rps, "≥ 0.7")]  # fmt: skip
 
 
 def run(settings: StoreSettings, *, points: int, single: int, seconds: float, clients: int,

@@ -1,5 +1,7 @@
 """What a case and a report look like to the people handling them (contact masked).
 
+A case shows the tier chain it was located in (city … grid), as stored with its grid.
+
 One query per part — the case, its reports with their media, its merge history — keeps each
 readable, and a case page needs all three anyway.
 """
@@ -17,7 +19,7 @@ CASE_SQL = """
 SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, ST_X(e.geom), ST_Y(e.geom),
        to_hex(e.cell), g.code, g.name, u.code, u.name, u.tier::text, e.departments, e.filed_at, e.deadline,
        e.routing_trace, e.description, e.address, e.source::text, e.report_count, e.merged_into,
-       e.created_at, e.updated_at, e.closed_at, e.external_id
+       e.created_at, e.updated_at, e.closed_at, e.external_id, g.chain
 FROM event e JOIN category c ON c.code = e.category_code
 JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
 WHERE e.id = %s
@@ -63,7 +65,7 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -
         raise NotFoundError(f"no case {case_id}")
     (cid, code, name, name_en, severity, state, lon, lat, cell, grid_code, grid_name, unit_code, unit_name,
      unit_tier, departments, filed, deadline, trace, description, address, source, count, merged_into,
-     created, updated, closed, external_id) = row  # fmt: skip
+     created, updated, closed, external_id, chain) = row  # fmt: skip
     reports = await (await conn.execute(REPORTS_SQL.format(where="r.event_id = %s"), (case_id,))).fetchall()
     merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
 
@@ -73,7 +75,7 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -
     return {
         "id": str(cid), "category": {"code": code, "name": name, "name_en": name_en}, "severity": severity,
         "state": state, "location": {"type": "Point", "coordinates": [lon, lat]}, "cell": cell,
-        "grid": {"code": grid_code, "name": grid_name},
+        "grid": {"code": grid_code, "name": grid_name}, "chain": chain,
         "responsible": {"code": unit_code, "name": unit_name, "tier": unit_tier, "departments": departments},
         "filed_at": when(filed), "deadline": when(deadline), "routing_trace": trace,
         "description": description, "address": address, "source": source, "report_count": count,

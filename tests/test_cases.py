@@ -64,6 +64,8 @@ def test_a_case_shows_its_reports_media_and_masked_contact(client: TestClient) -
     assert view["report_count"] == 2 and [r["id"] for r in view["reports"]] == [first["report_id"], second["report_id"]]
     assert view["reports"][0]["reporter"] == {"name": "王**", "phone": "138****5678"}
     assert view["responsible"]["tier"] == "street" and view["routing_trace"]["index"] in ("interior", "boundary")
+    assert [unit["tier"] for unit in view["chain"]][:3] == ["city", "district", "street"]
+    assert view["chain"][-1]["code"] == view["grid"]["code"]
     assert view["category"] == {"code": "020106", "name": "乱堆物堆料", "name_en": view["category"]["name_en"]}
     media = view["reports"][1]["media"][0]
     fetched = client.get(media["url"])

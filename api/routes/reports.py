@@ -203,4 +203,6 @@ async def submit_report(
     async with request.app.state.pool.connection() as conn:
         answer = await submit(conn, submission, idempotency_key, request.app.state.locator, request.app.state.calendar)
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key  # echoed, so a client (or a load test) can match answers
     return FastJSONResponse(answer, status_code=201, headers=headers)
