@@ -16,15 +16,10 @@ from difflib import SequenceMatcher
 TIE_FRACTION = 0.25
 COMPARED_CHARS = 500  # enough of a description to tell incidents apart; keeps the comparison cheap
 
+# locks the category's areas around the point, then searches (migration 0006)
 CANDIDATES_SQL = """
-SELECT e.id, ST_Distance(e.geom::geography, p.geog) AS distance_m, e.description
-FROM event e, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS geog) p
-WHERE e.cell = ANY(%(cells)s) AND e.category_code = %(category)s
-  AND e.merged_into IS NULL AND e.state NOT IN ('closed', 'void')
-  AND e.created_at > now() - %(window_hours)s * interval '1 hour'
-  AND ST_DWithin(e.geom::geography, p.geog, %(radius_m)s)
-ORDER BY distance_m, e.id
-LIMIT 20
+SELECT * FROM cityops_open_cases_near(
+    %(areas)s, %(cells)s, %(category)s, %(lon)s, %(lat)s, %(window_hours)s, %(radius_m)s)
 """
 
 

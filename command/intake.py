@@ -2,8 +2,9 @@
 
 Idempotency: a client retrying the same submission with the same ``Idempotency-Key`` gets the
 original answer and nothing new is stored; the same key with a different body is a conflict.
-Identical keys are serialised by a transaction-scoped advisory lock, and the database's unique
-constraint on the key is the last word, so parallel retries cannot create two reports.
+The key is looked up first; when two retries race past that lookup, the database's unique
+constraint on the key stops the second insert, and its rolled-back transaction answers as a
+replay of the first — parallel retries cannot create two reports.
 
 Duplicates: a report joins the open case of the same category nearest to it within the
 category's radius and time window instead of opening a second case (article 12: fewer duplicate
@@ -16,7 +17,7 @@ The change feed learns of every new or joined case through NOTIFY, delivered at 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, tzinfo
 
 import orjson
@@ -25,7 +26,7 @@ import psycopg
 from command.duplicates import CANDIDATES_SQL, best_match
 from command.media import StoredMedia
 from command.routing import Route, Severity, route
-from command.taxonomy import CATEGORY_SQL, Category, category_from_row, fetch_category
+from command.taxonomy import Category, category_from_row, fetch_category
 from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
 from grid.locate import Location, Locator
@@ -84,8 +85,6 @@ SELECT r.event_id, r.id, r.token, {ANNOUNCE}, e.state, e.report_count, e.deadlin
        u.code, u.name, u.tier::text
 FROM r JOIN e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
 """
-LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-LOCK_AREAS = "SELECT pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(%s::text[]) AS area ORDER BY area"
 STORE_MEDIA = """
 INSERT INTO media (sha256, content_type, size_bytes) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])
 ON CONFLICT (sha256) DO NOTHING
@@ -152,17 +151,30 @@ async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[St
                                       [m.filename for m in media]))  # fmt: skip
 
 
-async def _previous_and_category(
-    conn: psycopg.AsyncConnection, key: str | None, code: str
-) -> tuple[tuple[object, ...] | None, tuple[object, ...] | None]:
-    """The answer stored under ``key`` (once its lock is ours) and the category row, in one round trip."""
-    async with conn.pipeline():
-        previous = None
-        if key is not None:
-            await conn.execute(LOCK_KEY, (key,))  # runs first: the lookup then sees any committed twin
-            previous = await conn.execute(ANSWER_SQL.format(where="r.idempotency_key = %s"), (key,))
-        category = await conn.execute(CATEGORY_SQL, (code,), prepare=True)
-        return (await previous.fetchone() if previous else None), await category.fetchone()
+def _lookup_sql() -> str:
+    category = ", ".join(f"c.{f.name}" for f in fields(Category))
+    previous = ANSWER_SQL.format(where="r.idempotency_key = %(key)s")
+    return f"""
+SELECT {category}, previous.*
+FROM (SELECT 1) AS one
+LEFT JOIN category c ON c.code = %(code)s
+LEFT JOIN LATERAL ({previous}) AS previous ON true
+"""
+
+
+ANSWER_BY_KEY = ANSWER_SQL.format(where="r.idempotency_key = %s")
+# The category and any answer already given under the key, in one statement
+LOOKUP = _lookup_sql()
+CATEGORY_COLUMNS = len(fields(Category))
+
+
+def _replay(previous: tuple[object, ...], key: str | None, fingerprint: str, zone: tzinfo) -> dict[str, object]:
+    if previous[2] != fingerprint:
+        raise ConflictError(
+            f"Idempotency-Key {key!r} was already used for a different report "
+            f"(case {previous[0]}); use a new key for a new report"
+        )
+    return _answer(previous, replayed=True, zone=zone)
 
 
 async def submit(
@@ -174,53 +186,65 @@ async def submit(
 ) -> dict[str, object]:
     """Store the report — joining an open duplicate case or opening a routed one — and say which.
 
-    Independent statements travel together (psycopg pipeline), and the case, the report, the
-    merge record and the announcement are one statement: a report costs five round trips.
+    Idempotency is optimistic: the key is looked up, and if a twin commits meanwhile the unique
+    key stops the second insert, whose transaction then answers as a replay. Reads happen before
+    the transaction; inside it, one call locks the area and finds open cases nearby, and one
+    statement stores case, report, merge record and announcement.
     """
     fingerprint = submission.fingerprint()
+    row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key},
+                                    prepare=True)).fetchone()  # fmt: skip
+    category_row, previous = row[:CATEGORY_COLUMNS], row[CATEGORY_COLUMNS:]  # type: ignore[index]
+    if previous[0] is not None:
+        return _replay(previous, idempotency_key, fingerprint, calendar.zone)
+    if category_row[0] is None:
+        await fetch_category(conn, submission.category)  # raises, listing the valid codes
+    category = category_from_row(category_row)
+    location = await locator.locate_async(conn, submission.lon, submission.lat)
+    try:
+        return await _store(conn, submission, category, location, idempotency_key, fingerprint, calendar)
+    except psycopg.errors.UniqueViolation as clash:
+        if idempotency_key is None or "idempotency_key" not in (clash.diag.constraint_name or ""):
+            raise
+        twin = await (await conn.execute(ANSWER_BY_KEY, (idempotency_key,))).fetchone()
+        return _replay(twin, idempotency_key, fingerprint, calendar.zone)  # type: ignore[arg-type]
+
+
+async def _store(
+    conn: psycopg.AsyncConnection, submission: Submission, category: Category, location: Location,
+    idempotency_key: str | None, fingerprint: str, calendar: WorkingCalendar,
+) -> dict[str, object]:  # fmt: skip
+    candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
+    # Two reports within the radius each have the other's cell among their candidates, so
+    # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
+    areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
+    report = (
+        submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
+        submission.description, submission.address, submission.lon, submission.lat,
+        orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
+    )  # fmt: skip
+    announce = (category.code, submission.severity.value, submission.lon, submission.lat)
     async with conn.transaction():
-        previous, category_row = await _previous_and_category(conn, idempotency_key, submission.category)
-        if previous is not None:
-            if previous[2] != fingerprint:
-                raise ConflictError(
-                    f"Idempotency-Key {idempotency_key!r} was already used for a different report "
-                    f"(case {previous[0]}); use a new key for a new report"
-                )
-            return _answer(previous, replayed=True, zone=calendar.zone)
-        if category_row is None:
-            await fetch_category(conn, submission.category)  # raises, listing the valid codes
-        category = category_from_row(category_row)  # type: ignore[arg-type]
-        location = await locator.locate_async(conn, submission.lon, submission.lat)
-        candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
-        # Two reports within the radius each have the other's cell among their candidates, so
-        # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
-        areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
-        async with conn.pipeline():
-            await conn.execute(LOCK_AREAS, (areas,))
-            near = await conn.execute(CANDIDATES_SQL, {
-                "lon": submission.lon, "lat": submission.lat, "cells": candidates, "category": category.code,
-                "window_hours": category.duplicate_window_hours, "radius_m": category.duplicate_radius_m,
-            })  # fmt: skip
-            match = best_match(await near.fetchall(), submission.description, category.duplicate_radius_m)
-        report = (
-            submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
-            submission.description, submission.address, submission.lon, submission.lat,
-            orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
-        )  # fmt: skip
-        announce = (category.code, submission.severity.value, submission.lon, submission.lat)
+        near = await (await conn.execute(CANDIDATES_SQL, {
+            "areas": areas, "lon": submission.lon, "lat": submission.lat, "cells": candidates,
+            "category": category.code, "window_hours": category.duplicate_window_hours,
+            "radius_m": category.duplicate_radius_m,
+        }, prepare=True)).fetchall()  # fmt: skip
+        match = best_match(near, submission.description, category.duplicate_radius_m)
         if match is None:
             decided, event = _event_values(
                 location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
                 description=submission.description, address=submission.address, source=submission.source,
             )  # fmt: skip
-            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce))).fetchone()
+            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce),
+                                            prepare=True)).fetchone()  # fmt: skip
             case_id, report_id, token, _ = row  # type: ignore[misc]
             state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
             unit = [decided.unit.code, decided.unit.name, decided.tier]
         else:
             row = await (await conn.execute(JOINED_CASE, (
                 match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce,
-            ))).fetchone()  # fmt: skip
+            ), prepare=True)).fetchone()  # fmt: skip
             case_id, report_id, token, _, state, count, deadline, departments, *unit = row  # type: ignore[misc]
         await _attach(conn, report_id, submission.media)
     return _answer((case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
