@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -18,9 +19,11 @@ app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, help="City oper
 db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostGIS cluster.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with baseline ratios).")
 categories_app = typer.Typer(no_args_is_help=True, help="Case categories (GB/T 30428 部件/事件).")
+user_app = typer.Typer(no_args_is_help=True, help="Staff users, their roles and API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(categories_app, name="categories")
+app.add_typer(user_app, name="user")
 console = Console()
 err = Console(stderr=True)
 
@@ -366,6 +369,93 @@ def bench_intake(
             with _engine(settings).begin() as conn:  # each run starts from an empty case table
                 conn.exec_driver_sql("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE")
         run(settings, seconds=seconds, clients=clients, events=events, console=console)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    unit: Annotated[str, typer.Option(help="Code of the unit the user belongs to (their jurisdiction)")],
+    role: Annotated[list[str], typer.Option(help="A role (repeat for several); `cityops user roles` lists them")],
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    department: Annotated[str | None, typer.Option(help="Department, for department handlers")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    no_password: Annotated[bool, typer.Option(help="An integration: API keys only, no login")] = False,
+) -> None:
+    """Create a user (the password is asked for twice, or read from stdin)."""
+    from command.users import create_user
+
+    with reported_errors():
+        password = None if no_password else _password(password_stdin)
+        with _engine(_store()).begin() as conn:
+            user = create_user(conn, username, unit_code=unit, roles=role, password=password, display_name=name,
+                               department=department)  # fmt: skip
+        console.print(f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every user with unit, roles and state."""
+    from command.users import list_users
+
+    with reported_errors(), _engine(_store()).connect() as conn:
+        table = Table("user", "name", "unit", "department", "roles", "state")
+        for user in list_users(conn):
+            state = "disabled" if user.disabled else "active"
+            unit = f"{user.unit_code} ({user.unit_tier})"
+            table.add_row(user.username, user.display_name, unit, user.department or "", ", ".join(user.roles), state)
+        console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user and revoke their API keys (users are never deleted: the audit trail names them)."""
+    from command.users import disable_user
+
+    with reported_errors(), _engine(_store()).begin() as conn:
+        disable_user(conn, username)
+        console.print(f"user {username} disabled; their API keys are revoked")
+
+
+@user_app.command("role")
+def user_role(
+    username: str,
+    role: Annotated[list[str], typer.Option(help="The roles the user has from now on (repeat for several)")],
+) -> None:
+    """Replace a user's roles."""
+    from command.users import get_user, set_roles
+
+    with reported_errors(), _engine(_store()).begin() as conn:
+        set_roles(conn, username, role)
+        console.print(f"user {username}: {', '.join(get_user(conn, username).roles)}")
+
+
+@user_app.command("key")
+def user_key(username: str, name: Annotated[str, typer.Option(help="What the key is for")]) -> None:
+    """Create an API key for a user (integrations, sensors, Open311 clients); shown once."""
+    from command.users import create_api_key
+
+    with reported_errors(), _engine(_store()).begin() as conn:
+        key = create_api_key(conn, username, name)
+    console.print(f"API key for {username} ({name}); store it now, it is not shown again:", soft_wrap=True)
+    typer.echo(key)  # plain, never wrapped: it is copied whole
+
+
+@user_app.command("roles")
+def user_roles() -> None:
+    """The roles and what each may do."""
+    with reported_errors(), _engine(_store()).connect() as conn:
+        table = Table("role", "description", "permissions")
+        for name, description, permissions in conn.exec_driver_sql(
+            "SELECT name, description, permissions FROM role ORDER BY name"
+        ):
+            table.add_row(name, description, ", ".join(permissions))
+        console.print(table)
 
 
 def main() -> None:

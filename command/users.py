@@ -1,0 +1,171 @@
+"""Staff users, their roles and API keys: create, list, disable, authenticate.
+
+A user acts inside one unit's subtree; their permissions are the union of their roles'. The
+password is kept as an Argon2id hash (argon2-cffi's defaults, RFC 9106), and a failed login
+costs the same time whether the user exists or not, so usernames cannot be probed. API keys
+are ``<prefix>.<secret>``: the prefix finds the row, the SHA-256 of the secret is compared in
+constant time; the secret itself is shown once, at creation, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, text
+
+from spatial.errors import ConflictError, InvalidInputError, NotFoundError
+
+HASHER = PasswordHasher()
+DUMMY_HASH = HASHER.hash("cityops: equal work for unknown users")
+MIN_PASSWORD = 12
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")  # the same rule as the table's check
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is acting: their unit (jurisdiction root), department, roles and permissions."""
+
+    id: int
+    username: str
+    display_name: str
+    unit_code: str
+    unit_tier: str
+    department: str | None
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+    disabled: bool
+
+    def may(self, permission: str) -> bool:
+        """Whether one of the user's roles grants ``permission``."""
+        return permission in self.permissions
+
+
+USER_SQL = """
+SELECT u.id, u.username, u.display_name, unit.code, unit.tier::text, u.department,
+       coalesce(array_agg(DISTINCT ur.role ORDER BY ur.role) FILTER (WHERE ur.role IS NOT NULL), ARRAY[]::text[]),
+       coalesce(array_agg(DISTINCT p) FILTER (WHERE p IS NOT NULL), ARRAY[]::text[]),
+       u.disabled_at IS NOT NULL, u.password_hash
+FROM app_user u JOIN unit ON unit.id = u.unit_id
+LEFT JOIN user_role ur ON ur.user_id = u.id LEFT JOIN role r ON r.name = ur.role
+LEFT JOIN LATERAL unnest(r.permissions) AS p ON true
+WHERE {where}
+GROUP BY u.id, unit.code, unit.tier
+ORDER BY u.username
+"""
+
+
+def _user(row: tuple[object, ...]) -> User:
+    uid, username, name, unit_code, tier, department, roles, permissions, disabled, _ = row
+    return User(uid, username, name, unit_code, tier, department, tuple(roles), frozenset(permissions), disabled)  # type: ignore[arg-type]
+
+
+def _known_roles(conn: Connection, roles: list[str]) -> None:
+    known = {row[0] for row in conn.execute(text("SELECT name FROM role"))}
+    unknown = sorted(set(roles) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown role(s) {unknown}; roles: {', '.join(sorted(known))}")
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password long enough to resist guessing."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInputError(f"a password needs at least {MIN_PASSWORD} characters")
+    return HASHER.hash(password)
+
+
+def create_user(
+    conn: Connection, username: str, *, unit_code: str, roles: list[str], password: str | None,
+    display_name: str | None = None, department: str | None = None,
+) -> User:  # fmt: skip
+    """A new user in ``unit_code`` with ``roles`` (an integration may have no password, only keys)."""
+    if not USERNAME.match(username):
+        raise InvalidInputError(f"username {username!r}: 2–64 lower-case letters, digits, '.', '_' or '-'")
+    _known_roles(conn, roles)
+    unit = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": unit_code}).scalar()
+    if unit is None:
+        raise NotFoundError(f"no unit {unit_code!r}; a user belongs to a unit of the hierarchy")
+    if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).scalar():
+        raise ConflictError(f"user {username!r} exists already")
+    conn.execute(text(
+        "INSERT INTO app_user (username, display_name, unit_id, department, password_hash) "
+        "VALUES (:u, :n, :unit, :d, :h)"),
+        {"u": username, "n": display_name or username, "unit": unit, "d": department,
+         "h": hash_password(password) if password is not None else None})  # fmt: skip
+    set_roles(conn, username, roles)
+    return get_user(conn, username)
+
+
+def get_user(conn: Connection, username: str) -> User:
+    """The user, with roles and permissions resolved."""
+    row = conn.execute(text(USER_SQL.format(where="u.username = :u")), {"u": username}).first()
+    if row is None:
+        raise NotFoundError(f"no user {username!r}")
+    return _user(tuple(row))
+
+
+def list_users(conn: Connection) -> list[User]:
+    """Every user, by name."""
+    return [_user(tuple(row)) for row in conn.execute(text(USER_SQL.format(where="true")))]
+
+
+def set_roles(conn: Connection, username: str, roles: list[str]) -> None:
+    """Replace the user's roles."""
+    _known_roles(conn, roles)
+    uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u"), {"u": username}).scalar()
+    if uid is None:
+        raise NotFoundError(f"no user {username!r}")
+    conn.execute(text("DELETE FROM user_role WHERE user_id = :id"), {"id": uid})
+    for role in sorted(set(roles)):
+        conn.execute(text("INSERT INTO user_role (user_id, role) VALUES (:id, :r)"), {"id": uid, "r": role})
+
+
+def disable_user(conn: Connection, username: str) -> None:
+    """The user can no longer log in or use their keys (kept for the audit trail, never deleted)."""
+    done = conn.execute(text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE username = :u"),
+                        {"u": username})  # fmt: skip
+    if done.rowcount == 0:
+        raise NotFoundError(f"no user {username!r}")
+    conn.execute(text("UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = "
+                      "(SELECT id FROM app_user WHERE username = :u)"), {"u": username})  # fmt: skip
+
+
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
+    """The user if the password is theirs and they are active; the same work is done either way."""
+    row = conn.execute(text(USER_SQL.format(where="u.username = :u")), {"u": username}).first()
+    stored = row[-1] if row is not None and row[-1] else DUMMY_HASH
+    try:
+        HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError):
+        return None
+    if row is None or not row[-1] or row[8]:
+        return None
+    return _user(tuple(row))
+
+
+def create_api_key(conn: Connection, username: str, name: str) -> str:
+    """A new key for the user; the returned ``prefix.secret`` is the only time the secret exists."""
+    user = get_user(conn, username)
+    if user.disabled:
+        raise ConflictError(f"user {username!r} is disabled")
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    conn.execute(text("INSERT INTO api_key (prefix, secret_sha256, user_id, name) VALUES (:p, :s, :u, :n)"),
+                 {"p": prefix, "s": hashlib.sha256(secret.encode()).hexdigest(), "u": user.id, "n": name})  # fmt: skip
+    return f"{prefix}.{secret}"
+
+
+def user_for_key(conn: Connection, key: str) -> User | None:
+    """The active user behind an unrevoked API key, or None."""
+    prefix, _, secret = key.partition(".")
+    row = conn.execute(text(
+        "SELECT k.secret_sha256, u.username FROM api_key k JOIN app_user u ON u.id = k.user_id "
+        "WHERE k.prefix = :p AND k.revoked_at IS NULL AND u.disabled_at IS NULL"), {"p": prefix}).first()  # fmt: skip
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    if row is None or not hmac.compare_digest(digest, row[0]):
+        return None
+    return get_user(conn, row[1])
