@@ -15,9 +15,11 @@ from pydantic import BaseModel
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import bench, events, health, locate, reports, route, units
+from api.routes import auth, bench, events, health, locate, reports, route, units
 from api.settings import ApiSettings
+from api.signing import signing_secret
 from command.media import MediaStore
+from command.tokens import TokenPolicy
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from map_ui.routes import router as map_router
@@ -51,6 +53,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     store = store or StoreSettings()
     api = api or ApiSettings()
     configure_logging(api.log_json)
+    tokens = TokenPolicy(signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +72,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.media = MediaStore(store.media_dir)
         app.state.api_settings = api
         app.state.jurisdiction = store.city
+        app.state.tokens = tokens
         try:
             yield
         finally:
@@ -85,7 +89,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     add_exception_handlers(app)
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, map_router):  # fmt: skip
+                   open311_router, auth.router, map_router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

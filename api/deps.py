@@ -31,6 +31,17 @@ async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
         return await run_in_threadpool(_with_connection, request, work, *args)
 
 
+def _in_transaction(request: Request, work: Callable[..., T], *args: object) -> T:
+    with request.app.state.engine.begin() as conn:
+        return work(conn, *args)
+
+
+async def db_write(request: Request, work: Callable[..., T], *args: object) -> T:
+    """``db_call`` for work that writes: one transaction, committed when ``work`` returns."""
+    async with request.app.state.db_slots:
+        return await run_in_threadpool(_in_transaction, request, work, *args)
+
+
 def bbox_query(
     bbox: Annotated[
         str | None,

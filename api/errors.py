@@ -16,10 +16,12 @@ from spatial.errors import (
     PayloadTooLargeError,
     PlatformError,
     TopologyError,
+    UnauthenticatedError,
     UnsupportedFormatError,
 )
 
 ERRORS: dict[type[PlatformError], tuple[int, str]] = {
+    UnauthenticatedError: (401, "unauthenticated"),
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
     LengthRequiredError: (411, "length_required"),
@@ -53,7 +55,8 @@ async def platform_error(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, object] = {"detail": str(exc), "code": code}
     if isinstance(exc, TopologyError):
         body["problems"] = [p.as_dict() for p in exc.problems]
-    return JSONResponse(body, status_code=status)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

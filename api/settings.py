@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,4 +26,12 @@ class ApiSettings(BaseSettings):
         description='Keys that may POST Open311 requests, as JSON (["key1","key2"]); none: posting is off.',
     )
     bench_endpoints: bool = Field(default=False, description="Mount the bare endpoint benchmarks compare against.")
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production refuses to start without a strong CITYOPS_SECRET_KEY"
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs access tokens; in development a random one is kept in the data directory."
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

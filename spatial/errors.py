@@ -74,3 +74,11 @@ class LengthRequiredError(PlatformError):
 
 class UnsupportedFormatError(PlatformError):
     """A body in a content type the endpoint does not take."""
+
+
+class UnauthenticatedError(PlatformError):
+    """No valid credentials: a missing, expired, revoked or forged token, or a wrong password."""
+
+
+class ConfigurationError(PlatformError):
+    """The service is configured in a way it must not run with (e.g. production with a default secret)."""

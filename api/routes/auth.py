@@ -1,0 +1,79 @@
+"""Login (OAuth2 password flow), refresh, logout, and who the caller is."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from api.deps import db_call, db_write
+from api.geojson import FastJSONResponse
+from command.tokens import TokenPair, issue, refresh, revoke, username_of
+from command.users import User, authenticate, get_user
+from spatial.errors import UnauthenticatedError
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class RefreshIn(BaseModel):
+    """A refresh token, to exchange or to end."""
+
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=20, max_length=200)
+
+
+async def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> User:
+    """The caller, from a Bearer access token; disabled users are refused at once."""
+    if token is None:
+        raise UnauthenticatedError("log in first: send Authorization: Bearer <access token>")
+    username = username_of(token, request.app.state.tokens)
+    user = await db_call(request, get_user, username)
+    if user.disabled:
+        raise UnauthenticatedError("the user is disabled")
+    return user
+
+
+@router.post("/token", response_class=FastJSONResponse)
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+) -> FastJSONResponse:
+    """OAuth2 password flow: an access token (minutes) and a refresh token (days)."""
+
+    def work(conn: Connection) -> TokenPair:
+        user = authenticate(conn, username, password)
+        if user is None:
+            raise UnauthenticatedError("wrong username or password")
+        return issue(conn, user, request.app.state.tokens)
+
+    pair = await db_write(request, work)
+    return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/refresh", response_class=FastJSONResponse)
+async def refresh_tokens(request: Request, body: RefreshIn) -> FastJSONResponse:
+    """A new pair for a refresh token, which is used up by this."""
+    pair = await db_write(request, refresh, body.refresh_token, request.app.state.tokens)
+    return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/revoke", status_code=200, response_class=FastJSONResponse)
+async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
+    """End the login the refresh token belongs to (every token of it)."""
+    await db_write(request, revoke, body.refresh_token)
+    return FastJSONResponse({"revoked": True})
+
+
+@router.get("/me", response_class=FastJSONResponse)
+async def me(user: Annotated[User, Depends(current_user)]) -> FastJSONResponse:
+    """Who the token belongs to: unit (jurisdiction), department, roles, permissions."""
+    return FastJSONResponse({
+        "username": user.username, "display_name": user.display_name,
+        "unit": {"code": user.unit_code, "tier": user.unit_tier}, "department": user.department,
+        "roles": list(user.roles), "permissions": sorted(user.permissions),
+    })  # fmt: skip

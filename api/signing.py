@@ -1,0 +1,42 @@
+"""Where the token-signing secret comes from, and the refusal to run production without one.
+
+Production takes it from ``CITYOPS_SECRET_KEY`` only, and refuses short or well-known values.
+Development keeps a random secret in the data directory (mode 600), so tokens survive a restart
+and no two installations share one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from api.settings import ApiSettings
+from spatial.errors import ConfigurationError
+
+MIN_SECRET = 32
+WELL_KNOWN = frozenset({"secret", "changeme", "change-me", "change_me", "cityops", "password", "development"})
+
+
+def signing_secret(api: ApiSettings, data_dir: Path) -> str:
+    """The secret to sign tokens with, or ConfigurationError saying what to set."""
+    given = api.secret_key.get_secret_value() if api.secret_key else None
+    if api.environment == "production":
+        if given is None:
+            raise ConfigurationError("production needs CITYOPS_SECRET_KEY (at least 32 random characters)")
+        if len(given) < MIN_SECRET or given.lower() in WELL_KNOWN or len(set(given)) < 8:
+            raise ConfigurationError("CITYOPS_SECRET_KEY is too short or a default; use 32+ random characters")
+        return given
+    if given is not None:
+        return given
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,100 @@
+"""Login, access and refresh tokens, revocation, and the refusal to run production on a default secret."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.settings import ApiSettings
+from command.users import create_user, disable_user
+from spatial.errors import ConfigurationError
+from spatial.settings import StoreSettings
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def user(nanjing: Engine) -> str:
+    name = f"auth-{uuid.uuid4().hex[:10]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320104006", roles=["street"], password=PASSWORD)
+    return name
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/auth/token", data={"username": name, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_login_and_who_am_i(client: TestClient, user: str) -> None:
+    response = login(client, user)
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    tokens = response.json()
+    assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 15 * 60
+    me = client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).json()
+    assert me["username"] == user and me["unit"] == {"code": "320104006", "tier": "street"}
+    assert "cases:dispatch" in me["permissions"] and me["roles"] == ["street"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic eDp5"}])
+def test_no_or_bad_token_is_401_with_a_challenge(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+def test_wrong_password_unknown_user_and_forged_or_expired_tokens(client: TestClient, user: str) -> None:
+    assert login(client, user, PASSWORD + "x").status_code == 401
+    assert login(client, "nobody-" + user).status_code == 401
+    secret = client.app.state.tokens.secret  # type: ignore[attr-defined]
+    expired = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_700_000_000, "exp": 1_700_000_600}, secret)
+    response = client.get("/api/v1/auth/me", headers=bearer(expired))
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+    forged = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_900_000_000, "exp": 4_000_000_000}, "guessed-secret")
+    assert client.get("/api/v1/auth/me", headers=bearer(forged)).status_code == 401
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client: TestClient, user: str) -> None:
+    first = login(client, user).json()
+    second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
+    replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+    # the thief's replay ended the whole login: the legitimate newer token is dead too
+    assert (
+        client.post("/api/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}).status_code == 401
+    )
+
+
+def test_logout_revokes_and_disabling_stops_access_at_once(client: TestClient, user: str, nanjing: Engine) -> None:
+    tokens = login(client, user).json()
+    assert client.post("/api/v1/auth/revoke", json={"refresh_token": tokens["refresh_token"]}).status_code == 200
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+    fresh = login(client, user).json()
+    with nanjing.begin() as conn:
+        disable_user(conn, user)
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh["access_token"])).status_code == 401
+    assert login(client, user).status_code == 401
+
+
+@pytest.mark.parametrize("secret", [None, "secret", "change-me", "short", "a" * 40])
+def test_production_refuses_a_missing_or_default_secret(nanjing_settings: StoreSettings, secret: str | None) -> None:
+    settings = ApiSettings(_env_file=None, environment="production", secret_key=secret)
+    with pytest.raises(ConfigurationError, match="CITYOPS_SECRET_KEY"):
+        create_app(nanjing_settings, settings)
+
+
+def test_development_keeps_its_own_secret(tmp_path: Path, nanjing_settings: StoreSettings) -> None:
+    store = nanjing_settings.model_copy(update={"data_dir": tmp_path})
+    first = create_app(store, ApiSettings(_env_file=None))
+    again = create_app(store, ApiSettings(_env_file=None))
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert len((tmp_path / "secret_key").read_text()) >= 48 and first is not again
