@@ -21,10 +21,6 @@ class ApiSettings(BaseSettings):
         description="XYZ tile URL of an internal tile server (Tianditu …); none by default, "
         "the hierarchy itself is the base layer.",
     )
-    open311_api_keys: list[str] = Field(
-        default_factory=list,
-        description='Keys that may POST Open311 requests, as JSON (["key1","key2"]); none: posting is off.',
-    )
     bench_endpoints: bool = Field(default=False, description="Mount the bare endpoint benchmarks compare against.")
     environment: Literal["development", "production"] = Field(
         default="development", description="production refuses to start without a strong CITYOPS_SECRET_KEY"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from xml.etree import ElementTree as ET
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-KEY = "test-open311-key"
+from command.users import create_api_key, create_user, disable_user
+
 BASE = "/open311/v2"
 STANDARD_FIELDS = {
     "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
@@ -19,18 +19,32 @@ STANDARD_FIELDS = {
     "address", "address_id", "zipcode", "lat", "long", "media_url",
 }  # fmt: skip
 ZONED = re.compile(r"T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-FORM = {"api_key": KEY, "service_code": "020104", "lat": "32.0415", "long": "118.7844",  # 秦淮区
+FORM = {"api_key": "from fixture", "service_code": "020104", "lat": "32.0415", "long": "118.7844",  # 秦淮区
         "description": "路面有大量油污", "first_name": "李", "last_name": "四", "phone": "13987654321",
         "email": "lisi@example.cn", "address_string": "中山南路"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def city(client: TestClient) -> Iterator[TestClient]:
-    """The test client with one Open311 key issued."""
-    settings = client.app.state.api_settings  # type: ignore[attr-defined]
-    settings.open311_api_keys = [KEY]
-    yield client
-    settings.open311_api_keys = []
+def city(client: TestClient, nanjing: Engine) -> TestClient:
+    """The test client, and an Open311 key issued to an integration user (put into FORM)."""
+    name = f"open311-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320100", roles=["integration"], password=None)
+        FORM["api_key"] = create_api_key(conn, name, "citizen app")
+    return client
+
+
+def test_keys_that_may_not_file_reports_are_refused(city: TestClient, nanjing: Engine) -> None:
+    planner, retired = f"planner-{uuid.uuid4().hex[:8]}", f"retired-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, planner, unit_code="320100", roles=["planner"], password=None)
+        create_user(conn, retired, unit_code="320100", roles=["integration"], password=None)
+        planner_key, retired_key = create_api_key(conn, planner, "analysis"), create_api_key(conn, retired, "old app")
+        disable_user(conn, retired)
+    for key in (planner_key, retired_key, "deadbeef0000.not-a-secret"):
+        assert "not allowed" in spec_error(
+            city.post(f"{BASE}/requests.json", data={**FORM, "api_key": key}), 403, "json"
+        )
 
 
 def xml(response) -> ET.Element:  # type: ignore[no-untyped-def]

@@ -2,12 +2,12 @@
 
 Every refusal — a malformed date, an unknown service code, a bad key, even a validation error
 FastAPI itself raises — leaves in the spec's error format, in the format the caller asked for.
-Posting needs an ``api_key`` the city issued (``CITYOPS_OPEN311_API_KEYS``); reading is public.
+Posting needs an ``api_key`` the city issued (``cityops user key``) whose user may file reports
+(role ``integration``, for one); reading is public.
 """
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,11 +19,13 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from api.deps import db_call
 from api.errors import classify
 from api.open311.formats import Format, Open311Error, render
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
 from command.intake import submit
+from command.users import user_for_key
 from spatial.errors import PlatformError
 
 WINDOW = timedelta(days=90)
@@ -177,10 +179,11 @@ async def create_request(request: Request, fmt: str) -> Response:
     unknown = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if unknown or set(attributes) - {"severity"}:
         raise Open311Error(400, f"unknown field(s) {unknown + sorted(set(attributes) - {'severity'})}")
-    keys: list[str] = request.app.state.api_settings.open311_api_keys
-    given = fields.get("api_key", "")
-    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
-        raise Open311Error(403, "api_key missing or not valid; the operations centre issues keys")
+    client = await db_call(request, user_for_key, fields.get("api_key", "")) if fields.get("api_key") else None
+    if client is None or not client.may("cases:report"):
+        raise Open311Error(
+            403, "api_key missing, revoked or not allowed to file reports; the operations centre issues keys"
+        )
     _jurisdiction(request, fields.get("jurisdiction_id"))
     code = fields.get("service_code")
     if not code:
@@ -193,6 +196,7 @@ async def create_request(request: Request, fmt: str) -> Response:
         submission = to_submission(body)
         # kept as sent, never fetched or shown: a remote media_url is the client's, not ours to download
         sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
+        sent["client"] = client.username  # which integration filed it
         submission = replace(submission, given={**submission.given, "open311": sent})
         answer = await submit(conn, submission, None, request.app.state.locator, request.app.state.calendar)
     notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
