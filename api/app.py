@@ -16,6 +16,7 @@ from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
 from api.routes import auth, bench, events, health, locate, reports, route, units
+from api.security import SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
 from command.media import MediaStore
@@ -87,6 +88,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         generate_unique_id_function=_operation_id,
     )
     add_exception_handlers(app)
+    app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, auth.router, map_router):  # fmt: skip

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -22,6 +23,16 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+def wait_until(page: Page, expression: str, timeout_s: float = 20) -> None:
+    """Poll ``expression`` from outside the page: the page's Content-Security-Policy forbids eval,
+    which Playwright's own ``wait_for_function`` needs, and the page must run under that policy."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout_s} s: {expression}")
+        time.sleep(0.1)
+
+
 @pytest.mark.browser
 def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifacts: Path) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 800})
@@ -29,12 +40,14 @@ def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifact
     page.on("request", lambda request: requests.append(request.url))
     failures: list[str] = []
     page.on("requestfailed", lambda request: failures.append(request.url))
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     page.goto(f"{server}/map")
-    page.wait_for_function("window.cityopsLayers && window.cityopsLayers[1].loaded >= 11", timeout=20_000)
+    wait_until(page, "window.cityopsLayers && window.cityopsLayers[1].loaded >= 11")
     page.screenshot(path=str(artifacts / "map-city.png"))
     assert page.locator(".leaflet-control-layers-overlays label").count() == 6
     page.evaluate("cityopsMap.setView([32.045, 118.785], 15)")
-    page.wait_for_function("window.cityopsLayers[4].loaded > 20", timeout=20_000)  # grids drawn
+    wait_until(page, "window.cityopsLayers[4].loaded > 20")  # grids drawn
     page.mouse.click(600, 400)
     page.wait_for_selector(".cityops-popup", timeout=10_000)
     popup = page.inner_text(".cityops-popup")
@@ -43,4 +56,5 @@ def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifact
     origins = {urlparse(url).netloc for url in requests if not url.startswith("data:")}
     assert origins == {urlparse(server).netloc}, f"requests left the platform: {origins}"
     assert failures == []
+    assert not [line for line in console if "Content Security Policy" in line]  # nothing the page does is blocked
     page.close()
