@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -371,6 +372,11 @@ def bench_intake(
         run(settings, seconds=seconds, clients=clients, events=events, console=console)
 
 
+def _cli_actor() -> str:
+    """Who acts from the command line: the operating-system account, as the audit trail names it."""
+    return f"cli:{getpass.getuser()}"
+
+
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -394,7 +400,7 @@ def user_add(
         password = None if no_password else _password(password_stdin)
         with _engine(_store()).begin() as conn:
             user = create_user(conn, username, unit_code=unit, roles=role, password=password, display_name=name,
-                               department=department)  # fmt: skip
+                               department=department, actor=_cli_actor())  # fmt: skip
         console.print(f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}")
 
 
@@ -418,7 +424,7 @@ def user_disable(username: str) -> None:
     from command.users import disable_user
 
     with reported_errors(), _engine(_store()).begin() as conn:
-        disable_user(conn, username)
+        disable_user(conn, username, actor=_cli_actor())
         console.print(f"user {username} disabled; their API keys are revoked")
 
 
@@ -431,7 +437,7 @@ def user_role(
     from command.users import get_user, set_roles
 
     with reported_errors(), _engine(_store()).begin() as conn:
-        set_roles(conn, username, role)
+        set_roles(conn, username, role, actor=_cli_actor())
         console.print(f"user {username}: {', '.join(get_user(conn, username).roles)}")
 
 
@@ -441,7 +447,7 @@ def user_key(username: str, name: Annotated[str, typer.Option(help="What the key
     from command.users import create_api_key
 
     with reported_errors(), _engine(_store()).begin() as conn:
-        key = create_api_key(conn, username, name)
+        key = create_api_key(conn, username, name, actor=_cli_actor())
     console.print(f"API key for {username} ({name}); store it now, it is not shown again:", soft_wrap=True)
     typer.echo(key)  # plain, never wrapped: it is copied whole
 
@@ -456,6 +462,23 @@ def user_roles() -> None:
         ):
             table.add_row(name, description, ", ".join(permissions))
         console.print(table)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 and name the first entry that does not fit."""
+    from command.audit import verify
+
+    with reported_errors(), _engine(_store()).connect() as conn:
+        verdict = verify(conn)
+    if not verdict.intact:
+        err.print(f"[bold red]audit chain broken[/] at entry {verdict.first_bad}: {verdict.reason}")
+        raise typer.Exit(1)
+    console.print(f"audit chain intact: {verdict.entries:,} entries, head {verdict.head}", soft_wrap=True)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from sqlalchemy import Connection, text
 
+from command.audit import record
 from command.users import User, get_user
 from spatial.errors import UnauthenticatedError
 
@@ -88,6 +89,7 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
     family, expires_at, replaced_at, revoked_at, username = row
     if replaced_at is not None:
         revoke_family(conn, family)
+        record(conn, username, "token.reused", username, family=family)
         conn.commit()  # the revocation must outlive the refusal that follows
         raise UnauthenticatedError("this refresh token was already used; every session of this login is revoked")
     if revoked_at is not None or expires_at <= datetime.now(UTC):
@@ -108,7 +110,8 @@ def revoke_family(conn: Connection, family: str) -> None:
 
 def revoke(conn: Connection, refresh_token: str) -> None:
     """Log out: the refresh token's whole family ends (unknown tokens are ignored, as RFC 7009 asks)."""
-    family = conn.execute(text("SELECT family FROM refresh_token WHERE token_sha256 = :t"),
-                          {"t": _digest(refresh_token)}).scalar()  # fmt: skip
-    if family is not None:
-        revoke_family(conn, family)
+    row = conn.execute(text("SELECT t.family, u.username FROM refresh_token t JOIN app_user u ON u.id = t.user_id "
+                            "WHERE t.token_sha256 = :t"), {"t": _digest(refresh_token)}).first()  # fmt: skip
+    if row is not None:
+        revoke_family(conn, row[0])
+        record(conn, row[1], "logout", row[1])

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 
+from command.audit import record
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 
 HASHER = PasswordHasher()
@@ -80,7 +81,7 @@ def hash_password(password: str) -> str:
 
 
 def create_user(
-    conn: Connection, username: str, *, unit_code: str, roles: list[str], password: str | None,
+    conn: Connection, username: str, *, unit_code: str, roles: list[str], password: str | None, actor: str,
     display_name: str | None = None, department: str | None = None,
 ) -> User:  # fmt: skip
     """A new user in ``unit_code`` with ``roles`` (an integration may have no password, only keys)."""
@@ -97,7 +98,8 @@ def create_user(
         "VALUES (:u, :n, :unit, :d, :h)"),
         {"u": username, "n": display_name or username, "unit": unit, "d": department,
          "h": hash_password(password) if password is not None else None})  # fmt: skip
-    set_roles(conn, username, roles)
+    record(conn, actor, "user.created", username, unit=unit_code, department=department)
+    set_roles(conn, username, roles, actor=actor)
     return get_user(conn, username)
 
 
@@ -114,7 +116,7 @@ def list_users(conn: Connection) -> list[User]:
     return [_user(tuple(row)) for row in conn.execute(text(USER_SQL.format(where="true")))]
 
 
-def set_roles(conn: Connection, username: str, roles: list[str]) -> None:
+def set_roles(conn: Connection, username: str, roles: list[str], *, actor: str) -> None:
     """Replace the user's roles."""
     _known_roles(conn, roles)
     uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u"), {"u": username}).scalar()
@@ -123,9 +125,10 @@ def set_roles(conn: Connection, username: str, roles: list[str]) -> None:
     conn.execute(text("DELETE FROM user_role WHERE user_id = :id"), {"id": uid})
     for role in sorted(set(roles)):
         conn.execute(text("INSERT INTO user_role (user_id, role) VALUES (:id, :r)"), {"id": uid, "r": role})
+    record(conn, actor, "user.roles", username, roles=sorted(set(roles)))
 
 
-def disable_user(conn: Connection, username: str) -> None:
+def disable_user(conn: Connection, username: str, *, actor: str) -> None:
     """The user can no longer log in or use their keys (kept for the audit trail, never deleted)."""
     done = conn.execute(text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE username = :u"),
                         {"u": username})  # fmt: skip
@@ -133,6 +136,7 @@ def disable_user(conn: Connection, username: str) -> None:
         raise NotFoundError(f"no user {username!r}")
     conn.execute(text("UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = "
                       "(SELECT id FROM app_user WHERE username = :u)"), {"u": username})  # fmt: skip
+    record(conn, actor, "user.disabled", username)
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
@@ -148,7 +152,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
     return _user(tuple(row))
 
 
-def create_api_key(conn: Connection, username: str, name: str) -> str:
+def create_api_key(conn: Connection, username: str, name: str, *, actor: str) -> str:
     """A new key for the user; the returned ``prefix.secret`` is the only time the secret exists."""
     user = get_user(conn, username)
     if user.disabled:
@@ -156,6 +160,7 @@ def create_api_key(conn: Connection, username: str, name: str) -> str:
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     conn.execute(text("INSERT INTO api_key (prefix, secret_sha256, user_id, name) VALUES (:p, :s, :u, :n)"),
                  {"p": prefix, "s": hashlib.sha256(secret.encode()).hexdigest(), "u": user.id, "n": name})  # fmt: skip
+    record(conn, actor, "api_key.created", username, prefix=prefix, name=name)
     return f"{prefix}.{secret}"
 
 

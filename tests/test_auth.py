@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery staple"
 def user(nanjing: Engine) -> str:
     name = f"auth-{uuid.uuid4().hex[:10]}"
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code="320104006", roles=["street"], password=PASSWORD)
+        create_user(conn, name, unit_code="320104006", roles=["street"], password=PASSWORD, actor="test")
     return name
 
 
@@ -80,7 +80,7 @@ def test_logout_revokes_and_disabling_stops_access_at_once(client: TestClient, u
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
     fresh = login(client, user).json()
     with nanjing.begin() as conn:
-        disable_user(conn, user)
+        disable_user(conn, user, actor="test")
     assert client.get("/api/v1/auth/me", headers=bearer(fresh["access_token"])).status_code == 401
     assert login(client, user).status_code == 401
 

@@ -29,18 +29,21 @@ def city(client: TestClient, nanjing: Engine) -> TestClient:
     """The test client, and an Open311 key issued to an integration user (put into FORM)."""
     name = f"open311-{uuid.uuid4().hex[:8]}"
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code="320100", roles=["integration"], password=None)
-        FORM["api_key"] = create_api_key(conn, name, "citizen app")
+        create_user(conn, name, unit_code="320100", roles=["integration"], password=None, actor="test")
+        FORM["api_key"] = create_api_key(conn, name, "citizen app", actor="test")
     return client
 
 
 def test_keys_that_may_not_file_reports_are_refused(city: TestClient, nanjing: Engine) -> None:
     planner, retired = f"planner-{uuid.uuid4().hex[:8]}", f"retired-{uuid.uuid4().hex[:8]}"
     with nanjing.begin() as conn:
-        create_user(conn, planner, unit_code="320100", roles=["planner"], password=None)
-        create_user(conn, retired, unit_code="320100", roles=["integration"], password=None)
-        planner_key, retired_key = create_api_key(conn, planner, "analysis"), create_api_key(conn, retired, "old app")
-        disable_user(conn, retired)
+        create_user(conn, planner, unit_code="320100", roles=["planner"], password=None, actor="test")
+        create_user(conn, retired, unit_code="320100", roles=["integration"], password=None, actor="test")
+        planner_key, retired_key = (
+            create_api_key(conn, planner, "analysis", actor="test"),
+            create_api_key(conn, retired, "old app", actor="test"),
+        )
+        disable_user(conn, retired, actor="test")
     for key in (planner_key, retired_key, "deadbeef0000.not-a-secret"):
         assert "not allowed" in spec_error(
             city.post(f"{BASE}/requests.json", data={**FORM, "api_key": key}), 403, "json"

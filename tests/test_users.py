@@ -29,7 +29,7 @@ def test_roles_are_data_and_permissions_are_their_union(nanjing: Engine) -> None
         assert {"grid_worker", "community", "street", "district", "city_commander", "dispatcher", "department_handler",
                 "checker", "planner", "auditor", "admin", "integration"} == set(roles)  # fmt: skip
         user = create_user(
-            conn, fresh_name(), unit_code=QINHUAI_STREET, roles=["checker", "planner"], password=PASSWORD
+            conn, fresh_name(), unit_code=QINHUAI_STREET, roles=["checker", "planner"], password=PASSWORD, actor="test"
         )
     assert user.unit_tier == "street" and user.roles == ("checker", "planner")
     assert user.permissions == frozenset(roles["checker"]) | frozenset(roles["planner"])
@@ -39,7 +39,7 @@ def test_roles_are_data_and_permissions_are_their_union(nanjing: Engine) -> None
 def test_passwords_are_argon2_and_logins_check_them(nanjing: Engine) -> None:
     name = fresh_name()
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD)
+        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD, actor="test")
         stored = conn.execute(text("SELECT password_hash FROM app_user WHERE username = :u"), {"u": name}).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     with nanjing.connect() as conn:
@@ -49,7 +49,7 @@ def test_passwords_are_argon2_and_logins_check_them(nanjing: Engine) -> None:
         assert authenticate(conn, "nobody-" + name, PASSWORD) is None  # an unknown user costs a hash too
         assert time.perf_counter() - started > 0.01
     with nanjing.begin() as conn:
-        disable_user(conn, name)
+        disable_user(conn, name, actor="test")
     with nanjing.connect() as conn:
         assert authenticate(conn, name, PASSWORD) is None and get_user(conn, name).disabled
 
@@ -57,8 +57,8 @@ def test_passwords_are_argon2_and_logins_check_them(nanjing: Engine) -> None:
 def test_api_keys_are_shown_once_and_die_with_their_user(nanjing: Engine) -> None:
     name = fresh_name("sensor")
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["integration"], password=None)
-        key = create_api_key(conn, name, "water-level sensors")
+        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["integration"], password=None, actor="test")
+        key = create_api_key(conn, name, "water-level sensors", actor="test")
         stored = conn.execute(text("SELECT secret_sha256 FROM api_key WHERE prefix = :p"),
                               {"p": key.split(".")[0]}).scalar_one()  # fmt: skip
     assert key.split(".")[1] not in stored
@@ -67,7 +67,7 @@ def test_api_keys_are_shown_once_and_die_with_their_user(nanjing: Engine) -> Non
         assert user_for_key(conn, key + "x") is None and user_for_key(conn, "nonsense") is None
         assert authenticate(conn, name, "") is None  # no password: no login
     with nanjing.begin() as conn:
-        disable_user(conn, name)
+        disable_user(conn, name, actor="test")
     with nanjing.connect() as conn:
         assert user_for_key(conn, key) is None
 
@@ -87,7 +87,7 @@ def test_bad_users_are_refused_and_nothing_is_written(nanjing: Engine, change: d
         pytest.raises(error, match=re.escape(says)),
         nanjing.begin() as conn,
     ):
-        create_user(conn, arguments.pop("username"), **arguments)
+        create_user(conn, arguments.pop("username"), **arguments, actor="test")
     with nanjing.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM app_user")).scalar_one() == before
 
@@ -95,11 +95,11 @@ def test_bad_users_are_refused_and_nothing_is_written(nanjing: Engine, change: d
 def test_a_username_is_taken_once_and_roles_are_replaced(nanjing: Engine) -> None:
     name = fresh_name()
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD)
+        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD, actor="test")
     with pytest.raises(ConflictError), nanjing.begin() as conn:
-        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD)
+        create_user(conn, name, unit_code=QINHUAI_STREET, roles=["street"], password=PASSWORD, actor="test")
     with nanjing.begin() as conn:
-        set_roles(conn, name, ["dispatcher", "checker"])
+        set_roles(conn, name, ["dispatcher", "checker"], actor="test")
         assert get_user(conn, name).roles == ("checker", "dispatcher")
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
+from command.audit import record
 from command.tokens import TokenPair, issue, refresh, revoke, username_of
 from command.users import User, authenticate, get_user
 from spatial.errors import UnauthenticatedError
@@ -48,7 +49,10 @@ async def login(
     def work(conn: Connection) -> TokenPair:
         user = authenticate(conn, username, password)
         if user is None:
+            record(conn, username, "login.failed", username, client=request.client.host if request.client else None)
+            conn.commit()  # the failed attempt stays on record though the request fails
             raise UnauthenticatedError("wrong username or password")
+        record(conn, user.username, "login", user.username)
         return issue(conn, user, request.app.state.tokens)
 
     pair = await db_write(request, work)

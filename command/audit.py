@@ -1,0 +1,55 @@
+"""The audit trail: who did what, appended to a hash chain the database itself maintains.
+
+``record`` appends (inside the caller's transaction, so an action and its entry commit or roll
+back together); ``verify`` recomputes every hash and checks every link, and names the first
+entry that does not fit. Note: removing the newest entries leaves a shorter, valid chain —
+compare the head with one kept elsewhere (``cityops audit verify`` prints it) to notice that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Connection, text
+
+VERIFY_SQL = """
+SELECT id, hash = cityops_audit_hash(prev_hash, at, actor, action, subject, detail) AS content_ok,
+       prev_hash = coalesce(lag(hash) OVER (ORDER BY id), repeat('0', 64)) AS link_ok
+FROM audit_log ORDER BY id
+"""
+
+
+def record(conn: Connection, actor: str, action: str, subject: str | None = None, **detail: object) -> int:
+    """Append one entry; returns its id."""
+    return conn.execute(text("SELECT cityops_audit(:actor, :action, :subject, CAST(:detail AS jsonb))"),
+                        {"actor": actor, "action": action, "subject": subject,
+                         "detail": orjson.dumps(detail).decode()}).scalar_one()  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What verification found."""
+
+    entries: int
+    head: str | None
+    first_bad: int | None
+    reason: str | None
+
+    @property
+    def intact(self) -> bool:
+        """No edited, inserted or removed entry was found."""
+        return self.first_bad is None
+
+
+def verify(conn: Connection) -> Verdict:
+    """Recompute the chain; the first entry whose content or link does not match is reported."""
+    entries = 0
+    for entry_id, content_ok, link_ok in conn.execute(text(VERIFY_SQL)):
+        entries += 1
+        if not content_ok:
+            return Verdict(entries, None, entry_id, "its content was changed after it was written")
+        if not link_ok:
+            return Verdict(entries, None, entry_id, "the entry before it was changed, removed or inserted")
+    head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
+    return Verdict(entries, head, None, None)
