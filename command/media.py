@@ -4,6 +4,7 @@ The type a client declares is not trusted: the first bytes decide (``filetype``)
 photo and video formats field devices produce are accepted. A file cut short in transit is
 refused rather than stored broken, by checking the format's own end structure (JPEG's EOI
 marker, PNG's IEND chunk, the RIFF length of WebP, the box lengths of MP4/QuickTime/HEIC).
+JPEG and PNG photos lose their metadata (Exif with GPS and device, XMP, IPTC, text chunks).
 Files are content-addressed by SHA-256 — a photo forwarded by ten reporters is kept once —
 and written to a temporary name first, then renamed, so a reader never sees half a file.
 """
@@ -11,6 +12,7 @@ and written to a temporary name first, then renamed, so a reader never sees half
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import struct
 import tempfile
@@ -85,6 +87,39 @@ def is_complete(file: BinaryIO, content_type: str, size: int) -> bool:
     return _iso_boxes_complete(file, size)
 
 
+def strip_jpeg(data: bytes) -> bytes:
+    """The JPEG without its APP1 (Exif, XMP) and APP13 (IPTC) segments; the image data is untouched."""
+    kept, position = [data[:2]], 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:  # start of scan: the compressed image follows, copied as is
+            break
+        length = struct.unpack(">H", data[position + 2 : position + 4])[0]
+        if marker not in (0xE1, 0xED):
+            kept.append(data[position : position + 2 + length])
+        position += 2 + length
+    kept.append(data[position:])
+    return b"".join(kept)
+
+
+def strip_png(data: bytes) -> bytes:
+    """The PNG without its eXIf and text chunks (tEXt, zTXt, iTXt)."""
+    kept, position = [data[:8]], 8
+    while position + 8 <= len(data):
+        length = struct.unpack(">I", data[position : position + 4])[0]
+        chunk = data[position : position + 12 + length]
+        if chunk[4:8] not in (b"eXIf", b"tEXt", b"zTXt", b"iTXt"):
+            kept.append(chunk)
+        position += 12 + length
+    return b"".join(kept)
+
+
+# Photos carry their camera's metadata — GPS position, device serial, owner's name — which is
+# personal data the platform has no use for: it is removed before the file is stored (and the
+# hash is of the cleaned file). HEIC and videos are stored as sent (noted for later).
+STRIPPERS = {"image/jpeg": strip_jpeg, "image/png": strip_png}
+
+
 class MediaStore:
     """Content-addressed files under one directory: ``<root>/<first two hex digits>/<sha256>``."""
 
@@ -119,6 +154,10 @@ class MediaStore:
         if size == 0:
             raise InvalidInputError(f"media {name} is empty")
         content_type = self._check(file, size, name)
+        if content_type in STRIPPERS:  # photos are small enough to clean in memory
+            file.seek(0)
+            cleaned = STRIPPERS[content_type](file.read())
+            file, size = io.BytesIO(cleaned), len(cleaned)
         digest = hashlib.sha256()
         file.seek(0)
         while chunk := file.read(CHUNK):

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import Engine, text
 
 from command.media import MediaLimits, MediaStore
@@ -143,3 +144,32 @@ def test_uploads_need_a_report_and_a_known_format(client: TestClient, nanjing: E
     plain = client.post("/api/v1/reports", content=b"lon=1", headers={"Content-Type": "text/plain"})
     assert plain.status_code == 415 and "application/json" in plain.json()["detail"]
     assert stored_counts(nanjing) == before
+
+
+def test_photo_metadata_is_removed_before_storing(client: TestClient, nanjing: Engine) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Phone Maker"  # Make
+    exif[0xA431] = "SERIAL-12345"  # BodySerialNumber
+    exif[0x8825] = {1: "N", 2: (32.0, 2.0, 30.0), 3: "E", 4: (118.0, 47.0, 1.0)}  # GPS
+    original = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(original, format="JPEG", exif=exif)
+    assert b"SERIAL-12345" in original.getvalue()
+    response = upload(client, [("gps.jpg", original.getvalue(), "image/jpeg")])
+    assert response.status_code == 201, response.text
+    with nanjing.connect() as conn:
+        sha = conn.execute(text("SELECT sha256 FROM report_media WHERE report_id = :r"),
+                           {"r": int(response.json()["report_id"])}).scalar_one()  # fmt: skip
+    stored = client.app.state.media.path_of(sha).read_bytes()  # type: ignore[attr-defined]
+    assert b"SERIAL-12345" not in stored and b"Exif" not in stored and hashlib.sha256(stored).hexdigest() == sha
+    image = Image.open(io.BytesIO(stored))
+    assert image.size == (40, 30) and not image.getexif()  # still a whole photo, without its metadata
+    png = io.BytesIO()
+    info = PngInfo()
+    info.add_text("Author", "张三 13812345678")
+    Image.new("RGB", (8, 8)).save(png, format="PNG", pnginfo=info)
+    response = upload(client, [("note.png", png.getvalue(), "image/png")])
+    with nanjing.connect() as conn:
+        sha = conn.execute(text("SELECT sha256 FROM report_media WHERE report_id = :r"),
+                           {"r": int(response.json()["report_id"])}).scalar_one()  # fmt: skip
+    stored = client.app.state.media.path_of(sha).read_bytes()  # type: ignore[attr-defined]
+    assert b"13812345678" not in stored and Image.open(io.BytesIO(stored)).size == (8, 8)
