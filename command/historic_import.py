@@ -21,7 +21,6 @@ locks the event table for the transaction, so live intake waits for the import t
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from grid.locate import BatchLocator, UnitRef, parse_chain
 from spatial.china_coords import SourceCrs, to_wgs84
 from spatial.errors import InvalidInputError
 from spatial.hexwkb import as_arrow, h3_hex, points_ewkb_hex
+from spatial.hierarchy import file_sha256
 from spatial.tiers import Tier
 
 REQUIRED = ("lon", "lat", "category", "reported_at")
@@ -362,14 +362,6 @@ def _rebuild(conn: Connection, objects: list[tuple[str, str, str]]) -> None:
         conn.execute(definition if kind == "index" else f'ALTER TABLE event ADD CONSTRAINT "{name}" {definition}')
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_rejects(frame: pd.DataFrame, reasons: np.ndarray, path: Path) -> None:
     bad = reasons != None  # noqa: E711 - elementwise
     rejected = frame.loc[bad].copy()
@@ -395,9 +387,9 @@ def import_events(
     """Load a file of past events; valid rows all land (in one transaction), the rest go to ``rejects``."""
     began = datetime.now(UTC)
     calendar = calendar or WorkingCalendar.china()
-    file_hash = _file_hash(path)
     progress("reading", 0.0)
-    frame = read_events(path)
+    frame = read_events(path)  # first: it says clearly when the file is missing or malformed
+    file_hash = file_sha256(path)
     frame["id"] = frame["id"].str.strip().fillna(file_hash[:16] + ":" + frame["line"].astype(str))
     reasons = np.full(len(frame), None, dtype=object)
     reasons[frame["id"].duplicated(keep="first").to_numpy()] = "id repeats an earlier row of the file"
