@@ -8,24 +8,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import auth, bench, events, health, locate, reports, route, units
-from api.security import SecurityHeaders
+from api.routes import admin, auth, bench, events, health, locate, reports, route, units
+from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
-from command.media import MediaStore
+from api.throttle import Throttle
+from command.media import MediaLimits, MediaStore
 from command.tokens import TokenPolicy
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
-from spatial.db import libpq_url, make_engine
+from spatial.db import as_api_role, libpq_url, make_engine
 from spatial.settings import StoreSettings
 
 
@@ -49,23 +52,32 @@ def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def _city_unit_id(pool: AsyncConnectionPool) -> int:
+    """The root of the hierarchy: the scope of public views (Open311), which show public fields only."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT id FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).fetchone()
+    return row[0] if row else 0  # an empty database has no cases to show either
+
+
 def create_app(store: StoreSettings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
     store = store or StoreSettings()
     api = api or ApiSettings()
     configure_logging(api.log_json)
     tokens = TokenPolicy(signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days)
+    throttle = Throttle(api)  # built here so a malformed limit in the settings stops the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(store)
+        # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
+        app.state.engine = make_engine(store, api_role=True)
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
         app.state.pool = AsyncConnectionPool(
             libpq_url(store), min_size=1, max_size=api.db_concurrency, open=False,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **as_api_role()},
         )  # fmt: skip
         await app.state.pool.open()
         app.state.locator = Locator()
@@ -74,6 +86,9 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.api_settings = api
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
+        app.state.users = UserCache()
+        app.state.throttle = throttle
+        app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
         try:
             yield
         finally:
@@ -89,9 +104,15 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     )
     add_exception_handlers(app)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
+    app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
+                       uploads={"/api/v1/reports": MediaLimits().request_bytes})  # fmt: skip
+    if api.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
+                           expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, auth.router, map_router):  # fmt: skip
+                   open311_router, auth.router, admin.router, map_router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -452,6 +452,18 @@ def user_key(username: str, name: Annotated[str, typer.Option(help="What the key
     typer.echo(key)  # plain, never wrapped: it is copied whole
 
 
+@user_app.command("revoke-key")
+def user_revoke_key(
+    username: str, prefix: Annotated[str, typer.Argument(help="The key's prefix (before the dot)")]
+) -> None:
+    """Revoke one of a user's API keys; it stops working at once."""
+    from command.users import revoke_api_key
+
+    with reported_errors(), _engine(_store()).begin() as conn:
+        revoke_api_key(conn, username, prefix, actor=_cli_actor())
+        console.print(f"API key {prefix} of {username} revoked")
+
+
 @user_app.command("roles")
 def user_roles() -> None:
     """The roles and what each may do."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 
+import psycopg
 from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -13,10 +15,31 @@ from spatial.errors import InvalidInputError
 T = TypeVar("T")
 
 
+# the caller's scope for the session (autocommit reads) or the transaction (writes); see api.access
+SCOPE_SQL = "SELECT set_config('cityops.scope_unit', %s, {local}), set_config('cityops.department', %s, {local})"
+SESSION_SCOPE, TRANSACTION_SCOPE = SCOPE_SQL.format(local="false"), SCOPE_SQL.format(local="true")
+
+
+def _scope(request: Request) -> tuple[str, str] | None:
+    scope = getattr(request.state, "scope", None)
+    return None if scope is None else scope.settings()
+
+
 def _with_connection(request: Request, work: Callable[..., T], *args: object) -> T:
     engine = request.app.state.read_engine
+    scope = _scope(request)
     with engine.connect() as conn:
-        return work(conn, *args)
+        if scope is None:
+            return work(conn, *args)
+        conn.exec_driver_sql(SESSION_SCOPE, scope)
+        try:
+            return work(conn, *args)
+        finally:
+            try:
+                conn.exec_driver_sql(SESSION_SCOPE, ("", ""))
+            except Exception:
+                conn.invalidate()  # a connection that may still carry a scope is never reused
+                raise
 
 
 async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
@@ -32,7 +55,10 @@ async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
 
 
 def _in_transaction(request: Request, work: Callable[..., T], *args: object) -> T:
+    scope = _scope(request)
     with request.app.state.engine.begin() as conn:
+        if scope is not None:
+            conn.exec_driver_sql(TRANSACTION_SCOPE, scope)  # ends with the transaction, commit or not
         return work(conn, *args)
 
 
@@ -40,6 +66,25 @@ async def db_write(request: Request, work: Callable[..., T], *args: object) -> T
     """``db_call`` for work that writes: one transaction, committed when ``work`` returns."""
     async with request.app.state.db_slots:
         return await run_in_threadpool(_in_transaction, request, work, *args)
+
+
+@asynccontextmanager
+async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled async connection carrying the request's scope (none: row-level security shows nothing)."""
+    scope = _scope(request)
+    async with request.app.state.pool.connection() as conn:
+        if scope is None:
+            yield conn
+            return
+        await conn.execute(SESSION_SCOPE, scope, prepare=True)
+        try:
+            yield conn
+        finally:
+            try:
+                await conn.execute(SESSION_SCOPE, ("", ""), prepare=True)
+            except psycopg.Error:
+                await conn.close()  # a connection that may still carry a scope is never reused
+                raise
 
 
 def bbox_query(

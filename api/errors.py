@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,19 +11,24 @@ from fastapi.responses import JSONResponse
 from spatial.errors import (
     ConflictError,
     EmbeddedDbError,
+    ForbiddenError,
     InvalidInputError,
     LengthRequiredError,
     NotFoundError,
     OutsideJurisdictionError,
     PayloadTooLargeError,
     PlatformError,
+    TooManyRequestsError,
     TopologyError,
     UnauthenticatedError,
     UnsupportedFormatError,
 )
 
+log = structlog.get_logger("cityops.api")
+
 ERRORS: dict[type[PlatformError], tuple[int, str]] = {
     UnauthenticatedError: (401, "unauthenticated"),
+    ForbiddenError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
     LengthRequiredError: (411, "length_required"),
@@ -30,6 +37,7 @@ ERRORS: dict[type[PlatformError], tuple[int, str]] = {
     InvalidInputError: (422, "invalid_input"),
     OutsideJurisdictionError: (422, "outside_jurisdiction"),
     TopologyError: (422, "topology"),
+    TooManyRequestsError: (429, "too_many_requests"),
     EmbeddedDbError: (503, "database_unavailable"),
 }
 
@@ -56,7 +64,21 @@ async def platform_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TopologyError):
         body["problems"] = [p.as_dict() for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def refused_by_database(request: Request, exc: Exception) -> JSONResponse:
+    """Row-level security refused a write (the backstop behind the endpoint's own scope checks).
+
+    Any other privilege error is a missing grant — a defect, logged and answered as one.
+    """
+    if "row-level security" in str(exc):
+        return JSONResponse({"detail": "outside your jurisdiction: the database refused to write this record",
+                             "code": "forbidden"}, status_code=403)  # fmt: skip
+    log.error("database privilege missing", error=str(exc), path=request.url.path)
+    return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -75,3 +97,4 @@ def add_exception_handlers(app: FastAPI) -> None:
     """Register the handlers once, in the app factory."""
     app.add_exception_handler(PlatformError, platform_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(psycopg.errors.InsufficientPrivilege, refused_by_database)

@@ -1,4 +1,4 @@
-"""Security headers on every response, and a content policy that keeps pages on our own origin.
+"""Security headers and body-size limits on every request; a content policy that keeps pages on our origin.
 
 The map pages must work on an offline government network, so the policy allows scripts,
 styles, images and connections from this origin only (plus the configured basemap's origin
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spatial.errors import PayloadTooLargeError
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -52,3 +55,47 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Pure ASGI middleware refusing request bodies over a size, before the endpoint reads them.
+
+    A declared Content-Length over the limit is answered 413 at once; a body sent without one
+    (chunked) is counted as it streams and cut off at the limit. Upload endpoints get their own,
+    larger limit; everything else the small default, so no endpoint can be made to buffer a
+    large body by accident.
+    """
+
+    def __init__(self, app: ASGIApp, default_bytes: int, uploads: dict[str, int]) -> None:
+        self.app, self.default_bytes, self.uploads = app, default_bytes, uploads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the declared size, then count what arrives."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.uploads.get(scope["path"], self.default_bytes)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, int(declared), limit)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLargeError(f"request body over the {limit:,}-byte limit")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _refuse(send: Send, size: int, limit: int) -> None:
+    body = orjson.dumps({"detail": f"request of {size:,} bytes is over the {limit:,}-byte limit for this endpoint",
+                         "code": "too_large"})  # fmt: skip
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})

@@ -30,4 +30,14 @@ class ApiSettings(BaseSettings):
     )
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
+    cors_origins: list[str] = Field(
+        default=[], description="Origins (scheme://host[:port]) whose pages may call the API; none by default."
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body except media uploads.")
+    rate_limit_storage: str = Field(
+        default="memory://", description="limits storage URI (redis://… for several processes)"
+    )
+    rate_intake_per_client: str = Field(default="120/minute", description="Reports per client address")
+    rate_intake_per_caller: str = Field(default="600/minute", description="Reports per user or API key")
+    rate_login_failures: str = Field(default="5/15 minutes", description="Failed logins per account before a pause")
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

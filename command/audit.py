@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, text
 
 VERIFY_SQL = """
@@ -20,11 +21,24 @@ FROM audit_log ORDER BY id
 """
 
 
+RECORD_SQL = "SELECT cityops_audit(%s, %s, %s, CAST(%s AS jsonb))"
+
+
+def _entry(actor: str, action: str, subject: str | None, detail: dict[str, object]) -> tuple[object, ...]:
+    return actor, action, subject, orjson.dumps(detail).decode()
+
+
 def record(conn: Connection, actor: str, action: str, subject: str | None = None, **detail: object) -> int:
     """Append one entry; returns its id."""
-    return conn.execute(text("SELECT cityops_audit(:actor, :action, :subject, CAST(:detail AS jsonb))"),
-                        {"actor": actor, "action": action, "subject": subject,
-                         "detail": orjson.dumps(detail).decode()}).scalar_one()  # fmt: skip
+    return conn.exec_driver_sql(RECORD_SQL, _entry(actor, action, subject, detail)).scalar_one()
+
+
+async def record_async(
+    conn: psycopg.AsyncConnection, actor: str, action: str, subject: str | None = None, **detail: object
+) -> int:
+    """``record`` on an asyncio connection (the API's hot paths)."""
+    row = await (await conn.execute(RECORD_SQL, _entry(actor, action, subject, detail))).fetchone()
+    return row[0]  # type: ignore[index]
 
 
 @dataclass(frozen=True)

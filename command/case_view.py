@@ -1,4 +1,7 @@
-"""What a case and a report look like to the people handling them (contact masked).
+"""What a case and a report look like to the people handling them.
+
+Reporter contact is masked unless the caller may read personal data (``reveal``); the caller
+then audits the disclosure (``command.privacy.audit_disclosure``).
 
 A case shows the tier chain it was located in (city … grid), as stored with its grid.
 
@@ -39,26 +42,30 @@ FROM case_merge WHERE to_event_id = %s OR from_event_id = %s ORDER BY id
 """
 
 
-def _report(row: tuple[object, ...], zone: tzinfo) -> dict[str, object]:
+def _report(row: tuple[object, ...], zone: tzinfo, reveal: bool) -> dict[str, object]:
     rid, case_id, source, description, address, lon, lat, given, reporter, created, media = row
     return {
         "id": str(rid), "case_id": str(case_id), "source": source, "description": description,
         "address": address, "location": {"type": "Point", "coordinates": [lon, lat]}, "given": given,
-        "reporter": mask_contact(reporter),  # type: ignore[arg-type]
+        "reporter": reporter if reveal else mask_contact(reporter),  # type: ignore[arg-type]
         "created_at": created.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
         "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],  # type: ignore[attr-defined]
     }  # fmt: skip
 
 
-async def report_view(conn: psycopg.AsyncConnection, report_id: int, zone: tzinfo) -> dict[str, object]:
+async def report_view(
+    conn: psycopg.AsyncConnection, report_id: int, zone: tzinfo, *, reveal: bool = False
+) -> dict[str, object]:
     """One report, its media and the case it belongs to now."""
     row = await (await conn.execute(REPORTS_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"no report {report_id}")
-    return _report(row, zone)
+    return _report(row, zone, reveal)
 
 
-async def case_view(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -> dict[str, object]:
+async def case_view(
+    conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo, *, reveal: bool = False
+) -> dict[str, object]:
     """A case with everything that routed it, every report it holds and every merge that touched it."""
     row = await (await conn.execute(CASE_SQL, (case_id,))).fetchone()
     if row is None:
@@ -81,7 +88,7 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -
         "description": description, "address": address, "source": source, "report_count": count,
         "merged_into": str(merged_into) if merged_into else None, "external_id": external_id,
         "created_at": when(created), "updated_at": when(updated), "closed_at": when(closed),
-        "reports": [_report(r, zone) for r in reports],
+        "reports": [_report(r, zone, reveal) for r in reports],
         "merges": [{"kind": kind, "report_id": str(rid) if rid else None,
                     "from_case_id": str(src) if src else None, "to_case_id": str(dst), "distance_m": dist,
                     "similarity": sim, "actor": actor, "reason": reason, "at": when(at)}

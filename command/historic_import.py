@@ -61,7 +61,7 @@ BULK_MIN_ROWS = 100_000
 EVENT_COLUMNS = (
     "external_id", "import_batch_id", "category_code", "severity", "state", "geom", "cell", "grid_id",
     "responsible_unit_id", "departments", "filed_at", "deadline", "closed_at", "routing_trace", "description",
-    "address", "source", "report_count", "created_at", "updated_at",
+    "address", "source", "report_count", "created_at", "updated_at", "units",
 )  # fmt: skip
 Progress = Callable[[str, float], None]
 BULK_OBJECTS_SQL = """
@@ -75,7 +75,7 @@ WHERE conrelid = 'event'::regclass AND contype = 'f'
 COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"
 ALL_CATEGORIES_SQL = CATEGORY_SQL.replace(" WHERE code = %s", "")
 KNOWN_IDS_SQL = "SELECT external_id FROM event WHERE external_id = ANY(%s)"
-UNITS_SQL = "SELECT id, chain::text, boundary_version_id FROM unit WHERE id = ANY(%s)"
+UNITS_SQL = "SELECT id, chain::text, boundary_version_id, (ancestors || id)::text FROM unit WHERE id = ANY(%s)"
 
 
 @dataclass(frozen=True)
@@ -218,13 +218,16 @@ def validate(frame: pd.DataFrame, categories: dict[str, Category], crs: SourceCr
 class Router:
     """Routing of many rows: each distinct (grid, wanted tier) and each distinct rule decided once."""
 
-    def __init__(self, categories: dict[str, Category], grids: dict[int, tuple[str, int]], unit_ids: dict[str, int],
-                 calendar: WorkingCalendar) -> None:  # fmt: skip
+    def __init__(
+        self, categories: dict[str, Category], grids: dict[int, tuple[str, int, str]], unit_ids: dict[str, int],
+        calendar: WorkingCalendar,
+    ) -> None:  # fmt: skip
         self.categories, self.grids, self.unit_ids, self.calendar = categories, grids, unit_ids, calendar
         self._decided: dict[tuple[int, Tier], tuple[UnitRef, Tier]] = {}
         self._rules: dict[tuple[str, str, str], str] = {}
         grid_ids = np.array(sorted(grids), dtype=np.int64)
         self._grid_ids, self._versions = grid_ids, np.array([grids[g][1] for g in grid_ids.tolist()], dtype=np.int64)
+        self._units = pa.array([grids[g][2] for g in grid_ids.tolist()], pa.string())
 
     def _decide(self, grid: int, wanted: Tier) -> tuple[UnitRef, Tier]:
         key = (grid, wanted)
@@ -241,6 +244,10 @@ class Router:
     def versions(self, grids: np.ndarray) -> np.ndarray:
         """Boundary version of each grid."""
         return self._versions[np.searchsorted(self._grid_ids, grids)]
+
+    def units(self, grids: np.ndarray) -> pa.Array:
+        """Each grid's unit path as a PostgreSQL array literal (``event.units``: the grid and its ancestors)."""
+        return self._units.take(pa.array(np.searchsorted(self._grid_ids, grids)))
 
     def route(self, codes: np.ndarray, severities: np.ndarray, grids: np.ndarray, filed: np.ndarray) -> pd.DataFrame:
         """Responsible unit, routing rule (JSON text) and deadline per row, computed per distinct input."""
@@ -340,6 +347,7 @@ def event_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> by
         "report_count": pa.array(np.zeros(len(frame), dtype=np.int32)),  # the file holds events, not their reports
         "created_at": _utc(filed),
         "updated_at": _utc(np.full(len(frame), now)),
+        "units": router.units(rows.grid_ids),
     })  # fmt: skip
     out = io.BytesIO()
     pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
@@ -375,7 +383,7 @@ def _reference_data(
 ) -> tuple[dict[str, Category], dict[int, tuple[str, int]], dict[str, int]]:
     """Categories; chain and boundary version of every unit locate can answer; unit ids by code."""
     categories = {row[0]: category_from_row(row) for row in conn.execute(ALL_CATEGORIES_SQL).fetchall()}
-    grids = {row[0]: (row[1], row[2]) for row in conn.execute(UNITS_SQL, (leaf_ids.tolist(),)).fetchall()}
+    grids = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(UNITS_SQL, (leaf_ids.tolist(),)).fetchall()}
     unit_ids = dict(conn.execute("SELECT code, id FROM unit").fetchall())
     return categories, grids, unit_ids  # type: ignore[return-value]
 

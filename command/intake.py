@@ -30,7 +30,7 @@ from command.taxonomy import Category, category_from_row, fetch_category
 from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
 from grid.locate import Location, Locator
-from spatial.errors import ConflictError
+from spatial.errors import ConflictError, ForbiddenError
 
 CHANNEL = "cityops_events"
 LOCK_RESOLUTION = 7  # ~5 km² areas: merges are serialised per category and area, not city-wide
@@ -65,19 +65,21 @@ VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
         %s, %s, %s, %s, %s, %s, %s)
 RETURNING id
 """
-REPORT_COLUMNS = "event_id, source, reporter, description, address, geom, given, idempotency_key, request_hash"
-REPORT_VALUES = "%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s"
+REPORT_COLUMNS = "event_id, source, reporter, description, address, geom, given, idempotency_key, request_hash, units"
+# a report belongs to its own place (its grid and ancestors), even when it joins a case across a boundary
+REPORT_VALUES = """%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s,
+    (SELECT g.ancestors || g.id FROM unit g WHERE g.code = %s)"""
 # announced at commit, by the statement that stores the report (one round trip fewer per report)
 ANNOUNCE = f"""pg_notify('{CHANNEL}', jsonb_build_object('type', %s::text, 'case_id', r.event_id::text,
-    'report_id', r.id::text, 'category', %s::text, 'severity', %s::text, 'lon', %s::float8, 'lat', %s::float8)::text)"""
+    'report_id', r.id::text, 'category', %s::text, 'severity', %s::text, 'lon', %s::float8, 'lat', %s::float8)::text),
+    cityops_audit(%s::text, %s::text, 'report:' || r.id, jsonb_build_object('case_id', r.event_id))"""
 NEW_CASE = f"""
 WITH e AS ({INSERT_EVENT.strip()}),
 r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id)
 SELECT r.event_id, r.id, r.token, {ANNOUNCE} FROM r
 """
 JOINED_CASE = f"""
-WITH e AS (UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE id = %s
-           RETURNING id, state, report_count, deadline, departments, responsible_unit_id),
+WITH e AS (SELECT * FROM cityops_count_joined(%s)),
 r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id),
 m AS (INSERT INTO case_merge (kind, report_id, to_event_id, distance_m, similarity, reason)
       SELECT 'auto', r.id, r.event_id, %s, %s, 'same category within radius and window' FROM r)
@@ -117,15 +119,19 @@ async def notify(conn: psycopg.AsyncConnection, change: str, **fields: object) -
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps({"type": change, **fields}).decode()))
 
 
+def _grid_code(location: Location) -> str:
+    """The grid a point lies in (the finest tier that is not a building)."""
+    return next(u.code for u in reversed(location.chain) if u.tier != "building")
+
+
 def _event_values(
     location: Location, category: Category, severity: Severity, calendar: WorkingCalendar, *,
     lon: float, lat: float, description: str, address: str | None, source: str,
 ) -> tuple[Route, tuple[object, ...]]:  # fmt: skip
     """Route a located report: the decision, and the parameters of INSERT_EVENT."""
     decided = route(location, category, severity, datetime.now(UTC), calendar)
-    grid = next(u for u in reversed(location.chain) if u.tier != "building")
     return decided, (
-        category.code, severity.value, lon, lat, int(location.cell, 16), grid.code, decided.unit.code,
+        category.code, severity.value, lon, lat, int(location.cell, 16), _grid_code(location), decided.unit.code,
         list(decided.departments), decided.filed_at, decided.deadline, orjson.dumps(decided.trace).decode(),
         description, address, source,
     )  # fmt: skip
@@ -183,13 +189,17 @@ async def submit(
     idempotency_key: str | None,
     locator: Locator,
     calendar: WorkingCalendar,
+    *,
+    actor: str,
+    within: str | None = None,
 ) -> dict[str, object]:
     """Store the report — joining an open duplicate case or opening a routed one — and say which.
 
     Idempotency is optimistic: the key is looked up, and if a twin commits meanwhile the unique
     key stops the second insert, whose transaction then answers as a replay. Reads happen before
     the transaction; inside it, one call locks the area and finds open cases nearby, and one
-    statement stores case, report, merge record and announcement.
+    statement stores case, report, merge record, announcement and audit entry. ``actor`` is who
+    files it (audited); ``within``, when given, is the unit the point must lie in (the caller's).
     """
     fingerprint = submission.fingerprint()
     row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key},
@@ -201,18 +211,25 @@ async def submit(
         await fetch_category(conn, submission.category)  # raises, listing the valid codes
     category = category_from_row(category_row)
     location = await locator.locate_async(conn, submission.lon, submission.lat)
+    if within is not None and within not in {unit.code for unit in location.chain}:
+        raise ForbiddenError(f"the point ({submission.lon}, {submission.lat}) lies outside your jurisdiction (unit "
+                             f"{within}); report it to the unit responsible there")  # fmt: skip
     try:
-        return await _store(conn, submission, category, location, idempotency_key, fingerprint, calendar)
+        return await _store(conn, submission, category, location, idempotency_key, fingerprint, calendar, actor)
     except psycopg.errors.UniqueViolation as clash:
         if idempotency_key is None or "idempotency_key" not in (clash.diag.constraint_name or ""):
             raise
         twin = await (await conn.execute(ANSWER_BY_KEY, (idempotency_key,))).fetchone()
-        return _replay(twin, idempotency_key, fingerprint, calendar.zone)  # type: ignore[arg-type]
+        if twin is None:  # stored by a caller whose reports this one may not see
+            raise ConflictError(
+                f"Idempotency-Key {idempotency_key!r} is taken; use a new key for a new report"
+            ) from None
+        return _replay(twin, idempotency_key, fingerprint, calendar.zone)
 
 
 async def _store(
     conn: psycopg.AsyncConnection, submission: Submission, category: Category, location: Location,
-    idempotency_key: str | None, fingerprint: str, calendar: WorkingCalendar,
+    idempotency_key: str | None, fingerprint: str, calendar: WorkingCalendar, actor: str,
 ) -> dict[str, object]:  # fmt: skip
     candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
     # Two reports within the radius each have the other's cell among their candidates, so
@@ -221,9 +238,10 @@ async def _store(
     report = (
         submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
         submission.description, submission.address, submission.lon, submission.lat,
-        orjson.dumps(submission.given).decode(), idempotency_key, fingerprint,
+        orjson.dumps(submission.given).decode(), idempotency_key, fingerprint, _grid_code(location),
     )  # fmt: skip
     announce = (category.code, submission.severity.value, submission.lon, submission.lat)
+    audit = (actor, "report.filed")
     async with conn.transaction():
         near = await (await conn.execute(CANDIDATES_SQL, {
             "areas": areas, "lon": submission.lon, "lat": submission.lat, "cells": candidates,
@@ -236,16 +254,16 @@ async def _store(
                 location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
                 description=submission.description, address=submission.address, source=submission.source,
             )  # fmt: skip
-            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce),
+            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce, *audit),
                                             prepare=True)).fetchone()  # fmt: skip
-            case_id, report_id, token, _ = row  # type: ignore[misc]
+            case_id, report_id, token, _, _ = row  # type: ignore[misc]
             state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
             unit = [decided.unit.code, decided.unit.name, decided.tier]
         else:
             row = await (await conn.execute(JOINED_CASE, (
-                match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce,
+                match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce, *audit,
             ), prepare=True)).fetchone()  # fmt: skip
-            case_id, report_id, token, _, state, count, deadline, departments, *unit = row  # type: ignore[misc]
+            case_id, report_id, token, _, _, state, count, deadline, departments, *unit = row  # type: ignore[misc]
         await _attach(conn, report_id, submission.media)
     return _answer((case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
                    replayed=False, zone=calendar.zone)  # fmt: skip

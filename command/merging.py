@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
+from command.audit import record_async
 from command.duplicates import similarity
 from command.intake import notify, open_case
 from command.routing import Severity
@@ -24,11 +25,11 @@ SELECT id, merged_into, state, description, report_count, category_code, severit
 FROM event WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
 RECORD = """
-INSERT INTO case_merge (kind, report_id, from_event_id, to_event_id, distance_m, similarity, reason)
+INSERT INTO case_merge (kind, report_id, from_event_id, to_event_id, distance_m, similarity, reason, actor)
 SELECT %(kind)s, r, %(from)s, %(to)s,
        (SELECT ST_Distance(a.geom::geography, b.geom::geography) FROM event a, event b
         WHERE a.id = %(from)s AND b.id = %(to)s),
-       %(similarity)s, %(reason)s
+       %(similarity)s, %(reason)s, %(actor)s
 FROM unnest(%(reports)s::bigint[]) AS r
 """
 LOCK_REPORT = "SELECT event_id FROM report WHERE id = %s FOR UPDATE"
@@ -54,7 +55,9 @@ async def _lock(conn: psycopg.AsyncConnection, *case_ids: int) -> dict[int, tupl
     return rows  # type: ignore[return-value]
 
 
-async def merge_cases(conn: psycopg.AsyncConnection, into: int, other: int, reason: str) -> dict[str, object]:
+async def merge_cases(
+    conn: psycopg.AsyncConnection, into: int, other: int, reason: str, *, actor: str
+) -> dict[str, object]:
     """Move every report of ``other`` into ``into``; ``other`` points at ``into`` from now on."""
     if into == other:
         raise ConflictError(f"case {into} cannot be merged into itself")
@@ -65,18 +68,20 @@ async def merge_cases(conn: psycopg.AsyncConnection, into: int, other: int, reas
                 raise ConflictError(f"case {case_id} is {cases[case_id][2]} or merged already; only open cases merge")
         moved = [r[0] for r in await (await conn.execute(MOVE_REPORTS, (into, other))).fetchall()]
         await conn.execute(RECORD, {
-            "kind": "manual", "from": other, "to": into, "reports": moved, "reason": reason,
+            "kind": "manual", "from": other, "to": into, "reports": moved, "reason": reason, "actor": actor,
             "similarity": similarity(str(cases[into][3]), str(cases[other][3])),
         })  # fmt: skip
         await conn.execute(COUNT, (len(moved), None, into))
         await conn.execute(COUNT, (-len(moved), into, other))
+        await record_async(conn, actor, "case.merged", f"case:{into}", merged_case=other, reports=moved, reason=reason)
         await notify(conn, "case.merged", case_id=str(into), merged_case_id=str(other), reports=len(moved))
     return {"case_id": str(into), "merged_case_id": str(other), "reports_moved": len(moved)}
 
 
 async def split_report(
-    conn: psycopg.AsyncConnection, report_id: int, reason: str, locator: Locator, calendar: WorkingCalendar
-) -> dict[str, object]:
+    conn: psycopg.AsyncConnection, report_id: int, reason: str, locator: Locator, calendar: WorkingCalendar, *,
+    actor: str,
+) -> dict[str, object]:  # fmt: skip
     """Take a report out of its case: back to the case it was merged from, or into a new routed case."""
     async with conn.transaction():
         row = await (await conn.execute(REPORT_SQL, (report_id,))).fetchone()
@@ -103,6 +108,8 @@ async def split_report(
         await conn.execute("UPDATE report SET event_id = %s WHERE id = %s", (target, report_id))
         await conn.execute(COUNT, (-1, None, current))
         await conn.execute(RECORD, {"kind": "split", "from": current, "to": target, "reports": [report_id],
-                                    "reason": reason, "similarity": None})  # fmt: skip
+                                    "reason": reason, "similarity": None, "actor": actor})  # fmt: skip
+        await record_async(conn, actor, "report.split", f"report:{report_id}", from_case=current, to_case=target,
+                           reason=reason)  # fmt: skip
         await notify(conn, "case.split", case_id=str(current), new_case_id=str(target), report_id=str(report_id))
     return {"report_id": str(report_id), "from_case_id": str(current), "case_id": str(target)}

@@ -7,6 +7,12 @@ access layer's decision; this module only says what masked looks like.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import psycopg
+
+from command.audit import record_async
+
 
 def mask_phone(phone: str) -> str:
     """Keep the first three and last four digits of a phone number (138****5678)."""
@@ -27,3 +33,10 @@ def mask_contact(contact: dict[str, str] | None) -> dict[str, str] | None:
         return None
     maskers = {"phone": mask_phone, "name": mask_name}
     return {field: maskers.get(field, mask_name)(value) for field, value in contact.items()}
+
+
+async def audit_disclosure(conn: psycopg.AsyncConnection, actor: str, report_ids: Iterable[object], via: str) -> None:
+    """Record that ``actor`` saw the unmasked contact of these reports (nothing to record for none)."""
+    ids = sorted({int(str(i)) for i in report_ids})
+    if ids:
+        await record_async(conn, actor, "personal.read", f"reports:{len(ids)}", reports=ids, via=via)

@@ -35,6 +35,7 @@ class User:
     id: int
     username: str
     display_name: str
+    unit_id: int
     unit_code: str
     unit_tier: str
     department: str | None
@@ -48,7 +49,7 @@ class User:
 
 
 USER_SQL = """
-SELECT u.id, u.username, u.display_name, unit.code, unit.tier::text, u.department,
+SELECT u.id, u.username, u.display_name, unit.id, unit.code, unit.tier::text, u.department,
        coalesce(array_agg(DISTINCT ur.role ORDER BY ur.role) FILTER (WHERE ur.role IS NOT NULL), ARRAY[]::text[]),
        coalesce(array_agg(DISTINCT p) FILTER (WHERE p IS NOT NULL), ARRAY[]::text[]),
        u.disabled_at IS NOT NULL, u.password_hash
@@ -56,14 +57,25 @@ FROM app_user u JOIN unit ON unit.id = u.unit_id
 LEFT JOIN user_role ur ON ur.user_id = u.id LEFT JOIN role r ON r.name = ur.role
 LEFT JOIN LATERAL unnest(r.permissions) AS p ON true
 WHERE {where}
-GROUP BY u.id, unit.code, unit.tier
+GROUP BY u.id, unit.id
 ORDER BY u.username
 """
 
 
 def _user(row: tuple[object, ...]) -> User:
-    uid, username, name, unit_code, tier, department, roles, permissions, disabled, _ = row
-    return User(uid, username, name, unit_code, tier, department, tuple(roles), frozenset(permissions), disabled)  # type: ignore[arg-type]
+    uid, username, name, unit_id, unit_code, tier, department, roles, permissions, disabled, _ = row
+    return User(
+        uid,
+        username,
+        name,
+        unit_id,
+        unit_code,
+        tier,
+        department,
+        tuple(roles),
+        frozenset(permissions),  # type: ignore[arg-type]
+        disabled,
+    )  # type: ignore[arg-type]
 
 
 def _known_roles(conn: Connection, roles: list[str]) -> None:
@@ -111,9 +123,18 @@ def get_user(conn: Connection, username: str) -> User:
     return _user(tuple(row))
 
 
-def list_users(conn: Connection) -> list[User]:
-    """Every user, by name."""
-    return [_user(tuple(row)) for row in conn.execute(text(USER_SQL.format(where="true")))]
+def list_users(conn: Connection, within: int | None = None) -> list[User]:
+    """Every user by name — or those whose unit lies in unit ``within``'s subtree (an administrator's reach)."""
+    if within is None:
+        return [_user(tuple(row)) for row in conn.execute(text(USER_SQL.format(where="true")))]
+    where = "unit.ancestors || unit.id @> ARRAY[CAST(:root AS bigint)]"
+    return [_user(tuple(row)) for row in conn.execute(text(USER_SQL.format(where=where)), {"root": within})]
+
+
+def unit_within(conn: Connection, unit_code: str, root_id: int) -> bool:
+    """Whether the unit is ``root_id`` or lies below it."""
+    return bool(conn.execute(text("SELECT ancestors || id @> ARRAY[CAST(:root AS bigint)] FROM unit WHERE code = :c"),
+                             {"c": unit_code, "root": root_id}).scalar())  # fmt: skip
 
 
 def set_roles(conn: Connection, username: str, roles: list[str], *, actor: str) -> None:
@@ -147,7 +168,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
         HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError):
         return None
-    if row is None or not row[-1] or row[8]:
+    if row is None or not row[-1] or row[9]:
         return None
     return _user(tuple(row))
 
@@ -162,6 +183,16 @@ def create_api_key(conn: Connection, username: str, name: str, *, actor: str) ->
                  {"p": prefix, "s": hashlib.sha256(secret.encode()).hexdigest(), "u": user.id, "n": name})  # fmt: skip
     record(conn, actor, "api_key.created", username, prefix=prefix, name=name)
     return f"{prefix}.{secret}"
+
+
+def revoke_api_key(conn: Connection, username: str, prefix: str, *, actor: str) -> None:
+    """The key stops working at once (kept, revoked, for the record)."""
+    done = conn.execute(text(
+        "UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE prefix = :p "
+        "AND user_id = (SELECT id FROM app_user WHERE username = :u)"), {"p": prefix, "u": username})  # fmt: skip
+    if done.rowcount == 0:
+        raise NotFoundError(f"user {username!r} has no API key {prefix!r}")
+    record(conn, actor, "api_key.revoked", username, prefix=prefix)
 
 
 def user_for_key(conn: Connection, key: str) -> User | None:

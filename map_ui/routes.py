@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from api.access import PUBLIC
 from map_ui.page import TierLayers, offline_map
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -29,7 +30,7 @@ TIERS: list[dict[str, object]] = [
      "style": {"color": "#d35400", "weight": 0.5, "fillOpacity": 0.4}},
 ]  # fmt: skip
 
-router = APIRouter(tags=["map"])
+router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)])
 
 
 def static_files() -> StaticFiles:

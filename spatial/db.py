@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, make_url
 
-from spatial.embedded import EmbeddedCluster
+from spatial.embedded import API_ROLE, EmbeddedCluster
 from spatial.errors import EmbeddedDbError
 from spatial.settings import StoreSettings, sqlalchemy_url
 
@@ -28,7 +28,16 @@ def libpq_url(settings: StoreSettings) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(settings: StoreSettings) -> Engine:
+def as_api_role() -> dict[str, str]:
+    """libpq connection options that make a session act as the API role from its first statement.
+
+    The API's connections own nothing and may write only what the API writes, so row-level
+    security binds them; the schema owner (migrations, CLI, imports) connects without this.
+    """
+    return {"options": f"-c role={API_ROLE}"}
+
+
+def make_engine(settings: StoreSettings, *, api_role: bool = False) -> Engine:
     """A pooled engine; psycopg prepares statements that repeat, which the hot paths rely on.
 
     No pre-ping: it would add a round trip to every request. A connection broken by a database
@@ -39,5 +48,5 @@ def make_engine(settings: StoreSettings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_recycle=3600,
-        connect_args={"prepare_threshold": 2},
+        connect_args={"prepare_threshold": 2, **(as_api_role() if api_role else {})},
     )

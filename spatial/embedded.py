@@ -27,6 +27,7 @@ from spatial.settings import StoreSettings
 
 ADMIN_ROLE = "cityops_admin"
 APP_ROLE = "cityops"
+API_ROLE = "cityops_api"  # what API connections act as: no ownership, row-level security applies
 PG_ROOT = Path("/usr/lib/postgresql")
 PG_SHARE = Path("/usr/share/postgresql")
 
@@ -309,6 +310,7 @@ class EmbeddedCluster:
 
     # ---- databases ---------------------------------------------------------------------------
     def _ensure_app_role(self) -> None:
+        """The owner role (logs in) and the API role it switches to (cannot log in on its own)."""
         password = str(self._state()["app_password"])
         with psycopg.connect(self.url(admin=True), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone()
@@ -318,6 +320,9 @@ class EmbeddedCluster:
                     sql.SQL(verb), sql.Identifier(APP_ROLE), sql.Literal(password)
                 )
             )
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [API_ROLE]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(API_ROLE)))
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(API_ROLE), sql.Identifier(APP_ROLE)))
 
     def ensure_database(self, name: str | None = None) -> str:
         """Create the city database (owned by the app role, PostGIS enabled); return its URL.

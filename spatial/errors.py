@@ -80,5 +80,20 @@ class UnauthenticatedError(PlatformError):
     """No valid credentials: a missing, expired, revoked or forged token, or a wrong password."""
 
 
+class ForbiddenError(PlatformError):
+    """The caller is known but may not do this: a permission their roles lack, or outside their jurisdiction."""
+
+
+@dataclass
+class TooManyRequestsError(PlatformError):
+    """A client or key over its rate; ``retry_after`` says when to come back (seconds)."""
+
+    message: str
+    retry_after: int
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ConfigurationError(PlatformError):
     """The service is configured in a way it must not run with (e.g. production with a default secret)."""

@@ -13,19 +13,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from api.deps import db_call
+from api.access import PUBLIC_VIEW, Scope, client_address
+from api.deps import connection
 from api.errors import classify
 from api.open311.formats import Format, Open311Error, render
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
 from command.intake import submit
-from command.users import user_for_key
 from spatial.errors import PlatformError
 
 WINDOW = timedelta(days=90)
@@ -75,7 +75,9 @@ class Open311Route(APIRoute):
         return guarded
 
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+# public: GET shows public fields of the whole city; POST requires an api_key (checked in create_request)
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
+                   dependencies=[Depends(PUBLIC_VIEW)])  # fmt: skip
 
 
 def _fmt(fmt: str) -> Format:
@@ -128,7 +130,7 @@ async def list_services(request: Request, fmt: str, jurisdiction_id: str | None 
     """Every category a report may be filed under, with its group and keywords."""
     format_ = _fmt(fmt)
     _jurisdiction(request, jurisdiction_id)
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         return render(await services(conn), format_, "services")
 
 
@@ -139,7 +141,7 @@ async def service_definition(
     """The attributes a service takes (severity, optional)."""
     format_ = _fmt(fmt)
     _jurisdiction(request, jurisdiction_id)
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         if not await services(conn, service_code):
             raise Open311Error(404, f"service_code {service_code!r} not found; GET services.{fmt} lists them")
     return render({"service_code": service_code, "attributes": ATTRIBUTES}, format_, "service_definition")
@@ -179,16 +181,18 @@ async def create_request(request: Request, fmt: str) -> Response:
     unknown = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if unknown or set(attributes) - {"severity"}:
         raise Open311Error(400, f"unknown field(s) {unknown + sorted(set(attributes) - {'severity'})}")
-    client = await db_call(request, user_for_key, fields.get("api_key", "")) if fields.get("api_key") else None
+    client = await request.app.state.users.by_key(request, fields["api_key"]) if fields.get("api_key") else None
     if client is None or not client.may("cases:report"):
         raise Open311Error(
             403, "api_key missing, revoked or not allowed to file reports; the operations centre issues keys"
         )
+    request.app.state.throttle.intake(client_address(request), client.username)
+    request.state.scope = Scope.of(client)  # the key's jurisdiction, not the public view
     _jurisdiction(request, fields.get("jurisdiction_id"))
     code = fields.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required; GET services.json lists them")
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         found = await services(conn, code)
         if not found:
             raise Open311Error(404, f"service_code {code!r} not found; GET services.{fmt} lists them")
@@ -198,7 +202,8 @@ async def create_request(request: Request, fmt: str) -> Response:
         sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
         sent["client"] = client.username  # which integration filed it
         submission = replace(submission, given={**submission.given, "open311": sent})
-        answer = await submit(conn, submission, None, request.app.state.locator, request.app.state.calendar)
+        answer = await submit(conn, submission, None, request.app.state.locator, request.app.state.calendar,
+                              actor=client.username, within=client.unit_code)  # fmt: skip
     notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
     return render([{"service_request_id": answer["report_id"], "token": answer["token"], "service_notice": notice,
                     "account_id": fields.get("account_id")}], format_, "service_requests", 201)  # fmt: skip
@@ -232,7 +237,7 @@ async def list_requests(request: Request, fmt: str) -> Response:
         ids=tuple(map(int, ids)), codes=tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip()),
         start=start, end=end, statuses=statuses, limit=size, offset=(page - 1) * size,
     )  # fmt: skip
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         found = await service_requests(conn, where, request.app.state.calendar.zone, _media_base(request))
     return render(found, format_, "service_requests")
 
@@ -243,7 +248,7 @@ async def get_request(request: Request, service_request_id: str, fmt: str) -> Re
     format_ = _fmt(fmt)
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)),
                                        request.app.state.calendar.zone, _media_base(request))  # fmt: skip
     if not found:
@@ -259,7 +264,7 @@ async def get_token(request: Request, token: str, fmt: str) -> Response:
         key = uuid.UUID(token)
     except ValueError:
         raise Open311Error(404, f"token {token!r} not found") from None
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         row = await (await conn.execute("SELECT id FROM report WHERE token = %s", (key,))).fetchone()
     if row is None:
         raise Open311Error(404, f"token {token!r} not found")

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from api.deps import db_call, db_write
+from api.access import PUBLIC, SIGNED_IN, client_address
+from api.deps import db_write
 from api.geojson import FastJSONResponse
 from command.audit import record
-from command.tokens import TokenPair, issue, refresh, revoke, username_of
-from command.users import User, authenticate, get_user
+from command.tokens import TokenPair, issue, refresh, revoke
+from command.users import User, authenticate
 from spatial.errors import UnauthenticatedError
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 class RefreshIn(BaseModel):
@@ -27,30 +26,26 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=20, max_length=200)
 
 
-async def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> User:
-    """The caller, from a Bearer access token; disabled users are refused at once."""
-    if token is None:
-        raise UnauthenticatedError("log in first: send Authorization: Bearer <access token>")
-    username = username_of(token, request.app.state.tokens)
-    user = await db_call(request, get_user, username)
-    if user.disabled:
-        raise UnauthenticatedError("the user is disabled")
-    return user
-
-
-@router.post("/token", response_class=FastJSONResponse)
+@router.post("/token", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
 async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
 ) -> FastJSONResponse:
-    """OAuth2 password flow: an access token (minutes) and a refresh token (days)."""
+    """OAuth2 password flow: an access token (minutes) and a refresh token (days).
+
+    An account that failed too often lately is paused (429 with Retry-After) before its password
+    is even checked, so guessing gets a few tries per quarter hour at most.
+    """
+    throttle = request.app.state.throttle
+    throttle.check_login(username)
 
     def work(conn: Connection) -> TokenPair:
         user = authenticate(conn, username, password)
         if user is None:
-            record(conn, username, "login.failed", username, client=request.client.host if request.client else None)
+            record(conn, username, "login.failed", username, client=client_address(request))
             conn.commit()  # the failed attempt stays on record though the request fails
+            throttle.login_failed(username)
             raise UnauthenticatedError("wrong username or password")
         record(conn, user.username, "login", user.username)
         return issue(conn, user, request.app.state.tokens)
@@ -59,14 +54,14 @@ async def login(
     return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/refresh", response_class=FastJSONResponse)
+@router.post("/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
 async def refresh_tokens(request: Request, body: RefreshIn) -> FastJSONResponse:
     """A new pair for a refresh token, which is used up by this."""
     pair = await db_write(request, refresh, body.refresh_token, request.app.state.tokens)
     return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/revoke", status_code=200, response_class=FastJSONResponse)
+@router.post("/revoke", status_code=200, response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
 async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
     """End the login the refresh token belongs to (every token of it)."""
     await db_write(request, revoke, body.refresh_token)
@@ -74,7 +69,7 @@ async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
 
 
 @router.get("/me", response_class=FastJSONResponse)
-async def me(user: Annotated[User, Depends(current_user)]) -> FastJSONResponse:
+async def me(user: Annotated[User, Depends(SIGNED_IN)]) -> FastJSONResponse:
     """Who the token belongs to: unit (jurisdiction), department, roles, permissions."""
     return FastJSONResponse({
         "username": user.username, "display_name": user.display_name,

@@ -7,12 +7,16 @@ writes, ``bench_sink``, exists only in databases a benchmark prepared.
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from api.access import Access
+from api.deps import connection
 from api.geojson import FastJSONResponse
 from spatial.errors import InvalidInputError
 
-router = APIRouter(prefix="/api/v1/_bench", tags=["bench"], include_in_schema=False)
+router = APIRouter(
+    prefix="/api/v1/_bench", tags=["bench"], include_in_schema=False, dependencies=[Depends(Access("cases:report"))]
+)  # the same caller check as intake
 
 
 @router.post("/insert", response_class=FastJSONResponse, status_code=201)
@@ -22,7 +26,7 @@ async def insert_one(request: Request) -> FastJSONResponse:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise InvalidInputError("body is not JSON") from None
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         row = await (await conn.execute("INSERT INTO bench_sink (body) VALUES (%s) RETURNING id",
                                         (orjson.dumps(body).decode(),))).fetchone()  # fmt: skip
     return FastJSONResponse({"id": str(row[0])}, status_code=201)  # type: ignore[index]

@@ -1,23 +1,43 @@
-"""Cases and reports: read them, merge two cases, split a report out — and fetch media."""
+"""Cases and reports: list and read them, merge two cases, split a report out — and fetch media.
+
+Everything here reads and writes through the caller's scope (row-level security): a case
+outside it is "not found", exactly like one that does not exist, so ids cannot be probed.
+Reporter contact is masked unless the caller may read personal data, and every unmasked
+read is written to the audit log before the answer leaves.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.access import Access
+from api.deps import BBoxDep, connection
 from api.geojson import FastJSONResponse
+from api.tabular import ListFormat, render_list
 from command.case_view import case_view, report_view
+from command.listing import CASE_FIELDS, MAX_LIMIT, REPORT_FIELDS, ListFilter, list_cases, list_reports
 from command.merging import merge_cases, split_report
-from spatial.errors import NotFoundError
+from command.privacy import audit_disclosure
+from command.users import User
+from spatial.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+Reader = Annotated[User, Depends(Access("cases:read"))]
+Merger = Annotated[User, Depends(Access("cases:merge"))]
+PERSONAL = "personal:read"
+MEDIA_IN_SCOPE = """
+SELECT m.content_type FROM media m
+WHERE m.sha256 = %s AND EXISTS (SELECT FROM report_media rm WHERE rm.sha256 = m.sha256)
+"""
 
 
 class MergeIn(BaseModel):
@@ -35,42 +55,93 @@ class SplitIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+def list_filter(
+    user: Reader,
+    bbox: BBoxDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: rows older than this id")] = None,
+    category: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_.-]{1,16}$")] = None,
+    state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ListFilter:
+    """Filters shared by the lists; times need a zone (2026-11-27T08:00:00+08:00)."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInputError(f"{name} needs a time zone, e.g. 2026-11-27T08:00:00+08:00")
+    return ListFilter(user.unit_id, limit, before_id, category, state, since, until, bbox)
+
+
+Filter = Annotated[ListFilter, Depends(list_filter)]
+Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
+
+
+@router.get("/events", response_model=None)
+async def get_cases(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
+    """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV)."""
+    async with connection(request) as conn:
+        rows = await list_cases(conn, filter_, request.app.state.calendar.zone)
+    return render_list(request, rows, CASE_FIELDS, fmt, filter_.limit, "cases")
+
+
+@router.get("/reports", response_model=None)
+async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
+    """Reports in the caller's jurisdiction with reporter contact (masked without personal-data clearance)."""
+    reveal = user.may(PERSONAL)
+    async with connection(request) as conn:
+        rows = await list_reports(conn, filter_, request.app.state.calendar.zone, reveal=reveal)
+        if reveal:
+            await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["reporter_phone"] or
+                                                         r["reporter_name"]], via=f"reports list ({fmt})")  # fmt: skip
+    return render_list(request, rows, REPORT_FIELDS, fmt, filter_.limit, "reports")
+
+
 @router.get("/events/{case_id}", response_class=FastJSONResponse)
-async def get_case(request: Request, case_id: RowId) -> FastJSONResponse:
+async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """A case: routing, deadline, trace, its reports (contact masked) with media, and its merge history."""
-    async with request.app.state.pool.connection() as conn:
-        return FastJSONResponse(await case_view(conn, case_id, request.app.state.calendar.zone))
+    reveal = user.may(PERSONAL)
+    async with connection(request) as conn:
+        view = await case_view(conn, case_id, request.app.state.calendar.zone, reveal=reveal)
+        if reveal:
+            await audit_disclosure(conn, user.username, [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
+                                   via=f"case {case_id}")  # fmt: skip
+    return FastJSONResponse(view)
 
 
 @router.get("/reports/{report_id}", response_class=FastJSONResponse)
-async def get_report(request: Request, report_id: RowId) -> FastJSONResponse:
+async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJSONResponse:
     """One report as submitted (contact masked) and the case it belongs to now."""
-    async with request.app.state.pool.connection() as conn:
-        return FastJSONResponse(await report_view(conn, report_id, request.app.state.calendar.zone))
+    reveal = user.may(PERSONAL)
+    async with connection(request) as conn:
+        view = await report_view(conn, report_id, request.app.state.calendar.zone, reveal=reveal)
+        if reveal and view["reporter"]:
+            await audit_disclosure(conn, user.username, [report_id], via=f"report {report_id}")
+    return FastJSONResponse(view)
 
 
 @router.post("/events/{case_id}/merge", response_class=FastJSONResponse)
-async def merge(request: Request, case_id: RowId, body: MergeIn) -> FastJSONResponse:
+async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -> FastJSONResponse:
     """Fold another open case into this one (its reports move here; it points here from now on)."""
-    async with request.app.state.pool.connection() as conn:
-        return FastJSONResponse(await merge_cases(conn, case_id, body.case_id, body.reason))
+    async with connection(request) as conn:
+        return FastJSONResponse(await merge_cases(conn, case_id, body.case_id, body.reason, actor=user.username))
 
 
 @router.post("/reports/{report_id}/split", response_class=FastJSONResponse)
-async def split(request: Request, report_id: RowId, body: SplitIn) -> FastJSONResponse:
+async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn) -> FastJSONResponse:
     """Undo a merge for one report: back to the case it came from, or a new case routed on its own."""
     state = request.app.state
-    async with state.pool.connection() as conn:
-        return FastJSONResponse(await split_report(conn, report_id, body.reason, state.locator, state.calendar))
+    async with connection(request) as conn:
+        return FastJSONResponse(await split_report(conn, report_id, body.reason, state.locator, state.calendar,
+                                                   actor=user.username))  # fmt: skip
 
 
 @router.get("/media/{sha256}", response_class=FileResponse)
-async def get_media(request: Request, sha256: str) -> FileResponse:
-    """A stored photo or video by its hash; immutable, so it may be cached for good."""
+async def get_media(request: Request, user: Reader, sha256: str) -> FileResponse:
+    """A photo or video of a report the caller may see, by its hash; immutable, so cached for good (privately)."""
     if not SHA256.match(sha256):
         raise NotFoundError(f"no media {sha256!r}: media are addressed by a lower-case hex SHA-256")
-    async with request.app.state.pool.connection() as conn:
-        row = await (await conn.execute("SELECT content_type FROM media WHERE sha256 = %s", (sha256,))).fetchone()
+    async with connection(request) as conn:
+        row = await (await conn.execute(MEDIA_IN_SCOPE, (sha256,))).fetchone()
     path = request.app.state.media.path_of(sha256)
     if row is None or not path.exists():
         raise NotFoundError(f"no media {sha256}")

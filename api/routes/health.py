@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection, text
 
-from api.deps import db_call
+from api.access import PUBLIC
+from api.deps import connection, db_call
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
 
 
 def _health(conn: Connection) -> dict[str, object]:
@@ -29,6 +30,6 @@ async def health(request: Request) -> dict[str, object]:
 @router.get("/healthz/ready", operation_id="ready")
 async def ready(request: Request) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use."""
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         await (await conn.execute("SELECT 1", prepare=True)).fetchone()
     return {"status": "ready"}

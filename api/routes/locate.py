@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from api.access import Access
+from api.deps import connection
 from api.geojson import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1", tags=["locate"])
+router = APIRouter(prefix="/api/v1", tags=["locate"], dependencies=[Depends(Access("locate:use"))])
 
 
 @router.get("/locate", response_class=FastJSONResponse, operation_id="locate")
@@ -22,7 +24,7 @@ async def locate(
     ``responsible`` names, per tier, the unit that answers for the point: the management unit
     where one exists (江北新区 for its seven streets), else the administrative one.
     """
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         location = await request.app.state.locator.locate_async(conn, lon, lat)
     tiers = dict.fromkeys(unit.tier for unit in location.chain)
     return FastJSONResponse({

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -14,10 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
+from api.access import Access, client_address
+from api.deps import connection
 from api.geojson import FastJSONResponse
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
 from command.routing import parse_severity
+from command.users import User
 from spatial.china_coords import parse_source_crs, to_wgs84
 from spatial.coords import validate_lon_lat
 from spatial.errors import (
@@ -185,12 +188,14 @@ REQUEST_BODY = {
              openapi_extra={"requestBody": REQUEST_BODY})  # fmt: skip
 async def submit_report(
     request: Request,
+    user: Annotated[User, Depends(Access("cases:report"))],
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retry-safe submission key")] = None,
 ) -> FastJSONResponse:
     """Locate, route and store the report as a case; a retry with the same key returns the same case.
 
     JSON for text-only reports; multipart/form-data when photos or videos come with it.
     """
+    request.app.state.throttle.intake(client_address(request), user.username)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         body, media = await read_multipart(request, request.app.state.media)
@@ -200,8 +205,9 @@ async def submit_report(
     else:
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
     submission = to_submission(body, media)
-    async with request.app.state.pool.connection() as conn:
-        answer = await submit(conn, submission, idempotency_key, request.app.state.locator, request.app.state.calendar)
+    async with connection(request) as conn:
+        answer = await submit(conn, submission, idempotency_key, request.app.state.locator, request.app.state.calendar,
+                              actor=user.username, within=user.unit_code)  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key  # echoed, so a client (or a load test) can match answers

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from api.access import Access
+from api.deps import connection
 from api.geojson import FastJSONResponse
 from command.routing import parse_severity, route
 from command.taxonomy import fetch_category
 from spatial.china_coords import parse_source_crs, to_wgs84
 
-router = APIRouter(prefix="/api/v1", tags=["route"])
+router = APIRouter(prefix="/api/v1", tags=["route"], dependencies=[Depends(Access("locate:use"))])
 
 
 @router.get("/route", response_class=FastJSONResponse, operation_id="routePreview")
@@ -28,7 +30,7 @@ async def route_preview(
     level = parse_severity(severity)
     source = parse_source_crs(crs)
     wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, source))
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         found = await fetch_category(conn, category)
         location = await request.app.state.locator.locate_async(conn, wgs_lon, wgs_lat)
     decided = route(location, found, level, datetime.now(UTC), request.app.state.calendar)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, text
 
+from api.access import PUBLIC
 from api.deps import BBoxDep, db_call
 from api.geojson import GeoJSONResponse, feature_collection, page_links
 from spatial.errors import NotFoundError
 from spatial.tiers import Tier
 
-router = APIRouter(prefix="/api/v1", tags=["units"])
+# boundaries are public geography (published by the civil-affairs bureau); what happens inside them is not
+router = APIRouter(prefix="/api/v1", tags=["units"], dependencies=[Depends(PUBLIC)])
 MAX_LIMIT = 2000
 CODE = r"^[0-9A-Za-z_\-]{1,32}$"
 

@@ -1,0 +1,158 @@
+"""Who may call an endpoint, and the jurisdiction their database session is confined to.
+
+Every route declares exactly one rule as a dependency — ``PUBLIC``, ``SIGNED_IN`` or
+``Access("a:permission")`` — and the authorisation-matrix test reads the rules off the route
+table, so a route added without one fails the build. Staff present a Bearer access token;
+integrations and sensors an ``X-API-Key``. The caller's scope (their unit, their department)
+goes on the request; every database connection a request takes carries it into PostgreSQL,
+where row-level security applies it (migration 0010), and loses it when handed back.
+
+Users are cached for ``USER_TTL`` seconds per process: a disabled user or a changed role takes
+effect within that time everywhere, and at once in the process that made the change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from cachetools import TTLCache
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from api.deps import db_call
+from command.tokens import username_of
+from command.users import User, get_user, user_for_key
+from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
+
+USER_TTL = 5.0
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An integration's key")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a session may see: a unit's subtree, narrowed to one department's cases when given."""
+
+    unit_id: int
+    department: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Scope:
+        """The scope a user acts in."""
+        return cls(user.unit_id, user.department)
+
+    def settings(self) -> tuple[str, str]:
+        """Values of ``cityops.scope_unit`` and ``cityops.department``."""
+        return str(self.unit_id), self.department or ""
+
+
+class UserCache:
+    """Users by name and by API key, for a few seconds (no database round trip per request)."""
+
+    def __init__(self, ttl: float = USER_TTL) -> None:
+        self._by_name: TTLCache[str, User] = TTLCache(maxsize=10_000, ttl=ttl)
+        self._by_key: TTLCache[str, User | None] = TTLCache(maxsize=10_000, ttl=ttl)
+
+    async def by_name(self, request: Request, username: str) -> User:
+        """The user a token names (a token of a deleted user is refused, never an error page)."""
+        user = self._by_name.get(username)
+        if user is None:
+            try:
+                user = await db_call(request, get_user, username)
+            except NotFoundError:
+                raise UnauthenticatedError("the token's user does not exist") from None
+            self._by_name[username] = user
+        return user
+
+    async def by_key(self, request: Request, key: str) -> User | None:
+        """The active user behind an API key, or None (unknown, revoked, disabled)."""
+        digest = hashlib.sha256(key.encode()).hexdigest()  # the key itself is not kept, even in memory
+        if digest not in self._by_key:
+            self._by_key[digest] = await db_call(request, user_for_key, key)
+        return self._by_key[digest]
+
+    def forget(self) -> None:
+        """Drop everything (after a change to users, roles or keys made in this process)."""
+        self._by_name.clear()
+        self._by_key.clear()
+
+
+async def _caller(request: Request, token: str | None, key: str | None) -> User:
+    users: UserCache = request.app.state.users
+    if token is not None:
+        user = await users.by_name(request, username_of(token, request.app.state.tokens))
+    elif key is not None:
+        found = await users.by_key(request, key)
+        if found is None:
+            raise UnauthenticatedError("the API key is unknown, revoked, or its user is disabled")
+        user = found
+    else:
+        raise UnauthenticatedError("log in first: send Authorization: Bearer <access token> (or X-API-Key)")
+    if user.disabled:
+        raise UnauthenticatedError("the user is disabled")
+    return user
+
+
+class Access:
+    """A route's rule: the caller must be signed in and, when given, hold ``permission``."""
+
+    def __init__(self, permission: str | None = None) -> None:
+        self.permission = permission
+
+    @property
+    def rule(self) -> str:
+        """How the matrix test names this rule."""
+        return self.permission or "signed_in"
+
+    async def __call__(
+        self,
+        request: Request,
+        token: Annotated[str | None, Depends(bearer)],
+        key: Annotated[str | None, Security(api_key_header)],
+    ) -> User:
+        """The caller, refused (401) without valid credentials or (403) without the permission."""
+        user = await _caller(request, token, key)
+        if self.permission is not None and not user.may(self.permission):
+            raise ForbiddenError(
+                f"{self.permission} is needed; the roles {', '.join(user.roles) or '(none)'} of "
+                f"{user.username} do not grant it"
+            )
+        request.state.user = user
+        request.state.scope = Scope.of(user)
+        return user
+
+
+class Public:
+    """A route anyone may call (health, login, the public Open311 views, the map page)."""
+
+    rule = "public"
+
+    async def __call__(self) -> None:
+        """Nothing to check."""
+        return None
+
+
+class PublicView(Public):
+    """A public route that reads cases (Open311): the whole city, and its answers carry public fields only."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        """Read in the public scope."""
+        request.state.scope = request.app.state.public_scope
+
+
+PUBLIC = Public()
+PUBLIC_VIEW = PublicView()
+SIGNED_IN = Access()
+
+
+def client_address(request: Request) -> str:
+    """The client's address (as the server saw it; behind a proxy, uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client else "unknown"
+
+
+def require_in_scope(user: User, chain_codes: set[str], what: str) -> None:
+    """Refuse work at a place outside the user's unit (the database refuses it too; this says why)."""
+    if user.unit_code not in chain_codes:
+        raise ForbiddenError(f"{what} lies outside your jurisdiction (unit {user.unit_code})")

@@ -1,0 +1,185 @@
+"""User administration and the audit trail, over HTTP (the CLI's `cityops user` and `cityops audit`).
+
+An administrator reaches the users of their own unit's subtree only: a district administrator
+manages the district's staff, never another district's; a user outside that reach is "not found".
+Every change is audited by the functions it calls; key secrets are shown once and never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, text
+
+from api.access import Access
+from api.deps import db_call, db_write
+from api.geojson import FastJSONResponse
+from command.audit import verify
+from command.users import (
+    USERNAME,
+    User,
+    create_api_key,
+    create_user,
+    disable_user,
+    get_user,
+    list_users,
+    revoke_api_key,
+    set_roles,
+    unit_within,
+)
+from spatial.errors import ForbiddenError, NotFoundError
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+Admin = Annotated[User, Depends(Access("users:admin"))]
+Auditor = Annotated[User, Depends(Access("audit:read"))]
+Username = Annotated[str, Path(pattern=USERNAME.pattern, description="A user's login name")]
+AUDIT_SQL = """
+SELECT id, at, actor, action, subject, detail, hash FROM audit_log
+WHERE (CAST(:action AS text) IS NULL OR action = :action) AND (CAST(:before AS bigint) IS NULL OR id < :before)
+ORDER BY id DESC LIMIT :limit
+"""
+
+
+class UserIn(BaseModel):
+    """A new staff user or integration."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    username: str = Field(pattern=USERNAME.pattern)
+    unit: str = Field(pattern=r"^[0-9]{6,19}$", description="Code of the unit the user belongs to")
+    roles: list[str] = Field(min_length=1, max_length=12)
+    password: str | None = Field(default=None, min_length=12, max_length=200, description="None: keys only")
+    display_name: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, max_length=100)
+
+
+class RolesIn(BaseModel):
+    """The roles a user has from now on."""
+
+    model_config = ConfigDict(extra="forbid")
+    roles: list[str] = Field(min_length=0, max_length=12)
+
+
+class KeyIn(BaseModel):
+    """What a new API key is for."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=100)
+
+
+def _as_dict(user: User) -> dict[str, object]:
+    return {"username": user.username, "display_name": user.display_name,
+            "unit": {"code": user.unit_code, "tier": user.unit_tier}, "department": user.department,
+            "roles": list(user.roles), "disabled": user.disabled}  # fmt: skip
+
+
+def _reachable(conn: Connection, admin: User, username: str) -> User:
+    """The user, when the administrator's reach includes them; otherwise "not found" (no probing)."""
+    user = get_user(conn, username)
+    if not unit_within(conn, user.unit_code, admin.unit_id):
+        raise NotFoundError(f"no user {username!r}")
+    return user
+
+
+@router.get("/users", response_class=FastJSONResponse)
+async def users(request: Request, admin: Admin) -> FastJSONResponse:
+    """The users of the administrator's subtree."""
+    found = await db_call(request, list_users, admin.unit_id)
+    return FastJSONResponse({"users": [_as_dict(u) for u in found]})
+
+
+@router.post("/users", response_class=FastJSONResponse, status_code=201)
+async def add_user(request: Request, admin: Admin, body: UserIn) -> FastJSONResponse:
+    """Create a user in a unit of the administrator's subtree."""
+
+    def work(conn: Connection) -> User:
+        if not unit_within(conn, body.unit, admin.unit_id):
+            raise ForbiddenError(f"unit {body.unit} is outside your reach (unit {admin.unit_code})")
+        return create_user(
+            conn, body.username, unit_code=body.unit, roles=body.roles, password=body.password,
+            display_name=body.display_name, department=body.department, actor=admin.username,
+        )  # fmt: skip
+
+    return FastJSONResponse(_as_dict(await db_write(request, work)), status_code=201)
+
+
+@router.put("/users/{username}/roles", response_class=FastJSONResponse)
+async def change_roles(request: Request, admin: Admin, username: Username, body: RolesIn) -> FastJSONResponse:
+    """Replace a user's roles."""
+
+    def work(conn: Connection) -> User:
+        _reachable(conn, admin, username)
+        set_roles(conn, username, body.roles, actor=admin.username)
+        return get_user(conn, username)
+
+    changed = await db_write(request, work)
+    request.app.state.users.forget()
+    return FastJSONResponse(_as_dict(changed))
+
+
+@router.post("/users/{username}/disable", response_class=FastJSONResponse)
+async def disable(request: Request, admin: Admin, username: Username) -> FastJSONResponse:
+    """Disable a user and revoke their keys (users are kept: the audit trail names them)."""
+
+    def work(conn: Connection) -> None:
+        _reachable(conn, admin, username)
+        disable_user(conn, username, actor=admin.username)
+
+    await db_write(request, work)
+    request.app.state.users.forget()
+    return FastJSONResponse({"username": username, "disabled": True})
+
+
+@router.post("/users/{username}/keys", response_class=FastJSONResponse, status_code=201)
+async def add_key(request: Request, admin: Admin, username: Username, body: KeyIn) -> FastJSONResponse:
+    """A new API key; the answer is the only time its secret exists."""
+
+    def work(conn: Connection) -> str:
+        _reachable(conn, admin, username)
+        return create_api_key(conn, username, body.name, actor=admin.username)
+
+    key = await db_write(request, work)
+    return FastJSONResponse({"username": username, "name": body.name, "key": key}, status_code=201,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+@router.post("/users/{username}/keys/{prefix}/revoke", response_class=FastJSONResponse)
+async def revoke_key(
+    request: Request, admin: Admin, username: Username,
+    prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
+) -> FastJSONResponse:  # fmt: skip
+    """Revoke one API key at once."""
+
+    def work(conn: Connection) -> None:
+        _reachable(conn, admin, username)
+        revoke_api_key(conn, username, prefix, actor=admin.username)
+
+    await db_write(request, work)
+    request.app.state.users.forget()
+    return FastJSONResponse({"username": username, "prefix": prefix, "revoked": True})
+
+
+@router.get("/audit", response_class=FastJSONResponse)
+async def audit_entries(
+    request: Request, auditor: Auditor,
+    action: Annotated[str | None, Query(pattern=r"^[a-z_.]{1,40}$")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> FastJSONResponse:  # fmt: skip
+    """Audit entries, newest first."""
+
+    def work(conn: Connection) -> list[dict[str, object]]:
+        rows = conn.execute(text(AUDIT_SQL), {"action": action, "before": before_id, "limit": limit})
+        return [{"id": str(i), "at": at.isoformat(), "actor": actor, "action": act, "subject": subject,
+                 "detail": detail, "hash": digest} for i, at, actor, act, subject, detail, digest in rows]  # fmt: skip
+
+    return FastJSONResponse({"entries": await db_call(request, work)})
+
+
+@router.get("/audit/verify", response_class=FastJSONResponse)
+async def audit_verify(request: Request, auditor: Auditor) -> FastJSONResponse:
+    """Recompute the hash chain; the head is what to keep elsewhere and compare next time."""
+    verdict = await db_call(request, verify)
+    return FastJSONResponse({"intact": verdict.intact, "entries": verdict.entries, "head": verdict.head,
+                             "first_bad": verdict.first_bad, "reason": verdict.reason})  # fmt: skip
