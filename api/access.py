@@ -7,26 +7,31 @@ integrations and sensors an ``X-API-Key``. The caller's scope (their unit, their
 goes on the request; every database connection a request takes carries it into PostgreSQL,
 where row-level security applies it (migration 0010), and loses it when handed back.
 
-Users are cached for ``USER_TTL`` seconds per process: a disabled user or a changed role takes
-effect within that time everywhere, and at once in the process that made the change.
+Users are cached per process for ``USER_TTL`` seconds, and dropped from every process's cache
+as soon as a change to them commits (NOTIFY on ``cityops_users``), so disabling a user or a
+key stops it at once; the TTL bounds the staleness should the listening connection drop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
+import psycopg
+import structlog
 from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from api.deps import db_call
 from command.tokens import username_of
-from command.users import User, get_user, user_for_key
+from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
 USER_TTL = 5.0
+log = structlog.get_logger("cityops.access")
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An integration's key")
 
@@ -74,9 +79,22 @@ class UserCache:
         return self._by_key[digest]
 
     def forget(self) -> None:
-        """Drop everything (after a change to users, roles or keys made in this process)."""
+        """Drop everything (a user, their roles or keys changed)."""
         self._by_name.clear()
         self._by_key.clear()
+
+    async def follow_changes(self, conninfo: str, **kwargs: object) -> None:
+        """Forget on every change announced by the database, until cancelled; reconnects after a drop."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **kwargs) as conn:
+                    await conn.execute(f"LISTEN {CHANGES}")
+                    self.forget()  # whatever changed while not listening
+                    async for _ in conn.notifies():
+                        self.forget()
+            except psycopg.OperationalError as error:
+                log.warning("user change feed lost; cached users expire by TTL meanwhile", error=str(error))
+                await asyncio.sleep(USER_TTL)
 
 
 async def _caller(request: Request, token: str | None, key: str | None) -> User:

@@ -87,11 +87,13 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
         app.state.users = UserCache()
+        user_changes = asyncio.create_task(app.state.users.follow_changes(libpq_url(store), **as_api_role()))
         app.state.throttle = throttle
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
         try:
             yield
         finally:
+            user_changes.cancel()
             await app.state.pool.close()
             app.state.engine.dispose()
 

@@ -20,8 +20,9 @@ import numpy as np
 import shapely
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
+from command.users import create_api_key, create_user
 from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
 
@@ -82,12 +83,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def bench_caller(engine: Engine, name: str, roles: list[str], unit: str) -> dict[str, str]:
+    """Headers of a benchmark user (kept between runs; a fresh API key each run)."""
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": name}).scalar() is None:
+            create_user(conn, name, unit_code=unit, roles=roles, password=None, actor="bench")
+        return {"X-API-Key": create_api_key(conn, name, "benchmark", actor="bench")}
+
+
 @contextmanager
 def served(settings: StoreSettings, **env: str) -> Iterator[str]:
-    """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL."""
+    """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
+
+    Intake rate limits are set out of reach: a benchmark measures throughput (the limiter still
+    counts every request), not refusals.
+    """
     port = free_port()
     environment = {**os.environ, "CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
-                   "CITYOPS_LOG_JSON": "true", **env}  # fmt: skip
+                   "CITYOPS_LOG_JSON": "true", "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000000/minute",
+                   "CITYOPS_RATE_INTAKE_PER_CALLER": "100000000/minute", **env}  # fmt: skip
     if settings.database_url:
         environment["CITYOPS_DATABASE_URL"] = settings.database_url
     server = subprocess.Popen(
@@ -147,13 +161,19 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float) -> WrkResult:
     return WrkResult(rps, _ms(result.stdout, "50%"), _ms(result.stdout, "99%"))
 
 
-def cycling_gets(paths: list[str]) -> str:
-    """A wrk script that GETs ``paths`` in turn."""
+def lua_headers(headers: dict[str, str]) -> str:
+    """A Lua table literal of request headers."""
+    return "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items()) + "}"
+
+
+def cycling_gets(paths: list[str], headers: dict[str, str] | None = None) -> str:
+    """A wrk script that GETs ``paths`` in turn (with ``headers``: credentials)."""
     listed = ",\n".join(f'"{p}"' for p in paths)
     return f"""local paths = {{\n{listed}\n}}
+local headers = {lua_headers(headers or {})}
 local i = 0
 request = function()
   i = i % #paths + 1
-  return wrk.format('GET', paths[i])
+  return wrk.format('GET', paths[i], headers)
 end
 """

@@ -24,7 +24,16 @@ import pandas as pd
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from bench.harness import Row, city_outline, print_table, random_points_inside, run_wrk, served
+from bench.harness import (
+    Row,
+    bench_caller,
+    city_outline,
+    lua_headers,
+    print_table,
+    random_points_inside,
+    run_wrk,
+    served,
+)
 from bench.machine import describe
 from command.historic_import import import_events
 from spatial.db import make_engine
@@ -34,7 +43,9 @@ from spatial.settings import StoreSettings
 SINK_SQL = """
 CREATE TABLE IF NOT EXISTS bench_sink (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body jsonb NOT NULL, at timestamptz NOT NULL DEFAULT now()
-)
+);
+GRANT INSERT, SELECT ON bench_sink TO cityops_api;
+GRANT USAGE ON SEQUENCE bench_sink_id_seq TO cityops_api
 """
 BASELINE_TABLE = "bench_baseline_events"
 
@@ -50,8 +61,11 @@ def report_bodies(engine: Engine, count: int, seed: int) -> list[str]:
             for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))]  # fmt: skip
 
 
-def posting(path: str, bodies: list[str], run: str, answered: Path) -> str:
-    """A wrk script POSTing ``bodies`` in turn, each with a fresh Idempotency-Key; keys answered 201 go to a file."""
+def posting(path: str, bodies: list[str], run: str, answered: Path, caller: dict[str, str]) -> str:
+    """A wrk script POSTing ``bodies`` in turn as ``caller``, each with a fresh Idempotency-Key.
+
+    The keys answered 201 go to a file.
+    """
     listed = ",\n".join(f"[==[{body}]==]" for body in bodies)
     return f"""local bodies = {{\n{listed}\n}}
 local sent = 0
@@ -61,7 +75,8 @@ init = function(args)
 end
 request = function()
   sent = sent + 1
-  local headers = {{["Content-Type"] = "application/json", ["Idempotency-Key"] = "{run}-" .. sent}}
+  local headers = {lua_headers({"Content-Type": "application/json", **caller})}
+  headers["Idempotency-Key"] = "{run}-" .. sent
   return wrk.format("POST", "{path}", headers, bodies[sent % #bodies + 1])
 end
 response = function(status, headers, body)
@@ -90,14 +105,15 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     with engine.begin() as conn:
         conn.execute(text(SINK_SQL))
     bodies = report_bodies(engine, 20_000, seed=17)
+    caller = bench_caller(engine, "bench-intake", ["integration"], "320100")
     run = f"bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as scratch, served(settings, CITYOPS_BENCH_ENDPOINTS="true") as base:
         keys = Path(scratch) / "answered.txt"
-        bare_lua = posting("/api/v1/_bench/insert", bodies, f"{run}-bare", Path(scratch) / "bare.txt")
+        bare_lua = posting("/api/v1/_bench/insert", bodies, f"{run}-bare", Path(scratch) / "bare.txt", caller)
         run_wrk(base, bare_lua, clients, 1)  # warm pools and code paths
-        run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm", keys), clients, 1)
+        run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm", keys, caller), clients, 1)
         bare = run_wrk(base, bare_lua, clients, seconds)
-        ours = run_wrk(base, posting("/api/v1/reports", bodies, run, keys), clients, seconds)
+        ours = run_wrk(base, posting("/api/v1/reports", bodies, run, keys, caller), clients, seconds)
         answered = keys.read_text().split()
     lost, duplicated = audit(engine, answered, run)
     console.print(f"intake: {len(answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}")

@@ -16,7 +16,16 @@ import shapely
 from rich.console import Console
 from sqlalchemy import text
 
-from bench.harness import Row, city_outline, cycling_gets, print_table, random_points_inside, run_wrk, served
+from bench.harness import (
+    Row,
+    bench_caller,
+    city_outline,
+    cycling_gets,
+    print_table,
+    random_points_inside,
+    run_wrk,
+    served,
+)
 from bench.machine import describe
 from grid.locate import BatchLocator, Locator
 from spatial.db import make_engine
@@ -76,15 +85,15 @@ def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
                 f"{f50:,.0f} / {f99:,.0f} (SELECT 1)", f50 / p50, "≥ 0.5")]  # fmt: skip
 
 
-def bench_http(settings: StoreSettings, conn, seconds: float, clients: int) -> list[Row]:  # type: ignore[no-untyped-def]
-    """The locate endpoint vs the SELECT 1 endpoint of the same server, same concurrency."""
+def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key: dict[str, str]) -> list[Row]:  # type: ignore[no-untyped-def]
+    """The locate endpoint (with its caller check) vs the public SELECT 1 endpoint of the same server."""
     with served(settings) as base:
         lon, lat = random_points_inside(city_outline(conn), 5000, seed=11)
         locate_paths = [f"/api/v1/locate?lon={x:.6f}&lat={y:.6f}" for x, y in zip(lon, lat, strict=True)]
         run_wrk(base, cycling_gets(["/healthz/ready"]), clients, 1)  # warm both paths and the pool
-        run_wrk(base, cycling_gets(locate_paths), clients, 1)
+        run_wrk(base, cycling_gets(locate_paths, key), clients, 1)
         bare = run_wrk(base, cycling_gets(["/healthz/ready"]), clients, seconds)
-        ours = run_wrk(base, cycling_gets(locate_paths), clients, seconds)
+        ours = run_wrk(base, cycling_gets(locate_paths, key), clients, seconds)
     return [Row(f"GET /api/v1/locate, {clients} clients: req/s (p99 ms)",
                 f"{ours.rps:,.0f} ({ours.p99_ms:,.1f})",
                 f"{bare.rps:,.0f} ({bare.p99_ms:,.1f}) (SELECT 1 endpoint)",
@@ -96,12 +105,13 @@ def run(settings: StoreSettings, *, points: int, single: int, seconds: float, cl
     """Run all three and print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
+    key = bench_caller(engine, "bench-locate", ["integration"], "320100")
     with engine.connect() as conn:
         version = conn.execute(text("SELECT postgis_full_version()")).scalar_one().split(" ")[0]
         console.print(f"PostGIS {version} · database {engine.url.database}")
         rows = bench_batch(conn, points, console)
         rows += bench_single(conn, single)
-        rows += bench_http(settings, conn, seconds, clients)
+        rows += bench_http(settings, conn, seconds, clients, key)
     print_table(rows, console)
     engine.dispose()
     return rows

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from command.audit import record
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 
+CHANGES = "cityops_users"  # NOTIFY channel: a user's roles, state or keys changed (API caches drop them)
 HASHER = PasswordHasher()
 DUMMY_HASH = HASHER.hash("cityops: equal work for unknown users")
 MIN_PASSWORD = 12
@@ -83,6 +84,11 @@ def _known_roles(conn: Connection, roles: list[str]) -> None:
     unknown = sorted(set(roles) - known)
     if unknown:
         raise InvalidInputError(f"unknown role(s) {unknown}; roles: {', '.join(sorted(known))}")
+
+
+def _announce(conn: Connection, username: str) -> None:
+    """Tell every API process (at commit) that what it cached about this user is stale."""
+    conn.execute(text("SELECT pg_notify(:channel, :u)"), {"channel": CHANGES, "u": username})
 
 
 def hash_password(password: str) -> str:
@@ -147,6 +153,7 @@ def set_roles(conn: Connection, username: str, roles: list[str], *, actor: str) 
     for role in sorted(set(roles)):
         conn.execute(text("INSERT INTO user_role (user_id, role) VALUES (:id, :r)"), {"id": uid, "r": role})
     record(conn, actor, "user.roles", username, roles=sorted(set(roles)))
+    _announce(conn, username)
 
 
 def disable_user(conn: Connection, username: str, *, actor: str) -> None:
@@ -158,6 +165,7 @@ def disable_user(conn: Connection, username: str, *, actor: str) -> None:
     conn.execute(text("UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = "
                       "(SELECT id FROM app_user WHERE username = :u)"), {"u": username})  # fmt: skip
     record(conn, actor, "user.disabled", username)
+    _announce(conn, username)
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
@@ -193,6 +201,7 @@ def revoke_api_key(conn: Connection, username: str, prefix: str, *, actor: str) 
     if done.rowcount == 0:
         raise NotFoundError(f"user {username!r} has no API key {prefix!r}")
     record(conn, actor, "api_key.revoked", username, prefix=prefix)
+    _announce(conn, username)
 
 
 def user_for_key(conn: Connection, key: str) -> User | None:

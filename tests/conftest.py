@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import ApiSettings
 from command.taxonomy import read_categories, write_categories
+from command.users import create_api_key, create_user
 from fixtures.geo.generate_nanjing import ensure_generated
 from grid.load import load_manifest
 from spatial.db import make_engine
@@ -103,11 +104,47 @@ def fresh(cluster: EmbeddedCluster, data_dir: Path, db_port: int) -> Iterator[tu
     cluster.drop_database(name)
 
 
+def api_settings(**overrides: object) -> ApiSettings:
+    """Test service settings: intake limits out of the way (the rate-limit tests set their own)."""
+    values: dict[str, object] = {"rate_intake_per_client": "1000000/minute", "rate_intake_per_caller": "1000000/minute",
+                                 "log_json": True, **overrides}  # fmt: skip
+    return ApiSettings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+Caller = Callable[..., dict[str, str]]
+
+
 @pytest.fixture(scope="session")
-def client(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[TestClient]:
-    app = create_app(nanjing_settings, ApiSettings(_env_file=None, log_json=True))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+def caller(nanjing: Engine) -> Caller:
+    """Headers (an API key) of a new user with ``roles`` in ``unit``: ``caller(["street"], "320102400")``."""
+
+    def make(roles: list[str], unit: str, department: str | None = None) -> dict[str, str]:
+        name = f"t-{'-'.join(r[:6] for r in roles)}-{uuid.uuid4().hex[:8]}".replace("_", "")
+        with nanjing.begin() as conn:
+            create_user(conn, name, unit_code=unit, roles=roles, password=None, department=department, actor="tests")
+            return {"X-API-Key": create_api_key(conn, name, "test suite", actor="tests")}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def staff(caller: Caller) -> dict[str, str]:
+    """Headers of a city-wide staff member (the city commander and dispatcher roles)."""
+    return caller(["city_commander", "dispatcher"], "320100")
+
+
+@pytest.fixture(scope="session")
+def client(nanjing: Engine, nanjing_settings: StoreSettings, staff: dict[str, str]) -> Iterator[TestClient]:
+    """The app in-process, calling as the city-wide staff member unless a test sends other headers."""
+    app = create_app(nanjing_settings, api_settings())
+    with TestClient(app, raise_server_exceptions=False, headers=staff) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def anonymous(client: TestClient) -> TestClient:
+    """The same app without credentials."""
+    return TestClient(client.app, raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +157,7 @@ def artifacts() -> Path:
 def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
     """The real app under uvicorn on a free port (browser and concurrency tests)."""
     port = free_port(18000)
-    app = create_app(nanjing_settings, ApiSettings(_env_file=None, port=port))
+    app = create_app(nanjing_settings, api_settings(port=port))
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

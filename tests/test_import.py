@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.settings import ApiSettings
+from command.users import create_api_key, create_user
 from grid.load import load_file
 from grid.locate import Locator
 from spatial.boundary_file import ImportOptions
@@ -102,8 +103,11 @@ def test_swapped_point_outside_gets_a_hint(city: tuple[Engine, StoreSettings], t
 def test_cities_side_by_side(city: tuple[Engine, StoreSettings], tmp_path: Path, client: TestClient) -> None:
     engine, settings = city
     load(engine, settings, write(tmp_path / "streets.geojson", STREETS), Tier.STREET)
+    with engine.begin() as conn:  # users belong to one city: this one needs its own
+        create_user(conn, "small-city", unit_code="X-B-1", roles=["integration"], password=None, actor="test")
+        key = create_api_key(conn, "small-city", "test", actor="test")
     other = create_app(settings, ApiSettings(_env_file=None))
-    with TestClient(other) as small_city:
+    with TestClient(other, headers={"X-API-Key": key}) as small_city:
         assert small_city.get("/api/v1/locate", params={"lon": 30.15, "lat": 10.1}).json()["unit"]["code"] == "X-B-1"
         assert small_city.get("/api/v1/locate", params={"lon": 118.78, "lat": 32.04}).status_code == 422
     assert client.get("/api/v1/locate", params={"lon": 30.15, "lat": 10.1}).status_code == 422

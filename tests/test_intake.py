@@ -75,11 +75,15 @@ def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, nanjin
     assert counts(nanjing) == before
 
 
-def test_fifty_parallel_identical_submissions_store_one_report(server: str, nanjing: Engine) -> None:
+def test_fifty_parallel_identical_submissions_store_one_report(
+    server: str, nanjing: Engine, staff: dict[str, str]
+) -> None:
     key = uuid.uuid4().hex
 
     def post(_: int) -> tuple[int, str]:
-        response = httpx.post(f"{server}/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key}, timeout=30)
+        response = httpx.post(
+            f"{server}/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key, **staff}, timeout=30
+        )
         return response.status_code, response.json()["case_id"]
 
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -164,9 +168,11 @@ def test_an_old_case_does_not_absorb_new_reports(client: TestClient, nanjing: En
     assert later["case_id"] != first["case_id"]
 
 
-def test_simultaneous_reports_of_one_incident_make_one_case(server: str, nanjing: Engine) -> None:
+def test_simultaneous_reports_of_one_incident_make_one_case(
+    server: str, nanjing: Engine, staff: dict[str, str]
+) -> None:
     def post(offset: int) -> str:
-        response = httpx.post(f"{server}/api/v1/reports", json=report_at(4_000 + offset), timeout=30)
+        response = httpx.post(f"{server}/api/v1/reports", json=report_at(4_000 + offset), headers=staff, timeout=30)
         assert response.status_code == 201, response.text
         return response.json()["case_id"]
 
