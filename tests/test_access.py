@@ -1,0 +1,327 @@
+"""The authorisation matrix: every endpoint × every role (and nobody) × a resource inside and outside
+the caller's jurisdiction → the status the rules say.
+
+The endpoints come from the app's route table and each one's rule from its own dependency, so a
+new endpoint without a rule, or without a way to call it here, fails this test. What each role
+may do comes from the ``role`` table (data), and whom it reaches from the user's unit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine, text
+
+from command.users import create_api_key, create_user
+from tests.conftest import Caller
+
+PASSWORD = "matrix password 1234"
+ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
+    "grid_worker": "grid", "community": "community", "street": "street", "district": "district",
+    "city_commander": "city", "dispatcher": "district", "department_handler": "district", "checker": "street",
+    "planner": "district", "auditor": "city", "admin": "district", "integration": "street",
+}  # fmt: skip
+DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
+CATEGORY, OTHER_CATEGORY = "010101", "020106"
+
+
+# ---- the route table -----------------------------------------------------------------------------
+def api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its full path (FastAPI keeps included routers as wrappers)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes, prefix + route.include_context.prefix)
+
+
+def rules(dependant: Dependant) -> set[str]:
+    """The access rules among a route's dependencies, however deep."""
+    found = {dependant.call.rule} if hasattr(dependant.call, "rule") else set()
+    for sub in dependant.dependencies:
+        found |= rules(sub)
+    return found
+
+
+def route_table(client: TestClient) -> dict[tuple[str, str], str]:
+    """(method, path) → rule, for every endpoint; a route with no rule or two fails here."""
+    table = {}
+    for path, route in api_routes(client.app.routes):  # type: ignore[attr-defined]
+        found = rules(route.dependant)
+        assert len(found) == 1, f"{sorted(route.methods)} {path} declares no access rule or several: {found}"
+        rule = found.pop()
+        for method in route.methods:
+            table[(method, path)] = rule
+    return table
+
+
+# ---- places, people, resources --------------------------------------------------------------------
+@dataclass
+class Place:
+    """A grid, its chain of unit codes, a point inside it, and resources created there."""
+
+    name: str
+    lon: float
+    lat: float
+    chain: dict[str, str]
+    grid_id: int
+    case_id: str = ""
+    report_id: str = ""
+    media: str = ""
+    token: str = ""
+    target_user: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def body(self, category: str = CATEGORY, description: str = "井盖缺失") -> dict[str, object]:
+        """A report at this place (with the reporter's contact, which outputs must mask)."""
+        return {"lon": self.lon, "lat": self.lat, "category": category, "source": "grid_worker",
+                "description": description, "reporter": {"name": "李四", "phone": "13900001111"}}  # fmt: skip
+
+
+def _png(seed: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (seed % 256, 40, 90)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _place(conn: Any, name: str, district: str, offset: int) -> Place:
+    lon, lat, grid_id = conn.execute(text(
+        "SELECT ST_X(p), ST_Y(p), id FROM (SELECT code, id, ST_PointOnSurface(geom) AS p FROM unit "
+        "WHERE tier = 'grid' AND code LIKE :d ORDER BY code OFFSET :o LIMIT 1) g"),
+        {"d": f"{district}%", "o": offset}).one()  # fmt: skip
+    chain = dict(conn.execute(text(
+        "SELECT a.tier::text, a.code FROM unit g JOIN unit a ON a.id = ANY(g.ancestors || g.id) WHERE g.id = :g"),
+        {"g": grid_id}).all())  # fmt: skip
+    return Place(name, lon, lat, chain, grid_id)
+
+
+def fresh_cases(client: TestClient, engine: Engine, place: Place) -> tuple[str, str, str]:
+    """A case with two reports and a second case, at ``place`` (earlier open cases there voided first)."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE event SET state = 'void' WHERE grid_id = :g AND state <> 'void'"),
+                     {"g": place.grid_id})  # fmt: skip
+    first = client.post("/api/v1/reports", json=place.body()).json()
+    client.post("/api/v1/reports", json=place.body(description="井盖丢了"))
+    other = client.post("/api/v1/reports", json=place.body(OTHER_CATEGORY, "乱堆物")).json()
+    return first["case_id"], first["report_id"], other["case_id"]
+
+
+@pytest.fixture(scope="module")
+def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
+    """Inside: a grid of 玄武区 (where the scoped users sit); outside: a grid of 秦淮区. Resources at each."""
+    with nanjing.connect() as conn:
+        inside, outside = _place(conn, "inside", "320102", 40), _place(conn, "outside", "320104", 40)
+    for seed, place in enumerate((inside, outside)):
+        place.case_id, place.report_id, place.extra["other_case"] = fresh_cases(client, nanjing, place)
+        upload = client.post("/api/v1/reports", data={"report": json.dumps(place.body(description="有照片"))},
+                             files=[("media", ("p.png", _png(seed), "image/png"))])  # fmt: skip
+        assert upload.status_code == 201, upload.text
+        place.media = client.get(f"/api/v1/reports/{upload.json()['report_id']}").json()["media"][0]["sha256"]
+        place.token = upload.json()["token"]
+        place.target_user = f"target-{place.name}-{uuid.uuid4().hex[:6]}"
+        with nanjing.begin() as conn:
+            create_user(conn, place.target_user, unit_code=place.chain["street"], roles=["checker"],
+                        password=None, actor="tests")  # fmt: skip
+    return {"inside": inside, "outside": outside}
+
+
+@pytest.fixture(scope="module")
+def people(caller: Caller, places: dict[str, Place], nanjing: Engine) -> dict[str | None, dict[str, str]]:
+    """Headers per role (None: nobody signed in), each user at their role's unit of the inside place."""
+    chain = places["inside"].chain
+    headers: dict[str | None, dict[str, str]] = {None: {"X-API-Key": ""}}
+    for role, tier in ROLE_UNIT.items():
+        department = DEPARTMENT if role == "department_handler" else None
+        headers[role] = caller([role], chain[tier], department)
+    return headers
+
+
+@pytest.fixture(scope="module")
+def permissions(nanjing: Engine) -> dict[str, set[str]]:
+    with nanjing.connect() as conn:
+        return {name: set(perms) for name, perms in conn.execute(text("SELECT name, permissions FROM role"))}
+
+
+# ---- how to call each endpoint --------------------------------------------------------------------
+Request = Callable[[Place, dict[str, Any]], tuple[str, str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to call one endpoint for a place, what success is, and what being outside the caller's reach does.
+
+    ``outside``: "none" (no jurisdiction involved), "hidden" (404, as if absent), "refused" (403),
+    "filtered" (success, but the place's resource is left out of the answer).
+    """
+
+    request: Request
+    success: int = 200
+    outside: str = "none"
+    present: Callable[[httpx.Response, Place], bool] | None = None
+    fresh: bool = False
+    as_rule: str | None = None  # an endpoint whose rule is checked inside it (Open311 api_key)
+    anonymous: int = 401
+
+
+def _login(client: TestClient, nanjing: Engine) -> dict[str, Any]:
+    name = f"login-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320100", roles=["planner"], password=PASSWORD, actor="tests")
+    return client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
+
+
+def _fresh_target(place: Place, nanjing: Engine) -> str:
+    name = f"t-{place.name}-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code=place.chain["street"], roles=["checker"], password=None, actor="tests")
+        place.extra["prefix"] = create_api_key(conn, name, "x", actor="tests").split(".")[0]
+    return name
+
+
+def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
+    """One entry per endpoint; ``ctx`` carries fresh resources for endpoints that consume them."""
+
+    def merge(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        into, _, other = fresh_cases(client, nanjing, p) if ctx["fresh"] else (p.case_id, "", p.extra["other_case"])
+        return "POST", f"/api/v1/events/{into}/merge", {"json": {"case_id": int(other), "reason": "same hole"}}
+
+    def split(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        report = fresh_cases(client, nanjing, p)[1] if ctx["fresh"] else p.report_id
+        return "POST", f"/api/v1/reports/{report}/split", {"json": {"reason": "another hole"}}
+
+    def user_target(p: Place, ctx: dict[str, Any]) -> str:
+        """A user at the place, fresh when the call will consume it (the fresh one brings a key: {prefix})."""
+        if ctx["fresh"]:
+            return _fresh_target(p, nanjing)
+        p.extra.setdefault("prefix", "0" * 12)
+        return p.target_user
+
+    def listed(key: str) -> Callable[[httpx.Response, Place], bool]:
+        return lambda response, p: any(item["id"] == getattr(p, key) for item in response.json()["items"])
+
+    def box(p: Place) -> str:
+        return f"{p.lon - 0.001},{p.lat - 0.001},{p.lon + 0.001},{p.lat + 0.001}"
+
+    def get(url: Callable[[Place], str], params: Callable[[Place], dict[str, Any]] | None = None) -> Request:
+        return lambda p, c: ("GET", url(p), {"params": params(p)} if params else {})
+
+    def post(url: Callable[[Place], str], **body: Callable[[Place], object]) -> Request:
+        return lambda p, c: ("POST", url(p), {k: make(p) for k, make in body.items()})
+
+    def as_user(verb: str, suffix: str, body: dict[str, Any] | None = None) -> Request:
+        return lambda p, c: (verb, f"/api/v1/users/{user_target(p, c)}{suffix.format(**p.extra)}",
+                             {"json": body} if body else {})  # fmt: skip
+
+    def open311_post(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        form = {"api_key": ctx["key"], "service_code": CATEGORY, "lat": p.lat, "long": p.lon, "description": "井盖"}
+        return "POST", "/open311/v2/requests.json", {"data": form}
+
+    def new_user(p: Place) -> dict[str, object]:
+        return {"username": f"new-{uuid.uuid4().hex[:10]}", "unit": p.chain["street"], "roles": ["checker"]}
+
+    def fixed(url: str) -> Request:
+        return get(lambda p: url)
+
+    def around(p: Place) -> dict[str, Any]:
+        return {"bbox": f"{p.lon - 0.001},{p.lat - 0.001},{p.lon + 0.001},{p.lat + 0.001}", "limit": 1000}
+
+    login = {"username": "matrix-login", "password": PASSWORD}
+    return {
+        ("GET", "/healthz"): Call(fixed("/healthz")),
+        ("GET", "/healthz/ready"): Call(fixed("/healthz/ready")),
+        ("GET", "/map"): Call(fixed("/map")),
+        ("GET", "/api/v1/units"): Call(get(lambda p: "/api/v1/units", lambda p: {"limit": 1})),
+        ("GET", "/api/v1/units/{code}"): Call(get(lambda p: f"/api/v1/units/{p.chain['street']}")),
+        ("GET", "/api/v1/locate"): Call(get(lambda p: "/api/v1/locate", lambda p: {"lon": p.lon, "lat": p.lat})),
+        ("GET", "/api/v1/route"): Call(get(lambda p: "/api/v1/route",
+                                           lambda p: {"lon": p.lon, "lat": p.lat, "category": CATEGORY})),
+        ("POST", "/api/v1/reports"): Call(post(lambda p: "/api/v1/reports", json=Place.body), 201, "refused"),
+        ("GET", "/api/v1/events"): Call(get(lambda p: "/api/v1/events", around), outside="filtered",
+                                        present=listed("case_id")),
+        ("GET", "/api/v1/reports"): Call(get(lambda p: "/api/v1/reports", around), outside="filtered",
+                                         present=listed("report_id")),
+        ("GET", "/api/v1/events/{case_id}"): Call(get(lambda p: f"/api/v1/events/{p.case_id}"), outside="hidden"),
+        ("GET", "/api/v1/reports/{report_id}"): Call(get(lambda p: f"/api/v1/reports/{p.report_id}"),
+                                                       outside="hidden"),
+        ("POST", "/api/v1/events/{case_id}/merge"): Call(merge, outside="hidden", fresh=True),
+        ("POST", "/api/v1/reports/{report_id}/split"): Call(split, outside="hidden", fresh=True),
+        ("GET", "/api/v1/media/{sha256}"): Call(get(lambda p: f"/api/v1/media/{p.media}"), outside="hidden"),
+        ("GET", "/open311/v2/discovery.{fmt}"): Call(fixed("/open311/v2/discovery.json")),
+        ("GET", "/open311/v2/services.{fmt}"): Call(fixed("/open311/v2/services.json")),
+        ("GET", "/open311/v2/services/{service_code}.{fmt}"): Call(fixed(f"/open311/v2/services/{CATEGORY}.json")),
+        ("POST", "/open311/v2/requests.{fmt}"): Call(open311_post, 201, "refused", as_rule="cases:report",
+                                                     anonymous=403),
+        ("GET", "/open311/v2/requests.{fmt}"): Call(fixed("/open311/v2/requests.json")),
+        ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Call(
+            get(lambda p: f"/open311/v2/requests/{p.report_id}.json")),
+        ("GET", "/open311/v2/tokens/{token}.{fmt}"): Call(get(lambda p: f"/open311/v2/tokens/{p.token}.json")),
+        ("POST", "/api/v1/auth/token"): Call(post(lambda p: "/api/v1/auth/token", data=lambda p: login)),
+        ("POST", "/api/v1/auth/refresh"): Call(post(lambda p: "/api/v1/auth/refresh", json=lambda p: {
+            "refresh_token": _login(client, nanjing)["refresh_token"]})),
+        ("POST", "/api/v1/auth/revoke"): Call(post(lambda p: "/api/v1/auth/revoke", json=lambda p: {
+            "refresh_token": _login(client, nanjing)["refresh_token"]})),
+        ("GET", "/api/v1/auth/me"): Call(fixed("/api/v1/auth/me")),
+        ("GET", "/api/v1/users"): Call(fixed("/api/v1/users"), outside="filtered", present=lambda r, p: any(
+            u["username"] == p.target_user for u in r.json()["users"])),
+        ("POST", "/api/v1/users"): Call(post(lambda p: "/api/v1/users", json=new_user), 201, "refused"),
+        ("PUT", "/api/v1/users/{username}/roles"): Call(as_user("PUT", "/roles", {"roles": ["planner"]}),
+                                                        outside="hidden", fresh=True),
+        ("POST", "/api/v1/users/{username}/disable"): Call(as_user("POST", "/disable"), outside="hidden", fresh=True),
+        ("POST", "/api/v1/users/{username}/keys"): Call(post(lambda p: f"/api/v1/users/{p.target_user}/keys",
+                                                             json=lambda p: {"name": "sensor"}), 201, "hidden"),
+        ("POST", "/api/v1/users/{username}/keys/{prefix}/revoke"): Call(as_user("POST", "/keys/{prefix}/revoke"),
+                                                                         outside="hidden", fresh=True),
+        ("GET", "/api/v1/audit"): Call(get(lambda p: "/api/v1/audit", lambda p: {"limit": 5})),
+        ("GET", "/api/v1/audit/verify"): Call(fixed("/api/v1/audit/verify")),
+    }  # fmt: skip
+
+
+def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str, call: Call) -> tuple[int, bool]:
+    """(status, whether the place's resource shows) as the rules say."""
+    rule = call.as_rule or rule
+    if rule == "public":
+        return call.success, True
+    if role is None:
+        return call.anonymous, False
+    if rule != "signed_in" and rule not in perms[role]:
+        return (403, False)
+    reaches = place == "inside" or ROLE_UNIT[role] == "city" or call.outside == "none"
+    if reaches:
+        return call.success, True
+    return {"hidden": (404, False), "refused": (403, False), "filtered": (call.success, False)}[call.outside]
+
+
+def test_every_endpoint_every_role_inside_and_outside(
+    client: TestClient, anonymous: TestClient, nanjing: Engine, places: dict[str, Place],
+    people: dict[str | None, dict[str, str]], permissions: dict[str, set[str]],
+) -> None:  # fmt: skip
+    with nanjing.begin() as conn:  # the login endpoint's user (public rule: anyone may try)
+        create_user(conn, "matrix-login", unit_code="320100", roles=["planner"], password=PASSWORD, actor="tests")
+    table, how = route_table(client), calls(client, nanjing)
+    assert set(table) == set(how), f"endpoints without a matrix entry: {sorted(set(table) - set(how))}"
+    wrong = []
+    for (method, path), rule in sorted(table.items()):
+        call = how[(method, path)]
+        for role, headers in people.items():
+            for name, place in places.items():
+                status, shows = expected(rule, role, permissions, name, call)
+                ctx = {"fresh": call.fresh and 200 <= status < 300, "key": headers["X-API-Key"]}
+                verb, url, kwargs = call.request(place, ctx)
+                sender = anonymous if role is None else client
+                response = sender.request(verb, url, headers=headers if role else {}, **kwargs)
+                listed = call.present is not None and response.status_code == status < 300
+                if response.status_code != status or (listed and call.present(response, place) != shows):  # type: ignore[misc]
+                    wrong.append(f"{method} {path} as {role or 'nobody'} {name}: {response.status_code} "
+                                 f"(expected {status}{'' if shows else ', hidden'}) {response.text[:120]}")  # fmt: skip
+    assert not wrong, f"{len(wrong)} cells of the matrix are wrong:\n" + "\n".join(wrong)
