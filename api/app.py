@@ -28,7 +28,7 @@ from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
-from spatial.db import as_api_role, libpq_url, make_engine
+from spatial.db import libpq_url, make_engine, role_switch
 from spatial.settings import StoreSettings
 
 
@@ -70,14 +70,14 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
-        app.state.engine = make_engine(store, api_role=True)
+        app.state.engine = make_engine(store, api=True)
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
         app.state.pool = AsyncConnectionPool(
-            libpq_url(store), min_size=1, max_size=api.db_concurrency, open=False,
-            kwargs={"autocommit": True, **as_api_role()},
+            libpq_url(store, api=True), min_size=1, max_size=api.db_concurrency, open=False,
+            kwargs={"autocommit": True, **role_switch(store, api=True)},
         )  # fmt: skip
         await app.state.pool.open()
         app.state.locator = Locator()
@@ -87,7 +87,9 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
         app.state.users = UserCache()
-        user_changes = asyncio.create_task(app.state.users.follow_changes(libpq_url(store), **as_api_role()))
+        user_changes = asyncio.create_task(
+            app.state.users.follow_changes(libpq_url(store, api=True), **role_switch(store, api=True))
+        )
         app.state.throttle = throttle
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
         try:

@@ -93,8 +93,16 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     )  # fmt: skip
 
 
+async def value_refused_by_database(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot take (a NUL character, a number out of range) is the client's to fix."""
+    reason = str(exc).splitlines()[0]
+    return JSONResponse({"detail": f"a value in the request cannot be stored or compared: {reason}",
+                         "code": "invalid_input"}, status_code=422)  # fmt: skip
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Register the handlers once, in the app factory."""
     app.add_exception_handler(PlatformError, platform_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(psycopg.errors.InsufficientPrivilege, refused_by_database)
+    app.add_exception_handler(psycopg.DataError, value_refused_by_database)

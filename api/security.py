@@ -13,8 +13,6 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spatial.errors import PayloadTooLargeError
-
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -61,7 +59,8 @@ class BodyLimit:
     """Pure ASGI middleware refusing request bodies over a size, before the endpoint reads them.
 
     A declared Content-Length over the limit is answered 413 at once; a body sent without one
-    (chunked) is counted as it streams and cut off at the limit. Upload endpoints get their own,
+    (chunked) is counted as it streams and answered 413 at the limit, while the endpoint sees
+    the client disconnect (and whatever it would have answered is dropped). Upload endpoints get their own,
     larger limit; everything else the small default, so no endpoint can be made to buffer a
     large body by accident.
     """
@@ -79,21 +78,27 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit:
             await _refuse(send, int(declared), limit)
             return
-        received = 0
+        received, refused = 0, False
 
         async def counted() -> Message:
-            nonlocal received
+            # over the limit: answer 413 now, and tell the endpoint the client went away
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > limit:
-                raise PayloadTooLargeError(f"request body over the {limit:,}-byte limit")
-            return message
+            if received > limit and not refused:
+                refused = True
+                await _refuse(send, received, limit)
+            return {"type": "http.disconnect"} if refused else message
 
-        await self.app(scope, counted, send)
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, unless_refused)
 
 
 async def _refuse(send: Send, size: int, limit: int) -> None:
-    body = orjson.dumps({"detail": f"request of {size:,} bytes is over the {limit:,}-byte limit for this endpoint",
+    body = orjson.dumps({"detail": f"request of {size:,}+ bytes is over the {limit:,}-byte limit for this endpoint",
                          "code": "too_large"})  # fmt: skip
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

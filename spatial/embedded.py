@@ -126,10 +126,14 @@ class EmbeddedCluster:
         """The port the cluster was configured with."""
         return int(self._state()["port"])  # type: ignore[call-overload]
 
-    def url(self, database: str | None = None, *, admin: bool = False) -> str:
-        """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``)."""
+    def url(self, database: str | None = None, *, admin: bool = False, api: bool = False) -> str:
+        """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``): owner, admin or API role."""
         state = self._state()
-        role, password = (ADMIN_ROLE, state["admin_password"]) if admin else (APP_ROLE, state["app_password"])
+        role, password = (
+            (ADMIN_ROLE, state["admin_password"]) if admin
+            else (API_ROLE, state["api_password"]) if api
+            else (APP_ROLE, state["app_password"])
+        )  # fmt: skip
         name = database or ("postgres" if admin else self.settings.city)
         return f"postgresql://{role}:{password}@127.0.0.1:{state['port']}/{name}"
 
@@ -199,6 +203,7 @@ class EmbeddedCluster:
             "port": free_port(self.settings.db_port),
             "admin_password": secrets.token_urlsafe(24),
             "app_password": secrets.token_urlsafe(24),
+            "api_password": secrets.token_urlsafe(24),
         }
         pwfile = self.data_dir / ".initdb-pw"
         pwfile.write_text(str(state["admin_password"]))
@@ -263,6 +268,7 @@ class EmbeddedCluster:
             self.init()
         current = self.status()
         if current.running:
+            self._ensure_app_role()  # a cluster started by an older version may lack a role
             return current
         self._pid_file().unlink(missing_ok=True)  # stale: its process is gone or not postgres
         port = self.port
@@ -310,19 +316,23 @@ class EmbeddedCluster:
 
     # ---- databases ---------------------------------------------------------------------------
     def _ensure_app_role(self) -> None:
-        """The owner role (logs in) and the API role it switches to (cannot log in on its own)."""
-        password = str(self._state()["app_password"])
+        """The owner role and the API role, each logging in with its own password.
+
+        The API role is not a member of the owner nor the owner of it, so nothing a session of
+        the API runs (``RESET ROLE`` included) lifts row-level security.
+        """
+        state = self._state()
+        if "api_password" not in state:  # a cluster made before the API had its own login
+            state["api_password"] = secrets.token_urlsafe(24)
+            self._save_state(state)
         with psycopg.connect(self.url(admin=True), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(
-                sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
-                    sql.SQL(verb), sql.Identifier(APP_ROLE), sql.Literal(password)
+            for role, password in ((APP_ROLE, state["app_password"]), (API_ROLE, state["api_password"])):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+                conn.execute(
+                    sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
+                        sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(str(password))
+                    )
                 )
-            )
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [API_ROLE]).fetchone():
-                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(API_ROLE)))
-            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(API_ROLE), sql.Identifier(APP_ROLE)))
 
     def ensure_database(self, name: str | None = None) -> str:
         """Create the city database (owned by the app role, PostGIS enabled); return its URL.

@@ -45,6 +45,11 @@ class StoreSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="External PostGIS; when unset the embedded cluster is used."
     )
+    api_database_url: str | None = Field(
+        default=None,
+        description="How the API logs in to the external PostGIS: as cityops_api, which owns nothing (row-level "
+        "security binds it). Unset: the owner's login switching to cityops_api, which injected SQL could undo.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     city: str = Field(default="nanjing", description="City database served by this process.")
     db_port: int = Field(default=54329, ge=1024, le=65535, description="Preferred embedded port.")
@@ -76,7 +81,7 @@ class StoreSettings(BaseSettings):
             raise ValueError("city must be lower-case letters, digits and _ (e.g. 'nanjing')")
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "api_database_url")
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         return sqlalchemy_url(value) if value else None

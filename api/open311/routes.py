@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -69,7 +70,8 @@ class Open311Route(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (Open311Error, PlatformError, RequestValidationError, ValidationError, HTTPException) as exc:
+            except (Open311Error, PlatformError, RequestValidationError, ValidationError, HTTPException,
+                    psycopg.DataError) as exc:  # fmt: skip
                 return _spec_error(exc).response(_format(request))
 
         return guarded

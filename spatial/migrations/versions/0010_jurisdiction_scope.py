@@ -4,10 +4,10 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-27
 
-The API does not act as the schema's owner. Its connections take the role ``cityops_api``
-(``SET ROLE`` at connect), which may read what it serves and write only the tables intake,
-merging, logins and user administration write; it owns nothing, so row-level security binds it.
-The owner (migrations, the CLI, historic import) is not restricted.
+The API does not act as the schema's owner. It logs in as ``cityops_api``, which may read what
+it serves and write only the tables intake, merging, logins and user administration write; it
+owns nothing and is no member of the owner, so row-level security binds it and no statement it
+runs can lift that. The owner (migrations, the CLI, historic import) is not restricted.
 
 Each request names its caller's scope in session settings (``cityops.scope_unit``: the id of
 the caller's unit; ``cityops.department``: their department or empty). A case is visible when the
@@ -48,11 +48,8 @@ def upgrade() -> None:
     op.execute(f"""
     DO $$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{API_ROLE}') THEN
-            CREATE ROLE {API_ROLE} NOLOGIN;
-        END IF;
-        IF NOT pg_has_role(current_user, '{API_ROLE}', 'MEMBER') THEN
-            RAISE EXCEPTION 'the schema owner % must be a member of {API_ROLE}: GRANT {API_ROLE} TO %',
-                current_user, current_user;
+            RAISE EXCEPTION 'role {API_ROLE} is missing: CREATE ROLE {API_ROLE} LOGIN PASSWORD ''…'' (the API logs '
+                'in with it: CITYOPS_API_DATABASE_URL)';
         END IF;
     END $$;
     GRANT USAGE ON SCHEMA public TO {API_ROLE};
