@@ -356,20 +356,40 @@ def bench_intake(
 ) -> None:
     """Report intake and historic import, each against its baseline, in a scratch copy of the city."""
     from bench.intake import run
-    from spatial.migrate import upgrade
 
     with reported_errors():
-        settings = _store()
-        if not settings.database_url:  # a database of its own, so benchmark reports never mix with real ones
-            settings = settings.model_copy(update={"city": f"{settings.city}_bench"})
-            cluster = _cluster(settings)
-            cluster.start()
-            cluster.ensure_database()
-            upgrade(_engine(settings))
-            _load_demo(settings)
-            with _engine(settings).begin() as conn:  # each run starts from an empty case table
-                conn.exec_driver_sql("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE")
-        run(settings, seconds=seconds, clients=clients, events=events, console=console)
+        run(_bench_store(), seconds=seconds, clients=clients, events=events, console=console)
+
+
+@bench_app.command("access")
+def bench_access(
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint and caller")] = 15,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 32,
+    cases: Annotated[int, typer.Option(help="Cases seeded across the city before measuring")] = 200_000,
+) -> None:
+    """Scope enforcement: intake and lists as a street user vs a city-wide user, in a scratch copy."""
+    from bench.access import run
+
+    with reported_errors():
+        run(_bench_store(), seconds=seconds, clients=clients, cases=cases, console=console)
+
+
+def _bench_store() -> StoreSettings:
+    """A database of its own (the demo hierarchy, no cases), so benchmark reports never mix with real ones."""
+    from spatial.migrate import upgrade
+
+    settings = _store()
+    if settings.database_url:
+        return settings
+    settings = settings.model_copy(update={"city": f"{settings.city}_bench"})
+    cluster = _cluster(settings)
+    cluster.start()
+    cluster.ensure_database()
+    upgrade(_engine(settings))
+    _load_demo(settings)
+    with _engine(settings).begin() as conn:  # each run starts from an empty case table
+        conn.exec_driver_sql("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE")
+    return settings
 
 
 def _cli_actor() -> str:

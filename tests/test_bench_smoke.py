@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from sqlalchemy import Engine
 
-from bench import intake
+from bench import access, intake
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -29,3 +29,16 @@ def test_bench_intake_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert all(row.ratio > 0 for row in rows)
     assert "lost 0 · duplicated 0" in output and "grids differing from the baseline's: 0" in output
     assert "cores" in output
+
+
+def test_bench_access_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=200)
+    rows = access.run(nanjing_settings, seconds=1, clients=4, cases=2_000, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0] for row in rows] == [
+        "POST /api/v1/reports (in the street)",
+        "GET /api/v1/events?limit=100",
+        "GET /api/v1/reports?limit=100",
+    ]
+    assert all(row.ratio > 0 for row in rows) and "street user" in output and "city-wide user" in output
+    assert "seeded 2,000 cases" in output and "cores" in output
