@@ -218,7 +218,7 @@ def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool |
         settings = _store()
         with progress_bar(f"importing {path.name}") as update:
             result = import_events(_engine(settings), path, crs=parse_source_crs(crs or "wgs84"), rejects=rejects,
-                                   bulk=bulk, progress=update)  # fmt: skip
+                                   bulk=bulk, progress=update, actor=_cli_actor())  # fmt: skip
         console.print(
             f"batch {result.batch_id}: {result.loaded:,} of {result.rows_read:,} events loaded and routed, "
             f"{result.rejected:,} rejected, in {result.seconds:.1f} s ({result.rate:,.0f} rows/s"

@@ -24,20 +24,21 @@ FROM audit_log ORDER BY id
 RECORD_SQL = "SELECT cityops_audit(%s, %s, %s, CAST(%s AS jsonb))"
 
 
-def _entry(actor: str, action: str, subject: str | None, detail: dict[str, object]) -> tuple[object, ...]:
+def entry(actor: str, action: str, subject: str | None, detail: dict[str, object]) -> tuple[object, ...]:
+    """The parameters of ``RECORD_SQL`` (for a caller holding a bare psycopg connection)."""
     return actor, action, subject, orjson.dumps(detail).decode()
 
 
 def record(conn: Connection, actor: str, action: str, subject: str | None = None, **detail: object) -> int:
     """Append one entry; returns its id."""
-    return conn.exec_driver_sql(RECORD_SQL, _entry(actor, action, subject, detail)).scalar_one()
+    return conn.exec_driver_sql(RECORD_SQL, entry(actor, action, subject, detail)).scalar_one()
 
 
 async def record_async(
     conn: psycopg.AsyncConnection, actor: str, action: str, subject: str | None = None, **detail: object
 ) -> int:
     """``record`` on an asyncio connection (the API's hot paths)."""
-    row = await (await conn.execute(RECORD_SQL, _entry(actor, action, subject, detail))).fetchone()
+    row = await (await conn.execute(RECORD_SQL, entry(actor, action, subject, detail))).fetchone()
     return row[0]  # type: ignore[index]
 
 

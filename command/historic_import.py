@@ -39,6 +39,7 @@ from psycopg import Connection
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine
 
+from command.audit import RECORD_SQL, entry
 from command.routing import SEVERITY_NAMES, Severity, responsible_unit, rule_text, wanted_tier
 from command.taxonomy import CATEGORY_SQL, Category, category_from_row
 from command.working_time import WorkingCalendar
@@ -391,8 +392,12 @@ def _reference_data(
 def import_events(
     engine: Engine, path: Path, *, crs: SourceCrs = SourceCrs.WGS84, rejects: Path | None = None,
     bulk: bool | None = None, calendar: WorkingCalendar | None = None, progress: Progress = lambda *_: None,
+    actor: str = "system",
 ) -> ImportResult:  # fmt: skip
-    """Load a file of past events; valid rows all land (in one transaction), the rest go to ``rejects``."""
+    """Load a file of past events; valid rows all land (in one transaction), the rest go to ``rejects``.
+
+    The import is one entry of the audit log (``actor``, the file's name and hash, the counts).
+    """
     began = datetime.now(UTC)
     calendar = calendar or WorkingCalendar.china()
     progress("reading", 0.0)
@@ -449,6 +454,8 @@ def import_events(
             rejected = int((reasons != None).sum())  # noqa: E711
             conn.execute("UPDATE import_batch SET rows_loaded = %s, rows_rejected = %s WHERE id = %s",
                          (len(frame) - rejected, rejected, batch_id))  # fmt: skip
+            counts = {"file": path.name, "sha256": file_hash, "loaded": len(frame) - rejected, "rejected": rejected}
+            conn.execute(RECORD_SQL, entry(actor, "events.imported", f"import_batch:{batch_id}", counts))
     finally:
         raw.close()
     rejects_path = None

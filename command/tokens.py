@@ -99,6 +99,7 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
         raise UnauthenticatedError("the user is disabled")
     conn.execute(text("UPDATE refresh_token SET replaced_at = now() WHERE token_sha256 = :t"),
                  {"t": _digest(refresh_token)})  # fmt: skip
+    record(conn, username, "token.refreshed", username, family=family)
     return issue(conn, user, policy, family)
 
 

@@ -27,7 +27,7 @@ from api.open311.formats import Format, Open311Error, render
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
 from command.intake import submit
-from spatial.errors import PlatformError
+from spatial.errors import PlatformError, TooManyRequestsError
 
 WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
@@ -72,7 +72,10 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except (Open311Error, PlatformError, RequestValidationError, ValidationError, HTTPException,
                     psycopg.DataError) as exc:  # fmt: skip
-                return _spec_error(exc).response(_format(request))
+                response = _spec_error(exc).response(_format(request))
+                if isinstance(exc, TooManyRequestsError):
+                    response.headers["Retry-After"] = str(exc.retry_after)
+                return response
 
         return guarded
 
