@@ -5,6 +5,8 @@ show more than its caller's subtree whatever its filters say. The scope is also 
 query as a plain condition (``scope_unit``): the planner cannot see inside the policy's
 session setting, and with the value in hand it picks the right plan — a backward scan of the
 newest cases for the whole city, the units index for a street (2 s vs 1 ms at 1 M cases).
+Reports are listed where they were filed (their own units), so the newest-first scan runs on
+the report table itself rather than through the cases.
 Contacts come out masked unless the caller may read personal data.
 """
 
@@ -26,13 +28,15 @@ FROM event e JOIN unit u ON u.id = e.responsible_unit_id
 WHERE {where}
 ORDER BY e.id DESC LIMIT %(limit)s
 """
+# the page of reports first (newest-first scan of the report table), their cases only for that page
 REPORTS_SQL = """
 SELECT r.id, r.event_id, e.category_code, e.state, r.source::text, r.description, r.address, r.created_at,
        ST_X(r.geom), ST_Y(r.geom), r.reporter
-FROM report r JOIN event e ON e.id = r.event_id
-WHERE {where}
-ORDER BY r.id DESC LIMIT %(limit)s
+FROM (SELECT * FROM report r WHERE {where} ORDER BY r.id DESC LIMIT %(limit)s) r
+LEFT JOIN LATERAL (SELECT category_code, state FROM event WHERE event.id = r.event_id) e ON true
+ORDER BY r.id DESC
 """
+ON_CASE = "EXISTS (SELECT FROM event e WHERE e.id = r.event_id AND {condition})"
 CASE_FIELDS = ("id", "category", "severity", "state", "responsible_code", "responsible_name", "departments",
                "filed_at", "deadline", "report_count", "description", "address", "lon", "lat")  # fmt: skip
 REPORT_FIELDS = ("id", "case_id", "category", "state", "source", "description", "address", "created_at", "lon",
@@ -52,12 +56,17 @@ class ListFilter:
     until: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
 
-    def where(self, alias: str, time_column: str) -> tuple[str, dict[str, object]]:
-        """SQL conditions on table ``alias`` (the row's own id and time) and their parameters."""
-        conditions = ["e.units @> ARRAY[%(scope_unit)s::bigint]"]
+    def where(self, alias: str, time_column: str, on_case: str = "{condition}") -> tuple[str, dict[str, object]]:
+        """SQL conditions on table ``alias`` (its id, time, units) and their parameters.
+
+        ``on_case`` wraps conditions on the case (category, state) for rows that are not cases.
+        """
+        conditions = [f"{alias}.units @> ARRAY[%(scope_unit)s::bigint]"]
         params: dict[str, object] = {"limit": self.limit, "scope_unit": self.scope_unit}
-        for name, sql in (("before_id", f"{alias}.id < %(before_id)s"), ("category", "e.category_code = %(category)s"),
-                          ("state", "e.state = %(state)s"), ("since", f"{alias}.{time_column} >= %(since)s"),
+        category = on_case.format(condition="e.category_code = %(category)s")
+        state = on_case.format(condition="e.state = %(state)s")
+        for name, sql in (("before_id", f"{alias}.id < %(before_id)s"), ("category", category), ("state", state),
+                          ("since", f"{alias}.{time_column} >= %(since)s"),
                           ("until", f"{alias}.{time_column} < %(until)s")):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
@@ -87,7 +96,7 @@ async def list_reports(
     conn: psycopg.AsyncConnection, filter_: ListFilter, zone: tzinfo, *, reveal: bool
 ) -> list[dict[str, object]]:
     """Reports, newest first, with the reporter's name and phone (masked unless ``reveal``)."""
-    where, params = filter_.where("r", "created_at")
+    where, params = filter_.where("r", "created_at", ON_CASE)
     rows = await (await conn.execute(REPORTS_SQL.format(where=where), params)).fetchall()
     out = []
     for r in rows:

@@ -67,7 +67,9 @@ def upgrade() -> None:
     ALTER TABLE event ALTER COLUMN units SET NOT NULL;
     ALTER TABLE report ALTER COLUMN units SET NOT NULL;
     CREATE INDEX ix_event_units ON event USING gin (units);
+    CREATE INDEX ix_report_units ON report USING gin (units);
     ANALYZE event;  -- element statistics of units: how many cases each unit holds, for the planner
+    ANALYZE report;
 
     -- the unit ids a case belongs to: its grid and every ancestor (so a street user finds it by its street)
     CREATE FUNCTION cityops_event_units() RETURNS trigger LANGUAGE plpgsql AS $$
