@@ -31,6 +31,7 @@ from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
 USER_TTL = 5.0
+UNKNOWN = object()
 log = structlog.get_logger("cityops.access")
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An integration's key")
@@ -74,9 +75,11 @@ class UserCache:
     async def by_key(self, request: Request, key: str) -> User | None:
         """The active user behind an API key, or None (unknown, revoked, disabled)."""
         digest = hashlib.sha256(key.encode()).hexdigest()  # the key itself is not kept, even in memory
-        if digest not in self._by_key:
-            self._by_key[digest] = await db_call(request, user_for_key, key)
-        return self._by_key[digest]
+        found = self._by_key.get(digest, UNKNOWN)
+        if found is UNKNOWN:  # never looked up, or expired (unknown keys are remembered too: no database spray)
+            found = await db_call(request, user_for_key, key)
+            self._by_key[digest] = found
+        return found  # type: ignore[return-value]
 
     def forget(self) -> None:
         """Drop everything (a user, their roles or keys changed)."""

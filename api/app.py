@@ -52,6 +52,14 @@ def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def _api_pool(store: StoreSettings, size: int) -> AsyncConnectionPool:
+    """An open pool of autocommit connections logged in as the API role."""
+    pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=size, open=False,
+                               kwargs={"autocommit": True, **role_switch(store, api=True)})  # fmt: skip
+    await pool.open()
+    return pool
+
+
 async def _city_unit_id(pool: AsyncConnectionPool) -> int:
     """The root of the hierarchy: the scope of public views (Open311), which show public fields only."""
     async with pool.connection() as conn:
@@ -75,11 +83,9 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
-        app.state.pool = AsyncConnectionPool(
-            libpq_url(store, api=True), min_size=1, max_size=api.db_concurrency, open=False,
-            kwargs={"autocommit": True, **role_switch(store, api=True)},
-        )  # fmt: skip
-        await app.state.pool.open()
+        app.state.pool = await _api_pool(store, api.db_concurrency)
+        # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
+        app.state.scoped_pool = await _api_pool(store, api.db_concurrency)
         app.state.locator = Locator()
         app.state.calendar = WorkingCalendar.china()
         app.state.media = MediaStore(store.media_dir)
@@ -97,6 +103,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         finally:
             user_changes.cancel()
             await app.state.pool.close()
+            await app.state.scoped_pool.close()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -25,9 +25,9 @@ def _scope(request: Request) -> tuple[str, str] | None:
     return None if scope is None else scope.settings()
 
 
-def _with_connection(request: Request, work: Callable[..., T], *args: object) -> T:
+def _with_connection(request: Request, scoped: bool, work: Callable[..., T], *args: object) -> T:
     engine = request.app.state.read_engine
-    scope = _scope(request)
+    scope = _scope(request) if scoped else None
     with engine.connect() as conn:
         if scope is None:
             return work(conn, *args)
@@ -42,8 +42,10 @@ def _with_connection(request: Request, work: Callable[..., T], *args: object) ->
                 raise
 
 
-async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
+async def db_call(request: Request, work: Callable[..., T], *args: object, scoped: bool = False) -> T:
     """Run ``work(conn, *args)`` on a pooled autocommit connection, in one thread-pool hop.
+
+    ``scoped``: the connection carries the request's scope for the call (set, then cleared).
 
     Routes are async and hand all blocking work to the pool in a single call: a sync route with
     a generator dependency costs three hops, which on two cores is most of a request's time.
@@ -51,40 +53,46 @@ async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
     fighting over the GIL (32 runnable threads on two cores halve the throughput).
     """
     async with request.app.state.db_slots:
-        return await run_in_threadpool(_with_connection, request, work, *args)
+        return await run_in_threadpool(_with_connection, request, scoped, work, *args)
 
 
-def _in_transaction(request: Request, work: Callable[..., T], *args: object) -> T:
-    scope = _scope(request)
+def _in_transaction(request: Request, scoped: bool, work: Callable[..., T], *args: object) -> T:
+    scope = _scope(request) if scoped else None
     with request.app.state.engine.begin() as conn:
         if scope is not None:
             conn.exec_driver_sql(TRANSACTION_SCOPE, scope)  # ends with the transaction, commit or not
         return work(conn, *args)
 
 
-async def db_write(request: Request, work: Callable[..., T], *args: object) -> T:
+async def db_write(request: Request, work: Callable[..., T], *args: object, scoped: bool = False) -> T:
     """``db_call`` for work that writes: one transaction, committed when ``work`` returns."""
     async with request.app.state.db_slots:
-        return await run_in_threadpool(_in_transaction, request, work, *args)
+        return await run_in_threadpool(_in_transaction, request, scoped, work, *args)
 
 
 @asynccontextmanager
 async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled async connection carrying the request's scope (none: row-level security shows nothing)."""
-    scope = _scope(request)
+    """A pooled async connection without a scope: row-level security shows it no case at all.
+
+    For work that reads no case data (locate, categories, health); nothing to set, nothing to undo.
+    """
     async with request.app.state.pool.connection() as conn:
-        if scope is None:
-            yield conn
-            return
+        yield conn
+
+
+@asynccontextmanager
+async def scoped_connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection of the scoped pool carrying the request's scope (the caller's, or the public view's).
+
+    Every checkout from this pool sets the scope before anything else runs, so a connection
+    never serves one caller with another's scope, and none needs resetting on the way back.
+    """
+    scope = _scope(request)
+    if scope is None:
+        raise RuntimeError(f"{request.url.path} reads cases without an access rule that sets a scope")
+    async with request.app.state.scoped_pool.connection() as conn:
         await conn.execute(SESSION_SCOPE, scope, prepare=True)
-        try:
-            yield conn
-        finally:
-            try:
-                await conn.execute(SESSION_SCOPE, ("", ""), prepare=True)
-            except psycopg.Error:
-                await conn.close()  # a connection that may still carry a scope is never reused
-                raise
+        yield conn
 
 
 def bbox_query(

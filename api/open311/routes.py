@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from api.access import PUBLIC_VIEW, Scope, client_address
-from api.deps import connection
+from api.deps import connection, scoped_connection
 from api.errors import classify
 from api.open311.formats import Format, Open311Error, render
 from api.open311.queries import RequestFilter, service_requests, services
@@ -197,7 +197,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     code = fields.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required; GET services.json lists them")
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         found = await services(conn, code)
         if not found:
             raise Open311Error(404, f"service_code {code!r} not found; GET services.{fmt} lists them")
@@ -242,7 +242,7 @@ async def list_requests(request: Request, fmt: str) -> Response:
         ids=tuple(map(int, ids)), codes=tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip()),
         start=start, end=end, statuses=statuses, limit=size, offset=(page - 1) * size,
     )  # fmt: skip
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         found = await service_requests(conn, where, request.app.state.calendar.zone, _media_base(request))
     return render(found, format_, "service_requests")
 
@@ -253,7 +253,7 @@ async def get_request(request: Request, service_request_id: str, fmt: str) -> Re
     format_ = _fmt(fmt)
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)),
                                        request.app.state.calendar.zone, _media_base(request))  # fmt: skip
     if not found:
@@ -269,7 +269,7 @@ async def get_token(request: Request, token: str, fmt: str) -> Response:
         key = uuid.UUID(token)
     except ValueError:
         raise Open311Error(404, f"token {token!r} not found") from None
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         row = await (await conn.execute("SELECT id FROM report WHERE token = %s", (key,))).fetchone()
     if row is None:
         raise Open311Error(404, f"token {token!r} not found")

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
-from api.deps import BBoxDep, connection
+from api.deps import BBoxDep, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
 from command.case_view import case_view, report_view
@@ -79,7 +79,7 @@ Format = Annotated[ListFormat, Query(alias="format", description="json, geojson 
 @router.get("/events", response_model=None)
 async def get_cases(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
     """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV)."""
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         rows = await list_cases(conn, filter_, request.app.state.calendar.zone)
     return render_list(request, rows, CASE_FIELDS, fmt, filter_.limit, "cases")
 
@@ -88,7 +88,7 @@ async def get_cases(request: Request, user: Reader, filter_: Filter, fmt: Format
 async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
     """Reports in the caller's jurisdiction with reporter contact (masked without personal-data clearance)."""
     reveal = user.may(PERSONAL)
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         rows = await list_reports(conn, filter_, request.app.state.calendar.zone, reveal=reveal)
         if reveal:
             await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["reporter_phone"] or
@@ -100,7 +100,7 @@ async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Form
 async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """A case: routing, deadline, trace, its reports (contact masked) with media, and its merge history."""
     reveal = user.may(PERSONAL)
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         view = await case_view(conn, case_id, request.app.state.calendar.zone, reveal=reveal)
         if reveal:
             await audit_disclosure(conn, user.username, [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
@@ -112,7 +112,7 @@ async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONRe
 async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJSONResponse:
     """One report as submitted (contact masked) and the case it belongs to now."""
     reveal = user.may(PERSONAL)
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         view = await report_view(conn, report_id, request.app.state.calendar.zone, reveal=reveal)
         if reveal and view["reporter"]:
             await audit_disclosure(conn, user.username, [report_id], via=f"report {report_id}")
@@ -122,7 +122,7 @@ async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJS
 @router.post("/events/{case_id}/merge", response_class=FastJSONResponse)
 async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -> FastJSONResponse:
     """Fold another open case into this one (its reports move here; it points here from now on)."""
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         return FastJSONResponse(await merge_cases(conn, case_id, body.case_id, body.reason, actor=user.username))
 
 
@@ -130,7 +130,7 @@ async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -
 async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn) -> FastJSONResponse:
     """Undo a merge for one report: back to the case it came from, or a new case routed on its own."""
     state = request.app.state
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         return FastJSONResponse(await split_report(conn, report_id, body.reason, state.locator, state.calendar,
                                                    actor=user.username))  # fmt: skip
 
@@ -140,7 +140,7 @@ async def get_media(request: Request, user: Reader, sha256: str) -> FileResponse
     """A photo or video of a report the caller may see, by its hash; immutable, so cached for good (privately)."""
     if not SHA256.match(sha256):
         raise NotFoundError(f"no media {sha256!r}: media are addressed by a lower-case hex SHA-256")
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         row = await (await conn.execute(MEDIA_IN_SCOPE, (sha256,))).fetchone()
     path = request.app.state.media.path_of(sha256)
     if row is None or not path.exists():

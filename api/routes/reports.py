@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from api.access import Access, client_address
-from api.deps import connection
+from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
@@ -205,7 +205,7 @@ async def submit_report(
     else:
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
     submission = to_submission(body, media)
-    async with connection(request) as conn:
+    async with scoped_connection(request) as conn:
         answer = await submit(conn, submission, idempotency_key, request.app.state.locator, request.app.state.calendar,
                               actor=user.username, within=user.unit_code)  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
