@@ -21,14 +21,14 @@ from command.privacy import mask_contact
 
 MAX_LIMIT = 1000
 
+# the page first (newest-first on the table itself), the joined names only for that page
 CASES_SQL = """
 SELECT e.id, e.category_code, e.severity::text, e.state, u.code, u.name, e.departments, e.filed_at, e.deadline,
        e.report_count, e.description, e.address, ST_X(e.geom), ST_Y(e.geom)
-FROM event e JOIN unit u ON u.id = e.responsible_unit_id
-WHERE {where}
-ORDER BY e.id DESC LIMIT %(limit)s
+FROM (SELECT * FROM event e WHERE {where} ORDER BY e.id DESC LIMIT %(limit)s) e
+JOIN unit u ON u.id = e.responsible_unit_id
+ORDER BY e.id DESC
 """
-# the page of reports first (newest-first scan of the report table), their cases only for that page
 REPORTS_SQL = """
 SELECT r.id, r.event_id, e.category_code, e.state, r.source::text, r.description, r.address, r.created_at,
        ST_X(r.geom), ST_Y(r.geom), r.reporter
