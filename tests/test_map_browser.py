@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import Engine
+
+from command.users import create_user
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+MAP_PASSWORD = "map viewer password"
+
+
+@pytest.fixture(scope="module")
+def map_user(nanjing: Engine) -> str:
+    """A street commander who signs in on the map."""
+    name = f"map-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320102002", roles=["street"], password=MAP_PASSWORD, actor="tests")
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +50,7 @@ def wait_until(page: Page, expression: str, timeout_s: float = 20) -> None:
 
 
 @pytest.mark.browser
-def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifacts: Path) -> None:
+def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifacts: Path, map_user: str) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
@@ -48,8 +64,17 @@ def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifact
     assert page.locator(".leaflet-control-layers-overlays label").count() == 6
     page.evaluate("cityopsMap.setView([32.045, 118.785], 15)")
     wait_until(page, "window.cityopsLayers[4].loaded > 20")  # grids drawn
-    page.mouse.click(600, 400)
+    page.mouse.click(600, 400)  # locating needs a signed-in user: the platform asks first
+    page.wait_for_selector("#cityops-signin", timeout=10_000)
+    page.screenshot(path=str(artifacts / "map-signin.png"))
+    page.fill("#cityops-signin input[name=username]", map_user)
+    page.fill("#cityops-signin input[name=password]", "wrong password")
+    page.click("#cityops-signin button")
+    wait_until(page, "document.querySelector('.cityops-signin-error').textContent.length > 0")
+    page.fill("#cityops-signin input[name=password]", MAP_PASSWORD)
+    page.click("#cityops-signin button")
     page.wait_for_selector(".cityops-popup", timeout=10_000)
+    assert page.is_hidden("#cityops-signin")
     popup = page.inner_text(".cityops-popup")
     assert "grid" in popup and "南京市" in popup
     page.screenshot(path=str(artifacts / "map-grids-popup.png"))

@@ -1,5 +1,8 @@
-/* cityops map behaviour: hierarchy layers loaded by view, click-to-locate popups.
-   Plain Leaflet, no other dependency; everything comes from this platform's origin. */
+/* cityops map behaviour: hierarchy layers loaded by view, click-to-locate popups, sign-in.
+   Plain Leaflet, no other dependency; everything comes from this platform's origin.
+   The boundaries are public; locating (and everything about cases) needs a signed-in user: the
+   first request the platform refuses with 401 opens the sign-in form, then runs again. The
+   access token lives in this tab's sessionStorage only, and expires with the token. */
 "use strict";
 window.cityops = (function () {
   function escapeHtml(text) {
@@ -11,6 +14,62 @@ window.cityops = (function () {
   function status(text) {
     var box = document.getElementById("cityops-status");
     if (box) box.textContent = text;
+  }
+
+  var TOKEN = "cityops.access";
+
+  function credentials() {
+    var token = sessionStorage.getItem(TOKEN);
+    return token ? {"Authorization": "Bearer " + token} : {};
+  }
+
+  function signInForm() {
+    var form = document.getElementById("cityops-signin");
+    if (form) return form;
+    form = document.createElement("form");
+    form.id = "cityops-signin";
+    form.className = "cityops-signin";
+    [["username", "text", "用户名 user", "username"], ["password", "password", "密码 password", "current-password"]]
+      .forEach(function (f) {
+        var input = document.createElement("input");
+        input.name = f[0]; input.type = f[1]; input.placeholder = f[2]; input.autocomplete = f[3]; input.required = true;
+        form.appendChild(input);
+      });
+    var button = document.createElement("button");
+    button.type = "submit"; button.textContent = "登录 sign in";
+    var error = document.createElement("div");
+    error.className = "cityops-signin-error";
+    form.appendChild(button); form.appendChild(error);
+    document.body.appendChild(form);
+    return form;
+  }
+
+  function signIn(api) {
+    var form = signInForm();
+    form.hidden = false;
+    form.elements.username.focus();
+    return new Promise(function (resolve) {
+      form.onsubmit = function (event) {
+        event.preventDefault();
+        fetch(api + "/auth/token", {method: "POST", body: new URLSearchParams(new FormData(form))})
+          .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+          .then(function (answer) {
+            if (!answer.ok) { form.querySelector(".cityops-signin-error").textContent = answer.body.detail; return; }
+            sessionStorage.setItem(TOKEN, answer.body.access_token);
+            form.elements.password.value = "";
+            form.hidden = true;
+            resolve();
+          });
+      };
+    });
+  }
+
+  function getJson(api, url) {
+    return fetch(url, {headers: credentials()}).then(function (r) {
+      if (r.status !== 401) return r.json();
+      sessionStorage.removeItem(TOKEN);
+      return signIn(api).then(function () { return getJson(api, url); });
+    });
   }
 
   function chainHtml(chain) {
@@ -58,17 +117,16 @@ window.cityops = (function () {
         var simplify = (360 / Math.pow(2, zoom + 8)).toFixed(6);
         var url = options.api + "/units?tier=" + entry.tier.tier + "&bbox=" + bbox +
           "&limit=" + entry.tier.limit + "&simplify=" + simplify;
-        fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); })
-          .then(function (fc) {
-            if (ticket !== entry.request) return;  // a newer view superseded this one
-            entry.layer.clearLayers();
-            entry.layer.addData(fc);
-            entry.loaded = fc.numberReturned;
-            if (fc.numberMatched > fc.numberReturned) {
-              status(entry.tier.label + ": showing " + fc.numberReturned + " of " +
-                fc.numberMatched + " — zoom in");
-            }
-          });
+        getJson(options.api, url).then(function (fc) {
+          if (ticket !== entry.request) return;  // a newer view superseded this one
+          entry.layer.clearLayers();
+          entry.layer.addData(fc);
+          entry.loaded = fc.numberReturned;
+          if (fc.numberMatched > fc.numberReturned) {
+            status(entry.tier.label + ": showing " + fc.numberReturned + " of " +
+              fc.numberMatched + " — zoom in");
+          }
+        });
       });
       status(hidden.length ? "zoom in for: " + hidden.join(", ") : "");
     }
@@ -77,12 +135,11 @@ window.cityops = (function () {
     map.on("click", function (event) {
       var url = options.api + "/locate?lon=" + event.latlng.lng.toFixed(6) +
         "&lat=" + event.latlng.lat.toFixed(6);
-      fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); })
-        .then(function (body) {
-          var html = body.chain ? chainHtml(body.chain) : escapeHtml(body.detail);
-          L.popup({maxWidth: 420}).setLatLng(event.latlng)
-            .setContent("<div class='cityops-popup'>" + html + "</div>").openOn(map);
-        });
+      getJson(options.api, url).then(function (body) {
+        var html = body.chain ? chainHtml(body.chain) : escapeHtml(body.detail);
+        L.popup({maxWidth: 420}).setLatLng(event.latlng)
+          .setContent("<div class='cityops-popup'>" + html + "</div>").openOn(map);
+      });
     });
     refresh();
   }
