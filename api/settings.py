@@ -40,4 +40,7 @@ class ApiSettings(BaseSettings):
     rate_intake_per_client: str = Field(default="120/minute", description="Reports per client address")
     rate_intake_per_caller: str = Field(default="600/minute", description="Reports per user or API key")
     rate_login_failures: str = Field(default="5/15 minutes", description="Failed logins per account before a pause")
+    rate_login_failures_per_client: str = Field(
+        default="30/15 minutes", description="Failed logins from one address (across accounts) before a pause"
+    )
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")

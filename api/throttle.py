@@ -25,6 +25,7 @@ class Throttle:
         self.intake_per_client = parse(settings.rate_intake_per_client)
         self.intake_per_caller = parse(settings.rate_intake_per_caller)
         self.login_failures = parse(settings.rate_login_failures)
+        self.login_failures_per_client = parse(settings.rate_login_failures_per_client)
 
     def _refuse(self, item: RateLimitItem, identifiers: tuple[str, str], what: str) -> TooManyRequestsError:
         reset_at, _ = self._limiter.get_window_stats(item, *identifiers)
@@ -40,11 +41,19 @@ class Throttle:
             if not self._limiter.hit(item, "intake", key):
                 raise self._refuse(item, ("intake", key), what)
 
-    def check_login(self, username: str) -> None:
-        """Refuse further attempts on an account that failed too often lately (guessing)."""
-        if not self._limiter.test(self.login_failures, "login", username):
-            raise self._refuse(self.login_failures, ("login", username), f"too many failed logins for {username!r}")
+    def _login_counters(self, username: str, client: str) -> tuple[tuple[RateLimitItem, tuple[str, str], str], ...]:
+        return (
+            (self.login_failures, ("login", username), f"too many failed logins for {username!r}"),
+            (self.login_failures_per_client, ("login-client", client), "too many failed logins from this address"),
+        )
 
-    def login_failed(self, username: str) -> None:
-        """Count a failed attempt against the account."""
-        self._limiter.hit(self.login_failures, "login", username)
+    def check_login(self, username: str, client: str) -> None:
+        """Refuse attempts on an account, or from an address, that failed too often lately (guessing, spraying)."""
+        for item, identifiers, what in self._login_counters(username, client):
+            if not self._limiter.test(item, *identifiers):
+                raise self._refuse(item, identifiers, what)
+
+    def login_failed(self, username: str, client: str) -> None:
+        """Count a failed attempt against the account and the address."""
+        for item, identifiers, _ in self._login_counters(username, client):
+            self._limiter.hit(item, *identifiers)

@@ -184,6 +184,11 @@ def test_login_pauses_an_account_after_failures(strict: TestClient, nanjing: Eng
     assert statuses == [401, 401, 401, 429]
     paused = strict.post("/api/v1/auth/token", data={"username": name, "password": "right password 123"})
     assert paused.status_code == 429 and int(paused.headers["retry-after"]) > 60
+    # spraying: one wrong guess at each of many accounts from one address
+    sprayed = [strict.post("/api/v1/auth/token", data={"username": f"nobody-{i}", "password": "guess"}).status_code
+               for i in range(4)]  # fmt: skip
+    assert sprayed[-1] == 429 and "address" in strict.post(
+        "/api/v1/auth/token", data={"username": "someone", "password": "x"}).json()["detail"]  # fmt: skip
 
 
 def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestClient) -> None:

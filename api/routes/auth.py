@@ -38,14 +38,14 @@ async def login(
     is even checked, so guessing gets a few tries per quarter hour at most.
     """
     throttle = request.app.state.throttle
-    throttle.check_login(username)
+    throttle.check_login(username, client_address(request))
 
     def work(conn: Connection) -> TokenPair:
         user = authenticate(conn, username, password)
         if user is None:
             record(conn, username, "login.failed", username, client=client_address(request))
             conn.commit()  # the failed attempt stays on record though the request fails
-            throttle.login_failed(username)
+            throttle.login_failed(username, client_address(request))
             raise UnauthenticatedError("wrong username or password")
         record(conn, user.username, "login", user.username)
         return issue(conn, user, request.app.state.tokens)
