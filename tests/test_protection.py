@@ -157,6 +157,7 @@ def strict(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[TestCli
         rate_intake_per_client="3/minute",
         rate_intake_per_caller="2/minute",
         rate_login_failures="3/15 minutes",
+        rate_login_failures_per_client="6/15 minutes",
         cors_origins=["https://ops.nanjing.example"],
     )
     with TestClient(create_app(nanjing_settings, settings), raise_server_exceptions=False) as strict_client:
