@@ -28,8 +28,11 @@ from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
+from spatial.audit import seal_every
 from spatial.db import libpq_url, make_engine, role_switch
 from spatial.settings import StoreSettings
+
+AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -93,6 +96,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
         app.state.users = UserCache()
+        sealer = asyncio.create_task(seal_every(app.state.pool, AUDIT_SEAL_SECONDS))
         user_changes = asyncio.create_task(
             app.state.users.follow_changes(libpq_url(store, api=True), **role_switch(store, api=True))
         )
@@ -102,6 +106,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
             yield
         finally:
             user_changes.cancel()
+            sealer.cancel()
             await app.state.pool.close()
             await app.state.scoped_pool.close()
             app.state.engine.dispose()

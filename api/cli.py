@@ -204,7 +204,7 @@ def load(
         settings = _store()
         engine = _engine(settings)
         with progress_bar(f"loading {path.name}") as update:
-            report = load_file(engine, path, options, settings, force=force, progress=update)
+            report = load_file(engine, path, options, settings, force=force, progress=update, actor=_cli_actor())
         _print_reports([report])
 
 
@@ -262,7 +262,7 @@ def _load_categories(settings: StoreSettings, path: Path | None) -> int:
 
     categories = read_categories(path or DEFAULT_CATEGORIES)
     with _engine(settings).begin() as conn:
-        return write_categories(conn, categories)
+        return write_categories(conn, categories, actor=_cli_actor())
 
 
 @categories_app.command("list")
@@ -503,7 +503,7 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit chain; exit 1 and name the first entry that does not fit."""
-    from command.audit import verify
+    from spatial.audit import verify
 
     with reported_errors(), _engine(_store()).connect() as conn:
         verdict = verify(conn)

@@ -39,11 +39,11 @@ from psycopg import Connection
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine
 
-from command.audit import RECORD_SQL, entry
 from command.routing import SEVERITY_NAMES, Severity, responsible_unit, rule_text, wanted_tier
 from command.taxonomy import CATEGORY_SQL, Category, category_from_row
 from command.working_time import WorkingCalendar
 from grid.locate import BatchLocator, UnitRef, parse_chain
+from spatial.audit import RECORD_SQL, entry
 from spatial.china_coords import SourceCrs, to_wgs84
 from spatial.errors import InvalidInputError
 from spatial.hexwkb import as_arrow, h3_hex, points_ewkb_hex

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import psycopg
 
-from command.audit import record_async
 from command.duplicates import similarity
 from command.intake import notify, open_case
 from command.routing import Severity
 from command.taxonomy import fetch_category
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
+from spatial.audit import record_async
 from spatial.errors import ConflictError, NotFoundError
 
 LOCK_CASES = """

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import psycopg
 
-from command.audit import record_async
+from spatial.audit import record_async
 
 
 def mask_phone(phone: str) -> str:

@@ -15,6 +15,7 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from command.working_time import LimitKind, TimeLimit
+from spatial.audit import record
 from spatial.errors import InvalidInputError
 from spatial.tiers import Tier
 
@@ -104,8 +105,8 @@ def read_categories(path: Path = DEFAULT_CATEGORIES) -> list[Category]:
     return categories
 
 
-def write_categories(conn: Connection, categories: list[Category]) -> int:
-    """Upsert by code in the caller's transaction; returns how many rows were written."""
+def write_categories(conn: Connection, categories: list[Category], *, actor: str = "system") -> int:
+    """Upsert by code in the caller's transaction (audited as ``actor``); returns how many rows were written."""
     rows = [{**asdict(c), "departments": list(c.departments)} for c in categories]
     columns = [f.name for f in fields(Category)]
     assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != "code")
@@ -117,6 +118,7 @@ def write_categories(conn: Connection, categories: list[Category]) -> int:
         """),
         {"rows": json.dumps(rows, ensure_ascii=False)},
     )
+    record(conn, actor, "categories.loaded", "category", codes=len(rows))
     return len(rows)
 
 

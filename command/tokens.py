@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from sqlalchemy import Connection, text
 
-from command.audit import record
 from command.users import User, get_user
+from spatial.audit import record
 from spatial.errors import UnauthenticatedError
 
 ALGORITHM = "HS256"

@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 
-from command.audit import record
+from spatial.audit import record
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 
 CHANGES = "cityops_users"  # NOTIFY channel: a user's roles, state or keys changed (API caches drop them)
@@ -39,6 +39,7 @@ class User:
     unit_id: int
     unit_code: str
     unit_tier: str
+    unit_depth: int  # the unit's position in the chain of every unit below it (city 1, district 2 …)
     department: str | None
     roles: tuple[str, ...]
     permissions: frozenset[str]
@@ -50,7 +51,8 @@ class User:
 
 
 USER_SQL = """
-SELECT u.id, u.username, u.display_name, unit.id, unit.code, unit.tier::text, u.department,
+SELECT u.id, u.username, u.display_name, unit.id, unit.code, unit.tier::text,
+       cardinality(unit.ancestors) + 1, u.department,
        coalesce(array_agg(DISTINCT ur.role ORDER BY ur.role) FILTER (WHERE ur.role IS NOT NULL), ARRAY[]::text[]),
        coalesce(array_agg(DISTINCT p) FILTER (WHERE p IS NOT NULL), ARRAY[]::text[]),
        u.disabled_at IS NOT NULL, u.password_hash
@@ -64,19 +66,9 @@ ORDER BY u.username
 
 
 def _user(row: tuple[object, ...]) -> User:
-    uid, username, name, unit_id, unit_code, tier, department, roles, permissions, disabled, _ = row
-    return User(
-        uid,
-        username,
-        name,
-        unit_id,
-        unit_code,
-        tier,
-        department,
-        tuple(roles),
-        frozenset(permissions),  # type: ignore[arg-type]
-        disabled,
-    )  # type: ignore[arg-type]
+    uid, username, name, unit_id, unit_code, tier, depth, department, roles, permissions, disabled, _ = row
+    return User(uid, username, name, unit_id, unit_code, tier, depth, department, tuple(roles),  # type: ignore[arg-type]
+                frozenset(permissions), disabled)  # type: ignore[arg-type]  # fmt: skip
 
 
 def _known_roles(conn: Connection, roles: list[str]) -> None:
@@ -176,7 +168,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
         HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError):
         return None
-    if row is None or not row[-1] or row[9]:
+    if row is None or not row[-1] or row[10]:
         return None
     return _user(tuple(row))
 

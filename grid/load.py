@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from grid.coverage_store import rebuild_coverage
+from spatial.audit import record
 from spatial.boundary_file import ImportOptions, read_boundaries
 from spatial.errors import TopologyError
 from spatial.hierarchy import (
@@ -64,8 +65,9 @@ def load_boundaries(
     force: bool = False,
     finalise: bool = True,
     progress: Progress | None = None,
+    actor: str = "system",
 ) -> LoadReport:
-    """Load ``path`` as ``options.tier`` on ``conn`` (the caller owns the transaction).
+    """Load ``path`` as ``options.tier`` on ``conn`` (the caller owns the transaction); audited as ``actor``.
 
     Raises TopologyError, having written nothing, on any problem. Identical bytes loaded again
     are a no-op unless ``force``. ``finalise`` refreshes the derived caches (ancestors, chains)
@@ -96,6 +98,8 @@ def load_boundaries(
         {"kind": options.kind.value, "warnings": report.warnings},
     )  # fmt: skip
     report.inserted, report.updated = write_units(conn, checked, options, version)
+    record(conn, actor, "boundaries.loaded", f"boundary_version:{version}", tier=options.tier.value, file=path.name,
+           sha256=sha256, inserted=report.inserted, updated=report.updated)  # fmt: skip
     if finalise:
         refresh_ancestors(conn)
         if options.kind is UnitKind.ADMINISTRATIVE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -9,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from command.audit import record, verify
 from command.users import create_user
+from spatial.audit import record, seal, verify
 
 
 def entries(engine: Engine, subject: str) -> list[tuple[str, str]]:
@@ -48,6 +49,8 @@ def test_the_log_refuses_updates_and_deletes(nanjing: Engine) -> None:
 def test_verify_names_the_first_entry_that_does_not_fit(nanjing: Engine, tamper: str, reason: str) -> None:
     with nanjing.begin() as conn:
         ids = [record(conn, "tester", "probe", f"chain-{i}", n=i) for i in range(3)]
+    with nanjing.connect() as conn:
+        seal(conn)  # on the chain: from now on a change shows
     try:
         with nanjing.begin() as conn:  # someone with the table owner's rights goes around the trigger
             conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
@@ -76,3 +79,21 @@ def test_the_verify_verb(nanjing: Engine, nanjing_settings, monkeypatch: pytest.
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(app, ["audit", "verify"])
     assert result.exit_code == 0 and "audit chain intact" in result.stdout
+
+
+def test_entries_join_the_chain_shortly_and_only_the_chain_columns_are_ever_filled_in(
+    nanjing: Engine, client: TestClient
+) -> None:  # fmt: skip
+    with nanjing.begin() as conn:
+        entry = record(conn, "tester", "probe", "sealing")
+    with nanjing.connect() as conn:  # the service seals every second
+        for _ in range(50):
+            sealed = conn.execute(text("SELECT seq IS NOT NULL FROM audit_log WHERE id = :i"), {"i": entry}).scalar()
+            conn.commit()
+            if sealed:
+                break
+            time.sleep(0.1)
+        assert sealed, "the service did not seal the entry within 5 s"
+        assert verify(conn).intact
+    with pytest.raises(DBAPIError, match="append-only"), nanjing.begin() as conn:  # sealed: no second sealing
+        conn.execute(text("UPDATE audit_log SET seq = seq + 1000000, hash = hash WHERE id = :i"), {"i": entry})

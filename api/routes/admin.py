@@ -16,7 +16,6 @@ from sqlalchemy import Connection, text
 from api.access import Access
 from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
-from command.audit import verify
 from command.users import (
     USERNAME,
     User,
@@ -29,6 +28,7 @@ from command.users import (
     set_roles,
     unit_within,
 )
+from spatial.audit import verify
 from spatial.errors import ForbiddenError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])

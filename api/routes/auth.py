@@ -11,9 +11,9 @@ from sqlalchemy import Connection
 from api.access import PUBLIC, SIGNED_IN, client_address
 from api.deps import db_write
 from api.geojson import FastJSONResponse
-from command.audit import record
 from command.tokens import TokenPair, issue, refresh, revoke
 from command.users import User, authenticate
+from spatial.audit import record
 from spatial.errors import UnauthenticatedError
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

@@ -69,7 +69,7 @@ def list_filter(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidInputError(f"{name} needs a time zone, e.g. 2026-11-27T08:00:00+08:00")
-    return ListFilter(user.unit_id, limit, before_id, category, state, since, until, bbox)
+    return ListFilter(user.unit_id, user.unit_depth, limit, before_id, category, state, since, until, bbox)
 
 
 Filter = Annotated[ListFilter, Depends(list_filter)]

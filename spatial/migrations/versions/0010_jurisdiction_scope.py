@@ -67,6 +67,9 @@ def upgrade() -> None:
     ALTER TABLE event ALTER COLUMN units SET NOT NULL;
     ALTER TABLE report ALTER COLUMN units SET NOT NULL;
     CREATE INDEX ix_event_units ON event USING gin (units);
+    -- a district's or a street's newest cases, one index page at a time (command/listing.py)
+    CREATE INDEX ix_event_district_id ON event ((units[2]), id);
+    CREATE INDEX ix_event_street_id ON event ((units[3]), id);
     CREATE INDEX ix_report_units ON report USING gin (units);
     ANALYZE event;  -- element statistics of units: how many cases each unit holds, for the planner
     ANALYZE report;

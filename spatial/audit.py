@@ -1,24 +1,31 @@
-"""The audit trail: who did what, appended to a hash chain the database itself maintains.
+"""The audit trail: who did what, appended at once and chained by hash shortly after.
 
 ``record`` appends (inside the caller's transaction, so an action and its entry commit or roll
-back together); ``verify`` recomputes every hash and checks every link, and names the first
-entry that does not fit. Note: removing the newest entries leaves a shorter, valid chain —
-compare the head with one kept elsewhere (``cityops audit verify`` prints it) to notice that.
+back together) without waiting for anyone; ``seal`` chains every entry committed since the last
+seal (the API seals every second — ``seal_every``); ``verify`` seals, then recomputes every hash
+and checks every link, and names the first entry that does not fit. Note: removing the newest
+entries leaves a shorter, valid chain — compare the head with one kept elsewhere (``cityops
+audit verify`` prints it) to notice that.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import orjson
 import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, text
 
 VERIFY_SQL = """
 SELECT id, hash = cityops_audit_hash(prev_hash, at, actor, action, subject, detail) AS content_ok,
-       prev_hash = coalesce(lag(hash) OVER (ORDER BY id), repeat('0', 64)) AS link_ok
-FROM audit_log ORDER BY id
+       prev_hash = coalesce(lag(hash) OVER (ORDER BY seq), repeat('0', 64)) AS link_ok
+FROM audit_log WHERE seq IS NOT NULL ORDER BY seq
 """
+SEAL_SQL = "SELECT cityops_audit_seal()"
+log = structlog.get_logger("cityops.audit")
 
 
 RECORD_SQL = "SELECT cityops_audit(%s, %s, %s, CAST(%s AS jsonb))"
@@ -57,8 +64,27 @@ class Verdict:
         return self.first_bad is None
 
 
+def seal(conn: Connection) -> int:
+    """Chain every committed entry not chained yet; returns how many (0 while another sealer works)."""
+    sealed = int(conn.exec_driver_sql(SEAL_SQL).scalar_one())
+    conn.commit()
+    return sealed
+
+
+async def seal_every(pool: AsyncConnectionPool, seconds: float) -> None:
+    """Seal in the background until cancelled (one of the API's tasks); a failed pass is retried next time."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(SEAL_SQL)
+        except psycopg.Error as error:
+            log.warning("audit sealing failed; retrying", error=str(error))
+
+
 def verify(conn: Connection) -> Verdict:
-    """Recompute the chain; the first entry whose content or link does not match is reported."""
+    """Seal, then recompute the chain; the first entry whose content or link does not match is reported."""
+    seal(conn)
     entries = 0
     for entry_id, content_ok, link_ok in conn.execute(text(VERIFY_SQL)):
         entries += 1
@@ -66,5 +92,5 @@ def verify(conn: Connection) -> Verdict:
             return Verdict(entries, None, entry_id, "its content was changed after it was written")
         if not link_ok:
             return Verdict(entries, None, entry_id, "the entry before it was changed, removed or inserted")
-    head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
+    head = conn.execute(text("SELECT hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1")).scalar()
     return Verdict(entries, head, None, None)
