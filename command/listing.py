@@ -94,7 +94,13 @@ def _when(value: datetime, zone: tzinfo) -> str:
 async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter, zone: tzinfo) -> list[dict[str, object]]:
     """Cases, newest first (no personal data in a case row)."""
     where, params = filter_.where("e", "filed_at", by_position=True)
-    rows = await (await conn.execute(CASES_SQL.format(where=where), params)).fetchall()
+    async with conn.transaction():
+        if filter_.scope_depth in POSITION_INDEXED:
+            # The planner cannot know how many cases the policy's session setting lets through and
+            # prices a bitmap scan and sort of all the unit's cases below one page of its index
+            # (measured: a district 14.8 ms vs 0.9 ms, a street 5.7 vs 0.6); this query only, not the session.
+            await conn.execute("SET LOCAL enable_bitmapscan = off")
+        rows = await (await conn.execute(CASES_SQL.format(where=where), params)).fetchall()
     return [
         dict(zip(CASE_FIELDS, (str(r[0]), *r[1:7], _when(r[7], zone), _when(r[8], zone), *r[9:]), strict=True))
         for r in rows
