@@ -134,6 +134,10 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
 
+    def averaged(self, other: WrkResult) -> WrkResult:
+        """The mean of two equally long runs."""
+        return WrkResult((self.rps + other.rps) / 2, (self.p50_ms + other.p50_ms) / 2, (self.p99_ms + other.p99_ms) / 2)
+
 
 def _ms(output: str, label: str) -> float:
     value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()  # type: ignore[union-attr]
@@ -148,7 +152,7 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float) -> WrkResult:
         script.write(lua)
     try:
         result = subprocess.run(
-            ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "-s", script.name, base],
+            ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, base],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:
