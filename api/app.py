@@ -17,7 +17,7 @@ from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import admin, auth, bench, events, health, locate, reports, route, units
+from api.routes import admin, auth, bench, docs, events, health, locate, reports, route, units
 from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
@@ -117,6 +117,8 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served by api.routes.docs from the platform's own Swagger UI
+        redoc_url=None,
     )
     add_exception_handlers(app)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
@@ -128,7 +130,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, auth.router, admin.router, map_router):  # fmt: skip
+                   open311_router, auth.router, admin.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -241,6 +241,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/healthz"): Call(fixed("/healthz")),
         ("GET", "/healthz/ready"): Call(fixed("/healthz/ready")),
         ("GET", "/map"): Call(fixed("/map")),
+        ("GET", "/docs"): Call(fixed("/docs")),
         ("GET", "/api/v1/units"): Call(get(lambda p: "/api/v1/units", lambda p: {"limit": 1})),
         ("GET", "/api/v1/units/{code}"): Call(get(lambda p: f"/api/v1/units/{p.chain['street']}")),
         ("GET", "/api/v1/locate"): Call(get(lambda p: "/api/v1/locate", lambda p: {"lon": p.lon, "lat": p.lat})),

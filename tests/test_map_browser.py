@@ -83,3 +83,22 @@ def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifact
     assert failures == []
     assert not [line for line in console if "Content Security Policy" in line]  # nothing the page does is blocked
     page.close()
+
+
+@pytest.mark.browser
+def test_api_docs_render_offline(server: str, browser: Browser, artifacts: Path) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".swagger-ui .information-container .title", timeout=20_000)
+    assert "cityops" in page.inner_text(".swagger-ui .information-container .title")
+    page.wait_for_selector(".opblock", timeout=10_000)
+    assert page.locator(".opblock").count() >= 30  # every operation is listed
+    page.screenshot(path=str(artifacts / "api-docs.png"))
+    origins = {urlparse(url).netloc for url in requests if not url.startswith("data:")}
+    assert origins == {urlparse(server).netloc}, f"the docs page left the platform: {origins}"
+    assert not [line for line in console if "Content Security Policy" in line]
+    page.close()
