@@ -4,8 +4,8 @@ Every route declares exactly one rule as a dependency — ``PUBLIC``, ``SIGNED_I
 ``Access("a:permission")`` — and the authorisation-matrix test reads the rules off the route
 table, so a route added without one fails the build. Staff present a Bearer access token;
 integrations and sensors an ``X-API-Key``. The caller's scope (their unit, their department)
-goes on the request; every database connection a request takes carries it into PostgreSQL,
-where row-level security applies it (migration 0010), and loses it when handed back.
+goes on the request; the connections case work takes (``api.deps.scoped_connection``) carry it
+into PostgreSQL, where row-level security applies it (migration 0010).
 
 Users are cached per process for ``USER_TTL`` seconds, and dropped from every process's cache
 as soon as a change to them commits (NOTIFY on ``cityops_users``), so disabling a user or a
@@ -171,9 +171,3 @@ SIGNED_IN = Access()
 def client_address(request: Request) -> str:
     """The client's address (as the server saw it; behind a proxy, uvicorn's --forwarded-allow-ips)."""
     return request.client.host if request.client else "unknown"
-
-
-def require_in_scope(user: User, chain_codes: set[str], what: str) -> None:
-    """Refuse work at a place outside the user's unit (the database refuses it too; this says why)."""
-    if user.unit_code not in chain_codes:
-        raise ForbiddenError(f"{what} lies outside your jurisdiction (unit {user.unit_code})")

@@ -15,9 +15,8 @@ from spatial.errors import InvalidInputError
 T = TypeVar("T")
 
 
-# the caller's scope for the session (autocommit reads) or the transaction (writes); see api.access
-SCOPE_SQL = "SELECT set_config('cityops.scope_unit', %s, {local}), set_config('cityops.department', %s, {local})"
-SESSION_SCOPE, TRANSACTION_SCOPE = SCOPE_SQL.format(local="false"), SCOPE_SQL.format(local="true")
+# the caller's scope for the session (see api.access and scoped_connection)
+SESSION_SCOPE = "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)"
 
 
 def _scope(request: Request) -> tuple[str, str] | None:
@@ -25,27 +24,16 @@ def _scope(request: Request) -> tuple[str, str] | None:
     return None if scope is None else scope.settings()
 
 
-def _with_connection(request: Request, scoped: bool, work: Callable[..., T], *args: object) -> T:
-    engine = request.app.state.read_engine
-    scope = _scope(request) if scoped else None
-    with engine.connect() as conn:
-        if scope is None:
-            return work(conn, *args)
-        conn.exec_driver_sql(SESSION_SCOPE, scope)
-        try:
-            return work(conn, *args)
-        finally:
-            try:
-                conn.exec_driver_sql(SESSION_SCOPE, ("", ""))
-            except Exception:
-                conn.invalidate()  # a connection that may still carry a scope is never reused
-                raise
+def _with_connection(request: Request, work: Callable[..., T], *args: object) -> T:
+    with request.app.state.read_engine.connect() as conn:
+        return work(conn, *args)
 
 
-async def db_call(request: Request, work: Callable[..., T], *args: object, scoped: bool = False) -> T:
+async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
     """Run ``work(conn, *args)`` on a pooled autocommit connection, in one thread-pool hop.
 
-    ``scoped``: the connection carries the request's scope for the call (set, then cleared).
+    The connection carries no scope (row-level security shows it no case): case work goes
+    through ``scoped_connection``.
 
     Routes are async and hand all blocking work to the pool in a single call: a sync route with
     a generator dependency costs three hops, which on two cores is most of a request's time.
@@ -53,21 +41,18 @@ async def db_call(request: Request, work: Callable[..., T], *args: object, scope
     fighting over the GIL (32 runnable threads on two cores halve the throughput).
     """
     async with request.app.state.db_slots:
-        return await run_in_threadpool(_with_connection, request, scoped, work, *args)
+        return await run_in_threadpool(_with_connection, request, work, *args)
 
 
-def _in_transaction(request: Request, scoped: bool, work: Callable[..., T], *args: object) -> T:
-    scope = _scope(request) if scoped else None
+def _in_transaction(request: Request, work: Callable[..., T], *args: object) -> T:
     with request.app.state.engine.begin() as conn:
-        if scope is not None:
-            conn.exec_driver_sql(TRANSACTION_SCOPE, scope)  # ends with the transaction, commit or not
         return work(conn, *args)
 
 
-async def db_write(request: Request, work: Callable[..., T], *args: object, scoped: bool = False) -> T:
+async def db_write(request: Request, work: Callable[..., T], *args: object) -> T:
     """``db_call`` for work that writes: one transaction, committed when ``work`` returns."""
     async with request.app.state.db_slots:
-        return await run_in_threadpool(_in_transaction, request, scoped, work, *args)
+        return await run_in_threadpool(_in_transaction, request, work, *args)
 
 
 @asynccontextmanager
