@@ -1,8 +1,9 @@
 """One list, three formats: JSON for programs, GeoJSON for maps, CSV for spreadsheets.
 
-Rows are flat dicts with ``lon``/``lat``. CSV cells that a spreadsheet would run as a formula
-(starting with = + - @, tab or CR) are prefixed with an apostrophe (OWASP CSV injection): a
-report's description is written by the public.
+Rows are flat dicts with ``lon``/``lat`` (None: a feature without geometry, a force never
+tracked). CSV cells that a spreadsheet would run as a formula (starting with = + - @, tab or
+CR) are prefixed with an apostrophe (OWASP CSV injection): a report's description is written
+by the public.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def render_list(
         return Response(_csv(rows, fields), media_type="text/csv; charset=utf-8", headers={**link, **disposition})
     if fmt is ListFormat.geojson:
         features = [
-            {"type": "Feature", "id": row["id"], "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+            {"type": "Feature", "id": row["id"],
+             "geometry": None if row["lon"] is None else {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
              "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")}}
             for row in rows
         ]  # fmt: skip

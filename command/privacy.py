@@ -35,8 +35,10 @@ def mask_contact(contact: dict[str, str] | None) -> dict[str, str] | None:
     return {field: maskers.get(field, mask_name)(value) for field, value in contact.items()}
 
 
-async def audit_disclosure(conn: psycopg.AsyncConnection, actor: str, report_ids: Iterable[object], via: str) -> None:
-    """Record that ``actor`` saw the unmasked contact of these reports (nothing to record for none)."""
-    ids = sorted({int(str(i)) for i in report_ids})
-    if ids:
-        await record_async(conn, actor, "personal.read", f"reports:{len(ids)}", reports=ids, via=via)
+async def audit_disclosure(
+    conn: psycopg.AsyncConnection, actor: str, ids: Iterable[object], via: str, of: str = "reports"
+) -> None:
+    """Record that ``actor`` saw the unmasked contact of these reports (or forces: ``of``); nothing for none."""
+    unique = sorted({int(str(i)) for i in ids})
+    if unique:
+        await record_async(conn, actor, "personal.read", f"{of}:{len(unique)}", via=via, **{of: unique})

@@ -22,6 +22,7 @@ from spatial.hierarchy import (
     lock_hierarchy,
     record_version,
     refresh_ancestors,
+    refresh_neighbours,
     require_known_tier,
     write_units,
 )
@@ -102,6 +103,7 @@ def load_boundaries(
            sha256=sha256, inserted=report.inserted, updated=report.updated)  # fmt: skip
     if finalise:
         refresh_ancestors(conn)
+        refresh_neighbours(conn)
         if options.kind is UnitKind.ADMINISTRATIVE:
             report.coverage = reindex_if_deepest(conn, options, settings, step)
     step("done", 1.0)
@@ -154,6 +156,7 @@ def load_manifest(
             ))  # fmt: skip
         if not all(report.skipped for report in reports):
             refresh_ancestors(conn)
+            refresh_neighbours(conn)
             reports[-1].coverage = reindex_if_deepest(
                 conn, None, settings, lambda stage, f: step(stage, 0.6 + 0.4 * (f - 0.5) * 2)
             )

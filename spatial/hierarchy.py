@@ -275,6 +275,15 @@ def refresh_ancestors(conn: Connection) -> None:
     """))  # fmt: skip
 
 
+def refresh_neighbours(conn: Connection) -> None:
+    """Recompute which units share a boundary (``unit_neighbour``), after boundaries change.
+
+    Dispatch prefers a neighbouring unit's forces after the responsible unit's own; testing
+    polygons for contact takes half a second for Nanjing, too slow to do per recommendation.
+    """
+    conn.execute(text("REFRESH MATERIALIZED VIEW unit_neighbour"))
+
+
 def deepest_tiling_tier(conn: Connection) -> Tier | None:
     """The finest administrative tier that tiles the city: what locate resolves to."""
     value = conn.execute(

@@ -1,0 +1,225 @@
+"""The directory file: who and what can be sent, whose it is, what it can do, when it is on duty.
+
+A file (CSV, or GeoJSON points) lists forces by code; loading it creates new forces and updates
+known ones (status and history stay), all or nothing: every problem is reported by row and
+column and nothing is written while any remains. Columns:
+
+``code, name, kind, unit, department, capabilities, shift, contact_name, contact_phone, members,
+lon, lat`` — capabilities and members separated by ``;``, shift as ``08:00-20:00`` (may cross
+midnight; empty: always on duty), lon/lat an optional starting position (GeoJSON: the point).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import h3
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from forces.positions import CELL_RESOLUTION
+from spatial.audit import record
+from spatial.errors import InvalidInputError
+
+KINDS = ("person", "team", "vehicle", "equipment")
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SHIFT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+PHONE = re.compile(r"^\+?[0-9 -]{5,20}$")
+MAX_PROBLEMS = 50
+
+UPSERT = text("""
+INSERT INTO force (code, name, kind, unit_id, department, capabilities, shift_start, shift_end, contact, synthetic)
+SELECT x.code, x.name, x.kind::force_kind, u.id, x.department, ARRAY(SELECT json_array_elements_text(x.caps)),
+       x.shift_start, x.shift_end,
+       x.contact::jsonb, :synthetic
+FROM json_to_recordset(CAST(:rows AS json)) AS x(code text, name text, kind text, unit text, department text,
+     caps json, shift_start time, shift_end time, contact json)
+JOIN unit u ON u.code = x.unit
+ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, unit_id = EXCLUDED.unit_id,
+    department = EXCLUDED.department, capabilities = EXCLUDED.capabilities, shift_start = EXCLUDED.shift_start,
+    shift_end = EXCLUDED.shift_end, contact = EXCLUDED.contact
+RETURNING (xmax = 0) AS inserted
+""")
+TEAMS = (
+    "SELECT f.id, x.members FROM json_to_recordset(CAST(:rows AS json)) AS x(code text, members json) "
+    "JOIN force f ON f.code = x.code"
+)
+MEMBERS = (  # a team's members are replaced: the old ones go first (one statement sees one snapshot)
+    text(f"DELETE FROM team_member m USING ({TEAMS}) team WHERE m.team_id = team.id"),
+    text(f"""INSERT INTO team_member (team_id, member_id) SELECT team.id, f.id
+             FROM ({TEAMS}) team, json_array_elements_text(team.members) AS c(code) JOIN force f ON f.code = c.code"""),
+)
+PLACE = text("""
+WITH x AS (SELECT f.*, ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326) AS point, x.cell AS at_cell
+           FROM json_to_recordset(CAST(:rows AS json)) AS x(code text, lon float8, lat float8, cell bigint)
+           JOIN force f ON f.code = x.code),
+history AS (INSERT INTO force_fix (force_id, fixed_at, geom, cell) SELECT id, :at, point, at_cell FROM x
+            ON CONFLICT DO NOTHING)
+INSERT INTO force_position AS p (force_id, geom, cell, fixed_at, status, capabilities, units, unit_id, shift_start,
+                                 shift_end)
+SELECT id, point, at_cell, :at, status, capabilities, units, unit_id, shift_start, shift_end FROM x
+ON CONFLICT (force_id) DO UPDATE SET geom = EXCLUDED.geom, cell = EXCLUDED.cell, fixed_at = EXCLUDED.fixed_at
+WHERE p.fixed_at < EXCLUDED.fixed_at
+""")
+
+
+@dataclass
+class DirectoryLoad:
+    """What a directory load did."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    placed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_directory(path: Path) -> pd.DataFrame:
+    """The file as text columns (GeoJSON points become lon/lat)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    if suffix in (".geojson", ".json"):
+        frame = gpd.read_file(path)
+        if frame.crs is not None and frame.crs.to_epsg() != 4326:
+            frame = frame.to_crs(4326)
+        if not frame.geometry.is_empty.all() and set(frame.geom_type.dropna()) - {"Point"}:
+            raise InvalidInputError(f"{path.name}: forces are points (a starting position), not {set(frame.geom_type)}")
+        table = pd.DataFrame(frame.drop(columns="geometry")).astype(str).replace({"None": "", "nan": ""})
+        table["lon"] = [f"{p.x}" if p is not None and not p.is_empty else "" for p in frame.geometry]
+        table["lat"] = [f"{p.y}" if p is not None and not p.is_empty else "" for p in frame.geometry]
+        return table
+    raise InvalidInputError(f"{path.name}: a forces directory is .csv or .geojson")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(";") if part.strip()]
+
+
+def _shift(value: str) -> tuple[time | None, time | None]:
+    if not value:
+        return None, None
+    match = SHIFT.match(value)
+    if not match:
+        raise ValueError(f"shift {value!r} is not HH:MM-HH:MM (e.g. 08:00-20:00, or 20:00-08:00 overnight)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if (h1, m1) == (h2, m2):
+        raise ValueError(f"shift {value!r} starts and ends at the same time (leave it empty for always on duty)")
+    return time(h1, m1), time(h2, m2)
+
+
+def _position(row: dict[str, str]) -> tuple[float, float] | None:
+    lon, lat = row.get("lon", ""), row.get("lat", "")
+    if not lon and not lat:
+        return None
+    try:
+        x, y = float(lon), float(lat)
+    except ValueError:
+        raise ValueError(f"lon/lat {lon!r}, {lat!r} are not numbers (give both or neither)") from None
+    if not (math.isfinite(x) and math.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
+        raise ValueError(f"lon/lat {lon}, {lat} are outside -180…180 / -90…90 (lon first)")
+    return x, y
+
+
+def _known(conn: Connection, table: str, column: str) -> set[str]:
+    return set(conn.execute(text(f"SELECT {column} FROM {table}")).scalars())
+
+
+def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each row as the database wants it, and the problems (row numbers as in a spreadsheet)."""
+    required = {"code", "name", "kind", "unit"}
+    missing = required - set(table.columns)
+    if missing:
+        return [], [f"missing column(s) {', '.join(sorted(missing))}; columns are code, name, kind, unit, "
+                    "department, capabilities, shift, contact_name, contact_phone, members, lon, lat"]  # fmt: skip
+    units, capabilities = _known(conn, "unit", "code"), _known(conn, "capability", "code")
+    stored = dict(conn.execute(text("SELECT code, kind::text FROM force")).tuples().all())
+    kinds = {**stored, **dict(zip(table["code"], table["kind"], strict=True))}
+    rows, problems, seen = [], [], set()
+    for number, raw in enumerate(table.to_dict("records"), start=2):
+        row = {k: str(v).strip() for k, v in raw.items()}
+        try:
+            rows.append(_row(row, units, capabilities, kinds, seen))
+        except ValueError as error:
+            problems.append(f"row {number} ({row.get('code') or 'no code'}): {error}")
+    return rows, problems
+
+
+def _row(row: dict[str, str], units: set[str], capabilities: set[str], kinds: dict[str, str],
+         seen: set[str]) -> dict[str, Any]:  # fmt: skip
+    code, kind = row["code"], row["kind"]
+    if not CODE.match(code):
+        raise ValueError("code must be 1–64 letters, digits, '.', '_' or '-'")
+    if code in seen:
+        raise ValueError(f"code {code} appears twice")
+    seen.add(code)
+    if not row["name"] or len(row["name"]) > 100:
+        raise ValueError("name must be 1–100 characters")
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if row["unit"] not in units:
+        raise ValueError(f"unit {row['unit']!r} is not a loaded unit code")
+    caps = _split(row.get("capabilities", ""))
+    unknown = sorted(set(caps) - capabilities)
+    if unknown:
+        raise ValueError(f"unknown capabilities {', '.join(unknown)} (see `cityops forces capabilities`)")
+    members = _split(row.get("members", ""))
+    if members and kind != "team":
+        raise ValueError("only a team has members")
+    not_people = [m for m in members if kinds.get(m) != "person"]
+    if not_people:
+        raise ValueError(f"members {', '.join(not_people)} are not people in the directory")
+    phone, name = row.get("contact_phone", ""), row.get("contact_name", "")
+    if phone and not PHONE.match(phone):
+        raise ValueError(f"contact_phone {phone!r} is not a phone number")
+    start, end = _shift(row.get("shift", ""))
+    position = _position(row)
+    contact = {k: v for k, v in (("name", name), ("phone", phone)) if v} or None
+    out: dict[str, Any] = {
+        "code": code, "name": row["name"], "kind": kind, "unit": row["unit"],
+        "department": row.get("department") or None, "caps": sorted(set(caps)), "shift_start": start,
+        "shift_end": end, "contact": contact, "members": members if kind == "team" else None,
+    }  # fmt: skip
+    if position:
+        out["lon"], out["lat"] = position
+        out["cell"] = h3.str_to_int(h3.latlng_to_cell(position[1], position[0], CELL_RESOLUTION))
+    return out
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=lambda v: v.isoformat() if isinstance(v, time) else str(v), ensure_ascii=False)
+
+
+def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = False) -> DirectoryLoad:
+    """Check the whole file, then write it in one transaction (audited as ``actor``)."""
+    table = read_directory(path)
+    result = DirectoryLoad(rows=len(table))
+    with engine.begin() as conn:
+        rows, result.problems = check_rows(conn, table)
+        if result.problems:
+            shown = result.problems[:MAX_PROBLEMS]
+            more = f"\n  … and {len(result.problems) - MAX_PROBLEMS} more" if len(shown) < len(result.problems) else ""
+            raise InvalidInputError(f"{path.name}: {len(result.problems)} problem(s), nothing was written:\n  "
+                                    + "\n  ".join(shown) + more)  # fmt: skip
+        written = conn.execute(UPSERT, {"rows": _json(rows), "synthetic": synthetic}).scalars().all()
+        result.inserted = sum(written)
+        result.updated = len(written) - result.inserted
+        teams = [r for r in rows if r["members"] is not None]
+        if teams:
+            for statement in MEMBERS:
+                conn.execute(statement, {"rows": _json(teams)})
+        placed = [r for r in rows if "lon" in r]
+        if placed:
+            conn.execute(PLACE, {"rows": _json(placed), "at": datetime.now(UTC)})
+        result.placed = len(placed)
+        conn.execute(text("ANALYZE force, force_position"))  # fresh statistics for the dispatch queries
+        record(conn, actor, "forces.loaded", f"forces:{len(rows)}", file=path.name, inserted=result.inserted,
+               updated=result.updated, placed=result.placed)  # fmt: skip
+    return result

@@ -1,0 +1,137 @@
+"""Live positions (AVL): check a batch of fixes item by item, store the good ones in one statement.
+
+A tracker or gateway posts what its devices reported; one bad fix must not cost the others, so
+each is checked alone and refused with its index and reason, and the rest are stored. Order of
+arrival does not matter: history keeps every distinct fix, the latest position moves only to a
+newer fix (``cityops_ingest_fixes``, migration 0013), and a repeated fix is stored once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import h3
+import psycopg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from forces.settings import ForceSettings
+from spatial.errors import InvalidInputError, PayloadTooLargeError
+
+CELL_RESOLUTION = 9  # ~0.1 km² hexagons: a street block, fine enough for the live map's density
+INGEST = "SELECT unknown, stored, moved FROM cityops_ingest_fixes(%s, %s, %s, %s, %s, %s, %s, %s)"
+MAINTAIN = "SELECT created, dropped FROM cityops_force_fix_partitions(%s)"
+
+
+class Fix(BaseModel):
+    """One position report of one force's device."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    id: str = Field(min_length=1, max_length=64, description="The force's directory code")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    time: AwareDatetime = Field(description="When the device took the fix, with its zone")
+    speed: float | None = Field(default=None, ge=0, description="Metres per second")
+    heading: float | None = Field(default=None, ge=0, lt=360, description="Degrees clockwise from north")
+    accuracy: float | None = Field(default=None, ge=0, le=10_000, description="Metres (1σ)")
+
+
+FIX = TypeAdapter(Fix)
+
+
+@dataclass
+class BatchOutcome:
+    """What became of a batch: counts, and every refused item with its reason."""
+
+    received: int
+    stored: int = 0
+    moved: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's answer."""
+        return {"received": self.received, "accepted": self.received - len(self.rejected), "stored": self.stored,
+                "latest_updated": self.moved, "rejected": self.rejected}  # fmt: skip
+
+
+def _problem(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "fix"
+    return f"{where}: {first['msg']}"
+
+
+def check_fixes(items: object, settings: ForceSettings, now: datetime) -> tuple[list[tuple[int, Fix]], BatchOutcome]:
+    """Split a batch into fixes worth storing (with their index) and refusals that say what is wrong."""
+    if not isinstance(items, list):
+        raise InvalidInputError('the body is {"fixes": [...]}, a list of fixes')
+    if len(items) > settings.max_fixes_per_batch:
+        raise PayloadTooLargeError(
+            f"a batch of {len(items)} fixes is over the limit of {settings.max_fixes_per_batch}: split it"
+        )
+    outcome = BatchOutcome(received=len(items))
+    oldest, newest = now - settings.retention, now + timedelta(seconds=settings.clock_skew_s)
+    max_speed = settings.max_speed_kmh / 3.6
+    good: list[tuple[int, Fix]] = []
+    for index, item in enumerate(items):
+        try:
+            fix = FIX.validate_python(item)
+        except ValidationError as error:
+            code = item.get("id") if isinstance(item, dict) else None
+            outcome.rejected.append({"index": index, "id": code, "error": _problem(error)})
+            continue
+        reason = None
+        if fix.time > newest:
+            reason = f"time {fix.time.isoformat()} is in the future (device clock wrong?)"
+        elif fix.time < oldest:
+            reason = f"time {fix.time.isoformat()} is older than the {settings.position_retention_days}-day history"
+        elif fix.speed is not None and fix.speed > max_speed:
+            reason = f"speed {fix.speed:g} m/s is impossible (limit {settings.max_speed_kmh:g} km/h)"
+        if reason:
+            outcome.rejected.append({"index": index, "id": fix.id, "error": reason})
+        else:
+            good.append((index, fix))
+    return good, outcome
+
+
+def _columns(fixes: list[Fix]) -> tuple[list[Any], ...]:
+    cells = [h3.str_to_int(h3.latlng_to_cell(f.lat, f.lon, CELL_RESOLUTION)) for f in fixes]
+    return (
+        [f.id for f in fixes], [f.lon for f in fixes], [f.lat for f in fixes], cells, [f.time for f in fixes],
+        [f.speed for f in fixes], [f.heading for f in fixes], [f.accuracy for f in fixes],
+    )  # fmt: skip
+
+
+async def ingest(
+    conn: psycopg.AsyncConnection, good: list[tuple[int, Fix]], outcome: BatchOutcome, settings: ForceSettings
+) -> BatchOutcome:
+    """Store checked fixes (the connection carries the caller's scope: other units' forces are unknown)."""
+    if not good:
+        return outcome
+    columns = _columns([fix for _, fix in good])
+    for attempt in (1, 2):
+        try:
+            async with conn.transaction():
+                row = await (await conn.execute(INGEST, columns, prepare=True)).fetchone()
+            break
+        except psycopg.errors.CheckViolation as error:  # a day without its partition yet: make it, once
+            if attempt == 2 or "no partition" not in str(error):
+                raise
+            await maintain_history(conn, settings)
+    assert row is not None
+    unknown, outcome.stored, outcome.moved = set(row[0]), row[1], row[2]
+    outcome.rejected.extend(
+        {"index": i, "id": fix.id, "error": f"unknown force {fix.id!r} (not in the directory, or not yours)"}
+        for i, fix in good if fix.id in unknown
+    )  # fmt: skip
+    outcome.rejected.sort(key=lambda r: r["index"])
+    return outcome
+
+
+async def maintain_history(conn: psycopg.AsyncConnection, settings: ForceSettings) -> tuple[int, int]:
+    """Create the coming days' history partitions and drop those past retention: (created, dropped)."""
+    keep = timedelta(days=settings.position_retention_days)
+    async with conn.transaction():
+        row = await (await conn.execute(MAINTAIN, (keep,))).fetchone()
+    assert row is not None
+    return row[0], row[1]
