@@ -17,7 +17,7 @@ from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import admin, auth, bench, docs, events, health, locate, reports, route, units
+from api.routes import admin, auth, bench, dispatch, docs, events, forces, health, locate, reports, route, units
 from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
@@ -25,6 +25,8 @@ from api.throttle import Throttle
 from command.media import MediaLimits, MediaStore
 from command.tokens import TokenPolicy
 from command.working_time import WorkingCalendar
+from forces.settings import ForceSettings
+from forces.sweeper import sweep_every
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
@@ -70,13 +72,16 @@ async def _city_unit_id(pool: AsyncConnectionPool) -> int:
     return row[0] if row else 0  # an empty database has no cases to show either
 
 
-def create_app(store: StoreSettings | None = None, api: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    store: StoreSettings | None = None, api: ApiSettings | None = None, force_settings: ForceSettings | None = None
+) -> FastAPI:
     """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
     store = store or StoreSettings()
     api = api or ApiSettings()
     configure_logging(api.log_json)
     tokens = TokenPolicy(signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days)
     throttle = Throttle(api)  # built here so a malformed limit in the settings stops the start
+    force_settings = force_settings or ForceSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +102,8 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         app.state.tokens = tokens
         app.state.users = UserCache()
         sealer = asyncio.create_task(seal_every(app.state.pool, AUDIT_SEAL_SECONDS))
+        app.state.force_settings = force_settings
+        dispatch_sweeper = asyncio.create_task(sweep_every(app.state.pool, force_settings, app.state.calendar.zone))
         user_changes = asyncio.create_task(
             app.state.users.follow_changes(libpq_url(store, api=True), **role_switch(store, api=True))
         )
@@ -107,6 +114,7 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
         finally:
             user_changes.cancel()
             sealer.cancel()
+            dispatch_sweeper.cancel()
             await app.state.pool.close()
             await app.state.scoped_pool.close()
             app.state.engine.dispose()
@@ -130,7 +138,8 @@ def create_app(store: StoreSettings | None = None, api: ApiSettings | None = Non
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, auth.router, admin.router, map_router, docs.router):  # fmt: skip
+                   open311_router, auth.router, admin.router, forces.router, dispatch.router, map_router,
+                   docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -92,7 +92,7 @@ def read_directory(path: Path) -> pd.DataFrame:
             frame = frame.to_crs(4326)
         if not frame.geometry.is_empty.all() and set(frame.geom_type.dropna()) - {"Point"}:
             raise InvalidInputError(f"{path.name}: forces are points (a starting position), not {set(frame.geom_type)}")
-        table = pd.DataFrame(frame.drop(columns="geometry")).astype(str).replace({"None": "", "nan": ""})
+        table = pd.DataFrame(frame.drop(columns="geometry")).fillna("").astype(str)
         table["lon"] = [f"{p.x}" if p is not None and not p.is_empty else "" for p in frame.geometry]
         table["lat"] = [f"{p.y}" if p is not None and not p.is_empty else "" for p in frame.geometry]
         return table
@@ -140,7 +140,7 @@ def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, An
         return [], [f"missing column(s) {', '.join(sorted(missing))}; columns are code, name, kind, unit, "
                     "department, capabilities, shift, contact_name, contact_phone, members, lon, lat"]  # fmt: skip
     units, capabilities = _known(conn, "unit", "code"), _known(conn, "capability", "code")
-    stored = dict(conn.execute(text("SELECT code, kind::text FROM force")).tuples().all())
+    stored = {code: kind for code, kind in conn.execute(text("SELECT code, kind::text FROM force"))}
     kinds = {**stored, **dict(zip(table["code"], table["kind"], strict=True))}
     rows, problems, seen = [], [], set()
     for number, raw in enumerate(table.to_dict("records"), start=2):

@@ -35,3 +35,8 @@ class ForceSettings(BaseSettings):
     def retention(self) -> timedelta:
         """``position_retention_days`` as a duration."""
         return timedelta(days=self.position_retention_days)
+
+    @property
+    def accept_within(self) -> timedelta:
+        """``accept_timeout_s`` as a duration."""
+        return timedelta(seconds=self.accept_timeout_s)

@@ -12,19 +12,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from pathlib import Path
 
+import h3
 import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.settings import ApiSettings
 from command.taxonomy import read_categories, write_categories
 from command.users import create_api_key, create_user
 from fixtures.geo.generate_nanjing import ensure_generated
+from forces.positions import CELL_RESOLUTION
 from grid.load import load_manifest
 from spatial.db import make_engine
 from spatial.embedded import EmbeddedCluster, free_port
@@ -172,3 +176,35 @@ def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
     yield base
     uv.should_exit = True
     thread.join(timeout=10)
+
+
+FORCE_SQL = """
+INSERT INTO force (code, name, kind, unit_id, capabilities, shift_start, shift_end, contact)
+VALUES (:code, :name, CAST(:kind AS force_kind), (SELECT id FROM unit WHERE code = :unit), :caps, :start, :end,
+        CAST(:contact AS jsonb)) RETURNING id
+"""
+POSITION_SQL = """
+INSERT INTO force_position (force_id, geom, cell, fixed_at, status, capabilities, units, unit_id, shift_start,
+                            shift_end)
+SELECT id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :cell, :at, status, capabilities, units, unit_id,
+       shift_start, shift_end FROM force WHERE id = :id
+"""
+
+
+def add_force(
+    engine: Engine, unit: str, capabilities: list[str], kind: str = "vehicle", *,
+    at: tuple[float, float] | None = None, fixed_at: datetime | None = None,
+    shift: tuple[clock_time, clock_time] | None = None,
+) -> tuple[int, str]:  # fmt: skip
+    """A force of ``unit`` (id, code), placed at ``at`` (lon, lat) with a fix of ``fixed_at`` (default now)."""
+    code = f"F-{uuid.uuid4().hex[:10]}"
+    start, end = shift or (None, None)
+    with engine.begin() as conn:
+        force_id = conn.execute(text(FORCE_SQL), {
+            "code": code, "name": "抢险车", "kind": kind, "unit": unit, "caps": capabilities, "start": start,
+            "end": end, "contact": '{"name": "王伟", "phone": "13912345678"}'}).scalar_one()  # fmt: skip
+        if at is not None:
+            cell = h3.str_to_int(h3.latlng_to_cell(at[1], at[0], CELL_RESOLUTION))
+            conn.execute(text(POSITION_SQL), {"id": force_id, "lon": at[0], "lat": at[1], "cell": cell,
+                                              "at": fixed_at or datetime.now(UTC)})  # fmt: skip
+    return force_id, code

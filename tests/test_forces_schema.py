@@ -3,7 +3,6 @@ per force under concurrency, and jurisdiction scoping (issue 5's foundation)."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -14,19 +13,7 @@ from sqlalchemy import Engine, text
 from api.deps import SESSION_SCOPE
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-
-INSERT_FORCE = """
-INSERT INTO force (code, name, kind, unit_id, capabilities)
-VALUES (:code, :name, :kind, (SELECT id FROM unit WHERE code = :unit), :caps) RETURNING id
-"""
-
-
-def add_force(engine: Engine, unit: str, capabilities: list[str], kind: str = "vehicle") -> tuple[int, str]:
-    code = f"F-{uuid.uuid4().hex[:8]}"
-    with engine.begin() as conn:
-        force_id = conn.execute(text(INSERT_FORCE), {"code": code, "name": "抢险车", "kind": kind, "unit": unit,
-                                                     "caps": capabilities}).scalar_one()  # fmt: skip
-    return force_id, code
+from tests.conftest import add_force
 
 
 def test_a_force_belongs_to_its_unit_and_its_ancestors(nanjing: Engine) -> None:

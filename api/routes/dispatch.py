@@ -1,0 +1,155 @@
+"""Dispatch over HTTP: recommend forces for a case, assign them, accept and release, and borrow
+another unit's force by request → commit → release.
+
+The case must be visible to the caller (else "not found"); candidates may include other units'
+forces (coordinated allocation), marked as needing a request to their owner.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import Access
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from command.users import User
+from forces.borrowing import cancel_request, commit_request, decline_request, list_requests, request_force
+from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, accept, assign, case_assignments, release
+from forces.recommend import MAX_K, Need, candidates, check_capabilities
+from spatial.errors import InvalidInputError
+
+router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+Reader = Annotated[User, Depends(Access("forces:read"))]
+Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
+Borrower = Annotated[User, Depends(Access("forces:borrow"))]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
+Capability = Annotated[str | None, Query(description="Comma-separated capabilities, all needed", max_length=400)]
+
+
+class AssignIn(BaseModel):
+    """Forces to send to the case, all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+    force_ids: list[int] = Field(min_length=1, max_length=MAX_FORCES)
+    capabilities: list[str] = Field(default_factory=list, max_length=20, description="What they are sent to do")
+
+
+class ReleaseIn(BaseModel):
+    """Why an assignment ends."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Literal["completed", "cancelled", "reassigned", "unable"] = Field(description=", ".join(RELEASE_REASONS))
+
+
+class RequestIn(BaseModel):
+    """A request for another unit's force, for one of the caller's cases."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    case_id: int = Field(ge=1, le=2**63 - 1)
+    force_id: int = Field(ge=1, le=2**63 - 1)
+    note: str = Field(default="", max_length=500)
+
+
+def clock(request: Request) -> Clock:
+    """Freshness, shifts and accept deadlines as configured, in the city's zone."""
+    settings = request.app.state.force_settings
+    return Clock(request.app.state.calendar.zone, settings.stale_after, settings.accept_within)
+
+
+def _capabilities(value: str | None) -> tuple[str, ...]:
+    words = tuple(sorted({w.strip() for w in (value or "").split(",") if w.strip()}))
+    if len(words) > 20:
+        raise InvalidInputError("at most 20 capabilities")
+    return words
+
+
+@router.get("/events/{case_id}/candidates", response_class=FastJSONResponse)
+async def recommend(
+    request: Request,
+    user: Reader,
+    case_id: RowId,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+    capability: Capability = None,
+) -> FastJSONResponse:
+    """The k nearest available, fresh, on-shift forces with the capabilities: own unit first, then neighbours."""
+    need = Need(k, _capabilities(capability), request.app.state.force_settings.stale_after,
+                request.app.state.calendar.zone)  # fmt: skip
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await candidates(conn, case_id, need, user.unit_id))
+
+
+@router.post("/events/{case_id}/assignments", response_class=FastJSONResponse, status_code=201)
+async def assign_forces(request: Request, user: Dispatcher, case_id: RowId, body: AssignIn) -> FastJSONResponse:
+    """Send forces to the case atomically; 409 names the case holding a force that is taken."""
+    async with scoped_connection(request) as conn:
+        await check_capabilities(conn, tuple(body.capabilities))
+        booked = await assign(conn, case_id, body.force_ids, sorted(set(body.capabilities)), user.username,
+                              clock(request))  # fmt: skip
+    return FastJSONResponse(booked, status_code=201)
+
+
+@router.get("/events/{case_id}/assignments", response_class=FastJSONResponse)
+async def assignments_of_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
+    """Every assignment of the case, newest first (active and released)."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse({"case_id": case_id, "items": await case_assignments(conn, case_id)})
+
+
+@router.post("/assignments/{assignment_id}/accept", response_class=FastJSONResponse)
+async def accept_assignment(request: Request, user: Dispatcher, assignment_id: RowId) -> FastJSONResponse:
+    """The force took the job (before its accept deadline): it is en route."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await accept(conn, assignment_id, user.username))
+
+
+@router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse)
+async def release_assignment(
+    request: Request, user: Dispatcher, assignment_id: RowId, body: ReleaseIn
+) -> FastJSONResponse:
+    """End an assignment; the force is available again (a borrowed one returns to its unit)."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await release(conn, assignment_id, body.reason, user.username))
+
+
+@router.post("/force-requests", response_class=FastJSONResponse, status_code=201)
+async def file_request(request: Request, user: Borrower, body: RequestIn) -> FastJSONResponse:
+    """Ask another unit for one of its forces, for one of your cases."""
+    async with scoped_connection(request) as conn:
+        filed = await request_force(conn, body.case_id, body.force_id, body.note, user.username, user.unit_id)
+    return FastJSONResponse(filed, status_code=201)
+
+
+@router.get("/force-requests", response_class=FastJSONResponse)
+async def requests(
+    request: Request,
+    user: Reader,
+    state: Annotated[Literal["requested", "committed", "declined", "released", "cancelled"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> FastJSONResponse:
+    """Requests your unit filed or received, newest first."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse({"items": await list_requests(conn, state, limit)})
+
+
+@router.post("/force-requests/{request_id}/commit", response_class=FastJSONResponse)
+async def commit(request: Request, user: Dispatcher, request_id: RowId) -> FastJSONResponse:
+    """The owning unit sends the force (booked like its own assignment)."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await commit_request(conn, request_id, user.username, clock(request)))
+
+
+@router.post("/force-requests/{request_id}/decline", response_class=FastJSONResponse)
+async def decline(request: Request, user: Dispatcher, request_id: RowId) -> FastJSONResponse:
+    """The owning unit keeps its force."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await decline_request(conn, request_id, user.username))
+
+
+@router.post("/force-requests/{request_id}/cancel", response_class=FastJSONResponse)
+async def cancel(request: Request, user: Borrower, request_id: RowId) -> FastJSONResponse:
+    """The requesting unit withdraws its request before the owner decided."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await cancel_request(conn, request_id, user.username))

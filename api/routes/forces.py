@@ -1,0 +1,185 @@
+"""The forces directory over HTTP: list and filter, counts for the command screen, one force,
+status changes, and the AVL feed of positions.
+
+Reads and writes go through the caller's scope: a district sees its own forces (other units'
+appear only as candidates, see ``api.routes.dispatch``). Contact is masked without
+personal-data clearance, and every unmasked read is audited before the answer leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import Access
+from api.deps import BBoxDep, scoped_connection
+from api.geojson import FastJSONResponse
+from api.tabular import ListFormat, render_list
+from command.privacy import audit_disclosure
+from command.users import User
+from forces.listing import (
+    FORCE_FIELDS,
+    KINDS,
+    STATUSES,
+    ForceFilter,
+    change_status,
+    count_forces,
+    get_force,
+    list_forces,
+)
+from forces.positions import check_fixes, ingest
+from forces.recommend import check_capabilities
+from spatial.errors import InvalidInputError
+
+router = APIRouter(prefix="/api/v1", tags=["forces"])
+Reader = Annotated[User, Depends(Access("forces:read"))]
+Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
+Tracker = Annotated[User, Depends(Access("forces:track"))]
+ForceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The force's numeric id")]
+PERSONAL = "personal:read"
+MAX_POLYGON_VERTICES = 2000
+MAX_RADIUS_M = 100_000
+
+
+class PositionsIn(BaseModel):
+    """A batch of fixes from a tracker or gateway; each fix is checked on its own."""
+
+    fixes: list[Any] = Field(description="Fixes {id, lon, lat, time, speed (m/s), heading (°), accuracy (m)}")
+
+
+class StatusIn(BaseModel):
+    """The status a force moves to."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(description=", ".join(STATUSES))
+
+
+def _words(value: str | None, known: tuple[str, ...] | None, name: str) -> tuple[str, ...]:
+    words = tuple(w.strip() for w in (value or "").split(",") if w.strip())
+    unknown = [w for w in words if known is not None and w not in known]
+    if unknown:
+        raise InvalidInputError(f"unknown {name} {', '.join(unknown)}; one of {', '.join(known or ())}")
+    if any(len(w) > 40 for w in words) or len(words) > 20:
+        raise InvalidInputError(f"{name}: at most 20 values of at most 40 characters")
+    return words
+
+
+def _near(near: str | None, radius_m: float | None) -> tuple[float, float, float] | None:
+    if near is None and radius_m is None:
+        return None
+    if near is None or radius_m is None:
+        raise InvalidInputError("near=lon,lat and radius_m go together")
+    try:
+        lon, lat = (float(v) for v in near.split(","))
+    except ValueError:
+        raise InvalidInputError(f"near must be lon,lat (two numbers), got {near!r}") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInputError(f"near {near!r} is outside lon -180…180 / lat -90…90 (lon first)")
+    return lon, lat, radius_m
+
+
+def _polygon(within: str | None) -> bytes | None:
+    """A GeoJSON Polygon/MultiPolygon in WGS84, valid and of bounded size, as WKB."""
+    if within is None:
+        return None
+    try:
+        shape = shapely.from_geojson(within)
+    except shapely.errors.GEOSException:
+        raise InvalidInputError("within must be a GeoJSON Polygon or MultiPolygon geometry") from None
+    if shape.geom_type not in ("Polygon", "MultiPolygon") or shape.is_empty:
+        raise InvalidInputError(f"within must be a Polygon or MultiPolygon, not {shape.geom_type}")
+    if shapely.get_num_coordinates(shape) > MAX_POLYGON_VERTICES:
+        raise InvalidInputError(f"within has more than {MAX_POLYGON_VERTICES} vertices: simplify it")
+    west, south, east, north = shape.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidInputError("within is outside lon -180…180 / lat -90…90 (GeoJSON is lon, lat)")
+    if not shape.is_valid:
+        raise InvalidInputError(f"within is not a valid polygon: {shapely.is_valid_reason(shape)}")
+    return shapely.to_wkb(shape)
+
+
+def force_filter(
+    request: Request,
+    user: Reader,
+    bbox: BBoxDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: forces with smaller ids")] = None,
+    unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="A unit's subtree")] = None,
+    capability: Annotated[str | None, Query(description="Comma-separated; all of them", max_length=400)] = None,
+    status: Annotated[str | None, Query(description="Comma-separated; any of them", max_length=200)] = None,
+    kind: Annotated[str | None, Query(description="Comma-separated: person, team, vehicle, equipment")] = None,
+    near: Annotated[str | None, Query(description="lon,lat of a circle's centre")] = None,
+    radius_m: Annotated[float | None, Query(gt=0, le=MAX_RADIUS_M, description="The circle's radius")] = None,
+    within: Annotated[str | None, Query(description="A GeoJSON Polygon", max_length=100_000)] = None,
+) -> ForceFilter:
+    """Filters of the directory list (values are checked here, bound as parameters later)."""
+    return ForceFilter(
+        limit=limit, before_id=before_id, unit=unit, capabilities=_words(capability, None, "capability"),
+        statuses=_words(status, STATUSES, "status"), kinds=_words(kind, KINDS, "kind"), bbox=bbox,
+        near=_near(near, radius_m), within_wkb=_polygon(within),
+        stale_after=request.app.state.force_settings.stale_after,
+    )  # fmt: skip
+
+
+Filter = Annotated[ForceFilter, Depends(force_filter)]
+Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
+
+
+@router.get("/forces", response_model=None)
+async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
+    """Forces in the caller's jurisdiction with position and state (JSON, GeoJSON or CSV), newest id first."""
+    reveal = user.may(PERSONAL)
+    async with scoped_connection(request) as conn:
+        await check_capabilities(conn, filter_.capabilities)
+        rows = await list_forces(conn, filter_, reveal=reveal)
+        if reveal:
+            await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["contact_phone"]],
+                                   via=f"forces list ({fmt})", of="forces")  # fmt: skip
+    return render_list(request, rows, FORCE_FIELDS, fmt, filter_.limit, "forces")
+
+
+@router.get("/forces/counts", response_class=FastJSONResponse)
+async def forces_counts(
+    request: Request,
+    user: Reader,
+    unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
+) -> FastJSONResponse:
+    """Forces under a unit by its child units and status, with how many have a stale position."""
+    async with scoped_connection(request) as conn:
+        counts = await count_forces(conn, unit or user.unit_code, request.app.state.force_settings.stale_after)
+    return FastJSONResponse({**counts, "at": datetime.now().astimezone().isoformat()})
+
+
+@router.post("/forces/positions", response_class=FastJSONResponse)
+async def positions(request: Request, user: Tracker, body: PositionsIn) -> FastJSONResponse:
+    """Store a batch of fixes: bad ones are refused one by one (index, reason), the rest are kept."""
+    settings = request.app.state.force_settings
+    good, outcome = check_fixes(body.fixes, settings, datetime.now().astimezone())
+    async with scoped_connection(request) as conn:
+        await ingest(conn, good, outcome, settings)
+    return FastJSONResponse(outcome.as_dict())
+
+
+@router.get("/forces/{force_id}", response_class=FastJSONResponse)
+async def force(request: Request, user: Reader, force_id: ForceId) -> FastJSONResponse:
+    """One force: directory entry, position, state, active case, team members or teams."""
+    reveal = user.may(PERSONAL)
+    async with scoped_connection(request) as conn:
+        view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=reveal)
+        if reveal and view["contact_phone"]:
+            await audit_disclosure(conn, user.username, [force_id], via=f"force {force_id}", of="forces")
+    return FastJSONResponse(view)
+
+
+@router.put("/forces/{force_id}/status", response_class=FastJSONResponse)
+async def force_status(request: Request, user: Dispatcher, force_id: ForceId, body: StatusIn) -> FastJSONResponse:
+    """Move a force along its status machine (409 names the moves allowed from where it is)."""
+    async with scoped_connection(request) as conn:
+        await change_status(conn, force_id, body.status, user.username)
+        view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=False)
+    return FastJSONResponse(view)

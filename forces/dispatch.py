@@ -1,0 +1,213 @@
+"""Sending forces: assign atomically, accept, release; borrow another unit's force by request.
+
+An assignment is booked in one transaction for all the forces asked for, or for none: the
+forces are locked in id order (two commanders asking for overlapping sets cannot deadlock),
+each must be available, fresh and on shift, and the partial unique index of migration 0012 is
+the last word should anything slip past — so a commander racing another gets 409 naming the
+case that holds the force, never a double booking. Everything runs in the caller's scope
+(row-level security): a force of another unit is not theirs to assign, it is requested from
+its unit (``request_force``) and committed by that unit (``commit_request``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+
+from spatial.audit import record_async
+from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+
+MAX_FORCES = 20
+CHANGES = "cityops_assignments"
+LOCK_FORCES = """
+SELECT f.id, f.code, f.status::text, f.shift_start, f.shift_end, p.fixed_at
+FROM force f LEFT JOIN force_position p ON p.force_id = f.id
+WHERE f.id = ANY(%s) ORDER BY f.id FOR UPDATE OF f
+"""
+HOLDER = """
+SELECT a.event_id, a.assigned_by, a.assigned_at FROM assignment a WHERE a.force_id = %s AND a.released_at IS NULL
+"""
+BOOK = """
+INSERT INTO assignment (event_id, force_id, assigned_by, capabilities, accept_by, request_id)
+SELECT %s, f, %s, %s, now() + %s, %s FROM unnest(%s::bigint[]) AS f
+RETURNING id, force_id, assigned_at, accept_by
+"""
+ASSIGNED = "UPDATE force SET status = 'assigned' WHERE id = ANY(%s)"
+OWNER = "SELECT unit_code, unit_name FROM cityops_force_cards(ARRAY[%s::bigint])"
+ASSIGNMENT = """
+SELECT a.id, a.event_id, a.force_id, a.released_at, a.release_reason, a.accepted_at, a.request_id, f.status::text
+FROM assignment a JOIN force f ON f.id = a.force_id WHERE a.id = %s FOR UPDATE OF a
+"""
+ASSIGNMENT_VIEW = """
+SELECT a.id, a.event_id AS case_id, a.force_id, f.code AS force_code, f.name AS force_name, f.kind::text AS kind,
+       a.assigned_by, a.assigned_at, a.accept_by, a.accepted_at, a.released_at, a.release_reason, a.capabilities,
+       a.request_id, f.status::text AS force_status
+FROM assignment a LEFT JOIN force f ON f.id = a.force_id
+"""
+RELEASE_REASONS = ("completed", "cancelled", "reassigned", "unable")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Freshness and shift are judged at one instant, in the city's zone."""
+
+    zone: ZoneInfo
+    stale_after: timedelta
+    accept_within: timedelta
+
+    def now(self) -> datetime:
+        """The instant, in the city's zone."""
+        return datetime.now(self.zone)
+
+
+def on_shift(start: time | None, end: time | None, at: time) -> bool:
+    """Whether ``at`` lies in a shift window (which may cross midnight; none: always on duty)."""
+    if start is None or end is None:
+        return True
+    return start <= at < end if start <= end else at >= start or at < end
+
+
+async def _holder(conn: psycopg.AsyncConnection, force_id: int, code: str) -> ConflictError:
+    row = await (await conn.execute(HOLDER, (force_id,))).fetchone()
+    if row is None:
+        return ConflictError(f"force {code} is not available")
+    return ConflictError(f"force {code} is held by case {row[0]} (assigned by {row[1]} at {row[2].isoformat()})")
+
+
+async def check_forces(
+    conn: psycopg.AsyncConnection, force_ids: list[int], clock: Clock, *, for_request: bool = False
+) -> list[tuple[Any, ...]]:
+    """Lock the forces and refuse, naming the first problem, unless every one can go now."""
+    rows = await (await conn.execute(LOCK_FORCES, (sorted(set(force_ids)),))).fetchall()
+    found = {row[0] for row in rows}
+    for force_id in force_ids:
+        if force_id not in found:
+            owner = await (await conn.execute(OWNER, (force_id,))).fetchone()
+            if owner is None:
+                raise NotFoundError(f"no force {force_id}")
+            if for_request:
+                raise ForbiddenError(f"force {force_id} belongs to {owner[1]} ({owner[0]}), not to your jurisdiction")
+            raise ForbiddenError(f"force {force_id} belongs to {owner[1]} ({owner[0]}): request it from its unit "
+                                 "with POST /api/v1/force-requests")  # fmt: skip
+    now = clock.now()
+    for force_id, code, status, start, end, fixed_at in rows:
+        if status != "available":
+            if status in ("assigned", "en_route", "on_scene"):
+                raise await _holder(conn, force_id, code)
+            raise ConflictError(f"force {code} is {status}: only an available force can be assigned")
+        if fixed_at is None:
+            raise ConflictError(f"force {code} has never reported a position: confirm where it is first")
+        if fixed_at < now - clock.stale_after:
+            minutes = int(clock.stale_after.total_seconds() // 60)
+            raise ConflictError(f"force {code}'s last position is from {fixed_at.isoformat()}, older than "
+                                f"{minutes} min (stale): confirm where it is first")  # fmt: skip
+        if not on_shift(start, end, now.time()):
+            raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")  # type: ignore[union-attr]
+    return rows
+
+
+async def book(
+    conn: psycopg.AsyncConnection, event_id: int, force_ids: list[int], actor: str, capabilities: list[str],
+    clock: Clock, request_id: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Insert the assignments and mark the forces assigned (after ``check_forces``, in its transaction)."""
+    try:
+        async with conn.transaction():  # a savepoint: the unique index refusing must not end the outer one
+            booked = await (await conn.execute(BOOK, (event_id, actor, capabilities, clock.accept_within, request_id,
+                                                      force_ids))).fetchall()  # fmt: skip
+    except psycopg.errors.UniqueViolation:
+        raise ConflictError("another commander took one of these forces a moment ago: reload the candidates") from None
+    await conn.execute(ASSIGNED, (force_ids,))
+    await record_async(conn, actor, "forces.assigned", f"event:{event_id}", forces=force_ids,
+                       assignments=[row[0] for row in booked], request=request_id)  # fmt: skip
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"assigned:{event_id}"))
+    return [{"id": row[0], "force_id": row[1], "assigned_at": row[2].isoformat(), "accept_by": row[3].isoformat()}
+            for row in booked]  # fmt: skip
+
+
+async def assign(
+    conn: psycopg.AsyncConnection, event_id: int, force_ids: list[int], capabilities: list[str], actor: str,
+    clock: Clock,
+) -> dict[str, Any]:  # fmt: skip
+    """Book all ``force_ids`` for the case, or none (ConflictError / ForbiddenError naming the first problem)."""
+    if not 1 <= len(force_ids) <= MAX_FORCES or len(set(force_ids)) != len(force_ids):
+        raise InvalidInputError(f"force_ids must list 1–{MAX_FORCES} different forces")
+    async with conn.transaction():
+        event = await (await conn.execute("SELECT closed_at FROM event WHERE id = %s", (event_id,))).fetchone()
+        if event is None:
+            raise NotFoundError(f"no case {event_id}")
+        if event[0] is not None:
+            raise ConflictError(f"case {event_id} is closed")
+        await check_forces(conn, force_ids, clock)
+        booked = await book(conn, event_id, force_ids, actor, capabilities, clock)
+    return {"case_id": event_id, "assignments": booked}
+
+
+async def _locked_assignment(conn: psycopg.AsyncConnection, assignment_id: int) -> tuple[Any, ...]:
+    row = await (await conn.execute(ASSIGNMENT, (assignment_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(f"no assignment {assignment_id}")
+    if row[3] is not None:
+        raise ConflictError(f"assignment {assignment_id} was released at {row[3].isoformat()} ({row[4]})")
+    return row
+
+
+async def accept(conn: psycopg.AsyncConnection, assignment_id: int, actor: str) -> dict[str, Any]:
+    """The force takes the job: the accept deadline no longer applies, and it is en route."""
+    async with conn.transaction():
+        row = await _locked_assignment(conn, assignment_id)
+        if row[5] is not None:
+            raise ConflictError(f"assignment {assignment_id} was accepted at {row[5].isoformat()}")
+        await conn.execute("UPDATE assignment SET accepted_at = now() WHERE id = %s", (assignment_id,))
+        await conn.execute("UPDATE force SET status = 'en_route' WHERE id = %s", (row[2],))
+        await record_async(conn, actor, "forces.accepted", f"assignment:{assignment_id}", event=row[1], force=row[2])
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row[1]}"))
+    return await assignment_view(conn, assignment_id)
+
+
+async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> dict[str, Any]:
+    """End an assignment (completed, cancelled …): the force is available again, a borrowed one goes home."""
+    if reason not in RELEASE_REASONS:
+        raise InvalidInputError(f"reason must be one of {', '.join(RELEASE_REASONS)}")
+    async with conn.transaction():
+        row = await _locked_assignment(conn, assignment_id)
+        await conn.execute("UPDATE assignment SET released_at = now(), release_reason = %s WHERE id = %s",
+                           (reason, assignment_id))  # fmt: skip
+        if row[7] != "available":
+            await conn.execute("UPDATE force SET status = 'available' WHERE id = %s", (row[2],))
+        if row[6] is not None:
+            await conn.execute("UPDATE force_request SET state = 'released', released_at = now() WHERE id = %s",
+                               (row[6],))  # fmt: skip
+        await record_async(conn, actor, "forces.released", f"assignment:{assignment_id}", event=row[1], force=row[2],
+                           reason=reason)  # fmt: skip
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{row[1]}"))
+    return await assignment_view(conn, assignment_id)
+
+
+async def assignment_view(conn: psycopg.AsyncConnection, assignment_id: int) -> dict[str, Any]:
+    """One assignment as the API shows it."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        row = await (await cur.execute(ASSIGNMENT_VIEW + " WHERE a.id = %s", (assignment_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(f"no assignment {assignment_id}")
+    return plain(row)
+
+
+async def case_assignments(conn: psycopg.AsyncConnection, event_id: int) -> list[dict[str, Any]]:
+    """A visible case's assignments, newest first (forces of other units show by id only)."""
+    if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
+        raise NotFoundError(f"no case {event_id}")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        rows = await (await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC",
+                                        (event_id,))).fetchall()  # fmt: skip
+    return [plain(row) for row in rows]
+
+
+def plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its times as ISO strings."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
