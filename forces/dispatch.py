@@ -40,8 +40,8 @@ RETURNING id, force_id, assigned_at, accept_by
 ASSIGNED = "UPDATE force SET status = 'assigned' WHERE id = ANY(%s)"
 OWNER = "SELECT unit_code, unit_name FROM cityops_force_cards(ARRAY[%s::bigint])"
 ASSIGNMENT = """
-SELECT a.id, a.event_id, a.force_id, a.released_at, a.release_reason, a.accepted_at, a.request_id, f.status::text
-FROM assignment a JOIN force f ON f.id = a.force_id WHERE a.id = %s FOR UPDATE OF a
+SELECT a.id, a.event_id, a.force_id, a.released_at, a.release_reason, a.accepted_at, a.request_id
+FROM assignment a WHERE a.id = %s FOR UPDATE
 """
 ASSIGNMENT_VIEW = """
 SELECT a.id, a.event_id AS case_id, a.force_id, f.code AS force_code, f.name AS force_name, f.kind::text AS kind,
@@ -164,7 +164,7 @@ async def accept(conn: psycopg.AsyncConnection, assignment_id: int, actor: str) 
         if row[5] is not None:
             raise ConflictError(f"assignment {assignment_id} was accepted at {row[5].isoformat()}")
         await conn.execute("UPDATE assignment SET accepted_at = now() WHERE id = %s", (assignment_id,))
-        await conn.execute("UPDATE force SET status = 'en_route' WHERE id = %s", (row[2],))
+        await conn.execute("SELECT cityops_force_en_route(%s)", (assignment_id,))
         await record_async(conn, actor, "forces.accepted", f"assignment:{assignment_id}", event=row[1], force=row[2])
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row[1]}"))
     return await assignment_view(conn, assignment_id)
@@ -178,8 +178,7 @@ async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str
         row = await _locked_assignment(conn, assignment_id)
         await conn.execute("UPDATE assignment SET released_at = now(), release_reason = %s WHERE id = %s",
                            (reason, assignment_id))  # fmt: skip
-        if row[7] != "available":
-            await conn.execute("UPDATE force SET status = 'available' WHERE id = %s", (row[2],))
+        await conn.execute("SELECT cityops_force_freed(%s)", (row[2],))
         if row[6] is not None:
             await conn.execute("UPDATE force_request SET state = 'released', released_at = now() WHERE id = %s",
                                (row[6],))  # fmt: skip

@@ -386,6 +386,22 @@ def upgrade() -> None:
     ALTER FUNCTION cityops_sweep_assignments(timestamptz, time, interval, boolean)
         SECURITY DEFINER SET search_path = public, pg_temp;
 
+    -- a borrowed force's status follows its assignment, whichever side acts on the assignment (the
+    -- requester cannot see, let alone update, another unit's force): only these two moves, and only
+    -- as the assignment says
+    CREATE FUNCTION cityops_force_en_route(assignment bigint) RETURNS void LANGUAGE sql AS $$
+        UPDATE force f SET status = 'en_route' FROM assignment a
+        WHERE a.id = assignment AND a.accepted_at IS NOT NULL AND a.released_at IS NULL
+          AND f.id = a.force_id AND f.status = 'assigned'
+    $$;
+    CREATE FUNCTION cityops_force_freed(force bigint) RETURNS void LANGUAGE sql AS $$
+        UPDATE force f SET status = 'available'
+        WHERE f.id = force AND f.status IN ('assigned', 'en_route', 'on_scene')
+          AND NOT EXISTS (SELECT FROM assignment a WHERE a.force_id = force AND a.released_at IS NULL)
+    $$;
+    ALTER FUNCTION cityops_force_en_route(bigint) SECURITY DEFINER SET search_path = public, pg_temp;
+    ALTER FUNCTION cityops_force_freed(bigint) SECURITY DEFINER SET search_path = public, pg_temp;
+
     GRANT SELECT ON force_kind_speed, unit_neighbour TO cityops_api;
     GRANT SELECT, INSERT, UPDATE ON force_position TO cityops_api;
     GRANT SELECT ON force_fix TO cityops_api;
@@ -410,6 +426,8 @@ def downgrade() -> None:
     DELETE FROM role WHERE name = 'tracker';
     UPDATE role SET permissions = array_remove(permissions, 'forces:borrow') WHERE name = 'district';
     DROP FUNCTION cityops_sweep_assignments(timestamptz, time, interval, boolean);
+    DROP FUNCTION cityops_force_freed(bigint);
+    DROP FUNCTION cityops_force_en_route(bigint);
     ALTER TABLE assignment DROP COLUMN request_id;
     DROP TABLE force_request;
     DROP TYPE force_request_state;
