@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,14 +25,15 @@ from PIL import Image
 from sqlalchemy import Engine, text
 
 from command.users import create_api_key, create_user
-from tests.conftest import Caller
+from tests.conftest import Caller, add_force
 
 PASSWORD = "matrix password 1234"
 ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
     "grid_worker": "grid", "community": "community", "street": "street", "district": "district",
     "city_commander": "city", "dispatcher": "district", "department_handler": "district", "checker": "street",
-    "planner": "district", "auditor": "city", "admin": "district", "integration": "street",
+    "planner": "district", "auditor": "city", "admin": "district", "integration": "street", "tracker": "street",
 }  # fmt: skip
+THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
 CATEGORY, OTHER_CATEGORY = "010101", "020106"
 
@@ -117,11 +119,38 @@ def fresh_cases(client: TestClient, engine: Engine, place: Place) -> tuple[str, 
     return first["case_id"], first["report_id"], other["case_id"]
 
 
+def _force(nanjing: Engine, place: Place) -> tuple[int, str]:
+    """An available, freshly tracked force of the place's street, standing at the place."""
+    return add_force(nanjing, place.chain["street"], ["drainage"], at=(place.lon, place.lat))
+
+
+def _third_force(nanjing: Engine, place: Place) -> int:
+    """A force of a third district, near the place: what the place's unit would borrow."""
+    return add_force(nanjing, THIRD_DISTRICT, ["drainage"], at=(place.lon + 0.001, place.lat))[0]
+
+
+def _assignment(nanjing: Engine, case_id: str, force_id: int) -> int:
+    with nanjing.begin() as conn:
+        conn.execute(text("UPDATE force SET status = 'assigned' WHERE id = :f"), {"f": force_id})
+        return conn.execute(text("INSERT INTO assignment (event_id, force_id, assigned_by, accept_by) "
+                                 "VALUES (:e, :f, 'tests', now() + interval '1 hour') RETURNING id"),
+                            {"e": int(case_id), "f": force_id}).scalar_one()  # fmt: skip
+
+
+def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
+    with nanjing.begin() as conn:
+        return conn.execute(text("INSERT INTO force_request (event_id, force_id, requested_by) "
+                                 "VALUES (:e, :f, 'tests') RETURNING id"),
+                            {"e": int(case_id), "f": force_id}).scalar_one()  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
     """Inside: a grid of 玄武区 (where the scoped users sit); outside: a grid of 秦淮区. Resources at each."""
     with nanjing.connect() as conn:
         inside, outside = _place(conn, "inside", "320102", 40), _place(conn, "outside", "320104", 40)
+        third = _place(conn, "third", THIRD_DISTRICT, 40)
+    third_case = fresh_cases(client, nanjing, third)[0]
     for seed, place in enumerate((inside, outside)):
         place.case_id, place.report_id, place.extra["other_case"] = fresh_cases(client, nanjing, place)
         upload = client.post("/api/v1/reports", data={"report": json.dumps(place.body(description="有照片"))},
@@ -133,6 +162,12 @@ def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
         with nanjing.begin() as conn:
             create_user(conn, place.target_user, unit_code=place.chain["street"], roles=["checker"],
                         password=None, actor="tests")  # fmt: skip
+        force_id, place.extra["force_code"] = _force(nanjing, place)
+        place.extra["force"] = str(force_id)
+        place.extra["third_case"] = third_case
+        place.extra["assignment"] = str(_assignment(nanjing, place.case_id, _force(nanjing, place)[0]))
+        place.extra["request_in"] = str(_request(nanjing, place.case_id, _third_force(nanjing, place)))
+        place.extra["request_out"] = str(_request(nanjing, third_case, _force(nanjing, place)[0]))
     return {"inside": inside, "outside": outside}
 
 
@@ -172,6 +207,7 @@ class Call:
     fresh: bool = False
     as_rule: str | None = None  # an endpoint whose rule is checked inside it (Open311 api_key)
     anonymous: int = 401
+    city: int | None = None  # what a city-wide caller gets instead of success (nothing is outside the city)
 
 
 def _login(client: TestClient, nanjing: Engine) -> dict[str, Any]:
@@ -236,6 +272,30 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
     def around(p: Place) -> dict[str, Any]:
         return {"bbox": f"{p.lon - 0.001},{p.lat - 0.001},{p.lon + 0.001},{p.lat + 0.001}", "limit": 1000}
 
+    def force(p: Place, ctx: dict[str, Any]) -> str:
+        """The place's force, or a fresh one when the call will book or move it."""
+        return str(_force(nanjing, p)[0]) if ctx["fresh"] else p.extra["force"]
+
+    def assignment(p: Place, ctx: dict[str, Any]) -> str:
+        return str(_assignment(nanjing, p.case_id, _force(nanjing, p)[0])) if ctx["fresh"] else p.extra["assignment"]
+
+    def incoming(p: Place, ctx: dict[str, Any]) -> str:
+        """A request for one of the place's forces, from a case elsewhere (the owner decides)."""
+        if ctx["fresh"]:
+            return str(_request(nanjing, p.extra["third_case"], _force(nanjing, p)[0]))
+        return p.extra["request_out"]
+
+    def outgoing(p: Place, ctx: dict[str, Any]) -> str:
+        """A request from the place's case for another district's force (the requester cancels)."""
+        return str(_request(nanjing, p.case_id, _third_force(nanjing, p))) if ctx["fresh"] else p.extra["request_in"]
+
+    def fix_here(p: Place) -> dict[str, Any]:
+        at = datetime.now(UTC).isoformat()
+        return {"fixes": [{"id": p.extra["force_code"], "lon": p.lon, "lat": p.lat, "time": at}]}
+
+    def counted(r: httpx.Response, p: Place) -> bool:
+        return sum(n for status, n in r.json()["total"].items() if status != "stale") > 0
+
     login = {"username": "matrix-login", "password": PASSWORD}
     return {
         ("GET", "/healthz"): Call(fixed("/healthz")),
@@ -285,6 +345,42 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
                                                                          outside="hidden", fresh=True),
         ("GET", "/api/v1/audit"): Call(get(lambda p: "/api/v1/audit", lambda p: {"limit": 5})),
         ("GET", "/api/v1/audit/verify"): Call(fixed("/api/v1/audit/verify")),
+        ("GET", "/api/v1/forces"): Call(get(lambda p: "/api/v1/forces", around), outside="filtered",
+                                        present=lambda r, p: any(str(f["id"]) == p.extra["force"]
+                                                                 for f in r.json()["items"])),
+        ("GET", "/api/v1/forces/counts"): Call(get(lambda p: "/api/v1/forces/counts",
+                                                   lambda p: {"unit": p.chain["street"]}),
+                                               outside="filtered", present=counted),
+        ("GET", "/api/v1/forces/{force_id}"): Call(get(lambda p: f"/api/v1/forces/{p.extra['force']}"),
+                                                   outside="hidden"),
+        ("PUT", "/api/v1/forces/{force_id}/status"): Call(lambda p, c: (
+            "PUT", f"/api/v1/forces/{force(p, c)}/status", {"json": {"status": "off_duty"}}),
+            outside="hidden", fresh=True),
+        ("POST", "/api/v1/forces/positions"): Call(post(lambda p: "/api/v1/forces/positions", json=fix_here),
+                                                   outside="filtered", present=lambda r, p: r.json()["accepted"] == 1),
+        ("GET", "/api/v1/events/{case_id}/candidates"): Call(get(lambda p: f"/api/v1/events/{p.case_id}/candidates"),
+                                                             outside="hidden"),
+        ("POST", "/api/v1/events/{case_id}/assignments"): Call(lambda p, c: (
+            "POST", f"/api/v1/events/{p.case_id}/assignments", {"json": {"force_ids": [int(force(p, c))]}}),
+            201, "hidden", fresh=True),
+        ("GET", "/api/v1/events/{case_id}/assignments"): Call(
+            get(lambda p: f"/api/v1/events/{p.case_id}/assignments"), outside="hidden"),
+        ("POST", "/api/v1/assignments/{assignment_id}/accept"): Call(lambda p, c: (
+            "POST", f"/api/v1/assignments/{assignment(p, c)}/accept", {}), outside="hidden", fresh=True),
+        ("POST", "/api/v1/assignments/{assignment_id}/release"): Call(lambda p, c: (
+            "POST", f"/api/v1/assignments/{assignment(p, c)}/release", {"json": {"reason": "cancelled"}}),
+            outside="hidden", fresh=True),
+        ("POST", "/api/v1/force-requests"): Call(lambda p, c: ("POST", "/api/v1/force-requests", {"json": {
+            "case_id": int(p.case_id), "force_id": _third_force(nanjing, p)}}), 201, "hidden", city=409),
+        ("GET", "/api/v1/force-requests"): Call(fixed("/api/v1/force-requests"), outside="filtered",
+                                                present=lambda r, p: any(str(q["id"]) == p.extra["request_in"]
+                                                                         for q in r.json()["items"])),
+        ("POST", "/api/v1/force-requests/{request_id}/commit"): Call(lambda p, c: (
+            "POST", f"/api/v1/force-requests/{incoming(p, c)}/commit", {}), outside="hidden", fresh=True),
+        ("POST", "/api/v1/force-requests/{request_id}/decline"): Call(lambda p, c: (
+            "POST", f"/api/v1/force-requests/{incoming(p, c)}/decline", {}), outside="hidden", fresh=True),
+        ("POST", "/api/v1/force-requests/{request_id}/cancel"): Call(lambda p, c: (
+            "POST", f"/api/v1/force-requests/{outgoing(p, c)}/cancel", {}), outside="hidden", fresh=True),
     }  # fmt: skip
 
 
@@ -297,6 +393,8 @@ def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str
         return call.anonymous, False
     if rule != "signed_in" and rule not in perms[role]:
         return (403, False)
+    if call.city is not None and ROLE_UNIT[role] == "city":
+        return call.city, True
     reaches = place == "inside" or ROLE_UNIT[role] == "city" or call.outside == "none"
     if reaches:
         return call.success, True
