@@ -21,10 +21,12 @@ db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostG
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with baseline ratios).")
 categories_app = typer.Typer(no_args_is_help=True, help="Case categories (GB/T 30428 部件/事件).")
 user_app = typer.Typer(no_args_is_help=True, help="Staff users, their roles and API keys.")
+forces_app = typer.Typer(no_args_is_help=True, help="The forces directory (people, teams, vehicles, equipment).")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(categories_app, name="categories")
 app.add_typer(user_app, name="user")
+app.add_typer(forces_app, name="forces")
 console = Console()
 err = Console(stderr=True)
 
@@ -155,8 +157,8 @@ def load(
     path: Annotated[
         Path,
         typer.Argument(
-            help="Boundaries (GeoJSON, GeoPackage, Shapefile, GeoParquet) with --tier; "
-            "historic events (.csv, .geojson) without"
+            help="Boundaries (GeoJSON, GeoPackage, Shapefile, GeoParquet) with --tier; a forces directory "
+            "(.csv, .geojson) with --forces; historic events (.csv, .geojson) with neither"
         ),
     ],
     tier: Annotated[
@@ -182,8 +184,12 @@ def load(
         bool | None,
         typer.Option("--bulk/--no-bulk", help="Events: rebuild indexes after the load (default: when large)"),
     ] = None,
+    forces: Annotated[bool, typer.Option("--forces", help="The file is a forces directory")] = False,
 ) -> None:
-    """Import one tier of boundaries, or a file of historic events; nothing is half-written either way."""
+    """Import one tier of boundaries, a forces directory, or historic events; nothing is half-written."""
+    if forces:
+        _load_forces(path)
+        return
     if tier is None:
         _load_events(path, crs, rejects, bulk)
         return
@@ -208,6 +214,16 @@ def load(
         _print_reports([report])
 
 
+def _load_forces(path: Path, synthetic: bool = False) -> None:
+    from forces.directory import load_directory
+
+    with reported_errors():
+        with console.status(f"checking and loading {path.name}"):
+            result = load_directory(_engine(_store()), path, actor=_cli_actor(), synthetic=synthetic)
+        console.print(f"{result.rows:,} forces: {result.inserted:,} new, {result.updated:,} updated, "
+                      f"{result.placed:,} placed at their starting position")  # fmt: skip
+
+
 def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool | None) -> None:
     from command.historic_import import import_events
     from spatial.china_coords import parse_source_crs
@@ -230,7 +246,7 @@ def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool |
 
 @app.command()
 def demo() -> None:
-    """Generate (first time only) and load the Nanjing demo hierarchy."""
+    """Generate (first time only) and load the Nanjing demo: hierarchy, categories, forces directory."""
     with reported_errors():
         _load_demo(_store())
 
@@ -245,6 +261,60 @@ def _load_demo(settings: StoreSettings) -> None:
     with progress_bar("Nanjing demo") as update:
         reports = load_manifest(engine, manifest, settings, progress=update)
     _print_reports(reports)
+    directory = manifest.parent / "forces.csv"
+    if not directory.exists():
+        from forces.demo import generate_directory
+
+        with console.status("generating the demo forces directory"):
+            generate_directory(engine, directory)
+    _load_forces(directory, synthetic=True)
+
+
+@forces_app.command("capabilities")
+def forces_capabilities() -> None:
+    """The capabilities a force may have (codes used in directory files and in dispatch requests)."""
+    with reported_errors(), _engine(_store()).connect() as conn:
+        table = Table("code", "name", "name (en)")
+        for row in conn.exec_driver_sql("SELECT code, name, name_en FROM capability ORDER BY code"):
+            table.add_row(*row)
+        console.print(table)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:8000",
+    forces: Annotated[int, typer.Option(help="How many forces move")] = 2000,
+    reports_per_minute: Annotated[float, typer.Option(help="Citizens' reports per minute")] = 6.0,
+    interval: Annotated[float, typer.Option(help="Seconds between position reports")] = 5.0,
+    seconds: Annotated[float | None, typer.Option(help="Stop after (default: Ctrl-C)")] = None,
+) -> None:
+    """Move the demo forces along plausible paths and file reports, through the API (for the live map)."""
+    from bench.harness import bench_caller, city_outline
+    from forces.simulate import Simulation, Traffic, run, walkers
+
+    with reported_errors():
+        engine = _engine(_store())
+        tracker = bench_caller(engine, "simulator-tracker", ["tracker"], _city_code(engine))
+        reporter = bench_caller(engine, "simulator-citizens", ["integration"], _city_code(engine))
+        with engine.connect() as conn:
+            outline = city_outline(conn)
+            categories = [row[0] for row in conn.exec_driver_sql("SELECT code FROM category ORDER BY code")]
+        sim = Simulation(walkers(engine, forces))
+        console.print(f"simulating {len(sim.walkers):,} forces and {reports_per_minute:g} reports/min against {url}")
+        with console.status("running") as status:
+
+            def tick(sent: Traffic) -> None:
+                status.update(f"{sent.fixes:,} fixes, {sent.reports:,} reports sent")
+
+            traffic = run(url, tracker, reporter, sim, outline, categories, reports_per_minute=reports_per_minute,
+                          interval_s=interval, seconds=seconds, on_tick=tick)  # fmt: skip
+        console.print(f"{traffic.fixes:,} fixes ({traffic.refused_fixes:,} refused), {traffic.reports:,} reports "
+                      f"({traffic.refused_reports:,} refused)")  # fmt: skip
+
+
+def _city_code(engine) -> str:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1").scalar_one()
 
 
 @categories_app.command("load")
@@ -359,6 +429,20 @@ def bench_intake(
 
     with reported_errors():
         run(_bench_store(), seconds=seconds, clients=clients, events=events, console=console)
+
+
+@bench_app.command("forces")
+def bench_forces(
+    forces: Annotated[int, typer.Option(help="Forces in the directory for the run")] = 100_000,
+    queries: Annotated[int, typer.Option(help="Recommendations measured in the database")] = 2000,
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per measurement")] = 15,
+    clients: Annotated[int, typer.Option(help="Concurrent clients posting positions")] = 16,
+) -> None:
+    """Nearest-capable recommendation (exactness, p50/p99) and position ingest, each against its baseline."""
+    from bench.forces import run
+
+    with reported_errors():
+        run(_bench_store(), forces=forces, queries=queries, seconds=seconds, clients=clients, console=console)
 
 
 @bench_app.command("access")

@@ -39,7 +39,9 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        """Whether the target is met (the ratio is always 'ours per baseline, higher is better')."""
+        """Whether the target is met (the ratio is always 'ours per baseline, higher is better'); none: "—"."""
+        if self.target == "—":
+            return ""
         threshold = float(self.target.split()[-1].rstrip("×"))
         return "met" if self.ratio >= threshold else "missed"
 
