@@ -95,8 +95,8 @@ def _add_forces(engine: Engine, count: int, console: Console) -> None:
             with cur.copy("COPY new_force FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur.execute("INSERT INTO force (code, name, kind, unit_id, capabilities, synthetic) "
-                        "SELECT n.code, n.name, n.kind, u.id, n.caps, true FROM new_force n JOIN unit u ON u.code = n.unit")  # fmt: skip
+            cur.execute("INSERT INTO force (code, name, kind, unit_id, capabilities, synthetic) SELECT n.code, n.name, "
+                        "n.kind, u.id, n.caps, true FROM new_force n JOIN unit u ON u.code = n.unit")  # fmt: skip
             cur.execute("""
                 INSERT INTO force_position (force_id, geom, cell, fixed_at, status, capabilities, units, unit_id)
                 SELECT f.id, ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), n.cell, now(), f.status, f.capabilities,
@@ -169,6 +169,7 @@ def brute_force_check(engine: Engine, picks: list[tuple], timed: dict, console: 
 
 def bench_recommend(settings: StoreSettings, engine: Engine, total: int, queries: int, seconds: float,
                     console: Console) -> list[Row]:  # fmt: skip
+    """Database alone, exactness, and the API at one and at four clients."""
     picks = cases(engine, queries)
     now = datetime.now().astimezone()
     timed = time_database(settings, picks, now - timedelta(minutes=30), now.time())
@@ -241,9 +242,10 @@ def copy_baseline(settings: StoreSettings, codes: list[int], lon: np.ndarray, la
 
 
 def bench_ingest(settings: StoreSettings, engine: Engine, seconds: float, clients: int, console: Console) -> list[Row]:
+    """Batches through the API against plain COPY of as many rows."""
     with engine.connect() as conn:
-        devices = conn.execute(text("SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p "
-                                    "ON p.force_id = f.id ORDER BY f.id")).all()  # fmt: skip
+        devices = conn.execute(text("SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f "
+                                    "JOIN force_position p ON p.force_id = f.id ORDER BY f.id")).all()  # fmt: skip
     ids, codes = [d[0] for d in devices], [d[1] for d in devices]
     lon, lat = np.array([d[2] for d in devices]), np.array([d[3] for d in devices])
     headers = bench_caller(engine, "bench-tracker", ["tracker"], "320100")

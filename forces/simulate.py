@@ -135,7 +135,7 @@ def run(
             tick = time.monotonic()
             fixes = sim.step(interval_s)
             for i in range(0, len(fixes), BATCH):
-                answer = http.post("/api/v1/forces/positions", json={"fixes": fixes[i:i + BATCH]}, headers=tracker)
+                answer = http.post("/api/v1/forces/positions", json={"fixes": fixes[i : i + BATCH]}, headers=tracker)
                 if answer.status_code != 200:
                     raise PlatformError(f"positions refused: {answer.status_code} {answer.text[:200]}")
                 traffic.fixes += answer.json()["accepted"]
