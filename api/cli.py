@@ -188,7 +188,7 @@ def load(
 ) -> None:
     """Import one tier of boundaries, a forces directory, or historic events; nothing is half-written."""
     if forces:
-        _load_forces(path)
+        _load_forces(_store(), path)
         return
     if tier is None:
         _load_events(path, crs, rejects, bulk)
@@ -214,12 +214,12 @@ def load(
         _print_reports([report])
 
 
-def _load_forces(path: Path, synthetic: bool = False) -> None:
+def _load_forces(settings: StoreSettings, path: Path, synthetic: bool = False) -> None:
     from forces.directory import load_directory
 
     with reported_errors():
         with console.status(f"checking and loading {path.name}"):
-            result = load_directory(_engine(_store()), path, actor=_cli_actor(), synthetic=synthetic)
+            result = load_directory(_engine(settings), path, actor=_cli_actor(), synthetic=synthetic)
         console.print(f"{result.rows:,} forces: {result.inserted:,} new, {result.updated:,} updated, "
                       f"{result.placed:,} placed at their starting position")  # fmt: skip
 
@@ -267,7 +267,7 @@ def _load_demo(settings: StoreSettings) -> None:
 
         with console.status("generating the demo forces directory"):
             generate_directory(engine, directory)
-    _load_forces(directory, synthetic=True)
+    _load_forces(settings, directory, synthetic=True)
 
 
 @forces_app.command("capabilities")

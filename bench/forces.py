@@ -50,7 +50,9 @@ CAPS_BY_KIND = {
 RANK = "SELECT force_id, tier, distance_m FROM cityops_rank_forces(%s::geometry, %s, 5, %s, %s, %s)"
 KNN = "SELECT force_id FROM force_position ORDER BY geom <-> %s::geometry LIMIT 5"
 SNAPSHOT = """
-SELECT force_id, ST_X(geom), ST_Y(geom), status = 'available', capabilities, units, unit_id FROM force_position
+SELECT force_id, ST_X(geom), ST_Y(geom), status = 'available' AND fixed_at >= %(fresh)s
+       AND cityops_on_shift(shift_start, shift_end, %(at)s), capabilities, units, unit_id
+FROM force_position
 """
 
 
@@ -135,35 +137,40 @@ def time_database(settings: StoreSettings, picks: list[tuple], fresh: datetime, 
             started = time.perf_counter()
             nearest.append([r[0] for r in conn.execute(KNN, (geom,), prepare=True).fetchall()])
             knn.append(time.perf_counter() - started)
-    return {"ours": _percentiles(ours), "knn": _percentiles(knn), "answers": answers, "nearest": nearest}
+    return {"ours": _percentiles(ours), "knn": _percentiles(knn), "answers": answers, "nearest": nearest,
+            "fresh": fresh, "at": at}  # fmt: skip
 
 
-def brute_force_check(engine: Engine, picks: list[tuple], timed: dict, console: Console) -> tuple[int, int, int]:
+def brute_force_check(
+    settings: StoreSettings, engine: Engine, picks: list[tuple], timed: dict, console: Console
+) -> tuple[int, int, int]:
     """(exact answers of ours, exact answers of the KNN baseline, queries): every force, geodesic metres."""
+    with psycopg.connect(libpq_url(settings)) as raw:  # available, fresh and on shift as the ranking judged it
+        rows = raw.execute(SNAPSHOT, {"fresh": timed["fresh"], "at": timed["at"]}).fetchall()
     with engine.connect() as conn:
-        rows = conn.execute(text(SNAPSHOT)).all()
         ancestors = dict(conn.execute(text("SELECT id, ancestors[2:] FROM unit")).all())
-        neighbours: dict[int, set[int]] = {}
+        neighbours: dict[int, list[int]] = {}
         for unit, other in conn.execute(text("SELECT unit_id, neighbour_id FROM unit_neighbour")):
-            neighbours.setdefault(unit, set()).add(other)
+            neighbours.setdefault(unit, []).append(other)
     ids = np.array([r[0] for r in rows])
     lon, lat = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
-    available = np.array([r[3] for r in rows])
-    caps = [set(r[4]) for r in rows]
-    units, unit_ids = [set(r[5]) for r in rows], np.array([r[6] for r in rows])
+    available, unit_ids = np.array([r[3] for r in rows]), np.array([r[6] for r in rows])
+    members: dict[int, list[int]] = {}  # unit → the forces in its subtree
+    for index, units in enumerate(r[5] for r in rows):
+        for unit in units:
+            members.setdefault(unit, []).append(index)
+    capable = {tuple(need): np.array([set(need) <= set(r[4]) for r in rows]) for need in MIX}
     exact = plain_exact = 0
     for n, (_, _, own, x, y) in enumerate(track(picks, description="brute-force check", console=console)):
         _, _, metres = WGS84.inv(np.full(len(ids), x), np.full(len(ids), y), lon, lat)
-        plain = set(ids[np.argsort(metres, kind="stable")[:5]].tolist())
-        plain_exact += plain == set(timed["nearest"][n])
-        need = set(MIX[n % len(MIX)])
-        parents, near = set(ancestors[own]), neighbours.get(own, set())
-        tier = np.array([0 if own in u or uid in parents else 1 if u & near else 2
-                         for u, uid in zip(units, unit_ids, strict=True)])  # fmt: skip
-        eligible = available & np.array([need <= c for c in caps])
+        plain_exact += set(ids[np.argsort(metres, kind="stable")[:5]].tolist()) == set(timed["nearest"][n])
+        tier = np.full(len(ids), 2)
+        tier[[i for unit in neighbours.get(own, []) for i in members.get(unit, [])]] = 1
+        tier[members.get(own, [])] = 0
+        tier[np.isin(unit_ids, ancestors[own])] = 0
+        eligible = available & capable[tuple(MIX[n % len(MIX)])]
         order = np.lexsort((ids[eligible], metres[eligible], tier[eligible]))[:5]
-        expected = ids[eligible][order].tolist()
-        exact += expected == [r[0] for r in timed["answers"][n]]
+        exact += ids[eligible][order].tolist() == [r[0] for r in timed["answers"][n]]
     return exact, plain_exact, len(picks)
 
 
@@ -173,7 +180,7 @@ def bench_recommend(settings: StoreSettings, engine: Engine, total: int, queries
     picks = cases(engine, queries)
     now = datetime.now().astimezone()
     timed = time_database(settings, picks, now - timedelta(minutes=30), now.time())
-    exact, plain_exact, n = brute_force_check(engine, picks[: min(len(picks), 500)], timed, console)
+    exact, plain_exact, n = brute_force_check(settings, engine, picks[: min(len(picks), 500)], timed, console)
     ours, knn = timed["ours"], timed["knn"]
     headers = bench_caller(engine, "bench-commander", ["city_commander"], "320100")
     paths = [f"/api/v1/events/{case[0]}/candidates?k=5" + (f"&capability={','.join(MIX[i % 4])}" if MIX[i % 4] else "")

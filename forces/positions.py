@@ -20,7 +20,11 @@ from forces.settings import ForceSettings
 from spatial.errors import InvalidInputError, PayloadTooLargeError
 
 CELL_RESOLUTION = 9  # ~0.1 km² hexagons: a street block, fine enough for the live map's density
-INGEST = "SELECT unknown, stored, moved FROM cityops_ingest_fixes(%s, %s, %s, %s, %s, %s, %s, %s)"
+INGEST = """
+SELECT unknown, stored, moved
+FROM cityops_ingest_fixes(%s::text[], %s::float8[], %s::float8[], %s::bigint[], %s::timestamptz[], %s::real[],
+                          %s::real[], %s::real[])
+"""
 MAINTAIN = "SELECT created, dropped FROM cityops_force_fix_partitions(%s)"
 
 

@@ -56,6 +56,8 @@ class Need:
 
 async def check_capabilities(conn: psycopg.AsyncConnection, capabilities: tuple[str, ...]) -> None:
     """Refuse capabilities the directory does not know, naming the known ones."""
+    if not capabilities:
+        return
     known = {row[0] for row in await (await conn.execute(CAPABILITIES)).fetchall()}
     unknown = sorted(set(capabilities) - known)
     if unknown:

@@ -160,15 +160,18 @@ def test_the_newest_fix_wins_whatever_the_order_and_repeats_are_stored_once(
 ) -> None:  # fmt: skip
     force_id, code = add_force(nanjing, "320102002", ["drainage"])
     t0 = now() - timedelta(minutes=5)
-    newest, older = fix(code, t0 + timedelta(minutes=2), 118.801, 32.061), fix(code, t0, 118.700, 32.000)
+    newest = fix(code, t0 + timedelta(minutes=2), 118.801, 32.061, speed=8.5, heading=270, accuracy=5)
+    older = fix(code, t0, 118.700, 32.000, speed=1.0, heading=90.5, accuracy=12.5)
     assert client.post("/api/v1/forces/positions", json={"fixes": [newest]}, headers=tracker).json()["stored"] == 1
     late = client.post("/api/v1/forces/positions", json={"fixes": [older, older, newest]}, headers=tracker).json()
     assert (late["stored"], late["latest_updated"]) == (1, 0)  # the old fix joins history; the position stays
     with nanjing.connect() as conn:
-        lon, at = conn.execute(text("SELECT ST_X(geom), fixed_at FROM force_position WHERE force_id = :f"),
-                               {"f": force_id}).one()  # fmt: skip
+        lon, at, speed, heading = conn.execute(text(
+            "SELECT ST_X(geom), fixed_at, speed, heading FROM force_position WHERE force_id = :f"),
+            {"f": force_id}).one()  # fmt: skip
         history = conn.execute(text("SELECT count(*) FROM force_fix WHERE force_id = :f"), {"f": force_id}).scalar_one()
     assert lon == pytest.approx(118.801) and at == t0 + timedelta(minutes=2) and history == 2
+    assert (speed, heading) == (8.5, 270)
 
 
 def test_fixes_are_announced_on_the_change_feed(client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings,

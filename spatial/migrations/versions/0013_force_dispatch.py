@@ -112,8 +112,9 @@ def upgrade() -> None:
             END IF;
         END LOOP;
         FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                    WHERE i.inhparent = 'force_fix'::regclass
-                      AND to_date(right(c.relname, 8), 'YYYYMMDD') < first_day LOOP
+                    WHERE i.inhparent = 'force_fix'::regclass  -- (the guard: the planner may test any relname)
+                      AND CASE WHEN c.relname ~ '^force_fix_[0-9]{8}$'
+                               THEN to_date(right(c.relname, 8), 'YYYYMMDD') < first_day ELSE false END LOOP
             EXECUTE format('DROP TABLE %I', part.relname);
             dropped := dropped + 1;
         END LOOP;
@@ -194,6 +195,15 @@ def upgrade() -> None:
                     WHEN units && neighbours THEN 1 ELSE 2 END
     $$;
 
+    -- the share of tracked forces having all `caps` (at most the rarest one's), from the planner's
+    -- element statistics; a capability too rare to be among them counts as 0, none as 1
+    CREATE FUNCTION cityops_capability_share(caps text[]) RETURNS float8 LANGUAGE sql STABLE AS $$
+        SELECT coalesce(min(coalesce(s.most_common_elem_freqs[array_position(s.most_common_elems::text::text[], c)],
+                                     0)), 1)
+        FROM unnest(caps) AS c
+        LEFT JOIN pg_stats s ON s.schemaname = 'public' AND s.tablename = 'force_position' AND s.attname = 'capabilities'
+    $$;
+
     -- eligible: available, capable, fresh, on shift, not excluded
     CREATE FUNCTION cityops_rank_forces(
         at geometry, own bigint, k int, caps text[], fresh_since timestamptz, local_time time,
@@ -205,26 +215,12 @@ def upgrade() -> None:
         neighbours bigint[];
         bound float8;
         need int := k;
-        near constant int := 1000;  -- how many nearest fresh forces to look through for a bound
-        rare constant int := 100;   -- fewer capable forces than this city-wide: rank them all (an exact
-                                    -- distance costs ~10 µs, so "all" must stay small)
+        near constant int := 300;  -- how many nearest fresh forces to look through for a bound (~4 µs each)
         got int;
         t int;
     BEGIN
         SELECT u.ancestors[2:] INTO parents FROM unit u WHERE u.id = own;
         SELECT coalesce(array_agg(n.neighbour_id), '{}') INTO neighbours FROM unit_neighbour n WHERE n.unit_id = own;
-        IF caps <> '{}' AND (SELECT count(*) FROM (SELECT FROM force f WHERE f.capabilities @> caps
-                                                   AND f.status = 'available' LIMIT rare) c) < rare THEN
-            -- a rare capability: rank every force that has it, found through the directory's index
-            RETURN QUERY
-                SELECT p.force_id, x.tier, x.d FROM force f JOIN force_position p ON p.force_id = f.id,
-                     LATERAL (SELECT cityops_force_tier(p.units, p.unit_id, own, parents, neighbours) AS tier,
-                                     ST_Distance(p.geom::geography, here) AS d) x
-                WHERE f.capabilities @> caps AND f.status = 'available' AND p.fixed_at >= fresh_since
-                  AND cityops_on_shift(p.shift_start, p.shift_end, local_time) AND NOT p.force_id = ANY(exclude)
-                ORDER BY x.tier, x.d, p.force_id LIMIT k;
-            RETURN;
-        END IF;
         FOR t IN 0..2 LOOP
             -- any `need` eligible forces of the tier bound the answer by their farthest true distance;
             -- the planar-nearest give a tight bound, looked for among the nearest `near` fresh ones
@@ -238,6 +234,18 @@ def upgrade() -> None:
                   AND cityops_force_tier(n.units, n.unit_id, own, parents, neighbours) = t
                 LIMIT need
             ) q;
+            IF got < need AND t = 2 AND cityops_capability_share(caps) * 5000 >= need THEN
+                -- the rest of the city, and the capability is common enough that walking outwards
+                -- finds `need` of them within a few thousand forces: no cap on the walk
+                SELECT max(ST_Distance(q.geom::geography, here)) * (1 + 1e-9) + 0.001, count(*) INTO bound, got
+                FROM (
+                    SELECT p.geom FROM force_position p
+                    WHERE p.status = 'available' AND p.fixed_at >= fresh_since AND p.capabilities @> caps
+                      AND cityops_on_shift(p.shift_start, p.shift_end, local_time) AND NOT p.force_id = ANY(exclude)
+                      AND cityops_force_tier(p.units, p.unit_id, own, parents, neighbours) = 2
+                    ORDER BY p.geom <-> at LIMIT need
+                ) q;
+            END IF;
             IF got = need THEN  -- every eligible force of the tier within the bound, by geodesic distance
                 RETURN QUERY
                     SELECT p.force_id, t, ST_Distance(p.geom::geography, here) AS d
@@ -248,18 +256,27 @@ def upgrade() -> None:
                       AND cityops_on_shift(p.shift_start, p.shift_end, local_time) AND NOT p.force_id = ANY(exclude)
                       AND cityops_force_tier(p.units, p.unit_id, own, parents, neighbours) = t
                     ORDER BY d, p.force_id LIMIT need;
-            ELSE  -- few nearby (a rare capability, a small unit): rank all the tier's eligible forces,
-                  -- found through the directory's indexes rather than by walking the whole city
-                RETURN QUERY
-                    SELECT p.force_id, t, ST_Distance(p.geom::geography, here) AS d
-                    FROM force f JOIN force_position p ON p.force_id = f.id
-                    WHERE f.capabilities @> caps AND f.status = 'available'
-                      AND (t <> 0 OR f.units @> ARRAY[own] OR f.unit_id = ANY(parents))
-                      AND (t <> 1 OR f.units && neighbours)
-                      AND p.fixed_at >= fresh_since AND cityops_on_shift(p.shift_start, p.shift_end, local_time)
-                      AND NOT p.force_id = ANY(exclude)
-                      AND cityops_force_tier(p.units, p.unit_id, own, parents, neighbours) = t
-                    ORDER BY d, p.force_id LIMIT need;
+            ELSE  -- few nearby (a rare capability, a small unit): the tier's eligible forces come from the
+                  -- directory's indexes (unit tree, capabilities: the planner picks), the
+                  -- planar-nearest of them bound the answer, and the bound is applied exactly; planned
+                  -- for these values (EXECUTE), so the planner sees which index applies
+                RETURN QUERY EXECUTE format($q$
+                    WITH tier AS MATERIALIZED (
+                        SELECT p.force_id, p.geom FROM force f JOIN force_position p ON p.force_id = f.id
+                        WHERE %s AND f.capabilities @> $4 AND f.status = 'available' AND p.fixed_at >= $5
+                          AND cityops_on_shift(p.shift_start, p.shift_end, $6) AND NOT p.force_id = ANY($7)
+                          AND cityops_force_tier(p.units, p.unit_id, $1, $2, $3) = $9
+                    ), bound AS MATERIALIZED (
+                        SELECT max(ST_Distance(q.geom::geography, $10)) * (1 + 1e-9) + 0.001 AS metres
+                        FROM (SELECT geom FROM tier ORDER BY geom <-> $11 LIMIT $8) q
+                    )
+                    SELECT tier.force_id, $9, ST_Distance(tier.geom::geography, $10) AS d FROM tier, bound
+                    WHERE tier.geom && cityops_metre_box($11, bound.metres)
+                      AND ST_DWithin(tier.geom::geography, $10, bound.metres)
+                    ORDER BY d, tier.force_id LIMIT $8 $q$,
+                    CASE t WHEN 0 THEN '(f.units @> ARRAY[$1] OR f.unit_id = ANY($2))'
+                           WHEN 1 THEN 'f.units && $3' ELSE 'true' END)
+                USING own, parents, neighbours, caps, fresh_since, local_time, exclude, need, t, here, at;
             END IF;
             GET DIAGNOSTICS got = ROW_COUNT;
             need := need - got;
@@ -436,6 +453,7 @@ def downgrade() -> None:
     DROP FUNCTION cityops_passed_over(geometry, bigint, float8, bigint[], text[], timestamptz, time, int);
     DROP FUNCTION cityops_rank_forces(geometry, bigint, int, text[], timestamptz, time, bigint[]);
     DROP FUNCTION cityops_force_tier(bigint[], bigint, bigint, bigint[], bigint[]);
+    DROP FUNCTION cityops_capability_share(text[]);
     DROP FUNCTION cityops_on_shift(time, time, time);
     DROP FUNCTION cityops_metre_box(geometry, float8);
     DROP MATERIALIZED VIEW unit_neighbour;
