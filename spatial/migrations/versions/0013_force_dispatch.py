@@ -201,7 +201,8 @@ def upgrade() -> None:
         SELECT coalesce(min(coalesce(s.most_common_elem_freqs[array_position(s.most_common_elems::text::text[], c)],
                                      0)), 1)
         FROM unnest(caps) AS c
-        LEFT JOIN pg_stats s ON s.schemaname = 'public' AND s.tablename = 'force_position' AND s.attname = 'capabilities'
+        LEFT JOIN pg_stats s
+            ON s.schemaname = 'public' AND s.tablename = 'force_position' AND s.attname = 'capabilities'
     $$;
 
     -- eligible: available, capable, fresh, on shift, not excluded
