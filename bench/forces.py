@@ -58,15 +58,20 @@ FROM force_position
 
 # ---- the directory ------------------------------------------------------------------------------
 def ensure_directory(engine: Engine, total: int, console: Console) -> int:
-    """Top the directory up to ``total`` forces with synthetic ones; all on duty, fresh, 10 % off duty."""
+    """Top the directory up to ``total`` forces with synthetic ones: on duty, fresh, 1 in 10 off duty."""
     with engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM force")).scalar_one()
     if count < total:
         _add_forces(engine, total - count, console)
-    with engine.begin() as conn:  # a known state each run: fresh positions a minute old, 1 in 10 off duty
-        conn.execute(text("UPDATE force SET status = 'available' WHERE status <> 'available'"))
-        conn.execute(text("UPDATE force SET status = 'off_duty' WHERE id % 10 = 3"))
-        conn.execute(text("UPDATE force_position SET fixed_at = now() - interval '1 minute'"))
+    with engine.begin() as conn:  # the synthetic forces' state is known each run; other forces stay as they are
+        synthetic = {"prefix": f"{PREFIX}%"}
+        conn.execute(text("UPDATE force SET status = 'available' WHERE status <> 'available' AND code LIKE :prefix "
+                          "AND NOT EXISTS (SELECT FROM assignment a WHERE a.force_id = force.id "
+                          "AND a.released_at IS NULL)"), synthetic)  # fmt: skip
+        conn.execute(text("UPDATE force SET status = 'off_duty' WHERE id % 10 = 3 AND code LIKE :prefix "
+                          "AND status = 'available'"), synthetic)  # fmt: skip
+        conn.execute(text("UPDATE force_position p SET fixed_at = now() - interval '1 minute' FROM force f "
+                          "WHERE f.id = p.force_id AND f.code LIKE :prefix"), synthetic)  # fmt: skip
         conn.execute(text("ANALYZE force, force_position"))
         return conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
 

@@ -115,7 +115,7 @@ def random_report(rng: np.random.Generator, outline: shapely.Geometry, categorie
         if shapely.contains_xy(outline, x, y):
             break
     return {"lon": round(float(x), 6), "lat": round(float(y), 6), "category": str(rng.choice(categories)),
-            "source": "app", "description": "市民随手拍（模拟）"}  # fmt: skip
+            "source": "citizen_app", "description": "市民随手拍（模拟）"}  # fmt: skip
 
 
 def run(

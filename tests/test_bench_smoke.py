@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
-from bench import access, intake
+from bench import access, forces, intake
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -42,3 +42,16 @@ def test_bench_access_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     ]
     assert all(row.ratio > 0 for row in rows) and "street user" in output and "city-wide user" in output
     assert "seeded 2,000 cases" in output and "cores" in output
+
+
+def test_bench_forces_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=220)
+    with nanjing.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM force")).scalar_one() + 300
+    rows = forces.run(nanjing_settings, forces=total, queries=40, seconds=1, clients=4, console=console)
+    output = console.export_text()
+    assert [row.measure.split(":")[0].split(" of ")[0] for row in rows] == [
+        "recommend top-5", "recommend", "recommend through the API, 1 client", "recommend through the API, 4 clients",
+        "positions, 4 clients × batches", "positions"]  # fmt: skip
+    assert rows[1].ratio == 1.0  # every answer equal to the brute-force ranking
+    assert all(row.ratio > 0 for row in rows) and "added 300 synthetic forces" in output and "cores" in output

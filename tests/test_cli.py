@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_db_verbs(env: dict[str, str]) -> None:
 def test_migrate_twice_changes_nothing(env: dict[str, str]) -> None:
     for _ in range(2):
         result = runner.invoke(app, ["migrate"])
-        assert result.exit_code == 0 and "schema at revision 0012" in result.stdout
+        assert result.exit_code == 0 and "schema at revision 0013" in result.stdout
 
 
 def test_locate_verb(env: dict[str, str]) -> None:
@@ -70,6 +71,28 @@ def test_load_refusal_is_one_message_and_exit_1(env: dict[str, str], tmp_path: P
 def test_demo_again_is_unchanged(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0 and result.stdout.count("unchanged") == 7
+    assert re.search(r"[\d,]{5,} forces: [\d,]+ new, [\d,]+ updated", result.stdout), result.stdout
+
+
+def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
+    directory = tmp_path / "forces.csv"
+    directory.write_text("code,name,kind,unit,capabilities,lon,lat\nCLI-PUMP-1,移动泵车,equipment,320102,drainage,"
+                         "118.80,32.05\n", encoding="utf-8")  # fmt: skip
+    loaded = runner.invoke(app, ["load", str(directory), "--forces"])
+    assert loaded.exit_code == 0 and "1 forces:" in loaded.stdout and "1 placed" in loaded.stdout
+    directory.write_text("code,name,kind,unit\nCLI-2,车,vehicle,999999\n", encoding="utf-8")
+    refused = runner.invoke(app, ["load", str(directory), "--forces"])
+    assert refused.exit_code == 1 and "unit '999999' is not a loaded unit code" in refused.stderr
+    listed = runner.invoke(app, ["forces", "capabilities"])
+    assert listed.exit_code == 0 and "drainage" in listed.stdout
+    simulated = runner.invoke(app, ["simulate", "--url", server, "--forces", "20", "--seconds", "2", "--interval",
+                                    "0.5", "--reports-per-minute", "240"])  # fmt: skip
+    assert simulated.exit_code == 0, simulated.stdout
+    moving = re.search(r"simulating ([\d,]+) forces", simulated.stdout)
+    sent = re.search(r"([\d,]+) fixes \((\d+) refused\), ([\d,]+) reports", simulated.stdout)
+    assert moving and sent, simulated.stdout
+    walkers, fixes = int(moving[1].replace(",", "")), int(sent[1].replace(",", ""))
+    assert walkers >= 1 and fixes >= 3 * walkers and sent[2] == "0" and int(sent[3]) >= 1
 
 
 def test_without_a_running_database_the_message_says_what_to_do(tmp_path: Path) -> None:
