@@ -20,6 +20,8 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@bash scripts/bootstrap.sh --dev
 	@$(BIN)/cityops bench locate
 	@$(BIN)/cityops bench intake
+	@$(BIN)/cityops bench access
+	@$(BIN)/cityops bench forces
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

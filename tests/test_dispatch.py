@@ -269,10 +269,12 @@ def test_a_district_borrows_another_districts_force(client: TestClient, nanjing:
     lon, lat = inside(nanjing, "320102002")
     xuanwu, qinhuai = caller(["district"], "320102"), caller(["district"], "320104")
     case = report(client, lon, lat, nanjing)
-    pump, pump_code = add_force(nanjing, "320104", ["drainage"], "equipment", at=(lon + 0.01, lat))
-    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 50, "capability": "drainage"},
+    cap = new_capability(nanjing)
+    pump, pump_code = add_force(nanjing, "320104", ["drainage", cap], "equipment", at=(lon + 0.01, lat))
+    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 1, "capability": cap},
                       headers=xuanwu).json()  # fmt: skip
-    offered = next(c for c in card["candidates"] + card["passed_over"] if c["id"] == pump)
+    offered = card["candidates"][0]
+    assert offered["id"] == pump and "request_from_owner" in offered["reasons"]
     assert offered["in_your_jurisdiction"] is False and "contact_phone" not in offered
     assert client.get(f"/api/v1/forces/{pump}", headers=xuanwu).status_code == 404  # not in its directory
     filed = client.post("/api/v1/force-requests", json={"case_id": case, "force_id": pump, "note": "积水"},
