@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from forces.dispatch import CHANGES, Clock, book, check_forces, plain
+from forces.dispatch import CHANGES, Clock, book, check_forces, one_row, plain
 from spatial.audit import record_async
 from spatial.errors import ConflictError, ForbiddenError, NotFoundError
 
@@ -106,11 +106,7 @@ async def cancel_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
 
 async def request_view(conn: psycopg.AsyncConnection, request_id: int) -> dict[str, Any]:
     """One request as either side sees it."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(REQUEST_VIEW + " WHERE r.id = %s", (request_id,))).fetchone()
-    if row is None:
-        raise NotFoundError(f"no force request {request_id}")
-    return plain(row)
+    return await one_row(conn, REQUEST_VIEW + " WHERE r.id = %s", request_id, f"no force request {request_id}")
 
 
 async def list_requests(conn: psycopg.AsyncConnection, state: str | None, limit: int) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine, text
 
+from spatial.sampling import random_point_in
+
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国红梅新宇浩然子轩欣怡梓涵晨"
 COLUMNS = ["code", "name", "kind", "unit", "department", "capabilities", "shift", "contact_name", "contact_phone",
@@ -83,15 +85,9 @@ class DemoDirectory:
         return f"1{self.rng.choice([3, 5, 7, 8, 9])}{self.rng.integers(0, 10**9):09d}"
 
     def point_in(self, area: shapely.Geometry) -> tuple[float, float]:
-        """A uniformly random point inside ``area`` (rejection sampling in its box)."""
-        west, south, east, north = area.bounds
-        while True:
-            xs = self.rng.uniform(west, east, 16)
-            ys = self.rng.uniform(south, north, 16)
-            inside = shapely.contains_xy(area, xs, ys)
-            if inside.any():
-                i = int(np.argmax(inside))
-                return round(float(xs[i]), 6), round(float(ys[i]), 6)
+        """A uniformly random point inside ``area``, to the 6th decimal (~0.1 m)."""
+        x, y = random_point_in(area, self.rng)
+        return round(x, 6), round(y, 6)
 
     def add(self, code: str, name: str, kind: str, unit: str, area: shapely.Geometry, *, capabilities: str,
             department: str = "", shift: str = "", members: str = "", person: bool = False) -> str:  # fmt: skip

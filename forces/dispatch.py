@@ -188,13 +188,18 @@ async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str
     return await assignment_view(conn, assignment_id)
 
 
+async def one_row(conn: psycopg.AsyncConnection, sql: str, row_id: int, missing: str) -> dict[str, Any]:
+    """The row ``sql`` finds for ``row_id`` (times as ISO strings), or NotFoundError(``missing``)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        row = await (await cur.execute(sql, (row_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(missing)
+    return plain(row)
+
+
 async def assignment_view(conn: psycopg.AsyncConnection, assignment_id: int) -> dict[str, Any]:
     """One assignment as the API shows it."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(ASSIGNMENT_VIEW + " WHERE a.id = %s", (assignment_id,))).fetchone()
-    if row is None:
-        raise NotFoundError(f"no assignment {assignment_id}")
-    return plain(row)
+    return await one_row(conn, ASSIGNMENT_VIEW + " WHERE a.id = %s", assignment_id, f"no assignment {assignment_id}")
 
 
 async def case_assignments(conn: psycopg.AsyncConnection, event_id: int) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from spatial.errors import PlatformError
+from spatial.sampling import random_point_in
 
 BATCH = 500
 FORCES = """
@@ -51,14 +52,6 @@ class Simulation:
         self.walkers = walkers
         self.rng = np.random.default_rng(seed)
 
-    def waypoint(self, area: shapely.Geometry) -> tuple[float, float]:
-        """A random point of the force's unit."""
-        west, south, east, north = area.bounds
-        while True:
-            x, y = self.rng.uniform(west, east), self.rng.uniform(south, north)
-            if shapely.contains_xy(area, x, y):
-                return float(x), float(y)
-
     def step(self, dt: float) -> list[dict[str, object]]:
         """Advance every force; the fixes they would report now."""
         now = datetime.now(UTC).isoformat()
@@ -69,7 +62,7 @@ class Simulation:
                 speed = 0.0
             else:
                 if w.target is None:
-                    w.target = self.waypoint(w.area)
+                    w.target = random_point_in(w.area, self.rng)
                 dx = (w.target[0] - w.x) * 94_400  # metres per degree of longitude at 32°N
                 dy = (w.target[1] - w.y) * 110_900
                 left = float(np.hypot(dx, dy))
@@ -109,12 +102,8 @@ class Traffic:
 
 def random_report(rng: np.random.Generator, outline: shapely.Geometry, categories: list[str]) -> dict[str, object]:
     """A citizen's report at a random point of the city."""
-    west, south, east, north = outline.bounds
-    while True:
-        x, y = rng.uniform(west, east), rng.uniform(south, north)
-        if shapely.contains_xy(outline, x, y):
-            break
-    return {"lon": round(float(x), 6), "lat": round(float(y), 6), "category": str(rng.choice(categories)),
+    x, y = random_point_in(outline, rng)
+    return {"lon": round(x, 6), "lat": round(y, 6), "category": str(rng.choice(categories)),
             "source": "citizen_app", "description": "市民随手拍（模拟）"}  # fmt: skip
 
 

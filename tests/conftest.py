@@ -28,6 +28,8 @@ from api.settings import ApiSettings
 from command.taxonomy import read_categories, write_categories
 from command.users import create_api_key, create_user
 from fixtures.geo.generate_nanjing import ensure_generated
+from forces.demo import generate_directory
+from forces.directory import load_directory
 from forces.positions import CELL_RESOLUTION
 from grid.load import load_manifest
 from spatial.db import make_engine
@@ -208,3 +210,12 @@ def add_force(
             conn.execute(text(POSITION_SQL), {"id": force_id, "lon": at[0], "lat": at[1], "cell": cell,
                                               "at": fixed_at or datetime.now(UTC)})  # fmt: skip
     return force_id, code
+
+
+@pytest.fixture(scope="session")
+def demo_forces(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo directory generated for the test hierarchy and loaded (as `cityops demo` does)."""
+    path = tmp_path_factory.mktemp("forces") / "forces.csv"
+    generate_directory(nanjing, path)
+    load_directory(nanjing, path, actor="tests", synthetic=True)
+    return path

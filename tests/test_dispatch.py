@@ -19,8 +19,6 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from forces.demo import generate_directory
-from forces.directory import load_directory
 from tests.conftest import Caller, add_force
 
 WGS84 = Geod(ellps="WGS84")
@@ -29,14 +27,6 @@ SNAPSHOT = """
 SELECT force_id, ST_X(geom), ST_Y(geom), status::text, capabilities, units, unit_id, shift_start, shift_end, fixed_at
 FROM force_position
 """
-
-
-@pytest.fixture(scope="module")
-def directory(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("dispatch") / "forces.csv"
-    generate_directory(nanjing, path)
-    load_directory(nanjing, path, actor="tests", synthetic=True)
-    return path
 
 
 def new_capability(nanjing: Engine) -> str:
@@ -108,7 +98,7 @@ def brute_force(nanjing: Engine, lon: float, lat: float, own: int, k: int, caps:
     caps=st.sampled_from([[], ["drainage"], ["first_aid"], ["gas"], ["inspection"], ["rescue", "first_aid"]]),
 )
 def test_recommendations_equal_a_brute_force_geodesic_ranking(
-    nanjing: Engine, directory: Path, x: float, y: float, k: int, unit_pick: int, caps: list[str]
+    nanjing: Engine, demo_forces: Path, x: float, y: float, k: int, unit_pick: int, caps: list[str]
 ) -> None:  # fmt: skip
     with nanjing.connect() as conn:
         west, south, east, north = conn.execute(text(

@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from forces.demo import generate_directory
 from forces.directory import load_directory
 from spatial.db import libpq_url
 from spatial.errors import InvalidInputError
@@ -20,15 +19,6 @@ from spatial.settings import StoreSettings
 from tests.conftest import Caller, add_force
 
 HEADER = "code,name,kind,unit,department,capabilities,shift,contact_name,contact_phone,members,lon,lat\n"
-
-
-@pytest.fixture(scope="module")
-def demo_directory(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo directory generated for the test hierarchy and loaded (as `cityops demo` does)."""
-    path = tmp_path_factory.mktemp("forces") / "forces.csv"
-    generate_directory(nanjing, path)
-    load_directory(nanjing, path, actor="tests", synthetic=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +36,7 @@ def fix(code: str, at: datetime, lon: float = 118.79, lat: float = 32.05, **extr
 
 
 # ---- the directory file -----------------------------------------------------------------------
-def test_the_demo_directory_is_realistic(nanjing: Engine, demo_directory: Path) -> None:
+def test_the_demo_directory_is_realistic(nanjing: Engine, demo_forces: Path) -> None:
     with nanjing.connect() as conn:
         kinds = dict(conn.execute(text("SELECT kind::text, count(*) FROM force WHERE synthetic GROUP BY 1")).all())
         districts = conn.execute(text(
