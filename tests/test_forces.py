@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import select
 from datetime import UTC, datetime, timedelta
@@ -37,21 +38,28 @@ def fix(code: str, at: datetime, lon: float = 118.79, lat: float = 32.05, **extr
 
 # ---- the directory file -----------------------------------------------------------------------
 def test_the_demo_directory_is_realistic(nanjing: Engine, demo_forces: Path) -> None:
+    rows = list(csv.DictReader(demo_forces.open(encoding="utf-8")))
+    codes = [row["code"] for row in rows]
+    starts = json.dumps([{"unit": r["unit"], "lon": float(r["lon"]), "lat": float(r["lat"])} for r in rows])
     with nanjing.connect() as conn:
-        kinds = dict(conn.execute(text("SELECT kind::text, count(*) FROM force WHERE synthetic GROUP BY 1")).all())
+        kinds = dict(conn.execute(text("SELECT kind::text, count(*) FROM force WHERE code = ANY(:c) GROUP BY 1"),
+                                  {"c": codes}).all())  # fmt: skip
         districts = conn.execute(text(
-            "SELECT count(DISTINCT f.units[2]) FROM force f WHERE synthetic AND array_length(f.units, 1) >= 2"
-        )).scalar_one()  # fmt: skip
+            "SELECT count(DISTINCT f.units[2]) FROM force f WHERE code = ANY(:c) AND array_length(f.units, 1) >= 2"),
+            {"c": codes}).scalar_one()  # fmt: skip
         capabilities = conn.execute(text(
-            "SELECT count(DISTINCT c) FROM force, unnest(capabilities) c WHERE synthetic")).scalar_one()  # fmt: skip
-        placed = conn.execute(text(
-            "SELECT count(*) FROM force f JOIN force_position p ON p.force_id = f.id JOIN unit u ON u.id = f.unit_id "
-            "WHERE f.synthetic AND ST_Covers(u.geom, p.geom)")).scalar_one()  # fmt: skip
-        members = conn.execute(text("SELECT count(*) FROM team_member")).scalar_one()
-    assert sum(kinds.values()) > 5000 and set(kinds) == {"person", "team", "vehicle", "equipment"}
+            "SELECT count(DISTINCT c) FROM force, unnest(capabilities) c WHERE code = ANY(:c)"),
+            {"c": codes}).scalar_one()  # fmt: skip
+        inside = conn.execute(text(
+            "SELECT count(*) FROM json_to_recordset(CAST(:s AS json)) AS x(unit text, lon float8, lat float8) "
+            "JOIN unit u ON u.code = x.unit WHERE ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326))"),
+            {"s": starts}).scalar_one()  # fmt: skip
+        members = conn.execute(text("SELECT count(*) FROM team_member m JOIN force t ON t.id = m.team_id "
+                                    "WHERE t.code = ANY(:c)"), {"c": codes}).scalar_one()  # fmt: skip
+    assert sum(kinds.values()) == len(rows) > 5000 and set(kinds) == {"person", "team", "vehicle", "equipment"}
     assert districts == 12 and capabilities >= 12
-    assert placed == sum(kinds.values())  # every force starts inside its own unit
-    assert members >= 4 * kinds["team"]
+    assert inside == len(rows)  # every force starts inside its own unit
+    assert members == 4 * kinds["team"]
 
 
 def test_the_directory_file_is_checked_whole_and_nothing_is_half_written(nanjing: Engine, tmp_path: Path) -> None:
