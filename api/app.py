@@ -17,7 +17,21 @@ from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.open311.routes import router as open311_router
-from api.routes import admin, auth, bench, dispatch, docs, events, forces, health, locate, reports, route, units
+from api.routes import (
+    admin,
+    auth,
+    bench,
+    dispatch,
+    docs,
+    events,
+    forces,
+    health,
+    locate,
+    reports,
+    route,
+    units,
+    workflow,
+)
 from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
@@ -138,8 +152,8 @@ def create_app(
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, auth.router, admin.router, forces.router, dispatch.router, map_router,
-                   docs.router):  # fmt: skip
+                   open311_router, auth.router, admin.router, forces.router, dispatch.router, workflow.router,
+                   map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

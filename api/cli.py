@@ -586,15 +586,21 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 and name the first entry that does not fit."""
+    """Recompute the audit chain and every case's transition chain; exit 1 naming the first misfit."""
     from spatial.audit import verify
 
     with reported_errors(), _engine(_store()).connect() as conn:
         verdict = verify(conn)
+        broken = conn.exec_driver_sql("SELECT event_id, seq, problem FROM cityops_verify_transitions() LIMIT 1").first()
+        transitions = conn.exec_driver_sql("SELECT count(*) FROM case_transition").scalar_one()
     if not verdict.intact:
         err.print(f"[bold red]audit chain broken[/] at entry {verdict.first_bad}: {verdict.reason}")
         raise typer.Exit(1)
     console.print(f"audit chain intact: {verdict.entries:,} entries, head {verdict.head}", soft_wrap=True)
+    if broken is not None:
+        err.print(f"[bold red]case transitions broken[/] at case {broken[0]}, transition {broken[1]}: {broken[2]}")
+        raise typer.Exit(1)
+    console.print(f"case transitions intact: {transitions:,} rows, every case's chain and state consistent")
 
 
 def main() -> None:

@@ -219,3 +219,21 @@ def demo_forces(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> Pa
     generate_directory(nanjing, path)
     load_directory(nanjing, path, actor="tests", synthetic=True)
     return path
+
+
+VOID_TRANSITIONS = """
+INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, note, prev_hash, hash)
+SELECT id, 0, 'void', state, 'void', 'tests', '{{}}', 'cleared for a test', '', '' FROM event WHERE {where}
+"""
+
+
+def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> None:
+    """Void the open cases ``where`` says (SQL on ``event``), each with a transition, so chains stay whole.
+
+    Tests clear a spot this way before filing a report there, so it opens a case of its own
+    instead of joining an earlier test's.
+    """
+    condition = f"state NOT IN ('void', 'closed') AND ({where})"
+    with engine.begin() as conn:
+        conn.execute(text(VOID_TRANSITIONS.format(where=condition)), params)
+        conn.execute(text(f"UPDATE event SET state = 'void', version = version + 1 WHERE {condition}"), params)

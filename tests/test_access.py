@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import Engine, text
 
 from command.users import create_api_key, create_user
-from tests.conftest import Caller, add_force
+from tests.conftest import Caller, add_force, void_open_cases
 
 PASSWORD = "matrix password 1234"
 ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
@@ -110,9 +110,7 @@ def _place(conn: Any, name: str, district: str, offset: int) -> Place:
 
 def fresh_cases(client: TestClient, engine: Engine, place: Place) -> tuple[str, str, str]:
     """A case with two reports and a second case, at ``place`` (earlier open cases there voided first)."""
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE event SET state = 'void' WHERE grid_id = :g AND state <> 'void'"),
-                     {"g": place.grid_id})  # fmt: skip
+    void_open_cases(engine, "grid_id = :g", {"g": place.grid_id})
     first = client.post("/api/v1/reports", json=place.body()).json()
     client.post("/api/v1/reports", json=place.body(description="井盖丢了"))
     other = client.post("/api/v1/reports", json=place.body(OTHER_CATEGORY, "乱堆物")).json()
@@ -289,6 +287,10 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         """A request from the place's case for another district's force (the requester cancels)."""
         return str(_request(nanjing, p.case_id, _third_force(nanjing, p))) if ctx["fresh"] else p.extra["request_in"]
 
+    def reported(p: Place, ctx: dict[str, Any]) -> str:
+        """A case still in state reported (fresh when the call will accept it)."""
+        return fresh_cases(client, nanjing, p)[0] if ctx["fresh"] else p.case_id
+
     def fix_here(p: Place) -> dict[str, Any]:
         at = datetime.now(UTC).isoformat()
         return {"fixes": [{"id": p.extra["force_code"], "lon": p.lon, "lat": p.lat, "time": at}]}
@@ -381,6 +383,11 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             "POST", f"/api/v1/force-requests/{incoming(p, c)}/decline", {}), outside="hidden", fresh=True),
         ("POST", "/api/v1/force-requests/{request_id}/cancel"): Call(lambda p, c: (
             "POST", f"/api/v1/force-requests/{outgoing(p, c)}/cancel", {}), outside="hidden", fresh=True),
+        ("GET", "/api/v1/events/{case_id}/transitions"): Call(
+            get(lambda p: f"/api/v1/events/{p.case_id}/transitions"), outside="hidden"),
+        ("POST", "/api/v1/events/{case_id}/transitions"): Call(lambda p, c: (
+            "POST", f"/api/v1/events/{reported(p, c)}/transitions", {"json": {"action": "accept", "version": 0}}),
+            outside="hidden", fresh=True, as_rule="cases:dispatch"),
     }  # fmt: skip
 
 

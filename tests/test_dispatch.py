@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from tests.conftest import Caller, add_force
+from tests.conftest import Caller, add_force, void_open_cases
 
 WGS84 = Geod(ellps="WGS84")
 CATEGORY = "010101"  # 上水井盖: a street's case (responsible tier street)
@@ -39,10 +39,8 @@ def new_capability(nanjing: Engine) -> str:
 
 def report(client: TestClient, lon: float, lat: float, engine: Engine) -> int:
     """A new case at the point (open cases of its category nearby are voided first, so it joins none)."""
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE event SET state = 'void' WHERE state <> 'void' AND category_code = :c AND "
-                          "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 2000)"),
-                     {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(engine, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
+                    "2000)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
     body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": f"井盖 {uuid.uuid4()}"}
     response = client.post("/api/v1/reports", json=body)
     assert response.status_code == 201, response.text
