@@ -106,4 +106,15 @@ def bbox_query(
     return values
 
 
+def comma_list(value: str | None, name: str, known: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """``a,b,c`` as a tuple (order kept, blanks dropped); at most 20 values of 40 characters, from ``known``."""
+    words = tuple(w.strip() for w in (value or "").split(",") if w.strip())
+    unknown = [w for w in words if known is not None and w not in known]
+    if unknown:
+        raise InvalidInputError(f"unknown {name} {', '.join(unknown)}; one of {', '.join(known or ())}")
+    if any(len(w) > 40 for w in words) or len(words) > 20:
+        raise InvalidInputError(f"{name}: at most 20 values of at most 40 characters")
+    return words
+
+
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(bbox_query)]

@@ -14,6 +14,7 @@ into an unindexed table.
 
 from __future__ import annotations
 
+import csv
 import tempfile
 import time
 import uuid
@@ -21,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-import h3
 import numpy as np
 import psycopg
 from pyproj import Geod
@@ -33,7 +33,8 @@ from bench.harness import Row, bench_caller, cycling_gets, lua_headers, print_ta
 from bench.intake import write_history
 from bench.machine import describe
 from command.historic_import import import_events
-from forces.positions import CELL_RESOLUTION
+from forces.demo import COLUMNS
+from forces.directory import load_directory
 from spatial.db import libpq_url, make_engine
 from spatial.settings import StoreSettings
 
@@ -90,25 +91,17 @@ def _add_forces(engine: Engine, count: int, console: Console) -> None:
     for i, kind in enumerate(track(kinds, description="generating forces", console=console)):
         code, x, y, size = units[tier_of[kind]][int(rng.integers(0, len(units[tier_of[kind]])))]
         spread = size / 2 / 100_000  # about half the unit's width, in degrees
-        lon, lat = x + rng.normal(0, spread), y + rng.normal(0, spread)
-        caps = str(rng.choice(CAPS_BY_KIND[kind])).split(";")
-        cell = h3.str_to_int(h3.latlng_to_cell(lat, lon, CELL_RESOLUTION))
-        rows.append((f"{PREFIX}{uuid.uuid4().hex[:12]}", f"bench {kind} {i}", kind, code, caps, lon, lat, cell))
-    with engine.begin() as conn:
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute("CREATE TEMP TABLE new_force (code text, name text, kind force_kind, unit text, caps text[], "
-                        "lon float8, lat float8, cell bigint) ON COMMIT DROP")  # fmt: skip
-            with cur.copy("COPY new_force FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cur.execute("INSERT INTO force (code, name, kind, unit_id, capabilities, synthetic) SELECT n.code, n.name, "
-                        "n.kind, u.id, n.caps, true FROM new_force n JOIN unit u ON u.code = n.unit")  # fmt: skip
-            cur.execute("""
-                INSERT INTO force_position (force_id, geom, cell, fixed_at, status, capabilities, units, unit_id)
-                SELECT f.id, ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), n.cell, now(), f.status, f.capabilities,
-                       f.units, f.unit_id
-                FROM new_force n JOIN force f ON f.code = n.code""")
+        rows.append({"code": f"{PREFIX}{uuid.uuid4().hex[:12]}", "name": f"bench {kind} {i}", "kind": kind,
+                     "unit": code, "capabilities": str(rng.choice(CAPS_BY_KIND[kind])),
+                     "lon": f"{x + rng.normal(0, spread):.6f}", "lat": f"{y + rng.normal(0, spread):.6f}"})  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch:  # the directory file, loaded as any directory is
+        path = Path(scratch) / "bench-forces.csv"
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=COLUMNS, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        with console.status(f"loading {count:,} forces"):
+            load_directory(engine, path, actor="bench", synthetic=True)
     console.print(f"added {count:,} synthetic forces")
 
 

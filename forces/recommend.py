@@ -30,7 +30,7 @@ RANK = """
 WITH ranked AS (
     SELECT * FROM cityops_rank_forces(%(at)s::geometry, %(own)s, %(k)s, %(caps)s, %(fresh)s, %(local)s)
 ), passed AS (
-    SELECT * FROM cityops_passed_over(%(at)s::geometry, %(own)s,
+    SELECT * FROM cityops_passed_over(%(at)s::geometry,
         coalesce((SELECT max(distance_m) FROM ranked), %(look)s),
         coalesce((SELECT array_agg(force_id) FROM ranked), '{}'), %(caps)s, %(fresh)s, %(local)s, %(passed)s)
 ), listed AS (

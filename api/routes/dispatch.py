@@ -13,13 +13,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
-from api.deps import scoped_connection
+from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from command.users import User
 from forces.borrowing import cancel_request, commit_request, decline_request, list_requests, request_force
 from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, accept, assign, case_assignments, release
 from forces.recommend import MAX_K, Need, candidates, check_capabilities
-from spatial.errors import InvalidInputError
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 Reader = Annotated[User, Depends(Access("forces:read"))]
@@ -59,13 +58,6 @@ def clock(request: Request) -> Clock:
     return Clock(request.app.state.calendar.zone, settings.stale_after, settings.accept_within)
 
 
-def _capabilities(value: str | None) -> tuple[str, ...]:
-    words = tuple(sorted({w.strip() for w in (value or "").split(",") if w.strip()}))
-    if len(words) > 20:
-        raise InvalidInputError("at most 20 capabilities")
-    return words
-
-
 @router.get("/events/{case_id}/candidates", response_class=FastJSONResponse)
 async def recommend(
     request: Request,
@@ -75,8 +67,8 @@ async def recommend(
     capability: Capability = None,
 ) -> FastJSONResponse:
     """The k nearest available, fresh, on-shift forces with the capabilities: own unit first, then neighbours."""
-    need = Need(k, _capabilities(capability), request.app.state.force_settings.stale_after,
-                request.app.state.calendar.zone)  # fmt: skip
+    capabilities = tuple(sorted(set(comma_list(capability, "capability"))))
+    need = Need(k, capabilities, request.app.state.force_settings.stale_after, request.app.state.calendar.zone)
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await candidates(conn, case_id, need, user.unit_id))
 

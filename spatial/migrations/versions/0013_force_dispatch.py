@@ -291,7 +291,7 @@ def upgrade() -> None:
 
     -- the nearest forces within `within_m` that were not chosen, and why
     CREATE FUNCTION cityops_passed_over(
-        at geometry, own bigint, within_m float8, chosen bigint[], caps text[], fresh_since timestamptz,
+        at geometry, within_m float8, chosen bigint[], caps text[], fresh_since timestamptz,
         local_time time, lim int
     ) RETURNS TABLE (force_id bigint, distance_m float8, reason text) LANGUAGE sql STABLE AS $$
         SELECT p.force_id, ST_Distance(p.geom::geography, at::geography) AS d,
@@ -307,7 +307,7 @@ def upgrade() -> None:
         WHERE ST_DWithin(p.geom::geography, at::geography, within_m)
         ORDER BY d, p.force_id LIMIT lim
     $$;
-    ALTER FUNCTION cityops_passed_over(geometry, bigint, float8, bigint[], text[], timestamptz, time, int)
+    ALTER FUNCTION cityops_passed_over(geometry, float8, bigint[], text[], timestamptz, time, int)
         SECURITY DEFINER SET search_path = public, pg_temp SET enable_seqscan = off SET enable_sort = off;
 
     -- what a commander may know of any force it is offered: no contact, no history
@@ -451,7 +451,7 @@ def downgrade() -> None:
     DROP TYPE force_request_state;
     ALTER TABLE assignment DROP COLUMN capabilities, DROP COLUMN accept_by, DROP COLUMN accepted_at;
     DROP FUNCTION cityops_force_cards(bigint[]);
-    DROP FUNCTION cityops_passed_over(geometry, bigint, float8, bigint[], text[], timestamptz, time, int);
+    DROP FUNCTION cityops_passed_over(geometry, float8, bigint[], text[], timestamptz, time, int);
     DROP FUNCTION cityops_rank_forces(geometry, bigint, int, text[], timestamptz, time, bigint[]);
     DROP FUNCTION cityops_force_tier(bigint[], bigint, bigint, bigint[], bigint[]);
     DROP FUNCTION cityops_capability_share(text[]);
