@@ -23,10 +23,12 @@ from api.routes import (
     bench,
     dispatch,
     docs,
+    evaluation,
     events,
     forces,
     health,
     locate,
+    ratings,
     reports,
     route,
     units,
@@ -36,8 +38,13 @@ from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
 from api.throttle import Throttle
+from command.case_clocks import StageLimits
+from command.deadline_watch import watch_every
+from command.follow_up import Outbox, send_every
+from command.loop_settings import LoopSettings
 from command.media import MediaLimits, MediaStore
 from command.tokens import TokenPolicy
+from command.workflow import Rules
 from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from forces.sweeper import sweep_every
@@ -87,7 +94,10 @@ async def _city_unit_id(pool: AsyncConnectionPool) -> int:
 
 
 def create_app(
-    store: StoreSettings | None = None, api: ApiSettings | None = None, force_settings: ForceSettings | None = None
+    store: StoreSettings | None = None,
+    api: ApiSettings | None = None,
+    force_settings: ForceSettings | None = None,
+    loop_settings: LoopSettings | None = None,
 ) -> FastAPI:
     """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
     store = store or StoreSettings()
@@ -96,6 +106,7 @@ def create_app(
     tokens = TokenPolicy(signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days)
     throttle = Throttle(api)  # built here so a malformed limit in the settings stops the start
     force_settings = force_settings or ForceSettings()
+    loop_settings = loop_settings or LoopSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,9 +134,17 @@ def create_app(
         )
         app.state.throttle = throttle
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
+        async with app.state.pool.connection() as conn:
+            app.state.rules = Rules(app.state.calendar, await StageLimits.load(conn))
+        app.state.loop_settings = loop_settings
+        deadline_watch = asyncio.create_task(watch_every(app.state.pool, loop_settings, app.state.rules))
+        outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
+        follow_ups = asyncio.create_task(send_every(app.state.pool, outbox, loop_settings.deadline_sweep_s / 6))
         try:
             yield
         finally:
+            deadline_watch.cancel()
+            follow_ups.cancel()
             user_changes.cancel()
             sealer.cancel()
             dispatch_sweeper.cancel()
@@ -153,7 +172,7 @@ def create_app(
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, auth.router, admin.router, forces.router, dispatch.router, workflow.router,
-                   map_router, docs.router):  # fmt: skip
+                   evaluation.router, ratings.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -45,6 +45,15 @@ def _csv(rows: Sequence[dict[str, object]], fields: Sequence[str]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()  # the byte-order mark makes Excel read UTF-8 Chinese
 
 
+def csv_response(
+    rows: Sequence[dict[str, object]], fields: Sequence[str], name: str, headers: dict[str, str] | None = None
+) -> Response:
+    """``rows`` as a CSV download (UTF-8 with BOM, formulas neutralised)."""
+    disposition = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    headers = {**(headers or {}), **disposition}
+    return Response(_csv(rows, fields), media_type="text/csv; charset=utf-8", headers=headers)
+
+
 def next_link(request: Request, rows: Sequence[dict[str, object]], limit: int) -> str | None:
     """The next page (older rows), or None when this one was not full."""
     if len(rows) < limit:
@@ -59,8 +68,7 @@ def render_list(
     following = next_link(request, rows, limit)
     link = {"Link": f'<{following}>; rel="next"'} if following else {}
     if fmt is ListFormat.csv:
-        disposition = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-        return Response(_csv(rows, fields), media_type="text/csv; charset=utf-8", headers={**link, **disposition})
+        return csv_response(rows, fields, name, link)
     if fmt is ListFormat.geojson:
         features = [
             {"type": "Feature", "id": row["id"],

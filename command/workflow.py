@@ -4,10 +4,11 @@ A move names the action and the case version the caller saw. An unknown action i
 caller's roles allow from no state 403, before any case is read. In one transaction the case row is
 locked, the version compared (a stale caller loses with 409 — no lost update), the action looked
 up from the current state (409 lists what is allowed), the caller's permission checked (403), a
-check or approval done by another hand than the step it judges (403), evidence and notes required where the
-machine says so (422); then the transition row is appended (numbered and hash-chained by the
-database) and the case moves. The answer carries the new state, version and the actions open to
-this caller next.
+check or approval done by another hand than the step it judges (403), evidence and notes required
+where the machine says so (422); then the transition row is appended (numbered and hash-chained by
+the database), the case moves and its clocks with it (``command.case_clocks``), and a close or a
+void queues the outcome for every reporter (``follow_up``). The answer carries the new state,
+version, deadlines and the actions open to this caller next.
 """
 
 from __future__ import annotations
@@ -17,37 +18,62 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from command.case_clocks import Clocks, StageLimits, advance
+from command.intake import notify
 from command.users import User
+from command.working_time import LimitKind, TimeLimit, WorkingCalendar
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHANGES = "cityops_events"
-LOCK = "SELECT state, version FROM event WHERE id = %s FOR UPDATE"
+# what the reporters hear when their case ends (their channel's sender words it further)
+OUTCOMES = {"close": "您反映的问题已办结 / your report has been resolved",
+            "void": "您反映的问题经核实不予立案 / your report was not taken up"}  # fmt: skip
+LOCK = """
+SELECT e.state, e.version, now(), e.filed_at, e.deadline, e.due_at, e.review_at, e.parked_remaining_s, e.dispatched_at,
+       e.departments, e.handling_department, e.stage_at, c.time_limit, c.limit_kind
+FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e
+"""
 MOVES = """
 SELECT action, to_state, permission, other_hand, needs_evidence, needs_note FROM case_action WHERE from_state = %s
 """
 PERMISSIONS = "SELECT DISTINCT permission FROM case_action WHERE action = %s"
 ACTIONS = "SELECT DISTINCT action FROM case_action ORDER BY action"
-PREVIOUS = "SELECT actor, action FROM case_transition WHERE event_id = %s ORDER BY seq DESC LIMIT 1"
+# the step a check or an approval judges: the move that led into the current state (not a self-loop)
+JUDGED = """
+SELECT actor, action, detail FROM case_transition WHERE event_id = %s AND from_state <> to_state
+ORDER BY seq DESC LIMIT 1
+"""
 APPEND = """
 INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom, note,
-                             evidence, prev_hash, hash)
-VALUES (%s, 0, %s, %s, %s, %s, %s, %s, CASE WHEN %s::float8 IS NULL THEN NULL
-        ELSE ST_SetSRID(ST_MakePoint(%s, %s), 4326) END, %s, %s, '', '')
+                             evidence, prev_hash, hash, role, department, grid_id, due, deadline, since, detail)
+SELECT %(case)s, 0, %(action)s, %(from)s, %(to)s, %(actor)s, %(roles)s, %(unit)s,
+       CASE WHEN %(lon)s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) END,
+       %(note)s, %(evidence)s, '', '',
+       (SELECT min(r.name) FROM role r WHERE r.name = ANY(%(roles)s) AND %(permission)s = ANY(r.permissions)),
+       %(department)s, e.grid_id, %(due)s, %(deadline)s, %(since)s, %(detail)s::jsonb
+FROM event e WHERE e.id = %(case)s
 RETURNING id, seq, at, hash
 """
 MOVE = """
-UPDATE event SET state = %s, version = version + 1, updated_at = now(),
-       closed_at = CASE WHEN %s = 'closed' THEN now() WHEN %s = 'filed' THEN NULL ELSE closed_at END
-WHERE id = %s RETURNING version
+UPDATE event SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
+       closed_at = CASE WHEN %(to)s IN ('closed', 'void') THEN now() WHEN %(to)s = 'filed' THEN NULL ELSE closed_at END,
+       filed_at = %(filed_at)s, deadline = %(deadline)s, due_at = %(due_at)s, escalate_at = %(due_at)s,
+       due_warned = false, review_at = %(review_at)s, parked_remaining_s = %(parked_remaining_s)s,
+       dispatched_at = %(dispatched_at)s, handling_department = %(department)s,
+       supervised = supervised OR %(action)s = 'supervise'
+WHERE id = %(case)s RETURNING version, deadline, due_at
 """
+FOLLOW_UP = "SELECT cityops_queue_follow_up(%s, %s, %s, %s)"
 HISTORY = """
-SELECT id, seq, action, from_state, to_state, actor, roles, at, ST_X(geom) AS lon, ST_Y(geom) AS lat, note, evidence,
-       hash FROM case_transition WHERE event_id = %s ORDER BY seq
+SELECT id, seq, action, from_state, to_state, actor, role, roles, at, ST_X(geom) AS lon, ST_Y(geom) AS lat, note,
+       evidence, department, due, deadline, detail, hash
+FROM case_transition WHERE event_id = %s ORDER BY seq
 """
+CLOCKS = "SELECT state, version, deadline, due_at, review_at, supervised, escalations FROM event WHERE id = %s"
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,30 @@ class Step:
     note: str = ""
     evidence: tuple[str, ...] = ()
     position: tuple[float, float] | None = None
+    extend_by: float | None = None  # request_extension: how much, in the category's kind of time
+    department: str | None = None  # dispatch: which of the case's departments handles it
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What moves are measured against: the working calendar and each stage's time limit."""
+
+    calendar: WorkingCalendar
+    stages: StageLimits
+
+
+@dataclass(frozen=True)
+class Mover:
+    """Who moves the case: a user, or the system on someone's behalf (a reporter, the scheduler)."""
+
+    name: str
+    roles: tuple[str, ...] = ()
+    unit_id: int | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Mover:
+        """The user as mover."""
+        return cls(user.username, user.roles, user.unit_id)
 
 
 async def moves_from(conn: psycopg.AsyncConnection, state: str) -> list[Move]:
@@ -93,18 +143,29 @@ async def _may_ever(conn: psycopg.AsyncConnection, action: str, user: User) -> N
         raise ForbiddenError(f"{action} needs permission {' or '.join(sorted(needed))}")
 
 
-async def _check(conn: psycopg.AsyncConnection, case_id: int, state: str, step: Step, user: User) -> Move:
+def _check_form(step: Step) -> None:
+    bad = [h for h in step.evidence if not SHA256.match(h)]
+    if bad:
+        raise InvalidInputError(f"evidence items are lower-case hex SHA-256 hashes; not: {', '.join(bad[:3])}")
+    if step.extend_by is not None and step.action != "request_extension":
+        raise InvalidInputError("extend_by goes with request_extension only")
+    if step.department is not None and step.action != "dispatch":
+        raise InvalidInputError("department goes with dispatch only")
+
+
+async def _check(conn: psycopg.AsyncConnection, case_id: int, state: str, step: Step, user: User | None) -> Move:
+    """The move ``step`` makes from ``state``, refused as the module docstring says (no user: the system)."""
     moves = await moves_from(conn, state)
     move = next((m for m in moves if m.action == step.action), None)
     if move is None:
         allowed = ", ".join(sorted(m.action for m in moves)) or "none (final)"
         raise ConflictError(f"case {case_id} is {state}: {step.action!r} is not allowed; allowed: {allowed}")
-    if not user.may(move.permission):
+    if user is not None and not user.may(move.permission):
         raise ForbiddenError(f"{step.action} needs permission {move.permission}")
-    if move.other_hand:  # a check, an approval: never by whoever took the step being checked or approved
-        previous = await (await conn.execute(PREVIOUS, (case_id,))).fetchone()
-        if previous is not None and previous[0] == user.username:
-            raise ForbiddenError(f"{step.action} must be done by another hand than {previous[1]} "
+    if user is not None and move.other_hand:  # a check, an approval: never by whoever took the step it judges
+        judged = await (await conn.execute(JUDGED, (case_id,))).fetchone()
+        if judged is not None and judged[0] == user.username:
+            raise ForbiddenError(f"{step.action} must be done by another hand than {judged[1]} "
                                  f"(done by {user.username})")  # fmt: skip
     if move.needs_evidence and not step.evidence:
         raise InvalidInputError(f"{step.action} needs evidence: the SHA-256 of at least one photo or video")
@@ -113,41 +174,95 @@ async def _check(conn: psycopg.AsyncConnection, case_id: int, state: str, step: 
     return move
 
 
-async def transition(conn: psycopg.AsyncConnection, case_id: int, step: Step, user: User) -> dict[str, Any]:
-    """Move the case one step (see the module docstring for every refusal)."""
-    bad = [h for h in step.evidence if not SHA256.match(h)]
-    if bad:
-        raise InvalidInputError(f"evidence items are lower-case hex SHA-256 hashes; not: {', '.join(bad[:3])}")
+async def _asked_extension(conn: psycopg.AsyncConnection, case_id: int) -> float | None:
+    judged = await (await conn.execute(JUDGED, (case_id,))).fetchone()
+    detail = judged[2] if judged is not None else None
+    return None if not detail else detail.get("extend_by")
+
+
+async def _apply(
+    conn: psycopg.AsyncConnection, case_id: int, step: Step, mover: Mover, user: User | None, rules: Rules
+) -> dict[str, Any]:
+    """Inside the caller's transaction: lock, check, append, move, queue follow-ups, announce."""
+    row = await (await conn.execute(LOCK, (case_id,))).fetchone()
+    if row is None:
+        raise NotFoundError(f"no case {case_id}")
+    state, version, now, *clock_values, departments, department, stage_at, limit_value, limit_kind = row
+    if version != step.version:
+        raise ConflictError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
+                            "reload it and decide again")  # fmt: skip
+    move = await _check(conn, case_id, state, step, user)
+    if step.action == "dispatch":
+        if step.department is not None and step.department not in departments:
+            raise InvalidInputError(f"case {case_id} is for {', '.join(departments)}; not {step.department!r}")
+        department = step.department or departments[0]
+    before = Clocks(*clock_values)
+    extend_by = await _asked_extension(conn, case_id) if step.action == "approve_extension" else None
+    after = advance(before, step.action, state, move.to_state, now,
+                    category_limit=TimeLimit(float(limit_value), LimitKind(limit_kind)), stages=rules.stages,
+                    calendar=rules.calendar, extend_by=extend_by)  # fmt: skip
+    since = {"feedback": before.dispatched_at, "close": before.filed_at}.get(step.action, stage_at)
+    detail = {"extend_by": step.extend_by} if step.extend_by is not None else None
+    lon, lat = step.position or (None, None)
+    appended = await (await conn.execute(APPEND, {
+        "case": case_id, "action": step.action, "from": state, "to": move.to_state, "actor": mover.name,
+        "roles": list(mover.roles), "unit": mover.unit_id, "lon": lon, "lat": lat, "note": step.note,
+        "evidence": list(step.evidence), "permission": move.permission, "department": department,
+        "due": before.due_at, "deadline": after.deadline, "since": since,
+        "detail": None if detail is None else orjson.dumps(detail).decode()})).fetchone()  # fmt: skip
+    assert appended is not None
+    moved = await (await conn.execute(MOVE, {"case": case_id, "to": move.to_state, "action": step.action,
+                                             "department": department, **after.__dict__})).fetchone()  # fmt: skip
+    assert moved is not None
+    if step.action in OUTCOMES:
+        await conn.execute(FOLLOW_UP, (case_id, appended[0], move.to_state, OUTCOMES[step.action]))
+    await notify(conn, "transition", case_id=str(case_id), action=step.action, state=move.to_state,
+                 version=moved[0])  # fmt: skip
+    return {"case_id": case_id, "state": move.to_state, "version": moved[0],
+            "deadline": moved[1].isoformat(), "due_at": None if moved[2] is None else moved[2].isoformat(),
+            "transition": {"id": appended[0], "seq": appended[1], "action": step.action, "from": state,
+                           "at": appended[2].isoformat(), "hash": appended[3]}}  # fmt: skip
+
+
+async def transition(
+    conn: psycopg.AsyncConnection, case_id: int, step: Step, user: User, rules: Rules
+) -> dict[str, Any]:
+    """Move the case one step for ``user`` (see the module docstring for every refusal)."""
+    _check_form(step)
     await _may_ever(conn, step.action, user)
     async with conn.transaction():
-        row = await (await conn.execute(LOCK, (case_id,))).fetchone()
-        if row is None:
-            raise NotFoundError(f"no case {case_id}")
-        state, version = row
-        if version != step.version:
-            raise ConflictError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
-                                "reload it and decide again")  # fmt: skip
-        move = await _check(conn, case_id, state, step, user)
-        lon, lat = step.position or (None, None)
-        appended = await (await conn.execute(APPEND, (
-            case_id, step.action, state, move.to_state, user.username, list(user.roles), user.unit_id, lon, lon, lat,
-            step.note, list(step.evidence)))).fetchone()  # fmt: skip
-        moved = await (await conn.execute(MOVE, (move.to_state, move.to_state, move.to_state, case_id))).fetchone()
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"{move.to_state}:{case_id}"))
-    assert appended is not None and moved is not None
-    return {"case_id": case_id, "state": move.to_state, "version": moved[0],
-            "transition": {"id": appended[0], "seq": appended[1], "action": step.action, "from": state,
-                           "at": appended[2].isoformat(), "hash": appended[3]},
-            "next": open_to(await moves_from(conn, move.to_state), user)}  # fmt: skip
+        moved = await _apply(conn, case_id, step, Mover.of(user), user, rules)
+    return {**moved, "next": open_to(await moves_from(conn, moved["state"]), user)}
+
+
+async def system_move(
+    conn: psycopg.AsyncConnection, case_id: int, action: str, mover: Mover, note: str, rules: Rules
+) -> dict[str, Any] | None:
+    """Move the case for the system (a reporter's reopening, say) if ``action`` is open from its state now.
+
+    No permission applies: the caller decided that the system may. The case is locked and moved
+    like any other move; ``None`` when the case is no longer where the action leads from.
+    """
+    async with conn.transaction():
+        current = await (await conn.execute("SELECT state, version FROM event WHERE id = %s", (case_id,))).fetchone()
+        if current is None or not any(m.action == action for m in await moves_from(conn, current[0])):
+            return None
+        try:
+            return await _apply(conn, case_id, Step(action, current[1], note), mover, None, rules)
+        except ConflictError:  # moved meanwhile: the other mover's decision stands
+            return None
 
 
 async def history(conn: psycopg.AsyncConnection, case_id: int, user: User) -> dict[str, Any]:
-    """A visible case's transitions in order, its state and version, and the actions open to the caller."""
-    row = await (await conn.execute("SELECT state, version FROM event WHERE id = %s", (case_id,))).fetchone()
+    """A visible case's transitions in order, state, version, clocks, and the actions open to the caller."""
+    row = await (await conn.execute(CLOCKS, (case_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"no case {case_id}")
+    state, version, deadline, due_at, review_at, supervised, escalations = row
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(HISTORY, (case_id,))).fetchall()
     items = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
-    return {"case_id": case_id, "state": row[0], "version": row[1], "transitions": items,
-            "next": open_to(await moves_from(conn, row[0]), user)}  # fmt: skip
+    return {"case_id": case_id, "state": state, "version": version, "deadline": deadline.isoformat(),
+            "due_at": due_at and due_at.isoformat(), "review_at": review_at and review_at.isoformat(),
+            "supervised": supervised, "escalations": escalations, "transitions": items,
+            "next": open_to(await moves_from(conn, state), user)}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The closed loop over HTTP: move a case one step, and read its transitions.
+"""The closed loop over HTTP: move a case one step, read its transitions, list what is running late.
 
 Who may take which step is data (``case_action``): the route lets anyone who can read cases try,
 and the move itself checks the permission the step needs, in the caller's scope.
@@ -6,9 +6,10 @@ and the move itself checks the permission the step needs, in the caller's scope.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
@@ -20,6 +21,13 @@ from command.workflow import Step, history, transition
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
+LATE = """
+SELECT e.id::text AS id, e.state, e.category_code AS category, u.code AS responsible_unit, e.due_at, e.deadline,
+       e.escalations, e.supervised, e.handling_department AS department
+FROM event e JOIN unit u ON u.id = e.responsible_unit_id
+WHERE e.due_at IS NOT NULL AND e.due_at < now() + %s * interval '1 minute' AND (%s OR e.due_at < now())
+ORDER BY e.due_at LIMIT %s
+"""
 
 
 class TransitionIn(BaseModel):
@@ -32,19 +40,48 @@ class TransitionIn(BaseModel):
     evidence: list[str] = Field(default_factory=list, max_length=20, description="SHA-256 of photos/videos")
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
+    extend_by: float | None = Field(
+        default=None, gt=0, le=365, description="request_extension: more time, in the category's kind of limit"
+    )
+    department: str | None = Field(default=None, min_length=1, max_length=60, description="dispatch: to whom")
+
+
+class Lateness(StrEnum):
+    """Which late cases to list."""
+
+    overdue = "overdue"
+    due_soon = "due_soon"
 
 
 @router.post("/events/{case_id}/transitions", response_class=FastJSONResponse)
 async def move(request: Request, user: Reader, case_id: CaseId, body: TransitionIn) -> FastJSONResponse:
-    """Move the case one step; the answer has the new state, version and the caller's next actions."""
+    """Move the case one step; the answer has the new state, version, clocks and the caller's next actions."""
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
-    step = Step(body.action, body.version, body.note, tuple(body.evidence), position)
+    step = Step(body.action, body.version, body.note, tuple(body.evidence), position, body.extend_by, body.department)
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await transition(conn, case_id, step, user))
+        return FastJSONResponse(await transition(conn, case_id, step, user, request.app.state.rules))
 
 
 @router.get("/events/{case_id}/transitions", response_class=FastJSONResponse)
 async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJSONResponse:
-    """The case's transitions in order (hash-chained), its state and version, and the caller's next actions."""
+    """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await history(conn, case_id, user))
+
+
+@router.get("/deadlines", response_class=FastJSONResponse)
+async def late_cases(
+    request: Request, user: Reader, which: Annotated[Lateness, Query(alias="state")] = Lateness.overdue,
+    within_minutes: Annotated[int, Query(ge=1, le=7 * 1440)] = 60,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> FastJSONResponse:  # fmt: skip
+    """Cases in the caller's jurisdiction whose stage is overdue, or due within ``within_minutes``, soonest first."""
+    async with scoped_connection(request) as conn, conn.cursor() as cur:
+        await cur.execute(LATE, (within_minutes, which is Lateness.due_soon, limit))
+        names = [c.name for c in cur.description or ()]
+        rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    zone = request.app.state.calendar.zone
+    for row in rows:
+        for key in ("due_at", "deadline"):
+            row[key] = row[key].astimezone(zone).isoformat()
+    return FastJSONResponse({"state": which.value, "items": rows})

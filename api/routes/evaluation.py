@@ -1,0 +1,68 @@
+"""Evaluation (综合评价) over HTTP: a unit's subtree over a period, by area, department or role, as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api.access import Access
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from api.tabular import csv_response
+from command.evaluation import COUNTS, FORMULAS, RATINGS, By, Period, evaluate
+from command.users import User
+from spatial.errors import ForbiddenError, InvalidInputError, NotFoundError
+
+router = APIRouter(prefix="/api/v1", tags=["evaluation"])
+Analyst = Annotated[User, Depends(Access("analytics:read"))]
+UNIT = "SELECT id, ancestors FROM unit WHERE code = %s"
+LONGEST = timedelta(days=3 * 366)
+FIELDS = ("key", "name", *COUNTS, *RATINGS, *FORMULAS)
+
+
+class Output(StrEnum):
+    """The evaluation's formats."""
+
+    json = "json"
+    csv = "csv"
+
+
+def _period(start: datetime | None, end: datetime | None, zone: object) -> tuple[datetime, datetime]:
+    """``[from, to)``: zone-aware, ordered, at most three years; by default the last 30 days."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInputError(f"{name} needs a time zone, e.g. 2026-11-01T00:00:00+08:00")
+    end = end or datetime.now().astimezone(zone)  # type: ignore[arg-type]
+    start = start or end - timedelta(days=30)
+    if start >= end:
+        raise InvalidInputError(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
+    if end - start > LONGEST:
+        raise InvalidInputError("a period is at most three years; evaluate longer spans year by year")
+    return start, end
+
+
+@router.get("/evaluation", response_model=None)
+async def evaluation(
+    request: Request, user: Analyst,
+    unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="With zone (default: 30 days ago)")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="End, exclusive, with zone (default: now)")] = None,
+    by: By = By.area,
+    fmt: Annotated[Output, Query(alias="format")] = Output.json,
+) -> Response:  # fmt: skip
+    """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
+    since, until = _period(start, end, request.app.state.calendar.zone)
+    async with scoped_connection(request) as conn:
+        found = await (await conn.execute(UNIT, (unit or user.unit_code,))).fetchone()
+        if found is None:
+            raise NotFoundError(f"no unit {unit}")
+        unit_id, ancestors = found
+        if user.unit_id != unit_id and user.unit_id not in ancestors:
+            raise ForbiddenError(f"unit {unit} is outside your jurisdiction ({user.unit_code})")
+        result = await evaluate(conn, Period(unit_id, since, until, by, user.department))
+    if fmt is Output.csv:
+        return csv_response([*result["rows"], result["total"]], FIELDS, f"evaluation-{unit or user.unit_code}-{by}")  # type: ignore[list-item]
+    return FastJSONResponse(result)

@@ -1,0 +1,33 @@
+"""Reporters rate the outcome of their case (满意 / 基本满意 / 不满意) with their report's token."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import PUBLIC_VIEW
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from command.follow_up import Rating, rate
+
+router = APIRouter(prefix="/api/v1", tags=["follow-up"])
+
+
+class RatingIn(BaseModel):
+    """The token the report was answered with, the rating, and optionally why."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    token: uuid.UUID
+    rating: Rating
+    note: str = Field(default="", max_length=500)
+
+
+@router.post("/ratings", response_class=FastJSONResponse, status_code=201, dependencies=[Depends(PUBLIC_VIEW)])
+async def rate_outcome(request: Request, body: RatingIn) -> FastJSONResponse:
+    """Rate a closed case's outcome once per report; 不满意 reopens the case (when so configured)."""
+    state = request.app.state
+    async with scoped_connection(request) as conn:
+        answer = await rate(conn, str(body.token), body.rating, body.note, state.loop_settings, state.rules)
+    return FastJSONResponse(answer, status_code=201)
