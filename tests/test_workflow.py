@@ -5,6 +5,7 @@ and the hash chain of transitions under tampering."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import uuid
@@ -181,7 +182,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(client: TestClient, nanjin
                                   "ORDER BY cardinality(u.ancestors) DESC"), {"e": case}).scalars().all()  # fmt: skip
         responsible = conn.execute(text("SELECT u.code FROM event e JOIN unit u ON u.id = e.responsible_unit_id "
                                         "WHERE e.id = :e"), {"e": case}).scalar_one()  # fmt: skip
-    climb = chain[chain.index(responsible):]
+    climb = chain[chain.index(responsible) :]
     assert len(climb) == 3  # street → district → city
     settings = LoopSettings(_env_file=None, escalation_step_minutes=1)  # type: ignore[call-arg]
     with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as listener:
@@ -196,7 +197,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(client: TestClient, nanjin
         feed = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=len(climb) - 1)]
     history = client.get(f"/api/v1/events/{case}/transitions").json()
     escalations = [t for t in history["transitions"] if t["action"] == "escalate"]
-    assert [(t["detail"]["from_unit"], t["detail"]["to_unit"]) for t in escalations] == list(zip(climb, climb[1:]))
+    assert [(t["detail"]["from_unit"], t["detail"]["to_unit"]) for t in escalations] == list(itertools.pairwise(climb))
     assert all(t["from_state"] == t["to_state"] == "reported" and t["actor"] == "system:scheduler"
                for t in escalations)  # fmt: skip
     assert [(f["type"], f["to_unit"]) for f in feed if f.get("case_id") == str(case)] == [

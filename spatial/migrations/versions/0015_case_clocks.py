@@ -64,7 +64,9 @@ HASH_V2 = """
 
 def _values(rows: list[tuple]) -> str:
     def literal(value: object) -> str:
-        return "NULL" if value is None else str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+        if value is None:
+            return "NULL"
+        return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
     return ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in rows)
 
@@ -132,8 +134,8 @@ def upgrade() -> None:
     BEGIN
         INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom,
                                      prev_hash, hash, grid_id, due, deadline, since)
-        VALUES (NEW.id, 0, 'report', '', NEW.state, 'intake:' || coalesce(NEW.source::text, 'unknown'), '{{}}', NEW.responsible_unit_id,
-                NEW.geom, '', '', NEW.grid_id, NULL, NEW.deadline, NEW.created_at);
+        VALUES (NEW.id, 0, 'report', '', NEW.state, 'intake:' || coalesce(NEW.source::text, 'unknown'), '{{}}',
+                NEW.responsible_unit_id, NEW.geom, '', '', NEW.grid_id, NULL, NEW.deadline, NEW.created_at);
         RETURN NULL;
     END $$;
     CREATE TRIGGER event_first_transition AFTER INSERT ON event FOR EACH ROW
