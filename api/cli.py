@@ -603,6 +603,73 @@ def audit_verify() -> None:
     console.print(f"case transitions intact: {transitions:,} rows, every case's chain and state consistent")
 
 
+REPORT_COLUMNS = {
+    "filed": "filed",
+    "closed": "closed",
+    "closure_rate": "closure",
+    "on_time_closure_rate": "on-time close",
+    "on_time_handling_rate": "on-time handling",
+    "rework_rate": "rework",
+    "return_rate": "return",
+    "mean_handling_hours": "handling h",
+    "overdue": "overdue",
+    "repeat_case_rate": "repeat",
+    "satisfaction_rate": "satisfied",
+}
+
+
+def _figure(name: str, value: object) -> str:
+    """Rates as percentages, the rest as numbers; — where a rate has no denominator."""
+    if value is None:
+        return "—"
+    return f"{value:.1%}" if name.endswith("_rate") else f"{value:,}"
+
+
+@app.command()
+def report(
+    unit: Annotated[str | None, typer.Option(help="Unit code (default: the city)")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Start, ISO 8601 with zone (default: 30 days ago)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End, exclusive, with zone (default: now)")] = None,
+    by: Annotated[str, typer.Option(help="area, department or role")] = "area",
+) -> None:
+    """Evaluation (综合评价) of a unit's subtree over a period, as a table (formulas: GET /api/v1/evaluation)."""
+    import asyncio
+    from datetime import datetime, timedelta
+
+    import psycopg
+
+    from command.evaluation import FORMULAS, By, Period, evaluate
+    from spatial.db import libpq_url
+
+    async def run(settings: StoreSettings) -> dict:  # type: ignore[type-arg]
+        async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
+            code = unit or (await (await conn.execute("SELECT code FROM unit WHERE tier = 'city' LIMIT 1")).fetchone()
+                            or ("",))[0]  # fmt: skip
+            found = await (await conn.execute("SELECT id, name FROM unit WHERE code = %s", (code,))).fetchone()
+            if found is None:
+                raise PlatformError(f"no unit {code!r}")
+            until = datetime.fromisoformat(end) if end else datetime.now().astimezone()
+            since = datetime.fromisoformat(start) if start else until - timedelta(days=30)
+            if since.tzinfo is None or until.tzinfo is None or since >= until:
+                raise PlatformError("--from and --to need a time zone (…+08:00) and --from before --to")
+            return {"title": f"{code} {found[1]}, {since.isoformat()} – {until.isoformat()}, by {by}",
+                    **await evaluate(conn, Period(found[0], since, until, By(by)))}  # fmt: skip
+
+    if by not in By.__members__:
+        err.print(f"[bold red]--by[/] must be one of {', '.join(By.__members__)}")
+        raise typer.Exit(2)
+    with reported_errors():
+        result = asyncio.run(run(_store()))
+    table = Table("key", "name", *REPORT_COLUMNS.values(), title=result["title"])
+    for row in [*result["rows"], result["total"]]:
+        table.add_row(row["key"], row["name"], *(_figure(name, row[name]) for name in REPORT_COLUMNS))
+    Console(width=max(console.width, 170)).print(table)  # a wide table: never squeezed into 80 columns
+    console.print("formulas: " + "; ".join(f"{name} = {formula}" for name, (formula, _) in FORMULAS.items()),
+                  soft_wrap=True)  # fmt: skip
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

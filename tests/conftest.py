@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.settings import ApiSettings
+from command.loop_settings import LoopSettings
 from command.taxonomy import read_categories, write_categories
 from command.users import create_api_key, create_user
 from fixtures.geo.generate_nanjing import ensure_generated
@@ -117,7 +118,19 @@ def api_settings(**overrides: object) -> ApiSettings:
     return ApiSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def env(nanjing: Engine, nanjing_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
+              "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}  # fmt: skip
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
+    return values
+
+
 Caller = Callable[..., dict[str, str]]
+# the shared apps' deadline watch and follow-up sender run once at start, then rarely: tests drive them
+QUIET_LOOP = LoopSettings(_env_file=None, deadline_sweep_s=3600)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +155,7 @@ def staff(caller: Caller) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def client(nanjing: Engine, nanjing_settings: StoreSettings, staff: dict[str, str]) -> Iterator[TestClient]:
     """The app in-process, calling as the city-wide staff member unless a test sends other headers."""
-    app = create_app(nanjing_settings, api_settings())
+    app = create_app(nanjing_settings, api_settings(), loop_settings=QUIET_LOOP)
     with TestClient(app, raise_server_exceptions=False, headers=staff) as test_client:
         yield test_client
 
@@ -163,7 +176,7 @@ def artifacts() -> Path:
 def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
     """The real app under uvicorn on a free port (browser and concurrency tests)."""
     port = free_port(18000)
-    app = create_app(nanjing_settings, api_settings(port=port))
+    app = create_app(nanjing_settings, api_settings(port=port), loop_settings=QUIET_LOOP)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

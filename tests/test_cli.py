@@ -7,24 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
-from spatial.settings import StoreSettings
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(nanjing: Engine, nanjing_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-              "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}  # fmt: skip
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
-    return values
 
 
 def test_help_lists_the_verbs() -> None:

@@ -34,7 +34,7 @@ WALK = (("accept", "accepted"), ("file", "filed"), ("dispatch", "dispatched"), (
 
 def new_case(client: TestClient, nanjing: Engine, source: str = "hotline") -> int:
     """A fresh case of its own at a random spot of 玄武区's centre (open cases nearby voided first)."""
-    lon, lat = 118.78 + random.uniform(0, 0.02), 32.04 + random.uniform(0, 0.02)
+    lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)  # inside 玄武区 (320102)
     void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
                     "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
     body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": source, "description": f"井盖 {uuid.uuid4()}"}
@@ -78,7 +78,7 @@ def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: En
     assert fed["state"] == "checking" and set(fed["next"]) == {"close", "rework", "supervise"}
     own = step(client, case, "close", fed["version"])
     assert own.status_code == 403 and "another hand" in own.json()["detail"]
-    checker = caller(["checker"], "320102")
+    checker = caller(["checker"], "320100")
     closed = step(client, case, "close", fed["version"], checker).json()
     assert closed["state"] == "closed" and closed["next"] == [] and closed["due_at"] is None  # a checker may not reopen
     listed = client.get(f"/api/v1/events/{case}/transitions").json()
@@ -97,7 +97,7 @@ def test_refusals_say_what_to_do(client: TestClient, nanjing: Engine, caller: Ca
     illegal = step(client, case, "close", 0)
     assert illegal.status_code == 409 and "allowed: accept, supervise, void" in illegal.json()["detail"]
     assert step(client, case, "void", 0).status_code == 422  # voiding needs a note
-    street = step(client, case, "accept", 0, caller(["checker"], "320102"))
+    street = step(client, case, "accept", 0, caller(["checker"], "320100"))
     assert street.status_code == 403 and "needs permission cases:dispatch" in street.json()["detail"]
     assert step(client, case, "accept", 0).status_code == 200
     stale = step(client, case, "file", 0)
