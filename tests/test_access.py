@@ -388,6 +388,14 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/api/v1/events/{case_id}/transitions"): Call(lambda p, c: (
             "POST", f"/api/v1/events/{reported(p, c)}/transitions", {"json": {"action": "accept", "version": 0}}),
             outside="hidden", fresh=True, as_rule="cases:dispatch"),
+        ("GET", "/api/v1/deadlines"): Call(get(lambda p: "/api/v1/deadlines",
+                                               lambda p: {"state": "due_soon", "within_minutes": 7 * 1440}),
+                                           outside="filtered", present=lambda r, p: any(
+                                               row["id"] == p.case_id for row in r.json()["items"])),
+        ("GET", "/api/v1/evaluation"): Call(get(lambda p: "/api/v1/evaluation",
+                                                lambda p: {"unit": p.chain["district"]}), outside="refused"),
+        ("POST", "/api/v1/ratings"): Call(lambda p, c: ("POST", "/api/v1/ratings", {"json": {
+            "token": str(uuid.uuid4()), "rating": "satisfied"}}), 404),  # a token nobody holds: 404 for all
     }  # fmt: skip
 
 
