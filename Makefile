@@ -22,6 +22,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench intake
 	@$(BIN)/cityops bench access
 	@$(BIN)/cityops bench forces
+	@$(BIN)/cityops bench workflow
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

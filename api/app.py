@@ -38,7 +38,6 @@ from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
 from api.throttle import Throttle
-from command.case_clocks import StageLimits
 from command.deadline_watch import watch_every
 from command.follow_up import Outbox, send_every
 from command.loop_settings import LoopSettings
@@ -135,7 +134,7 @@ def create_app(
         app.state.throttle = throttle
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
         async with app.state.pool.connection() as conn:
-            app.state.rules = Rules(app.state.calendar, await StageLimits.load(conn))
+            app.state.rules = await Rules.load(conn, app.state.calendar)
         app.state.loop_settings = loop_settings
         deadline_watch = asyncio.create_task(watch_every(app.state.pool, loop_settings, app.state.rules))
         outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")

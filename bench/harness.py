@@ -146,15 +146,19 @@ def _ms(output: str, label: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(base: str, lua: str, clients: int, seconds: float) -> WrkResult:
-    """Drive ``base`` with wrk (C, so the load generator is not the bottleneck) running the ``lua`` script."""
+def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1) -> WrkResult:
+    """Drive ``base`` with wrk (C, so the load generator is not the bottleneck) running the ``lua`` script.
+
+    ``threads``: wrk threads; a script that keeps state per connection runs one thread per client.
+    """
     if shutil.which("wrk") is None:
         raise PlatformError("the HTTP benchmarks drive load with wrk: apt-get install wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as script:
         script.write(lua)
     try:
         result = subprocess.run(
-            ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, base],
+            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name,
+             base],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:

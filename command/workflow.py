@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from command.case_clocks import Clocks, StageLimits, advance
-from command.intake import notify
+from command.intake import CHANNEL
 from command.users import User
 from command.working_time import LimitKind, TimeLimit, WorkingCalendar
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
@@ -37,35 +37,36 @@ SELECT e.state, e.version, now(), e.filed_at, e.deadline, e.due_at, e.review_at,
        e.departments, e.handling_department, e.stage_at, c.time_limit, c.limit_kind
 FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e
 """
-MOVES = """
-SELECT action, to_state, permission, other_hand, needs_evidence, needs_note FROM case_action WHERE from_state = %s
-"""
-PERMISSIONS = "SELECT DISTINCT permission FROM case_action WHERE action = %s"
-ACTIONS = "SELECT DISTINCT action FROM case_action ORDER BY action"
+MACHINE = "SELECT from_state, action, to_state, permission, other_hand, needs_evidence, needs_note FROM case_action"
 # the step a check or an approval judges: the move that led into the current state (not a self-loop)
 JUDGED = """
 SELECT actor, action, detail FROM case_transition WHERE event_id = %s AND from_state <> to_state
 ORDER BY seq DESC LIMIT 1
 """
-APPEND = """
-INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom, note,
-                             evidence, prev_hash, hash, role, department, grid_id, due, deadline, since, detail)
-SELECT %(case)s, 0, %(action)s, %(from)s, %(to)s, %(actor)s, %(roles)s, %(unit)s,
-       CASE WHEN %(lon)s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) END,
-       %(note)s, %(evidence)s, '', '',
-       (SELECT min(r.name) FROM role r WHERE r.name = ANY(%(roles)s) AND %(permission)s = ANY(r.permissions)),
-       %(department)s, e.grid_id, %(due)s, %(deadline)s, %(since)s, %(detail)s::jsonb
-FROM event e WHERE e.id = %(case)s
-RETURNING id, seq, at, hash
-"""
+# the transition row, the case's move and the change-feed notice in one statement (one round trip)
 MOVE = """
-UPDATE event SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
-       closed_at = CASE WHEN %(to)s IN ('closed', 'void') THEN now() WHEN %(to)s = 'filed' THEN NULL ELSE closed_at END,
-       filed_at = %(filed_at)s, deadline = %(deadline)s, due_at = %(due_at)s, escalate_at = %(due_at)s,
-       due_warned = false, review_at = %(review_at)s, parked_remaining_s = %(parked_remaining_s)s,
-       dispatched_at = %(dispatched_at)s, handling_department = %(department)s,
-       supervised = supervised OR %(action)s = 'supervise'
-WHERE id = %(case)s RETURNING version, deadline, due_at
+WITH appended AS (
+    INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom, note,
+                                 evidence, prev_hash, hash, role, department, grid_id, due, deadline, since, detail)
+    SELECT %(case)s, 0, %(action)s, %(from)s, %(to)s, %(actor)s, %(roles)s, %(unit)s,
+           CASE WHEN %(lon)s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) END,
+           %(note)s, %(evidence)s, '', '',
+           (SELECT min(r.name) FROM role r WHERE r.name = ANY(%(roles)s) AND %(permission)s = ANY(r.permissions)),
+           %(department)s, e.grid_id, %(due)s, %(deadline)s, %(since)s, %(detail)s::jsonb
+    FROM event e WHERE e.id = %(case)s
+    RETURNING id, seq, at, hash
+), moved AS (
+    UPDATE event SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
+           closed_at = CASE WHEN %(to)s IN ('closed', 'void') THEN now() WHEN %(to)s = 'filed' THEN NULL
+                            ELSE closed_at END,
+           filed_at = %(filed_at)s, deadline = %(deadline)s, due_at = %(due_at)s, escalate_at = %(due_at)s,
+           due_warned = false, review_at = %(review_at)s, parked_remaining_s = %(parked_remaining_s)s,
+           dispatched_at = %(dispatched_at)s, handling_department = %(department)s,
+           supervised = supervised OR %(action)s = 'supervise'
+    WHERE id = %(case)s RETURNING version, deadline, due_at
+)
+SELECT a.id, a.seq, a.at, a.hash, m.version, m.deadline, m.due_at, pg_notify(%(channel)s, %(notice)s)
+FROM appended a, moved m
 """
 FOLLOW_UP = "SELECT cityops_queue_follow_up(%s, %s, %s, %s)"
 HISTORY = """
@@ -103,10 +104,36 @@ class Step:
 
 @dataclass(frozen=True)
 class Rules:
-    """What moves are measured against: the working calendar and each stage's time limit."""
+    """What moves follow and are measured against: the machine, the working calendar, each stage's limit.
+
+    The machine (``case_action``) and the stage limits are data read when the API starts; a
+    changed table takes effect with the next start.
+    """
 
     calendar: WorkingCalendar
     stages: StageLimits
+    moves: dict[str, tuple[Move, ...]]  # by from-state
+
+    @classmethod
+    async def load(cls, conn: psycopg.AsyncConnection, calendar: WorkingCalendar) -> Rules:
+        """The machine and the stage limits as the database holds them now."""
+        moves: dict[str, list[Move]] = {}
+        for from_state, *row in await (await conn.execute(MACHINE)).fetchall():
+            moves.setdefault(from_state, []).append(Move(*row))
+        return cls(calendar, await StageLimits.load(conn), {state: tuple(m) for state, m in moves.items()})
+
+    def open_to(self, state: str, user: User) -> list[str]:
+        """The actions out of ``state`` this user's permissions allow (other-hand rules are checked when acting)."""
+        return sorted(m.action for m in self.moves.get(state, ()) if user.may(m.permission))
+
+    def may_ever(self, action: str, user: User) -> None:
+        """Refuse an unknown action (422) or one the caller may take from no state at all (403), before any case."""
+        needed = {m.permission for moves in self.moves.values() for m in moves if m.action == action}
+        if not needed:
+            known = sorted({m.action for moves in self.moves.values() for m in moves})
+            raise InvalidInputError(f"unknown action {action!r}; actions: {', '.join(known)}")
+        if not any(user.may(p) for p in needed):
+            raise ForbiddenError(f"{action} needs permission {' or '.join(sorted(needed))}")
 
 
 @dataclass(frozen=True)
@@ -123,26 +150,6 @@ class Mover:
         return cls(user.username, user.roles, user.unit_id)
 
 
-async def moves_from(conn: psycopg.AsyncConnection, state: str) -> list[Move]:
-    """The machine's actions out of ``state``."""
-    return [Move(*row) for row in await (await conn.execute(MOVES, (state,), prepare=True)).fetchall()]
-
-
-def open_to(moves: list[Move], user: User) -> list[str]:
-    """The actions this user's permissions allow (other-hand rules are checked when acting)."""
-    return sorted(m.action for m in moves if user.may(m.permission))
-
-
-async def _may_ever(conn: psycopg.AsyncConnection, action: str, user: User) -> None:
-    """Refuse an unknown action (422) or one the caller may take from no state at all (403), before any case."""
-    needed = {row[0] for row in await (await conn.execute(PERMISSIONS, (action,), prepare=True)).fetchall()}
-    if not needed:
-        known = [row[0] for row in await (await conn.execute(ACTIONS)).fetchall()]
-        raise InvalidInputError(f"unknown action {action!r}; actions: {', '.join(known)}")
-    if not any(user.may(p) for p in needed):
-        raise ForbiddenError(f"{action} needs permission {' or '.join(sorted(needed))}")
-
-
 def _check_form(step: Step) -> None:
     bad = [h for h in step.evidence if not SHA256.match(h)]
     if bad:
@@ -153,9 +160,11 @@ def _check_form(step: Step) -> None:
         raise InvalidInputError("department goes with dispatch only")
 
 
-async def _check(conn: psycopg.AsyncConnection, case_id: int, state: str, step: Step, user: User | None) -> Move:
+async def _check(
+    conn: psycopg.AsyncConnection, case_id: int, state: str, step: Step, user: User | None, rules: Rules
+) -> Move:
     """The move ``step`` makes from ``state``, refused as the module docstring says (no user: the system)."""
-    moves = await moves_from(conn, state)
+    moves = rules.moves.get(state, ())
     move = next((m for m in moves if m.action == step.action), None)
     if move is None:
         allowed = ", ".join(sorted(m.action for m in moves)) or "none (final)"
@@ -183,15 +192,15 @@ async def _asked_extension(conn: psycopg.AsyncConnection, case_id: int) -> float
 async def _apply(
     conn: psycopg.AsyncConnection, case_id: int, step: Step, mover: Mover, user: User | None, rules: Rules
 ) -> dict[str, Any]:
-    """Inside the caller's transaction: lock, check, append, move, queue follow-ups, announce."""
-    row = await (await conn.execute(LOCK, (case_id,))).fetchone()
+    """Inside the caller's transaction: lock, check, then append + move + announce in one statement."""
+    row = await (await conn.execute(LOCK, (case_id,), prepare=True)).fetchone()
     if row is None:
         raise NotFoundError(f"no case {case_id}")
     state, version, now, *clock_values, departments, department, stage_at, limit_value, limit_kind = row
     if version != step.version:
         raise ConflictError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
                             "reload it and decide again")  # fmt: skip
-    move = await _check(conn, case_id, state, step, user)
+    move = await _check(conn, case_id, state, step, user, rules)
     if step.action == "dispatch":
         if step.department is not None and step.department not in departments:
             raise InvalidInputError(f"case {case_id} is for {', '.join(departments)}; not {step.department!r}")
@@ -203,25 +212,24 @@ async def _apply(
                     calendar=rules.calendar, extend_by=extend_by)  # fmt: skip
     since = {"feedback": before.dispatched_at, "close": before.filed_at}.get(step.action, stage_at)
     detail = {"extend_by": step.extend_by} if step.extend_by is not None else None
+    notice = {"type": "transition", "case_id": str(case_id), "action": step.action, "state": move.to_state,
+              "version": version + 1}  # fmt: skip
     lon, lat = step.position or (None, None)
-    appended = await (await conn.execute(APPEND, {
+    moved = await (await conn.execute(MOVE, {
         "case": case_id, "action": step.action, "from": state, "to": move.to_state, "actor": mover.name,
         "roles": list(mover.roles), "unit": mover.unit_id, "lon": lon, "lat": lat, "note": step.note,
         "evidence": list(step.evidence), "permission": move.permission, "department": department,
-        "due": before.due_at, "deadline": after.deadline, "since": since,
-        "detail": None if detail is None else orjson.dumps(detail).decode()})).fetchone()  # fmt: skip
-    assert appended is not None
-    moved = await (await conn.execute(MOVE, {"case": case_id, "to": move.to_state, "action": step.action,
-                                             "department": department, **after.__dict__})).fetchone()  # fmt: skip
+        "due": before.due_at, "since": since, "detail": None if detail is None else orjson.dumps(detail).decode(),
+        "channel": CHANNEL, "notice": orjson.dumps(notice).decode(), **after.__dict__},
+        prepare=True)).fetchone()  # fmt: skip
     assert moved is not None
+    transition_id, seq, at, digest, new_version, deadline, due_at, _ = moved
     if step.action in OUTCOMES:
-        await conn.execute(FOLLOW_UP, (case_id, appended[0], move.to_state, OUTCOMES[step.action]))
-    await notify(conn, "transition", case_id=str(case_id), action=step.action, state=move.to_state,
-                 version=moved[0])  # fmt: skip
-    return {"case_id": case_id, "state": move.to_state, "version": moved[0],
-            "deadline": moved[1].isoformat(), "due_at": None if moved[2] is None else moved[2].isoformat(),
-            "transition": {"id": appended[0], "seq": appended[1], "action": step.action, "from": state,
-                           "at": appended[2].isoformat(), "hash": appended[3]}}  # fmt: skip
+        await conn.execute(FOLLOW_UP, (case_id, transition_id, move.to_state, OUTCOMES[step.action]))
+    return {"case_id": case_id, "state": move.to_state, "version": new_version,
+            "deadline": deadline.isoformat(), "due_at": None if due_at is None else due_at.isoformat(),
+            "transition": {"id": transition_id, "seq": seq, "action": step.action, "from": state,
+                           "at": at.isoformat(), "hash": digest}}  # fmt: skip
 
 
 async def transition(
@@ -229,10 +237,10 @@ async def transition(
 ) -> dict[str, Any]:
     """Move the case one step for ``user`` (see the module docstring for every refusal)."""
     _check_form(step)
-    await _may_ever(conn, step.action, user)
+    rules.may_ever(step.action, user)
     async with conn.transaction():
         moved = await _apply(conn, case_id, step, Mover.of(user), user, rules)
-    return {**moved, "next": open_to(await moves_from(conn, moved["state"]), user)}
+    return {**moved, "next": rules.open_to(moved["state"], user)}
 
 
 async def system_move(
@@ -245,7 +253,7 @@ async def system_move(
     """
     async with conn.transaction():
         current = await (await conn.execute("SELECT state, version FROM event WHERE id = %s", (case_id,))).fetchone()
-        if current is None or not any(m.action == action for m in await moves_from(conn, current[0])):
+        if current is None or not any(m.action == action for m in rules.moves.get(current[0], ())):
             return None
         try:
             return await _apply(conn, case_id, Step(action, current[1], note), mover, None, rules)
@@ -253,7 +261,7 @@ async def system_move(
             return None
 
 
-async def history(conn: psycopg.AsyncConnection, case_id: int, user: User) -> dict[str, Any]:
+async def history(conn: psycopg.AsyncConnection, case_id: int, user: User, rules: Rules) -> dict[str, Any]:
     """A visible case's transitions in order, state, version, clocks, and the actions open to the caller."""
     row = await (await conn.execute(CLOCKS, (case_id,))).fetchone()
     if row is None:
@@ -265,4 +273,4 @@ async def history(conn: psycopg.AsyncConnection, case_id: int, user: User) -> di
     return {"case_id": case_id, "state": state, "version": version, "deadline": deadline.isoformat(),
             "due_at": due_at and due_at.isoformat(), "review_at": review_at and review_at.isoformat(),
             "supervised": supervised, "escalations": escalations, "transitions": items,
-            "next": open_to(await moves_from(conn, state), user)}  # fmt: skip
+            "next": rules.open_to(state, user)}  # fmt: skip

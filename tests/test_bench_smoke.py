@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from bench import access, forces, intake
+from bench import access, forces, intake, workflow
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -55,3 +55,13 @@ def test_bench_forces_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
         "positions, 4 clients × batches", "positions"]  # fmt: skip
     assert rows[1].ratio == 1.0  # every answer equal to the brute-force ranking
     assert all(row.ratio > 0 for row in rows) and "added 300 synthetic forces" in output and "cores" in output
+
+
+def test_bench_workflow_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=220)
+    rows = workflow.run(nanjing_settings, seconds=1, clients=4, cases=2_000, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0].split(":")[0] for row in rows] == [
+        "POST …/transitions", "evaluation", "evaluation"]  # fmt: skip
+    assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output
+    assert "counts differing from pandas: 0" in output and "hash formula checked on" in output and "cores" in output

@@ -66,7 +66,7 @@ async def move(request: Request, user: Reader, case_id: CaseId, body: Transition
 async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await history(conn, case_id, user))
+        return FastJSONResponse(await history(conn, case_id, user, request.app.state.rules))
 
 
 @router.get("/deadlines", response_class=FastJSONResponse)
