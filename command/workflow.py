@@ -33,9 +33,10 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 OUTCOMES = {"close": "您反映的问题已办结 / your report has been resolved",
             "void": "您反映的问题经核实不予立案 / your report was not taken up"}  # fmt: skip
 LOCK = """
-SELECT e.state, e.version, now(), e.filed_at, e.deadline, e.due_at, e.review_at, e.parked_remaining_s, e.dispatched_at,
+SELECT e.state, e.version, now(), e.filed_at, e.deadline, k.due_at, k.review_at, e.parked_remaining_s, e.dispatched_at,
        e.departments, e.handling_department, e.stage_at, c.time_limit, c.limit_kind
-FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e
+FROM event e JOIN category c ON c.code = e.category_code LEFT JOIN case_clock k ON k.event_id = e.id
+WHERE e.id = %s FOR UPDATE OF e
 """
 MACHINE = "SELECT from_state, action, to_state, permission, other_hand, needs_evidence, needs_note FROM case_action"
 # the step a check or an approval judges: the move that led into the current state (not a self-loop)
@@ -55,17 +56,22 @@ WITH appended AS (
            %(department)s, e.grid_id, %(due)s, %(deadline)s, %(since)s, %(detail)s::jsonb
     FROM event e WHERE e.id = %(case)s
     RETURNING id, seq, at, hash
-), moved AS (
+), moved AS (  -- only columns no index holds: a HOT update
     UPDATE event SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
            closed_at = CASE WHEN %(to)s IN ('closed', 'void') THEN now() WHEN %(to)s = 'filed' THEN NULL
                             ELSE closed_at END,
-           filed_at = %(filed_at)s, deadline = %(deadline)s, due_at = %(due_at)s, escalate_at = %(due_at)s,
-           due_warned = false, review_at = %(review_at)s, parked_remaining_s = %(parked_remaining_s)s,
+           filed_at = %(filed_at)s, deadline = %(deadline)s, parked_remaining_s = %(parked_remaining_s)s,
            dispatched_at = %(dispatched_at)s, handling_department = %(department)s,
            supervised = supervised OR %(action)s = 'supervise'
-    WHERE id = %(case)s RETURNING version, deadline, due_at
+    WHERE id = %(case)s RETURNING version, deadline
+), clocked AS (
+    INSERT INTO case_clock AS k (event_id, due_at, escalate_at, review_at) VALUES (%(case)s, %(due_at)s, %(due_at)s,
+                                                                                %(review_at)s)
+    ON CONFLICT (event_id) DO UPDATE SET due_at = excluded.due_at, escalate_at = excluded.escalate_at,
+                                         review_at = excluded.review_at, due_warned = false
+    WHERE (k.due_at, k.review_at) IS DISTINCT FROM (excluded.due_at, excluded.review_at)
 )
-SELECT a.id, a.seq, a.at, a.hash, m.version, m.deadline, m.due_at, pg_notify(%(channel)s, %(notice)s)
+SELECT a.id, a.seq, a.at, a.hash, m.version, m.deadline, %(due_at)s::timestamptz, pg_notify(%(channel)s, %(notice)s)
 FROM appended a, moved m
 """
 FOLLOW_UP = "SELECT cityops_queue_follow_up(%s, %s, %s, %s)"
@@ -74,7 +80,10 @@ SELECT id, seq, action, from_state, to_state, actor, role, roles, at, ST_X(geom)
        evidence, department, due, deadline, detail, hash
 FROM case_transition WHERE event_id = %s ORDER BY seq
 """
-CLOCKS = "SELECT state, version, deadline, due_at, review_at, supervised, escalations FROM event WHERE id = %s"
+CLOCKS = """
+SELECT e.state, e.version, e.deadline, k.due_at, k.review_at, e.supervised, e.escalations
+FROM event e LEFT JOIN case_clock k ON k.event_id = e.id WHERE e.id = %s
+"""
 
 
 @dataclass(frozen=True)
@@ -238,7 +247,7 @@ async def transition(
     """Move the case one step for ``user`` (see the module docstring for every refusal)."""
     _check_form(step)
     rules.may_ever(step.action, user)
-    async with conn.transaction():
+    async with conn.pipeline(), conn.transaction():  # BEGIN travels with the lock, COMMIT with nothing to wait for
         moved = await _apply(conn, case_id, step, Mover.of(user), user, rules)
     return {**moved, "next": rules.open_to(moved["state"], user)}
 

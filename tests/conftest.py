@@ -249,10 +249,5 @@ def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> No
     condition = f"state NOT IN ('void', 'closed') AND ({where})"
     with engine.begin() as conn:
         conn.execute(text(VOID_TRANSITIONS.format(where=condition)), params)
-        conn.execute(
-            text(
-                "UPDATE event SET state = 'void', version = version + 1, due_at = NULL, escalate_at = NULL "
-                f"WHERE {condition}"
-            ),
-            params,
-        )
+        conn.execute(text(f"DELETE FROM case_clock WHERE event_id IN (SELECT id FROM event WHERE {condition})"), params)
+        conn.execute(text(f"UPDATE event SET state = 'void', version = version + 1 WHERE {condition}"), params)

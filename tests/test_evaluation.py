@@ -28,7 +28,7 @@ def period(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[datetim
     A: handled and closed on time, rated 满意. B: its deadline passes before feedback; the check sends
     it back (rework), it is handled again late and closed late. C: dispatched, returned, dispatched again.
     """
-    start = datetime.now(UTC) - timedelta(seconds=1)
+    start = datetime.now(UTC)  # the same clock as the database's: transitions after it are this fixture's
     checker = caller(["checker"], "320100")
     a = new_case(client, nanjing)  # each case is made once the one before is closed (a new case voids open ones near)
     fed = step(client, a, "feedback", walk(client, a), evidence=[PHOTO]).json()
@@ -36,13 +36,8 @@ def period(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[datetim
     b = new_case(client, nanjing)
     version = walk(client, b)
     with nanjing.begin() as conn:  # the handling deadline ran out an hour ago
-        conn.execute(
-            text(
-                "UPDATE event SET deadline = now() - interval '1 hour', due_at = now() - interval '1 hour' "
-                "WHERE id = :e"
-            ),
-            {"e": b},
-        )
+        conn.execute(text("UPDATE event SET deadline = now() - interval '1 hour' WHERE id = :e"), {"e": b})
+        conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :e"), {"e": b})
     fed = step(client, b, "feedback", version, evidence=[PHOTO]).json()
     back = step(client, b, "rework", fed["version"], checker, note="仍有缺口").json()
     again = step(client, b, "start", back["version"]).json()

@@ -135,7 +135,8 @@ def test_two_dispatchers_at_once_one_wins_no_lost_update(server: str, client: Te
 def _clocks(nanjing: Engine, case: int) -> dict[str, object]:
     with nanjing.connect() as conn:
         return dict(conn.execute(text("SELECT deadline, due_at, review_at, parked_remaining_s, supervised, version "
-                                      "FROM event WHERE id = :e"), {"e": case}).mappings().one())  # fmt: skip
+                                      "FROM event e JOIN case_clock k ON k.event_id = e.id WHERE id = :e"),
+                                 {"e": case}).mappings().one())  # fmt: skip
 
 
 def test_parking_pauses_the_clock_and_an_extension_moves_it(client: TestClient, nanjing: Engine,
@@ -188,8 +189,8 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(client: TestClient, nanjin
     with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as listener:
         listener.execute("LISTEN cityops_events")
         with nanjing.begin() as conn:  # the acceptance stage ran out a minute ago
-            conn.execute(text("UPDATE event SET due_at = now() - interval '1 minute', escalate_at = now() - "
-                              "interval '1 minute' WHERE id = :e"), {"e": case})  # fmt: skip
+            conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 minute', escalate_at = now() - "
+                              "interval '1 minute' WHERE event_id = :e"), {"e": case})  # fmt: skip
         now = datetime.now(UTC)
         for hop in range(len(climb)):  # one tier per step; at the city it stays overdue, not escalated again
             client.portal.call(watch_once, client.app.state.pool, settings, client.app.state.rules,  # type: ignore[union-attr]

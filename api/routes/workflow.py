@@ -22,11 +22,11 @@ router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 LATE = """
-SELECT e.id::text AS id, e.state, e.category_code AS category, u.code AS responsible_unit, e.due_at, e.deadline,
+SELECT e.id::text AS id, e.state, e.category_code AS category, u.code AS responsible_unit, k.due_at, e.deadline,
        e.escalations, e.supervised, e.handling_department AS department
-FROM event e JOIN unit u ON u.id = e.responsible_unit_id
-WHERE e.due_at IS NOT NULL AND e.due_at < now() + %s * interval '1 minute' AND (%s OR e.due_at < now())
-ORDER BY e.due_at LIMIT %s
+FROM case_clock k JOIN event e ON e.id = k.event_id JOIN unit u ON u.id = e.responsible_unit_id
+WHERE k.due_at IS NOT NULL AND k.due_at < now() + %s * interval '1 minute' AND (%s OR k.due_at < now())
+ORDER BY k.due_at LIMIT %s
 """
 
 

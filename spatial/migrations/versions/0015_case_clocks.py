@@ -4,14 +4,16 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-11-27
 
-Each open stage of a case has a deadline (``stage_limit``, data: a time limit and its kind, or
-the case's handling deadline from its category). The case row carries the current stage's due
-time and when the scheduler escalates it next; parking stores the handling time left and clears
-both. Transitions gain what evaluation needs without joining back to the case: the acting role,
-the handling department, the case's grid, the due time of the stage the move ends, the handling
-deadline after it, when the measured clock began, and a detail object (an extension asked for,
-the units of an escalation). These enter the hash only when present, so rows chained before
-this revision keep their hashes.
+Each open stage of a case has a deadline (``stage_limit``, data: a time limit and its kind, or the
+case's handling deadline from its category). The stage's due time, when the scheduler escalates it
+next and when a parked case is reviewed live in the narrow ``case_clock`` (one row per live case,
+indexed for the scheduler), so that a move updates the wide, much-indexed case row only in columns
+no index holds (a HOT update: no new entry in its GiST, GIN and btree indexes; the table keeps 10 %
+of each page free for it). Parking stores the handling time left. Transitions gain what evaluation
+needs without joining back to the case: the acting role, the handling department, the case's grid,
+the due time of the stage the move ends, the handling deadline after it, when the measured clock
+began, and a detail object (an extension asked for, the units of an escalation). These enter the
+hash only when present, so rows chained before this revision keep their hashes.
 
 A case is opened with its first transition (``report``) by the database, in the statement that
 stores it. Closing queues the outcome for every report of the case (outbox ``follow_up``);
@@ -87,18 +89,26 @@ def upgrade() -> None:
 
     ALTER TABLE event
         ADD COLUMN stage_at timestamptz NOT NULL DEFAULT now(),
-        ADD COLUMN due_at timestamptz,
-        ADD COLUMN escalate_at timestamptz,
-        ADD COLUMN due_warned boolean NOT NULL DEFAULT false,
         ADD COLUMN escalations integer NOT NULL DEFAULT 0,
         ADD COLUMN parked_remaining_s double precision,
-        ADD COLUMN review_at timestamptz,
         ADD COLUMN supervised boolean NOT NULL DEFAULT false,
         ADD COLUMN handling_department text,
         ADD COLUMN dispatched_at timestamptz;
-    CREATE INDEX ix_event_escalate_at ON event (escalate_at) WHERE escalate_at IS NOT NULL;
-    CREATE INDEX ix_event_due_at ON event (due_at) WHERE due_at IS NOT NULL;
-    CREATE INDEX ix_event_review_at ON event (review_at) WHERE review_at IS NOT NULL;
+    ALTER TABLE event SET (fillfactor = 90);
+
+    CREATE TABLE case_clock (
+        event_id bigint PRIMARY KEY REFERENCES event (id),
+        due_at timestamptz,
+        escalate_at timestamptz,
+        due_warned boolean NOT NULL DEFAULT false,
+        review_at timestamptz
+    );
+    CREATE INDEX ix_case_clock_escalate_at ON case_clock (escalate_at) WHERE escalate_at IS NOT NULL;
+    CREATE INDEX ix_case_clock_due_at ON case_clock (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX ix_case_clock_review_at ON case_clock (review_at) WHERE review_at IS NOT NULL;
+    ALTER TABLE case_clock ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY case_clock_in_scope ON case_clock TO cityops_api
+        USING (EXISTS (SELECT FROM event e WHERE e.id = case_clock.event_id));
 
     ALTER TABLE case_transition
         ADD COLUMN role text,
@@ -112,35 +122,27 @@ def upgrade() -> None:
     CREATE INDEX ix_case_transition_at ON case_transition USING brin (at);
     {HASH_V2}
 
-    -- the acceptance clock starts when the case is stored
-    CREATE FUNCTION cityops_event_accept_due() RETURNS trigger LANGUAGE plpgsql AS $$
+    -- a case is opened with its first transition and its acceptance clock, whichever path opened it
+    CREATE FUNCTION cityops_event_opened() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
     DECLARE
         s stage_limit;
-    BEGIN
-        SELECT * INTO s FROM stage_limit WHERE state = NEW.state;
-        IF FOUND AND s.time_limit IS NOT NULL THEN
-            NEW.due_at := now() + CASE s.limit_kind WHEN 'urgent_hours' THEN make_interval(secs => s.time_limit * 3600)
-                                                    ELSE make_interval(days => s.time_limit::int) END;
-            NEW.escalate_at := NEW.due_at;
-        END IF;
-        RETURN NEW;
-    END $$;
-    CREATE TRIGGER event_accept_due BEFORE INSERT ON event FOR EACH ROW
-        WHEN (NEW.state = 'reported' AND NEW.import_batch_id IS NULL) EXECUTE FUNCTION cityops_event_accept_due();
-
-    -- a case's first transition is written with it, whichever path opened it
-    CREATE FUNCTION cityops_event_first_transition() RETURNS trigger LANGUAGE plpgsql
-    SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        due timestamptz;
     BEGIN
         INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom,
                                      prev_hash, hash, grid_id, due, deadline, since)
         VALUES (NEW.id, 0, 'report', '', NEW.state, 'intake:' || coalesce(NEW.source::text, 'unknown'), '{{}}',
                 NEW.responsible_unit_id, NEW.geom, '', '', NEW.grid_id, NULL, NEW.deadline, NEW.created_at);
+        SELECT * INTO s FROM stage_limit WHERE state = NEW.state;
+        IF FOUND AND s.time_limit IS NOT NULL THEN
+            due := now() + CASE s.limit_kind WHEN 'urgent_hours' THEN make_interval(secs => s.time_limit * 3600)
+                                             ELSE make_interval(days => s.time_limit::int) END;
+        END IF;
+        INSERT INTO case_clock (event_id, due_at, escalate_at) VALUES (NEW.id, due, due);
         RETURN NULL;
     END $$;
-    CREATE TRIGGER event_first_transition AFTER INSERT ON event FOR EACH ROW
-        WHEN (NEW.state = 'reported' AND NEW.import_batch_id IS NULL)
-        EXECUTE FUNCTION cityops_event_first_transition();
+    CREATE TRIGGER event_opened AFTER INSERT ON event FOR EACH ROW
+        WHEN (NEW.state = 'reported' AND NEW.import_batch_id IS NULL) EXECUTE FUNCTION cityops_event_opened();
 
     -- supervision (督办): a flag any open case can get from command, recorded as a move to itself
     INSERT INTO case_action (from_state, action, to_state, permission, other_hand, needs_evidence, needs_note)
@@ -157,15 +159,16 @@ def upgrade() -> None:
         c record;
     BEGIN
         FOR c IN
-            SELECT e.id, e.state, e.due_at, e.deadline, e.grid_id, e.handling_department, e.responsible_unit_id,
+            SELECT e.id, e.state, k.due_at, e.deadline, e.grid_id, e.handling_department, e.responsible_unit_id,
                    u.code AS from_code, p.id AS parent_id, p.code AS to_code
-            FROM event e JOIN unit u ON u.id = e.responsible_unit_id LEFT JOIN unit p ON p.id = u.parent_id
-            WHERE e.escalate_at <= at AND e.state IN ({states})
-            ORDER BY e.escalate_at LIMIT lim
-            FOR UPDATE OF e SKIP LOCKED
+            FROM case_clock k JOIN event e ON e.id = k.event_id JOIN unit u ON u.id = e.responsible_unit_id
+            LEFT JOIN unit p ON p.id = u.parent_id
+            WHERE k.escalate_at <= at AND e.state IN ({states})
+            ORDER BY k.escalate_at LIMIT lim
+            FOR UPDATE OF k, e SKIP LOCKED
         LOOP
             IF c.parent_id IS NULL THEN  -- already at the top: stays overdue, listed, not escalated again
-                UPDATE event SET escalate_at = NULL WHERE id = c.id;
+                UPDATE case_clock SET escalate_at = NULL WHERE case_clock.event_id = c.id;
                 CONTINUE;
             END IF;
             INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id,
@@ -175,8 +178,9 @@ def upgrade() -> None:
                     '', '', c.handling_department, c.grid_id, c.due_at, c.deadline,
                     jsonb_build_object('from_unit', c.from_code, 'to_unit', c.to_code));
             UPDATE event SET responsible_unit_id = c.parent_id, escalations = escalations + 1,
-                             escalate_at = at + step, version = version + 1, updated_at = now()
+                             version = version + 1, updated_at = now()
             WHERE id = c.id;
+            UPDATE case_clock SET escalate_at = at + step WHERE case_clock.event_id = c.id;
             event_id := c.id; state := c.state; from_unit := c.from_code; to_unit := c.to_code; due := c.due_at;
             RETURN NEXT;
         END LOOP;
@@ -186,22 +190,26 @@ def upgrade() -> None:
     CREATE FUNCTION cityops_warn_due(at timestamptz, ahead interval, lim int)
     RETURNS TABLE (event_id bigint, state text, due timestamptz)
     LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-        UPDATE event e SET due_warned = true
-        FROM (SELECT id FROM event WHERE due_at <= at + ahead AND due_at > at AND NOT due_warned
-              ORDER BY due_at LIMIT lim FOR UPDATE SKIP LOCKED) AS soon
-        WHERE e.id = soon.id
-        RETURNING e.id, e.state, e.due_at
+        WITH soon AS (
+            UPDATE case_clock k SET due_warned = true
+            FROM (SELECT c.event_id FROM case_clock c WHERE c.due_at <= at + ahead AND c.due_at > at
+                  AND NOT c.due_warned ORDER BY c.due_at LIMIT lim FOR UPDATE SKIP LOCKED) AS due
+            WHERE k.event_id = due.event_id
+            RETURNING k.event_id, k.due_at
+        )
+        SELECT s.event_id, e.state, s.due_at FROM soon s JOIN event e ON e.id = s.event_id
     $$;
 
     -- parked cases whose periodic review is due: announced, and the next review set
     CREATE FUNCTION cityops_reviews_due(at timestamptz, every interval, lim int)
     RETURNS TABLE (event_id bigint, review_at timestamptz)
     LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-        UPDATE event e SET review_at = at + every
-        FROM (SELECT id, review_at FROM event WHERE review_at <= at AND state = 'parked'
-              ORDER BY review_at LIMIT lim FOR UPDATE SKIP LOCKED) AS due
-        WHERE e.id = due.id
-        RETURNING e.id, due.review_at
+        UPDATE case_clock k SET review_at = at + every
+        FROM (SELECT c.event_id, c.review_at FROM case_clock c JOIN event e ON e.id = c.event_id
+              WHERE c.review_at <= at AND e.state = 'parked'
+              ORDER BY c.review_at LIMIT lim FOR UPDATE OF c SKIP LOCKED) AS due
+        WHERE k.event_id = due.event_id
+        RETURNING k.event_id, due.review_at
     $$;
 
     -- reporter follow-up: an outbox the sender drains (one row per report and outcome)
@@ -322,6 +330,7 @@ def upgrade() -> None:
     GRANT EXECUTE ON FUNCTION cityops_satisfaction(bigint, timestamptz, timestamptz, text, text) TO cityops_api;
     GRANT UPDATE (state, attempts, next_attempt_at, last_error, sent_at) ON follow_up TO cityops_api;
     GRANT SELECT ON stage_limit TO cityops_api;
+    GRANT SELECT, INSERT, UPDATE ON case_clock TO cityops_api;
     GRANT SELECT ON follow_up TO cityops_api;
     GRANT EXECUTE ON FUNCTION cityops_escalate_overdue(timestamptz, interval, int) TO cityops_api;
     GRANT EXECUTE ON FUNCTION cityops_warn_due(timestamptz, interval, int) TO cityops_api;
@@ -344,10 +353,9 @@ def downgrade() -> None:
     DROP FUNCTION cityops_escalate_overdue(timestamptz, interval, int);
     UPDATE role SET permissions = array_remove(permissions, 'cases:supervise');
     DELETE FROM case_action WHERE action = 'supervise';
-    DROP TRIGGER event_first_transition ON event;
-    DROP FUNCTION cityops_event_first_transition();
-    DROP TRIGGER event_accept_due ON event;
-    DROP FUNCTION cityops_event_accept_due();
+    DROP TRIGGER event_opened ON event;
+    DROP FUNCTION cityops_event_opened();
+    DROP TABLE case_clock;
     DROP INDEX ix_case_transition_at;
     """)
     op.execute("""
@@ -362,11 +370,8 @@ def downgrade() -> None:
     op.execute("""
     ALTER TABLE case_transition DROP COLUMN role, DROP COLUMN department, DROP COLUMN grid_id, DROP COLUMN due,
         DROP COLUMN deadline, DROP COLUMN since, DROP COLUMN detail;
-    DROP INDEX ix_event_escalate_at;
-    DROP INDEX ix_event_due_at;
-    DROP INDEX ix_event_review_at;
-    ALTER TABLE event DROP COLUMN stage_at, DROP COLUMN due_at, DROP COLUMN escalate_at, DROP COLUMN due_warned,
-        DROP COLUMN escalations, DROP COLUMN parked_remaining_s, DROP COLUMN review_at, DROP COLUMN supervised,
-        DROP COLUMN handling_department, DROP COLUMN dispatched_at;
+    ALTER TABLE event RESET (fillfactor);
+    ALTER TABLE event DROP COLUMN stage_at, DROP COLUMN escalations, DROP COLUMN parked_remaining_s,
+        DROP COLUMN supervised, DROP COLUMN handling_department, DROP COLUMN dispatched_at;
     DROP TABLE stage_limit;
     """)
