@@ -235,9 +235,16 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
         conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
         conn.execute(text("UPDATE case_transition SET due = due - interval '1 hour' WHERE event_id = :e AND seq = 4"),
                      {"e": case})  # fmt: skip
+        conn.execute(text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition WHERE event_id = :e AND seq = 2"),
+                     {"e": case})  # fmt: skip
         conn.execute(text("DELETE FROM case_transition WHERE event_id = :e AND seq = 2"), {"e": case})
         conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
     assert problems(nanjing, case) == ["a row before it was changed, removed or inserted"]
+    with nanjing.begin() as conn:  # put the row back as it was: the chain fits again (and the database stays whole)
+        conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_chain"))
+        conn.execute(text("INSERT INTO case_transition OVERRIDING SYSTEM VALUE SELECT * FROM removed"))
+        conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_chain"))
+    assert problems(nanjing, case) == []
 
 
 ACTIONS = ("accept", "void", "file", "dispatch", "acknowledge", "return", "start", "feedback", "request_extension",
