@@ -233,6 +233,7 @@ COPY_COLUMNS = ("event_id", "seq", "action", "from_state", "to_state", "actor", 
                 "since")  # fmt: skip
 
 
+TRIGGERS_PAUSED = ("case_transition_chain",)
 COPY_SQL = (
     f"COPY case_transition ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (from_state, note))"
 )
@@ -251,13 +252,15 @@ def _copy_transitions(settings: StoreSettings, rows: pd.DataFrame) -> None:
         "deadline": _stamp(rows["deadline"]) + "+00", "since": _stamp(rows["since"]) + "+00",
     })  # fmt: skip
     with psycopg.connect(libpq_url(settings)) as conn:
-        conn.execute("ALTER TABLE case_transition DISABLE TRIGGER case_transition_chain")
+        for trigger in TRIGGERS_PAUSED:
+            conn.execute(f"ALTER TABLE case_transition DISABLE TRIGGER {trigger}")
         with conn.cursor().copy(COPY_SQL) as copy:
             for start in track(range(0, len(frame), 200_000), description="writing transitions", transient=True):
                 buffer = io.StringIO()
                 frame.iloc[start : start + 200_000].to_csv(buffer, header=False, index=False)
                 copy.write(buffer.getvalue())
-        conn.execute("ALTER TABLE case_transition ENABLE TRIGGER case_transition_chain")
+        for trigger in TRIGGERS_PAUSED:
+            conn.execute(f"ALTER TABLE case_transition ENABLE TRIGGER {trigger}")
         conn.execute("ANALYZE case_transition")
 
 

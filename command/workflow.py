@@ -80,6 +80,11 @@ SELECT id, seq, action, from_state, to_state, actor, role, roles, at, ST_X(geom)
        evidence, department, due, deadline, detail, hash
 FROM case_transition WHERE event_id = %s ORDER BY seq
 """
+# who could check on site: the case grid's grid workers (the handler and the feedback's author excluded at check)
+ON_SITE = """
+SELECT u.username FROM event e JOIN app_user u ON u.unit_id = e.grid_id JOIN user_role r ON r.user_id = u.id
+WHERE e.id = %s AND r.role = 'grid_worker' AND u.disabled_at IS NULL ORDER BY u.username LIMIT 10
+"""
 CLOCKS = """
 SELECT e.state, e.version, e.deadline, k.due_at, k.review_at, e.supervised, e.escalations
 FROM event e LEFT JOIN case_clock k ON k.event_id = e.id WHERE e.id = %s
@@ -271,7 +276,11 @@ async def system_move(
 
 
 async def history(conn: psycopg.AsyncConnection, case_id: int, user: User, rules: Rules) -> dict[str, Any]:
-    """A visible case's transitions in order, state, version, clocks, and the actions open to the caller."""
+    """A visible case's transitions in order, state, version, clocks, and the actions open to the caller.
+
+    A case waiting for its check names the grid workers of its grid: the standard prefers the
+    check done on site by the grid's own worker (any other hand than the handler may do it).
+    """
     row = await (await conn.execute(CLOCKS, (case_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"no case {case_id}")
@@ -279,7 +288,9 @@ async def history(conn: psycopg.AsyncConnection, case_id: int, user: User, rules
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(HISTORY, (case_id,))).fetchall()
     items = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
+    on_site = [r[0] for r in await (await conn.execute(ON_SITE, (case_id,))).fetchall()] if state == "checking" else []
     return {"case_id": case_id, "state": state, "version": version, "deadline": deadline.isoformat(),
             "due_at": due_at and due_at.isoformat(), "review_at": review_at and review_at.isoformat(),
             "supervised": supervised, "escalations": escalations, "transitions": items,
+            "checkers_on_site": on_site,
             "next": rules.open_to(state, user)}  # fmt: skip

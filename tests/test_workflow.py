@@ -79,13 +79,21 @@ def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: En
     own = step(client, case, "close", fed["version"])
     assert own.status_code == 403 and "another hand" in own.json()["detail"]
     checker = caller(["checker"], "320100")
-    closed = step(client, case, "close", fed["version"], checker).json()
+    if source == "grid_worker":  # the grid's own worker checks on site
+        with nanjing.connect() as conn:
+            grid = conn.execute(text("SELECT u.code FROM event e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"),
+                                {"e": case}).scalar_one()  # fmt: skip
+        checker = caller(["grid_worker"], grid)
+        on_site = client.get(f"/api/v1/events/{case}/transitions").json()["checkers_on_site"]
+        assert len(on_site) >= 1 and all(name.startswith("t-gridw-") for name in on_site)
+    closed = step(client, case, "close", fed["version"], checker, lon=118.79, lat=32.05).json()
     assert closed["state"] == "closed" and closed["next"] == [] and closed["due_at"] is None  # a checker may not reopen
     listed = client.get(f"/api/v1/events/{case}/transitions").json()
     assert [t["seq"] for t in listed["transitions"]] == list(range(1, 9)) and listed["state"] == "closed"
     feedback, close = listed["transitions"][6], listed["transitions"][7]
     assert feedback["evidence"] == [PHOTO] and feedback["department"] == "供水公司" and listed["next"] == ["reopen"]
-    assert close["role"] == "checker" and close["actor"] != feedback["actor"]
+    assert close["role"] == ("grid_worker" if source == "grid_worker" else "checker")
+    assert close["actor"] != feedback["actor"] and close["lon"] == 118.79
     assert problems(nanjing, case) == []
     with nanjing.connect() as conn:
         queued = conn.execute(text("SELECT channel, outcome FROM follow_up WHERE event_id = :e"), {"e": case}).all()

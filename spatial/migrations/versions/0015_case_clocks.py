@@ -167,6 +167,9 @@ def upgrade() -> None:
     SELECT s, 'supervise', s, 'cases:supervise', false, false, true FROM unnest(ARRAY[{states}]) AS s;
     UPDATE role SET permissions = permissions || '{{cases:supervise}}'::text[]
         WHERE name IN ('district', 'city_commander') AND NOT permissions @> '{{cases:supervise}}';
+    -- the check is preferably done on site by the grid's own worker (GB/T 30428's 监督员 核查)
+    UPDATE role SET permissions = permissions || '{{cases:check}}'::text[]
+        WHERE name = 'grid_worker' AND NOT permissions @> '{{cases:check}}';
 
     -- overdue cases climb one tier (grid → community → street → district → city) per escalation step;
     -- the move is a transition of the case (same state, new responsible unit), done by the scheduler
@@ -282,18 +285,20 @@ def upgrade() -> None:
     $$;
 
     -- evaluation: one pass over a period's transitions of a unit's subtree, grouped by the unit's
-    -- child units (area), the handling department, or the acting role; formulas in command/evaluation.py
+    -- child units (area), the handling department, or the acting role; formulas in command/evaluation.py.
+    -- Sorting is off: the planner underestimates the grids of a subtree (array containment) and would
+    -- sort millions of joined rows to disk for a dozen groups; hashing them is the plan.
     CREATE FUNCTION cityops_evaluation(unit_id bigint, since timestamptz, until timestamptz, by text,
                                        only_department text)
     RETURNS TABLE (key text, filed bigint, closed bigint, closed_on_time bigint, handled bigint,
                    handled_on_time bigint, handling_s double precision, checked bigint, reworked bigint,
                    dispatched bigint, returned bigint, moves bigint, late_moves bigint, escalated bigint,
                    reopened bigint, supervised bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET enable_sort = off AS $$
     DECLARE
         depth int := (SELECT cardinality(u.ancestors) + 1 FROM unit u WHERE u.id = unit_id);
         grouping text := CASE by
-            WHEN 'area' THEN 'coalesce(m.child, $1)::text'
+            WHEN 'area' THEN 'm.child'
             WHEN 'department' THEN 'coalesce(t.department, '''')'
             ELSE 'coalesce(t.role, split_part(t.actor, '':'', 1))' END;
     BEGIN
@@ -302,10 +307,10 @@ def upgrade() -> None:
         END IF;
         RETURN QUERY EXECUTE format($q$
             WITH m AS (
-                SELECT g.id AS grid_id, (g.ancestors || g.id)[$5 + 1] AS child
+                SELECT g.id AS grid_id, coalesce((g.ancestors || g.id)[$5 + 1], $1) AS child
                 FROM unit g WHERE g.tier = 'grid' AND (g.ancestors || g.id) @> ARRAY[$1]
             )
-            SELECT %s,
+            SELECT %s::text,
                 count(*) FILTER (WHERE t.action = 'file'),
                 count(*) FILTER (WHERE t.action = 'close'),
                 count(*) FILTER (WHERE t.action = 'close' AND t.at <= t.deadline),
@@ -323,8 +328,8 @@ def upgrade() -> None:
                 count(*) FILTER (WHERE t.action = 'supervise')
             FROM case_transition t JOIN m ON m.grid_id = t.grid_id
             WHERE t.at >= $2 AND t.at < $3 AND ($4::text IS NULL OR t.department = $4)
-            GROUP BY 1 ORDER BY 1
-        $q$, grouping) USING unit_id, since, until, only_department, depth;
+            GROUP BY %s
+        $q$, grouping, grouping) USING unit_id, since, until, only_department, depth;
     END $$;
 
     -- satisfaction of reports rated in the period, grouped like the evaluation (by role: none)
@@ -370,6 +375,7 @@ def downgrade() -> None:
     DROP FUNCTION cityops_warn_due(timestamptz, interval, int);
     DROP FUNCTION cityops_escalate_overdue(timestamptz, interval, int);
     UPDATE role SET permissions = array_remove(permissions, 'cases:supervise');
+    UPDATE role SET permissions = array_remove(permissions, 'cases:check') WHERE name = 'grid_worker';
     DELETE FROM case_action WHERE action = 'supervise';
     DROP TRIGGER event_opened ON event;
     DROP FUNCTION cityops_event_opened();
