@@ -218,7 +218,7 @@ async def _apply(
     if step.action == "dispatch":
         if step.department is not None and step.department not in departments:
             raise InvalidInputError(f"case {case_id} is for {', '.join(departments)}; not {step.department!r}")
-        department = step.department or departments[0]
+        department = step.department or next(iter(departments), None)
     before = Clocks(*clock_values)
     extend_by = await _asked_extension(conn, case_id) if step.action == "approve_extension" else None
     after = advance(before, step.action, state, move.to_state, now,

@@ -125,6 +125,7 @@ def test_ratings_by_token_and_an_unsatisfied_reporter_reopens_the_case(
     assert early.status_code == 409 and "once it is closed" in early.json()["detail"]
     assert rating(str(uuid.uuid4()), "satisfied").status_code == 404
     assert rating(first, "meh").status_code == 422 and rating("not-a-token", "satisfied").status_code == 422
+    assert rating(second, "satisfied", "bad\x00note").status_code == 422  # unstorable: the client's to fix
     with nanjing.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :e"),
                             {"e": case}).scalar_one() == 0  # fmt: skip

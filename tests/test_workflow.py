@@ -105,6 +105,7 @@ def test_refusals_say_what_to_do(client: TestClient, nanjing: Engine, caller: Ca
     illegal = step(client, case, "close", 0)
     assert illegal.status_code == 409 and "allowed: accept, supervise, void" in illegal.json()["detail"]
     assert step(client, case, "void", 0).status_code == 422  # voiding needs a note
+    assert step(client, case, "void", 0, note="bad\x00note").status_code == 422  # unstorable, nothing written
     street = step(client, case, "accept", 0, caller(["checker"], "320100"))
     assert street.status_code == 403 and "needs permission cases:dispatch" in street.json()["detail"]
     assert step(client, case, "accept", 0).status_code == 200
