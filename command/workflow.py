@@ -176,8 +176,11 @@ def _check_form(step: Step) -> None:
 
 async def _check(
     conn: psycopg.AsyncConnection, case_id: int, state: str, step: Step, user: User | None, rules: Rules
-) -> Move:
-    """The move ``step`` makes from ``state``, refused as the module docstring says (no user: the system)."""
+) -> tuple[Move, dict[str, Any] | None]:
+    """The move ``step`` makes from ``state`` and, for a check or an approval, the detail of the step it judges.
+
+    Refused as the module docstring says (no user: the system, which no rule of hands binds).
+    """
     moves = rules.moves.get(state, ())
     move = next((m for m in moves if m.action == step.action), None)
     if move is None:
@@ -185,22 +188,15 @@ async def _check(
         raise ConflictError(f"case {case_id} is {state}: {step.action!r} is not allowed; allowed: {allowed}")
     if user is not None and not user.may(move.permission):
         raise ForbiddenError(f"{step.action} needs permission {move.permission}")
-    if user is not None and move.other_hand:  # a check, an approval: never by whoever took the step it judges
-        judged = await (await conn.execute(JUDGED, (case_id,))).fetchone()
-        if judged is not None and judged[0] == user.username:
-            raise ForbiddenError(f"{step.action} must be done by another hand than {judged[1]} "
-                                 f"(done by {user.username})")  # fmt: skip
+    judged = await (await conn.execute(JUDGED, (case_id,))).fetchone() if move.other_hand else None
+    if user is not None and judged is not None and judged[0] == user.username:  # never by whoever took that step
+        raise ForbiddenError(f"{step.action} must be done by another hand than {judged[1]} "
+                             f"(done by {user.username})")  # fmt: skip
     if move.needs_evidence and not step.evidence:
         raise InvalidInputError(f"{step.action} needs evidence: the SHA-256 of at least one photo or video")
     if move.needs_note and not step.note.strip():
         raise InvalidInputError(f"{step.action} needs a note saying why")
-    return move
-
-
-async def _asked_extension(conn: psycopg.AsyncConnection, case_id: int) -> float | None:
-    judged = await (await conn.execute(JUDGED, (case_id,))).fetchone()
-    detail = judged[2] if judged is not None else None
-    return None if not detail else detail.get("extend_by")
+    return move, None if judged is None else judged[2]
 
 
 async def _apply(
@@ -214,13 +210,13 @@ async def _apply(
     if version != step.version:
         raise ConflictError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
                             "reload it and decide again")  # fmt: skip
-    move = await _check(conn, case_id, state, step, user, rules)
+    move, judged_detail = await _check(conn, case_id, state, step, user, rules)
     if step.action == "dispatch":
         if step.department is not None and step.department not in departments:
             raise InvalidInputError(f"case {case_id} is for {', '.join(departments)}; not {step.department!r}")
         department = step.department or next(iter(departments), None)
     before = Clocks(*clock_values)
-    extend_by = await _asked_extension(conn, case_id) if step.action == "approve_extension" else None
+    extend_by = (judged_detail or {}).get("extend_by") if step.action == "approve_extension" else None
     after = advance(before, step.action, state, move.to_state, now,
                     category_limit=TimeLimit(float(limit_value), LimitKind(limit_kind)), stages=rules.stages,
                     calendar=rules.calendar, extend_by=extend_by)  # fmt: skip
@@ -252,7 +248,7 @@ async def transition(
     """Move the case one step for ``user`` (see the module docstring for every refusal)."""
     _check_form(step)
     rules.may_ever(step.action, user)
-    async with conn.pipeline(), conn.transaction():  # BEGIN travels with the lock, COMMIT with nothing to wait for
+    async with conn.transaction():
         moved = await _apply(conn, case_id, step, Mover.of(user), user, rules)
     return {**moved, "next": rules.open_to(moved["state"], user)}
 
