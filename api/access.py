@@ -26,6 +26,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from api.deps import db_call
+from api.session import WRITE_HEADER, forged_write, session_token
 from command.tokens import username_of
 from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
@@ -102,6 +103,8 @@ class UserCache:
 
 async def _caller(request: Request, token: str | None, key: str | None) -> User:
     users: UserCache = request.app.state.users
+    if token is None and key is None and (token := session_token(request)) is not None and forged_write(request):
+        raise ForbiddenError(f"a browser session's writes must carry the {WRITE_HEADER} header")
     if token is not None:
         user = await users.by_name(request, username_of(token, request.app.state.tokens))
     elif key is not None:
@@ -110,7 +113,9 @@ async def _caller(request: Request, token: str | None, key: str | None) -> User:
             raise UnauthenticatedError("the API key is unknown, revoked, or its user is disabled")
         user = found
     else:
-        raise UnauthenticatedError("log in first: send Authorization: Bearer <access token> (or X-API-Key)")
+        raise UnauthenticatedError(
+            "log in first: send Authorization: Bearer <access token> (or X-API-Key), or sign in at /login"
+        )
     if user.disabled:
         raise UnauthenticatedError("the user is disabled")
     return user
@@ -143,6 +148,18 @@ class Access:
         request.state.user = user
         request.state.scope = Scope.of(user)
         return user
+
+
+async def session_user(request: Request) -> User | None:
+    """The signed-in user of a browser session (pages), or None: no cookie, expired, disabled."""
+    token = session_token(request)
+    if token is None:
+        return None
+    try:
+        user = await request.app.state.users.by_name(request, username_of(token, request.app.state.tokens))
+    except UnauthenticatedError:
+        return None
+    return None if user.disabled else user
 
 
 class Public:

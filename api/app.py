@@ -31,6 +31,7 @@ from api.routes import (
     ratings,
     reports,
     route,
+    stream,
     units,
     workflow,
 )
@@ -38,6 +39,7 @@ from api.security import BodyLimit, SecurityHeaders
 from api.settings import ApiSettings
 from api.signing import signing_secret
 from api.throttle import Throttle
+from command.change_feed import ChangeHub
 from command.deadline_watch import watch_every
 from command.follow_up import Outbox, send_every
 from command.loop_settings import LoopSettings
@@ -139,10 +141,15 @@ def create_app(
         deadline_watch = asyncio.create_task(watch_every(app.state.pool, loop_settings, app.state.rules))
         outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
         follow_ups = asyncio.create_task(send_every(app.state.pool, outbox, loop_settings.deadline_sweep_s / 6))
+        # the live map's feed reads changes with the city's scope and confines each viewer to theirs
+        app.state.changes = ChangeHub(libpq_url(store, api=True), role_switch(store, api=True),
+                                      app.state.public_scope.settings(), app.state.calendar.zone)  # fmt: skip
+        change_feed = asyncio.create_task(app.state.changes.run())
         try:
             yield
         finally:
             deadline_watch.cancel()
+            change_feed.cancel()
             follow_ups.cancel()
             user_changes.cancel()
             sealer.cancel()
@@ -171,7 +178,7 @@ def create_app(
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, auth.router, admin.router, forces.router, dispatch.router, workflow.router,
-                   evaluation.router, ratings.router, map_router, docs.router):  # fmt: skip
+                   evaluation.router, ratings.router, stream.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from spatial.errors import (
+    BadQueryError,
     ConflictError,
     EmbeddedDbError,
     ForbiddenError,
@@ -27,6 +28,7 @@ from spatial.errors import (
 log = structlog.get_logger("cityops.api")
 
 ERRORS: dict[type[PlatformError], tuple[int, str]] = {
+    BadQueryError: (400, "bad_request"),
     UnauthenticatedError: (401, "unauthenticated"),
     ForbiddenError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),

@@ -60,6 +60,10 @@ class TopologyError(PlatformError):
         return "\n".join([head, *lines])
 
 
+class BadQueryError(PlatformError):
+    """A query a standard says to refuse as malformed (400), e.g. a parameter OGC API Features does not define."""
+
+
 class ConflictError(PlatformError):
     """The request contradicts what is already stored (e.g. an idempotency key reused)."""
 

@@ -36,7 +36,7 @@ def test_db_verbs(env: dict[str, str]) -> None:
 def test_migrate_twice_changes_nothing(env: dict[str, str]) -> None:
     for _ in range(2):
         result = runner.invoke(app, ["migrate"])
-        assert result.exit_code == 0 and "schema at revision 0015" in result.stdout
+        assert result.exit_code == 0 and "schema at revision 0016" in result.stdout
 
 
 def test_locate_verb(env: dict[str, str]) -> None:

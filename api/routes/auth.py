@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from api.access import PUBLIC, SIGNED_IN, client_address
 from api.deps import db_write
 from api.geojson import FastJSONResponse
+from api.session import REFRESH_COOKIE, clear_session, set_session
 from command.tokens import TokenPair, issue, refresh, revoke
 from command.users import User, authenticate
 from spatial.audit import record
@@ -37,6 +38,11 @@ async def login(
     An account that failed too often lately is paused (429 with Retry-After) before its password
     is even checked, so guessing gets a few tries per quarter hour at most.
     """
+    pair = await _log_in(request, username, password)
+    return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
+
+
+async def _log_in(request: Request, username: str, password: str) -> TokenPair:
     throttle = request.app.state.throttle
     throttle.check_login(username, client_address(request))
 
@@ -50,8 +56,43 @@ async def login(
         record(conn, user.username, "login", user.username)
         return issue(conn, user, request.app.state.tokens)
 
-    pair = await db_write(request, work)
-    return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
+    return await db_write(request, work)
+
+
+def _session_answer(request: Request, pair: TokenPair) -> FastJSONResponse:
+    response = FastJSONResponse({"expires_in": pair.expires_in}, headers={"Cache-Control": "no-store"})
+    set_session(request, response, pair, request.app.state.tokens.refresh_days)
+    return response
+
+
+@router.post("/session", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def start_session(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+) -> FastJSONResponse:
+    """A browser's login (the map pages): the tokens go into HttpOnly cookies, not to the script."""
+    return _session_answer(request, await _log_in(request, username, password))
+
+
+@router.post("/session/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def refresh_session(request: Request) -> FastJSONResponse:
+    """Renew a browser session's access cookie with its refresh cookie (used up by this)."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token is None:
+        raise UnauthenticatedError("no session to refresh: sign in at /login")
+    return _session_answer(request, await db_write(request, refresh, token, request.app.state.tokens))
+
+
+@router.post("/session/end", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def end_session(request: Request) -> FastJSONResponse:
+    """Sign a browser out: its login is revoked and its cookies removed."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token is not None:
+        await db_write(request, revoke, token)
+    response = FastJSONResponse({"revoked": token is not None})
+    clear_session(response)
+    return response
 
 
 @router.post("/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])

@@ -1,0 +1,280 @@
+"""The live change feed: what changed on the map, told to each viewer whose jurisdiction covers it.
+
+PostgreSQL announces changes at commit (NOTIFY): a case stored, moved, merged or escalated on
+``cityops_events``, forces that moved or changed status on ``cityops_positions``, assignments
+on ``cityops_assignments``. One hub per API process listens, gathers what was announced during
+a short window, reads the current state of those cases and forces in one query each (with the
+city's scope) and hands every viewer the items their jurisdiction covers — the test row-level
+security applies to the same rows (the tests compare the two).
+
+Items are states, not deltas: a case's state and version, a force's position and status. A
+viewer who gets one twice, or an older one after a newer (the page keeps the highest version),
+still shows the right map. That is what lets a reconnecting viewer be caught up without a log
+of its own written on every move: everything changed since its last batch, less a grace period
+for transactions stamped before that batch but committed after it, is read again from the
+tables' own times (transitions, position receipts, assignments, status changes) under the
+viewer's own scope. Each batch carries a cursor: the database clock just before it was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+import orjson
+import psycopg
+import structlog
+
+log = structlog.get_logger("cityops.change_feed")
+
+CHANNELS = ("cityops_events", "cityops_positions", "cityops_assignments")
+GRACE = timedelta(seconds=30)
+REPLAY_WINDOW = timedelta(hours=1)  # a viewer away longer reloads its layers instead
+REPLAY_LIMIT = 5000  # so does one that missed more items than this
+RECONNECT_S = 1.0
+CURSOR = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+CASES = """
+SELECT e.id, e.state, e.version, e.category_code, e.severity::text, ST_X(e.geom), ST_Y(e.geom), u.code,
+       e.deadline, k.due_at, e.supervised, e.escalations, e.report_count, e.merged_into, e.units, e.departments
+FROM event e JOIN unit u ON u.id = e.responsible_unit_id LEFT JOIN case_clock k ON k.event_id = e.id
+WHERE e.id = ANY(%s)
+"""
+FORCES = """
+SELECT f.id, f.code, f.name, f.kind::text, f.status::text, ST_X(p.geom), ST_Y(p.geom), p.fixed_at, u.code,
+       (SELECT a.event_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL), f.units, f.department
+FROM force f JOIN unit u ON u.id = f.unit_id LEFT JOIN force_position p ON p.force_id = f.id
+WHERE f.id = ANY(%s)
+"""
+CASES_SINCE = """
+SELECT event_id FROM case_transition WHERE at > %(since)s
+UNION SELECT event_id FROM assignment WHERE assigned_at > %(since)s OR released_at > %(since)s
+LIMIT %(limit)s
+"""
+FORCES_SINCE = """
+SELECT force_id FROM force_position WHERE received_at > %(since)s
+UNION SELECT id FROM force WHERE status_at > %(since)s
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Whose map: the unit whose subtree they see, their department if confined to one, whether forces show."""
+
+    unit_id: int
+    department: str | None
+    sees_forces: bool
+
+    def sees(self, item: Item) -> bool:
+        """Row-level security's rule (migrations 0010, 0012), applied to an item already read."""
+        if item.kind == "force" and not self.sees_forces:
+            return False
+        return self.unit_id in item.units and (self.department is None or self.department in item.departments)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One case or force as the map draws it, with what decides who may see it (not sent)."""
+
+    kind: str
+    body: dict[str, object]
+    units: tuple[int, ...]
+    departments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Items read together, and the cursor a viewer resumes from after them."""
+
+    cursor: int
+    items: tuple[Item, ...]
+
+    def seen_by(self, viewer: Viewer) -> Batch:
+        """The part of the batch ``viewer`` may see."""
+        return Batch(self.cursor, tuple(item for item in self.items if viewer.sees(item)))
+
+    def payload(self) -> bytes:
+        """The JSON a page receives: cases and forces."""
+        return orjson.dumps({
+            "cursor": self.cursor,
+            "cases": [item.body for item in self.items if item.kind == "case"],
+            "forces": [item.body for item in self.items if item.kind == "force"],
+        })  # fmt: skip
+
+
+RESET = Batch(-1, ())  # "you missed too much: reload your layers"
+
+
+def _when(value: datetime | None, zone: tzinfo) -> str | None:
+    return None if value is None else value.astimezone(zone).isoformat()
+
+
+def _case(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+    (case_id, state, version, category, severity, lon, lat, unit, deadline, due_at, supervised, escalations,
+     reports, merged_into, units, departments) = row  # fmt: skip
+    body = {"id": str(case_id), "state": state, "version": version, "category": category, "severity": severity,
+            "lon": lon, "lat": lat, "unit": unit, "deadline": _when(deadline, zone), "due_at": _when(due_at, zone),
+            "supervised": supervised, "escalations": escalations, "reports": reports,
+            "merged_into": None if merged_into is None else str(merged_into)}  # fmt: skip
+    return Item("case", body, tuple(units), tuple(departments or ()))
+
+
+def _force(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+    force_id, code, name, kind, status, lon, lat, fixed_at, unit, case_id, units, department = row
+    body = {"id": str(force_id), "code": code, "name": name, "kind": kind, "status": status, "lon": lon, "lat": lat,
+            "fixed_at": _when(fixed_at, zone), "unit": unit,
+            "case_id": None if case_id is None else str(case_id)}  # fmt: skip
+    return Item("force", body, tuple(units), (department,) if department else ())
+
+
+async def cursor_now(conn: psycopg.AsyncConnection) -> int:
+    """The database clock, as a cursor (microseconds since the epoch)."""
+    return (await (await conn.execute(CURSOR)).fetchone())[0]  # type: ignore[index,no-any-return]
+
+
+async def read_batch(
+    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int], zone: tzinfo
+) -> Batch:
+    """The current state of the given cases and forces (those the connection's scope shows)."""
+    cursor = await cursor_now(conn)
+    items: list[Item] = []
+    cases, forces = sorted(set(case_ids)), sorted(set(force_ids))
+    if cases:
+        items += [_case(row, zone) for row in await (await conn.execute(CASES, (cases,))).fetchall()]
+    if forces:
+        items += [_force(row, zone) for row in await (await conn.execute(FORCES, (forces,))).fetchall()]
+    return Batch(cursor, tuple(items))
+
+
+async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int, zone: tzinfo) -> Batch:
+    """Everything ``viewer`` may see that changed since ``cursor`` (less the grace), or ``RESET``.
+
+    ``conn`` carries the viewer's own scope, so row-level security decides what comes back.
+    """
+    since = datetime.fromtimestamp(cursor / 1_000_000, UTC) - GRACE
+    if since < datetime.now(UTC) - REPLAY_WINDOW:
+        return RESET
+    bounds = {"since": since, "limit": REPLAY_LIMIT + 1}
+    cases = [row[0] for row in await (await conn.execute(CASES_SINCE, bounds)).fetchall()]
+    forces = (
+        [row[0] for row in await (await conn.execute(FORCES_SINCE, bounds)).fetchall()] if viewer.sees_forces else []
+    )
+    if len(cases) > REPLAY_LIMIT or len(forces) > REPLAY_LIMIT:
+        return RESET
+    return (await read_batch(conn, cases, forces, zone)).seen_by(viewer)
+
+
+def _announced(channel: str, payload: str) -> tuple[list[int], list[int]]:
+    """Case ids and force ids named by one notification."""
+    if channel == "cityops_positions":
+        return [], [int(part) for part in payload.split(",") if part]
+    if channel == "cityops_assignments":  # "<what>:<case id>"
+        return [int(payload.rsplit(":", 1)[1])], []
+    notice = orjson.loads(payload)
+    return [int(notice[key]) for key in ("case_id", "merged_case_id", "new_case_id") if notice.get(key)], []
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One viewer's queue of batches; a viewer too slow to keep up gets ``RESET`` instead of a backlog."""
+
+    viewer: Viewer
+    queue: asyncio.Queue[Batch] = field(default_factory=lambda: asyncio.Queue(maxsize=256))
+
+    def offer(self, batch: Batch) -> None:
+        """Queue the part of ``batch`` this viewer may see (nothing when that is nothing)."""
+        mine = batch.seen_by(self.viewer)
+        if not mine.items:
+            return
+        try:
+            self.queue.put_nowait(mine)
+        except asyncio.QueueFull:
+            self.reset()
+
+    def reset(self) -> None:
+        """Drop what is queued and tell the viewer to reload instead."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(RESET)
+
+
+class ChangeHub:
+    """Listens for changes, reads them in batches, and fans them out to the subscribed viewers."""
+
+    def __init__(self, conninfo: str, connect: dict[str, object], scope: tuple[str, str], zone: tzinfo,
+                 window_s: float = 0.05) -> None:  # fmt: skip
+        self._conninfo, self._connect, self._scope, self._zone, self._window_s = (
+            conninfo,
+            connect,
+            scope,
+            zone,
+            window_s,
+        )
+        self._subscriptions: set[Subscription] = set()
+        self._cases: set[int] = set()
+        self._forces: set[int] = set()
+        self._pending = asyncio.Event()
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def subscribe(self, viewer: Viewer) -> Iterator[Subscription]:
+        """A subscription for as long as the block runs."""
+        subscription = Subscription(viewer)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def viewers(self) -> int:
+        """How many viewers are subscribed now."""
+        return len(self._subscriptions)
+
+    async def run(self) -> None:
+        """Listen and fan out until cancelled; after a lost connection, viewers are told to reload."""
+        while True:
+            try:
+                await self._listen()
+            except* (psycopg.OperationalError, psycopg.InterfaceError) as errors:
+                log.warning("change feed lost; viewers reload and it reconnects", error=str(errors.exceptions[0]))
+                self.listening.clear()
+                for subscription in list(self._subscriptions):
+                    subscription.reset()
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _listen(self) -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as listener,
+            await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as reader,
+        ):
+            await reader.execute("SELECT set_config('cityops.scope_unit', %s, false), "
+                                 "set_config('cityops.department', %s, false)", self._scope)  # fmt: skip
+            for channel in CHANNELS:
+                await listener.execute(f"LISTEN {channel}")
+            self.listening.set()
+            async with asyncio.TaskGroup() as tasks:  # either failing ends both, and run() reconnects
+                tasks.create_task(self._gather(listener))
+                tasks.create_task(self._flush_every(reader))
+
+    async def _gather(self, listener: psycopg.AsyncConnection) -> None:
+        async for notice in listener.notifies():
+            cases, forces = _announced(notice.channel, notice.payload)
+            self._cases.update(cases)
+            self._forces.update(forces)
+            self._pending.set()
+
+    async def _flush_every(self, reader: psycopg.AsyncConnection) -> None:
+        while True:
+            await self._pending.wait()
+            await asyncio.sleep(self._window_s)  # let a burst gather into one read
+            self._pending.clear()
+            cases, forces, self._cases, self._forces = self._cases, self._forces, set(), set()
+            if not self._subscriptions:
+                continue
+            batch = await read_batch(reader, cases, forces, self._zone)
+            for subscription in list(self._subscriptions):
+                subscription.offer(batch)
