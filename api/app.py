@@ -27,11 +27,13 @@ from api.routes import (
     events,
     forces,
     health,
+    hexagons,
     locate,
     ratings,
     reports,
     route,
     stream,
+    tiles,
     units,
     workflow,
 )
@@ -178,7 +180,8 @@ def create_app(
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, auth.router, admin.router, forces.router, dispatch.router, workflow.router,
-                   evaluation.router, ratings.router, stream.router, map_router, docs.router):  # fmt: skip
+                   evaluation.router, ratings.router, stream.router, hexagons.router,
+                   tiles.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

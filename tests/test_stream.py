@@ -139,8 +139,8 @@ def test_the_stream_shows_what_row_level_security_shows(
                 kind, _, data = events.events.get()
                 if kind == "changes":
                     received |= {c["id"] for c in data["cases"]}  # type: ignore[union-attr]
-            answers = {cid: httpx.get(f"{server}/api/v1/events/{cid}", headers=viewers[name]) for cid in [*cases, fence]}
-            visible = {cid for cid, answer in answers.items() if answer.status_code == 200}
+            shown = {cid: httpx.get(f"{server}/api/v1/events/{cid}", headers=viewers[name]) for cid in [*cases, fence]}
+            visible = {cid for cid, answer in shown.items() if answer.status_code == 200}
             assert received & {*cases, fence} == visible, name
 
 

@@ -1,0 +1,73 @@
+"""``/tiles/{layer}/{z}/{x}/{y}.pbf``: vector tiles of the hierarchy (public) and of the caller's open cases.
+
+Boundaries are public geography, cached by browsers and proxies for ``UNIT_MAX_AGE``; cases are
+the caller's jurisdiction (row-level security), cached only by the caller's browser, briefly —
+the live stream keeps the map current between fetches.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+
+from api.access import PUBLIC, Access
+from api.deps import connection, scoped_connection
+from spatial.vector_tiles import Tile, TileLayer, cut_tile
+
+router = APIRouter(prefix="/tiles", tags=["tiles"])
+MVT = "application/vnd.mapbox-vector-tile"
+UNIT_MAX_AGE = 300
+CASE_MAX_AGE = 5
+UNIT_ATTRIBUTES = "t.code, t.name, t.tier::text AS tier, t.kind::text AS kind"
+
+
+class UnitLayer(StrEnum):
+    """The hierarchy's tiers, each a layer."""
+
+    city = "city"
+    district = "district"
+    street = "street"
+    community = "community"
+    grid = "grid"
+    building = "building"
+
+
+# from which zoom each tier's tiles carry features (a grid is ~0.7 km² on average: ~100 a tile at z12)
+UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom)
+               for tier, min_zoom in zip(UnitLayer, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
+CASES = TileLayer(
+    "cases", "event",
+    "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
+    "t.state NOT IN ('closed', 'void')", gather_below=14,
+    aggregates="max(severity)::text AS severity, count(*) FILTER (WHERE overdue) AS overdue",
+)  # fmt: skip
+Z = Annotated[int, Path(ge=0, le=22)]
+XY = Annotated[int, Path(ge=0, lt=2**22)]
+
+
+def _answer(tile: Tile, cache: str) -> Response:
+    headers = {"Cache-Control": cache}
+    if tile.truncated:
+        headers["X-Tile-Truncated"] = "true"  # the tile holds its layer's cap of features, not all
+    return Response(tile.data, media_type=MVT, headers=headers, status_code=200 if tile.data else 204)
+
+
+@router.get("/cases/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(Access("cases:read"))],
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "no open case in the tile"}})  # fmt: skip
+async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
+    """Open cases of the caller's jurisdiction; below zoom 14 gathered per 64-pixel cell with their count."""
+    async with scoped_connection(request) as conn:
+        tile = await cut_tile(conn, CASES, z, x, y)
+    return _answer(tile, f"private, max-age={CASE_MAX_AGE}")
+
+
+@router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}})  # fmt: skip
+async def unit_tile(request: Request, layer: UnitLayer, z: Z, x: XY, y: XY) -> Response:
+    """One tier of the hierarchy (code, name, tier, kind per unit)."""
+    async with connection(request) as conn:
+        tile = await cut_tile(conn, UNIT_LAYERS[layer], z, x, y, {"tier": layer.value})
+    return _answer(tile, f"public, max-age={UNIT_MAX_AGE}")

@@ -1,0 +1,98 @@
+"""Counts on H3 hexagons: the planner's layer, and the command map's picture of a whole city.
+
+Cases and force positions keep their H3 cell at the locate resolution (migration 0004, 0013);
+the count at any coarser resolution groups them by their parent cell, which the database
+computes by bit arithmetic (``cityops_h3_parent``, migration 0016), so a city of 100k cases
+becomes a few hundred hexagons in one pass, whatever the zoom. The caller's scope (row-level
+security) decides which rows count; filters narrow it to categories, states and a time window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import h3
+import psycopg
+
+from spatial.errors import InvalidInputError
+
+MIN_RESOLUTION, MAX_RESOLUTION = 4, 10
+MAX_HEXAGONS = 20_000
+OPEN = "e.state NOT IN ('closed', 'void')"
+CASES = f"""
+SELECT cityops_h3_parent(e.cell, %(resolution)s), count(*), count(*) FILTER (WHERE {OPEN}),
+       count(*) FILTER (WHERE {OPEN} AND e.deadline < now()), max(e.severity)::text,
+       mode() WITHIN GROUP (ORDER BY e.category_code)
+FROM event e WHERE {{where}}
+GROUP BY 1 LIMIT %(cap)s
+"""
+FORCES = """
+SELECT cityops_h3_parent(p.cell, %(resolution)s), count(*), count(*) FILTER (WHERE p.status = 'available'),
+       count(*) FILTER (WHERE p.status IN ('assigned', 'en_route', 'on_scene')), NULL::text, NULL::text
+FROM force_position p WHERE {where}
+GROUP BY 1 LIMIT %(cap)s
+"""
+STATES = ("open", "closed", "all")
+
+
+@dataclass(frozen=True)
+class HexFilter:
+    """Which rows count: the caller's unit, an area, categories (code prefixes), state, filing window."""
+
+    scope_unit: int
+    resolution: int
+    bbox: tuple[float, float, float, float] | None = None
+    categories: tuple[str, ...] = ()
+    state: str = "open"
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
+            raise InvalidInputError(f"resolution must be {MIN_RESOLUTION}…{MAX_RESOLUTION}, got {self.resolution}")
+        if self.state not in STATES:
+            raise InvalidInputError(f"state must be one of {', '.join(STATES)}, got {self.state!r}")
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidInputError("since must be before until")
+
+    def where(self, alias: str, *, cases: bool) -> tuple[str, dict[str, object]]:
+        """SQL conditions on ``alias`` and their parameters (every value bound)."""
+        conditions = [f"{alias}.units @> ARRAY[%(scope)s::bigint]"]
+        params: dict[str, object] = {"scope": self.scope_unit, "resolution": self.resolution, "cap": MAX_HEXAGONS + 1}
+        if self.bbox is not None:
+            conditions.append(f"{alias}.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
+            params.update(zip(("w", "s", "e", "n"), self.bbox, strict=True))
+        if cases:
+            if self.state != "all":
+                conditions.append(OPEN if self.state == "open" else f"NOT ({OPEN})")
+            if self.categories:
+                conditions.append("e.category_code LIKE ANY(%(categories)s)")
+                params["categories"] = [f"{prefix}%" for prefix in self.categories]
+            for name, sql in (("since", "e.filed_at >= %(since)s"), ("until", "e.filed_at < %(until)s")):
+                if getattr(self, name) is not None:
+                    conditions.append(sql)
+                    params[name] = getattr(self, name)
+        return " AND ".join(conditions), params
+
+
+def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-arg]
+    cell, total, first, second, severity, category = row
+    index = h3.int_to_str(cell)
+    ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(index)]
+    counts = {"open": first, "overdue": second} if layer == "cases" else {"available": first, "busy": second}
+    properties = {"h3": index, "count": total, **counts}
+    if layer == "cases":
+        properties |= {"severity": severity, "top_category": category}
+    return {"type": "Feature", "id": index, "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+            "properties": properties}  # fmt: skip
+
+
+async def hexagons(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[dict[str, object]]:
+    """GeoJSON features, one per hexagon holding at least one counted row."""
+    where, params = filter_.where("e" if layer == "cases" else "p", cases=layer == "cases")
+    sql = (CASES if layer == "cases" else FORCES).format(where=where)
+    rows = await (await conn.execute(sql, params)).fetchall()
+    if len(rows) > MAX_HEXAGONS:
+        raise InvalidInputError(f"more than {MAX_HEXAGONS} hexagons: choose a coarser resolution or a smaller bbox")
+    return [_feature(row, layer) for row in rows]
