@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
+from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
 from api.routes import (
     admin,
@@ -179,8 +180,8 @@ def create_app(
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, auth.router, admin.router, forces.router, dispatch.router, workflow.router,
-                   evaluation.router, ratings.router, stream.router, hexagons.router,
+                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
+                   workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router,
                    tiles.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:

@@ -7,7 +7,6 @@ the live stream keeps the map current between fetches.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -15,6 +14,7 @@ from fastapi.responses import Response
 
 from api.access import PUBLIC, Access
 from api.deps import connection, scoped_connection
+from spatial.tiers import Tier
 from spatial.vector_tiles import Tile, TileLayer, cut_tile
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -24,20 +24,9 @@ CASE_MAX_AGE = 5
 UNIT_ATTRIBUTES = "t.code, t.name, t.tier::text AS tier, t.kind::text AS kind"
 
 
-class UnitLayer(StrEnum):
-    """The hierarchy's tiers, each a layer."""
-
-    city = "city"
-    district = "district"
-    street = "street"
-    community = "community"
-    grid = "grid"
-    building = "building"
-
-
 # from which zoom each tier's tiles carry features (a grid is ~0.7 km² on average: ~100 a tile at z12)
 UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom)
-               for tier, min_zoom in zip(UnitLayer, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
+               for tier, min_zoom in zip(Tier, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
 CASES = TileLayer(
     "cases", "event",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
@@ -66,7 +55,7 @@ async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
 
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
             responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}})  # fmt: skip
-async def unit_tile(request: Request, layer: UnitLayer, z: Z, x: XY, y: XY) -> Response:
+async def unit_tile(request: Request, layer: Tier, z: Z, x: XY, y: XY) -> Response:
     """One tier of the hierarchy (code, name, tier, kind per unit)."""
     async with connection(request) as conn:
         tile = await cut_tile(conn, UNIT_LAYERS[layer], z, x, y, {"tier": layer.value})

@@ -1,0 +1,192 @@
+"""OGC API - Features endpoints: landing page, conformance, collections, items, single items.
+
+Hierarchy collections are public like the units API; cases and forces need their permission and
+show only the caller's jurisdiction (a feature outside it is 404, as if absent). Responses are
+GeoJSON or JSON; links are absolute, keep the caller's other query parameters, and page by
+offset (``next`` only while features remain, ``prev`` after the first page).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+
+from api.access import PUBLIC, Access
+from api.deps import connection, scoped_connection
+from api.geojson import GEOJSON, FastJSONResponse, GeoJSONResponse
+from api.ogc.collections import CASES, COLLECTIONS, FORCES, Collection
+from api.ogc.params import item_query
+from api.ogc.queries import extent, item, items
+from command.users import User
+from spatial.errors import BadQueryError, NotFoundError
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+JSON = "application/json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+FEATURE_ID = Annotated[str, Path(pattern=r"^[0-9A-Za-z_\-]{1,32}$")]
+COLLECTION_ID = Annotated[str, Path(pattern=r"^[a-z\-]{1,32}$")]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _no_query(request: Request, allowed: tuple[str, ...] = ("f",)) -> None:
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise BadQueryError(f"unknown query parameter {', '.join(unknown)}; this resource takes {', '.join(allowed)}")
+    if request.query_params.get("f", "json") not in ("json", "geojson"):
+        raise BadQueryError("f: only json is served")
+
+
+def _collection_body(base: str, collection: Collection, bbox: list[float]) -> dict[str, Any]:
+    here = f"{base}/collections/{collection.id}"
+    return {
+        "id": collection.id, "title": collection.title, "description": collection.description,
+        "itemType": "feature", "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84},
+                   **({"temporal": {"interval": [[None, None]]}} if collection.time else {})},
+        "links": [{"rel": "self", "type": JSON, "href": here},
+                  {"rel": "items", "type": GEOJSON, "href": f"{here}/items"}],
+    }  # fmt: skip
+
+
+@router.get("", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def landing(request: Request) -> FastJSONResponse:
+    """The landing page: where the API description, conformance and collections are."""
+    _no_query(request)
+    base, root = _base(request), str(request.base_url).rstrip("/")
+    return FastJSONResponse({
+        "title": "cityops features", "description": "The city's hierarchy, cases and forces as OGC API Features.",
+        "links": [
+            {"rel": "self", "type": JSON, "href": base},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+             "href": f"{root}/openapi.json"},
+            {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs"},
+            {"rel": "conformance", "type": JSON, "href": f"{base}/conformance"},
+            {"rel": "data", "type": JSON, "href": f"{base}/collections"},
+        ],
+    })  # fmt: skip
+
+
+@router.get("/conformance", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def conformance(request: Request) -> FastJSONResponse:
+    """The conformance classes implemented."""
+    _no_query(request)
+    return FastJSONResponse({"conformsTo": CONFORMANCE})
+
+
+@router.get("/collections", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def collections(request: Request) -> FastJSONResponse:
+    """Every collection (metadata only: cases and forces need their permission to read)."""
+    _no_query(request)
+    async with connection(request) as conn:
+        bbox = await extent(conn)
+    base = _base(request)
+    return FastJSONResponse({
+        "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
+        "collections": [_collection_body(base, c, bbox) for c in COLLECTIONS.values()],
+    })  # fmt: skip
+
+
+@router.get("/collections/{collection_id}", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+async def collection(request: Request, collection_id: COLLECTION_ID) -> FastJSONResponse:
+    """One collection's metadata."""
+    _no_query(request)
+    async with connection(request) as conn:
+        bbox = await extent(conn)
+    return FastJSONResponse(_collection_body(_base(request), _known(collection_id), bbox))
+
+
+def _known(collection_id: str) -> Collection:
+    if collection_id not in COLLECTIONS:
+        raise NotFoundError(f"no collection {collection_id!r}; see /ogc/collections")
+    return COLLECTIONS[collection_id]
+
+
+def _link(request: Request, rel: str, offset: int, limit: int) -> dict[str, str]:
+    return {"rel": rel, "type": GEOJSON, "href": str(request.url.include_query_params(offset=offset, limit=limit))}
+
+
+async def _items(request: Request, collection: Collection, user: User | None) -> Response:
+    query = item_query(request.query_params, collection)
+    scope = user.unit_id if user else None
+    async with scoped_connection(request) if collection.scoped else connection(request) as conn:
+        matched, features = await items(conn, collection, query, scope)
+    links = [_link(request, "self", query.offset, query.limit),
+             {"rel": "collection", "type": JSON, "href": f"{_base(request)}/collections/{collection.id}"}]  # fmt: skip
+    if query.offset + len(features) < matched:
+        links.append(_link(request, "next", query.offset + query.limit, query.limit))
+    if query.offset > 0:
+        links.append(_link(request, "prev", max(0, query.offset - query.limit), query.limit))
+    head = orjson.dumps({"type": "FeatureCollection", "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                         "numberMatched": matched, "numberReturned": len(features), "links": links})  # fmt: skip
+    return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}")
+
+
+async def _item(request: Request, collection: Collection, feature_id: str, user: User | None) -> Response:
+    _no_query(request)
+    async with scoped_connection(request) if collection.scoped else connection(request) as conn:
+        feature = await item(conn, collection, feature_id, user.unit_id if user else None)
+    if feature is None:
+        raise NotFoundError(f"no feature {feature_id!r} in {collection.id}")
+    here = f"{_base(request)}/collections/{collection.id}"
+    links = [{"rel": "self", "type": GEOJSON, "href": f"{here}/items/{feature_id}"},
+             {"rel": "collection", "type": JSON, "href": here}]  # fmt: skip
+    return GeoJSONResponse(orjson.dumps({**orjson.loads(feature), "links": links}))
+
+
+# cases and forces first: their literal paths must win over the public {collection_id}
+@router.get("/collections/cases/items", response_class=GeoJSONResponse)
+async def case_items(request: Request, user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:
+    """Cases of the caller's jurisdiction; queryables state, category, severity; datetime on filing time."""
+    return await _items(request, CASES, user)
+
+
+@router.get("/collections/cases/items/{feature_id}", response_class=GeoJSONResponse)
+async def case_item(request: Request, feature_id: FEATURE_ID,
+                    user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:  # fmt: skip
+    """One case (404 outside the caller's jurisdiction)."""
+    return await _item(request, CASES, feature_id, user)
+
+
+@router.get("/collections/forces/items", response_class=GeoJSONResponse)
+async def force_items(request: Request, user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:
+    """Tracked forces of the caller's jurisdiction; queryables status, kind; datetime on the last fix."""
+    return await _items(request, FORCES, user)
+
+
+@router.get("/collections/forces/items/{feature_id}", response_class=GeoJSONResponse)
+async def force_item(request: Request, feature_id: FEATURE_ID,
+                     user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:  # fmt: skip
+    """One force (404 outside the caller's jurisdiction)."""
+    return await _item(request, FORCES, feature_id, user)
+
+
+@router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse, dependencies=[Depends(PUBLIC)])
+async def unit_items(request: Request, collection_id: COLLECTION_ID) -> Response:
+    """Units of one tier; queryables code, parent."""
+    return await _items(request, _public(collection_id), None)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", response_class=GeoJSONResponse,
+            dependencies=[Depends(PUBLIC)])  # fmt: skip
+async def unit_item(request: Request, collection_id: COLLECTION_ID, feature_id: FEATURE_ID) -> Response:
+    """One unit by code."""
+    return await _item(request, _public(collection_id), feature_id, None)
+
+
+def _public(collection_id: str) -> Collection:
+    collection = _known(collection_id)
+    if collection.permission is not None:  # the literal routes above serve these; never the public one
+        raise NotFoundError(f"no public collection {collection_id!r}")
+    return collection
