@@ -7,38 +7,44 @@ from branca.element import Element, JavascriptLink, MacroElement
 from jinja2 import Template
 
 STATIC = "/static"
-LOCAL_JS = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js")]
+LOCAL_JS = [
+    ("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js"),
+    ("vectorgrid", f"{STATIC}/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
+]
 LOCAL_CSS = [
     ("leaflet_css", f"{STATIC}/vendor/leaflet/leaflet.css"),
     ("cityops_css", f"{STATIC}/map/cityops.css"),
 ]
 
 
-class TierLayers(MacroElement):
-    """Hierarchy layers fetched by bbox from the units API as the view moves.
+class View(MacroElement):
+    """A page's behaviour: ``window.<function>(map, options)`` from ``/static/map/<script>.js``.
 
-    A city has ~10k grids and tens of thousands of buildings; shipping them inline would make a
-    page of many megabytes. Each tier loads only inside the view and from its zoom level on.
+    Options are serialised with ``tojson`` (HTML-escaped), so names from the database cannot
+    break out of the script.
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        cityops.tierLayers({{ this._parent.get_name() }}, {{ this.options | tojson }});
+        window.{{ this.function }}({{ this._parent.get_name() }}, {{ this.options | tojson }});
         {% endmacro %}
     """)
 
-    def __init__(self, api: str, tiers: list[dict[str, object]]) -> None:
+    def __init__(self, function: str, options: dict[str, object]) -> None:
         super().__init__()
-        self._name = "TierLayers"
-        self.options = {"api": api, "tiers": tiers}
+        self._name = "View"
+        self.function = function
+        self.options = options
 
 
-def offline_map(bounds: tuple[float, float, float, float], basemap_url: str | None) -> folium.Map:
+def offline_map(
+    bounds: tuple[float, float, float, float], basemap_url: str | None, script: str, *, mobile: bool = False
+) -> folium.Map:
     """A folium map whose scripts and styles are all local; a basemap only when configured."""
     west, south, east, north = bounds
     fmap = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2], zoom_start=9, tiles=None,
-        prefer_canvas=True, control_scale=True,
+        location=[(south + north) / 2, (west + east) / 2], zoom_start=11, tiles=None,
+        prefer_canvas=True, control_scale=True, zoom_control=not mobile,
     )  # fmt: skip
     fmap.default_js = LOCAL_JS
     fmap.default_css = LOCAL_CSS
@@ -47,5 +53,8 @@ def offline_map(bounds: tuple[float, float, float, float], basemap_url: str | No
     fmap.fit_bounds([[south, west], [north, east]])
     root = fmap.get_root()
     root.header.add_child(JavascriptLink(f"{STATIC}/map/cityops.js"))
+    root.header.add_child(JavascriptLink(f"{STATIC}/map/{script}.js"))
     root.html.add_child(Element('<div id="cityops-status" class="cityops-status"></div>'))
+    if mobile:
+        root.html.add_child(Element("<script>document.body.classList.add('cityops-mobile');</script>"))
     return fmap

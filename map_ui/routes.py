@@ -1,52 +1,115 @@
-"""``/map`` and the static assets it loads."""
+"""The map pages (command, grid worker, planner), the login page, and the static assets they load.
+
+Pages are behind the browser session (``api.session``): without one, a page sends the browser to
+``/login`` and back; a user whose roles do not grant the page's permission gets a 403 page. The
+page itself carries no case data — everything comes through the API under the user's scope.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
-from api.access import PUBLIC
-from map_ui.page import TierLayers, offline_map
+from api.access import PUBLIC, session_user
+from command.users import User
+from map_ui.page import View, offline_map
 
 STATIC_DIR = Path(__file__).parent / "static"
+LOGIN_PAGE = (Path(__file__).parent / "login.html").read_text(encoding="utf-8")
 NANJING_BOUNDS = (118.36, 31.23, 119.24, 32.61)
+EXTENT = "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom), name FROM unit WHERE id = %s"
 
 TIERS: list[dict[str, object]] = [
-    {"tier": "city", "label": "市 city", "min_zoom": 0, "limit": 5, "visible": True,
+    {"tier": "city", "label": "市 city", "min_zoom": 0, "visible": True,
      "style": {"color": "#1f2d3d", "weight": 3, "fill": False}},
-    {"tier": "district", "label": "区 district", "min_zoom": 0, "limit": 50, "visible": True,
-     "style": {"color": "#c0392b", "weight": 2, "fillOpacity": 0.03}},
-    {"tier": "street", "label": "街镇 street", "min_zoom": 10, "limit": 500, "visible": True,
-     "style": {"color": "#2e86c1", "weight": 1.5, "fillOpacity": 0.02}},
-    {"tier": "community", "label": "社区 community", "min_zoom": 12, "limit": 1000, "visible": True,
-     "style": {"color": "#27ae60", "weight": 1, "fillOpacity": 0.02}},
-    {"tier": "grid", "label": "网格 grid", "min_zoom": 14, "limit": 2000, "visible": True,
-     "style": {"color": "#7f8c8d", "weight": 0.7, "fillOpacity": 0.0}},
-    {"tier": "building", "label": "楼宇 building", "min_zoom": 16, "limit": 2000, "visible": False,
-     "style": {"color": "#d35400", "weight": 0.5, "fillOpacity": 0.4}},
+    {"tier": "district", "label": "区 district", "min_zoom": 0, "visible": True,
+     "style": {"color": "#c0392b", "weight": 2, "fill": False}},
+    {"tier": "street", "label": "街镇 street", "min_zoom": 8, "visible": True,
+     "style": {"color": "#2e86c1", "weight": 1.5, "fill": False}},
+    {"tier": "community", "label": "社区 community", "min_zoom": 10, "visible": True,
+     "style": {"color": "#27ae60", "weight": 1, "fill": False}},
+    {"tier": "grid", "label": "网格 grid", "min_zoom": 11, "visible": True,
+     "style": {"color": "#7f8c8d", "weight": 0.7, "fill": False}},
+    {"tier": "building", "label": "楼宇 building", "min_zoom": 14, "visible": False,
+     "style": {"color": "#d35400", "weight": 0.5, "fill": True, "fillOpacity": 0.4}},
 ]  # fmt: skip
 
-router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)])
+
+@dataclass(frozen=True)
+class Page:
+    """One map page: the permission it needs, its script and its function, which tiers show first."""
+
+    permission: str
+    script: str
+    function: str
+    tiers: tuple[str, ...]
+    mobile: bool = False
+
+
+PAGES = {
+    "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid")),
+    "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), mobile=True),
+    "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street")),
+}
+router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)], include_in_schema=False)
 
 
 def static_files() -> StaticFiles:
-    """The platform's own asset directory (Leaflet, our JS and CSS)."""
+    """The platform's own asset directory (Leaflet and its plugins, our JS and CSS)."""
     return StaticFiles(directory=STATIC_DIR)
 
 
-@router.get("/map", response_class=HTMLResponse, include_in_schema=False)
-def command_map(request: Request) -> HTMLResponse:
-    """The hierarchy on a map: tier layers to toggle, click anywhere for its unit chain."""
-    with request.app.state.engine.connect() as conn:
-        extent = conn.execute(
-            text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                 "(SELECT ST_Extent(geom) AS e FROM unit WHERE tier = (SELECT min(tier) FROM unit)) x")
-        ).one()  # fmt: skip
-    bounds = tuple(extent) if extent[0] is not None else NANJING_BOUNDS
-    fmap = offline_map(bounds, request.app.state.api_settings.basemap_url)  # type: ignore[arg-type]
-    TierLayers("/api/v1", TIERS).add_to(fmap)
-    return HTMLResponse(fmap.get_root().render())
+def _options(page: Page, user: User, unit_name: str) -> dict[str, object]:
+    return {
+        "tiers": [{**tier, "visible": tier["tier"] in page.tiers} for tier in TIERS],
+        "user": {"username": user.username, "display_name": user.display_name, "unit": user.unit_code,
+                 "unit_name": unit_name, "roles": list(user.roles)},
+        "forces": user.may("forces:read"), "dispatch": user.may("forces:dispatch"),
+        "analytics": user.may("analytics:read"),
+    }  # fmt: skip
+
+
+async def _page(request: Request, path: str) -> Response:
+    page = PAGES[path]
+    user = await session_user(request)
+    if user is None:
+        return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+    if not user.may(page.permission):
+        return HTMLResponse(f"<!DOCTYPE html><meta charset='utf-8'><title>403</title><p>{page.permission} is needed "
+                            "for this page; your roles do not grant it. <a href='/login'>Sign in as another user</a>",
+                            status_code=403)  # fmt: skip
+    async with request.app.state.pool.connection() as conn:
+        row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
+    bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
+    fmap = offline_map(bounds, request.app.state.api_settings.basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
+    View(page.function, _options(page, user, row[4] if row else user.unit_code)).add_to(fmap)
+    return HTMLResponse(fmap.get_root().render(), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page() -> HTMLResponse:
+    """Sign in (then back to the page that sent the browser here)."""
+    return HTMLResponse(LOGIN_PAGE, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/map", response_class=HTMLResponse)
+async def command_map(request: Request) -> Response:
+    """The command view: the hierarchy, cases and forces live, dispatch."""
+    return await _page(request, "/map")
+
+
+@router.get("/map/worker", response_class=HTMLResponse)
+async def worker_map(request: Request) -> Response:
+    """The grid worker's view (phones): tag incidents, their tasks."""
+    return await _page(request, "/map/worker")
+
+
+@router.get("/map/planner", response_class=HTMLResponse)
+async def planner_map(request: Request) -> Response:
+    """The planner's view: case counts on hexagons by category and time window."""
+    return await _page(request, "/map/planner")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import h3
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
@@ -394,6 +395,35 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
                                                row["id"] == p.case_id for row in r.json()["items"])),
         ("GET", "/api/v1/evaluation"): Call(get(lambda p: "/api/v1/evaluation",
                                                 lambda p: {"unit": p.chain["district"]}), outside="refused"),
+        ("GET", "/login"): Call(fixed("/login")),
+        ("GET", "/map/worker"): Call(fixed("/map/worker")),  # no session: to /login (followed)
+        ("GET", "/map/planner"): Call(fixed("/map/planner")),
+        ("POST", "/api/v1/auth/session"): Call(post(lambda p: "/api/v1/auth/session", data=lambda p: login)),
+        ("POST", "/api/v1/auth/session/refresh"): Call(post(lambda p: "/api/v1/auth/session/refresh"), 401),
+        ("POST", "/api/v1/auth/session/end"): Call(post(lambda p: "/api/v1/auth/session/end")),
+        ("GET", "/api/v1/stream"): Call(get(lambda p: "/api/v1/stream", lambda p: {"last_event_id": -1}), 422),
+        ("GET", "/api/v1/hexagons"): Call(get(lambda p: "/api/v1/hexagons", lambda p: {
+            "resolution": 9, "state": "all", "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
+                f["properties"]["h3"] == h3.latlng_to_cell(p.lat, p.lon, 9) for f in r.json()["features"])),
+        ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/district/0/0/0.pbf")),
+        ("GET", "/tiles/cases/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/cases/3/9/1.pbf"), 422),  # checked once allowed
+        ("GET", "/ogc"): Call(fixed("/ogc")),
+        ("GET", "/ogc/conformance"): Call(fixed("/ogc/conformance")),
+        ("GET", "/ogc/collections"): Call(fixed("/ogc/collections")),
+        ("GET", "/ogc/collections/{collection_id}"): Call(fixed("/ogc/collections/cases")),
+        ("GET", "/ogc/collections/{collection_id}/items"): Call(fixed("/ogc/collections/units-district/items")),
+        ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Call(
+            get(lambda p: f"/ogc/collections/units-street/items/{p.chain['street']}")),
+        ("GET", "/ogc/collections/cases/items"): Call(get(lambda p: "/ogc/collections/cases/items", around),
+                                                      outside="filtered", present=lambda r, p: any(
+                                                          f["id"] == p.case_id for f in r.json()["features"])),
+        ("GET", "/ogc/collections/cases/items/{feature_id}"): Call(
+            get(lambda p: f"/ogc/collections/cases/items/{p.case_id}"), outside="hidden"),
+        ("GET", "/ogc/collections/forces/items"): Call(get(lambda p: "/ogc/collections/forces/items", around),
+                                                       outside="filtered", present=lambda r, p: any(
+                                                           f["id"] == p.extra["force"] for f in r.json()["features"])),
+        ("GET", "/ogc/collections/forces/items/{feature_id}"): Call(
+            get(lambda p: f"/ogc/collections/forces/items/{p.extra['force']}"), outside="hidden"),
         ("POST", "/api/v1/ratings"): Call(lambda p, c: ("POST", "/api/v1/ratings", {"json": {
             "token": str(uuid.uuid4()), "rating": "satisfied"}}), 404),  # a token nobody holds: 404 for all
     }  # fmt: skip
@@ -434,6 +464,7 @@ def test_every_endpoint_every_role_inside_and_outside(
                 verb, url, kwargs = call.request(place, ctx)
                 sender = anonymous if role is None else client
                 response = sender.request(verb, url, headers=headers if role else {}, **kwargs)
+                sender.cookies.clear()  # a browser session started by one cell must not sign in the next
                 listed = call.present is not None and response.status_code == status < 300
                 if response.status_code != status or (listed and call.present(response, place) != shows):  # type: ignore[misc]
                     wrong.append(f"{method} {path} as {role or 'nobody'} {name}: {response.status_code} "

@@ -1,34 +1,45 @@
-"""The map page in headless Chromium: it draws the hierarchy and asks nothing of other origins."""
+"""The map pages in headless Chromium (issue 7): behind login, live without reloading, scoped, offline."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import Engine
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from sqlalchemy import Engine, text
 
 from command.users import create_user
+from tests.conftest import Caller, add_force, void_open_cases
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-
-
-MAP_PASSWORD = "map viewer password"
+PASSWORD = "map viewer password"
+STREET = "320102002"
+CATEGORY = "010101"
 
 
 @pytest.fixture(scope="module")
-def map_user(nanjing: Engine) -> str:
-    """A street commander who signs in on the map."""
-    name = f"map-{uuid.uuid4().hex[:8]}"
+def people(nanjing: Engine) -> dict[str, str]:
+    """Usernames: a street commander, a grid worker of one of its grids, a planner, a commander elsewhere."""
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code="320102002", roles=["street"], password=MAP_PASSWORD, actor="tests")
-    return name
+        grid = conn.execute(text(
+            "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' "
+            "ORDER BY ST_Area(g.geom) DESC LIMIT 1"), {"s": STREET}).scalar_one()  # fmt: skip
+        names = {}
+        accounts = (("commander", STREET, ["street"]), ("worker", grid, ["grid_worker"]),
+                    ("planner", "320100", ["planner"]), ("elsewhere", "320115", ["district"]))
+        for who, unit, roles in accounts:
+            names[who] = f"{who}-{uuid.uuid4().hex[:6]}"
+            create_user(conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, actor="tests")
+        names["grid"] = grid
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -39,66 +50,196 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def wait_until(page: Page, expression: str, timeout_s: float = 20) -> None:
-    """Poll ``expression`` from outside the page: the page's Content-Security-Policy forbids eval,
-    which Playwright's own ``wait_for_function`` needs, and the page must run under that policy."""
-    deadline = time.monotonic() + timeout_s
+def wait_until(page: Page, expression: str, timeout_s: float = 20) -> float:
+    """Poll ``expression`` from outside the page (its Content-Security-Policy forbids the eval
+    Playwright's ``wait_for_function`` needs); the seconds it took."""
+    started = time.monotonic()
     while not page.evaluate(expression):
-        if time.monotonic() > deadline:
+        if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"still false after {timeout_s} s: {expression}")
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+class Watched:
+    """A signed-in page with every request, failure and console line recorded."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.page = context.new_page()
+        self.requests: list[str] = []
+        self.failures: list[str] = []
+        self.console: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("requestfailed", lambda r: self.failures.append(f"{r.url} {r.failure}"))
+        self.page.on("console", lambda m: self.console.append(m.text))
+
+    def assert_offline(self, server: str) -> None:
+        origins = {urlparse(url).netloc for url in self.requests if not url.startswith(("data:", "blob:"))}
+        assert origins == {urlparse(server).netloc}, f"requests left the platform: {origins}"
+        assert not [line for line in self.console if "Content Security Policy" in line], self.console
+
+
+def signed_in(browser: Browser, server: str, username: str, path: str, **context: object) -> Watched:
+    """A new browser context that signs in at /login and lands on ``path``."""
+    watched = Watched(browser.new_context(**context))  # type: ignore[arg-type]
+    page = watched.page
+    page.goto(f"{server}{path}")
+    page.wait_for_selector("#cityops-signin input[name=username]")
+    assert urlparse(page.url).path == "/login"
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}{path}")
+    wait_until(page, "window.cityopsReady === true")
+    return watched
+
+
+def inside(nanjing: Engine, code: str) -> tuple[float, float]:
+    """A point inside the unit ``code``."""
+    with nanjing.connect() as conn:
+        return conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
+                                 "WHERE code = :c) x"), {"c": code}).one()  # type: ignore[return-value]  # fmt: skip
+
+
+def test_pages_are_behind_login_and_their_permission(server: str, people: dict[str, str]) -> None:
+    for path in ("/map", "/map/worker", "/map/planner"):
+        answer = httpx.get(f"{server}{path}")
+        assert answer.status_code == 303 and answer.headers["location"] == f"/login?next={path}"
+    assert httpx.get(f"{server}/login").status_code == 200
+    with httpx.Client(base_url=server) as browser_like:
+        signed = browser_like.post("/api/v1/auth/session", data={"username": people["commander"], "password": PASSWORD})
+        assert signed.status_code == 200 and "access_token" not in signed.text  # the tokens stay in HttpOnly cookies
+        assert browser_like.get("/map").status_code == 200
+        assert browser_like.get("/map/planner").status_code == 403  # a street commander is no planner
+        assert browser_like.get("/api/v1/auth/me").json()["username"] == people["commander"]
+        forged = browser_like.post("/api/v1/reports", json={"lon": 118.8, "lat": 32.05, "category": CATEGORY,
+                                                            "source": "hotline", "description": "x"})  # fmt: skip
+        assert forged.status_code == 403 and "X-Requested-With" in forged.json()["detail"]
+        browser_like.post("/api/v1/auth/session/end", headers={"X-Requested-With": "cityops"})
+        assert browser_like.get("/map").status_code == 303
 
 
 @pytest.mark.browser
-def test_map_shows_the_hierarchy_offline(server: str, browser: Browser, artifacts: Path, map_user: str) -> None:
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    failures: list[str] = []
-    page.on("requestfailed", lambda request: failures.append(request.url))
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text))
-    page.goto(f"{server}/map")
-    wait_until(page, "window.cityopsLayers && window.cityopsLayers[1].loaded >= 11")
-    page.screenshot(path=str(artifacts / "map-city.png"))
-    assert page.locator(".leaflet-control-layers-overlays label").count() == 6
-    page.evaluate("cityopsMap.setView([32.045, 118.785], 15)")
-    wait_until(page, "window.cityopsLayers[4].loaded > 20")  # grids drawn
-    page.mouse.click(600, 400)  # locating needs a signed-in user: the platform asks first
-    page.wait_for_selector("#cityops-signin", timeout=10_000)
-    page.screenshot(path=str(artifacts / "map-signin.png"))
-    page.fill("#cityops-signin input[name=username]", map_user)
-    page.fill("#cityops-signin input[name=password]", "wrong password")
-    page.click("#cityops-signin button")
-    wait_until(page, "document.querySelector('.cityops-signin-error').textContent.length > 0")
-    page.fill("#cityops-signin input[name=password]", MAP_PASSWORD)
-    page.click("#cityops-signin button")
-    page.wait_for_selector(".cityops-popup", timeout=10_000)
-    assert page.is_hidden("#cityops-signin")
-    popup = page.inner_text(".cityops-popup")
-    assert "grid" in popup and "南京市" in popup
-    page.screenshot(path=str(artifacts / "map-grids-popup.png"))
-    origins = {urlparse(url).netloc for url in requests if not url.startswith("data:")}
-    assert origins == {urlparse(server).netloc}, f"requests left the platform: {origins}"
-    assert failures == []
-    assert not [line for line in console if "Content Security Policy" in line]  # nothing the page does is blocked
-    page.close()
+def test_command_view_shows_layers_kpis_and_stays_offline(browser: Browser, server: str, artifacts: Path,
+                                                          people: dict[str, str]) -> None:  # fmt: skip
+    view = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
+    page = view.page
+    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 4  # tiers, cases ×2, forces ×2
+    wait_until(page, "document.querySelectorAll('.leaflet-tile-loaded').length > 0")
+    assert "在办 open cases" in page.inner_text("#cityops-kpi")
+    page.screenshot(path=str(artifacts / "map-command.png"))
+    view.assert_offline(server)
+    assert view.failures == []
+
+
+@pytest.mark.browser
+def test_a_worker_tags_an_incident_and_the_command_view_shows_it_without_reload(
+    browser: Browser, server: str, artifacts: Path, people: dict[str, str], nanjing: Engine
+) -> None:  # fmt: skip
+    lon, lat = inside(nanjing, people["grid"])
+    void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
+    command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
+    command.page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    wait_until(command.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
+    worker = signed_in(browser, server, people["worker"], "/map/worker", viewport={"width": 390, "height": 844},
+                       is_mobile=True, has_touch=True)  # fmt: skip
+    page = worker.page
+    wait_until(page, "document.querySelectorAll('select[name=category] option').length > 10")
+    page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 17)")
+    time.sleep(0.5)
+    point = page.evaluate(f"cityopsMap.latLngToContainerPoint([{lat}, {lon}])")
+    box = page.locator(".folium-map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])  # type: ignore[index]
+    page.select_option("select[name=category]", CATEGORY)
+    page.fill("textarea[name=description]", f"井盖破损 {uuid.uuid4().hex[:6]}")
+    page.screenshot(path=str(artifacts / "map-worker.png"))
+    page.click("#cityops-report button[type=submit]")
+    wait_until(page, "window.cityopsReports.length === 1")
+    sent = time.monotonic()
+    case_id = page.evaluate("cityopsReports[0].case_id")
+    wait_until(command.page, f"!!window.cityopsCases['{case_id}']", timeout_s=5)
+    assert time.monotonic() - sent < 2.0  # on the commander's map within 2 s, no reload
+    command.page.screenshot(path=str(artifacts / "map-command-new-case.png"))
+    wait_until(page, f"document.querySelector('#cityops-tasks li[data-case=\"{case_id}\"]') !== null")
+    for watched in (command, worker):
+        watched.assert_offline(server)
+
+
+@pytest.mark.browser
+def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
+    browser: Browser, server: str, artifacts: Path, people: dict[str, str], caller: Caller, nanjing: Engine
+) -> None:  # fmt: skip
+    lon, lat = inside(nanjing, STREET)
+    void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
+    force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.002, lat))
+    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
+        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
+    case_id = str(answer.json()["case_id"])
+    command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
+    page = command.page
+    page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    wait_until(page, f"!!window.cityopsForces['{force_id}'] && !!window.cityopsCases['{case_id}']")
+    fix = {"id": code, "lon": lon + 0.001, "lat": lat + 0.0005, "time": datetime.now(UTC).isoformat()}
+    sent = time.monotonic()
+    tracker = caller(["tracker"], "320100")
+    assert httpx.post(f"{server}/api/v1/forces/positions", json={"fixes": [fix]}, headers=tracker).status_code == 200
+    wait_until(page, f"Math.abs(cityopsForces['{force_id}'].item.lon - {lon + 0.001}) < 1e-7", timeout_s=5)
+    assert time.monotonic() - sent < 2.0
+    point = page.evaluate(f"cityopsMap.latLngToContainerPoint([{lat}, {lon}])")
+    box = page.locator(".folium-map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])  # type: ignore[index]
+    wait_until(page, f"!!document.querySelector(\".cityops-dispatch[data-force='{force_id}']\")", timeout_s=10)
+    page.screenshot(path=str(artifacts / "map-case-panel.png"))
+    assert "routing trace" in page.inner_text("#cityops-side") and "timeline" in page.inner_text("#cityops-side")
+    page.click(f".cityops-dispatch[data-force='{force_id}']")
+    wait_until(page, "!!window.cityopsDispatched")
+    booked = httpx.get(f"{server}/api/v1/events/{case_id}/assignments", headers=caller(["street"], STREET))
+    assert [a["force_id"] for a in booked.json()["items"]] == [force_id]
+    wait_until(page, f"cityopsForces['{force_id}'].item.status === 'assigned'", timeout_s=5)  # live, no reload
+    command.assert_offline(server)
+
+
+@pytest.mark.browser
+def test_a_commander_sees_only_their_jurisdiction(
+    browser: Browser, server: str, people: dict[str, str], caller: Caller, nanjing: Engine
+) -> None:  # fmt: skip
+    lon, lat = 118.7925, 32.0525  # 玄武区, not 江宁区
+    void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
+    other = signed_in(browser, server, people["elsewhere"], "/map", viewport={"width": 1280, "height": 800})
+    other.page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    wait_until(other.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
+    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
+        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
+    case_id = str(answer.json()["case_id"])
+    time.sleep(2.0)
+    other.page.evaluate("cityopsMap.setView([32.0526, 118.7926], 16)")  # reload the view's cases too
+    time.sleep(1.0)
+    assert other.page.evaluate(f"!!window.cityopsCases['{case_id}']") is False
+    assert other.page.evaluate("Object.keys(cityopsCases).length") == 0
+
+
+@pytest.mark.browser
+def test_planner_view_draws_hexagons_with_filters(browser: Browser, server: str, artifacts: Path,
+                                                  people: dict[str, str]) -> None:  # fmt: skip
+    view = signed_in(browser, server, people["planner"], "/map/planner", viewport={"width": 1280, "height": 800})
+    page = view.page
+    wait_until(page, "cityopsHexes.getLayers().length > 0")
+    before = page.evaluate("cityopsHexes.getLayers().length")
+    page.select_option("select[name=state]", "open")
+    wait_until(page, "document.querySelector('#cityops-legend').textContent.includes('total')")
+    page.screenshot(path=str(artifacts / "map-planner.png"))
+    assert before > 0 and "H3 r" in page.inner_text("#cityops-legend")
+    view.assert_offline(server)
 
 
 @pytest.mark.browser
 def test_api_docs_render_offline(server: str, browser: Browser, artifacts: Path) -> None:
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text))
+    view = Watched(browser.new_context())
+    page = view.page
     page.goto(f"{server}/docs")
     page.wait_for_selector(".swagger-ui .information-container .title", timeout=20_000)
     assert "cityops" in page.inner_text(".swagger-ui .information-container .title")
     page.wait_for_selector(".opblock", timeout=10_000)
     assert page.locator(".opblock").count() >= 30  # every operation is listed
     page.screenshot(path=str(artifacts / "api-docs.png"))
-    origins = {urlparse(url).netloc for url in requests if not url.startswith("data:")}
-    assert origins == {urlparse(server).netloc}, f"the docs page left the platform: {origins}"
-    assert not [line for line in console if "Content Security Policy" in line]
-    page.close()
+    view.assert_offline(server)

@@ -56,7 +56,8 @@ UNITS = {
 CASES = Collection(
     "cases", "cases", "Cases of the caller's jurisdiction (cases:read); datetime filters on filing time.",
     "event t", CASE_FEATURE, "t.id::text", "t.geom", time="t.filed_at", where="t.units @> ARRAY[%(scope)s::bigint]",
-    queryables={"state": "t.state = %(state)s", "category": "t.category_code = %(category)s",
+    queryables={"state": "t.state = %(state)s", "open": "(t.state NOT IN ('closed', 'void'))::text = %(open)s",
+                "category": "t.category_code = %(category)s",
                 "severity": "t.severity::text = %(severity)s"},
     permission="cases:read", scoped=True,
 )  # fmt: skip

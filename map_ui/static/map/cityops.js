@@ -1,12 +1,14 @@
-/* cityops map behaviour: hierarchy layers loaded by view, click-to-locate popups, sign-in.
-   Plain Leaflet, no other dependency; everything comes from this platform's origin.
-   The boundaries are public; locating (and everything about cases) needs a signed-in user: the
-   first request the platform refuses with 401 opens the sign-in form, then runs again. The
-   access token lives in this tab's sessionStorage only, and expires with the token. */
+/* cityops pages, shared parts: the API with the browser session, the live stream, the hierarchy layers.
+   Plain Leaflet and Leaflet.VectorGrid, both served by this platform; nothing leaves its origin.
+   The session lives in HttpOnly cookies the script never sees; writes carry X-Requested-With, which
+   the API demands of cookie-authenticated writes (no other site can make a browser send it). A 401
+   refreshes the session once, then sends the user to /login and back. */
 "use strict";
 window.cityops = (function () {
+  var JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "cityops"};
+
   function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
+    return String(text === null || text === undefined ? "" : text).replace(/[&<>"']/g, function (c) {
       return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
     });
   }
@@ -16,133 +18,144 @@ window.cityops = (function () {
     if (box) box.textContent = text;
   }
 
-  var TOKEN = "cityops.access";
-
-  function credentials() {
-    var token = sessionStorage.getItem(TOKEN);
-    return token ? {"Authorization": "Bearer " + token} : {};
+  function toLogin() {
+    window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
   }
 
-  function signInForm() {
-    var form = document.getElementById("cityops-signin");
-    if (form) return form;
-    form = document.createElement("form");
-    form.id = "cityops-signin";
-    form.className = "cityops-signin";
-    [["username", "text", "用户名 user", "username"], ["password", "password", "密码 password", "current-password"]]
-      .forEach(function (f) {
-        var input = document.createElement("input");
-        input.name = f[0]; input.type = f[1]; input.placeholder = f[2]; input.autocomplete = f[3]; input.required = true;
-        form.appendChild(input);
+  var refreshing = null;
+  function refreshSession() {  // one refresh at a time, however many requests found the token expired
+    if (!refreshing) {
+      refreshing = fetch("/api/v1/auth/session/refresh", {method: "POST", credentials: "same-origin",
+                                                           headers: {"X-Requested-With": "cityops"}})
+        .then(function (r) { refreshing = null; return r.ok; });
+    }
+    return refreshing;
+  }
+
+  /* fetch through the session: JSON back (or the raw response with raw=true); a refused request
+     rejects with the API's own message, which the pages show as it is */
+  function request(url, options, retried) {
+    options = options || {};
+    return fetch(url, Object.assign({credentials: "same-origin"}, options)).then(function (r) {
+      if (r.status === 401 && !retried) {
+        return refreshSession().then(function (ok) {
+          if (!ok) { toLogin(); throw new Error("signed out"); }
+          return request(url, options, true);
+        });
+      }
+      if (options.raw) return r;
+      if (r.status === 204) return null;
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.detail || ("HTTP " + r.status));
+        return body;
       });
-    var button = document.createElement("button");
-    button.type = "submit"; button.textContent = "登录 sign in";
-    var error = document.createElement("div");
-    error.className = "cityops-signin-error";
-    form.appendChild(button); form.appendChild(error);
-    document.body.appendChild(form);
-    return form;
-  }
-
-  function signIn(api) {
-    var form = signInForm();
-    form.hidden = false;
-    form.elements.username.focus();
-    return new Promise(function (resolve) {
-      form.onsubmit = function (event) {
-        event.preventDefault();
-        fetch(api + "/auth/token", {method: "POST", body: new URLSearchParams(new FormData(form))})
-          .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
-          .then(function (answer) {
-            if (!answer.ok) { form.querySelector(".cityops-signin-error").textContent = answer.body.detail; return; }
-            sessionStorage.setItem(TOKEN, answer.body.access_token);
-            form.elements.password.value = "";
-            form.hidden = true;
-            resolve();
-          });
-      };
     });
   }
 
-  function getJson(api, url) {
-    return fetch(url, {headers: credentials()}).then(function (r) {
-      if (r.status !== 401) return r.json();
-      sessionStorage.removeItem(TOKEN);
-      return signIn(api).then(function () { return getJson(api, url); });
-    });
+  function getJson(url) { return request(url); }
+
+  function postJson(url, body, headers) {
+    return request(url, {method: "POST", headers: Object.assign({}, JSON_HEADERS, headers || {}),
+                         body: JSON.stringify(body)});
   }
 
-  function chainHtml(chain) {
-    return chain.map(function (u) {
-      var tag = u.kind === "management" ? " (管理)" : "";
-      return "<div class='cityops-chain-row'><b>" + escapeHtml(u.tier) + "</b> " +
-        escapeHtml(u.name) + tag + " <code>" + escapeHtml(u.code) + "</code></div>";
-    }).join("");
+  function postForm(url, form, headers) {
+    return request(url, {method: "POST", headers: Object.assign({"X-Requested-With": "cityops"}, headers || {}),
+                         body: form});
   }
 
-  function tierLayers(map, options) {
-    var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
-    var layers = options.tiers.map(function (tier) {
-      var layer = L.geoJSON(null, {
-        style: tier.style,
-        interactive: true,
-        onEachFeature: function (feature, shape) {
-          var p = feature.properties;
-          shape.bindTooltip(escapeHtml(p.name) + " · " + escapeHtml(p.code), {sticky: true});
+  /* the live feed: onChanges(batch) for each batch of cases and forces, onReset() when the layers
+     must be reloaded (the gap was too long to replay). The browser reconnects by itself with
+     Last-Event-ID; when the server ends the stream (the token's lifetime) or refuses it, the
+     session is refreshed and a new stream resumes from the last cursor seen. */
+  function liveStream(handlers) {
+    var last = null, source = null;
+    function open() {
+      var url = "/api/v1/stream" + (last ? "?last_event_id=" + encodeURIComponent(last) : "");
+      source = new EventSource(url);
+      source.addEventListener("ready", function (event) {
+        if (!last) last = event.lastEventId;
+        status("");
+        if (handlers.onReady) handlers.onReady(JSON.parse(event.data));
+      });
+      source.addEventListener("changes", function (event) {
+        last = event.lastEventId;
+        handlers.onChanges(JSON.parse(event.data));
+      });
+      source.addEventListener("reset", function (event) {
+        last = event.lastEventId;
+        handlers.onReset();
+      });
+      source.onerror = function () {
+        if (source.readyState === EventSource.CLOSED) {  // refused or ended: renew the session, then resume
+          source = null;
+          status("live feed reconnecting…");
+          refreshSession().then(function (ok) { if (ok) setTimeout(open, 500); else toLogin(); });
         }
+      };
+    }
+    open();
+    return {close: function () { if (source) source.close(); }};
+  }
+
+  /* the hierarchy as vector tiles, one overlay per tier, drawn from each tier's first useful zoom */
+  function tierLayers(map, options, control) {
+    var layers = options.tiers.map(function (tier) {
+      var styles = {};
+      styles[tier.tier] = tier.style;
+      var layer = L.vectorGrid.protobuf("/tiles/" + tier.tier + "/{z}/{x}/{y}.pbf", {
+        vectorTileLayerStyles: styles, rendererFactory: L.canvas.tile, interactive: false,
+        minZoom: tier.min_zoom, maxNativeZoom: 18, pane: "overlayPane"
       });
-      var entry = {tier: tier, layer: layer, request: 0, loaded: 0};
       if (tier.visible) layer.addTo(map);
       control.addOverlay(layer, tier.label);
-      return entry;
+      return {tier: tier, layer: layer};
     });
     window.cityopsLayers = layers;
-    window.cityopsMap = map;
-
-    function refresh() {
-      var zoom = map.getZoom();
-      var b = map.getBounds();
-      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) {
-        return v.toFixed(5);
-      }).join(",");
-      var hidden = [];
-      layers.forEach(function (entry) {
-        if (!map.hasLayer(entry.layer)) return;
-        if (zoom < entry.tier.min_zoom) {
-          entry.layer.clearLayers();
-          hidden.push(entry.tier.label + " ≥ z" + entry.tier.min_zoom);
-          return;
-        }
-        var ticket = ++entry.request;
-        var simplify = (360 / Math.pow(2, zoom + 8)).toFixed(6);
-        var url = options.api + "/units?tier=" + entry.tier.tier + "&bbox=" + bbox +
-          "&limit=" + entry.tier.limit + "&simplify=" + simplify;
-        getJson(options.api, url).then(function (fc) {
-          if (ticket !== entry.request) return;  // a newer view superseded this one
-          entry.layer.clearLayers();
-          entry.layer.addData(fc);
-          entry.loaded = fc.numberReturned;
-          if (fc.numberMatched > fc.numberReturned) {
-            status(entry.tier.label + ": showing " + fc.numberReturned + " of " +
-              fc.numberMatched + " — zoom in");
-          }
-        });
-      });
-      status(hidden.length ? "zoom in for: " + hidden.join(", ") : "");
-    }
-
-    map.on("moveend overlayadd", refresh);
-    map.on("click", function (event) {
-      var url = options.api + "/locate?lon=" + event.latlng.lng.toFixed(6) +
-        "&lat=" + event.latlng.lat.toFixed(6);
-      getJson(options.api, url).then(function (body) {
-        var html = body.chain ? chainHtml(body.chain) : escapeHtml(body.detail);
-        L.popup({maxWidth: 420}).setLatLng(event.latlng)
-          .setContent("<div class='cityops-popup'>" + html + "</div>").openOn(map);
-      });
-    });
-    refresh();
+    return layers;
   }
 
-  return {tierLayers: tierLayers};
+  /* a Leaflet map's view as the query parameters of a bbox request */
+  function bboxOf(map) {
+    var b = map.getBounds();
+    return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",");
+  }
+
+  /* the H3 resolution whose hexagons are a few dozen pixels wide at this zoom */
+  function resolutionFor(zoom) {
+    return Math.max(5, Math.min(9, Math.round(zoom * 0.7 - 1.5)));
+  }
+
+  function panel(id, className) {
+    var box = document.getElementById(id);
+    if (!box) {
+      box = document.createElement("div");
+      box.id = id;
+      box.className = className;
+      document.body.appendChild(box);
+    }
+    return box;
+  }
+
+  function signOutControl(map, user) {
+    var control = L.control({position: "topright"});
+    control.onAdd = function () {
+      var box = L.DomUtil.create("div", "cityops-user");
+      box.innerHTML = "<span>" + escapeHtml(user.display_name || user.username) + " · " +
+        escapeHtml(user.unit) + "</span> <button type='button'>退出 sign out</button>";
+      box.querySelector("button").addEventListener("click", function () {
+        request("/api/v1/auth/session/end", {method: "POST", headers: {"X-Requested-With": "cityops"}})
+          .then(function () { window.location.assign("/login"); });
+      });
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    };
+    control.addTo(map);
+  }
+
+  return {
+    escapeHtml: escapeHtml, status: status, getJson: getJson, postJson: postJson, postForm: postForm,
+    liveStream: liveStream, tierLayers: tierLayers, bboxOf: bboxOf, resolutionFor: resolutionFor,
+    panel: panel, signOutControl: signOutControl
+  };
 })();

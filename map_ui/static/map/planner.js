@@ -1,0 +1,97 @@
+/* The planner's view: case counts on H3 hexagons by category, state and filing window, coloured on
+   a scale fitted to what is in view, with a legend. The hexagon properties are those the hotspot
+   statistics add to (issue 8); the live stream has the counts read again after a burst of changes. */
+"use strict";
+window.cityopsPlanner = function (map, options) {
+  var C = window.cityops;
+  var RAMP = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
+  var WINDOWS = [["", "全部 all time"], ["1", "24 小时 24 h"], ["7", "7 天 days"], ["30", "30 天 days"], ["365", "一年 year"]];
+  var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
+  C.tierLayers(map, options, control);
+  C.signOutControl(map, options.user);
+  var breaks = [];
+  var hexes = L.geoJSON(null, {style: style, onEachFeature: describe}).addTo(map);
+  control.addOverlay(hexes, "事件六边形 case hexagons");
+  var filters = C.panel("cityops-filters", "cityops-filters"), legend = C.panel("cityops-legend", "cityops-legend");
+  var ticket = 0, timer = null;
+  window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsReady = false;
+
+  filters.innerHTML = "<form><label>类别 category <select name='category'><option value=''>全部 all</option></select></label>" +
+    "<label>时段 window <select name='days'>" + WINDOWS.map(function (w) {
+      return "<option value='" + w[0] + "'>" + w[1] + "</option>";
+    }).join("") + "</select></label>" +
+    "<label>状态 state <select name='state'><option value='all'>全部 all</option><option value='open'>在办 open</option>" +
+    "<option value='closed'>已结 closed</option></select></label>" +
+    "<label>分辨率 resolution <select name='resolution'><option value=''>自动 auto</option>" +
+    [5, 6, 7, 8, 9].map(function (r) { return "<option>" + r + "</option>"; }).join("") + "</select></label></form>";
+  var form = filters.querySelector("form");
+  L.DomEvent.disableClickPropagation(filters);
+
+  C.getJson("/open311/v2/services.json").then(function (services) {
+    var groups = {};
+    services.forEach(function (s) { groups[s.service_code.slice(0, 4)] = s.group; });
+    Object.keys(groups).sort().forEach(function (prefix) {  // a whole class first, then its categories
+      var option = document.createElement("option");
+      option.value = prefix; option.textContent = groups[prefix];
+      form.elements.category.appendChild(option);
+    });
+    services.forEach(function (s) {
+      var option = document.createElement("option");
+      option.value = s.service_code; option.textContent = "· " + s.service_name;
+      form.elements.category.appendChild(option);
+    });
+  });
+
+  function colour(n) {
+    var i = 0;
+    while (i < breaks.length && n > breaks[i]) i += 1;
+    return RAMP[Math.min(i, RAMP.length - 1)];
+  }
+
+  function style(feature) {
+    return {color: "#7f3b08", weight: 0.4, fillColor: colour(feature.properties.count), fillOpacity: 0.75};
+  }
+
+  function describe(feature, shape) {
+    var p = feature.properties;
+    shape.bindPopup("<div class='cityops-popup'><b>" + C.escapeHtml(p.h3) + "</b><br>事件 cases " + p.count +
+      "<br>在办 open " + p.open + " · 超期 overdue " + p.overdue + "<br>最常见 most frequent " +
+      C.escapeHtml(p.top_category) + "<br>最高等级 worst severity " + C.escapeHtml(p.severity) + "</div>");
+  }
+
+  function query() {
+    var f = form.elements, parts = ["layer=cases", "state=" + f.state.value, "bbox=" + C.bboxOf(map),
+      "resolution=" + (f.resolution.value || C.resolutionFor(map.getZoom()))];
+    if (f.category.value) parts.push("category=" + encodeURIComponent(f.category.value));
+    if (f.days.value) parts.push("since=" + encodeURIComponent(new Date(Date.now() - f.days.value * 86400000).toISOString()));
+    return "/api/v1/hexagons?" + parts.join("&");
+  }
+
+  function quantiles(values) {  // class breaks at the 20/40/60/80/95th percentiles of what is in view
+    var sorted = values.slice().sort(function (a, b) { return a - b; });
+    return [0.2, 0.4, 0.6, 0.8, 0.95].map(function (q) { return sorted[Math.floor(q * (sorted.length - 1))] || 0; });
+  }
+
+  function refresh() {
+    var mine = ++ticket;
+    C.getJson(query()).then(function (fc) {
+      if (mine !== ticket) return;
+      breaks = quantiles(fc.features.map(function (f) { return f.properties.count; }));
+      hexes.clearLayers().addData(fc);
+      var total = fc.features.reduce(function (sum, f) { return sum + f.properties.count; }, 0);
+      legend.innerHTML = "<b>事件数 cases per hexagon</b> (H3 r" + fc.resolution + ")" + RAMP.map(function (c, i) {
+        var low = i === 0 ? 0 : breaks[i - 1] + 1, high = i < breaks.length ? breaks[i] : "+";
+        return "<div><i style='background:" + c + "'></i>" + low + (high === "+" ? "+" : "–" + high) + "</div>";
+      }).join("") + "<div>合计 total " + total + " · " + fc.numberReturned + " hexagons</div>";
+      window.cityopsReady = true;
+    }).catch(function (error) { C.status(error.message); });
+  }
+
+  form.addEventListener("change", refresh);
+  map.on("moveend", refresh);
+  C.liveStream({
+    onChanges: function () { if (!timer) timer = setTimeout(function () { timer = null; refresh(); }, 2000); },
+    onReset: refresh
+  });
+  refresh();
+};
