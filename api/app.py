@@ -124,6 +124,7 @@ def create_app(
         # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
         app.state.scoped_pool = await _api_pool(store, api.db_concurrency)
         app.state.locator = Locator()
+        app.state.unit_tiles = tiles.unit_tile_cache()
         app.state.calendar = WorkingCalendar.china()
         app.state.media = MediaStore(store.media_dir)
         app.state.api_settings = api

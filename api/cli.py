@@ -460,6 +460,22 @@ def bench_workflow(
         )
 
 
+@bench_app.command("map")
+def bench_map(
+    cases: Annotated[int, typer.Option(help="Open cases across the city")] = 100_000,
+    forces: Annotated[int, typer.Option(help="Tracked forces")] = 10_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of tile load per layer and baseline")] = 10,
+    samples: Annotated[int, typer.Option(help="Position moves watched on the page")] = 100,
+    background: Annotated[int, typer.Option(help="Fixes a second from the other forces meanwhile")] = 330,
+) -> None:
+    """The command page (load to interactive, bytes), vector tiles and live latency, each against its baseline."""
+    from bench.map import run
+
+    with reported_errors():
+        run(_bench_store("_map_bench", empty=False), cases=cases, forces=forces, seconds=seconds, samples=samples,
+            background=background, console=console)  # fmt: skip
+
+
 @bench_app.command("access")
 def bench_access(
     seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint and caller")] = 15,

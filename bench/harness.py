@@ -146,10 +146,11 @@ def _ms(output: str, label: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1) -> WrkResult:
+def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1, timeout_s: int = 2) -> WrkResult:
     """Drive ``base`` with wrk (C, so the load generator is not the bottleneck) running the ``lua`` script.
 
     ``threads``: wrk threads; a script that keeps state per connection runs one thread per client.
+    ``timeout_s``: a request slower than this counts as failed (slow baselines get longer).
     """
     if shutil.which("wrk") is None:
         raise PlatformError("the HTTP benchmarks drive load with wrk: apt-get install wrk")
@@ -157,8 +158,8 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1)
         script.write(lua)
     try:
         result = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name,
-             base],
+            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s}s",
+             "--latency", "-s", script.name, base],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:

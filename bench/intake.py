@@ -125,18 +125,24 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
                 ours.rps / bare.rps, "≥ 0.5")]  # fmt: skip
 
 
-def write_history(engine: Engine, path: Path, count: int, seed: int) -> None:
-    """A year of past events at random places: the kind of file a 12345 system exports."""
+HISTORY_START = pd.Timestamp("2025-01-01T00:00:00+08:00")
+
+
+def write_history(
+    engine: Engine, path: Path, count: int, seed: int, *, state: str = "closed",
+    start: pd.Timestamp = HISTORY_START, days: int = 365,
+) -> None:  # fmt: skip
+    """``days`` of events from ``start`` at random places: the kind of file a 12345 system exports."""
     with engine.connect() as conn:
         lon, lat = random_points_inside(city_outline(conn), count, seed)
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rng = np.random.default_rng(seed)
-    reported = pd.Timestamp("2025-01-01T00:00:00+08:00") + pd.to_timedelta(rng.integers(0, 365 * 86400, count), "s")
+    reported = start + pd.to_timedelta(rng.integers(0, days * 86400, count), "s")
     pd.DataFrame({
         "id": [f"{path.stem}-{i}" for i in range(count)], "lon": lon.round(6), "lat": lat.round(6),
         "category": rng.choice(codes, count), "severity": rng.choice(["IV", "IV", "IV", "III"], count),
         "source": rng.choice(["hotline", "grid_worker", "citizen_app"], count),
-        "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "description": "历史工单", "state": "closed",
+        "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "description": "历史工单", "state": state,
     }).to_csv(path, index=False)  # fmt: skip
 
 

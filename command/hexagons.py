@@ -60,7 +60,7 @@ class HexFilter:
         """SQL conditions on ``alias`` and their parameters (every value bound)."""
         conditions = [f"{alias}.units @> ARRAY[%(scope)s::bigint]"]
         params: dict[str, object] = {"scope": self.scope_unit, "resolution": self.resolution, "cap": MAX_HEXAGONS + 1}
-        if self.bbox is not None:
+        if self.bbox is not None:  # one pass over the scope's rows: a view at hexagon zooms holds a good part of it
             conditions.append(f"{alias}.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
             params.update(zip(("w", "s", "e", "n"), self.bbox, strict=True))
         if cases:

@@ -40,7 +40,11 @@ class View(MacroElement):
 def offline_map(
     bounds: tuple[float, float, float, float], basemap_url: str | None, script: str, *, mobile: bool = False
 ) -> folium.Map:
-    """A folium map whose scripts and styles are all local; a basemap only when configured."""
+    """A folium map whose scripts and styles are all local; a basemap only when configured.
+
+    The page's script fits the view to ``bounds`` itself, without animation, before it loads
+    anything: folium's animated fit would have it read the view mid-flight and load twice.
+    """
     west, south, east, north = bounds
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2], zoom_start=11, tiles=None,
@@ -50,7 +54,6 @@ def offline_map(
     fmap.default_css = LOCAL_CSS
     if basemap_url:
         folium.TileLayer(basemap_url, attr="basemap", name="basemap").add_to(fmap)
-    fmap.fit_bounds([[south, west], [north, east]])
     root = fmap.get_root()
     root.header.add_child(JavascriptLink(f"{STATIC}/map/cityops.js"))
     root.header.add_child(JavascriptLink(f"{STATIC}/map/{script}.js"))

@@ -64,8 +64,10 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def _options(page: Page, user: User, unit_name: str) -> dict[str, object]:
+def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) -> dict[str, object]:
+    west, south, east, north = bounds
     return {
+        "bounds": [[south, west], [north, east]],
         "tiers": [{**tier, "visible": tier["tier"] in page.tiers} for tier in TIERS],
         "user": {"username": user.username, "display_name": user.display_name, "unit": user.unit_code,
                  "unit_name": unit_name, "roles": list(user.roles)},
@@ -87,7 +89,7 @@ async def _page(request: Request, path: str) -> Response:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
     fmap = offline_map(bounds, request.app.state.api_settings.basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
-    View(page.function, _options(page, user, row[4] if row else user.unit_code)).add_to(fmap)
+    View(page.function, _options(page, user, row[4] if row else user.unit_code, bounds)).add_to(fmap)
     return HTMLResponse(fmap.get_root().render(), headers={"Cache-Control": "no-store"})
 
 

@@ -6,6 +6,10 @@ quantised, clipped geometry (``ST_AsMVTGeom``), cacheable by the browser. A tile
 ``cap`` features; one that would hold more is cut at the cap and says so, and each layer starts
 at the zoom where its features become distinguishable, so a full tile is the exception.
 Points far zoomed out are gathered into one feature per 64-pixel cell with their count.
+
+Polygons are simplified to a tenth of a tile unit and clipped to the tile (with its buffer)
+before they are projected: a district's boundary has thousands of vertices, and projecting all
+of them for every tile it touches made a low-zoom tile cost 54 ms instead of 4 ms.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ TILE = """
 WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS merc,
                        ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box),
 features AS (
-    SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.merc, {extent}, {buffer}, true) AS geom, {attributes}
+    SELECT ST_AsMVTGeom(ST_Transform({shape}, 3857), bounds.merc, {extent}, {buffer}, true) AS geom, {attributes}
     FROM {source} t, bounds
-    WHERE t.geom && bounds.box AND {where}
+    WHERE {in_box} AND {where}
     LIMIT %(cap)s + 1
 )
 SELECT ST_AsMVT(capped, %(layer)s, {extent}, 'geom'), (SELECT count(*) FROM features) > %(cap)s
@@ -39,7 +43,7 @@ WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS merc,
 points AS (
     SELECT m.g, ST_SnapToGrid(m.g, (ST_XMax(bounds.merc) - ST_XMin(bounds.merc)) / 64) AS cell, {attributes}
     FROM {source} t CROSS JOIN bounds CROSS JOIN LATERAL (SELECT ST_Transform(t.geom, 3857) AS g) m
-    WHERE t.geom && bounds.box AND {where}
+    WHERE {in_box} AND {where}
 ),
 features AS (
     SELECT ST_AsMVTGeom(ST_Centroid(ST_Collect(g)), (SELECT merc FROM bounds), {extent}, 0, true) AS geom,
@@ -68,6 +72,8 @@ class TileLayer:
     cap: int = 5000
     gather_below: int | None = None
     aggregates: str = ""
+    polygons: bool = False
+    in_box: str = "t.geom && bounds.box"  # a table under row-level security needs its own (migration 0016)
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,13 @@ async def cut_tile(
     if z < layer.min_zoom:
         return Tile(b"", False)
     gathered = layer.gather_below is not None and z < layer.gather_below
+    shape = "ST_ClipByBox2D(ST_Simplify(t.geom, %(tolerance)s, true), bounds.box)" if layer.polygons else "t.geom"
     sql = (GATHERED if gathered else TILE).format(
         extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT, source=layer.source, attributes=layer.attributes,
-        where=layer.where, aggregates=layer.aggregates,
+        where=layer.where, aggregates=layer.aggregates, shape=shape, in_box=layer.in_box,
     )  # fmt: skip
+    tolerance = 360 / 2**z / EXTENT / 10  # degrees: a tenth of a tile unit (a tile is 4096 units wide)
     row = await (await conn.execute(sql, {"z": z, "x": x, "y": y, "cap": layer.cap, "layer": layer.name,
-                                          **(params or {})})).fetchone()  # fmt: skip
+                                          "tolerance": tolerance, **(params or {})})).fetchone()  # fmt: skip
     data, truncated = row if row is not None else (b"", False)
     return Tile(bytes(data or b""), bool(truncated))

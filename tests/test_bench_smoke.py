@@ -6,6 +6,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench import access, forces, intake, workflow
+from bench import map as map_bench
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -65,3 +66,18 @@ def test_bench_workflow_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
         "POST …/transitions", "evaluation", "evaluation"]  # fmt: skip
     assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output
     assert "counts differing from pandas: 0" in output and "hash formula checked on" in output and "cores" in output
+
+
+def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=240)
+    with nanjing.connect() as conn:
+        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
+    rows = map_bench.run(nanjing_settings, cases=open_cases + 300, forces=tracked, seconds=1, samples=6,
+                         background=50, console=console)  # fmt: skip
+    output = console.export_text()
+    assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
+        *["command page"] * 6, "grid tiles z12–15", "grid tiles", "building tiles z14–16", "building tiles",
+        "cases tiles z10–16", "cases tiles", "live", "live"]  # fmt: skip
+    assert all(row.ratio > 0 for row in rows)
+    assert "imported 300 open cases" in output and "live: 6 moves watched" in output and "cores" in output

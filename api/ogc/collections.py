@@ -36,7 +36,7 @@ class Collection:
     source: str  # FROM … (alias t), joins included
     feature: str
     key: str  # the column a feature id is, as text
-    geometry: str  # the geometry column the bbox tests
+    in_box: str  # the rows inside {box}, by an index (under row-level security: see migration 0016)
     time: str | None = None
     where: str = "true"
     queryables: dict[str, str] = field(default_factory=dict)  # name → SQL comparing to %(name)s
@@ -47,7 +47,7 @@ class Collection:
 UNITS = {
     f"units-{tier.value}": Collection(
         f"units-{tier.value}", f"{tier.value} units", f"The {tier.value} tier of the city's hierarchy (public).",
-        "unit t", UNIT_FEATURE, "t.code", "t.geom", where=f"t.tier = '{tier.value}'",
+        "unit t", UNIT_FEATURE, "t.code", "t.geom && {box}", where=f"t.tier = '{tier.value}'",
         queryables={"code": "t.code = %(code)s",
                     "parent": "(SELECT code FROM unit WHERE id = t.parent_id) = %(parent)s"},
     )
@@ -55,7 +55,8 @@ UNITS = {
 }  # fmt: skip
 CASES = Collection(
     "cases", "cases", "Cases of the caller's jurisdiction (cases:read); datetime filters on filing time.",
-    "event t", CASE_FEATURE, "t.id::text", "t.geom", time="t.filed_at", where="t.units @> ARRAY[%(scope)s::bigint]",
+    "event t", CASE_FEATURE, "t.id::text", "t.id IN (SELECT cityops_cases_in_box({box}))", time="t.filed_at",
+    where="t.units @> ARRAY[%(scope)s::bigint]",
     queryables={"state": "t.state = %(state)s", "open": "(t.state NOT IN ('closed', 'void'))::text = %(open)s",
                 "category": "t.category_code = %(category)s",
                 "severity": "t.severity::text = %(severity)s"},
@@ -63,7 +64,8 @@ CASES = Collection(
 )  # fmt: skip
 FORCES = Collection(
     "forces", "forces", "Tracked forces of the caller's jurisdiction (forces:read); datetime filters on the last fix.",
-    "force t JOIN force_position p ON p.force_id = t.id", FORCE_FEATURE, "t.id::text", "p.geom", time="p.fixed_at",
+    "force t JOIN force_position p ON p.force_id = t.id", FORCE_FEATURE, "t.id::text",
+    "t.id IN (SELECT cityops_forces_in_box({box}))", time="p.fixed_at",
     where="t.units @> ARRAY[%(scope)s::bigint]",
     queryables={"status": "t.status::text = %(status)s", "kind": "t.kind::text = %(kind)s"},
     permission="forces:read", scoped=True,

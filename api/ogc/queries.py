@@ -11,7 +11,7 @@ from api.ogc.params import ItemQuery
 def _where(collection: Collection, query: ItemQuery, scope: int | None) -> tuple[str, dict[str, object]]:
     conditions, params = [collection.where], {"scope": scope}
     if query.bbox is not None:
-        conditions.append(f"{collection.geometry} && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
+        conditions.append(collection.in_box.format(box="ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"))
         params.update(zip(("w", "s", "e", "n"), query.bbox, strict=True))
     if collection.time is not None:  # a collection without a time (units) has nothing for datetime to exclude
         if query.start is not None:

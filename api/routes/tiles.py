@@ -1,14 +1,16 @@
 """``/tiles/{layer}/{z}/{x}/{y}.pbf``: vector tiles of the hierarchy (public) and of the caller's open cases.
 
-Boundaries are public geography, cached by browsers and proxies for ``UNIT_MAX_AGE``; cases are
-the caller's jurisdiction (row-level security), cached only by the caller's browser, briefly —
-the live stream keeps the map current between fetches.
+Boundaries are public geography, cached by browsers, proxies and the serving process (its last
+``UNIT_TILES_KEPT`` tiles) for ``UNIT_MAX_AGE``: a boundary import shows on the map within that
+time. Cases are the caller's jurisdiction (row-level security), cached only by the caller's
+browser, briefly — the live stream keeps the map current between fetches.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
@@ -20,18 +22,27 @@ from spatial.vector_tiles import Tile, TileLayer, cut_tile
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 UNIT_MAX_AGE = 300
+UNIT_TILES_KEPT = 4096  # ~10 MB: unit tiles average a few kilobytes
+
+
+def unit_tile_cache() -> TTLCache[tuple[Tier, int, int, int], Tile]:
+    """The process's cache of unit tiles (one per app: each app serves one city's database)."""
+    return TTLCache(maxsize=UNIT_TILES_KEPT, ttl=UNIT_MAX_AGE)
+
+
 CASE_MAX_AGE = 5
 UNIT_ATTRIBUTES = "t.code, t.name, t.tier::text AS tier, t.kind::text AS kind"
 
 
 # from which zoom each tier's tiles carry features (a grid is ~0.7 km² on average: ~100 a tile at z12)
-UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom)
+UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom, polygons=True)
                for tier, min_zoom in zip(Tier, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
 CASES = TileLayer(
     "cases", "event",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
     "t.state NOT IN ('closed', 'void')", gather_below=14,
     aggregates="max(severity)::text AS severity, count(*) FILTER (WHERE overdue) AS overdue",
+    in_box="t.id IN (SELECT cityops_cases_in_box(bounds.box))",
 )  # fmt: skip
 Z = Annotated[int, Path(ge=0, le=22)]
 XY = Annotated[int, Path(ge=0, lt=2**22)]
@@ -53,10 +64,27 @@ async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     return _answer(tile, f"private, max-age={CASE_MAX_AGE}")
 
 
+@router.get("/units/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit there"}})  # fmt: skip
+async def units_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
+    """Every tier in one tile, each a layer of its own from its first zoom: a map of the whole hierarchy
+    asks one tile where it would ask six."""
+    parts = [await _unit_tile(request, tier, z, x, y) for tier in Tier if z >= UNIT_LAYERS[tier].min_zoom]
+    return _answer(Tile(b"".join(p.data for p in parts), any(p.truncated for p in parts)),
+                   f"public, max-age={UNIT_MAX_AGE}")  # fmt: skip
+
+
+async def _unit_tile(request: Request, tier: Tier, z: int, x: int, y: int) -> Tile:
+    kept = request.app.state.unit_tiles
+    tile = kept.get((tier, z, x, y))
+    if tile is None:
+        async with connection(request) as conn:
+            tile = kept[(tier, z, x, y)] = await cut_tile(conn, UNIT_LAYERS[tier], z, x, y, {"tier": tier.value})
+    return tile  # type: ignore[no-any-return]
+
+
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
             responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}})  # fmt: skip
 async def unit_tile(request: Request, layer: Tier, z: Z, x: XY, y: XY) -> Response:
     """One tier of the hierarchy (code, name, tier, kind per unit)."""
-    async with connection(request) as conn:
-        tile = await cut_tile(conn, UNIT_LAYERS[layer], z, x, y, {"tier": layer.value})
-    return _answer(tile, f"public, max-age={UNIT_MAX_AGE}")
+    return _answer(await _unit_tile(request, layer, z, x, y), f"public, max-age={UNIT_MAX_AGE}")

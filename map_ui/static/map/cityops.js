@@ -98,19 +98,32 @@ window.cityops = (function () {
     return {close: function () { if (source) source.close(); }};
   }
 
-  /* the hierarchy as vector tiles, one overlay per tier, drawn from each tier's first useful zoom */
+  /* the hierarchy as vector tiles: one tile holds every tier (a layer each, from its first useful
+     zoom), so the map asks one tile where it would ask six; each tier is still an overlay of its
+     own in the layer control, and toggling one redraws from the browser's cache */
   function tierLayers(map, options, control) {
-    var layers = options.tiers.map(function (tier) {
-      var styles = {};
-      styles[tier.tier] = tier.style;
-      var layer = L.vectorGrid.protobuf("/tiles/" + tier.tier + "/{z}/{x}/{y}.pbf", {
-        vectorTileLayerStyles: styles, rendererFactory: L.canvas.tile, interactive: false,
-        minZoom: tier.min_zoom, maxNativeZoom: 18, pane: "overlayPane"
-      });
-      if (tier.visible) layer.addTo(map);
-      control.addOverlay(layer, tier.label);
-      return {tier: tier, layer: layer};
+    var shown = {}, styles = {};
+    var tiles = L.vectorGrid.protobuf("/tiles/units/{z}/{x}/{y}.pbf", {
+      vectorTileLayerStyles: styles, rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 18,
+      pane: "overlayPane"
     });
+    var layers = options.tiers.map(function (tier) {
+      var toggle = L.layerGroup();
+      styles[tier.tier] = function () { return shown[tier.tier] ? tier.style : []; };
+      shown[tier.tier] = tier.visible;
+      if (tier.visible) toggle.addTo(map);
+      control.addOverlay(toggle, tier.label);
+      return {tier: tier, layer: toggle};
+    });
+    map.on("overlayadd overlayremove", function (event) {
+      layers.forEach(function (entry) {
+        if (entry.layer === event.layer) {
+          shown[entry.tier.tier] = event.type === "overlayadd";
+          tiles.redraw();
+        }
+      });
+    });
+    tiles.addTo(map);
     window.cityopsLayers = layers;
     return layers;
   }
@@ -124,6 +137,13 @@ window.cityops = (function () {
   /* the H3 resolution whose hexagons are a few dozen pixels wide at this zoom */
   function resolutionFor(zoom) {
     return Math.max(5, Math.min(9, Math.round(zoom * 0.7 - 1.5)));
+  }
+
+  /* the first view: the user's unit (or the #zoom/lat/lon the address asks for), set at once */
+  function fit(map, options) {
+    var asked = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)$/.exec(window.location.hash);
+    if (asked) map.setView([Number(asked[2]), Number(asked[3])], Number(asked[1]), {animate: false});
+    else map.fitBounds(options.bounds, {animate: false});
   }
 
   function panel(id, className) {
@@ -156,6 +176,6 @@ window.cityops = (function () {
   return {
     escapeHtml: escapeHtml, status: status, getJson: getJson, postJson: postJson, postForm: postForm,
     liveStream: liveStream, tierLayers: tierLayers, bboxOf: bboxOf, resolutionFor: resolutionFor,
-    panel: panel, signOutControl: signOutControl
+    panel: panel, signOutControl: signOutControl, fit: fit
   };
 })();

@@ -16,8 +16,8 @@ window.cityopsCommand = function (map, options) {
   var RADIUS = {I: 10, II: 8, III: 6, IV: 5};
   var FINAL = {closed: true, void: true};
 
+  C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
-  C.tierLayers(map, options, control);
   var caseLayer = L.layerGroup().addTo(map), forceLayer = L.layerGroup().addTo(map);
   var caseHexes = L.geoJSON(null, {style: hexStyle("cases"), onEachFeature: hexTip("cases")}).addTo(map);
   var forceHexes = L.geoJSON(null, {style: hexStyle("forces"), onEachFeature: hexTip("forces")});
@@ -189,6 +189,8 @@ window.cityopsCommand = function (map, options) {
     Promise.all([loadCases(), loadForces()]).then(function () {
       showKpi();
       window.cityopsReady = true;
+      if (!window.cityopsReadyAt) window.cityopsReadyAt = performance.now();
+      evaluation();
     }).catch(function (error) { C.status(error.message); });
   }
 
@@ -280,7 +282,9 @@ window.cityopsCommand = function (map, options) {
     });
   }
 
-  if (options.analytics) {  // the jurisdiction's month, for commanders who may read evaluations
+  function evaluation() {  // the jurisdiction's month, for commanders who may read evaluations (after the map)
+    if (!options.analytics || kpi.dataset.unit) return;
+    kpi.dataset.unit = " ";
     C.getJson("/api/v1/evaluation?unit=" + encodeURIComponent(options.user.unit)).then(function (e) {
       var total = e.total || {};
       kpi.dataset.unit = "<b>" + C.escapeHtml(options.user.unit_name) + "</b>" +
@@ -290,7 +294,13 @@ window.cityopsCommand = function (map, options) {
     }).catch(function () { /* the view works without it */ });
   }
 
-  map.on("moveend", refresh);
+  /* the view lives in the address (#zoom/lat/lon), so a link or a reload shows the same place */
+  map.on("moveend", function () {
+    var centre = map.getCenter();
+    history.replaceState(null, "", "#" + map.getZoom() + "/" + centre.lat.toFixed(5) + "/" + centre.lng.toFixed(5));
+    refresh();
+  });
+  refresh();  // the cases and forces first: the hierarchy's tiles would hold the connections they need
+  C.tierLayers(map, options, control);
   C.liveStream({onChanges: applyChanges, onReset: refresh});
-  refresh();
 };

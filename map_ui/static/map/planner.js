@@ -6,6 +6,7 @@ window.cityopsPlanner = function (map, options) {
   var C = window.cityops;
   var RAMP = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
   var WINDOWS = [["", "全部 all time"], ["1", "24 小时 24 h"], ["7", "7 天 days"], ["30", "30 天 days"], ["365", "一年 year"]];
+  C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
   C.tierLayers(map, options, control);
   C.signOutControl(map, options.user);

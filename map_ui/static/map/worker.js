@@ -6,6 +6,7 @@
 "use strict";
 window.cityopsWorker = function (map, options) {
   var C = window.cityops;
+  C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: true}).addTo(map);
   C.tierLayers(map, options, control);
   C.signOutControl(map, options.user);
@@ -15,7 +16,7 @@ window.cityopsWorker = function (map, options) {
 
   C.getJson("/api/v1/units/" + encodeURIComponent(options.user.unit)).then(function (unit) {
     var outline = L.geoJSON(unit.feature || unit, {style: {color: "#c0392b", weight: 3, fill: false}}).addTo(map);
-    map.fitBounds(outline.getBounds(), {maxZoom: 17});
+    map.fitBounds(outline.getBounds(), {maxZoom: 17, animate: false});
   }).catch(function (error) { C.status(error.message); });
 
   sheet.innerHTML =

@@ -1,0 +1,304 @@
+"""`cityops bench map`: the command map holding a whole city — load, bytes, tiles, live latency.
+
+Data: the demo hierarchy, ``cases`` open cases at random places across the city (filed over the
+last 30 days, loaded through the historic-import path) and ``forces`` tracked forces, in a
+database of its own that is kept between runs (generating it takes minutes).
+
+Each measure has its baseline in the same run:
+- the command page in headless Chromium (the platform's own Chromium), from navigation to
+  interactive (layers drawn, counts shown, every visible tile in), cold and warm, at the city view
+  and at a street (zoom 15); and the bytes it transferred — against fetching the same layers the
+  way the issue forbids, whole, as GeoJSON (every grid and every open case, OGC items 10,000 a
+  page), not even drawn; and against the 3 s target;
+- vector tiles of grids, buildings and cases at random places and zooms (wrk, 4 clients): p50 and
+  p99 — against the GeoJSON of the same tiles' areas (OGC items with the tile's bbox), and the
+  50 ms target;
+- live: a position POST to the marker moving on the page (p50 / p95), while the other forces
+  report at ``background`` fixes a second — against the POST's own round trip, and the 1 s target.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from playwright.sync_api import Browser, Page, sync_playwright
+from rich.console import Console
+from sqlalchemy import Engine, text
+
+from bench.forces import ensure_directory
+from bench.harness import (
+    Row,
+    bench_caller,
+    city_outline,
+    cycling_gets,
+    print_table,
+    random_points_inside,
+    run_wrk,
+    served,
+)
+from bench.intake import write_history
+from bench.machine import describe
+from command.historic_import import import_events
+from command.users import create_user
+from spatial.db import make_engine
+from spatial.settings import StoreSettings
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+VIEWPORT = {"width": 1280, "height": 800}
+PASSWORD = "bench map password"
+CENTRE = (118.78, 32.04)  # 秦淮区 / 玄武区: the densest part of the demo
+INTERACTIVE = ("window.cityopsReady === true && document.querySelectorAll('.leaflet-tile-loaded').length > 0 "
+               "&& !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')")  # fmt: skip
+BYTES = ("performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+         ".reduce(function (sum, e) { return sum + (e.transferSize || 0); }, 0)")  # fmt: skip
+
+
+def ensure_cases(engine: Engine, count: int, console: Console) -> int:
+    """Top the open cases up to ``count``: filed in the last 30 days at random places (state reported)."""
+    with engine.connect() as conn:
+        have = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+    if have < count:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / f"map-{uuid.uuid4().hex[:8]}.csv"
+            start = pd.Timestamp.now(tz="Asia/Shanghai").floor("s") - pd.Timedelta(days=30)
+            write_history(engine, path, count - have, seed=41, state="reported", start=start, days=30)
+            result = import_events(engine, path)
+        console.print(f"imported {result.loaded:,} open cases ({result.seconds:.1f} s)")
+        have += result.loaded
+    return int(have)
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The slippy-map tile holding a point."""
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def tile_bbox(z: int, x: int, y: int) -> str:
+    """A tile's WGS84 bounds as an OGC bbox."""
+    n = 2**z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return f"{x / n * 360 - 180:.6f},{lat(y + 1):.6f},{(x + 1) / n * 360 - 180:.6f},{lat(y):.6f}"
+
+
+def sample_tiles(engine: Engine, count: int, zooms: range, seed: int) -> list[tuple[int, int, int]]:
+    """Tiles under random places of the city at random zooms of ``zooms``."""
+    with engine.connect() as conn:
+        lon, lat = random_points_inside(city_outline(conn), count, seed)
+    rng = np.random.default_rng(seed)
+    return [(int(z), *tile_of(float(x), float(y), int(z))) for x, y, z in
+            zip(lon, lat, rng.integers(zooms.start, zooms.stop, count), strict=True)]  # fmt: skip
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium from the system's package."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_until(page: Page, expression: str, timeout_s: float = 60) -> None:
+    """Poll ``expression`` (the pages' content policy forbids the eval Playwright's own waiting needs)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout_s} s: {expression}")
+        time.sleep(0.02)
+
+
+def session_cookies(base: str, username: str) -> list[dict[str, object]]:
+    """Sign in as a browser would; the session's cookies, for a browser context."""
+    answer = httpx.post(f"{base}/api/v1/auth/session", data={"username": username, "password": PASSWORD})
+    answer.raise_for_status()
+    return [{"name": c.name, "value": c.value, "url": base} for c in answer.cookies.jar]
+
+
+def load_page(browser: Browser, base: str, cookies: list[dict[str, object]], fragment: str) -> list[tuple[float, int]]:
+    """(seconds to interactive, bytes transferred): a cold load, then three warm reloads."""
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context.add_cookies(cookies)  # type: ignore[arg-type]
+    page = context.new_page()
+    loads = []
+    for _ in range(4):
+        page.goto(f"{base}/map{fragment}") if not loads else page.reload()
+        wait_until(page, INTERACTIVE)
+        loads.append((page.evaluate("performance.now()") / 1000, int(page.evaluate(BYTES))))
+    context.close()
+    return loads
+
+
+def whole_layers(base: str, headers: dict[str, str]) -> tuple[float, int]:
+    """The forbidden design: every grid and every open case as GeoJSON (seconds, bytes), not drawn."""
+    started, size = time.perf_counter(), 0
+    with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
+        for collection, extra in (("units-grid", ""), ("cases", "&open=true")):
+            url = f"/ogc/collections/{collection}/items?limit=10000{extra}"
+            while url:
+                answer = http.get(url)
+                answer.raise_for_status()
+                size += len(answer.content)
+                url = next((link["href"] for link in answer.json()["links"] if link["rel"] == "next"), None)
+    return time.perf_counter() - started, size
+
+
+def bench_page(browser: Browser, base: str, cookies: list[dict[str, object]], headers: dict[str, str],
+               console: Console) -> list[Row]:  # fmt: skip
+    """The command page at the city view and at a street, against the whole-GeoJSON design."""
+    rows = []
+    baseline_s, baseline_bytes = whole_layers(base, headers)
+    console.print(f"whole layers as GeoJSON: {baseline_s:.2f} s, {baseline_bytes / 2**20:.1f} MiB")
+    for name, fragment in (("city view", ""), ("street, zoom 15", f"#15/{CENTRE[1]}/{CENTRE[0]}")):
+        loads = load_page(browser, base, cookies, fragment)
+        cold_s, cold_bytes = loads[0]
+        warm_s = statistics.median(seconds for seconds, _ in loads[1:])
+        console.print(f"{name}: cold {cold_s:.2f} s ({cold_bytes / 1024:.0f} KiB), warm {warm_s:.2f} s")
+        rows.append(Row(f"command page, {name}: to interactive, cold (warm)", f"{cold_s:.2f} s ({warm_s:.2f} s)",
+                        f"{baseline_s:.2f} s whole GeoJSON, undrawn", baseline_s / cold_s, "—"))  # fmt: skip
+        rows.append(Row(f"command page, {name}: interactive against the 3 s target", f"{cold_s:.2f} s", "3.00 s",
+                        3.0 / cold_s, "≥ 1"))  # fmt: skip
+        rows.append(
+            Row(
+                f"command page, {name}: bytes transferred, cold",
+                f"{cold_bytes / 1024:,.0f} KiB",
+                f"{baseline_bytes / 1024:,.0f} KiB whole GeoJSON",
+                baseline_bytes / max(cold_bytes, 1),
+                "—",
+            )
+        )
+    return rows
+
+
+def bench_tiles(engine: Engine, base: str, headers: dict[str, str], seconds: float, console: Console) -> list[Row]:
+    """p50 / p99 of each big layer's tiles against the GeoJSON of the same areas."""
+    rows = []
+    for layer, zooms, baseline_collection in (("grid", range(12, 16), "units-grid"),
+                                              ("building", range(14, 17), "units-building"),
+                                              ("cases", range(10, 17), "cases")):  # fmt: skip
+        tiles = sample_tiles(engine, 1000, zooms, seed=43)
+        paths = [f"/tiles/{layer}/{z}/{x}/{y}.pbf" for z, x, y in tiles]
+        extra = "&open=true" if layer == "cases" else ""
+        geojson = [
+            f"/ogc/collections/{baseline_collection}/items?limit=10000&bbox={tile_bbox(*t)}{extra}" for t in tiles
+        ]
+        sizes = [len(httpx.get(f"{base}{path}", headers=headers).content) for path in paths[:100]]
+        run_wrk(base, cycling_gets(paths, headers), 4, 1)  # warm
+        ours = run_wrk(base, cycling_gets(paths, headers), 4, seconds)
+        theirs = run_wrk(base, cycling_gets(geojson, headers), 4, seconds, timeout_s=30)
+        console.print(f"{layer} tiles z{zooms.start}–{zooms.stop - 1}: mean {statistics.mean(sizes) / 1024:.1f} KiB")
+        rows.append(Row(f"{layer} tiles z{zooms.start}–{zooms.stop - 1}, 4 clients: p50 / p99 ms (req/s)",
+                        f"{ours.p50_ms:.1f} / {ours.p99_ms:.1f} ({ours.rps:,.0f})",
+                        f"{theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} ({theirs.rps:,.0f}) GeoJSON by bbox",
+                        theirs.p99_ms / ours.p99_ms, "—"))  # fmt: skip
+        rows.append(Row(f"{layer} tiles: p99 against the 50 ms target", f"{ours.p99_ms:.1f} ms", "50 ms",
+                        50 / ours.p99_ms, "≥ 1"))  # fmt: skip
+    return rows
+
+
+def _background(base: str, headers: dict[str, str], places: list[tuple[str, float, float]], per_second: int,
+                stop: threading.Event) -> None:  # fmt: skip
+    """The rest of the city reporting positions in batches of 100, ``per_second`` fixes a second.
+
+    Each fix is a few metres from where the force was: believable speeds, so none is refused.
+    """
+    rng = random.Random(47)
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        while not stop.is_set():
+            now = datetime.now(UTC).isoformat()
+            fixes = [{"id": code, "lon": lon + rng.uniform(-5e-5, 5e-5), "lat": lat + rng.uniform(-5e-5, 5e-5),
+                      "time": now} for code, lon, lat in rng.sample(places, min(100, len(places)))]  # fmt: skip
+            http.post("/api/v1/forces/positions", json={"fixes": fixes}).raise_for_status()
+            stop.wait(100 / per_second)
+
+
+def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[dict[str, object]],
+               tracker: dict[str, str], samples: int, background: int, console: Console) -> list[Row]:  # fmt: skip
+    """A position POST → the marker moved on the page, while the other forces keep reporting."""
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context.add_cookies(cookies)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(f"{base}/map#14/{CENTRE[1]}/{CENTRE[0]}")
+    wait_until(page, "window.cityopsReady === true && Object.keys(cityopsForces).length > 0")
+    shown = page.evaluate("Object.keys(cityopsForces).map(function (id) { return [id, cityopsForces[id].item.code,"
+                          " cityopsForces[id].item.lon, cityopsForces[id].item.lat]; })")  # fmt: skip
+    watched = {code for _, code, _, _ in shown}
+    with engine.connect() as conn:
+        places = [(code, lon, lat) for code, lon, lat in conn.execute(text(
+            "SELECT f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p ON p.force_id = f.id"))
+            if code not in watched]  # fmt: skip
+    stop = threading.Event()
+    others = threading.Thread(target=_background, args=(base, tracker, places, background, stop), daemon=True)
+    others.start()
+    latencies, posts = [], []
+    rng = random.Random(53)
+    try:
+        with httpx.Client(base_url=base, headers=tracker, timeout=30) as http:
+            order = rng.sample(shown, len(shown))  # each force once before any again: believable speeds
+            for i in range(samples):
+                force_id, code, lon, lat = order[i % len(order)]
+                moved = round(lon + (i // len(order) + 1) * 2e-5, 7)
+                sent_ms = time.time() * 1000
+                answer = http.post("/api/v1/forces/positions", json={"fixes": [
+                    {"id": code, "lon": moved, "lat": lat, "time": datetime.now(UTC).isoformat()}]})  # fmt: skip
+                posts.append(time.time() * 1000 - sent_ms)
+                answer.raise_for_status()
+                wait_until(page, f"Math.abs(cityopsForces['{force_id}'].item.lon - {moved}) < 1e-7", timeout_s=10)
+                latencies.append(page.evaluate(f"cityopsApplied['{force_id}']") - sent_ms)
+                time.sleep(0.05 if i % 2 else 0.2)  # not in step with the stream's batching window
+    finally:
+        stop.set()
+        others.join()
+        context.close()
+    p50, p95 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95))
+    post_p50 = float(np.percentile(posts, 50))
+    console.print(f"live: {len(latencies)} moves watched, background {background} fixes/s")
+    return [Row(f"live: position POST → marker moved ({samples} moves): p50 / p95 ms",
+                f"{p50:.0f} / {p95:.0f}", f"{post_p50:.0f} ms the POST's own round trip (p50)", post_p50 / p50, "—"),
+            Row("live: p95 against the 1 s target", f"{p95:.0f} ms", "1000 ms", 1000 / p95, "≥ 1")]  # fmt: skip
+
+
+def run(settings: StoreSettings, *, cases: int, forces: int, seconds: float, samples: int, background: int,
+        console: Console) -> list[Row]:  # fmt: skip
+    """Seed, measure, print one table; returns the rows (the smoke test reads them)."""
+    console.print(f"machine: {describe()}")
+    engine = make_engine(settings)
+    try:
+        open_cases = ensure_cases(engine, cases, console)
+        tracked = ensure_directory(engine, forces, console)
+        with engine.begin() as conn:
+            tiers = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY tier")).all())
+            name = f"bench-map-{uuid.uuid4().hex[:8]}"
+            create_user(conn, name, unit_code="320100", roles=["city_commander"], password=PASSWORD, actor="bench")
+        console.print(f"data: {open_cases:,} open cases, {tracked:,} tracked forces, units {tiers}")
+        commander = bench_caller(engine, "bench-map-city", ["city_commander"], "320100")
+        tracker = bench_caller(engine, "bench-map-tracker", ["tracker"], "320100")
+        with served(settings) as base, chromium() as browser:
+            cookies = session_cookies(base, name)
+            rows = bench_page(browser, base, cookies, commander, console)
+            rows += bench_tiles(engine, base, commander, seconds, console)
+            rows += bench_live(browser, base, engine, cookies, tracker, samples, background, console)
+    finally:
+        engine.dispose()
+    print_table(rows, console)
+    return rows
