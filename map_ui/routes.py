@@ -72,7 +72,7 @@ def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) 
         "user": {"username": user.username, "display_name": user.display_name, "unit": user.unit_code,
                  "unit_name": unit_name, "roles": list(user.roles)},
         "forces": user.may("forces:read"), "dispatch": user.may("forces:dispatch"),
-        "analytics": user.may("analytics:read"),
+        "analytics": user.may("analytics:read"), "locate": user.may("locate:use"),
     }  # fmt: skip
 
 

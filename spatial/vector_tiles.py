@@ -60,8 +60,8 @@ class TileLayer:
     """One layer's tiles: its rows (``source`` aliased ``t`` with a ``geom``), attributes and zooms.
 
     Every piece is fixed SQL written here, never taken from a request; only z, x, y, the cap and
-    the names in ``params`` are bound. ``aggregates`` (over ``attributes``) make a point layer
-    gather its features below ``gather_below``.
+    the names in ``params`` are bound; ``{box}`` in ``source`` or ``in_box`` is the tile's box.
+    ``aggregates`` (over ``attributes``) make a point layer gather its features below ``gather_below``.
     """
 
     name: str
@@ -73,7 +73,7 @@ class TileLayer:
     gather_below: int | None = None
     aggregates: str = ""
     polygons: bool = False
-    in_box: str = "t.geom && bounds.box"  # a table under row-level security needs its own (migration 0016)
+    in_box: str = "t.geom && {box}"  # a table under row-level security needs its own (migration 0016)
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,13 @@ async def cut_tile(
         return Tile(b"", False)
     gathered = layer.gather_below is not None and z < layer.gather_below
     shape = "ST_ClipByBox2D(ST_Simplify(t.geom, %(tolerance)s, true), bounds.box)" if layer.polygons else "t.geom"
+    margin = 0 if gathered else BUFFER / EXTENT  # a gathered point is counted in one tile only
+    # the box as parameters, not as the CTE's column: a subquery naming bounds would run once a row
+    box = f"ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326)"
     sql = (GATHERED if gathered else TILE).format(
-        extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT, source=layer.source, attributes=layer.attributes,
-        where=layer.where, aggregates=layer.aggregates, shape=shape, in_box=layer.in_box,
+        extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT, source=layer.source.format(box=box),
+        attributes=layer.attributes, where=layer.where, aggregates=layer.aggregates, shape=shape,
+        in_box=layer.in_box.format(box=box),
     )  # fmt: skip
     tolerance = 360 / 2**z / EXTENT / 10  # degrees: a tenth of a tile unit (a tile is 4096 units wide)
     row = await (await conn.execute(sql, {"z": z, "x": x, "y": y, "cap": layer.cap, "layer": layer.name,

@@ -37,12 +37,12 @@ UNIT_ATTRIBUTES = "t.code, t.name, t.tier::text AS tier, t.kind::text AS kind"
 # from which zoom each tier's tiles carry features (a grid is ~0.7 km² on average: ~100 a tile at z12)
 UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom, polygons=True)
                for tier, min_zoom in zip(Tier, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
-CASES = TileLayer(
-    "cases", "event",
+CASES = TileLayer(  # the caller's open cases in the box, read by the index (migration 0016)
+    "cases", "cityops_case_points({box})",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
-    "t.state NOT IN ('closed', 'void')", gather_below=14,
+    gather_below=14,
     aggregates="max(severity)::text AS severity, count(*) FILTER (WHERE overdue) AS overdue",
-    in_box="t.id IN (SELECT cityops_cases_in_box(bounds.box))",
+    in_box="true",
 )  # fmt: skip
 Z = Annotated[int, Path(ge=0, le=22)]
 XY = Annotated[int, Path(ge=0, lt=2**22)]

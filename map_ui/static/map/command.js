@@ -66,7 +66,7 @@ window.cityopsCommand = function (map, options) {
     var late = overdue(item);
     return {radius: RADIUS[item.severity] || 6, color: late ? "#c0392b" : "#ffffff", weight: late ? 3 : 1,
             fillColor: CASE_COLOURS[item.state] || "#7f8c8d", fillOpacity: 0.9,
-            className: late ? "cityops-overdue" : ""};
+            className: late ? "cityops-overdue" : "", bubblingMouseEvents: false};
   }
 
   function putCase(item) {
@@ -90,7 +90,7 @@ window.cityopsCommand = function (map, options) {
     if (item.lon === null || item.lon === undefined) return;
     var known = forces[item.id];
     var style = {radius: 5, color: "#ffffff", weight: 1.5, fillColor: FORCE_COLOURS[item.status] || "#555",
-                 fillOpacity: 1};
+                 fillOpacity: 1, bubblingMouseEvents: false};
     if (known) {
       known.item = item;
       known.marker.setLatLng([item.lat, item.lon]).setStyle(style);
@@ -293,6 +293,20 @@ window.cityopsCommand = function (map, options) {
       showKpi();
     }).catch(function () { /* the view works without it */ });
   }
+
+  /* a click beside the markers: which units answer for that spot (grid up to the city) */
+  map.on("click", function (event) {
+    if (!options.locate) return;
+    C.getJson("/api/v1/locate?lon=" + event.latlng.lng.toFixed(6) + "&lat=" + event.latlng.lat.toFixed(6))
+      .then(function (body) {
+        var html = body.chain.map(function (u) {
+          return "<div class='cityops-chain-row'><b>" + C.escapeHtml(u.tier) + "</b> " + C.escapeHtml(u.name) +
+            (u.kind === "management" ? " (管理)" : "") + " <code>" + C.escapeHtml(u.code) + "</code></div>";
+        }).join("");
+        L.popup({maxWidth: 420}).setLatLng(event.latlng).setContent("<div class='cityops-popup'>" + html + "</div>")
+          .openOn(map);
+      }).catch(function (error) { C.status(error.message); });
+  });
 
   /* the view lives in the address (#zoom/lat/lon), so a link or a reload shows the same place */
   map.on("moveend", function () {

@@ -21,6 +21,8 @@ cases or forces could not use the GiST index and scanned every row the policy le
 ``cityops_forces_in_box`` take the index as the owner and apply the very predicate of the
 policies (migrations 0010, 0012) themselves, returning ids only; queries join on the id
 (``=`` on bigint is leakproof), and the policies still apply to every row they read.
+``cityops_case_points`` does the same for the case tiles, returning the few columns a tile
+draws, so a zoomed-out tile of 30k cases reads them by the index, not by a join per case.
 """
 
 from collections.abc import Sequence
@@ -55,8 +57,17 @@ def upgrade() -> None:
         WHERE p.geom && box AND f.units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR f.department = cityops_scope_department())
     $$;
-    REVOKE EXECUTE ON FUNCTION cityops_cases_in_box(geometry), cityops_forces_in_box(geometry) FROM PUBLIC;
-    GRANT EXECUTE ON FUNCTION cityops_cases_in_box(geometry), cityops_forces_in_box(geometry) TO cityops_api;
+    CREATE FUNCTION cityops_case_points(box geometry)
+    RETURNS TABLE (id bigint, geom geometry, state text, severity severity, category_code text, deadline timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        SELECT id, geom, state, severity, category_code, deadline FROM event
+        WHERE geom && box AND state NOT IN ('closed', 'void') AND units @> ARRAY[cityops_scope_unit()]
+          AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
+    $$;
+    REVOKE EXECUTE ON FUNCTION cityops_cases_in_box(geometry), cityops_forces_in_box(geometry),
+        cityops_case_points(geometry) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION cityops_cases_in_box(geometry), cityops_forces_in_box(geometry),
+        cityops_case_points(geometry) TO cityops_api;
 
     CREATE FUNCTION cityops_h3_parent(cell bigint, resolution int) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -68,6 +79,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("""
     DROP FUNCTION cityops_h3_parent(bigint, int);
+    DROP FUNCTION cityops_case_points(geometry);
     DROP FUNCTION cityops_forces_in_box(geometry);
     DROP FUNCTION cityops_cases_in_box(geometry);
     DROP TRIGGER force_status_announce ON force;
