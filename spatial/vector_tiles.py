@@ -5,7 +5,8 @@ is many megabytes, as tiles the map fetches only the few it shows, each a few ki
 quantised, clipped geometry (``ST_AsMVTGeom``), cacheable by the browser. A tile holds at most
 ``cap`` features; one that would hold more is cut at the cap and says so, and each layer starts
 at the zoom where its features become distinguishable, so a full tile is the exception.
-Points far zoomed out are gathered into one feature per 64-pixel cell with their count.
+Points far zoomed out are gathered per H3 cell (resolution zoom − 4, a few dozen pixels across,
+grouped by the cell each row keeps: no geometry is projected or snapped per point) with their count.
 
 Polygons are simplified to a tenth of a tile unit and clipped to the tile (with its buffer)
 before they are projected: a district's boundary has thousands of vertices, and projecting all
@@ -36,19 +37,16 @@ features AS (
 SELECT ST_AsMVT(capped, %(layer)s, {extent}, 'geom'), (SELECT count(*) FROM features) > %(cap)s
 FROM (SELECT * FROM features LIMIT %(cap)s) capped
 """
-# points zoomed out: one feature per cell of 64 pixels (the tile's width / 64), carrying its count
+# points zoomed out: one feature per H3 cell a few dozen pixels across, at the mean of its points, with its count
 GATHERED = """
-WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS merc,
-                       ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326) AS box),
-points AS (
-    SELECT m.g, ST_SnapToGrid(m.g, (ST_XMax(bounds.merc) - ST_XMin(bounds.merc)) / 64) AS cell, {attributes}
-    FROM {source} t CROSS JOIN bounds CROSS JOIN LATERAL (SELECT ST_Transform(t.geom, 3857) AS g) m
-    WHERE {in_box} AND {where}
-),
-features AS (
-    SELECT ST_AsMVTGeom(ST_Centroid(ST_Collect(g)), (SELECT merc FROM bounds), {extent}, 0, true) AS geom,
+WITH features AS (
+    SELECT ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(avg(ST_X(t.geom)), avg(ST_Y(t.geom))), 4326), 3857),
+                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, 0, true) AS geom,
            count(*) AS count, {aggregates}
-    FROM points GROUP BY cell LIMIT %(cap)s + 1
+    FROM {source} t
+    WHERE {in_box} AND {where}
+    GROUP BY cityops_h3_parent(t.cell, %(resolution)s)
+    LIMIT %(cap)s + 1
 )
 SELECT ST_AsMVT(capped, %(layer)s, {extent}, 'geom'), (SELECT count(*) FROM features) > %(cap)s
 FROM (SELECT * FROM features LIMIT %(cap)s) capped
@@ -61,7 +59,8 @@ class TileLayer:
 
     Every piece is fixed SQL written here, never taken from a request; only z, x, y, the cap and
     the names in ``params`` are bound; ``{box}`` in ``source`` or ``in_box`` is the tile's box.
-    ``aggregates`` (over ``attributes``) make a point layer gather its features below ``gather_below``.
+    ``aggregates`` (over the rows of ``source``, which then needs a ``cell``) make a point layer gather
+    its features below ``gather_below``.
     """
 
     name: str
@@ -110,7 +109,8 @@ async def cut_tile(
         in_box=layer.in_box.format(box=box),
     )  # fmt: skip
     tolerance = 360 / 2**z / EXTENT / 10  # degrees: a tenth of a tile unit (a tile is 4096 units wide)
-    row = await (await conn.execute(sql, {"z": z, "x": x, "y": y, "cap": layer.cap, "layer": layer.name,
-                                          "tolerance": tolerance, **(params or {})})).fetchone()  # fmt: skip
+    bound = {"z": z, "x": x, "y": y, "cap": layer.cap, "layer": layer.name, "tolerance": tolerance,
+             "resolution": min(9, max(4, z - 4)), **(params or {})}  # fmt: skip
+    row = await (await conn.execute(sql, bound)).fetchone()
     data, truncated = row if row is not None else (b"", False)
     return Tile(bytes(data or b""), bool(truncated))

@@ -78,6 +78,7 @@ def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> No
     output = console.export_text()
     assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
         *["command page"] * 6, "grid tiles z12–15", "grid tiles", "building tiles z14–16", "building tiles",
-        "cases tiles z10–16", "cases tiles", "live", "live"]  # fmt: skip
+        "cases tiles z10–13", "cases tiles", "cases tiles z14–16", "cases tiles", "cases zoomed out", "live",
+        "live"]  # fmt: skip
     assert all(row.ratio > 0 for row in rows)
     assert "imported 300 open cases" in output and "live: 6 moves watched" in output and "cores" in output

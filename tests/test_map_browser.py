@@ -33,8 +33,12 @@ def people(nanjing: Engine) -> dict[str, str]:
             "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' "
             "ORDER BY ST_Area(g.geom) DESC LIMIT 1"), {"s": STREET}).scalar_one()  # fmt: skip
         names = {}
-        accounts = (("commander", STREET, ["street"]), ("worker", grid, ["grid_worker"]),
-                    ("planner", "320100", ["planner"]), ("elsewhere", "320115", ["district"]))
+        accounts = (
+            ("commander", STREET, ["street"]),
+            ("worker", grid, ["grid_worker"]),
+            ("planner", "320100", ["planner"]),
+            ("elsewhere", "320115", ["district"]),
+        )
         for who, unit, roles in accounts:
             names[who] = f"{who}-{uuid.uuid4().hex[:6]}"
             create_user(conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, actor="tests")

@@ -41,7 +41,7 @@ CASES = TileLayer(  # the caller's open cases in the box, read by the index (mig
     "cases", "cityops_case_points({box})",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
     gather_below=14,
-    aggregates="max(severity)::text AS severity, count(*) FILTER (WHERE overdue) AS overdue",
+    aggregates="max(t.severity)::text AS severity, count(*) FILTER (WHERE t.deadline < now()) AS overdue",
     in_box="true",
 )  # fmt: skip
 Z = Annotated[int, Path(ge=0, le=22)]
@@ -58,7 +58,7 @@ def _answer(tile: Tile, cache: str) -> Response:
 @router.get("/cases/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(Access("cases:read"))],
             responses={200: {"content": {MVT: {}}}, 204: {"description": "no open case in the tile"}})  # fmt: skip
 async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
-    """Open cases of the caller's jurisdiction; below zoom 14 gathered per 64-pixel cell with their count."""
+    """Open cases of the caller's jurisdiction; below zoom 14 gathered per H3 cell with their count."""
     async with scoped_connection(request) as conn:
         tile = await cut_tile(conn, CASES, z, x, y)
     return _answer(tile, f"private, max-age={CASE_MAX_AGE}")

@@ -58,9 +58,10 @@ def upgrade() -> None:
           AND (cityops_scope_department() IS NULL OR f.department = cityops_scope_department())
     $$;
     CREATE FUNCTION cityops_case_points(box geometry)
-    RETURNS TABLE (id bigint, geom geometry, state text, severity severity, category_code text, deadline timestamptz)
+    RETURNS TABLE (id bigint, geom geometry, cell bigint, state text, severity severity, category_code text,
+                   deadline timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-        SELECT id, geom, state, severity, category_code, deadline FROM event
+        SELECT id, geom, cell, state, severity, category_code, deadline FROM event
         WHERE geom && box AND state NOT IN ('closed', 'void') AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
     $$;
