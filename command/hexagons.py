@@ -24,9 +24,11 @@ CASES = f"""
 SELECT cityops_h3_parent(e.cell, %(resolution)s), count(*), count(*) FILTER (WHERE {OPEN}),
        count(*) FILTER (WHERE {OPEN} AND e.deadline < now()), max(e.severity)::text,
        mode() WITHIN GROUP (ORDER BY e.category_code)
-FROM event e WHERE {{where}}
+FROM {{source}} WHERE {{where}}
 GROUP BY 1 LIMIT %(cap)s
 """
+# the map's question — open cases in a view — by the index, the scope applied inside (migration 0016)
+OPEN_IN_BOX = "cityops_case_points(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)) e"
 FORCES = """
 SELECT cityops_h3_parent(p.cell, %(resolution)s), count(*), count(*) FILTER (WHERE p.status = 'available'),
        count(*) FILTER (WHERE p.status IN ('assigned', 'en_route', 'on_scene')), NULL::text, NULL::text
@@ -56,15 +58,23 @@ class HexFilter:
         if self.since and self.until and self.since >= self.until:
             raise InvalidInputError("since must be before until")
 
+    @property
+    def open_in_box(self) -> bool:
+        """Whether this is the map's question (open cases in a view), which has an indexed path."""
+        return self.bbox is not None and self.state == "open"
+
     def where(self, alias: str, *, cases: bool) -> tuple[str, dict[str, object]]:
         """SQL conditions on ``alias`` and their parameters (every value bound)."""
         conditions = [f"{alias}.units @> ARRAY[%(scope)s::bigint]"]
         params: dict[str, object] = {"scope": self.scope_unit, "resolution": self.resolution, "cap": MAX_HEXAGONS + 1}
-        if self.bbox is not None:  # one pass over the scope's rows: a view at hexagon zooms holds a good part of it
-            conditions.append(f"{alias}.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
+        if self.bbox is not None:
             params.update(zip(("w", "s", "e", "n"), self.bbox, strict=True))
+        if cases and self.open_in_box:  # the source holds only the caller's open cases in the box
+            conditions = ["true"]
+        elif self.bbox is not None:  # under row-level security: one pass over the scope's rows
+            conditions.append(f"{alias}.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
         if cases:
-            if self.state != "all":
+            if self.state != "all" and not self.open_in_box:
                 conditions.append(OPEN if self.state == "open" else f"NOT ({OPEN})")
             if self.categories:
                 conditions.append("e.category_code LIKE ANY(%(categories)s)")
@@ -91,7 +101,8 @@ def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-
 async def hexagons(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[dict[str, object]]:
     """GeoJSON features, one per hexagon holding at least one counted row."""
     where, params = filter_.where("e" if layer == "cases" else "p", cases=layer == "cases")
-    sql = (CASES if layer == "cases" else FORCES).format(where=where)
+    source = OPEN_IN_BOX if filter_.open_in_box else "event e"
+    sql = CASES.format(source=source, where=where) if layer == "cases" else FORCES.format(where=where)
     rows = await (await conn.execute(sql, params)).fetchall()
     if len(rows) > MAX_HEXAGONS:
         raise InvalidInputError(f"more than {MAX_HEXAGONS} hexagons: choose a coarser resolution or a smaller bbox")

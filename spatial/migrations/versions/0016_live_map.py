@@ -21,8 +21,9 @@ cases or forces could not use the GiST index and scanned every row the policy le
 ``cityops_forces_in_box`` take the index as the owner and apply the very predicate of the
 policies (migrations 0010, 0012) themselves, returning ids only; queries join on the id
 (``=`` on bigint is leakproof), and the policies still apply to every row they read.
-``cityops_case_points`` does the same for the case tiles, returning the few columns a tile
-draws, so a zoomed-out tile of 30k cases reads them by the index, not by a join per case.
+``cityops_case_points`` does the same for the map's open cases in a box (case tiles, hexagons),
+returning the few columns they draw, so a zoomed-out view of 30k cases reads them by the index,
+not by a join per case.
 """
 
 from collections.abc import Sequence
@@ -59,9 +60,9 @@ def upgrade() -> None:
     $$;
     CREATE FUNCTION cityops_case_points(box geometry)
     RETURNS TABLE (id bigint, geom geometry, cell bigint, state text, severity severity, category_code text,
-                   deadline timestamptz)
+                   filed_at timestamptz, deadline timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-        SELECT id, geom, cell, state, severity, category_code, deadline FROM event
+        SELECT id, geom, cell, state, severity, category_code, filed_at, deadline FROM event
         WHERE geom && box AND state NOT IN ('closed', 'void') AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
     $$;
