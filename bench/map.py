@@ -255,7 +255,7 @@ def bench_zoomed_out(engine: Engine, base: str, headers: dict[str, str], views: 
     per_view = statistics.mean(len(view_tiles(box, z)) for box, z in boxes)
     console.print(f"zoomed-out views: {views} (z10–12), {per_view:.0f} case tiles a view")
     return [Row("cases zoomed out, a 1280×800 view at z10–12: one hexagon request: p50 / p99 ms",
-                f"{ours[0]:.0f} / {ours[1]:.0f}", f"{theirs[0]:.0f} / {theirs[1]:.0f} the view's case tiles, 6 at a time",
+                f"{ours[0]:.0f} / {ours[1]:.0f}", f"{theirs[0]:.0f} / {theirs[1]:.0f} its case tiles, 6 at a time",
                 theirs[1] / ours[1], "—")]  # fmt: skip
 
 
