@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 
@@ -29,7 +30,13 @@ def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.BytesLoggerFactory() if json_lines else structlog.PrintLoggerFactory(),
+        # the process's own stdout, not whatever sys.stdout is when a logger is first used: a stream
+        # swapped in for a while (a test runner's, a CLI's capture) must not become the log's for good
+        logger_factory=(
+            structlog.BytesLoggerFactory(sys.__stdout__.buffer)
+            if json_lines
+            else structlog.PrintLoggerFactory(sys.__stdout__)
+        ),
         cache_logger_on_first_use=True,
     )
 

@@ -406,6 +406,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             "resolution": 9, "state": "all", "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
                 f["properties"]["h3"] == h3.latlng_to_cell(p.lat, p.lon, 9) for f in r.json()["features"])),
         ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/district/0/0/0.pbf")),
+        ("GET", "/tiles/units/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/units/0/0/0.pbf")),
         ("GET", "/tiles/cases/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/cases/3/9/1.pbf"), 422),  # checked once allowed
         ("GET", "/ogc"): Call(fixed("/ogc")),
         ("GET", "/ogc/conformance"): Call(fixed("/ogc/conformance")),

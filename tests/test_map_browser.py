@@ -143,13 +143,13 @@ def test_a_worker_tags_an_incident_and_the_command_view_shows_it_without_reload(
     lon, lat = inside(nanjing, people["grid"])
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
-    command.page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    command.page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(command.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
     worker = signed_in(browser, server, people["worker"], "/map/worker", viewport={"width": 390, "height": 844},
                        is_mobile=True, has_touch=True)  # fmt: skip
     page = worker.page
     wait_until(page, "document.querySelectorAll('select[name=category] option').length > 10")
-    page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 17)")
+    page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 17)")
     time.sleep(0.5)
     point = page.evaluate(f"cityopsMap.latLngToContainerPoint([{lat}, {lon}])")
     box = page.locator(".folium-map").bounding_box()
@@ -181,7 +181,7 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     case_id = str(answer.json()["case_id"])
     command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = command.page
-    page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(page, f"!!window.cityopsForces['{force_id}'] && !!window.cityopsCases['{case_id}']")
     fix = {"id": code, "lon": lon + 0.001, "lat": lat + 0.0005, "time": datetime.now(UTC).isoformat()}
     sent = time.monotonic()
@@ -210,13 +210,13 @@ def test_a_commander_sees_only_their_jurisdiction(
     lon, lat = 118.7925, 32.0525  # 玄武区, not 江宁区
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     other = signed_in(browser, server, people["elsewhere"], "/map", viewport={"width": 1280, "height": 800})
-    other.page.evaluate(f"cityopsMap.setView([{lat}, {lon}], 16)")
+    other.page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(other.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
     answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
         "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
     case_id = str(answer.json()["case_id"])
     time.sleep(2.0)
-    other.page.evaluate("cityopsMap.setView([32.0526, 118.7926], 16)")  # reload the view's cases too
+    other.page.evaluate("void cityopsMap.setView([32.0526, 118.7926], 16)")  # reload the view's cases too
     time.sleep(1.0)
     assert other.page.evaluate(f"!!window.cityopsCases['{case_id}']") is False
     assert other.page.evaluate("Object.keys(cityopsCases).length") == 0
