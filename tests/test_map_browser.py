@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -175,7 +175,8 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
 ) -> None:  # fmt: skip
     lon, lat = inside(nanjing, STREET)
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
-    force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.002, lat))
+    earlier = datetime.now(UTC) - timedelta(minutes=10)  # the move below is then a believable speed
+    force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.002, lat), fixed_at=earlier)
     answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
         "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
     case_id = str(answer.json()["case_id"])

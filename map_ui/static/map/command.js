@@ -7,7 +7,7 @@
 "use strict";
 window.cityopsCommand = function (map, options) {
   var C = window.cityops;
-  var CASE_ZOOM = 13, FORCE_ZOOM = 12, HEX_DELAY = 1500, LIMIT = 5000;
+  var CASE_ZOOM = 13, FORCE_ZOOM = 12, HEX_DELAY = 1500, LIMIT = 5000, READY_WAIT = 3000;
   var CASE_COLOURS = {reported: "#e67e22", accepted: "#f1c40f", filed: "#f1c40f", dispatched: "#2e86c1",
     acknowledged: "#2e86c1", handling: "#2e86c1", returned: "#e74c3c", rework: "#e74c3c", checking: "#8e44ad",
     extension_requested: "#16a085", parking_requested: "#16a085", parked: "#95a5a6"};
@@ -89,6 +89,9 @@ window.cityopsCommand = function (map, options) {
   function putForce(item) {
     if (item.lon === null || item.lon === undefined) return;
     var known = forces[item.id];
+    if (known && known.item.fixed_at && item.fixed_at && Date.parse(known.item.fixed_at) > Date.parse(item.fixed_at)) {
+      return;  // an older fix than the one shown (a list read before the stream's newer item arrived)
+    }
     var style = {radius: 5, color: "#ffffff", weight: 1.5, fillColor: FORCE_COLOURS[item.status] || "#555",
                  fillOpacity: 1, bubblingMouseEvents: false};
     if (known) {
@@ -115,7 +118,7 @@ window.cityopsCommand = function (map, options) {
   function forceFromFeature(f) {
     var p = f.properties;
     return {id: f.id, code: p.code, name: p.name, kind: p.kind, status: p.status, unit: p.unit,
-            lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1]};
+            fixed_at: p.fixed_at, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1]};
   }
 
   function loadCases() {
@@ -314,7 +317,11 @@ window.cityopsCommand = function (map, options) {
     history.replaceState(null, "", "#" + map.getZoom() + "/" + centre.lat.toFixed(5) + "/" + centre.lng.toFixed(5));
     refresh();
   });
-  refresh();  // the cases and forces first: the hierarchy's tiles would hold the connections they need
+  /* the layers load once the stream is subscribed (its "ready"), so no change can fall between the
+     two; a stream that cannot connect within READY_WAIT does not hold the map back */
+  var loaded = false;
+  function firstLoad() { if (!loaded) { loaded = true; refresh(); } }
+  C.liveStream({onReady: firstLoad, onChanges: applyChanges, onReset: refresh});
+  setTimeout(firstLoad, READY_WAIT);
   C.tierLayers(map, options, control);
-  C.liveStream({onChanges: applyChanges, onReset: refresh});
 };

@@ -138,9 +138,9 @@ window.cityopsWorker = function (map, options) {
     }).catch(function (error) { report.textContent = error.message; });
   }
 
-  C.liveStream({
+  C.liveStream({  // the task list is read once the stream is subscribed, and again after changes
+    onReady: loadTasks,
     onChanges: function () { if (!tasksTimer) tasksTimer = setTimeout(function () { tasksTimer = null; loadTasks(); }, 1000); },
     onReset: loadTasks
   });
-  loadTasks();
 };
