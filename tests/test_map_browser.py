@@ -176,7 +176,8 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     lon, lat = inside(nanjing, STREET)
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     earlier = datetime.now(UTC) - timedelta(minutes=10)  # the move below is then a believable speed
-    force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.002, lat), fixed_at=earlier)
+    # ~30 m from the case once moved: the nearest force whatever the demo directory holds, yet apart on screen
+    force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.0006, lat), fixed_at=earlier)
     answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
         "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
     case_id = str(answer.json()["case_id"])
@@ -184,11 +185,12 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     page = command.page
     page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(page, f"!!window.cityopsForces['{force_id}'] && !!window.cityopsCases['{case_id}']")
-    fix = {"id": code, "lon": lon + 0.001, "lat": lat + 0.0005, "time": datetime.now(UTC).isoformat()}
+    moved = lon + 0.0003
+    fix = {"id": code, "lon": moved, "lat": lat + 0.0001, "time": datetime.now(UTC).isoformat()}
     sent = time.monotonic()
     tracker = caller(["tracker"], "320100")
     assert httpx.post(f"{server}/api/v1/forces/positions", json={"fixes": [fix]}, headers=tracker).status_code == 200
-    wait_until(page, f"Math.abs(cityopsForces['{force_id}'].item.lon - {lon + 0.001}) < 1e-7", timeout_s=5)
+    wait_until(page, f"Math.abs(cityopsForces['{force_id}'].item.lon - {moved}) < 1e-7", timeout_s=5)
     assert time.monotonic() - sent < 2.0
     point = page.evaluate(f"cityopsMap.latLngToContainerPoint([{lat}, {lon}])")
     box = page.locator(".folium-map").bounding_box()
