@@ -29,6 +29,7 @@ from api.routes import (
     forces,
     health,
     hexagons,
+    hotspots,
     locate,
     ratings,
     reports,
@@ -52,6 +53,7 @@ from command.workflow import Rules
 from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from forces.sweeper import sweep_every
+from grid.hotspots import warm_up
 from grid.locate import Locator
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
@@ -149,11 +151,14 @@ def create_app(
         app.state.changes = ChangeHub(libpq_url(store, api=True), role_switch(store, api=True),
                                       app.state.public_scope.settings(), app.state.calendar.zone)  # fmt: skip
         change_feed = asyncio.create_task(app.state.changes.run())
+        # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
+        analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
         try:
             yield
         finally:
             deadline_watch.cancel()
             change_feed.cancel()
+            analytics_warm_up.cancel()
             follow_ups.cancel()
             user_changes.cancel()
             sealer.cancel()
@@ -182,7 +187,7 @@ def create_app(
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
-                   workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router,
+                   workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
                    tiles.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:

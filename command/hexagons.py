@@ -98,12 +98,21 @@ def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-
             "properties": properties}  # fmt: skip
 
 
-async def hexagons(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[dict[str, object]]:
-    """GeoJSON features, one per hexagon holding at least one counted row."""
+async def _rows(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[tuple]:  # type: ignore[type-arg]
     where, params = filter_.where("e" if layer == "cases" else "p", cases=layer == "cases")
     source = OPEN_IN_BOX if filter_.open_in_box else "event e"
     sql = CASES.format(source=source, where=where) if layer == "cases" else FORCES.format(where=where)
     rows = await (await conn.execute(sql, params)).fetchall()
     if len(rows) > MAX_HEXAGONS:
         raise InvalidInputError(f"more than {MAX_HEXAGONS} hexagons: choose a coarser resolution or a smaller bbox")
-    return [_feature(row, layer) for row in rows]
+    return rows
+
+
+async def hexagons(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[dict[str, object]]:
+    """GeoJSON features, one per hexagon holding at least one counted row."""
+    return [_feature(row, layer) for row in await _rows(conn, layer, filter_)]
+
+
+async def case_counts(conn: psycopg.AsyncConnection, filter_: HexFilter) -> dict[int, int]:
+    """Cases per cell (the cells holding any), for statistics over them."""
+    return {int(row[0]): int(row[1]) for row in await _rows(conn, "cases", filter_)}

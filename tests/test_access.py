@@ -425,6 +425,9 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
                                                            f["id"] == p.extra["force"] for f in r.json()["features"])),
         ("GET", "/ogc/collections/forces/items/{feature_id}"): Call(
             get(lambda p: f"/ogc/collections/forces/items/{p.extra['force']}"), outside="hidden"),
+        ("GET", "/api/v1/analytics/hotspots"): Call(get(lambda p: "/api/v1/analytics/hotspots",
+                                                        lambda p: {"unit": p.chain["district"], "permutations": 0}),
+                                                    outside="refused"),
         ("POST", "/api/v1/ratings"): Call(lambda p, c: ("POST", "/api/v1/ratings", {"json": {
             "token": str(uuid.uuid4()), "rating": "satisfied"}}), 404),  # a token nobody holds: 404 for all
     }  # fmt: skip

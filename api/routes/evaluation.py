@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.access import Access
@@ -18,7 +19,7 @@ from spatial.errors import ForbiddenError, InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["evaluation"])
 Analyst = Annotated[User, Depends(Access("analytics:read"))]
-UNIT = "SELECT id, ancestors FROM unit WHERE code = %s"
+UNIT = "SELECT id, ancestors, ST_AsBinary(geom) FROM unit WHERE code = %s"
 LONGEST = timedelta(days=3 * 366)
 FIELDS = ("key", "name", *COUNTS, *RATINGS, *FORMULAS)
 
@@ -30,7 +31,7 @@ class Output(StrEnum):
     csv = "csv"
 
 
-def _period(start: datetime | None, end: datetime | None, zone: object) -> tuple[datetime, datetime]:
+def analysis_period(start: datetime | None, end: datetime | None, zone: object) -> tuple[datetime, datetime]:
     """``[from, to)``: zone-aware, ordered, at most three years; by default the last 30 days."""
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
@@ -44,6 +45,17 @@ def _period(start: datetime | None, end: datetime | None, zone: object) -> tuple
     return start, end
 
 
+async def unit_in_reach(conn: psycopg.AsyncConnection, user: User, code: str | None) -> tuple[int, bytes]:
+    """The unit ``code`` (default: the caller's) as id and boundary (WKB), if it is in the caller's jurisdiction."""
+    found = await (await conn.execute(UNIT, (code or user.unit_code,))).fetchone()
+    if found is None:
+        raise NotFoundError(f"no unit {code}")
+    unit_id, ancestors, boundary = found
+    if user.unit_id != unit_id and user.unit_id not in ancestors:
+        raise ForbiddenError(f"unit {code} is outside your jurisdiction ({user.unit_code})")
+    return unit_id, bytes(boundary)
+
+
 @router.get("/evaluation", response_model=None)
 async def evaluation(
     request: Request, user: Analyst,
@@ -54,14 +66,9 @@ async def evaluation(
     fmt: Annotated[Output, Query(alias="format")] = Output.json,
 ) -> Response:  # fmt: skip
     """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
-    since, until = _period(start, end, request.app.state.calendar.zone)
+    since, until = analysis_period(start, end, request.app.state.calendar.zone)
     async with scoped_connection(request) as conn:
-        found = await (await conn.execute(UNIT, (unit or user.unit_code,))).fetchone()
-        if found is None:
-            raise NotFoundError(f"no unit {unit}")
-        unit_id, ancestors = found
-        if user.unit_id != unit_id and user.unit_id not in ancestors:
-            raise ForbiddenError(f"unit {unit} is outside your jurisdiction ({user.unit_code})")
+        unit_id, _ = await unit_in_reach(conn, user, unit)
         result = await evaluate(conn, Period(unit_id, since, until, by, user.department))
     if fmt is Output.csv:
         return csv_response([*result["rows"], result["total"]], FIELDS, f"evaluation-{unit or user.unit_code}-{by}")  # type: ignore[list-item]
