@@ -31,6 +31,7 @@ from api.routes import (
     hexagons,
     hotspots,
     locate,
+    proposals,
     ratings,
     reports,
     route,
@@ -188,7 +189,7 @@ def create_app(
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
-                   tiles.router, map_router, docs.router):  # fmt: skip
+                   proposals.router, tiles.router, map_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -36,11 +36,12 @@ FROM force_position p WHERE {where}
 GROUP BY 1 LIMIT %(cap)s
 """
 STATES = ("open", "closed", "all")
+SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 
 
 @dataclass(frozen=True)
 class HexFilter:
-    """Which rows count: the caller's unit, an area, categories (code prefixes), state, filing window."""
+    """Which rows count: the caller's unit, an area, categories (code prefixes), sources, state, filing window."""
 
     scope_unit: int
     resolution: int
@@ -49,6 +50,7 @@ class HexFilter:
     state: str = "open"
     since: datetime | None = None
     until: datetime | None = None
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
@@ -57,6 +59,8 @@ class HexFilter:
             raise InvalidInputError(f"state must be one of {', '.join(STATES)}, got {self.state!r}")
         if self.since and self.until and self.since >= self.until:
             raise InvalidInputError("since must be before until")
+        if unknown := set(self.sources) - set(SOURCES):
+            raise InvalidInputError(f"unknown source {', '.join(sorted(unknown))}; one of {', '.join(SOURCES)}")
 
     @property
     def open_in_box(self) -> bool:
@@ -79,6 +83,9 @@ class HexFilter:
             if self.categories:
                 conditions.append("e.category_code LIKE ANY(%(categories)s)")
                 params["categories"] = [f"{prefix}%" for prefix in self.categories]
+            if self.sources:
+                conditions.append("e.source = ANY(%(sources)s::report_source[])")
+                params["sources"] = list(self.sources)
             for name, sql in (("since", "e.filed_at >= %(since)s"), ("until", "e.filed_at < %(until)s")):
                 if getattr(self, name) is not None:
                     conditions.append(sql)

@@ -2,12 +2,23 @@
 
 A heat map restates where people are. Gi* asks whether a cell together with its ring of
 neighbours holds more cases than the study area's average would put there; permutation
-inference (esda's conditional randomisation) says how surprising that is. Hundreds of cells are
+inference (esda's conditional randomisation) says how surprising that is. Thousands of cells are
 tested at once, so p-values are cut at the false-discovery-rate threshold (Benjamini–Hochberg,
-``esda.fdr``) instead of at alpha. The study area is every cell of the unit at the resolution —
+``esda.fdr``) instead of at alpha. The p-value is the tail of the permutation distribution as
+esda fits it (its mean and spread: ``p_z_sim``), not the rank among the draws (``p_sim``): the
+rank's floor, 1/(permutations + 1), cannot pass a BH cut over m cells unless m·alpha/(permutations
++ 1) cells share it — 180 cells of a city at resolution 8 — so a city-wide analysis would find
+nothing however strong the cluster. The study area is every cell of the unit at the resolution —
 empty cells count as zeros, or a whole city would read as one hot spot — and a cell needs at
 least ``min_count`` cases of its own to be called hot: a quiet cell beside a busy one is not a
 place to send a patrol.
+
+Over time (``emerging``) the period is cut into equal steps and each step gets its own Gi*; a
+cell's pattern comes from when it was hot and from the Mann–Kendall trend of its z-scores
+(Kendall's tau against time): new, intensifying, persistent, diminishing, sporadic — the classes
+of the space-time pattern mining planners know from ArcGIS, without the time neighbours of a full
+space-time cube (a step's statistic is spatial only). Rates (cases per building, a population proxy)
+replace counts when a busy place should not look hot merely for being dense.
 
 esda's permutation kernel is compiled by numba on first use (~15 s); ``warm_up`` runs it once on
 a tiny input so no request pays for it (the API calls it at start, off the event loop).
@@ -22,9 +33,13 @@ import h3
 import numpy as np
 import shapely
 from libpysal.weights import W
+from scipy.stats import kendalltau
 
 MIN_RESOLUTION, MAX_RESOLUTION = 6, 10
 HOT, COLD, NOT_SIGNIFICANT = "hot", "cold", "not_significant"
+NEW, INTENSIFYING, PERSISTENT, DIMINISHING, SPORADIC = "new", "intensifying", "persistent", "diminishing", "sporadic"
+PATTERNS = (NEW, INTENSIFYING, PERSISTENT, DIMINISHING, SPORADIC)
+MOSTLY = 0.9  # share of steps hot that makes a place a lasting hot spot (ArcGIS's rule)
 
 
 @dataclass(frozen=True)
@@ -64,43 +79,124 @@ def ring_weights(cells: np.ndarray) -> W:
     return W(neighbours, silence_warnings=True)
 
 
-def gi_star(cells: np.ndarray, counts: np.ndarray, permutations: int, seed: int | None = None) -> esda.G_Local:
-    """Gi* of ``counts`` over ``cells`` (aligned), binary ring weights, the focal cell included."""
-    return esda.G_Local(counts.astype(float), ring_weights(cells), transform="B", star=True,
-                        permutations=permutations, seed=seed, n_jobs=1, keep_simulations=False)  # fmt: skip
+def gi_star(
+    values: np.ndarray, weights: W, permutations: int, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gi* z-scores and p-values of ``values`` (aligned with the weights' ids), the focal cell included.
+
+    p is the permutation p-value (the analytic one with no permutations). A study area without a
+    single case has no statistic: every z is 0 and every p is 1.
+    """
+    if not np.any(values):
+        return np.zeros(len(values)), np.ones(len(values))
+    g = esda.G_Local(values.astype(float), weights, transform="B", star=True, permutations=permutations, seed=seed,
+                     n_jobs=1, keep_simulations=True)  # fmt: skip
+    return np.asarray(g.Zs, dtype=float), np.asarray(g.p_z_sim if permutations else g.p_norm, dtype=float)
 
 
-def classify(counts: np.ndarray, g: esda.G_Local, alpha: float, min_count: int) -> list[str]:
-    """hot / cold / not_significant per cell: permutation p under the FDR cut, z's sign, the count guard."""
-    p = g.p_sim if g.permutations else g.p_norm
+def classify(counts: np.ndarray, z: np.ndarray, p: np.ndarray, alpha: float, min_count: int) -> list[str]:
+    """hot / cold / not_significant per cell: p under the FDR cut, z's sign, the count guard."""
     cut = esda.fdr(p, alpha)
     kinds = []
-    for count, z, p_value in zip(counts, g.Zs, p, strict=True):
+    for count, z_score, p_value in zip(counts, z, p, strict=True):
         if p_value > cut:
             kinds.append(NOT_SIGNIFICANT)
-        elif z > 0:
+        elif z_score > 0:
             kinds.append(HOT if count >= min_count else NOT_SIGNIFICANT)
         else:
             kinds.append(COLD)
     return kinds
 
 
-def hotspots(
-    cells: np.ndarray, counts: np.ndarray, *, permutations: int = 999, alpha: float = 0.05, min_count: int = 3,
-    seed: int | None = None,
-) -> list[Spot]:  # fmt: skip
-    """Every cell of the study area with its statistic and class."""
+def _checked(cells: np.ndarray) -> W:
     if len(cells) < 3:
         raise ValueError("the study area holds fewer than 3 cells: choose a finer resolution or a larger unit")
-    g = gi_star(cells, counts, permutations, seed)
-    p = g.p_sim if permutations else g.p_norm
-    kinds = classify(counts, g, alpha, min_count)
-    return [Spot(int(c), int(n), float(z), float(pv), k) for c, n, z, pv, k in
-            zip(cells, counts, g.Zs, p, kinds, strict=True)]  # fmt: skip
+    return ring_weights(cells)
+
+
+def _values(counts: np.ndarray, exposure: np.ndarray | None) -> np.ndarray:
+    """Counts, or counts per unit of exposure (every cell's exposure must be positive)."""
+    if exposure is None:
+        return counts.astype(float)
+    if np.any(exposure <= 0):
+        raise ValueError("a rate needs a positive exposure in every cell: leave cells without any out of the area")
+    return counts / exposure
+
+
+def hotspots(
+    cells: np.ndarray, counts: np.ndarray, *, permutations: int = 999, alpha: float = 0.05, min_count: int = 3,
+    seed: int | None = None, exposure: np.ndarray | None = None,
+) -> list[Spot]:  # fmt: skip
+    """Every cell of the study area with its statistic and class; on rates when ``exposure`` is given."""
+    z, p = gi_star(_values(counts, exposure), _checked(cells), permutations, seed)
+    kinds = classify(counts, z, p, alpha, min_count)
+    return [Spot(int(c), int(n), float(zc), float(pv), k) for c, n, zc, pv, k in
+            zip(cells, counts, z, p, kinds, strict=True)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One cell over the steps: its counts, class per step, the trend of its z-scores and its pattern."""
+
+    cell: int
+    counts: tuple[int, ...]
+    kinds: tuple[str, ...]
+    tau: float
+    trend_p: float
+    pattern: str | None
+
+
+def pattern(kinds: list[str], tau: float, trend_p: float, alpha: float) -> str | None:
+    """The emerging-hot-spot class of one cell from its class per step (oldest first) and its z trend.
+
+    - new: hot in the latest steps without a break, never hot before that run (and not mostly hot);
+    - intensifying / diminishing: hot in at least 90 % of the steps and the latest, z rising / falling
+      significantly; persistent: the same without a significant trend;
+    - sporadic: hot in the latest step, on and off before;
+    - None: not hot in the latest step (whatever it was before).
+    """
+    hot = [kind == HOT for kind in kinds]
+    if not hot[-1]:
+        return None
+    if sum(hot) >= MOSTLY * len(hot):
+        if trend_p <= alpha:
+            return INTENSIFYING if tau > 0 else DIMINISHING
+        return PERSISTENT
+    start = len(hot) - hot[::-1].index(False)  # where the latest unbroken run of hot steps began
+    return SPORADIC if any(hot[:start]) else NEW
+
+
+def emerging(
+    cells: np.ndarray, counts_by_step: np.ndarray, *, permutations: int = 999, alpha: float = 0.05,
+    min_count: int = 3, seed: int | None = None, exposure: np.ndarray | None = None,
+) -> list[Trend]:  # fmt: skip
+    """Gi* per step (rows of ``counts_by_step``, oldest first; columns aligned with ``cells``) and each cell's pattern.
+
+    With fewer than 5 steps no Kendall trend can reach p ≤ 0.05, so lasting hot spots read as persistent.
+    """
+    steps = counts_by_step.shape[0]
+    if steps < 2:
+        raise ValueError("an emerging-hot-spot analysis needs at least 2 steps")
+    weights = _checked(cells)
+    zs, kinds = [], []
+    for step, counts in enumerate(counts_by_step):
+        z, p = gi_star(_values(counts, exposure), weights, permutations, None if seed is None else seed + step)
+        zs.append(z)
+        kinds.append(classify(counts, z, p, alpha, min_count))
+    z_by_cell, kinds_by_cell = np.array(zs).T, list(zip(*kinds, strict=True))
+    time = np.arange(steps)
+    trends = []
+    for i, cell in enumerate(cells):
+        series = z_by_cell[i]
+        tau, trend_p = kendalltau(time, series) if np.ptp(series) > 0 else (0.0, 1.0)
+        cell_kinds = list(kinds_by_cell[i])
+        trends.append(Trend(int(cell), tuple(int(n) for n in counts_by_step[:, i]), tuple(cell_kinds), float(tau),
+                            float(trend_p), pattern(cell_kinds, float(tau), float(trend_p), alpha)))  # fmt: skip
+    return trends
 
 
 def warm_up() -> None:
     """Compile esda's permutation kernel once, on a tiny study area."""
     centre = h3.str_to_int(h3.latlng_to_cell(32.06, 118.80, 8))
     cells = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(centre), 2)), dtype=np.uint64)
-    gi_star(cells, np.arange(len(cells)), permutations=9, seed=0)
+    gi_star(np.arange(len(cells), dtype=float), ring_weights(cells), permutations=9, seed=0)

@@ -428,6 +428,16 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/analytics/hotspots"): Call(get(lambda p: "/api/v1/analytics/hotspots",
                                                         lambda p: {"unit": p.chain["district"], "permutations": 0}),
                                                     outside="refused"),
+        ("GET", "/api/v1/analytics/bins"): Call(get(lambda p: "/api/v1/analytics/bins", lambda p: {
+            "unit": p.chain["district"], "by": "street"}), outside="refused"),
+        ("GET", "/api/v1/analytics/recurrences"): Call(get(lambda p: "/api/v1/analytics/recurrences",
+                                                           lambda p: {"unit": p.chain["district"]}), outside="refused"),
+        ("POST", "/api/v1/analytics/proposals"): Call(post(lambda p: "/api/v1/analytics/proposals", json=lambda p: {
+            "unit": p.chain["district"], "times": 50}), 201, outside="refused"),
+        ("GET", "/api/v1/analytics/proposals"): Call(fixed("/api/v1/analytics/proposals")),
+        ("POST", "/api/v1/analytics/proposals/{proposal_id}/decision"): Call(post(
+            lambda p: "/api/v1/analytics/proposals/987654321/decision", json=lambda p: {"decision": "dismissed"}),
+            404),  # no such proposal: 404 for whoever may decide
         ("POST", "/api/v1/ratings"): Call(lambda p, c: ("POST", "/api/v1/ratings", {"json": {
             "token": str(uuid.uuid4()), "rating": "satisfied"}}), 404),  # a token nobody holds: 404 for all
     }  # fmt: skip

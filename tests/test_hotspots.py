@@ -1,4 +1,5 @@
-"""Hot and cold spots (issue 8): planted clusters are found, uniform data gives (almost) none, esda agrees."""
+"""Hot and cold spots (issue 8): planted clusters are found with their class and pattern over time, uniform data
+gives (almost) none, esda agrees; through the API with bins by cell, unit, category and source."""
 
 from __future__ import annotations
 
@@ -15,7 +16,20 @@ from libpysal.weights import W
 from sqlalchemy import Engine, text
 
 from command.historic_import import import_events
-from grid.hotspots import COLD, HOT, hotspots, ring_weights
+from grid.hotspots import (
+    COLD,
+    DIMINISHING,
+    HOT,
+    INTENSIFYING,
+    NEW,
+    NOT_SIGNIFICANT,
+    PERSISTENT,
+    SPORADIC,
+    emerging,
+    hotspots,
+    pattern,
+    ring_weights,
+)
 from tests.conftest import Caller
 
 CENTRE = h3.latlng_to_cell(32.06, 118.80, 8)  # 玄武区
@@ -70,9 +84,9 @@ def test_results_equal_esda_called_directly_on_the_same_input() -> None:
     neighbours = {c: [h3.str_to_int(n) for n in h3.grid_disk(h3.int_to_str(c), 1) if n != h3.int_to_str(c)
                       and h3.str_to_int(n) in set(index)] for c in index}  # fmt: skip
     direct = esda.G_Local(counts, W(neighbours, silence_warnings=True), transform="B", star=True, permutations=199,
-                          seed=42, n_jobs=1)  # fmt: skip
+                          seed=42, n_jobs=1, keep_simulations=True)  # fmt: skip
     assert np.allclose([ours[c].z for c in index], direct.Zs)
-    assert np.allclose([ours[c].p for c in index], direct.p_sim)
+    assert np.allclose([ours[c].p for c in index], direct.p_z_sim)  # the permutation distribution's tail
     assert {c: sorted(n) for c, n in ring_weights(cells).neighbors.items()} == {c: sorted(n) for c, n in
                                                                                neighbours.items()}  # fmt: skip
 
@@ -88,6 +102,65 @@ def test_a_quiet_cell_beside_a_busy_one_is_not_called_hot() -> None:
     assert spots[centre].z > 3 and spots[centre].kind == "not_significant"  # the guard, not the statistic
 
 
+def test_rates_take_the_exposure_out_of_the_counts() -> None:
+    cells = disk(10)
+    rng = np.random.default_rng(12)
+    buildings = np.full(len(cells), 5.0)
+    dense = [i for i, c in enumerate(cells) if int(c) in set(disk(1).tolist())]
+    buildings[dense] = 60  # a dense quarter: twelve times the buildings …
+    counts = rng.poisson(buildings * 0.8)  # … and twelve times the cases, at the same rate per building
+    on_counts = {s.cell for s in hotspots(cells, counts, seed=2) if s.kind == HOT}
+    on_rates = {s.cell for s in hotspots(cells, counts, seed=2, exposure=buildings) if s.kind == HOT}
+    assert {int(cells[i]) for i in dense} <= on_counts and not on_rates
+    with pytest.raises(ValueError, match="positive exposure"):
+        hotspots(cells, counts, exposure=np.zeros(len(cells)))
+
+
+@pytest.mark.parametrize(
+    ("classes", "tau", "p", "expected"),
+    [
+        ("HHHHHHHHHH", 0.1, 0.6, PERSISTENT),
+        ("HHHHHHHHHH", 0.7, 0.001, INTENSIFYING),
+        ("HHHHHHHHHH", -0.7, 0.001, DIMINISHING),
+        ("NHHHHHHHHH", 0.0, 1.0, PERSISTENT),  # 90 % of the steps
+        ("NNNNNNNNNH", 0.5, 0.04, NEW),
+        ("NNNNNNHHHH", 0.5, 0.04, NEW),  # a run at the end, never before
+        ("HNNHNNNNNH", 0.0, 1.0, SPORADIC),
+        ("HNCHNNNNHH", 0.0, 1.0, SPORADIC),  # on and off, once cold
+        ("HHHHHHHHHN", -0.5, 0.001, None),  # not hot now: no pattern
+    ],
+)
+def test_patterns_follow_the_rules(classes: str, tau: float, p: float, expected: str | None) -> None:
+    names = {"H": HOT, "N": NOT_SIGNIFICANT, "C": COLD}
+    assert pattern([names[c] for c in classes], tau, p, alpha=0.05) == expected
+
+
+def test_planted_histories_get_their_emerging_pattern() -> None:
+    """Five clusters over eight steps, each with the history of one pattern, among Poisson(2) background."""
+    cells = disk(12)
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(2.0, (8, len(cells)))
+    ring = h3.grid_ring(CENTRE, 6)
+    plan = {
+        PERSISTENT: (CENTRE, [25] * 8),
+        NEW: (ring[0], [2] * 6 + [25, 25]),
+        INTENSIFYING: (ring[9], list(range(14, 46, 4))),
+        DIMINISHING: (ring[18], list(range(42, 10, -4))),
+        SPORADIC: (ring[27], [25, 2, 2, 25, 2, 2, 2, 25]),
+    }
+    column = {int(c): i for i, c in enumerate(cells)}
+    for centre, means in plan.values():
+        for step, mean in enumerate(means):
+            for cell in h3.grid_disk(centre, 1):
+                counts[step, column[h3.str_to_int(cell)]] = rng.poisson(mean)
+    trends = {t.cell: t for t in emerging(cells, counts, permutations=999, seed=3)}
+    for expected, (centre, _) in plan.items():
+        assert trends[h3.str_to_int(centre)].pattern == expected, (expected, trends[h3.str_to_int(centre)])
+    far = set(cells.tolist()) - {int(h3.str_to_int(c)) for centre, _ in plan.values() for c in h3.grid_disk(centre, 2)}
+    assert sum(trends[c].pattern is not None for c in far) <= 0.01 * len(far)
+    assert trends[h3.str_to_int(CENTRE)].counts == tuple(int(n) for n in counts[:, column[h3.str_to_int(CENTRE)]])
+
+
 def test_a_study_area_too_small_is_refused() -> None:
     with pytest.raises(ValueError, match="fewer than 3 cells"):
         hotspots(disk(0), np.array([4]), permutations=9)
@@ -99,10 +172,9 @@ PLANT = (118.8105, 32.0475)  # inside 玄武区 (320102)
 
 @pytest.fixture(scope="module")
 def planted(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """120 cases around one resolution-8 cell of 玄武区 and 240 spread over the district, filed in the last days.
+    """120 cases around one resolution-8 cell of 玄武区 and 240 spread over the district, filed 2 days ago.
 
-    With 999 permutations the smallest p is 0.001, and 135 cells under a 5 % false-discovery rate need
-    three cells that small before any is called: a hot spot is a neighbourhood, not one busy cell.
+    Sources alternate hotline / grid worker, so a filter by source halves them.
     """
     with nanjing.connect() as conn:
         area = shapely.from_wkb(bytes(conn.execute(text("SELECT ST_AsBinary(geom) FROM unit WHERE code = '320102'"))
@@ -116,8 +188,8 @@ def planted(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
     when = datetime.now(UTC) - timedelta(days=2)
     path = tmp_path_factory.mktemp("hotspots") / "planted.csv"
     pd.DataFrame([{"lon": round(x, 6), "lat": round(y, 6), "category": "020102", "reported_at": when.isoformat(),
-                   "state": "closed", "id": f"hot-{i}"} for i, (x, y) in enumerate(cluster + spread)]
-                 ).to_csv(path, index=False)  # fmt: skip
+                   "state": "closed", "id": f"hot-{i}", "source": ("hotline", "grid_worker")[i % 2]}
+                  for i, (x, y) in enumerate(cluster + spread)]).to_csv(path, index=False)  # fmt: skip
     assert import_events(nanjing, path).loaded == 360
     return h3.latlng_to_cell(PLANT[1], PLANT[0], 8)
 
@@ -147,3 +219,62 @@ def test_hotspot_requests_are_checked(client: TestClient, caller: Caller) -> Non
     too_fine = client.get("/api/v1/analytics/hotspots", headers=city, params={"res": 10, "permutations": 0})
     assert too_fine.status_code == 422 and "coarser" in too_fine.json()["detail"]
     assert client.get("/api/v1/analytics/hotspots", headers=analyst, params={"category": "垃圾"}).status_code == 422
+
+
+def test_the_api_gives_the_pattern_over_steps_and_csv(client: TestClient, caller: Caller, planted: str) -> None:
+    analyst = caller(["planner"], "320102")
+    answer = client.get("/api/v1/analytics/hotspots", headers=analyst,
+                        params={"category": "0201", "steps": 5, "permutations": 199})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    cell = next(f for f in body["features"] if f["id"] == planted)["properties"]
+    assert cell["pattern"] == NEW and cell["classes"][-1] == HOT and len(cell["counts"]) == 5
+    assert cell["counts"][-1] == cell["count"] and sum(cell["counts"][:-1]) == 0  # all filed 2 days ago
+    assert len(body["summary"]["steps"]) == 5 and body["summary"]["patterns"][NEW] >= 1
+    assert body["summary"]["top"][0]["place"]  # the street and community of the hottest cell
+    table = client.get("/api/v1/analytics/hotspots", headers=analyst,
+                       params={"category": "0201", "steps": 2, "permutations": 99, "format": "csv"})  # fmt: skip
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    header = table.content.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[:7] == ["h3", "lon", "lat", "count", "z", "p", "class"] and header[-2:] == ["step_1", "step_2"]
+
+
+def test_hotspots_by_source_and_on_rates(client: TestClient, caller: Caller, planted: str) -> None:
+    analyst = caller(["planner"], "320102")
+    params = {"category": "0201", "permutations": 99, "every_cell": "true"}
+    everything = client.get("/api/v1/analytics/hotspots", headers=analyst, params=params).json()["summary"]
+    hotline = client.get("/api/v1/analytics/hotspots", headers=analyst, params=params | {"source": "hotline"})
+    assert hotline.status_code == 200, hotline.text
+    assert 0 < hotline.json()["summary"]["cases"] < everything["cases"]
+    rates = client.get("/api/v1/analytics/hotspots", headers=analyst, params=params | {"rate": "buildings"})
+    assert rates.status_code == 200, rates.text
+    assert rates.json()["summary"]["rate"] == "buildings" and rates.json()["summary"]["cells"] <= everything["cells"]
+    for bad in ({"source": "pigeon"}, {"rate": "people"}, {"steps": 0}, {"steps": 25}):
+        refused = client.get("/api/v1/analytics/hotspots", headers=analyst, params=params | bad)
+        assert refused.status_code == 422, (bad, refused.text)
+
+
+def test_bins_by_cell_unit_category_and_source(client: TestClient, caller: Caller, planted: str) -> None:
+    analyst = caller(["district"], "320102")
+    by_cell = client.get("/api/v1/analytics/bins", headers=analyst, params={"category": "0201", "steps": 3})
+    assert by_cell.status_code == 200, by_cell.text
+    cells = by_cell.json()
+    total = sum(r["count"] for r in cells["rows"])
+    assert total >= 300 and len(cells["steps"]) == 3
+    top = max(cells["rows"], key=lambda r: r["count"])
+    assert top["key"] == planted and top["step"] == cells["steps"][-1] and top["per_km2"] > top["count"]
+    streets = client.get("/api/v1/analytics/bins", headers=analyst,
+                         params={"category": "0201", "by": "street", "group": "source"}).json()  # fmt: skip
+    assert sum(r["count"] for r in streets["rows"]) == total  # every case in exactly one street
+    assert {r["group"] for r in streets["rows"]} == {"hotline", "grid_worker"}
+    assert all(r["key"].startswith("320102") and r["name"] and r["per_km2"] > 0 for r in streets["rows"])
+    grids = client.get("/api/v1/analytics/bins", headers=analyst,
+                       params={"category": "0201", "by": "grid", "format": "csv"})  # fmt: skip
+    assert grids.status_code == 200
+    lines = grids.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "key,name,step,group,count,per_km2" and sum(int(x.split(",")[4]) for x in lines[1:]) == total
+    street = caller(["planner"], "320102002")
+    above = client.get("/api/v1/analytics/bins", headers=street, params={"by": "district"})
+    assert above.status_code == 422 and "above" in above.json()["detail"]
+    for bad in ({"by": "building"}, {"group": "weather"}, {"format": "xml"}, {"source": "x"}):
+        assert client.get("/api/v1/analytics/bins", headers=analyst, params=bad).status_code == 422, bad

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,7 +19,7 @@ from spatial.errors import ForbiddenError, InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["evaluation"])
 Analyst = Annotated[User, Depends(Access("analytics:read"))]
-UNIT = "SELECT id, ancestors, ST_AsBinary(geom) FROM unit WHERE code = %s"
+UNIT = "SELECT id, ancestors, ST_AsBinary(geom), tier::text FROM unit WHERE code = %s"
 LONGEST = timedelta(days=3 * 366)
 FIELDS = ("key", "name", *COUNTS, *RATINGS, *FORMULAS)
 
@@ -45,15 +45,23 @@ def analysis_period(start: datetime | None, end: datetime | None, zone: object) 
     return start, end
 
 
-async def unit_in_reach(conn: psycopg.AsyncConnection, user: User, code: str | None) -> tuple[int, bytes]:
-    """The unit ``code`` (default: the caller's) as id and boundary (WKB), if it is in the caller's jurisdiction."""
+class UnitInReach(NamedTuple):
+    """A unit an analysis covers: its id, boundary (WKB) and tier."""
+
+    id: int
+    boundary: bytes
+    tier: str
+
+
+async def unit_in_reach(conn: psycopg.AsyncConnection, user: User, code: str | None) -> UnitInReach:
+    """The unit ``code`` (default: the caller's), if it is in the caller's jurisdiction."""
     found = await (await conn.execute(UNIT, (code or user.unit_code,))).fetchone()
     if found is None:
         raise NotFoundError(f"no unit {code}")
-    unit_id, ancestors, boundary = found
+    unit_id, ancestors, boundary, tier = found
     if user.unit_id != unit_id and user.unit_id not in ancestors:
         raise ForbiddenError(f"unit {code} is outside your jurisdiction ({user.unit_code})")
-    return unit_id, bytes(boundary)
+    return UnitInReach(unit_id, bytes(boundary), tier)
 
 
 @router.get("/evaluation", response_model=None)
@@ -68,8 +76,8 @@ async def evaluation(
     """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
     since, until = analysis_period(start, end, request.app.state.calendar.zone)
     async with scoped_connection(request) as conn:
-        unit_id, _ = await unit_in_reach(conn, user, unit)
-        result = await evaluate(conn, Period(unit_id, since, until, by, user.department))
+        reach = await unit_in_reach(conn, user, unit)
+        result = await evaluate(conn, Period(reach.id, since, until, by, user.department))
     if fmt is Output.csv:
         return csv_response([*result["rows"], result["total"]], FIELDS, f"evaluation-{unit or user.unit_code}-{by}")  # type: ignore[list-item]
     return FastJSONResponse(result)

@@ -1,0 +1,150 @@
+"""Recurrence: the same place and category N times in T days becomes a root-cause task proposal.
+
+A hot spot says where many cases are; a recurrence says where one kind of case keeps coming
+back — the blocked drain, the broken lamp — which clearing each case will never end. Detection
+runs in the database over the caller's rows (row-level security); proposing writes one row per
+place and category while it is open (migration 0017) and refreshes it when run again; the
+decision is a commander's, audited, and a decided place proposes again only from cases filed
+after the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import h3
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+
+from spatial.errors import ConflictError, InvalidInputError, NotFoundError
+
+MIN_TIMES, MIN_DAYS, MAX_DAYS = 2, 1, 366
+DECISIONS = ("accepted", "dismissed")
+LIMIT = 1000
+DETECT = """
+WITH recent AS (
+    SELECT cityops_h3_parent(e.cell, %(resolution)s) AS cell, e.category_code, e.id, e.filed_at
+    FROM event e
+    WHERE e.units @> ARRAY[%(scope)s::bigint] AND e.filed_at >= %(since)s AND e.state <> 'void' {categories}
+), decided AS (
+    SELECT cell, category_code, max(decided_at) AS at FROM root_cause_proposal WHERE state <> 'proposed'
+    GROUP BY 1, 2
+), places AS (
+    SELECT r.cell, r.category_code, count(*) AS n, min(r.filed_at) AS first_at, max(r.filed_at) AS last_at,
+           array_agg(r.id ORDER BY r.filed_at) AS case_ids
+    FROM recent r LEFT JOIN decided d ON d.cell = r.cell AND d.category_code = r.category_code
+    WHERE d.at IS NULL OR r.filed_at > d.at
+    GROUP BY 1, 2 HAVING count(*) >= %(times)s
+)
+SELECT p.cell, p.category_code, c.name AS category, p.n, p.first_at, p.last_at, p.case_ids, latest.units,
+       o.id AS proposal_id
+FROM places p
+JOIN category c ON c.code = p.category_code
+JOIN event latest ON latest.id = p.case_ids[array_upper(p.case_ids, 1)]
+LEFT JOIN root_cause_proposal o ON o.cell = p.cell AND o.category_code = p.category_code AND o.state = 'proposed'
+ORDER BY p.n DESC, p.last_at DESC
+LIMIT %(limit)s
+"""
+PROPOSE = """
+INSERT INTO root_cause_proposal (cell, category_code, units, case_ids, case_count, window_days, first_filed_at,
+                                 last_filed_at, proposed_by)
+VALUES (%(cell)s, %(category_code)s, %(units)s, %(case_ids)s, %(n)s, %(days)s, %(first_at)s, %(last_at)s, %(actor)s)
+ON CONFLICT (cell, category_code) WHERE state = 'proposed' DO UPDATE
+SET units = EXCLUDED.units, case_ids = EXCLUDED.case_ids, case_count = EXCLUDED.case_count,
+    window_days = EXCLUDED.window_days, first_filed_at = EXCLUDED.first_filed_at,
+    last_filed_at = EXCLUDED.last_filed_at, updated_at = now()
+RETURNING id, (xmax = 0) AS created
+"""
+COLUMNS = """id, cell, category_code, case_ids, case_count, window_days, first_filed_at, last_filed_at, state,
+    proposed_by, proposed_at, updated_at, decided_by, decided_at, note"""
+DECIDE = f"""
+UPDATE root_cause_proposal SET state = %(decision)s, decided_by = %(actor)s, decided_at = now(), note = %(note)s,
+       updated_at = now()
+WHERE id = %(id)s AND state = 'proposed'
+RETURNING {COLUMNS}
+"""
+AUDIT = "SELECT cityops_audit(%s, %s, %s, %s::jsonb)"
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """How a recurrence is defined: the same cell (at ``resolution``) and category ``times`` times in ``days``."""
+
+    scope_unit: int
+    times: int = 3
+    days: int = 30
+    resolution: int = 9
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.times < MIN_TIMES:
+            raise InvalidInputError(f"times must be at least {MIN_TIMES}: one case is not a recurrence")
+        if not MIN_DAYS <= self.days <= MAX_DAYS:
+            raise InvalidInputError(f"days must be {MIN_DAYS}…{MAX_DAYS}, got {self.days}")
+        if not 6 <= self.resolution <= 10:
+            raise InvalidInputError(f"resolution must be 6…10, got {self.resolution}")
+
+
+def _place(row: dict[str, object]) -> dict[str, object]:
+    cell = h3.int_to_str(int(row.pop("cell")))  # type: ignore[call-overload]
+    lat, lon = h3.cell_to_latlng(cell)
+    row.pop("units", None)
+    return {"h3": cell, "lon": round(lon, 6), "lat": round(lat, 6), **row}
+
+
+async def detect(conn: psycopg.AsyncConnection, rule: Recurrence, now: datetime) -> list[dict[str, object]]:
+    """Places and categories over the threshold, most cases first (with their open proposal, if any)."""
+    categories = "AND e.category_code LIKE ANY(%(categories)s)" if rule.categories else ""
+    params = {"resolution": rule.resolution, "scope": rule.scope_unit, "since": now - timedelta(days=rule.days),
+              "times": rule.times, "limit": LIMIT, "categories": [f"{c}%" for c in rule.categories]}  # fmt: skip
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(DETECT.format(categories=categories), params)
+        return list(await cur.fetchall())
+
+
+async def propose(
+    conn: psycopg.AsyncConnection, rule: Recurrence, now: datetime, actor: str
+) -> list[dict[str, object]]:  # fmt: skip
+    """Detect and store: one open proposal per place and category (refreshed if it is already open)."""
+    found = await detect(conn, rule, now)
+    proposals = []
+    for row in found:
+        created_id, created = await (await conn.execute(PROPOSE, {**row, "days": rule.days, "actor": actor})).fetchone()  # type: ignore[misc]
+        proposals.append({**_place(row), "proposal_id": created_id, "created": created})
+    return proposals
+
+
+def places(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Detected rows as the API shows them: the cell as an H3 id with its centre."""
+    return [_place(dict(row)) for row in rows]
+
+
+async def listed(conn: psycopg.AsyncConnection, state: str | None) -> list[dict[str, object]]:
+    """Proposals in the caller's scope, newest first."""
+    where = "WHERE state = %s" if state else ""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {COLUMNS} FROM root_cause_proposal {where} ORDER BY updated_at DESC LIMIT {LIMIT}",
+                          (state,) if state else ())  # fmt: skip
+        return [_place(row) for row in await cur.fetchall()]
+
+
+async def decide(
+    conn: psycopg.AsyncConnection, proposal_id: int, decision: str, note: str | None, actor: str
+) -> dict[str, object]:  # fmt: skip
+    """Accept or dismiss an open proposal, once; audited."""
+    if decision not in DECISIONS:
+        raise InvalidInputError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(DECIDE, {"id": proposal_id, "decision": decision, "note": note, "actor": actor})
+        row = await cur.fetchone()
+        if row is None:
+            await cur.execute("SELECT state FROM root_cause_proposal WHERE id = %s", (proposal_id,))
+            existing = await cur.fetchone()
+            if existing is None:
+                raise NotFoundError(f"no root-cause proposal {proposal_id} in your jurisdiction")
+            raise ConflictError(f"proposal {proposal_id} is already {existing['state']}")
+        detail = orjson.dumps({"decision": decision, "note": note}).decode()
+        await cur.execute(AUDIT, (actor, f"proposal.{decision}", f"root_cause_proposal:{proposal_id}", detail))
+    return _place(row)
