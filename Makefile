@@ -24,6 +24,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench forces
 	@$(BIN)/cityops bench workflow
 	@$(BIN)/cityops bench map
+	@$(BIN)/cityops bench hotspots
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

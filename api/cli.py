@@ -476,6 +476,21 @@ def bench_map(
             background=background, console=console)  # fmt: skip
 
 
+@bench_app.command("hotspots")
+def bench_hotspots(
+    cases: Annotated[int, typer.Option(help="Cases over the last year (kept between runs)")] = 1_000_000,
+    resolution: Annotated[int, typer.Option(min=6, max=10, help="H3 resolution")] = 8,
+    permutations: Annotated[int, typer.Option(min=0, max=9999)] = 999,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs of each route (the median is reported)")] = 3,
+) -> None:
+    """Hot spots of the city from the database vs points → h3 → esda.G_Local; and the cold start."""
+    from bench.hotspots import run
+
+    with reported_errors():
+        run(_bench_store("_hotspots_bench", empty=False), cases=cases, resolution=resolution,
+            permutations=permutations, repeats=repeats, console=console)  # fmt: skip
+
+
 @bench_app.command("access")
 def bench_access(
     seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint and caller")] = 15,
@@ -641,6 +656,110 @@ def audit_verify() -> None:
     console.print(f"case transitions intact: {transitions:,} rows, every case's chain and state consistent")
 
 
+def _period(start: str | None, end: str | None):  # type: ignore[no-untyped-def]
+    """``--from``/``--to`` as aware datetimes, by default the last 30 days."""
+    from datetime import datetime, timedelta
+
+    until = datetime.fromisoformat(end) if end else datetime.now().astimezone()
+    since = datetime.fromisoformat(start) if start else until - timedelta(days=30)
+    if since.tzinfo is None or until.tzinfo is None or since >= until:
+        raise PlatformError("--from and --to need a time zone (…+08:00) and --from before --to")
+    return since, until
+
+
+@app.command()
+def archive(
+    directory: Annotated[Path, typer.Argument(help="Where the GeoParquet files go")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="Filed from, ISO 8601 with zone (default: 30 days ago)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Filed before, with zone (default: now)")] = None,
+    rows_per_file: Annotated[int, typer.Option(min=1, help="Cases per file (one Dask partition each)")] = 250_000,
+) -> None:
+    """Write case history as GeoParquet (point, cell, category, source, time, unit chain; no text, no personal data)."""
+    from command.archive import export_cases
+
+    with reported_errors(), progress_bar("archive") as update:
+        since, until = _period(start, end)
+
+        def tick(done: int, total: int) -> None:
+            update(f"{done:,}/{total:,} cases", done / max(total, 1))
+
+        files = export_cases(_engine(_store()), directory, since, until, rows_per_file=rows_per_file, progress=tick)
+    console.print(f"{len(files)} files in {directory}")
+
+
+@app.command()
+def hotspots(
+    unit: Annotated[str | None, typer.Option(help="Unit code (default: the city)")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="ISO 8601 with zone (default: 30 days ago)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End, exclusive, with zone (default: now)")] = None,
+    res: Annotated[int, typer.Option(min=6, max=10, help="H3 resolution of the cells")] = 8,
+    category: Annotated[list[str], typer.Option(help="Category code or prefix (repeat for several)")] = [],  # noqa: B006
+    source: Annotated[list[str], typer.Option(help="Report source (repeat): hotline, grid_worker …")] = [],  # noqa: B006
+    steps: Annotated[int, typer.Option(min=1, max=60, help="Equal time steps (≥ 2: emerging patterns)")] = 1,
+    permutations: Annotated[int, typer.Option(min=0, max=9999)] = 999,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.2, help="False-discovery rate")] = 0.05,
+    min_count: Annotated[int, typer.Option(min=1, help="Cases a cell needs to be called hot")] = 3,
+    rate: Annotated[str, typer.Option(help="count, or buildings (cases per building)")] = "count",
+    out: Annotated[Path, typer.Option(help="Directory for GeoJSON, CSV, PNG maps and summary.txt")] = Path("hotspots"),
+    archive: Annotated[Path | None, typer.Option(help="Count from this GeoParquet archive on Dask instead")] = None,
+    dask: Annotated[
+        str, typer.Option(help="With --archive: 'local' (a LocalCluster here) or a scheduler address")
+    ] = "local",
+) -> None:
+    """Hot and cold spots of a unit (Getis-Ord Gi*, FDR), their patterns over time, the top places; files and maps."""
+    import asyncio
+
+    import psycopg
+
+    from command.hotspot_analysis import HotspotQuery, analyse
+    from command.hotspot_outputs import write_all
+    from spatial.db import libpq_url
+
+    async def run(settings: StoreSettings, update) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+        async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
+            code = unit or await _city(conn)
+            found = await (await conn.execute("SELECT id, name, ST_AsBinary(geom) FROM unit WHERE code = %s",
+                                              (code,))).fetchone()  # fmt: skip
+            if found is None:
+                raise PlatformError(f"no unit {code!r}")
+            since, until = _period(start, end)
+            query = HotspotQuery(found[0], code, bytes(found[2]), since, until, res, tuple(category), tuple(source),
+                                 steps, permutations, alpha, min_count, rate)  # fmt: skip
+            with _archive_counter(archive, dask) as count:
+                return await analyse(conn, query, count=count, progress=update), found[1]
+
+    with reported_errors(), progress_bar("hot spots") as update:
+        result, name = asyncio.run(run(_store(), update))
+        title = f"{result.query.unit_code} {name}: {result.query.since:%Y-%m-%d} – {result.query.until:%Y-%m-%d}"
+        update("writing files and maps", 0.99)
+        paths = write_all(result, out, title)
+    console.print(result.text(), highlight=False)
+    console.print("written: " + ", ".join(str(p) for p in paths), soft_wrap=True)
+
+
+async def _city(conn) -> str:  # type: ignore[no-untyped-def]
+    return (await (await conn.execute("SELECT code FROM unit WHERE tier = 'city' LIMIT 1")).fetchone() or ("",))[0]
+
+
+@contextmanager
+def _archive_counter(archive: Path | None, address: str):  # type: ignore[no-untyped-def]
+    """None (the database counts), or a counter over the archive on a Dask cluster for the command's duration."""
+    if archive is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    from grid.scaleout import archive_counts
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) if address == "local" else None
+    with Client(cluster or address) as client:
+        yield lambda query: archive_counts(archive, query.filter, query.period, client)
+    if cluster is not None:
+        cluster.close()
+
+
 REPORT_COLUMNS = {
     "filed": "filed",
     "closed": "closed",
@@ -674,7 +793,6 @@ def report(
 ) -> None:
     """Evaluation (综合评价) of a unit's subtree over a period, as a table (formulas: GET /api/v1/evaluation)."""
     import asyncio
-    from datetime import datetime, timedelta
 
     import psycopg
 
@@ -683,15 +801,11 @@ def report(
 
     async def run(settings: StoreSettings) -> dict:  # type: ignore[type-arg]
         async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
-            code = unit or (await (await conn.execute("SELECT code FROM unit WHERE tier = 'city' LIMIT 1")).fetchone()
-                            or ("",))[0]  # fmt: skip
+            code = unit or await _city(conn)
             found = await (await conn.execute("SELECT id, name FROM unit WHERE code = %s", (code,))).fetchone()
             if found is None:
                 raise PlatformError(f"no unit {code!r}")
-            until = datetime.fromisoformat(end) if end else datetime.now().astimezone()
-            since = datetime.fromisoformat(start) if start else until - timedelta(days=30)
-            if since.tzinfo is None or until.tzinfo is None or since >= until:
-                raise PlatformError("--from and --to need a time zone (…+08:00) and --from before --to")
+            since, until = _period(start, end)
             return {"title": f"{code} {found[1]}, {since.isoformat()} – {until.isoformat()}, by {by}",
                     **await evaluate(conn, Period(found[0], since, until, By(by)))}  # fmt: skip
 

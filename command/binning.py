@@ -20,7 +20,8 @@ TIERS = ("city", "district", "street", "community", "grid", "building")  # the t
 BIN_TIERS = ("district", "street", "community", "grid")
 GROUPS = {"none": "NULL::text", "category": "e.category_code", "source": "e.source::text"}
 MAX_STEPS = 60
-STEP = "least(floor(extract(epoch FROM e.filed_at - %(since)s) / %(width)s), %(last)s)::int"
+# date_part is double precision (extract is numeric since PostgreSQL 14: 4 times slower over a million rows)
+STEP = "least(floor(date_part('epoch', e.filed_at - %(since)s) / %(width)s), %(last)s)::int"
 CELL_STEPS = f"""
 SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, count(*) FROM event e WHERE {{where}} GROUP BY 1, 2
 """

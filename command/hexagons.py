@@ -35,7 +35,9 @@ SELECT cityops_h3_parent(p.cell, %(resolution)s), count(*), count(*) FILTER (WHE
 FROM force_position p WHERE {where}
 GROUP BY 1 LIMIT %(cap)s
 """
-STATES = ("open", "closed", "all")
+# "reported": every case that was not voided (an analysis counts what happened, not rejected reports)
+STATE_SQL = {"open": OPEN, "closed": f"NOT ({OPEN})", "reported": "e.state <> 'void'", "all": "true"}
+STATES = tuple(STATE_SQL)
 SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 
 
@@ -78,8 +80,8 @@ class HexFilter:
         elif self.bbox is not None:  # under row-level security: one pass over the scope's rows
             conditions.append(f"{alias}.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
         if cases:
-            if self.state != "all" and not self.open_in_box:
-                conditions.append(OPEN if self.state == "open" else f"NOT ({OPEN})")
+            if not self.open_in_box:
+                conditions.append(STATE_SQL[self.state])
             if self.categories:
                 conditions.append("e.category_code LIKE ANY(%(categories)s)")
                 params["categories"] = [f"{prefix}%" for prefix in self.categories]

@@ -15,7 +15,6 @@ from datetime import datetime
 import h3
 import numpy as np
 import psycopg
-import shapely
 
 from command.binning import Steps, buildings_per_cell, counts_by_step
 from command.hexagons import HexFilter
@@ -30,6 +29,7 @@ SELECT string_agg(name, ' · ' ORDER BY tier) FROM unit
 WHERE tier IN ('street', 'community') AND ST_Covers(geom, ST_SetSRID(ST_Point(%s, %s), 4326))
 """
 Progress = Callable[[str, float], None]
+CaseCounter = Callable[["HotspotQuery"], dict[tuple[int, int], int]]
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class HotspotQuery:
 
     @property
     def filter(self) -> HexFilter:
-        """The rows that count: every state, filed in the period, in the unit."""
-        return HexFilter(self.unit_id, self.resolution, None, self.categories, "all", self.since, self.until,
+        """The rows that count: every case not voided, filed in the period, in the unit."""
+        return HexFilter(self.unit_id, self.resolution, None, self.categories, "reported", self.since, self.until,
                          self.sources)  # fmt: skip
 
     @property
@@ -160,7 +160,9 @@ def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: di
     """The statistics on counts already read: study area, Gi* for the period and per step, patterns."""
     report = progress or (lambda stage, fraction: None)
     report("study area", 0.3)
-    cells = study_area(shapely.from_wkb(query.boundary), query.resolution)
+    # every cell whose centre is in the unit, and the edge cells holding its cases: no case is left out
+    holding = np.array(sorted({cell for cell, _ in counted}), dtype=np.uint64)
+    cells = np.union1d(study_area(query.boundary, query.resolution), holding)
     if exposure is not None:
         cells = cells[[exposure.get(int(c), 0) > 0 for c in cells]]
     if len(cells) > MAX_CELLS:
@@ -177,20 +179,39 @@ def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: di
     try:
         report("Gi* over the period", 0.4)
         spots = hotspots(cells, counts.sum(axis=0), **settings)  # type: ignore[arg-type]
-        report("Gi* per step", 0.6)
-        trends = emerging(cells, counts, **settings) if query.steps > 1 else None  # type: ignore[arg-type]
+
+        def on_step(done: int) -> None:
+            report(f"Gi* of step {done}/{query.steps}", 0.5 + 0.45 * done / query.steps)
+
+        trends = emerging(cells, counts, **settings, on_step=on_step) if query.steps > 1 else None  # type: ignore[arg-type]
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return HotspotResult(query, cells, counts, spots, trends)
 
 
 async def read_counts(
-    conn: psycopg.AsyncConnection, query: HotspotQuery
+    conn: psycopg.AsyncConnection, query: HotspotQuery, count: CaseCounter | None = None
 ) -> tuple[dict[tuple[int, int], int], dict[int, int] | None]:  # fmt: skip
-    """Cases per (cell, step) and, for rates, buildings per cell — the database's part."""
-    counted = await counts_by_step(conn, query.filter, query.period)
+    """Cases per (cell, step) — by the database, or by ``count`` (the archive on a cluster) — and, for rates,
+    buildings per cell."""
+    counted = count(query) if count else await counts_by_step(conn, query.filter, query.period)
     exposure = await buildings_per_cell(conn, query.unit_id, query.resolution) if query.rate == "buildings" else None
     return counted, exposure
+
+
+async def analyse(
+    conn: psycopg.AsyncConnection, query: HotspotQuery, *, count: CaseCounter | None = None,
+    progress: Progress | None = None,
+) -> HotspotResult:  # fmt: skip
+    """The whole analysis in the calling thread (the command line's and the benchmark's path)."""
+    report = progress or (lambda stage, fraction: None)
+    report("counting cases", 0.05)
+    counted, exposure = await read_counts(conn, query, count)
+    result = study(query, counted, exposure, progress)
+    report("naming places", 0.97)
+    await name_places(conn, result)
+    report("done", 1.0)
+    return result
 
 
 async def name_places(conn: psycopg.AsyncConnection, result: HotspotResult) -> None:

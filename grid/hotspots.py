@@ -26,7 +26,9 @@ a tiny input so no request pays for it (the API calls it at start, off the event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import esda
 import h3
@@ -61,20 +63,34 @@ class Spot:
                                "class": self.kind}}  # fmt: skip
 
 
-def study_area(area: shapely.Geometry, resolution: int) -> np.ndarray:
-    """Every cell whose centre lies in ``area`` (a unit's boundary), as H3 integers."""
+@lru_cache(maxsize=64)
+def study_area(boundary: bytes, resolution: int) -> np.ndarray:
+    """Every cell whose centre lies in ``boundary`` (a unit's, as WKB), as H3 integers (sorted).
+
+    Kept per boundary and resolution (a city at resolution 8 takes a second to fill); a boundary
+    that changes is another key. The array is read-only: callers share it.
+    """
     if not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
         raise ValueError(f"resolution must be {MIN_RESOLUTION}…{MAX_RESOLUTION}")
-    cells = h3.geo_to_cells(shapely.geometry.mapping(area), resolution)
-    return np.array(sorted(h3.str_to_int(c) for c in cells), dtype=np.uint64)
+    cells = h3.geo_to_cells(shapely.geometry.mapping(shapely.from_wkb(boundary)), resolution)
+    area = np.array(sorted(h3.str_to_int(c) for c in cells), dtype=np.uint64)
+    area.flags.writeable = False
+    return area
 
 
 def ring_weights(cells: np.ndarray) -> W:
     """Binary weights: each cell's neighbours are the cells of its first ring inside the study area."""
-    known = {int(c) for c in cells}
+    return _ring_weights(np.ascontiguousarray(cells, dtype=np.uint64).tobytes())
+
+
+@lru_cache(maxsize=64)
+def _ring_weights(cells: bytes) -> W:
+    """Kept per study area: building a city's weights takes longer than testing them."""
+    ids = np.frombuffer(cells, dtype=np.uint64)
+    known = {int(c) for c in ids}
     neighbours = {
         int(c): [n for n in (h3.str_to_int(x) for x in h3.grid_ring(h3.int_to_str(int(c)), 1)) if n in known]
-        for c in cells
+        for c in ids
     }
     return W(neighbours, silence_warnings=True)
 
@@ -85,13 +101,16 @@ def gi_star(
     """Gi* z-scores and p-values of ``values`` (aligned with the weights' ids), the focal cell included.
 
     p is the permutation p-value (the analytic one with no permutations). A study area without a
-    single case has no statistic: every z is 0 and every p is 1.
+    single case has no statistic: every z is 0 and every p is 1; so has a cell whose draws never
+    vary (its permutation spread is 0): its p is 1, never a discovery.
     """
     if not np.any(values):
         return np.zeros(len(values)), np.ones(len(values))
-    g = esda.G_Local(values.astype(float), weights, transform="B", star=True, permutations=permutations, seed=seed,
-                     n_jobs=1, keep_simulations=True)  # fmt: skip
-    return np.asarray(g.Zs, dtype=float), np.asarray(g.p_z_sim if permutations else g.p_norm, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a spread of 0 gives NaN, handled below
+        g = esda.G_Local(values.astype(float), weights, transform="B", star=True, permutations=permutations,
+                         seed=seed, n_jobs=1, keep_simulations=True)  # fmt: skip
+    p = np.asarray(g.p_z_sim if permutations else g.p_norm, dtype=float)
+    return np.nan_to_num(np.asarray(g.Zs, dtype=float)), np.nan_to_num(p, nan=1.0)
 
 
 def classify(counts: np.ndarray, z: np.ndarray, p: np.ndarray, alpha: float, min_count: int) -> list[str]:
@@ -169,6 +188,7 @@ def pattern(kinds: list[str], tau: float, trend_p: float, alpha: float) -> str |
 def emerging(
     cells: np.ndarray, counts_by_step: np.ndarray, *, permutations: int = 999, alpha: float = 0.05,
     min_count: int = 3, seed: int | None = None, exposure: np.ndarray | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Trend]:  # fmt: skip
     """Gi* per step (rows of ``counts_by_step``, oldest first; columns aligned with ``cells``) and each cell's pattern.
 
@@ -183,6 +203,8 @@ def emerging(
         z, p = gi_star(_values(counts, exposure), weights, permutations, None if seed is None else seed + step)
         zs.append(z)
         kinds.append(classify(counts, z, p, alpha, min_count))
+        if on_step:
+            on_step(step + 1)
     z_by_cell, kinds_by_cell = np.array(zs).T, list(zip(*kinds, strict=True))
     time = np.arange(steps)
     trends = []

@@ -6,6 +6,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench import access, forces, intake, workflow
+from bench import hotspots as hotspots_bench
 from bench import map as map_bench
 from bench.locate import run
 from spatial.settings import StoreSettings
@@ -82,3 +83,13 @@ def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> No
         "live"]  # fmt: skip
     assert all(row.ratio > 0 for row in rows)
     assert "imported 300 open cases" in output and "live: 6 moves watched" in output and "cores" in output
+
+
+def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=240)
+    rows = hotspots_bench.run(nanjing_settings, cases=3_000, resolution=7, permutations=99, repeats=1, console=console)
+    output = console.export_text()
+    assert [row.measure.split(":")[0].split(",")[0] for row in rows] == ["city", "the same against the 5 s target",
+                                                                          "cold start"]  # fmt: skip
+    assert rows[0].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
+    assert "hot and" in output  # the summary a planner reads

@@ -237,6 +237,14 @@ def test_planner_view_draws_hexagons_with_filters(browser: Browser, server: str,
     wait_until(page, "document.querySelector('#cityops-legend').textContent.includes('total')")
     page.screenshot(path=str(artifacts / "map-planner.png"))
     assert before > 0 and "H3 r" in page.inner_text("#cityops-legend")
+    page.select_option("select[name=steps]", "4")
+    page.click("button[name=hotspots]")
+    wait_until(page, "document.querySelector('.cityops-spots').textContent.includes('cells')", timeout_s=120)
+    summary = page.inner_text(".cityops-spots")
+    assert "hot" in summary and "cold" in summary
+    drawn = page.evaluate("cityopsSpots.getLayers().map(function (l) { return l.feature.properties['class']; })")
+    assert all(kind in ("hot", "cold", "not_significant") for kind in drawn)
+    page.screenshot(path=str(artifacts / "map-planner-hotspots.png"))
     view.assert_offline(server)
 
 

@@ -91,7 +91,7 @@ async def get_bins(
     since, until = analysis_period(start, end, request.app.state.calendar.zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
-        filter_ = HexFilter(reach.id, res, None, category_codes(category), "all", since, until,
+        filter_ = HexFilter(reach.id, res, None, category_codes(category), "reported", since, until,
                             comma_list(source, "source", SOURCES))  # fmt: skip
         period = Steps(since, until, steps)
         rows = await bins(conn, filter_, period, by=by, group=group, scope_tier=reach.tier)

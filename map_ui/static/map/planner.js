@@ -1,11 +1,16 @@
 /* The planner's view: case counts on H3 hexagons by category, state and filing window, coloured on
-   a scale fitted to what is in view, with a legend. The hexagon properties are those the hotspot
-   statistics add to (issue 8); the live stream has the counts read again after a burst of changes. */
+   a scale fitted to what is in view, with a legend; the live stream has the counts read again after
+   a burst of changes. "Find hot spots" runs Getis-Ord Gi* for the planner's unit with the same
+   category and window (GET /api/v1/analytics/hotspots), optionally over time steps: hot and cold
+   cells by confidence, emerging patterns outlined, the top places listed. */
 "use strict";
 window.cityopsPlanner = function (map, options) {
   var C = window.cityops;
   var RAMP = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
   var WINDOWS = [["", "全部 all time"], ["1", "24 小时 24 h"], ["7", "7 天 days"], ["30", "30 天 days"], ["365", "一年 year"]];
+  var HOT = ["#fcae91", "#fb6a4a", "#cb181d"], COLD = ["#bdd7e7", "#6baed6", "#2171b5"];  // by 90/95/99 % confidence
+  var PATTERNS = {"new": "新出现 new", intensifying: "加剧 intensifying", persistent: "持续 persistent",
+    diminishing: "减弱 diminishing", sporadic: "零星 sporadic"};
   C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
   C.tierLayers(map, options, control);
@@ -13,9 +18,11 @@ window.cityopsPlanner = function (map, options) {
   var breaks = [];
   var hexes = L.geoJSON(null, {style: style, onEachFeature: describe}).addTo(map);
   control.addOverlay(hexes, "事件六边形 case hexagons");
+  var spots = L.geoJSON(null, {style: spotStyle, onEachFeature: describeSpot}).addTo(map);
+  control.addOverlay(spots, "热点 hot spots (Gi*)");
   var filters = C.panel("cityops-filters", "cityops-filters"), legend = C.panel("cityops-legend", "cityops-legend");
   var ticket = 0, timer = null;
-  window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsReady = false;
+  window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsSpots = spots; window.cityopsReady = false;
 
   filters.innerHTML = "<form><label>类别 category <select name='category'><option value=''>全部 all</option></select></label>" +
     "<label>时段 window <select name='days'>" + WINDOWS.map(function (w) {
@@ -24,7 +31,10 @@ window.cityopsPlanner = function (map, options) {
     "<label>状态 state <select name='state'><option value='all'>全部 all</option><option value='open'>在办 open</option>" +
     "<option value='closed'>已结 closed</option></select></label>" +
     "<label>分辨率 resolution <select name='resolution'><option value=''>自动 auto</option>" +
-    [5, 6, 7, 8, 9].map(function (r) { return "<option>" + r + "</option>"; }).join("") + "</select></label></form>";
+    [5, 6, 7, 8, 9].map(function (r) { return "<option>" + r + "</option>"; }).join("") + "</select></label>" +
+    "<label>时间步 steps <select name='steps'><option value='1'>整段 whole window</option><option>4</option>" +
+    "<option>8</option><option>12</option></select></label>" +
+    "<button type='button' name='hotspots'>分析热点 find hot spots</button></form><div class='cityops-spots'></div>";
   var form = filters.querySelector("form");
   L.DomEvent.disableClickPropagation(filters);
 
@@ -60,6 +70,46 @@ window.cityopsPlanner = function (map, options) {
       C.escapeHtml(p.top_category) + "<br>最高等级 worst severity " + C.escapeHtml(p.severity) + "</div>");
   }
 
+  function confidence(p) { return p <= 0.01 ? 2 : p <= 0.05 ? 1 : 0; }
+
+  function spotStyle(feature) {
+    var p = feature.properties, ramp = p["class"] === "hot" ? HOT : p["class"] === "cold" ? COLD : null;
+    return {color: p.pattern ? "#3f007d" : "#555", weight: p.pattern ? 2 : 0.5, dashArray: p.pattern === "new" ? "4 3" : null,
+      fillColor: ramp ? ramp[confidence(p.p)] : "#ffffff", fillOpacity: ramp ? 0.8 : 0.1};
+  }
+
+  function describeSpot(feature, shape) {
+    var p = feature.properties;
+    shape.bindPopup("<div class='cityops-popup'><b>" + C.escapeHtml(p.place || p.h3) + "</b><br>" +
+      ({hot: "热点 hot spot", cold: "冷点 cold spot"}[p["class"]] || "不显著 not significant") +
+      "<br>事件 cases " + p.count + " · z " + p.z + " · p " + p.p +
+      (p.pattern ? "<br>趋势 pattern: " + C.escapeHtml(PATTERNS[p.pattern] || p.pattern) : "") +
+      (p.counts ? "<br>各步 per step: " + p.counts.join(" · ") : "") + "</div>");
+  }
+
+  function hotspotQuery() {
+    var f = form.elements, days = f.days.value || "365", parts = [
+      "res=" + Math.min(Math.max(Number(f.resolution.value) || 8, 6), 9), "steps=" + f.steps.value,
+      "from=" + encodeURIComponent(new Date(Date.now() - days * 86400000).toISOString())];
+    if (f.category.value) parts.push("category=" + encodeURIComponent(f.category.value));
+    return "/api/v1/analytics/hotspots?" + parts.join("&");
+  }
+
+  function findHotspots() {
+    var box = filters.querySelector(".cityops-spots"), button = form.elements.hotspots;
+    button.disabled = true; box.textContent = "计算中 computing…";
+    C.getJson(hotspotQuery()).then(function (fc) {
+      spots.clearLayers().addData(fc);
+      var s = fc.summary;
+      box.innerHTML = "<b>热点 " + s.hot + " hot · 冷点 " + s.cold + " cold</b> of " + s.cells + " cells, " + s.cases +
+        " cases (FDR " + s.alpha + ")" + (s.top.length ? "<ol>" + s.top.map(function (t) {
+          return "<li>" + C.escapeHtml(t.place || t.h3) + ": " + t.count + " · z " + t.z +
+            (t.pattern ? " · " + C.escapeHtml(PATTERNS[t.pattern] || t.pattern) : "") + "</li>";
+        }).join("") + "</ol>" : "<div>无显著热点 no place stands out</div>");
+    }).catch(function (error) { box.textContent = ""; C.status(error.message); })
+      .then(function () { button.disabled = false; });
+  }
+
   function query() {
     var f = form.elements, parts = ["layer=cases", "state=" + f.state.value, "bbox=" + C.bboxOf(map),
       "resolution=" + (f.resolution.value || C.resolutionFor(map.getZoom()))];
@@ -88,7 +138,8 @@ window.cityopsPlanner = function (map, options) {
     }).catch(function (error) { C.status(error.message); });
   }
 
-  form.addEventListener("change", refresh);
+  form.addEventListener("change", function (event) { if (event.target.name !== "steps") refresh(); });
+  form.elements.hotspots.addEventListener("click", findHotspots);
   map.on("moveend", refresh);
   C.liveStream({
     onChanges: function () { if (!timer) timer = setTimeout(function () { timer = null; refresh(); }, 2000); },
