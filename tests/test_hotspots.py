@@ -229,7 +229,7 @@ def test_the_api_gives_the_pattern_over_steps_and_csv(client: TestClient, caller
     body = answer.json()
     cell = next(f for f in body["features"] if f["id"] == planted)["properties"]
     assert cell["pattern"] == NEW and cell["classes"][-1] == HOT and len(cell["counts"]) == 5
-    assert cell["counts"][-1] >= 100 and sum(cell["counts"]) == cell["count"]  # the planted ones: filed 2 days ago
+    assert sum(cell["counts"]) == cell["count"] and cell["counts"][-1] >= 0.9 * cell["count"]  # planted 2 days ago
     assert len(body["summary"]["steps"]) == 5 and body["summary"]["patterns"][NEW] >= 1
     assert body["summary"]["top"][0]["place"]  # the street and community of the hottest cell
     table = client.get("/api/v1/analytics/hotspots", headers=analyst,
