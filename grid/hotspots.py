@@ -6,9 +6,9 @@ inference (esda's conditional randomisation) says how surprising that is. Thousa
 tested at once, so p-values are cut at the false-discovery-rate threshold (Benjamini–Hochberg,
 ``esda.fdr``) instead of at alpha. The p-value is the tail of the permutation distribution as
 esda fits it (its mean and spread: ``p_z_sim``), not the rank among the draws (``p_sim``): the
-rank's floor, 1/(permutations + 1), cannot pass a BH cut over m cells unless m·alpha/(permutations
-+ 1) cells share it — 180 cells of a city at resolution 8 — so a city-wide analysis would find
-nothing however strong the cluster. The study area is every cell of the unit at the resolution —
+rank's floor, 1/(permutations + 1), cannot pass a BH cut over m cells unless m/(alpha·(permutations
++ 1)) cells share it — 241 cells of the city at resolution 8 — so a city-wide analysis would find
+nothing however strong the clusters. The study area is every cell of the unit at the resolution —
 empty cells count as zeros, or a whole city would read as one hot spot — and a cell needs at
 least ``min_count`` cases of its own to be called hot: a quiet cell beside a busy one is not a
 place to send a patrol.
