@@ -153,7 +153,7 @@ def create_app(
                                       app.state.public_scope.settings(), app.state.calendar.zone)  # fmt: skip
         change_feed = asyncio.create_task(app.state.changes.run())
         # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
-        analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
+        analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
         try:
             yield
         finally:

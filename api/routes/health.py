@@ -29,7 +29,12 @@ async def health(request: Request) -> dict[str, object]:
 
 @router.get("/healthz/ready", operation_id="ready")
 async def ready(request: Request) -> dict[str, str]:
-    """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use."""
+    """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
+
+    ``analytics`` says whether esda's kernels are compiled yet (``warming``: hot-spot requests wait
+    for the compile, and one core is busy with it; everything else is served as usual).
+    """
     async with connection(request) as conn:
         await (await conn.execute("SELECT 1", prepare=True)).fetchone()
-    return {"status": "ready"}
+    warm_up = getattr(request.app.state, "analytics_warm_up", None)
+    return {"status": "ready", "analytics": "ready" if warm_up is not None and warm_up.done() else "warming"}
