@@ -73,6 +73,7 @@ def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) 
                  "unit_name": unit_name, "roles": list(user.roles)},
         "forces": user.may("forces:read"), "dispatch": user.may("forces:dispatch"),
         "analytics": user.may("analytics:read"), "locate": user.may("locate:use"),
+        "decide": user.may("proposals:decide"),
     }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import Engine, text
 
+from command.historic_import import import_events
 from command.users import create_user
 from tests.conftest import Caller, add_force, void_open_cases
 
@@ -227,8 +228,9 @@ def test_a_commander_sees_only_their_jurisdiction(
 
 
 @pytest.mark.browser
-def test_planner_view_draws_hexagons_with_filters(browser: Browser, server: str, artifacts: Path,
-                                                  people: dict[str, str]) -> None:  # fmt: skip
+def test_planner_view_draws_hexagons_with_filters(
+    browser: Browser, server: str, artifacts: Path, people: dict[str, str], nanjing: Engine, tmp_path: Path
+) -> None:  # fmt: skip
     view = signed_in(browser, server, people["planner"], "/map/planner", viewport={"width": 1280, "height": 800})
     page = view.page
     wait_until(page, "cityopsHexes.getLayers().length > 0")
@@ -245,6 +247,16 @@ def test_planner_view_draws_hexagons_with_filters(browser: Browser, server: str,
     drawn = page.evaluate("cityopsSpots.getLayers().map(function (l) { return l.feature.properties['class']; })")
     assert all(kind in ("hot", "cold", "not_significant") for kind in drawn)
     page.screenshot(path=str(artifacts / "map-planner-hotspots.png"))
+    when = datetime.now(UTC) - timedelta(days=3)  # a lamp reported three times at one corner
+    rows = [f"118.7551,32.0702,010102,{(when + timedelta(hours=h)).isoformat()},closed,lamp-{uuid.uuid4().hex[:8]}"
+            for h in range(3)]  # fmt: skip
+    (tmp_path / "lamp.csv").write_text("lon,lat,category,reported_at,state,id\n" + "\n".join(rows) + "\n")
+    assert import_events(nanjing, tmp_path / "lamp.csv").loaded == 3
+    page.click("button[name=recurrences]")
+    wait_until(page, "document.querySelector('.cityops-proposals').textContent.includes('proposals')")
+    listed = page.locator(".cityops-proposals li").count()
+    assert listed >= 1 and page.evaluate("cityopsProposals.getLayers().length") == listed
+    assert page.locator(".cityops-proposals button[data-d]").count() == 0  # a planner proposes, command decides
     view.assert_offline(server)
 
 

@@ -2,7 +2,9 @@
    a scale fitted to what is in view, with a legend; the live stream has the counts read again after
    a burst of changes. "Find hot spots" runs Getis-Ord Gi* for the planner's unit with the same
    category and window (GET /api/v1/analytics/hotspots), optionally over time steps: hot and cold
-   cells by confidence, emerging patterns outlined, the top places listed. */
+   cells by confidence, emerging patterns outlined, the top places listed. "Propose root-cause tasks"
+   stores the unit's recurrences (same cell and category 3 times in 30 days) as proposals and shows
+   them; district and city command accept or dismiss each one here. */
 "use strict";
 window.cityopsPlanner = function (map, options) {
   var C = window.cityops;
@@ -20,9 +22,12 @@ window.cityopsPlanner = function (map, options) {
   control.addOverlay(hexes, "事件六边形 case hexagons");
   var spots = L.geoJSON(null, {style: spotStyle, onEachFeature: describeSpot}).addTo(map);
   control.addOverlay(spots, "热点 hot spots (Gi*)");
+  var proposals = L.layerGroup().addTo(map);
+  control.addOverlay(proposals, "根源治理建议 root-cause proposals");
   var filters = C.panel("cityops-filters", "cityops-filters"), legend = C.panel("cityops-legend", "cityops-legend");
   var ticket = 0, timer = null;
-  window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsSpots = spots; window.cityopsReady = false;
+  window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsSpots = spots; window.cityopsProposals = proposals;
+  window.cityopsReady = false;
 
   filters.innerHTML = "<form><label>类别 category <select name='category'><option value=''>全部 all</option></select></label>" +
     "<label>时段 window <select name='days'>" + WINDOWS.map(function (w) {
@@ -34,7 +39,9 @@ window.cityopsPlanner = function (map, options) {
     [5, 6, 7, 8, 9].map(function (r) { return "<option>" + r + "</option>"; }).join("") + "</select></label>" +
     "<label>时间步 steps <select name='steps'><option value='1'>整段 whole window</option><option>4</option>" +
     "<option>8</option><option>12</option></select></label>" +
-    "<button type='button' name='hotspots'>分析热点 find hot spots</button></form><div class='cityops-spots'></div>";
+    "<button type='button' name='hotspots'>分析热点 find hot spots</button>" +
+    "<button type='button' name='recurrences'>根源治理建议 propose root-cause tasks</button></form>" +
+    "<div class='cityops-spots'></div><div class='cityops-proposals'></div>";
   var form = filters.querySelector("form");
   L.DomEvent.disableClickPropagation(filters);
 
@@ -110,6 +117,37 @@ window.cityopsPlanner = function (map, options) {
       .then(function () { button.disabled = false; });
   }
 
+  function showProposals(list) {
+    var box = filters.querySelector(".cityops-proposals");
+    proposals.clearLayers();
+    box.innerHTML = "<b>根源治理建议 " + list.length + " proposals</b> (3 次 / 30 天 · same place and category)" +
+      "<ol>" + list.map(function (p, i) {
+        L.circleMarker([p.lat, p.lon], {radius: 8, color: "#3f007d", fillColor: "#807dba", fillOpacity: 0.8})
+          .bindPopup("<div class='cityops-popup'><b>" + C.escapeHtml(p.category || p.category_code) + "</b><br>" +
+            p.n + " 件 cases, " + C.escapeHtml(String(p.first_at).slice(0, 10)) + " – " +
+            C.escapeHtml(String(p.last_at).slice(0, 10)) + "</div>").addTo(proposals);
+        var actions = options.decide ? " <button type='button' data-i='" + i + "' data-d='accepted'>采纳 accept</button>" +
+          "<button type='button' data-i='" + i + "' data-d='dismissed'>驳回 dismiss</button>" : "";
+        return "<li>" + C.escapeHtml(p.category || p.category_code) + ": " + p.n + " cases" + actions + "</li>";
+      }).join("") + "</ol>";
+    box.querySelectorAll("button[data-d]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var chosen = list[Number(button.dataset.i)];
+        C.postJson("/api/v1/analytics/proposals/" + chosen.proposal_id + "/decision", {decision: button.dataset.d})
+          .then(function () { list.splice(Number(button.dataset.i), 1); showProposals(list); })
+          .catch(function (error) { C.status(error.message); });
+      });
+    });
+  }
+
+  function propose() {
+    var button = form.elements.recurrences;
+    button.disabled = true;
+    C.postJson("/api/v1/analytics/proposals", {times: 3, days: 30}).then(function (answer) {
+      showProposals(answer.proposals);
+    }).catch(function (error) { C.status(error.message); }).then(function () { button.disabled = false; });
+  }
+
   function query() {
     var f = form.elements, parts = ["layer=cases", "state=" + f.state.value, "bbox=" + C.bboxOf(map),
       "resolution=" + (f.resolution.value || C.resolutionFor(map.getZoom()))];
@@ -132,6 +170,7 @@ window.cityopsPlanner = function (map, options) {
       var total = fc.features.reduce(function (sum, f) { return sum + f.properties.count; }, 0);
       legend.innerHTML = "<b>事件数 cases per hexagon</b> (H3 r" + fc.resolution + ")" + RAMP.map(function (c, i) {
         var low = i === 0 ? 0 : breaks[i - 1] + 1, high = i < breaks.length ? breaks[i] : "+";
+        if (high !== "+" && low > high) return "";  // few cases: quantiles coincide, the class is empty
         return "<div><i style='background:" + c + "'></i>" + low + (high === "+" ? "+" : "–" + high) + "</div>";
       }).join("") + "<div>合计 total " + total + " · " + fc.numberReturned + " hexagons</div>";
       window.cityopsReady = true;
@@ -140,6 +179,7 @@ window.cityopsPlanner = function (map, options) {
 
   form.addEventListener("change", function (event) { if (event.target.name !== "steps") refresh(); });
   form.elements.hotspots.addEventListener("click", findHotspots);
+  form.elements.recurrences.addEventListener("click", propose);
   map.on("moveend", refresh);
   C.liveStream({
     onChanges: function () { if (!timer) timer = setTimeout(function () { timer = null; refresh(); }, 2000); },
