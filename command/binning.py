@@ -15,8 +15,8 @@ import psycopg
 
 from command.hexagons import HexFilter
 from spatial.errors import InvalidInputError
+from spatial.tiers import Tier
 
-TIERS = ("city", "district", "street", "community", "grid", "building")  # the tier enum's order
 BIN_TIERS = ("district", "street", "community", "grid")
 GROUPS = {"none": "NULL::text", "category": "e.category_code", "source": "e.source::text"}
 MAX_STEPS = 60
@@ -100,7 +100,7 @@ async def bins(
                 for cell, step, grp, n in rows]  # fmt: skip
     if by not in BIN_TIERS:
         raise InvalidInputError(f"by must be cell or one of {', '.join(BIN_TIERS)}, got {by!r}")
-    if TIERS.index(by) < TIERS.index(scope_tier):
+    if Tier(by).depth < Tier(scope_tier).depth:
         raise InvalidInputError(f"by={by} is above the unit analysed ({scope_tier}): choose its tier or one below")
     sql = UNIT_BINS.format(where=where, group=GROUPS[group])
     rows = await (await conn.execute(sql, params | {"tier": by})).fetchall()

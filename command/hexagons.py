@@ -15,6 +15,7 @@ from datetime import datetime
 import h3
 import psycopg
 
+from grid.cells import cell_polygon
 from spatial.errors import InvalidInputError
 
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 10
@@ -98,12 +99,11 @@ class HexFilter:
 def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-arg]
     cell, total, first, second, severity, category = row
     index = h3.int_to_str(cell)
-    ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(index)]
     counts = {"open": first, "overdue": second} if layer == "cases" else {"available": first, "busy": second}
     properties = {"h3": index, "count": total, **counts}
     if layer == "cases":
         properties |= {"severity": severity, "top_category": category}
-    return {"type": "Feature", "id": index, "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    return {"type": "Feature", "id": index, "geometry": cell_polygon(index),
             "properties": properties}  # fmt: skip
 
 

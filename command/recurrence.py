@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import h3
-import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from spatial.audit import record_async
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 
 MIN_TIMES, MIN_DAYS, MAX_DAYS = 2, 1, 366
@@ -65,7 +65,6 @@ UPDATE root_cause_proposal SET state = %(decision)s, decided_by = %(actor)s, dec
 WHERE id = %(id)s AND state = 'proposed'
 RETURNING {COLUMNS}
 """
-AUDIT = "SELECT cityops_audit(%s, %s, %s, %s::jsonb)"
 
 
 @dataclass(frozen=True)
@@ -145,6 +144,6 @@ async def decide(
             if existing is None:
                 raise NotFoundError(f"no root-cause proposal {proposal_id} in your jurisdiction")
             raise ConflictError(f"proposal {proposal_id} is already {existing['state']}")
-        detail = orjson.dumps({"decision": decision, "note": note}).decode()
-        await cur.execute(AUDIT, (actor, f"proposal.{decision}", f"root_cause_proposal:{proposal_id}", detail))
+    await record_async(conn, actor, f"proposal.{decision}", f"root_cause_proposal:{proposal_id}", decision=decision,
+                       note=note)  # fmt: skip
     return _place(row)

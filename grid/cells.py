@@ -31,6 +31,12 @@ def cell_to_string(cell: int) -> str:
     return h3i.int_to_str(cell)
 
 
+def cell_polygon(index: str) -> dict[str, object]:
+    """A cell's outline as a GeoJSON Polygon (lon/lat, 6 decimals, ring closed)."""
+    ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3i.cell_to_boundary(h3i.str_to_int(index))]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
 def cells_to_polygons(cells: np.ndarray) -> np.ndarray:
     """Cell outlines as shapely polygons in lon/lat order (built in Rust, through WKB)."""
     wkb = cells_to_wkb_polygons(np.asarray(cells, dtype=np.int64).view(np.uint64))

@@ -37,6 +37,8 @@ import shapely
 from libpysal.weights import W
 from scipy.stats import kendalltau
 
+from grid.cells import cell_polygon
+
 MIN_RESOLUTION, MAX_RESOLUTION = 6, 10
 HOT, COLD, NOT_SIGNIFICANT = "hot", "cold", "not_significant"
 NEW, INTENSIFYING, PERSISTENT, DIMINISHING, SPORADIC = "new", "intensifying", "persistent", "diminishing", "sporadic"
@@ -57,8 +59,7 @@ class Spot:
     def as_feature(self) -> dict[str, object]:
         """A GeoJSON Feature with the hexagon as its geometry."""
         index = h3.int_to_str(self.cell)
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(index)]
-        return {"type": "Feature", "id": index, "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+        return {"type": "Feature", "id": index, "geometry": cell_polygon(index),
                 "properties": {"h3": index, "count": self.count, "z": round(self.z, 3), "p": round(self.p, 4),
                                "class": self.kind}}  # fmt: skip
 
