@@ -152,16 +152,14 @@ def create_app(
         app.state.changes = ChangeHub(libpq_url(store, api=True), role_switch(store, api=True),
                                       app.state.public_scope.settings(), app.state.calendar.zone)  # fmt: skip
         change_feed = asyncio.create_task(app.state.changes.run())
-        # esda's kernels compile on first use (~40 s): once per process, now, in a thread, not in a request
-        analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up)) if api.analytics_warm_up else None
-        app.state.analytics_warm_up = analytics_warm_up
+        # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
+        analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
         try:
             yield
         finally:
             deadline_watch.cancel()
             change_feed.cancel()
-            if analytics_warm_up is not None:
-                analytics_warm_up.cancel()
+            analytics_warm_up.cancel()
             follow_ups.cancel()
             user_changes.cancel()
             sealer.cancel()

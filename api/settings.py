@@ -22,9 +22,6 @@ class ApiSettings(BaseSettings):
         "the hierarchy itself is the base layer.",
     )
     bench_endpoints: bool = Field(default=False, description="Mount the bare endpoint benchmarks compare against.")
-    analytics_warm_up: bool = Field(
-        default=True, description="Compile esda's kernels at start (~40 s of a core); off: the first analysis pays"
-    )
     environment: Literal["development", "production"] = Field(
         default="development", description="production refuses to start without a strong CITYOPS_SECRET_KEY"
     )

@@ -117,7 +117,7 @@ def served(settings: StoreSettings, **env: str) -> Iterator[str]:
         while True:
             try:
                 answer = httpx.get(f"{base}/healthz/ready", timeout=2)
-                if answer.status_code == 200 and answer.json().get("analytics") in ("ready", "off"):
+                if answer.status_code == 200 and answer.json().get("analytics") == "ready":
                     break
             except httpx.HTTPError:
                 pass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from rich.console import Console
 from sqlalchemy import Engine, text
 
@@ -11,12 +10,6 @@ from bench import hotspots as hotspots_bench
 from bench import map as map_bench
 from bench.locate import run
 from spatial.settings import StoreSettings
-
-
-@pytest.fixture(autouse=True)
-def no_analytics_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Benchmark servers skip esda's compile here: a smoke run measures nothing worth 40 s a server."""
-    monkeypatch.setenv("CITYOPS_ANALYTICS_WARM_UP", "false")
 
 
 def test_bench_locate_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:

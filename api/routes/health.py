@@ -32,11 +32,9 @@ async def ready(request: Request) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
 
     ``analytics`` says whether esda's kernels are compiled yet (``warming``: hot-spot requests wait
-    for the compile, and one core is busy with it; everything else is served as usual; ``off``: not
-    compiled at start, ``CITYOPS_ANALYTICS_WARM_UP=false``).
+    for the compile, and one core is busy with it; everything else is served as usual).
     """
     async with connection(request) as conn:
         await (await conn.execute("SELECT 1", prepare=True)).fetchone()
     warm_up = getattr(request.app.state, "analytics_warm_up", None)
-    analytics = "off" if warm_up is None else "ready" if warm_up.done() else "warming"
-    return {"status": "ready", "analytics": analytics}
+    return {"status": "ready", "analytics": "ready" if warm_up is not None and warm_up.done() else "warming"}
