@@ -56,6 +56,7 @@ from forces.settings import ForceSettings
 from forces.sweeper import sweep_every
 from grid.hotspots import warm_up
 from grid.locate import Locator
+from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
 from spatial.audit import seal_every
@@ -178,6 +179,7 @@ def create_app(
         redoc_url=None,
     )
     add_exception_handlers(app)
+    add_page_handlers(app)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
                        uploads={"/api/v1/reports": MediaLimits().request_bytes})  # fmt: skip

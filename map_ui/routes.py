@@ -1,23 +1,22 @@
 """The map pages (command, grid worker, planner), the login page, and the static assets they load.
 
-Pages are behind the browser session (``api.session``): without one, a page sends the browser to
-``/login`` and back; a user whose roles do not grant the page's permission gets a 403 page. The
-page itself carries no case data — everything comes through the API under the user's scope.
+Pages are behind the browser session (``map_ui.pages.PageAccess``): without one, a page sends the
+browser to ``/login`` and back; a user whose roles do not grant the page's permission gets a 403
+page in words. The page itself carries no case data — everything comes through the API under the user's scope.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
-
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.access import PUBLIC, session_user
+from api.access import PUBLIC
 from command.users import User
 from map_ui.page import View, offline_map
+from map_ui.pages import PageAccess
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOGIN_PAGE = (Path(__file__).parent / "login.html").read_text(encoding="utf-8")
@@ -79,13 +78,7 @@ def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) 
 
 async def _page(request: Request, path: str) -> Response:
     page = PAGES[path]
-    user = await session_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-    if not user.may(page.permission):
-        return HTMLResponse(f"<!DOCTYPE html><meta charset='utf-8'><title>403</title><p>{page.permission} is needed "
-                            "for this page; your roles do not grant it. <a href='/login'>Sign in as another user</a>",
-                            status_code=403)  # fmt: skip
+    user = await PageAccess(page.permission)(request)
     async with request.app.state.pool.connection() as conn:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS

@@ -1,0 +1,116 @@
+"""Server-rendered pages: who may open them, and how a template becomes a page in the user's words.
+
+The work screens (queues, case pages, lists, the field app) are Jinja2 templates with htmx:
+the server renders the case as the user may see it, and a form's answer is the fragment that
+replaces the case card — no client-side state to drift from the database, no second copy of the
+state machine in JavaScript. Maps stay small scripts of their own (Leaflet), embedded where a
+page needs one.
+
+Every page is behind the browser session: without one, ``/login`` and back; a user whose roles
+lack the page's permission sees a 403 page in words. The guard also sets the request's scope, so
+a page reads cases through row-level security exactly as the API does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.access import Scope, session_user
+from command.users import User
+from map_ui.i18n import COOKIE, LANGUAGES, Catalogue, language_of
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# the pages a user may reach from any page, each shown only to those whose roles open it
+NAVIGATION = (
+    ("/queue", "nav.queue", "cases:read"),
+    ("/cases", "nav.cases", "cases:read"),
+    ("/map", "nav.map", "cases:read"),
+    ("/map/worker", "nav.worker", "cases:report"),
+    ("/field", "nav.field", "assignments:answer"),
+    ("/map/planner", "nav.planner", "analytics:read"),
+)
+
+
+class SignInFirst(Exception):  # noqa: N818 — a redirect, not an error
+    """No session: the browser goes to ``/login`` and comes back to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class PageForbidden(Exception):  # noqa: N818 — answered as a page, not raised to the user
+    """Signed in, but the page needs a permission the user's roles do not grant."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(permission)
+        self.permission = permission
+
+
+class PageAccess:
+    """A page's guard: the signed-in user holding ``permission``, with the request's scope set."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> User:
+        """The user, or a redirect to sign in (no session) or a 403 page (no permission)."""
+        user = await session_user(request)
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInFirst(target)
+        if not user.may(self.permission):
+            raise PageForbidden(self.permission)
+        request.state.user = user
+        request.state.scope = Scope.of(user)
+        return user
+
+
+def zone_of(request: Request) -> Any:
+    """The city's zone (Asia/Shanghai for Nanjing): every time a person reads is in it."""
+    return request.app.state.calendar.zone
+
+
+def render(request: Request, template: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """``template`` in the user's language, with the navigation their roles open; never cached."""
+    language = language_of(request)
+    words = Catalogue(language)
+    zone = zone_of(request)
+
+    def beijing(value: datetime | str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+        if value is None:
+            return words("time.none")
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(zone).strftime(pattern)
+
+    navigation = [(path, words(key)) for path, key, permission in NAVIGATION if user is not None and user.may(permission)]
+    response = TEMPLATES.TemplateResponse(request, template, {
+        "t": words, "label": words.label, "lang": language, "other_language": next(x for x in LANGUAGES if x != language),
+        "user": user, "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
+    }, status_code=status_code, headers={"Cache-Control": "no-store"})  # fmt: skip
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(COOKIE, language, max_age=365 * 86400, samesite="strict")
+    return response
+
+
+def add_page_handlers(app: FastAPI) -> None:
+    """Answer a page's guard: to ``/login`` without a session, a 403 page in words without the permission."""
+
+    async def sign_in(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInFirst)
+        return RedirectResponse(f"/login?next={quote(exc.path)}", status_code=303)
+
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageForbidden)
+        user = await session_user(request)
+        return render(request, "forbidden.html", user, status_code=403, permission=exc.permission)
+
+    app.add_exception_handler(SignInFirst, sign_in)
+    app.add_exception_handler(PageForbidden, forbidden)

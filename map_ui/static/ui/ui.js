@@ -1,0 +1,54 @@
+// Shared behaviour of the work pages: the Beijing clock, deadline countdowns, messages that stay
+// until read, and refusals in words. Strings come from the page's catalogue (#cityops-messages).
+const messages = JSON.parse(document.getElementById("cityops-messages").textContent);
+const word = (group, key, values = {}) =>
+  (messages[group][`${group}.${key}`] || key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+const beijing = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
+/** "2天3小时" / "3h 20min": the largest two units of a span of milliseconds. */
+export function span(ms) {
+  const minutes = Math.floor(Math.abs(ms) / 60000);
+  const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), rest = minutes % 60;
+  const parts = [[days, "day"], [hours, "hour"], [rest, "minute"]].filter(([n]) => n > 0).slice(0, 2);
+  return (parts.length ? parts : [[0, "minute"]]).map(([n, unit]) => `${n}${word("time", unit)}`).join("");
+}
+
+/** Every [data-due] element shows the time left (or over), and is marked overdue when it is. */
+export function tick(root = document) {
+  const clock = document.getElementById("clock");
+  if (clock) clock.textContent = beijing.format(new Date());
+  for (const element of root.querySelectorAll("[data-due]")) {
+    const left = Date.parse(element.dataset.due) - Date.now();
+    element.textContent = word("time", left >= 0 ? "left" : "over", { t: span(left) });
+    element.classList.toggle("overdue", left < 0);
+  }
+}
+
+/** A message that stays until the user dismisses it (role=alert for refusals). */
+export function toast(text, kind = "info") {
+  const box = document.createElement("div");
+  box.className = `toast ${kind}`;
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+  const body = document.createElement("span");
+  body.textContent = text;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.textContent = messages.toast["toast.dismiss"];
+  close.addEventListener("click", () => box.remove());
+  box.append(body, close);
+  document.getElementById("toasts").append(box);
+}
+
+document.addEventListener("htmx:sendError", () => toast(word("error", "network"), "error"));
+document.addEventListener("htmx:afterSwap", (event) => tick(event.target));
+document.addEventListener("cityops:toast", (event) => toast(event.detail.text, event.detail.kind));
+document.body.addEventListener("htmx:configRequest", (event) => {
+  // a disabled button cannot be pressed twice while its form is on its way
+  event.detail.elt.querySelectorAll?.("button[type=submit]").forEach((b) => { b.disabled = true; });
+});
+tick();
+setInterval(tick, 1000);
+window.cityopsToast = toast;
