@@ -38,7 +38,7 @@ NAVIGATION = (
 )
 
 
-class SignInFirst(Exception):  # noqa: N818 — a redirect, not an error
+class SignInFirst(Exception):
     """No session: the browser goes to ``/login`` and comes back to ``path``."""
 
     def __init__(self, path: str) -> None:
@@ -46,7 +46,7 @@ class SignInFirst(Exception):  # noqa: N818 — a redirect, not an error
         self.path = path
 
 
-class PageForbidden(Exception):  # noqa: N818 — answered as a page, not raised to the user
+class PageForbidden(Exception):
     """Signed in, but the page needs a permission the user's roles do not grant."""
 
     def __init__(self, permission: str) -> None:
@@ -90,10 +90,10 @@ def render(request: Request, template: str, user: User | None, status_code: int 
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(zone).strftime(pattern)
 
-    navigation = [(path, words(key)) for path, key, permission in NAVIGATION if user is not None and user.may(permission)]
+    navigation = [(path, words(key)) for path, key, permission in NAVIGATION if user and user.may(permission)]
+    other = next(x for x in LANGUAGES if x != language)
     response = TEMPLATES.TemplateResponse(request, template, {
-        "t": words, "label": words.label, "lang": language, "other_language": next(x for x in LANGUAGES if x != language),
-        "user": user, "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
+        "t": words, "label": words.label, "lang": language, "other_language": other, "user": user, "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
     }, status_code=status_code, headers={"Cache-Control": "no-store"})  # fmt: skip
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(COOKIE, language, max_age=365 * 86400, samesite="strict")
