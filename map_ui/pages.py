@@ -93,7 +93,8 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     navigation = [(path, words(key)) for path, key, permission in NAVIGATION if user and user.may(permission)]
     other = next(x for x in LANGUAGES if x != language)
     response = TEMPLATES.TemplateResponse(request, template, {
-        "t": words, "label": words.label, "lang": language, "other_language": other, "user": user, "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
+        "t": words, "label": words.label, "lang": language, "other_language": other, "user": user,
+        "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
     }, status_code=status_code, headers={"Cache-Control": "no-store"})  # fmt: skip
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(COOKIE, language, max_age=365 * 86400, samesite="strict")
