@@ -122,15 +122,15 @@ async def _caller(request: Request, token: str | None, key: str | None) -> User:
 
 
 class Access:
-    """A route's rule: the caller must be signed in and, when given, hold ``permission``."""
+    """A route's rule: the caller must be signed in and, when given, hold one of ``permissions``."""
 
-    def __init__(self, permission: str | None = None) -> None:
-        self.permission = permission
+    def __init__(self, *permissions: str) -> None:
+        self.permissions = permissions
 
     @property
     def rule(self) -> str:
-        """How the matrix test names this rule."""
-        return self.permission or "signed_in"
+        """How the matrix test names this rule (several permissions: ``a | b``, any one suffices)."""
+        return " | ".join(self.permissions) or "signed_in"
 
     async def __call__(
         self,
@@ -140,9 +140,9 @@ class Access:
     ) -> User:
         """The caller, refused (401) without valid credentials or (403) without the permission."""
         user = await _caller(request, token, key)
-        if self.permission is not None and not user.may(self.permission):
+        if self.permissions and not any(user.may(p) for p in self.permissions):
             raise ForbiddenError(
-                f"{self.permission} is needed; the roles {', '.join(user.roles) or '(none)'} of "
+                f"{' or '.join(self.permissions)} is needed; the roles {', '.join(user.roles) or '(none)'} of "
                 f"{user.username} do not grant it"
             )
         request.state.user = user

@@ -182,7 +182,8 @@ def create_app(
     add_page_handlers(app)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
-                       uploads={"/api/v1/reports": MediaLimits().request_bytes})  # fmt: skip
+                       uploads={"/api/v1/reports": MediaLimits().request_bytes,
+                                r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes})  # fmt: skip
     if api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],

@@ -8,6 +8,7 @@ styles; no other origin can be reached even so.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import orjson
@@ -66,14 +67,16 @@ class BodyLimit:
     """
 
     def __init__(self, app: ASGIApp, default_bytes: int, uploads: dict[str, int]) -> None:
-        self.app, self.default_bytes, self.uploads = app, default_bytes, uploads
+        """``uploads``: each upload endpoint's limit, by a regular expression matching its whole path."""
+        self.app, self.default_bytes = app, default_bytes
+        self.uploads = [(re.compile(path), limit) for path, limit in uploads.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared size, then count what arrives."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.uploads.get(scope["path"], self.default_bytes)
+        limit = next((n for path, n in self.uploads if path.fullmatch(scope["path"])), self.default_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await _refuse(send, int(declared), limit)

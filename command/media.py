@@ -36,7 +36,7 @@ class MediaLimits:
 
     photo_bytes: int = 20 << 20
     video_bytes: int = 200 << 20
-    files_per_report: int = 9
+    files_per_report: int = 9  # and per evidence upload to a case
 
     @property
     def request_bytes(self) -> int:
@@ -147,13 +147,17 @@ class MediaStore:
             raise InvalidInputError(f"media {name}: the {content_type} file is truncated; upload it again")
         return content_type
 
-    def store(self, file: BinaryIO, filename: str | None) -> StoredMedia:
-        """Check one upload and keep it under its hash; an identical file already kept is reused."""
+    def inspect(self, file: BinaryIO, filename: str | None) -> str:
+        """Check one upload (not empty, a photo or video, within its limit, complete); its content type."""
         name = repr(filename or "(unnamed)")
         size = file.seek(0, os.SEEK_END)
         if size == 0:
             raise InvalidInputError(f"media {name} is empty")
-        content_type = self._check(file, size, name)
+        return self._check(file, size, name)
+
+    def keep(self, file: BinaryIO, filename: str | None, content_type: str) -> StoredMedia:
+        """Keep an inspected upload under its hash (cleaned of metadata); an identical file already kept is reused."""
+        size = file.seek(0, os.SEEK_END)
         if content_type in STRIPPERS:  # photos are small enough to clean in memory
             file.seek(0)
             cleaned = STRIPPERS[content_type](file.read())
@@ -176,11 +180,17 @@ class MediaStore:
         return StoredMedia(sha256, content_type, size, filename)
 
     def store_all(self, files: list[tuple[BinaryIO, str | None]]) -> list[StoredMedia]:
-        """Check and keep every file of a report.
+        """Check every file of one upload (a report's, or evidence for a case), then keep them all.
 
-        A file kept before a later one is refused stays unreferenced — harmless, and the retry finds it kept.
+        One file refused refuses the upload before any file is kept.
         """
         most = self.limits.files_per_report
         if len(files) > most:
-            raise InvalidInputError(f"{len(files)} media files; a report carries at most {most}")
-        return [self.store(file, filename) for file, filename in files]
+            raise InvalidInputError(f"{len(files)} media files; one upload carries at most {most}")
+        types = [self.inspect(file, filename) for file, filename in files]
+        return [self.keep(file, filename, kind) for (file, filename), kind in zip(files, types, strict=True)]
+
+
+def kind_of(content_type: str) -> str:
+    """``photo`` or ``video``, as a person would say it."""
+    return "video" if content_type in VIDEO_TYPES else "photo"

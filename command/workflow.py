@@ -5,10 +5,12 @@ caller's roles allow from no state 403, before any case is read. In one transact
 locked, the version compared (a stale caller loses with 409 — no lost update), the action looked
 up from the current state (409 lists what is allowed), the caller's permission checked (403), a
 check or approval done by another hand than the step it judges (403), evidence and notes required
-where the machine says so (422); then the transition row is appended (numbered and hash-chained by
-the database), the case moves and its clocks with it (``command.case_clocks``), and a close or a
-void queues the outcome for every reporter (``follow_up``). The answer carries the new state,
-version, deadlines and the actions open to this caller next.
+where the machine says so (422), every evidence hash a file stored for this case — its reports' media
+or evidence uploaded to it (``command.case_media``) — else 422 naming the others; then the
+transition row is appended (numbered and hash-chained by the database), the case moves and its
+clocks with it (``command.case_clocks``), and a close or a void queues the outcome for every
+reporter (``follow_up``). The answer carries the new state, version, deadlines and the actions
+open to this caller next.
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ SELECT a.id, a.seq, a.at, a.hash, m.version, m.deadline, %(due_at)s::timestamptz
 FROM appended a, moved m
 """
 FOLLOW_UP = "SELECT cityops_queue_follow_up(%s, %s, %s, %s)"
+# the named evidence that is no file of this case (its reports' media, or evidence uploaded to it)
+UNKNOWN_EVIDENCE = """
+SELECT h FROM unnest(%(evidence)s::text[]) WITH ORDINALITY AS named(h, n)
+WHERE NOT EXISTS (SELECT FROM case_media cm WHERE cm.event_id = %(case)s AND cm.sha256 = named.h)
+  AND NOT EXISTS (SELECT FROM report r JOIN report_media rm ON rm.report_id = r.id
+                  WHERE r.event_id = %(case)s AND rm.sha256 = named.h)
+ORDER BY n
+"""
 HISTORY = """
 SELECT id, seq, action, from_state, to_state, actor, role, roles, at, ST_X(geom) AS lon, ST_Y(geom) AS lat, note,
        evidence, department, due, deadline, detail, hash
@@ -196,7 +206,18 @@ async def _check(
         raise InvalidInputError(f"{step.action} needs evidence: the SHA-256 of at least one photo or video")
     if move.needs_note and not step.note.strip():
         raise InvalidInputError(f"{step.action} needs a note saying why")
+    if step.evidence:
+        await _evidence_stored(conn, case_id, step.evidence)
     return move, None if judged is None else judged[2]
+
+
+async def _evidence_stored(conn: psycopg.AsyncConnection, case_id: int, evidence: tuple[str, ...]) -> None:
+    named = {"evidence": list(dict.fromkeys(evidence)), "case": case_id}
+    unknown = [row[0] for row in await (await conn.execute(UNKNOWN_EVIDENCE, named)).fetchall()]
+    if unknown:
+        raise InvalidInputError(f"evidence not stored for case {case_id}: {', '.join(unknown)}; upload each photo "
+                                f"or video to the case first (POST /api/v1/events/{case_id}/media) and name "
+                                "the hash that answers")  # fmt: skip
 
 
 async def _apply(

@@ -1,9 +1,11 @@
-"""Cases and reports: list and read them, merge two cases, split a report out — and fetch media.
+"""Cases and reports: list and read them, merge two cases, split a report out — and their media.
 
 Everything here reads and writes through the caller's scope (row-level security): a case
 outside it is "not found", exactly like one that does not exist, so ids cannot be probed.
 Reporter contact is masked unless the caller may read personal data, and every unmasked
-read is written to the audit log before the answer leaves.
+read is written to the audit log before the answer leaves. Evidence (photos, videos) is uploaded
+to a case by whoever may take a step that carries or judges it (``command.case_media``), and a
+file is served to whoever sees a case or report holding it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from api.access import Access
 from api.deps import BBoxDep, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
+from api.uploads import multipart_upload
+from command.case_media import case_media, store_case_media
 from command.case_view import case_view, report_view
 from command.listing import CASE_FIELDS, MAX_LIMIT, REPORT_FIELDS, ListFilter, list_cases, list_reports
 from command.merging import merge_cases, split_report
@@ -33,11 +37,22 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 Reader = Annotated[User, Depends(Access("cases:read"))]
 Merger = Annotated[User, Depends(Access("cases:merge"))]
+# evidence goes with feedback (handle), checks (check) and the dispatcher's notes and decisions (dispatch)
+EvidenceTaker = Annotated[User, Depends(Access("cases:handle", "cases:check", "cases:dispatch"))]
 PERSONAL = "personal:read"
 MEDIA_IN_SCOPE = """
 SELECT m.content_type FROM media m
-WHERE m.sha256 = %s AND EXISTS (SELECT FROM report_media rm WHERE rm.sha256 = m.sha256)
+WHERE m.sha256 = %s AND (EXISTS (SELECT FROM report_media rm WHERE rm.sha256 = m.sha256)
+                         OR EXISTS (SELECT FROM case_media cm WHERE cm.sha256 = m.sha256))
 """
+MEDIA_BODY = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["media"],
+        "properties": {"media": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                 "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)"}},
+    }}},
+}  # fmt: skip
 
 
 class MergeIn(BaseModel):
@@ -135,9 +150,27 @@ async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn)
                                                    actor=user.username))  # fmt: skip
 
 
+@router.post("/events/{case_id}/media", response_class=FastJSONResponse, status_code=201,
+             openapi_extra={"requestBody": MEDIA_BODY})  # fmt: skip
+async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowId) -> FastJSONResponse:
+    """Photos and videos (multipart ``media`` parts) kept as evidence of the case, for its transitions to name."""
+    store = request.app.state.media
+    async with multipart_upload(request, store.limits) as (_, files), scoped_connection(request) as conn:
+        stored = await store_case_media(conn, case_id, files, user.username, store, request.app.state.calendar.zone)
+    return FastJSONResponse({"case_id": str(case_id), "media": stored}, status_code=201)
+
+
+@router.get("/events/{case_id}/media", response_class=FastJSONResponse)
+async def list_case_media(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
+    """Every photo and video of the case — its reports' and its evidence — with origin, naming transitions, URL."""
+    async with scoped_connection(request) as conn:
+        items = await case_media(conn, case_id, request.app.state.calendar.zone)
+    return FastJSONResponse({"case_id": str(case_id), "items": items})
+
+
 @router.get("/media/{sha256}", response_class=FileResponse)
 async def get_media(request: Request, user: Reader, sha256: str) -> FileResponse:
-    """A photo or video of a report the caller may see, by its hash; immutable, so cached for good (privately)."""
+    """A photo or video of a case or report the caller may see, by hash; immutable, so cached for good (privately)."""
     if not SHA256.match(sha256):
         raise NotFoundError(f"no media {sha256!r}: media are addressed by a lower-case hex SHA-256")
     async with scoped_connection(request) as conn:

@@ -9,28 +9,20 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-from starlette.types import Message, Receive
 
 from api.access import Access, client_address
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
 from command.routing import parse_severity
 from command.users import User
 from spatial.china_coords import parse_source_crs, to_wgs84
 from spatial.coords import validate_lon_lat
-from spatial.errors import (
-    InvalidInputError,
-    LengthRequiredError,
-    PayloadTooLargeError,
-    UnsupportedFormatError,
-)
+from spatial.errors import InvalidInputError, UnsupportedFormatError
 
-MAX_JSON_BYTES = 64 << 10  # a report is a few kB of text; anything larger is not a report
+MAX_JSON_BYTES = MAX_TEXT_BYTES  # a report is a few kB of text; anything larger is not a report
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -106,67 +98,14 @@ def parse_report(raw: bytes | str) -> ReportIn:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
-def _declared_length(request: Request, limit: int) -> int:
-    length = request.headers.get("content-length")
-    if length is None or not length.isdigit():
-        raise LengthRequiredError("send Content-Length with an upload, so its size can be checked before reading")
-    if int(length) > limit:
-        raise PayloadTooLargeError(f"request of {int(length):,} bytes is over the {limit:,}-byte limit")
-    return int(length)
-
-
-class BodyTail:
-    """Keeps the last bytes of a request body as it streams past, to see how the body ended.
-
-    A multipart body cut off mid-file still parses — the unfinished part is silently dropped —
-    so whether the closing boundary arrived is checked here, or a report would lose its photo.
-    """
-
-    def __init__(self, receive: Receive, keep: int) -> None:
-        self._receive, self._keep, self.tail = receive, keep, b""
-
-    async def __call__(self) -> Message:
-        """Pass the next message on, remembering the body's last bytes."""
-        message = await self._receive()
-        if message["type"] == "http.request":
-            self.tail = (self.tail + message.get("body", b""))[-self._keep :]
-        return message
-
-
-def _boundary(request: Request) -> bytes:
-    for parameter in request.headers.get("content-type", "").split(";")[1:]:
-        name, _, value = parameter.strip().partition("=")
-        if name.lower() == "boundary" and value:
-            return value.strip('"').encode("latin-1")
-    raise InvalidInputError("multipart/form-data needs a boundary parameter in Content-Type")
-
-
 async def read_multipart(request: Request, store: MediaStore) -> tuple[ReportIn, tuple[StoredMedia, ...]]:
     """A ``report`` part (the JSON body) and up to N ``media`` files, each checked and stored."""
-    _declared_length(request, store.limits.request_bytes)
-    closing = b"--" + _boundary(request) + b"--"
-    body_tail = BodyTail(request.receive, keep=len(closing) + 4)
-    request = Request(request.scope, receive=body_tail)
-    try:
-        async with request.form(max_files=store.limits.files_per_report, max_fields=4,
-                                max_part_size=MAX_JSON_BYTES) as form:  # fmt: skip
-            report = form.get("report")
-            if not isinstance(report, str):
-                raise InvalidInputError("multipart upload needs a 'report' field holding the report's JSON")
-            unexpected = sorted(set(form.keys()) - {"report", "media"})
-            if unexpected:
-                raise InvalidInputError(f"unknown multipart field(s) {unexpected}; send 'report' and 'media'")
-            if not body_tail.tail.rstrip(b"\r\n").endswith(closing):
-                raise InvalidInputError("the multipart upload is truncated (no closing boundary); send it again")
-            body = parse_report(report)
-            files = [f for f in form.getlist("media") if isinstance(f, UploadFile)]
-            if len(files) != len(form.getlist("media")):
-                raise InvalidInputError("'media' parts must be files (photos or videos)")
-            stored = await run_in_threadpool(store.store_all, [(f.file, f.filename) for f in files])
-    except ClientDisconnect:
-        raise InvalidInputError("the client disconnected before the upload was complete") from None
-    except HTTPException as exc:  # Starlette's word for a body that is not well-formed multipart or over its limits
-        raise InvalidInputError(f"multipart upload refused: {exc.detail}") from None
+    async with multipart_upload(request, store.limits, frozenset({"report"})) as (form, files):
+        report = form.get("report")
+        if not isinstance(report, str):
+            raise InvalidInputError("multipart upload needs a 'report' field holding the report's JSON")
+        body = parse_report(report)
+        stored = await run_in_threadpool(store.store_all, files)
     return body, tuple(stored)
 
 
@@ -200,7 +139,7 @@ async def submit_report(
     if content_type == "multipart/form-data":
         body, media = await read_multipart(request, request.app.state.media)
     elif content_type == "application/json":
-        _declared_length(request, MAX_JSON_BYTES)
+        declared_length(request, MAX_JSON_BYTES)
         body, media = parse_report(await request.body()), ()
     else:
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
