@@ -32,6 +32,7 @@ from api.routes import (
     hotspots,
     locate,
     proposals,
+    queues,
     ratings,
     reports,
     route,
@@ -49,6 +50,7 @@ from command.deadline_watch import watch_every
 from command.follow_up import Outbox, send_every
 from command.loop_settings import LoopSettings
 from command.media import MediaLimits, MediaStore
+from command.queues import check_queues
 from command.tokens import TokenPolicy
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
@@ -59,6 +61,7 @@ from grid.locate import Locator
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
+from map_ui.work import router as work_router
 from spatial.audit import seal_every
 from spatial.db import libpq_url, make_engine, role_switch
 from spatial.settings import StoreSettings
@@ -145,6 +148,7 @@ def create_app(
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
         async with app.state.pool.connection() as conn:
             app.state.rules = await Rules.load(conn, app.state.calendar)
+        check_queues(app.state.rules)
         app.state.loop_settings = loop_settings
         deadline_watch = asyncio.create_task(watch_every(app.state.pool, loop_settings, app.state.rules))
         outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
@@ -183,7 +187,8 @@ def create_app(
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
                        uploads={"/api/v1/reports": MediaLimits().request_bytes,
-                                r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes})  # fmt: skip
+                                r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
+                                r"/cases/[0-9]+/act": MediaLimits().request_bytes})  # fmt: skip
     if api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
@@ -192,7 +197,7 @@ def create_app(
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
-                   proposals.router, tiles.router, map_router, docs.router):  # fmt: skip
+                   proposals.router, queues.router, tiles.router, map_router, work_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

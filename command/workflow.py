@@ -28,7 +28,7 @@ from command.case_clocks import Clocks, StageLimits, advance
 from command.intake import CHANNEL
 from command.users import User
 from command.working_time import LimitKind, TimeLimit, WorkingCalendar
-from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, StaleVersionError
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # what the reporters hear when their case ends (their channel's sender words it further)
@@ -229,7 +229,7 @@ async def _apply(
         raise NotFoundError(f"no case {case_id}")
     state, version, now, *clock_values, departments, department, stage_at, limit_value, limit_kind = row
     if version != step.version:
-        raise ConflictError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
+        raise StaleVersionError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
                             "reload it and decide again")  # fmt: skip
     move, judged_detail = await _check(conn, case_id, state, step, user, rules)
     if step.action == "dispatch":

@@ -25,6 +25,17 @@ from fastapi.templating import Jinja2Templates
 from api.access import Scope, session_user
 from command.users import User
 from map_ui.i18n import COOKIE, LANGUAGES, Catalogue, language_of
+from spatial.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OutsideJurisdictionError,
+    PayloadTooLargeError,
+    PlatformError,
+    StaleVersionError,
+    UnsupportedFormatError,
+)
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # the pages a user may reach from any page, each shown only to those whose roles open it
@@ -71,6 +82,25 @@ class PageAccess:
         request.state.user = user
         request.state.scope = Scope.of(user)
         return user
+
+
+# how a refusal reads on a screen: the kind in the user's words, then the platform's own detail
+REFUSALS: tuple[tuple[type[PlatformError], str], ...] = (
+    (StaleVersionError, "error.stale"),
+    (ForbiddenError, "error.forbidden"),
+    (ConflictError, "error.conflict"),
+    (NotFoundError, "error.not_found"),
+    (PayloadTooLargeError, "error.too_large"),
+    (UnsupportedFormatError, "error.unsupported"),
+    (InvalidInputError, "error.invalid"),
+    (OutsideJurisdictionError, "error.invalid"),
+)
+
+
+def refusal(words: Catalogue, error: PlatformError) -> str:
+    """A refusal as a sentence for the user, never a status code."""
+    key = next((key for kind, key in REFUSALS if isinstance(error, kind)), "error.other")
+    return words(key, detail=str(error))
 
 
 def zone_of(request: Request) -> Any:

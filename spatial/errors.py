@@ -68,6 +68,10 @@ class ConflictError(PlatformError):
     """The request contradicts what is already stored (e.g. an idempotency key reused)."""
 
 
+class StaleVersionError(ConflictError):
+    """The caller decided on a version of a row that another writer has changed since: reload, decide again."""
+
+
 class PayloadTooLargeError(PlatformError):
     """A request body or file over its limit."""
 

@@ -49,6 +49,13 @@ document.body.addEventListener("htmx:configRequest", (event) => {
   // a disabled button cannot be pressed twice while its form is on its way
   event.detail.elt.querySelectorAll?.("button[type=submit]").forEach((b) => { b.disabled = true; });
 });
+document.addEventListener("htmx:afterRequest", (event) => {
+  event.detail.elt.querySelectorAll?.("button[type=submit]").forEach((b) => { b.disabled = false; });
+});
+document.addEventListener("click", (event) => {
+  const close = event.target.closest?.("[data-close-form]");
+  if (close) close.closest("form").remove();
+});
 tick();
 setInterval(tick, 1000);
 window.cityopsToast = toast;

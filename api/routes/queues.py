@@ -1,0 +1,39 @@
+"""Work queues over HTTP: how many cases wait in each of the caller's queues, and a page of one.
+
+The same queues the 待办 page shows (``command.queues``), for clients that build their own screen.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from api.access import Access
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from command.queues import MAX_PAGE, plain, queue_counts, queue_items, queue_named
+from command.users import User
+
+router = APIRouter(prefix="/api/v1", tags=["workflow"])
+Reader = Annotated[User, Depends(Access("cases:read"))]
+
+
+@router.get("/queues", response_class=FastJSONResponse)
+async def counts(request: Request, user: Reader) -> FastJSONResponse:
+    """The caller's queues with the cases waiting in each and how many of them are overdue."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse({"queues": await queue_counts(conn, user)})
+
+
+@router.get("/queues/{name}", response_class=FastJSONResponse)
+async def items(
+    request: Request, user: Reader, name: Annotated[str, Path(max_length=40)],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> FastJSONResponse:  # fmt: skip
+    """A page of one queue, most urgent first (overdue, then the nearest due time)."""
+    queue = queue_named(user, name)
+    async with scoped_connection(request) as conn:
+        rows = await queue_items(conn, user, queue, limit, offset)
+    zone = request.app.state.calendar.zone
+    return FastJSONResponse({"queue": queue.name, "items": [plain(row, zone) for row in rows]})

@@ -1,0 +1,161 @@
+"""Work queues (待办): the cases waiting for this user, or for their unit or department, most urgent first.
+
+A queue is a set of states in which the loop waits for one kind of work, and the permission that
+does it: accepting, filing and dispatching (``cases:dispatch``), handling (``cases:handle``),
+checking (``cases:check``), approving extensions and parking by another hand, supervising overdue
+cases. Which queues a user has follows from their permissions; which cases are in them from the
+caller's scope — row-level security on the connection, plus the scope stated as a plain condition
+so the planner can use the units index (``command.listing.ListFilter``). A department's handler
+sees in "to handle" only the cases dispatched to their department.
+
+Order is urgency: the stage's due time (``case_clock.due_at``, else the case deadline), so overdue
+cases come first, then the nearest deadline; equal times by severity, then age. The queues are
+checked against the state machine when the API starts: a queue listing a state from which its
+permission leads nowhere would list cases its users cannot move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from command.listing import ListFilter
+from command.users import User
+from command.workflow import Rules
+from spatial.errors import InvalidInputError
+
+OPEN_STATES = ("reported", "accepted", "filed", "dispatched", "returned", "acknowledged", "handling", "checking",
+               "extension_requested", "parking_requested", "parked", "rework")  # fmt: skip
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Cases in ``states`` wait for work that ``permission`` does; ``late_only``: only those past due."""
+
+    name: str
+    permission: str
+    states: tuple[str, ...]
+    by_department: bool = False  # a handler with a department sees the cases dispatched to it
+    late_only: bool = False
+
+
+QUEUES = (
+    Queue("intake", "cases:dispatch", ("reported",)),
+    Queue("filing", "cases:dispatch", ("accepted",)),
+    Queue("dispatch", "cases:dispatch", ("filed", "returned")),
+    Queue("handle", "cases:handle", ("dispatched", "acknowledged", "handling", "rework"), by_department=True),
+    Queue("approval", "cases:dispatch", ("extension_requested", "parking_requested")),
+    Queue("check", "cases:check", ("checking",)),
+    Queue("parked", "cases:dispatch", ("parked",)),
+    Queue("supervise", "cases:supervise", OPEN_STATES, late_only=True),
+)
+BY_NAME = {queue.name: queue for queue in QUEUES}
+DUE = "coalesce(k.due_at, e.deadline)"
+COUNTS = f"""
+SELECT e.state, e.handling_department = %(department)s AS mine, count(*) AS cases,
+       count(*) FILTER (WHERE {DUE} < now()) AS late
+FROM event e LEFT JOIN case_clock k ON k.event_id = e.id
+WHERE e.state = ANY(%(states)s) AND {{scope}}
+GROUP BY 1, 2
+"""
+# the page's ids first (one sort over the queue's rows), the names joined for that page only
+ITEMS = f"""
+SELECT e.id, e.state, e.version, e.severity::text AS severity, e.category_code AS category, c.name AS category_name,
+       e.description, e.address, e.source::text AS source, e.departments, e.handling_department AS department,
+       e.supervised, e.escalations, e.created_at, q.due, e.deadline, q.due < now() AS late,
+       g.name AS grid_name, u.name AS unit_name
+FROM (SELECT e.id, {DUE} AS due FROM event e LEFT JOIN case_clock k ON k.event_id = e.id
+      WHERE e.state = ANY(%(states)s) AND {{scope}} {{extra}}
+      ORDER BY {DUE}, e.severity DESC, e.id LIMIT %(limit)s OFFSET %(offset)s) q
+JOIN event e ON e.id = q.id JOIN category c ON c.code = e.category_code
+JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
+ORDER BY q.due, e.severity DESC, e.id
+"""
+
+
+def check_queues(rules: Rules) -> None:
+    """Every queue's states must offer its permission a move (see the module docstring); raise if not."""
+    for queue in QUEUES:
+        idle = [s for s in queue.states if not any(m.permission == queue.permission for m in rules.moves.get(s, ()))]
+        if idle and not queue.late_only:
+            raise RuntimeError(f"queue {queue.name}: {queue.permission} has no move from {', '.join(idle)}")
+
+
+def queues_of(user: User) -> tuple[Queue, ...]:
+    """The queues this user works, in the loop's order."""
+    return tuple(queue for queue in QUEUES if user.may(queue.permission))
+
+
+def queue_named(user: User, name: str) -> Queue:
+    """One of the user's queues by name; unknown names and queues their roles do not work are refused."""
+    queue = BY_NAME.get(name)
+    if queue is None or not user.may(queue.permission):
+        names = ", ".join(q.name for q in queues_of(user)) or "none"
+        raise InvalidInputError(f"unknown queue {name!r} for {user.username}; theirs: {names}")
+    return queue
+
+
+def _scope(user: User) -> tuple[str, dict[str, object]]:
+    return ListFilter(user.unit_id, user.unit_depth).where("e", "created_at", by_position=True)
+
+
+def _narrowing(queue: Queue, user: User) -> str:
+    conditions = []
+    if queue.by_department and user.department:
+        conditions.append("AND e.handling_department = %(department)s")
+    if queue.late_only:
+        conditions.append(f"AND {DUE} < now()")
+    return " ".join(conditions)
+
+
+async def queue_counts(conn: psycopg.AsyncConnection, user: User) -> dict[str, dict[str, int]]:
+    """Per queue of the user: how many cases wait, and how many of them are overdue (one scan)."""
+    queues = queues_of(user)
+    if not queues:
+        return {}
+    scope, params = _scope(user)
+    states = sorted({s for q in queues for s in q.states})
+    sql = COUNTS.format(scope=scope)
+    rows = await (await conn.execute(sql, {**params, "states": states, "department": user.department})).fetchall()
+    counts: dict[str, dict[str, int]] = {q.name: {"cases": 0, "late": 0} for q in queues}
+    for state, mine, cases, late in rows:
+        for queue in queues:
+            if state not in queue.states or (queue.by_department and user.department and not mine):
+                continue
+            counts[queue.name]["cases"] += late if queue.late_only else cases
+            counts[queue.name]["late"] += late
+    return counts
+
+
+async def queue_items(
+    conn: psycopg.AsyncConnection, user: User, queue: Queue, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    """A page of the queue, most urgent first, with what a card shows."""
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInputError(f"limit is 1…{MAX_PAGE} and offset 0 or more")
+    scope, params = _scope(user)
+    sql = ITEMS.format(scope=scope, extra=_narrowing(queue, user))
+    values = {**params, "states": list(queue.states), "department": user.department, "limit": limit, "offset": offset}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        rows = await (await cur.execute(sql, values, prepare=True)).fetchall()
+    return rows
+
+
+async def case_card(conn: psycopg.AsyncConnection, user: User, case_id: int) -> dict[str, Any] | None:
+    """One case as a queue card shows it, whatever its state (None: not in the caller's scope)."""
+    scope, params = _scope(user)
+    sql = ITEMS.format(scope=scope, extra="AND e.id = %(case)s")
+    values = {**params, "states": [*OPEN_STATES, "closed", "void"], "case": case_id, "limit": 1, "offset": 0}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        return await (await cur.execute(sql, values)).fetchone()
+
+
+def plain(row: dict[str, Any], zone: Any) -> dict[str, Any]:
+    """A queue item for JSON: ids as strings, times in the city's zone (ISO 8601 with offset)."""
+    return {k: (v.astimezone(zone).isoformat() if isinstance(v, datetime) else str(v) if k == "id" else v)
+            for k, v in row.items()}  # fmt: skip

@@ -1,0 +1,147 @@
+"""The 待办 page and the case actions: each role's queues, and the form every next step asks for.
+
+The buttons on a case are exactly the state machine's next actions for this user
+(``Rules.open_to``), and each opens a form that asks what that action needs: a note where the
+machine requires one, a department for a dispatch, the time for an extension, photos for a
+feedback or a check. The form's answer is the case card as it is now. Photos are stored as the
+case's evidence and named by the move in one transaction, so a refused move leaves no
+half-attached file behind and a photo cut short in transit refuses the move. A stale version (someone else acted
+first) answers with the case reloaded and says so; every refusal reads as a sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
+
+from api.access import PUBLIC
+from api.deps import scoped_connection
+from api.errors import classify
+from command.case_media import store_case_media
+from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
+from command.users import User
+from command.workflow import Move, Rules, Step, transition
+from map_ui.i18n import Catalogue, language_of
+from map_ui.pages import PageAccess, refusal, render
+from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
+
+router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
+Worker = Annotated[User, Depends(PageAccess("cases:read"))]
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PHOTO_ACTIONS = frozenset({"feedback", "close", "rework"})  # a check or a result is shown, not told
+MAX_PHOTOS = 9
+LIMIT_KIND = "SELECT c.limit_kind FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s"
+
+
+def _move(rules: Rules, state: str, action: str) -> Move:
+    move = next((m for m in rules.moves.get(state, ()) if m.action == action), None)
+    if move is None:
+        raise InvalidInputError(f"{action} is not a next step from {state}")
+    return move
+
+
+async def _card(request: Request, user: User, case_id: int, **context: Any) -> HTMLResponse:
+    async with scoped_connection(request) as conn:
+        item = await case_card(conn, user, case_id)
+    if item is None:
+        raise NotFoundError(f"no case {case_id}")
+    rules: Rules = request.app.state.rules
+    return render(request, "_case_card.html", user, item=item, actions=rules.open_to(item["state"], user), **context)
+
+
+@router.get("/queue", response_class=HTMLResponse)
+async def queue_page(
+    request: Request, user: Worker, q: Annotated[str | None, Query(max_length=40)] = None,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> HTMLResponse:  # fmt: skip
+    """The user's queues with their counts, and the chosen one's cases, most urgent first."""
+    queues = queues_of(user)
+    chosen = next((queue for queue in queues if queue.name == q), None)
+    rules: Rules = request.app.state.rules
+    async with scoped_connection(request) as conn:
+        counts = await queue_counts(conn, user)
+        if chosen is None and queues:  # the first queue with work in it, else the first
+            chosen = next((queue for queue in queues if counts[queue.name]["cases"]), queues[0])
+        items = await queue_items(conn, user, chosen, MAX_PAGE // 4, offset) if chosen else []
+    cards = [(item, rules.open_to(item["state"], user)) for item in items]
+    return render(request, "queue.html", user, queues=queues, counts=counts, chosen=chosen, cards=cards,
+                  offset=offset, page=MAX_PAGE // 4)  # fmt: skip
+
+
+@router.get("/cases/{case_id}/form/{action}", response_class=HTMLResponse)
+async def action_form(
+    request: Request, user: Worker, case_id: CaseId, action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")]
+) -> HTMLResponse:
+    """The form of one next step, asking exactly what it needs."""
+    async with scoped_connection(request) as conn:
+        item = await case_card(conn, user, case_id)
+        kind = await (await conn.execute(LIMIT_KIND, (case_id,))).fetchone() if item else None
+    if item is None or kind is None:
+        raise NotFoundError(f"no case {case_id}")
+    words = Catalogue(language_of(request))
+    try:
+        move = _move(request.app.state.rules, item["state"], action)
+    except InvalidInputError as error:
+        return await _card(request, user, case_id, message=refusal(words, error))
+    photos = move.needs_evidence or action in PHOTO_ACTIONS
+    return render(request, "_action_form.html", user, item=item, move=move, photos=photos, limit_kind=kind[0])
+
+
+def _uploads(form: Any) -> list[tuple[Any, str | None]]:
+    files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    if len(files) > MAX_PHOTOS:
+        raise InvalidInputError(f"at most {MAX_PHOTOS} photos or videos at once")
+    return [(f.file, f.filename) for f in files]
+
+
+def _step(form: Any) -> Step:
+    def number(name: str) -> float | None:
+        text = str(form.get(name) or "").strip()
+        try:
+            return float(text) if text else None
+        except ValueError:
+            raise InvalidInputError(f"{name} must be a number, not {text!r}") from None
+
+    version = number("version")
+    if version is None:
+        raise InvalidInputError("the form lost the case's version: reload the case")
+    department = str(form.get("department") or "").strip() or None
+    return Step(str(form.get("action") or ""), int(version), str(form.get("note") or "").strip(),
+                extend_by=number("extend_by"), department=department)  # fmt: skip
+
+
+@router.post("/cases/{case_id}/act", response_class=HTMLResponse)
+async def act(request: Request, user: Worker, case_id: CaseId) -> HTMLResponse:
+    """Take the step the form names: store its photos as evidence and move the case, all or nothing."""
+    words = Catalogue(language_of(request))
+    form = await request.form(max_files=MAX_PHOTOS + 1, max_fields=20)
+    try:
+        step, uploads = _step(form), _uploads(form)
+        async with scoped_connection(request) as conn, conn.transaction():
+            if uploads:
+                stored = await store_case_media(conn, case_id, uploads, user.username, request.app.state.media,
+                                                request.app.state.calendar.zone)  # fmt: skip
+                step = replace(step, evidence=tuple(m["sha256"] for m in stored))
+            moved = await transition(conn, case_id, step, user, request.app.state.rules)
+    except PlatformError as error:
+        status = classify(error)[0]
+        if isinstance(error, StaleVersionError | NotFoundError):
+            toast = {"cityops:toast": {"text": refusal(words, error), "kind": "error"}}
+            response = await _card(request, user, case_id) if isinstance(error, StaleVersionError) else None
+            response = response or HTMLResponse("", status_code=status)
+            response.status_code = status
+            response.headers["HX-Trigger"] = json.dumps(toast)
+            return response
+        response = await _card(request, user, case_id, message=refusal(words, error))
+        response.status_code = status
+        return response
+    done = words("action.done", action=words.label("action", step.action), id=case_id,
+                 state=words.label("state", moved["state"]))  # fmt: skip
+    response = await _card(request, user, case_id, done=done)
+    response.headers["HX-Trigger"] = json.dumps({"cityops:toast": {"text": done, "kind": "ok"}})
+    return response
