@@ -1,10 +1,10 @@
 """Reading a multipart upload of photos and videos: its size declared, its end checked, its parts named.
 
 Report intake and case evidence (and the pages' forms that carry a photo) read uploads the same
-way, so each refusal is worded once: no ``Content-Length`` (411), over the limit (413), no
-boundary, a body cut off before its closing boundary, an unknown or misused field, a client gone
-before the end (422 each, with what to fix). The files stay open (spooled) while the caller's
-block runs; the caller checks and keeps them (``command.media.MediaStore.store_all``).
+way, so each refusal is worded once: not multipart (415), no ``Content-Length`` (411), over the
+limit (413), no boundary, a body cut off before its closing boundary, an unknown or misused field,
+a client gone before the end (422 each, with what to fix). The files stay open (spooled) while the
+caller's block runs; the caller checks and keeps them (``command.media.MediaStore.store_all``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive
 
 from command.media import MediaLimits
-from spatial.errors import InvalidInputError, LengthRequiredError, PayloadTooLargeError
+from spatial.errors import InvalidInputError, LengthRequiredError, PayloadTooLargeError, UnsupportedFormatError
 
 MAX_TEXT_BYTES = 64 << 10  # a text part (a report's JSON, a note) is a few kB; anything larger is not one
 MEDIA_FIELD = "media"
@@ -80,6 +80,8 @@ async def multipart_upload(
     request: Request, limits: MediaLimits, fields: frozenset[str] = frozenset()
 ) -> AsyncIterator[tuple[FormData, list[tuple[BinaryIO, str | None]]]]:
     """The form (text ``fields``) and its ``media`` files, open for the block; refused as the module says."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
+        raise UnsupportedFormatError(f"send multipart/form-data with {MEDIA_FIELD!r} file parts")
     declared_length(request, limits.request_bytes)
     closing = b"--" + _boundary(request) + b"--"
     body_tail = BodyTail(request.receive, keep=len(closing) + 4)

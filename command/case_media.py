@@ -48,7 +48,7 @@ FROM (SELECT rm.sha256, r.id AS report_id, rm.filename, NULL::text AS uploaded_b
       SELECT cm.sha256, NULL, cm.filename, cm.uploaded_by, cm.uploaded_at, 0
       FROM case_media cm WHERE cm.event_id = %(case)s) s
 JOIN media m USING (sha256)
-ORDER BY s.uploaded_at, s.report_id, s.position
+ORDER BY s.uploaded_at, s.report_id, s.position, s.sha256
 """
 
 

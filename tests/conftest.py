@@ -6,6 +6,8 @@ message that names the package to install.
 
 from __future__ import annotations
 
+import io
+import random
 import shutil
 import tempfile
 import threading
@@ -21,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, text
 
 from api.app import create_app
@@ -251,3 +254,20 @@ def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> No
         conn.execute(text(VOID_TRANSITIONS.format(where=condition)), params)
         conn.execute(text(f"DELETE FROM case_clock WHERE event_id IN (SELECT id FROM event WHERE {condition})"), params)
         conn.execute(text(f"UPDATE event SET state = 'void', version = version + 1 WHERE {condition}"), params)
+
+
+def tiny_png(seed: int | None = None) -> bytes:
+    """A valid 8×8 PNG of one colour, random unless ``seed`` says (each a different file)."""
+    colour = random.Random(seed).getrandbits(24).to_bytes(3, "big")
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), tuple(colour)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload_evidence(client: TestClient, case: int | str, headers: dict[str, str] | None = None,
+                    photo: bytes | None = None) -> str:  # fmt: skip
+    """Upload a photo (a fresh tiny PNG by default) as evidence of the case; its SHA-256 as stored."""
+    files = [("media", ("evidence.png", photo or tiny_png(), "image/png"))]
+    answer = client.post(f"/api/v1/events/{case}/media", files=files, headers=headers or {})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["media"][0]["sha256"]

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from tests.conftest import Caller
-from tests.test_workflow import PHOTO, new_case, step, walk
+from tests.conftest import Caller, upload_evidence
+from tests.test_workflow import new_case, step, walk
 
 
 def _version(client: TestClient, case: int) -> int:
@@ -31,17 +31,18 @@ def period(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[datetim
     start = datetime.now(UTC)  # the same clock as the database's: transitions after it are this fixture's
     checker = caller(["checker"], "320100")
     a = new_case(client, nanjing)  # each case is made once the one before is closed (a new case voids open ones near)
-    fed = step(client, a, "feedback", walk(client, a), evidence=[PHOTO]).json()
+    fed = step(client, a, "feedback", walk(client, a), evidence=[upload_evidence(client, a)]).json()
     assert step(client, a, "close", fed["version"], checker).status_code == 200
     b = new_case(client, nanjing)
     version = walk(client, b)
     with nanjing.begin() as conn:  # the handling deadline ran out an hour ago
         conn.execute(text("UPDATE event SET deadline = now() - interval '1 hour' WHERE id = :e"), {"e": b})
         conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :e"), {"e": b})
-    fed = step(client, b, "feedback", version, evidence=[PHOTO]).json()
+    photo = upload_evidence(client, b)
+    fed = step(client, b, "feedback", version, evidence=[photo]).json()
     back = step(client, b, "rework", fed["version"], checker, note="仍有缺口").json()
     again = step(client, b, "start", back["version"]).json()
-    fed = step(client, b, "feedback", again["version"], evidence=[PHOTO]).json()
+    fed = step(client, b, "feedback", again["version"], evidence=[photo]).json()
     assert step(client, b, "close", fed["version"], checker).status_code == 200
     c = new_case(client, nanjing)
     version = walk(client, c, (("accept", "accepted"), ("file", "filed"), ("dispatch", "dispatched")))

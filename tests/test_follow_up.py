@@ -18,8 +18,8 @@ from api.app import create_app
 from command.follow_up import Outbox, send_due
 from command.loop_settings import LoopSettings
 from spatial.settings import StoreSettings
-from tests.conftest import Caller, api_settings, void_open_cases
-from tests.test_workflow import CATEGORY, PHOTO, step, walk
+from tests.conftest import Caller, api_settings, upload_evidence, void_open_cases
+from tests.test_workflow import CATEGORY, step, walk
 
 REPORT = {"category": CATEGORY, "source": "hotline", "reporter": {"name": "李雷", "phone": "13800001111"}}
 
@@ -35,7 +35,7 @@ def closed_case_with_two_reports(client: TestClient, nanjing: Engine, caller: Ca
     case = int(answers[0]["case_id"])
     assert answers[1]["case_id"] == str(case) and answers[1]["merged"]
     version = walk(client, case)
-    fed = step(client, case, "feedback", version, evidence=[PHOTO]).json()
+    fed = step(client, case, "feedback", version, evidence=[upload_evidence(client, case)]).json()
     closed = step(client, case, "close", fed["version"], caller(["checker"], "320100"))
     assert closed.status_code == 200, closed.text
     return case, [a["token"] for a in answers]

@@ -24,10 +24,9 @@ from command.deadline_watch import watch_once
 from command.loop_settings import LoopSettings
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-from tests.conftest import Caller, void_open_cases
+from tests.conftest import Caller, upload_evidence, void_open_cases
 
 CATEGORY = "010101"  # 上水井盖: street tier, 2 urgent hours, 水务局;供水公司
-PHOTO = hashlib.sha256(b"after").hexdigest()
 WALK = (("accept", "accepted"), ("file", "filed"), ("dispatch", "dispatched"), ("acknowledge", "acknowledged"),
         ("start", "handling"))  # fmt: skip
 
@@ -78,7 +77,8 @@ def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: En
     assert first["state"] == "reported" and first["transitions"][0]["action"] == "report"
     assert first["transitions"][0]["actor"] == f"intake:{source}" and first["due_at"] is not None
     version = walk(client, case, department="供水公司")
-    fed = step(client, case, "feedback", version, note="已修复", evidence=[PHOTO], lon=118.79, lat=32.05).json()
+    photo = upload_evidence(client, case)
+    fed = step(client, case, "feedback", version, note="已修复", evidence=[photo], lon=118.79, lat=32.05).json()
     assert fed["state"] == "checking" and set(fed["next"]) == {"close", "rework", "supervise"}
     own = step(client, case, "close", fed["version"])
     assert own.status_code == 403 and "another hand" in own.json()["detail"]
@@ -97,7 +97,7 @@ def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: En
     listed = client.get(f"/api/v1/events/{case}/transitions").json()
     assert [t["seq"] for t in listed["transitions"]] == list(range(1, 9)) and listed["state"] == "closed"
     feedback, close = listed["transitions"][6], listed["transitions"][7]
-    assert feedback["evidence"] == [PHOTO] and feedback["department"] == "供水公司" and listed["next"] == ["reopen"]
+    assert feedback["evidence"] == [photo] and feedback["department"] == "供水公司" and listed["next"] == ["reopen"]
     assert close["role"] == ("grid_worker" if source == "grid_worker" else "checker")
     assert close["actor"] != feedback["actor"] and close["lon"] == 118.79
     assert problems(nanjing, case) == []
@@ -124,6 +124,9 @@ def test_refusals_say_what_to_do(client: TestClient, nanjing: Engine, caller: Ca
     version = walk(client, case, WALK[2:])
     assert "needs evidence" in step(client, case, "feedback", version).json()["detail"]
     assert step(client, case, "feedback", version, evidence=["not-a-hash"]).status_code == 422
+    never = hashlib.sha256(b"never uploaded").hexdigest()
+    fake = step(client, case, "feedback", version, evidence=[never])
+    assert fake.status_code == 422 and never in fake.json()["detail"]  # a hash is not a photo
     unknown = step(client, case, "teleport", version)
     assert unknown.status_code == 422 and "unknown action 'teleport'" in unknown.json()["detail"]
     assert step(client, case, "supervise", version, caller(["street"], "320102")).status_code == 403
@@ -276,12 +279,13 @@ def test_random_action_sequences_never_reach_an_inconsistent_state(
     """Any order of actions by any of three hands: refused ones change nothing, accepted ones follow the machine."""
     hands = [{}, caller(["dispatcher", "checker"], "320100"), caller(["street"], "320102")]
     case = new_case(client, nanjing)
+    photo = upload_evidence(client, case)  # named by every move: refused ones stay refused for their own reasons
     with nanjing.connect() as conn:
         machine = {(f, a): t for f, a, t in conn.execute(text("SELECT from_state, action, to_state FROM case_action"))}
     for action, who, stale in plan:
         before = client.get(f"/api/v1/events/{case}/transitions").json()
         version = before["version"] - 1 if stale and before["version"] > 0 else before["version"]
-        answer = step(client, case, action, version, hands[who], note="随机", evidence=[PHOTO], extend_by=None)
+        answer = step(client, case, action, version, hands[who], note="随机", evidence=[photo], extend_by=None)
         after = client.get(f"/api/v1/events/{case}/transitions").json()
         if answer.status_code == 200:
             assert (before["state"], action) in machine and after["state"] == machine[(before["state"], action)]
