@@ -58,6 +58,7 @@ from forces.settings import ForceSettings
 from forces.sweeper import sweep_every
 from grid.hotspots import warm_up
 from grid.locate import Locator
+from map_ui.case_list import router as list_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
@@ -195,7 +196,7 @@ def create_app(
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
+                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
                    proposals.router, queues.router, tiles.router, map_router, work_router, docs.router):  # fmt: skip
         app.include_router(router)

@@ -11,6 +11,7 @@ file is served to whoever sees a case or report holding it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -24,11 +25,13 @@ from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
 from api.uploads import multipart_upload
 from command.case_media import case_media, store_case_media
+from command.case_search import described, resolve
 from command.case_view import case_view, report_view
 from command.listing import CASE_FIELDS, MAX_LIMIT, REPORT_FIELDS, ListFilter, list_cases, list_reports
 from command.merging import merge_cases, split_report
 from command.privacy import audit_disclosure
 from command.users import User
+from map_ui.i18n import Catalogue
 from spatial.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -88,12 +91,34 @@ def list_filter(
 
 
 Filter = Annotated[ListFilter, Depends(list_filter)]
+
+
+async def case_filter(
+    request: Request, user: Reader, filter_: Filter,
+    q: Annotated[str | None, Query(description="Case id, imported id, address or place name (its grid, community, "
+                                               "street or district)")] = None,
+    unit: Annotated[str | None, Query(description="Code of a unit of the caller's jurisdiction")] = None,
+    department: Annotated[str | None, Query(description="Handling department, or one the case may go to")] = None,
+    overdue: Annotated[bool | None, Query(description="Stage or handling deadline passed (closed: late)")] = None,
+    supervised: bool | None = None,
+) -> ListFilter:  # fmt: skip
+    """The shared filters and the case search's (``command.case_search``); ``category`` may be a name."""
+    asked = replace(filter_, q=q, department=department, overdue=overdue, supervised=supervised)
+    async with scoped_connection(request) as conn:
+        resolved, problems = await resolve(conn, user, asked, unit)
+    if problems:
+        raise InvalidInputError(described(problems, Catalogue("en")))
+    return resolved
+
+
 Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
 
 
 @router.get("/events", response_model=None)
-async def get_cases(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
-    """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV)."""
+async def get_cases(
+    request: Request, user: Reader, filter_: Annotated[ListFilter, Depends(case_filter)], fmt: Format = ListFormat.json
+) -> Response:
+    """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV), searched (the ``/cases`` page)."""
     async with scoped_connection(request) as conn:
         rows = await list_cases(conn, filter_, request.app.state.calendar.zone)
     return render_list(request, rows, CASE_FIELDS, fmt, filter_.limit, "cases")
