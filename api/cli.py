@@ -549,6 +549,7 @@ def user_add(
     department: Annotated[str | None, typer.Option(help="Department, for department handlers")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
     no_password: Annotated[bool, typer.Option(help="An integration: API keys only, no login")] = False,
+    force: Annotated[str | None, typer.Option(help="Code of the force the user answers for (a crew: several)")] = None,
 ) -> None:
     """Create a user (the password is asked for twice, or read from stdin)."""
     from command.users import create_user
@@ -557,8 +558,10 @@ def user_add(
         password = None if no_password else _password(password_stdin)
         with _engine(_store()).begin() as conn:
             user = create_user(conn, username, unit_code=unit, roles=role, password=password, display_name=name,
-                               department=department, actor=_cli_actor())  # fmt: skip
-        console.print(f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}")
+                               department=department, force_code=force, actor=_cli_actor())  # fmt: skip
+        answers = f", answering for force {force}" if force else ""
+        console.print(f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}"
+                      f"{answers}")  # fmt: skip
 
 
 @user_app.command("list")

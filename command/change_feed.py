@@ -2,10 +2,12 @@
 
 PostgreSQL announces changes at commit (NOTIFY): a case stored, moved, merged or escalated on
 ``cityops_events``, forces that moved or changed status on ``cityops_positions``, assignments
-on ``cityops_assignments``. One hub per API process listens, gathers what was announced during
-a short window, reads the current state of those cases and forces in one query each (with the
-city's scope) and hands every viewer the items their jurisdiction covers — the test row-level
-security applies to the same rows (the tests compare the two).
+on ``cityops_assignments`` (the case and its assignments as they stand). One hub per API
+process listens, gathers what was announced during a short window, reads the current state of
+those cases and forces in one query each (with the city's scope) and hands every viewer the
+items their jurisdiction covers — the test row-level security applies to the same rows (the
+tests compare the two). An assignment also reaches the people behind its force, wherever its
+case lies (a borrowed force), and only that.
 
 Items are states, not deltas: a case's state and version, a force's position and status. A
 viewer who gets one twice, or an older one after a newer (the page keeps the highest version),
@@ -53,6 +55,15 @@ SELECT event_id FROM case_transition WHERE at > %(since)s
 UNION SELECT event_id FROM assignment WHERE assigned_at > %(since)s OR released_at > %(since)s
 LIMIT %(limit)s
 """
+ASSIGNMENTS = """
+SELECT a.id, a.event_id, a.force_id, f.code, f.name, a.accept_by,
+       CASE WHEN a.released_at IS NOT NULL THEN 'released' WHEN a.arrived_at IS NOT NULL THEN 'on_scene'
+            WHEN a.accepted_at IS NOT NULL THEN 'en_route' ELSE 'offered' END,
+       a.release_reason, e.units, e.departments
+FROM assignment a LEFT JOIN event e ON e.id = a.event_id LEFT JOIN force f ON f.id = a.force_id
+WHERE a.event_id = ANY(%s)
+"""
+ASSIGNED_SINCE = "SELECT DISTINCT event_id FROM assignment_event WHERE at > %(since)s LIMIT %(limit)s"
 FORCES_SINCE = """
 SELECT force_id FROM force_position WHERE received_at > %(since)s
 UNION SELECT id FROM force WHERE status_at > %(since)s
@@ -62,27 +73,34 @@ LIMIT %(limit)s
 
 @dataclass(frozen=True)
 class Viewer:
-    """Whose map: the unit whose subtree they see, their department if confined to one, whether forces show."""
+    """Whose map: the unit whose subtree they see, their department if confined to one, whether forces and
+    cases show, the force they answer for."""
 
     unit_id: int
     department: str | None
     sees_forces: bool
+    sees_cases: bool = True
+    force_id: int | None = None
 
     def sees(self, item: Item) -> bool:
-        """Row-level security's rule (migrations 0010, 0012), applied to an item already read."""
-        if item.kind == "force" and not self.sees_forces:
+        """Row-level security's rule (migrations 0010, 0012), applied to an item already read; and a force's
+        people see its assignments (migration 0020)."""
+        if item.kind == "assignment" and self.force_id is not None and item.for_force == self.force_id:
+            return True
+        if not (self.sees_forces if item.kind == "force" else self.sees_cases):
             return False
         return self.unit_id in item.units and (self.department is None or self.department in item.departments)
 
 
 @dataclass(frozen=True)
 class Item:
-    """One case or force as the map draws it, with what decides who may see it (not sent)."""
+    """One case, force or assignment as the map draws it, with what decides who may see it (not sent)."""
 
     kind: str
     body: dict[str, object]
     units: tuple[int, ...]
     departments: tuple[str, ...]
+    for_force: int | None = None  # an assignment: its force's people see it too
 
 
 @dataclass(frozen=True)
@@ -97,11 +115,12 @@ class Batch:
         return Batch(self.cursor, tuple(item for item in self.items if viewer.sees(item)))
 
     def payload(self) -> bytes:
-        """The JSON a page receives: cases and forces."""
+        """The JSON a page receives: cases, forces and assignments."""
         return orjson.dumps({
             "cursor": self.cursor,
             "cases": [item.body for item in self.items if item.kind == "case"],
             "forces": [item.body for item in self.items if item.kind == "force"],
+            "assignments": [item.body for item in self.items if item.kind == "assignment"],
         })  # fmt: skip
 
 
@@ -130,22 +149,34 @@ def _force(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
     return Item("force", body, tuple(units), (department,) if department else ())
 
 
+def _assignment(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+    assignment_id, case_id, force_id, code, name, accept_by, stage, reason, units, departments = row
+    body = {"id": str(assignment_id), "case_id": str(case_id), "force_id": str(force_id), "force_code": code,
+            "force_name": name, "accept_by": _when(accept_by, zone), "stage": stage,
+            "release_reason": reason}  # fmt: skip
+    return Item("assignment", body, tuple(units or ()), tuple(departments or ()), force_id)
+
+
 async def cursor_now(conn: psycopg.AsyncConnection) -> int:
     """The database clock, as a cursor (microseconds since the epoch)."""
     return (await (await conn.execute(CURSOR)).fetchone())[0]  # type: ignore[index,no-any-return]
 
 
 async def read_batch(
-    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int], zone: tzinfo
-) -> Batch:
-    """The current state of the given cases and forces (those the connection's scope shows)."""
+    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int], zone: tzinfo,
+    assigned: Iterable[int] = (),
+) -> Batch:  # fmt: skip
+    """The current state of the given cases and forces, and the assignments of the ``assigned`` cases
+    (those the connection's scope shows)."""
     cursor = await cursor_now(conn)
     items: list[Item] = []
-    cases, forces = sorted(set(case_ids)), sorted(set(force_ids))
+    cases, forces, of_cases = sorted(set(case_ids)), sorted(set(force_ids)), sorted(set(assigned))
     if cases:
         items += [_case(row, zone) for row in await (await conn.execute(CASES, (cases,))).fetchall()]
     if forces:
         items += [_force(row, zone) for row in await (await conn.execute(FORCES, (forces,))).fetchall()]
+    if of_cases:
+        items += [_assignment(row, zone) for row in await (await conn.execute(ASSIGNMENTS, (of_cases,))).fetchall()]
     return Batch(cursor, tuple(items))
 
 
@@ -162,9 +193,10 @@ async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int, z
     forces = (
         [row[0] for row in await (await conn.execute(FORCES_SINCE, bounds)).fetchall()] if viewer.sees_forces else []
     )
-    if len(cases) > REPLAY_LIMIT or len(forces) > REPLAY_LIMIT:
+    assigned = [row[0] for row in await (await conn.execute(ASSIGNED_SINCE, bounds)).fetchall()]
+    if max(len(cases), len(forces), len(assigned)) > REPLAY_LIMIT:
         return RESET
-    return (await read_batch(conn, cases, forces, zone)).seen_by(viewer)
+    return (await read_batch(conn, cases, forces, zone, assigned)).seen_by(viewer)
 
 
 def _announced(channel: str, payload: str) -> tuple[list[int], list[int]]:
@@ -216,6 +248,7 @@ class ChangeHub:
         self._subscriptions: set[Subscription] = set()
         self._cases: set[int] = set()
         self._forces: set[int] = set()
+        self._assigned: set[int] = set()  # cases whose assignments changed
         self._pending = asyncio.Event()
         self.listening = asyncio.Event()
 
@@ -265,6 +298,8 @@ class ChangeHub:
             cases, forces = _announced(notice.channel, notice.payload)
             self._cases.update(cases)
             self._forces.update(forces)
+            if notice.channel == "cityops_assignments":
+                self._assigned.update(cases)
             self._pending.set()
 
     async def _flush_every(self, reader: psycopg.AsyncConnection) -> None:
@@ -272,9 +307,10 @@ class ChangeHub:
             await self._pending.wait()
             await asyncio.sleep(self._window_s)  # let a burst gather into one read
             self._pending.clear()
-            cases, forces, self._cases, self._forces = self._cases, self._forces, set(), set()
+            cases, forces, assigned = self._cases, self._forces, self._assigned
+            self._cases, self._forces, self._assigned = set(), set(), set()
             if not self._subscriptions:
                 continue
-            batch = await read_batch(reader, cases, forces, self._zone)
+            batch = await read_batch(reader, cases, forces, self._zone, assigned)
             for subscription in list(self._subscriptions):
                 subscription.offer(batch)

@@ -44,6 +44,7 @@ class User:
     roles: tuple[str, ...]
     permissions: frozenset[str]
     disabled: bool
+    force_id: int | None = None  # the force this user answers for (a crew: several users, one force)
 
     def may(self, permission: str) -> bool:
         """Whether one of the user's roles grants ``permission``."""
@@ -55,7 +56,7 @@ SELECT u.id, u.username, u.display_name, unit.id, unit.code, unit.tier::text,
        cardinality(unit.ancestors) + 1, u.department,
        coalesce(array_agg(DISTINCT ur.role ORDER BY ur.role) FILTER (WHERE ur.role IS NOT NULL), ARRAY[]::text[]),
        coalesce(array_agg(DISTINCT p) FILTER (WHERE p IS NOT NULL), ARRAY[]::text[]),
-       u.disabled_at IS NOT NULL, u.password_hash
+       u.disabled_at IS NOT NULL, u.force_id, u.password_hash
 FROM app_user u JOIN unit ON unit.id = u.unit_id
 LEFT JOIN user_role ur ON ur.user_id = u.id LEFT JOIN role r ON r.name = ur.role
 LEFT JOIN LATERAL unnest(r.permissions) AS p ON true
@@ -66,9 +67,9 @@ ORDER BY u.username
 
 
 def _user(row: tuple[object, ...]) -> User:
-    uid, username, name, unit_id, unit_code, tier, depth, department, roles, permissions, disabled, _ = row
+    uid, username, name, unit_id, unit_code, tier, depth, department, roles, permissions, disabled, force_id, _ = row
     return User(uid, username, name, unit_id, unit_code, tier, depth, department, tuple(roles),  # type: ignore[arg-type]
-                frozenset(permissions), disabled)  # type: ignore[arg-type]  # fmt: skip
+                frozenset(permissions), disabled, force_id)  # type: ignore[arg-type]  # fmt: skip
 
 
 def _known_roles(conn: Connection, roles: list[str]) -> None:
@@ -92,9 +93,10 @@ def hash_password(password: str) -> str:
 
 def create_user(
     conn: Connection, username: str, *, unit_code: str, roles: list[str], password: str | None, actor: str,
-    display_name: str | None = None, department: str | None = None,
+    display_name: str | None = None, department: str | None = None, force_code: str | None = None,
 ) -> User:  # fmt: skip
-    """A new user in ``unit_code`` with ``roles`` (an integration may have no password, only keys)."""
+    """A new user in ``unit_code`` with ``roles`` (an integration may have no password, only keys),
+    standing behind the force ``force_code`` when given (see ``force_of``)."""
     if not USERNAME.match(username):
         raise InvalidInputError(f"username {username!r}: 2–64 lower-case letters, digits, '.', '_' or '-'")
     _known_roles(conn, roles)
@@ -103,14 +105,31 @@ def create_user(
         raise NotFoundError(f"no unit {unit_code!r}; a user belongs to a unit of the hierarchy")
     if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).scalar():
         raise ConflictError(f"user {username!r} exists already")
+    force = None if force_code is None else force_of(conn, force_code, unit_code)
     conn.execute(text(
-        "INSERT INTO app_user (username, display_name, unit_id, department, password_hash) "
-        "VALUES (:u, :n, :unit, :d, :h)"),
+        "INSERT INTO app_user (username, display_name, unit_id, department, password_hash, force_id) "
+        "VALUES (:u, :n, :unit, :d, :h, :f)"),
         {"u": username, "n": display_name or username, "unit": unit, "d": department,
-         "h": hash_password(password) if password is not None else None})  # fmt: skip
-    record(conn, actor, "user.created", username, unit=unit_code, department=department)
+         "h": hash_password(password) if password is not None else None, "f": force})  # fmt: skip
+    record(conn, actor, "user.created", username, unit=unit_code, department=department, force=force_code)
     set_roles(conn, username, roles, actor=actor)
     return get_user(conn, username)
+
+
+def force_of(conn: Connection, force_code: str, unit_code: str) -> int:
+    """The id of the force a new user of ``unit_code`` will answer for.
+
+    The user sits in the force's own unit: row-level security then shows them their force and its
+    assignments — and, in a unit above it, would show them every force of that subtree as well.
+    """
+    row = conn.execute(text("SELECT f.id, u.code FROM force f JOIN unit u ON u.id = f.unit_id WHERE f.code = :c"),
+                       {"c": force_code}).first()  # fmt: skip
+    if row is None:
+        raise NotFoundError(f"no force {force_code!r}; its code is the directory's (cityops load … --forces)")
+    if row[1] != unit_code:
+        raise InvalidInputError(f"force {force_code} belongs to unit {row[1]}: give the user --unit {row[1]}, the "
+                                "unit of the force they answer for")  # fmt: skip
+    return int(row[0])
 
 
 def get_user(conn: Connection, username: str) -> User:

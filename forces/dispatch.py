@@ -1,4 +1,5 @@
-"""Sending forces: assign atomically, accept, release; borrow another unit's force by request.
+"""Sending forces: assign atomically, release; borrow another unit's force by request (the force's
+answers — accept, arrive, complete, unable — are ``forces.answers``).
 
 An assignment is booked in one transaction for all the forces asked for, or for none: the
 forces are locked in id order (two commanders asking for overlapping sets cannot deadlock),
@@ -40,15 +41,21 @@ RETURNING id, force_id, assigned_at, accept_by
 ASSIGNED = "UPDATE force SET status = 'assigned' WHERE id = ANY(%s)"
 OWNER = "SELECT unit_code, unit_name FROM cityops_force_cards(ARRAY[%s::bigint])"
 ASSIGNMENT = """
-SELECT a.id, a.event_id, a.force_id, a.released_at, a.release_reason, a.accepted_at, a.request_id
-FROM assignment a WHERE a.id = %s FOR UPDATE
+SELECT a.id, a.event_id, a.force_id, a.released_at, a.release_reason FROM assignment a WHERE a.id = %s FOR UPDATE
 """
 ASSIGNMENT_VIEW = """
 SELECT a.id, a.event_id AS case_id, a.force_id, f.code AS force_code, f.name AS force_name, f.kind::text AS kind,
-       a.assigned_by, a.assigned_at, a.accept_by, a.accepted_at, a.released_at, a.release_reason, a.capabilities,
-       a.request_id, f.status::text AS force_status
+       a.assigned_by, a.assigned_at, a.accept_by, a.accepted_at, a.arrived_at, a.released_at, a.release_reason,
+       a.release_note, a.reoffer_of, a.capabilities, a.request_id, f.status::text AS force_status
 FROM assignment a LEFT JOIN force f ON f.id = a.force_id
 """
+STEPS = """
+SELECT s.assignment_id, s.step, s.at, s.actor, s.note, s.next_assignment_id, s.next_force_id,
+       n.code AS next_force_code, n.name AS next_force_name
+FROM assignment_event s LEFT JOIN cityops_force_cards(ARRAY[s.next_force_id]) n ON true
+WHERE s.event_id = %s ORDER BY s.id
+"""
+RELEASE = "SELECT event_id, force_id FROM cityops_release_assignment(%s, %s, '', %s)"
 RELEASE_REASONS = ("completed", "cancelled", "reassigned", "unable")
 
 
@@ -157,35 +164,31 @@ async def _locked_assignment(conn: psycopg.AsyncConnection, assignment_id: int) 
     return row
 
 
-async def accept(conn: psycopg.AsyncConnection, assignment_id: int, actor: str) -> dict[str, Any]:
-    """The force takes the job: the accept deadline no longer applies, and it is en route."""
-    async with conn.transaction():
-        row = await _locked_assignment(conn, assignment_id)
-        if row[5] is not None:
-            raise ConflictError(f"assignment {assignment_id} was accepted at {row[5].isoformat()}")
-        await conn.execute("UPDATE assignment SET accepted_at = now() WHERE id = %s", (assignment_id,))
-        await conn.execute("SELECT cityops_force_en_route(%s)", (assignment_id,))
-        await record_async(conn, actor, "forces.accepted", f"assignment:{assignment_id}", event=row[1], force=row[2])
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row[1]}"))
-    return await assignment_view(conn, assignment_id)
-
-
 async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> dict[str, Any]:
     """End an assignment (completed, cancelled …): the force is available again, a borrowed one goes home."""
     if reason not in RELEASE_REASONS:
         raise InvalidInputError(f"reason must be one of {', '.join(RELEASE_REASONS)}")
     async with conn.transaction():
-        row = await _locked_assignment(conn, assignment_id)
-        await conn.execute("UPDATE assignment SET released_at = now(), release_reason = %s WHERE id = %s",
-                           (reason, assignment_id))  # fmt: skip
-        await conn.execute("SELECT cityops_force_freed(%s)", (row[2],))
-        if row[6] is not None:
-            await conn.execute("UPDATE force_request SET state = 'released', released_at = now() WHERE id = %s",
-                               (row[6],))  # fmt: skip
-        await record_async(conn, actor, "forces.released", f"assignment:{assignment_id}", event=row[1], force=row[2],
-                           reason=reason)  # fmt: skip
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{row[1]}"))
+        await _locked_assignment(conn, assignment_id)
+        await end_assignment(conn, assignment_id, reason, actor)
     return await assignment_view(conn, assignment_id)
+
+
+async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> None:
+    """Release an active assignment the caller has locked (in its transaction); audited and announced."""
+    event_id, force_id = await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone()  # type: ignore[misc]
+    await record_async(conn, actor, "forces.released", f"assignment:{assignment_id}", event=event_id, force=force_id,
+                       reason=reason)  # fmt: skip
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{event_id}"))
+
+
+def stage_of(accepted_at: object, arrived_at: object, released_at: object) -> str:
+    """Where an assignment stands: offered → en_route (accepted) → on_scene, or released."""
+    if released_at is not None:
+        return "released"
+    if arrived_at is not None:
+        return "on_scene"
+    return "en_route" if accepted_at is not None else "offered"
 
 
 async def one_row(conn: psycopg.AsyncConnection, sql: str, row_id: int, missing: str) -> dict[str, Any]:
@@ -198,18 +201,27 @@ async def one_row(conn: psycopg.AsyncConnection, sql: str, row_id: int, missing:
 
 
 async def assignment_view(conn: psycopg.AsyncConnection, assignment_id: int) -> dict[str, Any]:
-    """One assignment as the API shows it."""
-    return await one_row(conn, ASSIGNMENT_VIEW + " WHERE a.id = %s", assignment_id, f"no assignment {assignment_id}")
+    """One assignment as the API shows it, with its stage."""
+    row = await one_row(conn, ASSIGNMENT_VIEW + " WHERE a.id = %s", assignment_id, f"no assignment {assignment_id}")
+    return {**row, "stage": stage_of(row["accepted_at"], row["arrived_at"], row["released_at"])}
 
 
 async def case_assignments(conn: psycopg.AsyncConnection, event_id: int) -> list[dict[str, Any]]:
-    """A visible case's assignments, newest first (forces of other units show by id only)."""
+    """A visible case's assignments, newest first, each with its story (steps, oldest first).
+
+    Forces of other units show by id only; a force the case was re-offered to is named.
+    """
     if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
         raise NotFoundError(f"no case {event_id}")
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC",
                                         (event_id,))).fetchall()  # fmt: skip
-    return [plain(row) for row in rows]
+        steps = await (await cur.execute(STEPS, (event_id,))).fetchall()
+    story: dict[int, list[dict[str, Any]]] = {}
+    for step in steps:
+        story.setdefault(step.pop("assignment_id"), []).append(plain(step))
+    return [{**plain(row), "stage": stage_of(row["accepted_at"], row["arrived_at"], row["released_at"]),
+             "steps": story.get(row["id"], [])} for row in rows]  # fmt: skip
 
 
 def plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Every few seconds, assignments not accepted in time are released and — when configured —
 offered to the responsible unit's next candidate (``cityops_sweep_assignments``, one
-transaction in the database, so two API processes sweeping at once cannot double-book); each
-outcome is audited and announced. Hourly, tomorrow's history partitions are made and those past
+transaction in the database, so two API processes sweeping at once cannot double-book; an
+assignment its force is answering at that moment is left to the answer); each outcome is
+audited, told in the assignment's story and announced. Hourly, tomorrow's history partitions are made and those past
 retention dropped.
 """
 
@@ -11,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
-from forces.dispatch import CHANGES
+from forces.answers import Outcome, Redispatch, announce_release
 from forces.positions import maintain_history
 from forces.settings import ForceSettings
-from spatial.audit import record_async
 
 SWEEP = "SELECT * FROM cityops_sweep_assignments(%s, %s, %s, %s)"
 MAINTENANCE_S = 3600.0
@@ -30,14 +29,11 @@ log = structlog.get_logger("cityops.dispatch")
 
 async def sweep_once(pool: AsyncConnectionPool, settings: ForceSettings, zone: ZoneInfo) -> list[tuple]:
     """Release what timed out and re-dispatch; returns (expired, case, force, next assignment, next force) rows."""
-    now = datetime.now(zone)
+    redispatch = Redispatch.of(settings, zone)
     async with pool.connection() as conn, conn.transaction():
-        rows = await (await conn.execute(SWEEP, (now - settings.stale_after, now.time(), settings.accept_within,
-                                                 settings.redispatch))).fetchall()  # fmt: skip
-        for expired, event_id, force_id, next_id, next_force in rows:
-            await record_async(conn, "system:dispatch", "forces.accept_timeout", f"assignment:{expired}",
-                               event=event_id, force=force_id, next_force=next_force, next=next_id)  # fmt: skip
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"timeout:{event_id}"))
+        rows = await (await conn.execute(SWEEP, (*redispatch.arguments(), settings.redispatch))).fetchall()
+        for expired, *outcome in rows:
+            await announce_release(conn, expired, "accept_timeout", "system:dispatch", Outcome(*outcome))
     return rows
 
 

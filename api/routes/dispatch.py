@@ -1,8 +1,10 @@
 """Dispatch over HTTP: recommend forces for a case, assign them, accept and release, and borrow
-another unit's force by request → commit → release.
+another unit's force by request → commit → release; the force's own people list and answer its
+assignments (``/me/assignments``).
 
 The case must be visible to the caller (else "not found"); candidates may include other units'
-forces (coordinated allocation), marked as needing a request to their owner.
+forces (coordinated allocation), marked as needing a request to their owner. A force's user sees
+the summary of its assignments' cases wherever they lie (a borrowed force), and nothing else.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from api.access import Access
 from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from command.users import User
+from forces.answers import ANSWERS, MAX_REASON, Redispatch, answer, my_assignments
 from forces.borrowing import cancel_request, commit_request, decline_request, list_requests, request_force
-from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, accept, assign, case_assignments, release
+from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, assign, case_assignments, release
 from forces.recommend import MAX_K, Need, candidates, check_capabilities
+from spatial.errors import ForbiddenError
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 Reader = Annotated[User, Depends(Access("forces:read"))]
 Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
 Borrower = Annotated[User, Depends(Access("forces:borrow"))]
+Answerer = Annotated[User, Depends(Access("assignments:answer"))]
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 Capability = Annotated[str | None, Query(description="Comma-separated capabilities, all needed", max_length=400)]
 
@@ -41,6 +46,14 @@ class ReleaseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: Literal["completed", "cancelled", "reassigned", "unable"] = Field(description=", ".join(RELEASE_REASONS))
+
+
+class AnswerIn(BaseModel):
+    """The force's answer to its assignment."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    answer: Literal["accept", "arrive", "complete", "unable"] = Field(description=", ".join(ANSWERS))
+    reason: str = Field(default="", max_length=MAX_REASON, description="Why the force is unable (required then)")
 
 
 class RequestIn(BaseModel):
@@ -90,11 +103,37 @@ async def assignments_of_case(request: Request, user: Reader, case_id: RowId) ->
         return FastJSONResponse({"case_id": case_id, "items": await case_assignments(conn, case_id)})
 
 
+def redispatch(request: Request) -> Redispatch:
+    """How a released case is offered again (``CITYOPS_REDISPATCH`` …)."""
+    return Redispatch.of(request.app.state.force_settings, request.app.state.calendar.zone)
+
+
 @router.post("/assignments/{assignment_id}/accept", response_class=FastJSONResponse)
 async def accept_assignment(request: Request, user: Dispatcher, assignment_id: RowId) -> FastJSONResponse:
-    """The force took the job (before its accept deadline): it is en route."""
+    """The force took the job (told by radio, before its accept deadline): it is en route."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await accept(conn, assignment_id, user.username))
+        return FastJSONResponse(await answer(conn, assignment_id, "accept", "", user.username, redispatch(request),
+                                             None))  # fmt: skip
+
+
+@router.get("/me/assignments", response_class=FastJSONResponse)
+async def mine(request: Request, user: Answerer) -> FastJSONResponse:
+    """The assignments of the force the caller answers for: active first, then recent, with their cases."""
+    if user.force_id is None:
+        unlinked = f"{user.username} answers for no force: an administrator links them (cityops user add … --force)"
+        return FastJSONResponse({"force": None, "items": [], "detail": unlinked})
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await my_assignments(conn, user.force_id))
+
+
+@router.post("/me/assignments/{assignment_id}/answer", response_class=FastJSONResponse)
+async def answer_assignment(request: Request, user: Answerer, assignment_id: RowId, body: AnswerIn) -> FastJSONResponse:
+    """Accept (en route), arrive (on scene), complete, or unable with a reason — for the caller's own force."""
+    if user.force_id is None:
+        raise ForbiddenError(f"{user.username} answers for no force, so for no assignment")
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await answer(conn, assignment_id, body.answer, body.reason, user.username,
+                                             redispatch(request), user.force_id))  # fmt: skip
 
 
 @router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse)

@@ -7,6 +7,9 @@ after a drop sends it back as ``Last-Event-ID`` (or a page that builds a new con
 long or too full to replay: reload the layers. The stream ends when the access token it was
 opened with would expire, so a disabled user or a lapsed login stops seeing changes within
 the token's lifetime; the page reconnects with a fresh token.
+
+The people behind a force (``assignments:answer``) receive their force's assignments as they
+change, wherever the case lies — and, without ``cases:read``, nothing else.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.access import Access
+from api.access import SIGNED_IN
 from api.deps import scoped_connection
 from command.change_feed import RESET, Batch, Viewer, catch_up, cursor_now
 from command.users import User
-from spatial.errors import InvalidInputError, TooManyRequestsError
+from spatial.errors import ForbiddenError, InvalidInputError, TooManyRequestsError
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 MAX_VIEWERS = 1000  # per API process; more would share two cores too thinly to stay live
@@ -51,16 +54,22 @@ def _event(batch: Batch, cursor: int) -> ServerSentEvent:
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(
     request: Request,
-    user: Annotated[User, Depends(Access("cases:read"))],
+    user: Annotated[User, Depends(SIGNED_IN)],
     last_event_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
     last_event_id: Annotated[int | None, Query(ge=0, description="resume after this cursor (an event id)")] = None,
 ) -> EventSourceResponse:
-    """Cases and (with ``forces:read``) forces of the caller's jurisdiction, as they change."""
+    """Cases and (with ``forces:read``) forces of the caller's jurisdiction, and the assignments of the force the
+    caller answers for, as they change (``cases:read`` or ``assignments:answer``)."""
+    answers_for = user.force_id if user.may("assignments:answer") else None
+    if not user.may("cases:read") and not user.may("assignments:answer"):
+        roles = ", ".join(user.roles) or "(none)"
+        raise ForbiddenError(f"cases:read or assignments:answer is needed; the roles {roles} of {user.username} "
+                             "grant neither")  # fmt: skip
     hub = request.app.state.changes
     if hub.viewers >= MAX_VIEWERS:
         raise TooManyRequestsError(f"this server already streams to {MAX_VIEWERS} viewers; retry shortly", 5)
     resume = _resume_from(last_event_header, last_event_id)
-    viewer = Viewer(user.unit_id, user.department, user.may("forces:read"))
+    viewer = Viewer(user.unit_id, user.department, user.may("forces:read"), user.may("cases:read"), answers_for)
     zone = request.app.state.calendar.zone
     ends_at = time.monotonic() + request.app.state.tokens.access_minutes * 60
 
