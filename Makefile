@@ -25,6 +25,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench workflow
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
+	@$(BIN)/cityops bench queues
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

@@ -504,6 +504,21 @@ def bench_access(
         run(_bench_store(), seconds=seconds, clients=clients, cases=cases, console=console)
 
 
+@bench_app.command("queues")
+def bench_queues(
+    cases: Annotated[int, typer.Option(help="Open cases across the city, spread over the open states")] = 100_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per request and baseline")] = 10,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 4,
+    loads: Annotated[int, typer.Option(min=1, help="Page loads (cold and warm) per caller")] = 3,
+) -> None:
+    """Work queues of a district handler and the city commander: requests vs the plain case list, page ready."""
+    from bench.queues import run
+
+    with reported_errors():
+        run(_bench_store("_queues_bench", empty=False), cases=cases, seconds=seconds, clients=clients, loads=loads,
+            console=console)  # fmt: skip
+
+
 def _bench_store(suffix: str = "_bench", *, empty: bool = True) -> StoreSettings:
     """A database of its own (the demo hierarchy), so benchmark reports never mix with real ones.
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import shapely
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
+from command.historic_import import import_events
 from command.users import create_api_key, create_user
 from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
@@ -85,17 +88,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bench_caller(engine: Engine, name: str, roles: list[str], unit: str) -> dict[str, str]:
+def bench_caller(
+    engine: Engine, name: str, roles: list[str], unit: str, department: str | None = None
+) -> dict[str, str]:
     """Headers of a benchmark user (kept between runs; a fresh API key each run)."""
     with engine.begin() as conn:
         if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": name}).scalar() is None:
-            create_user(conn, name, unit_code=unit, roles=roles, password=None, actor="bench")
+            create_user(conn, name, unit_code=unit, roles=roles, password=None, actor="bench", department=department)
         return {"X-API-Key": create_api_key(conn, name, "benchmark", actor="bench")}
 
 
 @contextmanager
-def served(settings: StoreSettings, **env: str) -> Iterator[str]:
+def served(settings: StoreSettings, command: tuple[str, ...] = ("api", "serve"), **env: str) -> Iterator[str]:
     """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
+
+    ``command``: the module run with ``python -m`` and its arguments (another app: uvicorn and its
+    factory; it must answer ``/healthz/ready`` the same way).
 
     Yields once the service is ready and its analytics kernels are compiled (the compile takes a
     core for ~40 s: measuring during it would measure the compiler). Intake rate limits are set out
@@ -108,7 +116,7 @@ def served(settings: StoreSettings, **env: str) -> Iterator[str]:
     if settings.database_url:
         environment["CITYOPS_DATABASE_URL"] = settings.database_url
     server = subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--port", str(port)],
+        [sys.executable, "-m", *command, "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -128,6 +136,26 @@ def served(settings: StoreSettings, **env: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def ensure_cases(engine: Engine, count: int, console: Console, *, prefix: str = "map", seed: int = 41) -> int:
+    """Top the open cases up to ``count``: filed in the last 30 days at random places (state reported).
+
+    Loaded through the historic-import path; their external ids start with ``prefix-``.
+    """
+    from bench.intake import write_history  # bench.intake imports this module
+
+    with engine.connect() as conn:
+        have = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+    if have < count:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / f"{prefix}-{uuid.uuid4().hex[:8]}.csv"
+            start = pd.Timestamp.now(tz="Asia/Shanghai").floor("s") - pd.Timedelta(days=30)
+            write_history(engine, path, count - have, seed=seed, state="reported", start=start, days=30)
+            result = import_events(engine, path)
+        console.print(f"imported {result.loaded:,} open cases ({result.seconds:.1f} s)")
+        have += result.loaded
+    return int(have)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -30,11 +29,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 from playwright.sync_api import Browser, Page, sync_playwright
 from rich.console import Console
 from sqlalchemy import Engine, text
@@ -45,14 +42,13 @@ from bench.harness import (
     bench_caller,
     city_outline,
     cycling_gets,
+    ensure_cases,
     print_table,
     random_points_inside,
     run_wrk,
     served,
 )
-from bench.intake import write_history
 from bench.machine import describe
-from command.historic_import import import_events
 from command.users import create_user
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
@@ -67,21 +63,6 @@ INTERACTIVE = ("window.cityopsReady === true && document.querySelectorAll('.leaf
                "&& !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')")  # fmt: skip
 BYTES = ("performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
          ".reduce(function (sum, e) { return sum + (e.transferSize || 0); }, 0)")  # fmt: skip
-
-
-def ensure_cases(engine: Engine, count: int, console: Console) -> int:
-    """Top the open cases up to ``count``: filed in the last 30 days at random places (state reported)."""
-    with engine.connect() as conn:
-        have = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
-    if have < count:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / f"map-{uuid.uuid4().hex[:8]}.csv"
-            start = pd.Timestamp.now(tz="Asia/Shanghai").floor("s") - pd.Timedelta(days=30)
-            write_history(engine, path, count - have, seed=41, state="reported", start=start, days=30)
-            result = import_events(engine, path)
-        console.print(f"imported {result.loaded:,} open cases ({result.seconds:.1f} s)")
-        have += result.loaded
-    return int(have)
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
