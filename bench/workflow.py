@@ -5,9 +5,10 @@
    lock, version check, state machine, clocks on the working calendar, a hash-chained transition
    row, the case update, a change-feed notice) against the same app's bare endpoint that parses
    the JSON and inserts one row. Every answer must be 200: a 409 would be a lost or doubled move.
-2. Evaluation over M historic cases (imported with ``cityops load``) and their transitions
-   (generated lifecycles: returns, late feedback, rework; hash-chained in Python with the
-   database's formula, COPYed with the chain trigger paused, checked on a sample): the city by
+2. Evaluation over M historic cases and their transitions (``command.synthetic_history``, the
+   demo's own year of history: imported with ``cityops load``'s code, lifecycles with voids,
+   returns, extensions, late feedback and rework, hash-chained with the database's formula,
+   checked on a sample): the city by
    district over the whole period through ``command.evaluation`` against a straightforward pandas
    computation from the same tables (read with COPY, grouped in memory); the counts must agree.
 """
@@ -15,35 +16,30 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
-import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import httpx
-import numpy as np
 import pandas as pd
 import psycopg
 from rich.console import Console
-from rich.progress import track
 from sqlalchemy import Engine, text
 
+from bench.demo import progress_bar
 from bench.harness import Row, bench_caller, lua_headers, print_table, run_wrk, served
-from bench.intake import SINK_SQL, write_history
+from bench.intake import SINK_SQL
 from bench.machine import describe
 from command.evaluation import By, Period, evaluate
-from command.historic_import import import_events
+from command.synthetic_history import history_count, load_history
 from spatial.db import libpq_url, make_engine
 from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
 
 HISTORY_PREFIX = "workflow-history"
 COUNTED = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked", "dispatched", "returned")
-PERIOD = (datetime(2024, 12, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
-MINUTE = np.timedelta64(60_000_000, "us")
+PERIOD = (datetime.now(UTC) - timedelta(days=400), datetime.now(UTC) + timedelta(days=1))  # the history: the last year
 
 
 # ---- 1. transitions under load -------------------------------------------------------------------
@@ -136,162 +132,21 @@ def bench_transitions(settings: StoreSettings, engine: Engine, seconds: float, c
 
 
 # ---- 2. a city's history -------------------------------------------------------------------------
-STEPS = {  # action: (from, to, role)
-    "report": ("", "reported", None), "accept": ("reported", "accepted", "dispatcher"),
-    "file": ("accepted", "filed", "dispatcher"), "dispatch": ("filed", "dispatched", "dispatcher"),
-    "return": ("dispatched", "returned", "department_handler"), "redispatch": ("returned", "dispatched", "dispatcher"),
-    "acknowledge": ("dispatched", "acknowledged", "department_handler"),
-    "start": ("acknowledged", "handling", "department_handler"),
-    "feedback": ("handling", "checking", "department_handler"), "rework": ("checking", "rework", "checker"),
-    "restart": ("rework", "handling", "department_handler"),
-    "refeedback": ("handling", "checking", "department_handler"),
-    "close": ("checking", "closed", "checker"),
-}  # fmt: skip
-
-
-def _lifecycles(cases: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Transition rows for closed cases: a common path, 5 % returned once, 10 % reworked once, ~25 % handled late."""
-    rng = np.random.default_rng(seed)
-    n = len(cases)
-    t0 = cases["filed_at"].to_numpy("datetime64[us]")
-    limit = cases["deadline"].to_numpy("datetime64[us]") - t0
-    returned, reworked = rng.random(n) < 0.05, rng.random(n) < 0.10
-    minutes = lambda low, high: rng.integers(low, high, n) * MINUTE  # noqa: E731
-    at = {"report": t0}
-    at["accept"] = at["report"] + minutes(1, 40)
-    at["file"] = at["accept"] + minutes(1, 90)
-    at["dispatch"] = at["file"] + minutes(1, 60)
-    at["return"] = at["dispatch"] + minutes(5, 60)
-    at["redispatch"] = at["return"] + minutes(5, 30)
-    handed = np.where(returned, at["redispatch"], at["dispatch"])
-    at["acknowledge"] = handed + minutes(5, 150)
-    at["start"] = at["acknowledge"] + minutes(1, 60)
-    deadline = at["file"] + limit
-    span = (deadline - at["start"]).astype("int64").clip(600_000_000)
-    at["feedback"] = at["start"] + (span * rng.uniform(0.2, 1.3, n)).astype("int64").astype("timedelta64[us]")
-    at["rework"] = at["feedback"] + minutes(30, 300)
-    at["restart"] = at["rework"] + minutes(5, 60)
-    at["refeedback"] = at["restart"] + minutes(60, 1440)
-    last = np.where(reworked, at["refeedback"], at["feedback"])
-    at["close"] = last + minutes(30, 480)
-    taken = {"return": returned, "redispatch": returned, "rework": reworked, "restart": reworked,
-             "refeedback": reworked}  # fmt: skip
-    due = {"accept": at["report"] + 60 * MINUTE, "file": at["accept"] + 120 * MINUTE,
-           "dispatch": at["file"] + 60 * MINUTE, "return": at["dispatch"] + 120 * MINUTE,
-           "redispatch": at["return"] + 60 * MINUTE, "acknowledge": handed + 120 * MINUTE, "start": deadline,
-           "feedback": deadline, "rework": at["feedback"] + 240 * MINUTE, "restart": deadline, "refeedback": deadline,
-           "close": last + 240 * MINUTE}  # fmt: skip
-    since = {"feedback": handed, "refeedback": handed, "close": at["file"]}
-    frames = []
-    previous = at["report"]
-    for seq_action in STEPS:
-        mask = taken.get(seq_action, np.ones(n, dtype=bool))
-        from_state, to_state, role = STEPS[seq_action]
-        action = {"redispatch": "dispatch", "restart": "start", "refeedback": "feedback"}.get(seq_action, seq_action)
-        frames.append(pd.DataFrame({
-            "event_id": cases["id"].to_numpy()[mask], "order": list(STEPS).index(seq_action), "action": action,
-            "from_state": from_state, "to_state": to_state, "role": role, "at": at[seq_action][mask],
-            "due": due.get(seq_action, np.full(n, np.datetime64("NaT"), "datetime64[us]"))[mask],
-            "deadline": deadline[mask], "since": since.get(seq_action, previous)[mask],
-            "department": cases["department"].to_numpy()[mask] if seq_action not in ("report", "accept", "file")
-            else None, "grid_id": cases["grid_id"].to_numpy()[mask], "unit_id": cases["unit_id"].to_numpy()[mask],
-        }))  # fmt: skip
-        previous = np.where(mask, at[seq_action], previous)
-    rows = pd.concat(frames, ignore_index=True).sort_values(["event_id", "order"], kind="stable")
-    rows["seq"] = rows.groupby("event_id").cumcount() + 1
-    rows["actor"] = np.where(rows["role"].isna(), "intake:hotline", "bench-" + rows["role"].fillna(""))
-    return rows.drop(columns="order")
-
-
-def _stamp(values: pd.Series) -> np.ndarray:
-    """Times as the hash formats them (to_char … 'YYYY-MM-DD"T"HH24:MI:SS.US' in UTC); '' for none."""
-    text_ = np.datetime_as_string(values.to_numpy("datetime64[us]"), unit="us")
-    return np.where(values.isna().to_numpy(), "", text_)
-
-
-def _chain(rows: pd.DataFrame) -> pd.DataFrame:
-    """prev_hash and hash of every row, by cityops_transition_hash's formula (checked on a sample after)."""
-    roles = np.where(rows["role"].isna(), "", rows["role"].fillna(""))
-    unit = rows["unit_id"].astype(str).to_numpy()
-    v2 = ("v2|" + roles + "|" + rows["department"].fillna("") + "|" + rows["grid_id"].astype(str) + "|"
-          + _stamp(rows["due"]) + "|" + _stamp(rows["deadline"]) + "|" + _stamp(rows["since"]) + "|")  # fmt: skip
-    rest = ("|" + rows["event_id"].astype(str) + "|" + rows["seq"].astype(str) + "|" + rows["action"] + "|"
-            + rows["from_state"] + "|" + rows["to_state"] + "|" + rows["actor"] + "|" + roles + "|" + unit + "|"
-            + _stamp(rows["at"]) + "|||" + "|" + v2).to_numpy()  # fmt: skip
-    seqs = rows["seq"].to_numpy()
-    prev, hashes = np.empty(len(rows), dtype=object), np.empty(len(rows), dtype=object)
-    last, zero = "", "0" * 64
-    for i in track(range(len(rows)), description="chaining transitions", transient=True):
-        before = zero if seqs[i] == 1 else last
-        last = hashlib.sha256((before + rest[i]).encode()).hexdigest()
-        prev[i], hashes[i] = before, last
-    return rows.assign(prev_hash=prev, hash=hashes)
-
-
-COPY_COLUMNS = ("event_id", "seq", "action", "from_state", "to_state", "actor", "roles", "unit_id", "at", "note",
-                "evidence", "prev_hash", "hash", "role", "department", "grid_id", "due", "deadline",
-                "since")  # fmt: skip
-
-
-TRIGGERS_PAUSED = ("case_transition_chain",)
-COPY_SQL = (
-    f"COPY case_transition ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (from_state, note))"
-)
-
-
-def _copy_transitions(settings: StoreSettings, rows: pd.DataFrame) -> None:
-    """COPY in time order (the BRIN index on ``at`` stays tight) with the chain trigger paused."""
-    rows = rows.sort_values("at", kind="stable")
-    frame = pd.DataFrame({
-        "event_id": rows["event_id"], "seq": rows["seq"], "action": rows["action"], "from_state": rows["from_state"],
-        "to_state": rows["to_state"], "actor": rows["actor"],
-        "roles": np.where(rows["role"].isna(), "{}", "{" + rows["role"].fillna("") + "}"), "unit_id": rows["unit_id"],
-        "at": _stamp(rows["at"]) + "+00", "note": "", "evidence": "{}", "prev_hash": rows["prev_hash"],
-        "hash": rows["hash"], "role": rows["role"], "department": rows["department"], "grid_id": rows["grid_id"],
-        "due": np.where(rows["due"].isna(), None, _stamp(rows["due"]) + "+00"),
-        "deadline": _stamp(rows["deadline"]) + "+00", "since": _stamp(rows["since"]) + "+00",
-    })  # fmt: skip
-    with psycopg.connect(libpq_url(settings)) as conn:
-        for trigger in TRIGGERS_PAUSED:
-            conn.execute(f"ALTER TABLE case_transition DISABLE TRIGGER {trigger}")
-        with conn.cursor().copy(COPY_SQL) as copy:
-            for start in track(range(0, len(frame), 200_000), description="writing transitions", transient=True):
-                buffer = io.StringIO()
-                frame.iloc[start : start + 200_000].to_csv(buffer, header=False, index=False)
-                copy.write(buffer.getvalue())
-        for trigger in TRIGGERS_PAUSED:
-            conn.execute(f"ALTER TABLE case_transition ENABLE TRIGGER {trigger}")
-        conn.execute("ANALYZE case_transition")
-
-
 def ensure_history(settings: StoreSettings, engine: Engine, count: int, console: Console) -> int:
     """``count`` historic cases with transitions (kept between runs); returns the transition rows."""
-    with engine.connect() as conn:
-        have = conn.execute(text("SELECT count(*) FROM event e JOIN import_batch b ON b.id = e.import_batch_id "
-                                 "WHERE b.source LIKE :p"), {"p": f"%{HISTORY_PREFIX}%"}).scalar_one()  # fmt: skip
+    have = history_count(engine, HISTORY_PREFIX)
     if have < count:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / f"{HISTORY_PREFIX}-{uuid.uuid4().hex[:8]}.csv"
-            write_history(engine, path, count - have, seed=29 + have)
-            started = time.perf_counter()
-            result = import_events(engine, path, actor="bench")
-        console.print(f"imported {result.loaded:,} historic cases in {time.perf_counter() - started:.0f} s")
-        with engine.connect() as conn:
-            cases = pd.read_sql(text(
-                "SELECT e.id, e.filed_at, e.deadline, e.grid_id, e.responsible_unit_id AS unit_id, "
-                "e.departments[1] AS department FROM event e WHERE e.import_batch_id = :b"), conn,
-                params={"b": result.batch_id})  # fmt: skip
         started = time.perf_counter()
-        rows = _chain(_lifecycles(cases, seed=31 + have))
-        _copy_transitions(settings, rows)
-        console.print(
-            f"wrote {len(rows):,} transitions of {len(cases):,} cases in {time.perf_counter() - started:.0f} s"
-        )
+        with progress_bar(console, "workflow history") as update:
+            loaded = load_history(settings, engine, count, prefix=HISTORY_PREFIX, seed=29, actor="bench",
+                                  progress=update)  # fmt: skip
+        console.print(f"loaded {loaded.cases:,} historic cases with {loaded.transitions:,} transitions in "
+                      f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     with engine.connect() as conn:
         sample = conn.execute(text(
             "SELECT count(*), count(*) FILTER (WHERE t.hash <> cityops_transition_hash(t)) FROM case_transition t "
-            "WHERE t.event_id IN (SELECT e.id FROM event e JOIN import_batch b ON b.id = e.import_batch_id "
-            "WHERE b.source LIKE :p ORDER BY e.id DESC LIMIT 500)"), {"p": f"%{HISTORY_PREFIX}%"}).one()  # fmt: skip
+            "WHERE t.event_id IN (SELECT e.id FROM event e WHERE e.external_id LIKE :p ORDER BY e.id DESC LIMIT 500)"),
+            {"p": f"{HISTORY_PREFIX}-%"}).one()  # fmt: skip
         total = conn.execute(text("SELECT count(*) FROM case_transition")).scalar_one()
     if sample[1]:
         raise PlatformError(f"{sample[1]} of {sample[0]} sampled generated transitions do not hash like the database")
