@@ -78,7 +78,7 @@ def list_filter(
     bbox: BBoxDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: rows older than this id")] = None,
-    category: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_.-]{1,16}$")] = None,
+    category: Annotated[str | None, Query(max_length=100, description="Code (cases: or name)")] = None,
     state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
