@@ -68,8 +68,8 @@ def upgrade() -> None:
     BEGIN
         RAISE EXCEPTION 'assignment_event is append-only' USING ERRCODE = 'insufficient_privilege';
     END $$;
-    CREATE TRIGGER assignment_event_append_only BEFORE UPDATE OR DELETE ON assignment_event
-        FOR EACH ROW EXECUTE FUNCTION cityops_assignment_event_append_only();
+    CREATE TRIGGER assignment_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON assignment_event
+        FOR EACH STATEMENT EXECUTE FUNCTION cityops_assignment_event_append_only();
 
     -- the story told by the statement that makes the change (owner's rights: the API only reads it)
     CREATE FUNCTION cityops_assignment_story() RETURNS trigger LANGUAGE plpgsql AS $$
