@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 from command.listing import ListFilter
 from command.users import User
 from command.workflow import Rules
-from spatial.errors import InvalidInputError
+from spatial.errors import ForbiddenError, InvalidInputError
 
 OPEN_STATES = ("reported", "accepted", "filed", "dispatched", "returned", "acknowledged", "handling", "checking",
                "extension_requested", "parking_requested", "parked", "rework")  # fmt: skip
@@ -78,9 +78,9 @@ ORDER BY q.due, e.severity DESC, e.id
 """
 
 
-def check_queues(rules: Rules) -> None:
+def check_queues(rules: Rules, queues: tuple[Queue, ...] = QUEUES) -> None:
     """Every queue's states must offer its permission a move (see the module docstring); raise if not."""
-    for queue in QUEUES:
+    for queue in queues:
         idle = [s for s in queue.states if not any(m.permission == queue.permission for m in rules.moves.get(s, ()))]
         if idle and not queue.late_only:
             raise RuntimeError(f"queue {queue.name}: {queue.permission} has no move from {', '.join(idle)}")
@@ -92,11 +92,13 @@ def queues_of(user: User) -> tuple[Queue, ...]:
 
 
 def queue_named(user: User, name: str) -> Queue:
-    """One of the user's queues by name; unknown names and queues their roles do not work are refused."""
+    """One of the user's queues by name: an unknown name is 422, a queue their roles do not work 403."""
     queue = BY_NAME.get(name)
-    if queue is None or not user.may(queue.permission):
+    if queue is None:
+        raise InvalidInputError(f"unknown queue {name!r}; queues: {', '.join(BY_NAME)}")
+    if not user.may(queue.permission):
         names = ", ".join(q.name for q in queues_of(user)) or "none"
-        raise InvalidInputError(f"unknown queue {name!r} for {user.username}; theirs: {names}")
+        raise ForbiddenError(f"queue {name} is work for {queue.permission}; the queues of {user.username}: {names}")
     return queue
 
 

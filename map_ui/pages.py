@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.access import Scope, session_user
+from api.session import WRITE_HEADER, forged_write
 from command.users import User
 from map_ui.i18n import COOKIE, LANGUAGES, Catalogue, language_of
 from spatial.errors import (
@@ -72,11 +73,13 @@ class PageAccess:
         self.permission = permission
 
     async def __call__(self, request: Request) -> User:
-        """The user, or a redirect to sign in (no session) or a 403 page (no permission)."""
+        """The user, or a redirect to sign in (no session), a 403 page (no permission), a 403 for a forged write."""
         user = await session_user(request)
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInFirst(target)
+        if forged_write(request):  # a form another site made the browser send
+            raise ForbiddenError(f"a browser session's writes must carry the {WRITE_HEADER} header")
         if not user.may(self.permission):
             raise PageForbidden(self.permission)
         request.state.user = user
@@ -101,6 +104,13 @@ def refusal(words: Catalogue, error: PlatformError) -> str:
     """A refusal as a sentence for the user, never a status code."""
     key = next((key for kind, key in REFUSALS if isinstance(error, kind)), "error.other")
     return words(key, detail=str(error))
+
+
+def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:
+    """A 404 page in words: the thing does not exist, or lies outside the user's jurisdiction."""
+    words = Catalogue(language_of(request))
+    return render(request, "refused.html", user, status_code=404, heading=words("page.missing.title"),
+                  message=refusal(words, error))  # fmt: skip
 
 
 def zone_of(request: Request) -> Any:
@@ -141,7 +151,9 @@ def add_page_handlers(app: FastAPI) -> None:
     async def forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageForbidden)
         user = await session_user(request)
-        return render(request, "forbidden.html", user, status_code=403, permission=exc.permission)
+        words = Catalogue(language_of(request))
+        return render(request, "refused.html", user, status_code=403, heading=words("page.forbidden.title"),
+                      message=words("page.forbidden.body", permission=exc.permission))  # fmt: skip
 
     app.add_exception_handler(SignInFirst, sign_in)
     app.add_exception_handler(PageForbidden, forbidden)

@@ -402,6 +402,13 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/login"): Call(fixed("/login")),
         ("GET", "/map/worker"): Call(fixed("/map/worker")),  # no session: to /login (followed)
         ("GET", "/map/planner"): Call(fixed("/map/planner")),
+        ("GET", "/queue"): Call(fixed("/queue")),  # pages: no session, to /login (followed)
+        ("GET", "/cases/{case_id}"): Call(get(lambda p: f"/cases/{p.case_id}")),
+        ("GET", "/cases/{case_id}/form/{action}"): Call(get(lambda p: f"/cases/{p.case_id}/form/accept")),
+        ("POST", "/cases/{case_id}/act"): Call(post(lambda p: f"/cases/{p.case_id}/act",
+                                                    data=lambda p: {"action": "accept", "version": "0"})),
+        ("GET", "/api/v1/queues"): Call(fixed("/api/v1/queues")),
+        ("GET", "/api/v1/queues/{name}"): Call(fixed("/api/v1/queues/handle"), as_rule="cases:handle"),
         ("POST", "/api/v1/auth/session"): Call(post(lambda p: "/api/v1/auth/session", data=lambda p: login)),
         ("POST", "/api/v1/auth/session/refresh"): Call(post(lambda p: "/api/v1/auth/session/refresh"), 401),
         ("POST", "/api/v1/auth/session/end"): Call(post(lambda p: "/api/v1/auth/session/end")),

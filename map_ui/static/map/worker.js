@@ -1,8 +1,7 @@
 /* The grid worker's view, made for a phone: their grid outlined, tap the map (or use the device's
-   position) to tag an incident, and their task list with the actions open to them.
+   position) to tag an incident, and their task list, each task opening its case page to act on.
    A report is sent with an Idempotency-Key made when the form is filled: a retry after a dropped
-   connection files the same report once, never twice. A photo goes with it as multipart; for a
-   move that needs evidence, the photo's SHA-256 is computed on the device and sent as evidence. */
+   connection files the same report once, never twice. A photo goes with it as multipart. */
 "use strict";
 window.cityopsWorker = function (map, options) {
   var C = window.cityops;
@@ -83,59 +82,19 @@ window.cityopsWorker = function (map, options) {
     }).catch(function (error) { message.textContent = error.message; });  // the key stays: a retry is the same report
   });
 
-  /* ---- tasks: the open cases of the worker's grid, each with the actions open to them ---- */
+  /* ---- tasks: the open cases of the worker's grid; each opens its case page, whose forms take the
+     next step with labelled actions and photos uploaded to the case (one implementation of the loop's screens) */
   var tasks = document.getElementById("cityops-tasks"), tasksTimer = null;
 
   function loadTasks() {
     C.getJson("/api/v1/events?limit=50").then(function (body) {
       var open = body.items.filter(function (c) { return c.state !== "closed" && c.state !== "void"; });
       tasks.innerHTML = open.map(function (c) {
-        return "<li data-case='" + C.escapeHtml(c.id) + "'><b>#" + C.escapeHtml(c.id) + "</b> " +
-          C.escapeHtml(c.category) + " · <span class='cityops-task-state'>" + C.escapeHtml(c.state) + "</span>" +
-          "<div class='cityops-task-actions'></div></li>";
+        return "<li data-case='" + C.escapeHtml(c.id) + "'><a href='/cases/" + encodeURIComponent(c.id) + "'><b>#" +
+          C.escapeHtml(c.id) + "</b> " + C.escapeHtml(c.category) + " · <span class='cityops-task-state'>" +
+          C.escapeHtml(c.state) + "</span></a></li>";
       }).join("") || "<li>无待办 nothing open</li>";
-      Array.prototype.forEach.call(tasks.querySelectorAll("li[data-case]"), function (item) {
-        item.addEventListener("click", function (event) {
-          if (event.target.closest(".cityops-task-actions")) return;
-          showActions(item);
-        });
-      });
     }).catch(function (error) { tasks.innerHTML = "<li>" + C.escapeHtml(error.message) + "</li>"; });
-  }
-
-  function showActions(item) {
-    var id = item.dataset.case, box = item.querySelector(".cityops-task-actions");
-    C.getJson("/api/v1/events/" + id + "/transitions").then(function (chain) {
-      box.innerHTML = chain.next.map(function (action) {
-        return "<button type='button' data-action='" + C.escapeHtml(action) + "'>" + C.escapeHtml(action) + "</button>";
-      }).join("") + "<textarea placeholder='说明 note'></textarea><input type='file' accept='image/*' capture='environment'>" +
-        "<div class='cityops-task-message'></div>";
-      Array.prototype.forEach.call(box.querySelectorAll("button"), function (button) {
-        button.addEventListener("click", function () { act(id, chain.version, button.dataset.action, box); });
-      });
-    }).catch(function (error) { box.textContent = error.message; });
-  }
-
-  function sha256(file) {
-    return file.arrayBuffer().then(function (bytes) { return crypto.subtle.digest("SHA-256", bytes); })
-      .then(function (digest) {
-        return Array.prototype.map.call(new Uint8Array(digest), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-      });
-  }
-
-  function act(id, version, action, box) {
-    var note = box.querySelector("textarea").value, photo = box.querySelector("input").files[0];
-    var report = box.querySelector(".cityops-task-message");
-    (photo ? sha256(photo) : Promise.resolve(null)).then(function (hash) {
-      var step = {action: action, version: version};
-      if (note) step.note = note;
-      if (hash) step.evidence = [hash];
-      if (pin) { step.lon = pin.getLatLng().lng; step.lat = pin.getLatLng().lat; }
-      return C.postJson("/api/v1/events/" + id + "/transitions", step);
-    }).then(function (answer) {
-      report.textContent = "→ " + answer.state;
-      setTimeout(loadTasks, 800);
-    }).catch(function (error) { report.textContent = error.message; });
   }
 
   C.liveStream({  // the task list is read once the stream is subscribed, and again after changes

@@ -56,6 +56,21 @@ document.addEventListener("click", (event) => {
   const close = event.target.closest?.("[data-close-form]");
   if (close) close.closest("form").remove();
 });
+/** Pages marked data-live hear the live stream: each burst of changes becomes one cityops:changed event
+ * (htmx re-reads what depends on it); a session about to lapse is renewed so the stream resumes. */
+function listen() {
+  let timer = null;
+  const source = new EventSource("/api/v1/stream");
+  source.addEventListener("changes", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => document.body.dispatchEvent(new CustomEvent("cityops:changed")), 1000);
+  });
+  source.addEventListener("error", () => {
+    fetch("/api/v1/auth/session/refresh", { method: "POST", headers: { "X-Requested-With": "cityops" } });
+  });
+}
+if (document.body.dataset.live !== undefined) listen();
 tick();
 setInterval(tick, 1000);
 window.cityopsToast = toast;
+window.cityopsReady = true;

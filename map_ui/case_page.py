@@ -1,0 +1,78 @@
+"""The case page (``/cases/{id}``): everything the centre knows about one case, on one shareable link.
+
+Its parts are the platform's own views of the case — the case with its reports and merges
+(``command.case_view``), its photos and evidence (``command.case_media``), its transitions
+(``command.workflow.history``), its assignments (``forces.dispatch.case_assignments``) — read
+through the caller's scope, so the link shows a case only to those whose jurisdiction holds it.
+What the API gives as codes the page says in words: states, actions, the routing trace as
+sentences, every time in Beijing time. The same page prints as the case sheet (处置单).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse
+
+from api.access import PUBLIC
+from api.deps import scoped_connection
+from command.case_media import case_media
+from command.case_view import case_view
+from command.queues import case_card
+from command.users import User
+from command.workflow import Rules, history
+from forces.dispatch import case_assignments
+from map_ui.i18n import Catalogue, language_of
+from map_ui.pages import PageAccess, missing, render
+from spatial.errors import NotFoundError
+
+router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
+Reader = Annotated[User, Depends(PageAccess("cases:read"))]
+RATINGS = """
+SELECT r.id, r.source::text, r.satisfaction::text, r.rated_at, r.rating_note
+FROM report r WHERE r.event_id = %s AND r.satisfaction IS NOT NULL ORDER BY r.rated_at
+"""
+
+
+def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogue) -> list[str]:
+    """The routing trace as sentences a commander reads, in the page's language; unknown keys as they are."""
+    sentences = []
+    if "cell" in trace:
+        how = words("trace.interior" if trace.get("index") == "interior" else "trace.boundary")
+        sentences.append(words("trace.located", cell=trace["cell"], resolution=trace.get("resolution", ""),
+                               how=how, grid=case["grid"]["name"]))  # fmt: skip
+    if "rule" in trace:
+        responsible = case["responsible"]
+        sentences.append(words("trace.rule", rule=trace["rule"], unit=responsible["name"],
+                               tier=words.label("tier", responsible["tier"]),
+                               departments="、".join(responsible["departments"]) or words("time.none")))  # fmt: skip
+    if isinstance(trace.get("time_limit"), dict):
+        limit = trace["time_limit"]
+        sentences.append(words("trace.limit", value=f"{float(limit['value']):g}",
+                               kind=words.label("limit", limit.get("kind"))))  # fmt: skip
+    if "boundary_version" in trace:
+        sentences.append(words("trace.version", version=trace["boundary_version"]))
+    known = {"cell", "index", "resolution", "rule", "time_limit", "boundary_version"}
+    sentences += [f"{key}: {value}" for key, value in trace.items() if key not in known]
+    return sentences
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(request: Request, user: Reader, case_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> HTMLResponse:
+    """One case: facts, photos, timeline, trace, assignments, deadlines, map, merges, ratings; prints as 处置单."""
+    zone = request.app.state.calendar.zone
+    rules: Rules = request.app.state.rules
+    async with scoped_connection(request) as conn:
+        item = await case_card(conn, user, case_id)
+        if item is None:
+            return missing(request, user, NotFoundError(f"no case {case_id} in your jurisdiction"))
+        case = await case_view(conn, case_id, zone)
+        steps = await history(conn, case_id, user, rules)
+        media = await case_media(conn, case_id, zone)
+        assignments = await case_assignments(conn, case_id)
+        ratings = await (await conn.execute(RATINGS, (case_id,))).fetchall()
+    words = Catalogue(language_of(request))
+    return render(request, "case.html", user, item=item, actions=rules.open_to(item["state"], user), case=case,
+                  steps=steps, media=media, assignments=assignments, ratings=ratings,
+                  trace=trace_sentences(case["routing_trace"] or {}, case, words))  # fmt: skip
