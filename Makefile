@@ -23,6 +23,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench access
 	@$(BIN)/cityops bench forces
 	@$(BIN)/cityops bench workflow
+	@$(BIN)/cityops bench demo
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
 	@$(BIN)/cityops bench queues

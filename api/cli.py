@@ -244,11 +244,43 @@ def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool |
             console.print(f"rejected rows with their reasons: {result.rejects_path}")
 
 
+HistoryOption = Annotated[int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES",
+                                          help="Cases in the demo's year of history")]  # fmt: skip
+
+
 @app.command()
-def demo() -> None:
-    """Generate (first time only) and load the Nanjing demo: hierarchy, categories, forces directory."""
+def demo(history: HistoryOption = 100_000) -> None:
+    """Generate (first time only) and load the Nanjing demo: hierarchy, categories, forces, a year of
+    case history and one demo user per role (development only)."""
     with reported_errors():
-        _load_demo(_store())
+        _living_demo(_store(), history)
+
+
+def _living_demo(settings: StoreSettings, history: int) -> None:
+    """The demo, its history and its users; each part finds itself in place on later runs."""
+    from api.settings import ApiSettings
+    from command.demo_users import DEMO_STREET, ensure_demo_users
+    from command.synthetic_history import load_history
+    from spatial.errors import InvalidInputError
+
+    _load_demo(settings)
+    engine = _engine(settings)
+    with progress_bar("a year of case history") as update:
+        loaded = load_history(settings, engine, history, prefix="demo-history", seed=17, hot_unit=DEMO_STREET,
+                              actor=_cli_actor(), progress=update)  # fmt: skip
+    console.print(f"case history: {loaded.already + (loaded.batch.loaded if loaded.batch else 0):,} cases "
+                  f"({loaded.transitions:,} transitions written now, {loaded.open_cases:,} still open)")  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            users = ensure_demo_users(conn, ApiSettings().environment, actor=_cli_actor())
+    except InvalidInputError as refusal:  # production: the demo data, but no known logins
+        err.print(f"[yellow]demo users not created:[/] {refusal}", highlight=False)
+        return
+    table = Table("username", "password", "role", "unit", "department")
+    for user in users:
+        table.add_row(user.username, user.password or "(exists: not shown again)", user.role, user.unit,
+                      user.department or "")  # fmt: skip
+    console.print(table)
 
 
 def _load_demo(settings: StoreSettings) -> None:
@@ -287,6 +319,7 @@ def simulate(
     reports_per_minute: Annotated[float, typer.Option(help="Citizens' reports per minute")] = 6.0,
     interval: Annotated[float, typer.Option(help="Seconds between position reports")] = 5.0,
     seconds: Annotated[float | None, typer.Option(help="Stop after (default: Ctrl-C)")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the service to be ready")] = 0,
 ) -> None:
     """Move the demo forces along plausible paths and file reports, through the API (for the live map)."""
     from bench.harness import bench_caller, city_outline
@@ -307,7 +340,7 @@ def simulate(
                 status.update(f"{sent.fixes:,} fixes, {sent.reports:,} reports sent")
 
             traffic = run(url, tracker, reporter, sim, outline, categories, reports_per_minute=reports_per_minute,
-                          interval_s=interval, seconds=seconds, on_tick=tick)  # fmt: skip
+                          interval_s=interval, seconds=seconds, on_tick=tick, wait_s=wait)  # fmt: skip
         console.print(f"{traffic.fixes:,} fixes ({traffic.refused_fixes:,} refused), {traffic.reports:,} reports "
                       f"({traffic.refused_reports:,} refused)")  # fmt: skip
 
@@ -389,7 +422,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
 
 
 @app.command()
-def up(host: HostOption = None, port: PortOption = None) -> None:
+def up(host: HostOption = None, port: PortOption = None, history: HistoryOption = 100_000) -> None:
     """First run and every run: database, schema, Nanjing demo, then serve and print the map URL."""
     from spatial.migrate import upgrade
 
@@ -400,8 +433,32 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
             cluster.start()
             cluster.ensure_database()
         upgrade(_engine(settings))
-        _load_demo(settings)
-        _serve(host, port)
+        _living_demo(settings, history)
+        with _demo_simulator(port):
+            _serve(host, port)
+
+
+@contextmanager
+def _demo_simulator(port: int | None):  # type: ignore[no-untyped-def]
+    """In development, `cityops simulate` beside the server (its own process), stopped with it."""
+    import subprocess
+
+    from api.settings import ApiSettings
+    from forces.simulate import simulator_wanted
+
+    api = ApiSettings()
+    if not simulator_wanted(api.environment):
+        yield None
+        return
+    url = f"http://127.0.0.1:{port or api.port}"
+    process = subprocess.Popen([sys.executable, "-m", "api", "simulate", "--url", url, "--wait", "120",
+                                "--reports-per-minute", "1"], stdout=subprocess.DEVNULL)  # fmt: skip
+    console.print(f"demo simulator moving the mobile forces (pid {process.pid})")
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @bench_app.command("locate")
@@ -458,6 +515,15 @@ def bench_workflow(
         run(
             _bench_store("_workflow_bench", empty=False), seconds=seconds, clients=clients, cases=cases, console=console
         )
+
+
+@bench_app.command("demo")
+def bench_demo(cases: Annotated[int, typer.Option(help="Cases in the year of history")] = 100_000) -> None:
+    """The demo's year of case history: seconds to load it vs plain COPY of the same rows (scratch database)."""
+    from bench.demo import run
+
+    with reported_errors():
+        run(_bench_store("_demo_bench", empty=False), cases=cases, console=console)
 
 
 @bench_app.command("map")

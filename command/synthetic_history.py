@@ -136,7 +136,7 @@ def _report_times(rng: np.random.Generator, count: int, end: datetime, days: int
     """Beijing report times over ``days`` up to ``end``: daily, weekly rhythm; the year flat (categories vary)."""
     local_end = pd.Timestamp(end).tz_convert("Asia/Shanghai").floor("D")
     day_list = pd.date_range(end=local_end, periods=days, freq="D")
-    weights = WEEKDAYS[day_list.dayofweek]
+    weights = WEEKDAYS[day_list.day_of_week]
     day = rng.choice(days, count, p=weights / weights.sum())
     hour = rng.choice(24, count, p=HOURS / HOURS.sum())
     seconds = hour * 3600 + rng.integers(0, 3600, count)

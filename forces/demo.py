@@ -4,7 +4,9 @@ Modelled on how a Chinese city staffs its 一网统管 front line: a grid worker
 grid, a law-enforcement squad (城管执法中队, a team of four) and an emergency squad in every
 street with its sanitation vehicles, each district's specialist vehicles and equipment (drainage
 trucks and mobile pumps, road, traffic, water, gas, power, drones), and city-level fire-rescue and
-ambulance units. Every force gets a starting position inside its unit; the generator is seeded,
+ambulance units. Every force gets a starting position inside its unit; teams and equipment stand
+at fixed posts (their station or depot: the position is their home and does not go stale), people
+and vehicles move and report; the generator is seeded,
 so the same hierarchy gives the same file. The file is ordinary input for ``cityops load``.
 """
 
@@ -23,7 +25,9 @@ from spatial.sampling import random_point_in
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国红梅新宇浩然子轩欣怡梓涵晨"
 COLUMNS = ["code", "name", "kind", "unit", "department", "capabilities", "shift", "contact_name", "contact_phone",
-           "members", "lon", "lat"]  # fmt: skip
+           "members", "lon", "lat", "fixed_post"]  # fmt: skip
+# what stands by at a depot or station (no fixes while it waits); people and patrol vehicles move
+FIXED_POST_KINDS = ("team", "equipment")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class DemoDirectory:
             "code": code, "name": name, "kind": kind, "unit": unit, "department": department,
             "capabilities": capabilities, "shift": shift, "contact_name": contact[0], "contact_phone": contact[1],
             "members": members, "lon": str(lon), "lat": str(lat),
+            "fixed_post": str(kind in FIXED_POST_KINDS).lower(),
         })  # fmt: skip
         return code
 

@@ -5,8 +5,10 @@ known ones (status and history stay), all or nothing: every problem is reported 
 column and nothing is written while any remains. Columns:
 
 ``code, name, kind, unit, department, capabilities, shift, contact_name, contact_phone, members,
-lon, lat`` — capabilities and members separated by ``;``, shift as ``08:00-20:00`` (may cross
-midnight; empty: always on duty), lon/lat an optional starting position (GeoJSON: the point).
+lon, lat, fixed_post`` — capabilities and members separated by ``;``, shift as ``08:00-20:00``
+(may cross midnight; empty: always on duty), lon/lat an optional starting position (GeoJSON: the
+point), ``fixed_post`` (``true``/``false``, optional) for a force standing at a depot or station:
+its position is its home, which does not go stale (migration 0019).
 """
 
 from __future__ import annotations
@@ -35,16 +37,19 @@ PHONE = re.compile(r"^\+?[0-9 -]{5,20}$")
 MAX_PROBLEMS = 50
 
 UPSERT = text("""
-INSERT INTO force (code, name, kind, unit_id, department, capabilities, shift_start, shift_end, contact, synthetic)
+INSERT INTO force (code, name, kind, unit_id, department, capabilities, shift_start, shift_end, contact, synthetic,
+                   fixed_post, home)
 SELECT x.code, x.name, x.kind::force_kind, u.id, x.department, ARRAY(SELECT json_array_elements_text(x.caps)),
        x.shift_start, x.shift_end,
-       x.contact::jsonb, :synthetic
+       x.contact::jsonb, :synthetic, x.fixed_post,
+       CASE WHEN x.fixed_post THEN ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326) END
 FROM json_to_recordset(CAST(:rows AS json)) AS x(code text, name text, kind text, unit text, department text,
-     caps json, shift_start time, shift_end time, contact json)
+     caps json, shift_start time, shift_end time, contact json, fixed_post boolean, lon float8, lat float8)
 JOIN unit u ON u.code = x.unit
 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, unit_id = EXCLUDED.unit_id,
     department = EXCLUDED.department, capabilities = EXCLUDED.capabilities, shift_start = EXCLUDED.shift_start,
-    shift_end = EXCLUDED.shift_end, contact = EXCLUDED.contact
+    shift_end = EXCLUDED.shift_end, contact = EXCLUDED.contact, fixed_post = EXCLUDED.fixed_post,
+    home = EXCLUDED.home
 RETURNING (xmax = 0) AS inserted
 """)
 TEAMS = (
@@ -128,6 +133,14 @@ def _position(row: dict[str, str]) -> tuple[float, float] | None:
     return x, y
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("", "false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    raise ValueError(f"fixed_post {value!r} is not true or false")
+
+
 def _known(conn: Connection, table: str, column: str) -> set[str]:
     return set(conn.execute(text(f"SELECT {column} FROM {table}")).scalars())
 
@@ -138,7 +151,8 @@ def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, An
     missing = required - set(table.columns)
     if missing:
         return [], [f"missing column(s) {', '.join(sorted(missing))}; columns are code, name, kind, unit, "
-                    "department, capabilities, shift, contact_name, contact_phone, members, lon, lat"]  # fmt: skip
+                    "department, capabilities, shift, contact_name, contact_phone, members, lon, lat, "
+                    "fixed_post"]  # fmt: skip
     units, capabilities = _known(conn, "unit", "code"), _known(conn, "capability", "code")
     stored = {code: kind for code, kind in conn.execute(text("SELECT code, kind::text FROM force"))}
     kinds = {**stored, **dict(zip(table["code"], table["kind"], strict=True))}
@@ -181,11 +195,15 @@ def _row(row: dict[str, str], units: set[str], capabilities: set[str], kinds: di
         raise ValueError(f"contact_phone {phone!r} is not a phone number")
     start, end = _shift(row.get("shift", ""))
     position = _position(row)
+    fixed_post = _flag(row.get("fixed_post", ""))
+    if fixed_post and position is None:
+        raise ValueError("a fixed-post force needs lon/lat: its post (depot, station) is its home")
     contact = {k: v for k, v in (("name", name), ("phone", phone)) if v} or None
     out: dict[str, Any] = {
         "code": code, "name": row["name"], "kind": kind, "unit": row["unit"],
         "department": row.get("department") or None, "caps": sorted(set(caps)), "shift_start": start,
         "shift_end": end, "contact": contact, "members": members if kind == "team" else None,
+        "fixed_post": fixed_post,
     }  # fmt: skip
     if position:
         out["lon"], out["lat"] = position

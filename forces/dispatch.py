@@ -26,7 +26,8 @@ from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, Not
 MAX_FORCES = 20
 CHANGES = "cityops_assignments"
 LOCK_FORCES = """
-SELECT f.id, f.code, f.status::text, f.shift_start, f.shift_end, p.fixed_at
+SELECT f.id, f.code, f.status::text, f.shift_start, f.shift_end,
+       CASE WHEN f.fixed_post THEN greatest(p.fixed_at, now()) ELSE p.fixed_at END  -- a post does not go stale
 FROM force f LEFT JOIN force_position p ON p.force_id = f.id
 WHERE f.id = ANY(%s) ORDER BY f.id FOR UPDATE OF f
 """

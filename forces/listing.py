@@ -27,7 +27,7 @@ KINDS = ("person", "team", "vehicle", "equipment")
 FORCES_SQL = """
 SELECT f.id, f.code, f.name, f.kind::text AS kind, u.code AS unit_code, u.name AS unit_name, f.department,
        f.capabilities, f.status::text AS status, f.status_at, f.shift_start, f.shift_end, f.contact,
-       ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.fixed_at,
+       ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.fixed_at, f.fixed_post,
        (SELECT a.event_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL) AS case_id
 FROM force f JOIN unit u ON u.id = f.unit_id LEFT JOIN force_position p ON p.force_id = f.id
 WHERE {where}
@@ -35,7 +35,7 @@ ORDER BY f.id DESC LIMIT %(limit)s
 """
 COUNTS_SQL = """
 SELECT coalesce(c.code, u.code) AS code, coalesce(c.name, u.name) AS name, f.status::text AS status, count(*) AS n,
-       count(*) FILTER (WHERE p.fixed_at IS NULL OR p.fixed_at < %(fresh)s) AS stale
+       count(*) FILTER (WHERE NOT f.fixed_post AND (p.fixed_at IS NULL OR p.fixed_at < %(fresh)s)) AS stale
 FROM unit u
 JOIN force f ON f.units @> ARRAY[u.id]
 LEFT JOIN unit c ON c.id = ANY(f.units) AND (c.parent_id = u.id OR c.admin_parent_id = u.id)
@@ -96,7 +96,7 @@ def _row(r: dict[str, Any], reveal: bool, fresh: datetime) -> dict[str, Any]:
         "status": r["status"], "status_at": r["status_at"].isoformat(), "shift": shift,
         "contact_name": contact.get("name"), "contact_phone": contact.get("phone"), "lon": r["lon"], "lat": r["lat"],
         "fixed_at": None if r["fixed_at"] is None else r["fixed_at"].isoformat(),
-        "stale": r["fixed_at"] is None or r["fixed_at"] < fresh, "case_id": r["case_id"],
+        "stale": not r["fixed_post"] and (r["fixed_at"] is None or r["fixed_at"] < fresh), "case_id": r["case_id"],
     }  # fmt: skip
 
 

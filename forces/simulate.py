@@ -1,11 +1,12 @@
 """`cityops simulate`: the demo city in motion, through the platform's own API.
 
-Forces patrol their own unit — a grid worker walks their grid, a district's truck drives its
-district — going straight to a random point of it at their kind's speed, pausing, and choosing
-the next; positions go to ``POST /api/v1/forces/positions`` as an AVL gateway would send them.
-Citizens' reports arrive at a configurable rate at random points of the city. The simulator is
-a client like any other (its own tracker and integration users), so the live map, the change
-feed and the benchmarks see exactly the traffic a real city would cause.
+Mobile forces patrol their own unit (fixed posts stay at home) — a grid worker walks their grid,
+a district's truck drives its district — going straight to a random point of it at their kind's
+speed, pausing, and choosing the next; positions go to ``POST /api/v1/forces/positions`` as an
+AVL gateway would send them. Citizens' reports arrive at a configurable rate at random points of
+the city. The simulator is a client like any other (its own tracker and integration users), so
+the live map, the change feed and the benchmarks see exactly the traffic a real city would
+cause; `cityops up` starts one beside its server in development (never in production).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ FORCES = """
 SELECT f.code, s.speed_kmh, ST_X(p.geom), ST_Y(p.geom), ST_AsBinary(u.geom)
 FROM force f JOIN force_position p ON p.force_id = f.id JOIN unit u ON u.id = f.unit_id
 JOIN force_kind_speed s ON s.kind = f.kind
-WHERE f.status NOT IN ('off_duty', 'out_of_service') ORDER BY f.synthetic DESC, f.id LIMIT :n
+WHERE f.status NOT IN ('off_duty', 'out_of_service') AND NOT f.fixed_post ORDER BY f.synthetic DESC, f.id LIMIT :n
 """
 
 
@@ -107,19 +108,36 @@ def random_report(rng: np.random.Generator, outline: shapely.Geometry, categorie
             "source": "citizen_app", "description": "市民随手拍（模拟）"}  # fmt: skip
 
 
+def _wait_ready(http: httpx.Client, base_url: str, wait_s: float) -> None:
+    """Until the service answers ready, for at most ``wait_s`` (a simulator started beside its server)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            http.get("/healthz/ready").raise_for_status()
+            return
+        except httpx.HTTPError as error:
+            if time.monotonic() >= deadline:
+                raise PlatformError(
+                    f"no cityops service at {base_url} ({error}): start it with `cityops serve`"
+                ) from None
+            time.sleep(1.0)
+
+
+def simulator_wanted(environment: str) -> bool:
+    """`cityops up` moves the demo's mobile forces in development only: production forces report themselves."""
+    return environment == "development"
+
+
 def run(
     base_url: str, tracker: dict[str, str], reporter: dict[str, str], sim: Simulation, outline: shapely.Geometry,
     categories: list[str], *, reports_per_minute: float, interval_s: float, seconds: float | None,
-    on_tick: Callable[[Traffic], None] = lambda _traffic: None,
+    on_tick: Callable[[Traffic], None] = lambda _traffic: None, wait_s: float = 0.0,
 ) -> Traffic:  # fmt: skip
     """Send positions every ``interval_s`` and reports at the rate, for ``seconds`` (None: until interrupted)."""
     traffic = Traffic()
     started = time.monotonic()
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        try:
-            http.get("/healthz/ready").raise_for_status()
-        except httpx.HTTPError as error:
-            raise PlatformError(f"no cityops service at {base_url} ({error}): start it with `cityops serve`") from None
+        _wait_ready(http, base_url, wait_s)
         while seconds is None or time.monotonic() - started < seconds:
             tick = time.monotonic()
             fixes = sim.step(interval_s)
