@@ -6,6 +6,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench import access, forces, intake, workflow
+from bench import demo as demo_bench
 from bench import hotspots as hotspots_bench
 from bench import map as map_bench
 from bench.locate import run
@@ -93,3 +94,11 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
                                                                           "cold start"]  # fmt: skip
     assert rows[0].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
     assert "hot and" in output  # the summary a planner reads
+
+
+def test_bench_demo_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=240)
+    rows = demo_bench.run(nanjing_settings, cases=300, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0].split(":")[0] for row in rows] == ["demo history", "demo history"]
+    assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output and "cores" in output
