@@ -57,7 +57,9 @@ from bench.harness import (
 from bench.machine import describe
 from bench.map import PASSWORD, VIEWPORT, chromium, session_cookies, wait_until
 from command.listing import ListFilter, list_cases
-from command.queues import BY_NAME, OPEN_STATES, plain, queue_counts, queue_items
+from command.queues import BY_NAME, ITEMS, OPEN_STATES, plain, queue_counts, queue_items
+from command.queues import _narrowing as queue_narrowing
+from command.queues import _scope as queue_scope
 from command.users import User, create_user, get_user
 from command.working_time import WorkingCalendar
 from spatial.db import libpq_url, make_engine, role_switch
@@ -67,6 +69,7 @@ PREFIX = "queues"  # the benchmark's cases: external ids "queues-…"; only thes
 TARGET_READY_S = 2.0
 TARGET_P99_MS = 100.0
 PAGE = 50
+TIMEOUT_S = 30  # a slow answer is measured, not dropped as failed (the commander's counts scan every open case)
 # share of the open cases per state, in per cent: most wait to be handled or checked
 SHARES = (("reported", 14), ("accepted", 6), ("filed", 6), ("returned", 2), ("dispatched", 10),
           ("acknowledged", 10), ("handling", 22), ("rework", 3), ("extension_requested", 3),
@@ -230,8 +233,8 @@ def bench_requests(base: str, bare: str, who: str, headers: dict[str, str], queu
 
     def measure(url: str, path: str, auth: dict[str, str] | None) -> WrkResult:
         script = cycling_gets([path], auth)
-        run_wrk(url, script, clients, 1)  # warm pools, caches and plans
-        return run_wrk(url, script, clients, seconds)
+        run_wrk(url, script, clients, 1, timeout_s=TIMEOUT_S)  # warm pools, caches and plans
+        return run_wrk(url, script, clients, seconds, timeout_s=TIMEOUT_S)
 
     listed = measure(base, f"/api/v1/events?limit={PAGE}", headers)
     bare_list = measure(bare, f"/events/{who}?limit={PAGE}", None)
@@ -284,6 +287,21 @@ def bench_page(browser: Browser, base: str, who: str, username: str, queue: str,
                 TARGET_READY_S / cold_s, "≥ 1")]  # fmt: skip
 
 
+def explain(settings: StoreSettings, engine: Engine, username: str, queue: str, console: Console) -> None:
+    """The plan of the queue's page SQL as the endpoint runs it: API role, the caller's scope, row-level security."""
+    with engine.connect() as owner:
+        user = get_user(owner, username)
+    scope, params = queue_scope(user)
+    values = {**params, "states": list(BY_NAME[queue].states), "department": user.department, "limit": PAGE,
+              "offset": 0}  # fmt: skip
+    sql = ITEMS.format(scope=scope, extra=queue_narrowing(BY_NAME[queue], user))
+    with psycopg.connect(libpq_url(settings, api=True), autocommit=True, **role_switch(settings, api=True)) as conn:
+        conn.execute(SESSION_SCOPE, (str(user.unit_id), user.department or ""))
+        plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, values)]  # type: ignore[arg-type]
+    console.print(f"EXPLAIN (ANALYZE, BUFFERS) of queue {queue} for {username}, API role, row-level security:")
+    console.print("\n".join(plan), markup=False, highlight=False)
+
+
 def _user_with_password(engine: Engine, role: str, unit: str, department: str | None) -> str:
     name = f"bench-queues-{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:
@@ -322,6 +340,10 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, lo
                 rows += bench_requests(base, bare, who, headers, queues, seconds, clients)
                 page_user = _user_with_password(engine, role, unit, dept)
                 rows += bench_page(browser, base, who, page_user, queues[0], loads, console)
+        for who, (_, queues, _) in callers.items():  # a queue over its p99 target: why, in the plan
+            for queue in queues:
+                if any(r.measure.startswith(f"{who}: queue {queue} p99") and r.verdict == "missed" for r in rows):
+                    explain(settings, engine, keyed[who], queue, console)
     finally:
         engine.dispose()
     console.print(f"cases per state: {per_state}")
