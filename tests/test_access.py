@@ -33,6 +33,7 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
     "grid_worker": "grid", "community": "community", "street": "street", "district": "district",
     "city_commander": "city", "dispatcher": "district", "department_handler": "district", "checker": "street",
     "planner": "district", "auditor": "city", "admin": "district", "integration": "street", "tracker": "street",
+    "field_force": "grid",
 }  # fmt: skip
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
@@ -377,6 +378,10 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/api/v1/assignments/{assignment_id}/release"): Call(lambda p, c: (
             "POST", f"/api/v1/assignments/{assignment(p, c)}/release", {"json": {"reason": "cancelled"}}),
             outside="hidden", fresh=True),
+        ("GET", "/api/v1/me/assignments"): Call(fixed("/api/v1/me/assignments")),  # answering for no force: none
+        ("POST", "/api/v1/me/assignments/{assignment_id}/answer"): Call(lambda p, c: (  # nobody here answers for
+            "POST", f"/api/v1/me/assignments/{p.extra['assignment']}/answer", {"json": {"answer": "accept"}}),
+            403),  # the place's force: 403 in words for whoever may answer
         ("POST", "/api/v1/force-requests"): Call(lambda p, c: ("POST", "/api/v1/force-requests", {"json": {
             "case_id": int(p.case_id), "force_id": _third_force(nanjing, p)}}), 201, "hidden", city=409),
         ("GET", "/api/v1/force-requests"): Call(fixed("/api/v1/force-requests"), outside="filtered",
