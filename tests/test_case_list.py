@@ -170,7 +170,8 @@ def test_closed_case_found_through_the_page(browser: Browser, server: str, artif
     page.click("#case-search button[type=submit]")
     link = page.locator(f'#case-results a[href="/cases/{made["closed"]}"]')
     link.wait_for()
-    assert urlparse(page.url).path == "/cases" and made["external"] in page.url  # the search is in the address bar
+    page.wait_for_url(lambda url: made["external"] in url)  # the search is pushed to the address bar: a link
+    assert urlparse(page.url).path == "/cases"
     assert "已结案" in page.inner_text("#case-results")
     page.screenshot(path=str(artifacts / "case-list-search.png"))
     link.click()
