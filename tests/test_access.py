@@ -406,6 +406,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
                                                 lambda p: {"unit": p.chain["district"]}), outside="refused"),
         ("GET", "/login"): Call(fixed("/login")),
         ("GET", "/map/worker"): Call(fixed("/map/worker")),  # no session: to /login (followed)
+        ("GET", "/cases"): Call(fixed("/cases")),  # no session: to /login (followed)
         ("GET", "/map/planner"): Call(fixed("/map/planner")),
         ("GET", "/queue"): Call(fixed("/queue")),  # pages: no session, to /login (followed)
         ("GET", "/cases/{case_id}"): Call(get(lambda p: f"/cases/{p.case_id}")),
