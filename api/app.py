@@ -60,6 +60,7 @@ from grid.hotspots import warm_up
 from grid.locate import Locator
 from map_ui.case_list import router as list_router
 from map_ui.case_page import router as case_router
+from map_ui.field import router as field_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
@@ -200,7 +201,7 @@ def create_app(
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
                    proposals.router, queues.router, tiles.router, map_router, work_router, case_router,
-                   docs.router):  # fmt: skip
+                   field_router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -187,7 +187,7 @@ def test_an_accept_after_the_deadline_says_whom_the_case_was_offered_to(client: 
     newest = max(told)
     assert told[newest]["force_id"] == next_id and told[newest]["assigned_by"] == "system:redispatch"
     assert told[newest]["reoffer_of"] == assignment and steps(told[newest]) == ["offered"]
-    assert steps(told[assignment]) == ["offered", "timed_out", "re_offered"]
+    assert steps(told[assignment]) == ["offered", "timed_out", "reoffered"]
     reoffer = told[assignment]["steps"][-1]
     assert (reoffer["next_force_id"], reoffer["next_force_code"], reoffer["note"]) == (next_id, next_code,
                                                                                      "accept_timeout")  # fmt: skip
@@ -210,14 +210,14 @@ def test_unable_with_a_reason_releases_and_offers_the_case_to_the_next_force(
     assert unable.json()["release_reason"] == "unable" and unable.json()["release_note"] == "道路封闭，车辆无法通行"
     assert unable.json()["force_status"] == "available"
     told = story(client, case)
-    assert steps(told[assignment]) == ["offered", "accepted", "en_route", "unable", "re_offered"]
+    assert steps(told[assignment]) == ["offered", "accepted", "en_route", "unable", "reoffered"]
     assert told[assignment]["steps"][3]["note"] == "道路封闭，车辆无法通行"
     assert told[assignment]["steps"][4]["next_force_code"] == second_code
     offered = client.get("/api/v1/me/assignments", headers=second).json()["items"][0]
     assert offered["case_id"] == case and offered["stage"] == "offered"
     # the second is unable too: no one else of the unit has the capability, and the story says so
     assert answer(client, second, offered["id"], "unable", "人员不足").status_code == 200
-    assert steps(story(client, case)[offered["id"]]) == ["offered", "unable", "not_re_offered"]
+    assert steps(story(client, case)[offered["id"]]) == ["offered", "unable", "not_reoffered"]
     assert story(client, case)[offered["id"]]["steps"][-1]["note"] == "no_candidate"
     assert len(story(client, case)) == 2 and second_id
 
@@ -232,7 +232,7 @@ def test_the_sweeper_tells_a_timed_out_assignment_and_its_re_offer(client: TestC
     deadline = time.monotonic() + 15  # the service's sweeper runs every 5 s
     while time.monotonic() < deadline and len(told := story(client, case)) < 2:
         time.sleep(0.5)
-    assert steps(told[assignment]) == ["offered", "timed_out", "re_offered"]
+    assert steps(told[assignment]) == ["offered", "timed_out", "reoffered"]
     timed_out, reoffered = told[assignment]["steps"][1:]
     assert timed_out["actor"] == "system:dispatch" and reoffered["actor"] == "system:redispatch"
     assert (reoffered["next_force_id"], reoffered["next_force_code"]) == (second_id, second_code)

@@ -1,5 +1,6 @@
 /* The command view: cases and forces of the commander's jurisdiction, live; a case's details,
-   routing trace, timeline and recommended forces, and dispatch, in the side panel.
+   routing trace, timeline, recommended forces and dispatch, and the case's assignments with their
+   story (offered, accepted, on scene, released, timed out and re-offered to whom), in the side panel.
    Zoomed out, cases and forces are hexagon counts (the server aggregates on H3); from
    CASE_ZOOM / FORCE_ZOOM on they are markers read by bbox from the OGC API. The live stream
    upserts what changed (the highest version of a case wins, so a replayed or late item never
@@ -14,6 +15,16 @@ window.cityopsCommand = function (map, options) {
   var FORCE_COLOURS = {available: "#27ae60", assigned: "#f39c12", en_route: "#e67e22", on_scene: "#c0392b",
     off_duty: "#95a5a6", out_of_service: "#34495e"};
   var RADIUS = {I: 10, II: 8, III: 6, IV: 5};
+  var STAGES = {offered: "待接受 offered", en_route: "前往途中 en route", on_scene: "在现场 on scene",
+    released: "已结束 released"};
+  var STEPS = {offered: "派出 offered", accepted: "接受 accepted", en_route: "出发 en route",
+    on_scene: "到达现场 on scene", completed: "完成 completed", cancelled: "取消 cancelled",
+    reassigned: "改派 reassigned", unable: "无法执行 unable", timed_out: "超时未接受 timed out",
+    reoffered: "改派给 re-offered to", not_reoffered: "未能改派 not re-offered"};
+  var WHY = {accept_timeout: "超时未接受 not accepted in time", unable: "无法执行 unable",
+    no_candidate: "本单位暂无可调派力量 no free force of the unit", case_closed: "案件已结 case closed"};
+  var BEIJING = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
   var FINAL = {closed: true, void: true};
 
   C.fit(map, options);
@@ -217,12 +228,14 @@ window.cityopsCommand = function (map, options) {
       if (zoom < FORCE_ZOOM) { hexes = true; return; }
       if (forces[item.id] || inView(item)) putForce(item);
     });
+    if ((batch.assignments || []).some(function (a) { return a.case_id === openCase; })) showAssignments(openCase);
     if (hexes) soon();
     showKpi();
   }
 
   /* ---- the side panel: one case ---- */
   var openCase = null;
+  var notes = {};  // case id → confirmations shown until the commander dismisses them (they outlive redraws)
 
   function row(label, value) {
     return "<tr><th>" + label + "</th><td>" + C.escapeHtml(value) + "</td></tr>";
@@ -264,9 +277,12 @@ window.cityopsCommand = function (map, options) {
               minutes(f.eta_s) + "</td><td>" + button + "</td></tr>";
           }).join("") + "</table>" + (card.shortfall ? "<p>" + C.escapeHtml(card.shortfall.reason) + "</p>" : "");
       }
-      html += "<p class='cityops-side-message'></p>";
+      html += "<div class='cityops-notes' aria-live='polite'></div><p class='cityops-side-message' role='alert'></p>";
+      if (options.forces) html += "<h4>调派力量 assignments</h4><div class='cityops-assignments'>…</div>";
       side.innerHTML = html;
       side.querySelector(".cityops-close").addEventListener("click", function () { openCase = null; side.hidden = true; });
+      showNotes(id);
+      if (options.forces) showAssignments(id);
       Array.prototype.forEach.call(side.querySelectorAll(".cityops-dispatch"), function (button) {
         button.addEventListener("click", function () { dispatch(id, Number(button.dataset.force), button); });
       });
@@ -276,12 +292,58 @@ window.cityopsCommand = function (map, options) {
   function dispatch(caseId, forceId, button) {
     button.disabled = true;
     C.postJson("/api/v1/events/" + caseId + "/assignments", {force_ids: [forceId]}).then(function (answer) {
-      side.querySelector(".cityops-side-message").textContent = "已派遣 dispatched: " +
-        answer.assignments.map(function (a) { return "#" + a.force_id; }).join(", ");
+      (notes[caseId] = notes[caseId] || []).push("已派遣 dispatched: " + answer.assignments.map(function (a) {
+        return button.closest("tr").cells[0].textContent + " · 接受期限 accept by " + BEIJING.format(new Date(a.accept_by));
+      }).join(", "));
+      showNotes(caseId);
+      showAssignments(caseId);
       window.cityopsDispatched = answer;
     }).catch(function (error) {
       button.disabled = false;
       side.querySelector(".cityops-side-message").textContent = error.message;
+    });
+  }
+
+  function showNotes(caseId) {
+    var box = side.querySelector(".cityops-notes");
+    if (!box || openCase !== caseId) return;
+    box.innerHTML = (notes[caseId] || []).map(function (text, i) {
+      return "<div class='cityops-note'><span>" + C.escapeHtml(text) + "</span><button type='button' data-note='" + i +
+        "'>知道了 dismiss</button></div>";
+    }).join("");
+    Array.prototype.forEach.call(box.querySelectorAll("[data-note]"), function (button) {
+      button.addEventListener("click", function () { notes[caseId].splice(Number(button.dataset.note), 1); showNotes(caseId); });
+    });
+  }
+
+  function stepHtml(step) {
+    var text = STEPS[step.step] || step.step;
+    if (step.step === "reoffered") {
+      text += " " + (step.next_force_code ? step.next_force_code + " " + (step.next_force_name || "") : "#" + step.next_force_id) +
+        (WHY[step.note] ? "（" + WHY[step.note] + "）" : "");
+    } else if (step.note) {
+      text += "：" + (WHY[step.note] || step.note);
+    }
+    return "<li data-step='" + C.escapeHtml(step.step) + "'><time>" + C.escapeHtml(BEIJING.format(new Date(step.at))) +
+      "</time> " + C.escapeHtml(text) + " <i>" + C.escapeHtml(step.actor) + "</i></li>";
+  }
+
+  /* the case's assignments, newest first, each with its story; redrawn alone when one changes */
+  function showAssignments(caseId) {
+    C.getJson("/api/v1/events/" + caseId + "/assignments").then(function (body) {
+      var box = side.querySelector(".cityops-assignments");
+      if (!box || openCase !== caseId) return;
+      box.innerHTML = body.items.length ? body.items.map(function (a) {
+        var wait = a.stage === "offered" ? " · 接受期限 accept by " + BEIJING.format(new Date(a.accept_by)) : "";
+        return "<div class='cityops-assignment' data-assignment='" + C.escapeHtml(a.id) + "' data-stage='" +
+          C.escapeHtml(a.stage) + "'><b>" + C.escapeHtml((a.force_code || "#" + a.force_id) + " " + (a.force_name || "")) +
+          "</b> <span class='cityops-stage'>" + C.escapeHtml(STAGES[a.stage] + (a.release_reason ? "（" +
+          (STEPS[a.release_reason] || WHY[a.release_reason] || a.release_reason) + "）" : "") + wait) + "</span>" +
+          "<ol class='cityops-story'>" + a.steps.map(stepHtml).join("") + "</ol></div>";
+      }).join("") : "<p>尚未调派 none yet</p>";
+    }).catch(function (error) {
+      var box = side.querySelector(".cityops-assignments");
+      if (box) box.textContent = error.message;
     });
   }
 

@@ -31,7 +31,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STEPS = ("offered", "accepted", "en_route", "on_scene", "completed", "cancelled", "reassigned", "unable",
-         "timed_out", "re_offered", "not_re_offered")  # fmt: skip
+         "timed_out", "reoffered", "not_reoffered")  # fmt: skip
 FIELD_FORCE = ("field_force", "外勤力量 force in the field: answers its own assignments", "{assignments:answer}")
 RANK_ARGS = "timestamptz, time, interval, boolean"
 
@@ -83,7 +83,7 @@ def upgrade() -> None:
                 WHERE a.id = NEW.reoffer_of;
                 INSERT INTO assignment_event (assignment_id, event_id, force_id, step, actor, note,
                                               next_assignment_id, next_force_id)
-                VALUES (prior.id, prior.event_id, prior.force_id, 're_offered', NEW.assigned_by,
+                VALUES (prior.id, prior.event_id, prior.force_id, 'reoffered', NEW.assigned_by,
                         prior.release_reason, NEW.id, NEW.force_id);
             END IF;
             INSERT INTO assignment_event (assignment_id, event_id, force_id, step, actor, note)
@@ -177,7 +177,7 @@ def upgrade() -> None:
             END IF;
         END IF;
         INSERT INTO assignment_event (assignment_id, event_id, force_id, step, actor, note)
-        VALUES (x.id, x.event_id, x.force_id, 'not_re_offered', 'system:redispatch',
+        VALUES (x.id, x.event_id, x.force_id, 'not_reoffered', 'system:redispatch',
                 CASE WHEN x.closed_at IS NOT NULL THEN 'case_closed' ELSE 'no_candidate' END);
         RETURN NEXT;
     END $$;
