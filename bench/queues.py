@@ -133,10 +133,11 @@ FROM moved
 ON CONFLICT (event_id) DO UPDATE SET due_at = EXCLUDED.due_at, escalate_at = EXCLUDED.escalate_at,
                                      due_warned = EXCLUDED.due_warned, review_at = EXCLUDED.review_at
 """
-# the handler's district and department: the pair with the most cases waiting to be handled
+# the handler's district and department: the pair with the most cases waiting to be handled (and visible to
+# the department under row-level security: one of the case's departments)
 BUSIEST = f"""
 SELECT u.code, e.handling_department, count(*) FROM event e JOIN unit u ON u.id = e.units[2]
-WHERE e.state IN ({_listed(BY_NAME["handle"].states)}) AND e.handling_department IS NOT NULL
+WHERE e.state IN ({_listed(BY_NAME["handle"].states)}) AND e.departments @> ARRAY[e.handling_department]
 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 1
 """
 
