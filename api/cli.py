@@ -268,7 +268,7 @@ def _living_demo(settings: StoreSettings, history: int) -> None:
     with progress_bar("a year of case history") as update:
         loaded = load_history(settings, engine, history, prefix="demo-history", seed=17, hot_unit=DEMO_STREET,
                               actor=_cli_actor(), progress=update)  # fmt: skip
-    console.print(f"case history: {loaded.already + (loaded.batch.loaded if loaded.batch else 0):,} cases "
+    console.print(f"case history: {loaded.already + loaded.cases:,} cases "
                   f"({loaded.transitions:,} transitions written now, {loaded.open_cases:,} still open)")  # fmt: skip
     try:
         with engine.begin() as conn:

@@ -36,7 +36,7 @@ import pyarrow.csv as pacsv
 import shapely
 from sqlalchemy import Engine, text
 
-from command.historic_import import ImportResult, import_events
+from command.historic_import import ImportResult, Settle, import_events
 from command.working_time import LimitKind, TimeLimit, WorkingCalendar
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
@@ -50,6 +50,8 @@ SOURCES = {"hotline": 0.56, "grid_worker": 0.24, "citizen_app": 0.12, "sensor": 
 # reports by Beijing hour: a night trough, a morning and an afternoon peak in working hours
 HOURS = np.array([0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.5, 6.0, 7.5, 7.8, 7.0, 5.0, 5.5, 7.0, 7.4, 7.0, 6.0, 4.2,
                   3.6, 3.2, 2.6, 1.8, 1.0])  # fmt: skip
+# the year's volume (January … December): the Spring Festival lull, a busy rainy summer
+VOLUME = np.array([0.85, 0.75, 0.95, 1.0, 1.05, 1.15, 1.25, 1.2, 1.05, 1.0, 0.95, 0.85])
 WEEKDAYS = np.array([1.0, 1.0, 1.0, 1.0, 0.97, 0.72, 0.66])  # Monday … Sunday
 # month profiles (January … December): rain and drainage peak in the plum-rain season (梅雨, June–July)
 RAIN = np.array([0.3, 0.35, 0.6, 0.8, 1.2, 2.6, 3.0, 2.2, 1.3, 0.6, 0.4, 0.3])
@@ -91,12 +93,15 @@ COPY_COLUMNS = ("event_id", "seq", "action", "from_state", "to_state", "actor", 
                 "detail")  # fmt: skip
 COPY_TRANSITIONS = (f"COPY case_transition ({', '.join(COPY_COLUMNS)}) FROM STDIN "
                     "(FORMAT csv, FORCE_NOT_NULL (from_state, note))")  # fmt: skip
+BULK_ROWS = 200_000  # transitions: from here (and at least as many as stored) foreign keys are checked once
+FOREIGN_KEYS = (
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'case_transition'::regclass "
+    "AND contype = 'f'"
+)
 CASES_SQL = """
-SELECT e.id, e.filed_at, e.deadline, e.grid_id, e.responsible_unit_id AS unit_id, e.source::text AS source,
-       e.departments, c.time_limit, c.limit_kind
-FROM event e JOIN category c ON c.code = e.category_code
-WHERE e.external_id LIKE :prefix AND NOT EXISTS (SELECT FROM case_transition t WHERE t.event_id = e.id)
-ORDER BY e.id
+SELECT e.id, e.filed_at, e.deadline, e.grid_id, e.responsible_unit_id, e.source::text, e.departments, c.time_limit,
+       c.limit_kind
+FROM event e JOIN category c ON c.code = e.category_code WHERE e.import_batch_id = %s ORDER BY e.id
 """
 SETTLE = """
 CREATE TEMP TABLE settled (id bigint, state text, version int, stage_at timestamptz, filed_at timestamptz,
@@ -133,10 +138,13 @@ class History:
 
 # ---- the cases: the file a 12345 system would export ---------------------------------------------
 def _report_times(rng: np.random.Generator, count: int, end: datetime, days: int) -> pd.DatetimeIndex:
-    """Beijing report times over ``days`` up to ``end``: daily, weekly rhythm; the year flat (categories vary)."""
+    """Beijing report times over ``days`` up to ``end``, with the year's, the week's and the day's rhythm.
+
+    A time drawn on the last day after ``end`` moves a day back: nothing is reported in the future.
+    """
     local_end = pd.Timestamp(end).tz_convert("Asia/Shanghai").floor("D")
     day_list = pd.date_range(end=local_end, periods=days, freq="D")
-    weights = WEEKDAYS[day_list.day_of_week]
+    weights = WEEKDAYS[day_list.day_of_week] * VOLUME[day_list.month - 1]
     day = rng.choice(days, count, p=weights / weights.sum())
     hour = rng.choice(24, count, p=HOURS / HOURS.sum())
     seconds = hour * 3600 + rng.integers(0, 3600, count)
@@ -379,6 +387,10 @@ def copy_transitions(conn: psycopg.Connection, rows: pd.DataFrame, progress: Pro
         "deadline": _utc_text(rows["deadline"]), "since": _utc_text(rows["since"]),
         "detail": pa.array(rows["detail"].to_numpy(dtype=object), pa.string()),
     })  # fmt: skip
+    stored = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'case_transition'::regclass").fetchone()
+    keys = conn.execute(FOREIGN_KEYS).fetchall() if len(rows) >= max(BULK_ROWS, stored[0] if stored else 0) else []
+    for name, _ in keys:  # bulk: one set-based check when re-added beats a lookup per row and key
+        conn.execute(f'ALTER TABLE case_transition DROP CONSTRAINT "{name}"')
     conn.execute("ALTER TABLE case_transition DISABLE TRIGGER case_transition_chain")
     with conn.cursor().copy(COPY_TRANSITIONS) as copy:
         for start in range(0, len(table), CHUNK):
@@ -387,6 +399,9 @@ def copy_transitions(conn: psycopg.Connection, rows: pd.DataFrame, progress: Pro
             copy.write(buffer.getvalue())
             progress("writing transitions", min(1.0, (start + CHUNK) / len(table)))
     conn.execute("ALTER TABLE case_transition ENABLE TRIGGER case_transition_chain")
+    for name, definition in keys:
+        progress("checking transition keys", 0.0)
+        conn.execute(f'ALTER TABLE case_transition ADD CONSTRAINT "{name}" {definition}')
 
 
 def settled(rows: pd.DataFrame, clock: Clock) -> pd.DataFrame:
@@ -438,28 +453,27 @@ def history_count(engine: Engine, prefix: str) -> int:
                                 {"p": f"{prefix}-%"}).scalar_one())  # fmt: skip
 
 
-def write_lifecycles(settings: StoreSettings, engine: Engine, prefix: str, *, now: datetime, seed: int,
-                     actor: str, progress: Progress = lambda *_: None) -> tuple[int, int]:  # fmt: skip
-    """Transitions for the cases of ``prefix`` that have none yet, and the cases set where they leave them.
+def _batch_cases(conn: psycopg.Connection, batch_id: int) -> pd.DataFrame:
+    rows = conn.execute(CASES_SQL, (batch_id,)).fetchall()
+    columns = ["id", "filed_at", "deadline", "grid_id", "unit_id", "source", "departments", "time_limit", "limit_kind"]
+    return pd.DataFrame(rows, columns=columns)
 
-    Returns (cases, transitions) written. One transaction: a failure leaves the cases untouched.
-    """
-    with engine.connect() as conn:
-        cases = pd.read_sql(text(CASES_SQL), conn, params={"prefix": f"{prefix}-%"})
-    if cases.empty:
-        return 0, 0
-    with psycopg.connect(libpq_url(settings)) as conn:
+
+def lifecycle_writer(now: datetime, seed: int, actor: str, progress: Progress) -> Settle:
+    """The import's settle step: each imported case's loop, its chain, and the case and clock where it ends."""
+
+    def settle(conn: psycopg.Connection, batch_id: int) -> None:
+        cases = _batch_cases(conn, batch_id)
+        if cases.empty:
+            return
         clock = load_clock(conn, WorkingCalendar.china())
         progress("generating lifecycles", 0.0)
         rows = chain(lifecycles(cases, clock, now, seed, actor=actor), progress)
-        with conn.transaction():
-            conn.execute("SET LOCAL timezone = 'UTC'")
-            copy_transitions(conn, rows, progress)
-            progress("settling cases and clocks", 0.0)
-            _settle(conn, settled(rows, clock))
-        conn.execute("ANALYZE case_transition")
-        conn.execute("ANALYZE event")
-    return len(cases), len(rows)
+        copy_transitions(conn, rows, progress)
+        progress("settling cases and clocks", 0.0)
+        _settle(conn, settled(rows, clock))
+
+    return settle
 
 
 def load_history(settings: StoreSettings, engine: Engine, count: int, *, prefix: str, seed: int,
@@ -467,21 +481,28 @@ def load_history(settings: StoreSettings, engine: Engine, count: int, *, prefix:
                  progress: Progress = lambda *_: None) -> History:  # fmt: skip
     """``count`` cases of the year up to ``now`` under ``prefix``, imported and carried through their loop.
 
-    Idempotent: the cases carry ``prefix``-numbered source ids, so a second run imports nothing,
-    and only cases without transitions get them (a run cut short is finished by the next).
+    One transaction (the import's): the cases land with their transitions or not at all.
+    Idempotent: the cases carry ``prefix``-numbered source ids, so a second run imports nothing.
     """
     now = now or datetime.now(UTC)
     already = history_count(engine, prefix)
-    batch = None
-    if already < count:
-        frame = synthetic_cases(engine, count, prefix=prefix, end=now, seed=seed, hot_unit=hot_unit)
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / f"{prefix}.csv"
-            frame.to_csv(path, index=False)
-            batch = import_events(engine, path, actor=actor, progress=lambda stage, f: progress(stage, f))
-    cases, transitions = write_lifecycles(settings, engine, prefix, now=now, seed=seed + 1, actor=actor,
-                                          progress=progress)  # fmt: skip
+    if already >= count:
+        return History(0, 0, already, _open_cases(engine, prefix), None)
+    frame = synthetic_cases(engine, count, prefix=prefix, end=now, seed=seed, hot_unit=hot_unit)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"{prefix}.csv"
+        frame.to_csv(path, index=False)
+        batch = import_events(engine, path, actor=actor, progress=progress,
+                              settle=lifecycle_writer(now, seed + 1, actor, progress))  # fmt: skip
+    with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
+        conn.execute("ANALYZE case_transition")
+        transitions = conn.execute("SELECT count(*) FROM case_transition t JOIN event e ON e.id = t.event_id "
+                                   "WHERE e.import_batch_id = %s", (batch.batch_id,)).fetchone()  # fmt: skip
+    return History(batch.loaded, int(transitions[0]) if transitions else 0, already, _open_cases(engine, prefix),
+                   batch)  # fmt: skip
+
+
+def _open_cases(engine: Engine, prefix: str) -> int:
     with engine.connect() as conn:
-        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE :p AND state NOT IN "
-                                       "('closed', 'void')"), {"p": f"{prefix}-%"}).scalar_one()  # fmt: skip
-    return History(cases, transitions, already, int(open_cases), batch)
+        return int(conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE :p AND state NOT IN "
+                                     "('closed', 'void')"), {"p": f"{prefix}-%"}).scalar_one())  # fmt: skip

@@ -1,6 +1,7 @@
 """Who to send: the k nearest available forces that can do the job, with the reason for each.
 
-The ranking itself is one database call (``cityops_rank_forces``, migration 0013): exact
+The ranking itself is one database call (``cityops_rank_forces``, migrations 0013 and 0019: a
+force at a fixed post without a fresh fix stands at its home and is not stale): exact
 geodesic distance within preference tiers — the responsible unit's own forces (its subtree and
 its district), then neighbouring units', then the rest of the city — because 属地 (the
 territorial unit) handles its own cases first and borrowing is coordinated allocation. Next to
@@ -117,8 +118,8 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
     if len(chosen) < need.k:
         answer["shortfall"] = {
             "missing": need.k - len(chosen),
-            "reason": f"only {len(chosen)} available, on-shift force(s) with a position fresher than "
-            f"{int(need.stale_after.total_seconds() // 60)} min"
+            "reason": f"only {len(chosen)} available, on-shift force(s) at a fixed post or with a position "
+            f"fresher than {int(need.stale_after.total_seconds() // 60)} min"
             + (f" and capabilities {', '.join(need.capabilities)}" if need.capabilities else ""),
         }
     if event[2] is not None:
