@@ -382,6 +382,9 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/api/v1/me/assignments/{assignment_id}/answer"): Call(lambda p, c: (  # nobody here answers for
             "POST", f"/api/v1/me/assignments/{p.extra['assignment']}/answer", {"json": {"answer": "accept"}}),
             403),  # the place's force: 403 in words for whoever may answer
+        ("GET", "/field"): Call(fixed("/field")),  # no session: to /login (followed)
+        ("POST", "/field/assignments/{assignment_id}/answer"): Call(post(
+            lambda p: f"/field/assignments/{p.extra['assignment']}/answer", data=lambda p: {"answer": "accept"})),
         ("POST", "/api/v1/force-requests"): Call(lambda p, c: ("POST", "/api/v1/force-requests", {"json": {
             "case_id": int(p.case_id), "force_id": _third_force(nanjing, p)}}), 201, "hidden", city=409),
         ("GET", "/api/v1/force-requests"): Call(fixed("/api/v1/force-requests"), outside="filtered",
