@@ -276,11 +276,11 @@ def _living_demo(settings: StoreSettings, history: int) -> None:
     except InvalidInputError as refusal:  # production: the demo data, but no known logins
         err.print(f"[yellow]demo users not created:[/] {refusal}", highlight=False)
         return
-    table = Table("username", "password", "role", "unit", "department")
-    for user in users:
-        table.add_row(user.username, user.password or "(exists: not shown again)", user.role, user.unit,
-                      user.department or "")  # fmt: skip
-    console.print(table)
+    console.print("demo users (username · password · role · unit · department):")
+    for user in users:  # plain lines: a password must never be cut to the terminal's width
+        password = user.password or "(exists: not shown again)"
+        console.print(f"  {user.username} · {password} · {user.role} · {user.unit} · {user.department or '—'}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def _load_demo(settings: StoreSettings) -> None:
