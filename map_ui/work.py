@@ -12,20 +12,22 @@ first) answers with the case reloaded and says so; every refusal reads as a sent
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from starlette.datastructures import UploadFile
 
 from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.errors import classify
+from api.uploads import multipart_upload
 from command.case_media import store_case_media
 from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
 from command.users import User
-from command.workflow import Move, Rules, Step, transition
+from command.workflow import Rules, Step, transition
 from map_ui.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
@@ -34,15 +36,8 @@ router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Worker = Annotated[User, Depends(PageAccess("cases:read"))]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PHOTO_ACTIONS = frozenset({"feedback", "close", "rework"})  # a check or a result is shown, not told
-MAX_PHOTOS = 9
+FIELDS = frozenset({"action", "version", "note", "department", "extend_by"})
 LIMIT_KIND = "SELECT c.limit_kind FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s"
-
-
-def _move(rules: Rules, state: str, action: str) -> Move:
-    move = next((m for m in rules.moves.get(state, ()) if m.action == action), None)
-    if move is None:
-        raise InvalidInputError(f"{action} is not a next step from {state}")
-    return move
 
 
 async def _card(request: Request, user: User, case_id: int, **context: Any) -> HTMLResponse:
@@ -73,30 +68,43 @@ async def queue_page(
                   offset=offset, page=MAX_PAGE // 4)  # fmt: skip
 
 
+async def _reloaded(request: Request, user: User, case_id: int, words: Catalogue, status: int) -> HTMLResponse:
+    """The case card as it is now, replacing the one the user saw, with the stale-version message kept on screen."""
+    response = await _card(request, user, case_id)
+    response.status_code = status
+    response.headers.update({"HX-Retarget": f"#case-{case_id}", "HX-Reswap": "outerHTML",
+                             "HX-Trigger": json.dumps({"cityops:toast": {"text": refusal(words, StaleVersionError(
+                                 f"case {case_id} changed")), "kind": "error"}})})  # fmt: skip
+    return response
+
+
 @router.get("/cases/{case_id}/form/{action}", response_class=HTMLResponse)
 async def action_form(
-    request: Request, user: Worker, case_id: CaseId, action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")]
-) -> HTMLResponse:
-    """The form of one next step, asking exactly what it needs."""
+    request: Request, user: Worker, case_id: CaseId, action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")],
+    version: Annotated[int, Query(ge=0, description="The case's version on the user's screen")],
+) -> HTMLResponse:  # fmt: skip
+    """The form of one next step, asking exactly what it needs; a case moved meanwhile is reloaded instead."""
     async with scoped_connection(request) as conn:
         item = await case_card(conn, user, case_id)
         kind = await (await conn.execute(LIMIT_KIND, (case_id,))).fetchone() if item else None
     if item is None or kind is None:
         raise NotFoundError(f"no case {case_id}")
-    words = Catalogue(language_of(request))
-    try:
-        move = _move(request.app.state.rules, item["state"], action)
-    except InvalidInputError as error:
-        return await _card(request, user, case_id, message=refusal(words, error))
+    move = next((m for m in request.app.state.rules.moves.get(item["state"], ()) if m.action == action), None)
+    if item["version"] != version or move is None:
+        return await _reloaded(request, user, case_id, Catalogue(language_of(request)), 409)
     photos = move.needs_evidence or action in PHOTO_ACTIONS
     return render(request, "_action_form.html", user, item=item, move=move, photos=photos, limit_kind=kind[0])
 
 
-def _uploads(form: Any) -> list[tuple[Any, str | None]]:
-    files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-    if len(files) > MAX_PHOTOS:
-        raise InvalidInputError(f"at most {MAX_PHOTOS} photos or videos at once")
-    return [(f.file, f.filename) for f in files]
+@asynccontextmanager
+async def _form(request: Request) -> AsyncIterator[tuple[Any, list[tuple[BinaryIO, str | None]]]]:
+    """The form's fields and photos: multipart read like every upload (size, types, a body cut short), else plain."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        async with multipart_upload(request, request.app.state.media.limits, FIELDS) as (form, files):
+            yield form, [(file, name) for file, name in files if name]  # an empty file input sends a nameless part
+    else:
+        async with request.form(max_files=0, max_fields=len(FIELDS)) as form:
+            yield form, []
 
 
 def _step(form: Any) -> Step:
@@ -119,10 +127,9 @@ def _step(form: Any) -> Step:
 async def act(request: Request, user: Worker, case_id: CaseId) -> HTMLResponse:
     """Take the step the form names: store its photos as evidence and move the case, all or nothing."""
     words = Catalogue(language_of(request))
-    form = await request.form(max_files=MAX_PHOTOS + 1, max_fields=20)
     try:
-        step, uploads = _step(form), _uploads(form)
-        async with scoped_connection(request) as conn, conn.transaction():
+        async with _form(request) as (form, uploads), scoped_connection(request) as conn, conn.transaction():
+            step = _step(form)
             if uploads:
                 stored = await store_case_media(conn, case_id, uploads, user.username, request.app.state.media,
                                                 request.app.state.calendar.zone)  # fmt: skip
@@ -130,13 +137,10 @@ async def act(request: Request, user: Worker, case_id: CaseId) -> HTMLResponse:
             moved = await transition(conn, case_id, step, user, request.app.state.rules)
     except PlatformError as error:
         status = classify(error)[0]
-        if isinstance(error, StaleVersionError | NotFoundError):
-            toast = {"cityops:toast": {"text": refusal(words, error), "kind": "error"}}
-            response = await _card(request, user, case_id) if isinstance(error, StaleVersionError) else None
-            response = response or HTMLResponse("", status_code=status)
-            response.status_code = status
-            response.headers["HX-Trigger"] = json.dumps(toast)
-            return response
+        if isinstance(error, StaleVersionError):
+            return await _reloaded(request, user, case_id, words, status)
+        if isinstance(error, NotFoundError):
+            return HTMLResponse(refusal(words, error), status_code=status)
         response = await _card(request, user, case_id, message=refusal(words, error))
         response.status_code = status
         return response

@@ -64,7 +64,7 @@ def take(page: Page, case: str, action: str, state: str, *, note: str = "", depa
     if extend_by:
         page.fill(f"{form} input[name=extend_by]", extend_by)
     if photos:
-        page.set_input_files(f"{form} input[name=photos]", [photo(f"{action}{i}.png") for i in range(photos)])
+        page.set_input_files(f"{form} input[name=media]", [photo(f"{action}{i}.png") for i in range(photos)])
     page.click(f"{form} button[type=submit]")
     page.wait_for_selector(f'{card}[data-state="{state}"]', timeout=15_000)
 
@@ -101,8 +101,9 @@ def test_the_loop_through_the_pages_only(
     rival = signed_in(browser, server, crew["street2"], "/queue?q=intake", **DESK)
     first = queue(street, server, "intake", case)
     queue(rival, server, "intake", case)
-    take(first, case, "accept", "accepted")
-    rival.page.click(f"#case-{case} button[data-action=accept]")  # the rival still sees it reported
+    rival.page.click(f"#case-{case} button[data-action=accept]")  # both open the accept form …
+    rival.page.wait_for_selector(f"#case-{case} form[data-action=accept]")
+    take(first, case, "accept", "accepted")  # … one sends it first
     rival.page.click(f"#case-{case} form[data-action=accept] button[type=submit]")
     rival.page.wait_for_selector(f'#case-{case}[data-state="accepted"]')  # reloaded, not moved twice
     assert "此案件已被他人更新" in rival.page.inner_text("#toasts")
@@ -144,4 +145,5 @@ def test_the_loop_through_the_pages_only(
     assert state == "closed" and broken == 0
     for watched in (worker, street, rival, handler, checker):
         watched.assert_offline(server)
-        assert watched.failures == [], watched.failures
+        failed = [f for f in watched.failures if not f.endswith("ERR_ABORTED")]  # a page left ends what it loads
+        assert failed == [], failed

@@ -83,7 +83,7 @@ def version_of(nanjing: Engine, case: int) -> int:
 
 def act(client: httpx.Client, case: int, action: str, version: int, photos: list[bytes] = (), **fields: str
         ) -> httpx.Response:  # fmt: skip
-    files = [("photos", (f"photo{i}.png", photo, "image/png")) for i, photo in enumerate(photos)]
+    files = [("media", (f"photo{i}.png", photo, "image/png")) for i, photo in enumerate(photos)]
     data = {"action": action, "version": str(version), **fields}
     return client.post(f"/cases/{case}/act", data=data, files=files or None)
 
@@ -153,17 +153,19 @@ def test_a_case_walks_the_loop_through_the_forms(
     nanjing: Engine, case: int, team: dict[str, httpx.Client], artifacts: Path
 ) -> None:  # fmt: skip
     street, handler, checker = team["street"], team["handler"], team["checker"]
-    form = street.get(f"/cases/{case}/form/void").text  # each form asks what its action needs
-    assert 'name="note"' in form and "required" in form and 'name="photos"' not in form
+    form = street.get(
+        f"/cases/{case}/form/void?version={version_of(nanjing, case)}"
+    ).text  # each form asks what its action needs
+    assert 'name="note"' in form and "required" in form and 'name="media"' not in form
     for action, state in (("accept", "accepted"), ("file", "filed")):
         move(street, nanjing, case, action, state)
-    dispatch_form = street.get(f"/cases/{case}/form/dispatch").text
+    dispatch_form = street.get(f"/cases/{case}/form/dispatch?version={version_of(nanjing, case)}").text
     assert f"<option>{DEPARTMENT}</option>" in dispatch_form
     move(street, nanjing, case, "dispatch", "dispatched", department=DEPARTMENT)
     for action, state in (("acknowledge", "acknowledged"), ("start", "handling")):
         move(handler, nanjing, case, action, state)
-    feedback_form = handler.get(f"/cases/{case}/form/feedback").text
-    assert 'name="photos"' in feedback_form and "必传" in feedback_form
+    feedback_form = handler.get(f"/cases/{case}/form/feedback?version={version_of(nanjing, case)}").text
+    assert 'name="media"' in feedback_form and "必传" in feedback_form
     move(handler, nanjing, case, "request_extension", "extension_requested", note="需更换管件", extend_by="1")
     assert act(handler, case, "approve_extension", version_of(nanjing, case)).status_code == 403  # own request
     move(street, nanjing, case, "approve_extension", "handling")
@@ -201,11 +203,15 @@ def test_refusals_are_sentences_and_leave_nothing_behind(
     assert no_note.status_code == 422 and "请补充或更正" in no_note.text and "note" in no_note.text
     wrong_role = act(handler, case, "accept", version_of(nanjing, case))
     assert wrong_role.status_code == 403 and "您无权执行此操作" in wrong_role.text
-    stale = act(street, case, "accept", version_of(nanjing, case) - 1)
-    assert stale.status_code == 409 and 'data-state="reported"' in stale.text  # the case, reloaded
+    move(street, nanjing, case, "accept", "accepted")
+    seen = version_of(nanjing, case) - 1  # what a slower colleague's screen still shows
+    reopened = street.get(f"/cases/{case}/form/file?version={seen}")
+    assert reopened.status_code == 409 and reopened.headers["HX-Retarget"] == f"#case-{case}"
+    assert "此案件已被他人更新" in json.loads(reopened.headers["HX-Trigger"])["cityops:toast"]["text"]
+    stale = act(street, case, "file", seen)
+    assert stale.status_code == 409 and 'data-state="accepted"' in stale.text  # the case, reloaded
     assert "此案件已被他人更新" in json.loads(stale.headers["HX-Trigger"])["cityops:toast"]["text"]
-    for action, state in (("accept", "accepted"), ("file", "filed")):
-        move(street, nanjing, case, action, state)
+    move(street, nanjing, case, "file", "filed")
     move(street, nanjing, case, "dispatch", "dispatched", department=DEPARTMENT)
     for action, state in (("acknowledge", "acknowledged"), ("start", "handling")):
         move(handler, nanjing, case, action, state)

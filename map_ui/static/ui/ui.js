@@ -27,7 +27,7 @@ export function tick(root = document) {
   }
 }
 
-/** A message that stays until the user dismisses it (role=alert for refusals). */
+/** A message on top of the page (role=alert for refusals, which stay until dismissed). */
 export function toast(text, kind = "info") {
   const box = document.createElement("div");
   box.className = `toast ${kind}`;
@@ -40,6 +40,8 @@ export function toast(text, kind = "info") {
   close.addEventListener("click", () => box.remove());
   box.append(body, close);
   document.getElementById("toasts").append(box);
+  // a refusal stays until read; a confirmation fades (the case card keeps its own line saying what was done)
+  if (kind === "ok") setTimeout(() => box.remove(), 8000);
 }
 
 document.addEventListener("htmx:sendError", () => toast(word("error", "network"), "error"));
