@@ -9,6 +9,7 @@ from bench import access, forces, intake, workflow
 from bench import demo as demo_bench
 from bench import hotspots as hotspots_bench
 from bench import map as map_bench
+from bench import queues as queues_bench
 from bench.locate import run
 from spatial.settings import StoreSettings
 
@@ -94,6 +95,33 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
                                                                           "cold start"]  # fmt: skip
     assert rows[0].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
     assert "hot and" in output  # the summary a planner reads
+
+
+def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    console = Console(record=True, width=240)
+    with nanjing.connect() as conn:
+        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+    try:
+        rows = queues_bench.run(nanjing_settings, cases=open_cases + 300, seconds=1, clients=2, loads=1,
+                                console=console)  # fmt: skip
+        with nanjing.connect() as conn:
+            states = conn.execute(text("SELECT count(DISTINCT e.state), count(k.event_id), count(*) FROM event e "
+                                       "LEFT JOIN case_clock k ON k.event_id = e.id "
+                                       "WHERE e.external_id LIKE 'queues-%'")).one()  # fmt: skip
+    finally:  # the shaping wrote no transitions: each case back to its last one (the server's scheduler may
+        # have escalated some: a move to the same state), else to the imported "reported", clockless as imported
+        with nanjing.begin() as conn:
+            conn.execute(text(
+                "UPDATE event e SET state = coalesce((SELECT t.to_state FROM case_transition t WHERE t.event_id = e.id "
+                "ORDER BY t.seq DESC LIMIT 1), 'reported'), handling_department = NULL, dispatched_at = NULL, "
+                "parked_remaining_s = NULL WHERE e.external_id LIKE 'queues-%'"))  # fmt: skip
+            conn.execute(text("DELETE FROM case_clock WHERE event_id IN "
+                              "(SELECT id FROM event WHERE external_id LIKE 'queues-%')"))  # fmt: skip
+    output = console.export_text()
+    assert [row.measure.split(":")[0] for row in rows] == [*["handler"] * 6, *["commander"] * 9]
+    assert all(row.ratio > 0 for row in rows)
+    assert "imported 300 open cases" in output and "shaped 300 benchmark cases" in output and "cores" in output
+    assert tuple(states) == (12, 300, 300)  # spread over every open state, each case with its clock
 
 
 def test_bench_demo_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
