@@ -78,7 +78,7 @@ def run(settings: StoreSettings, *, cases: int, console: Console) -> list[Row]:
                                        "ON e.id = v.event_id WHERE e.external_id LIKE :p"),
                                   {"p": f"{prefix}-%"}).scalar_one()  # fmt: skip
         console.print(f"demo history: {history.cases:,} cases, {history.transitions:,} transitions, "
-                      f"{history.open_cases:,} still open; chains broken: {broken}")  # fmt: skip
+                      f"{history.open_cases:,} still open, in {seconds:.1f} s; chains broken: {broken}")  # fmt: skip
         if broken:
             raise PlatformError(f"{broken} generated transitions do not fit their case's chain")
         base_s = plain_copy(settings, prefix)
@@ -87,8 +87,8 @@ def run(settings: StoreSettings, *, cases: int, console: Console) -> list[Row]:
     rows = [
         Row(f"demo history, {cases:,} cases / {history.transitions:,} transitions: s", f"{seconds:.1f}",
             f"{base_s:.1f} (plain COPY of the same rows)", base_s / seconds, "≥ 0.05"),
-        Row("demo history: seconds against the 60 s target", f"{seconds:.1f}", f"{TARGET_S:.0f}",
-            TARGET_S * cases / 100_000 / seconds, "≥ 1.0 (scaled to 100,000 cases)"),
+        Row("demo history: seconds against the 60 s target (scaled to 100,000 cases)", f"{seconds:.1f}",
+            f"{TARGET_S * cases / 100_000:.1f}", TARGET_S * cases / 100_000 / seconds, "≥ 1.0"),
     ]  # fmt: skip
     print_table(rows, console)
     return rows
