@@ -134,6 +134,7 @@ def test_a_force_accepts_arrives_and_completes_while_the_commander_watches(
 
     phone = field.page  # the assignment arrives by itself: no reload
     wait_until(phone, "!!document.querySelector('.field-card[data-stage=offered]')", timeout_s=10)
+    wait_until(phone, "document.getElementById('toasts').textContent.includes('新任务')")  # announced, not just drawn
     card = phone.inner_text(".field-card")
     assert "井盖缺失，路人绊倒" in card and "李*" in card and "139****1111" in card and "请在" in card
     wait_until(phone, "/剩余/.test(document.querySelector('.field-card .due').textContent)")
@@ -217,6 +218,7 @@ def test_a_timed_out_assignment_shows_its_re_offer_on_the_commanders_panel(
                              f"e => e.textContent.includes('{second_code}'))", timeout_s=5)  # fmt: skip
     stage_on_panel(command, second_code, "offered", "offered")
     assert "超时未接受" in command.page.inner_text(".cityops-assignments")
+    command.page.locator(".cityops-assignments").scroll_into_view_if_needed()
     command.page.screenshot(path=str(artifacts / "field-commander-reoffered.png"))
     # the late force's page says where the case went, in words
     wait_until(late.page, f"document.querySelector('.field-ended')?.textContent.includes('{second_code}')", 10)

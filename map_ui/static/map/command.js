@@ -258,7 +258,9 @@ window.cityopsCommand = function (map, options) {
         row("等级 severity", detail.severity) + row("责任 responsible", detail.responsible.name + " " + detail.responsible.code) +
         row("部门 departments", (detail.responsible.departments || []).join("、")) +
         row("地址 address", detail.address || "") + row("期限 deadline", detail.deadline) +
-        row("描述 description", detail.description || "") + "</table>";
+        row("描述 description", detail.description || "") + "</table>" +
+        "<div class='cityops-notes' aria-live='polite'></div><p class='cityops-side-message' role='alert'></p>";
+      if (options.forces) html += "<h4>调派力量 assignments</h4><div class='cityops-assignments'>…</div>";
       var trace = detail.routing_trace || {};
       html += "<h4>派单依据 routing trace</h4><table class='cityops-trace'>" + Object.keys(trace).map(function (key) {
         var value = trace[key];
@@ -277,8 +279,6 @@ window.cityopsCommand = function (map, options) {
               minutes(f.eta_s) + "</td><td>" + button + "</td></tr>";
           }).join("") + "</table>" + (card.shortfall ? "<p>" + C.escapeHtml(card.shortfall.reason) + "</p>" : "");
       }
-      html += "<div class='cityops-notes' aria-live='polite'></div><p class='cityops-side-message' role='alert'></p>";
-      if (options.forces) html += "<h4>调派力量 assignments</h4><div class='cityops-assignments'>…</div>";
       side.innerHTML = html;
       side.querySelector(".cityops-close").addEventListener("click", function () { openCase = null; side.hidden = true; });
       showNotes(id);
@@ -322,7 +322,7 @@ window.cityopsCommand = function (map, options) {
       text += " " + (step.next_force_code ? step.next_force_code + " " + (step.next_force_name || "") : "#" + step.next_force_id) +
         (WHY[step.note] ? "（" + WHY[step.note] + "）" : "");
     } else if (step.note) {
-      text += "：" + (WHY[step.note] || step.note);
+      text += "：" + (WHY[step.note] || step.note.replace(/^re-offer of assignment (\d+)$/, "改派自 re-offer of #$1"));
     }
     return "<li data-step='" + C.escapeHtml(step.step) + "'><time>" + C.escapeHtml(BEIJING.format(new Date(step.at))) +
       "</time> " + C.escapeHtml(text) + " <i>" + C.escapeHtml(step.actor) + "</i></li>";

@@ -46,9 +46,8 @@ function announce(quietly) {
     announced.add(card.dataset.assignment);
     if (quietly) continue;
     beep();
-    const title = card.querySelector("h2")?.firstChild?.textContent.trim() ?? "";
-    const deadline = card.querySelector(".field-deadline")?.textContent ?? "";
-    window.cityopsToast?.(`${words["field.incoming"].replace("{category}", title).replace("{at}", "")} ${deadline}`);
+    const text = words["field.incoming"].replace("{category}", card.dataset.category).replace("{at}", card.dataset.deadline);
+    window.cityopsToast?.(text);
   }
 }
 
