@@ -451,8 +451,10 @@ def _demo_simulator(port: int | None):  # type: ignore[no-untyped-def]
         yield None
         return
     url = f"http://127.0.0.1:{port or api.port}"
+    # every mobile force, often enough that none goes stale (CITYOPS_STALE_AFTER_S is minutes)
     process = subprocess.Popen([sys.executable, "-m", "api", "simulate", "--url", url, "--wait", "120",
-                                "--reports-per-minute", "1"], stdout=subprocess.DEVNULL)  # fmt: skip
+                                "--forces", "1000000", "--interval", "30", "--reports-per-minute", "1"],
+                               stdout=subprocess.DEVNULL)  # fmt: skip
     console.print(f"demo simulator moving the mobile forces (pid {process.pid})")
     try:
         yield process

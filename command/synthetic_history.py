@@ -259,15 +259,17 @@ def lifecycles(cases: pd.DataFrame, clock: Clock, now: datetime, seed: int, *, a
         draw["rework"],
     )
     minutes = lambda low, high: _uniform_minutes(rng, n, low, high)  # noqa: E731
-    at = {"report": report, "void": report + minutes(5, 120), "accept": report + minutes(1, 55)}
-    at["file"] = at["accept"] + minutes(2, 100)
-    at["dispatch"] = at["file"] + minutes(1, 70)
+    at = {"report": report, "void": report + minutes(5, 55), "accept": report + minutes(1, 55)}
+    at["file"] = at["accept"] + minutes(2, 90)
     handling = clock.deadlines(at["file"], values, kinds)
+    span = handling - at["file"]  # an urgent case's steps are quick: each at most a share of its limit
+    brisk = lambda low, high, share: np.minimum(minutes(low, high), _share_of(span, np.full(n, share), 5))  # noqa: E731
+    at["dispatch"] = at["file"] + brisk(1, 50, 0.08)
     at["return"] = at["dispatch"] + minutes(10, 120)
     at["redispatch"] = at["return"] + minutes(5, 60)
     handed = np.where(returned, at["redispatch"], at["dispatch"])
-    at["acknowledge"] = handed + minutes(5, 150)
-    at["start"] = at["acknowledge"] + minutes(1, 60)
+    at["acknowledge"] = handed + brisk(5, 110, 0.12)
+    at["start"] = at["acknowledge"] + brisk(1, 60, 0.05)
     at["request_extension"] = at["start"] + _share_of(handling - at["start"], rng.uniform(0.3, 0.7, n))
     at["approve_extension"] = at["request_extension"] + minutes(30, 240)
     extend_by = np.maximum(np.ceil(values), 1).astype(int)
@@ -281,7 +283,7 @@ def lifecycles(cases: pd.DataFrame, clock: Clock, now: datetime, seed: int, *, a
     at["restart"] = at["rework"] + minutes(5, 60)
     at["refeedback"] = at["restart"] + minutes(60, 1440)
     last = np.where(reworked, at["refeedback"], at["feedback"])
-    at["close"] = last + minutes(30, 480)
+    at["close"] = last + brisk(20, 200, 0.1)
     alive = ~voided
     detail = ('{"extend_by": ' + pd.Series(extend_by).astype(str) + "}").to_numpy(dtype=object)
     taken = {"report": np.ones(n, bool), "void": voided, "return": returned & alive, "redispatch": returned & alive,
