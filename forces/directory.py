@@ -38,18 +38,19 @@ MAX_PROBLEMS = 50
 
 UPSERT = text("""
 INSERT INTO force (code, name, kind, unit_id, department, capabilities, shift_start, shift_end, contact, synthetic,
-                   fixed_post, home)
+                   fixed_post, home, home_cell)
 SELECT x.code, x.name, x.kind::force_kind, u.id, x.department, ARRAY(SELECT json_array_elements_text(x.caps)),
        x.shift_start, x.shift_end,
        x.contact::jsonb, :synthetic, x.fixed_post,
-       CASE WHEN x.fixed_post THEN ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326) END
+       CASE WHEN x.fixed_post THEN ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326) END,
+       CASE WHEN x.fixed_post THEN x.cell END
 FROM json_to_recordset(CAST(:rows AS json)) AS x(code text, name text, kind text, unit text, department text,
-     caps json, shift_start time, shift_end time, contact json, fixed_post boolean, lon float8, lat float8)
+     caps json, shift_start time, shift_end time, contact json, fixed_post boolean, lon float8, lat float8, cell bigint)
 JOIN unit u ON u.code = x.unit
 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, unit_id = EXCLUDED.unit_id,
     department = EXCLUDED.department, capabilities = EXCLUDED.capabilities, shift_start = EXCLUDED.shift_start,
     shift_end = EXCLUDED.shift_end, contact = EXCLUDED.contact, fixed_post = EXCLUDED.fixed_post,
-    home = EXCLUDED.home
+    home = EXCLUDED.home, home_cell = EXCLUDED.home_cell
 RETURNING (xmax = 0) AS inserted
 """)
 TEAMS = (

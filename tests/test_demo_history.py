@@ -198,3 +198,26 @@ def test_simulator_moves_a_mobile_force(nanjing: Engine, demo_forces: Path, serv
     assert traffic.fixes >= len(sim.walkers) and after > before
     assert sim.walkers and posts == 0  # fixed posts stay at home
     assert shapely.contains_xy(sim.walkers[0].area, lon, lat)
+
+
+def test_fixed_post_is_back_home_when_released(nanjing: Engine, tmp_path: Path) -> None:
+    with nanjing.connect() as conn:
+        grid, lon, lat = conn.execute(text(
+            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit WHERE tier = 'grid' "
+            "ORDER BY code LIMIT 1")).one()  # fmt: skip
+    directory = tmp_path / "post.csv"
+    row = f"POST-TEST-3,应急处置分队,team,{grid},rescue,{lon},{lat},true\n"
+    directory.write_text("code,name,kind,unit,capabilities,lon,lat,fixed_post\n" + row, encoding="utf-8")
+    load_directory(nanjing, directory, actor="tests")
+    where = (
+        "SELECT ST_X(p.geom), ST_Y(p.geom) FROM force_position p JOIN force f ON f.id = p.force_id WHERE f.code = :c"
+    )
+    with nanjing.begin() as conn:  # out on a job: its fixes move it
+        conn.execute(text("UPDATE force SET status = 'assigned' WHERE code = 'POST-TEST-3'"))
+        conn.execute(text("UPDATE force_position p SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) FROM force f "
+                          "WHERE f.id = p.force_id AND f.code = 'POST-TEST-3'"),
+                     {"x": lon + 0.01, "y": lat})  # fmt: skip
+        away = conn.execute(text(where), {"c": "POST-TEST-3"}).one()
+        conn.execute(text("UPDATE force SET status = 'available' WHERE code = 'POST-TEST-3'"))
+        back = conn.execute(text(where), {"c": "POST-TEST-3"}).one()
+    assert away[0] == pytest.approx(lon + 0.01) and tuple(back) == pytest.approx((lon, lat))

@@ -11,6 +11,8 @@ the passed-over explanation and assignment treat it as available there. Mobile f
 workers, patrol vehicles) go stale as before when their fixes stop. ``force_position`` carries
 the flag (copied from ``force`` like status and capabilities) so the ranking reads one table.
 The ranking functions of 0013 are replaced with their staleness test widened, nothing else.
+When a fixed-post force becomes available again (released from a job) it is back at its post:
+its position returns home (the fix time stays the last real fix's).
 """
 
 from collections.abc import Sequence
@@ -53,14 +55,20 @@ def upgrade() -> None:
     op.execute("""
     ALTER TABLE force ADD COLUMN fixed_post boolean NOT NULL DEFAULT false,
                       ADD COLUMN home geometry(Point, 4326),
-                      ADD CONSTRAINT force_post_has_home CHECK (NOT fixed_post OR home IS NOT NULL);
+                      ADD COLUMN home_cell bigint,
+                      ADD CONSTRAINT force_post_has_home
+                          CHECK (NOT fixed_post OR (home IS NOT NULL AND home_cell IS NOT NULL));
     ALTER TABLE force_position ADD COLUMN fixed_post boolean NOT NULL DEFAULT false;
 
+    -- a fixed-post force made available again (its job released) is back at its post
     CREATE OR REPLACE FUNCTION cityops_force_position_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        back boolean := NEW.fixed_post AND NEW.status = 'available' AND OLD.status <> 'available';
     BEGIN
         UPDATE force_position p SET status = NEW.status, capabilities = NEW.capabilities, units = NEW.units,
             unit_id = NEW.unit_id, shift_start = NEW.shift_start, shift_end = NEW.shift_end,
-            fixed_post = NEW.fixed_post
+            fixed_post = NEW.fixed_post, geom = CASE WHEN back THEN NEW.home ELSE p.geom END,
+            cell = CASE WHEN back THEN NEW.home_cell ELSE p.cell END
         WHERE p.force_id = NEW.id;
         RETURN NULL;
     END $$;
@@ -98,5 +106,6 @@ def downgrade() -> None:
     CREATE TRIGGER force_position_copy AFTER UPDATE OF status, capabilities, unit_id, units, shift_start, shift_end
         ON force FOR EACH ROW EXECUTE FUNCTION cityops_force_position_copy();
     ALTER TABLE force_position DROP COLUMN fixed_post;
-    ALTER TABLE force DROP CONSTRAINT force_post_has_home, DROP COLUMN home, DROP COLUMN fixed_post;
+    ALTER TABLE force DROP CONSTRAINT force_post_has_home, DROP COLUMN home_cell, DROP COLUMN home,
+                      DROP COLUMN fixed_post;
     """)
