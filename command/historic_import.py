@@ -74,6 +74,12 @@ UNION ALL
 SELECT 'foreign_key', conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid = 'event'::regclass AND contype = 'f'
 """
+# an open case imported without its history waits at its deadline, like any case, in the queues and the watch
+OPEN_CLOCKS = """
+INSERT INTO case_clock (event_id, due_at, escalate_at)
+SELECT id, deadline, deadline FROM event WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
+ON CONFLICT (event_id) DO NOTHING
+"""
 COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"
 ALL_CATEGORIES_SQL = CATEGORY_SQL.replace(" WHERE code = %s", "")
 KNOWN_IDS_SQL = "SELECT external_id FROM event WHERE external_id = ANY(%s)"
@@ -452,6 +458,7 @@ def import_events(
                     if len(keep):
                         copy.write(event_rows(rows, router, batch_id, locator.coverage.resolution))
                     progress("loading", min(1.0, (start + CHUNK_ROWS) / len(frame)))
+            conn.execute(OPEN_CLOCKS, (batch_id,))
             if settle is not None:
                 settle(conn, batch_id)
             if rebuild:

@@ -4,12 +4,12 @@ A queue is a set of states in which the loop waits for one kind of work, and the
 does it: accepting, filing and dispatching (``cases:dispatch``), handling (``cases:handle``),
 checking (``cases:check``), approving extensions and parking by another hand, supervising overdue
 cases. Which queues a user has follows from their permissions; which cases are in them from the
-caller's scope — row-level security on the connection, plus the scope stated as a plain condition
-so the planner can use the units index (``command.listing.ListFilter``). A department's handler
-sees in "to handle" only the cases dispatched to their department.
+caller's scope, the case policy's own predicate. A department's handler sees in "to handle" only
+the cases dispatched to their department.
 
-Order is urgency: the stage's due time (``case_clock.due_at``, else the case deadline), so overdue
-cases come first, then the nearest deadline; equal times by severity, then age. The queues are
+Order is urgency: the stage's due time (``case_clock.due_at``), so overdue cases come first, then
+the nearest due time, then the older case. A page is read from the clock index, a state at a time
+(``cityops_queue``, migration 0021), so it costs the page, not the queue's length. The queues are
 checked against the state machine when the API starts: a queue listing a state from which its
 permission leads nowhere would list cases its users cannot move.
 """
@@ -23,7 +23,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from command.listing import ListFilter
 from command.users import User
 from command.workflow import Rules
 from spatial.errors import ForbiddenError, InvalidInputError
@@ -55,27 +54,26 @@ QUEUES = (
     Queue("supervise", "cases:supervise", OPEN_STATES, late_only=True),
 )
 BY_NAME = {queue.name: queue for queue in QUEUES}
-DUE = "coalesce(k.due_at, e.deadline)"
-COUNTS = f"""
-SELECT e.state, e.handling_department = %(department)s AS mine, count(*) AS cases,
-       count(*) FILTER (WHERE {DUE} < now()) AS late
-FROM event e LEFT JOIN case_clock k ON k.event_id = e.id
-WHERE e.state = ANY(%(states)s) AND {{scope}}
-GROUP BY 1, 2
-"""
-# the page's ids first (one sort over the queue's rows), the names joined for that page only
-ITEMS = f"""
+COUNTS = "SELECT state, mine, cases, late FROM cityops_queue_counts(%(states)s, %(department)s)"
+# what a card shows of a case; ``due``: the stage's due time, else the case's deadline
+CARD = """
 SELECT e.id, e.state, e.version, e.severity::text AS severity, e.category_code AS category, c.name AS category_name,
        e.description, e.address, e.source::text AS source, e.departments, e.handling_department AS department,
-       e.supervised, e.escalations, e.created_at, q.due, e.deadline, q.due < now() AS late,
-       g.name AS grid_name, u.name AS unit_name
-FROM (SELECT e.id, {DUE} AS due FROM event e LEFT JOIN case_clock k ON k.event_id = e.id
-      WHERE e.state = ANY(%(states)s) AND {{scope}} {{extra}}
-      ORDER BY {DUE}, e.severity DESC, e.id LIMIT %(limit)s OFFSET %(offset)s) q
-JOIN event e ON e.id = q.id JOIN category c ON c.code = e.category_code
+       e.supervised, e.escalations, e.created_at, coalesce(q.due, e.deadline) AS due, e.deadline,
+       coalesce(q.due, e.deadline) < now() AS late, g.name AS grid_name, u.name AS unit_name
+FROM {source} JOIN event e ON e.id = q.id JOIN category c ON c.code = e.category_code
 JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
-ORDER BY q.due, e.severity DESC, e.id
+ORDER BY q.n
 """
+# a page of the queue: the ids in order from the clock index (migration 0021), then the cards of that page
+ITEMS = CARD.format(
+    source="cityops_queue(%(states)s, %(handled_by)s, %(late_only)s, %(limit)s, %(offset)s) "
+    "WITH ORDINALITY AS q (id, due, n)"
+)
+ONE = CARD.format(
+    source="(SELECT k.event_id, k.due_at, 1 FROM case_clock k WHERE k.event_id = %(case)s "
+    "UNION ALL SELECT %(case)s, NULL, 2 ORDER BY 3 LIMIT 1) AS q (id, due, n)"
+)
 
 
 def check_queues(rules: Rules, queues: tuple[Queue, ...] = QUEUES) -> None:
@@ -102,28 +100,13 @@ def queue_named(user: User, name: str) -> Queue:
     return queue
 
 
-def _scope(user: User) -> tuple[str, dict[str, object]]:
-    return ListFilter(user.unit_id, user.unit_depth).where("e", "created_at", by_position=True)
-
-
-def _narrowing(queue: Queue, user: User) -> str:
-    conditions = []
-    if queue.by_department and user.department:
-        conditions.append("AND e.handling_department = %(department)s")
-    if queue.late_only:
-        conditions.append(f"AND {DUE} < now()")
-    return " ".join(conditions)
-
-
 async def queue_counts(conn: psycopg.AsyncConnection, user: User) -> dict[str, dict[str, int]]:
-    """Per queue of the user: how many cases wait, and how many of them are overdue (one scan)."""
+    """Per queue of the user: how many cases wait, and how many of them are overdue (one pass over the clocks)."""
     queues = queues_of(user)
     if not queues:
         return {}
-    scope, params = _scope(user)
     states = sorted({s for q in queues for s in q.states})
-    sql = COUNTS.format(scope=scope)
-    rows = await (await conn.execute(sql, {**params, "states": states, "department": user.department})).fetchall()
+    rows = await (await conn.execute(COUNTS, {"states": states, "department": user.department})).fetchall()
     counts: dict[str, dict[str, int]] = {q.name: {"cases": 0, "late": 0} for q in queues}
     for state, mine, cases, late in rows:
         for queue in queues:
@@ -137,24 +120,20 @@ async def queue_counts(conn: psycopg.AsyncConnection, user: User) -> dict[str, d
 async def queue_items(
     conn: psycopg.AsyncConnection, user: User, queue: Queue, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """A page of the queue, most urgent first, with what a card shows."""
+    """A page of the queue, most urgent first (the stage's due time, then the case), with what a card shows."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit is 1…{MAX_PAGE} and offset 0 or more")
-    scope, params = _scope(user)
-    sql = ITEMS.format(scope=scope, extra=_narrowing(queue, user))
-    values = {**params, "states": list(queue.states), "department": user.department, "limit": limit, "offset": offset}
+    handled_by = user.department if queue.by_department else None
+    values = {"states": list(queue.states), "handled_by": handled_by, "late_only": queue.late_only, "limit": limit,
+              "offset": offset}  # fmt: skip
     async with conn.cursor(row_factory=dict_row) as cur:
-        rows = await (await cur.execute(sql, values, prepare=True)).fetchall()
-    return rows
+        return await (await cur.execute(ITEMS, values, prepare=True)).fetchall()
 
 
-async def case_card(conn: psycopg.AsyncConnection, user: User, case_id: int) -> dict[str, Any] | None:
+async def case_card(conn: psycopg.AsyncConnection, case_id: int) -> dict[str, Any] | None:
     """One case as a queue card shows it, whatever its state (None: not in the caller's scope)."""
-    scope, params = _scope(user)
-    sql = ITEMS.format(scope=scope, extra="AND e.id = %(case)s")
-    values = {**params, "states": [*OPEN_STATES, "closed", "void"], "case": case_id, "limit": 1, "offset": 0}
     async with conn.cursor(row_factory=dict_row) as cur:
-        return await (await cur.execute(sql, values)).fetchone()
+        return await (await cur.execute(ONE, {"case": case_id})).fetchone()
 
 
 def plain(row: dict[str, Any], zone: Any) -> dict[str, Any]:

@@ -64,7 +64,7 @@ async def case_page(request: Request, user: Reader, case_id: Annotated[int, Path
     zone = request.app.state.calendar.zone
     rules: Rules = request.app.state.rules
     async with scoped_connection(request) as conn:
-        item = await case_card(conn, user, case_id)
+        item = await case_card(conn, case_id)
         if item is None:
             return missing(request, user, NotFoundError(f"no case {case_id} in your jurisdiction"))
         case = await case_view(conn, case_id, zone)

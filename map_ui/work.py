@@ -42,7 +42,7 @@ LIMIT_KIND = "SELECT c.limit_kind FROM event e JOIN category c ON c.code = e.cat
 
 async def _card(request: Request, user: User, case_id: int, **context: Any) -> HTMLResponse:
     async with scoped_connection(request) as conn:
-        item = await case_card(conn, user, case_id)
+        item = await case_card(conn, case_id)
     if item is None:
         raise NotFoundError(f"no case {case_id}")
     rules: Rules = request.app.state.rules
@@ -85,7 +85,7 @@ async def action_form(
 ) -> HTMLResponse:  # fmt: skip
     """The form of one next step, asking exactly what it needs; a case moved meanwhile is reloaded instead."""
     async with scoped_connection(request) as conn:
-        item = await case_card(conn, user, case_id)
+        item = await case_card(conn, case_id)
         kind = await (await conn.execute(LIMIT_KIND, (case_id,))).fetchone() if item else None
     if item is None or kind is None:
         raise NotFoundError(f"no case {case_id}")
