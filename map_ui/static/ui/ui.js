@@ -8,8 +8,9 @@ const beijing = new Intl.DateTimeFormat("zh-CN", {
   timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
 });
 
-/** "2天3小时" / "3h 20min": the largest two units of a span of milliseconds. */
+/** "2天3小时" / "3h 20min": the largest two units of a span of milliseconds (seconds in its last minute). */
 export function span(ms) {
+  if (Math.abs(ms) < 60000) return `${Math.floor(Math.abs(ms) / 1000)}${word("time", "second")}`;
   const minutes = Math.floor(Math.abs(ms) / 60000);
   const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), rest = minutes % 60;
   const parts = [[days, "day"], [hours, "hour"], [rest, "minute"]].filter(([n]) => n > 0).slice(0, 2);
