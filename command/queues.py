@@ -123,11 +123,15 @@ async def queue_items(
     """A page of the queue, most urgent first (the stage's due time, then the case), with what a card shows."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInputError(f"limit is 1…{MAX_PAGE} and offset 0 or more")
-    handled_by = user.department if queue.by_department else None
-    values = {"states": list(queue.states), "handled_by": handled_by, "late_only": queue.late_only, "limit": limit,
-              "offset": offset}  # fmt: skip
     async with conn.cursor(row_factory=dict_row) as cur:
-        return await (await cur.execute(ITEMS, values, prepare=True)).fetchall()
+        return await (await cur.execute(ITEMS, page_parameters(user, queue, limit, offset), prepare=True)).fetchall()
+
+
+def page_parameters(user: User, queue: Queue, limit: int, offset: int) -> dict[str, object]:
+    """The values ``ITEMS`` takes for a page of ``queue`` as ``user`` works it."""
+    handled_by = user.department if queue.by_department else None
+    return {"states": list(queue.states), "handled_by": handled_by, "late_only": queue.late_only, "limit": limit,
+            "offset": offset}  # fmt: skip
 
 
 async def case_card(conn: psycopg.AsyncConnection, case_id: int) -> dict[str, Any] | None:

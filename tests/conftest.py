@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
@@ -175,11 +176,11 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
-    """The real app under uvicorn on a free port (browser and concurrency tests)."""
-    port = free_port(18000)
-    app = create_app(nanjing_settings, api_settings(port=port), loop_settings=QUIET_LOOP)
+@contextmanager
+def served(settings: StoreSettings, first_port: int, **app_options: object) -> Iterator[str]:
+    """The real app under uvicorn on a free port from ``first_port``, ready; its base URL."""
+    port = free_port(first_port)
+    app = create_app(settings, api_settings(port=port), loop_settings=QUIET_LOOP, **app_options)  # type: ignore[arg-type]
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -194,6 +195,13 @@ def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
     yield base
     uv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
+    """The real app under uvicorn on a free port (browser and concurrency tests)."""
+    with served(nanjing_settings, 18000) as base:
+        yield base
 
 
 FORCE_SQL = """

@@ -5,25 +5,20 @@ The server runs with a short accept deadline; nothing is loaded from another ori
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from command.users import create_user
 from forces.settings import ForceSettings
-from spatial.embedded import free_port
 from spatial.settings import StoreSettings
 from tests import test_map_browser
-from tests.conftest import QUIET_LOOP, Caller, add_force, api_settings, void_open_cases
+from tests.conftest import Caller, add_force, served, void_open_cases
 from tests.test_map_browser import PASSWORD, Watched, signed_in, wait_until
 
 STREET = "320102002"
@@ -37,23 +32,9 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 @pytest.fixture(scope="module")
 def quick(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
     """The app under uvicorn with a short accept deadline and a sweep every second."""
-    port = free_port(18500)
     forces = ForceSettings(_env_file=None, accept_timeout_s=ACCEPT_S, sweep_interval_s=1)  # type: ignore[call-arg]
-    app = create_app(nanjing_settings, api_settings(port=port), force_settings=forces, loop_settings=QUIET_LOOP)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz/ready").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with served(nanjing_settings, 18500, force_settings=forces) as base:
+        yield base
 
 
 def spot(nanjing: Engine) -> tuple[float, float]:
