@@ -253,7 +253,8 @@ window.cityopsCommand = function (map, options) {
       if (openCase !== id) return;
       var detail = answers[0], chain = answers[1], card = answers[2];
       var html = "<button type='button' class='cityops-close'>×</button>" +
-        "<h3>" + C.escapeHtml(detail.category.name) + " <small>#" + C.escapeHtml(detail.id) + "</small></h3><table>" +
+        "<h3>" + C.escapeHtml(detail.category.name) + " <small>#" + C.escapeHtml(detail.id) + "</small></h3>" +
+        "<p><a href='/cases/" + encodeURIComponent(detail.id) + "' target='_blank' rel='noopener'>打开案件页 open the case page</a></p><table>" +
         row("状态 state", chain.state + (chain.deadline && Date.parse(chain.deadline) < Date.now() ? " · 超期 overdue" : "")) +
         row("等级 severity", detail.severity) + row("责任 responsible", detail.responsible.name + " " + detail.responsible.code) +
         row("部门 departments", (detail.responsible.departments || []).join("、")) +
