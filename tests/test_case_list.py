@@ -127,11 +127,16 @@ def street_user(nanjing: Engine) -> str:
 
 @pytest.fixture
 def pages(client: TestClient, street_user: str) -> Iterator[TestClient]:
-    """The app signed in as the street user through the browser session."""
-    with TestClient(client.app, raise_server_exceptions=False) as session:
-        signed = session.post("/api/v1/auth/session", data={"username": street_user, "password": PASSWORD})
-        assert signed.status_code == 200
-        yield session
+    """The app signed in as the street user through the browser session.
+
+    Not entered with ``with``: that would run the shared app's lifespan again, and leaving it would close
+    the pools every later test uses.
+    """
+    session = TestClient(client.app, raise_server_exceptions=False)
+    signed = session.post("/api/v1/auth/session", data={"username": street_user, "password": PASSWORD})
+    assert signed.status_code == 200
+    yield session
+    session.close()
 
 
 def test_page_lists_searches_pages_and_shows_problems_in_words(pages: TestClient, made: dict[str, str]) -> None:
