@@ -89,16 +89,33 @@ def nanjing_settings(cluster: EmbeddedCluster, data_dir: Path, db_port: int) -> 
     return settings_for(data_dir, db_port, "nanjing")
 
 
-@pytest.fixture(scope="session")
-def nanjing(cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_manifest: Path) -> Iterator[Engine]:
-    """The Nanjing demo loaded through the same import path as `cityops demo`."""
-    cluster.ensure_database("nanjing")
-    engine = make_engine(nanjing_settings)
+def load_city(cluster: EmbeddedCluster, settings: StoreSettings, manifest: Path) -> Engine:
+    """A city database with the Nanjing demo tiers and the categories, through `cityops demo`'s import path."""
+    cluster.ensure_database(settings.city)
+    engine = make_engine(settings)
     upgrade(engine)
-    load_manifest(engine, nanjing_manifest, nanjing_settings)
+    load_manifest(engine, manifest, settings)
     with engine.begin() as conn:
         write_categories(conn, read_categories())
+    return engine
+
+
+@pytest.fixture(scope="session")
+def nanjing(cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_manifest: Path) -> Iterator[Engine]:
+    """The Nanjing demo loaded through the same import path as `cityops demo` (never with invented history)."""
+    engine = load_city(cluster, nanjing_settings, nanjing_manifest)
     yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def history_city(
+    cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifest: Path
+) -> Iterator[tuple[Engine, StoreSettings]]:
+    """A second Nanjing for the synthetic year of cases: in the shared one it would bend what other tests count."""
+    settings = settings_for(data_dir, db_port, "nanjing_history")
+    engine = load_city(cluster, settings, nanjing_manifest)
+    yield engine, settings
     engine.dispose()
 
 

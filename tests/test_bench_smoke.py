@@ -124,9 +124,9 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert tuple(states) == (12, 300, 300)  # spread over every open state, each case with its clock
 
 
-def test_bench_demo_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+def test_bench_demo_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
     console = Console(record=True, width=240)
-    rows = demo_bench.run(nanjing_settings, cases=300, console=console)
+    rows = demo_bench.run(history_city[1], cases=300, console=console)
     output = console.export_text()
     assert [row.measure.split(",")[0].split(":")[0] for row in rows] == ["demo history", "demo history"]
     assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output and "cores" in output

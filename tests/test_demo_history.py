@@ -48,13 +48,15 @@ LEFT JOIN case_clock k ON k.event_id = e.id
 
 
 @pytest.fixture(scope="module")
-def history(nanjing: Engine, nanjing_settings: StoreSettings, demo_forces: Path) -> History:
-    return load_history(nanjing_settings, nanjing, CASES, prefix=PREFIX, seed=5, hot_unit=DEMO_STREET)
+def history(history_city: tuple[Engine, StoreSettings]) -> History:
+    engine, settings = history_city
+    return load_history(settings, engine, CASES, prefix=PREFIX, seed=5, hot_unit=DEMO_STREET)
 
 
-def test_history_is_consistent(nanjing: Engine, history: History) -> None:
+def test_history_is_consistent(history_city: tuple[Engine, StoreSettings], history: History) -> None:
+    engine, _ = history_city
     assert history.cases == CASES and history.transitions > 6 * CASES
-    with nanjing.connect() as conn:
+    with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cityops_verify_transitions()")).scalar_one() == 0
         mismatches = conn.execute(text(SETTLED), {"p": f"{PREFIX}-%"}).mappings().one()
         states = dict(conn.execute(text("SELECT state, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"),
@@ -70,11 +72,12 @@ def test_history_is_consistent(nanjing: Engine, history: History) -> None:
     assert max(sources, key=sources.get) == "hotline" and len(sources) == 5
 
 
-def test_loading_twice_adds_nothing(nanjing: Engine, nanjing_settings: StoreSettings, history: History) -> None:
-    with nanjing.connect() as conn:
+def test_loading_twice_adds_nothing(history_city: tuple[Engine, StoreSettings], history: History) -> None:
+    engine, settings = history_city
+    with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM case_transition")).scalar_one()
-    again = load_history(nanjing_settings, nanjing, CASES, prefix=PREFIX, seed=5, hot_unit=DEMO_STREET)
-    with nanjing.connect() as conn:
+    again = load_history(settings, engine, CASES, prefix=PREFIX, seed=5, hot_unit=DEMO_STREET)
+    with engine.connect() as conn:
         after = conn.execute(text("SELECT count(*) FROM case_transition")).scalar_one()
     assert (again.already, again.cases, again.transitions, again.batch) == (CASES, 0, 0, None)
     assert after == before
@@ -86,10 +89,11 @@ async def _evaluated(settings: StoreSettings, city: int) -> dict:
         return await evaluate(conn, Period(city, now - timedelta(days=366), now + timedelta(hours=1), By.area))
 
 
-def test_evaluation_has_results(nanjing: Engine, nanjing_settings: StoreSettings, history: History) -> None:
-    with nanjing.connect() as conn:
+def test_evaluation_has_results(history_city: tuple[Engine, StoreSettings], history: History) -> None:
+    engine, settings = history_city
+    with engine.connect() as conn:
         city = conn.execute(text("SELECT id FROM unit WHERE tier = 'city' LIMIT 1")).scalar_one()
-    result = asyncio.run(_evaluated(nanjing_settings, city))
+    result = asyncio.run(_evaluated(settings, city))
     totals = {key: sum(row.get(key) or 0 for row in result["rows"]) for key in ("filed", "closed", "dispatched")}
     assert totals["filed"] > 0.9 * CASES and totals["closed"] > 0.8 * CASES and totals["dispatched"] > 0
 
@@ -104,13 +108,13 @@ async def _hot_and_recurring(settings: StoreSettings, district: tuple, street: i
     return hot, recurring
 
 
-def test_planted_places_are_hot_and_recurring(nanjing: Engine, nanjing_settings: StoreSettings,
-                                              history: History) -> None:  # fmt: skip
-    with nanjing.connect() as conn:
+def test_planted_places_are_hot_and_recurring(history_city: tuple[Engine, StoreSettings], history: History) -> None:
+    engine, settings = history_city
+    with engine.connect() as conn:
         street = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": DEMO_STREET}).scalar_one()
         district = conn.execute(text("SELECT d.id, d.code, ST_AsBinary(d.geom) FROM unit s JOIN unit d "
                                      "ON d.id = s.ancestors[2] WHERE s.id = :s"), {"s": street}).one()  # fmt: skip
-    hot, recurring = asyncio.run(_hot_and_recurring(nanjing_settings, district, street))
+    hot, recurring = asyncio.run(_hot_and_recurring(settings, district, street))
     planted = {
         place["category_code"]: h3.str_to_int(h3.cell_to_parent(h3.int_to_str(place["cell"]), 9)) for place in recurring
     }
@@ -121,12 +125,14 @@ def test_planted_places_are_hot_and_recurring(nanjing: Engine, nanjing_settings:
 def test_demo_users_one_per_role(nanjing: Engine, demo_forces: Path) -> None:
     with nanjing.connect() as conn, conn.begin() as tx:
         roles = set(conn.execute(text("SELECT name FROM role")).scalars())
+        existing = set(conn.execute(text("SELECT username FROM app_user WHERE username LIKE 'demo-%'")).scalars())
         made = ensure_demo_users(conn, "development", actor="tests")
         again = ensure_demo_users(conn, "development", actor="tests")
         tiers = dict(conn.execute(text("SELECT a.username, u.tier::text FROM app_user a JOIN unit u "
                                        "ON u.id = a.unit_id WHERE a.username LIKE 'demo-%'")).all())  # fmt: skip
         tx.rollback()
-    assert {user.role for user in made} == roles and all(user.password for user in made)
+    assert {user.role for user in made} == roles  # a password only for a user made now (`cityops demo` made some)
+    assert all(bool(user.password) == (user.username not in existing) for user in made)
     assert all(user.password is None for user in again)
     assert (tiers["demo-grid-worker"], tiers["demo-community"], tiers["demo-dispatcher"], tiers["demo-district"],
             tiers["demo-admin"]) == ("grid", "community", "street", "district", "city")  # fmt: skip

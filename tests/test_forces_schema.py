@@ -65,7 +65,7 @@ def test_a_hundred_commanders_race_for_one_force_and_one_wins(
         wins = list(pool.map(attempt, range(100)))
     assert sum(wins) == 1
     with nanjing.begin() as conn:  # released, the force can be assigned again
-        conn.execute(text("UPDATE assignment SET released_at = now(), release_reason = 'done' "
+        conn.execute(text("UPDATE assignment SET released_at = now(), release_reason = 'completed' "
                           "WHERE force_id = :f"), {"f": force_id})  # fmt: skip
         conn.execute(text("INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (:e, :f, 'again')"),
                      {"e": int(case), "f": force_id})  # fmt: skip
