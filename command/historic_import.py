@@ -74,10 +74,11 @@ UNION ALL
 SELECT 'foreign_key', conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid = 'event'::regclass AND contype = 'f'
 """
-# an open case imported without its history waits at its deadline, like any case, in the queues and the watch
+# an open case imported without its history waits in the queues at its deadline; its escalations were the
+# source system's, so the deadline watch does not escalate a whole import at its next round (escalate_at NULL)
 OPEN_CLOCKS = """
-INSERT INTO case_clock (event_id, due_at, escalate_at)
-SELECT id, deadline, deadline FROM event WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
+INSERT INTO case_clock (event_id, due_at)
+SELECT id, deadline FROM event WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
 ON CONFLICT (event_id) DO NOTHING
 """
 COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"

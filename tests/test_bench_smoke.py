@@ -61,9 +61,9 @@ def test_bench_forces_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert all(row.ratio > 0 for row in rows) and "added 300 synthetic forces" in output and "cores" in output
 
 
-def test_bench_workflow_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+def test_bench_workflow_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
     console = Console(record=True, width=220)
-    rows = workflow.run(nanjing_settings, seconds=1, clients=4, cases=2_000, console=console)
+    rows = workflow.run(history_city[1], seconds=1, clients=4, cases=2_000, console=console)
     output = console.export_text()
     assert [row.measure.split(",")[0].split(":")[0] for row in rows] == [
         "POST …/transitions", "evaluation", "evaluation"]  # fmt: skip

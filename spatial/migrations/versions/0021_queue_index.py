@@ -17,8 +17,9 @@ the city by (state, due), a district by (district, state, due), a street and any
 (street, state, due) plus the exact unit test. ``cityops_queue`` merges the states' pages;
 ``cityops_queue_counts`` counts by the same indexes.
 
-Open cases imported with their history had no clock at all (so they never escalated and no queue
-held them); they get one at their deadline.
+Open cases imported without their history had no clock at all, so no queue held them; they get one
+at their deadline, without an escalation time (their escalations were the source system's: the
+deadline watch does not escalate a whole import at once).
 """
 
 from collections.abc import Sequence
@@ -76,8 +77,8 @@ def upgrade() -> None:
     CREATE TRIGGER event_state_to_clock AFTER UPDATE OF state ON event FOR EACH ROW
         WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION cityops_clock_follows_state();
 
-    INSERT INTO case_clock (event_id, due_at, escalate_at)
-    SELECT id, deadline, deadline FROM event e
+    INSERT INTO case_clock (event_id, due_at)
+    SELECT id, deadline FROM event e
     WHERE state NOT IN ('closed', 'void') AND NOT EXISTS (SELECT FROM case_clock k WHERE k.event_id = e.id);
     CREATE INDEX ix_case_clock_queue ON case_clock (state, due_at, event_id);
     CREATE INDEX ix_case_clock_queue_district ON case_clock (district, state, due_at, event_id);
