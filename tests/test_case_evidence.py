@@ -109,7 +109,7 @@ def test_evidence_of_another_case_or_never_uploaded_is_refused_naming_the_hash(
 ) -> None:
     other = new_case(client, nanjing)
     elsewhere = upload_evidence(client, other)
-    case = new_case(client, nanjing)
+    case = new_case(client, nanjing, keep=(other,))
     version = walk(client, case)
     mine = upload_evidence(client, case)
     never = hashlib.sha256(b"no such photo").hexdigest()

@@ -124,7 +124,7 @@ def test_pages_need_a_session_and_refuse_in_words(server: str, nanjing: Engine, 
 def test_queues_follow_roles_departments_and_urgency(
     client: TestClient, nanjing: Engine, case: int, team: dict[str, httpx.Client]
 ) -> None:  # fmt: skip
-    new_case(client, nanjing)  # another of the same category (it may fall in another street)
+    new_case(client, nanjing, keep=(case,))  # another of the same category (it may fall in another street)
     with nanjing.begin() as conn:  # the first case's stage is overdue by an hour
         conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :c"), {"c": case})
     street = team["street"]

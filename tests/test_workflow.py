@@ -35,9 +35,17 @@ GRID_WORKERS = """SELECT a.username FROM app_user a JOIN unit u ON u.id = a.unit
 WHERE u.code = :g AND r.role = 'grid_worker'"""
 
 
-def new_case(client: TestClient, nanjing: Engine, source: str = "hotline") -> int:
-    """A fresh case of its own at a random spot of 玄武区's centre (open cases nearby voided first)."""
-    lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)  # inside 玄武区 (320102)
+def new_case(client: TestClient, nanjing: Engine, source: str = "hotline", keep: tuple[int, ...] = ()) -> int:
+    """A fresh case of its own at a random spot of 玄武区's centre (open cases nearby voided first), never
+    within reach of the cases in ``keep`` (a test's earlier case would otherwise be voided by chance)."""
+    while True:
+        lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)  # inside 玄武区 (320102)
+        with nanjing.connect() as conn:
+            clear = conn.execute(text(
+                "SELECT NOT EXISTS (SELECT FROM event WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
+                "ST_MakePoint(:x, :y)::geography, 600))"), {"keep": list(keep), "x": lon, "y": lat}).scalar_one()  # fmt: skip
+        if clear:
+            break
     void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
                     "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
     body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": source, "description": f"井盖 {uuid.uuid4()}"}
