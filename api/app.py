@@ -21,6 +21,7 @@ from api.open311.routes import router as open311_router
 from api.routes import (
     admin,
     auth,
+    basemap,
     bench,
     dispatch,
     docs,
@@ -36,6 +37,8 @@ from api.routes import (
     ratings,
     reports,
     route,
+    screen,
+    search,
     stream,
     tiles,
     units,
@@ -64,6 +67,7 @@ from map_ui.field import router as field_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
+from map_ui.screen import router as screen_page_router
 from map_ui.work import router as work_router
 from spatial.audit import seal_every
 from spatial.db import libpq_url, make_engine, role_switch
@@ -201,7 +205,8 @@ def create_app(
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
                    proposals.router, queues.router, tiles.router, map_router, work_router, case_router,
-                   field_router, docs.router):  # fmt: skip
+                   field_router, search.router, screen.router, screen_page_router, basemap.router,
+                   docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

@@ -5,6 +5,10 @@ user chose English (``?lang=en``, remembered in a cookie); any other value falls
 The API keeps its stable codes (states, actions, sources); the catalogues turn them into words
 (``state.closed`` → 已结案). Both catalogues hold the same keys (a test checks), and a key the
 English one lacks would read in Chinese rather than as a bare code.
+
+A language's catalogue is one directory, ``messages/<language>/``, of one file per area of the
+product (``common.json`` for the work pages, ``map.json`` for the maps …): each key lives in exactly
+one file, so areas grow without editing each other's words, and the loader refuses a key written twice.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ MESSAGES = Path(__file__).parent / "messages"
 
 @cache
 def _messages(language: str) -> dict[str, str]:
-    return json.loads((MESSAGES / f"{language}.json").read_text(encoding="utf-8"))
+    """The language's catalogue: every area file of its directory, merged (a key in two files is an error)."""
+    merged: dict[str, str] = {}
+    for area in sorted((MESSAGES / language).glob("*.json")):
+        words = json.loads(area.read_text(encoding="utf-8"))
+        if twice := sorted(merged.keys() & words.keys()):
+            raise RuntimeError(f"{area}: keys already in another file of {language}: {twice}")
+        merged |= words
+    return merged
 
 
 @dataclass(frozen=True)
@@ -46,10 +57,10 @@ class Catalogue:
         text = self(key)
         return code if text == key else text
 
-    def messages(self, prefix: str) -> dict[str, str]:
-        """Every message whose key starts with ``prefix`` (what a page's script needs, nothing more)."""
+    def messages(self, *prefixes: str) -> dict[str, str]:
+        """Every message whose key starts with one of ``prefixes`` (what a page's script needs, nothing more)."""
         merged = {**_messages(DEFAULT_LANGUAGE), **_messages(self.language)}
-        return {k: v for k, v in merged.items() if k.startswith(prefix)}
+        return {k: v for k, v in merged.items() if k.startswith(prefixes)}
 
 
 def language_of(request: Request) -> str:

@@ -1,6 +1,14 @@
-"""Building folium pages that load nothing from outside the platform's own origin."""
+"""Building folium maps that load nothing from outside the platform's own origin, as parts of a page.
+
+folium writes a whole document; the platform's pages share one frame (``templates/base.html``: the
+language, the title, the navigation, the Beijing clock, the page's words), so a map is taken apart
+into its head, its body and its script, and ``templates/map.html`` places them in that frame.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import folium
 from branca.element import Element, JavascriptLink, MacroElement
@@ -17,6 +25,29 @@ LOCAL_CSS = [
 ]
 
 
+# scripts every map page loads after its own: each registers with ``cityops.extend`` (a part of every map)
+EXTENSIONS: tuple[str, ...] = ()
+# folium's viewport forbids zooming the page; the frame's own viewport allows it (people with poor sight zoom)
+FIXED_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*user-scalable=no[^>]*>', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """A rendered folium map as the three places a page holds it."""
+
+    header: str
+    html: str
+    script: str
+
+
+def map_parts(fmap: folium.Map) -> MapParts:
+    """Render ``fmap`` the way folium renders its figure, but hand back the parts instead of a document."""
+    root = fmap.get_root()
+    for child in root._children.values():  # what Figure.render does before it writes its own template
+        child.render()
+    return MapParts(FIXED_VIEWPORT.sub("", root.header.render()), root.html.render(), root.script.render())
+
+
 class View(MacroElement):
     """A page's behaviour: ``window.<function>(map, options)`` from ``/static/map/<script>.js``.
 
@@ -27,6 +58,7 @@ class View(MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
         window.{{ this.function }}({{ this._parent.get_name() }}, {{ this.options | tojson }});
+        window.cityops.mapped({{ this._parent.get_name() }}, {{ this.options | tojson }});
         {% endmacro %}
     """)
 
@@ -57,7 +89,7 @@ def offline_map(
     root = fmap.get_root()
     root.header.add_child(JavascriptLink(f"{STATIC}/map/cityops.js"))
     root.header.add_child(JavascriptLink(f"{STATIC}/map/{script}.js"))
-    root.html.add_child(Element('<div id="cityops-status" class="cityops-status"></div>'))
-    if mobile:
-        root.html.add_child(Element("<script>document.body.classList.add('cityops-mobile');</script>"))
+    for extension in EXTENSIONS:
+        root.header.add_child(JavascriptLink(f"{STATIC}/map/{extension}.js"))
+    root.html.add_child(Element('<div id="cityops-status" class="cityops-status" role="status"></div>'))
     return fmap

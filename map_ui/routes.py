@@ -16,11 +16,11 @@ from fastapi.staticfiles import StaticFiles
 
 from api.access import PUBLIC
 from command.users import User
-from map_ui.page import View, offline_map
-from map_ui.pages import PageAccess
+from map_ui.i18n import Catalogue, language_of
+from map_ui.page import View, map_parts, offline_map
+from map_ui.pages import PageAccess, render
 
 STATIC_DIR = Path(__file__).parent / "static"
-LOGIN_PAGE = (Path(__file__).parent / "login.html").read_text(encoding="utf-8")
 NANJING_BOUNDS = (118.36, 31.23, 119.24, 32.61)
 EXTENT = "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom), name FROM unit WHERE id = %s"
 
@@ -42,20 +42,28 @@ TIERS: list[dict[str, object]] = [
 
 @dataclass(frozen=True)
 class Page:
-    """One map page: the permission it needs, its script and its function, which tiers show first."""
+    """One map page: the permission it needs, its script and its function, which tiers show first,
+    its title (a catalogue key) and the catalogue prefixes its script reads."""
 
     permission: str
     script: str
     function: str
     tiers: tuple[str, ...]
+    title: str
+    messages: tuple[str, ...]
     mobile: bool = False
 
 
+# what every map script reads: the shared map words and the codes it turns into words
+MAP_MESSAGES = ("map.", "state.", "action.", "tier.", "source.", "force.", "assignment.", "severity.", "trace.")
 PAGES = {
-    "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid")),
-    "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), mobile=True),
-    "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street")),
-}
+    "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid"),
+                 "nav.map", (*MAP_MESSAGES, "command.")),
+    "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), "nav.worker",
+                        (*MAP_MESSAGES, "worker."), mobile=True),
+    "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street"),
+                         "nav.planner", (*MAP_MESSAGES, "planner.")),
+}  # fmt: skip
 router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)], include_in_schema=False)
 
 
@@ -84,14 +92,18 @@ async def _page(request: Request, path: str) -> Response:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
     fmap = offline_map(bounds, request.app.state.api_settings.basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
-    View(page.function, _options(page, user, row[4] if row else user.unit_code, bounds)).add_to(fmap)
-    return HTMLResponse(fmap.get_root().render(), headers={"Cache-Control": "no-store"})
+    options = _options(page, user, row[4] if row else user.unit_code, bounds)
+    View(page.function, {**options, "lang": language_of(request)}).add_to(fmap)
+    parts = map_parts(fmap)
+    return render(request, "map.html", user, title=Catalogue(language_of(request))(page.title), mobile=page.mobile,
+                  script_messages=page.messages, map_header=parts.header, map_html=parts.html,
+                  map_script=parts.script)  # fmt: skip
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page() -> HTMLResponse:
+async def login_page(request: Request) -> HTMLResponse:
     """Sign in (then back to the page that sent the browser here)."""
-    return HTMLResponse(LOGIN_PAGE, headers={"Cache-Control": "no-store"})
+    return render(request, "login.html", None, script_messages=("login.",))
 
 
 @router.get("/map", response_class=HTMLResponse)

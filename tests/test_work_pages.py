@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from command.queues import QUEUES, Queue, check_queues
+from command.queues import Queue, check_queues
 from command.users import create_user
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
@@ -34,8 +34,6 @@ from tests.test_workflow import new_case
 
 PASSWORD = "work pages password"
 BEIJING = ZoneInfo("Asia/Shanghai")
-MESSAGES = Path(__file__).resolve().parent.parent / "map_ui" / "messages"
-TEMPLATES = Path(__file__).resolve().parent.parent / "map_ui" / "templates"
 DEPARTMENT = "水务局"  # one of 上水井盖 (010101)'s departments
 
 
@@ -238,18 +236,6 @@ def test_two_people_act_at_once_one_wins(nanjing: Engine, case: int, team: dict[
         thread.join()
     assert sorted(a.status_code for a in answers) == [200, 409]
     assert version_of(nanjing, case) == version + 1 and state_of(nanjing, case) == "accepted"
-
-
-def test_catalogues_hold_the_same_keys_and_every_key_the_pages_use() -> None:
-    zh, en = (json.loads((MESSAGES / f"{name}.json").read_text(encoding="utf-8")) for name in ("zh-CN", "en"))
-    assert set(zh) == set(en)
-    used = {key for page in TEMPLATES.glob("*.html")
-            for key in re.findall(r'\bt\(\s*"([a-z_.]+)"', page.read_text(encoding="utf-8"))}  # fmt: skip
-    prefixes = {key for key in used if key.endswith(".")}  # t("queue." ~ name): completed in the page
-    assert used and used - prefixes <= set(zh), sorted(used - prefixes - set(zh))
-    assert all(any(key.startswith(prefix) for key in zh) for prefix in prefixes)
-    for queue in QUEUES:
-        assert f"queue.{queue.name}" in zh
 
 
 def test_queues_are_checked_against_the_state_machine(nanjing_settings: StoreSettings) -> None:

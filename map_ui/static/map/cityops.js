@@ -6,6 +6,54 @@
 "use strict";
 window.cityops = (function () {
   var JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "cityops"};
+  var LANG = document.documentElement.lang || "zh-CN";
+  var ZONE = "Asia/Shanghai";  // every time a person reads is Beijing time, whatever the browser's zone
+  var messages = (function () {
+    var box = document.getElementById("cityops-messages");
+    return box ? JSON.parse(box.textContent) : {};
+  })();
+
+  /* the page's words (the frame puts the catalogue's entries for this page in #cityops-messages):
+     t("map.cases", {n: 3}) fills {n}; a missing key reads as itself, never as "undefined" */
+  function t(key, values) {
+    var text = messages[key];
+    if (text === undefined) return key;
+    return text.replace(/\{(\w+)\}/g, function (_, name) {
+      var value = values ? values[name] : undefined;
+      return value === undefined || value === null ? "" : String(value);
+    });
+  }
+
+  /* a code in words: label("state", "closed") → 已结案; an unknown code reads as itself */
+  function label(kind, code) {
+    if (code === null || code === undefined) return t("time.none");
+    var key = kind + "." + code;
+    return messages[key] === undefined ? String(code) : messages[key];
+  }
+
+  var FORMATS = {
+    datetime: {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false},
+    short: {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false},
+    time: {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false},
+    date: {year: "numeric", month: "2-digit", day: "2-digit"}
+  };
+  var formatters = {};
+  /* an ISO time (any offset) as Beijing time in the page's language: "datetime", "short", "time" or "date" */
+  function beijing(value, style) {
+    if (value === null || value === undefined || value === "") return t("time.none");
+    style = style || "datetime";
+    if (!formatters[style]) formatters[style] = new Intl.DateTimeFormat(LANG, Object.assign({timeZone: ZONE}, FORMATS[style]));
+    return formatters[style].format(value instanceof Date ? value : new Date(value));
+  }
+
+  /* a number in the page's language (1,234 / 1,234); percentages from a ratio 0…1 */
+  function number(value, digits) {
+    return new Intl.NumberFormat(LANG, {maximumFractionDigits: digits === undefined ? 0 : digits}).format(value);
+  }
+  function percent(ratio, digits) {
+    return new Intl.NumberFormat(LANG, {style: "percent", maximumFractionDigits: digits === undefined ? 1 : digits})
+      .format(ratio);
+  }
 
   function escapeHtml(text) {
     return String(text === null || text === undefined ? "" : text).replace(/[&<>"']/g, function (c) {
@@ -89,7 +137,7 @@ window.cityops = (function () {
       source.onerror = function () {
         if (source.readyState === EventSource.CLOSED) {  // refused or ended: renew the session, then resume
           source = null;
-          status("live feed reconnecting…");
+          status(t("map.reconnecting"));
           refreshSession().then(function (ok) { if (ok) setTimeout(open, 500); else toLogin(); });
         }
       };
@@ -146,36 +194,34 @@ window.cityops = (function () {
     else map.fitBounds(options.bounds, {animate: false});
   }
 
+  /* parts every map page carries (the search box, the local basemap …) register here from their own
+     scripts (map_ui.page.EXTENSIONS) and are given each map once the page's own script has built it */
+  var extensions = [];
+  function extend(part) { extensions.push(part); }
+  function mapped(map, options) {
+    extensions.forEach(function (part) { part(map, options); });
+    // the page's panels take their room beside the map after Leaflet measured it: measure again, and on any resize
+    map.invalidateSize({animate: false, pan: false});
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () { map.invalidateSize({animate: false, pan: false}); }).observe(map.getContainer());
+    }
+  }
+
+  /* a panel over the map, inside the page's main area (below the frame's top bar) */
   function panel(id, className) {
     var box = document.getElementById(id);
     if (!box) {
       box = document.createElement("div");
       box.id = id;
       box.className = className;
-      document.body.appendChild(box);
+      (document.getElementById("main") || document.body).appendChild(box);
     }
     return box;
-  }
-
-  function signOutControl(map, user) {
-    var control = L.control({position: "topright"});
-    control.onAdd = function () {
-      var box = L.DomUtil.create("div", "cityops-user");
-      box.innerHTML = "<span>" + escapeHtml(user.display_name || user.username) + " · " +
-        escapeHtml(user.unit) + "</span> <button type='button'>退出 sign out</button>";
-      box.querySelector("button").addEventListener("click", function () {
-        request("/api/v1/auth/session/end", {method: "POST", headers: {"X-Requested-With": "cityops"}})
-          .then(function () { window.location.assign("/login"); });
-      });
-      L.DomEvent.disableClickPropagation(box);
-      return box;
-    };
-    control.addTo(map);
   }
 
   return {
     escapeHtml: escapeHtml, status: status, getJson: getJson, postJson: postJson, postForm: postForm,
     liveStream: liveStream, tierLayers: tierLayers, bboxOf: bboxOf, resolutionFor: resolutionFor,
-    panel: panel, signOutControl: signOutControl, fit: fit
+    panel: panel, fit: fit, extend: extend, mapped: mapped, t: t, label: label, beijing: beijing, number: number, percent: percent, lang: LANG
   };
 })();

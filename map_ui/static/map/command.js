@@ -39,7 +39,6 @@ window.cityopsCommand = function (map, options) {
     control.addOverlay(forceLayer, "力量 forces");
     control.addOverlay(forceHexes, "力量密度 force hexagons");
   }
-  C.signOutControl(map, options.user);
   var cases = {}, forces = {}, applied = {};
   var loading = {cases: 0, forces: 0}, hexTimer = null;
   window.cityopsMap = map; window.cityopsCases = cases; window.cityopsForces = forces;

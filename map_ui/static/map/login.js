@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   var form = document.getElementById("cityops-signin");
+  var words = JSON.parse(document.getElementById("cityops-messages").textContent);
   var error = form.querySelector(".cityops-signin-error");
   var asked = new URLSearchParams(window.location.search).get("next") || "/map";
   var next = /^\/(?![\/\\])/.test(asked) ? asked : "/map";
@@ -21,7 +22,7 @@
         if (!answer.ok) { error.textContent = answer.body.detail; form.elements.password.value = ""; return; }
         window.location.replace(next);
       })
-      .catch(function () { error.textContent = "the platform cannot be reached; try again"; });
+      .catch(function () { error.textContent = words["login.unreachable"]; });
   });
   form.elements.username.focus();
 })();

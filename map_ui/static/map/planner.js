@@ -16,7 +16,6 @@ window.cityopsPlanner = function (map, options) {
   C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
   C.tierLayers(map, options, control);
-  C.signOutControl(map, options.user);
   var breaks = [];
   var hexes = L.geoJSON(null, {style: style, onEachFeature: describe}).addTo(map);
   control.addOverlay(hexes, "事件六边形 case hexagons");

@@ -8,7 +8,6 @@ window.cityopsWorker = function (map, options) {
   C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: true}).addTo(map);
   C.tierLayers(map, options, control);
-  C.signOutControl(map, options.user);
   var pin = null, key = null;
   var sheet = C.panel("cityops-sheet", "cityops-sheet");
   window.cityopsMap = map; window.cityopsReady = false; window.cityopsReports = [];

@@ -2,7 +2,7 @@
 // until read, and refusals in words. Strings come from the page's catalogue (#cityops-messages).
 const messages = JSON.parse(document.getElementById("cityops-messages").textContent);
 const word = (group, key, values = {}) =>
-  (messages[group][`${group}.${key}`] || key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+  (messages[`${group}.${key}`] || key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
 
 const beijing = new Intl.DateTimeFormat("zh-CN", {
   timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
@@ -37,7 +37,7 @@ export function toast(text, kind = "info") {
   body.textContent = text;
   const close = document.createElement("button");
   close.type = "button";
-  close.textContent = messages.toast["toast.dismiss"];
+  close.textContent = messages["toast.dismiss"];
   close.addEventListener("click", () => box.remove());
   box.append(body, close);
   document.getElementById("toasts").append(box);
@@ -58,6 +58,10 @@ document.addEventListener("htmx:afterRequest", (event) => {
 document.addEventListener("click", (event) => {
   const close = event.target.closest?.("[data-close-form]");
   if (close) close.closest("form").remove();
+  if (event.target.closest?.("[data-sign-out]")) {
+    fetch("/api/v1/auth/session/end", { method: "POST", headers: { "X-Requested-With": "cityops" } })
+      .then(() => window.location.assign("/login"));
+  }
 });
 /** Pages marked data-live hear the live stream: each burst of changes becomes one cityops:changed event
  * (htmx re-reads what depends on it); a session about to lapse is renewed so the stream resumes. */
@@ -76,4 +80,5 @@ if (document.body.dataset.live !== undefined) listen();
 tick();
 setInterval(tick, 1000);
 window.cityopsToast = toast;
-window.cityopsReady = true;
+// a map page's own script says when its layers are in (it set cityopsReady = false before this module ran)
+if (window.cityopsReady === undefined) window.cityopsReady = true;
