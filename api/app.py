@@ -141,6 +141,7 @@ def create_app(
         app.state.unit_tiles = tiles.unit_tile_cache()
         app.state.calendar = WorkingCalendar.china()
         app.state.media = MediaStore(store.media_dir)
+        app.state.basemap = basemap.serving(store)  # the imported tile package (cityops basemap import)
         app.state.api_settings = api
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
