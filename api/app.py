@@ -32,6 +32,7 @@ from api.routes import (
     hexagons,
     hotspots,
     locate,
+    places,
     proposals,
     queues,
     ratings,
@@ -41,6 +42,7 @@ from api.routes import (
     search,
     stream,
     tiles,
+    trends,
     units,
     workflow,
 )
@@ -205,6 +207,7 @@ def create_app(
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
+                   places.router, trends.router,
                    proposals.router, queues.router, tiles.router, map_router, work_router, case_router,
                    field_router, search.router, screen.router, screen_page_router, basemap.router,
                    docs.router):  # fmt: skip

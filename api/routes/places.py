@@ -1,0 +1,25 @@
+"""``/api/v1/analytics/places``: H3 cells named by their street and community (what a planner reads)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from api.routes.evaluation import Analyst
+from command.place_names import MAX_CELLS, checked_cells, place_names
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+
+@router.get("/places", response_model=None)
+async def get_places(
+    request: Request, user: Analyst,
+    cells: Annotated[str, Query(description=f"H3 cell ids, comma-separated (at most {MAX_CELLS})")],
+) -> FastJSONResponse:  # fmt: skip
+    """``{"places": {cell: {district, street, community, place}}}``; unit names are public geography."""
+    wanted = checked_cells(cells)
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse({"places": await place_names(conn, wanted)})

@@ -1,0 +1,38 @@
+"""``/api/v1/analytics/trends``: a unit's KPIs day by day (or week by week), for the planner's charts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import scoped_connection
+from api.geojson import FastJSONResponse
+from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
+from api.routes.hotspots import End, Start, UnitCode
+from command.evaluation import FORMULAS
+from command.kpi_trends import FIGURES, Step, buckets, kpi_trends, step_for
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+
+@router.get("/trends", response_model=None)
+async def get_trends(
+    request: Request, user: Analyst, unit: UnitCode = None, start: Start = None, end: End = None,
+    step: Annotated[Step | None, Query(description="day or week (default: days up to 62 days, weeks beyond)")] = None,
+) -> FastJSONResponse:  # fmt: skip
+    """Intake, closures, on-time closures and rate, overdue moves and satisfaction per Beijing day or week.
+
+    Each point is the evaluation (``/api/v1/evaluation``) of its day or week, clipped to the window;
+    ``date`` names it in Beijing time, ``from``/``to`` carry +08:00.
+    """
+    zone = request.app.state.calendar.zone
+    since, until = analysis_period(start, end, zone)
+    step = step or step_for(since, until)
+    spans = buckets(since, until, step, zone)
+    async with scoped_connection(request) as conn:
+        reach = await unit_in_reach(conn, user, unit)
+        answer = await kpi_trends(conn, reach.id, spans, user.department)
+    formulas = {name: FORMULAS[name][0] for name in FIGURES if name in FORMULAS}
+    return FastJSONResponse({**answer, "from": since.isoformat(), "to": until.isoformat(), "step": step.value,
+                             "formulas": formulas})  # fmt: skip
