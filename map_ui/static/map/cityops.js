@@ -75,7 +75,8 @@ window.cityops = (function () {
     if (!refreshing) {
       refreshing = fetch("/api/v1/auth/session/refresh", {method: "POST", credentials: "same-origin",
                                                            headers: {"X-Requested-With": "cityops"}})
-        .then(function (r) { refreshing = null; return r.ok; });
+        .then(function (r) { refreshing = null; return r.ok || (r.status === 401 ? false : null); },
+              function () { refreshing = null; return null; });  // null: no answer (offline, restarting), try later
     }
     return refreshing;
   }
@@ -87,7 +88,8 @@ window.cityops = (function () {
     return fetch(url, Object.assign({credentials: "same-origin"}, options)).then(function (r) {
       if (r.status === 401 && !retried) {
         return refreshSession().then(function (ok) {
-          if (!ok) { toLogin(); throw new Error("signed out"); }
+          if (ok === false) { toLogin(); throw new Error("signed out"); }
+          if (!ok) throw new Error(t("error.network"));
           return request(url, options, true);
         });
       }
@@ -138,7 +140,7 @@ window.cityops = (function () {
         if (source.readyState === EventSource.CLOSED) {  // refused or ended: renew the session, then resume
           source = null;
           status(t("map.reconnecting"));
-          refreshSession().then(function (ok) { if (ok) setTimeout(open, 500); else toLogin(); });
+          refreshSession().then(function (ok) { if (ok === false) toLogin(); else setTimeout(open, ok ? 500 : 5000); });
         }
       };
     }
