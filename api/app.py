@@ -72,7 +72,7 @@ from map_ui.routes import static_files
 from map_ui.screen import router as screen_page_router
 from map_ui.work import router as work_router
 from spatial.audit import seal_every
-from spatial.db import libpq_url, make_engine, role_switch
+from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
 
 AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
@@ -98,10 +98,10 @@ def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-async def _api_pool(store: StoreSettings, size: int) -> AsyncConnectionPool:
-    """An open pool of autocommit connections logged in as the API role."""
+async def _api_pool(store: StoreSettings, size: int, zone: str) -> AsyncConnectionPool:
+    """An open pool of autocommit connections logged in as the API role, their sessions in the city's zone."""
     pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=size, open=False,
-                               kwargs={"autocommit": True, **role_switch(store, api=True)})  # fmt: skip
+                               kwargs={"autocommit": True, **session_options(store, api=True, zone=zone)})  # fmt: skip
     await pool.open()
     return pool
 
@@ -131,17 +131,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
-        app.state.engine = make_engine(store, api=True)
+        app.state.calendar = WorkingCalendar.china()
+        # every API session reads times in the city's zone: each timestamp it answers carries its offset
+        zone = app.state.calendar.zone.key
+        app.state.engine = make_engine(store, api=True, zone=zone)
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
-        app.state.pool = await _api_pool(store, api.db_concurrency)
+        app.state.pool = await _api_pool(store, api.db_concurrency, zone)
         # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
-        app.state.scoped_pool = await _api_pool(store, api.db_concurrency)
+        app.state.scoped_pool = await _api_pool(store, api.db_concurrency, zone)
         app.state.locator = Locator()
         app.state.unit_tiles = tiles.unit_tile_cache()
-        app.state.calendar = WorkingCalendar.china()
         app.state.media = MediaStore(store.media_dir)
         app.state.basemap = basemap.serving(store)  # the imported tile package (cityops basemap import)
         app.state.api_settings = api
@@ -152,7 +154,7 @@ def create_app(
         app.state.force_settings = force_settings
         dispatch_sweeper = asyncio.create_task(sweep_every(app.state.pool, force_settings, app.state.calendar.zone))
         user_changes = asyncio.create_task(
-            app.state.users.follow_changes(libpq_url(store, api=True), **role_switch(store, api=True))
+            app.state.users.follow_changes(libpq_url(store, api=True), **session_options(store, api=True, zone=zone))
         )
         app.state.throttle = throttle
         app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
@@ -164,8 +166,8 @@ def create_app(
         outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
         follow_ups = asyncio.create_task(send_every(app.state.pool, outbox, loop_settings.deadline_sweep_s / 6))
         # the live map's feed reads changes with the city's scope and confines each viewer to theirs
-        app.state.changes = ChangeHub(libpq_url(store, api=True), role_switch(store, api=True),
-                                      app.state.public_scope.settings(), app.state.calendar.zone)  # fmt: skip
+        app.state.changes = ChangeHub(libpq_url(store, api=True), session_options(store, api=True, zone=zone),
+                                      app.state.public_scope.settings())  # fmt: skip
         change_feed = asyncio.create_task(app.state.changes.run())
         # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
         analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(warm_up))

@@ -1,4 +1,10 @@
-"""Domain errors → HTTP statuses, and request-validation messages that say what to fix."""
+"""Domain errors → HTTP statuses, and request-validation messages that say what to fix.
+
+Every refusal answers ``{"detail", "code", "message"}``: ``code`` is stable for programs,
+``detail`` is the platform's own English sentence (stable for logs and scripts), ``message`` is the
+same refusal for a person — its kind in words and the detail, zh-CN unless the request asks for
+English (``api.words.language``), e.g. 「请补充或更正：limit: …」.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from api.words import words
 from spatial.errors import (
     BadQueryError,
     ConflictError,
@@ -42,6 +50,18 @@ ERRORS: dict[type[PlatformError], tuple[int, str]] = {
     TooManyRequestsError: (429, "too_many_requests"),
     EmbeddedDbError: (503, "database_unavailable"),
 }
+# each code's sentence in the catalogues (``common.json``: ``error.*``), the detail named in it
+MESSAGES = {
+    "bad_request": "error.bad_request", "unauthenticated": "error.unauthenticated", "forbidden": "error.forbidden",
+    "not_found": "error.not_found", "conflict": "error.conflict", "length_required": "error.length_required",
+    "too_large": "error.too_large", "unsupported_format": "error.unsupported", "invalid_input": "error.invalid",
+    "outside_jurisdiction": "error.outside_jurisdiction", "topology": "error.topology",
+    "too_many_requests": "error.too_many_requests", "database_unavailable": "error.unavailable",
+    "not_allowed": "error.not_allowed", "internal": "error.internal",
+}  # fmt: skip
+# Starlette's own refusals (an unknown path, a method the path does not take)
+HTTP_CODES = {404: "not_found", 405: "not_allowed", 413: "too_large", 400: "bad_request", 401: "unauthenticated",
+              403: "forbidden", 415: "unsupported_format", 422: "invalid_input", 429: "too_many_requests"}  # fmt: skip
 
 
 def _describe(error: dict[str, object]) -> str:
@@ -59,10 +79,16 @@ def classify(exc: Exception) -> tuple[int, str]:
     return 400, "error"
 
 
+def refusal(request: Request, detail: str, code: str, **extra: object) -> dict[str, object]:
+    """A refusal's body: the stable code and English detail, and the message in the request's language."""
+    return {"detail": detail, "code": code, "message": words(request)(MESSAGES.get(code, "error.other"), detail=detail),
+            **extra}  # fmt: skip
+
+
 async def platform_error(request: Request, exc: Exception) -> JSONResponse:
     """A deliberate refusal: the message is the domain's own."""
     status, code = classify(exc)
-    body: dict[str, object] = {"detail": str(exc), "code": code}
+    body = refusal(request, str(exc), code)
     if isinstance(exc, TopologyError):
         body["problems"] = [p.as_dict() for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -77,10 +103,10 @@ async def refused_by_database(request: Request, exc: Exception) -> JSONResponse:
     Any other privilege error is a missing grant — a defect, logged and answered as one.
     """
     if "row-level security" in str(exc):
-        return JSONResponse({"detail": "outside your jurisdiction: the database refused to write this record",
-                             "code": "forbidden"}, status_code=403)  # fmt: skip
+        detail = "outside your jurisdiction: the database refused to write this record"
+        return JSONResponse(refusal(request, detail, "forbidden"), status_code=403)
     log.error("database privilege missing", error=str(exc), path=request.url.path)
-    return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
+    return JSONResponse(refusal(request, "internal error", "internal"), status_code=500)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -88,18 +114,22 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     message = "; ".join(_describe(e) for e in errors)
-    return JSONResponse(
-        {"detail": message, "code": "invalid_input",
-         "errors": [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors]},
-        status_code=422,
-    )  # fmt: skip
+    fields = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors]
+    return JSONResponse(refusal(request, message, "invalid_input", errors=fields), status_code=422)
 
 
 async def value_refused_by_database(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL cannot take (a NUL character, a number out of range) is the client's to fix."""
     reason = str(exc).splitlines()[0]
-    return JSONResponse({"detail": f"a value in the request cannot be stored or compared: {reason}",
-                         "code": "invalid_input"}, status_code=422)  # fmt: skip
+    detail = f"a value in the request cannot be stored or compared: {reason}"
+    return JSONResponse(refusal(request, detail, "invalid_input"), status_code=422)
+
+
+async def http_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (no such path, a method the path does not take) in the same shape."""
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal")
+    return JSONResponse(refusal(request, str(exc.detail), code), status_code=exc.status_code, headers=exc.headers)
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -108,3 +138,4 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(psycopg.errors.InsufficientPrivilege, refused_by_database)
     app.add_exception_handler(psycopg.DataError, value_refused_by_database)
+    app.add_exception_handler(HTTPException, http_refusal)

@@ -12,7 +12,10 @@ import re
 from urllib.parse import urlsplit
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import refusal
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -79,7 +82,7 @@ class BodyLimit:
         limit = next((n for path, n in self.uploads if path.fullmatch(scope["path"])), self.default_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, int(declared), limit)
+            await _refuse(scope, send, int(declared), limit)
             return
         received, refused = 0, False
 
@@ -90,7 +93,7 @@ class BodyLimit:
             received += len(message.get("body", b""))
             if received > limit and not refused:
                 refused = True
-                await _refuse(send, received, limit)
+                await _refuse(scope, send, received, limit)
             return {"type": "http.disconnect"} if refused else message
 
         async def unless_refused(message: Message) -> None:
@@ -100,9 +103,9 @@ class BodyLimit:
         await self.app(scope, counted, unless_refused)
 
 
-async def _refuse(send: Send, size: int, limit: int) -> None:
-    body = orjson.dumps({"detail": f"request of {size:,}+ bytes is over the {limit:,}-byte limit for this endpoint",
-                         "code": "too_large"})  # fmt: skip
+async def _refuse(scope: Scope, send: Send, size: int, limit: int) -> None:
+    detail = f"request of {size:,}+ bytes is over the {limit:,}-byte limit for this endpoint"
+    body = orjson.dumps(refusal(Request(scope), detail, "too_large"))
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})  # fmt: skip

@@ -60,7 +60,7 @@ from command.listing import ListFilter, list_cases
 from command.queues import BY_NAME, ITEMS, OPEN_STATES, page_parameters, plain, queue_counts, queue_items
 from command.users import User, create_user, get_user
 from command.working_time import WorkingCalendar
-from spatial.db import libpq_url, make_engine, role_switch
+from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
 
 PREFIX = "queues"  # the benchmark's cases: external ids "queues-…"; only these are shaped
@@ -178,7 +178,7 @@ def minimal_app() -> FastAPI:
                          (pair.split("=", 1) for pair in os.environ[USERS_ENV].split(",")))  # fmt: skip
         engine.dispose()
         pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=8, open=False,
-                                   kwargs={"autocommit": True, **role_switch(store, api=True)})  # fmt: skip
+                                   kwargs={"autocommit": True, **session_options(store, api=True)})  # fmt: skip
         await pool.open()
         pools.append(pool)
         yield
@@ -216,7 +216,7 @@ def minimal_app() -> FastAPI:
     async def events(who: str, limit: Annotated[int, Query()] = PAGE) -> Response:
         user = users[who]
         async with scoped(user) as conn:
-            return json(await list_cases(conn, ListFilter(user.unit_id, user.unit_depth, limit), zone))
+            return json(await list_cases(conn, ListFilter(user.unit_id, user.unit_depth, limit)))
 
     return app
 
@@ -291,7 +291,7 @@ def explain(settings: StoreSettings, engine: Engine, username: str, queue: str, 
     with engine.connect() as owner:
         user = get_user(owner, username)
     values = page_parameters(user, BY_NAME[queue], PAGE, 0)
-    with psycopg.connect(libpq_url(settings, api=True), autocommit=True, **role_switch(settings, api=True)) as conn:
+    with psycopg.connect(libpq_url(settings, api=True), autocommit=True, **session_options(settings, api=True)) as conn:
         conn.execute(SESSION_SCOPE, (str(user.unit_id), user.department or ""))
         plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ITEMS, values)]  # type: ignore[arg-type]
     console.print(

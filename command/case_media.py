@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
 from typing import Any, BinaryIO
 
 import psycopg
@@ -52,19 +51,15 @@ ORDER BY s.uploaded_at, s.report_id, s.position, s.sha256
 """
 
 
-def _item(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+def _item(row: dict[str, Any]) -> dict[str, Any]:
     report_id = row.get("report_id")
     return {
         "sha256": row["sha256"], "content_type": row["content_type"], "kind": kind_of(row["content_type"]),
         "size_bytes": row["size_bytes"], "filename": row["filename"], "url": f"/api/v1/media/{row['sha256']}",
         "source": "evidence" if report_id is None else "report",
         "report_id": None if report_id is None else str(report_id), "uploaded_by": row["uploaded_by"],
-        "uploaded_at": row["uploaded_at"].astimezone(zone).isoformat(),
+        "uploaded_at": row["uploaded_at"].isoformat(),
     }  # fmt: skip
-
-
-def _in_zone(named: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
-    return {**named, "at": datetime.fromisoformat(named["at"]).astimezone(zone).isoformat()}
 
 
 async def _visible(conn: psycopg.AsyncConnection, case_id: int) -> None:
@@ -78,7 +73,6 @@ async def store_case_media(
     uploads: Sequence[tuple[BinaryIO, str | None]],
     uploader: str,
     store: MediaStore,
-    zone: tzinfo,
 ) -> list[dict[str, Any]]:
     """Check, keep and record ``uploads`` (file, filename) as evidence of a case the caller's scope sees.
 
@@ -97,10 +91,10 @@ async def store_case_media(
         await conn.execute(RECORD, (case_id, uploader, hashes, [m.filename for m in stored.values()]))
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(RECORDED, (case_id, hashes, hashes))).fetchall()
-    return [_item(row, zone) for row in rows]
+    return [_item(row) for row in rows]
 
 
-async def case_media(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) -> list[dict[str, Any]]:
+async def case_media(conn: psycopg.AsyncConnection, case_id: int) -> list[dict[str, Any]]:
     """Every photo and video of a case the caller's scope sees: its reports' media and its evidence, oldest first.
 
     Each names where it came from (report id, or who uploaded it when), the transitions that named
@@ -109,4 +103,4 @@ async def case_media(conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo) 
     await _visible(conn, case_id)
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(HELD, {"case": case_id})).fetchall()
-    return [{**_item(row, zone), "named_by": [_in_zone(named, zone) for named in row["named_by"]]} for row in rows]
+    return [{**_item(row), "named_by": row["named_by"]} for row in rows]

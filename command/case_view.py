@@ -5,13 +5,14 @@ then audits the disclosure (``command.privacy.audit_disclosure``).
 
 A case shows the tier chain it was located in (city … grid), as stored with its grid.
 
+Times come as the session reads them: the API's sessions are in the city's zone (``spatial.db``),
+so each carries the city's offset (+08:00 for Nanjing).
+
 One query per part — the case, its reports with their media, its merge history — keeps each
 readable, and a case page needs all three anyway.
 """
 
 from __future__ import annotations
-
-from datetime import tzinfo
 
 import psycopg
 
@@ -42,30 +43,26 @@ FROM case_merge WHERE to_event_id = %s OR from_event_id = %s ORDER BY id
 """
 
 
-def _report(row: tuple[object, ...], zone: tzinfo, reveal: bool) -> dict[str, object]:
+def _report(row: tuple[object, ...], reveal: bool) -> dict[str, object]:
     rid, case_id, source, description, address, lon, lat, given, reporter, created, media = row
     return {
         "id": str(rid), "case_id": str(case_id), "source": source, "description": description,
         "address": address, "location": {"type": "Point", "coordinates": [lon, lat]}, "given": given,
         "reporter": reporter if reveal else mask_contact(reporter),  # type: ignore[arg-type]
-        "created_at": created.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
+        "created_at": created.isoformat(),  # type: ignore[attr-defined]
         "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],  # type: ignore[attr-defined]
     }  # fmt: skip
 
 
-async def report_view(
-    conn: psycopg.AsyncConnection, report_id: int, zone: tzinfo, *, reveal: bool = False
-) -> dict[str, object]:
+async def report_view(conn: psycopg.AsyncConnection, report_id: int, *, reveal: bool = False) -> dict[str, object]:
     """One report, its media and the case it belongs to now."""
     row = await (await conn.execute(REPORTS_SQL.format(where="r.id = %s"), (report_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"no report {report_id}")
-    return _report(row, zone, reveal)
+    return _report(row, reveal)
 
 
-async def case_view(
-    conn: psycopg.AsyncConnection, case_id: int, zone: tzinfo, *, reveal: bool = False
-) -> dict[str, object]:
+async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool = False) -> dict[str, object]:
     """A case with everything that routed it, every report it holds and every merge that touched it."""
     row = await (await conn.execute(CASE_SQL, (case_id,))).fetchone()
     if row is None:
@@ -77,7 +74,7 @@ async def case_view(
     merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
 
     def when(value: object) -> str | None:
-        return value.astimezone(zone).isoformat() if value is not None else None  # type: ignore[attr-defined]
+        return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
 
     return {
         "id": str(cid), "category": {"code": code, "name": name, "name_en": name_en}, "severity": severity,
@@ -88,7 +85,7 @@ async def case_view(
         "description": description, "address": address, "source": source, "report_count": count,
         "merged_into": str(merged_into) if merged_into else None, "external_id": external_id,
         "created_at": when(created), "updated_at": when(updated), "closed_at": when(closed),
-        "reports": [_report(r, zone, reveal) for r in reports],
+        "reports": [_report(r, reveal) for r in reports],
         "merges": [{"kind": kind, "report_id": str(rid) if rid else None,
                     "from_case_id": str(src) if src else None, "to_case_id": str(dst), "distance_m": dist,
                     "similarity": sim, "actor": actor, "reason": reason, "at": when(at)}

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
@@ -127,32 +127,33 @@ class Batch:
 RESET = Batch(-1, ())  # "you missed too much: reload your layers"
 
 
-def _when(value: datetime | None, zone: tzinfo) -> str | None:
-    return None if value is None else value.astimezone(zone).isoformat()
+def _when(value: datetime | None) -> str | None:
+    """ISO 8601 in the reading session's zone: the hub's and the API's sessions are in the city's."""
+    return None if value is None else value.isoformat()
 
 
-def _case(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+def _case(row: tuple) -> Item:  # type: ignore[type-arg]
     (case_id, state, version, category, severity, lon, lat, unit, deadline, due_at, supervised, escalations,
      reports, merged_into, units, departments) = row  # fmt: skip
     body = {"id": str(case_id), "state": state, "version": version, "category": category, "severity": severity,
-            "lon": lon, "lat": lat, "unit": unit, "deadline": _when(deadline, zone), "due_at": _when(due_at, zone),
+            "lon": lon, "lat": lat, "unit": unit, "deadline": _when(deadline), "due_at": _when(due_at),
             "supervised": supervised, "escalations": escalations, "reports": reports,
             "merged_into": None if merged_into is None else str(merged_into)}  # fmt: skip
     return Item("case", body, tuple(units), tuple(departments or ()))
 
 
-def _force(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+def _force(row: tuple) -> Item:  # type: ignore[type-arg]
     force_id, code, name, kind, status, lon, lat, fixed_at, unit, case_id, units, department = row
     body = {"id": str(force_id), "code": code, "name": name, "kind": kind, "status": status, "lon": lon, "lat": lat,
-            "fixed_at": _when(fixed_at, zone), "unit": unit,
+            "fixed_at": _when(fixed_at), "unit": unit,
             "case_id": None if case_id is None else str(case_id)}  # fmt: skip
     return Item("force", body, tuple(units), (department,) if department else ())
 
 
-def _assignment(row: tuple, zone: tzinfo) -> Item:  # type: ignore[type-arg]
+def _assignment(row: tuple) -> Item:  # type: ignore[type-arg]
     assignment_id, case_id, force_id, code, name, accept_by, stage, reason, units, departments = row
     body = {"id": str(assignment_id), "case_id": str(case_id), "force_id": str(force_id), "force_code": code,
-            "force_name": name, "accept_by": _when(accept_by, zone), "stage": stage,
+            "force_name": name, "accept_by": _when(accept_by), "stage": stage,
             "release_reason": reason}  # fmt: skip
     return Item("assignment", body, tuple(units or ()), tuple(departments or ()), force_id)
 
@@ -163,7 +164,7 @@ async def cursor_now(conn: psycopg.AsyncConnection) -> int:
 
 
 async def read_batch(
-    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int], zone: tzinfo,
+    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int],
     assigned: Iterable[int] = (),
 ) -> Batch:  # fmt: skip
     """The current state of the given cases and forces, and the assignments of the ``assigned`` cases
@@ -172,15 +173,15 @@ async def read_batch(
     items: list[Item] = []
     cases, forces, of_cases = sorted(set(case_ids)), sorted(set(force_ids)), sorted(set(assigned))
     if cases:
-        items += [_case(row, zone) for row in await (await conn.execute(CASES, (cases,))).fetchall()]
+        items += [_case(row) for row in await (await conn.execute(CASES, (cases,))).fetchall()]
     if forces:
-        items += [_force(row, zone) for row in await (await conn.execute(FORCES, (forces,))).fetchall()]
+        items += [_force(row) for row in await (await conn.execute(FORCES, (forces,))).fetchall()]
     if of_cases:
-        items += [_assignment(row, zone) for row in await (await conn.execute(ASSIGNMENTS, (of_cases,))).fetchall()]
+        items += [_assignment(row) for row in await (await conn.execute(ASSIGNMENTS, (of_cases,))).fetchall()]
     return Batch(cursor, tuple(items))
 
 
-async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int, zone: tzinfo) -> Batch:
+async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int) -> Batch:
     """Everything ``viewer`` may see that changed since ``cursor`` (less the grace), or ``RESET``.
 
     ``conn`` carries the viewer's own scope, so row-level security decides what comes back.
@@ -196,7 +197,7 @@ async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int, z
     assigned = [row[0] for row in await (await conn.execute(ASSIGNED_SINCE, bounds)).fetchall()]
     if max(len(cases), len(forces), len(assigned)) > REPLAY_LIMIT:
         return RESET
-    return (await read_batch(conn, cases, forces, zone, assigned)).seen_by(viewer)
+    return (await read_batch(conn, cases, forces, assigned)).seen_by(viewer)
 
 
 def _announced(channel: str, payload: str) -> tuple[list[int], list[int]]:
@@ -236,15 +237,9 @@ class Subscription:
 class ChangeHub:
     """Listens for changes, reads them in batches, and fans them out to the subscribed viewers."""
 
-    def __init__(self, conninfo: str, connect: dict[str, object], scope: tuple[str, str], zone: tzinfo,
+    def __init__(self, conninfo: str, connect: dict[str, object], scope: tuple[str, str],
                  window_s: float = 0.05) -> None:  # fmt: skip
-        self._conninfo, self._connect, self._scope, self._zone, self._window_s = (
-            conninfo,
-            connect,
-            scope,
-            zone,
-            window_s,
-        )
+        self._conninfo, self._connect, self._scope, self._window_s = conninfo, connect, scope, window_s
         self._subscriptions: set[Subscription] = set()
         self._cases: set[int] = set()
         self._forces: set[int] = set()
@@ -311,6 +306,6 @@ class ChangeHub:
             self._cases, self._forces, self._assigned = set(), set(), set()
             if not self._subscriptions:
                 continue
-            batch = await read_batch(reader, cases, forces, self._zone, assigned)
+            batch = await read_batch(reader, cases, forces, assigned)
             for subscription in list(self._subscriptions):
                 subscription.offer(batch)

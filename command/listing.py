@@ -20,7 +20,7 @@ matches stops at ``COUNT_CAP`` (the page says "more than …"), so it costs at m
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime
 
 import psycopg
 
@@ -39,7 +39,7 @@ MATCHES = """(e.id = %(q_id)s OR e.external_id = %(q)s OR e.address ILIKE %(q_li
   OR e.units && ARRAY(SELECT u.id FROM unit u WHERE u.name LIKE %(q_like)s AND u.tier <> 'building'))"""
 # the page first (newest-first on the table itself), the joined names only for that page
 CASES_SQL = f"""
-SELECT e.id, e.category_code, c.name, e.severity::text, e.state, u.code, u.name, e.departments,
+SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, u.code, u.name, e.departments,
        e.handling_department, e.filed_at, e.deadline, CASE WHEN e.state NOT IN ('closed', 'void') THEN {STAGE_DUE} END,
        {OVERDUE}, e.supervised, e.external_id, e.report_count, e.description, e.address, ST_X(e.geom), ST_Y(e.geom)
 FROM (SELECT * FROM event e WHERE {{where}} ORDER BY e.id DESC LIMIT %(limit)s) e
@@ -56,9 +56,9 @@ LEFT JOIN LATERAL (SELECT category_code, state FROM event WHERE event.id = r.eve
 ORDER BY r.id DESC
 """
 ON_CASE = "EXISTS (SELECT FROM event e WHERE e.id = r.event_id AND {condition})"
-CASE_FIELDS = ("id", "category", "category_name", "severity", "state", "responsible_code", "responsible_name",
-               "departments", "handling_department", "filed_at", "deadline", "due_at", "overdue", "supervised",
-               "external_id", "report_count", "description", "address", "lon", "lat")  # fmt: skip
+CASE_FIELDS = ("id", "category", "category_name", "category_name_en", "severity", "state", "responsible_code",
+               "responsible_name", "departments", "handling_department", "filed_at", "deadline", "due_at", "overdue",
+               "supervised", "external_id", "report_count", "description", "address", "lon", "lat")  # fmt: skip
 TIMES = frozenset(("filed_at", "deadline", "due_at"))
 REPORT_FIELDS = ("id", "case_id", "category", "state", "source", "description", "address", "created_at", "lon",
                  "lat", "reporter_name", "reporter_phone")  # fmt: skip
@@ -118,10 +118,6 @@ class ListFilter:
         return " AND ".join(conditions), params
 
 
-def _when(value: datetime, zone: tzinfo) -> str:
-    return value.astimezone(zone).isoformat()
-
-
 async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -> list[tuple[object, ...]]:
     where, params = filter_.where("e", "filed_at", by_position=True)
     async with conn.transaction():
@@ -133,12 +129,15 @@ async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -
         return await (await conn.execute(sql.format(where=where), params)).fetchall()
 
 
-async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter, zone: tzinfo) -> list[dict[str, object]]:
-    """Cases, newest first (no personal data in a case row); ``due_at``: the open stage's due time."""
+async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> list[dict[str, object]]:
+    """Cases, newest first (no personal data in a case row); ``due_at``: the open stage's due time.
+
+    Times in the session's zone (the API's: the city's, see ``spatial.db.session_options``).
+    """
     out = []
     for r in await _cases(conn, CASES_SQL, filter_):
         row = dict(zip(CASE_FIELDS, (str(r[0]), *r[1:]), strict=True))
-        out.append({k: _when(v, zone) if k in TIMES and v is not None else v for k, v in row.items()})
+        out.append({k: v.isoformat() if k in TIMES and v is not None else v for k, v in row.items()})
     return out
 
 
@@ -148,15 +147,13 @@ async def count_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> int
     return (await _cases(conn, COUNT_SQL, whole))[0][0]  # type: ignore[return-value]
 
 
-async def list_reports(
-    conn: psycopg.AsyncConnection, filter_: ListFilter, zone: tzinfo, *, reveal: bool
-) -> list[dict[str, object]]:
+async def list_reports(conn: psycopg.AsyncConnection, filter_: ListFilter, *, reveal: bool) -> list[dict[str, object]]:
     """Reports, newest first, with the reporter's name and phone (masked unless ``reveal``)."""
     where, params = filter_.where("r", "created_at", ON_CASE)
     rows = await (await conn.execute(REPORTS_SQL.format(where=where), params)).fetchall()
     out = []
     for r in rows:
         contact = (r[10] if reveal else mask_contact(r[10])) or {}
-        out.append(dict(zip(REPORT_FIELDS, (str(r[0]), str(r[1]), *r[2:7], _when(r[7], zone), r[8], r[9],
+        out.append(dict(zip(REPORT_FIELDS, (str(r[0]), str(r[1]), *r[2:7], r[7].isoformat(), r[8], r[9],
                                             contact.get("name"), contact.get("phone")), strict=True)))  # fmt: skip
     return out

@@ -96,7 +96,7 @@ async def case_list(request: Request, user: Reader) -> HTMLResponse:
         searched, problems = await resolve(conn, user, asked.filter, asked.unit)
         problems = {**problems, **asked.problems}
         if not problems:
-            rows = await list_cases(conn, searched, zone_of(request))
+            rows = await list_cases(conn, searched)
             matches = await count_cases(conn, searched)
         partial = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
         lists = {} if partial else {"states": await known(conn, STATES_SQL),

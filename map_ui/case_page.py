@@ -44,9 +44,10 @@ def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogu
                                how=how, grid=case["grid"]["name"]))  # fmt: skip
     if "rule" in trace:
         responsible = case["responsible"]
+        departments = words("list.separator").join(responsible["departments"])
         sentences.append(words("trace.rule", rule=trace["rule"], unit=responsible["name"],
                                tier=words.label("tier", responsible["tier"]),
-                               departments="、".join(responsible["departments"]) or words("time.none")))  # fmt: skip
+                               departments=departments or words("time.none")))  # fmt: skip
     if isinstance(trace.get("time_limit"), dict):
         limit = trace["time_limit"]
         sentences.append(words("trace.limit", value=f"{float(limit['value']):g}",
@@ -61,15 +62,14 @@ def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogu
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(request: Request, user: Reader, case_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> HTMLResponse:
     """One case: facts, photos, timeline, trace, assignments, deadlines, map, merges, ratings; prints as 处置单."""
-    zone = request.app.state.calendar.zone
     rules: Rules = request.app.state.rules
     async with scoped_connection(request) as conn:
         item = await case_card(conn, case_id)
         if item is None:
             return missing(request, user, NotFoundError(f"no case {case_id} in your jurisdiction"))
-        case = await case_view(conn, case_id, zone)
+        case = await case_view(conn, case_id)
         steps = await history(conn, case_id, user, rules)
-        media = await case_media(conn, case_id, zone)
+        media = await case_media(conn, case_id)
         assignments = await case_assignments(conn, case_id)
         ratings = await (await conn.execute(RATINGS, (case_id,))).fetchall()
     words = Catalogue(language_of(request))

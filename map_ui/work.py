@@ -131,8 +131,7 @@ async def act(request: Request, user: Worker, case_id: CaseId) -> HTMLResponse:
         async with _form(request) as (form, uploads), scoped_connection(request) as conn, conn.transaction():
             step = _step(form)
             if uploads:
-                stored = await store_case_media(conn, case_id, uploads, user.username, request.app.state.media,
-                                                request.app.state.calendar.zone)  # fmt: skip
+                stored = await store_case_media(conn, case_id, uploads, user.username, request.app.state.media)
                 step = replace(step, evidence=tuple(m["sha256"] for m in stored))
             moved = await transition(conn, case_id, step, user, request.app.state.rules)
     except PlatformError as error:

@@ -26,10 +26,22 @@ def database_url(settings: StoreSettings, *, api: bool = False) -> str:
     return sqlalchemy_url(cluster.url(settings.city, api=api))
 
 
-def role_switch(settings: StoreSettings, *, api: bool) -> dict[str, str]:
-    """Connection options for an API connection that logs in as the owner (external database, no API URL)."""
-    switch = api and settings.database_url is not None and settings.api_database_url is None
-    return {"options": f"-c role={API_ROLE}"} if switch else {}
+def session_options(settings: StoreSettings, *, api: bool, zone: str | None = None) -> dict[str, str]:
+    """libpq startup options: the API role for an API connection that logs in as the owner (external
+    database, no API URL), and the session's time zone.
+
+    With ``zone`` (the city's, ``Asia/Shanghai`` for Nanjing) every ``timestamptz`` the session reads
+    comes back in it — psycopg builds its datetimes in the session's zone, and JSON that SQL builds
+    (``json_build_object``) writes the same offset — so each answer carries the city's offset
+    without a conversion in every serialiser. The options are the session's defaults: ``RESET ALL``
+    returns to them.
+    """
+    options = []
+    if api and settings.database_url is not None and settings.api_database_url is None:
+        options.append(f"-c role={API_ROLE}")
+    if zone is not None:
+        options.append(f"-c TimeZone={zone}")
+    return {"options": " ".join(options)} if options else {}
 
 
 def libpq_url(settings: StoreSettings, *, api: bool = False) -> str:
@@ -38,8 +50,9 @@ def libpq_url(settings: StoreSettings, *, api: bool = False) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(settings: StoreSettings, *, api: bool = False) -> Engine:
-    """A pooled engine; psycopg prepares statements that repeat, which the hot paths rely on.
+def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None = None) -> Engine:
+    """A pooled engine (its sessions in ``zone`` when given); psycopg prepares statements that repeat,
+    which the hot paths rely on.
 
     No pre-ping: it would add a round trip to every request. A connection broken by a database
     restart fails one request, and SQLAlchemy then discards the whole stale pool.
@@ -49,5 +62,5 @@ def make_engine(settings: StoreSettings, *, api: bool = False) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_recycle=3600,
-        connect_args={"prepare_threshold": 2, **role_switch(settings, api=api)},
+        connect_args={"prepare_threshold": 2, **session_options(settings, api=api, zone=zone)},
     )

@@ -8,7 +8,7 @@ offset (``next`` only while features remain, ``prev`` after the first page).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -128,7 +128,8 @@ async def _items(request: Request, collection: Collection, user: User | None) ->
         links.append(_link(request, "next", query.offset + query.limit, query.limit))
     if query.offset > 0:
         links.append(_link(request, "prev", max(0, query.offset - query.limit), query.limit))
-    head = orjson.dumps({"type": "FeatureCollection", "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    now = datetime.now(request.app.state.calendar.zone)
+    head = orjson.dumps({"type": "FeatureCollection", "timeStamp": now.isoformat(timespec="seconds"),
                          "numberMatched": matched, "numberReturned": len(features), "links": links})  # fmt: skip
     return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}")
 

@@ -24,6 +24,7 @@ from api.deps import BBoxDep, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
 from api.uploads import multipart_upload
+from api.words import case_labels, row_labels, words
 from command.case_media import case_media, store_case_media
 from command.case_search import described, resolve
 from command.case_view import case_view, report_view
@@ -120,8 +121,9 @@ async def get_cases(
 ) -> Response:
     """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV), searched (the ``/cases`` page)."""
     async with scoped_connection(request) as conn:
-        rows = await list_cases(conn, filter_, request.app.state.calendar.zone)
-    return render_list(request, rows, CASE_FIELDS, fmt, filter_.limit, "cases")
+        rows = await list_cases(conn, filter_)
+    said = words(request)
+    return render_list(request, [row_labels(r, said) for r in rows], CASE_FIELDS, fmt, filter_.limit, "cases")
 
 
 @router.get("/reports", response_model=None)
@@ -129,11 +131,12 @@ async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Form
     """Reports in the caller's jurisdiction with reporter contact (masked without personal-data clearance)."""
     reveal = user.may(PERSONAL)
     async with scoped_connection(request) as conn:
-        rows = await list_reports(conn, filter_, request.app.state.calendar.zone, reveal=reveal)
+        rows = await list_reports(conn, filter_, reveal=reveal)
         if reveal:
             await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["reporter_phone"] or
                                                          r["reporter_name"]], via=f"reports list ({fmt})")  # fmt: skip
-    return render_list(request, rows, REPORT_FIELDS, fmt, filter_.limit, "reports")
+    said = words(request)
+    return render_list(request, [row_labels(r, said) for r in rows], REPORT_FIELDS, fmt, filter_.limit, "reports")
 
 
 @router.get("/events/{case_id}", response_class=FastJSONResponse)
@@ -141,11 +144,11 @@ async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONRe
     """A case: routing, deadline, trace, its reports (contact masked) with media, and its merge history."""
     reveal = user.may(PERSONAL)
     async with scoped_connection(request) as conn:
-        view = await case_view(conn, case_id, request.app.state.calendar.zone, reveal=reveal)
+        view = await case_view(conn, case_id, reveal=reveal)
         if reveal:
             await audit_disclosure(conn, user.username, [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
                                    via=f"case {case_id}")  # fmt: skip
-    return FastJSONResponse(view)
+    return FastJSONResponse(case_labels(view, words(request)))
 
 
 @router.get("/reports/{report_id}", response_class=FastJSONResponse)
@@ -153,7 +156,7 @@ async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJS
     """One report as submitted (contact masked) and the case it belongs to now."""
     reveal = user.may(PERSONAL)
     async with scoped_connection(request) as conn:
-        view = await report_view(conn, report_id, request.app.state.calendar.zone, reveal=reveal)
+        view = await report_view(conn, report_id, reveal=reveal)
         if reveal and view["reporter"]:
             await audit_disclosure(conn, user.username, [report_id], via=f"report {report_id}")
     return FastJSONResponse(view)
@@ -181,7 +184,7 @@ async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowI
     """Photos and videos (multipart ``media`` parts) kept as evidence of the case, for its transitions to name."""
     store = request.app.state.media
     async with multipart_upload(request, store.limits) as (_, files), scoped_connection(request) as conn:
-        stored = await store_case_media(conn, case_id, files, user.username, store, request.app.state.calendar.zone)
+        stored = await store_case_media(conn, case_id, files, user.username, store)
     return FastJSONResponse({"case_id": str(case_id), "media": stored}, status_code=201)
 
 
@@ -189,7 +192,7 @@ async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowI
 async def list_case_media(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """Every photo and video of the case — its reports' and its evidence — with origin, naming transitions, URL."""
     async with scoped_connection(request) as conn:
-        items = await case_media(conn, case_id, request.app.state.calendar.zone)
+        items = await case_media(conn, case_id)
     return FastJSONResponse({"case_id": str(case_id), "items": items})
 
 

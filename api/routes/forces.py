@@ -142,7 +142,7 @@ async def forces_counts(
     """Forces under a unit by its child units and status, with how many have a stale position."""
     async with scoped_connection(request) as conn:
         counts = await count_forces(conn, unit or user.unit_code, request.app.state.force_settings.stale_after)
-    return FastJSONResponse({**counts, "at": datetime.now().astimezone().isoformat()})
+    return FastJSONResponse({**counts, "at": datetime.now(request.app.state.calendar.zone).isoformat()})
 
 
 @router.post("/forces/positions", response_class=FastJSONResponse)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,7 +33,7 @@ async def route_preview(
     async with connection(request) as conn:
         found = await fetch_category(conn, category)
         location = await request.app.state.locator.locate_async(conn, wgs_lon, wgs_lat)
-    decided = route(location, found, level, datetime.now(UTC), request.app.state.calendar)
+    decided = route(location, found, level, datetime.now(request.app.state.calendar.zone), request.app.state.calendar)
     return FastJSONResponse({
         "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
         "category": category, "severity": level.value,

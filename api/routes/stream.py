@@ -70,14 +70,13 @@ async def stream(
         raise TooManyRequestsError(f"this server already streams to {MAX_VIEWERS} viewers; retry shortly", 5)
     resume = _resume_from(last_event_header, last_event_id)
     viewer = Viewer(user.unit_id, user.department, user.may("forces:read"), user.may("cases:read"), answers_for)
-    zone = request.app.state.calendar.zone
     ends_at = time.monotonic() + request.app.state.tokens.access_minutes * 60
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         with hub.subscribe(viewer) as subscription:  # subscribed before the catch-up is read: nothing falls between
             async with scoped_connection(request) as conn:
                 cursor = await cursor_now(conn)
-                missed = None if resume is None else await catch_up(conn, viewer, resume, zone)
+                missed = None if resume is None else await catch_up(conn, viewer, resume)
             hello = {"cursor": cursor, "forces": viewer.sees_forces, "resumed": resume is not None}
             yield ServerSentEvent(data=orjson.dumps(hello).decode(), event="ready", id=str(resume or cursor),
                                   retry=RETRY_MS)  # fmt: skip

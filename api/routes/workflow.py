@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.words import moves_labels, row_labels, words
 from command.users import User
 from command.workflow import Step, history, transition
 
@@ -59,14 +60,16 @@ async def move(request: Request, user: Reader, case_id: CaseId, body: Transition
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
     step = Step(body.action, body.version, body.note, tuple(body.evidence), position, body.extend_by, body.department)
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await transition(conn, case_id, step, user, request.app.state.rules))
+        moved = await transition(conn, case_id, step, user, request.app.state.rules)
+    return FastJSONResponse(moves_labels(moved, words(request)))
 
 
 @router.get("/events/{case_id}/transitions", response_class=FastJSONResponse)
 async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await history(conn, case_id, user, request.app.state.rules))
+        steps = await history(conn, case_id, user, request.app.state.rules)
+    return FastJSONResponse(moves_labels(steps, words(request)))
 
 
 @router.get("/deadlines", response_class=FastJSONResponse)
@@ -80,8 +83,7 @@ async def late_cases(
         await cur.execute(LATE, (within_minutes, which is Lateness.due_soon, limit))
         names = [c.name for c in cur.description or ()]
         rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
-    zone = request.app.state.calendar.zone
-    for row in rows:
-        for key in ("due_at", "deadline"):
-            row[key] = row[key].astimezone(zone).isoformat()
-    return FastJSONResponse({"state": which.value, "items": rows})
+    said = words(request)
+    items = [row_labels({**row, "due_at": row["due_at"].isoformat(), "deadline": row["deadline"].isoformat()}, said)
+             for row in rows]  # fmt: skip
+    return FastJSONResponse({"state": which.value, "items": items})

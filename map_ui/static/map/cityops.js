@@ -96,7 +96,7 @@ window.cityops = (function () {
       if (options.raw) return r;
       if (r.status === 204) return null;
       return r.json().then(function (body) {
-        if (!r.ok) throw new Error(body.detail || ("HTTP " + r.status));
+        if (!r.ok) throw new Error(body.message || body.detail || ("HTTP " + r.status));
         return body;
       });
     });

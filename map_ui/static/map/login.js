@@ -19,7 +19,7 @@
                                    headers: {"X-Requested-With": "cityops"}})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
       .then(function (answer) {
-        if (!answer.ok) { error.textContent = answer.body.detail; form.elements.password.value = ""; return; }
+        if (!answer.ok) { error.textContent = answer.body.message || answer.body.detail; form.elements.password.value = ""; return; }
         window.location.replace(next);
       })
       .catch(function () { error.textContent = words["login.unreachable"]; });
