@@ -32,6 +32,7 @@ from api.routes import (
     hexagons,
     hotspots,
     locate,
+    map_layers,
     places,
     proposals,
     queues,
@@ -212,7 +213,7 @@ def create_app(
                    places.router, trends.router,
                    proposals.router, queues.router, tiles.router, map_router, work_router, case_router,
                    field_router, search.router, screen.router, screen_page_router, basemap.router,
-                   docs.router):  # fmt: skip
+                   map_layers.router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

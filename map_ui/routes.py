@@ -23,20 +23,18 @@ from map_ui.pages import PageAccess, render
 STATIC_DIR = Path(__file__).parent / "static"
 NANJING_BOUNDS = (118.36, 31.23, 119.24, 32.61)
 EXTENT = "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom), name FROM unit WHERE id = %s"
+CATEGORIES = "SELECT code, name, coalesce(name_en, name) FROM category"
 
+# boundaries in muted hues beneath the cases' colours (their pane is under every marker); buildings only faintly
+# filled, so no footprint hides what lies in it; each tier's label is its name in the page's language
 TIERS: list[dict[str, object]] = [
-    {"tier": "city", "label": "市 city", "min_zoom": 0, "visible": True,
-     "style": {"color": "#1f2d3d", "weight": 3, "fill": False}},
-    {"tier": "district", "label": "区 district", "min_zoom": 0, "visible": True,
-     "style": {"color": "#c0392b", "weight": 2, "fill": False}},
-    {"tier": "street", "label": "街镇 street", "min_zoom": 8, "visible": True,
-     "style": {"color": "#2e86c1", "weight": 1.5, "fill": False}},
-    {"tier": "community", "label": "社区 community", "min_zoom": 10, "visible": True,
-     "style": {"color": "#27ae60", "weight": 1, "fill": False}},
-    {"tier": "grid", "label": "网格 grid", "min_zoom": 11, "visible": True,
-     "style": {"color": "#7f8c8d", "weight": 0.7, "fill": False}},
-    {"tier": "building", "label": "楼宇 building", "min_zoom": 14, "visible": False,
-     "style": {"color": "#d35400", "weight": 0.5, "fill": True, "fillOpacity": 0.4}},
+    {"tier": "city", "min_zoom": 0, "visible": True, "style": {"color": "#333333", "weight": 3, "fill": False}},
+    {"tier": "district", "min_zoom": 0, "visible": True, "style": {"color": "#56496e", "weight": 2.2, "fill": False}},
+    {"tier": "street", "min_zoom": 8, "visible": True, "style": {"color": "#4a7a96", "weight": 1.5, "fill": False}},
+    {"tier": "community", "min_zoom": 10, "visible": True, "style": {"color": "#7a9a6a", "weight": 1, "fill": False}},
+    {"tier": "grid", "min_zoom": 11, "visible": True, "style": {"color": "#a39e93", "weight": 0.6, "fill": False}},
+    {"tier": "building", "min_zoom": 14, "visible": False,
+     "style": {"color": "#9c8f78", "weight": 0.5, "fill": True, "fillColor": "#d8cfbd", "fillOpacity": 0.25}},
 ]  # fmt: skip
 
 
@@ -55,10 +53,11 @@ class Page:
 
 
 # what every map script reads: the shared map words and the codes it turns into words
-MAP_MESSAGES = ("map.", "state.", "action.", "tier.", "source.", "force.", "assignment.", "severity.", "trace.")
+MAP_MESSAGES = ("map.", "state.", "action.", "tier.", "source.", "force.", "assignment.", "severity.", "trace.",
+                "basemap.")  # fmt: skip
 PAGES = {
     "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid"),
-                 "nav.map", (*MAP_MESSAGES, "command.")),
+                 "nav.map", (*MAP_MESSAGES, "command.", "error.", "time.")),
     "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), "nav.worker",
                         (*MAP_MESSAGES, "worker."), mobile=True),
     "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street"),
@@ -72,11 +71,14 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) -> dict[str, object]:
+def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...], words: Catalogue,
+             categories: dict[str, str]) -> dict[str, object]:  # fmt: skip
     west, south, east, north = bounds
     return {
         "bounds": [[south, west], [north, east]],
-        "tiers": [{**tier, "visible": tier["tier"] in page.tiers} for tier in TIERS],
+        "tiers": [{**tier, "label": words.label("tier", str(tier["tier"])), "visible": tier["tier"] in page.tiers}
+                  for tier in TIERS],
+        "categories": categories,
         "user": {"username": user.username, "display_name": user.display_name, "unit": user.unit_code,
                  "unit_name": unit_name, "roles": list(user.roles)},
         "forces": user.may("forces:read"), "dispatch": user.may("forces:dispatch"),
@@ -88,14 +90,19 @@ def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...]) 
 async def _page(request: Request, path: str) -> Response:
     page = PAGES[path]
     user = await PageAccess(page.permission)(request)
+    lang = language_of(request)
     async with request.app.state.pool.connection() as conn:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
+        names = await (await conn.execute(CATEGORIES)).fetchall()
+    # category names in the page's language, so no marker or popup ever shows a category's code
+    categories = {code: english if lang == "en" else chinese for code, chinese, english in names}
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
     fmap = offline_map(bounds, request.app.state.api_settings.basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
-    options = _options(page, user, row[4] if row else user.unit_code, bounds)
-    View(page.function, {**options, "lang": language_of(request)}).add_to(fmap)
+    words = Catalogue(lang)
+    options = _options(page, user, row[4] if row else user.unit_code, bounds, words, categories)
+    View(page.function, {**options, "lang": lang}).add_to(fmap)
     parts = map_parts(fmap)
-    return render(request, "map.html", user, title=Catalogue(language_of(request))(page.title), mobile=page.mobile,
+    return render(request, "map.html", user, title=words(page.title), mobile=page.mobile,
                   script_messages=page.messages, map_header=parts.header, map_html=parts.html,
                   map_script=parts.script)  # fmt: skip
 

@@ -8,15 +8,21 @@ window.cityops = (function () {
   var JSON_HEADERS = {"Content-Type": "application/json", "X-Requested-With": "cityops"};
   var LANG = document.documentElement.lang || "zh-CN";
   var ZONE = "Asia/Shanghai";  // every time a person reads is Beijing time, whatever the browser's zone
-  var messages = (function () {
+  /* the page's catalogue entries, read on first use: this script loads in the page's head, before the
+     frame writes #cityops-messages at the head's end */
+  var messages = null;
+  function catalogue() {
+    if (messages) return messages;
     var box = document.getElementById("cityops-messages");
-    return box ? JSON.parse(box.textContent) : {};
-  })();
+    if (!box) return {};
+    messages = JSON.parse(box.textContent);
+    return messages;
+  }
 
   /* the page's words (the frame puts the catalogue's entries for this page in #cityops-messages):
      t("map.cases", {n: 3}) fills {n}; a missing key reads as itself, never as "undefined" */
   function t(key, values) {
-    var text = messages[key];
+    var text = catalogue()[key];
     if (text === undefined) return key;
     return text.replace(/\{(\w+)\}/g, function (_, name) {
       var value = values ? values[name] : undefined;
@@ -28,7 +34,8 @@ window.cityops = (function () {
   function label(kind, code) {
     if (code === null || code === undefined) return t("time.none");
     var key = kind + "." + code;
-    return messages[key] === undefined ? String(code) : messages[key];
+    var text = catalogue()[key];
+    return text === undefined ? String(code) : text;
   }
 
   var FORMATS = {
@@ -85,7 +92,10 @@ window.cityops = (function () {
      rejects with the API's own message, which the pages show as it is */
   function request(url, options, retried) {
     options = options || {};
-    return fetch(url, Object.assign({credentials: "same-origin"}, options)).then(function (r) {
+    return fetch(url, Object.assign({credentials: "same-origin"}, options)).catch(function (failure) {
+      failure.network = true;  // the request never reached the platform (offline, server down): errorText says so
+      throw failure;
+    }).then(function (r) {
       if (r.status === 401 && !retried) {
         return refreshSession().then(function (ok) {
           if (ok === false) { toLogin(); throw new Error("signed out"); }
@@ -103,6 +113,13 @@ window.cityops = (function () {
   }
 
   function getJson(url) { return request(url); }
+
+  /* a failed request as a sentence for a person: the network's failure in the page's words ("Failed
+     to fetch" is the browser's, in English), otherwise the API's own message */
+  function errorText(error) {
+    if (error && error.network) return t("error.network");
+    return error && error.message ? error.message : t("error.network");
+  }
 
   function postJson(url, body, headers) {
     return request(url, {method: "POST", headers: Object.assign({}, JSON_HEADERS, headers || {}),
@@ -151,11 +168,11 @@ window.cityops = (function () {
   /* the hierarchy as vector tiles: one tile holds every tier (a layer each, from its first useful
      zoom), so the map asks one tile where it would ask six; each tier is still an overlay of its
      own in the layer control, and toggling one redraws from the browser's cache */
-  function tierLayers(map, options, control) {
+  function tierLayers(map, options, control, pane) {
     var shown = {}, styles = {};
     var tiles = L.vectorGrid.protobuf("/tiles/units/{z}/{x}/{y}.pbf", {
       vectorTileLayerStyles: styles, rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 18,
-      pane: "overlayPane"
+      pane: pane || "overlayPane"  // a page that draws cases puts the boundaries in a pane beneath them
     });
     var layers = options.tiers.map(function (tier) {
       var toggle = L.layerGroup();
@@ -222,7 +239,7 @@ window.cityops = (function () {
   }
 
   return {
-    escapeHtml: escapeHtml, status: status, getJson: getJson, postJson: postJson, postForm: postForm,
+    escapeHtml: escapeHtml, status: status, errorText: errorText, getJson: getJson, postJson: postJson, postForm: postForm,
     liveStream: liveStream, tierLayers: tierLayers, bboxOf: bboxOf, resolutionFor: resolutionFor,
     panel: panel, fit: fit, extend: extend, mapped: mapped, t: t, label: label, beijing: beijing, number: number, percent: percent, lang: LANG
   };
