@@ -26,6 +26,7 @@ from spatial.hierarchy import (
     require_known_tier,
     write_units,
 )
+from spatial.initials import fill_initials
 from spatial.settings import StoreSettings
 from spatial.tiers import UnitKind, parse_tier
 
@@ -103,6 +104,7 @@ def load_boundaries(
            sha256=sha256, inserted=report.inserted, updated=report.updated)  # fmt: skip
     if finalise:
         refresh_ancestors(conn)
+        fill_initials(conn)
         refresh_neighbours(conn)
         if options.kind is UnitKind.ADMINISTRATIVE:
             report.coverage = reindex_if_deepest(conn, options, settings, step)
@@ -156,6 +158,7 @@ def load_manifest(
             ))  # fmt: skip
         if not all(report.skipped for report in reports):
             refresh_ancestors(conn)
+            fill_initials(conn)
             refresh_neighbours(conn)
             reports[-1].coverage = reindex_if_deepest(
                 conn, None, settings, lambda stage, f: step(stage, 0.6 + 0.4 * (f - 0.5) * 2)

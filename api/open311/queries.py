@@ -5,6 +5,9 @@ even when the city merged it with other reports of the same incident — the sha
 through ``status`` and the documented extension fields ``cityops_case_id``/``cityops_state``.
 Nothing personal is published: no reporter field exists in these views, and locations of
 sensitive categories are snapped to the centre of their H3 resolution-8 parent (~0.7 km²).
+``address`` is always a string (clients require one): the address the reporter gave, else the
+case's (given by its first report, or generated from its place: migration 0022); for sensitive
+categories only the community the place lies in, as coarse as the snapped point.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ FROM category WHERE ({where}) ORDER BY code
 """
 REQUESTS_SQL = """
 SELECT r.id, e.id, e.state, c.code, c.name, c.sensitive, r.description, u.name, r.created_at, e.updated_at,
-       e.deadline, r.address, ST_X(r.geom), ST_Y(r.geom), e.cell,
+       e.deadline, CASE WHEN c.sensitive THEN cityops_place_address(e.grid_id, NULL, 'community')
+                        ELSE coalesce(nullif(btrim(r.address), ''), e.address) END, ST_X(r.geom), ST_Y(r.geom), e.cell,
        (SELECT rm.sha256 FROM report_media rm WHERE rm.report_id = r.id ORDER BY rm.position LIMIT 1),
        e.report_count
 FROM report r JOIN event e ON e.id = r.event_id JOIN category c ON c.code = e.category_code
@@ -106,7 +110,7 @@ def service_request(row: tuple[object, ...], zone: tzinfo, media_base: str) -> d
         "requested_datetime": requested.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
         "updated_datetime": updated.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
         "expected_datetime": deadline.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
-        "address": None if sensitive else address, "address_id": None, "zipcode": None,
+        "address": address, "address_id": None, "zipcode": None,
         "lat": public_lat, "long": public_lon,
         "media_url": f"{media_base}/{media}" if media else None,
         "cityops_case_id": str(case_id), "cityops_state": state,
