@@ -1,10 +1,18 @@
 // The field page: the force's assignments arrive live (the stream carries them wherever the case
 // lies) with a short beep and a vibration where the device allows; each card shows its place on a
 // small offline map (the public unit tiles, no basemap). Answers are htmx forms (see _field_list.html).
+// An answer carries an Idempotency-Key made when it was pressed; offline (or when the network drops
+// it) it waits in the outbox (static/app/outbox.js) under that key, the card says so and takes no
+// second answer, and it is sent when the network is back; then the list is read again.
 const words = JSON.parse(document.getElementById("field-messages").textContent);
 const announced = new Set(); // offered assignments already announced
 let audio = null;
 let pending = false; // a change arrived while the person was writing a reason
+const keys = new WeakMap(); // an answer form → the key made when it was pressed
+const outbox = window.cityopsOutbox.start(document.body.dataset.user, document.getElementById("cityops-outbox"), () => {
+  refresh(); // the answer arrived: the list shows where the assignment stands now
+});
+window.cityopsFieldOutbox = outbox;
 
 function beep() {
   navigator.vibrate?.([200, 100, 200]);
@@ -51,6 +59,24 @@ function announce(quietly) {
   }
 }
 
+/** Keep an answer in the outbox; its card says it waits and takes no other answer meanwhile. */
+function queue(form) {
+  const card = form.closest(".field-card");
+  const answer = form.elements.answer.value;
+  const said = words[`field.answer.${answer}`] ?? "";
+  outbox.add({
+    kind: "answer", url: form.getAttribute("hx-post"), key: keys.get(form),
+    title: words["field.queued_title"].replace("{answer}", said).replace("{category}", card.dataset.category),
+    body: { type: "form", text: new URLSearchParams(new FormData(form)).toString() },
+  });
+  card.querySelectorAll("button, textarea").forEach((control) => { control.disabled = true; });
+  const note = document.createElement("p");
+  note.className = "field-queued";
+  note.setAttribute("role", "status");
+  note.textContent = words["field.queued"].replace("{answer}", said);
+  card.querySelector(".field-answers").before(note);
+}
+
 function refresh() {
   if (document.querySelector("details.field-unable[open] textarea")?.value) {
     pending = true; // do not wipe a reason being written; refreshed when the form closes or is sent
@@ -79,6 +105,21 @@ document.getElementById("field-sound")?.addEventListener("click", (event) => {
 document.addEventListener("toggle", (event) => {
   if (pending && event.target.matches?.("details.field-unable") && !event.target.open) refresh();
 }, true);
+document.body.addEventListener("htmx:configRequest", (event) => {
+  const form = event.detail.elt;
+  if (!form.matches?.(".field-answers form")) return;
+  if (!keys.has(form)) keys.set(form, outbox.key()); // one key per press, kept for every retry of it
+  event.detail.headers["Idempotency-Key"] = keys.get(form);
+});
+document.body.addEventListener("htmx:beforeRequest", (event) => {
+  const form = event.detail.elt;
+  if (navigator.onLine || !form.matches?.(".field-answers form")) return;
+  event.preventDefault(); // no network: straight to the outbox
+  queue(form);
+});
+document.body.addEventListener("htmx:sendError", (event) => {
+  if (event.detail.elt.matches?.(".field-answers form")) queue(event.detail.elt); // sent, and lost on the way
+});
 document.addEventListener("htmx:afterSettle", () => {
   drawMaps();
   announce(false);

@@ -1,0 +1,78 @@
+/* The field app's service worker, served as /sw.js (scope: the whole site) with two lines in front
+   of it: self.VERSION (a hash of the shell's files: a new release is a new cache, the old one is
+   deleted when this one takes over) and self.SHELL (the app's own scripts, styles, icons and the
+   vendored Leaflet and htmx, fetched at install).
+
+   What it keeps, and why no more:
+   - the shell: cache first (the files only change with VERSION);
+   - the two app pages, /map/worker and /field, when opened as pages: the last good copy, used only
+     when the network fails (a redirect to /login drops the copy; so does signing out);
+   - the public data the grid check and the map need offline: the user's unit outline
+     (/api/v1/units/…), the category list (/field/categories), the hierarchy tiles (/tiles/units/…):
+     the network first, the copy when it fails;
+   - nothing else: cases, tasks, reporters and every write go to the network as they are. */
+"use strict";
+var SHELL_CACHE = "cityops-shell-" + self.VERSION;
+var PAGES_CACHE = "cityops-pages";
+var PAGES = ["/map/worker", "/field"];
+var PUBLIC_DATA = [/^\/api\/v1\/units\/[^/]+$/, /^\/field\/categories$/, /^\/tiles\/units\/\d+\/\d+\/\d+\.pbf$/];
+
+self.addEventListener("install", function (event) {
+  event.waitUntil(caches.open(SHELL_CACHE).then(function (cache) { return cache.addAll(self.SHELL); })
+    .then(function () { return self.skipWaiting(); }));
+});
+
+self.addEventListener("activate", function (event) {
+  event.waitUntil(caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (name) {
+      return name.indexOf("cityops-shell-") === 0 && name !== SHELL_CACHE;
+    }).map(function (name) { return caches.delete(name); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+/* "signed-out": forget the pages; {keep: [paths]}: keep a copy of the page and the public data it
+   read before this worker controlled it (its first visit), then answer on the given port */
+self.addEventListener("message", function (event) {
+  if (event.data === "signed-out") {
+    event.waitUntil(caches.delete(PAGES_CACHE));
+    return;
+  }
+  var paths = (event.data && event.data.keep || []).filter(function (path) {
+    return PAGES.indexOf(path) >= 0 || PUBLIC_DATA.some(function (pattern) { return pattern.test(path); });
+  });
+  event.waitUntil(Promise.all(paths.map(function (path) {
+    return networkFirst(new Request(path, {credentials: "same-origin"}), path).catch(function () { return null; });
+  })).then(function () {
+    if (event.ports[0]) event.ports[0].postMessage("kept");
+  }));
+});
+
+/* the network, keeping a copy of a good answer under ``key``; the copy when the network fails */
+function networkFirst(request, key) {
+  return caches.open(PAGES_CACHE).then(function (cache) {
+    return fetch(request).then(function (response) {
+      if (response.ok && !response.redirected) cache.put(key, response.clone());
+      else if (response.type === "opaqueredirect" || response.redirected || response.status === 401) cache.delete(key);
+      return response;
+    }, function (failure) {
+      return cache.match(key).then(function (copy) {
+        if (copy) return copy;
+        throw failure;
+      });
+    });
+  });
+}
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request, url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && PAGES.indexOf(url.pathname) >= 0) {
+    event.respondWith(networkFirst(request, url.pathname));
+  } else if (request.mode !== "navigate" && PUBLIC_DATA.some(function (pattern) { return pattern.test(url.pathname); })) {
+    event.respondWith(networkFirst(request, url.pathname));
+  } else if (self.SHELL.indexOf(url.pathname) >= 0) {
+    event.respondWith(caches.match(url.pathname, {cacheName: SHELL_CACHE}).then(function (copy) {
+      return copy || fetch(request);
+    }));
+  }
+});
