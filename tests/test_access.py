@@ -383,6 +383,8 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             "POST", f"/api/v1/me/assignments/{p.extra['assignment']}/answer", {"json": {"answer": "accept"}}),
             403),  # the place's force: 403 in words for whoever may answer
         ("GET", "/field"): Call(fixed("/field")),  # no session: to /login (followed)
+        ("GET", "/field/categories"): Call(fixed("/field/categories")),  # a page's data: no session, to /login
+        ("GET", "/sw.js"): Call(fixed("/sw.js")),  # the field app's service worker: public, no data
         ("POST", "/field/assignments/{assignment_id}/answer"): Call(post(
             lambda p: f"/field/assignments/{p.extra['assignment']}/answer", data=lambda p: {"answer": "accept"})),
         ("POST", "/api/v1/force-requests"): Call(lambda p, c: ("POST", "/api/v1/force-requests", {"json": {
