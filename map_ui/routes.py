@@ -54,7 +54,7 @@ class Page:
 
 # what every map script reads: the shared map words and the codes it turns into words
 MAP_MESSAGES = ("map.", "state.", "action.", "tier.", "source.", "force.", "assignment.", "severity.", "trace.",
-                "basemap.")  # fmt: skip
+                "basemap.", "search.")  # fmt: skip
 PAGES = {
     "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid"),
                  "nav.map", (*MAP_MESSAGES, "command.", "error.", "time.")),
