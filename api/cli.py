@@ -570,6 +570,22 @@ def bench_access(
         run(_bench_store(), seconds=seconds, clients=clients, cases=cases, console=console)
 
 
+@bench_app.command("screen")
+def bench_screen(
+    minutes: Annotated[float, typer.Option(help="Minutes the day of traffic is compressed into")] = 10,
+    rate: Annotated[float, typer.Option(help="Events a second (reports, moves, escalations, force fixes)")] = 100,
+    cases: Annotated[int, typer.Option(help="Open cases across the city")] = 20_000,
+    forces: Annotated[int, typer.Option(help="Tracked forces")] = 10_000,
+    loads: Annotated[int, typer.Option(min=1, help="Warm reloads measured after the cold load")] = 3,
+) -> None:
+    """The wall display: first full paint vs the command map, and a day of traffic (heap, DOM, live latency)."""
+    from bench.screen import run
+
+    with reported_errors():
+        run(_bench_store("_screen_bench", empty=False), minutes=minutes, rate=rate, cases=cases, forces=forces,
+            loads=loads, console=console)  # fmt: skip
+
+
 @bench_app.command("queues")
 def bench_queues(
     cases: Annotated[int, typer.Option(help="Open cases across the city, spread over the open states")] = 100_000,

@@ -9,14 +9,15 @@ figures every minute, for days, renewing the session as it goes.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.access import PUBLIC
 from map_ui.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, render
 from map_ui.routes import EXTENT, NANJING_BOUNDS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)  # the page's guard is inside
 # the words the wall's module reads: its own, the codes it names, and the stream's reconnecting notice
 MESSAGES = ("screen.", "severity.", "force.", "state.", "map.reconnecting")
 DAYS = 30  # the trend's and the rates' days

@@ -419,6 +419,12 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/cases/{case_id}/act"): Call(post(lambda p: f"/cases/{p.case_id}/act",
                                                     data=lambda p: {"action": "accept", "version": "0"})),
         ("GET", "/api/v1/queues"): Call(fixed("/api/v1/queues")),
+        ("GET", "/screen"): Call(fixed("/screen")),  # no session: to /login (followed)
+        ("GET", "/api/v1/screen/figures"): Call(fixed("/api/v1/screen/figures")),
+        ("GET", "/api/v1/screen/map"): Call(fixed("/api/v1/screen/map")),
+        ("GET", "/api/v1/screen/ticker"): Call(get(lambda p: "/api/v1/screen/ticker", lambda p: {"ids": p.case_id}),
+                                               outside="filtered", present=lambda r, p: any(
+                                                   i["id"] == str(p.case_id) for i in r.json()["items"])),
         ("GET", "/api/v1/search"): Call(get(lambda p: "/api/v1/search", lambda p: {"q": str(p.case_id)}),
                                         outside="filtered", present=lambda r, p: any(  # units are public, cases scoped
                                             h["kind"] == "case" and h["id"] == str(p.case_id) for h in r.json()["hits"])),
