@@ -149,7 +149,7 @@ def test_a_queued_report_sent_again_and_again_files_one_case(
     }""")
     assert [a[0] for a in answers] == ["sent", "sent"] and len({tuple(a[1:]) for a in answers}) == 1, answers
     wait_until(page, "!document.querySelector('.cityops-outbox-count')?.textContent")
-    assert [case for case, _ in cases_of(nanjing, tag)] == [answers[0][1]]  # one report, one case
+    assert [str(case) for case, _ in cases_of(nanjing, tag)] == [str(answers[0][1])]  # one report, one case
 
 
 @pytest.mark.browser
@@ -158,7 +158,7 @@ def test_a_point_outside_the_grid_is_refused_on_the_phone_before_sending(
 ) -> None:  # fmt: skip
     watched = worker_page(browser, server, grid)
     page = watched.page
-    wait_until(page, "document.querySelector('.leaflet-overlay-pane path') !== null")  # the grid's outline: known
+    wait_until(page, "window.cityopsGrid === true")  # the grid's outline: known
     page.select_option("select[name=category]", FIRST)
     page.fill("textarea[name=description]", "网格外的井盖")
     tap(page, *grid["outside"])  # type: ignore[misc]
@@ -224,7 +224,7 @@ def test_the_page_opens_offline_after_one_online_visit(
     page.context.set_offline(True)
     page.goto(f"{server}/map/worker")
     wait_until(page, "window.cityopsReady === true")  # the categories, from the copy
-    wait_until(page, "document.querySelector('.leaflet-overlay-pane path') !== null")  # the grid, from the copy
+    wait_until(page, "window.cityopsGrid === true")  # the grid, from the copy
     tap(page, *grid["outside"])  # type: ignore[misc]
     assert page.locator(".cityops-outside").is_visible()  # the grid check works without a network
     tag = uuid.uuid4().hex[:8]

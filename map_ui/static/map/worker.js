@@ -71,6 +71,7 @@ window.cityopsWorker = function (map, options) {
     var outline = L.geoJSON(feature, {style: {color: "#c0392b", weight: 3, fill: false}, interactive: false}).addTo(map);
     map.fitBounds(outline.getBounds(), {maxZoom: 17, animate: false});
     grid = {geometry: feature.geometry, centre: outline.getBounds().getCenter()};
+    window.cityopsGrid = true;
     gridName = (feature.properties && feature.properties.name) || gridName;
     if (pin) check(pin.getLatLng());
   }).catch(function () { say(t("worker.grid_unknown"), "error"); });
