@@ -58,7 +58,8 @@ COUNTS = "SELECT state, mine, cases, late FROM cityops_queue_counts(%(states)s, 
 # what a card shows of a case; ``due``: the stage's due time, else the case's deadline
 CARD = """
 SELECT e.id, e.state, e.version, e.severity::text AS severity, e.category_code AS category, c.name AS category_name,
-       e.description, e.address, e.source::text AS source, e.departments, e.handling_department AS department,
+       c.name_en AS category_name_en, e.description, e.address, e.source::text AS source, e.departments,
+       e.handling_department AS department,
        e.supervised, e.escalations, e.created_at, coalesce(q.due, e.deadline) AS due, e.deadline,
        coalesce(q.due, e.deadline) < now() AS late, g.name AS grid_name, u.name AS unit_name
 FROM {source} JOIN event e ON e.id = q.id JOIN category c ON c.code = e.category_code
