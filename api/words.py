@@ -90,6 +90,11 @@ def row_labels(row: dict[str, Any], words: Catalogue) -> dict[str, Any]:
     return labelled
 
 
+def force_labels(force: dict[str, Any], words: Catalogue) -> dict[str, Any]:
+    """A force (a list row or its view) with its status in words."""
+    return {**force, "status_label": words.label("force", force["status"])}
+
+
 def _step_labels(step: dict[str, Any], words: Catalogue) -> dict[str, Any]:
     """One transition: its action and the states it went from and to, in words."""
     labelled = {**step, "action_label": words.label("action", step["action"])}

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.conftest import Caller, upload_evidence
+from tests.conftest import Caller, add_force, upload_evidence
 from tests.test_stream import XUANWU, report, stream
 from tests.test_workflow import new_case, step, walk
 
@@ -118,6 +118,17 @@ def test_codes_come_with_chinese_labels_and_english_when_asked(client: TestClien
     listed = client.get("/api/v1/events", params={"limit": 5, "lang": "en"}).json()["items"]
     assert listed and all(row["state_label"] and not CHINESE.search(row["state_label"]) for row in listed)
     assert all(not CHINESE.search(row["category_name"] or "") for row in listed if row["category_name_en"])
+
+
+def test_forces_say_their_status_in_words(client: TestClient, nanjing: Engine) -> None:
+    force_id, _ = add_force(nanjing, "320102002", ["drainage"], at=(118.8, 32.06))
+    view = client.get(f"/api/v1/forces/{force_id}").json()
+    assert CHINESE.search(view["status_label"]) and view["status_label"] != view["status"], view
+    assert_beijing(view)  # its last fix
+    english = client.get(f"/api/v1/forces/{force_id}", params={"lang": "en"}).json()
+    assert english["status"] == view["status"] and not CHINESE.search(english["status_label"]), english
+    listed = client.get("/api/v1/forces", params={"limit": 20}).json()["items"]
+    assert listed and all(CHINESE.search(row["status_label"]) for row in listed)
 
 
 def test_refusals_keep_their_detail_and_add_a_message(client: TestClient, anonymous: TestClient, walked: int) -> None:

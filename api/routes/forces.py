@@ -20,6 +20,7 @@ from api.access import Access
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
+from api.words import force_labels, words
 from command.privacy import audit_disclosure
 from command.users import User
 from forces.listing import (
@@ -130,7 +131,8 @@ async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Form
         if reveal:
             await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["contact_phone"]],
                                    via=f"forces list ({fmt})", of="forces")  # fmt: skip
-    return render_list(request, rows, FORCE_FIELDS, fmt, filter_.limit, "forces")
+    said = words(request)
+    return render_list(request, [force_labels(r, said) for r in rows], FORCE_FIELDS, fmt, filter_.limit, "forces")
 
 
 @router.get("/forces/counts", response_class=FastJSONResponse)
@@ -163,7 +165,7 @@ async def force(request: Request, user: Reader, force_id: ForceId) -> FastJSONRe
         view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=reveal)
         if reveal and view["contact_phone"]:
             await audit_disclosure(conn, user.username, [force_id], via=f"force {force_id}", of="forces")
-    return FastJSONResponse(view)
+    return FastJSONResponse(force_labels(view, words(request)))
 
 
 @router.put("/forces/{force_id}/status", response_class=FastJSONResponse)
@@ -172,4 +174,4 @@ async def force_status(request: Request, user: Dispatcher, force_id: ForceId, bo
     async with scoped_connection(request) as conn:
         await change_status(conn, force_id, body.status, user.username)
         view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=False)
-    return FastJSONResponse(view)
+    return FastJSONResponse(force_labels(view, words(request)))
