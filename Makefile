@@ -27,6 +27,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
 	@$(BIN)/cityops bench queues
+	@$(BIN)/cityops bench basemap
 	@$(BIN)/cityops bench screen
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)

@@ -570,6 +570,18 @@ def bench_access(
         run(_bench_store(), seconds=seconds, clients=clients, cases=cases, console=console)
 
 
+@bench_app.command("basemap")
+def bench_basemap(
+    seconds: Annotated[float, typer.Option(help="Seconds of tile load per package and baseline")] = 10,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 16,
+) -> None:
+    """Tiles of an imported MBTiles (png) and PMTiles (pbf) package vs the hierarchy's own vector tiles."""
+    from bench.basemap import run
+
+    with reported_errors():
+        run(_bench_store("_basemap_bench", empty=False), seconds=seconds, clients=clients, console=console)
+
+
 @bench_app.command("screen")
 def bench_screen(
     minutes: Annotated[float, typer.Option(help="Minutes the day of traffic is compressed into")] = 10,

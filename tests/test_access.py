@@ -443,6 +443,8 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/district/0/0/0.pbf")),
         ("GET", "/tiles/units/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/units/0/0/0.pbf")),
         ("GET", "/tiles/cases/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/cases/3/9/1.pbf"), 422),  # checked once allowed
+        ("GET", "/basemap/info"): Call(fixed("/basemap/info")),
+        ("GET", "/basemap/{z}/{x}/{y}.{ext}"): Call(fixed("/basemap/3/9/1.png"), 422),  # with or without a package
         ("GET", "/ogc"): Call(fixed("/ogc")),
         ("GET", "/ogc/conformance"): Call(fixed("/ogc/conformance")),
         ("GET", "/ogc/collections"): Call(fixed("/ogc/collections")),
