@@ -7,16 +7,20 @@ assignment given offline is sent when back online; English shows no Chinese UI w
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, text
 
 from command.users import create_user
+from map_ui import field
 from tests import test_map_browser
 from tests.conftest import Caller, add_force, tiny_png, void_open_cases
 from tests.test_field_browser import PHONE, capability, new_case, person_behind
@@ -309,3 +313,28 @@ def test_english_shows_no_chinese_words_and_no_codes(
     page.context.set_offline(False)
     wait_until(page, "window.cityopsReports.length === 1", timeout_s=30)
     assert "Reported" in page.inner_text(".cityops-message")
+
+
+def test_the_service_worker_is_served_from_the_root_with_a_shell_that_exists(client: TestClient) -> None:
+    answer = client.get("/sw.js")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/javascript")
+    assert answer.headers["service-worker-allowed"] == "/" and answer.headers["cache-control"] == "no-cache"
+    shell = json.loads(re.search(r"^self\.SHELL = (.*);$", answer.text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert {"/static/map/worker.js", "/static/map/field.js", "/static/app/outbox.js"} <= set(shell)
+    missing = [path for path in shell if client.get(path).status_code != 200]
+    assert missing == []  # one missing file would fail the worker's install, and nothing would open offline
+
+
+def test_a_changed_shell_file_is_a_new_cache_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "static"
+    shutil.copytree(field.STATIC_DIR, copy)
+    monkeypatch.setattr(field, "STATIC_DIR", copy)
+    field.service_worker.cache_clear()
+    try:
+        before = field.service_worker()[1]
+        (copy / "map" / "worker.js").write_text((copy / "map" / "worker.js").read_text() + "\n// changed\n")
+        field.service_worker.cache_clear()
+        after = field.service_worker()[1]
+    finally:
+        field.service_worker.cache_clear()
+    assert before != after  # the new worker opens cityops-shell-<after>; its activation deletes the old one
