@@ -255,9 +255,10 @@ class DayResult:
 
 
 def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second: Callable[[int], None] | None = None,
-            workers: int = 6) -> DayResult:  # fmt: skip
-    """``minutes`` of traffic at ``rate`` events a second against the open wall page; heap and DOM after the
-    first tenth and at the end, and every event's latency from its write to the page drawing it."""
+            workers: int = 6, events: int | None = None) -> DayResult:  # fmt: skip
+    """``minutes`` of traffic at ``rate`` events a second against the open wall page (or until ``events`` were
+    sent, if sooner); heap and DOM after the first tenth of the time and at the end, and every event's latency
+    from its write to the page drawing it."""
     kinds, weights = zip(*MIX, strict=True)
     pending: dict[Key, float] = {}
     drawn: dict[Key, float] = {}
@@ -284,10 +285,11 @@ def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second
 
     began = time.monotonic()
     with ThreadPoolExecutor(workers) as pool:
-        while (elapsed := time.monotonic() - began) < total_s:
+        while (elapsed := time.monotonic() - began) < total_s and (events is None or sent < events):
             due = int(elapsed * rate) + 1
             room = BACKLOG * workers - len(futures)
-            chosen = traffic.rng.choices(kinds, weights, k=max(0, min(due - sent, room)))
+            wanted = due - sent if events is None else min(due, events) - sent
+            chosen = traffic.rng.choices(kinds, weights, k=max(0, min(wanted, room)))
             for kind in chosen:
                 if kind != "fix":
                     futures.append(pool.submit(traffic.one, kind))

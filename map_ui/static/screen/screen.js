@@ -414,8 +414,9 @@ async function start() {
   every(FIGURES_EVERY_MS, loadFigures);
 }
 
-/** What a test or the benchmark reads of the wall's state (sizes only). */
+/** What a test or the benchmark reads of the wall's state: sizes, and whether a case is on the map. */
 window.cityopsScreenStats = () => ({cases: cases.size, forces: forces.size, ticker: ticker.children.length,
                                     rows: rows.size, bubbles: bubbles.size});
+window.cityopsScreenShows = (id) => cases.has(String(id));
 
 start().catch(failed);
