@@ -129,9 +129,10 @@ def test_command_view_shows_layers_kpis_and_stays_offline(browser: Browser, serv
                                                           people: dict[str, str]) -> None:  # fmt: skip
     view = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = view.page
-    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 4  # tiers, cases ×2, forces ×2
+    # tiers, then cases, their counts per unit, case hexagons, place names and forces (issue 18)
+    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 5
     wait_until(page, "document.querySelectorAll('.leaflet-tile-loaded').length > 0")
-    assert "在办 open cases" in page.inner_text("#cityops-kpi")
+    assert "在办案件" in page.inner_text("#cityops-kpi")
     page.screenshot(path=str(artifacts / "map-command.png"))
     view.assert_offline(server)
     assert view.failures == []
@@ -197,7 +198,7 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     page.evaluate(f"void cityopsCases['{case_id}'].marker.fire('click')")
     wait_until(page, "!!document.querySelector('.cityops-dispatch')", timeout_s=10)
     page.screenshot(path=str(artifacts / "map-case-panel.png"))
-    assert "routing trace" in page.inner_text("#cityops-side") and "timeline" in page.inner_text("#cityops-side")
+    assert "派单依据" in page.inner_text("#cityops-side") and "处置过程" in page.inner_text("#cityops-side")
     # the nearest available force gets the first button (other tests leave forces about this street too)
     chosen = int(page.get_attribute(".cityops-dispatch", "data-force"))  # type: ignore[arg-type]
     page.click(f".cityops-dispatch[data-force='{chosen}']")

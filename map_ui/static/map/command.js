@@ -30,8 +30,9 @@ window.cityopsCommand = function (map, options) {
   var RADIUS = {I: 12, II: 10, III: 8, IV: 7};
   var FINAL = {closed: true, void: true};
   var SEP = C.t("command.separator");
-  var PANES = [["cityops-units", 300], ["cityops-hexes", 350], ["cityops-counts", 450], ["cityops-labels", 470],
+  var PANES = [["cityops-units", 300], ["cityops-hexes", 350], ["cityops-labels", 420], ["cityops-counts", 450],
     ["cityops-forces", 500], ["cityops-cases", 560]];
+  var LABEL_SIZE = {district: 16, street: 13, community: 12, grid: 11};  // px, as cityops.css writes them
   window.cityopsPalette = PALETTE;
 
   function groupOf(groups, code) {
@@ -266,13 +267,28 @@ window.cityopsCommand = function (map, options) {
   }
 
   /* ---- unit names: the hierarchy names the map at each zoom (never clickable, under cases and forces) ---- */
+  /* whether a name fits beside those already placed (the server sends the largest units first, so a small
+     unit's name gives way to its neighbour's rather than the two printed over each other); CJK characters are
+     about a square each, latin ones about half */
+  function roomFor(unit, placed) {
+    var size = LABEL_SIZE[unit.tier] || 12, at = map.latLngToContainerPoint([unit.lat, unit.lon]);
+    var width = unit.name.split("").reduce(function (w, c) { return w + (c.charCodeAt(0) > 255 ? size : size * 0.6); }, 0);
+    var box = {left: at.x - width / 2 - 2, right: at.x + width / 2 + 2, top: at.y + 6, bottom: at.y + 10 + size * 1.2};
+    var free = placed.every(function (o) {
+      return box.right < o.left || box.left > o.right || box.bottom < o.top || box.top > o.bottom;
+    });
+    if (free) placed.push(box);
+    return free;
+  }
+
   function loadLabels() {
     var ticket = ++loading.labels, zoom = map.getZoom();
     if (!map.hasLayer(labelLayer)) return Promise.resolve();
     return C.getJson("/api/v1/map/labels?zoom=" + zoom + "&bbox=" + C.bboxOf(map)).then(function (body) {
       if (ticket !== loading.labels) return;
       labelLayer.clearLayers();
-      body.labels.forEach(function (unit) {
+      var placed = [];
+      body.labels.filter(function (unit) { return unit.tier === "district" || roomFor(unit, placed); }).forEach(function (unit) {
         var icon = L.divIcon({className: "cityops-label cityops-label-" + unit.tier, iconSize: null,
                               html: "<span>" + C.escapeHtml(unit.name) + "</span>"});
         L.marker([unit.lat, unit.lon], {icon: icon, pane: "cityops-labels", interactive: false, keyboard: false})
