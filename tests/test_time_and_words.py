@@ -115,6 +115,8 @@ def test_codes_come_with_chinese_labels_and_english_when_asked(client: TestClien
     for t in history["transitions"]:
         assert CHINESE.search(t["action_label"]) and CHINESE.search(t["to_state_label"]), t
     assert history["state_label"] == "待核查" and len(history["next_labels"]) == len(history["next"])
+    queued = client.get("/api/v1/queues/check").json()["items"]
+    assert any(item["id"] == str(walked) and item["state_label"] == "待核查" for item in queued), queued
     listed = client.get("/api/v1/events", params={"limit": 5, "lang": "en"}).json()["items"]
     assert listed and all(row["state_label"] and not CHINESE.search(row["state_label"]) for row in listed)
     assert all(not CHINESE.search(row["category_name"] or "") for row in listed if row["category_name_en"])

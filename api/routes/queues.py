@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.words import row_labels, words
 from command.queues import MAX_PAGE, plain, queue_counts, queue_items, queue_named
 from command.users import User
 
@@ -36,4 +37,5 @@ async def items(
     async with scoped_connection(request) as conn:
         rows = await queue_items(conn, user, queue, limit, offset)
     zone = request.app.state.calendar.zone
-    return FastJSONResponse({"queue": queue.name, "items": [plain(row, zone) for row in rows]})
+    said = words(request)
+    return FastJSONResponse({"queue": queue.name, "items": [row_labels(plain(row, zone), said) for row in rows]})

@@ -14,7 +14,8 @@ export function span(ms) {
   const minutes = Math.floor(Math.abs(ms) / 60000);
   const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), rest = minutes % 60;
   const parts = [[days, "day"], [hours, "hour"], [rest, "minute"]].filter(([n]) => n > 0).slice(0, 2);
-  return (parts.length ? parts : [[0, "minute"]]).map(([n, unit]) => `${n}${word("time", unit)}`).join("");
+  const [a, b] = (parts.length ? parts : [[0, "minute"]]).map(([n, unit]) => `${n}${word("time", unit)}`);
+  return b === undefined ? a : word("time", "pair", { a, b });
 }
 
 /** Every [data-due] element shows the time left (or over), and is marked overdue when it is. */
