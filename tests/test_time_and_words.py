@@ -151,6 +151,13 @@ def test_refusals_keep_their_detail_and_add_a_message(client: TestClient, anonym
         assert answer.status_code == status, answer.text
         assert body["detail"] and body["code"] and not CHINESE.search(body["detail"][:20]), body
         assert body["message"].startswith(opening) and body["detail"] in body["message"], body
+    naive = client.get("/api/v1/events", params={"since": "2026-12-01T08:00:00"})  # which zone? refused
+    assert naive.status_code == 422 and naive.json()["message"].startswith("请补充或更正：since needs a time zone")
+    same = [
+        client.get("/api/v1/events", params={"since": since, "limit": 1000}).json()["items"]
+        for since in ("2026-12-01T00:00:00Z", "2026-12-01T08:00:00+08:00")
+    ]  # any offset: the same instant
+    assert same[0] == same[1]
     english = client.get("/api/v1/events", params={"limit": 0, "lang": "en"}).json()
     assert english["message"].startswith("Please add or correct: ") and english["errors"], english
     by_header = client.get("/api/v1/events/999999999999", headers={"Accept-Language": "en"}).json()
