@@ -19,11 +19,13 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from api.app import create_app
 from api.cli import app
 from bench import basemap as basemap_bench
 from bench.basemap import raster_tiles, vector_tiles, write_mbtiles, write_pmtiles
 from spatial.basemap import basemap_dir, remove_package
 from spatial.settings import StoreSettings
+from tests.conftest import QUIET_LOOP, api_settings
 
 runner = CliRunner()
 RASTER_ZOOMS, VECTOR_ZOOMS = range(9, 13), range(8, 13)
@@ -166,6 +168,24 @@ def test_show_and_remove(client: TestClient, built: dict, served_dir: Path) -> N
     gone = client.get("/basemap/12/3421/1651.png")
     assert gone.status_code == 404 and "cityops basemap import" in gone.json()["detail"]
     assert "no basemap" in runner.invoke(app, ["basemap", "show"]).output
+
+
+def test_a_configured_tile_server_is_the_other_choice(
+    nanjing_settings: StoreSettings, built: dict, served_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "https://tiles.gov.nanjing.example/vec_w/{z}/{x}/{y}.png?tk=SECRET-KEY"
+    service = create_app(nanjing_settings, api_settings(basemap_url=url), loop_settings=QUIET_LOOP)
+    with TestClient(service, raise_server_exceptions=False) as configured:
+        alone = configured.get("/basemap/info")
+        assert alone.json() == {"package": None, "configured": True, "active": "configured"}
+        imported(built["paths"]["raster.mbtiles"])
+        both = configured.get("/basemap/info")
+        assert both.json()["active"] == "package" and both.json()["configured"] is True
+        assert "SECRET-KEY" not in alone.text + both.text  # the city's key stays out of a public answer
+    monkeypatch.setenv("CITYOPS_BASEMAP_URL", url)
+    shown = runner.invoke(app, ["basemap", "show"])
+    assert "tiles.gov.nanjing.example (offered as the other basemap)" in " ".join(shown.output.split())
+    assert "SECRET-KEY" not in shown.output
 
 
 def test_bench_basemap_smoke(nanjing: Engine, nanjing_settings: StoreSettings, served_dir: Path) -> None:
