@@ -27,8 +27,9 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
 	@$(BIN)/cityops bench queues
-	@$(BIN)/cityops bench basemap
+	@$(BIN)/cityops bench search
 	@$(BIN)/cityops bench screen
+	@$(BIN)/cityops bench basemap
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

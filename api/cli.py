@@ -393,6 +393,15 @@ def locate(lon: float, lat: float) -> None:
             )
 
 
+@app.command("fill-addresses")
+def fill_addresses_command() -> None:
+    """Give every case stored without an address its place's (after importing historic events with `cityops load`)."""
+    from command.addresses import fill_addresses
+
+    with reported_errors(), _engine(_store()).begin() as conn:
+        console.print(f"{fill_addresses(conn):,} cases now have the address of their place")
+
+
 # ---- serving -------------------------------------------------------------------------------
 HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [env: CITYOPS_HOST]")]
 PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")]
@@ -611,6 +620,21 @@ def bench_queues(
     with reported_errors():
         run(_bench_store("_queues_bench", empty=False), cases=cases, seconds=seconds, clients=clients, loads=loads,
             console=console)  # fmt: skip
+
+
+@bench_app.command("search")
+def bench_search(
+    cases: Annotated[int, typer.Option(help="Cases across the city (and every unit and building)")] = 100_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per query kind and baseline")] = 10,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 2,
+    queries: Annotated[int, typer.Option(min=1, help="Distinct queries of each kind, drawn from the data")] = 300,
+) -> None:
+    """The search box: each query kind's p50 / p99 vs a plain ILIKE, against the 50 ms p99 target."""
+    from bench.search import run
+
+    with reported_errors():
+        run(_bench_store("_search_bench", empty=False), cases=cases, seconds=seconds, clients=clients,
+            queries=queries, console=console)  # fmt: skip
 
 
 def _bench_store(suffix: str = "_bench", *, empty: bool = True) -> StoreSettings:

@@ -4,8 +4,8 @@ What the box holds decides where to look: digits are a case number or a unit/bui
 letters may be pinyin initials (``xwq`` → 玄武区), and any text is looked for in unit names and
 case addresses. Every finder is an indexed query (migration 0022 explains the indexes) that
 yields candidates with a rank; one statement unions them, keeps the best ``limit`` and only then
-computes what the map needs of those few (outline, box, point), so a query's cost does not grow
-with the geometry of districts it merely considered.
+reads what the map needs of those few (outline, box, point): the outline of a district or the city
+is the simplified one migration 0022 keeps, not thousands of vertices simplified per search.
 
 Ranking: an exact case number or code first, then an exact name or initials, then names and codes
 that start with the query, then names that contain it, then cases whose address contains it.
@@ -71,9 +71,7 @@ NAME_GROUPS = (("tier < 'grid'", AREAS), ("tier = 'grid'", CANDIDATES), ("tier =
 BY_NAMES = tuple(BY_NAME.format(tiers=tiers, candidates=count) for tiers, count in NAME_GROUPS)
 BY_ADDRESS = f"""
 SELECT 'case', e.id, 4, 9, strpos(e.squeezed, cityops_squeeze(%(q)s)), -e.id
-FROM (SELECT id, squeezed FROM event, cityops_squeeze(address) AS squeezed
-      WHERE cityops_grams(address) @> cityops_query_grams(%(q)s) AND squeezed LIKE cityops_squeeze(%(contains)s)
-      LIMIT {CANDIDATES}) AS e
+FROM cityops_cases_by_address(%(q)s, %(contains)s, {CANDIDATES}) AS e
 """
 # the best hits, then what the map and the list need of them (names of a unit's chain, not of a
 # management unit above an administrative one: 「南京市 浦口区 泰山街道」)
@@ -88,10 +86,7 @@ SELECT top.kind, coalesce(u.code, e.id::text) AS id, u.name, u.tier::text AS tie
            SELECT string_agg(a->>'name', ' ' ORDER BY n) FROM json_array_elements(u.chain) WITH ORDINALITY AS c(a, n)
            WHERE a->>'kind' = 'administrative' OR a->>'code' = u.code) END AS place,
        e.state, e.category_code AS category, c.name AS category_name, e.address,
-       ST_AsGeoJSON(CASE WHEN u.id IS NOT NULL
-                         THEN ST_Simplify(u.geom, greatest(ST_XMax(u.geom) - ST_XMin(u.geom),
-                                                           ST_YMax(u.geom) - ST_YMin(u.geom)) / 400, true)
-                         ELSE e.geom END, 6)::json AS geometry,
+       ST_AsGeoJSON(coalesce(u.outline, u.geom, e.geom), 6)::json AS geometry,
        ST_XMin(coalesce(u.geom, e.geom)) AS west, ST_YMin(coalesce(u.geom, e.geom)) AS south,
        ST_XMax(coalesce(u.geom, e.geom)) AS east, ST_YMax(coalesce(u.geom, e.geom)) AS north,
        ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat

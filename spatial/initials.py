@@ -21,22 +21,21 @@ def _each(text: str) -> list[str]:
     return list(text)
 
 
-def _letters(name: str) -> list[str]:
-    return [part.lower() for part in lazy_pinyin(name, style=Style.FIRST_LETTER, errors=_each)]
-
-
 def initials(name: str) -> str:
-    """The initials of ``name``'s readings, space-separated (``"长干里"`` → ``"zgl cgl"``); letters and digits kept."""
-    common = _letters(name)
-    if len(common) != len(name):  # a phrase the dictionary splits unevenly: its common reading only
-        return "".join(common)
-    readings = ["".join(common)]
-    for position, options in enumerate(pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=_each)):
-        for letter in dict.fromkeys(o.lower() for o in options):
-            reading = "".join([*common[:position], letter, *common[position + 1 :]])
+    """The initials of ``name``'s readings, space-separated (``"长干里"`` → ``"zgl cgl"``); letters and digits kept,
+    punctuation (（）·) dropped."""
+    common = [part.lower() for part in lazy_pinyin(name, style=Style.FIRST_LETTER, errors=_each)]
+    options = pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=_each)
+    if len(common) != len(options):  # a phrase the dictionary splits unevenly: its common reading only
+        return "".join(letter for letter in common if letter.isalnum())
+    kept = [i for i, letter in enumerate(common) if letter.isalnum()]
+    readings = ["".join(common[i] for i in kept)]
+    for position in kept:
+        for letter in dict.fromkeys(o.lower() for o in options[position] if o.isalnum()):
+            reading = "".join(letter if i == position else common[i] for i in kept)
             if reading not in readings and len(readings) < MAX_READINGS:
                 readings.append(reading)
-    return " ".join(reading for reading in readings if reading.isalnum())
+    return " ".join(readings)
 
 
 def fill_initials(conn: Connection) -> int:

@@ -10,9 +10,11 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+from rich.console import Console
 from sqlalchemy import Engine, text
 
 from spatial.initials import initials
+from spatial.settings import StoreSettings
 from tests.conftest import Caller, void_open_cases
 
 CATEGORY = "020104"
@@ -141,3 +143,19 @@ def test_no_match_is_an_empty_list(client: TestClient) -> None:
 def test_bad_input_is_refused_with_what_to_fix(client: TestClient, params: dict[str, object], words: str) -> None:
     answer = client.get("/api/v1/search", params=params)
     assert answer.status_code == 422 and words in answer.text, answer.text
+
+
+def test_bench_search_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    from bench.search import run
+
+    with nanjing.connect() as conn:
+        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+    console = Console(record=True, width=200)
+    rows = run(nanjing_settings, cases=open_cases + 300, seconds=1, clients=1, queries=5, console=console)
+    output = console.export_text()
+    kinds = ["case number", "unit name in 汉字", "pinyin initials", "building code", "address words", "no match"]
+    assert [row.measure.split(" (")[0].split(":")[0] for row in rows[::3]] == kinds
+    assert all(row.ratio > 0 for row in rows) and "cores" in output and "units: building" in output
+    with nanjing.connect() as conn:  # the imported cases were given the addresses of their places
+        assert not conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE 'search-%' "
+                                     "AND address IS NULL")).scalar_one()  # fmt: skip

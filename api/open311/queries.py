@@ -28,7 +28,7 @@ FROM category WHERE ({where}) ORDER BY code
 """
 REQUESTS_SQL = """
 SELECT r.id, e.id, e.state, c.code, c.name, c.sensitive, r.description, u.name, r.created_at, e.updated_at,
-       e.deadline, CASE WHEN c.sensitive THEN cityops_place_address(e.grid_id, NULL, 'community')
+       e.deadline, CASE WHEN c.sensitive THEN cityops_grid_address(e.grid_id, 'community')
                         ELSE coalesce(nullif(btrim(r.address), ''), e.address) END, ST_X(r.geom), ST_Y(r.geom), e.cell,
        (SELECT rm.sha256 FROM report_media rm WHERE rm.report_id = r.id ORDER BY rm.position LIMIT 1),
        e.report_count
