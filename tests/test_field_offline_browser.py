@@ -267,7 +267,11 @@ def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_
     page = field.page
     wait_until(page, "!!document.querySelector('.field-card[data-stage=offered]')", timeout_s=10)
     assignment = page.evaluate("document.querySelector('.field-card').dataset.assignment")
+    wait_until(page, "window.cityopsOffline === true", timeout_s=30)
     page.context.set_offline(True)
+    page.goto(f"{server}/field")  # the page opens from its copy, the assignment on it
+    wait_until(page, "window.cityopsFieldReady === true")
+    assert page.evaluate("document.querySelector('.field-card').dataset.assignment") == assignment
     page.click("button.answer-accept")
     wait_until(page, "document.querySelector('.cityops-outbox-count')?.textContent.includes('待发送 1')")
     assert "已保存在本机" in page.inner_text(".field-card") and page.is_disabled("button.answer-accept")
@@ -285,6 +289,10 @@ def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_
         assert replay.status_code == 200 and "已接受" in replay.text
         again = phone.post(url, data={"answer": "accept"}, headers=headers)
         assert again.status_code == 409 and "refusal" in again.text
+    page.goto(f"{server}/field?lang=en")  # the card's words and its category in English, no codes
+    wait_until(page, "window.cityopsFieldReady === true")
+    card = " ".join(page.inner_text(f".field-card {part}") for part in ("h2", ".field-stage", ".field-answers"))
+    assert not HAN.search(card) and "en_route" not in card and "On scene" in card, card
     field.assert_offline(server)
 
 
@@ -338,3 +346,28 @@ def test_a_changed_shell_file_is_a_new_cache_version(tmp_path: Path, monkeypatch
     finally:
         field.service_worker.cache_clear()
     assert before != after  # the new worker opens cityops-shell-<after>; its activation deletes the old one
+
+
+@pytest.mark.browser
+def test_a_refused_item_shows_the_servers_words_until_dismissed_and_is_not_retried(
+    browser: Browser, server: str, artifacts: Path, grid: dict[str, object]
+) -> None:  # fmt: skip
+    watched = worker_page(browser, server, grid)
+    page = watched.page
+    lon, lat = grid["outside"]  # type: ignore[misc]
+    # the phone let it through (the grid's outline changed since it was read): the platform refuses it
+    page.evaluate(f"""window.cityopsWorkerOutbox.add({{kind: "report", url: "/api/v1/reports", title: "井盖",
+        body: {{type: "json", text: JSON.stringify({{lon: {lon}, lat: {lat}, category: "{FIRST}",
+                                                    source: "grid_worker", description: "网格外"}})}}}})""")
+    wait_until(page, "!!document.querySelector('.cityops-outbox-refused li')", timeout_s=15)
+    refused = page.inner_text(".cityops-outbox-refused li")
+    assert "未被受理" in refused and "井盖" in refused and waiting(page) == ""
+    page.screenshot(path=str(artifacts / "field-refused-kept.png"))
+    sent = len([url for url in watched.requests if url.endswith("/api/v1/reports")])
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # a new chance to send: not taken for a refusal
+    page.wait_for_timeout(3000)
+    assert len([url for url in watched.requests if url.endswith("/api/v1/reports")]) == sent == 1
+    assert page.locator(".cityops-outbox-refused li").is_visible()  # still there: nothing vanishes unread
+    page.click(".cityops-outbox-refused button")
+    wait_until(page, "!document.querySelector('.cityops-outbox-refused li')")
+    assert page.evaluate("window.cityopsWorkerOutbox.items()") == []

@@ -74,11 +74,13 @@ window.cityopsOutbox = (function () {
     return {method: "POST", credentials: "same-origin", headers: headers, body: payload};
   }
 
-  /* the server's own words for a refusal: the API's JSON detail, or the page fragment's refusal line */
+  /* the server's own words for a refusal: the API's message in the page's language (its English
+     detail when there is none), or the page fragment's refusal line */
   function wordsOf(response) {
     return response.text().then(function (text) {
       try {
-        var detail = JSON.parse(text).detail;
+        var body = JSON.parse(text), detail = body.detail;
+        if (typeof body.message === "string") return body.message;
         if (typeof detail === "string") return detail;
         if (Array.isArray(detail)) return detail.map(function (d) { return d.msg; }).join("; ");
       } catch (notJson) {
@@ -115,7 +117,7 @@ window.cityopsOutbox = (function () {
   /* An outbox for the signed-in ``user``, drawn into ``box``; ``onSent(item, answer)`` hears each
      item the server took. */
   function start(user, box, onSent) {
-    var flushing = null, pause = FIRST_PAUSE_MS, timer = null, signIn = false;
+    var flushing = null, again = false, pause = FIRST_PAUSE_MS, timer = null, signIn = false;
     box.classList.add("cityops-outbox");
     box.innerHTML = "<p class='cityops-outbox-count' role='status' aria-live='polite'></p>" +
       "<ul class='cityops-outbox-refused' aria-live='assertive'></ul>";
@@ -147,7 +149,8 @@ window.cityopsOutbox = (function () {
 
     /* the user's waiting items, oldest first, until one cannot go now */
     function flush() {
-      if (flushing) return flushing;
+      if (flushing) { again = true; return flushing; }  // an item added meanwhile: another round after this one
+      again = false;
       clearTimeout(timer);
       flushing = itemsOf(user).then(function (items) {
         var waiting = items.filter(function (item) { return !item.refused; });
@@ -173,8 +176,11 @@ window.cityopsOutbox = (function () {
           });
         }
         return next(0);
-      }).then(draw).then(function (items) { flushing = null; return items; },
-                         function (error) { flushing = null; throw error; });
+      }).then(draw).then(function (items) {
+        flushing = null;
+        if (again) flush();
+        return items;
+      }, function (error) { flushing = null; throw error; });
       return flushing;
     }
 
