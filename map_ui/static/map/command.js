@@ -421,7 +421,8 @@ window.cityopsCommand = function (map, options) {
       return "<i class='cityops-swatch cityops-swatch-" + shape + "' style='background:" + colour + ";" + (extra || "") + "'></i>";
     }
     function item(mark, words) { return "<li>" + mark + "<span>" + C.escapeHtml(words) + "</span></li>"; }
-    var html = "<details open><summary>" + C.escapeHtml(C.t("command.legend.title")) + "</summary>";
+    // open beside a wide map, folded on a phone (where it would cover the map); one tap opens it
+    var html = "<details" + (map.getSize().x > 700 ? " open" : "") + "><summary>" + C.escapeHtml(C.t("command.legend.title")) + "</summary>";
     html += "<h3>" + C.escapeHtml(C.t("command.legend.cases")) + "</h3><ul>" + Object.keys(CASE_GROUPS).map(function (g) {
       return item(swatch("circle", PALETTE.cases[g]), C.label("command.group", g) +
         C.t("command.paren", {text: CASE_GROUPS[g].map(function (s) { return C.label("state", s); }).join(SEP)}));
