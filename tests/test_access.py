@@ -38,6 +38,7 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
 CATEGORY, OTHER_CATEGORY = "010101", "020106"
+CITY_BOX = "118.3,31.2,119.3,32.7"
 
 
 # ---- the route table -----------------------------------------------------------------------------
@@ -440,6 +441,11 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/hexagons"): Call(get(lambda p: "/api/v1/hexagons", lambda p: {
             "resolution": 9, "state": "all", "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
                 f["properties"]["h3"] == h3.latlng_to_cell(p.lat, p.lon, 9) for f in r.json()["features"])),
+        ("GET", "/api/v1/map/labels"): Call(fixed(f"/api/v1/map/labels?zoom=10&bbox={CITY_BOX}")),  # public names
+        ("GET", "/api/v1/map/unit-counts"): Call(get(lambda p: "/api/v1/map/unit-counts", lambda p: {
+            "zoom": 10, "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
+                u["code"] in p.chain.values() and u["open"] > 0 for u in r.json()["units"])),
+        ("GET", "/api/v1/map/trend"): Call(fixed("/api/v1/map/trend")),
         ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/district/0/0/0.pbf")),
         ("GET", "/tiles/units/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/units/0/0/0.pbf")),
         ("GET", "/tiles/cases/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/cases/3/9/1.pbf"), 422),  # checked once allowed
