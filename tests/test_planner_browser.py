@@ -170,7 +170,12 @@ def test_planner_names_places_and_categories_and_draws_trends(
     assert spot["place"] == expected_place(nanjing, str(spot["properties"]["h3"]))  # type: ignore[index]
     assert CELL_ID.search(str(spot["text"])) is None
     listed = page.locator(".cityops-spots li").all_inner_texts()
-    assert all(" · " in item or "：" in item or ": " in item for item in listed)
+    assert listed and all(" · " in item or "：" in item or ": " in item for item in listed)
+    page.evaluate("cityopsMap.closePopup()")
+    page.focus(".cityops-spots li button")  # the list is the keyboard's way to a hot spot
+    page.keyboard.press("Enter")
+    wait_until(page, "!!document.querySelector('.leaflet-popup-content .cityops-place')")
+    assert listed[0].startswith(page.inner_text(".leaflet-popup-content .cityops-place"))
     page.evaluate("cityopsMap.closePopup()")
     # the trends: four charts, a Beijing date at each end; a 30-day window is daily up to today
     page.select_option("select[name=days]", "30")

@@ -220,13 +220,26 @@
           box.innerHTML = "<b>" + C.escapeHtml(C.t("planner.spots_summary", {hot: C.number(s.hot), cold: C.number(s.cold),
             cells: C.number(s.cells), cases: C.number(s.cases), alpha: C.percent(s.alpha)})) + "</b>" +
             (top.length ? "<ol>" + top.map(function (t) {
-              return "<li>" + C.escapeHtml(C.t("planner.spot_item", {place: t.place || placeOf(t.h3), n: C.number(t.count),
-                z: C.number(t.z, 2)})) + (t.pattern ? " · " + C.escapeHtml(pattern(t.pattern)) : "") + "</li>";
+              return "<li><button type='button' class='cityops-link' data-cell='" + C.escapeHtml(t.h3) + "'>" +
+                C.escapeHtml(C.t("planner.spot_item", {place: t.place || placeOf(t.h3), n: C.number(t.count),
+                z: C.number(t.z, 2)})) + (t.pattern ? " · " + C.escapeHtml(pattern(t.pattern)) : "") + "</button></li>";
             }).join("") + "</ol>" : "<div>" + C.escapeHtml(C.t("planner.spots_none")) + "</div>");
+          box.querySelectorAll("button[data-cell]").forEach(function (button) {
+            button.addEventListener("click", function () { showSpot(button.dataset.cell); });
+          });
           box.dataset.done = "true";
         });
       }).catch(function (error) { box.textContent = ""; fail(error); })
         .then(function () { button.disabled = false; });
+    }
+
+    /* a listed hot spot on the map: its hexagon in view, its popup open (the list is the keyboard's way in) */
+    function showSpot(cell) {
+      spots.eachLayer(function (shape) {
+        if (shape.feature.properties.h3 !== cell) return;
+        map.fitBounds(shape.getBounds(), {maxZoom: Math.max(map.getZoom(), 13), animate: false});
+        shape.openPopup();
+      });
     }
 
     function showProposals(list) {
@@ -317,9 +330,9 @@
       var W = 300, H = 74, TOP = 6, BOTTOM = 56, LEFT = 4, n = points.length;
       var values = points.map(function (p) { return p[key]; });
       var known = values.filter(function (v) { return v !== null && v !== undefined; });
-      var most = kind === "rate" ? 1 : Math.max(1, Math.max.apply(null, known.concat([0])));
+      var peak = kind === "rate" ? 1 : Math.max.apply(null, known.concat([0])), scale = Math.max(peak, 1);
       var slot = (W - 2 * LEFT) / Math.max(n, 1);
-      function y(v) { return BOTTOM - (BOTTOM - TOP) * v / most; }
+      function y(v) { return BOTTOM - (BOTTOM - TOP) * v / scale; }
       function shown(v) { return v === null || v === undefined ? C.t("planner.no_value") : kind === "rate" ? C.percent(v) : C.number(v); }
       var marks = points.map(function (p, i) {
         var v = values[i], x = LEFT + i * slot, tip = "<title>" + C.escapeHtml(C.beijing(p.date + "T00:00:00+08:00", "date") +
@@ -338,7 +351,7 @@
       var latest = known.length ? shown(known[known.length - 1]) : C.t("planner.no_value");
       var title = C.t(WORDS.series + key);
       return "<figure class='cityops-chart' data-series='" + key + "'><figcaption>" + C.escapeHtml(title) +
-        " <span>" + C.escapeHtml(C.t("planner.chart_top", {top: kind === "rate" ? C.percent(1) : C.number(most)})) + "</span></figcaption>" +
+        " <span>" + C.escapeHtml(C.t("planner.chart_top", {top: kind === "rate" ? C.percent(1) : C.number(peak)})) + "</span></figcaption>" +
         "<svg viewBox='0 0 " + W + " " + H + "' role='img' aria-label='" + C.escapeHtml(C.t("planner.chart_label",
           {series: title, first: first, last: last, latest: latest})) + "' class='cityops-" + kind + "'>" +
         "<line x1='0' x2='" + W + "' y1='" + BOTTOM + "' y2='" + BOTTOM + "'/>" + line + marks +
