@@ -61,7 +61,7 @@ PAGES = {
     "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), "nav.worker",
                         (*MAP_MESSAGES, "worker."), mobile=True),
     "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street"),
-                         "nav.planner", (*MAP_MESSAGES, "planner.")),
+                         "nav.planner", (*MAP_MESSAGES, "planner.", "error.")),
 }  # fmt: skip
 router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)], include_in_schema=False)
 
