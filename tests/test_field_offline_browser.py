@@ -249,6 +249,9 @@ def test_the_page_opens_offline_after_one_online_visit(
         return urls;
     }""")
     assert "/map/worker" in kept and not [u for u in kept if u.startswith(("/api/v1/events", "/api/v1/reports"))]
+    page.click("[data-sign-out]")  # signing out forgets the copies of the pages (they carry the user's name)
+    page.wait_for_url(f"{server}/login")
+    wait_until(page, "caches.open('cityops-pages').then(c => c.match('/map/worker')).then(r => !r)")
 
 
 @pytest.mark.browser
