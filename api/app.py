@@ -131,10 +131,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
         app.state.calendar = WorkingCalendar.china()
         # every API session reads times in the city's zone: each timestamp it answers carries its offset
         zone = app.state.calendar.zone.key
+        # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
         app.state.engine = make_engine(store, api=True, zone=zone)
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
