@@ -62,13 +62,10 @@ SELECT CASE WHEN u.tier = 'building' THEN 'building' ELSE 'unit' END, u.id,
        CASE WHEN u.squeezed = cityops_squeeze(%(q)s) THEN 1 WHEN u.squeezed LIKE cityops_squeeze(%(starts)s) THEN 2
             ELSE 3 END,
        array_position(enum_range(NULL::tier), u.tier), char_length(u.name), u.id
-FROM (SELECT id, name, tier, squeezed FROM unit, cityops_squeeze(name) AS squeezed
-      WHERE {tiers} AND cityops_grams(name) @> cityops_query_grams(%(q)s)
-        AND squeezed LIKE cityops_squeeze(%(contains)s)
-      LIMIT {candidates}) AS u
+FROM cityops_units_by_name(%(q)s, %(contains)s, '{group}', {candidates}) AS u
 """
-NAME_GROUPS = (("tier < 'grid'", AREAS), ("tier = 'grid'", CANDIDATES), ("tier = 'building'", CANDIDATES))
-BY_NAMES = tuple(BY_NAME.format(tiers=tiers, candidates=count) for tiers, count in NAME_GROUPS)
+NAME_GROUPS = (("areas", AREAS), ("grids", CANDIDATES), ("buildings", CANDIDATES))
+BY_NAMES = tuple(BY_NAME.format(group=group, candidates=count) for group, count in NAME_GROUPS)
 BY_ADDRESS = f"""
 SELECT 'case', e.id, 4, 9, strpos(e.squeezed, cityops_squeeze(%(q)s)), -e.id
 FROM cityops_cases_by_address(%(q)s, %(contains)s, {CANDIDATES}) AS e

@@ -85,6 +85,18 @@ def upgrade() -> None:
               AND (cityops_scope_department() IS NULL OR e.departments @> ARRAY[cityops_scope_department()])
             LIMIT $3' USING q, pattern, candidates;
     END $$;
+    CREATE FUNCTION cityops_units_by_name(q text, pattern text, tiers text, candidates int)
+    RETURNS TABLE (id bigint, name text, tier tier, squeezed text) LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+        -- Units of a tier group (areas: city … community; grids; buildings) whose name contains q, from
+        -- the group's own index. Planned at each call with q known (EXECUTE): a plan cached for any q
+        -- may scan every name of a group instead (江宁 matches hundreds of areas and thousands of grids).
+        RETURN QUERY EXECUTE format('
+            SELECT u.id, u.name, u.tier, s FROM unit u, cityops_squeeze(u.name) AS s
+            WHERE %s AND cityops_grams(u.name) @> cityops_query_grams($1) AND s LIKE cityops_squeeze($2)
+            LIMIT $3', CASE tiers WHEN 'areas' THEN 'u.tier < ''grid''' WHEN 'grids' THEN 'u.tier = ''grid'''
+                                  ELSE 'u.tier = ''building''' END) USING q, pattern, candidates;
+    END $$;
     REVOKE EXECUTE ON FUNCTION cityops_cases_by_address(text, text, int) FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION cityops_cases_by_address(text, text, int) TO cityops_api;
     -- names by tier group (command.search ranks the few areas whole, grids and buildings by sample)
@@ -198,6 +210,7 @@ def downgrade() -> None:
     ALTER TABLE unit DROP COLUMN outline;
     DROP INDEX ix_unit_area_name_grams, ix_unit_grid_name_grams, ix_unit_building_name_grams;
     DROP FUNCTION cityops_cases_by_address(text, text, int);
+    DROP FUNCTION cityops_units_by_name(text, text, text, int);
     DROP INDEX ix_event_address_grams;
     DROP FUNCTION cityops_query_grams(text);
     DROP FUNCTION cityops_grams(text);
