@@ -35,8 +35,9 @@ STAGE_DUE = "coalesce((SELECT k.due_at FROM case_clock k WHERE k.event_id = e.id
 OVERDUE = f"""coalesce(CASE e.state WHEN 'void' THEN false WHEN 'closed' THEN e.closed_at > e.deadline
                    ELSE {STAGE_DUE} < now() END, false)"""
 # a number (id, or an imported case's own id), an address, or a place: a unit of the case's chain by name
-MATCHES = """(e.id = %(q_id)s OR e.external_id = %(q)s OR e.address ILIKE %(q_like)s
-  OR e.units && ARRAY(SELECT u.id FROM unit u WHERE u.name LIKE %(q_like)s AND u.tier <> 'building'))"""
+# a number is a case number (not "第 7 网格" in a generated address); other words search addresses and places
+MATCHES = """(e.id = %(q_id)s OR e.external_id = %(q)s OR (%(q_id)s::bigint IS NULL AND (e.address ILIKE %(q_like)s
+  OR e.units && ARRAY(SELECT u.id FROM unit u WHERE u.name LIKE %(q_like)s AND u.tier <> 'building'))))"""
 # the page first (newest-first on the table itself), the joined names only for that page
 CASES_SQL = f"""
 SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, u.code, u.name, e.departments,

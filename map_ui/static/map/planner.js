@@ -95,7 +95,8 @@
     L.DomEvent.disableClickPropagation(filters);
 
     trendPanel.innerHTML = "<h2>" + C.escapeHtml(C.t("planner.trends")) + "</h2><form class='cityops-trend-units'>" +
-      "<label><span></span> <select name='part'></select></label><label hidden><span></span> <select name='sub'>" +
+      "<label><span>" + C.escapeHtml(C.label("tier", "district")) + "</span> <select name='part'></select></label>" +
+      "<label hidden><span>" + C.escapeHtml(C.label("tier", "street")) + "</span> <select name='sub'>" +
       "</select></label></form><p class='cityops-trend-note'></p><div class='cityops-charts' aria-live='polite'></div>";
     var unitForm = trendPanel.querySelector("form");
     L.DomEvent.disableClickPropagation(trendPanel);
