@@ -2,7 +2,9 @@
 
 A cell is named after the units at its centre. One statement names a whole batch: each centre
 finds its coverage unit through ``unit_piece`` (small subdivided outlines under a GiST index, the
-locate path), whose ancestors are the community, street and district. How much to say follows
+locate path), whose ancestors are the community, street and district. A cell on the city's edge
+whose centre lies just outside (over the Yangtze, or in Anhui) takes the nearest unit within its
+own radius: cases inside the city made it count, so it is named after where they are. How much to say follows
 the cell's size: a resolution-8 cell (~0.7 km²) sits in one community, a resolution-6 cell
 (~36 km²) spans several streets, so coarse cells are named by district and street only.
 """
@@ -15,13 +17,18 @@ import psycopg
 from spatial.errors import InvalidInputError
 
 MAX_CELLS = 200
+KM_PER_DEGREE = 95.0  # of longitude at Nanjing (32° N); a cell's radius in degrees is a little generous northward
 NAMES = """
-WITH c AS (SELECT * FROM unnest(%s::text[], %s::float8[], %s::float8[]) AS c(cell, lon, lat)),
+WITH c AS (
+    SELECT cell, ST_SetSRID(ST_Point(lon, lat), 4326) AS centre, reach
+    FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::float8[]) AS c(cell, lon, lat, reach)
+),
 hit AS (
-    SELECT DISTINCT ON (c.cell) c.cell, u.ancestors || u.id AS chain
-    FROM c JOIN unit_piece p ON ST_Covers(p.geom, ST_SetSRID(ST_Point(c.lon, c.lat), 4326))
-    JOIN unit u ON u.id = p.unit_id
-    ORDER BY c.cell, u.code
+    SELECT c.cell, u.ancestors || u.id AS chain
+    FROM c CROSS JOIN LATERAL (
+        SELECT p.unit_id FROM unit_piece p WHERE ST_DWithin(p.geom, c.centre, c.reach)
+        ORDER BY p.geom <-> c.centre, p.unit_id LIMIT 1
+    ) nearest JOIN unit u ON u.id = nearest.unit_id
 )
 SELECT hit.cell, a.tier::text, a.name FROM hit JOIN unit a ON a.id = ANY(hit.chain)
 WHERE a.tier IN ('district', 'street', 'community')
@@ -48,9 +55,12 @@ def _place(resolution: int, names: dict[str, str]) -> str | None:
 
 
 async def place_names(conn: psycopg.AsyncConnection, cells: tuple[str, ...]) -> dict[str, dict[str, str | None]]:
-    """Each cell's district, street, community and the place to show; a cell outside every unit is left out."""
+    """Each cell's district, street, community and place to show; a cell far from every unit is left out."""
     centres = [h3.cell_to_latlng(c) for c in cells]
-    rows = await (await conn.execute(NAMES, (list(cells), [c[1] for c in centres], [c[0] for c in centres]))).fetchall()
+    reach = [h3.average_hexagon_edge_length(h3.get_resolution(c), unit="km") / KM_PER_DEGREE for c in cells]
+    rows = await (
+        await conn.execute(NAMES, (list(cells), [c[1] for c in centres], [c[0] for c in centres], reach))
+    ).fetchall()
     chains: dict[str, dict[str, str]] = {}
     for cell, tier, name in rows:
         chains.setdefault(cell, {})[tier] = name

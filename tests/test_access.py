@@ -431,8 +431,9 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
                                                outside="filtered", present=lambda r, p: any(
                                                    i["id"] == str(p.case_id) for i in r.json()["items"])),
         ("GET", "/api/v1/search"): Call(get(lambda p: "/api/v1/search", lambda p: {"q": str(p.case_id)}),
-                                        outside="filtered", present=lambda r, p: any(  # units are public, cases scoped
-                                            h["kind"] == "case" and h["id"] == str(p.case_id) for h in r.json()["hits"])),
+                                        outside="filtered", present=lambda r, p: any(  # units public, cases scoped
+                                            h["kind"] == "case" and h["id"] == str(p.case_id)
+                                            for h in r.json()["hits"])),
         ("GET", "/api/v1/queues/{name}"): Call(fixed("/api/v1/queues/handle"), as_rule="cases:handle"),
         ("POST", "/api/v1/auth/session"): Call(post(lambda p: "/api/v1/auth/session", data=lambda p: login)),
         ("POST", "/api/v1/auth/session/refresh"): Call(post(lambda p: "/api/v1/auth/session/refresh"), 401),

@@ -266,7 +266,11 @@ def test_bins_by_cell_unit_category_and_source(client: TestClient, caller: Calle
     streets = client.get("/api/v1/analytics/bins", headers=analyst,
                          params={"category": "0201", "by": "street", "group": "source"}).json()  # fmt: skip
     assert sum(r["count"] for r in streets["rows"]) == total  # every case in exactly one street
-    assert {r["group"] for r in streets["rows"]} == {"hotline", "grid_worker"}
+    by_source = {}
+    for row in streets["rows"]:
+        by_source[row["group"]] = by_source.get(row["group"], 0) + row["count"]
+    # the planted cases alternate the two sources (a few fall outside 玄武区); other tests may add other sources
+    assert by_source.get("hotline", 0) >= 150 and by_source.get("grid_worker", 0) >= 150, by_source
     assert all(r["key"].startswith("320102") and r["name"] and r["per_km2"] > 0 for r in streets["rows"])
     grids = client.get("/api/v1/analytics/bins", headers=analyst,
                        params={"category": "0201", "by": "grid", "format": "csv"})  # fmt: skip

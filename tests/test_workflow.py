@@ -43,7 +43,8 @@ def new_case(client: TestClient, nanjing: Engine, source: str = "hotline", keep:
         with nanjing.connect() as conn:
             clear = conn.execute(text(
                 "SELECT NOT EXISTS (SELECT FROM event WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
-                "ST_MakePoint(:x, :y)::geography, 600))"), {"keep": list(keep), "x": lon, "y": lat}).scalar_one()  # fmt: skip
+                "ST_MakePoint(:x, :y)::geography, 600))"),
+                {"keep": list(keep), "x": lon, "y": lat}).scalar_one()  # fmt: skip
         if clear:
             break
     void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
@@ -262,19 +263,21 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
                      {"e": case})  # fmt: skip
         conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
     assert problems(nanjing, case) == ["its content was changed"]  # the clock columns are in the hash too
-    with nanjing.begin() as conn:
-        conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
-        conn.execute(text("UPDATE case_transition SET due = due - interval '1 hour' WHERE event_id = :e AND seq = 4"),
-                     {"e": case})  # fmt: skip
-        conn.execute(text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition WHERE event_id = :e AND seq = 2"),
-                     {"e": case})  # fmt: skip
-        conn.execute(text("DELETE FROM case_transition WHERE event_id = :e AND seq = 2"), {"e": case})
-        conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
-    assert problems(nanjing, case) == ["a row before it was changed, removed or inserted"]
-    with nanjing.begin() as conn:  # put the row back as it was: the chain fits again (and the database stays whole)
-        conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_chain"))
-        conn.execute(text("INSERT INTO case_transition OVERRIDING SYSTEM VALUE SELECT * FROM removed"))
-        conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_chain"))
+    with nanjing.connect() as intruder:  # one session: the removed row waits in its temporary table
+        with intruder.begin():
+            intruder.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
+            intruder.execute(text("UPDATE case_transition SET due = due - interval '1 hour' "
+                                  "WHERE event_id = :e AND seq = 4"), {"e": case})  # fmt: skip
+            intruder.execute(text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition "
+                                  "WHERE event_id = :e AND seq = 2"), {"e": case})  # fmt: skip
+            intruder.execute(text("DELETE FROM case_transition WHERE event_id = :e AND seq = 2"), {"e": case})
+            intruder.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
+        assert problems(nanjing, case) == ["a row before it was changed, removed or inserted"]
+        with intruder.begin():  # put the row back as it was: the chain fits again (and the database stays whole)
+            intruder.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_chain"))
+            intruder.execute(text("INSERT INTO case_transition OVERRIDING SYSTEM VALUE SELECT * FROM removed"))
+            intruder.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_chain"))
+            intruder.execute(text("DROP TABLE removed"))
     assert problems(nanjing, case) == []
 
 
