@@ -56,7 +56,8 @@ READY_AT = "performance.getEntriesByName('cityops-screen-ready')[0].startTime"
 MIX = (("report", 0.25), ("accept", 0.2), ("void", 0.25), ("escalate", 0.05), ("fix", 0.25))
 GROWTH_LIMIT = 1.2
 NOTE = "压测：不予立案（模拟）"  # a void says why
-BACKLOG = 4  # requests queued per sender at most: the rate sent is the rate the platform takes
+BACKLOG = 8  # requests queued per sender at most: the rate sent is the rate the platform takes
+SENDERS = 12  # a city has many clients at once; fewer, and the bench's own round trips set the pace (6: 67/s)
 ESCALATE = """
 UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE event_id = ANY(:ids);
 """
@@ -255,7 +256,7 @@ class DayResult:
 
 
 def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second: Callable[[int], None] | None = None,
-            workers: int = 6, events: int | None = None) -> DayResult:  # fmt: skip
+            workers: int = SENDERS, events: int | None = None) -> DayResult:  # fmt: skip
     """``minutes`` of traffic at ``rate`` events a second against the open wall page (or until ``events`` were
     sent, if sooner); heap and DOM after the first tenth of the time and at the end, and every event's latency
     from its write to the page drawing it."""
