@@ -30,6 +30,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench search
 	@$(BIN)/cityops bench screen
 	@$(BIN)/cityops bench basemap
+	@$(BIN)/cityops bench trends
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

@@ -637,6 +637,20 @@ def bench_search(
             queries=queries, console=console)  # fmt: skip
 
 
+@bench_app.command("trends")
+def bench_trends(
+    cases: Annotated[int, typer.Option(help="Cases in the demo's year of history")] = 100_000,
+    samples: Annotated[int, typer.Option(min=1, help="Requests timed one after another per measure")] = 30,
+    baseline_samples: Annotated[int, typer.Option(min=1, help="The same for the per-point baseline (slow)")] = 5,
+) -> None:
+    """The planner's KPI trends: one grouped pass vs one evaluation per point, against the 1 s p99 target."""
+    from bench.trends import run
+
+    with reported_errors():
+        run(_bench_store("_trends_bench", empty=False), cases=cases, samples=samples,
+            baseline_samples=baseline_samples, console=console)  # fmt: skip
+
+
 def _bench_store(suffix: str = "_bench", *, empty: bool = True) -> StoreSettings:
     """A database of its own (the demo hierarchy), so benchmark reports never mix with real ones.
 

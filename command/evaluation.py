@@ -7,14 +7,20 @@ from the reports rated in the period. Each rate is computed here, by its formula
 ``FORMULAS`` — the answer carries them, so a reader can check any figure against the counts.
 Periods are half-open, ``[from, to)``; "on time" means at or before the deadline in force when
 the move was made (extensions count, parking pauses it).
+
+``evaluate_series`` answers the total of each local day or week of a period from the same SQL
+in one pass (``cityops_evaluation_series``, of which ``cityops_evaluation`` is the one-bucket
+call): a trend's point and the evaluation of its span cannot disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -25,6 +31,8 @@ COUNTS = (
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 EVALUATE = "SELECT * FROM cityops_evaluation(%s, %s, %s, %s, %s)"
 SATISFACTION = "SELECT * FROM cityops_satisfaction(%s, %s, %s, %s, %s)"
+EVALUATE_SERIES = "SELECT * FROM cityops_evaluation_series(%s, %s, %s, %s, %s, %s, %s)"
+SATISFACTION_SERIES = "SELECT * FROM cityops_satisfaction_series(%s, %s, %s, %s, %s, %s, %s)"
 UNIT_NAMES = "SELECT id::text, code, name FROM unit WHERE id = ANY(%s::bigint[])"
 
 
@@ -80,24 +88,63 @@ def _row(key: str, label: str, counts: dict[str, float]) -> dict[str, object]:
     return {"key": key, "name": label, **{k: counts[k] for k in (*COUNTS, *RATINGS)}, **metrics}
 
 
+def _counts(evaluated: Iterable[Sequence], rated: Iterable[Sequence]) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
+    """Counts per group key from the evaluation's rows and the satisfaction's rows (key first in each)."""
+    empty = dict.fromkeys((*COUNTS, *RATINGS), 0)
+    counts: dict[str, dict[str, float]] = {}
+    for key, *values in evaluated:
+        counts[key] = empty | dict(zip(COUNTS, values, strict=True))
+    for key, *values in rated:
+        counts.setdefault(key, dict(empty)).update(zip(RATINGS, values, strict=True))
+    return counts
+
+
+def _total(counts: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The total row: every count summed over the groups, every metric from those sums.
+
+    Summed in the order of the group keys, not the database's: a float sum (handling seconds)
+    depends on its order, and the same groups must give the same total whichever pass grouped them.
+    """
+    ordered = [counts[key] for key in sorted(counts)]
+    return _row("total", "total", {k: sum(c[k] for c in ordered) for k in (*COUNTS, *RATINGS)})
+
+
 async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, object]:
     """Rows per group and a total row, with every metric and the formulas used."""
     params = (period.unit_id, period.start, period.end, period.by.value, period.department)
-    empty = dict.fromkeys((*COUNTS, *RATINGS), 0)
-    counts: dict[str, dict[str, float]] = {}
-    for key, *values in await (await conn.execute(EVALUATE, params)).fetchall():
-        counts[key] = empty | dict(zip(COUNTS, values, strict=True))
-    for key, *values in await (await conn.execute(SATISFACTION, params)).fetchall():
-        counts.setdefault(key, dict(empty)).update(zip(RATINGS, values, strict=True))
+    counts = _counts(await (await conn.execute(EVALUATE, params)).fetchall(),
+                     await (await conn.execute(SATISFACTION, params)).fetchall())  # fmt: skip
     names = {key: (key, key or "(none)") for key in counts}  # (key shown, name shown)
     if period.by is By.area:
         units = await (await conn.execute(UNIT_NAMES, ([int(k) for k in counts],))).fetchall()
         names |= {unit_id: (code, name) for unit_id, code, name in units}
-    total = {k: sum(c[k] for c in counts.values()) for k in (*COUNTS, *RATINGS)}
     return {
         "unit_id": period.unit_id, "from": period.start.isoformat(), "to": period.end.isoformat(),
         "by": period.by.value, "department": period.department,
         "rows": [_row(*names[k], c) for k, c in sorted(counts.items(), key=lambda kv: names[kv[0]])],
-        "total": _row("total", "total", total),
+        "total": _total(counts),
         "formulas": {name: formula for name, (formula, _) in FORMULAS.items()},
     }  # fmt: skip
+
+
+async def evaluate_series(
+    conn: psycopg.AsyncConnection, period: Period, step: str, zone: ZoneInfo
+) -> dict[date, dict[str, object]]:
+    """The total row of each local day (or week from Monday) of ``zone`` within the period, in one pass.
+
+    Each equals ``evaluate(...)["total"]`` over that day or week clipped to the period. Only buckets
+    with a transition or a rating are answered: a missing one is ``total_of_nothing()``.
+    """
+    params = (period.unit_id, period.start, period.end, period.by.value, period.department, step, zone.key)
+    evaluated: defaultdict[date, list[Sequence]] = defaultdict(list)  # type: ignore[type-arg]
+    rated: defaultdict[date, list[Sequence]] = defaultdict(list)  # type: ignore[type-arg]
+    for bucket, *row in await (await conn.execute(EVALUATE_SERIES, params)).fetchall():
+        evaluated[bucket].append(row)
+    for bucket, *row in await (await conn.execute(SATISFACTION_SERIES, params)).fetchall():
+        rated[bucket].append(row)
+    return {bucket: _total(_counts(evaluated[bucket], rated[bucket])) for bucket in evaluated.keys() | rated.keys()}
+
+
+def total_of_nothing() -> dict[str, object]:
+    """The total row of a span without a transition or a rating: zero counts, no rates."""
+    return _total({})

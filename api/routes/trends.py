@@ -23,7 +23,8 @@ async def get_trends(
 ) -> FastJSONResponse:  # fmt: skip
     """Intake, closures, on-time closures and rate, overdue moves and satisfaction per Beijing day or week.
 
-    Each point is the evaluation (``/api/v1/evaluation``) of its day or week, clipped to the window;
+    Each point is the evaluation (``/api/v1/evaluation``) of its day or week, clipped to the window
+    (all points in one grouped pass of the evaluation's SQL);
     ``date`` names it in Beijing time, ``from``/``to`` carry +08:00.
     """
     zone = request.app.state.calendar.zone
@@ -32,7 +33,7 @@ async def get_trends(
     spans = buckets(since, until, step, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
-        answer = await kpi_trends(conn, reach.id, spans, user.department)
+        answer = await kpi_trends(conn, reach.id, spans, step, zone, user.department)
     formulas = {name: FORMULAS[name][0] for name in FIGURES if name in FORMULAS}
     return FastJSONResponse({**answer, "from": since.isoformat(), "to": until.isoformat(), "step": step.value,
                              "formulas": formulas})  # fmt: skip
