@@ -19,7 +19,7 @@ from spatial.errors import InvalidInputError
 
 DEMO_STREET = "320102003"  # 新街口街道, 玄武区: the old city centre, many demo cases
 PREFIX = "demo-"
-CITY_ROLES = ("city_commander", "planner", "auditor", "admin", "integration", "tracker")
+CITY_ROLES = ("city_commander", "planner", "auditor", "admin", "integration", "tracker", "wall")
 # the tier each role works at; any other role (street, dispatcher, checker, department_handler, a
 # role added later) works in the demo street
 TIERS = {"grid_worker": "grid", "field_force": "grid", "community": "community", "district": "district",

@@ -33,7 +33,7 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
     "grid_worker": "grid", "community": "community", "street": "street", "district": "district",
     "city_commander": "city", "dispatcher": "district", "department_handler": "district", "checker": "street",
     "planner": "district", "auditor": "city", "admin": "district", "integration": "street", "tracker": "street",
-    "field_force": "grid",
+    "field_force": "grid", "wall": "city",
 }  # fmt: skip
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司

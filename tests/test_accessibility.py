@@ -119,10 +119,12 @@ def test_every_page_passes_axe_at_both_sizes_in_both_languages(
     who: str | None,
 ) -> None:  # fmt: skip
     found: dict[str, list[dict[str, Any]]] = {}
+    thrown: list[str] = []  # a script that throws leaves part of the page dead: no page may throw
     name = "axe" + path.format(case="case").replace("/", "-")
     for size, options in SIZES.items():
         context = browser.new_context(bypass_csp=True, **options)  # type: ignore[arg-type]
         page = sign_in(context, server, people[who] if who else None)
+        page.on("pageerror", lambda error, size=size, page=page: thrown.append(f"{size} {page.url}: {error}"))
         for language in LANGUAGES:
             page.goto(f"{server}{path.format(case=case)}?lang={language}")
             assert page.evaluate("document.documentElement.lang") == language
@@ -138,6 +140,7 @@ def test_every_page_passes_axe_at_both_sizes_in_both_languages(
         context.close()
     (artifacts / f"{name}.json").write_text(json.dumps(found, ensure_ascii=False, indent=1))
     assert not found, json.dumps(found, ensure_ascii=False, indent=1)
+    assert not thrown, thrown
 
 
 def press_tab_to(page: Page, wanted: str, most: int = 80) -> dict[str, Any]:

@@ -181,8 +181,8 @@ def test_planner_names_places_and_categories_and_draws_trends(
     page.evaluate("() => { cityopsMap.closePopup(); }")
     page.focus(".cityops-spots li button")  # the list is the keyboard's way to a hot spot
     page.keyboard.press("Enter")
-    wait_until(page, "!!document.querySelector('.leaflet-popup-content .cityops-place')")
-    assert listed[0].startswith(page.inner_text(".leaflet-popup-content .cityops-place"))
+    shown = "(document.querySelector('.leaflet-popup-content .cityops-place') || {}).textContent"
+    wait_until(page, f"!!{shown} && {json.dumps(listed[0])}.startsWith({shown})")  # the first spot's popup opens
     page.evaluate("() => { cityopsMap.closePopup(); }")
     # the trends: four charts, a Beijing date at each end; a 30-day window is daily up to today
     page.select_option("select[name=days]", "30")

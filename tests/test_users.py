@@ -27,7 +27,7 @@ def test_roles_are_data_and_permissions_are_their_union(nanjing: Engine) -> None
     with nanjing.begin() as conn:
         roles = dict(conn.execute(text("SELECT name, permissions FROM role")).all())
         assert {"grid_worker", "community", "street", "district", "city_commander", "dispatcher", "department_handler",
-                "checker", "planner", "auditor", "admin", "integration", "tracker"} <= set(roles)  # fmt: skip
+                "checker", "planner", "auditor", "admin", "integration", "tracker", "wall"} <= set(roles)  # fmt: skip
         user = create_user(
             conn, fresh_name(), unit_code=QINHUAI_STREET, roles=["checker", "planner"], password=PASSWORD, actor="test"
         )
