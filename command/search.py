@@ -11,7 +11,9 @@ Ranking: an exact case number or code first, then an exact name or initials, the
 that start with the query, then names that contain it, then cases whose address contains it.
 Within a rank, the larger unit first (a district before its streets), then the shorter name;
 cases newest first. A query that matches a whole city's worth of rows (``南京``) reads a bounded
-number of candidates per finder (``CANDIDATES``), never every match.
+number of candidates per finder (``CANDIDATES``), never every match. Addresses rank last, so
+they are only looked for when the other finders leave room in the list: typing a district's
+name (江宁) finds enough units, and its cases' addresses — a quarter of the city's — are not read.
 
 Cases are read through the caller's scope: row-level security hides every case outside their
 jurisdiction, so such a case is never found. Units and buildings are public geography.
@@ -66,14 +68,18 @@ FROM cityops_units_by_name(%(q)s, %(contains)s, '{group}', {candidates}) AS u
 """
 NAME_GROUPS = (("areas", AREAS), ("grids", CANDIDATES), ("buildings", CANDIDATES))
 BY_NAMES = tuple(BY_NAME.format(group=group, candidates=count) for group, count in NAME_GROUPS)
+# cases by address, ranked after everything else: read only while the other finders have found fewer
+# than ``limit`` (a one-time filter: the function is not called at all otherwise)
 BY_ADDRESS = f"""
 SELECT 'case', e.id, 4, 9, strpos(e.squeezed, cityops_squeeze(%(q)s)), -e.id
 FROM cityops_cases_by_address(%(q)s, %(contains)s, {CANDIDATES}) AS e
+WHERE (SELECT count(DISTINCT (kind, ref)) FROM ranked) < %(limit)s
 """
 # the best hits, then what the map and the list need of them (names of a unit's chain, not of a
 # management unit above an administrative one: 「南京市 浦口区 泰山街道」)
-FOUND = """
-WITH hits (kind, ref, rank, tier, size, tie) AS ({finders}),
+FOUND = f"""
+WITH ranked (kind, ref, rank, tier, size, tie) AS MATERIALIZED ({{finders}}),
+hits AS (SELECT * FROM ranked UNION ALL {BY_ADDRESS.strip()}),
 top AS MATERIALIZED (
     SELECT kind, ref, min(rank) AS rank, min(tier) AS tier, min(size) AS size, min(tie) AS tie
     FROM hits GROUP BY kind, ref ORDER BY 3, 4, 5, 6 LIMIT %(limit)s
@@ -116,10 +122,10 @@ class Query:
         return cls(text, limit)
 
     def finders(self) -> tuple[str, dict[str, object]]:
-        """The finders this text calls for, and their parameters."""
+        """The finders this text calls for besides addresses (``FOUND`` adds those), and their parameters."""
         squeezed = "".join(self.text.split())
         like = _like_escaped(self.text)
-        parts = [*BY_NAMES, BY_ADDRESS]
+        parts = list(BY_NAMES)
         params: dict[str, object] = {"q": self.text, "starts": f"{like}%", "contains": f"%{like}%", "limit": self.limit}
         if CASE_NUMBER.fullmatch(squeezed):
             parts.insert(0, BY_CASE_NUMBER)

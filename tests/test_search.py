@@ -18,6 +18,7 @@ from spatial.settings import StoreSettings
 from tests.conftest import Caller, void_open_cases
 
 CATEGORY = "020104"
+MANHOLE = "010101"  # 上水井盖: cases of a test of their own
 SPOT_IN_QINHUAI = """
 SELECT ST_X(p), ST_Y(p) FROM unit g, ST_PointOnSurface(g.geom) AS p
 WHERE g.tier = 'grid' AND g.code LIKE '320104%' ORDER BY random() LIMIT 1
@@ -126,6 +127,53 @@ def test_a_building_is_found_by_its_code(client: TestClient, nanjing: Engine) ->
     assert first["bbox"] == [round(float(building[k]), 6) for k in ("west", "south", "east", "north")]  # type: ignore[arg-type]
     grid = hits(client, code[:14])  # the grid's code: the grid first, then its buildings
     assert grid[0]["id"] == code[:14] and grid[0]["tier"] == "grid" and code in {h["id"] for h in grid} | {code}
+
+
+def test_a_grid_and_a_building_are_found_by_their_whole_names(client: TestClient, nanjing: Engine) -> None:
+    """Long names share pairs with every grid and building (社区, 居委, 网格): found by their rare ones."""
+    named = """
+    SELECT code, name FROM unit WHERE tier = :tier AND name LIKE '%委会第%'
+      AND name IN (SELECT name FROM unit GROUP BY name HAVING count(*) = 1) ORDER BY random() LIMIT 1
+    """
+    with nanjing.connect() as conn:
+        conn.exec_driver_sql("ANALYZE unit")  # the finders pick a name's rarest pairs from these statistics
+        grid, building = (conn.execute(text(named), {"tier": tier}).one() for tier in ("grid", "building"))
+    for code, name in (grid, building):
+        found = hits(client, name)
+        assert (found[0]["id"], found[0]["name"]) == (code, name) and all(name in h["name"] for h in found[1:])
+    part = grid.name[: grid.name.index("委会第") + 3]  # 方家营社区居委会第: its grids first, then their buildings
+    found = hits(client, part, limit=20)
+    assert found and all(h["name"].startswith(part) for h in found) and found[0]["tier"] == "grid"
+
+
+def test_a_word_most_addresses_hold_answers_with_the_newest_cases_holding_it(
+    client: TestClient, nanjing: Engine
+) -> None:
+    """南京市 starts nearly every generated address: the finder reads the newest cases, not every holder."""
+    with nanjing.connect() as conn:
+        spots = [conn.execute(text(SPOT_IN_QINHUAI)).one() for _ in range(3)]
+    for lon, lat in spots:  # filed without an address: each gets its place's (南京市 秦淮区 …)
+        void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
+                        "600)", {"c": MANHOLE, "x": lon, "y": lat})  # fmt: skip
+        body = {"lon": lon, "lat": lat, "category": MANHOLE, "source": "hotline", "description": "井盖缺失"}
+        assert client.post("/api/v1/reports", json=body).status_code == 201
+    holding = "SELECT id FROM event WHERE replace(address, ' ', '') LIKE '%南京市%' {scope} ORDER BY id DESC"
+    found = "SELECT id FROM cityops_cases_by_address('南京市', '%南京市%', 100)"
+    with nanjing.connect() as conn:
+        conn.exec_driver_sql("ANALYZE event")
+        share = conn.execute(text("SELECT min(share) FROM cityops_rarest_pairs('南京市', 'ix_event_address_grams', 3)"))
+        assert share.scalar_one() > 0.2  # common enough to be read from the newest cases (migration 0025)
+        qinhuai, city = (conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": c}).scalar_one()
+                         for c in ("320104", "320100"))  # fmt: skip
+        conn.execute(text("SELECT set_config('cityops.scope_unit', :u, false)"), {"u": str(city)})
+        newest = conn.execute(text(holding.format(scope="") + " LIMIT 100")).scalars().all()
+        assert conn.execute(text(found)).scalars().all() == newest  # the newest holders, newest first
+        conn.execute(text("SELECT set_config('cityops.scope_unit', :u, false)"), {"u": str(qinhuai)})
+        in_scope = conn.execute(text(holding.format(scope=f"AND units @> ARRAY[{qinhuai}::bigint]"))).scalars().all()
+        answered = conn.execute(text(found)).scalars().all()  # read from the newest, the rest from the index
+        assert len(answered) == len(set(answered)) == min(100, len(in_scope)) and set(answered) <= set(in_scope)
+        assert conn.execute(text("SELECT count(*) FROM cityops_cases_by_address('南京市 秦淮区 无此', "
+                                 "'%南京市 秦淮区 无此%', 100)")).scalar_one() == 0  # fmt: skip
 
 
 def test_no_match_is_an_empty_list(client: TestClient) -> None:
