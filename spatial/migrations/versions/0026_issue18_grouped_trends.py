@@ -78,9 +78,12 @@ def upgrade() -> None:
             WHEN 'area' THEN 'm.child'
             WHEN 'department' THEN 'coalesce(t.department, '''')'
             ELSE 'coalesce(t.role, split_part(t.actor, '':'', 1))' END;
-        -- no step: a constant, so an evaluation of one span computes nothing per row for its bucket
-        bucketing text := CASE WHEN step IS NULL THEN 'NULL::date'
-                               ELSE 'date_trunc($6, t.at AT TIME ZONE $7)::date' END;
+        -- a transition's bucket: the last start at or before it (a binary search of the window's local
+        -- midnights, computed once; converting each row to local time instead cost 75 ms in 63,000 rows).
+        -- No step: a constant, so an evaluation of one span computes nothing per row for its bucket.
+        bucketing text := CASE WHEN step IS NULL THEN 'NULL::date' ELSE '($6::date[])[width_bucket(t.at, $7)]' END;
+        days date[];
+        starts timestamptz[];
     BEGIN
         IF by NOT IN ('area', 'department', 'role') THEN
             RAISE EXCEPTION 'evaluation by area, department or role, not %', by;
@@ -88,12 +91,17 @@ def upgrade() -> None:
         IF step IS NOT NULL AND (step NOT IN ('day', 'week') OR zone IS NULL) THEN
             RAISE EXCEPTION 'evaluation by day or week in a time zone, not % in %', step, zone;
         END IF;
+        IF step IS NOT NULL THEN  -- each local day (or Monday) from the one holding ``since``, and its start
+            SELECT array_agg(d::date ORDER BY d), array_agg(d AT TIME ZONE zone ORDER BY d) INTO days, starts
+            FROM generate_series(date_trunc(step, since AT TIME ZONE zone), until AT TIME ZONE zone,
+                                 ('1 ' || step)::interval) AS d;
+        END IF;
         RETURN QUERY EXECUTE format($q${GRIDS}
             SELECT %s, %s::text,{COUNTED}
             FROM case_transition t JOIN m ON m.grid_id = t.grid_id
             WHERE t.at >= $2 AND t.at < $3 AND ($4::text IS NULL OR t.department = $4)
             GROUP BY 1, 2
-        $q$, bucketing, grouping) USING unit_id, since, until, only_department, depth, step, zone;
+        $q$, bucketing, grouping) USING unit_id, since, until, only_department, depth, days, starts;
     END $$;
 
     -- satisfaction of reports rated in the period, bucketed and grouped like the evaluation (by role: none)
