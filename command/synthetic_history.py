@@ -497,7 +497,6 @@ def load_history(settings: StoreSettings, engine: Engine, count: int, *, prefix:
         batch = import_events(engine, path, actor=actor, progress=progress,
                               settle=lifecycle_writer(now, seed + 1, actor, progress))  # fmt: skip
     with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
-        conn.execute("ANALYZE case_transition")
         transitions = conn.execute("SELECT count(*) FROM case_transition t JOIN event e ON e.id = t.event_id "
                                    "WHERE e.import_batch_id = %s", (batch.batch_id,)).fetchone()  # fmt: skip
     return History(batch.loaded, int(transitions[0]) if transitions else 0, already, _open_cases(engine, prefix),
