@@ -138,6 +138,11 @@ def minimal_app() -> FastAPI:
 
 
 # ---- measures ---------------------------------------------------------------------------------------------------
+def _load() -> str:
+    """The machine's 1-minute load against its cores: other work on it shows in every p99, ours and the baselines'."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def _p(result: WrkResult) -> str:
     return f"{result.p50_ms:.1f} / {result.p99_ms:.1f}"
 
@@ -184,11 +189,13 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, qu
         name = "bench-search-commander"
         headers = bench_caller(engine, name, ["city_commander"], city)
         rows: list[Row] = []
+        console.print(f"load average before the measures: {_load()}")
         with (served(settings) as base,
               served(settings, ("uvicorn", "--factory", "bench.search:minimal_app", "--log-level", "warning"),
                      **{USER_ENV: name}) as bare):  # fmt: skip
             for kind, found in samples.items():
                 rows += bench_kind(base, bare, headers, kind, found, seconds, clients)
+        console.print(f"load average after: {_load()}")
     finally:
         engine.dispose()
     print_table(rows, console)

@@ -204,6 +204,7 @@ def test_bench_search_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     kinds = ["case number", "unit name in 汉字", "pinyin initials", "building code", "address words", "no match"]
     assert [row.measure.split(" (")[0].split(":")[0] for row in rows[::3]] == kinds
     assert all(row.ratio > 0 for row in rows) and "cores" in output and "units: building" in output
+    assert "load average before the measures" in output and "load average after" in output
     with nanjing.connect() as conn:  # the imported cases were given the addresses of their places
         assert not conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE 'search-%' "
                                      "AND address IS NULL")).scalar_one()  # fmt: skip
