@@ -39,7 +39,15 @@ class ApiSettings(BaseSettings):
     )
     rate_intake_per_client: str = Field(default="120/minute", description="Reports per client address")
     rate_intake_per_caller: str = Field(default="600/minute", description="Reports per user or API key")
-    rate_login_failures: str = Field(default="5/15 minutes", description="Failed logins per account before a pause")
+    rate_login_failures: str = Field(
+        default="5/15 minutes", description="Failed logins per account from one address before that pair pauses"
+    )
+    login_slowdown_after: int = Field(
+        default=10,
+        ge=1,
+        description="Failed logins of an account (from anywhere, same window) before each "
+        "further attempt waits 1, 2, 4 … s (at most 30 s); the account is never locked",
+    )
     rate_login_failures_per_client: str = Field(
         default="30/15 minutes", description="Failed logins from one address (across accounts) before a pause"
     )

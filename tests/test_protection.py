@@ -4,10 +4,13 @@ hostile strings in every parameter."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -18,8 +21,10 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.deps import SESSION_SCOPE
+from api.throttle import Throttle
 from command.users import create_user
 from spatial.db import libpq_url
+from spatial.errors import TooManyRequestsError, UnauthenticatedError
 from spatial.settings import StoreSettings
 from tests.conftest import Caller, api_settings
 from tests.test_access import api_routes
@@ -190,6 +195,57 @@ def test_login_pauses_an_account_after_failures(strict: TestClient, nanjing: Eng
                for i in range(4)]  # fmt: skip
     assert sprayed[-1] == 429 and "address" in strict.post(
         "/api/v1/auth/token", data={"username": "someone", "password": "x"}).json()["detail"]  # fmt: skip
+
+
+def test_parallel_guesses_are_counted_before_the_password_is_checked(strict: TestClient, nanjing: Engine) -> None:
+    """Issue 19.1: 40 parallel wrong passwords got 40 × 401 — each checked the limit before any was counted."""
+    name = f"parallel-{uuid.uuid4().hex[:8]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320100", roles=["planner"], password="right password 123", actor="t")
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(lambda _: strict.post("/api/v1/auth/token", data={"username": name,
+                                                                                   "password": "wrong"}).status_code,
+                                 range(12)))  # fmt: skip
+    assert sorted(statuses) == [401] * 3 + [429] * 9, statuses  # the limit is 3 per account and address
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/token", "/api/v1/auth/session"])
+def test_control_characters_in_a_login_are_refused_in_words(client: TestClient, path: str) -> None:
+    """Issue 19.2: a NUL byte in the name was a plain-text 500 from the database driver."""
+    for username, password in (("demo\x00admin", "whatever 123"), ("demo-admin", "pass\x00word"), ("a\x1bb", "x")):
+        answer = client.post(path, data={"username": username, "password": password})
+        assert answer.status_code == 422, answer.text
+        assert "control characters" in answer.json()["detail"] and answer.json()["message"]
+        assert answer.headers["x-content-type-options"] == "nosniff"  # the platform's answer, headers and all
+
+
+def test_a_guesser_elsewhere_slows_an_account_down_but_cannot_lock_its_owner_out() -> None:
+    """Issue 19.8: five wrong passwords from anywhere locked the owner out for 15 minutes."""
+    limits = {"rate_login_failures": "2/15 minutes", "rate_login_failures_per_client": "100/15 minutes"}
+    throttle = Throttle(api_settings(**limits, login_slowdown_after=3))
+
+    async def attempt(client: str, right: bool) -> str:
+        try:
+            async with throttle.login_attempt("owner", client):
+                if not right:
+                    raise UnauthenticatedError("wrong username or password")
+            return "in"
+        except UnauthenticatedError:
+            return "wrong"
+        except TooManyRequestsError:
+            return "paused"
+
+    async def story() -> tuple[list[str], str, float, str]:
+        guesses = [await attempt("10.0.0.66", right=False) for _ in range(3)]  # the guesser's pair pauses
+        owner = await attempt("10.0.0.7", right=True)  # the owner, from their own address, gets in
+        await attempt("10.0.0.67", right=False)  # a third failure of the account, from a second address
+        started = time.monotonic()
+        late = await attempt("10.0.0.7", right=True)  # over the slowdown threshold: held, but let in
+        return guesses, owner, time.monotonic() - started, late
+
+    guesses, owner, held_s, late = asyncio.run(story())
+    assert guesses == ["wrong", "wrong", "paused"] and owner == "in" and late == "in"
+    assert 0.9 <= held_s < 5  # 2**0 s after the third failure; it doubles with each further one
 
 
 def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestClient) -> None:

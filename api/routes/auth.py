@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -15,7 +16,9 @@ from api.session import REFRESH_COOKIE, clear_session, set_session
 from command.tokens import TokenPair, issue, refresh, revoke
 from command.users import User, authenticate
 from spatial.audit import record
-from spatial.errors import UnauthenticatedError
+from spatial.errors import InvalidInputError, UnauthenticatedError
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a name or password; NUL breaks the database's text
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -43,20 +46,21 @@ async def login(
 
 
 async def _log_in(request: Request, username: str, password: str) -> TokenPair:
-    throttle = request.app.state.throttle
-    throttle.check_login(username, client_address(request))
+    client = client_address(request)
 
     def work(conn: Connection) -> TokenPair:
         user = authenticate(conn, username, password)
         if user is None:
-            record(conn, username, "login.failed", username, client=client_address(request))
+            record(conn, username, "login.failed", username, client=client)
             conn.commit()  # the failed attempt stays on record though the request fails
-            throttle.login_failed(username, client_address(request))
             raise UnauthenticatedError("wrong username or password")
         record(conn, user.username, "login", user.username)
         return issue(conn, user, request.app.state.tokens)
 
-    return await db_write(request, work)
+    async with request.app.state.throttle.login_attempt(username, client):
+        if CONTROL.search(username) or CONTROL.search(password):
+            raise InvalidInputError("username and password: control characters (such as NUL) are not allowed")
+        return await db_write(request, work)
 
 
 def _session_answer(request: Request, pair: TokenPair) -> FastJSONResponse:
