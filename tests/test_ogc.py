@@ -34,9 +34,14 @@ def test_landing_conformance_and_an_openapi_document_that_needs_no_network(anony
     assert description.status_code == 200 and description.json()["openapi"].startswith("3.")
     assert "/ogc/collections/{collection_id}/items" in description.json()["paths"]
     assert all(ref.startswith("#/") for ref in refs(description.json()))  # no remote schema anywhere
+    declared = ".".join(description.json()["openapi"].split(".")[:2])
+    assert links["service-desc"]["type"] == f"application/vnd.oai.openapi+json;version={declared}"
     conforms = anonymous.get(links["conformance"]["href"]).json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conforms
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conforms
+    assert not [c for c in conforms if c.endswith("/oas30")] or declared == "3.0"  # issue 19.10: what is served
+    slashed = anonymous.get("/ogc/", follow_redirects=False)  # issue 19.10: was a 307 with an empty body
+    assert slashed.status_code == 200 and slashed.json()["links"] == landing.json()["links"]
 
 
 def test_collections_describe_units_per_tier_cases_and_forces(anonymous: TestClient) -> None:
