@@ -216,7 +216,8 @@ def create_app(
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
                        uploads={"/api/v1/reports": MediaLimits().request_bytes,
                                 r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
-                                r"/cases/[0-9]+/act": MediaLimits().request_bytes})  # fmt: skip
+                                r"/cases/[0-9]+/act": MediaLimits().request_bytes},
+                       read_timeout_s=api.body_read_timeout_s)  # fmt: skip
     if api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],

@@ -57,7 +57,7 @@ MESSAGES = {
     "too_large": "error.too_large", "unsupported_format": "error.unsupported", "invalid_input": "error.invalid",
     "outside_jurisdiction": "error.outside_jurisdiction", "topology": "error.topology",
     "too_many_requests": "error.too_many_requests", "database_unavailable": "error.unavailable",
-    "not_allowed": "error.not_allowed", "internal": "error.internal",
+    "not_allowed": "error.not_allowed", "internal": "error.internal", "timeout": "error.timeout",
 }  # fmt: skip
 # Starlette's own refusals (an unknown path, a method the path does not take)
 HTTP_CODES = {404: "not_found", 405: "not_allowed", 413: "too_large", 400: "bad_request", 401: "unauthenticated",

@@ -8,6 +8,7 @@ styles; no other origin can be reached even so.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -69,9 +70,10 @@ class BodyLimit:
     large body by accident.
     """
 
-    def __init__(self, app: ASGIApp, default_bytes: int, uploads: dict[str, int]) -> None:
-        """``uploads``: each upload endpoint's limit, by a regular expression matching its whole path."""
-        self.app, self.default_bytes = app, default_bytes
+    def __init__(self, app: ASGIApp, default_bytes: int, uploads: dict[str, int], read_timeout_s: float) -> None:
+        """``uploads``: each upload endpoint's limit, by a regular expression matching its whole path;
+        ``read_timeout_s``: the longest wait for the next part of a body still arriving."""
+        self.app, self.default_bytes, self.read_timeout_s = app, default_bytes, read_timeout_s
         self.uploads = [(re.compile(path), limit) for path, limit in uploads.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,17 +86,28 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit:
             await _refuse(scope, send, int(declared), limit)
             return
-        received, refused = 0, False
+        received, refused, complete = 0, False, False
 
         async def counted() -> Message:
-            # over the limit: answer 413 now, and tell the endpoint the client went away
-            nonlocal received, refused
-            message = await receive()
+            # over the limit: answer 413 now; stalled mid-body: 408; either way the endpoint hears a disconnect
+            nonlocal received, refused, complete
+            if refused:
+                return {"type": "http.disconnect"}
+            if complete:  # the body is in: what the endpoint waits for now (a disconnect) may take hours
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                refused = True
+                await _refuse(scope, send, received, limit, stalled_s=self.read_timeout_s)
+                return {"type": "http.disconnect"}
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
-            if received > limit and not refused:
+            if received > limit:
                 refused = True
                 await _refuse(scope, send, received, limit)
-            return {"type": "http.disconnect"} if refused else message
+                return {"type": "http.disconnect"}
+            return message
 
         async def unless_refused(message: Message) -> None:
             if not refused:
@@ -103,10 +116,15 @@ class BodyLimit:
         await self.app(scope, counted, unless_refused)
 
 
-async def _refuse(scope: Scope, send: Send, size: int, limit: int) -> None:
-    detail = f"request of {size:,}+ bytes is over the {limit:,}-byte limit for this endpoint"
-    body = orjson.dumps(refusal(Request(scope), detail, "too_large"))
-    await send({"type": "http.response.start", "status": 413,
+async def _refuse(scope: Scope, send: Send, size: int, limit: int, stalled_s: float | None = None) -> None:
+    if stalled_s is None:
+        status, code = 413, "too_large"
+        detail = f"request of {size:,}+ bytes is over the {limit:,}-byte limit for this endpoint"
+    else:
+        status, code = 408, "timeout"
+        detail = f"the request body stalled: nothing arrived for {stalled_s:g} s after {size:,} bytes; send it again"
+    body = orjson.dumps(refusal(Request(scope), detail, code))
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})

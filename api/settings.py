@@ -34,6 +34,9 @@ class ApiSettings(BaseSettings):
         default=[], description="Origins (scheme://host[:port]) whose pages may call the API; none by default."
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body except media uploads.")
+    body_read_timeout_s: float = Field(
+        default=20.0, gt=0, le=600, description="Longest pause inside a request body before 408 (a stalled upload)"
+    )
     rate_limit_storage: str = Field(
         default="memory://", description="limits storage URI (redis://… for several processes)"
     )

@@ -194,10 +194,13 @@ def artifacts() -> Path:
 
 
 @contextmanager
-def served(settings: StoreSettings, first_port: int, **app_options: object) -> Iterator[str]:
+def served(
+    settings: StoreSettings, first_port: int, api_options: dict[str, object] | None = None, **app_options: object
+) -> Iterator[str]:
     """The real app under uvicorn on a free port from ``first_port``, ready; its base URL."""
     port = free_port(first_port)
-    app = create_app(settings, api_settings(port=port), loop_settings=QUIET_LOOP, **app_options)  # type: ignore[arg-type]
+    service = api_settings(port=port, **(api_options or {}))
+    app = create_app(settings, service, loop_settings=QUIET_LOOP, **app_options)  # type: ignore[arg-type]
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

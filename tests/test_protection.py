@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from command.users import create_user
 from spatial.db import libpq_url
 from spatial.errors import TooManyRequestsError, UnauthenticatedError
 from spatial.settings import StoreSettings
-from tests.conftest import Caller, api_settings
+from tests.conftest import Caller, api_settings, served
 from tests.test_access import api_routes
 
 PHONE, NAME = "13712345678", "赵六"
@@ -246,6 +247,27 @@ def test_a_guesser_elsewhere_slows_an_account_down_but_cannot_lock_its_owner_out
     guesses, owner, held_s, late = asyncio.run(story())
     assert guesses == ["wrong", "wrong", "paused"] and owner == "in" and late == "in"
     assert 0.9 <= held_s < 5  # 2**0 s after the third failure; it doubles with each further one
+
+
+def test_a_stalled_upload_is_answered_408_not_held_open(nanjing_settings: StoreSettings, caller: Caller) -> None:
+    """Issue 19.5: Content-Length 300,000,000 and 6 bytes sent kept the request open for good."""
+    key = caller(["integration"], "320100")["X-API-Key"]
+    with served(nanjing_settings, 18700, api_options={"body_read_timeout_s": 1.0}) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=15) as raw:
+            head = f"POST /api/v1/reports HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n"
+            raw.sendall((head + "Content-Type: application/json\r\nContent-Length: 300000\r\n\r\n" + '{"lon"').encode())
+            started = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    waited = time.monotonic() - started
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"stalled" in body and 0.9 <= waited < 10, (waited, body)
 
 
 def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestClient) -> None:
