@@ -65,9 +65,12 @@ VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
         %s, %s, %s, %s, %s, %s, %s)
 RETURNING id
 """
-REPORT_COLUMNS = "event_id, source, reporter, description, address, geom, given, idempotency_key, request_hash, units"
+REPORT_COLUMNS = (
+    "event_id, source, reporter, description, address, geom, given, idempotency_owner, idempotency_key, "
+    "request_hash, units"
+)
 # a report belongs to its own place (its grid and ancestors), even when it joins a case across a boundary
-REPORT_VALUES = """%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s,
+REPORT_VALUES = """%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s,
     (SELECT g.ancestors || g.id FROM unit g WHERE g.code = %s)"""
 # announced at commit, by the statement that stores the report (one round trip fewer per report)
 ANNOUNCE = f"""pg_notify('{CHANNEL}', jsonb_build_object('type', %s::text, 'case_id', r.event_id::text,
@@ -159,7 +162,7 @@ async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[St
 
 def _lookup_sql() -> str:
     category = ", ".join(f"c.{f.name}" for f in fields(Category))
-    previous = ANSWER_SQL.format(where="r.idempotency_key = %(key)s")
+    previous = ANSWER_SQL.format(where="r.idempotency_owner = %(owner)s AND r.idempotency_key = %(key)s")
     return f"""
 SELECT {category}, previous.*
 FROM (SELECT 1) AS one
@@ -168,7 +171,8 @@ LEFT JOIN LATERAL ({previous}) AS previous ON true
 """
 
 
-ANSWER_BY_KEY = ANSWER_SQL.format(where="r.idempotency_key = %s")
+# a key is its caller's own: another caller's replay of it is a new report, never the first one's answer
+ANSWER_BY_KEY = ANSWER_SQL.format(where="r.idempotency_owner = %s AND r.idempotency_key = %s")
 # The category and any answer already given under the key, in one statement
 LOOKUP = _lookup_sql()
 CATEGORY_COLUMNS = len(fields(Category))
@@ -202,7 +206,7 @@ async def submit(
     files it (audited); ``within``, when given, is the unit the point must lie in (the caller's).
     """
     fingerprint = submission.fingerprint()
-    row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key},
+    row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key, "owner": actor},
                                     prepare=True)).fetchone()  # fmt: skip
     category_row, previous = row[:CATEGORY_COLUMNS], row[CATEGORY_COLUMNS:]  # type: ignore[index]
     if previous[0] is not None:
@@ -219,7 +223,7 @@ async def submit(
     except psycopg.errors.UniqueViolation as clash:
         if idempotency_key is None or "idempotency_key" not in (clash.diag.constraint_name or ""):
             raise
-        twin = await (await conn.execute(ANSWER_BY_KEY, (idempotency_key,))).fetchone()
+        twin = await (await conn.execute(ANSWER_BY_KEY, (actor, idempotency_key))).fetchone()
         if twin is None:  # stored by a caller whose reports this one may not see
             raise ConflictError(
                 f"Idempotency-Key {idempotency_key!r} is taken; use a new key for a new report"
@@ -238,7 +242,8 @@ async def _store(
     report = (
         submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
         submission.description, submission.address, submission.lon, submission.lat,
-        orjson.dumps(submission.given).decode(), idempotency_key, fingerprint, _grid_code(location),
+        orjson.dumps(submission.given).decode(), actor if idempotency_key is not None else None, idempotency_key,
+        fingerprint, _grid_code(location),
     )  # fmt: skip
     announce = (category.code, submission.severity.value, submission.lon, submission.lat)
     audit = (actor, "report.filed")

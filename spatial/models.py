@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
@@ -180,6 +181,7 @@ class Report(Base):
     """One submission; its reporter contact is personal data and stays here."""
 
     __tablename__ = "report"
+    __table_args__ = (UniqueConstraint("idempotency_owner", "idempotency_key", name="report_idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
@@ -189,7 +191,8 @@ class Report(Base):
     address: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
     given: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    idempotency_owner: Mapped[str | None] = mapped_column(Text)  # who filed it: a key is unique per caller
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_hash: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(UUID, unique=True, server_default=func.gen_random_uuid())  # public handle
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from spatial.china_coords import wgs84_to_gcj02
 from spatial.settings import StoreSettings
+from tests.conftest import Caller
 
 QINHUAI = {"lon": 118.7844, "lat": 32.0415}
 REPORT = {**QINHUAI, "category": "020102", "source": "grid_worker", "description": "路口成堆垃圾",
@@ -73,6 +74,19 @@ def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, nanjin
     changed = client.post("/api/v1/reports", json={**REPORT, "description": "另一处"}, headers={"Idempotency-Key": key})
     assert changed.status_code == 409 and "different report" in changed.json()["detail"]
     assert counts(nanjing) == before
+
+
+def test_a_key_is_its_callers_own(client: TestClient, nanjing: Engine, caller: Caller) -> None:
+    """Issue 19.7: another caller replaying a key got the first report's answer, its rating token included."""
+    key = uuid.uuid4().hex
+    first = client.post("/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key})
+    other = client.post("/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key,
+                                                               **caller(["city_commander"], "320100")})  # fmt: skip
+    assert first.status_code == other.status_code == 201, other.text
+    assert "Idempotent-Replayed" not in other.headers and other.json()["token"] != first.json()["token"]
+    assert counts(nanjing, key) == (1, 2)  # two reports under one key, one per caller (both join the one case)
+    again = client.post("/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["token"] == first.json()["token"]
 
 
 def test_fifty_parallel_identical_submissions_store_one_report(
