@@ -27,7 +27,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from api.deps import db_call
 from api.session import WRITE_HEADER, forged_write, session_token
-from command.tokens import username_of
+from command.tokens import holder_of, login_is_live
 from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
@@ -61,6 +61,7 @@ class UserCache:
     def __init__(self, ttl: float = USER_TTL) -> None:
         self._by_name: TTLCache[str, User] = TTLCache(maxsize=10_000, ttl=ttl)
         self._by_key: TTLCache[str, User | None] = TTLCache(maxsize=10_000, ttl=ttl)
+        self._live_logins: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=ttl)
 
     async def by_name(self, request: Request, username: str) -> User:
         """The user a token names (a token of a deleted user is refused, never an error page)."""
@@ -82,10 +83,21 @@ class UserCache:
             self._by_key[digest] = found
         return found  # type: ignore[return-value]
 
+    async def by_token(self, request: Request, access_token: str) -> User:
+        """The user an access token names, while its login stands (a revoked login's tokens end with it)."""
+        username, family = holder_of(access_token, request.app.state.tokens)
+        live = self._live_logins.get(family)
+        if live is None:
+            live = self._live_logins[family] = await db_call(request, login_is_live, family)
+        if not live:
+            raise UnauthenticatedError("this login has ended (signed out, or a refresh token was reused); log in again")
+        return await self.by_name(request, username)
+
     def forget(self) -> None:
-        """Drop everything (a user, their roles or keys changed)."""
+        """Drop everything (a user, their roles, keys or logins changed)."""
         self._by_name.clear()
         self._by_key.clear()
+        self._live_logins.clear()
 
     async def follow_changes(self, conninfo: str, **kwargs: object) -> None:
         """Forget on every change announced by the database, until cancelled; reconnects after a drop."""
@@ -106,7 +118,7 @@ async def _caller(request: Request, token: str | None, key: str | None) -> User:
     if token is None and key is None and (token := session_token(request)) is not None and forged_write(request):
         raise ForbiddenError(f"a browser session's writes must carry the {WRITE_HEADER} header")
     if token is not None:
-        user = await users.by_name(request, username_of(token, request.app.state.tokens))
+        user = await users.by_token(request, token)
     elif key is not None:
         found = await users.by_key(request, key)
         if found is None:
@@ -156,7 +168,7 @@ async def session_user(request: Request) -> User | None:
     if token is None:
         return None
     try:
-        user = await request.app.state.users.by_name(request, username_of(token, request.app.state.tokens))
+        user = await request.app.state.users.by_token(request, token)
     except UnauthenticatedError:
         return None
     return None if user.disabled else user

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from sqlalchemy import Connection, text
 
-from command.users import User, get_user
+from command.users import CHANGES, User, get_user
 from spatial.audit import record
 from spatial.errors import UnauthenticatedError
 
@@ -53,29 +53,40 @@ def _digest(token: str) -> str:
 
 
 def issue(conn: Connection, user: User, policy: TokenPolicy, family: str | None = None) -> TokenPair:
-    """A new access token and a new refresh token (of a new family unless continuing one)."""
+    """A new access token and a new refresh token (of a new family unless continuing one).
+
+    The access token names its login (``fam``): once the login is revoked (logout, a reused
+    refresh token) the token is refused too, not only when it expires.
+    """
     now = datetime.now(UTC)
+    family = family or secrets.token_hex(16)
     claims = {"sub": user.username, "uid": user.id, "iss": ISSUER, "iat": now, "jti": secrets.token_hex(8),
-              "exp": now + timedelta(minutes=policy.access_minutes)}  # fmt: skip
+              "fam": family, "exp": now + timedelta(minutes=policy.access_minutes)}  # fmt: skip
     access = jwt.encode(claims, policy.secret, algorithm=ALGORITHM)
     refresh = secrets.token_urlsafe(32)
     conn.execute(text(
         "INSERT INTO refresh_token (token_sha256, family, user_id, expires_at) VALUES (:t, :f, :u, :e)"),
-        {"t": _digest(refresh), "f": family or secrets.token_hex(16), "u": user.id,
-         "e": now + timedelta(days=policy.refresh_days)})  # fmt: skip
+        {"t": _digest(refresh), "f": family, "u": user.id, "e": now + timedelta(days=policy.refresh_days)})  # fmt: skip
     return TokenPair(access, refresh, policy.access_minutes * 60)
 
 
-def username_of(access_token: str, policy: TokenPolicy) -> str:
-    """The user an access token was issued to, or UnauthenticatedError (expired, forged, malformed)."""
+def holder_of(access_token: str, policy: TokenPolicy) -> tuple[str, str]:
+    """The user an access token was issued to and their login (family), or UnauthenticatedError
+    (expired, forged, malformed, or issued before tokens named their login)."""
     try:
         claims = jwt.decode(access_token, policy.secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "iss"]})  # fmt: skip
+                            options={"require": ["exp", "iat", "sub", "iss", "fam"]})  # fmt: skip
     except jwt.ExpiredSignatureError:
         raise UnauthenticatedError("the access token has expired; refresh it or log in again") from None
     except jwt.InvalidTokenError:
         raise UnauthenticatedError("the access token is not valid") from None
-    return str(claims["sub"])
+    return str(claims["sub"]), str(claims["fam"])
+
+
+def login_is_live(conn: Connection, family: str) -> bool:
+    """Whether a login still stands: some token of it not revoked (logout and reuse revoke them all)."""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT FROM refresh_token WHERE family = :f AND revoked_at IS NULL)"),
+                             {"f": family}).scalar())  # fmt: skip
 
 
 def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenPair:
@@ -104,9 +115,10 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
 
 
 def revoke_family(conn: Connection, family: str) -> None:
-    """End every token of one login."""
+    """End every token of one login; every API process forgets it at commit (its access tokens end too)."""
     conn.execute(text("UPDATE refresh_token SET revoked_at = coalesce(revoked_at, now()) WHERE family = :f"),
                  {"f": family})  # fmt: skip
+    conn.execute(text("SELECT pg_notify(:channel, :f)"), {"channel": CHANGES, "f": family})
 
 
 def revoke(conn: Connection, refresh_token: str) -> None:

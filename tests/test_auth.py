@@ -73,6 +73,24 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client: Te
     assert (
         client.post("/api/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}).status_code == 401
     )
+    # issue 19.6: and so are its access tokens, not only when they expire (the revocation is heard by NOTIFY)
+    deadline, status = time.monotonic() + 2, 200
+    while status == 200 and time.monotonic() < deadline:
+        status = client.get("/api/v1/auth/me", headers=bearer(second.json()["access_token"])).status_code
+    assert status == 401
+
+
+def test_an_access_token_ends_with_its_login(client: TestClient, user: str) -> None:
+    """Issue 19.6: after logout the access token answered 200 on /auth/me for up to 15 minutes."""
+    tokens, other = login(client, user).json(), login(client, user).json()
+    assert client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 200
+    assert client.post("/api/v1/auth/revoke", json={"refresh_token": tokens["refresh_token"]}).status_code == 200
+    ended = client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))
+    assert ended.status_code == 401 and "log in again" in ended.json()["detail"]
+    assert client.get("/api/v1/auth/me", headers=bearer(other["access_token"])).status_code == 200  # another login
+    secret = client.app.state.tokens.secret  # type: ignore[attr-defined]
+    unnamed = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_900_000_000, "exp": 4_000_000_000}, secret)
+    assert client.get("/api/v1/auth/me", headers=bearer(unnamed)).status_code == 401  # a token that names no login
 
 
 def test_logout_revokes_and_disabling_stops_access_at_once(client: TestClient, user: str, nanjing: Engine) -> None:

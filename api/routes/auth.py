@@ -94,6 +94,7 @@ async def end_session(request: Request) -> FastJSONResponse:
     token = request.cookies.get(REFRESH_COOKIE)
     if token is not None:
         await db_write(request, revoke, token)
+        request.app.state.users.forget()  # here at once; other processes on the notification
     response = FastJSONResponse({"revoked": token is not None})
     clear_session(response)
     return response
@@ -110,6 +111,7 @@ async def refresh_tokens(request: Request, body: RefreshIn) -> FastJSONResponse:
 async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
     """End the login the refresh token belongs to (every token of it)."""
     await db_write(request, revoke, body.refresh_token)
+    request.app.state.users.forget()  # here at once; other processes on the notification
     return FastJSONResponse({"revoked": True})
 
 
