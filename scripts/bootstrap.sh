@@ -8,14 +8,7 @@ cd "$(dirname "$0")/.."
 dev=false
 [ "${1:-}" = "--dev" ] && dev=true
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-updated=false
-apt_install() {
-  if [ "$updated" = false ]; then $sudo apt-get update -q >/dev/null; updated=true; fi
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confold "$@" >/dev/null
-}
+source scripts/apt.sh
 missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
