@@ -56,7 +56,8 @@ def test_wrong_password_unknown_user_and_forged_or_expired_tokens(client: TestCl
     assert login(client, user, PASSWORD + "x").status_code == 401
     assert login(client, "nobody-" + user).status_code == 401
     secret = client.app.state.tokens.secret  # type: ignore[attr-defined]
-    expired = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_700_000_000, "exp": 1_700_000_600}, secret)
+    expired = jwt.encode({"sub": user, "iss": "cityops", "fam": "f" * 32, "iat": 1_700_000_000, "exp": 1_700_000_600},
+                         secret)  # fmt: skip
     response = client.get("/api/v1/auth/me", headers=bearer(expired))
     assert response.status_code == 401 and "expired" in response.json()["detail"]
     forged = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_900_000_000, "exp": 4_000_000_000}, "guessed-secret")

@@ -89,6 +89,18 @@ def test_a_key_is_its_callers_own(client: TestClient, nanjing: Engine, caller: C
     assert again.headers["Idempotent-Replayed"] == "true" and again.json()["token"] == first.json()["token"]
 
 
+def test_numbers_that_json_does_not_have_are_refused(client: TestClient, nanjing: Engine) -> None:
+    """Issue 19.9: a 3-D point with a NaN altitude was stored as given."""
+    before = counts(nanjing)
+    for number in ("NaN", "Infinity", "-Infinity"):
+        given = {k: v for k, v in REPORT.items() if k not in ("lon", "lat")}
+        body = json.dumps({**given, "location": {"type": "Point", "coordinates": [118.79, 32.05, 0]}})
+        body = body.replace('"coordinates": [118.79, 32.05, 0]', f'"coordinates": [118.79, 32.05, {number}]')
+        answer = client.post("/api/v1/reports", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422 and "coordinates" in answer.json()["detail"], answer.text
+    assert counts(nanjing) == before
+
+
 def test_fifty_parallel_identical_submissions_store_one_report(
     server: str, nanjing: Engine, staff: dict[str, str]
 ) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection, text
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
 from command.users import (
@@ -42,10 +43,10 @@ ORDER BY id DESC LIMIT :limit
 """
 
 
-class UserIn(BaseModel):
+class UserIn(RequestBody):
     """A new staff user or integration."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     username: str = Field(pattern=USERNAME.pattern)
     unit: str = Field(pattern=r"^[0-9]{6,19}$", description="Code of the unit the user belongs to")
     roles: list[str] = Field(min_length=1, max_length=12)
@@ -54,17 +55,16 @@ class UserIn(BaseModel):
     department: str | None = Field(default=None, max_length=100)
 
 
-class RolesIn(BaseModel):
+class RolesIn(RequestBody):
     """The roles a user has from now on."""
 
-    model_config = ConfigDict(extra="forbid")
     roles: list[str] = Field(min_length=0, max_length=12)
 
 
-class KeyIn(BaseModel):
+class KeyIn(RequestBody):
     """What a new API key is for."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=100)
 
 

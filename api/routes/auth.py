@@ -6,10 +6,11 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Connection
 
 from api.access import PUBLIC, SIGNED_IN, client_address
+from api.body import RequestBody
 from api.deps import db_write
 from api.geojson import FastJSONResponse
 from api.session import REFRESH_COOKIE, clear_session, set_session
@@ -23,10 +24,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a name or password; NUL bre
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestBody):
     """A refresh token, to exchange or to end."""
 
-    model_config = ConfigDict(extra="forbid")
     refresh_token: str = Field(min_length=20, max_length=200)
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from command.users import User
@@ -33,33 +34,31 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 Capability = Annotated[str | None, Query(description="Comma-separated capabilities, all needed", max_length=400)]
 
 
-class AssignIn(BaseModel):
+class AssignIn(RequestBody):
     """Forces to send to the case, all or none."""
 
-    model_config = ConfigDict(extra="forbid")
     force_ids: list[int] = Field(min_length=1, max_length=MAX_FORCES)
     capabilities: list[str] = Field(default_factory=list, max_length=20, description="What they are sent to do")
 
 
-class ReleaseIn(BaseModel):
+class ReleaseIn(RequestBody):
     """Why an assignment ends."""
 
-    model_config = ConfigDict(extra="forbid")
     reason: Literal["completed", "cancelled", "reassigned", "unable"] = Field(description=", ".join(RELEASE_REASONS))
 
 
-class AnswerIn(BaseModel):
+class AnswerIn(RequestBody):
     """The force's answer to its assignment."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     answer: Literal["accept", "arrive", "complete", "unable"] = Field(description=", ".join(ANSWERS))
     reason: str = Field(default="", max_length=MAX_REASON, description="Why the force is unable (required then)")
 
 
-class RequestIn(BaseModel):
+class RequestIn(RequestBody):
     """A request for another unit's force, for one of the caller's cases."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     case_id: int = Field(ge=1, le=2**63 - 1)
     force_id: int = Field(ge=1, le=2**63 - 1)
     note: str = Field(default="", max_length=500)

@@ -17,9 +17,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import BBoxDep, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
@@ -59,18 +60,18 @@ MEDIA_BODY = {
 }  # fmt: skip
 
 
-class MergeIn(BaseModel):
+class MergeIn(RequestBody):
     """Which case to fold into this one, and why (recorded)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     case_id: int = Field(ge=1, description="The case whose reports move into this one")
     reason: str = Field(min_length=1, max_length=500)
 
 
-class SplitIn(BaseModel):
+class SplitIn(RequestBody):
     """Why a report does not belong to its case (recorded)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import shapely
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from api.tabular import ListFormat, render_list
@@ -47,16 +48,15 @@ MAX_POLYGON_VERTICES = 2000
 MAX_RADIUS_M = 100_000
 
 
-class PositionsIn(BaseModel):
+class PositionsIn(RequestBody):
     """A batch of fixes from a tracker or gateway; each fix is checked on its own."""
 
     fixes: list[Any] = Field(description="Fixes {id, lon, lat, time, speed (m/s), heading (°), accuracy (m)}")
 
 
-class StatusIn(BaseModel):
+class StatusIn(RequestBody):
     """The status a force moves to."""
 
-    model_config = ConfigDict(extra="forbid")
     status: str = Field(description=", ".join(STATUSES))
 
 

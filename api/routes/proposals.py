@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.routes.evaluation import Analyst, unit_in_reach
@@ -26,10 +27,10 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Decider = Annotated[User, Depends(Access("proposals:decide"))]
 
 
-class RuleIn(BaseModel):
+class RuleIn(RequestBody):
     """A recurrence: the same cell (H3 resolution) and category ``times`` times within ``days``, in a unit."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     unit: str | None = Field(default=None, pattern=r"^[0-9]{6,19}$", description="Default: your unit")
     times: int = Field(default=3, ge=MIN_TIMES, le=1000)
     days: int = Field(default=30, ge=1, le=MAX_DAYS)
@@ -39,10 +40,10 @@ class RuleIn(BaseModel):
     )
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(RequestBody):
     """A commander's decision on a proposal."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     decision: Literal["accepted", "dismissed"] = Field(description=" or ".join(DECISIONS))
     note: str = Field(default="", max_length=2000)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import PUBLIC_VIEW
+from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from command.follow_up import Rating, rate
@@ -15,10 +16,10 @@ from command.follow_up import Rating, rate
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
 
 
-class RatingIn(BaseModel):
+class RatingIn(RequestBody):
     """The token the report was answered with, the rating, and optionally why."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     token: uuid.UUID
     rating: Rating
     note: str = Field(default="", max_length=500)

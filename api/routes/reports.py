@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from api.access import Access, client_address
+from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
@@ -27,26 +28,24 @@ MAX_JSON_BYTES = MAX_TEXT_BYTES  # a report is a few kB of text; anything larger
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 
-class GeoJSONPoint(BaseModel):
+class GeoJSONPoint(RequestBody):
     """A GeoJSON Point (RFC 7946: [lon, lat])."""
 
-    model_config = ConfigDict(extra="forbid")
     type: Literal["Point"]
     coordinates: list[float] = Field(min_length=2, max_length=3)
 
 
-class Reporter(BaseModel):
+class Reporter(RequestBody):
     """Contact of the person reporting: personal data, stored on the report, never shown publicly."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9\- ]{5,20}$")
 
 
-class ReportIn(BaseModel):
+class ReportIn(RequestBody):
     """A report from a grid worker, the 12345 hotline, an app, a sensor or a department."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
     lon: float | None = Field(default=None, description="Longitude (with lat), or give location")
     lat: float | None = None
     location: GeoJSONPoint | None = None

@@ -10,9 +10,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.access import Access
+from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.words import moves_labels, row_labels, words
@@ -31,10 +32,10 @@ ORDER BY k.due_at LIMIT %s
 """
 
 
-class TransitionIn(BaseModel):
+class TransitionIn(RequestBody):
     """One step of the loop, on the case version the caller saw."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    model_config = ConfigDict(str_strip_whitespace=True)
     action: str = Field(pattern=r"^[a-z][a-z_]{1,39}$", description="accept, file, dispatch, acknowledge, return …")
     version: int = Field(ge=0, description="The case's version as the caller last saw it")
     note: str = Field(default="", max_length=2000)
