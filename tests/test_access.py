@@ -453,6 +453,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/basemap/info"): Call(fixed("/basemap/info")),
         ("GET", "/basemap/{z}/{x}/{y}.{ext}"): Call(fixed("/basemap/3/9/1.png"), 422),  # with or without a package
         ("GET", "/ogc"): Call(fixed("/ogc")),
+        ("GET", "/ogc/"): Call(fixed("/ogc/")),
         ("GET", "/ogc/conformance"): Call(fixed("/ogc/conformance")),
         ("GET", "/ogc/collections"): Call(fixed("/ogc/collections")),
         ("GET", "/ogc/collections/{collection_id}"): Call(fixed("/ogc/collections/cases")),
