@@ -77,6 +77,9 @@ window.cityops = (function () {
     window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
   }
 
+  var leaving = false;
+  window.addEventListener("pagehide", function () { leaving = true; });
+
   var refreshing = null;
   function refreshSession() {  // one refresh at a time, however many requests found the token expired
     if (!refreshing) {
@@ -154,7 +157,9 @@ window.cityops = (function () {
         handlers.onReset();
       });
       source.onerror = function () {
-        if (source.readyState === EventSource.CLOSED) {  // refused or ended: renew the session, then resume
+        // refused or ended: renew the session, then resume — unless the page is being left, which ends the stream
+        // too: the renewal's answer (the new cookie) would be lost and the used-up one later ends the login
+        if (source.readyState === EventSource.CLOSED && !leaving) {
           source = null;
           status(t("map.reconnecting"));
           refreshSession().then(function (ok) { if (ok === false) toLogin(); else setTimeout(open, ok ? 500 : 5000); });

@@ -4,6 +4,8 @@
 // An answer carries an Idempotency-Key made when it was pressed; offline (or when the network drops
 // it) it waits in the outbox (static/app/outbox.js) under that key, the card says so and takes no
 // second answer, and it is sent when the network is back; then the list is read again.
+import { liveStream } from "/static/ui/ui.js";
+
 const words = JSON.parse(document.getElementById("field-messages").textContent);
 const announced = new Set(); // offered assignments already announced
 let audio = null;
@@ -87,13 +89,11 @@ function refresh() {
 }
 
 function listen() {
-  const source = new EventSource("/api/v1/stream");
-  source.addEventListener("changes", (event) => {
-    if (JSON.parse(event.data).assignments?.length) refresh();
-  });
-  source.addEventListener("reset", refresh);
-  source.addEventListener("error", () => {
-    fetch("/api/v1/auth/session/refresh", { method: "POST", headers: { "X-Requested-With": "cityops" } });
+  liveStream({
+    changes: (event) => {
+      if (JSON.parse(event.data).assignments?.length) refresh();
+    },
+    reset: refresh,
   });
 }
 

@@ -64,17 +64,32 @@ document.addEventListener("click", (event) => {
       .then(() => window.location.assign("/login"));
   }
 });
-/** Pages marked data-live hear the live stream: each burst of changes becomes one cityops:changed event
- * (htmx re-reads what depends on it); a session about to lapse is renewed so the stream resumes. */
+let leaving = false;
+window.addEventListener("pagehide", () => { leaving = true; });
+
+/** The live stream with ``handlers`` (event name → function); a session about to lapse is renewed and the stream
+ * reopened. Only a refused stream (closed) is renewed: a dropped one reconnects by itself, and leaving the page ends
+ * it too — a renewal sent then loses its answer, and the used-up cookie presented again would end the login. */
+export function liveStream(handlers) {
+  const source = new EventSource("/api/v1/stream");
+  for (const [name, handler] of Object.entries(handlers)) source.addEventListener(name, handler);
+  source.addEventListener("error", () => {
+    if (source.readyState !== EventSource.CLOSED || leaving) return;
+    fetch("/api/v1/auth/session/refresh", { method: "POST", headers: { "X-Requested-With": "cityops" } })
+      .then((r) => { if (r.ok) liveStream(handlers); });
+  });
+  return source;
+}
+
+/** Pages marked data-live: each burst of changes becomes one cityops:changed event (htmx re-reads what depends
+ * on it). */
 function listen() {
   let timer = null;
-  const source = new EventSource("/api/v1/stream");
-  source.addEventListener("changes", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => document.body.dispatchEvent(new CustomEvent("cityops:changed")), 1000);
-  });
-  source.addEventListener("error", () => {
-    fetch("/api/v1/auth/session/refresh", { method: "POST", headers: { "X-Requested-With": "cityops" } });
+  liveStream({
+    changes: () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => document.body.dispatchEvent(new CustomEvent("cityops:changed")), 1000);
+    },
   });
 }
 if (document.body.dataset.live !== undefined) listen();
