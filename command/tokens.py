@@ -4,7 +4,10 @@ The access token (HS256, ``access_minutes``) names the user and is checked witho
 database; the API still loads the user per request, so disabling a user stops their tokens at
 once. The refresh token is random and kept only as its SHA-256; using it returns a new pair and
 retires it. Presenting a retired one again means two parties hold it — the whole family (every
-token descended from the same login) is revoked, and both must log in again.
+token descended from the same login) is revoked, and both must log in again. Only within a few
+seconds of its retirement (``reuse_grace_s``) is a retired token taken as a lost answer instead —
+the page left while renewing, a mobile link dropped the reply — and answered with a new pair of the
+same login (the grace period Okta and Auth0 offer for rotation).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class TokenPolicy:
     secret: str
     access_minutes: int = 15
     refresh_days: int = 7
+    reuse_grace_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
     if row is None:
         raise UnauthenticatedError("unknown refresh token; log in again")
     family, expires_at, replaced_at, revoked_at, username = row
-    if replaced_at is not None:
+    if replaced_at is not None and datetime.now(UTC) - replaced_at > timedelta(seconds=policy.reuse_grace_s):
         revoke_family(conn, family)
         record(conn, username, "token.reused", username, family=family)
         conn.commit()  # the revocation must outlive the refusal that follows
@@ -108,7 +112,7 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
     user = get_user(conn, username)
     if user.disabled:
         raise UnauthenticatedError("the user is disabled")
-    conn.execute(text("UPDATE refresh_token SET replaced_at = now() WHERE token_sha256 = :t"),
+    conn.execute(text("UPDATE refresh_token SET replaced_at = coalesce(replaced_at, now()) WHERE token_sha256 = :t"),
                  {"t": _digest(refresh_token)})  # fmt: skip
     record(conn, username, "token.refreshed", username, family=family)
     return issue(conn, user, policy, family)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -64,10 +65,20 @@ def test_wrong_password_unknown_user_and_forged_or_expired_tokens(client: TestCl
     assert client.get("/api/v1/auth/me", headers=bearer(forged)).status_code == 401
 
 
-def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client: TestClient, user: str) -> None:
+def retired_long_ago(nanjing: Engine, refresh_token: str) -> None:
+    """Move a used-up refresh token's retirement out of the grace period (a replay by someone else, later)."""
+    with nanjing.begin() as conn:
+        conn.execute(text("UPDATE refresh_token SET replaced_at = replaced_at - interval '1 minute' "
+                          "WHERE token_sha256 = :t"), {"t": hashlib.sha256(refresh_token.encode()).hexdigest()})  # fmt: skip
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(
+    client: TestClient, user: str, nanjing: Engine
+) -> None:
     first = login(client, user).json()
     second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
+    retired_long_ago(nanjing, first["refresh_token"])
     replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert replay.status_code == 401 and "already used" in replay.json()["detail"]
     # the thief's replay ended the whole login: the legitimate newer token is dead too
@@ -79,6 +90,19 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(client: Te
     while status == 200 and time.monotonic() < deadline:
         status = client.get("/api/v1/auth/me", headers=bearer(second.json()["access_token"])).status_code
     assert status == 401
+
+
+def test_a_renewal_whose_answer_was_lost_is_answered_again_within_the_grace(client: TestClient, user: str) -> None:
+    """A page left mid-renewal lost the new cookie and presented the used-up one again: that ended the login
+    (and, once access tokens ended with it, sent the next page to /login)."""
+    first = login(client, user).json()
+    lost = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    again = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert lost.status_code == 200 and again.status_code == 200
+    assert again.json()["refresh_token"] not in (lost.json()["refresh_token"], first["refresh_token"])
+    for pair in (lost.json(), again.json()):  # the login stands: both answers work
+        assert client.get("/api/v1/auth/me", headers=bearer(pair["access_token"])).status_code == 200
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": again.json()["refresh_token"]}).status_code == 200
 
 
 def test_an_access_token_ends_with_its_login(client: TestClient, user: str) -> None:

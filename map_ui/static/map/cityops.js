@@ -78,7 +78,7 @@ window.cityops = (function () {
   }
 
   var leaving = false;
-  window.addEventListener("pagehide", function () { leaving = true; });
+  ["beforeunload", "pagehide"].forEach(function (leave) { window.addEventListener(leave, function () { leaving = true; }); });
 
   var refreshing = null;
   function refreshSession() {  // one refresh at a time, however many requests found the token expired

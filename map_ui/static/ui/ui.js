@@ -65,7 +65,7 @@ document.addEventListener("click", (event) => {
   }
 });
 let leaving = false;
-window.addEventListener("pagehide", () => { leaving = true; });
+for (const leave of ["beforeunload", "pagehide"]) window.addEventListener(leave, () => { leaving = true; });
 
 /** The live stream with ``handlers`` (event name → function); a session about to lapse is renewed and the stream
  * reopened. Only a refused stream (closed) is renewed: a dropped one reconnects by itself, and leaving the page ends
