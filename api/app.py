@@ -19,6 +19,7 @@ from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
+from api.outage import PoolDoctor, add_outage_handlers
 from api.routes import (
     admin,
     auth,
@@ -114,9 +115,13 @@ def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-async def _api_pool(store: StoreSettings, size: int, zone: str) -> AsyncConnectionPool:
-    """An open pool of autocommit connections logged in as the API role, their sessions in the city's zone."""
-    pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=size, open=False,
+async def _api_pool(store: StoreSettings, size: int, zone: str, wait_s: float) -> AsyncConnectionPool:
+    """An open pool of autocommit connections logged in as the API role, their sessions in the city's zone;
+    a checkout waits at most ``wait_s`` (then PoolTimeout: a 503, see api.outage)."""
+    # reconnect_timeout: a failed reconnection is retried once a second (psycopg_pool's backoff would wait 1, 2,
+    # 4 … s, so a 5 s outage left the pool dark for up to 3 s after the database was back), then left to demand
+    pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=size, open=False, timeout=wait_s,
+                               reconnect_timeout=wait_s,
                                kwargs={"autocommit": True, **session_options(store, api=True, zone=zone)})  # fmt: skip
     await pool.open()
     return pool
@@ -139,7 +144,9 @@ def create_app(
     store = store or StoreSettings()
     api = api or ApiSettings()
     configure_logging(api.log_json)
-    tokens = TokenPolicy(signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days)
+    tokens = TokenPolicy(
+        signing_secret(api, store.data_dir), api.access_token_minutes, api.refresh_token_days, api.refresh_reuse_grace_s
+    )
     throttle = Throttle(api)  # built here so a malformed limit in the settings stops the start
     force_settings = force_settings or ForceSettings()
     loop_settings = loop_settings or LoopSettings()
@@ -150,14 +157,15 @@ def create_app(
         # every API session reads times in the city's zone: each timestamp it answers carries its offset
         zone = app.state.calendar.zone.key
         # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
-        app.state.engine = make_engine(store, api=True, zone=zone)
+        app.state.engine = make_engine(store, api=True, zone=zone, wait_s=api.db_wait_s)
         # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
         # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
-        app.state.pool = await _api_pool(store, api.db_concurrency, zone)
+        app.state.pool = await _api_pool(store, api.db_concurrency, zone, api.db_wait_s)
         # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
-        app.state.scoped_pool = await _api_pool(store, api.db_concurrency, zone)
+        app.state.scoped_pool = await _api_pool(store, api.db_concurrency, zone, api.db_wait_s)
+        app.state.pool_doctor = PoolDoctor((app.state.pool, app.state.scoped_pool), app.state.engine)
         app.state.locator = Locator()
         app.state.unit_tiles = tiles.unit_tile_cache()
         app.state.media = MediaStore(store.media_dir)
@@ -182,8 +190,13 @@ def create_app(
         outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
         follow_ups = asyncio.create_task(send_every(app.state.pool, outbox, loop_settings.deadline_sweep_s / 6))
         # the live map's feed reads changes with the city's scope and confines each viewer to theirs
-        app.state.changes = ChangeHub(libpq_url(store, api=True), session_options(store, api=True, zone=zone),
-                                      app.state.public_scope.settings())  # fmt: skip
+        # its lost connection is the first sign of an outage: the pools are checked then, not by a failed request
+        app.state.changes = ChangeHub(
+            libpq_url(store, api=True),
+            session_options(store, api=True, zone=zone),
+            app.state.public_scope.settings(),
+            on_lost=app.state.pool_doctor.examine,
+        )
         change_feed = asyncio.create_task(app.state.changes.run())
         # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
         analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(_warm_up_analytics))
@@ -211,8 +224,8 @@ def create_app(
         redoc_url=None,
     )
     add_exception_handlers(app)
+    add_outage_handlers(app)
     add_page_handlers(app)
-    app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
                        uploads={"/api/v1/reports": MediaLimits().request_bytes,
                                 r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
@@ -223,6 +236,8 @@ def create_app(
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
                            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
     app.add_middleware(RequestContext)
+    # outermost: every answer carries the headers, the middleware's own too (408, 413, a JSON 500)
+    app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
                    open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,

@@ -9,6 +9,7 @@ English (``api.words.language``), e.g. 「请补充或更正：limit: …」.
 from __future__ import annotations
 
 import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -132,6 +133,17 @@ async def http_refusal(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(refusal(request, str(exc.detail), code), status_code=exc.status_code, headers=exc.headers)
 
 
+async def driver_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLAlchemy wraps the driver's error: answered as the driver's own would be (a bad value 422, an
+    outage 503 …); one no handler knows stays an internal error."""
+    assert isinstance(exc, sqlalchemy.exc.DBAPIError)
+    for kind in type(exc.orig).__mro__ if exc.orig is not None else ():
+        handler = request.app.exception_handlers.get(kind)
+        if handler is not None and kind is not Exception:
+            return await handler(request, exc.orig)
+    raise exc
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Register the handlers once, in the app factory."""
     app.add_exception_handler(PlatformError, platform_error)
@@ -139,3 +151,4 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.errors.InsufficientPrivilege, refused_by_database)
     app.add_exception_handler(psycopg.DataError, value_refused_by_database)
     app.add_exception_handler(HTTPException, http_refusal)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, driver_error)

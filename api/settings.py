@@ -30,10 +30,16 @@ class ApiSettings(BaseSettings):
     )
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
+    # a used-up refresh token presented again this soon is a lost answer (a page left mid-renewal, a dropped
+    # mobile link), not a thief: it gets a new pair of the same login instead of ending it (Okta's grace period)
+    refresh_reuse_grace_s: int = Field(default=10, ge=0, le=60)
     cors_origins: list[str] = Field(
         default=[], description="Origins (scheme://host[:port]) whose pages may call the API; none by default."
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body except media uploads.")
+    db_wait_s: float = Field(
+        default=2.0, gt=0, le=60, description="Longest wait for a database connection before 503 with Retry-After"
+    )
     body_read_timeout_s: float = Field(
         default=20.0, gt=0, le=600, description="Longest pause inside a request body before 408 (a stalled upload)"
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -238,8 +238,10 @@ class ChangeHub:
     """Listens for changes, reads them in batches, and fans them out to the subscribed viewers."""
 
     def __init__(self, conninfo: str, connect: dict[str, object], scope: tuple[str, str],
-                 window_s: float = 0.05) -> None:  # fmt: skip
+                 window_s: float = 0.05, on_lost: Callable[[], None] | None = None) -> None:  # fmt: skip
+        """``on_lost``: called when the connection is lost (the database stopped or restarted)."""
         self._conninfo, self._connect, self._scope, self._window_s = conninfo, connect, scope, window_s
+        self._on_lost = on_lost
         self._subscriptions: set[Subscription] = set()
         self._cases: set[int] = set()
         self._forces: set[int] = set()
@@ -270,6 +272,8 @@ class ChangeHub:
             except* (psycopg.OperationalError, psycopg.InterfaceError) as errors:
                 log.warning("change feed lost; viewers reload and it reconnects", error=str(errors.exceptions[0]))
                 self.listening.clear()
+                if self._on_lost is not None:
+                    self._on_lost()
                 for subscription in list(self._subscriptions):
                     subscription.reset()
                 await asyncio.sleep(RECONNECT_S)

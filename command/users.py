@@ -20,7 +20,7 @@ from argon2.exceptions import VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 
 from spatial.audit import record
-from spatial.errors import ConflictError, InvalidInputError, NotFoundError
+from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 
 CHANGES = "cityops_users"  # NOTIFY channel: a user's roles, state or keys changed (API caches drop them)
 HASHER = PasswordHasher()
@@ -168,7 +168,12 @@ def set_roles(conn: Connection, username: str, roles: list[str], *, actor: str) 
 
 
 def disable_user(conn: Connection, username: str, *, actor: str) -> None:
-    """The user can no longer log in or use their keys (kept for the audit trail, never deleted)."""
+    """The user can no longer log in or use their keys (kept for the audit trail, never deleted).
+
+    Never one's own account: an administrator locking themselves out may leave the unit with none.
+    """
+    if actor == username:
+        raise ForbiddenError("you cannot disable your own account; another administrator can")
     done = conn.execute(text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE username = :u"),
                         {"u": username})  # fmt: skip
     if done.rowcount == 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Engine, create_engine, make_url
 
 from spatial.embedded import API_ROLE, EmbeddedCluster
@@ -50,9 +52,10 @@ def libpq_url(settings: StoreSettings, *, api: bool = False) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None = None) -> Engine:
+def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None = None, wait_s: float = 30) -> Engine:
     """A pooled engine (its sessions in ``zone`` when given); psycopg prepares statements that repeat,
-    which the hot paths rely on.
+    which the hot paths rely on. A connection is waited for at most ``wait_s`` (from the pool, or
+    from a server that does not answer), so an outage fails fast instead of holding the caller.
 
     No pre-ping: it would add a round trip to every request. A connection broken by a database
     restart fails one request, and SQLAlchemy then discards the whole stale pool.
@@ -62,5 +65,10 @@ def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None 
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_recycle=3600,
-        connect_args={"prepare_threshold": 2, **session_options(settings, api=api, zone=zone)},
+        pool_timeout=wait_s,
+        connect_args={
+            "prepare_threshold": 2,
+            "connect_timeout": max(2, math.ceil(wait_s)),  # libpq's least
+            **session_options(settings, api=api, zone=zone),
+        },
     )

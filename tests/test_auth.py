@@ -68,8 +68,9 @@ def test_wrong_password_unknown_user_and_forged_or_expired_tokens(client: TestCl
 def retired_long_ago(nanjing: Engine, refresh_token: str) -> None:
     """Move a used-up refresh token's retirement out of the grace period (a replay by someone else, later)."""
     with nanjing.begin() as conn:
+        digest = hashlib.sha256(refresh_token.encode()).hexdigest()
         conn.execute(text("UPDATE refresh_token SET replaced_at = replaced_at - interval '1 minute' "
-                          "WHERE token_sha256 = :t"), {"t": hashlib.sha256(refresh_token.encode()).hexdigest()})  # fmt: skip
+                          "WHERE token_sha256 = :t"), {"t": digest})  # fmt: skip
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(
@@ -146,3 +147,27 @@ def test_development_keeps_its_own_secret(tmp_path: Path, nanjing_settings: Stor
     again = create_app(store, ApiSettings(_env_file=None))
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert len((tmp_path / "secret_key").read_text()) >= 48 and first is not again
+
+
+def test_a_session_is_renewed_or_ended_only_by_the_pages_own_requests(client: TestClient, user: str) -> None:
+    """Issue 19.9: the refresh cookie renewed a session on any request, another site's form included."""
+    browser = TestClient(client.app, base_url="https://testserver")  # its own cookie jar (the session's are secure)
+    page = {"X-Requested-With": "cityops"}
+    signed_in = browser.post("/api/v1/auth/session", data={"username": user, "password": PASSWORD}, headers=page)
+    assert signed_in.status_code == 200, signed_in.text
+    for path in ("/api/v1/auth/session/refresh", "/api/v1/auth/session/end"):
+        forged = browser.post(path)
+        assert forged.status_code == 403 and "X-Requested-With" in forged.json()["detail"], path
+    assert browser.post("/api/v1/auth/session/refresh", headers=page).status_code == 200
+    assert browser.post("/api/v1/auth/session/end", headers=page).json() == {"revoked": True}
+
+
+def test_an_administrator_cannot_disable_their_own_account(client: TestClient, nanjing: Engine) -> None:
+    """Issue 19.9: an administrator could lock themselves out (and leave a unit with no administrator)."""
+    name = f"admin-{uuid.uuid4().hex[:10]}"
+    with nanjing.begin() as conn:
+        create_user(conn, name, unit_code="320104006", roles=["admin"], password=PASSWORD, actor="test")
+    headers = bearer(login(client, name).json()["access_token"])
+    refused = client.post(f"/api/v1/users/{name}/disable", headers=headers)
+    assert refused.status_code == 403 and "your own account" in refused.json()["detail"]
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200  # still active

@@ -13,11 +13,11 @@ from api.access import PUBLIC, SIGNED_IN, client_address
 from api.body import RequestBody
 from api.deps import db_write
 from api.geojson import FastJSONResponse
-from api.session import REFRESH_COOKIE, clear_session, set_session
+from api.session import REFRESH_COOKIE, WRITE_HEADER, clear_session, forged_write, set_session
 from command.tokens import TokenPair, issue, refresh, revoke
 from command.users import User, authenticate
 from spatial.audit import record
-from spatial.errors import InvalidInputError, UnauthenticatedError
+from spatial.errors import ForbiddenError, InvalidInputError, UnauthenticatedError
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a name or password; NUL breaks the database's text
 
@@ -79,10 +79,19 @@ async def start_session(
     return _session_answer(request, await _log_in(request, username, password))
 
 
+def _session_cookie(request: Request) -> str | None:
+    """The refresh cookie of a request the page itself sent: another site's form cannot renew or end a session
+    (a cookie goes with any request to this origin; the header only with the pages' own scripts)."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token is not None and forged_write(request):
+        raise ForbiddenError(f"a browser session is renewed or ended only with the {WRITE_HEADER} header")
+    return token
+
+
 @router.post("/session/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
 async def refresh_session(request: Request) -> FastJSONResponse:
     """Renew a browser session's access cookie with its refresh cookie (used up by this)."""
-    token = request.cookies.get(REFRESH_COOKIE)
+    token = _session_cookie(request)
     if token is None:
         raise UnauthenticatedError("no session to refresh: sign in at /login")
     return _session_answer(request, await db_write(request, refresh, token, request.app.state.tokens))
@@ -91,7 +100,7 @@ async def refresh_session(request: Request) -> FastJSONResponse:
 @router.post("/session/end", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
 async def end_session(request: Request) -> FastJSONResponse:
     """Sign a browser out: its login is revoked and its cookies removed."""
-    token = request.cookies.get(REFRESH_COOKIE)
+    token = _session_cookie(request)
     if token is not None:
         await db_write(request, revoke, token)
         request.app.state.users.forget()  # here at once; other processes on the notification
