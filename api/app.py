@@ -6,19 +6,18 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 
 from api.access import Scope, UserCache
 from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
+from api.openapi import describe
 from api.outage import PoolDoctor, add_outage_handlers
 from api.routes import (
     admin,
@@ -97,22 +96,6 @@ def _warm_up_analytics() -> None:
 
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
-
-
-def _with_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
-    """Publish models that endpoints read by hand (multipart or JSON) in the OpenAPI components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in models:
-                full = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(full.pop("$defs", {}))
-                components[model.__name__] = full
-        return app.openapi_schema  # type: ignore[return-value]
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _api_pool(store: StoreSettings, size: int, zone: str, wait_s: float) -> AsyncConnectionPool:
@@ -249,5 +232,5 @@ def create_app(
     if api.bench_endpoints:
         app.include_router(bench.router)
     app.mount("/static", static_files(), name="static")
-    _with_schemas(app, (reports.ReportIn,))
+    describe(app, (reports.ReportIn,))
     return app

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 
 import orjson
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 GEOJSON = "application/geo+json"
 
 
-class FastJSONResponse(Response):
-    """JSON through orjson, skipping FastAPI's encoder pass (hot endpoints build plain dicts)."""
+class FastJSONResponse(JSONResponse):
+    """JSON through orjson, skipping FastAPI's encoder pass (hot endpoints build plain dicts).
+
+    A JSONResponse, so the OpenAPI document shows the route's ``response_model`` as its answer's schema.
+    """
 
     media_type = "application/json"
 

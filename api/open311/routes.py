@@ -23,7 +23,17 @@ from starlette.exceptions import HTTPException
 from api.access import PUBLIC_VIEW, Scope, client_address
 from api.deps import connection, scoped_connection
 from api.errors import classify
-from api.open311.formats import Format, Open311Error, render
+from api.open311.formats import (
+    Discovery,
+    FiledRequest,
+    Format,
+    Open311Error,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+    answers,
+    render,
+)
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
 from command.intake import submit
@@ -62,6 +72,8 @@ def _spec_error(exc: Exception) -> Open311Error:
 
 class Open311Route(APIRoute):
     """Turns every refusal into the spec's error document."""
+
+    validation_status = 400  # a request validation error is the spec's 400, never a 422 (api.openapi)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         """Wrap FastAPI's handler; anything deliberate becomes a spec error, bugs still surface."""
@@ -117,7 +129,7 @@ def _count(name: str, value: str | None, default: int, most: int) -> int:
     return int(value)
 
 
-@router.get("/discovery.{fmt}")
+@router.get("/discovery.{fmt}", response_model=None, responses=answers(Discovery))
 async def discovery(request: Request, fmt: str) -> Response:
     """Where this city's GeoReport v2 endpoint is and what it speaks."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -130,7 +142,7 @@ async def discovery(request: Request, fmt: str) -> Response:
     }, _fmt(fmt), "discovery")  # fmt: skip
 
 
-@router.get("/services.{fmt}")
+@router.get("/services.{fmt}", response_model=None, responses=answers(list[Service]))
 async def list_services(request: Request, fmt: str, jurisdiction_id: str | None = None) -> Response:
     """Every category a report may be filed under, with its group and keywords."""
     format_ = _fmt(fmt)
@@ -139,7 +151,7 @@ async def list_services(request: Request, fmt: str, jurisdiction_id: str | None 
         return render(await services(conn), format_, "services")
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", response_model=None, responses=answers(ServiceDefinition))
 async def service_definition(
     request: Request, service_code: str, fmt: str, jurisdiction_id: str | None = None
 ) -> Response:
@@ -173,7 +185,7 @@ def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> Repor
     )
 
 
-@router.post("/requests.{fmt}", status_code=201)
+@router.post("/requests.{fmt}", status_code=201, response_model=None, responses=answers(list[FiledRequest], 201))
 async def create_request(request: Request, fmt: str) -> Response:
     """File a service request (form-encoded, as the spec says); the answer carries its id and token."""
     format_ = _fmt(fmt)
@@ -218,7 +230,7 @@ def _media_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/api/v1/media"
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
 async def list_requests(request: Request, fmt: str) -> Response:
     """Requests of the last 90 days (or the window asked for), newest first, at most 1,000 per page."""
     format_ = _fmt(fmt)
@@ -247,7 +259,7 @@ async def list_requests(request: Request, fmt: str) -> Response:
     return render(found, format_, "service_requests")
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
 async def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
     """One request, as a one-element list (the spec's shape)."""
     format_ = _fmt(fmt)
@@ -261,7 +273,7 @@ async def get_request(request: Request, service_request_id: str, fmt: str) -> Re
     return render(found, format_, "service_requests")
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get("/tokens/{token}.{fmt}", response_model=None, responses=answers(list[FiledRequest]))
 async def get_token(request: Request, token: str, fmt: str) -> Response:
     """The service request id a token stands for."""
     format_ = _fmt(fmt)

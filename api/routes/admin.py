@@ -7,16 +7,17 @@ Every change is audited by the functions it calls; key secrets are shown once an
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 
 from api.access import Access
 from api.body import RequestBody
 from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
+from api.schemas import UnitOfUser
 from command.users import (
     USERNAME,
     User,
@@ -68,6 +69,74 @@ class KeyIn(RequestBody):
     name: str = Field(min_length=1, max_length=100)
 
 
+class UserOut(BaseModel):
+    """A user as administrators see them (never a password or key)."""
+
+    username: str
+    display_name: str | None
+    unit: UnitOfUser
+    department: str | None
+    roles: list[str]
+    disabled: bool
+
+
+class Users(BaseModel):
+    """Every user the administrator's jurisdiction holds."""
+
+    users: list[UserOut]
+
+
+class Disabled(BaseModel):
+    """A user disabled: their keys and logins stop at once."""
+
+    username: str
+    disabled: bool
+
+
+class KeyOut(BaseModel):
+    """A new API key: shown this once, kept only as a hash."""
+
+    username: str
+    name: str
+    key: str
+
+
+class KeyRevoked(BaseModel):
+    """An API key revoked."""
+
+    username: str
+    prefix: str
+    revoked: bool
+
+
+class AuditEntry(BaseModel):
+    """One entry of the hash-chained audit log."""
+
+    id: str
+    at: str
+    actor: str
+    action: str
+    subject: str | None
+    detail: dict[str, Any] | None
+    hash: str | None = Field(description="Its link in the chain (null until sealed, within a second)")
+
+
+class AuditEntries(BaseModel):
+    """Audit entries, newest first."""
+
+    entries: list[AuditEntry]
+
+
+class AuditVerdict(BaseModel):
+    """The hash chain recomputed: the head is what to keep elsewhere and compare next time."""
+
+    intact: bool
+    entries: int
+    head: str | None
+    first_bad: int | None
+    reason: str | None
+
+
 def _as_dict(user: User) -> dict[str, object]:
     return {"username": user.username, "display_name": user.display_name,
             "unit": {"code": user.unit_code, "tier": user.unit_tier}, "department": user.department,
@@ -82,14 +151,14 @@ def _reachable(conn: Connection, admin: User, username: str) -> User:
     return user
 
 
-@router.get("/users", response_class=FastJSONResponse)
+@router.get("/users", response_class=FastJSONResponse, response_model=Users)
 async def users(request: Request, admin: Admin) -> FastJSONResponse:
     """The users of the administrator's subtree."""
     found = await db_call(request, list_users, admin.unit_id)
     return FastJSONResponse({"users": [_as_dict(u) for u in found]})
 
 
-@router.post("/users", response_class=FastJSONResponse, status_code=201)
+@router.post("/users", response_class=FastJSONResponse, status_code=201, response_model=UserOut)
 async def add_user(request: Request, admin: Admin, body: UserIn) -> FastJSONResponse:
     """Create a user in a unit of the administrator's subtree."""
 
@@ -104,7 +173,7 @@ async def add_user(request: Request, admin: Admin, body: UserIn) -> FastJSONResp
     return FastJSONResponse(_as_dict(await db_write(request, work)), status_code=201)
 
 
-@router.put("/users/{username}/roles", response_class=FastJSONResponse)
+@router.put("/users/{username}/roles", response_class=FastJSONResponse, response_model=UserOut)
 async def change_roles(request: Request, admin: Admin, username: Username, body: RolesIn) -> FastJSONResponse:
     """Replace a user's roles."""
 
@@ -118,7 +187,7 @@ async def change_roles(request: Request, admin: Admin, username: Username, body:
     return FastJSONResponse(_as_dict(changed))
 
 
-@router.post("/users/{username}/disable", response_class=FastJSONResponse)
+@router.post("/users/{username}/disable", response_class=FastJSONResponse, response_model=Disabled)
 async def disable(request: Request, admin: Admin, username: Username) -> FastJSONResponse:
     """Disable a user and revoke their keys (users are kept: the audit trail names them)."""
 
@@ -131,7 +200,7 @@ async def disable(request: Request, admin: Admin, username: Username) -> FastJSO
     return FastJSONResponse({"username": username, "disabled": True})
 
 
-@router.post("/users/{username}/keys", response_class=FastJSONResponse, status_code=201)
+@router.post("/users/{username}/keys", response_class=FastJSONResponse, status_code=201, response_model=KeyOut)
 async def add_key(request: Request, admin: Admin, username: Username, body: KeyIn) -> FastJSONResponse:
     """A new API key; the answer is the only time its secret exists."""
 
@@ -144,7 +213,7 @@ async def add_key(request: Request, admin: Admin, username: Username, body: KeyI
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
-@router.post("/users/{username}/keys/{prefix}/revoke", response_class=FastJSONResponse)
+@router.post("/users/{username}/keys/{prefix}/revoke", response_class=FastJSONResponse, response_model=KeyRevoked)
 async def revoke_key(
     request: Request, admin: Admin, username: Username,
     prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
@@ -160,7 +229,7 @@ async def revoke_key(
     return FastJSONResponse({"username": username, "prefix": prefix, "revoked": True})
 
 
-@router.get("/audit", response_class=FastJSONResponse)
+@router.get("/audit", response_class=FastJSONResponse, response_model=AuditEntries)
 async def audit_entries(
     request: Request, auditor: Auditor,
     action: Annotated[str | None, Query(pattern=r"^[a-z_.]{1,40}$")] = None,
@@ -177,7 +246,7 @@ async def audit_entries(
     return FastJSONResponse({"entries": await db_call(request, work)})
 
 
-@router.get("/audit/verify", response_class=FastJSONResponse)
+@router.get("/audit/verify", response_class=FastJSONResponse, response_model=AuditVerdict)
 async def audit_verify(request: Request, auditor: Auditor) -> FastJSONResponse:
     """Recompute the hash chain; the head is what to keep elsewhere and compare next time."""
     verdict = await db_call(request, verify)

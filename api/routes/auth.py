@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.access import PUBLIC, SIGNED_IN, client_address
 from api.body import RequestBody
 from api.deps import db_write
 from api.geojson import FastJSONResponse
+from api.schemas import UnitOfUser
 from api.session import REFRESH_COOKIE, WRITE_HEADER, clear_session, forged_write, set_session
 from command.tokens import TokenPair, issue, refresh, revoke
 from command.users import User, authenticate
@@ -24,13 +25,45 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a name or password; NUL bre
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
+class TokenPairOut(BaseModel):
+    """RFC 6749 §5.1: an access token (minutes) and a refresh token (days)."""
+
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="Seconds the access token is valid")
+    refresh_token: str
+
+
+class SessionOut(BaseModel):
+    """A browser session started or renewed: the tokens went into HttpOnly cookies."""
+
+    expires_in: int = Field(description="Seconds the session's access token is valid")
+
+
+class Revoked(BaseModel):
+    """Whether a login was ended."""
+
+    revoked: bool
+
+
+class Me(BaseModel):
+    """Who the credentials belong to: jurisdiction, department, roles, permissions."""
+
+    username: str
+    display_name: str | None
+    unit: UnitOfUser
+    department: str | None
+    roles: list[str]
+    permissions: list[str]
+
+
 class RefreshIn(RequestBody):
     """A refresh token, to exchange or to end."""
 
     refresh_token: str = Field(min_length=20, max_length=200)
 
 
-@router.post("/token", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post("/token", response_class=FastJSONResponse, response_model=TokenPairOut, dependencies=[Depends(PUBLIC)])
 async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
@@ -69,7 +102,7 @@ def _session_answer(request: Request, pair: TokenPair) -> FastJSONResponse:
     return response
 
 
-@router.post("/session", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post("/session", response_class=FastJSONResponse, response_model=SessionOut, dependencies=[Depends(PUBLIC)])
 async def start_session(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
@@ -88,7 +121,9 @@ def _session_cookie(request: Request) -> str | None:
     return token
 
 
-@router.post("/session/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post(
+    "/session/refresh", response_class=FastJSONResponse, response_model=SessionOut, dependencies=[Depends(PUBLIC)]
+)
 async def refresh_session(request: Request) -> FastJSONResponse:
     """Renew a browser session's access cookie with its refresh cookie (used up by this)."""
     token = _session_cookie(request)
@@ -97,7 +132,7 @@ async def refresh_session(request: Request) -> FastJSONResponse:
     return _session_answer(request, await db_write(request, refresh, token, request.app.state.tokens))
 
 
-@router.post("/session/end", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post("/session/end", response_class=FastJSONResponse, response_model=Revoked, dependencies=[Depends(PUBLIC)])
 async def end_session(request: Request) -> FastJSONResponse:
     """Sign a browser out: its login is revoked and its cookies removed."""
     token = _session_cookie(request)
@@ -109,14 +144,14 @@ async def end_session(request: Request) -> FastJSONResponse:
     return response
 
 
-@router.post("/refresh", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post("/refresh", response_class=FastJSONResponse, response_model=TokenPairOut, dependencies=[Depends(PUBLIC)])
 async def refresh_tokens(request: Request, body: RefreshIn) -> FastJSONResponse:
     """A new pair for a refresh token, which is used up by this."""
     pair = await db_write(request, refresh, body.refresh_token, request.app.state.tokens)
     return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/revoke", status_code=200, response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.post("/revoke", response_class=FastJSONResponse, response_model=Revoked, dependencies=[Depends(PUBLIC)])
 async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
     """End the login the refresh token belongs to (every token of it)."""
     await db_write(request, revoke, body.refresh_token)
@@ -124,7 +159,7 @@ async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
     return FastJSONResponse({"revoked": True})
 
 
-@router.get("/me", response_class=FastJSONResponse)
+@router.get("/me", response_class=FastJSONResponse, response_model=Me)
 async def me(user: Annotated[User, Depends(SIGNED_IN)]) -> FastJSONResponse:
     """Who the token belongs to: unit (jurisdiction), department, roles, permissions."""
     return FastJSONResponse({

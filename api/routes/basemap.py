@@ -10,10 +10,11 @@ their URLs carry the package's version (``?v=``): a new import changes every URL
 from __future__ import annotations
 
 import gzip
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import PUBLIC
@@ -45,7 +46,16 @@ def _public(package: Package) -> dict[str, object]:
             "url": f"/basemap/{{z}}/{{x}}/{{y}}.{package.tile_type}?v={package.version}"}  # fmt: skip
 
 
-@router.get("/info")
+class BasemapInfo(BaseModel):
+    """The imported tile package, if any (kind, zooms, bounds, attribution, tile URL), and which basemap the
+    page shows first: ``package``, ``configured`` (a tile service's URL), or none."""
+
+    package: dict[str, Any] | None
+    configured: bool
+    active: Literal["package", "configured"] | None
+
+
+@router.get("/info", response_model=BasemapInfo)
 async def basemap_info(request: Request) -> dict[str, object]:
     """The imported package (kind, zooms, bounds, attribution, tile URL) and which basemap the page shows first."""
     current = request.app.state.basemap.current()

@@ -9,10 +9,10 @@ the summary of its assignments' cases wherever they lie (a borrowed force), and 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
@@ -64,13 +64,122 @@ class RequestIn(RequestBody):
     note: str = Field(default="", max_length=500)
 
 
+class Shortfall(BaseModel):
+    """Fewer forces than asked for could be found, and why."""
+
+    missing: int
+    reason: str
+
+
+class Candidates(BaseModel):
+    """The nearest available forces for a case, and those passed over with the reason."""
+
+    case_id: int
+    k: int
+    capabilities: list[str]
+    candidates: list[dict[str, Any]] = Field(description="Force cards, nearest first, each with its reasons")
+    passed_over: list[dict[str, Any]] = Field(description="Force cards not offered, each with its reason")
+    shortfall: Shortfall | None = None
+    warning: str | None = None
+
+
+class Booked(BaseModel):
+    """An assignment made: the force must accept by ``accept_by``."""
+
+    id: int
+    force_id: int
+    assigned_at: str
+    accept_by: str
+
+
+class Assigned(BaseModel):
+    """The forces sent to a case."""
+
+    case_id: int
+    assignments: list[Booked]
+
+
+class AssignmentStage(BaseModel):
+    """An assignment's stage (offered, en_route, on_scene, released) and its times."""
+
+    model_config = ConfigDict(extra="allow")  # each view adds what its reader needs (the force, the case, answers)
+
+    id: int
+    case_id: int
+    stage: str
+    assigned_at: str | None
+    accept_by: str | None
+    accepted_at: str | None
+    arrived_at: str | None
+    released_at: str | None
+
+
+class AssignmentView(AssignmentStage):
+    """An assignment with its force; a force's own answer adds the answers it may give next."""
+
+    force_id: int | None
+    force_code: str | None
+    force_name: str | None
+
+
+class MyAssignment(AssignmentStage):
+    """An assignment as its force sees it: the case's summary (reporter masked) and the answers it may give."""
+
+    category: str | None
+    state: str | None
+    lon: float | None
+    lat: float | None
+    answers: list[str]
+
+
+class CaseAssignments(BaseModel):
+    """Every assignment of a case with the steps of its story."""
+
+    case_id: int
+    items: list[AssignmentView]
+
+
+class MyAssignments(BaseModel):
+    """The caller's force and its active (then lately released) assignments; ``detail`` when none is linked."""
+
+    force: dict[str, Any] | None
+    items: list[MyAssignment]
+    detail: str | None = None
+
+
+class ForceRequestView(BaseModel):
+    """A request to borrow a force of another unit, and what became of it."""
+
+    id: int
+    case_id: int
+    force_id: int
+    force_code: str | None
+    force_name: str | None
+    owner_code: str | None
+    owner_name: str | None
+    requested_by: str
+    requested_at: str
+    note: str | None
+    state: str
+    decided_by: str | None
+    decided_at: str | None
+    assignment_id: int | None
+    released_at: str | None
+
+
+class ForceRequests(BaseModel):
+    """Force requests, newest first."""
+
+    items: list[ForceRequestView]
+
+
 def clock(request: Request) -> Clock:
     """Freshness, shifts and accept deadlines as configured, in the city's zone."""
     settings = request.app.state.force_settings
     return Clock(request.app.state.calendar.zone, settings.stale_after, settings.accept_within)
 
 
-@router.get("/events/{case_id}/candidates", response_class=FastJSONResponse)
+@router.get("/events/{case_id}/candidates", response_class=FastJSONResponse, response_model=Candidates)
 async def recommend(
     request: Request,
     user: Reader,
@@ -85,7 +194,7 @@ async def recommend(
         return FastJSONResponse(await candidates(conn, case_id, need, user.unit_id))
 
 
-@router.post("/events/{case_id}/assignments", response_class=FastJSONResponse, status_code=201)
+@router.post("/events/{case_id}/assignments", response_class=FastJSONResponse, status_code=201, response_model=Assigned)
 async def assign_forces(request: Request, user: Dispatcher, case_id: RowId, body: AssignIn) -> FastJSONResponse:
     """Send forces to the case atomically; 409 names the case holding a force that is taken."""
     async with scoped_connection(request) as conn:
@@ -95,7 +204,7 @@ async def assign_forces(request: Request, user: Dispatcher, case_id: RowId, body
     return FastJSONResponse(booked, status_code=201)
 
 
-@router.get("/events/{case_id}/assignments", response_class=FastJSONResponse)
+@router.get("/events/{case_id}/assignments", response_class=FastJSONResponse, response_model=CaseAssignments)
 async def assignments_of_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """Every assignment of the case, newest first (active and released)."""
     async with scoped_connection(request) as conn:
@@ -107,7 +216,7 @@ def redispatch(request: Request) -> Redispatch:
     return Redispatch.of(request.app.state.force_settings, request.app.state.calendar.zone)
 
 
-@router.post("/assignments/{assignment_id}/accept", response_class=FastJSONResponse)
+@router.post("/assignments/{assignment_id}/accept", response_class=FastJSONResponse, response_model=AssignmentView)
 async def accept_assignment(request: Request, user: Dispatcher, assignment_id: RowId) -> FastJSONResponse:
     """The force took the job (told by radio, before its accept deadline): it is en route."""
     async with scoped_connection(request) as conn:
@@ -115,7 +224,7 @@ async def accept_assignment(request: Request, user: Dispatcher, assignment_id: R
                                              None))  # fmt: skip
 
 
-@router.get("/me/assignments", response_class=FastJSONResponse)
+@router.get("/me/assignments", response_class=FastJSONResponse, response_model=MyAssignments)
 async def mine(request: Request, user: Answerer) -> FastJSONResponse:
     """The assignments of the force the caller answers for: active first, then recent, with their cases."""
     if user.force_id is None:
@@ -125,7 +234,7 @@ async def mine(request: Request, user: Answerer) -> FastJSONResponse:
         return FastJSONResponse(await my_assignments(conn, user.force_id))
 
 
-@router.post("/me/assignments/{assignment_id}/answer", response_class=FastJSONResponse)
+@router.post("/me/assignments/{assignment_id}/answer", response_class=FastJSONResponse, response_model=AssignmentView)
 async def answer_assignment(request: Request, user: Answerer, assignment_id: RowId, body: AnswerIn) -> FastJSONResponse:
     """Accept (en route), arrive (on scene), complete, or unable with a reason — for the caller's own force."""
     if user.force_id is None:
@@ -135,7 +244,7 @@ async def answer_assignment(request: Request, user: Answerer, assignment_id: Row
                                              redispatch(request), user.force_id))  # fmt: skip
 
 
-@router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse)
+@router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse, response_model=AssignmentView)
 async def release_assignment(
     request: Request, user: Dispatcher, assignment_id: RowId, body: ReleaseIn
 ) -> FastJSONResponse:
@@ -144,7 +253,7 @@ async def release_assignment(
         return FastJSONResponse(await release(conn, assignment_id, body.reason, user.username))
 
 
-@router.post("/force-requests", response_class=FastJSONResponse, status_code=201)
+@router.post("/force-requests", response_class=FastJSONResponse, status_code=201, response_model=ForceRequestView)
 async def file_request(request: Request, user: Borrower, body: RequestIn) -> FastJSONResponse:
     """Ask another unit for one of its forces, for one of your cases."""
     async with scoped_connection(request) as conn:
@@ -152,7 +261,7 @@ async def file_request(request: Request, user: Borrower, body: RequestIn) -> Fas
     return FastJSONResponse(filed, status_code=201)
 
 
-@router.get("/force-requests", response_class=FastJSONResponse)
+@router.get("/force-requests", response_class=FastJSONResponse, response_model=ForceRequests)
 async def requests(
     request: Request,
     user: Reader,
@@ -164,21 +273,21 @@ async def requests(
         return FastJSONResponse({"items": await list_requests(conn, state, limit)})
 
 
-@router.post("/force-requests/{request_id}/commit", response_class=FastJSONResponse)
+@router.post("/force-requests/{request_id}/commit", response_class=FastJSONResponse, response_model=ForceRequestView)
 async def commit(request: Request, user: Dispatcher, request_id: RowId) -> FastJSONResponse:
     """The owning unit sends the force (booked like its own assignment)."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await commit_request(conn, request_id, user.username, clock(request)))
 
 
-@router.post("/force-requests/{request_id}/decline", response_class=FastJSONResponse)
+@router.post("/force-requests/{request_id}/decline", response_class=FastJSONResponse, response_model=ForceRequestView)
 async def decline(request: Request, user: Dispatcher, request_id: RowId) -> FastJSONResponse:
     """The owning unit keeps its force."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await decline_request(conn, request_id, user.username))
 
 
-@router.post("/force-requests/{request_id}/cancel", response_class=FastJSONResponse)
+@router.post("/force-requests/{request_id}/cancel", response_class=FastJSONResponse, response_model=ForceRequestView)
 async def cancel(request: Request, user: Borrower, request_id: RowId) -> FastJSONResponse:
     """The requesting unit withdraws its request before the owner decided."""
     async with scoped_connection(request) as conn:

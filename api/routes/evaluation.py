@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.schemas import or_csv
 from api.tabular import csv_response
 from command.evaluation import COUNTS, FORMULAS, RATINGS, By, Period, evaluate
 from command.users import User
@@ -64,7 +66,27 @@ async def unit_in_reach(conn: psycopg.AsyncConnection, user: User, code: str | N
     return UnitInReach(unit_id, bytes(boundary), tier)
 
 
-@router.get("/evaluation", response_model=None)
+class Evaluation(BaseModel):
+    """The evaluation of a unit's period: one row per group (area, department, category …) and the total,
+    each with its counts and rates, and the formulas used."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    unit_id: int
+    from_: str = Field(alias="from")
+    to: str
+    by: str
+    department: str | None
+    rows: list[dict[str, Any]]
+    total: dict[str, Any]
+    formulas: dict[str, str]
+
+
+@router.get(
+    "/evaluation",
+    response_model=None,
+    responses=or_csv(Evaluation),
+)
 async def evaluation(
     request: Request, user: Analyst,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,

@@ -13,16 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
 from api.deps import BBoxDep, scoped_connection
 from api.geojson import FastJSONResponse
+from api.schemas import Geometry, binary, listed
 from api.tabular import ListFormat, render_list
 from api.uploads import multipart_upload
 from api.words import case_labels, row_labels, words
@@ -30,6 +31,7 @@ from command.case_media import case_media, store_case_media
 from command.case_search import described, resolve
 from command.case_view import case_view, report_view
 from command.listing import CASE_FIELDS, MAX_LIMIT, REPORT_FIELDS, ListFilter, list_cases, list_reports
+from command.media import PHOTO_TYPES, VIDEO_TYPES
 from command.merging import merge_cases, split_report
 from command.privacy import audit_disclosure
 from command.users import User
@@ -58,6 +60,158 @@ MEDIA_BODY = {
                                  "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)"}},
     }}},
 }  # fmt: skip
+
+
+class CaseRow(BaseModel):
+    """A case in a list (``command.listing.CASE_FIELDS``), with its codes in words."""
+
+    id: str
+    category: str
+    category_name: str | None
+    category_name_en: str | None
+    severity: str
+    severity_label: str
+    state: str
+    state_label: str
+    responsible_code: str | None
+    responsible_name: str | None
+    departments: list[str] | None
+    handling_department: str | None
+    filed_at: str | None
+    deadline: str | None
+    due_at: str | None
+    overdue: bool | None
+    supervised: bool | None
+    external_id: str | None
+    report_count: int | None
+    description: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+
+
+class ReportRow(BaseModel):
+    """A report in a list (``command.listing.REPORT_FIELDS``); contact masked without personal-data clearance."""
+
+    id: str
+    case_id: str
+    category: str | None
+    state: str | None
+    state_label: str | None = None
+    source: str
+    source_label: str
+    description: str | None
+    address: str | None
+    created_at: str
+    lon: float | None
+    lat: float | None
+    reporter_name: str | None
+    reporter_phone: str | None
+
+
+class MediaRef(BaseModel):
+    """A photo or video of a report, and where to fetch it."""
+
+    sha256: str
+    content_type: str
+    size_bytes: int
+    filename: str | None
+    url: str
+
+
+class ReportView(BaseModel):
+    """A report as submitted (``command.case_view``), its contact masked unless the caller may read it."""
+
+    model_config = ConfigDict(extra="allow")  # a case's view adds the source in words
+
+    id: str
+    case_id: str
+    source: str
+    description: str | None
+    address: str | None
+    location: Geometry
+    given: dict[str, Any] | None = Field(description="The position as given: its system and coordinates")
+    reporter: dict[str, Any] | None
+    created_at: str
+    media: list[MediaRef]
+
+
+class CaseMerge(BaseModel):
+    """A merge or split that touched the case."""
+
+    kind: str
+    kind_label: str
+    report_id: str | None
+    from_case_id: str | None
+    to_case_id: str
+    distance_m: float | None
+    similarity: float | None
+    actor: str | None
+    reason: str | None
+    at: str | None
+
+
+class CaseView(BaseModel):
+    """A case with what routed it, its reports and its merges (``command.case_view`` with labels)."""
+
+    id: str
+    category: dict[str, str | None] = Field(description="code, name, name_en")
+    category_name: str
+    severity: str
+    severity_label: str
+    state: str
+    state_label: str
+    location: Geometry
+    cell: str | None
+    grid: dict[str, str | None] = Field(description="code, name")
+    chain: list[dict[str, Any]] | None = Field(description="The units above the grid, city first")
+    responsible: dict[str, Any] = Field(description="code, name, tier, tier_label, departments")
+    filed_at: str | None
+    deadline: str | None
+    routing_trace: dict[str, Any] | None
+    routing_trace_text: list[str]
+    description: str | None
+    address: str | None
+    source: str
+    source_label: str
+    report_count: int
+    merged_into: str | None
+    external_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    closed_at: str | None
+    reports: list[ReportView]
+    merges: list[CaseMerge]
+
+
+class Merged(BaseModel):
+    """A merge done: the case kept, the case folded into it, how many reports moved."""
+
+    case_id: str
+    merged_case_id: str
+    reports_moved: int
+
+
+class Split(BaseModel):
+    """A split done: the report, the case it left, the case it is in now."""
+
+    report_id: str
+    from_case_id: str
+    case_id: str
+
+
+class CaseMediaStored(BaseModel):
+    """Evidence stored with a case."""
+
+    case_id: str
+    media: list[dict[str, Any]]
+
+
+class CaseMediaList(BaseModel):
+    """Every photo and video of a case, with its origin."""
+
+    case_id: str
+    items: list[dict[str, Any]]
 
 
 class MergeIn(RequestBody):
@@ -116,7 +270,7 @@ async def case_filter(
 Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
 
 
-@router.get("/events", response_model=None)
+@router.get("/events", response_model=None, responses=listed(CaseRow, "cases"))
 async def get_cases(
     request: Request, user: Reader, filter_: Annotated[ListFilter, Depends(case_filter)], fmt: Format = ListFormat.json
 ) -> Response:
@@ -127,7 +281,7 @@ async def get_cases(
     return render_list(request, [row_labels(r, said) for r in rows], CASE_FIELDS, fmt, filter_.limit, "cases")
 
 
-@router.get("/reports", response_model=None)
+@router.get("/reports", response_model=None, responses=listed(ReportRow, "reports"))
 async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
     """Reports in the caller's jurisdiction with reporter contact (masked without personal-data clearance)."""
     reveal = user.may(PERSONAL)
@@ -140,7 +294,7 @@ async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Form
     return render_list(request, [row_labels(r, said) for r in rows], REPORT_FIELDS, fmt, filter_.limit, "reports")
 
 
-@router.get("/events/{case_id}", response_class=FastJSONResponse)
+@router.get("/events/{case_id}", response_class=FastJSONResponse, response_model=CaseView)
 async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """A case: routing, deadline, trace, its reports (contact masked) with media, and its merge history."""
     reveal = user.may(PERSONAL)
@@ -152,7 +306,7 @@ async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONRe
     return FastJSONResponse(case_labels(view, words(request)))
 
 
-@router.get("/reports/{report_id}", response_class=FastJSONResponse)
+@router.get("/reports/{report_id}", response_class=FastJSONResponse, response_model=ReportView)
 async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJSONResponse:
     """One report as submitted (contact masked) and the case it belongs to now."""
     reveal = user.may(PERSONAL)
@@ -163,14 +317,14 @@ async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJS
     return FastJSONResponse(view)
 
 
-@router.post("/events/{case_id}/merge", response_class=FastJSONResponse)
+@router.post("/events/{case_id}/merge", response_class=FastJSONResponse, response_model=Merged)
 async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -> FastJSONResponse:
     """Fold another open case into this one (its reports move here; it points here from now on)."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await merge_cases(conn, case_id, body.case_id, body.reason, actor=user.username))
 
 
-@router.post("/reports/{report_id}/split", response_class=FastJSONResponse)
+@router.post("/reports/{report_id}/split", response_class=FastJSONResponse, response_model=Split)
 async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn) -> FastJSONResponse:
     """Undo a merge for one report: back to the case it came from, or a new case routed on its own."""
     state = request.app.state
@@ -180,7 +334,7 @@ async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn)
 
 
 @router.post("/events/{case_id}/media", response_class=FastJSONResponse, status_code=201,
-             openapi_extra={"requestBody": MEDIA_BODY})  # fmt: skip
+             response_model=CaseMediaStored, openapi_extra={"requestBody": MEDIA_BODY})  # fmt: skip
 async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowId) -> FastJSONResponse:
     """Photos and videos (multipart ``media`` parts) kept as evidence of the case, for its transitions to name."""
     store = request.app.state.media
@@ -189,7 +343,7 @@ async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowI
     return FastJSONResponse({"case_id": str(case_id), "media": stored}, status_code=201)
 
 
-@router.get("/events/{case_id}/media", response_class=FastJSONResponse)
+@router.get("/events/{case_id}/media", response_class=FastJSONResponse, response_model=CaseMediaList)
 async def list_case_media(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """Every photo and video of the case — its reports' and its evidence — with origin, naming transitions, URL."""
     async with scoped_connection(request) as conn:
@@ -197,7 +351,11 @@ async def list_case_media(request: Request, user: Reader, case_id: RowId) -> Fas
     return FastJSONResponse({"case_id": str(case_id), "items": items})
 
 
-@router.get("/media/{sha256}", response_class=FileResponse)
+@router.get(
+    "/media/{sha256}",
+    response_class=FileResponse,
+    responses=binary(*sorted(PHOTO_TYPES | VIDEO_TYPES), description="The photo or video"),
+)
 async def get_media(request: Request, user: Reader, sha256: str) -> FileResponse:
     """A photo or video of a case or report the caller may see, by hash; immutable, so cached for good (privately)."""
     if not SHA256.match(sha256):

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 import shapely
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
+from api.schemas import listed
 from api.tabular import ListFormat, render_list
 from api.words import force_labels, words
 from command.privacy import audit_disclosure
@@ -58,6 +59,84 @@ class StatusIn(RequestBody):
     """The status a force moves to."""
 
     status: str = Field(description=", ".join(STATUSES))
+
+
+class ForceRow(BaseModel):
+    """A force in the directory, with its position and state; contact masked without personal-data clearance."""
+
+    model_config = ConfigDict(extra="allow")  # one force's view adds its team members or teams
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    unit_code: str
+    unit_name: str
+    department: str | None
+    capabilities: list[str]
+    status: str
+    status_label: str
+    status_at: str
+    shift: str | None = Field(description="HH:MM-HH:MM, or null for round the clock")
+    contact_name: str | None
+    contact_phone: str | None
+    lon: float | None
+    lat: float | None
+    fixed_at: str | None
+    stale: bool
+    case_id: int | None
+
+
+class ForceRef(BaseModel):
+    """A force named in another's view (a team member, a team)."""
+
+    id: int
+    code: str
+    name: str
+
+
+class ForceView(ForceRow):
+    """One force with its team members (a team) or teams (a member)."""
+
+    members: list[ForceRef]
+    teams: list[ForceRef]
+
+
+class UnitForceCounts(BaseModel):
+    """Forces of one child unit by status (``available``, ``assigned`` … each a count), and how many are stale."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    name: str
+    stale: int
+
+
+class ForceCounts(BaseModel):
+    """Forces under a unit by child unit and status (the command screen's table)."""
+
+    unit: str
+    rows: list[UnitForceCounts]
+    total: dict[str, int]
+    at: str
+
+
+class Rejected(BaseModel):
+    """A fix refused, by its place in the batch."""
+
+    index: int
+    id: str | None
+    error: str
+
+
+class PositionsStored(BaseModel):
+    """What became of a batch of fixes."""
+
+    received: int
+    accepted: int
+    stored: int
+    latest_updated: int
+    rejected: list[Rejected]
 
 
 def _near(near: str | None, radius_m: float | None) -> tuple[float, float, float] | None:
@@ -121,7 +200,7 @@ Filter = Annotated[ForceFilter, Depends(force_filter)]
 Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
 
 
-@router.get("/forces", response_model=None)
+@router.get("/forces", response_model=None, responses=listed(ForceRow, "forces"))
 async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Format = ListFormat.json) -> Response:
     """Forces in the caller's jurisdiction with position and state (JSON, GeoJSON or CSV), newest id first."""
     reveal = user.may(PERSONAL)
@@ -135,7 +214,7 @@ async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Form
     return render_list(request, [force_labels(r, said) for r in rows], FORCE_FIELDS, fmt, filter_.limit, "forces")
 
 
-@router.get("/forces/counts", response_class=FastJSONResponse)
+@router.get("/forces/counts", response_class=FastJSONResponse, response_model=ForceCounts)
 async def forces_counts(
     request: Request,
     user: Reader,
@@ -147,7 +226,7 @@ async def forces_counts(
     return FastJSONResponse({**counts, "at": datetime.now(request.app.state.calendar.zone).isoformat()})
 
 
-@router.post("/forces/positions", response_class=FastJSONResponse)
+@router.post("/forces/positions", response_class=FastJSONResponse, response_model=PositionsStored)
 async def positions(request: Request, user: Tracker, body: PositionsIn) -> FastJSONResponse:
     """Store a batch of fixes: bad ones are refused one by one (index, reason), the rest are kept."""
     settings = request.app.state.force_settings
@@ -157,7 +236,7 @@ async def positions(request: Request, user: Tracker, body: PositionsIn) -> FastJ
     return FastJSONResponse(outcome.as_dict())
 
 
-@router.get("/forces/{force_id}", response_class=FastJSONResponse)
+@router.get("/forces/{force_id}", response_class=FastJSONResponse, response_model=ForceView)
 async def force(request: Request, user: Reader, force_id: ForceId) -> FastJSONResponse:
     """One force: directory entry, position, state, active case, team members or teams."""
     reveal = user.may(PERSONAL)
@@ -168,7 +247,7 @@ async def force(request: Request, user: Reader, force_id: ForceId) -> FastJSONRe
     return FastJSONResponse(force_labels(view, words(request)))
 
 
-@router.put("/forces/{force_id}/status", response_class=FastJSONResponse)
+@router.put("/forces/{force_id}/status", response_class=FastJSONResponse, response_model=ForceView)
 async def force_status(request: Request, user: Dispatcher, force_id: ForceId, body: StatusIn) -> FastJSONResponse:
     """Move a force along its status machine (409 names the moves allowed from where it is)."""
     async with scoped_connection(request) as conn:

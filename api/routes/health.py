@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 from api.access import PUBLIC
 from api.deps import connection, db_call
 
 router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
+
+
+class Health(BaseModel):
+    """The database answered: its versions and what is loaded."""
+
+    status: Literal["ok"]
+    postgis: str
+    geos: str
+    proj: str
+    database: str
+    units: int
+    h3_resolution: int | None
+
+
+class Ready(BaseModel):
+    """Ready for traffic; ``analytics``: whether hot-spot kernels are compiled yet."""
+
+    status: Literal["ready"]
+    analytics: Literal["ready", "warming"]
 
 
 def _health(conn: Connection) -> dict[str, object]:
@@ -21,13 +43,13 @@ def _health(conn: Connection) -> dict[str, object]:
     return {"status": "ok", **row._asdict()}
 
 
-@router.get("/healthz", operation_id="health")
+@router.get("/healthz", operation_id="health", response_model=Health)
 async def health(request: Request) -> dict[str, object]:
     """Database reachable, PostGIS/GEOS/PROJ versions, and what is loaded."""
     return await db_call(request, _health)
 
 
-@router.get("/healthz/ready", operation_id="ready")
+@router.get("/healthz/ready", operation_id="ready", response_model=Ready)
 async def ready(request: Request) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from api.access import Access
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import GeoJSONResponse
+from api.schemas import FeatureCollection
 from command.hexagons import MAX_RESOLUTION, MIN_RESOLUTION, HexFilter, hexagons
 from command.users import User
 from spatial.errors import ForbiddenError, InvalidInputError
@@ -26,7 +27,7 @@ class HexLayer(StrEnum):
     forces = "forces"
 
 
-@router.get("/hexagons", response_class=GeoJSONResponse)
+@router.get("/hexagons", response_class=GeoJSONResponse, response_model=FeatureCollection)
 async def get_hexagons(
     request: Request,
     user: Annotated[User, Depends(Access("cases:read"))],

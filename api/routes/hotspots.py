@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse, GeoJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
+from api.schemas import FeatureCollection, or_csv
 from api.tabular import csv_response
 from command.binning import BIN_TIERS, GROUPS, Steps, bins
 from command.hexagons import SOURCES, HexFilter
@@ -44,6 +46,35 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class HotSpots(FeatureCollection):
+    """Hot and cold H3 cells (Getis-Ord Gi*, permutation p under an FDR cut), and a summary of the study."""
+
+    summary: dict[str, Any] = Field(description="unit, period, resolution, cells, cases, hot, cold, top …")
+
+
+class Bin(BaseModel):
+    """Cases of one cell or unit in one time step (and group)."""
+
+    key: str
+    name: str | None
+    step: str
+    group: str | None
+    count: int
+    per_km2: float | None
+
+
+class Bins(BaseModel):
+    """Cases per H3 cell or unit, per time step."""
+
+    unit: str
+    by: str
+    group: str
+    from_: str = Field(alias="from")
+    to: str
+    steps: list[str]
+    rows: list[Bin]
+
+
 def category_codes(value: str | None) -> tuple[str, ...]:
     """``?category=`` as codes or prefixes (digits), checked."""
     categories = comma_list(value, "category")
@@ -52,7 +83,7 @@ def category_codes(value: str | None) -> tuple[str, ...]:
     return categories
 
 
-@router.get("/hotspots", response_model=None)
+@router.get("/hotspots", response_class=GeoJSONResponse, response_model=None, responses=or_csv(HotSpots))
 async def get_hotspots(
     request: Request, user: Analyst, unit: UnitCode = None, category: Category = None, source: Source = None,
     start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,
@@ -79,7 +110,7 @@ async def get_hotspots(
     return GeoJSONResponse(orjson.dumps(body))
 
 
-@router.get("/bins", response_model=None)
+@router.get("/bins", response_model=None, responses=or_csv(Bins))
 async def get_bins(
     request: Request, user: Analyst, unit: UnitCode = None, category: Category = None, source: Source = None,
     start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,

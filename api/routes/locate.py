@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from api.access import Access
 from api.deps import connection
 from api.geojson import FastJSONResponse
+from api.schemas import UnitRef
 
 router = APIRouter(prefix="/api/v1", tags=["locate"], dependencies=[Depends(Access("locate:use"))])
 
 
-@router.get("/locate", response_class=FastJSONResponse, operation_id="locate")
+class CellIndex(BaseModel):
+    """The H3 cell that found the point, and whether its grid covers it whole."""
+
+    cell: str
+    resolution: int
+    kind: Literal["interior", "boundary"]
+
+
+class Located(BaseModel):
+    """The point, the finest unit holding it, every unit above, and who answers for it per tier."""
+
+    lon: float
+    lat: float
+    inside: Literal[True]
+    unit: UnitRef
+    chain: list[UnitRef]
+    responsible: dict[str, UnitRef] = Field(description="Per tier, the unit that answers for the point")
+    index: CellIndex
+    boundary_version: int | None
+
+
+@router.get("/locate", response_class=FastJSONResponse, operation_id="locate", response_model=Located)
 async def locate(
     request: Request,
     lon: Annotated[float, Query(description="WGS84 longitude (GCJ-02 must be converted first)")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
@@ -14,7 +15,13 @@ from command.place_names import MAX_CELLS, checked_cells, place_names
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
 
-@router.get("/places", response_model=None)
+class Places(BaseModel):
+    """Per H3 cell, the names of the units it lies in and the place to call it by."""
+
+    places: dict[str, dict[str, str | None]]
+
+
+@router.get("/places", response_class=FastJSONResponse, response_model=Places)
 async def get_places(
     request: Request, user: Analyst,
     cells: Annotated[str, Query(description=f"H3 cell ids, comma-separated (at most {MAX_CELLS})")],

@@ -9,10 +9,10 @@ is confined to the caller's jurisdiction by row-level security.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
@@ -53,7 +53,38 @@ async def _rule(conn, user: User, body: RuleIn) -> Recurrence:  # type: ignore[n
     return Recurrence(reach.id, body.times, body.days, body.res, tuple(body.category))
 
 
-@router.get("/recurrences")
+class RecurringPlace(BaseModel):
+    """An H3 cell (with its centre) where a category came back, and its counts or its proposal's state."""
+
+    model_config = ConfigDict(extra="allow")
+
+    h3: str
+    lon: float
+    lat: float
+
+
+class Recurrences(BaseModel):
+    """The rule asked for, and the places over it (nothing stored)."""
+
+    rule: dict[str, Any]
+    places: list[RecurringPlace]
+
+
+class Proposed(BaseModel):
+    """Recurrences stored as open root-cause proposals; ``created`` counts the new ones."""
+
+    rule: dict[str, Any]
+    proposals: list[RecurringPlace]
+    created: int
+
+
+class Proposals(BaseModel):
+    """Root-cause proposals, the latest first."""
+
+    proposals: list[RecurringPlace]
+
+
+@router.get("/recurrences", response_class=FastJSONResponse, response_model=Recurrences)
 async def get_recurrences(
     request: Request, user: Analyst,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
@@ -69,7 +100,7 @@ async def get_recurrences(
     return FastJSONResponse({"rule": body.model_dump(), "places": places(found)})
 
 
-@router.post("/proposals", status_code=201)
+@router.post("/proposals", status_code=201, response_class=FastJSONResponse, response_model=Proposed)
 async def post_proposals(request: Request, user: Analyst, body: RuleIn) -> FastJSONResponse:
     """Detect recurrences and store each as an open root-cause proposal (refreshed when already open)."""
     async with scoped_connection(request) as conn:
@@ -78,7 +109,7 @@ async def post_proposals(request: Request, user: Analyst, body: RuleIn) -> FastJ
                              "created": sum(bool(p["created"]) for p in stored)}, status_code=201)  # fmt: skip
 
 
-@router.get("/proposals")
+@router.get("/proposals", response_class=FastJSONResponse, response_model=Proposals)
 async def get_proposals(
     request: Request, user: Analyst,
     state: Annotated[Literal["proposed", "accepted", "dismissed"] | None, Query()] = None,
@@ -88,7 +119,7 @@ async def get_proposals(
         return FastJSONResponse({"proposals": await listed(conn, state)})
 
 
-@router.post("/proposals/{proposal_id}/decision")
+@router.post("/proposals/{proposal_id}/decision", response_class=FastJSONResponse, response_model=RecurringPlace)
 async def post_decision(request: Request, user: Decider, proposal_id: int, body: DecisionIn) -> FastJSONResponse:
     """Accept or dismiss an open proposal (once: a second decision is a 409)."""
     async with scoped_connection(request) as conn:

@@ -5,9 +5,10 @@ The same queues the 待办 page shows (``command.queues``), for clients that bui
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
 
 from api.access import Access
 from api.deps import scoped_connection
@@ -20,14 +21,34 @@ router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
 
 
-@router.get("/queues", response_class=FastJSONResponse)
+class QueueCount(BaseModel):
+    """How many cases wait in a queue, and how many of them are late."""
+
+    cases: int
+    late: int
+
+
+class QueueCounts(BaseModel):
+    """The caller's queues (those their roles work) with their counts."""
+
+    queues: dict[str, QueueCount]
+
+
+class QueuePage(BaseModel):
+    """A page of one queue, most urgent first."""
+
+    queue: str
+    items: list[dict[str, Any]]
+
+
+@router.get("/queues", response_class=FastJSONResponse, response_model=QueueCounts)
 async def counts(request: Request, user: Reader) -> FastJSONResponse:
     """The caller's queues with the cases waiting in each and how many of them are overdue."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse({"queues": await queue_counts(conn, user)})
 
 
-@router.get("/queues/{name}", response_class=FastJSONResponse)
+@router.get("/queues/{name}", response_class=FastJSONResponse, response_model=QueuePage)
 async def items(
     request: Request, user: Reader, name: Annotated[str, Path(max_length=40)],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=100_000)] = 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import PUBLIC_VIEW
 from api.body import RequestBody
@@ -25,7 +25,23 @@ class RatingIn(RequestBody):
     note: str = Field(default="", max_length=500)
 
 
-@router.post("/ratings", response_class=FastJSONResponse, status_code=201, dependencies=[Depends(PUBLIC_VIEW)])
+class Rated(BaseModel):
+    """A rating kept; a poor one reopened the case."""
+
+    report_id: str
+    case_id: str
+    rating: str
+    reopened: bool
+    state: str
+
+
+@router.post(
+    "/ratings",
+    response_class=FastJSONResponse,
+    status_code=201,
+    response_model=Rated,
+    dependencies=[Depends(PUBLIC_VIEW)],
+)
 async def rate_outcome(request: Request, body: RatingIn) -> FastJSONResponse:
     """Rate a closed case's outcome once per report; 不满意 reopens the case (when so configured)."""
     state = request.app.state

@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.access import Access, client_address
 from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.schemas import Responsible
 from api.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
@@ -73,6 +74,21 @@ class ReportIn(RequestBody):
         return self.lon, self.lat  # type: ignore[return-value]
 
 
+class Filed(BaseModel):
+    """The case the report created or joined, who answers for it and by when; ``token`` lets the reporter
+    rate the outcome (``/api/v1/ratings``)."""
+
+    case_id: str
+    report_id: str
+    token: str
+    state: str
+    replayed: bool = Field(description="An earlier answer to the same Idempotency-Key, sent again")
+    merged: bool = Field(description="The report joined an open case of the same incident")
+    report_count: int
+    responsible: Responsible
+    deadline: str
+
+
 def to_submission(body: ReportIn, media: tuple[StoredMedia, ...] = ()) -> Submission:
     """Validate the parts pydantic cannot (datum, range, severity) and convert to WGS84 at the edge."""
     given_lon, given_lat = body.position()
@@ -123,7 +139,7 @@ REQUEST_BODY = {
 
 
 @router.post("/reports", response_class=FastJSONResponse, status_code=201, operation_id="submitReport",
-             openapi_extra={"requestBody": REQUEST_BODY})  # fmt: skip
+             response_model=Filed, openapi_extra={"requestBody": REQUEST_BODY})  # fmt: skip
 async def submit_report(
     request: Request,
     user: Annotated[User, Depends(Access("cases:report"))],

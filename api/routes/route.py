@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from api.access import Access
 from api.deps import connection
 from api.geojson import FastJSONResponse
+from api.schemas import UnitRef
 from command.routing import parse_severity, route
 from command.taxonomy import fetch_category
 from spatial.china_coords import parse_source_crs, to_wgs84
@@ -17,7 +19,26 @@ from spatial.china_coords import parse_source_crs, to_wgs84
 router = APIRouter(prefix="/api/v1", tags=["route"], dependencies=[Depends(Access("locate:use"))])
 
 
-@router.get("/route", response_class=FastJSONResponse, operation_id="routePreview")
+class RoutedResponsible(UnitRef):
+    """The unit that would answer for the report, at which tier, and its departments."""
+
+    departments: list[str]
+
+
+class RoutePreview(BaseModel):
+    """Where a report here would go, when it would be due, and every rule that decided it."""
+
+    point: dict[str, Any] = Field(description="The point in WGS84, and as given (lon, lat, crs)")
+    category: str
+    severity: str
+    responsible: RoutedResponsible
+    chain: list[UnitRef]
+    filed_at: str
+    deadline: str
+    trace: dict[str, Any]
+
+
+@router.get("/route", response_class=FastJSONResponse, operation_id="routePreview", response_model=RoutePreview)
 async def route_preview(
     request: Request,
     lon: Annotated[float, Query(description="Longitude in the system named by crs")],

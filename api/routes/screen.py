@@ -8,9 +8,10 @@ wall every district. Names (categories) come in the language asked for (``lang``
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from api.access import Access
 from api.deps import scoped_connection
@@ -51,7 +52,70 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in parts]
 
 
-@router.get("/figures", response_class=FastJSONResponse)
+class Figures(BaseModel):
+    """The wall's figures: per district and in total, the trend, the top categories, and what each figure means."""
+
+    as_of: str
+    today: str
+    days: int
+    districts: list[dict[str, Any]]
+    totals: dict[str, Any]
+    trend: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    definitions: dict[str, Any]
+
+
+class TickerLine(BaseModel):
+    """A new or escalated case: when, what, where."""
+
+    id: str
+    kind: Literal["new", "escalated"]
+    state: str
+    version: int
+    escalations: int
+    at: str
+    category: str
+    place: str
+
+
+class Ticker(BaseModel):
+    """The ticker's lines, newest first."""
+
+    items: list[TickerLine]
+
+
+class ScreenCase(BaseModel):
+    """An open case on the wall's map."""
+
+    id: str
+    state: str
+    version: int
+    category: str
+    severity: str
+    lon: float
+    lat: float
+    deadline: str
+    escalations: int
+
+
+class ScreenForce(BaseModel):
+    """A force on the wall's map, by its latest fix."""
+
+    id: str
+    status: str
+    lon: float | None
+    lat: float | None
+    fixed_at: str | None
+
+
+class ScreenMap(BaseModel):
+    """The wall map's first picture."""
+
+    cases: list[ScreenCase]
+    forces: list[ScreenForce]
+
+
+@router.get("/figures", response_class=FastJSONResponse, response_model=Figures)
 async def screen_figures(
     request: Request, user: Reader, lang: Language = DEFAULT_LANGUAGE,
     days: Annotated[int, Query(ge=7, le=MAX_DAYS, description="days of the trend and the rates")] = 30,
@@ -63,7 +127,7 @@ async def screen_figures(
         return FastJSONResponse(await figures(conn, user.unit_id, _window(request, days, top), _language(lang)))
 
 
-@router.get("/ticker", response_class=FastJSONResponse)
+@router.get("/ticker", response_class=FastJSONResponse, response_model=Ticker)
 async def screen_ticker(
     request: Request, user: Reader, lang: Language = DEFAULT_LANGUAGE,
     ids: Annotated[str | None, Query(max_length=20 * MAX_TICKER, description="case ids, comma-separated; "
@@ -76,7 +140,7 @@ async def screen_ticker(
     return FastJSONResponse({"items": items})
 
 
-@router.get("/map", response_class=FastJSONResponse)
+@router.get("/map", response_class=FastJSONResponse, response_model=ScreenMap)
 async def screen_map(
     request: Request, user: Reader,
     cases: Annotated[int, Query(ge=1, le=MAX_CASES, description="newest open cases")] = 2000,

@@ -6,9 +6,10 @@ empty list — the box says 未找到 —, never an error. What and how: ``comma
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.deps import scoped_connection
@@ -21,7 +22,26 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
 
 
-@router.get("/search", response_class=FastJSONResponse)
+class Hit(BaseModel):
+    """A case, unit or building found: what the search box shows and where the map flies."""
+
+    model_config = ConfigDict(extra="allow")  # a case adds its state and category, a unit its name and tier
+
+    kind: str
+    id: str | int
+    bbox: list[float] = Field(description="west, south, east, north")
+    geometry: dict[str, Any] | None
+    label: str | None
+
+
+class Found(BaseModel):
+    """What the search found for ``q``, best first."""
+
+    q: str
+    hits: list[Hit]
+
+
+@router.get("/search", response_class=FastJSONResponse, response_model=Found)
 async def find(
     request: Request, user: Reader,
     q: Annotated[str, Query(description="a case number, a unit's name or pinyin initials (xwq → 玄武区), a building "

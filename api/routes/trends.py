@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
@@ -16,7 +17,19 @@ from command.kpi_trends import FIGURES, Step, buckets, kpi_trends, step_for
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
 
-@router.get("/trends", response_model=None)
+class Trends(BaseModel):
+    """Per Beijing day or week: intake, closures, on-time rate, overdue moves, satisfaction; with the unit's parts."""
+
+    unit: dict[str, str]
+    parts: list[dict[str, str]]
+    points: list[dict[str, Any]]
+    from_: str = Field(alias="from")
+    to: str
+    step: str
+    formulas: dict[str, str]
+
+
+@router.get("/trends", response_class=FastJSONResponse, response_model=Trends)
 async def get_trends(
     request: Request, user: Analyst, unit: UnitCode = None, start: Start = None, end: End = None,
     step: Annotated[Step | None, Query(description="day or week (default: days up to 62 days, weeks beyond)")] = None,

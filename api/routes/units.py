@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from api.access import PUBLIC
 from api.deps import BBoxDep, db_call
 from api.geojson import GeoJSONResponse, feature_collection, page_links
+from api.schemas import Feature, FeatureCollection
 from spatial.errors import NotFoundError
 from spatial.tiers import Tier
 
@@ -40,7 +41,7 @@ WHERE (CAST(:tier AS tier) IS NULL OR u.tier = CAST(:tier AS tier))
 """
 
 
-@router.get("/units", response_class=GeoJSONResponse, operation_id="listUnits")
+@router.get("/units", response_class=GeoJSONResponse, operation_id="listUnits", response_model=FeatureCollection)
 async def list_units(
     request: Request,
     bbox: BBoxDep,
@@ -83,7 +84,7 @@ def _unit(conn: Connection, code: str):  # type: ignore[no-untyped-def]
     ).first()  # fmt: skip
 
 
-@router.get("/units/{code}", response_class=GeoJSONResponse, operation_id="getUnit")
+@router.get("/units/{code}", response_class=GeoJSONResponse, operation_id="getUnit", response_model=Feature)
 async def get_unit(
     request: Request, code: Annotated[str, Path(pattern=CODE, description="Unit code")]
 ) -> GeoJSONResponse:

@@ -7,10 +7,10 @@ and the move itself checks the permission the step needs, in the caller's scope.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
@@ -55,7 +55,46 @@ class Lateness(StrEnum):
     due_soon = "due_soon"
 
 
-@router.post("/events/{case_id}/transitions", response_class=FastJSONResponse)
+class Moved(BaseModel):
+    """A step taken: the case's new state and version, its deadline, the transition and what may come next."""
+
+    case_id: int
+    state: str
+    state_label: str
+    version: int
+    deadline: str
+    due_at: str | None
+    transition: dict[str, Any] = Field(description="id, seq, action, from, at, hash, with labels")
+    next: list[str]
+    next_labels: list[str]
+
+
+class History(BaseModel):
+    """A case's workflow: state, deadlines, supervision, every transition and what the caller may do next."""
+
+    case_id: int
+    state: str
+    state_label: str
+    version: int
+    deadline: str
+    due_at: str | None
+    review_at: str | None
+    supervised: bool
+    escalations: int
+    transitions: list[dict[str, Any]]
+    checkers_on_site: list[Any]
+    next: list[str]
+    next_labels: list[str]
+
+
+class LateCases(BaseModel):
+    """Cases whose stage is overdue (or due soon), soonest first."""
+
+    state: str
+    items: list[dict[str, Any]]
+
+
+@router.post("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=Moved)
 async def move(request: Request, user: Reader, case_id: CaseId, body: TransitionIn) -> FastJSONResponse:
     """Move the case one step; the answer has the new state, version, clocks and the caller's next actions."""
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
@@ -65,7 +104,7 @@ async def move(request: Request, user: Reader, case_id: CaseId, body: Transition
     return FastJSONResponse(moves_labels(moved, words(request)))
 
 
-@router.get("/events/{case_id}/transitions", response_class=FastJSONResponse)
+@router.get("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=History)
 async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
@@ -73,7 +112,7 @@ async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJS
     return FastJSONResponse(moves_labels(steps, words(request)))
 
 
-@router.get("/deadlines", response_class=FastJSONResponse)
+@router.get("/deadlines", response_class=FastJSONResponse, response_model=LateCases)
 async def late_cases(
     request: Request, user: Reader, which: Annotated[Lateness, Query(alias="state")] = Lateness.overdue,
     within_minutes: Annotated[int, Query(ge=1, le=7 * 1440)] = 60,
