@@ -130,7 +130,11 @@ async def http_refusal(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own refusals (no such path, a method the path does not take) in the same shape."""
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal")
-    return JSONResponse(refusal(request, str(exc.detail), code), status_code=exc.status_code, headers=exc.headers)
+    detail = str(exc.detail)
+    if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse the body: say why
+        kind = request.headers.get("content-type", "no Content-Type")
+        detail = f"the request body cannot be read as {kind}: {exc.__cause__}"
+    return JSONResponse(refusal(request, detail, code), status_code=exc.status_code, headers=exc.headers)
 
 
 async def driver_error(request: Request, exc: Exception) -> JSONResponse:
