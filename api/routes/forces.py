@@ -46,6 +46,8 @@ Tracker = Annotated[User, Depends(Access("forces:track"))]
 ForceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The force's numeric id")]
 PERSONAL = "personal:read"
 MAX_POLYGON_VERTICES = 2000
+# a query string must fit the server's request line (64 KiB): percent-encoded, a character takes up to 3 bytes
+MAX_WITHIN_CHARS = 20_000
 MAX_RADIUS_M = 100_000
 
 
@@ -185,7 +187,9 @@ def force_filter(
     kind: Annotated[str | None, Query(description="Comma-separated: person, team, vehicle, equipment")] = None,
     near: Annotated[str | None, Query(description="lon,lat of a circle's centre")] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=MAX_RADIUS_M, description="The circle's radius")] = None,
-    within: Annotated[str | None, Query(description="A GeoJSON Polygon", max_length=100_000)] = None,
+    within: Annotated[
+        str | None, Query(description="A GeoJSON Polygon (larger areas: simplify it)", max_length=MAX_WITHIN_CHARS)
+    ] = None,
 ) -> ForceFilter:
     """Filters of the directory list (values are checked here, bound as parameters later)."""
     return ForceFilter(
