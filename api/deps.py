@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, TypeVar
 
 import psycopg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from spatial.errors import InvalidInputError
@@ -118,3 +118,6 @@ def comma_list(value: str | None, name: str, known: tuple[str, ...] | None = Non
 
 
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(bbox_query)]
+# a record's numeric id in a path (a case, report, assignment, force request); 1 is an example for clients and the
+# contract test, whose own city has it
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id", examples=[1])]

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -97,6 +98,10 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Ro
                    dependencies=[Depends(PUBLIC_VIEW)])  # fmt: skip
 
 
+# the URL's suffix: json or xml (checked by _fmt, so any other is the spec's 404 naming the two)
+Suffix = Annotated[str, Path(description="json or xml: the answer's format", examples=["json"])]
+
+
 def _fmt(fmt: str) -> Format:
     if fmt not in Format._value2member_map_:
         raise Open311Error(404, f"format .{fmt} is not offered; use .json or .xml")
@@ -130,7 +135,7 @@ def _count(name: str, value: str | None, default: int, most: int) -> int:
 
 
 @router.get("/discovery.{fmt}", response_model=None, responses=answers(Discovery))
-async def discovery(request: Request, fmt: str) -> Response:
+async def discovery(request: Request, fmt: Suffix) -> Response:
     """Where this city's GeoReport v2 endpoint is and what it speaks."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
     return render({
@@ -143,7 +148,7 @@ async def discovery(request: Request, fmt: str) -> Response:
 
 
 @router.get("/services.{fmt}", response_model=None, responses=answers(list[Service]))
-async def list_services(request: Request, fmt: str, jurisdiction_id: str | None = None) -> Response:
+async def list_services(request: Request, fmt: Suffix, jurisdiction_id: str | None = None) -> Response:
     """Every category a report may be filed under, with its group and keywords."""
     format_ = _fmt(fmt)
     _jurisdiction(request, jurisdiction_id)
@@ -153,7 +158,7 @@ async def list_services(request: Request, fmt: str, jurisdiction_id: str | None 
 
 @router.get("/services/{service_code}.{fmt}", response_model=None, responses=answers(ServiceDefinition))
 async def service_definition(
-    request: Request, service_code: str, fmt: str, jurisdiction_id: str | None = None
+    request: Request, service_code: str, fmt: Suffix, jurisdiction_id: str | None = None
 ) -> Response:
     """The attributes a service takes (severity, optional)."""
     format_ = _fmt(fmt)
@@ -186,7 +191,7 @@ def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> Repor
 
 
 @router.post("/requests.{fmt}", status_code=201, response_model=None, responses=answers(list[FiledRequest], 201))
-async def create_request(request: Request, fmt: str) -> Response:
+async def create_request(request: Request, fmt: Suffix) -> Response:
     """File a service request (form-encoded, as the spec says); the answer carries its id and token."""
     format_ = _fmt(fmt)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -231,7 +236,7 @@ def _media_base(request: Request) -> str:
 
 
 @router.get("/requests.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
-async def list_requests(request: Request, fmt: str) -> Response:
+async def list_requests(request: Request, fmt: Suffix) -> Response:
     """Requests of the last 90 days (or the window asked for), newest first, at most 1,000 per page."""
     format_ = _fmt(fmt)
     query = request.query_params
@@ -260,7 +265,7 @@ async def list_requests(request: Request, fmt: str) -> Response:
 
 
 @router.get("/requests/{service_request_id}.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
-async def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
+async def get_request(request: Request, service_request_id: str, fmt: Suffix) -> Response:
     """One request, as a one-element list (the spec's shape)."""
     format_ = _fmt(fmt)
     if not service_request_id.isdigit() or len(service_request_id) > 18:
@@ -274,7 +279,7 @@ async def get_request(request: Request, service_request_id: str, fmt: str) -> Re
 
 
 @router.get("/tokens/{token}.{fmt}", response_model=None, responses=answers(list[FiledRequest]))
-async def get_token(request: Request, token: str, fmt: str) -> Response:
+async def get_token(request: Request, token: str, fmt: Suffix) -> Response:
     """The service request id a token stands for."""
     format_ = _fmt(fmt)
     try:

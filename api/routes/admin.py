@@ -47,7 +47,12 @@ ORDER BY id DESC LIMIT :limit
 class UserIn(RequestBody):
     """A new staff user or integration."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"username": "zhang.wei", "unit": "320102", "roles": ["district"], "display_name": "张伟"}]
+        },
+    )
     username: str = Field(pattern=USERNAME.pattern)
     unit: str = Field(pattern=r"^[0-9]{6,19}$", description="Code of the unit the user belongs to")
     roles: list[str] = Field(min_length=1, max_length=12)

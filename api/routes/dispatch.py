@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
-from api.deps import comma_list, scoped_connection
+from api.deps import RowId, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from command.users import User
 from forces.answers import ANSWERS, MAX_REASON, Redispatch, answer, my_assignments
@@ -30,7 +30,6 @@ Reader = Annotated[User, Depends(Access("forces:read"))]
 Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
 Borrower = Annotated[User, Depends(Access("forces:borrow"))]
 Answerer = Annotated[User, Depends(Access("assignments:answer"))]
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 Capability = Annotated[str | None, Query(description="Comma-separated capabilities, all needed", max_length=400)]
 
 

@@ -15,13 +15,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
-from api.deps import BBoxDep, scoped_connection
+from api.deps import BBoxDep, RowId, scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import Geometry, binary, listed
 from api.tabular import ListFormat, render_list
@@ -40,7 +40,6 @@ from spatial.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 Reader = Annotated[User, Depends(Access("cases:read"))]
 Merger = Annotated[User, Depends(Access("cases:merge"))]

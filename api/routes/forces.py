@@ -43,7 +43,7 @@ router = APIRouter(prefix="/api/v1", tags=["forces"])
 Reader = Annotated[User, Depends(Access("forces:read"))]
 Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
 Tracker = Annotated[User, Depends(Access("forces:track"))]
-ForceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The force's numeric id")]
+ForceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The force's numeric id", examples=[1])]
 PERSONAL = "personal:read"
 MAX_POLYGON_VERTICES = 2000
 # a query string must fit the server's request line (64 KiB): percent-encoded, a character takes up to 3 bytes

@@ -39,8 +39,8 @@ class Located(BaseModel):
 @router.get("/locate", response_class=FastJSONResponse, operation_id="locate", response_model=Located)
 async def locate(
     request: Request,
-    lon: Annotated[float, Query(description="WGS84 longitude (GCJ-02 must be converted first)")],
-    lat: Annotated[float, Query(description="WGS84 latitude")],
+    lon: Annotated[float, Query(description="WGS84 longitude (GCJ-02 must be converted first)", examples=[118.7969])],
+    lat: Annotated[float, Query(description="WGS84 latitude", examples=[32.0603])],
 ) -> FastJSONResponse:
     """The grid (and building) containing the point and every unit above it.
 

@@ -46,7 +46,10 @@ class Reporter(RequestBody):
 class ReportIn(RequestBody):
     """A report from a grid worker, the 12345 hotline, an app, a sensor or a department."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "lon": 118.7969, "lat": 32.0603, "category": "020102", "severity": "IV", "source": "hotline",
+        "description": "新街口地铁站出口旁暴露垃圾", "reporter": {"name": "王先生", "phone": "13900001111"},
+    }]})  # fmt: skip
     lon: float | None = Field(default=None, description="Longitude (with lat), or give location")
     lat: float | None = None
     location: GeoJSONPoint | None = None

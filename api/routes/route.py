@@ -41,9 +41,11 @@ class RoutePreview(BaseModel):
 @router.get("/route", response_class=FastJSONResponse, operation_id="routePreview", response_model=RoutePreview)
 async def route_preview(
     request: Request,
-    lon: Annotated[float, Query(description="Longitude in the system named by crs")],
-    lat: Annotated[float, Query(description="Latitude in the system named by crs")],
-    category: Annotated[str, Query(max_length=16, description="Category code, e.g. 020102 (暴露垃圾)")],
+    lon: Annotated[float, Query(description="Longitude in the system named by crs", examples=[118.7969])],
+    lat: Annotated[float, Query(description="Latitude in the system named by crs", examples=[32.0603])],
+    category: Annotated[
+        str, Query(max_length=16, description="Category code, e.g. 020102 (暴露垃圾)", examples=["020102"])
+    ],
     severity: Annotated[str, Query(max_length=8, description="IV/III/II/I or 一般/较大/重大/特别重大")] = "IV",
     crs: Annotated[str, Query(max_length=16, description="wgs84, cgcs2000, gcj02 (AMap/WeChat) or bd09")] = "wgs84",
 ) -> FastJSONResponse:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Access
 from api.body import RequestBody
-from api.deps import scoped_connection
+from api.deps import RowId, scoped_connection
 from api.geojson import FastJSONResponse
 from api.words import moves_labels, row_labels, words
 from command.users import User
@@ -22,7 +22,6 @@ from command.workflow import Step, history, transition
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
-CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Numeric id")]
 LATE = """
 SELECT e.id::text AS id, e.state, e.category_code AS category, u.code AS responsible_unit, k.due_at, e.deadline,
        e.escalations, e.supervised, e.handling_department AS department
@@ -95,7 +94,7 @@ class LateCases(BaseModel):
 
 
 @router.post("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=Moved)
-async def move(request: Request, user: Reader, case_id: CaseId, body: TransitionIn) -> FastJSONResponse:
+async def move(request: Request, user: Reader, case_id: RowId, body: TransitionIn) -> FastJSONResponse:
     """Move the case one step; the answer has the new state, version, clocks and the caller's next actions."""
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
     step = Step(body.action, body.version, body.note, tuple(body.evidence), position, body.extend_by, body.department)
@@ -105,7 +104,7 @@ async def move(request: Request, user: Reader, case_id: CaseId, body: Transition
 
 
 @router.get("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=History)
-async def transitions(request: Request, user: Reader, case_id: CaseId) -> FastJSONResponse:
+async def transitions(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
         steps = await history(conn, case_id, user, request.app.state.rules)
