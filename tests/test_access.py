@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +20,11 @@ import h3
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from api.openapi import api_routes
 from command.users import create_api_key, create_user
 from tests.conftest import Caller, add_force, void_open_cases
 
@@ -42,15 +42,6 @@ CITY_BOX = "118.3,31.2,119.3,32.7"
 
 
 # ---- the route table -----------------------------------------------------------------------------
-def api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
-    """Every APIRoute with its full path (FastAPI keeps included routers as wrappers)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield prefix + route.path, route
-        elif hasattr(route, "original_router"):
-            yield from api_routes(route.original_router.routes, prefix + route.include_context.prefix)
-
-
 def rules(dependant: Dependant) -> set[str]:
     """The access rules among a route's dependencies, however deep."""
     found = {dependant.call.rule} if hasattr(dependant.call, "rule") else set()

@@ -54,8 +54,8 @@ class Lateness(StrEnum):
     due_soon = "due_soon"
 
 
-class Moved(BaseModel):
-    """A step taken: the case's new state and version, its deadline, the transition and what may come next."""
+class CaseState(BaseModel):
+    """Where a case stands in its workflow, and what the caller may do next."""
 
     case_id: int
     state: str
@@ -63,27 +63,24 @@ class Moved(BaseModel):
     version: int
     deadline: str
     due_at: str | None
-    transition: dict[str, Any] = Field(description="id, seq, action, from, at, hash, with labels")
     next: list[str]
     next_labels: list[str]
 
 
-class History(BaseModel):
-    """A case's workflow: state, deadlines, supervision, every transition and what the caller may do next."""
+class Moved(CaseState):
+    """A step taken: the case's new state and version, its deadline, and the transition recorded."""
 
-    case_id: int
-    state: str
-    state_label: str
-    version: int
-    deadline: str
-    due_at: str | None
+    transition: dict[str, Any] = Field(description="id, seq, action, from, at, hash, with labels")
+
+
+class History(CaseState):
+    """A case's workflow: its state, deadlines, supervision and every transition."""
+
     review_at: str | None
     supervised: bool
     escalations: int
     transitions: list[dict[str, Any]]
     checkers_on_site: list[Any]
-    next: list[str]
-    next_labels: list[str]
 
 
 class LateCases(BaseModel):
