@@ -8,6 +8,7 @@ be no server error, one of the statuses the document lists, in its media type, a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,30 @@ def test_every_refusal_is_documented_in_the_shape_it_is_sent() -> None:
                 own = path.startswith("/open311") and status in ("400", "403", "404", "429")
                 expected = "#/components/schemas/SpecError" if own else "#/components/schemas/Refusal"
                 assert expected in str(schema), (method, path, status, schema)
+
+
+def test_a_body_that_is_not_utf8_is_refused_saying_why(contract_server: str) -> None:
+    answer = httpx.post(f"{contract_server}/api/v1/auth/refresh", content=b'{"refresh_token": "\xff\xfe"}',
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "bad_request"
+    assert "cannot be read as application/json" in answer.json()["detail"] and "utf-8" in answer.json()["detail"]
+
+
+def test_the_longest_polygon_the_document_allows_reaches_the_app(
+    contract_server: str, roles: dict[str, dict[str, str]]
+) -> None:
+    """The server refuses a request line over 64 KiB in plain text, before the app: a documented maxLength must fit
+    (percent-encoded, as a client sends it: each space 3 bytes)."""
+    forces = next(o for m, p, o in _operations() if (m, p) == ("GET", "/api/v1/forces"))
+    within = next(p for p in forces["parameters"] if p["name"] == "within")
+    longest = next(alt["maxLength"] for alt in within["schema"]["anyOf"] if "maxLength" in alt)
+    square = json.dumps({"type": "Polygon", "coordinates": [[[118.7, 32.0], [118.9, 32.0], [118.9, 32.1],
+                                                              [118.7, 32.1], [118.7, 32.0]]]})  # fmt: skip
+    answer = httpx.get(f"{contract_server}/api/v1/forces", headers=roles["commander"],
+                       params={"within": square.ljust(longest)})  # fmt: skip
+    assert answer.status_code == 200, answer.text[:200]
+    assert answer.headers["content-type"] == "application/json"
 
 
 @schema.parametrize()
