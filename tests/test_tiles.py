@@ -105,7 +105,11 @@ def test_case_tiles_show_the_callers_open_cases_gathered_when_zoomed_out(
     client: TestClient, anonymous: TestClient, caller: Caller, nanjing: Engine, placed: list[str]
 ) -> None:  # fmt: skip
     xuanwu, jiangning = caller(["district"], "320102"), caller(["district"], "320115")
-    x, y = tile_of(*CENTRE, 15)
+    with nanjing.connect() as conn:  # the tile of a placed case (the centre's own tile may hold none of them)
+        spot = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = ANY(:ids) "
+                                 "AND state NOT IN ('closed', 'void') ORDER BY id LIMIT 1"),
+                            {"ids": [int(i) for i in placed]}).one()  # fmt: skip
+    x, y = tile_of(*spot, 15)
     near = client.get(f"/tiles/cases/15/{x}/{y}.pbf", headers=xuanwu)
     assert near.status_code == 200 and near.headers["cache-control"] == "private, max-age=5"
     shown = {f["properties"]["id"] for f in decode(near.content)["cases"]}  # type: ignore[index]
