@@ -408,6 +408,12 @@ PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")
 
 
 def _serve(host: str | None, port: int | None) -> None:
+    from api.run_as import drop_root
+
+    settings = _store()
+    if (account := drop_root(settings)) is not None:
+        console.print(f"serving as the service account {account}, not root")
+
     import uvicorn
 
     from api.app import create_app
@@ -415,7 +421,7 @@ def _serve(host: str | None, port: int | None) -> None:
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
-    application = create_app(_store(), api)
+    application = create_app(settings, api)
     console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
                   f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
     uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
@@ -441,6 +447,9 @@ def up(host: HostOption = None, port: PortOption = None, history: HistoryOption 
             cluster.ensure_database()
         upgrade(_engine(settings))
         _living_demo(settings, history)
+        from api.run_as import drop_root
+
+        drop_root(settings)  # the simulator too runs as the service account
         with _demo_simulator(port):
             _serve(host, port)
 
