@@ -646,6 +646,20 @@ def bench_search(
             queries=queries, console=console)  # fmt: skip
 
 
+@bench_app.command("faults")
+def bench_faults(
+    down: Annotated[float, typer.Option(help="Seconds the database is stopped")] = 5,
+    guessers: Annotated[int, typer.Option(min=1, help="Parallel login guessers")] = 64,
+    guess_seconds: Annotated[float, typer.Option(help="Seconds of guessing per case and app")] = 10,
+) -> None:
+    """A database stop/start under probing and parallel login guessing, each against the minimal app
+    (on a cluster of the benchmark's own)."""
+    from bench.faults import own_city, run
+
+    with reported_errors(), own_city(_store().data_dir / "fixtures", console) as (cluster, settings):
+        run(cluster, settings, down_s=down, guessers=guessers, guess_s=guess_seconds, console=console)
+
+
 @bench_app.command("trends")
 def bench_trends(
     cases: Annotated[int, typer.Option(help="Cases in the demo's year of history")] = 100_000,

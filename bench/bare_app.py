@@ -58,6 +58,13 @@ class BareApp:
         return json_response({"analytics": "ready"})
 
     @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection without a scope (row-level security shows it no case)."""
+        assert self._pool is not None, "the app has not started"
+        async with self._pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def scoped(self, user: User) -> AsyncIterator[psycopg.AsyncConnection]:
         """A pooled connection carrying ``user``'s scope."""
         assert self._pool is not None, "the app has not started"

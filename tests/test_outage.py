@@ -8,6 +8,7 @@ the platform acknowledged must be stored exactly once, and nothing may answer 50
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pwd
 import shutil
@@ -24,8 +25,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, text
 
+from bench.faults import run
 from command.users import create_user
 from spatial.audit import verify
 from spatial.embedded import EmbeddedCluster, free_port
@@ -257,3 +260,17 @@ def test_the_api_killed_under_load_loses_nothing_and_never_runs_as_root(city: Ci
         verdict = verify(conn)
     assert tuple(orphans) == (0, 0)  # no case without its report, no report without its case
     assert verdict.first_bad is None and verdict.entries > 0, verdict.reason
+
+
+def test_the_faults_benchmark_runs_small(city: City) -> None:
+    """A smoke run of `cityops bench faults`: its figures exist and the platform meets the targets it prints."""
+    rows = run(city.cluster, city.settings, down_s=2, guessers=4, guess_s=4, console=Console(file=io.StringIO()),
+               compiled=False)  # fmt: skip
+    city.engine.dispose()
+    by_measure = {row.measure.split(" (")[0]: row for row in rows}
+    one_address = by_measure["4 parallel guessers, one address, 4 s: passwords checked"]
+    assert "429:" in one_address.measure  # more guesses came than the limit lets through …
+    assert one_address.ours == "5"  # … and exactly the limit was checked
+    assert int(one_address.baseline.split()[0]) >= 1  # the minimal app checks every guess it has time for
+    for measure in ("stop → first refusal", "start → first 2xx"):
+        assert float(by_measure[f"database down 2 s: {measure}"].ours.split()[0]) <= 2.0, rows

@@ -271,6 +271,14 @@ def test_a_stalled_upload_is_answered_408_not_held_open(nanjing_settings: StoreS
     assert b"stalled" in body and 0.9 <= waited < 60, (waited, body)  # 1 s, plus a start-up that may hold the GIL
 
 
+def test_an_upload_announcing_more_than_the_total_bound_is_refused_at_once(client: TestClient, caller: Caller) -> None:
+    """Issue 19.5: one upload could announce 9 files × 200 MiB (1.8 GB), each file within its own limit."""
+    headers = {**caller(["integration"], "320100"), "Content-Type": "multipart/form-data; boundary=cut",
+               "Content-Length": str(300_000_000)}  # fmt: skip
+    refused = client.post("/api/v1/reports", content=b"--cut\r\n", headers=headers)
+    assert refused.status_code == 413 and "269,484,032" in refused.json()["detail"]  # 256 MiB of files + 1 MiB of form
+
+
 def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestClient) -> None:
     big = b"x" * (2 << 20)
     declared = client.post("/api/v1/auth/refresh", content=big, headers={"content-type": "application/json"})
