@@ -6,10 +6,10 @@ request names them: ``ST_Transform`` to the CRS's SRID, then ``ST_FlipCoordinate
 CRS's own axis order is latitude first (EPSG:4326 and EPSG:4490 as EPSG defines them; PostGIS
 and PROJ always hand out longitude first).
 
-CGCS2000 (EPSG:4490, China's geodetic datum) and WGS84 agree to a few centimetres; EPSG names no
-transformation between them, so PROJ applies its ballpark (null) transformation: the numbers are
-carried over unchanged. That is the accepted practice for civil use in China, and it keeps a round
-trip exact — a point sent out in EPSG:4490 and read back is where it was stored.
+CGCS2000 (EPSG:4490, China's geodetic datum) and WGS84 agree to a few centimetres, and PROJ's EPSG
+database holds no transformation between them, so PROJ applies its ballpark (null) transformation:
+the numbers are carried over unchanged. That is within the centimetres the two datums differ by,
+and it keeps a round trip exact — a point sent out in EPSG:4490 and read back is where it was stored.
 
 Every CRS serves coordinates to about 0.1 mm (9 decimals of a degree, 4 of a metre): the stored
 coordinates are full doubles, and a client comparing two CRSs should see the transformation, not
