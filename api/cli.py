@@ -144,12 +144,24 @@ def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
             console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
     console.print(table)
     for report in reports:
+        if report.crossings:
+            _print_crossings(report.crossings)
+    for report in reports:
         if report.coverage:
             cover = report.coverage
             console.print(
                 f"H3 index of the {cover['tier']} tier rebuilt: resolution {cover['resolution']}, "
                 f"{cover['interior_cells']:,} interior and {cover['boundary_cells']:,} boundary cells"
             )
+
+
+def _print_crossings(crossings: list[dict[str, object]]) -> None:
+    """Units accepted across their parent's line (--parent-by majority), each with the area it reaches over."""
+    table = Table("unit", "parent", "crosses into", "m²", "of the unit", title="units crossing their parent's line")
+    for crossing in crossings:
+        table.add_row(str(crossing["code"]), str(crossing["parent"]), str(crossing["into"]),
+                      f"{crossing['area_m2']:,.0f}", f"{crossing['share']:.1%}")  # fmt: skip
+    console.print(table)
 
 
 @app.command()
@@ -176,6 +188,14 @@ def load(
     ] = None,
     swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")] = False,
+    parent_by: Annotated[
+        str,
+        typer.Option(
+            help="containment: each unit lies within its parent; majority: a unit may cross its "
+            "parent's line (served across it), its parent is the one holding most of its area, "
+            "and every crossing is reported with its area"
+        ),
+    ] = "containment",
     force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
     rejects: Annotated[
         Path | None, typer.Option(help="Events: where rejected rows go (default NAME.rejects.csv)")
@@ -194,7 +214,7 @@ def load(
         _load_events(path, crs, rejects, bulk)
         return
     from grid.load import load_file
-    from spatial.boundary_file import ImportOptions
+    from spatial.boundary_file import ImportOptions, ParentBy
     from spatial.tiers import UnitKind, parse_tier
 
     with reported_errors():
@@ -202,10 +222,14 @@ def load(
             unit_kind = UnitKind(kind)
         except ValueError:
             raise PlatformError(f"--kind must be administrative or management, not {kind!r}") from None
+        try:
+            linking = ParentBy(parent_by)
+        except ValueError:
+            raise PlatformError(f"--parent-by must be containment or majority, not {parent_by!r}") from None
         options = ImportOptions(
             tier=parse_tier(tier), kind=unit_kind, code_column=code_column, name_column=name_column,
             parent_column=parent_column, members_column=members_column, crs=crs,
-            swap_axes=swap_axes, repair=repair,
+            swap_axes=swap_axes, repair=repair, parent_by=linking,
         )  # fmt: skip
         settings = _store()
         engine = _engine(settings)
