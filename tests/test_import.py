@@ -10,9 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli
 from api.settings import ApiSettings
+from command.hotspot_analysis import PLACE
 from command.users import create_api_key, create_user
 from grid.load import load_file
 from grid.locate import Locator
@@ -355,8 +358,33 @@ def test_locate_on_the_crossing_part_answers_the_serving_unit_and_its_chain(cros
             "WHERE u.ancestors <> p.ancestors || p.id AND u.kind = 'administrative' "
             "AND NOT EXISTS (SELECT 1 FROM unit m WHERE m.id = ANY(u.ancestors) AND m.kind = 'management')"
         )).scalar_one()  # fmt: skip
+        place = conn.exec_driver_sql(PLACE, (point.x, point.y)).scalar()  # how a hot spot there is named
+        names = dict(
+            conn.execute(text("SELECT code, name FROM unit WHERE code IN (:a, :b)"), {"a": own, "b": crossing}).all()
+        )
     assert inside_across  # the point lies in the other street's polygon …
     assert location.leaf.code == crossing  # … and belongs to the unit whose geometry holds it
     assert location.at("street").code == own  # with that unit's own chain, not the street under the point
     assert [u.code for u in location.chain] == [u["code"] for u in orjson.loads(street_chain)] + [crossing]
     assert consistent and broken == 0
+    assert place == f"{names[own]} · {names[crossing]}"
+
+
+def test_the_cli_prints_each_crossing_with_its_area(crossing_city, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, path, crossing, own, across, _taken = crossing_city
+    for key, value in {"CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
+                       "CITYOPS_DB_PORT": str(settings.db_port)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wrong = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "largest"])
+    assert wrong.exit_code == 1 and "--parent-by must be containment or majority" in wrong.output
+    refused = CliRunner().invoke(cli, ["load", str(path), "--tier", "community"])
+    assert refused.exit_code == 1 and "--parent-by majority" in refused.output
+    loaded = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "majority"])
+    assert loaded.exit_code == 0, loaded.output
+    with engine.connect() as conn:
+        crossing_m2 = conn.execute(text("SELECT (report->'crossings'->0->>'area_m2')::float8 FROM boundary_version "
+                                        "ORDER BY id DESC LIMIT 1")).scalar_one()  # fmt: skip
+    row = next(line for line in loaded.stdout.splitlines() if crossing in line)
+    assert crossing_m2 > 100_000 and {own, across, f"{crossing_m2:,.0f}"} <= set(row.replace("│", " ").split())
