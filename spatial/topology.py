@@ -123,7 +123,11 @@ def check_crossings(
                        f"holds {top.area_m2 / area[code]:.0%}; name {top.parent} as its parent, or leave the parent "
                        "column out to link each unit to the parent holding most of it")  # fmt: skip
             problems.append(Problem("parent_not_majority", message, (code, parent), held))
-    outside = areas_m2(shapely.difference(children.geometry.values, shapely.union_all(parents.geometry.values)))
+    parent_geom = parents.set_index("code").geometry
+    on = shares.groupby("code").parent.apply(list)
+    outside = areas_m2(np.asarray([_minus_each(geom, parent_geom[on.get(code, [])].values)
+                                   for code, geom in zip(children.code, children.geometry.values, strict=True)],
+                                  dtype=object))  # fmt: skip
     problems += [
         Problem("outside_parents", f"{code} reaches {spill:,.0f} m² outside every loaded parent unit",
                 (code,), spill)
@@ -131,6 +135,14 @@ def check_crossings(
         if spill > ctx.tolerance_m2
     ]  # fmt: skip
     return problems, crossings
+
+
+def _minus_each(geom: shapely.Geometry, others: np.ndarray) -> shapely.Geometry:
+    """``geom`` less each of ``others`` in turn: no union of neighbours, whose hairline slivers
+    (1e-16 deg²) have made GEOS answer a difference with the whole polygon."""
+    for other in others:
+        geom = shapely.difference(geom, other)
+    return geom
 
 
 def check_sibling_overlaps(units: gpd.GeoDataFrame, ctx: CheckContext) -> list[Problem]:
@@ -148,6 +160,35 @@ def check_sibling_overlaps(units: gpd.GeoDataFrame, ctx: CheckContext) -> list[P
         Problem("sibling_overlap", f"{codes[i]} and {codes[j]} overlap by {area:,.0f} m²",
                 (codes[i], codes[j]), area)
         for i, j, area in zip(left, right, areas, strict=True)
+        if area > ctx.tolerance_m2
+    ]  # fmt: skip
+
+
+def check_gaps(
+    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext, crossings: Iterable[Crossing] = ()
+) -> list[Problem]:
+    """Children cover each parent that has any: no uncovered area left over.
+
+    A unit crossing into a neighbouring parent (``--parent-by majority``) covers its part of that
+    parent too: the island is covered, by the unit serving it. Only the crossing units are added to
+    a parent's own children, not every unit touching it: GEOS has answered the difference of a
+    street and such a union (hairline slivers of 1e-16 deg² between neighbours) with the whole street.
+    """
+    members: dict[str, list[shapely.Geometry]] = {}
+    for parent, geom in zip(children.parent_code, children.geometry.values, strict=True):
+        if not pd.isna(parent):
+            members.setdefault(parent, []).append(geom)
+    geometry = children.set_index("code").geometry
+    for crossing in crossings:
+        members.setdefault(crossing.into, []).append(geometry[crossing.code])
+    covered = parents[parents.code.isin(list(members))]
+    unions = np.asarray([shapely.union_all(members[code]) for code in covered.code], dtype=object)
+    gaps = shapely.difference(covered.geometry.values, unions)
+    areas = areas_m2(gaps)
+    return [
+        Problem("coverage_gap", f"{code}: {area:,.0f} m² are not covered by any child unit",
+                (code,), area)
+        for code, area in zip(covered.code, areas, strict=True)
         if area > ctx.tolerance_m2
     ]  # fmt: skip
 
@@ -172,32 +213,3 @@ def detect_swapped_axes(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -
         return False
     swapped = shapely.transform(points, lambda xy: xy[:, ::-1])
     return bool(shapely.intersects(union, swapped).mean() > 0.5)
-
-
-def check_gaps(
-    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext, crossings: Iterable[Crossing] = ()
-) -> list[Problem]:
-    """Children cover each parent that has any: no uncovered area left over.
-
-    A unit crossing into a neighbouring parent (``--parent-by majority``) covers its part of that
-    parent too: the island is covered, by the unit serving it. Only the crossing units are added to
-    a parent's own children; a union of every unit touching it would be no more right, and GEOS
-    overlays of such unions (slivers of 1e-16 deg² between neighbours) have answered wrongly.
-    """
-    members: dict[str, list[shapely.Geometry]] = {}
-    for parent, geom in zip(children.parent_code, children.geometry.values, strict=True):
-        if not pd.isna(parent):
-            members.setdefault(parent, []).append(geom)
-    geometry = children.set_index("code").geometry
-    for crossing in crossings:
-        members.setdefault(crossing.into, []).append(geometry[crossing.code])
-    covered = parents[parents.code.isin(list(members))]
-    unions = np.asarray([shapely.union_all(members[code]) for code in covered.code], dtype=object)
-    gaps = shapely.difference(covered.geometry.values, unions)
-    areas = areas_m2(gaps)
-    return [
-        Problem("coverage_gap", f"{code}: {area:,.0f} m² are not covered by any child unit",
-                (code,), area)
-        for code, area in zip(covered.code, areas, strict=True)
-        if area > ctx.tolerance_m2
-    ]  # fmt: skip
