@@ -144,12 +144,24 @@ def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
             console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
     console.print(table)
     for report in reports:
+        if report.crossings:
+            _print_crossings(report.crossings)
+    for report in reports:
         if report.coverage:
             cover = report.coverage
             console.print(
                 f"H3 index of the {cover['tier']} tier rebuilt: resolution {cover['resolution']}, "
                 f"{cover['interior_cells']:,} interior and {cover['boundary_cells']:,} boundary cells"
             )
+
+
+def _print_crossings(crossings: list[dict[str, object]]) -> None:
+    """Units accepted across their parent's line (--parent-by majority), each with the area it reaches over."""
+    table = Table("unit", "parent", "crosses into", "m²", "of the unit", title="units crossing their parent's line")
+    for crossing in crossings:
+        table.add_row(str(crossing["code"]), str(crossing["parent"]), str(crossing["into"]),
+                      f"{crossing['area_m2']:,.0f}", f"{crossing['share']:.1%}")  # fmt: skip
+    console.print(table)
 
 
 @app.command()
@@ -176,6 +188,14 @@ def load(
     ] = None,
     swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")] = False,
+    parent_by: Annotated[
+        str,
+        typer.Option(
+            help="containment: each unit lies within its parent; majority: a unit may cross its "
+            "parent's line (served across it), its parent is the one holding most of its area, "
+            "and every crossing is reported with its area"
+        ),
+    ] = "containment",
     force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
     rejects: Annotated[
         Path | None, typer.Option(help="Events: where rejected rows go (default NAME.rejects.csv)")
@@ -194,7 +214,7 @@ def load(
         _load_events(path, crs, rejects, bulk)
         return
     from grid.load import load_file
-    from spatial.boundary_file import ImportOptions
+    from spatial.boundary_file import ImportOptions, ParentBy
     from spatial.tiers import UnitKind, parse_tier
 
     with reported_errors():
@@ -202,10 +222,14 @@ def load(
             unit_kind = UnitKind(kind)
         except ValueError:
             raise PlatformError(f"--kind must be administrative or management, not {kind!r}") from None
+        try:
+            linking = ParentBy(parent_by)
+        except ValueError:
+            raise PlatformError(f"--parent-by must be containment or majority, not {parent_by!r}") from None
         options = ImportOptions(
             tier=parse_tier(tier), kind=unit_kind, code_column=code_column, name_column=name_column,
             parent_column=parent_column, members_column=members_column, crs=crs,
-            swap_axes=swap_axes, repair=repair,
+            swap_axes=swap_axes, repair=repair, parent_by=linking,
         )  # fmt: skip
         settings = _store()
         engine = _engine(settings)
@@ -893,6 +917,50 @@ def audit_verify() -> None:
         err.print(f"[bold red]case transitions broken[/] at case {broken[0]}, transition {broken[1]}: {broken[2]}")
         raise typer.Exit(1)
     console.print(f"case transitions intact: {transitions:,} rows, every case's chain and state consistent")
+
+
+# ---- backup and restore ---------------------------------------------------------------------
+def _figures_table(title: str, counts: dict[str, int], audit_head: str | None, media: int) -> Table:
+    table = Table("table", "rows", title=title)
+    for name, rows in sorted(counts.items()):
+        table.add_row(name, f"{rows:,}")
+    table.add_row("[dim]media files[/]", f"{media:,}")
+    table.add_row("[dim]audit chain head[/]", audit_head or "(empty)")
+    return table
+
+
+@app.command()
+def backup(directory: Annotated[Path, typer.Argument(help="A new (or empty) directory for the backup")]) -> None:
+    """Back up the city database (pg_dump of one snapshot) and its media, with a manifest to verify a restore by."""
+    from command.backup import backup as make_backup
+
+    with reported_errors():
+        with progress_bar(f"backing up into {directory}") as update:
+            manifest = make_backup(_store(), directory, progress=update)
+        figures = manifest.figures
+        console.print(_figures_table(f"backup of {manifest.city} at {manifest.created_at}", figures.counts,
+                                     figures.audit_head, len(manifest.media)))  # fmt: skip
+        console.print(f"PostgreSQL {figures.server_version}, PostGIS {figures.postgis_version}, schema at "
+                      f"{figures.migration_head}; manifest: {directory / 'manifest.json'}", soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `cityops backup`")],
+    force: Annotated[bool, typer.Option(help="Replace a city database that already holds data")] = False,
+) -> None:
+    """Restore a backup into the embedded cluster (a fresh data directory) and prove it equal to its manifest."""
+    from command.restore import restore as restore_backup
+
+    with reported_errors():
+        with progress_bar(f"restoring {directory}") as update:
+            report = restore_backup(_store(), directory, force=force, progress=update)
+        figures = report.figures
+        console.print(_figures_table(f"restored {report.manifest.city} from {report.manifest.created_at}",
+                                     figures.counts, figures.audit_head, report.media_files))  # fmt: skip
+        console.print(f"verified: every table's rows and the audit head equal the manifest, the audit chain is "
+                      f"intact ({report.audit_entries_verified:,} entries), {report.media_files:,} media files "
+                      "match their SHA-256", soft_wrap=True)  # fmt: skip
 
 
 def _period(start: str | None, end: str | None):  # type: ignore[no-untyped-def]
