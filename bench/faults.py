@@ -30,7 +30,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from fastapi import FastAPI, Form, Response
 from rich.console import Console
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.settings import ApiSettings
@@ -143,8 +142,8 @@ def measure_outage(cluster: EmbeddedCluster, urls: dict[str, str], down_s: float
 
 
 # ---- login guessing ---------------------------------------------------------------------------------------------
-def guess(url: str, guessers: int, seconds: float, spread: bool) -> dict[int, int]:
-    """``guessers`` in parallel posting wrong passwords for one account for ``seconds``; statuses counted.
+def guess(url: str, account: str, guessers: int, seconds: float, spread: bool) -> dict[int, int]:
+    """``guessers`` in parallel posting wrong passwords for ``account`` for ``seconds``; statuses counted.
     ``spread``: each guesser from an address of its own."""
     counts: dict[int, int] = {}
     lock = threading.Lock()
@@ -154,7 +153,7 @@ def guess(url: str, guessers: int, seconds: float, spread: bool) -> dict[int, in
         headers = {"X-Forwarded-For": f"10.0.{number // 250}.{number % 250 + 1}"} if spread else {}
         with httpx.Client(timeout=60) as client:
             while time.monotonic() < until:
-                data = {"username": GUESSED, "password": f"wrong-{uuid.uuid4().hex[:8]}"}
+                data = {"username": account, "password": f"wrong-{uuid.uuid4().hex[:8]}"}
                 try:
                     status = client.post(url, data=data, headers=headers).status_code
                 except httpx.TransportError:
@@ -193,12 +192,15 @@ def own_city(fixtures: Path, console: Console) -> Iterator[tuple[EmbeddedCluster
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _guessed_account(settings: StoreSettings) -> None:
+def _guessed_accounts(settings: StoreSettings) -> dict[bool, str]:
+    """An account for each case (spread over addresses or not), fresh each run: no failures counted yet."""
+    accounts = {spread: f"{GUESSED}-{uuid.uuid4().hex[:8]}" for spread in (False, True)}
     engine = make_engine(settings)
     with engine.begin() as conn:
-        if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": GUESSED}).scalar() is None:
-            create_user(conn, GUESSED, unit_code="320104006", roles=["street"], password=PASSWORD, actor="bench")
+        for name in accounts.values():
+            create_user(conn, name, unit_code="320104006", roles=["street"], password=PASSWORD, actor="bench")
     engine.dispose()
+    return accounts
 
 
 def run(cluster: EmbeddedCluster, settings: StoreSettings, *, down_s: float, guessers: int, guess_s: float,
@@ -206,8 +208,10 @@ def run(cluster: EmbeddedCluster, settings: StoreSettings, *, down_s: float, gue
     """Both measures against the platform and the minimal app on ``cluster`` (which this stops and starts), one
     table; the rows (the smoke test reads them). ``compiled``: see ``bench.harness.served``."""
     console.print(f"machine: {describe()}")
-    _guessed_account(settings)
-    limit = ApiSettings().rate_login_failures
+    accounts = _guessed_accounts(settings)
+    settings_now = ApiSettings()
+    limits = {False: f"{settings_now.rate_login_failures} per account and address",
+              True: f"{settings_now.rate_login_failures_per_account} per account from unknown addresses"}  # fmt: skip
     rows: list[Row] = []
     env = {"CITYOPS_DB_PORT": str(settings.db_port), "CITYOPS_DB_DURABLE": "false"}
     bare_command = ("uvicorn", "--factory", "bench.faults:minimal_app", "--log-level", "warning")
@@ -215,12 +219,12 @@ def run(cluster: EmbeddedCluster, settings: StoreSettings, *, down_s: float, gue
           served(settings, bare_command, compiled=compiled, **env) as bare):  # fmt: skip
         for spread in (False, True):
             where = f"{guessers} addresses" if spread else "one address"
-            checked = guess(f"{ours}/api/v1/auth/token", guessers, guess_s, spread)
-            unthrottled = guess(f"{bare}/bare/token", guessers, guess_s, spread)
+            checked = guess(f"{ours}/api/v1/auth/token", accounts[spread], guessers, guess_s, spread)
+            unthrottled = guess(f"{bare}/bare/token", accounts[spread], guessers, guess_s, spread)
             allowed, baseline = checked.get(401, 0), unthrottled.get(401, 0)
             rows.append(Row(
-                f"{guessers} parallel guessers, {where}, {guess_s:.0f} s: passwords checked (limit {limit} per "
-                f"account and address; answers {dict(sorted(checked.items()))}; ratio: baseline / ours)",
+                f"{guessers} parallel guessers, {where}, {guess_s:.0f} s: passwords checked (limit {limits[spread]}; "
+                f"answers {dict(sorted(checked.items()))}; ratio: baseline / ours)",
                 f"{allowed}", f"{baseline} no throttle, minimal app", baseline / max(allowed, 1), "—"))  # fmt: skip
         figures = measure_outage(cluster, {"ours": f"{ours}/healthz/ready", "bare": f"{bare}/bare/ready"},
                                  down_s, console)  # fmt: skip
