@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +23,13 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with bas
 categories_app = typer.Typer(no_args_is_help=True, help="Case categories (GB/T 30428 部件/事件).")
 user_app = typer.Typer(no_args_is_help=True, help="Staff users, their roles and API keys.")
 forces_app = typer.Typer(no_args_is_help=True, help="The forces directory (people, teams, vehicles, equipment).")
+calendar_app = typer.Typer(no_args_is_help=True, help="The working calendar deadlines run on (holidays, 调休).")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(categories_app, name="categories")
 app.add_typer(user_app, name="user")
 app.add_typer(forces_app, name="forces")
+app.add_typer(calendar_app, name="calendar")
 console = Console()
 err = Console(stderr=True)
 
@@ -266,6 +269,11 @@ def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool |
         )
         if result.rejects_path:
             console.print(f"rejected rows with their reasons: {result.rejects_path}")
+        if result.uncovered_deadlines:
+            years = ", ".join(map(str, result.uncovered_years))
+            err.print(f"[bold yellow]{result.uncovered_deadlines:,} deadlines ran through years the holiday calendar "
+                      f"does not cover ({years}) and were counted Monday–Friday[/] — `cityops calendar check` says "
+                      "what to add", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 HistoryOption = Annotated[int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES",
@@ -402,6 +410,38 @@ def categories_list() -> None:
     for code, name, name_en, limit, kind, tier, departments in rows:
         table.add_row(code, name, name_en, f"{limit:g} {kind}", tier, departments)
     console.print(table)
+
+
+@calendar_app.command("check")
+def calendar_check(
+    on: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Judge as of this day (default: today in Beijing)")
+    ] = None,
+    overrides: Annotated[Path | None, typer.Option(help="Override CSV (default: command/holidays_cn.csv)")] = None,
+) -> None:
+    """The years whose holidays are known; exit code 1 while this year or the next is not covered."""
+    import chinese_calendar
+
+    from command.working_time import CHINA, HOLIDAYS_CN, coverage, describe_years
+
+    path = overrides or HOLIDAYS_CN
+    with reported_errors():
+        known = coverage(on.date() if on else datetime.now(CHINA).date(), path)
+    table = Table("source", "years covered", title=f"holiday calendar · today {known.today} (Beijing)")
+    table.add_row(f"chinesecalendar {chinese_calendar.__version__}", describe_years(known.package))
+    table.add_row(f"{path.name} (notice rows)", describe_years(known.overrides))
+    table.add_row("together", describe_years(known.years))
+    console.print(table)
+    for year, which in ((known.today.year, "this year"), (known.today.year + 1, "next year")):
+        if year in known.years:
+            console.print(f"{year} ({which}): covered")
+        else:
+            err.print(f"[bold red]{year} ({which}): not covered[/] — deadlines reaching into it are counted "
+                      f"Monday–Friday; add the State Council's {year} holiday notice to {path} "
+                      "(README: *The working calendar*) or upgrade chinesecalendar", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+    if known.missing:
+        raise typer.Exit(1)
 
 
 @app.command()
