@@ -215,9 +215,11 @@ def create_app(
                                 r"/cases/[0-9]+/act": MediaLimits().request_bytes},
                        read_timeout_s=api.body_read_timeout_s)  # fmt: skip
     if api.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
-                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
-                           expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
+            expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After", "Content-Crs"],
+        )  # fmt: skip
     app.add_middleware(RequestContext)
     # outermost: every answer carries the headers, the middleware's own too (408, 413, a JSON 500)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +23,13 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with bas
 categories_app = typer.Typer(no_args_is_help=True, help="Case categories (GB/T 30428 部件/事件).")
 user_app = typer.Typer(no_args_is_help=True, help="Staff users, their roles and API keys.")
 forces_app = typer.Typer(no_args_is_help=True, help="The forces directory (people, teams, vehicles, equipment).")
+calendar_app = typer.Typer(no_args_is_help=True, help="The working calendar deadlines run on (holidays, 调休).")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(categories_app, name="categories")
 app.add_typer(user_app, name="user")
 app.add_typer(forces_app, name="forces")
+app.add_typer(calendar_app, name="calendar")
 console = Console()
 err = Console(stderr=True)
 
@@ -144,12 +147,24 @@ def _print_reports(reports: list) -> None:  # type: ignore[type-arg]
             console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
     console.print(table)
     for report in reports:
+        if report.crossings:
+            _print_crossings(report.crossings)
+    for report in reports:
         if report.coverage:
             cover = report.coverage
             console.print(
                 f"H3 index of the {cover['tier']} tier rebuilt: resolution {cover['resolution']}, "
                 f"{cover['interior_cells']:,} interior and {cover['boundary_cells']:,} boundary cells"
             )
+
+
+def _print_crossings(crossings: list[dict[str, object]]) -> None:
+    """Units accepted across their parent's line (--parent-by majority), each with the area it reaches over."""
+    table = Table("unit", "parent", "crosses into", "m²", "of the unit", title="units crossing their parent's line")
+    for crossing in crossings:
+        table.add_row(str(crossing["code"]), str(crossing["parent"]), str(crossing["into"]),
+                      f"{crossing['area_m2']:,.0f}", f"{crossing['share']:.1%}")  # fmt: skip
+    console.print(table)
 
 
 @app.command()
@@ -176,6 +191,14 @@ def load(
     ] = None,
     swap_axes: Annotated[bool, typer.Option(help="The file has (lat, lon) coordinates")] = False,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometry (reported) instead of rejecting")] = False,
+    parent_by: Annotated[
+        str,
+        typer.Option(
+            help="containment: each unit lies within its parent; majority: a unit may cross its "
+            "parent's line (served across it), its parent is the one holding most of its area, "
+            "and every crossing is reported with its area"
+        ),
+    ] = "containment",
     force: Annotated[bool, typer.Option(help="Load even if the same file was loaded last")] = False,
     rejects: Annotated[
         Path | None, typer.Option(help="Events: where rejected rows go (default NAME.rejects.csv)")
@@ -194,7 +217,7 @@ def load(
         _load_events(path, crs, rejects, bulk)
         return
     from grid.load import load_file
-    from spatial.boundary_file import ImportOptions
+    from spatial.boundary_file import ImportOptions, ParentBy
     from spatial.tiers import UnitKind, parse_tier
 
     with reported_errors():
@@ -202,10 +225,14 @@ def load(
             unit_kind = UnitKind(kind)
         except ValueError:
             raise PlatformError(f"--kind must be administrative or management, not {kind!r}") from None
+        try:
+            linking = ParentBy(parent_by)
+        except ValueError:
+            raise PlatformError(f"--parent-by must be containment or majority, not {parent_by!r}") from None
         options = ImportOptions(
             tier=parse_tier(tier), kind=unit_kind, code_column=code_column, name_column=name_column,
             parent_column=parent_column, members_column=members_column, crs=crs,
-            swap_axes=swap_axes, repair=repair,
+            swap_axes=swap_axes, repair=repair, parent_by=linking,
         )  # fmt: skip
         settings = _store()
         engine = _engine(settings)
@@ -242,6 +269,11 @@ def _load_events(path: Path, crs: str | None, rejects: Path | None, bulk: bool |
         )
         if result.rejects_path:
             console.print(f"rejected rows with their reasons: {result.rejects_path}")
+        if result.uncovered_deadlines:
+            years = ", ".join(map(str, result.uncovered_years))
+            err.print(f"[bold yellow]{result.uncovered_deadlines:,} deadlines ran through years the holiday calendar "
+                      f"does not cover ({years}) and were counted Monday–Friday[/] — `cityops calendar check` says "
+                      "what to add", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 HistoryOption = Annotated[int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES",
@@ -380,6 +412,38 @@ def categories_list() -> None:
     console.print(table)
 
 
+@calendar_app.command("check")
+def calendar_check(
+    on: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Judge as of this day (default: today in Beijing)")
+    ] = None,
+    overrides: Annotated[Path | None, typer.Option(help="Override CSV (default: command/holidays_cn.csv)")] = None,
+) -> None:
+    """The years whose holidays are known; exit code 1 while this year or the next is not covered."""
+    import chinese_calendar
+
+    from command.working_time import CHINA, HOLIDAYS_CN, coverage, describe_years
+
+    path = overrides or HOLIDAYS_CN
+    with reported_errors():
+        known = coverage(on.date() if on else datetime.now(CHINA).date(), path)
+    table = Table("source", "years covered", title=f"holiday calendar · today {known.today} (Beijing)")
+    table.add_row(f"chinesecalendar {chinese_calendar.__version__}", describe_years(known.package))
+    table.add_row(f"{path.name} (notice rows)", describe_years(known.overrides))
+    table.add_row("together", describe_years(known.years))
+    console.print(table)
+    for year, which in ((known.today.year, "this year"), (known.today.year + 1, "next year")):
+        if year in known.years:
+            console.print(f"{year} ({which}): covered")
+        else:
+            err.print(f"[bold red]{year} ({which}): not covered[/] — deadlines reaching into it are counted "
+                      f"Monday–Friday; add the State Council's {year} holiday notice to {path} "
+                      "(README: *The working calendar*) or upgrade chinesecalendar", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+    if known.missing:
+        raise typer.Exit(1)
+
+
 @app.command()
 def locate(lon: float, lat: float) -> None:
     """Print the unit chain of a point (WGS84)."""
@@ -408,6 +472,12 @@ PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")
 
 
 def _serve(host: str | None, port: int | None) -> None:
+    from api.run_as import drop_root
+
+    settings = _store()
+    if (account := drop_root(settings)) is not None:
+        console.print(f"serving as the service account {account}, not root")
+
     import uvicorn
 
     from api.app import create_app
@@ -415,7 +485,7 @@ def _serve(host: str | None, port: int | None) -> None:
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
-    application = create_app(_store(), api)
+    application = create_app(settings, api)
     console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
                   f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
     uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
@@ -441,6 +511,9 @@ def up(host: HostOption = None, port: PortOption = None, history: HistoryOption 
             cluster.ensure_database()
         upgrade(_engine(settings))
         _living_demo(settings, history)
+        from api.run_as import drop_root
+
+        drop_root(settings)  # the simulator too runs as the service account
         with _demo_simulator(port):
             _serve(host, port)
 
@@ -635,6 +708,20 @@ def bench_search(
     with reported_errors():
         run(_bench_store("_search_bench", empty=False), cases=cases, seconds=seconds, clients=clients,
             queries=queries, console=console)  # fmt: skip
+
+
+@bench_app.command("faults")
+def bench_faults(
+    down: Annotated[float, typer.Option(help="Seconds the database is stopped")] = 5,
+    guessers: Annotated[int, typer.Option(min=1, help="Parallel login guessers")] = 64,
+    guess_seconds: Annotated[float, typer.Option(help="Seconds of guessing per case and app")] = 10,
+) -> None:
+    """A database stop/start under probing and parallel login guessing, each against the minimal app
+    (on a cluster of the benchmark's own)."""
+    from bench.faults import own_city, run
+
+    with reported_errors(), own_city(_store().data_dir / "fixtures", console) as (cluster, settings):
+        run(cluster, settings, down_s=down, guessers=guessers, guess_s=guess_seconds, console=console)
 
 
 @bench_app.command("trends")
@@ -870,6 +957,50 @@ def audit_verify() -> None:
         err.print(f"[bold red]case transitions broken[/] at case {broken[0]}, transition {broken[1]}: {broken[2]}")
         raise typer.Exit(1)
     console.print(f"case transitions intact: {transitions:,} rows, every case's chain and state consistent")
+
+
+# ---- backup and restore ---------------------------------------------------------------------
+def _figures_table(title: str, counts: dict[str, int], audit_head: str | None, media: int) -> Table:
+    table = Table("table", "rows", title=title)
+    for name, rows in sorted(counts.items()):
+        table.add_row(name, f"{rows:,}")
+    table.add_row("[dim]media files[/]", f"{media:,}")
+    table.add_row("[dim]audit chain head[/]", audit_head or "(empty)")
+    return table
+
+
+@app.command()
+def backup(directory: Annotated[Path, typer.Argument(help="A new (or empty) directory for the backup")]) -> None:
+    """Back up the city database (pg_dump of one snapshot) and its media, with a manifest to verify a restore by."""
+    from command.backup import backup as make_backup
+
+    with reported_errors():
+        with progress_bar(f"backing up into {directory}") as update:
+            manifest = make_backup(_store(), directory, progress=update)
+        figures = manifest.figures
+        console.print(_figures_table(f"backup of {manifest.city} at {manifest.created_at}", figures.counts,
+                                     figures.audit_head, len(manifest.media)))  # fmt: skip
+        console.print(f"PostgreSQL {figures.server_version}, PostGIS {figures.postgis_version}, schema at "
+                      f"{figures.migration_head}; manifest: {directory / 'manifest.json'}", soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `cityops backup`")],
+    force: Annotated[bool, typer.Option(help="Replace a city database that already holds data")] = False,
+) -> None:
+    """Restore a backup into the embedded cluster (a fresh data directory) and prove it equal to its manifest."""
+    from command.restore import restore as restore_backup
+
+    with reported_errors():
+        with progress_bar(f"restoring {directory}") as update:
+            report = restore_backup(_store(), directory, force=force, progress=update)
+        figures = report.figures
+        console.print(_figures_table(f"restored {report.manifest.city} from {report.manifest.created_at}",
+                                     figures.counts, figures.audit_head, report.media_files))  # fmt: skip
+        console.print(f"verified: every table's rows and the audit head equal the manifest, the audit chain is "
+                      f"intact ({report.audit_entries_verified:,} entries), {report.media_files:,} media files "
+                      "match their SHA-256", soft_wrap=True)  # fmt: skip
 
 
 def _period(start: str | None, end: str | None):  # type: ignore[no-untyped-def]

@@ -51,11 +51,16 @@ class ApiSettings(BaseSettings):
     rate_login_failures: str = Field(
         default="5/15 minutes", description="Failed logins per account from one address before that pair pauses"
     )
+    rate_login_failures_per_account: str = Field(
+        default="20/15 minutes",
+        description="Failed logins of an account from addresses it never signed in from (all of them together) "
+        "before those pause; its owner's known addresses and live sessions are unaffected",
+    )
     login_slowdown_after: int = Field(
         default=10,
         ge=1,
-        description="Failed logins of an account (from anywhere, same window) before each "
-        "further attempt waits 1, 2, 4 … s (at most 30 s); the account is never locked",
+        description="Failed logins of an account (from anywhere, same window) before each further attempt from an "
+        "unknown address waits 1, 2, 4 … s after the one before it (at most 30 s ahead); never locked",
     )
     rate_login_failures_per_client: str = Field(
         default="30/15 minutes", description="Failed logins from one address (across accounts) before a pause"

@@ -99,14 +99,17 @@ def bench_caller(
 
 
 @contextmanager
-def served(settings: StoreSettings, command: tuple[str, ...] = ("api", "serve"), **env: str) -> Iterator[str]:
+def served(
+    settings: StoreSettings, command: tuple[str, ...] = ("api", "serve"), *, compiled: bool = True, **env: str
+) -> Iterator[str]:
     """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
 
     ``command``: the module run with ``python -m`` and its arguments (another app: uvicorn and its
     factory; it must answer ``/healthz/ready`` the same way).
 
     Yields once the service is ready and its analytics kernels are compiled (the compile takes a
-    core for ~40 s: measuring during it would measure the compiler). Intake rate limits are set out
+    core for ~40 s: measuring during it would measure the compiler); ``compiled=False``: once it
+    answers (a smoke run, whose figures are not the point). Intake rate limits are set out
     of reach: a benchmark measures throughput (the limiter still counts every request), not refusals.
     """
     port = free_port()
@@ -125,7 +128,7 @@ def served(settings: StoreSettings, command: tuple[str, ...] = ("api", "serve"),
         while True:
             try:
                 answer = httpx.get(f"{base}/healthz/ready", timeout=2)
-                if answer.status_code == 200 and answer.json().get("analytics") == "ready":
+                if answer.status_code == 200 and (not compiled or answer.json().get("analytics") == "ready"):
                     break
             except httpx.HTTPError:
                 pass

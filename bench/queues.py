@@ -31,19 +31,16 @@ import hashlib
 import os
 import statistics
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import orjson
 import psycopg
 from fastapi import FastAPI, Query, Response
 from playwright.sync_api import Browser
-from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from sqlalchemy import Engine, text
 
 from api.deps import SESSION_SCOPE
+from bench.bare_app import BareApp, json_response
 from bench.harness import (
     Row,
     WrkResult,
@@ -58,7 +55,7 @@ from bench.machine import describe
 from bench.map import PASSWORD, VIEWPORT, chromium, session_cookies, wait_until
 from command.listing import ListFilter, list_cases
 from command.queues import BY_NAME, ITEMS, OPEN_STATES, page_parameters, plain, queue_counts, queue_items
-from command.users import User, create_user, get_user
+from command.users import create_user, get_user
 from command.working_time import WorkingCalendar
 from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
@@ -161,43 +158,11 @@ def shape_cases(engine: Engine, console: Console) -> dict[str, int]:
 def minimal_app() -> FastAPI:
     """FastAPI with one pool of API-role connections and the queue and list SQL, nothing else.
 
-    Its callers are fixed at start (``CITYOPS_BENCH_QUEUE_USERS``): no authentication, no
-    middleware, no access rule; each request sets the caller's scope on its connection as the
-    platform does, so row-level security binds it the same way.
+    Its callers are fixed at start (``CITYOPS_BENCH_QUEUE_USERS``: ``who=username,…``); see ``bench.bare_app``.
     """
-    store = StoreSettings()
     zone = WorkingCalendar.china().zone
-    users: dict[str, User] = {}
-    pools: list[AsyncConnectionPool] = []
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(store)
-        with engine.connect() as conn:
-            users.update((who, get_user(conn, name)) for who, name in
-                         (pair.split("=", 1) for pair in os.environ[USERS_ENV].split(",")))  # fmt: skip
-        engine.dispose()
-        pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=8, open=False,
-                                   kwargs={"autocommit": True, **session_options(store, api=True)})  # fmt: skip
-        await pool.open()
-        pools.append(pool)
-        yield
-        await pool.close()
-
-    app = FastAPI(lifespan=lifespan)
-
-    @asynccontextmanager
-    async def scoped(user: User) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with pools[0].connection() as conn:
-            await conn.execute(SESSION_SCOPE, (str(user.unit_id), user.department or ""), prepare=True)
-            yield conn
-
-    def json(body: object) -> Response:
-        return Response(orjson.dumps(body), media_type="application/json")
-
-    @app.get("/healthz/ready")
-    async def ready() -> Response:
-        return json({"analytics": "ready"})  # nothing to compile: ready once it answers
+    bare = BareApp(dict(pair.split("=", 1) for pair in os.environ[USERS_ENV].split(",")), pool_size=8)
+    app, users, scoped, json = bare.app, bare.users, bare.scoped, json_response
 
     @app.get("/q/{who}/{name}")
     async def items(who: str, name: str, limit: Annotated[int, Query()] = PAGE) -> Response:

@@ -24,26 +24,20 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-import orjson
-import psycopg
 from fastapi import FastAPI, Query, Response
-from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from api.deps import SESSION_SCOPE
+from bench.bare_app import BareApp, json_response
 from bench.harness import Row, WrkResult, bench_caller, cycling_gets, ensure_cases, print_table, run_wrk, served
 from bench.machine import describe
 from command.addresses import fill_addresses
 from command.search import Query as Search
 from command.search import search
-from command.users import User, get_user
-from spatial.db import libpq_url, make_engine, session_options
+from spatial.db import make_engine
 from spatial.initials import initials
 from spatial.settings import StoreSettings
 
@@ -92,47 +86,21 @@ def search_path(q: str, prefix: str = "/api/v1/search") -> str:
 # ---- the minimal app: the same driver and scope, a plain ILIKE, and our SQL ---------------------------------
 def minimal_app() -> FastAPI:
     """FastAPI with one pool of API-role connections: ``/naive`` (ILIKE) and ``/ours`` (command.search)."""
-    store = StoreSettings()
-    user: list[User] = []
-    pools: list[AsyncConnectionPool] = []
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(store)
-        with engine.connect() as conn:
-            user.append(get_user(conn, os.environ[USER_ENV]))
-        engine.dispose()
-        pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=8, open=False,
-                                   kwargs={"autocommit": True, **session_options(store, api=True)})  # fmt: skip
-        await pool.open()
-        pools.append(pool)
-        yield
-        await pool.close()
-
-    app = FastAPI(lifespan=lifespan)
-
-    @asynccontextmanager
-    async def scoped() -> AsyncIterator[psycopg.AsyncConnection]:
-        async with pools[0].connection() as conn:
-            await conn.execute(SESSION_SCOPE, (str(user[0].unit_id), user[0].department or ""), prepare=True)
-            yield conn
-
-    @app.get("/healthz/ready")
-    async def ready() -> Response:
-        return Response(orjson.dumps({"analytics": "ready"}), media_type="application/json")
+    bare = BareApp({"caller": os.environ[USER_ENV]}, pool_size=8)
+    app = bare.app
 
     @app.get("/naive")
     async def naive(q: Annotated[str, Query()], limit: Annotated[int, Query()] = LIMIT) -> Response:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        async with scoped() as conn:
+        async with bare.scoped(bare.users["caller"]) as conn:
             rows = await (await conn.execute(NAIVE, {"q": q, "like": like, "limit": limit}, prepare=True)).fetchall()
-        return Response(orjson.dumps({"hits": [list(row) for row in rows]}), media_type="application/json")
+        return json_response({"hits": [list(row) for row in rows]})
 
     @app.get("/ours")
     async def ours(q: Annotated[str, Query()], limit: Annotated[int, Query()] = LIMIT) -> Response:
-        async with scoped() as conn:
+        async with bare.scoped(bare.users["caller"]) as conn:
             hits = await search(conn, Search.of(q, limit))
-        return Response(orjson.dumps({"hits": hits}), media_type="application/json")
+        return json_response({"hits": hits})
 
     return app
 

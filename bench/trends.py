@@ -24,22 +24,18 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
 import httpx
 import numpy as np
-import orjson
 import psycopg
 from fastapi import FastAPI, Query, Response
-from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from api.deps import SESSION_SCOPE
+from bench.bare_app import BareApp, json_response
 from bench.demo import progress_bar
 from bench.harness import Row, bench_caller, print_table, served
 from bench.machine import describe
@@ -47,9 +43,8 @@ from command.demo_users import DEMO_STREET
 from command.evaluation import By, Period, evaluate
 from command.kpi_trends import FIGURES, Bucket, Step, buckets, kpi_trends, step_for
 from command.synthetic_history import history_count, load_history
-from command.users import User, get_user
 from command.working_time import WorkingCalendar
-from spatial.db import libpq_url, make_engine, session_options
+from spatial.db import make_engine
 from spatial.settings import StoreSettings
 
 PREFIX, SEED = "demo-history", 17  # the demo's own history (api/cli.py `demo`)
@@ -84,43 +79,21 @@ async def per_bucket_points(
 def minimal_app() -> FastAPI:
     """FastAPI with one pool of API-role connections, the grouped trend and the per-bucket baseline.
 
-    Its caller is fixed at start (``CITYOPS_BENCH_TRENDS_USER``): no authentication, no middleware,
-    no access rule; each request sets the caller's scope on its connection as the platform does.
+    Its caller is fixed at start (``CITYOPS_BENCH_TRENDS_USER``); see ``bench.bare_app``.
     """
-    store = StoreSettings()
     zone = WorkingCalendar.china().zone
-    users: list[User] = []
-    pools: list[AsyncConnectionPool] = []
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(store)
-        with engine.connect() as conn:
-            users.append(get_user(conn, os.environ[USER_ENV]))
-        engine.dispose()
-        pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=4, open=False,
-                                   kwargs={"autocommit": True, **session_options(store, api=True)})  # fmt: skip
-        await pool.open()
-        pools.append(pool)
-        yield
-        await pool.close()
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/healthz/ready")
-    async def ready() -> Response:
-        return Response(orjson.dumps({"analytics": "ready"}), media_type="application/json")
+    bare = BareApp({"caller": os.environ[USER_ENV]}, pool_size=4)
+    app = bare.app
 
     async def answer(unit_id: int, start: datetime, end: datetime, grouped: bool) -> Response:
         step = step_for(start, end)
         spans = buckets(start, end, step, zone)
-        async with pools[0].connection() as conn:
-            await conn.execute(SESSION_SCOPE, (str(users[0].unit_id), users[0].department or ""), prepare=True)
+        async with bare.scoped(bare.users["caller"]) as conn:
             if grouped:
                 body = await kpi_trends(conn, unit_id, spans, step, zone, None)
             else:
                 body = {"points": await per_bucket_points(conn, unit_id, spans, None)}
-        return Response(orjson.dumps(body), media_type="application/json")
+        return json_response(body)
 
     @app.get("/grouped/{unit_id}")
     async def grouped(unit_id: int, start: Since, end: Until) -> Response:

@@ -41,7 +41,7 @@ from sqlalchemy import Engine
 
 from command.routing import SEVERITY_NAMES, Severity, responsible_unit, rule_text, wanted_tier
 from command.taxonomy import CATEGORY_SQL, Category, category_from_row
-from command.working_time import WorkingCalendar
+from command.working_time import WALL_CLOCK, WorkingCalendar
 from grid.locate import BatchLocator, UnitRef, parse_chain
 from spatial.audit import RECORD_SQL, entry
 from spatial.china_coords import SourceCrs, to_wgs84
@@ -104,6 +104,8 @@ class ImportResult:
     rejects_path: Path | None
     bulk: bool
     seconds: float
+    uncovered_deadlines: int = 0  # cases whose working time ran through a year the holiday calendar lacks
+    uncovered_years: tuple[int, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -237,6 +239,7 @@ class Router:
         calendar: WorkingCalendar,
     ) -> None:  # fmt: skip
         self.categories, self.grids, self.unit_ids, self.calendar = categories, grids, unit_ids, calendar
+        self.uncovered_deadlines, self.uncovered_years = 0, set[int]()  # counted as Monday–Friday: reported
         self._decided: dict[tuple[int, Tier], tuple[UnitRef, Tier]] = {}
         self._rules: dict[tuple[str, str, str], str] = {}
         grid_ids = np.array(sorted(grids), dtype=np.int64)
@@ -288,6 +291,10 @@ class Router:
         for index, limit in enumerate(limits):
             rows = limit_of_row == index
             deadlines[rows] = self.calendar.deadlines(filed[rows], limit)
+            if limit.kind not in WALL_CLOCK:
+                outside, years = self.calendar.outside_coverage(filed[rows], deadlines[rows])
+                self.uncovered_deadlines += int(outside.sum())
+                self.uncovered_years.update(years)
         return pd.DataFrame({
             "responsible": responsible,
             "rule": np.array(rules, dtype=object)[rule_of_row],
@@ -486,5 +493,5 @@ def import_events(
         rejects_path = rejects or path.with_name(path.stem + ".rejects.csv")
         _write_rejects(frame, reasons, rejects_path)
     seconds = (datetime.now(UTC) - began).total_seconds()
-    return ImportResult(path.name, batch_id, len(frame), len(frame) - rejected, rejected, rejects_path,
-                        use_bulk, seconds)  # fmt: skip
+    return ImportResult(path.name, batch_id, len(frame), len(frame) - rejected, rejected, rejects_path, use_bulk,
+                        seconds, router.uncovered_deadlines, tuple(sorted(router.uncovered_years)))  # fmt: skip

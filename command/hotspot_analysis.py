@@ -24,9 +24,17 @@ from spatial.errors import InvalidInputError
 MAX_CELLS = 20_000  # a study area larger wants a coarser resolution (the draws are kept: 8 kB a cell)
 TOP = 5
 RATES = ("count", "buildings")
+# the deepest street or community holding the point, then the street and community of its chain: a
+# community serving across its street's line (``--parent-by majority``) names its own street, not the one under it
 PLACE = """
-SELECT string_agg(name, ' · ' ORDER BY tier) FROM unit
-WHERE tier IN ('street', 'community') AND ST_Covers(geom, ST_SetSRID(ST_Point(%s, %s), 4326))
+WITH here AS (
+    SELECT ancestors || id AS chain FROM unit
+    WHERE tier IN ('street', 'community') AND kind = 'administrative'
+      AND ST_Covers(geom, ST_SetSRID(ST_Point(%s, %s), 4326))
+    ORDER BY tier DESC, code LIMIT 1
+)
+SELECT string_agg(a.name, ' · ' ORDER BY a.tier) FROM here JOIN unit a ON a.id = ANY(here.chain)
+WHERE a.tier IN ('street', 'community')
 """
 Progress = Callable[[str, float], None]
 CaseCounter = Callable[["HotspotQuery"], dict[tuple[int, int], int]]

@@ -37,11 +37,14 @@ class MediaLimits:
     photo_bytes: int = 20 << 20
     video_bytes: int = 200 << 20
     files_per_report: int = 9  # and per evidence upload to a case
+    # all files of one upload together: a video and a few photos. Each file at its own limit would let one
+    # request announce 9 × 200 MiB (1.8 GB) and hold a worker that long
+    total_bytes: int = 256 << 20
 
     @property
     def request_bytes(self) -> int:
-        """The largest multipart body worth reading: every file at the larger limit, plus the form."""
-        return self.files_per_report * max(self.photo_bytes, self.video_bytes) + (1 << 20)
+        """The largest multipart body worth reading: the files' total, plus the form."""
+        return min(self.total_bytes, self.files_per_report * max(self.photo_bytes, self.video_bytes)) + (1 << 20)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,21 @@ count only the working periods of workdays; working days count whole days' worth
 time (one working day = the length of a working day's periods, so a case filed at 10:00 on a
 Friday with one working day is due at 10:00 on the next workday). Workdays are Monday–Friday,
 minus public holidays, plus the make-up workdays (调休) of the holiday notices — both data.
+
+The holidays come from the maintained ``chinesecalendar`` package (the State Council's notices
+since 2004); ``holidays_cn.csv`` holds overrides for notices newer than the installed package —
+a row there wins over the package for its date. A year is covered when the package has it or
+the CSV declares its notice complete (a ``notice`` row).
+
+A deadline whose working time crosses a day of an uncovered year is computed as Monday–Friday
+and **warned about loudly**, not refused: a citizen's report must become a case even in the
+weeks between the end of the package's data and next year's notice (cases filed in December
+are due in January), and for all but the few holiday weeks Monday–Friday is the right answer.
+Refusing would drop reports to protect a deadline that is off by at most a holiday's length.
+So every such computation logs ``calendar.year_not_covered`` (once per year and calendar,
+with what to do), the historic import counts the cases concerned in its summary, and
+``cityops calendar check`` fails while this year or the next is missing, for the operator to
+add the notice before it matters.
 """
 
 from __future__ import annotations
@@ -18,12 +33,16 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import numpy as np
+import structlog
 
 from spatial.errors import InvalidInputError
 
 CHINA = ZoneInfo("Asia/Shanghai")
 HOLIDAYS_CN = Path(__file__).parent / "holidays_cn.csv"
+ASSUMED = "Monday–Friday without holidays"
+log = structlog.get_logger("cityops.calendar")
 DEFAULT_PERIODS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 30)))
 
 
@@ -34,6 +53,9 @@ class LimitKind(StrEnum):
     WORKING_HOURS = "working_hours"
     WORKING_DAYS = "working_days"
     CALENDAR_DAYS = "calendar_days"
+
+
+WALL_CLOCK = frozenset({LimitKind.URGENT_HOURS, LimitKind.CALENDAR_DAYS})  # kinds the calendar does not count
 
 
 @dataclass(frozen=True)
@@ -48,21 +70,91 @@ class TimeLimit:
             raise InvalidInputError(f"a time limit must be positive, got {self.value}")
 
 
-def load_holidays(path: Path = HOLIDAYS_CN) -> tuple[frozenset[date], frozenset[date]]:
-    """(days off, make-up workdays) from a ``date,kind,name`` CSV with # comments."""
-    holidays: set[date] = set()
-    workdays: set[date] = set()
+@dataclass(frozen=True)
+class HolidayData:
+    """Days off, make-up workdays (调休), and the years for which they are complete."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    years: frozenset[int] = frozenset()
+
+    def overridden_by(self, newer: HolidayData) -> HolidayData:
+        """``newer``'s rows win for their dates (a day it calls a workday is no holiday); both sets of years count."""
+        return HolidayData(
+            (self.holidays - newer.workdays) | newer.holidays,
+            (self.workdays - newer.holidays) | newer.workdays,
+            self.years | newer.years,
+        )
+
+
+def package_holidays() -> HolidayData:
+    """The ``chinesecalendar`` package's data; its years are its first to last listed (the package's own check)."""
+    holidays = frozenset(chinese_calendar.holidays)
+    years = frozenset(range(min(holidays).year, max(holidays).year + 1))
+    return HolidayData(holidays, frozenset(chinese_calendar.workdays), years)
+
+
+def load_overrides(path: Path = HOLIDAYS_CN) -> HolidayData:
+    """The project's ``date,kind,name`` CSV (# comments); kind is holiday, workday or notice.
+
+    A year counts as covered only by a ``notice`` row dated 1 January of that year (its name: the
+    notice's title): a few rows of a year may be early corrections, so only an explicit line says
+    the whole notice is there.
+    """
+    days: dict[str, set[date]] = {"holiday": set(), "workday": set()}
+    years: set[int] = set()
     with path.open(encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        for row in rows:
-            day = date.fromisoformat(row["date"])
-            if row["kind"] == "holiday":
-                holidays.add(day)
-            elif row["kind"] == "workday":
-                workdays.add(day)
+        for row in csv.DictReader(line for line in handle if not line.startswith("#")):
+            try:
+                day = date.fromisoformat(row["date"])
+            except ValueError:
+                raise InvalidInputError(f"{path.name}: {row['date']!r} is not a date (YYYY-MM-DD)") from None
+            if row["kind"] == "notice":
+                if (day.month, day.day) != (1, 1):
+                    raise InvalidInputError(f"{path.name}: a notice row is dated 1 January of its year, not {day}")
+                years.add(day.year)
+            elif row["kind"] in days:
+                days[row["kind"]].add(day)
             else:
-                raise InvalidInputError(f"{path.name}: kind must be holiday or workday, not {row['kind']!r}")
-    return frozenset(holidays), frozenset(workdays)
+                raise InvalidInputError(f"{path.name}: kind must be holiday, workday or notice, not {row['kind']!r}")
+    if both := days["holiday"] & days["workday"]:
+        raise InvalidInputError(f"{path.name}: {min(both)} is both a holiday and a workday")
+    return HolidayData(frozenset(days["holiday"]), frozenset(days["workday"]), frozenset(years))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which years the package and the override CSV cover, judged on one day."""
+
+    package: frozenset[int]
+    overrides: frozenset[int]
+    today: date
+
+    @property
+    def years(self) -> frozenset[int]:
+        """Covered by either source."""
+        return self.package | self.overrides
+
+    @property
+    def missing(self) -> list[int]:
+        """This year and the next when uncovered: next year's notice is due by December, before its cases are."""
+        return [year for year in (self.today.year, self.today.year + 1) if year not in self.years]
+
+
+def coverage(today: date, overrides: Path = HOLIDAYS_CN) -> Coverage:
+    """The calendar's coverage as ``cityops calendar check`` reports it."""
+    return Coverage(package_holidays().years, load_overrides(overrides).years, today)
+
+
+def describe_years(years: frozenset[int]) -> str:
+    """Years as runs for people, e.g. {2004, …, 2026, 2028} → "2004–2026, 2028"; "none" when empty."""
+    runs: list[list[int]] = []
+    for year in sorted(years):
+        if runs and runs[-1][1] == year - 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in runs) or "none"
 
 
 @dataclass(frozen=True)
@@ -73,12 +165,33 @@ class WorkingCalendar:
     make_up_workdays: frozenset[date] = frozenset()
     periods: tuple[tuple[time, time], ...] = DEFAULT_PERIODS
     zone: ZoneInfo = field(default=CHINA)
+    covered_years: frozenset[int] = frozenset()
+    _warned: set[int] = field(default_factory=set, init=False, compare=False, repr=False)
 
     @classmethod
-    def china(cls, path: Path = HOLIDAYS_CN) -> WorkingCalendar:
-        """The mainland calendar with the shipped holiday data."""
-        holidays, workdays = load_holidays(path)
-        return cls(holidays, workdays)
+    def china(cls, overrides: Path = HOLIDAYS_CN) -> WorkingCalendar:
+        """The mainland calendar: the ``chinesecalendar`` package, the project's CSV winning where it speaks."""
+        data = package_holidays().overridden_by(load_overrides(overrides))
+        return cls(data.holidays, data.workdays, covered_years=data.years)
+
+    def uncovered_years(self, first: date, last: date) -> list[int]:
+        """The years from ``first`` to ``last`` whose holidays the calendar does not know."""
+        return [year for year in range(first.year, last.year + 1) if year not in self.covered_years]
+
+    def _vouch(self, first: date, last: date) -> None:
+        """Working time from ``first`` to ``last`` was counted: warn about the uncovered years in it."""
+        for year in self.uncovered_years(first, last):
+            self._warn(year)
+
+    def _warn(self, year: int) -> None:
+        """Log that a deadline assumed Monday–Friday in ``year`` — once per year, not once per case."""
+        if year not in self._warned:
+            self._warned.add(year)
+            log.warning(
+                "calendar.year_not_covered", year=year, covered=describe_years(self.covered_years), assumed=ASSUMED,
+                fix=f"add the State Council's {year} holiday notice to {HOLIDAYS_CN.name} "
+                    "(or upgrade chinesecalendar); `cityops calendar check` lists the covered years",
+            )  # fmt: skip
 
     @property
     def day_length(self) -> timedelta:
@@ -116,6 +229,7 @@ class WorkingCalendar:
         for window_start, window_end in self._windows_from(moment):
             available = window_end - window_start
             if remaining <= available:
+                self._vouch(moment.date(), window_start.date())
                 return window_start + remaining
             remaining -= available
         raise AssertionError("unreachable: _windows_from raises before running out")
@@ -125,6 +239,7 @@ class WorkingCalendar:
         a, b = self._local(start), self._local(end)
         if b < a:
             return -self.working_time_between(end, start)
+        self._vouch(a.date(), b.date())
         total = timedelta()
         for window_start, window_end in self._windows_from(a):
             if window_start >= b:
@@ -149,17 +264,43 @@ class WorkingCalendar:
         """
         starts = np.asarray(starts, dtype="datetime64[us]")
         span = np.timedelta64(self.duration(limit), "us")
-        if limit.kind in (LimitKind.URGENT_HOURS, LimitKind.CALENDAR_DAYS) or len(starts) == 0:
+        if limit.kind in WALL_CLOCK or len(starts) == 0:
             return starts + span
-        first = starts.min().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
-        last = starts.max().astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
+        first, last = self._day(starts.min()), self._day(starts.max())
         days = (last - first).days + 2 * int(span / np.timedelta64(self.day_length, "us")) + 30
         opens, closes, before = self._timeline(first, days)
         window = np.searchsorted(closes, starts, side="right")  # the first window still open at the start
         elapsed = before[window] + np.maximum(starts - opens[window], np.timedelta64(0, "us"))
         target = elapsed + span
         due = np.searchsorted(before + (closes - opens), target, side="left")  # first window reaching it
-        return opens[due] + (target - before[due])
+        dues = opens[due] + (target - before[due])
+        for year in self.outside_coverage(starts, dues)[1]:
+            self._warn(year)
+        return dues
+
+    def outside_coverage(self, starts: np.ndarray, dues: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Which spans from start to due (``datetime64[us]`` UTC) reach into a year the calendar does not
+        know, and which years those are (one comparison per uncovered year, not a date per row)."""
+        starts, dues = np.asarray(starts, dtype="datetime64[us]"), np.asarray(dues, dtype="datetime64[us]")
+        outside, years = np.zeros(len(starts), dtype=bool), []
+        if len(starts) == 0:
+            return outside, years
+        for year in self.uncovered_years(self._day(starts.min()), self._day(dues.max())):
+            opens, closes = (self._instant(date(y, 1, 1)) for y in (year, year + 1))
+            crossing = (starts < closes) & (dues >= opens)
+            if crossing.any():
+                outside |= crossing
+                years.append(year)
+        return outside, years
+
+    def _day(self, moment: np.datetime64) -> date:
+        """The local date of a UTC ``datetime64``."""
+        return moment.astype(datetime).replace(tzinfo=UTC).astimezone(self.zone).date()
+
+    def _instant(self, day: date) -> np.datetime64:
+        """Local midnight starting ``day`` as a UTC ``datetime64[us]``."""
+        midnight = datetime.combine(day, time(0), self.zone).astimezone(UTC).replace(tzinfo=None)
+        return np.datetime64(midnight, "us")
 
     @lru_cache(maxsize=64)  # noqa: B019 - calendars are few, long-lived and immutable
     def _timeline(self, first: date, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,7 +318,7 @@ class WorkingCalendar:
     def deadline(self, start: datetime, limit: TimeLimit) -> datetime:
         """When a case filed at ``start`` with ``limit`` is due."""
         moment = self._local(start)
-        if limit.kind in (LimitKind.URGENT_HOURS, LimitKind.CALENDAR_DAYS):
+        if limit.kind in WALL_CLOCK:
             return moment + self.duration(limit)
         return self.add_working_time(moment, self.duration(limit))
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 
 from grid.coverage_store import rebuild_coverage
 from spatial.audit import record
-from spatial.boundary_file import ImportOptions, read_boundaries
+from spatial.boundary_file import ImportOptions, ParentBy, read_boundaries
 from spatial.errors import TopologyError
 from spatial.hierarchy import (
     check_import,
@@ -45,6 +45,7 @@ class LoadReport:
     updated: int = 0
     skipped: bool = False
     warnings: list[dict[str, object]] = field(default_factory=list)
+    crossings: list[dict[str, object]] = field(default_factory=list)  # units crossing their parent's line
     coverage: dict[str, object] | None = None
     seconds: float = 0.0
 
@@ -94,14 +95,17 @@ def load_boundaries(
     if checked.errors:
         raise TopologyError(checked.errors)
     report.warnings = [p.as_dict() for p in checked.warnings]
+    report.crossings = [c.as_dict() for c in checked.crossings]
     step("writing units", 0.4)
     version = record_version(
         conn, options.tier, str(path), sha256, len(frame),
-        {"kind": options.kind.value, "warnings": report.warnings},
+        {"kind": options.kind.value, "parent_by": options.parent_by.value, "warnings": report.warnings,
+         "crossings": report.crossings},
     )  # fmt: skip
     report.inserted, report.updated = write_units(conn, checked, options, version)
     record(conn, actor, "boundaries.loaded", f"boundary_version:{version}", tier=options.tier.value, file=path.name,
-           sha256=sha256, inserted=report.inserted, updated=report.updated)  # fmt: skip
+           sha256=sha256, inserted=report.inserted, updated=report.updated,
+           crossings=len(report.crossings))  # fmt: skip
     if finalise:
         refresh_ancestors(conn)
         fill_initials(conn)
@@ -149,6 +153,7 @@ def load_manifest(
                 kind=UnitKind(entry.get("kind", UnitKind.ADMINISTRATIVE.value)),
                 parent_column=entry.get("parent_column"),
                 members_column=entry.get("members_column"),
+                parent_by=ParentBy(entry.get("parent_by", ParentBy.CONTAINMENT.value)),
             )
             share = 0.6 / len(entries)
             reports.append(load_boundaries(

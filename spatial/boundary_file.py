@@ -6,6 +6,7 @@ Every check here fails with a message that says what to pass or fix; nothing is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +23,20 @@ READERS = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".parquet", ".g
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
 
+class ParentBy(StrEnum):
+    """How a unit's parent is found, and so which units may cross their parent's line.
+
+    ``containment``: each unit lies within its parent (to the vertex-noise tolerance), linked by
+    where it lies or by ``parent_column``. ``majority``: official files hold service areas that
+    cross their parent's line (an island served from across the water); the parent is the one
+    holding the largest share of the unit's area (a named parent must be that one) and every
+    crossing is reported with its area.
+    """
+
+    CONTAINMENT = "containment"
+    MAJORITY = "majority"
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """How to read one file: which tier it holds and which columns mean what."""
@@ -35,6 +50,7 @@ class ImportOptions:
     crs: str | None = None
     swap_axes: bool = False
     repair: bool = False
+    parent_by: ParentBy = ParentBy.CONTAINMENT
 
 
 def read_boundaries(path: Path, options: ImportOptions, max_mb: int) -> gpd.GeoDataFrame:

@@ -100,6 +100,22 @@ def _process_is_postgres(pid: int) -> bool:
     return b"postgres" in cmdline or b"postmaster" in cmdline
 
 
+def service_account(name: str) -> pwd.struct_passwd:
+    """The unprivileged system account the platform's processes run as under root, created when missing."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", nologin, name],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise EmbeddedDbError(f"cannot create service account {name!r}: {result.stderr.strip()}")
+    return pwd.getpwnam(name)
+
+
 class EmbeddedCluster:
     """Lifecycle of the cluster under ``data_dir``: init, start, stop, status, URLs."""
 
@@ -139,20 +155,7 @@ class EmbeddedCluster:
 
     # ---- running commands as the service account ---------------------------------------------
     def _account(self) -> pwd.struct_passwd:
-        name = self.settings.service_account
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            pass
-        nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
-        result = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", nologin, name],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise EmbeddedDbError(f"cannot create service account {name!r}: {result.stderr.strip()}")
-        return pwd.getpwnam(name)
+        return service_account(self.settings.service_account)
 
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,29 +17,33 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from spatial.boundary_file import ImportOptions
+from spatial.boundary_file import ImportOptions, ParentBy
 from spatial.errors import InvalidInputError, Problem
 from spatial.measure import areas_m2
 from spatial.tiers import Tier, UnitKind
 from spatial.topology import (
     CheckContext,
+    Crossing,
+    check_crossings,
     check_gaps,
     check_inside_parents,
     check_members_union,
     check_sibling_overlaps,
     check_validity,
     detect_swapped_axes,
+    parent_shares,
 )
 
 
 @dataclass
 class CheckedImport:
-    """A frame ready to write, with what the checks found."""
+    """A frame ready to write, with what the checks found (and the accepted crossings of parents' lines)."""
 
     frame: gpd.GeoDataFrame
     errors: list[Problem]
     warnings: list[Problem]
     parent_tier: Tier | None
+    crossings: list[Crossing] = field(default_factory=list)
 
 
 def file_sha256(path: Path) -> str:
@@ -90,24 +94,34 @@ def check_import(
     if options.kind is UnitKind.MANAGEMENT:
         return _check_management(conn, frame, options, ctx, warnings, parent_tier)
     errors: list[Problem] = []
+    crossings: list[Crossing] = []
     parents = fetch_units(conn, parent_tier) if parent_tier else None
     if parents is not None and len(parents):
-        frame, errors = _link_parents(frame, parents, options, parent_tier)
+        shares = parent_shares(frame, parents) if options.parent_by is ParentBy.MAJORITY else None
+        frame, errors = _link_parents(frame, parents, options, parent_tier, shares)
         if errors:
             return CheckedImport(frame, errors, warnings, parent_tier)
-        errors += check_inside_parents(frame, parents, ctx)
+        if shares is None:
+            errors += check_inside_parents(frame, parents, ctx)
+        else:
+            errors, crossings = check_crossings(frame, parents, shares, ctx)
     else:
         frame = frame.assign(parent_code=pd.NA)
     siblings = _with_existing_siblings(conn, frame, options.tier)
     errors += check_sibling_overlaps(siblings, ctx)
     if parents is not None and len(parents) and options.tier.tiles_parent:
-        errors += check_gaps(siblings, parents, ctx)
-    return CheckedImport(frame, errors, warnings, parent_tier)
+        errors += check_gaps(siblings, parents, ctx, crossings)
+    return CheckedImport(frame, errors, warnings, parent_tier, crossings)
 
 
 def _link_parents(
-    frame: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, options: ImportOptions, parent_tier: Tier
+    frame: gpd.GeoDataFrame,
+    parents: gpd.GeoDataFrame,
+    options: ImportOptions,
+    parent_tier: Tier,
+    shares: pd.DataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Each unit's parent: named in the file, else the one holding most of it (``shares``) or its inner point."""
     if options.parent_column:
         unknown = ~frame.parent_code.isin(parents.code)
         return frame, [
@@ -115,10 +129,14 @@ def _link_parents(
                     (code,))
             for code, parent in zip(frame.code[unknown], frame.parent_code[unknown], strict=True)
         ]  # fmt: skip
-    points = gpd.GeoDataFrame({"code": frame.code}, geometry=frame.geometry.representative_point(), crs=4326)
-    joined = gpd.sjoin(points, parents[["code", "geometry"]], predicate="within", how="left")
-    joined = joined[~joined.index.duplicated()]
-    frame = frame.assign(parent_code=joined["code_right"].astype("string").values)
+    if shares is not None:
+        largest = shares.drop_duplicates("code").set_index("code").parent
+        frame = frame.assign(parent_code=largest.reindex(frame.code).astype("string").values)
+    else:
+        points = gpd.GeoDataFrame({"code": frame.code}, geometry=frame.geometry.representative_point(), crs=4326)
+        joined = gpd.sjoin(points, parents[["code", "geometry"]], predicate="within", how="left")
+        joined = joined[~joined.index.duplicated()]
+        frame = frame.assign(parent_code=joined["code_right"].astype("string").values)
     orphans = frame.parent_code.isna()
     if not orphans.any():
         return frame, []

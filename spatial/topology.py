@@ -7,10 +7,13 @@ residue smaller than the tolerance is noise from vertex rounding, not a data err
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.validation import explain_validity
 
@@ -56,11 +59,90 @@ def check_inside_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, 
     spill = shapely.difference(children.geometry.values, parent_geom.reindex(children.parent_code).values)
     areas = areas_m2(spill)
     return [
-        Problem("outside_parent", f"{code} reaches {area:,.0f} m² outside its parent {parent}",
-                (code, parent), area)
+        Problem("outside_parent", f"{code} reaches {area:,.0f} m² outside its parent {parent} (a unit served "
+                "across its parent's line is accepted with --parent-by majority)", (code, parent), area)
         for code, parent, area in zip(children.code, children.parent_code, areas, strict=True)
         if area > ctx.tolerance_m2
     ]  # fmt: skip
+
+
+def parent_shares(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Every (child ``code``, ``parent``) pair sharing area, with that area (``area_m2``), largest first per child.
+
+    Units touching along an edge share no area and are left out.
+    """
+    child_geoms, parent_geoms = children.geometry.values, parents.geometry.values
+    child, parent = shapely.STRtree(parent_geoms).query(child_geoms, predicate="intersects")
+    shared = areas_m2(shapely.intersection(child_geoms[child], parent_geoms[parent]))
+    pairs = pd.DataFrame({"code": np.asarray(children.code)[child], "parent": np.asarray(parents.code)[parent],
+                          "area_m2": shared})  # fmt: skip
+    return pairs[pairs.area_m2 > 0].sort_values(["code", "area_m2"], ascending=[True, False], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Part of a unit lying in another parent than its own: accepted, and reported with its area."""
+
+    code: str
+    parent: str
+    into: str
+    area_m2: float
+    share: float  # of the unit's whole area
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for the import's report (JSON)."""
+        return {"code": self.code, "parent": self.parent, "into": self.into, "area_m2": round(self.area_m2, 1),
+                "share": round(self.share, 4)}  # fmt: skip
+
+
+def check_crossings(
+    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, shares: pd.DataFrame, ctx: CheckContext
+) -> tuple[list[Problem], list[Crossing]]:
+    """Units linked to the parent holding the largest share of their area: what crosses into other parents.
+
+    A named parent (``parent_code`` from the file) that does not hold the largest share is an
+    error, and so is any part outside every parent: crossing a line between two parents is a
+    service arrangement, leaving the jurisdiction is a wrong file.
+    """
+    area = pd.Series(areas_m2(children.geometry.values), index=np.asarray(children.code))
+    assigned = pd.Series(np.asarray(children.parent_code), index=np.asarray(children.code))
+    largest = shares.drop_duplicates("code").set_index("code")
+    problems: list[Problem] = []
+    crossings: list[Crossing] = []
+    for code, into, shared in shares.itertuples(index=False):
+        if into != assigned[code] and shared > ctx.tolerance_m2:
+            crossings.append(Crossing(code, assigned[code], into, float(shared), float(shared / area[code])))
+    own = shares.set_index(["code", "parent"]).area_m2
+    for code, parent in assigned.items():
+        if code not in largest.index:
+            continue  # on no parent at all: reported below, as outside every parent
+        held = float(own.get((code, parent), 0.0))
+        top = largest.loc[code]
+        if top.parent != parent and top.area_m2 - held > ctx.tolerance_m2:
+            message = (f"{code}: its parent {parent} holds {held / area[code]:.0%} of its area, {top.parent} "
+                       f"holds {top.area_m2 / area[code]:.0%}; name {top.parent} as its parent, or leave the parent "
+                       "column out to link each unit to the parent holding most of it")  # fmt: skip
+            problems.append(Problem("parent_not_majority", message, (code, parent), held))
+    parent_geom = parents.set_index("code").geometry
+    on = shares.groupby("code").parent.apply(list)
+    outside = areas_m2(np.asarray([_minus_each(geom, parent_geom[on.get(code, [])].values)
+                                   for code, geom in zip(children.code, children.geometry.values, strict=True)],
+                                  dtype=object))  # fmt: skip
+    problems += [
+        Problem("outside_parents", f"{code} reaches {spill:,.0f} m² outside every loaded parent unit",
+                (code,), spill)
+        for code, spill in zip(children.code, outside, strict=True)
+        if spill > ctx.tolerance_m2
+    ]  # fmt: skip
+    return problems, crossings
+
+
+def _minus_each(geom: shapely.Geometry, others: np.ndarray) -> shapely.Geometry:
+    """``geom`` less each of ``others`` in turn: no union of neighbours, whose hairline slivers
+    (1e-16 deg²) have made GEOS answer a difference with the whole polygon."""
+    for other in others:
+        geom = shapely.difference(geom, other)
+    return geom
 
 
 def check_sibling_overlaps(units: gpd.GeoDataFrame, ctx: CheckContext) -> list[Problem]:
@@ -82,11 +164,26 @@ def check_sibling_overlaps(units: gpd.GeoDataFrame, ctx: CheckContext) -> list[P
     ]  # fmt: skip
 
 
-def check_gaps(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext) -> list[Problem]:
-    """Children cover each parent that has any: no uncovered area left over."""
-    unions = children.groupby("parent_code").geometry.apply(lambda g: shapely.union_all(g.values))
-    covered = parents[parents.code.isin(unions.index)]
-    gaps = shapely.difference(covered.geometry.values, unions.reindex(covered.code).values)
+def check_gaps(
+    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, ctx: CheckContext, crossings: Iterable[Crossing] = ()
+) -> list[Problem]:
+    """Children cover each parent that has any: no uncovered area left over.
+
+    A unit crossing into a neighbouring parent (``--parent-by majority``) covers its part of that
+    parent too: the island is covered, by the unit serving it. Only the crossing units are added to
+    a parent's own children, not every unit touching it: GEOS has answered the difference of a
+    street and such a union (hairline slivers of 1e-16 deg² between neighbours) with the whole street.
+    """
+    members: dict[str, list[shapely.Geometry]] = {}
+    for parent, geom in zip(children.parent_code, children.geometry.values, strict=True):
+        if not pd.isna(parent):
+            members.setdefault(parent, []).append(geom)
+    geometry = children.set_index("code").geometry
+    for crossing in crossings:
+        members.setdefault(crossing.into, []).append(geometry[crossing.code])
+    covered = parents[parents.code.isin(list(members))]
+    unions = np.asarray([shapely.union_all(members[code]) for code in covered.code], dtype=object)
+    gaps = shapely.difference(covered.geometry.values, unions)
     areas = areas_m2(gaps)
     return [
         Problem("coverage_gap", f"{code}: {area:,.0f} m² are not covered by any child unit",

@@ -150,6 +150,42 @@ def test_own_unit_first_then_neighbours_then_the_rest_with_reasons(client: TestC
     assert lacking["shortfall"]["missing"] == 6 and cap in lacking["shortfall"]["reason"]
 
 
+def test_each_kind_of_force_gets_the_documented_preference_tier(client: TestClient, nanjing: Engine) -> None:
+    """Hand-built from the rule as documented (README, candidates): own = the responsible unit, its subtree
+    and its parents below the city (tier 0); a neighbouring unit's subtree (1); the rest, the city's own
+    forces included (2). Within a tier nearest first: each force stands a known step east of the case."""
+    lon, lat = inside(nanjing, "320102002")
+    case = report(client, lon, lat, nanjing)
+    own_id, own_code = responsible(nanjing, case)
+    assert own_code == "320102002"  # 上水井盖 IV: the street's case
+    with nanjing.connect() as conn:
+        community = conn.execute(text("SELECT code FROM unit WHERE parent_id = :u ORDER BY code LIMIT 1"),
+                                 {"u": own_id}).scalar_one()  # fmt: skip
+        neighbour, neighbour_id = conn.execute(text(
+            "SELECT u.code, u.id FROM unit_neighbour n JOIN unit u ON u.id = n.neighbour_id "
+            "WHERE n.unit_id = :u ORDER BY u.code LIMIT 1"), {"u": own_id}).one()  # fmt: skip
+        neighbour_community = conn.execute(text("SELECT code FROM unit WHERE parent_id = :u ORDER BY code LIMIT 1"),
+                                           {"u": neighbour_id}).scalar_one()  # fmt: skip
+        city = conn.execute(text("SELECT code FROM unit WHERE tier = 'city'")).scalar_one()
+    cap = new_capability(nanjing)
+    forces = {
+        name: add_force(nanjing, unit, [cap], at=(lon + step, lat))[0]
+        for name, unit, step in [
+            ("city", city, 0.001), ("neighbour's community", neighbour_community, 0.002),
+            ("district", "320102", 0.003), ("neighbour", neighbour, 0.004), ("other district", "320115", 0.005),
+            ("own community", community, 0.006), ("own street", own_code, 0.009),
+        ]
+    }  # fmt: skip
+    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 7, "capability": cap}).json()
+    by_id = {force_id: name for name, force_id in forces.items()}
+    assert [(by_id[c["id"]], c["tier"], c["reasons"][0]) for c in card["candidates"]] == [
+        ("district", 0, "responsible_unit"), ("own community", 0, "responsible_unit"),
+        ("own street", 0, "responsible_unit"),
+        ("neighbour's community", 1, "neighbouring_unit"), ("neighbour", 1, "neighbouring_unit"),
+        ("city", 2, "other_unit"), ("other district", 2, "other_unit"),
+    ]  # fmt: skip
+
+
 def test_candidate_input_is_checked(client: TestClient, nanjing: Engine) -> None:
     case = report(client, *inside(nanjing, "320102002"), nanjing)
     assert client.get(f"/api/v1/events/{case}/candidates", params={"capability": "teleport"}).status_code == 422

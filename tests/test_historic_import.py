@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
@@ -189,3 +191,35 @@ def test_the_cli_imports_with_a_progress_bar(nanjing: Engine, nanjing_settings, 
     result = CliRunner().invoke(app, ["load", str(source)])
     assert result.exit_code == 0, result.stdout
     assert "20 of 31 events loaded and routed, 11 rejected" in result.stdout and "cli.rejects.csv" in result.stdout
+
+
+def test_deadlines_outside_the_covered_years_are_counted_in_the_summary(
+    nanjing: Engine, nanjing_settings, tmp_path: Path, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:  # fmt: skip
+    """2003 precedes the holiday data (2004 on): its working-time deadlines are counted Monday–Friday and
+    reported; its urgent-hours ones and a covered year's are not."""
+    places = points_inside(nanjing, 7, 31)
+    plan = (
+        [("020105", "2003-10-01T10:00:00+08:00")] * 3
+        + [("010101", "2003-10-01T10:00:00+08:00")] * 2
+        + [("020105", "2024-09-30T10:00:00+08:00")] * 2
+    )  # 乱涂写乱张贴 1 working day; 上水井盖 2 urgent hours
+    rows = [{"id": f"t7-{i}", "lon": str(lon), "lat": str(lat), "category": code, "reported_at": reported}
+            for i, ((code, reported), (lon, lat)) in enumerate(zip(plan, places, strict=True))]  # fmt: skip
+    source = tmp_path / "old.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    result = import_events(nanjing, source)
+    assert result.loaded == 7 and result.uncovered_deadlines == 3 and result.uncovered_years == (2003,)
+    due = {row[0]: row[6] for row in batch_rows(nanjing, result.batch_id)}
+    beijing = CALENDAR.zone
+    # Wednesday 1 October 2003 10:00 + 7 working hours, Monday–Friday assumed: 6 h that day, 1 h on Thursday
+    assert due["t7-0"] == datetime(2003, 10, 2, 10, tzinfo=beijing)
+    assert due["t7-3"] == datetime(2003, 10, 1, 12, tzinfo=beijing)  # urgent hours: the clock
+    assert due["t7-5"] == datetime(2024, 10, 8, 10, tzinfo=beijing)  # 6 h on 30 September, National Day, 1 h
+    for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
+                       "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    pd.DataFrame([{**row, "id": row["id"].replace("t7", "t8")} for row in rows]).to_csv(source, index=False)
+    said = CliRunner().invoke(app, ["load", str(source)])
+    assert said.exit_code == 0, said.output
+    assert "3 deadlines ran through years the holiday calendar does not cover (2003)" in said.output

@@ -25,6 +25,7 @@ from grid.hotspots import (
     NOT_SIGNIFICANT,
     PERSISTENT,
     SPORADIC,
+    classify,
     emerging,
     hotspots,
     pattern,
@@ -37,6 +38,59 @@ CENTRE = h3.latlng_to_cell(32.06, 118.80, 8)  # 玄武区
 
 def disk(radius: int, centre: str = CENTRE) -> np.ndarray:
     return np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(centre, radius)), dtype=np.uint64)
+
+
+# Benjamini–Hochberg by hand over m = 10 p-values: sorted, p(i) is a discovery when some j ≥ i has p(j) < j/m·q
+#   i   p(i)    i/10·0.05  p(i) below   i/10·0.10  p(i) below
+#   1   0.001   0.005      yes          0.010      yes
+#   2   0.008   0.010      yes          0.020      yes
+#   3   0.012   0.015      yes          0.030      yes
+#   4   0.021   0.020      no           0.040      yes
+#   5   0.024   0.025      yes  <- k    0.050      yes
+#   6   0.045   0.030      no           0.060      yes  <- k
+#   7   0.075   0.035      no           0.070      no
+#   8   0.200   0.040      no           0.080      no
+#   9   0.450   0.045      no           0.090      no
+#  10   0.900   0.050      no           0.100      no
+# q = 0.05: the largest passing i is 5, so p(1)…p(5) are discoveries — 0.021 too, though it misses its own line
+# (the step-up). q = 0.10: the largest is 6, so 0.045 joins. A plain p ≤ 0.05 cut would keep 0.045 as well, a
+# step-down stopping at the first miss only p(1)…p(3): each wrong rule, and a doubled level, gives another set.
+P_VALUES = np.array([0.450, 0.024, 0.001, 0.900, 0.045, 0.012, 0.200, 0.021, 0.075, 0.008])  # cells 0…9, shuffled
+DISCOVERED_AT_5 = {1, 2, 5, 7, 9}  # the cells holding 0.024, 0.001, 0.012, 0.021, 0.008
+DISCOVERED_AT_10 = DISCOVERED_AT_5 | {4}  # and 0.045
+
+
+def benjamini_hochberg(p: np.ndarray, q: float) -> set[int]:
+    """The discoveries (indices) of the step-up rule, written out here, apart from esda."""
+    order = np.argsort(p, kind="stable")
+    passing = [rank for rank in range(1, len(p) + 1) if p[order[rank - 1]] < rank / len(p) * q]
+    return {int(i) for i in order[: max(passing, default=0)]}
+
+
+def test_the_fdr_cut_keeps_exactly_the_hand_computed_discoveries() -> None:
+    counts, z = np.full(10, 5), np.full(10, 2.0)
+    z[5] = -2.0  # one discovery below the mean: cold
+    at_5 = classify(counts, z, P_VALUES, alpha=0.05, min_count=3)
+    assert {i for i, kind in enumerate(at_5) if kind == HOT} == DISCOVERED_AT_5 - {5}
+    assert {i for i, kind in enumerate(at_5) if kind == COLD} == {5}
+    at_10 = classify(counts, z, P_VALUES, alpha=0.10, min_count=3)
+    assert {i for i, kind in enumerate(at_10) if kind != NOT_SIGNIFICANT} == DISCOVERED_AT_10
+    assert benjamini_hochberg(P_VALUES, 0.05) == DISCOVERED_AT_5  # the helper below agrees with the table
+    assert benjamini_hochberg(P_VALUES, 0.10) == DISCOVERED_AT_10
+
+
+def test_the_analyses_cut_at_a_false_discovery_rate_of_5_percent_by_default() -> None:
+    """hotspots and emerging pass their level on unchanged: analytic p-values (no permutations) of a
+    fixed pattern, where 5 % and 10 % discover different cells, against the rule written out above."""
+    cells, cluster = disk(4), set(disk(1).tolist())
+    counts = np.array([9 if int(c) in cluster else 2 + (i * 7) % 5 for i, c in enumerate(cells)])
+    spots = hotspots(cells, counts, permutations=0, min_count=1)
+    p = np.array([s.p for s in spots])
+    at_5 = benjamini_hochberg(p, 0.05)
+    assert at_5 and at_5 != benjamini_hochberg(p, 0.10)  # the pattern tells the two levels apart
+    assert {i for i, s in enumerate(spots) if s.kind != NOT_SIGNIFICANT} == at_5
+    trends = emerging(cells, np.stack([counts, counts]), permutations=0, min_count=1)
+    assert {i for i, t in enumerate(trends) if t.kinds[-1] != NOT_SIGNIFICANT} == at_5
 
 
 def test_a_planted_cluster_is_hot_where_it_was_planted() -> None:
@@ -202,6 +256,7 @@ def test_the_api_finds_the_planted_cell_of_a_district(client: TestClient, caller
     body = answer.json()
     hot = {f["id"] for f in body["features"] if f["properties"]["class"] == "hot"}
     assert planted in hot and body["summary"]["top"][0]["h3"] == planted
+    assert body["summary"]["alpha"] == 0.05  # the documented default false-discovery rate
     assert body["summary"]["cases"] >= 300 and body["summary"]["cells"] > 50  # some fall outside the district
     first = body["features"][0]["properties"]
     assert {"h3", "count", "z", "p", "class"} <= first.keys()

@@ -5,17 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli
 from api.settings import ApiSettings
+from command.hotspot_analysis import PLACE
 from command.users import create_api_key, create_user
 from grid.load import load_file
 from grid.locate import Locator
-from spatial.boundary_file import ImportOptions
+from spatial.boundary_file import ImportOptions, ParentBy
 from spatial.errors import InvalidInputError, OutsideJurisdictionError, TopologyError
 from spatial.settings import StoreSettings
 from spatial.tiers import Tier, UnitKind, parse_tier
@@ -256,3 +260,131 @@ def test_management_unit_needs_loaded_members(city: tuple[Engine, StoreSettings]
         location = Locator().locate(conn, 30.05, 10.05)
     assert location.at("district").code == "X-NEW"  # the management unit answers
     assert {u.code for u in location.chain if u.tier == "district"} == {"X-NEW", "X-A"}
+
+
+# ---- units served across their parent's line (--parent-by majority) ---------------------------
+def _crossing_pair(communities: gpd.GeoDataFrame) -> tuple[str, str]:
+    """A community and a smaller neighbour of another street sharing an edge with it (first by code)."""
+    tree_hits = communities.sindex.query(communities.geometry.values, predicate="touches")
+    for left, right in sorted(zip(*tree_hits, strict=True)):
+        big, small = communities.iloc[left], communities.iloc[right]
+        shared = big.geometry.intersection(small.geometry)
+        if big.parent_code != small.parent_code and shared.length > 0.002 and big.geometry.area > small.geometry.area:
+            return big.code, small.code
+    raise AssertionError("the Nanjing fixture has no two neighbouring communities of different streets")
+
+
+@pytest.fixture
+def crossing_city(fresh: tuple[Engine, StoreSettings], nanjing_manifest: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh Nanjing down to its streets, and a community file of two streets where one community also
+    serves its neighbour's area across the street line (that neighbour's real polygon, merged in)."""
+    engine, settings = fresh
+    tiers = nanjing_manifest.parent
+    load(engine, settings, tiers / "city.parquet", Tier.CITY)
+    load(engine, settings, tiers / "district.parquet", Tier.DISTRICT, parent_column="parent_code")
+    load(engine, settings, tiers / "street.parquet", Tier.STREET, parent_column="parent_code")
+    communities = gpd.read_parquet(tiers / "community.parquet")
+    crossing, taken = _crossing_pair(communities)
+    by_code = communities.set_index("code")
+    own, across = by_code.parent_code[crossing], by_code.parent_code[taken]
+    picked = communities[communities.parent_code.isin([own, across]) & (communities.code != taken)].copy()
+    merged = by_code.geometry[crossing].union(by_code.geometry[taken])
+    assert merged.geom_type == "Polygon"  # one service area, not two pieces
+    picked.loc[picked.code == crossing, "geometry"] = merged
+    path = tmp_path / "communities.parquet"
+    picked.drop(columns="source").to_parquet(path)
+    return engine, settings, path, crossing, own, across, by_code.geometry[taken]
+
+
+def test_a_unit_crossing_its_parents_line_is_refused_naming_the_flag(crossing_city) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, path, crossing, _own, _across, _taken = crossing_city
+    refused(engine, TopologyError, rf"{crossing} reaches [\d,]+ m² outside its parent \d+ .*--parent-by majority",
+            lambda: load(engine, settings, path, Tier.COMMUNITY))  # fmt: skip
+
+
+def test_parent_by_majority_accepts_the_crossing_and_reports_its_area(crossing_city) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, path, crossing, own, across, _taken = crossing_city
+    wrong = rf"{crossing}: its parent {across} holds \d+% of its area, {own} holds \d+%; name {own}"
+    refused(engine, TopologyError, wrong,
+            lambda: load(engine, settings, _named(path, crossing, across), Tier.COMMUNITY, parent_column="parent_code",
+                         parent_by=ParentBy.MAJORITY))  # fmt: skip
+    report = load(engine, settings, path, Tier.COMMUNITY, parent_by=ParentBy.MAJORITY)
+    assert len(report.crossings) == 1
+    reported = report.crossings[0]
+    assert (reported["code"], reported["parent"], reported["into"]) == (crossing, own, across)
+    with engine.connect() as conn:
+        postgis_m2 = conn.execute(text(
+            "SELECT ST_Area(ST_Intersection(u.geom, s.geom)::geography) FROM unit u, unit s "
+            "WHERE u.code = :unit AND s.code = :street"), {"unit": crossing, "street": across},
+        ).scalar_one()  # fmt: skip
+        stored = conn.execute(
+            text("SELECT report->'crossings' FROM boundary_version ORDER BY id DESC LIMIT 1")
+        ).scalar()
+        whole_m2 = conn.execute(text("SELECT ST_Area(geom::geography) FROM unit WHERE code = :c"),
+                                {"c": crossing}).scalar_one()  # fmt: skip
+    assert postgis_m2 > 100_000  # a real community's area, not vertex noise
+    assert reported["area_m2"] == pytest.approx(postgis_m2, rel=0.01)
+    assert reported["share"] == pytest.approx(postgis_m2 / whole_m2, rel=0.01)
+    assert stored == report.crossings
+    named = ImportOptions(tier=Tier.COMMUNITY, parent_column="parent_code", parent_by=ParentBy.MAJORITY)
+    again = load_file(engine, path, named, settings, force=True)  # its street, named in the file, holds the majority
+    assert again.updated == report.inserted and again.crossings == report.crossings
+
+
+def _named(path: Path, code: str, parent: str) -> Path:
+    """The same file with ``code``'s parent column set to ``parent``."""
+    frame = gpd.read_parquet(path)
+    frame.loc[frame.code == code, "parent_code"] = parent
+    named = path.with_name(f"named-{parent}.parquet")
+    frame.to_parquet(named)
+    return named
+
+
+def test_locate_on_the_crossing_part_answers_the_serving_unit_and_its_chain(crossing_city) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, path, crossing, own, across, taken = crossing_city
+    load(engine, settings, path, Tier.COMMUNITY, parent_by=ParentBy.MAJORITY)
+    point = taken.representative_point()
+    with engine.connect() as conn:
+        inside_across = conn.execute(text(
+            "SELECT ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)) FROM unit WHERE code = :c"),
+            {"x": point.x, "y": point.y, "c": across}).scalar_one()  # fmt: skip
+        location = Locator().locate(conn, point.x, point.y)
+        street_chain = conn.execute(text("SELECT chain::text FROM unit WHERE code = :c"), {"c": own}).scalar_one()
+        consistent = conn.execute(text(
+            "SELECT u.parent_id = p.id AND u.ancestors = p.ancestors || p.id FROM unit u, unit p "
+            "WHERE u.code = :unit AND p.code = :street"), {"unit": crossing, "street": own}).scalar_one()  # fmt: skip
+        broken = conn.execute(text(
+            "SELECT count(*) FROM unit u JOIN unit p ON p.id = u.admin_parent_id "
+            "WHERE u.ancestors <> p.ancestors || p.id AND u.kind = 'administrative' "
+            "AND NOT EXISTS (SELECT 1 FROM unit m WHERE m.id = ANY(u.ancestors) AND m.kind = 'management')"
+        )).scalar_one()  # fmt: skip
+        place = conn.exec_driver_sql(PLACE, (point.x, point.y)).scalar()  # how a hot spot there is named
+        names = dict(
+            conn.execute(text("SELECT code, name FROM unit WHERE code IN (:a, :b)"), {"a": own, "b": crossing}).all()
+        )
+    assert inside_across  # the point lies in the other street's polygon …
+    assert location.leaf.code == crossing  # … and belongs to the unit whose geometry holds it
+    assert location.at("street").code == own  # with that unit's own chain, not the street under the point
+    assert [u.code for u in location.chain] == [u["code"] for u in orjson.loads(street_chain)] + [crossing]
+    assert consistent and broken == 0
+    assert place == f"{names[own]} · {names[crossing]}"
+
+
+def test_the_cli_prints_each_crossing_with_its_area(crossing_city, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, path, crossing, own, across, _taken = crossing_city
+    for key, value in {"CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
+                       "CITYOPS_DB_PORT": str(settings.db_port)}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    wrong = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "largest"])
+    assert wrong.exit_code == 1 and "--parent-by must be containment or majority" in wrong.output
+    refused = CliRunner().invoke(cli, ["load", str(path), "--tier", "community"])
+    assert refused.exit_code == 1 and "--parent-by majority" in refused.output
+    loaded = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "majority"])
+    assert loaded.exit_code == 0, loaded.output
+    with engine.connect() as conn:
+        crossing_m2 = conn.execute(text("SELECT (report->'crossings'->0->>'area_m2')::float8 FROM boundary_version "
+                                        "ORDER BY id DESC LIMIT 1")).scalar_one()  # fmt: skip
+    row = next(line for line in loaded.stdout.splitlines() if crossing in line)
+    assert crossing_m2 > 100_000 and {own, across, f"{crossing_m2:,.0f}"} <= set(row.replace("│", " ").split())

@@ -7,7 +7,14 @@ the platform acknowledged must be stored exactly once, and nothing may answer 50
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import pwd
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,9 +25,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, text
 
+from bench.faults import run
 from command.users import create_user
+from spatial.audit import verify
 from spatial.embedded import EmbeddedCluster, free_port
 from spatial.settings import StoreSettings
 from tests.conftest import load_city, served, settings_for
@@ -102,7 +112,8 @@ class Load:
         with httpx.Client(base_url=self.base, timeout=30) as client:
             while not self._stop.is_set():
                 started = time.monotonic()
-                self.ready.append(_answer(client.get("/healthz/ready"), started))
+                with contextlib.suppress(httpx.TransportError):  # the API is down (killed): nothing answered
+                    self.ready.append(_answer(client.get("/healthz/ready"), started))
                 time.sleep(0.05)
 
     def __enter__(self) -> Load:
@@ -173,3 +184,93 @@ def test_a_database_stop_and_start_under_load(city: City) -> None:
     assert after and all(a.status in (200, 201) for a in after)  # no stale connection fails a request later
     stored = _stored(city.engine, list(load.acknowledged))
     assert {key: [case] for key, case in load.acknowledged.items()} == stored  # each acknowledged, once
+
+
+def _api_process(city: City, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``cityops serve`` as its own process, started as this test is (root on CI), ready to answer."""
+    env = {**os.environ, "CITYOPS_DATA_DIR": str(city.settings.data_dir), "CITYOPS_DB_PORT": str(city.settings.db_port),
+           "CITYOPS_CITY": city.settings.city, "CITYOPS_DB_DURABLE": "false", "CITYOPS_POOL_SIZE": "4",
+           "CITYOPS_RATE_INTAKE_PER_CLIENT": UNLIMITED["rate_intake_per_client"],
+           "CITYOPS_RATE_INTAKE_PER_CALLER": UNLIMITED["rate_intake_per_caller"]}  # fmt: skip
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz/ready", timeout=5).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
+
+
+def _account_can_run_python(name: str) -> bool:
+    account = pwd.getpwnam(name)
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import json"], user=account.pw_uid, group=account.pw_gid,
+                               capture_output=True, check=False)  # fmt: skip
+    except PermissionError:
+        return False
+    return probe.returncode == 0
+
+
+def _effective_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[2])
+    raise AssertionError(f"no Uid line for process {pid}")
+
+
+def test_the_api_killed_under_load_loses_nothing_and_never_runs_as_root(city: City, tmp_path: Path) -> None:
+    """`kill -9` of the API while reports arrive: what it acknowledged is stored once, nothing is half-written,
+    the audit chain holds. Started as root, the API process runs as the service account (it ran as uid 0)."""
+    port, log = free_port(18950), tmp_path / "api.log"
+    base = f"http://127.0.0.1:{port}"
+    first = _api_process(city, port, log)
+    try:
+        if os.geteuid() != 0:
+            assert _effective_uid(first.pid) == os.geteuid()  # nothing to give up
+        elif _account_can_run_python(city.settings.service_account):
+            assert _effective_uid(first.pid) == pwd.getpwnam(city.settings.service_account).pw_uid
+        else:  # a Python below /root (pyenv): it cannot give up root, and says so instead of failing later
+            assert _effective_uid(first.pid) == 0 and "the API stays root" in log.read_text()
+        with Load(base, _token(base, city.reporter), writers=4) as load:
+            time.sleep(2)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            killed_at = len(load.acknowledged)
+            second = _api_process(city, port, log)
+            time.sleep(2)
+    finally:
+        first.kill()
+    second.terminate()
+    second.wait(timeout=20)
+
+    assert killed_at > 0 and len(load.acknowledged) > killed_at  # writes went on after the restart
+    assert {a.status for a in load.answers} <= {200, 201}, sorted({a.status for a in load.answers})
+    assert _stored(city.engine, list(load.acknowledged)) == {k: [case] for k, case in load.acknowledged.items()}
+    with city.engine.connect() as conn:
+        orphans = conn.execute(text(
+            "SELECT (SELECT count(*) FROM event e WHERE NOT EXISTS (SELECT FROM report r WHERE r.event_id = e.id)),"
+            " (SELECT count(*) FROM report r WHERE NOT EXISTS (SELECT FROM event e WHERE e.id = r.event_id))"
+        )).one()  # fmt: skip
+        verdict = verify(conn)
+    assert tuple(orphans) == (0, 0)  # no case without its report, no report without its case
+    assert verdict.first_bad is None and verdict.entries > 0, verdict.reason
+
+
+def test_the_faults_benchmark_runs_small(city: City) -> None:
+    """A smoke run of `cityops bench faults`: its figures exist and the platform meets the targets it prints."""
+    rows = run(city.cluster, city.settings, down_s=2, guessers=4, guess_s=4, console=Console(file=io.StringIO()),
+               compiled=False)  # fmt: skip
+    city.engine.dispose()
+    by_measure = {row.measure.split(" (")[0]: row for row in rows}
+    one_address = by_measure["4 parallel guessers, one address, 4 s: passwords checked"]
+    assert "429:" in one_address.measure  # more guesses came than the limit lets through …
+    assert one_address.ours == "5"  # … and exactly the limit was checked
+    assert int(one_address.baseline.split()[0]) >= 1  # the minimal app checks every guess it has time for
+    for measure in ("stop → first refusal", "start → first 2xx"):
+        assert float(by_measure[f"database down 2 s: {measure}"].ours.split()[0]) <= 2.0, rows

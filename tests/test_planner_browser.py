@@ -107,7 +107,7 @@ def test_class_breaks_on_awkward_counts(page: Page) -> None:
 def open_named_popup(page: Page, layer: str, index: int) -> dict[str, object]:
     """Open the popup of a layer's ``index``-th shape and wait until its place is named; its text and feature."""
     loading = page.evaluate("cityops.t('planner.place_loading')")
-    page.evaluate(f"{layer}.getLayers()[{index}].openPopup()")
+    page.evaluate(f"void {layer}.getLayers()[{index}].openPopup()")
     wait_until(
         page,
         f"(document.querySelector('.leaflet-popup-content .cityops-place') || {{}}).textContent "
@@ -168,7 +168,7 @@ def test_planner_names_places_and_categories_and_draws_trends(
     assert name in popup["text"] or name_en in popup["text"]  # type: ignore[operator]
     assert str(props["h3"]) not in popup["text"] and str(props["top_category"]) not in popup["text"]  # type: ignore[index, operator]
     page.screenshot(path=str(artifacts / f"planner-popup-{language}.png"))
-    page.evaluate("() => { cityopsMap.closePopup(); }")
+    page.evaluate("void cityopsMap.closePopup()")
     # hot spots: listed and drawn by place
     page.click("button[name=hotspots]")
     wait_until(page, "document.querySelector('.cityops-spots').dataset.done === 'true'", timeout_s=180)
@@ -178,12 +178,12 @@ def test_planner_names_places_and_categories_and_draws_trends(
     assert CELL_ID.search(str(spot["text"])) is None
     listed = page.locator(".cityops-spots li").all_inner_texts()
     assert listed and all(" · " in item or "：" in item or ": " in item for item in listed)
-    page.evaluate("() => { cityopsMap.closePopup(); }")
+    page.evaluate("void cityopsMap.closePopup()")
     page.focus(".cityops-spots li button")  # the list is the keyboard's way to a hot spot
     page.keyboard.press("Enter")
     shown = "(document.querySelector('.leaflet-popup-content .cityops-place') || {}).textContent"
     wait_until(page, f"!!{shown} && {json.dumps(listed[0])}.startsWith({shown})")  # the first spot's popup opens
-    page.evaluate("() => { cityopsMap.closePopup(); }")
+    page.evaluate("void cityopsMap.closePopup()")
     # the trends: four charts, a Beijing date at each end; a 30-day window is daily up to today
     page.select_option("select[name=days]", "30")
     wait_until(

@@ -220,33 +220,74 @@ def test_control_characters_in_a_login_are_refused_in_words(client: TestClient, 
         assert answer.headers["x-content-type-options"] == "nosniff"  # the platform's answer, headers and all
 
 
+async def _attempt(throttle: Throttle, client: str, right: bool, account: str = "owner") -> str:
+    """One login attempt through the throttle: "in", "wrong" or "paused"."""
+    try:
+        async with throttle.login_attempt(account, client):
+            if not right:
+                raise UnauthenticatedError("wrong username or password")
+        return "in"
+    except UnauthenticatedError:
+        return "wrong"
+    except TooManyRequestsError:
+        return "paused"
+
+
 def test_a_guesser_elsewhere_slows_an_account_down_but_cannot_lock_its_owner_out() -> None:
     """Issue 19.8: five wrong passwords from anywhere locked the owner out for 15 minutes."""
     limits = {"rate_login_failures": "2/15 minutes", "rate_login_failures_per_client": "100/15 minutes"}
     throttle = Throttle(api_settings(**limits, login_slowdown_after=3))
 
-    async def attempt(client: str, right: bool) -> str:
-        try:
-            async with throttle.login_attempt("owner", client):
-                if not right:
-                    raise UnauthenticatedError("wrong username or password")
-            return "in"
-        except UnauthenticatedError:
-            return "wrong"
-        except TooManyRequestsError:
-            return "paused"
-
-    async def story() -> tuple[list[str], str, float, str]:
-        guesses = [await attempt("10.0.0.66", right=False) for _ in range(3)]  # the guesser's pair pauses
-        owner = await attempt("10.0.0.7", right=True)  # the owner, from their own address, gets in
-        await attempt("10.0.0.67", right=False)  # a third failure of the account, from a second address
+    async def timed(client: str, right: bool) -> tuple[str, float]:
         started = time.monotonic()
-        late = await attempt("10.0.0.7", right=True)  # over the slowdown threshold: held, but let in
-        return guesses, owner, time.monotonic() - started, late
+        return await _attempt(throttle, client, right), time.monotonic() - started
 
-    guesses, owner, held_s, late = asyncio.run(story())
-    assert guesses == ["wrong", "wrong", "paused"] and owner == "in" and late == "in"
-    assert 0.9 <= held_s < 5  # 2**0 s after the third failure; it doubles with each further one
+    async def story() -> list[tuple[str, float]]:
+        guesses = [await timed("10.0.0.66", right=False) for _ in range(3)]  # the guesser's pair pauses
+        owner = await timed("10.0.0.7", right=True)  # the owner, from their own address, gets in
+        await timed("10.0.0.67", right=False)  # a third failure of the account, from a second address
+        new_device = await timed("10.0.0.8", right=True)  # over the slowdown threshold: held, but let in
+        known = await timed("10.0.0.7", right=True)  # where the owner signed in before: not held
+        return [*guesses, owner, new_device, known]
+
+    answers = asyncio.run(story())
+    assert [answer for answer, _ in answers] == ["wrong", "wrong", "paused", "in", "in", "in"]
+    assert 0.9 <= answers[4][1] < 5 and answers[5][1] < 0.5  # 2**0 s for the new address; none for the known
+
+
+def test_many_addresses_guessing_one_account_get_its_cap_exactly_and_its_owner_still_gets_in() -> None:
+    """64 guessers on 64 addresses: each pair's limit let 64 × 5 guesses through; the account's cap holds."""
+    limits = {"rate_login_failures": "5/15 minutes", "rate_login_failures_per_client": "100/15 minutes",
+              "rate_login_failures_per_account": "7/15 minutes"}  # fmt: skip
+    throttle = Throttle(api_settings(**limits, login_slowdown_after=1000))
+
+    async def story() -> tuple[str, list[str], str, str]:
+        owner = await _attempt(throttle, "10.1.0.1", right=True)  # the owner's usual address
+        guesses = await asyncio.gather(*(_attempt(throttle, f"10.2.0.{n % 64}", right=False) for n in range(128)))
+        stranger = await _attempt(throttle, "10.3.0.1", right=True)  # the right password from a new address
+        return owner, guesses, stranger, await _attempt(throttle, "10.1.0.1", right=True)
+
+    owner, guesses, stranger, owner_again = asyncio.run(story())
+    assert owner == "in" and sorted(guesses).count("wrong") == 7 and guesses.count("paused") == 121
+    assert stranger == "paused" and owner_again == "in"  # new addresses wait out the window; the owner's do not
+
+
+def test_slowed_attempts_queue_one_after_another() -> None:
+    """Parallel guessers each waited out the same delay side by side: 64 of them got 64 guesses per delay."""
+    limits = {"rate_login_failures": "5/15 minutes", "rate_login_failures_per_client": "100/15 minutes",
+              "rate_login_failures_per_account": "100/15 minutes"}  # fmt: skip
+    throttle = Throttle(api_settings(**limits, login_slowdown_after=1))
+
+    async def story() -> tuple[float, list[str]]:
+        await _attempt(throttle, "10.4.0.1", right=False)  # the account is past the threshold now
+        started = time.monotonic()
+        answers = await asyncio.gather(*(_attempt(throttle, f"10.4.1.{n}", right=False) for n in range(6)))
+        return time.monotonic() - started, answers
+
+    took, answers = asyncio.run(story())
+    # places at +1, +3 (1 + 2), +7, +15, +31 s: the fifth and sixth are over 30 s away and refused at once
+    assert answers.count("wrong") == 4 and answers.count("paused") == 2
+    assert 14.5 <= took < 20, took  # one after another (side by side it would have been 1 s)
 
 
 def test_a_stalled_upload_is_answered_408_not_held_open(nanjing_settings: StoreSettings, caller: Caller) -> None:
@@ -269,6 +310,14 @@ def test_a_stalled_upload_is_answered_408_not_held_open(nanjing_settings: StoreS
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 408"), answer[:300]
     assert b"stalled" in body and 0.9 <= waited < 60, (waited, body)  # 1 s, plus a start-up that may hold the GIL
+
+
+def test_an_upload_announcing_more_than_the_total_bound_is_refused_at_once(client: TestClient, caller: Caller) -> None:
+    """Issue 19.5: one upload could announce 9 files × 200 MiB (1.8 GB), each file within its own limit."""
+    headers = {**caller(["integration"], "320100"), "Content-Type": "multipart/form-data; boundary=cut",
+               "Content-Length": str(300_000_000)}  # fmt: skip
+    refused = client.post("/api/v1/reports", content=b"--cut\r\n", headers=headers)
+    assert refused.status_code == 413 and "269,484,032" in refused.json()["detail"]  # 256 MiB of files + 1 MiB of form
 
 
 def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestClient) -> None:

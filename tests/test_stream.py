@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tests.conftest import Caller, add_force, void_open_cases
 
@@ -145,7 +145,7 @@ def test_the_stream_shows_what_row_level_security_shows(
 
 
 def test_forces_move_on_the_stream_only_for_viewers_who_may_see_forces(
-    server: str, caller: Caller, nanjing: Engine
+    server: str, caller: Caller, city: dict[str, str], nanjing: Engine
 ) -> None:  # fmt: skip
     earlier = datetime.now(UTC) - timedelta(minutes=10)  # the move below is then a believable speed
     _, code = add_force(nanjing, "320102002", ["drainage"], at=(118.79, 32.05), fixed_at=earlier)
@@ -166,9 +166,15 @@ def test_forces_move_on_the_stream_only_for_viewers_who_may_see_forces(
                 break
         assert time.monotonic() - started < 2.0
         assert moved[0]["lon"] == pytest.approx(118.7912) and moved[0]["status"] == "available"
-        time.sleep(1.0)  # whatever the worker's stream carried meanwhile (cases of its street), no force
-        carried = [data for kind, _, data in list(blind.events.queue) if kind == "changes"]
-        assert all(batch["forces"] == [] for batch in carried)
+        # a case of the worker's street after the move: its stream carries batches up to it, none with a force
+        with nanjing.connect() as conn:
+            x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+                                     "WHERE code = '320102002') q")).one()  # fmt: skip
+        fence = report(server, city, (x, y, x, y), nanjing)
+        carried = []
+        while not carried or fence not in {c["id"] for c in carried[-1]["cases"]}:  # type: ignore[union-attr]
+            carried.append(blind.next("changes", 5.0)[1])
+        assert carried and all(batch["forces"] == [] for batch in carried)
 
 
 def test_a_dropped_viewer_resumes_from_its_last_event_and_misses_nothing(

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
 from spatial.vector_tiles import TileLayer, cut_tile
-from tests.conftest import Caller, void_open_cases
+from tests.conftest import Caller, add_force, void_open_cases
 
 CATEGORY = "010101"
 CENTRE = (118.80, 32.06)  # 玄武区
@@ -105,7 +105,11 @@ def test_case_tiles_show_the_callers_open_cases_gathered_when_zoomed_out(
     client: TestClient, anonymous: TestClient, caller: Caller, nanjing: Engine, placed: list[str]
 ) -> None:  # fmt: skip
     xuanwu, jiangning = caller(["district"], "320102"), caller(["district"], "320115")
-    x, y = tile_of(*CENTRE, 15)
+    with nanjing.connect() as conn:  # the tile of a placed case (the centre's own tile may hold none of them)
+        spot = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = ANY(:ids) "
+                                 "AND state NOT IN ('closed', 'void') ORDER BY id LIMIT 1"),
+                            {"ids": [int(i) for i in placed]}).one()  # fmt: skip
+    x, y = tile_of(*spot, 15)
     near = client.get(f"/tiles/cases/15/{x}/{y}.pbf", headers=xuanwu)
     assert near.status_code == 200 and near.headers["cache-control"] == "private, max-age=5"
     shown = {f["properties"]["id"] for f in decode(near.content)["cases"]}  # type: ignore[index]
@@ -143,15 +147,21 @@ def test_hexagon_counts_add_up_to_the_callers_cases(client: TestClient, caller: 
     )
 
 
-def test_hexagon_queries_are_checked(client: TestClient, caller: Caller) -> None:
+def test_hexagon_queries_are_checked(client: TestClient, caller: Caller, nanjing: Engine) -> None:
     worker = caller(["grid_worker"], "320102002")
     assert client.get("/api/v1/hexagons", params={"layer": "forces"}, headers=worker).status_code == 403
     assert client.get("/api/v1/hexagons", params={"resolution": 3}).status_code == 422
     assert client.get("/api/v1/hexagons", params={"category": "井盖"}).status_code == 422
     assert client.get("/api/v1/hexagons", params={"since": "2026-01-01T00:00:00"}).status_code == 422
     assert client.get("/api/v1/hexagons", params={"state": "sideways"}).status_code == 422
+    placed, _ = add_force(nanjing, "320102", ["drainage"], at=CENTRE)  # one hexagon to count, whatever ran before
+    with nanjing.connect() as conn:
+        cell = conn.execute(text("SELECT cell FROM force_position WHERE force_id = :f"), {"f": placed}).scalar_one()
     forces = client.get("/api/v1/hexagons", params={"layer": "forces", "resolution": 6})
-    assert forces.status_code == 200 and all("available" in f["properties"] for f in forces.json()["features"])
+    assert forces.status_code == 200, forces.text
+    hexagons = forces.json()["features"]
+    assert h3.cell_to_parent(h3.int_to_str(cell), 6) in {f["properties"]["h3"] for f in hexagons}
+    assert all(f["properties"]["available"] <= f["properties"]["count"] for f in hexagons)
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,1 +1,1 @@
-"""OGC API - Features (Part 1: Core, GeoJSON, OpenAPI 3.0) under ``/ogc``."""
+"""OGC API - Features (Part 1: Core, GeoJSON; Part 2: CRS by reference) under ``/ogc``."""

@@ -7,24 +7,30 @@ from datetime import datetime
 
 from starlette.datastructures import QueryParams
 
-from api.deps import bbox_query
 from api.ogc.collections import Collection
-from spatial.errors import BadQueryError, InvalidInputError
+from api.ogc.crs import Crs, offered
+from spatial.errors import BadQueryError
 
 DEFAULT_LIMIT, MAX_LIMIT = 10, 10_000
-STANDARD = ("bbox", "limit", "offset", "datetime", "f")
+STANDARD = ("bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "f")
 
 
 @dataclass(frozen=True)
 class ItemQuery:
-    """bbox, limit, offset, a datetime interval (either end open), and queryable values."""
+    """What an items request asks for.
+
+    bbox (west, south, east, north, in bbox_crs), limit, offset, a datetime interval (either end
+    open), queryable values, and the CRS the features are answered in.
+    """
 
     bbox: tuple[float, float, float, float] | None
+    bbox_crs: Crs
     limit: int
     offset: int
     start: datetime | None
     end: datetime | None
     filters: dict[str, str]
+    crs: Crs
 
 
 def _integer(params: QueryParams, name: str, default: int, low: int) -> int:
@@ -63,16 +69,19 @@ def _interval(value: str | None) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+def _bbox(value: str | None, crs: Crs) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
     parts = value.split(",")
     if len(parts) == 6:  # minimum and maximum elevation are accepted and not used
         parts = [parts[0], parts[1], parts[3], parts[4]]
+    if len(parts) != 4:
+        raise BadQueryError(f"bbox needs 4 numbers {crs.order()} (the order of {crs.uri}); got {len(parts)}")
     try:
-        return bbox_query(",".join(parts))
-    except InvalidInputError as error:
-        raise BadQueryError(str(error)) from None
+        numbers = tuple(float(part) for part in parts)
+    except ValueError:
+        raise BadQueryError(f"bbox must be numbers, got {value!r}") from None
+    return crs.box(numbers)  # type: ignore[arg-type]  # four, counted above
 
 
 def item_query(params: QueryParams, collection: Collection) -> ItemQuery:
@@ -88,4 +97,6 @@ def item_query(params: QueryParams, collection: Collection) -> ItemQuery:
     if any(len(value) > 64 for value in filters.values()):
         raise BadQueryError("queryable values are at most 64 characters")
     limit = min(_integer(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
-    return ItemQuery(_bbox(params.get("bbox")), limit, _integer(params, "offset", 0, 0), start, end, filters)
+    bbox_crs = offered("bbox-crs", params.get("bbox-crs"))
+    return ItemQuery(_bbox(params.get("bbox"), bbox_crs), bbox_crs, limit, _integer(params, "offset", 0, 0), start,
+                     end, filters, offered("crs", params.get("crs")))  # fmt: skip

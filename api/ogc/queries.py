@@ -5,13 +5,14 @@ from __future__ import annotations
 import psycopg
 
 from api.ogc.collections import Collection
+from api.ogc.crs import Crs
 from api.ogc.params import ItemQuery
 
 
 def _where(collection: Collection, query: ItemQuery, scope: int | None) -> tuple[str, dict[str, object]]:
     conditions, params = [collection.where], {"scope": scope}
     if query.bbox is not None:
-        conditions.append(collection.in_box.format(box="ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"))
+        conditions.append(collection.in_box.format(box=query.bbox_crs.envelope()))
         params.update(zip(("w", "s", "e", "n"), query.bbox, strict=True))
     if collection.time is not None:  # a collection without a time (units) has nothing for datetime to exclude
         if query.start is not None:
@@ -33,15 +34,19 @@ async def items(
     where, params = _where(collection, query, scope)
     matched = (await (await conn.execute(f"SELECT count(*) FROM {collection.source} WHERE {where}", params))
                .fetchone())[0]  # type: ignore[index]  # fmt: skip
-    page = f"SELECT {collection.feature} FROM {collection.source} WHERE {where} ORDER BY {collection.key} "
+    feature = collection.feature_in(query.crs)
+    page = f"SELECT {feature} FROM {collection.source} WHERE {where} ORDER BY {collection.key} "
     rows = await (await conn.execute(page + "LIMIT %(limit)s OFFSET %(offset)s",
                                      {**params, "limit": query.limit, "offset": query.offset})).fetchall()  # fmt: skip
     return matched, [row[0] for row in rows]
 
 
-async def item(conn: psycopg.AsyncConnection, collection: Collection, feature_id: str, scope: int | None) -> str | None:
-    """One feature as GeoJSON text, or None (absent, or outside the caller's scope)."""
-    sql = f"SELECT {collection.feature} FROM {collection.source} WHERE {collection.where} AND {collection.key} = %(id)s"
+async def item(
+    conn: psycopg.AsyncConnection, collection: Collection, feature_id: str, scope: int | None, crs: Crs
+) -> str | None:
+    """One feature as GeoJSON text in ``crs``, or None (absent, or outside the caller's scope)."""
+    feature, source = collection.feature_in(crs), collection.source
+    sql = f"SELECT {feature} FROM {source} WHERE {collection.where} AND {collection.key} = %(id)s"
     row = await (await conn.execute(sql, {"scope": scope, "id": feature_id})).fetchone()
     return None if row is None else row[0]
 

@@ -3,7 +3,8 @@
 Hierarchy collections are public like the units API; cases and forces need their permission and
 show only the caller's jurisdiction (a feature outside it is 404, as if absent). Responses are
 GeoJSON or JSON; links are absolute, keep the caller's other query parameters, and page by
-offset (``next`` only while features remain, ``prev`` after the first page).
+offset (``next`` only while features remain, ``prev`` after the first page). Features come in the
+CRS ``crs`` names (Part 2, api/ogc/crs.py), CRS84 by default, and say which in ``Content-Crs``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from api.access import PUBLIC, Access
 from api.deps import connection, scoped_connection
 from api.geojson import GEOJSON, FastJSONResponse, GeoJSONResponse
 from api.ogc.collections import CASES, COLLECTIONS, FORCES, Collection
+from api.ogc.crs import CRS84, OFFERED, STORAGE_CRS, Crs, offered
 from api.ogc.params import item_query
 from api.ogc.queries import extent, item, items
 from command.users import User
@@ -29,8 +31,8 @@ JSON = "application/json"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]  # not oas30: the API description is OpenAPI 3.1, and Part 1 names no conformance class for it
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 OPENAPI_VERSION = "3.1"  # what /openapi.json declares (FastAPI's default; tests/test_ogc.py holds them together)
 FEATURE_ID = Annotated[str, Path(pattern=r"^[0-9A-Za-z_\-]{1,32}$")]
 COLLECTION_ID = Annotated[str, Path(pattern=r"^[a-z\-]{1,32}$")]
@@ -52,8 +54,8 @@ def _collection_body(base: str, collection: Collection, bbox: list[float]) -> di
     here = f"{base}/collections/{collection.id}"
     return {
         "id": collection.id, "title": collection.title, "description": collection.description,
-        "itemType": "feature", "crs": [CRS84],
-        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84},
+        "itemType": "feature", "crs": list(OFFERED), "storageCrs": STORAGE_CRS.uri,
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84.uri},
                    **({"temporal": {"interval": [[None, None]]}} if collection.time else {})},
         "links": [{"rel": "self", "type": JSON, "href": here},
                   {"rel": "items", "type": GEOJSON, "href": f"{here}/items"}],
@@ -94,7 +96,7 @@ async def collections(request: Request) -> FastJSONResponse:
         bbox = await extent(conn)
     base = _base(request)
     return FastJSONResponse({
-        "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
+        "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}], "crs": list(OFFERED),
         "collections": [_collection_body(base, c, bbox) for c in COLLECTIONS.values()],
     })  # fmt: skip
 
@@ -132,19 +134,26 @@ async def _items(request: Request, collection: Collection, user: User | None) ->
     now = datetime.now(request.app.state.calendar.zone)
     head = orjson.dumps({"type": "FeatureCollection", "timeStamp": now.isoformat(timespec="seconds"),
                          "numberMatched": matched, "numberReturned": len(features), "links": links})  # fmt: skip
-    return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}")
+    return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}",
+                           headers=_content_crs(query.crs))  # fmt: skip
+
+
+def _content_crs(crs: Crs) -> dict[str, str]:
+    """Part 2's header naming the features' CRS, in angle brackets: ``Content-Crs: <uri>``."""
+    return {"Content-Crs": f"<{crs.uri}>"}
 
 
 async def _item(request: Request, collection: Collection, feature_id: str, user: User | None) -> Response:
-    _no_query(request)
+    _no_query(request, ("crs", "f"))
+    crs = offered("crs", request.query_params.get("crs"))
     async with scoped_connection(request) if collection.scoped else connection(request) as conn:
-        feature = await item(conn, collection, feature_id, user.unit_id if user else None)
+        feature = await item(conn, collection, feature_id, user.unit_id if user else None, crs)
     if feature is None:
         raise NotFoundError(f"no feature {feature_id!r} in {collection.id}")
     here = f"{_base(request)}/collections/{collection.id}"
     links = [{"rel": "self", "type": GEOJSON, "href": f"{here}/items/{feature_id}"},
              {"rel": "collection", "type": JSON, "href": here}]  # fmt: skip
-    return GeoJSONResponse(orjson.dumps({**orjson.loads(feature), "links": links}))
+    return GeoJSONResponse(orjson.dumps({**orjson.loads(feature), "links": links}), headers=_content_crs(crs))
 
 
 # cases and forces first: their literal paths must win over the public {collection_id}
