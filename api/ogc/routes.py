@@ -21,8 +21,10 @@ from api.deps import connection, scoped_connection
 from api.geojson import GEOJSON, FastJSONResponse, GeoJSONResponse
 from api.ogc.collections import CASES, COLLECTIONS, FORCES, Collection
 from api.ogc.crs import CRS84, OFFERED, STORAGE_CRS, Crs, offered
+from api.ogc.models import CollectionInfo, Collections, Conformance, Landing
 from api.ogc.params import item_query
 from api.ogc.queries import extent, item, items
+from api.schemas import Feature, FeatureCollection
 from command.users import User
 from spatial.errors import BadQueryError, NotFoundError
 
@@ -62,7 +64,7 @@ def _collection_body(base: str, collection: Collection, bbox: list[float]) -> di
     }  # fmt: skip
 
 
-@router.get("", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.get("", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)], response_model=Landing)
 @router.get("/", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)], include_in_schema=False)
 async def landing(request: Request) -> FastJSONResponse:
     """The landing page: where the API description, conformance and collections are."""
@@ -81,14 +83,16 @@ async def landing(request: Request) -> FastJSONResponse:
     })  # fmt: skip
 
 
-@router.get("/conformance", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.get("/conformance", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
+            response_model=Conformance)  # fmt: skip
 async def conformance(request: Request) -> FastJSONResponse:
     """The conformance classes implemented."""
     _no_query(request)
     return FastJSONResponse({"conformsTo": CONFORMANCE})
 
 
-@router.get("/collections", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.get("/collections", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
+            response_model=Collections)  # fmt: skip
 async def collections(request: Request) -> FastJSONResponse:
     """Every collection (metadata only: cases and forces need their permission to read)."""
     _no_query(request)
@@ -101,7 +105,8 @@ async def collections(request: Request) -> FastJSONResponse:
     })  # fmt: skip
 
 
-@router.get("/collections/{collection_id}", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.get("/collections/{collection_id}", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
+            response_model=CollectionInfo)  # fmt: skip
 async def collection(request: Request, collection_id: COLLECTION_ID) -> FastJSONResponse:
     """One collection's metadata."""
     _no_query(request)
@@ -157,40 +162,41 @@ async def _item(request: Request, collection: Collection, feature_id: str, user:
 
 
 # cases and forces first: their literal paths must win over the public {collection_id}
-@router.get("/collections/cases/items", response_class=GeoJSONResponse)
+@router.get("/collections/cases/items", response_class=GeoJSONResponse, response_model=FeatureCollection)
 async def case_items(request: Request, user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:
     """Cases of the caller's jurisdiction; queryables state, category, severity; datetime on filing time."""
     return await _items(request, CASES, user)
 
 
-@router.get("/collections/cases/items/{feature_id}", response_class=GeoJSONResponse)
+@router.get("/collections/cases/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
 async def case_item(request: Request, feature_id: FEATURE_ID,
                     user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:  # fmt: skip
     """One case (404 outside the caller's jurisdiction)."""
     return await _item(request, CASES, feature_id, user)
 
 
-@router.get("/collections/forces/items", response_class=GeoJSONResponse)
+@router.get("/collections/forces/items", response_class=GeoJSONResponse, response_model=FeatureCollection)
 async def force_items(request: Request, user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:
     """Tracked forces of the caller's jurisdiction; queryables status, kind; datetime on the last fix."""
     return await _items(request, FORCES, user)
 
 
-@router.get("/collections/forces/items/{feature_id}", response_class=GeoJSONResponse)
+@router.get("/collections/forces/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
 async def force_item(request: Request, feature_id: FEATURE_ID,
                      user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:  # fmt: skip
     """One force (404 outside the caller's jurisdiction)."""
     return await _item(request, FORCES, feature_id, user)
 
 
-@router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse, dependencies=[Depends(PUBLIC)])
+@router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse, dependencies=[Depends(PUBLIC)],
+            response_model=FeatureCollection)  # fmt: skip
 async def unit_items(request: Request, collection_id: COLLECTION_ID) -> Response:
     """Units of one tier; queryables code, parent."""
     return await _items(request, _public(collection_id), None)
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", response_class=GeoJSONResponse,
-            dependencies=[Depends(PUBLIC)])  # fmt: skip
+            dependencies=[Depends(PUBLIC)], response_model=Feature)  # fmt: skip
 async def unit_item(request: Request, collection_id: COLLECTION_ID, feature_id: FEATURE_ID) -> Response:
     """One unit by code."""
     return await _item(request, _public(collection_id), feature_id, None)
