@@ -57,10 +57,12 @@ LATEST_NEW = "SELECT id FROM event WHERE filed_at >= %s AND state <> 'void' ORDE
 LATEST_ESCALATED = """
 SELECT t.event_id FROM case_transition t WHERE t.at >= %s AND t.action = 'escalate' ORDER BY t.at DESC LIMIT %s
 """
+# newest by filing time (ix_event_filed_at, newest first): the latest deadline stood in for "newest" and was
+# not — a case filed now with a short time limit fell behind thousands filed earlier with longer ones
 OPEN_CASES = """
 SELECT e.id, e.state, e.version, e.category_code, e.severity::text, ST_X(e.geom), ST_Y(e.geom), e.deadline,
        e.escalations
-FROM event e WHERE e.state NOT IN ('closed', 'void') ORDER BY e.deadline DESC LIMIT %s
+FROM event e WHERE e.state NOT IN ('closed', 'void') ORDER BY e.filed_at DESC LIMIT %s
 """
 FORCES = """
 SELECT f.id, f.status::text, ST_X(p.geom), ST_Y(p.geom), p.fixed_at

@@ -42,7 +42,7 @@ from spatial.errors import InvalidInputError
 CHINA = ZoneInfo("Asia/Shanghai")
 HOLIDAYS_CN = Path(__file__).parent / "holidays_cn.csv"
 ASSUMED = "Monday–Friday without holidays"
-log = structlog.get_logger("cityops.calendar")
+LOGGER = "cityops.calendar"
 DEFAULT_PERIODS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 30)))
 
 
@@ -187,7 +187,9 @@ class WorkingCalendar:
         """Log that a deadline assumed Monday–Friday in ``year`` — once per year, not once per case."""
         if year not in self._warned:
             self._warned.add(year)
-            log.warning(
+            # a logger of the moment, not one kept since import: the service's configuration caches a logger on
+            # first use, and this warning comes once a year (whoever listens now — a test, a CLI — hears it)
+            structlog.get_logger(LOGGER).warning(
                 "calendar.year_not_covered", year=year, covered=describe_years(self.covered_years), assumed=ASSUMED,
                 fix=f"add the State Council's {year} holiday notice to {HOLIDAYS_CN.name} "
                     "(or upgrade chinesecalendar); `cityops calendar check` lists the covered years",
