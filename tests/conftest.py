@@ -108,15 +108,24 @@ def nanjing(cluster: EmbeddedCluster, nanjing_settings: StoreSettings, nanjing_m
     engine.dispose()
 
 
+@contextmanager
+def city_of_its_own(
+    cluster: EmbeddedCluster, data_dir: Path, db_port: int, manifest: Path, name: str
+) -> Iterator[tuple[Engine, StoreSettings]]:
+    """Another Nanjing database ``name`` in the session's cluster, for tests whose writes would bend the shared one."""
+    settings = settings_for(data_dir, db_port, name)
+    engine = load_city(cluster, settings, manifest)
+    yield engine, settings
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def history_city(
     cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifest: Path
 ) -> Iterator[tuple[Engine, StoreSettings]]:
     """A second Nanjing for the synthetic year of cases: in the shared one it would bend what other tests count."""
-    settings = settings_for(data_dir, db_port, "nanjing_history")
-    engine = load_city(cluster, settings, nanjing_manifest)
-    yield engine, settings
-    engine.dispose()
+    with city_of_its_own(cluster, data_dir, db_port, nanjing_manifest, "nanjing_history") as city:
+        yield city
 
 
 @pytest.fixture

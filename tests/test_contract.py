@@ -23,7 +23,7 @@ from api.app import create_app
 from command.users import create_api_key, create_user
 from spatial.embedded import EmbeddedCluster
 from spatial.settings import StoreSettings
-from tests.conftest import REPO, add_force, api_settings, load_city, served, settings_for
+from tests.conftest import REPO, add_force, api_settings, city_of_its_own, served, settings_for
 
 OGC = "/ogc"  # OGC API Features documents its own answers (api/ogc, tests/test_ogc.py)
 # Not fuzzed, and why:
@@ -47,10 +47,8 @@ CHECKS = (
 def contract_city(
     cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifest: Path
 ) -> Iterator[tuple[Engine, StoreSettings]]:
-    settings = settings_for(data_dir, db_port, "nanjing_contract")
-    engine = load_city(cluster, settings, nanjing_manifest)
-    yield engine, settings
-    engine.dispose()
+    with city_of_its_own(cluster, data_dir, db_port, nanjing_manifest, "nanjing_contract") as city:
+        yield city
 
 
 def _user(engine: Engine, roles: list[str], unit: str) -> dict[str, str]:
