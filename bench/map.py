@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -51,6 +52,7 @@ from bench.harness import (
 from bench.machine import describe
 from command.users import create_user
 from spatial.db import make_engine
+from spatial.errors import InvalidInputError
 from spatial.settings import StoreSettings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -92,7 +94,11 @@ def sample_tiles(engine: Engine, count: int, zooms: range, seed: int) -> list[tu
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
-    """Headless Chromium from the system's package."""
+    """Headless Chromium from the system's package (`make bench` installs it; `make up` does not need it)."""
+    if not Path(CHROMIUM).exists():
+        raise InvalidInputError(
+            f"this benchmark drives a browser and {CHROMIUM} is missing: run `make bench` or `apt-get install chromium`"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:

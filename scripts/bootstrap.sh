@@ -41,9 +41,9 @@ if [ "$dev" = true ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-extras=""
+extras="[bench]"
 [ "$dev" = true ] && extras="[dev]"
-stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)${extras:+-dev}"
+stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-${extras//[^a-z]/}"
 if [ ! -e "$stamp" ]; then
   echo "installing Python packages into .venv…"
   .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".${extras}"
