@@ -12,9 +12,11 @@ To change an object, edit its file (or add/remove one) and let the difference wr
     python -m spatial.schema_cli revision -m "what changed and why"   # against the database at head
     python -m spatial.schema_cli check                                 # exit 1 when files and database differ
 
-Both are Alembic autogenerate underneath (``comparators`` below): ``alembic check`` and
-``alembic revision --autogenerate`` see the same differences. Tables are not compared — their
-migrations are written by hand (see ``spatial/migrations/env.py``).
+Both are Alembic's check and autogenerate underneath (the comparator below), so any Alembic entry point
+sees the same differences. Tables are not compared — their migrations are written by hand (see
+``spatial/migrations/env.py``). A generated migration is a draft like any other: read it, and where an
+object others depend on must be dropped (a function's arguments changed under a trigger or policy),
+order the statements by hand.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from spatial.db import database_url
 from spatial.migrate import alembic_config
 from spatial.settings import StoreSettings
 
-app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True)
+app = typer.Typer(help="Migrations written from the declared database objects.", no_args_is_help=True)
 
 Url = Annotated[str | None, typer.Option(help="A database at head (default: the configured store)")]
 
