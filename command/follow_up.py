@@ -29,23 +29,10 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from command.loop_settings import LoopSettings
+from command.queries.follow_up import CLAIM, RATE, RETRY, SENT
 from command.workflow import Mover, Rules, system_move
 from spatial.errors import ConflictError, NotFoundError
 
-CLAIM = """
-UPDATE follow_up f SET attempts = attempts + 1, next_attempt_at = now() + %s
-FROM (SELECT id FROM follow_up WHERE state = 'pending' AND next_attempt_at <= now()
-      ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) AS due
-WHERE f.id = due.id
-RETURNING f.id, f.report_id, f.event_id, f.channel, f.outcome, f.message, f.attempts
-"""
-SENT = "UPDATE follow_up SET state = 'sent', sent_at = now(), last_error = NULL WHERE id = %s"
-RETRY = """
-UPDATE follow_up SET last_error = %s, next_attempt_at = now() + %s,
-       state = CASE WHEN attempts >= %s THEN 'failed' ELSE 'pending' END
-WHERE id = %s
-"""
-RATE = "SELECT * FROM cityops_rate_report(%s, %s, %s)"
 LEASE = timedelta(seconds=60)
 BATCH = 100
 log = structlog.get_logger("cityops.follow_up")

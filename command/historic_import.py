@@ -39,6 +39,7 @@ from psycopg import Connection
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine
 
+from command.queries.historic_import import BULK_OBJECTS_SQL, KNOWN_IDS_SQL, OPEN_CLOCKS, UNITS_SQL
 from command.routing import SEVERITY_NAMES, Severity, responsible_unit, rule_text, wanted_tier
 from command.taxonomy import CATEGORY_SQL, Category, category_from_row
 from command.working_time import WALL_CLOCK, WorkingCalendar
@@ -71,25 +72,8 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 Progress = Callable[[str, float], None]
 Settle = Callable[[Connection, int], None]
-BULK_OBJECTS_SQL = """
-SELECT 'index', indexname, indexdef FROM pg_indexes
-WHERE tablename = 'event' AND schemaname = current_schema()
-  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'event'::regclass)
-UNION ALL
-SELECT 'foreign_key', conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'event'::regclass AND contype = 'f'
-"""
-# an open case imported without its history waits in the queues at its deadline; its escalations were the
-# source system's, so the deadline watch does not escalate a whole import at its next round (escalate_at NULL)
-OPEN_CLOCKS = """
-INSERT INTO case_clock (event_id, due_at)
-SELECT id, deadline FROM event WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
-ON CONFLICT (event_id) DO NOTHING
-"""
 COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"
 ALL_CATEGORIES_SQL = CATEGORY_SQL.replace(" WHERE code = %s", "")
-KNOWN_IDS_SQL = "SELECT external_id FROM event WHERE external_id = ANY(%s)"
-UNITS_SQL = "SELECT id, chain::text, boundary_version_id, (ancestors || id)::text FROM unit WHERE id = ANY(%s)"
 
 
 @dataclass(frozen=True)

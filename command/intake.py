@@ -25,6 +25,7 @@ import psycopg
 
 from command.duplicates import CANDIDATES_SQL, best_match
 from command.media import StoredMedia
+from command.queries.intake import ANSWER_SQL, ATTACH_MEDIA, CHANNEL, INSERT_EVENT, JOINED_CASE, NEW_CASE, STORE_MEDIA
 from command.routing import Route, Severity, route
 from command.taxonomy import Category, category_from_row, fetch_category
 from command.working_time import WorkingCalendar
@@ -32,7 +33,6 @@ from grid.cells import cells_to_parents, cells_within
 from grid.locate import Location, Locator
 from spatial.errors import ConflictError, ForbiddenError
 
-CHANNEL = "cityops_events"
 LOCK_RESOLUTION = 7  # ~5 km² areas: merges are serialised per category and area, not city-wide
 
 
@@ -55,55 +55,6 @@ class Submission:
         """What 'the same submission' means for idempotency: every field the client sent."""
         body = {**self.__dict__, "severity": self.severity.value}
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-INSERT_EVENT = """
-INSERT INTO event (category_code, severity, geom, cell, grid_id, responsible_unit_id, departments,
-                   filed_at, deadline, routing_trace, description, address, source)
-VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
-        (SELECT id FROM unit WHERE code = %s), (SELECT id FROM unit WHERE code = %s),
-        %s, %s, %s, %s, %s, %s, %s)
-RETURNING id
-"""
-REPORT_COLUMNS = (
-    "event_id, source, reporter, description, address, geom, given, idempotency_owner, idempotency_key, "
-    "request_hash, units"
-)
-# a report belongs to its own place (its grid and ancestors), even when it joins a case across a boundary
-REPORT_VALUES = """%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s,
-    (SELECT g.ancestors || g.id FROM unit g WHERE g.code = %s)"""
-# announced at commit, by the statement that stores the report (one round trip fewer per report)
-ANNOUNCE = f"""pg_notify('{CHANNEL}', jsonb_build_object('type', %s::text, 'case_id', r.event_id::text,
-    'report_id', r.id::text, 'category', %s::text, 'severity', %s::text, 'lon', %s::float8, 'lat', %s::float8)::text),
-    cityops_audit(%s::text, %s::text, 'report:' || r.id, jsonb_build_object('case_id', r.event_id))"""
-NEW_CASE = f"""
-WITH e AS ({INSERT_EVENT.strip()}),
-r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id)
-SELECT r.event_id, r.id, r.token, {ANNOUNCE} FROM r
-"""
-JOINED_CASE = f"""
-WITH e AS (SELECT * FROM cityops_count_joined(%s)),
-r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id),
-m AS (INSERT INTO case_merge (kind, report_id, to_event_id, distance_m, similarity, reason)
-      SELECT 'auto', r.id, r.event_id, %s, %s, 'same category within radius and window' FROM r)
-SELECT r.event_id, r.id, r.token, {ANNOUNCE}, e.state, e.report_count, e.deadline, e.departments,
-       u.code, u.name, u.tier::text
-FROM r JOIN e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
-"""
-STORE_MEDIA = """
-INSERT INTO media (sha256, content_type, size_bytes) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])
-ON CONFLICT (sha256) DO NOTHING
-"""
-ATTACH_MEDIA = """
-INSERT INTO report_media (report_id, sha256, position, filename)
-SELECT %s, sha256, position, filename FROM unnest(%s::text[], %s::int[], %s::text[]) AS m(sha256, position, filename)
-"""
-ANSWER_SQL = """
-SELECT e.id, r.id, r.request_hash, u.code, u.name, u.tier::text, e.departments, e.deadline, e.state,
-       e.report_count, (SELECT min(first.id) FROM report first WHERE first.event_id = e.id) <> r.id, r.token
-FROM report r JOIN event e ON e.id = r.event_id JOIN unit u ON u.id = e.responsible_unit_id
-WHERE {where}
-"""
 
 
 def _answer(row: tuple[object, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:

@@ -13,34 +13,13 @@ import psycopg
 
 from command.duplicates import similarity
 from command.intake import notify, open_case
+from command.queries.merging import COUNT, LOCK_CASES, LOCK_REPORT, MOVE_REPORTS, RECORD, REPORT_SQL
 from command.routing import Severity
 from command.taxonomy import fetch_category
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from spatial.audit import record_async
 from spatial.errors import ConflictError, NotFoundError
-
-LOCK_CASES = """
-SELECT id, merged_into, state, description, report_count, category_code, severity::text
-FROM event WHERE id = ANY(%s) ORDER BY id FOR UPDATE
-"""
-RECORD = """
-INSERT INTO case_merge (kind, report_id, from_event_id, to_event_id, distance_m, similarity, reason, actor)
-SELECT %(kind)s, r, %(from)s, %(to)s,
-       (SELECT ST_Distance(a.geom::geography, b.geom::geography) FROM event a, event b
-        WHERE a.id = %(from)s AND b.id = %(to)s),
-       %(similarity)s, %(reason)s, %(actor)s
-FROM unnest(%(reports)s::bigint[]) AS r
-"""
-LOCK_REPORT = "SELECT event_id FROM report WHERE id = %s FOR UPDATE"
-MOVE_REPORTS = "UPDATE report SET event_id = %s WHERE event_id = %s RETURNING id"
-COUNT = "UPDATE event SET report_count = report_count + %s, merged_into = %s, updated_at = now() WHERE id = %s"
-REPORT_SQL = """
-SELECT r.event_id, r.description, r.address, r.source::text, ST_X(r.geom), ST_Y(r.geom),
-       (SELECT m.kind::text FROM case_merge m WHERE m.report_id = r.id ORDER BY m.id DESC LIMIT 1),
-       (SELECT m.from_event_id FROM case_merge m WHERE m.report_id = r.id ORDER BY m.id DESC LIMIT 1)
-FROM report r WHERE r.id = %s
-"""
 
 
 def _is_open(row: tuple[object, ...]) -> bool:

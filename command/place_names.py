@@ -14,25 +14,11 @@ from __future__ import annotations
 import h3
 import psycopg
 
+from command.queries.place_names import NAMES
 from spatial.errors import InvalidInputError
 
 MAX_CELLS = 200
 KM_PER_DEGREE = 95.0  # of longitude at Nanjing (32° N); a cell's radius in degrees is a little generous northward
-NAMES = """
-WITH c AS (
-    SELECT cell, ST_SetSRID(ST_Point(lon, lat), 4326) AS centre, reach
-    FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::float8[]) AS c(cell, lon, lat, reach)
-),
-hit AS (
-    SELECT c.cell, u.ancestors || u.id AS chain
-    FROM c CROSS JOIN LATERAL (
-        SELECT p.unit_id FROM unit_piece p WHERE ST_DWithin(p.geom, c.centre, c.reach)
-        ORDER BY p.geom <-> c.centre, p.unit_id LIMIT 1
-    ) nearest JOIN unit u ON u.id = nearest.unit_id
-)
-SELECT hit.cell, a.tier::text, a.name FROM hit JOIN unit a ON a.id = ANY(hit.chain)
-WHERE a.tier IN ('district', 'street', 'community')
-"""
 # the tiers that name a cell, by its resolution (finest first)
 SAID = ((8, ("street", "community")), (6, ("district", "street")), (0, ("district",)))
 

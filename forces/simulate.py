@@ -21,16 +21,11 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine, text
 
+from forces.queries.simulate import FORCES
 from spatial.errors import PlatformError
 from spatial.sampling import random_point_in
 
 BATCH = 500
-FORCES = """
-SELECT f.code, s.speed_kmh, ST_X(p.geom), ST_Y(p.geom), ST_AsBinary(u.geom)
-FROM force f JOIN force_position p ON p.force_id = f.id JOIN unit u ON u.id = f.unit_id
-JOIN force_kind_speed s ON s.kind = f.kind
-WHERE f.status NOT IN ('off_duty', 'out_of_service') AND NOT f.fixed_post ORDER BY f.synthetic DESC, f.id LIMIT :n
-"""
 
 
 @dataclass

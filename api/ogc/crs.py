@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from spatial.errors import BadQueryError
 
-STORAGE_SRID = 4326  # every geometry column (spatial/models.py), longitude first
+STORAGE_SRID = 4326  # every geometry column (spatial/migrations), longitude first
 WEB_MERCATOR_LIMIT = 20037508.342789244  # EPSG:3857's square world, metres from the origin
 
 

@@ -1,0 +1,6 @@
+CREATE POLICY assignment_in_scope ON public.assignment AS PERMISSIVE FOR ALL TO cityops_api
+    USING (((EXISTS ( SELECT
+   FROM force f
+  WHERE (f.id = assignment.force_id))) OR (EXISTS ( SELECT
+   FROM event e
+  WHERE (e.id = assignment.event_id)))));

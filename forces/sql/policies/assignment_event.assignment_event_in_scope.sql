@@ -1,0 +1,6 @@
+CREATE POLICY assignment_event_in_scope ON public.assignment_event AS PERMISSIVE FOR ALL TO cityops_api
+    USING (((EXISTS ( SELECT
+   FROM force f
+  WHERE (f.id = assignment_event.force_id))) OR (EXISTS ( SELECT
+   FROM event e
+  WHERE (e.id = assignment_event.event_id)))));

@@ -1,0 +1,6 @@
+CREATE POLICY force_request_in_scope ON public.force_request AS PERMISSIVE FOR ALL TO cityops_api
+    USING (((EXISTS ( SELECT
+   FROM force f
+  WHERE (f.id = force_request.force_id))) OR (EXISTS ( SELECT
+   FROM event e
+  WHERE (e.id = force_request.event_id)))));

@@ -1,0 +1,1 @@
+CREATE TRIGGER force_position_copy AFTER UPDATE OF status, capabilities, unit_id, units, shift_start, shift_end, fixed_post ON public.force FOR EACH ROW EXECUTE FUNCTION cityops_force_position_copy();

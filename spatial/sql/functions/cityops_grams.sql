@@ -1,0 +1,12 @@
+CREATE OR REPLACE FUNCTION public.cityops_grams(t text)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+    -- every character and every pair of neighbouring characters, lower-cased, once each; spaces
+    -- ignored (「玄武区梅园」 finds 「玄武区 梅园新村街道」)
+    SELECT coalesce(array_agg(DISTINCT substr(squeezed, i, n)), '{}')
+    FROM public.cityops_squeeze(t) AS squeezed, generate_series(1, char_length(squeezed)) AS i,
+         (VALUES (1), (2)) AS size(n)
+    WHERE i + n - 1 <= char_length(squeezed)
+$function$;
