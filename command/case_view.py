@@ -1,7 +1,7 @@
 """What a case and a report look like to the people handling them.
 
 Reporter contact is masked unless the caller may read personal data (``reveal``); the caller
-then audits the disclosure (``command.privacy.audit_disclosure``).
+then audits the disclosure (``spatial.privacy.audit_disclosure``).
 
 A case shows the tier chain it was located in (city … grid), as stored with its grid.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import psycopg
 
-from command.privacy import mask_contact
 from spatial.errors import NotFoundError
+from spatial.privacy import mask_contact
 
 CASE_SQL = """
 SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, ST_X(e.geom), ST_Y(e.geom),

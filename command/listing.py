@@ -24,7 +24,7 @@ from datetime import datetime
 
 import psycopg
 
-from command.privacy import mask_contact
+from spatial.privacy import mask_contact
 
 MAX_LIMIT = 1000
 COUNT_CAP = 1000
