@@ -40,7 +40,6 @@ from bench.forces import ensure_directory
 from bench.harness import (
     Row,
     bench_caller,
-    city_outline,
     cycling_gets,
     ensure_cases,
     print_table,
@@ -52,6 +51,7 @@ from bench.machine import describe
 from command.users import create_user
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
