@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from subprocess import Popen
 from typing import Annotated
 
-import bench.cli
 import typer
 
 import api.cli
+import bench.cli
 import command.cli
 import forces.cli
 import grid.cli
