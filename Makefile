@@ -14,7 +14,7 @@ test:  ## the whole test suite against a PostGIS the suite starts itself
 
 lint:
 	@bash scripts/bootstrap.sh --dev
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CITYOPS_DATABASE_URL)
 	@bash scripts/bootstrap.sh --dev

@@ -1,4 +1,7 @@
-"""The FastAPI application factory."""
+"""The API's application factory: routes, middleware, refusals and the lifespan's connections and loops.
+
+The pages are not here: ``cityops.app`` puts the map pages (``map_ui``) beside this API, so the API
+never depends on the screens built on it."""
 
 from __future__ import annotations
 
@@ -65,14 +68,6 @@ from forces.settings import ForceSettings
 from forces.sweeper import sweep_every
 from grid.hotspots import warm_up
 from grid.locate import Locator
-from map_ui.case_list import router as list_router
-from map_ui.case_page import router as case_router
-from map_ui.field import router as field_router
-from map_ui.pages import add_page_handlers
-from map_ui.routes import router as map_router
-from map_ui.routes import static_files
-from map_ui.screen import router as screen_page_router
-from map_ui.work import router as work_router
 from spatial.audit import seal_every
 from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
@@ -208,7 +203,6 @@ def create_app(
     )
     add_exception_handlers(app)
     add_outage_handlers(app)
-    add_page_handlers(app)
     app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
                        uploads={"/api/v1/reports": MediaLimits().request_bytes,
                                 r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
@@ -224,15 +218,12 @@ def create_app(
     # outermost: every answer carries the headers, the middleware's own too (408, 413, a JSON 500)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
     for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router, list_router,
+                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
                    workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
-                   places.router, trends.router,
-                   proposals.router, queues.router, tiles.router, map_router, work_router, case_router,
-                   field_router, search.router, screen.router, screen_page_router, basemap.router,
-                   map_layers.router, docs.router):  # fmt: skip
+                   places.router, trends.router, proposals.router, queues.router, tiles.router, search.router,
+                   screen.router, basemap.router, map_layers.router, docs.router):  # fmt: skip
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)
-    app.mount("/static", static_files(), name="static")
     describe(app, (reports.ReportIn,))
     return app

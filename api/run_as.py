@@ -56,7 +56,7 @@ def _what_the_account_cannot_run(account: pwd.struct_passwd) -> str:
     /root (pyenv's) or a checkout below a private home would fail at the first import after giving up root."""
     try:
         probe = subprocess.run(
-            [sys.executable, "-c", "import logging.config, uvicorn, api.app"],
+            [sys.executable, "-c", "import logging.config, uvicorn, cityops.app"],
             cwd=Path.cwd(),
             user=account.pw_uid,
             group=account.pw_gid,

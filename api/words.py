@@ -2,7 +2,7 @@
 
 Every answer keeps its codes (``"state": "dispatched"``) — clients branch on them — and adds what
 a person reads next to each (``"state_label": "已派遣"``), from the screens' message catalogues
-(``map_ui.i18n``), so a label reads the same on a page and in the API. Labels are zh-CN unless
+(``api.i18n``), so a label reads the same on a page and in the API. Labels are zh-CN unless
 the request asks for English:
 
 1. ``?lang=en`` (any other value, or none, is zh-CN);
@@ -19,8 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from map_ui.case_page import trace_sentences
-from map_ui.i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGES, Catalogue
+from api.i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGES, Catalogue
 
 
 def _accepted(header: str) -> str:
@@ -54,6 +53,30 @@ def language(request: Request) -> str:
     if request.headers.get("sec-fetch-site") == "same-origin":
         return DEFAULT_LANGUAGE
     return _accepted(request.headers.get("accept-language", ""))
+
+
+def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogue) -> list[str]:
+    """The routing trace as sentences a commander reads, in the page's language; unknown keys as they are."""
+    sentences = []
+    if "cell" in trace:
+        how = words("trace.interior" if trace.get("index") == "interior" else "trace.boundary")
+        sentences.append(words("trace.located", cell=trace["cell"], resolution=trace.get("resolution", ""),
+                               how=how, grid=case["grid"]["name"]))  # fmt: skip
+    if "rule" in trace:
+        responsible = case["responsible"]
+        departments = words("list.separator").join(responsible["departments"])
+        sentences.append(words("trace.rule", rule=trace["rule"], unit=responsible["name"],
+                               tier=words.label("tier", responsible["tier"]),
+                               departments=departments or words("time.none")))  # fmt: skip
+    if isinstance(trace.get("time_limit"), dict):
+        limit = trace["time_limit"]
+        sentences.append(words("trace.limit", value=f"{float(limit['value']):g}",
+                               kind=words.label("limit", limit.get("kind"))))  # fmt: skip
+    if "boundary_version" in trace:
+        sentences.append(words("trace.version", version=trace["boundary_version"]))
+    known = {"cell", "index", "resolution", "rule", "time_limit", "boundary_version"}
+    sentences += [f"{key}: {value}" for key, value in trace.items() if key not in known]
+    return sentences
 
 
 def words(request: Request) -> Catalogue:

@@ -25,7 +25,7 @@ from rich.table import Table
 from sqlalchemy import Engine, text
 
 from command.historic_import import import_events
-from command.users import create_api_key, create_user
+from command.users import key_holder
 from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
 
@@ -74,13 +74,6 @@ def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple
     return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
 
 
-def city_outline(conn) -> shapely.Geometry:  # type: ignore[no-untyped-def]
-    """The union of the top tier loaded (the city)."""
-    wkb = conn.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = "
-                            "(SELECT min(tier) FROM unit)")).scalar_one()  # fmt: skip
-    return shapely.from_wkb(bytes(wkb))
-
-
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as probe:
@@ -92,15 +85,12 @@ def bench_caller(
     engine: Engine, name: str, roles: list[str], unit: str, department: str | None = None
 ) -> dict[str, str]:
     """Headers of a benchmark user (kept between runs; a fresh API key each run)."""
-    with engine.begin() as conn:
-        if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": name}).scalar() is None:
-            create_user(conn, name, unit_code=unit, roles=roles, password=None, actor="bench", department=department)
-        return {"X-API-Key": create_api_key(conn, name, "benchmark", actor="bench")}
+    return key_holder(engine, name, roles, unit, actor="bench", purpose="benchmark", department=department)
 
 
 @contextmanager
 def served(
-    settings: StoreSettings, command: tuple[str, ...] = ("api", "serve"), *, compiled: bool = True, **env: str
+    settings: StoreSettings, command: tuple[str, ...] = ("cityops", "serve"), *, compiled: bool = True, **env: str
 ) -> Iterator[str]:
     """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
 
@@ -221,3 +211,33 @@ request = function()
   return wrk.format('GET', paths[i], headers)
 end
 """
+
+
+# The append-only stories a benchmark's reset reaches through the cases' foreign keys (a previous
+# dispatch benchmark leaves assignments behind, so the cascade reaches their story too).
+APPEND_ONLY = (("case_transition", "case_transition_no_truncate"), ("assignment_event", "assignment_event_append_only"))
+
+
+def scratch_city(settings: StoreSettings, suffix: str = "_bench", *, empty: bool = True) -> StoreSettings:
+    """A database of its own (the demo hierarchy), so benchmark reports never mix with real ones; with
+    ``CITYOPS_DATABASE_URL`` set, that database as it is.
+
+    ``empty``: each run starts from an empty case table (the workflow benchmark keeps its history
+    in a database of its own instead, as generating a city's year takes minutes).
+    """
+    from fixtures.demo import load_demo
+    from spatial.cli import prepared
+
+    if settings.database_url:
+        return settings
+    settings = settings.model_copy(update={"city": f"{settings.city}{suffix}"})
+    owner = prepared(settings)
+    load_demo(settings)
+    if empty:
+        with owner.begin() as conn:  # the stories are append-only: the owner lifts that for the reset
+            for table, trigger in APPEND_ONLY:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
+            conn.execute(text("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE"))
+            for table, trigger in APPEND_ONLY:
+                conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}"))
+    return settings

@@ -33,13 +33,14 @@ from libpysal.weights import W
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from bench.harness import Row, city_outline, print_table, random_points_inside
+from bench.harness import Row, print_table, random_points_inside
 from bench.machine import describe
 from command.historic_import import import_events
 from command.hotspot_analysis import HotspotQuery, HotspotResult, analyse
 from grid.hotspots import HOT, warm_up
 from spatial.db import libpq_url, make_engine
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 TAG = "hotspots-bench"
 CLUSTERS, CLUSTERED = 40, 0.4

@@ -27,7 +27,6 @@ from sqlalchemy import Engine, text
 from bench.harness import (
     Row,
     bench_caller,
-    city_outline,
     lua_headers,
     print_table,
     random_points_inside,
@@ -39,6 +38,7 @@ from command.historic_import import import_events
 from spatial.db import make_engine
 from spatial.errors import PlatformError
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 SINK_SQL = """
 CREATE TABLE IF NOT EXISTS bench_sink (

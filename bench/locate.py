@@ -19,7 +19,6 @@ from sqlalchemy import text
 from bench.harness import (
     Row,
     bench_caller,
-    city_outline,
     cycling_gets,
     print_table,
     random_points_inside,
@@ -30,6 +29,7 @@ from bench.machine import describe
 from grid.locate import BatchLocator, Locator
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 
 def bench_batch(conn, points: int, console: Console) -> list[Row]:  # type: ignore[no-untyped-def]

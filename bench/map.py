@@ -41,7 +41,6 @@ from bench.forces import ensure_directory
 from bench.harness import (
     Row,
     bench_caller,
-    city_outline,
     cycling_gets,
     ensure_cases,
     print_table,
@@ -54,6 +53,7 @@ from command.users import create_user
 from spatial.db import make_engine
 from spatial.errors import InvalidInputError
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

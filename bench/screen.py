@@ -42,13 +42,14 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench.forces import ensure_directory
-from bench.harness import Row, bench_caller, city_outline, ensure_cases, print_table, random_points_inside, served
+from bench.harness import Row, bench_caller, ensure_cases, print_table, random_points_inside, served
 from bench.machine import describe
 from bench.map import INTERACTIVE, PASSWORD, chromium, session_cookies, wait_until
 from command.intake import CHANNEL
 from command.users import create_user
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 
 VIEWPORT = {"width": 1920, "height": 1080}
 READY = "window.cityopsScreenReady === true"

@@ -47,7 +47,7 @@ from command.working_time import WorkingCalendar
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
 
-PREFIX, SEED = "demo-history", 17  # the demo's own history (api/cli.py `demo`)
+PREFIX, SEED = "demo-history", 17  # the demo's own history (fixtures/demo.py, `cityops demo`)
 WINDOWS = (30, 90)  # days: by day, and by week (the route's default beyond 62 days)
 TARGET_P99_MS = 1000.0
 TIMEOUT_S = 300  # the baseline's 90 days of the city is slow: measured, not dropped

@@ -6,7 +6,7 @@
    row, the case update, a change-feed notice) against the same app's bare endpoint that parses
    the JSON and inserts one row. Every answer must be 200: a 409 would be a lost or doubled move.
 2. Evaluation over M historic cases and their transitions (``command.synthetic_history``, the
-   demo's own year of history: imported with ``cityops load``'s code, lifecycles with voids,
+   demo's own year of history: imported with ``cityops load events``' code, lifecycles with voids,
    returns, extensions, late feedback and rework, hash-chained with the database's formula,
    checked on a sample): the city by
    district over the whole period through ``command.evaluation`` against a straightforward pandas

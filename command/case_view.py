@@ -1,7 +1,7 @@
 """What a case and a report look like to the people handling them.
 
 Reporter contact is masked unless the caller may read personal data (``reveal``); the caller
-then audits the disclosure (``command.privacy.audit_disclosure``).
+then audits the disclosure (``spatial.privacy.audit_disclosure``).
 
 A case shows the tier chain it was located in (city … grid), as stored with its grid.
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import psycopg
 
-from command.privacy import mask_contact
 from command.queries.case_view import CASE_SQL, MERGES_SQL, REPORTS_SQL
 from spatial.errors import NotFoundError
+from spatial.privacy import mask_contact
 
 
 def _report(row: tuple[object, ...], reveal: bool) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """A hot-spot analysis of a unit from the database: count, test, classify, name the places.
 
 One path for the API, the CLI and the benchmark: the database counts cases per cell and step
-(``command.binning``); the statistics (``grid.hotspots``) run on the counts in the caller's thread
+(``grid.binning``); the statistics (``grid.hotspots``) run on the counts in the caller's thread
 (CPU-bound — the API hands it to a worker thread); the hottest places get the names of the street
 and community they lie in, so the summary reads as places, not as hexagon ids.
 """
@@ -16,8 +16,8 @@ import h3
 import numpy as np
 import psycopg
 
-from command.binning import Steps, buildings_per_cell, counts_by_step
-from command.hexagons import HexFilter
+from grid.binning import Steps, buildings_per_cell, counts_by_step
+from grid.hexagons import HexFilter
 from grid.hotspots import COLD, HOT, NOT_SIGNIFICANT, PATTERNS, Spot, Trend, emerging, hotspots, study_area
 from spatial.errors import InvalidInputError
 

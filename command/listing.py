@@ -24,8 +24,8 @@ from datetime import datetime
 
 import psycopg
 
-from command.privacy import mask_contact
 from command.queries.listing import CASES_SQL, COUNT_SQL, MATCHES, ON_CASE, OVERDUE, REPORTS_SQL
+from spatial.privacy import mask_contact
 
 MAX_LIMIT = 1000
 COUNT_CAP = 1000

@@ -140,3 +140,15 @@ async def fetch_category(conn: psycopg.AsyncConnection, code: str) -> Category:
         known = await (await conn.execute("SELECT code FROM category ORDER BY code")).fetchall()
         raise InvalidInputError(f"unknown category {code!r}; valid codes: {', '.join(c[0] for c in known)}")
     return category_from_row(row)
+
+
+def list_categories(conn: Connection) -> list[tuple[str, str, str, float, str, str, str]]:
+    """The categories in force by code: code, name, English name, time limit, its kind, tier, departments (、)."""
+    rows = conn.execute(text("SELECT code, name, name_en, time_limit, limit_kind, responsible_tier, "
+                             "array_to_string(departments, '、') FROM category ORDER BY code"))  # fmt: skip
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def category_codes(conn: Connection) -> list[str]:
+    """Every category's code, in order."""
+    return list(conn.execute(text("SELECT code FROM category ORDER BY code")).scalars())

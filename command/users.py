@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from spatial.audit import record
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
@@ -125,7 +125,7 @@ def force_of(conn: Connection, force_code: str, unit_code: str) -> int:
     row = conn.execute(text("SELECT f.id, u.code FROM force f JOIN unit u ON u.id = f.unit_id WHERE f.code = :c"),
                        {"c": force_code}).first()  # fmt: skip
     if row is None:
-        raise NotFoundError(f"no force {force_code!r}; its code is the directory's (cityops load … --forces)")
+        raise NotFoundError(f"no force {force_code!r}; its code is the directory's (cityops load forces …)")
     if row[1] != unit_code:
         raise InvalidInputError(f"force {force_code} belongs to unit {row[1]}: give the user --unit {row[1]}, the "
                                 "unit of the force they answer for")  # fmt: skip
@@ -230,3 +230,19 @@ def user_for_key(conn: Connection, key: str) -> User | None:
     if row is None or not hmac.compare_digest(digest, row[0]):
         return None
     return get_user(conn, row[1])
+
+
+def list_roles(conn: Connection) -> list[tuple[str, str, list[str]]]:
+    """Every role with its description and permissions, by name."""
+    rows = conn.execute(text("SELECT name, description, permissions FROM role ORDER BY name"))
+    return [(name, description, list(permissions)) for name, description, permissions in rows]
+
+
+def key_holder(
+    engine: Engine, name: str, roles: list[str], unit: str, *, actor: str, purpose: str, department: str | None = None
+) -> dict[str, str]:
+    """Headers of a program calling the API as ``name`` (the user is kept between runs; a fresh key each run)."""
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": name}).scalar() is None:
+            create_user(conn, name, unit_code=unit, roles=roles, password=None, actor=actor, department=department)
+        return {"X-API-Key": create_api_key(conn, name, purpose, actor=actor)}

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from command.privacy import mask_contact
 from forces.dispatch import CHANGES, assignment_view, end_assignment, plain, stage_of
 from forces.settings import ForceSettings
 from spatial.audit import record_async
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from spatial.privacy import mask_contact
 
 ANSWERS = ("accept", "arrive", "complete", "unable")
 NEXT: dict[str, tuple[str, ...]] = {

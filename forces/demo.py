@@ -7,7 +7,7 @@ trucks and mobile pumps, road, traffic, water, gas, power, drones), and city-lev
 ambulance units. Every force gets a starting position inside its unit; teams and equipment stand
 at fixed posts (their station or depot: the position is their home and does not go stale), people
 and vehicles move and report; the generator is seeded,
-so the same hierarchy gives the same file. The file is ordinary input for ``cityops load``.
+so the same hierarchy gives the same file. The file is ordinary input for ``cityops load forces``.
 """
 
 from __future__ import annotations

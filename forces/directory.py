@@ -204,3 +204,9 @@ def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = 
         record(conn, actor, "forces.loaded", f"forces:{len(rows)}", file=path.name, inserted=result.inserted,
                updated=result.updated, placed=result.placed)  # fmt: skip
     return result
+
+
+def capabilities(conn: Connection) -> list[tuple[str, str, str]]:
+    """The capabilities a force may have, by code: (code, name, English name)."""
+    rows = conn.execute(text("SELECT code, name, name_en FROM capability ORDER BY code"))
+    return [(code, name, name_en) for code, name, name_en in rows]

@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from command.privacy import mask_contact
 from forces.dispatch import release
 from spatial.audit import record_async
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
+from spatial.privacy import mask_contact
 
 FORCE_FIELDS = ("id", "code", "name", "kind", "unit_code", "unit_name", "department", "capabilities", "status",
                 "status_at", "shift", "contact_name", "contact_phone", "lon", "lat", "fixed_at", "stale",

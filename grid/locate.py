@@ -111,7 +111,7 @@ class Locator:
         if self._resolution is None or refresh:
             row = yield (RESOLUTION_SQL, ())
             if row is None:
-                raise NotFoundError("no hierarchy is loaded: run `cityops demo` or `cityops load`")
+                raise NotFoundError("no hierarchy is loaded: run `cityops demo` or `cityops load boundaries`")
             self._resolution = int(row[0])
         return self._resolution
 

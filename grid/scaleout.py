@@ -5,7 +5,7 @@ each partition (a file of ``command.archive``) is filtered to the analysis — w
 categories, sources — and binned into (cell, step) counts where it lies; only those counts
 travel back and are summed. The binning is the database's own: the parent of the case's stored
 cell (H3 by bit arithmetic, h3ronpy here, ``cityops_h3_parent`` there) and equal steps from
-``since``, so the result equals ``command.binning.counts_by_step`` on the same cases.
+``since``, so the result equals ``grid.binning.counts_by_step`` on the same cases.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from command.binning import Steps
-from command.hexagons import HexFilter
+from grid.binning import Steps
+from grid.hexagons import HexFilter
 from spatial.errors import InvalidInputError
 
 COLUMNS = ["cell", "category_code", "source", "filed_at", "units", "geometry"]

@@ -10,20 +10,21 @@ sentences, every time in Beijing time. The same page prints as the case sheet (å
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from api.access import PUBLIC
 from api.deps import scoped_connection
+from api.i18n import Catalogue, language_of
+from api.words import trace_sentences
 from command.case_media import case_media
 from command.case_view import case_view
 from command.queues import case_card
 from command.users import User
 from command.workflow import Rules, history
 from forces.dispatch import case_assignments
-from map_ui.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, missing, render
 from spatial.errors import NotFoundError
 
@@ -33,30 +34,6 @@ RATINGS = """
 SELECT r.id, r.source::text, r.satisfaction::text, r.rated_at, r.rating_note
 FROM report r WHERE r.event_id = %s AND r.satisfaction IS NOT NULL ORDER BY r.rated_at
 """
-
-
-def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogue) -> list[str]:
-    """The routing trace as sentences a commander reads, in the page's language; unknown keys as they are."""
-    sentences = []
-    if "cell" in trace:
-        how = words("trace.interior" if trace.get("index") == "interior" else "trace.boundary")
-        sentences.append(words("trace.located", cell=trace["cell"], resolution=trace.get("resolution", ""),
-                               how=how, grid=case["grid"]["name"]))  # fmt: skip
-    if "rule" in trace:
-        responsible = case["responsible"]
-        departments = words("list.separator").join(responsible["departments"])
-        sentences.append(words("trace.rule", rule=trace["rule"], unit=responsible["name"],
-                               tier=words.label("tier", responsible["tier"]),
-                               departments=departments or words("time.none")))  # fmt: skip
-    if isinstance(trace.get("time_limit"), dict):
-        limit = trace["time_limit"]
-        sentences.append(words("trace.limit", value=f"{float(limit['value']):g}",
-                               kind=words.label("limit", limit.get("kind"))))  # fmt: skip
-    if "boundary_version" in trace:
-        sentences.append(words("trace.version", version=trace["boundary_version"]))
-    known = {"cell", "index", "resolution", "rule", "time_limit", "boundary_version"}
-    sentences += [f"{key}: {value}" for key, value in trace.items() if key not in known]
-    return sentences
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)

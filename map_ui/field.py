@@ -29,9 +29,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.errors import classify
+from api.i18n import Catalogue, language_of
 from command.users import User
 from forces.answers import MAX_REASON, Redispatch, answer, my_assignments
-from map_ui.i18n import Catalogue, language_of
 from map_ui.page import EXTENSIONS
 from map_ui.pages import PageAccess, refusal, render
 from map_ui.routes import STATIC_DIR

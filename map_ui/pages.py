@@ -23,9 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.access import Scope, session_user
+from api.i18n import COOKIE, LANGUAGES, Catalogue, language_of
 from api.session import WRITE_HEADER, forged_write
 from command.users import User
-from map_ui.i18n import COOKIE, LANGUAGES, Catalogue, language_of
 from spatial.errors import (
     ConflictError,
     ForbiddenError,

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.access import PUBLIC
+from api.i18n import Catalogue, language_of
 from command.users import User
-from map_ui.i18n import Catalogue, language_of
 from map_ui.page import View, map_parts, offline_map
 from map_ui.pages import PageAccess, render
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.access import PUBLIC
-from map_ui.i18n import Catalogue, language_of
+from api.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, render
 from map_ui.routes import EXTENT, NANJING_BOUNDS
 

@@ -23,12 +23,12 @@ from fastapi.responses import HTMLResponse
 from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.errors import classify
+from api.i18n import Catalogue, language_of
 from api.uploads import multipart_upload
 from command.case_media import store_case_media
 from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
 from command.users import User
 from command.workflow import Rules, Step, transition
-from map_ui.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
 

@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from api.settings import ApiSettings
+from cityops.app import create_app
 from command.loop_settings import LoopSettings
 from command.taxonomy import read_categories, write_categories
 from command.users import create_api_key, create_user

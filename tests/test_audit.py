@@ -72,7 +72,7 @@ def test_verify_names_the_first_entry_that_does_not_fit(nanjing: Engine, tamper:
 def test_the_verify_verb(nanjing: Engine, nanjing_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from cityops.cli import app
 
     for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
                        "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from api.settings import ApiSettings
+from cityops.app import create_app
 from command.users import create_user, disable_user
 from spatial.errors import ConfigurationError
 from spatial.settings import StoreSettings

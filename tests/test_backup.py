@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app as cli
+from cityops.app import create_app
+from cityops.cli import app as cli
 from command.backup import BackupError, Figures, media_path, read_figures, sha256_of
 from command.restore import restore
 from command.taxonomy import read_categories, write_categories

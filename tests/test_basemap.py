@@ -19,10 +19,10 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app
 from bench import basemap as basemap_bench
 from bench.basemap import raster_tiles, vector_tiles, write_mbtiles, write_pmtiles
+from cityops.app import create_app
+from cityops.cli import app
 from spatial.basemap import basemap_dir, remove_package
 from spatial.settings import StoreSettings
 from tests.conftest import QUIET_LOOP, api_settings

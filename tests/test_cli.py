@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
-from api.cli import app
+from cityops.cli import app
 from spatial.migrate import alembic_config
 
 runner = CliRunner()
@@ -52,9 +52,9 @@ def test_locate_verb(env: dict[str, str]) -> None:
 def test_load_refusal_is_one_message_and_exit_1(env: dict[str, str], tmp_path: Path) -> None:
     empty = tmp_path / "empty.geojson"
     empty.write_text("")
-    result = runner.invoke(app, ["load", str(empty), "--tier", "grid"])
+    result = runner.invoke(app, ["load", "boundaries", str(empty), "--tier", "grid"])
     assert result.exit_code == 1 and "is empty" in result.output and "Traceback" not in result.output
-    result = runner.invoke(app, ["load", str(empty), "--tier", "planet"])
+    result = runner.invoke(app, ["load", "boundaries", str(empty), "--tier", "planet"])
     assert result.exit_code == 1 and "unknown tier 'planet'" in result.output
 
 
@@ -68,10 +68,10 @@ def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
     directory = tmp_path / "forces.csv"
     directory.write_text("code,name,kind,unit,capabilities,lon,lat\nCLI-PUMP-1,移动泵车,equipment,320102,drainage,"
                          "118.80,32.05\n", encoding="utf-8")  # fmt: skip
-    loaded = runner.invoke(app, ["load", str(directory), "--forces"])
+    loaded = runner.invoke(app, ["load", "forces", str(directory)])
     assert loaded.exit_code == 0 and "1 forces:" in loaded.stdout and "1 placed" in loaded.stdout
     directory.write_text("code,name,kind,unit\nCLI-2,车,vehicle,999999\n", encoding="utf-8")
-    refused = runner.invoke(app, ["load", str(directory), "--forces"])
+    refused = runner.invoke(app, ["load", "forces", str(directory)])
     assert refused.exit_code == 1 and "unit '999999' is not a loaded unit code" in refused.stderr
     listed = runner.invoke(app, ["forces", "capabilities"])
     assert listed.exit_code == 0 and "drainage" in listed.stdout
@@ -87,7 +87,7 @@ def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
 
 def test_without_a_running_database_the_message_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "api", "migrate"], capture_output=True, text=True,
+        [sys.executable, "-m", "cityops", "migrate"], capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "CITYOPS_DATA_DIR": str(tmp_path / "nothing")},
     )  # fmt: skip
     assert result.returncode == 1
@@ -103,3 +103,21 @@ def test_categories_verbs(env: dict[str, str], tmp_path: Path) -> None:
     bad.write_text("code,type\n1,planet\n")
     refused = runner.invoke(app, ["categories", "load", str(bad)])
     assert refused.exit_code == 1 and "empty or missing" in refused.output
+
+
+def test_every_benchmark_command_passes_what_its_run_takes() -> None:
+    """The bench table (bench/cli.py) against each benchmark's ``run``: every option is a keyword ``run``
+    takes, and every keyword ``run`` needs (besides the settings and the console) is an option."""
+    import importlib
+    import inspect
+
+    from bench.cli import BENCHMARKS
+
+    for name, benchmark in BENCHMARKS.items():
+        parameters = inspect.signature(importlib.import_module(f"bench.{name}").run).parameters
+        given = {option.keyword or key for key, option in benchmark.options.items()}
+        needed = {key for key, p in parameters.items() if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+        assert given <= parameters.keys(), (name, given - parameters.keys())
+        assert needed - {"console"} <= given, (name, needed - given)
+        shown = runner.invoke(app, ["bench", name, "--help"])
+        assert shown.exit_code == 0 and all(f"--{key.replace('_', '-')}" in shown.stdout for key in benchmark.options)

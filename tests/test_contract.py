@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, text
 
-from api.app import create_app
+from cityops.app import create_app
 from command.users import create_api_key, create_user
 from spatial.embedded import EmbeddedCluster
 from spatial.settings import StoreSettings

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
-from bench.harness import bench_caller, city_outline
+from bench.harness import bench_caller
 from command.demo_users import DEMO_STREET, ensure_demo_users
 from command.evaluation import By, Period, evaluate
 from command.hotspot_analysis import HotspotQuery, analyse
@@ -23,6 +23,7 @@ from forces.simulate import Simulation, run, simulator_wanted, walkers
 from spatial.db import libpq_url
 from spatial.errors import InvalidInputError
 from spatial.settings import StoreSettings
+from spatial.units import city_outline
 from tests.conftest import add_force
 
 PREFIX = "test-demo-history"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.cli import app as cli
+from cityops.cli import app as cli
 from tests.conftest import Caller, upload_evidence
 from tests.test_workflow import new_case, step, walk
 

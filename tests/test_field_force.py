@@ -118,7 +118,7 @@ def test_a_user_answers_for_a_force_of_their_own_unit(nanjing: Engine) -> None:
 def test_the_cli_links_a_new_user_to_a_force(nanjing: Engine, env: dict[str, str]) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from cityops.cli import app
 
     _, code = add_force(nanjing, HOME, ["drainage"], kind="vehicle")
     name = f"cli-{uuid.uuid4().hex[:8]}"

@@ -14,7 +14,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
+from cityops.app import create_app
 from command.follow_up import Outbox, send_due
 from command.loop_settings import LoopSettings
 from spatial.settings import StoreSettings

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.cli import app
+from cityops.cli import app
 from command.historic_import import import_events
 from command.routing import Severity, route
 from command.taxonomy import CATEGORY_SQL, category_from_row
@@ -188,7 +188,7 @@ def test_the_cli_imports_with_a_progress_bar(nanjing: Engine, nanjing_settings, 
         monkeypatch.setenv(key, value)
     source = tmp_path / "cli.csv"
     write_events(source, nanjing, "t6", count=20, seed=13)
-    result = CliRunner().invoke(app, ["load", str(source)])
+    result = CliRunner().invoke(app, ["load", "events", str(source)])
     assert result.exit_code == 0, result.stdout
     assert "20 of 31 events loaded and routed, 11 rejected" in result.stdout and "cli.rejects.csv" in result.stdout
 
@@ -220,6 +220,6 @@ def test_deadlines_outside_the_covered_years_are_counted_in_the_summary(
                        "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     pd.DataFrame([{**row, "id": row["id"].replace("t7", "t8")} for row in rows]).to_csv(source, index=False)
-    said = CliRunner().invoke(app, ["load", str(source)])
+    said = CliRunner().invoke(app, ["load", "events", str(source)])
     assert said.exit_code == 0, said.output
     assert "3 deadlines ran through years the holiday calendar does not cover (2003)" in said.output

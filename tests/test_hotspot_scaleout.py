@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.cli import app as cli
+from cityops.cli import app as cli
 from command.archive import export_cases
 from command.historic_import import import_events
 from command.hotspot_analysis import HotspotQuery, HotspotResult, analyse

@@ -12,9 +12,9 @@ from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app as cli
 from api.settings import ApiSettings
+from cityops.app import create_app
+from cityops.cli import app as cli
 from command.hotspot_analysis import PLACE
 from command.users import create_api_key, create_user
 from grid.load import load_file
@@ -377,11 +377,13 @@ def test_the_cli_prints_each_crossing_with_its_area(crossing_city, monkeypatch: 
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-    wrong = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "largest"])
+    wrong = CliRunner().invoke(cli, ["load", "boundaries", str(path), "--tier", "community", "--parent-by", "largest"])
     assert wrong.exit_code == 1 and "--parent-by must be containment or majority" in wrong.output
-    refused = CliRunner().invoke(cli, ["load", str(path), "--tier", "community"])
+    refused = CliRunner().invoke(cli, ["load", "boundaries", str(path), "--tier", "community"])
     assert refused.exit_code == 1 and "--parent-by majority" in refused.output
-    loaded = CliRunner().invoke(cli, ["load", str(path), "--tier", "community", "--parent-by", "majority"])
+    loaded = CliRunner().invoke(
+        cli, ["load", "boundaries", str(path), "--tier", "community", "--parent-by", "majority"]
+    )
     assert loaded.exit_code == 0, loaded.output
     with engine.connect() as conn:
         crossing_m2 = conn.execute(text("SELECT (report->'crossings'->0->>'area_m2')::float8 FROM boundary_version "

@@ -193,7 +193,7 @@ def _api_process(city: City, port: int, log: Path) -> subprocess.Popen[bytes]:
            "CITYOPS_RATE_INTAKE_PER_CLIENT": UNLIMITED["rate_intake_per_client"],
            "CITYOPS_RATE_INTAKE_PER_CALLER": UNLIMITED["rate_intake_per_caller"]}  # fmt: skip
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--port", str(port)], env=env,
                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:

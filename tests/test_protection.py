@@ -20,9 +20,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from api.deps import SESSION_SCOPE
 from api.throttle import Throttle
+from cityops.app import create_app
 from command.users import create_user
 from spatial.db import libpq_url
 from spatial.errors import TooManyRequestsError, UnauthenticatedError

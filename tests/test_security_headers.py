@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.security import content_policy
+from cityops.app import create_app
 from spatial.settings import StoreSettings
 from tests.conftest import api_settings
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.cli import app
+from cityops.cli import app
 from command.users import authenticate, create_api_key, create_user, disable_user, get_user, set_roles, user_for_key
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 from spatial.settings import StoreSettings

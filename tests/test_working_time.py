@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from api.cli import app
+from cityops.cli import app
 from command.working_time import CHINA, LimitKind, TimeLimit, WorkingCalendar, describe_years, load_overrides
 from spatial.errors import InvalidInputError
 

@@ -23,6 +23,7 @@ from api.access import Access
 from api.body import RequestBody
 from api.deps import BBoxDep, RowId, scoped_connection
 from api.geojson import FastJSONResponse
+from api.i18n import Catalogue
 from api.schemas import Geometry, binary, listed
 from api.tabular import ListFormat, render_list
 from api.uploads import multipart_upload
@@ -33,10 +34,9 @@ from command.case_view import case_view, report_view
 from command.listing import CASE_FIELDS, MAX_LIMIT, REPORT_FIELDS, ListFilter, list_cases, list_reports
 from command.media import PHOTO_TYPES, VIDEO_TYPES
 from command.merging import merge_cases, split_report
-from command.privacy import audit_disclosure
 from command.users import User
-from map_ui.i18n import Catalogue
 from spatial.errors import InvalidInputError, NotFoundError
+from spatial.privacy import audit_disclosure
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 

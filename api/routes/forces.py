@@ -23,7 +23,6 @@ from api.geojson import FastJSONResponse
 from api.schemas import listed
 from api.tabular import ListFormat, render_list
 from api.words import force_labels, words
-from command.privacy import audit_disclosure
 from command.users import User
 from forces.listing import (
     FORCE_FIELDS,
@@ -38,6 +37,7 @@ from forces.listing import (
 from forces.positions import check_fixes, ingest
 from forces.recommend import check_capabilities
 from spatial.errors import InvalidInputError
+from spatial.privacy import audit_disclosure
 
 router = APIRouter(prefix="/api/v1", tags=["forces"])
 Reader = Annotated[User, Depends(Access("forces:read"))]

@@ -13,8 +13,8 @@ from api.access import Access
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import GeoJSONResponse
 from api.schemas import FeatureCollection
-from command.hexagons import MAX_RESOLUTION, MIN_RESOLUTION, HexFilter, hexagons
 from command.users import User
+from grid.hexagons import MAX_RESOLUTION, MIN_RESOLUTION, HexFilter, hexagons
 from spatial.errors import ForbiddenError, InvalidInputError
 
 router = APIRouter(prefix="/api/v1", tags=["hexagons"])

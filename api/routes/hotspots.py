@@ -22,9 +22,9 @@ from api.geojson import FastJSONResponse, GeoJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.schemas import FeatureCollection, or_csv
 from api.tabular import csv_response
-from command.binning import BIN_TIERS, GROUPS, Steps, bins
-from command.hexagons import SOURCES, HexFilter
 from command.hotspot_analysis import RATES, HotspotQuery, name_places, read_counts, study
+from grid.binning import BIN_TIERS, GROUPS, Steps, bins
+from grid.hexagons import SOURCES, HexFilter
 from grid.hotspots import MAX_RESOLUTION, MIN_RESOLUTION
 from spatial.errors import InvalidInputError
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from command.screen_figures import (
     MAX_CASES,
     MAX_DAYS,
@@ -28,7 +29,6 @@ from command.screen_figures import (
     ticker,
 )
 from command.users import User
-from map_ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from spatial.errors import InvalidInputError
 
 router = APIRouter(prefix="/api/v1/screen", tags=["screen"])

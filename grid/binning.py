@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import h3
 import psycopg
 
-from command.hexagons import HexFilter
+from grid.hexagons import HexFilter
 from spatial.errors import InvalidInputError
 from spatial.tiers import Tier
 

@@ -1,5 +1,0 @@
-"""``python -m api`` runs the CLI."""
-
-from api.cli import main
-
-main()

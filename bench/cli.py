@@ -1,0 +1,188 @@
+"""`cityops bench NAME`: every benchmark from one table — its options, where it runs, what it measures.
+
+Each benchmark module has a ``run(settings, *, <options>, console)`` that prints one table of figures
+with their baseline ratios; this module only says, per benchmark, which options the command takes
+and which database it runs on, and builds the same command for each from that.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+
+from spatial.terminal import console, reported_errors, store
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures with baseline ratios).")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a benchmark command: its default (whose type is the option's), help and bounds."""
+
+    default: int | float
+    help: str
+    min: int | float | None = None
+    max: int | float | None = None
+    keyword: str | None = None  # the name ``run`` takes it by, when not the option's own
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark command: what it measures (its help), its options, and its database.
+
+    ``city``: the suffix of the scratch database it runs in (the demo hierarchy, see
+    ``bench.harness.scratch_city``), ``None`` for the installation's own database, ``"own"`` for a
+    cluster of its own (``bench.faults.own_city``: the benchmark stops and starts it).
+    """
+
+    summary: str
+    options: dict[str, Option] = field(default_factory=dict)
+    city: str | None = "_bench"
+    empty: bool = True  # a scratch database starts each run without cases
+
+
+SECONDS_HTTP = "Seconds of HTTP load per endpoint"
+CLIENTS = "Concurrent HTTP clients"
+
+BENCHMARKS = {
+    "locate": Benchmark(
+        "Batch, single and HTTP locate, each against its baseline in the same run.",
+        {"points": Option(1_000_000, "Random points for the batch run"),
+         "single": Option(5_000, "Single locates through PostGIS"),
+         "seconds": Option(10.0, SECONDS_HTTP), "clients": Option(32, CLIENTS)},
+        city=None,
+    ),
+    "intake": Benchmark(
+        "Report intake and historic import, each against its baseline, in a scratch copy of the city.",
+        {"seconds": Option(30.0, SECONDS_HTTP), "clients": Option(64, CLIENTS),
+         "events": Option(1_000_000, "Events in the historic-import file")},
+    ),
+    "access": Benchmark(
+        "Scope enforcement: intake and lists as a street user vs a city-wide user, in a scratch copy.",
+        {"seconds": Option(15.0, "Seconds of HTTP load per endpoint and caller"), "clients": Option(32, CLIENTS),
+         "cases": Option(200_000, "Cases seeded across the city before measuring")},
+    ),
+    "forces": Benchmark(
+        "Nearest-capable recommendation (exactness, p50/p99) and position ingest, each against its baseline.",
+        {"forces": Option(100_000, "Forces in the directory for the run"),
+         "queries": Option(2000, "Recommendations measured in the database"),
+         "seconds": Option(15.0, "Seconds of HTTP load per measurement"),
+         "clients": Option(16, "Concurrent clients posting positions")},
+    ),
+    "workflow": Benchmark(
+        "Case transitions under load vs a one-row insert, and evaluation of the history vs pandas.",
+        {"seconds": Option(15.0, "Seconds of HTTP load per measurement"),
+         "clients": Option(32, "Concurrent clients, each moving a case of its own"),
+         "cases": Option(1_000_000, "Historic cases (with transitions) evaluated")},
+        city="_workflow_bench", empty=False,
+    ),
+    "demo": Benchmark(
+        "The demo's year of case history: seconds to load it vs plain COPY of the same rows (scratch database).",
+        {"cases": Option(100_000, "Cases in the year of history")},
+        city="_demo_bench", empty=False,
+    ),
+    "map": Benchmark(
+        "The command page (load to interactive, bytes), vector tiles and live latency, each against its baseline.",
+        {"cases": Option(100_000, "Open cases across the city"), "forces": Option(10_000, "Tracked forces"),
+         "seconds": Option(10.0, "Seconds of tile load per layer and baseline"),
+         "samples": Option(100, "Position moves watched on the page"),
+         "background": Option(330, "Fixes a second from the other forces meanwhile")},
+        city="_map_bench", empty=False,
+    ),
+    "hotspots": Benchmark(
+        "Hot spots of the city from the database vs points → h3 → esda.G_Local; and the cold start.",
+        {"cases": Option(1_000_000, "Cases over the last year (kept between runs)"),
+         "resolution": Option(8, "H3 resolution", min=6, max=10),
+         "permutations": Option(999, "Permutations of the significance test", min=0, max=9999),
+         "repeats": Option(3, "Timed runs of each route (the median is reported)", min=1)},
+        city="_hotspots_bench", empty=False,
+    ),
+    "queues": Benchmark(
+        "Work queues of a district handler and the city commander: requests vs the plain case list, page ready.",
+        {"cases": Option(100_000, "Open cases across the city, spread over the open states"),
+         "seconds": Option(10.0, "Seconds of HTTP load per request and baseline"), "clients": Option(4, CLIENTS),
+         "loads": Option(3, "Page loads (cold and warm) per caller", min=1)},
+        city="_queues_bench", empty=False,
+    ),
+    "search": Benchmark(
+        "The search box: each query kind's p50 / p99 vs a plain ILIKE, against the 50 ms p99 target.",
+        {"cases": Option(100_000, "Cases across the city (and every unit and building)"),
+         "seconds": Option(10.0, "Seconds of HTTP load per query kind and baseline"), "clients": Option(2, CLIENTS),
+         "queries": Option(300, "Distinct queries of each kind, drawn from the data", min=1)},
+        city="_search_bench", empty=False,
+    ),
+    "screen": Benchmark(
+        "The wall display: first full paint vs the command map, and a day of traffic (heap, DOM, live latency).",
+        {"minutes": Option(10.0, "Minutes the day of traffic is compressed into"),
+         "rate": Option(100.0, "Events a second (reports, moves, escalations, force fixes)"),
+         "cases": Option(20_000, "Open cases across the city"), "forces": Option(10_000, "Tracked forces"),
+         "loads": Option(3, "Warm reloads measured after the cold load", min=1)},
+        city="_screen_bench", empty=False,
+    ),
+    "basemap": Benchmark(
+        "Tiles of an imported MBTiles (png) and PMTiles (pbf) package vs the hierarchy's own vector tiles.",
+        {"seconds": Option(10.0, "Seconds of tile load per package and baseline"), "clients": Option(16, CLIENTS)},
+        city="_basemap_bench", empty=False,
+    ),
+    "trends": Benchmark(
+        "The planner's KPI trends: one grouped pass vs one evaluation per point, against the 1 s p99 target.",
+        {"cases": Option(100_000, "Cases in the demo's year of history"),
+         "samples": Option(30, "Requests timed one after another per measure", min=1),
+         "baseline_samples": Option(5, "The same for the per-point baseline (slow)", min=1)},
+        city="_trends_bench", empty=False,
+    ),
+    "faults": Benchmark(
+        "A database stop/start under probing and parallel login guessing, each against the minimal app "
+        "(on a cluster of the benchmark's own).",
+        {"down": Option(5.0, "Seconds the database is stopped", keyword="down_s"),
+         "guessers": Option(64, "Parallel login guessers", min=1),
+         "guess_seconds": Option(10.0, "Seconds of guessing per case and app", keyword="guess_s")},
+        city="own",
+    ),
+}  # fmt: skip
+
+
+def _measure(name: str, benchmark: Benchmark, options: dict[str, Any]) -> None:
+    """Run the benchmark ``name`` on its database with the options as its ``run`` names them."""
+    from bench.harness import scratch_city
+
+    run = importlib.import_module(f"bench.{name}").run
+    keywords = {(benchmark.options[key].keyword or key): value for key, value in options.items()}
+    if benchmark.city == "own":
+        from bench.faults import own_city
+
+        with own_city(store().data_dir / "fixtures", console) as (cluster, settings):
+            run(cluster, settings, **keywords, console=console)
+        return
+    settings = store() if benchmark.city is None else scratch_city(store(), benchmark.city, empty=benchmark.empty)
+    run(settings, **keywords, console=console)
+
+
+def _command(name: str, benchmark: Benchmark) -> Callable[..., None]:
+    """The typer command of one benchmark: its options as keyword parameters, its summary as its help."""
+
+    def command(**options: Any) -> None:
+        with reported_errors():
+            _measure(name, benchmark, options)
+
+    annotations = {
+        key: Annotated[type(option.default), typer.Option(help=option.help, min=option.min, max=option.max)]
+        for key, option in benchmark.options.items()
+    }
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option.default, annotation=annotations[key])
+         for key, option in benchmark.options.items()]
+    )  # fmt: skip
+    command.__annotations__ = {**annotations, "return": None}
+    command.__doc__ = benchmark.summary
+    command.__name__ = f"bench_{name}"
+    return command
+
+
+for _name, _benchmark in BENCHMARKS.items():
+    app.command(_name)(_command(_name, _benchmark))

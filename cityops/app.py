@@ -1,0 +1,38 @@
+"""The web application: the API (``api.app``) with the pages built on it (``map_ui``) and their static files.
+
+The API does not know the pages: they read it (its access rules, sessions, scoped connections),
+so they are added here, above both.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.app import create_app as create_api
+from api.settings import ApiSettings
+from command.loop_settings import LoopSettings
+from forces.settings import ForceSettings
+from map_ui.case_list import router as list_router
+from map_ui.case_page import router as case_router
+from map_ui.field import router as field_router
+from map_ui.pages import add_page_handlers
+from map_ui.routes import router as map_router
+from map_ui.routes import static_files
+from map_ui.screen import router as screen_page_router
+from map_ui.work import router as work_router
+from spatial.settings import StoreSettings
+
+
+def create_app(
+    store: StoreSettings | None = None,
+    api: ApiSettings | None = None,
+    force_settings: ForceSettings | None = None,
+    loop_settings: LoopSettings | None = None,
+) -> FastAPI:
+    """The API and the map pages in one application (what `cityops serve` runs)."""
+    app = create_api(store, api, force_settings, loop_settings)
+    add_page_handlers(app)
+    for router in (list_router, map_router, work_router, case_router, field_router, screen_page_router):
+        app.include_router(router)
+    app.mount("/static", static_files(), name="static")
+    return app

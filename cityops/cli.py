@@ -1,0 +1,123 @@
+"""`cityops`: every package's verbs under one command, and the verbs that need the whole platform.
+
+Each package owns its verbs (``spatial.cli``: the database; ``grid.cli``: boundaries and locate;
+``forces.cli``: the forces directory; ``command.cli``: the closed loop; ``api.cli``: the basemap;
+``bench.cli``: the benchmarks); this shell adds them under one name and keeps what spans them all:
+`demo` (every package's data, ``fixtures.demo``), `serve` (the API with its pages) and `up` (both, from nothing).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from subprocess import Popen
+from typing import Annotated
+
+import typer
+
+import api.cli
+import bench.cli
+import command.cli
+import forces.cli
+import grid.cli
+import spatial.cli
+from fixtures.demo import living_demo
+from spatial.terminal import console, reported_errors, store
+
+app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, help="City operations platform.")
+load_app = typer.Typer(no_args_is_help=True, help="Import boundaries, historic events or a forces directory.")
+for verbs in (grid.cli.load, command.cli.load, forces.cli.load):
+    load_app.add_typer(verbs)
+app.add_typer(load_app, name="load")
+for verbs in (spatial.cli.app, grid.cli.app, forces.cli.app, command.cli.app, api.cli.app):
+    app.add_typer(verbs)
+app.add_typer(bench.cli.app, name="bench")
+
+HistoryOption = Annotated[int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES",
+                                          help="Cases in the demo's year of history")]  # fmt: skip
+HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [env: CITYOPS_HOST]")]
+PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")]
+
+
+@app.command()
+def demo(history: HistoryOption = 100_000) -> None:
+    """Generate (first time only) and load the Nanjing demo: hierarchy, categories, forces, a year of
+    case history and one demo user per role (development only)."""
+    with reported_errors():
+        living_demo(store(), history)
+
+
+def _serve(host: str | None, port: int | None) -> None:
+    from api.run_as import drop_root
+
+    settings = store()
+    if (account := drop_root(settings)) is not None:
+        console.print(f"serving as the service account {account}, not root")
+
+    import uvicorn
+
+    from api.settings import ApiSettings
+    from cityops.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    api = ApiSettings(**overrides)  # type: ignore[arg-type]
+    application = create_app(settings, api)
+    console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
+                  f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
+    uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the API and the map."""
+    with reported_errors():
+        _serve(host, port)
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None, history: HistoryOption = 100_000) -> None:
+    """First run and every run: database, schema, Nanjing demo, then serve and print the map URL."""
+    with reported_errors():
+        settings = store()
+        spatial.cli.prepared(settings)
+        living_demo(settings, history)
+        from api.run_as import drop_root
+
+        drop_root(settings)  # the simulator too runs as the service account
+        with _demo_simulator(port):
+            _serve(host, port)
+
+
+@contextmanager
+def _demo_simulator(port: int | None) -> Iterator[Popen[bytes] | None]:
+    """In development, `cityops simulate` beside the server (its own process), stopped with it."""
+    import subprocess
+
+    from api.settings import ApiSettings
+    from forces.simulate import simulator_wanted
+
+    api = ApiSettings()
+    if not simulator_wanted(api.environment):
+        yield None
+        return
+    url = f"http://127.0.0.1:{port or api.port}"
+    # every mobile force, often enough that none goes stale (CITYOPS_STALE_AFTER_S is minutes)
+    process = subprocess.Popen([sys.executable, "-m", "cityops", "simulate", "--url", url, "--wait", "120",
+                                "--forces", "1000000", "--interval", "30", "--reports-per-minute", "1"],
+                               stdout=subprocess.DEVNULL)  # fmt: skip
+    console.print(f"demo simulator moving the mobile forces (pid {process.pid})")
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`cityops db …` and `cityops migrate`: the embedded cluster and the schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from spatial.settings import StoreSettings, sqlalchemy_url
+from spatial.terminal import cluster, console, engine, reported_errors, store
+
+app = typer.Typer()
+db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostGIS cluster.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start (creating on first use) the embedded cluster and the city database."""
+    with reported_errors():
+        embedded = cluster(store())
+        status = embedded.start()
+        embedded.ensure_database()
+        console.print(f"embedded PostGIS running (pid {status.pid}, port {status.port}, {status.pgdata})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    with reported_errors():
+        cluster(store()).stop()
+        console.print("embedded PostGIS stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Whether the embedded cluster exists and runs; exit code 3 when it is not running."""
+    with reported_errors():
+        status = cluster(store()).status()
+        state = "running" if status.running else ("stopped" if status.initialised else "not created")
+        console.print(f"{state} · data {status.pgdata} · port {status.port} · pid {status.pid}")
+        if not status.running:
+            raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url(
+    sqlalchemy: Annotated[bool, typer.Option(help="Print the SQLAlchemy form (postgresql+psycopg://)")] = False,
+    admin: Annotated[bool, typer.Option(help="The superuser URL (maintenance only)")] = False,
+) -> None:
+    """Print the database URL (psql accepts it as is)."""
+    with reported_errors():
+        settings = store()
+        url = settings.database_url or cluster(settings).url(admin=admin)
+        typer.echo(sqlalchemy_url(url) if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the schema up to date (safe to run again)."""
+    from spatial.migrate import current, upgrade
+
+    with reported_errors():
+        schema = engine(store())
+        upgrade(schema)
+        console.print(f"schema at revision {current(schema)}")
+
+
+def prepared(settings: StoreSettings) -> Engine:
+    """The store ready for work: the embedded cluster started (unless an external database is configured),
+    the city database created, the schema up to date; its owner's engine."""
+    from spatial.migrate import upgrade
+
+    if not settings.database_url:
+        embedded = cluster(settings)
+        embedded.start()
+        embedded.ensure_database()
+    owner = engine(settings)
+    upgrade(owner)
+    return owner
