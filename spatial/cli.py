@@ -1,4 +1,4 @@
-"""`cityops db …` and `cityops migrate`: the embedded cluster and the schema."""
+"""`cityops db …`, `cityops migrate` and `cityops schema …`: the embedded cluster and the schema."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from spatial.schema_cli import app as schema_app
 from spatial.settings import StoreSettings, sqlalchemy_url
 from spatial.terminal import cluster, console, engine, reported_errors, store
 
 app = typer.Typer()
 db_app = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL + PostGIS cluster.")
 app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
 
 
 @db_app.command("start")

@@ -9,8 +9,8 @@ so a file and the database compare as text.
 
 To change an object, edit its file (or add/remove one) and let the difference write the migration::
 
-    python -m spatial.schema_cli revision -m "what changed and why"   # against the database at head
-    python -m spatial.schema_cli check                                 # exit 1 when files and database differ
+    cityops schema revision -m "what changed and why"   # against the database at head
+    cityops schema check                                # exit 1 when files and database differ
 
 Both are Alembic's check and autogenerate underneath (the comparator below), so any Alembic entry point
 sees the same differences. Tables are not compared — their migrations are written by hand (see

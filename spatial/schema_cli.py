@@ -2,8 +2,7 @@
 
 A function, trigger, policy or view is changed in its file under ``<package>/sql/`` (see
 ``spatial/declared.py``); ``revision`` compares the files with a database at head and writes the
-migration that takes it there, ``check`` fails while the two differ. A typer sub-app, so the top CLI
-can mount it (``cityops schema …``); until then ``python -m spatial.schema_cli``.
+migration that takes it there, ``check`` fails while the two differ. Mounted as ``cityops schema``.
 """
 
 from __future__ import annotations
@@ -46,7 +45,3 @@ def check(url: Url = None) -> None:
         typer.echo(str(diffs), err=True)
         raise typer.Exit(1) from diffs
     typer.echo("declared objects and database agree")
-
-
-if __name__ == "__main__":
-    app()
