@@ -471,31 +471,51 @@ HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [en
 PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")]
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
     from api.run_as import drop_root
 
     settings = _store()
     if (account := drop_root(settings)) is not None:
         console.print(f"serving as the service account {account}, not root")
 
-    import uvicorn
-
-    from api.app import create_app
+    from api.serving import serve
     from api.settings import ApiSettings
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
-    application = create_app(settings, api)
     console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
                   f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
-    uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
+    serve(settings, api, workers)
+
+
+WorkersOption = Annotated[int, typer.Option(min=1, max=64, help="Server processes (the loops run once across all)")]
 
 
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Serve the API and the map."""
+def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1) -> None:
+    """Serve the API and the map (the background loops too, each in one process of all)."""
     with reported_errors():
-        _serve(host, port)
+        _serve(host, port, workers)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups) apart from the server."""
+    import asyncio
+
+    from api.logs import configure_logging
+    from api.run_as import drop_root
+    from api.settings import ApiSettings
+    from command.loop_settings import LoopSettings
+    from command.worker import work
+    from forces.settings import ForceSettings
+
+    with reported_errors():
+        settings = _store()
+        drop_root(settings)
+        configure_logging(ApiSettings().log_json)
+        console.print("cityops worker: the background loops, each working here or in another process")
+        asyncio.run(work(settings, ForceSettings(), LoopSettings()))
 
 
 @app.command()
@@ -562,12 +582,13 @@ def bench_intake(
     seconds: Annotated[float, typer.Option(help="Seconds of HTTP load per endpoint")] = 30,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients")] = 64,
     events: Annotated[int, typer.Option(help="Events in the historic-import file")] = 1_000_000,
+    workers: Annotated[int, typer.Option(min=2, max=64, help="Server processes measured against one")] = 2,
 ) -> None:
-    """Report intake and historic import, each against its baseline, in a scratch copy of the city."""
+    """Report intake (by one and by N server processes) and historic import, against baselines, in a scratch city."""
     from bench.intake import run
 
     with reported_errors():
-        run(_bench_store(), seconds=seconds, clients=clients, events=events, console=console)
+        run(_bench_store(), seconds=seconds, clients=clients, events=events, console=console, workers=workers)
 
 
 @bench_app.command("forces")
