@@ -28,6 +28,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import Engine, text
 
+from bench.harness import print_table
 from bench.intake import bench_workers
 from command.users import create_user
 from spatial.audit import record
@@ -303,6 +304,7 @@ def test_a_singleton_loop_runs_in_one_copy_and_passes_on_when_cancelled(city: Ci
 def test_the_workers_benchmark_runs_small(city: City) -> None:
     console = Console(record=True, width=200)
     rows = bench_workers(city.settings, city.engine, seconds=1, clients=4, workers=2, console=console, compiled=False)
+    print_table(rows, console)
     output = console.export_text()
     assert [row.measure.split(",")[0] for row in rows] == ["POST /api/v1/reports"]
     assert "serve --workers 2" in rows[0].measure and rows[0].ratio > 0
