@@ -25,7 +25,7 @@ from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
-from api.deps import db_call
+from api.deps import db_call, shared
 from api.session import WRITE_HEADER, forged_write, session_token
 from command.tokens import holder_of, login_is_live
 from command.users import CHANGES, User, get_user, user_for_key
@@ -85,7 +85,7 @@ class UserCache:
 
     async def by_token(self, request: Request, access_token: str) -> User:
         """The user an access token names, while its login stands (a revoked login's tokens end with it)."""
-        username, family = holder_of(access_token, request.app.state.tokens)
+        username, family = holder_of(access_token, shared(request).tokens)
         live = self._live_logins.get(family)
         if live is None:
             live = self._live_logins[family] = await db_call(request, login_is_live, family)
@@ -114,7 +114,7 @@ class UserCache:
 
 
 async def _caller(request: Request, token: str | None, key: str | None) -> User:
-    users: UserCache = request.app.state.users
+    users: UserCache = shared(request).users
     if token is None and key is None and (token := session_token(request)) is not None and forged_write(request):
         raise ForbiddenError(f"a browser session's writes must carry the {WRITE_HEADER} header")
     if token is not None:
@@ -168,7 +168,7 @@ async def session_user(request: Request) -> User | None:
     if token is None:
         return None
     try:
-        user = await request.app.state.users.by_token(request, token)
+        user = await shared(request).users.by_token(request, token)
     except UnauthenticatedError:
         return None
     return None if user.disabled else user
@@ -189,7 +189,7 @@ class PublicView(Public):
 
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
         """Read in the public scope."""
-        request.state.scope = request.app.state.public_scope
+        request.state.scope = shared(request).public_scope
 
 
 PUBLIC = Public()

@@ -21,7 +21,7 @@ from api.logs import RequestContext, configure_logging
 from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
 from api.openapi import describe
-from api.outage import PoolDoctor, add_outage_handlers
+from api.outage import add_outage_handlers
 from api.routes import (
     admin,
     auth,
@@ -56,23 +56,18 @@ from api.settings import ApiSettings
 from api.signing import signing_secret
 from api.throttle import Throttle
 from command.change_feed import ChangeHub
-from command.deadline_watch import watch_every
-from command.follow_up import Outbox, send_every
 from command.loop_settings import LoopSettings
 from command.media import MediaLimits, MediaStore
 from command.queues import check_queues
 from command.tokens import TokenPolicy
+from command.worker import singleton_loops, start, stop
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
-from forces.sweeper import sweep_every
 from grid.hotspots import warm_up
 from grid.locate import Locator
-from spatial.audit import seal_every
-from spatial.db import libpq_url, make_engine, session_options
+from spatial.database import Database
 from spatial.settings import StoreSettings
-
-AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
 
 
 def _warm_up_analytics() -> None:
@@ -91,18 +86,6 @@ def _warm_up_analytics() -> None:
 
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
-
-
-async def _api_pool(store: StoreSettings, size: int, zone: str, wait_s: float) -> AsyncConnectionPool:
-    """An open pool of autocommit connections logged in as the API role, their sessions in the city's zone;
-    a checkout waits at most ``wait_s`` (then PoolTimeout: a 503, see api.outage)."""
-    # reconnect_timeout: a failed reconnection is retried once a second (psycopg_pool's backoff would wait 1, 2,
-    # 4 … s, so a 5 s outage left the pool dark for up to 3 s after the database was back), then left to demand
-    pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=size, open=False, timeout=wait_s,
-                               reconnect_timeout=wait_s,
-                               kwargs={"autocommit": True, **session_options(store, api=True, zone=zone)})  # fmt: skip
-    await pool.open()
-    return pool
 
 
 async def _city_unit_id(pool: AsyncConnectionPool) -> int:
@@ -131,19 +114,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # set up once here; routes take each as a typed dependency (api.services), never from app.state
         app.state.calendar = WorkingCalendar.china()
         # every API session reads times in the city's zone: each timestamp it answers carries its offset
         zone = app.state.calendar.zone.key
         # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
-        app.state.engine = make_engine(store, api=True, zone=zone, wait_s=api.db_wait_s)
-        # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
-        app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
-        app.state.db_slots = asyncio.Semaphore(api.db_concurrency)
-        # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
-        app.state.pool = await _api_pool(store, api.db_concurrency, zone, api.db_wait_s)
-        # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
-        app.state.scoped_pool = await _api_pool(store, api.db_concurrency, zone, api.db_wait_s)
-        app.state.pool_doctor = PoolDoctor((app.state.pool, app.state.scoped_pool), app.state.engine)
+        database = app.state.database = await Database.open(store, zone=zone, size=api.db_concurrency,
+                                                            wait_s=api.db_wait_s)  # fmt: skip
+        app.state.pool, app.state.read_engine = database.pool, database.read_engine  # the tests' handles
         app.state.locator = Locator()
         app.state.unit_tiles = tiles.unit_tile_cache()
         app.state.media = MediaStore(store.media_dir)
@@ -152,45 +130,31 @@ def create_app(
         app.state.jurisdiction = store.city
         app.state.tokens = tokens
         app.state.users = UserCache()
-        sealer = asyncio.create_task(seal_every(app.state.pool, AUDIT_SEAL_SECONDS))
         app.state.force_settings = force_settings
-        dispatch_sweeper = asyncio.create_task(sweep_every(app.state.pool, force_settings, app.state.calendar.zone))
-        user_changes = asyncio.create_task(
-            app.state.users.follow_changes(libpq_url(store, api=True), **session_options(store, api=True, zone=zone))
-        )
         app.state.throttle = throttle
-        app.state.public_scope = Scope(await _city_unit_id(app.state.pool))
-        async with app.state.pool.connection() as conn:
+        app.state.public_scope = Scope(await _city_unit_id(database.pool))
+        async with database.pool.connection() as conn:
             app.state.rules = await Rules.load(conn, app.state.calendar)
         check_queues(app.state.rules)
         app.state.loop_settings = loop_settings
-        deadline_watch = asyncio.create_task(watch_every(app.state.pool, loop_settings, app.state.rules))
-        outbox = Outbox(loop_settings, store.data_dir / "follow_up.jsonl")
-        follow_ups = asyncio.create_task(send_every(app.state.pool, outbox, loop_settings.deadline_sweep_s / 6))
+        # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
+        loops = start(singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
+                      database.singleton)  # fmt: skip
+        # per process: this process's user cache follows the users' changes
+        user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
         # the live map's feed reads changes with the city's scope and confines each viewer to theirs
         # its lost connection is the first sign of an outage: the pools are checked then, not by a failed request
-        app.state.changes = ChangeHub(
-            libpq_url(store, api=True),
-            session_options(store, api=True, zone=zone),
-            app.state.public_scope.settings(),
-            on_lost=app.state.pool_doctor.examine,
-        )
+        app.state.changes = ChangeHub(database.conninfo, database.options, app.state.public_scope.settings(),
+                                      on_lost=database.examine)  # fmt: skip
         change_feed = asyncio.create_task(app.state.changes.run())
         # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
         analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(_warm_up_analytics))
         try:
             yield
         finally:
-            deadline_watch.cancel()
-            change_feed.cancel()
             analytics_warm_up.cancel()
-            follow_ups.cancel()
-            user_changes.cancel()
-            sealer.cancel()
-            dispatch_sweeper.cancel()
-            await app.state.pool.close()
-            await app.state.scoped_pool.close()
-            app.state.engine.dispose()
+            await stop([*loops, user_changes, change_feed])
+            await database.close()
 
     app = FastAPI(
         title="cityops",

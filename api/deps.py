@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from spatial.database import Database
 from spatial.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -19,13 +20,24 @@ T = TypeVar("T")
 SESSION_SCOPE = "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)"
 
 
+def shared(request: Request) -> Any:
+    """The objects the app set up once in its lifespan (``api.app``); routes take them as the typed
+    dependencies of ``api.services``, which read them here and nowhere else."""
+    return request.app.state
+
+
+def database(request: Request) -> Database:
+    """The process's database: its pools, its engine, their health."""
+    return shared(request).database
+
+
 def _scope(request: Request) -> tuple[str, str] | None:
     scope = getattr(request.state, "scope", None)
     return None if scope is None else scope.settings()
 
 
 def _with_connection(request: Request, work: Callable[..., T], *args: object) -> T:
-    with request.app.state.read_engine.connect() as conn:
+    with database(request).read_engine.connect() as conn:
         return work(conn, *args)
 
 
@@ -37,21 +49,21 @@ async def db_call(request: Request, work: Callable[..., T], *args: object) -> T:
 
     Routes are async and hand all blocking work to the pool in a single call: a sync route with
     a generator dependency costs three hops, which on two cores is most of a request's time.
-    At most ``db_slots`` calls run at once; the rest wait in the event loop, not as threads
+    At most ``Database.slots`` calls run at once; the rest wait in the event loop, not as threads
     fighting over the GIL (32 runnable threads on two cores halve the throughput).
     """
-    async with request.app.state.db_slots:
+    async with database(request).slots:
         return await run_in_threadpool(_with_connection, request, work, *args)
 
 
 def _in_transaction(request: Request, work: Callable[..., T], *args: object) -> T:
-    with request.app.state.engine.begin() as conn:
+    with database(request).engine.begin() as conn:
         return work(conn, *args)
 
 
 async def db_write(request: Request, work: Callable[..., T], *args: object) -> T:
     """``db_call`` for work that writes: one transaction, committed when ``work`` returns."""
-    async with request.app.state.db_slots:
+    async with database(request).slots:
         return await run_in_threadpool(_in_transaction, request, work, *args)
 
 
@@ -61,7 +73,7 @@ async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]
 
     For work that reads no case data (locate, categories, health); nothing to set, nothing to undo.
     """
-    async with request.app.state.pool.connection() as conn:
+    async with database(request).pool.connection() as conn:
         yield conn
 
 
@@ -75,7 +87,7 @@ async def scoped_connection(request: Request) -> AsyncIterator[psycopg.AsyncConn
     scope = _scope(request)
     if scope is None:
         raise RuntimeError(f"{request.url.path} reads cases without an access rule that sets a scope")
-    async with request.app.state.scoped_pool.connection() as conn:
+    async with database(request).scoped_pool.connection() as conn:
         await conn.execute(SESSION_SCOPE, scope, prepare=True)
         yield conn
 

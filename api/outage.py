@@ -10,43 +10,22 @@ left by a restart are discarded instead of failing one request each.
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import Engine
+from psycopg_pool import PoolTimeout
 
+from api.deps import shared
 from api.errors import refusal
+from spatial.database import Database
 
 log = structlog.get_logger("cityops.api")
 
 RETRY_AFTER_S = 2
 # SQLSTATE classes of a connection gone: 08 connection exception, 57P admin/crash shutdown, cannot connect now
 GONE_STATES = ("08", "57P")
-
-
-class PoolDoctor:
-    """Checks the pools once after a connection failed; concurrent failures share one check."""
-
-    def __init__(self, pools: tuple[AsyncConnectionPool, ...], engine: Engine) -> None:
-        self._pools, self._engine = pools, engine
-        self._check: asyncio.Task[None] | None = None
-
-    def examine(self) -> None:
-        """Have the idle connections checked (in the background) unless a check is under way."""
-        if self._check is None or self._check.done():
-            self._check = asyncio.create_task(self._discard_dead())
-
-    async def _discard_dead(self) -> None:
-        for pool in self._pools:
-            await pool.check()  # psycopg_pool closes each idle connection that fails a round trip
-        # SQLAlchemy's pool has no such check: its idle connections are replaced wholesale (checked-out ones
-        # are discarded when returned), as it does itself when it recognises a disconnect
-        await asyncio.to_thread(self._engine.pool.dispose)
 
 
 def connection_gone(error: BaseException) -> bool:
@@ -75,9 +54,9 @@ async def database_failure(request: Request, exc: Exception) -> JSONResponse:
         detail = "a concurrent change to the same records won; send the request again"
         return JSONResponse(refusal(request, detail, "conflict"), status_code=409)
     if connection_gone(exc):
-        doctor: PoolDoctor | None = getattr(request.app.state, "pool_doctor", None)
-        if doctor is not None:
-            doctor.examine()
+        database: Database | None = getattr(shared(request), "database", None)  # None: failed while starting
+        if database is not None:
+            database.examine()  # the pools' health is the database's to look after (spatial.database)
     detail = f"{_what_failed(exc)}; try again in {RETRY_AFTER_S} s"
     log.warning("database unavailable", path=request.url.path, error=(str(exc).splitlines() or [""])[0])
     return JSONResponse(refusal(request, detail, "database_unavailable"), status_code=503,

@@ -58,9 +58,10 @@ BENCHMARKS = {
         city=None,
     ),
     "intake": Benchmark(
-        "Report intake and historic import, each against its baseline, in a scratch copy of the city.",
+        "Report intake (by one and by N server processes) and historic import, against baselines, in a scratch city.",
         {"seconds": Option(30.0, SECONDS_HTTP), "clients": Option(64, CLIENTS),
-         "events": Option(1_000_000, "Events in the historic-import file")},
+         "events": Option(1_000_000, "Events in the historic-import file"),
+         "workers": Option(2, "Server processes whose intake is measured against one's", min=2, max=64)},
     ),
     "access": Benchmark(
         "Scope enforcement: intake and lists as a street user vs a city-wide user, in a scratch copy.",

@@ -5,7 +5,10 @@
    the load generator off the measured CPU. Every 201 is then looked up in the database by its
    Idempotency-Key (echoed in the answer): a key answered but not stored is lost, a key stored
    twice is duplicated; both must be zero.
-2. ``cityops load events.csv`` of M generated events (validated, located, routed, deadlines) vs
+2. The same intake served by ``cityops serve --workers N`` vs ``--workers 1``: what more server
+   processes buy on this machine (the background loops run once across them, so the ratio is the
+   requests' alone). Both servers are measured in the same run, one after the other.
+3. ``cityops load events.csv`` of M generated events (validated, located, routed, deadlines) vs
    ``geopandas.to_postgis`` of the same file followed by one set-based ``ST_Contains`` update
    that only finds each event's grid; grids are compared afterwards.
 """
@@ -18,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import geopandas as gpd
+import httpx
 import numpy as np
 import orjson
 import pandas as pd
@@ -125,6 +129,60 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
                 ours.rps / bare.rps, "≥ 0.5")]  # fmt: skip
 
 
+def all_ready(base: str, answers: int = 10) -> None:
+    """Wait until ``answers`` fresh connections in a row find a process with its analytics compiled: with N
+    processes each compiles its own, and a measure taken during a compile would measure the compiler."""
+    deadline, streak = time.monotonic() + 180, 0
+    while streak < answers:
+        if time.monotonic() > deadline:
+            raise PlatformError("the server's processes did not all compile their analytics in 180 s")
+        ready = httpx.get(f"{base}/healthz/ready", timeout=5).json().get("analytics") == "ready"
+        streak = streak + 1 if ready else 0
+        if not ready:
+            time.sleep(0.5)
+
+
+def bench_workers(
+    settings: StoreSettings,
+    engine: Engine,
+    seconds: float,
+    clients: int,
+    workers: int,
+    console: Console,
+    *,
+    compiled: bool = True,
+) -> list[Row]:
+    """Intake under ``cityops serve --workers N`` vs ``--workers 1``, same bodies, same load generator.
+
+    ``compiled=False``: measured as soon as the servers answer (a smoke run, whose figures are not the point).
+    """
+    bodies = report_bodies(engine, 20_000, seed=19)
+    caller = bench_caller(engine, "bench-intake", ["integration"], "320100")
+    run = f"bench-w-{uuid.uuid4().hex[:8]}"
+    measured, answered = {}, []
+    with tempfile.TemporaryDirectory() as scratch:
+        for count in (1, workers):
+            keys = Path(scratch) / f"answered-{count}.txt"
+            command = ("cityops", "serve", "--workers", str(count))
+            with served(settings, command, compiled=False) as base:
+                if compiled:
+                    all_ready(base)
+                run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm{count}", keys, caller), clients, 1)
+                measured[count] = run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-{count}", keys, caller),
+                                          clients, seconds)  # fmt: skip
+            answered += [key for key in keys.read_text().split() if not key.startswith(f"{run}-warm")]
+    lost, duplicated = audit(engine, answered, run)
+    console.print(f"intake by {workers} processes and by 1 on {describe()}: {len(answered):,} reports answered 201 · "
+                  f"lost {lost} · duplicated {duplicated}")  # fmt: skip
+    if lost or duplicated:
+        raise PlatformError(f"intake lost {lost} and duplicated {duplicated} reports under load")
+    many, one = measured[workers], measured[1]
+    return [Row(f"POST /api/v1/reports, {clients} clients, serve --workers {workers}: reports/s (p50 / p99 ms)",
+                f"{many.rps:,.0f} ({many.p50_ms:,.0f} / {many.p99_ms:,.0f})",
+                f"{one.rps:,.0f} ({one.p50_ms:,.0f} / {one.p99_ms:,.0f}) (--workers 1)",
+                many.rps / one.rps, "≥ 1")]  # fmt: skip
+
+
 HISTORY_START = pd.Timestamp("2025-01-01T00:00:00+08:00")
 
 
@@ -184,8 +242,11 @@ def bench_import(engine: Engine, events: int, console: Console) -> list[Row]:
                 base_s / result.seconds, "≥ 5")]  # fmt: skip
 
 
-def run(settings: StoreSettings, *, seconds: float, clients: int, events: int, console: Console) -> list[Row]:
-    """Both measures and one table; returns the rows (the smoke test reads them)."""
+def run(
+    settings: StoreSettings, *, seconds: float, clients: int, events: int, console: Console, workers: int | None = None
+) -> list[Row]:
+    """The measures and one table (``workers``: also intake by that many server processes against one); returns
+    the rows (the smoke tests read them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
     try:
@@ -194,6 +255,8 @@ def run(settings: StoreSettings, *, seconds: float, clients: int, events: int, c
             cases = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
         console.print(f"PostGIS {version} · database {engine.url.database} · {cases:,} cases stored before the run")
         rows = bench_http(settings, engine, seconds, clients, console)
+        if workers is not None:
+            rows += bench_workers(settings, engine, seconds, clients, workers, console)
         rows += bench_import(engine, events, console)
     finally:
         engine.dispose()

@@ -48,31 +48,51 @@ def demo(history: HistoryOption = 100_000) -> None:
         living_demo(store(), history)
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
     from api.run_as import drop_root
 
     settings = store()
     if (account := drop_root(settings)) is not None:
         console.print(f"serving as the service account {account}, not root")
 
-    import uvicorn
-
     from api.settings import ApiSettings
-    from cityops.app import create_app
+    from cityops.serving import serve
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
-    application = create_app(settings, api)
     console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
                   f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
-    uvicorn.run(application, host=api.host, port=api.port, log_level="warning")
+    serve(settings, api, workers)
+
+
+WorkersOption = Annotated[int, typer.Option(min=1, max=64, help="Server processes (the loops run once across all)")]
 
 
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Serve the API and the map."""
+def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1) -> None:
+    """Serve the API and the map (the background loops too, each in one process of all)."""
     with reported_errors():
-        _serve(host, port)
+        _serve(host, port, workers)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups) apart from the server."""
+    import asyncio
+
+    from api.logs import configure_logging
+    from api.run_as import drop_root
+    from api.settings import ApiSettings
+    from command.loop_settings import LoopSettings
+    from command.worker import work
+    from forces.settings import ForceSettings
+
+    with reported_errors():
+        settings = store()
+        drop_root(settings)
+        configure_logging(ApiSettings().log_json)
+        console.print("cityops worker: the background loops, each working here or in another process")
+        asyncio.run(work(settings, ForceSettings(), LoopSettings()))
 
 
 @app.command()

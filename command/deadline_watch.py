@@ -10,11 +10,9 @@ review has come. Each outcome is announced on the change feed (``cityops_events`
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
@@ -58,13 +56,8 @@ async def watch_once(
     return Watched(escalated, warned, reviews)
 
 
-async def watch_every(pool: AsyncConnectionPool, settings: LoopSettings, rules: Rules) -> None:
-    """Run the watch for the life of the API; a failing round is logged and the next one tries again."""
-    while True:
-        try:
-            round_ = await watch_once(pool, settings, rules)
-            for case, _, from_unit, to_unit, _ in round_.escalated:
-                log.info("overdue case escalated", case=case, from_unit=from_unit, to_unit=to_unit)
-        except psycopg.Error as error:  # outlives a database restart: the next round tries again
-            log.warning("deadline watch failed; retrying", error=str(error))
-        await asyncio.sleep(settings.deadline_sweep_s)
+async def watch_round(pool: AsyncConnectionPool, settings: LoopSettings, rules: Rules) -> None:
+    """One round of the watch, its escalations logged (``command.worker`` runs it every ``deadline_sweep_s``)."""
+    round_ = await watch_once(pool, settings, rules)
+    for case, _, from_unit, to_unit, _ in round_.escalated:
+        log.info("overdue case escalated", case=case, from_unit=from_unit, to_unit=to_unit)

@@ -91,16 +91,11 @@ async def send_due(pool: AsyncConnectionPool, outbox: Outbox) -> tuple[int, int]
     return sent, failed
 
 
-async def send_every(pool: AsyncConnectionPool, outbox: Outbox, interval_s: float) -> None:
-    """Drain the outbox for the life of the API."""
-    while True:
-        try:
-            sent, failed = await send_due(pool, outbox)
-            if sent or failed:
-                log.info("follow-ups delivered", sent=sent, failed=failed)
-        except psycopg.Error as error:
-            log.warning("follow-up sender failed; retrying", error=str(error))
-        await asyncio.sleep(interval_s)
+async def send_round(pool: AsyncConnectionPool, outbox: Outbox) -> None:
+    """One drain of the outbox, logged (``command.worker`` runs it every sixth of ``deadline_sweep_s``)."""
+    sent, failed = await send_due(pool, outbox)
+    if sent or failed:
+        log.info("follow-ups delivered", sent=sent, failed=failed)
 
 
 async def rate(

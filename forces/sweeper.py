@@ -10,11 +10,9 @@ retention dropped.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from zoneinfo import ZoneInfo
 
-import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
@@ -37,18 +35,20 @@ async def sweep_once(pool: AsyncConnectionPool, settings: ForceSettings, zone: Z
     return rows
 
 
-async def sweep_every(pool: AsyncConnectionPool, settings: ForceSettings, zone: ZoneInfo) -> None:
-    """Run the sweep for the life of the API; a failing round is logged and the next one tries again."""
-    maintained = 0.0
-    while True:
-        try:
-            if time.monotonic() - maintained > MAINTENANCE_S:
-                async with pool.connection() as conn:
-                    created, dropped = await maintain_history(conn, settings)
-                maintained = time.monotonic()
-                log.info("position history maintained", created=created, dropped=dropped)
-            for row in await sweep_once(pool, settings, zone):
-                log.info("assignment timed out", assignment=row[0], case=row[1], force=row[2], next_force=row[4])
-        except psycopg.Error as error:  # the sweep outlives a database restart: next round tries again
-            log.warning("dispatch sweep failed; retrying", error=str(error))
-        await asyncio.sleep(settings.sweep_interval_s)
+class Sweeper:
+    """One round of the dispatch sweep per call (``command.worker`` runs it every ``sweep_interval_s``);
+    the position history is maintained on the first round and hourly after."""
+
+    def __init__(self, pool: AsyncConnectionPool, settings: ForceSettings, zone: ZoneInfo) -> None:
+        self._pool, self._settings, self._zone = pool, settings, zone
+        self._maintained = -MAINTENANCE_S
+
+    async def __call__(self) -> None:
+        """Maintain the history when due, then release (and re-offer) what timed out."""
+        if time.monotonic() - self._maintained > MAINTENANCE_S:
+            async with self._pool.connection() as conn:
+                created, dropped = await maintain_history(conn, self._settings)
+            self._maintained = time.monotonic()
+            log.info("position history maintained", created=created, dropped=dropped)
+        for row in await sweep_once(self._pool, self._settings, self._zone):
+            log.info("assignment timed out", assignment=row[0], case=row[1], force=row[2], next_force=row[4])

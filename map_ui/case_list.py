@@ -24,10 +24,11 @@ from starlette.datastructures import QueryParams
 
 from api.access import PUBLIC
 from api.deps import scoped_connection
+from api.services import ZoneDep
 from command.case_search import DEPARTMENTS_SQL, STATES_SQL, Problem, known, resolve
 from command.listing import COUNT_CAP, MAX_LIMIT, ListFilter, count_cases, list_cases
 from command.users import User
-from map_ui.pages import PageAccess, render, zone_of
+from map_ui.pages import PageAccess, render
 
 PAGE_SIZE = 50
 FIELDS = ("q", "category", "state", "unit", "department", "from", "to", "overdue", "supervised")
@@ -87,9 +88,9 @@ class Asked:
 
 
 @router.get("/cases", response_class=HTMLResponse)
-async def case_list(request: Request, user: Reader) -> HTMLResponse:
+async def case_list(request: Request, user: Reader, zone: ZoneDep) -> HTMLResponse:
     """Search the cases of the user's jurisdiction (htmx: the results only)."""
-    asked = Asked.read(request.query_params, user, zone_of(request))
+    asked = Asked.read(request.query_params, user, zone)
     rows: list[dict[str, object]] = []
     matches = 0
     async with scoped_connection(request) as conn:

@@ -18,12 +18,13 @@ from fastapi.responses import HTMLResponse
 from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.i18n import Catalogue, language_of
+from api.services import RulesDep
 from api.words import trace_sentences
 from command.case_media import case_media
 from command.case_view import case_view
 from command.queues import case_card
 from command.users import User
-from command.workflow import Rules, history
+from command.workflow import history
 from forces.dispatch import case_assignments
 from map_ui.pages import PageAccess, missing, render
 from spatial.errors import NotFoundError
@@ -37,9 +38,10 @@ FROM report r WHERE r.event_id = %s AND r.satisfaction IS NOT NULL ORDER BY r.ra
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-async def case_page(request: Request, user: Reader, case_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> HTMLResponse:
+async def case_page(
+    request: Request, user: Reader, case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], rules: RulesDep
+) -> HTMLResponse:
     """One case: facts, photos, timeline, trace, assignments, deadlines, map, merges, ratings; prints as 处置单."""
-    rules: Rules = request.app.state.rules
     async with scoped_connection(request) as conn:
         item = await case_card(conn, case_id)
         if item is None:

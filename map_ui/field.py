@@ -30,8 +30,9 @@ from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.errors import classify
 from api.i18n import Catalogue, language_of
+from api.services import RedispatchDep
 from command.users import User
-from forces.answers import MAX_REASON, Redispatch, answer, my_assignments
+from forces.answers import MAX_REASON, answer, my_assignments
 from map_ui.page import EXTENSIONS
 from map_ui.pages import PageAccess, refusal, render
 from map_ui.routes import STATIC_DIR
@@ -120,7 +121,8 @@ async def field(request: Request, user: Answerer) -> HTMLResponse:
 @router.post("/field/assignments/{assignment_id}/answer", response_class=HTMLResponse)
 async def answer_form(
     request: Request, user: Answerer, assignment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    given: Annotated[str, Form(alias="answer", max_length=20)], reason: Annotated[str, Form(max_length=2000)] = "",
+    given: Annotated[str, Form(alias="answer", max_length=20)], redispatch: RedispatchDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> HTMLResponse:  # fmt: skip
     """One answer for the user's own force; the list again with what happened (or why not) in words.
@@ -131,7 +133,6 @@ async def answer_form(
     words = Catalogue(language_of(request))
     if user.force_id is None:
         return await _page(request, user, "_field_list.html", 403, message=words("field.no_force"))
-    redispatch = Redispatch.of(request.app.state.force_settings, request.app.state.calendar.zone)
     try:
         async with scoped_connection(request) as conn:
             await answer(conn, assignment_id, given, reason, user.username, redispatch, user.force_id)

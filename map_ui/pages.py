@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.access import Scope, session_user
+from api.deps import shared
 from api.i18n import COOKIE, LANGUAGES, Catalogue, language_of
 from api.session import WRITE_HEADER, forged_write
 from command.users import User
@@ -115,7 +116,7 @@ def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:
 
 def zone_of(request: Request) -> Any:
     """The city's zone (Asia/Shanghai for Nanjing): every time a person reads is in it."""
-    return request.app.state.calendar.zone
+    return shared(request).calendar.zone  # the page machinery's, as api.access's: not a route's to pass
 
 
 def render(request: Request, template: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:

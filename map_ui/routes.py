@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.access import PUBLIC
+from api.deps import connection
 from api.i18n import Catalogue, language_of
+from api.services import SettingsDep
 from command.users import User
 from map_ui.page import View, map_parts, offline_map
 from map_ui.pages import PageAccess, render
@@ -87,17 +89,17 @@ def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...], 
     }  # fmt: skip
 
 
-async def _page(request: Request, path: str) -> Response:
+async def _page(request: Request, path: str, basemap_url: str | None) -> Response:
     page = PAGES[path]
     user = await PageAccess(page.permission)(request)
     lang = language_of(request)
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
         names = await (await conn.execute(CATEGORIES)).fetchall()
     # category names in the page's language, so no marker or popup ever shows a category's code
     categories = {code: english if lang == "en" else chinese for code, chinese, english in names}
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
-    fmap = offline_map(bounds, request.app.state.api_settings.basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
+    fmap = offline_map(bounds, basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
     words = Catalogue(lang)
     options = _options(page, user, row[4] if row else user.unit_code, bounds, words, categories)
     View(page.function, {**options, "lang": lang}).add_to(fmap)
@@ -114,18 +116,18 @@ async def login_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/map", response_class=HTMLResponse)
-async def command_map(request: Request) -> Response:
+async def command_map(request: Request, settings: SettingsDep) -> Response:
     """The command view: the hierarchy, cases and forces live, dispatch."""
-    return await _page(request, "/map")
+    return await _page(request, "/map", settings.basemap_url)
 
 
 @router.get("/map/worker", response_class=HTMLResponse)
-async def worker_map(request: Request) -> Response:
+async def worker_map(request: Request, settings: SettingsDep) -> Response:
     """The grid worker's view (phones): tag incidents, their tasks."""
-    return await _page(request, "/map/worker")
+    return await _page(request, "/map/worker", settings.basemap_url)
 
 
 @router.get("/map/planner", response_class=HTMLResponse)
-async def planner_map(request: Request) -> Response:
+async def planner_map(request: Request, settings: SettingsDep) -> Response:
     """The planner's view: case counts on hexagons by category and time window."""
-    return await _page(request, "/map/planner")
+    return await _page(request, "/map/planner", settings.basemap_url)

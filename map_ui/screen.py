@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.access import PUBLIC
+from api.deps import connection
 from api.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, render
 from map_ui.routes import EXTENT, NANJING_BOUNDS
@@ -27,7 +28,7 @@ DAYS = 30  # the trend's and the rates' days
 async def wall(request: Request) -> Response:
     """The wall display for 1920×1080 and 3840×2160 screens: map, district table, trends, categories, ticker."""
     user = await PageAccess("cases:read")(request)
-    async with request.app.state.pool.connection() as conn:
+    async with connection(request) as conn:
         row = await (await conn.execute(EXTENT, (user.unit_id,))).fetchone()
     west, south, east, north = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
     unit_name = row[4] if row else user.unit_code

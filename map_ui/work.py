@@ -24,8 +24,10 @@ from api.access import PUBLIC
 from api.deps import scoped_connection
 from api.errors import classify
 from api.i18n import Catalogue, language_of
+from api.services import MediaDep, RulesDep
 from api.uploads import multipart_upload
 from command.case_media import store_case_media
+from command.media import MediaStore
 from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
 from command.users import User
 from command.workflow import Rules, Step, transition
@@ -40,24 +42,22 @@ FIELDS = frozenset({"action", "version", "note", "department", "extend_by"})
 LIMIT_KIND = "SELECT c.limit_kind FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s"
 
 
-async def _card(request: Request, user: User, case_id: int, **context: Any) -> HTMLResponse:
+async def _card(request: Request, user: User, rules: Rules, case_id: int, **context: Any) -> HTMLResponse:
     async with scoped_connection(request) as conn:
         item = await case_card(conn, case_id)
     if item is None:
         raise NotFoundError(f"no case {case_id}")
-    rules: Rules = request.app.state.rules
     return render(request, "_case_card.html", user, item=item, actions=rules.open_to(item["state"], user), **context)
 
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue_page(
-    request: Request, user: Worker, q: Annotated[str | None, Query(max_length=40)] = None,
+    request: Request, user: Worker, rules: RulesDep, q: Annotated[str | None, Query(max_length=40)] = None,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> HTMLResponse:  # fmt: skip
     """The user's queues with their counts, and the chosen one's cases, most urgent first."""
     queues = queues_of(user)
     chosen = next((queue for queue in queues if queue.name == q), None)
-    rules: Rules = request.app.state.rules
     async with scoped_connection(request) as conn:
         counts = await queue_counts(conn, user)
         if chosen is None and queues:  # the first queue with work in it, else the first
@@ -68,9 +68,11 @@ async def queue_page(
                   offset=offset, page=MAX_PAGE // 4)  # fmt: skip
 
 
-async def _reloaded(request: Request, user: User, case_id: int, words: Catalogue, status: int) -> HTMLResponse:
+async def _reloaded(
+    request: Request, user: User, rules: Rules, case_id: int, words: Catalogue, status: int
+) -> HTMLResponse:
     """The case card as it is now, replacing the one the user saw, with the stale-version message kept on screen."""
-    response = await _card(request, user, case_id)
+    response = await _card(request, user, rules, case_id)
     response.status_code = status
     response.headers.update({"HX-Retarget": f"#case-{case_id}", "HX-Reswap": "outerHTML",
                              "HX-Trigger": json.dumps({"cityops:toast": {"text": refusal(words, StaleVersionError(
@@ -81,7 +83,7 @@ async def _reloaded(request: Request, user: User, case_id: int, words: Catalogue
 @router.get("/cases/{case_id}/form/{action}", response_class=HTMLResponse)
 async def action_form(
     request: Request, user: Worker, case_id: CaseId, action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")],
-    version: Annotated[int, Query(ge=0, description="The case's version on the user's screen")],
+    version: Annotated[int, Query(ge=0, description="The case's version on the user's screen")], rules: RulesDep,
 ) -> HTMLResponse:  # fmt: skip
     """The form of one next step, asking exactly what it needs; a case moved meanwhile is reloaded instead."""
     async with scoped_connection(request) as conn:
@@ -89,18 +91,18 @@ async def action_form(
         kind = await (await conn.execute(LIMIT_KIND, (case_id,))).fetchone() if item else None
     if item is None or kind is None:
         raise NotFoundError(f"no case {case_id}")
-    move = next((m for m in request.app.state.rules.moves.get(item["state"], ()) if m.action == action), None)
+    move = next((m for m in rules.moves.get(item["state"], ()) if m.action == action), None)
     if item["version"] != version or move is None:
-        return await _reloaded(request, user, case_id, Catalogue(language_of(request)), 409)
+        return await _reloaded(request, user, rules, case_id, Catalogue(language_of(request)), 409)
     photos = move.needs_evidence or action in PHOTO_ACTIONS
     return render(request, "_action_form.html", user, item=item, move=move, photos=photos, limit_kind=kind[0])
 
 
 @asynccontextmanager
-async def _form(request: Request) -> AsyncIterator[tuple[Any, list[tuple[BinaryIO, str | None]]]]:
+async def _form(request: Request, media: MediaStore) -> AsyncIterator[tuple[Any, list[tuple[BinaryIO, str | None]]]]:
     """The form's fields and photos: multipart read like every upload (size, types, a body cut short), else plain."""
     if request.headers.get("content-type", "").startswith("multipart/"):
-        async with multipart_upload(request, request.app.state.media.limits, FIELDS) as (form, files):
+        async with multipart_upload(request, media.limits, FIELDS) as (form, files):
             yield form, [(file, name) for file, name in files if name]  # an empty file input sends a nameless part
     else:
         async with request.form(max_files=0, max_fields=len(FIELDS)) as form:
@@ -124,27 +126,27 @@ def _step(form: Any) -> Step:
 
 
 @router.post("/cases/{case_id}/act", response_class=HTMLResponse)
-async def act(request: Request, user: Worker, case_id: CaseId) -> HTMLResponse:
+async def act(request: Request, user: Worker, case_id: CaseId, rules: RulesDep, media: MediaDep) -> HTMLResponse:
     """Take the step the form names: store its photos as evidence and move the case, all or nothing."""
     words = Catalogue(language_of(request))
     try:
-        async with _form(request) as (form, uploads), scoped_connection(request) as conn, conn.transaction():
+        async with _form(request, media) as (form, uploads), scoped_connection(request) as conn, conn.transaction():
             step = _step(form)
             if uploads:
-                stored = await store_case_media(conn, case_id, uploads, user.username, request.app.state.media)
+                stored = await store_case_media(conn, case_id, uploads, user.username, media)
                 step = replace(step, evidence=tuple(m["sha256"] for m in stored))
-            moved = await transition(conn, case_id, step, user, request.app.state.rules)
+            moved = await transition(conn, case_id, step, user, rules)
     except PlatformError as error:
         status = classify(error)[0]
         if isinstance(error, StaleVersionError):
-            return await _reloaded(request, user, case_id, words, status)
+            return await _reloaded(request, user, rules, case_id, words, status)
         if isinstance(error, NotFoundError):
             return HTMLResponse(refusal(words, error), status_code=status)
-        response = await _card(request, user, case_id, message=refusal(words, error))
+        response = await _card(request, user, rules, case_id, message=refusal(words, error))
         response.status_code = status
         return response
     done = words("action.done", action=words.label("action", step.action), id=case_id,
                  state=words.label("state", moved["state"]))  # fmt: skip
-    response = await _card(request, user, case_id, done=done)
+    response = await _card(request, user, rules, case_id, done=done)
     response.headers["HX-Trigger"] = json.dumps({"cityops:toast": {"text": done, "kind": "ok"}})
     return response

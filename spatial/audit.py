@@ -2,7 +2,7 @@
 
 ``record`` appends (inside the caller's transaction, so an action and its entry commit or roll
 back together) without waiting for anyone; ``seal`` chains every entry committed since the last
-seal (the API seals every second — ``seal_every``); ``verify`` seals, then recomputes every hash
+seal (the worker loops seal every second — ``seal_round``); ``verify`` seals, then recomputes every hash
 and checks every link, and names the first entry that does not fit. Note: removing the newest
 entries leaves a shorter, valid chain — compare the head with one kept elsewhere (``cityops
 audit verify`` prints it) to notice that.
@@ -10,7 +10,6 @@ audit verify`` prints it) to notice that.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import orjson
@@ -71,15 +70,10 @@ def seal(conn: Connection) -> int:
     return sealed
 
 
-async def seal_every(pool: AsyncConnectionPool, seconds: float) -> None:
-    """Seal in the background until cancelled (one of the API's tasks); a failed pass is retried next time."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            async with pool.connection() as conn:
-                await conn.execute(SEAL_SQL)
-        except psycopg.Error as error:
-            log.warning("audit sealing failed; retrying", error=str(error))
+async def seal_round(pool: AsyncConnectionPool) -> None:
+    """One pass of the background sealer (``command.worker`` runs it every second; a failed pass is retried)."""
+    async with pool.connection() as conn:
+        await conn.execute(SEAL_SQL)
 
 
 def verify(conn: Connection) -> Verdict:

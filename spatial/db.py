@@ -48,8 +48,12 @@ def session_options(settings: StoreSettings, *, api: bool, zone: str | None = No
 
 def libpq_url(settings: StoreSettings, *, api: bool = False) -> str:
     """The same database as a libpq URL, for psycopg's own (async) connections."""
-    url = make_url(database_url(settings, api=api)).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+    return as_libpq(database_url(settings, api=api))
+
+
+def as_libpq(url: str) -> str:
+    """A SQLAlchemy URL as libpq's."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None = None, wait_s: float = 30) -> Engine:
@@ -60,15 +64,21 @@ def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None 
     No pre-ping: it would add a round trip to every request. A connection broken by a database
     restart fails one request, and SQLAlchemy then discards the whole stale pool.
     """
+    return engine_at(database_url(settings, api=api), settings.pool_size, session_options(settings, api=api, zone=zone),
+                     wait_s)  # fmt: skip
+
+
+def engine_at(url: str, pool_size: int, options: dict[str, str], wait_s: float) -> Engine:
+    """``make_engine`` for a URL already resolved (``spatial.database.Database`` resolves it once)."""
     return create_engine(
-        database_url(settings, api=api),
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_recycle=3600,
         pool_timeout=wait_s,
         connect_args={
             "prepare_threshold": 2,
             "connect_timeout": max(2, math.ceil(wait_s)),  # libpq's least
-            **session_options(settings, api=api, zone=zone),
+            **options,
         },
     )

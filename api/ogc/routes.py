@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
@@ -25,6 +26,7 @@ from api.ogc.models import CollectionInfo, Collections, Conformance, Landing
 from api.ogc.params import item_query
 from api.ogc.queries import extent, item, items
 from api.schemas import Feature, FeatureCollection
+from api.services import ZoneDep
 from command.users import User
 from spatial.errors import BadQueryError, NotFoundError
 
@@ -125,7 +127,7 @@ def _link(request: Request, rel: str, offset: int, limit: int) -> dict[str, str]
     return {"rel": rel, "type": GEOJSON, "href": str(request.url.include_query_params(offset=offset, limit=limit))}
 
 
-async def _items(request: Request, collection: Collection, user: User | None) -> Response:
+async def _items(request: Request, collection: Collection, user: User | None, zone: ZoneInfo) -> Response:
     query = item_query(request.query_params, collection)
     scope = user.unit_id if user else None
     async with scoped_connection(request) if collection.scoped else connection(request) as conn:
@@ -136,7 +138,7 @@ async def _items(request: Request, collection: Collection, user: User | None) ->
         links.append(_link(request, "next", query.offset + query.limit, query.limit))
     if query.offset > 0:
         links.append(_link(request, "prev", max(0, query.offset - query.limit), query.limit))
-    now = datetime.now(request.app.state.calendar.zone)
+    now = datetime.now(zone)
     head = orjson.dumps({"type": "FeatureCollection", "timeStamp": now.isoformat(timespec="seconds"),
                          "numberMatched": matched, "numberReturned": len(features), "links": links})  # fmt: skip
     return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}",
@@ -163,9 +165,11 @@ async def _item(request: Request, collection: Collection, feature_id: str, user:
 
 # cases and forces first: their literal paths must win over the public {collection_id}
 @router.get("/collections/cases/items", response_class=GeoJSONResponse, response_model=FeatureCollection)
-async def case_items(request: Request, user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:
+async def case_items(
+    request: Request, user: Annotated[User, Depends(Access(CASES.permission))], zone: ZoneDep
+) -> Response:
     """Cases of the caller's jurisdiction; queryables state, category, severity; datetime on filing time."""
-    return await _items(request, CASES, user)
+    return await _items(request, CASES, user, zone)
 
 
 @router.get("/collections/cases/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
@@ -176,9 +180,11 @@ async def case_item(request: Request, feature_id: FEATURE_ID,
 
 
 @router.get("/collections/forces/items", response_class=GeoJSONResponse, response_model=FeatureCollection)
-async def force_items(request: Request, user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:
+async def force_items(
+    request: Request, user: Annotated[User, Depends(Access(FORCES.permission))], zone: ZoneDep
+) -> Response:
     """Tracked forces of the caller's jurisdiction; queryables status, kind; datetime on the last fix."""
-    return await _items(request, FORCES, user)
+    return await _items(request, FORCES, user, zone)
 
 
 @router.get("/collections/forces/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
@@ -190,9 +196,9 @@ async def force_item(request: Request, feature_id: FEATURE_ID,
 
 @router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse, dependencies=[Depends(PUBLIC)],
             response_model=FeatureCollection)  # fmt: skip
-async def unit_items(request: Request, collection_id: COLLECTION_ID) -> Response:
+async def unit_items(request: Request, collection_id: COLLECTION_ID, zone: ZoneDep) -> Response:
     """Units of one tier; queryables code, parent."""
-    return await _items(request, _public(collection_id), None)
+    return await _items(request, _public(collection_id), None, zone)
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", response_class=GeoJSONResponse,

@@ -37,6 +37,7 @@ from api.open311.formats import (
 )
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
+from api.services import CalendarDep, JurisdictionDep, LocatorDep, ThrottleDep, UsersDep, ZoneDep
 from command.intake import submit
 from spatial.errors import PlatformError, TooManyRequestsError
 
@@ -108,8 +109,7 @@ def _fmt(fmt: str) -> Format:
     return Format(fmt)
 
 
-def _jurisdiction(request: Request, given: str | None) -> None:
-    served = request.app.state.jurisdiction
+def _jurisdiction(served: str, given: str | None) -> None:
     if given is not None and given != served:
         raise Open311Error(404, f"jurisdiction_id {given!r} is not served here; this is {served!r}")
 
@@ -148,21 +148,23 @@ async def discovery(request: Request, fmt: Suffix) -> Response:
 
 
 @router.get("/services.{fmt}", response_model=None, responses=answers(list[Service]))
-async def list_services(request: Request, fmt: Suffix, jurisdiction_id: str | None = None) -> Response:
+async def list_services(
+    request: Request, fmt: Suffix, served: JurisdictionDep, jurisdiction_id: str | None = None
+) -> Response:
     """Every category a report may be filed under, with its group and keywords."""
     format_ = _fmt(fmt)
-    _jurisdiction(request, jurisdiction_id)
+    _jurisdiction(served, jurisdiction_id)
     async with connection(request) as conn:
         return render(await services(conn), format_, "services")
 
 
 @router.get("/services/{service_code}.{fmt}", response_model=None, responses=answers(ServiceDefinition))
 async def service_definition(
-    request: Request, service_code: str, fmt: Suffix, jurisdiction_id: str | None = None
+    request: Request, service_code: str, fmt: Suffix, served: JurisdictionDep, jurisdiction_id: str | None = None
 ) -> Response:
     """The attributes a service takes (severity, optional)."""
     format_ = _fmt(fmt)
-    _jurisdiction(request, jurisdiction_id)
+    _jurisdiction(served, jurisdiction_id)
     async with connection(request) as conn:
         if not await services(conn, service_code):
             raise Open311Error(404, f"service_code {service_code!r} not found; GET services.{fmt} lists them")
@@ -191,7 +193,10 @@ def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> Repor
 
 
 @router.post("/requests.{fmt}", status_code=201, response_model=None, responses=answers(list[FiledRequest], 201))
-async def create_request(request: Request, fmt: Suffix) -> Response:
+async def create_request(
+    request: Request, fmt: Suffix, served: JurisdictionDep, users: UsersDep, throttle: ThrottleDep,
+    locator: LocatorDep, calendar: CalendarDep,
+) -> Response:  # fmt: skip
     """File a service request (form-encoded, as the spec says); the answer carries its id and token."""
     format_ = _fmt(fmt)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -203,14 +208,14 @@ async def create_request(request: Request, fmt: Suffix) -> Response:
     unknown = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if unknown or set(attributes) - {"severity"}:
         raise Open311Error(400, f"unknown field(s) {unknown + sorted(set(attributes) - {'severity'})}")
-    client = await request.app.state.users.by_key(request, fields["api_key"]) if fields.get("api_key") else None
+    client = await users.by_key(request, fields["api_key"]) if fields.get("api_key") else None
     if client is None or not client.may("cases:report"):
         raise Open311Error(
             403, "api_key missing, revoked or not allowed to file reports; the operations centre issues keys"
         )
-    request.app.state.throttle.intake(client_address(request), client.username)
+    throttle.intake(client_address(request), client.username)
     request.state.scope = Scope.of(client)  # the key's jurisdiction, not the public view
-    _jurisdiction(request, fields.get("jurisdiction_id"))
+    _jurisdiction(served, fields.get("jurisdiction_id"))
     code = fields.get("service_code")
     if not code:
         raise Open311Error(400, "service_code is required; GET services.json lists them")
@@ -224,7 +229,7 @@ async def create_request(request: Request, fmt: Suffix) -> Response:
         sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
         sent["client"] = client.username  # which integration filed it
         submission = replace(submission, given={**submission.given, "open311": sent})
-        answer = await submit(conn, submission, None, request.app.state.locator, request.app.state.calendar,
+        answer = await submit(conn, submission, None, locator, calendar,
                               actor=client.username, within=client.unit_code)  # fmt: skip
     notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
     return render([{"service_request_id": answer["report_id"], "token": answer["token"], "service_notice": notice,
@@ -236,11 +241,11 @@ def _media_base(request: Request) -> str:
 
 
 @router.get("/requests.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
-async def list_requests(request: Request, fmt: Suffix) -> Response:
+async def list_requests(request: Request, fmt: Suffix, served: JurisdictionDep, zone: ZoneDep) -> Response:
     """Requests of the last 90 days (or the window asked for), newest first, at most 1,000 per page."""
     format_ = _fmt(fmt)
     query = request.query_params
-    _jurisdiction(request, query.get("jurisdiction_id"))
+    _jurisdiction(served, query.get("jurisdiction_id"))
     ids = tuple(i.strip() for i in query.get("service_request_id", "").split(",") if i.strip())
     if any(not i.isdigit() or len(i) > 18 for i in ids):
         given = query["service_request_id"]
@@ -260,19 +265,19 @@ async def list_requests(request: Request, fmt: Suffix) -> Response:
         start=start, end=end, statuses=statuses, limit=size, offset=(page - 1) * size,
     )  # fmt: skip
     async with scoped_connection(request) as conn:
-        found = await service_requests(conn, where, request.app.state.calendar.zone, _media_base(request))
+        found = await service_requests(conn, where, zone, _media_base(request))
     return render(found, format_, "service_requests")
 
 
 @router.get("/requests/{service_request_id}.{fmt}", response_model=None, responses=answers(list[ServiceRequest]))
-async def get_request(request: Request, service_request_id: str, fmt: Suffix) -> Response:
+async def get_request(request: Request, service_request_id: str, fmt: Suffix, zone: ZoneDep) -> Response:
     """One request, as a one-element list (the spec's shape)."""
     format_ = _fmt(fmt)
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     async with scoped_connection(request) as conn:
         found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)),
-                                       request.app.state.calendar.zone, _media_base(request))  # fmt: skip
+                                       zone, _media_base(request))  # fmt: skip
     if not found:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     return render(found, format_, "service_requests")

@@ -18,6 +18,7 @@ from api.body import RequestBody
 from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
 from api.schemas import UnitOfUser
+from api.services import UsersDep
 from command.users import (
     USERNAME,
     User,
@@ -179,7 +180,9 @@ async def add_user(request: Request, admin: Admin, body: UserIn) -> FastJSONResp
 
 
 @router.put("/users/{username}/roles", response_class=FastJSONResponse, response_model=UserOut)
-async def change_roles(request: Request, admin: Admin, username: Username, body: RolesIn) -> FastJSONResponse:
+async def change_roles(
+    request: Request, admin: Admin, username: Username, body: RolesIn, users: UsersDep
+) -> FastJSONResponse:
     """Replace a user's roles."""
 
     def work(conn: Connection) -> User:
@@ -188,12 +191,12 @@ async def change_roles(request: Request, admin: Admin, username: Username, body:
         return get_user(conn, username)
 
     changed = await db_write(request, work)
-    request.app.state.users.forget()
+    users.forget()
     return FastJSONResponse(_as_dict(changed))
 
 
 @router.post("/users/{username}/disable", response_class=FastJSONResponse, response_model=Disabled)
-async def disable(request: Request, admin: Admin, username: Username) -> FastJSONResponse:
+async def disable(request: Request, admin: Admin, username: Username, users: UsersDep) -> FastJSONResponse:
     """Disable a user and revoke their keys (users are kept: the audit trail names them)."""
 
     def work(conn: Connection) -> None:
@@ -201,7 +204,7 @@ async def disable(request: Request, admin: Admin, username: Username) -> FastJSO
         disable_user(conn, username, actor=admin.username)
 
     await db_write(request, work)
-    request.app.state.users.forget()
+    users.forget()
     return FastJSONResponse({"username": username, "disabled": True})
 
 
@@ -221,7 +224,7 @@ async def add_key(request: Request, admin: Admin, username: Username, body: KeyI
 @router.post("/users/{username}/keys/{prefix}/revoke", response_class=FastJSONResponse, response_model=KeyRevoked)
 async def revoke_key(
     request: Request, admin: Admin, username: Username,
-    prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
+    prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")], users: UsersDep,
 ) -> FastJSONResponse:  # fmt: skip
     """Revoke one API key at once."""
 
@@ -230,7 +233,7 @@ async def revoke_key(
         revoke_api_key(conn, username, prefix, actor=admin.username)
 
     await db_write(request, work)
-    request.app.state.users.forget()
+    users.forget()
     return FastJSONResponse({"username": username, "prefix": prefix, "revoked": True})
 
 

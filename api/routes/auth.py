@@ -14,8 +14,10 @@ from api.body import RequestBody
 from api.deps import db_write
 from api.geojson import FastJSONResponse
 from api.schemas import UnitOfUser
+from api.services import ThrottleDep, TokensDep, UsersDep
 from api.session import REFRESH_COOKIE, WRITE_HEADER, clear_session, forged_write, set_session
-from command.tokens import TokenPair, issue, refresh, revoke
+from api.throttle import Throttle
+from command.tokens import TokenPair, TokenPolicy, issue, refresh, revoke
 from command.users import User, authenticate
 from spatial.audit import record
 from spatial.errors import ForbiddenError, InvalidInputError, UnauthenticatedError
@@ -68,17 +70,19 @@ async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
+    tokens: TokensDep,
+    throttle: ThrottleDep,
 ) -> FastJSONResponse:
     """OAuth2 password flow: an access token (minutes) and a refresh token (days).
 
     An account that failed too often lately is paused (429 with Retry-After) before its password
     is even checked, so guessing gets a few tries per quarter hour at most.
     """
-    pair = await _log_in(request, username, password)
+    pair = await _log_in(request, username, password, tokens, throttle)
     return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
-async def _log_in(request: Request, username: str, password: str) -> TokenPair:
+async def _log_in(request: Request, username: str, password: str, tokens: TokenPolicy, throttle: Throttle) -> TokenPair:
     client = client_address(request)
 
     def work(conn: Connection) -> TokenPair:
@@ -88,17 +92,17 @@ async def _log_in(request: Request, username: str, password: str) -> TokenPair:
             conn.commit()  # the failed attempt stays on record though the request fails
             raise UnauthenticatedError("wrong username or password")
         record(conn, user.username, "login", user.username)
-        return issue(conn, user, request.app.state.tokens)
+        return issue(conn, user, tokens)
 
-    async with request.app.state.throttle.login_attempt(username, client):
+    async with throttle.login_attempt(username, client):
         if CONTROL.search(username) or CONTROL.search(password):
             raise InvalidInputError("username and password: control characters (such as NUL) are not allowed")
         return await db_write(request, work)
 
 
-def _session_answer(request: Request, pair: TokenPair) -> FastJSONResponse:
+def _session_answer(request: Request, pair: TokenPair, tokens: TokenPolicy) -> FastJSONResponse:
     response = FastJSONResponse({"expires_in": pair.expires_in}, headers={"Cache-Control": "no-store"})
-    set_session(request, response, pair, request.app.state.tokens.refresh_days)
+    set_session(request, response, pair, tokens.refresh_days)
     return response
 
 
@@ -107,9 +111,11 @@ async def start_session(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
+    tokens: TokensDep,
+    throttle: ThrottleDep,
 ) -> FastJSONResponse:
     """A browser's login (the map pages): the tokens go into HttpOnly cookies, not to the script."""
-    return _session_answer(request, await _log_in(request, username, password))
+    return _session_answer(request, await _log_in(request, username, password, tokens, throttle), tokens)
 
 
 def _session_cookie(request: Request) -> str | None:
@@ -124,38 +130,38 @@ def _session_cookie(request: Request) -> str | None:
 @router.post(
     "/session/refresh", response_class=FastJSONResponse, response_model=SessionOut, dependencies=[Depends(PUBLIC)]
 )
-async def refresh_session(request: Request) -> FastJSONResponse:
+async def refresh_session(request: Request, tokens: TokensDep) -> FastJSONResponse:
     """Renew a browser session's access cookie with its refresh cookie (used up by this)."""
     token = _session_cookie(request)
     if token is None:
         raise UnauthenticatedError("no session to refresh: sign in at /login")
-    return _session_answer(request, await db_write(request, refresh, token, request.app.state.tokens))
+    return _session_answer(request, await db_write(request, refresh, token, tokens), tokens)
 
 
 @router.post("/session/end", response_class=FastJSONResponse, response_model=Revoked, dependencies=[Depends(PUBLIC)])
-async def end_session(request: Request) -> FastJSONResponse:
+async def end_session(request: Request, users: UsersDep) -> FastJSONResponse:
     """Sign a browser out: its login is revoked and its cookies removed."""
     token = _session_cookie(request)
     if token is not None:
         await db_write(request, revoke, token)
-        request.app.state.users.forget()  # here at once; other processes on the notification
+        users.forget()  # here at once; other processes on the notification
     response = FastJSONResponse({"revoked": token is not None})
     clear_session(response)
     return response
 
 
 @router.post("/refresh", response_class=FastJSONResponse, response_model=TokenPairOut, dependencies=[Depends(PUBLIC)])
-async def refresh_tokens(request: Request, body: RefreshIn) -> FastJSONResponse:
+async def refresh_tokens(request: Request, body: RefreshIn, tokens: TokensDep) -> FastJSONResponse:
     """A new pair for a refresh token, which is used up by this."""
-    pair = await db_write(request, refresh, body.refresh_token, request.app.state.tokens)
+    pair = await db_write(request, refresh, body.refresh_token, tokens)
     return FastJSONResponse(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/revoke", response_class=FastJSONResponse, response_model=Revoked, dependencies=[Depends(PUBLIC)])
-async def logout(request: Request, body: RefreshIn) -> FastJSONResponse:
+async def logout(request: Request, body: RefreshIn, users: UsersDep) -> FastJSONResponse:
     """End the login the refresh token belongs to (every token of it)."""
     await db_write(request, revoke, body.refresh_token)
-    request.app.state.users.forget()  # here at once; other processes on the notification
+    users.forget()  # here at once; other processes on the notification
     return FastJSONResponse({"revoked": True})
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import PUBLIC
+from api.services import BasemapDep, SettingsDep
 from spatial.basemap import MEDIA_TYPES, Basemap, Package, basemap_dir
 from spatial.errors import InvalidInputError, NotFoundError
 from spatial.settings import StoreSettings
@@ -31,7 +32,7 @@ Extension = Literal["png", "jpg", "jpeg", "webp", "pbf", "mvt"]
 
 
 def serving(store: StoreSettings) -> Basemap:
-    """The app's basemap, read from the city's basemap directory (``app.state.basemap``)."""
+    """The app's basemap, read from the city's basemap directory (``api.services.BasemapDep``)."""
     return Basemap(basemap_dir(store))
 
 
@@ -56,10 +57,10 @@ class BasemapInfo(BaseModel):
 
 
 @router.get("/info", response_model=BasemapInfo)
-async def basemap_info(request: Request) -> dict[str, object]:
+async def basemap_info(basemap: BasemapDep, settings: SettingsDep) -> dict[str, object]:
     """The imported package (kind, zooms, bounds, attribution, tile URL) and which basemap the page shows first."""
-    current = request.app.state.basemap.current()
-    configured = bool(request.app.state.api_settings.basemap_url)  # its key stays out of a public answer
+    current = basemap.current()
+    configured = bool(settings.basemap_url)  # its key stays out of a public answer
     active = "package" if current else "configured" if configured else None
     return {"package": _public(current[0]) if current else None, "configured": configured, "active": active}
 
@@ -68,11 +69,11 @@ async def basemap_info(request: Request) -> dict[str, object]:
             responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}},
                        304: {"description": "the browser's copy is current"},
                        404: {"description": "no package, or no tile there"}})  # fmt: skip
-async def basemap_tile(request: Request, z: Z, x: XY, y: XY, ext: Extension) -> Response:
+async def basemap_tile(request: Request, z: Z, x: XY, y: XY, ext: Extension, basemap: BasemapDep) -> Response:
     """One tile of the imported package (vector tiles gzip-encoded as stored when the browser accepts it)."""
     if x >= 1 << z or y >= 1 << z:
         raise InvalidInputError(f"tile {z}/{x}/{y} does not exist: at zoom {z}, x and y run from 0 to {(1 << z) - 1}")
-    current = request.app.state.basemap.current()
+    current = basemap.current()
     if current is None:
         raise NotFoundError("no basemap package is imported (`cityops basemap import FILE`)")
     package, reader = current

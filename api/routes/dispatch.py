@@ -18,8 +18,9 @@ from api.access import Access
 from api.body import RequestBody
 from api.deps import RowId, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
+from api.services import ForceSettingsDep, RedispatchDep, ZoneDep
 from command.users import User
-from forces.answers import ANSWERS, MAX_REASON, Redispatch, answer, my_assignments
+from forces.answers import ANSWERS, MAX_REASON, answer, my_assignments
 from forces.borrowing import cancel_request, commit_request, decline_request, list_requests, request_force
 from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, assign, case_assignments, release
 from forces.recommend import MAX_K, Need, candidates, check_capabilities
@@ -172,10 +173,12 @@ class ForceRequests(BaseModel):
     items: list[ForceRequestView]
 
 
-def clock(request: Request) -> Clock:
+async def clock(settings: ForceSettingsDep, zone: ZoneDep) -> Clock:
     """Freshness, shifts and accept deadlines as configured, in the city's zone."""
-    settings = request.app.state.force_settings
-    return Clock(request.app.state.calendar.zone, settings.stale_after, settings.accept_within)
+    return Clock(zone, settings.stale_after, settings.accept_within)
+
+
+ClockDep = Annotated[Clock, Depends(clock)]
 
 
 @router.get("/events/{case_id}/candidates", response_class=FastJSONResponse, response_model=Candidates)
@@ -183,23 +186,27 @@ async def recommend(
     request: Request,
     user: Reader,
     case_id: RowId,
+    settings: ForceSettingsDep,
+    zone: ZoneDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
     capability: Capability = None,
 ) -> FastJSONResponse:
     """The k nearest available, fresh, on-shift forces with the capabilities: own unit first, then neighbours."""
     capabilities = tuple(sorted(set(comma_list(capability, "capability"))))
-    need = Need(k, capabilities, request.app.state.force_settings.stale_after, request.app.state.calendar.zone)
+    need = Need(k, capabilities, settings.stale_after, zone)
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await candidates(conn, case_id, need, user.unit_id))
 
 
 @router.post("/events/{case_id}/assignments", response_class=FastJSONResponse, status_code=201, response_model=Assigned)
-async def assign_forces(request: Request, user: Dispatcher, case_id: RowId, body: AssignIn) -> FastJSONResponse:
+async def assign_forces(
+    request: Request, user: Dispatcher, case_id: RowId, body: AssignIn, clock: ClockDep
+) -> FastJSONResponse:
     """Send forces to the case atomically; 409 names the case holding a force that is taken."""
     async with scoped_connection(request) as conn:
         await check_capabilities(conn, tuple(body.capabilities))
         booked = await assign(conn, case_id, body.force_ids, sorted(set(body.capabilities)), user.username,
-                              clock(request))  # fmt: skip
+                              clock)  # fmt: skip
     return FastJSONResponse(booked, status_code=201)
 
 
@@ -210,16 +217,13 @@ async def assignments_of_case(request: Request, user: Reader, case_id: RowId) ->
         return FastJSONResponse({"case_id": case_id, "items": await case_assignments(conn, case_id)})
 
 
-def redispatch(request: Request) -> Redispatch:
-    """How a released case is offered again (``CITYOPS_REDISPATCH`` …)."""
-    return Redispatch.of(request.app.state.force_settings, request.app.state.calendar.zone)
-
-
 @router.post("/assignments/{assignment_id}/accept", response_class=FastJSONResponse, response_model=AssignmentView)
-async def accept_assignment(request: Request, user: Dispatcher, assignment_id: RowId) -> FastJSONResponse:
+async def accept_assignment(
+    request: Request, user: Dispatcher, assignment_id: RowId, redispatch: RedispatchDep
+) -> FastJSONResponse:
     """The force took the job (told by radio, before its accept deadline): it is en route."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await answer(conn, assignment_id, "accept", "", user.username, redispatch(request),
+        return FastJSONResponse(await answer(conn, assignment_id, "accept", "", user.username, redispatch,
                                              None))  # fmt: skip
 
 
@@ -234,13 +238,15 @@ async def mine(request: Request, user: Answerer) -> FastJSONResponse:
 
 
 @router.post("/me/assignments/{assignment_id}/answer", response_class=FastJSONResponse, response_model=AssignmentView)
-async def answer_assignment(request: Request, user: Answerer, assignment_id: RowId, body: AnswerIn) -> FastJSONResponse:
+async def answer_assignment(
+    request: Request, user: Answerer, assignment_id: RowId, body: AnswerIn, redispatch: RedispatchDep
+) -> FastJSONResponse:
     """Accept (en route), arrive (on scene), complete, or unable with a reason — for the caller's own force."""
     if user.force_id is None:
         raise ForbiddenError(f"{user.username} answers for no force, so for no assignment")
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await answer(conn, assignment_id, body.answer, body.reason, user.username,
-                                             redispatch(request), user.force_id))  # fmt: skip
+                                             redispatch, user.force_id))  # fmt: skip
 
 
 @router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse, response_model=AssignmentView)
@@ -273,10 +279,10 @@ async def requests(
 
 
 @router.post("/force-requests/{request_id}/commit", response_class=FastJSONResponse, response_model=ForceRequestView)
-async def commit(request: Request, user: Dispatcher, request_id: RowId) -> FastJSONResponse:
+async def commit(request: Request, user: Dispatcher, request_id: RowId, clock: ClockDep) -> FastJSONResponse:
     """The owning unit sends the force (booked like its own assignment)."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await commit_request(conn, request_id, user.username, clock(request)))
+        return FastJSONResponse(await commit_request(conn, request_id, user.username, clock))
 
 
 @router.post("/force-requests/{request_id}/decline", response_class=FastJSONResponse, response_model=ForceRequestView)

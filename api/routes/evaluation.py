@@ -14,6 +14,7 @@ from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import or_csv
+from api.services import ZoneDep
 from api.tabular import csv_response
 from command.evaluation import COUNTS, FORMULAS, RATINGS, By, Period, evaluate
 from command.users import User
@@ -88,7 +89,7 @@ class Evaluation(BaseModel):
     responses=or_csv(Evaluation),
 )
 async def evaluation(
-    request: Request, user: Analyst,
+    request: Request, user: Analyst, zone: ZoneDep,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
     start: Annotated[datetime | None, Query(alias="from", description="With zone (default: 30 days ago)")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="End, exclusive, with zone (default: now)")] = None,
@@ -96,7 +97,7 @@ async def evaluation(
     fmt: Annotated[Output, Query(alias="format")] = Output.json,
 ) -> Response:  # fmt: skip
     """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
-    since, until = analysis_period(start, end, request.app.state.calendar.zone)
+    since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         result = await evaluate(conn, Period(reach.id, since, until, by, user.department))

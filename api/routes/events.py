@@ -25,6 +25,7 @@ from api.deps import BBoxDep, RowId, scoped_connection
 from api.geojson import FastJSONResponse
 from api.i18n import Catalogue
 from api.schemas import Geometry, binary, listed
+from api.services import CalendarDep, LocatorDep, MediaDep
 from api.tabular import ListFormat, render_list
 from api.uploads import multipart_upload
 from api.words import case_labels, row_labels, words
@@ -324,19 +325,19 @@ async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -
 
 
 @router.post("/reports/{report_id}/split", response_class=FastJSONResponse, response_model=Split)
-async def split(request: Request, user: Merger, report_id: RowId, body: SplitIn) -> FastJSONResponse:
+async def split(
+    request: Request, user: Merger, report_id: RowId, body: SplitIn, locator: LocatorDep, calendar: CalendarDep
+) -> FastJSONResponse:
     """Undo a merge for one report: back to the case it came from, or a new case routed on its own."""
-    state = request.app.state
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await split_report(conn, report_id, body.reason, state.locator, state.calendar,
+        return FastJSONResponse(await split_report(conn, report_id, body.reason, locator, calendar,
                                                    actor=user.username))  # fmt: skip
 
 
 @router.post("/events/{case_id}/media", response_class=FastJSONResponse, status_code=201,
              response_model=CaseMediaStored, openapi_extra={"requestBody": MEDIA_BODY})  # fmt: skip
-async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowId) -> FastJSONResponse:
+async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowId, store: MediaDep) -> FastJSONResponse:
     """Photos and videos (multipart ``media`` parts) kept as evidence of the case, for its transitions to name."""
-    store = request.app.state.media
     async with multipart_upload(request, store.limits) as (_, files), scoped_connection(request) as conn:
         stored = await store_case_media(conn, case_id, files, user.username, store)
     return FastJSONResponse({"case_id": str(case_id), "media": stored}, status_code=201)
@@ -355,13 +356,13 @@ async def list_case_media(request: Request, user: Reader, case_id: RowId) -> Fas
     response_class=FileResponse,
     responses=binary(*sorted(PHOTO_TYPES | VIDEO_TYPES), description="The photo or video"),
 )
-async def get_media(request: Request, user: Reader, sha256: str) -> FileResponse:
+async def get_media(request: Request, user: Reader, sha256: str, store: MediaDep) -> FileResponse:
     """A photo or video of a case or report the caller may see, by hash; immutable, so cached for good (privately)."""
     if not SHA256.match(sha256):
         raise NotFoundError(f"no media {sha256!r}: media are addressed by a lower-case hex SHA-256")
     async with scoped_connection(request) as conn:
         row = await (await conn.execute(MEDIA_IN_SCOPE, (sha256,))).fetchone()
-    path = request.app.state.media.path_of(sha256)
+    path = store.path_of(sha256)
     if row is None or not path.exists():
         raise NotFoundError(f"no media {sha256}")
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}

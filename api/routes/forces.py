@@ -21,6 +21,7 @@ from api.body import RequestBody
 from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import listed
+from api.services import ForceSettingsDep, ZoneDep
 from api.tabular import ListFormat, render_list
 from api.words import force_labels, words
 from command.users import User
@@ -176,9 +177,9 @@ def _polygon(within: str | None) -> bytes | None:
 
 
 def force_filter(
-    request: Request,
     user: Reader,
     bbox: BBoxDep,
+    settings: ForceSettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: forces with smaller ids")] = None,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="A unit's subtree")] = None,
@@ -196,7 +197,7 @@ def force_filter(
         limit=limit, before_id=before_id, unit=unit, capabilities=comma_list(capability, "capability"),
         statuses=comma_list(status, "status", STATUSES), kinds=comma_list(kind, "kind", KINDS), bbox=bbox,
         near=_near(near, radius_m), within_wkb=_polygon(within),
-        stale_after=request.app.state.force_settings.stale_after,
+        stale_after=settings.stale_after,
     )  # fmt: skip
 
 
@@ -222,18 +223,19 @@ async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Form
 async def forces_counts(
     request: Request,
     user: Reader,
+    settings: ForceSettingsDep,
+    zone: ZoneDep,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
 ) -> FastJSONResponse:
     """Forces under a unit by its child units and status, with how many have a stale position."""
     async with scoped_connection(request) as conn:
-        counts = await count_forces(conn, unit or user.unit_code, request.app.state.force_settings.stale_after)
-    return FastJSONResponse({**counts, "at": datetime.now(request.app.state.calendar.zone).isoformat()})
+        counts = await count_forces(conn, unit or user.unit_code, settings.stale_after)
+    return FastJSONResponse({**counts, "at": datetime.now(zone).isoformat()})
 
 
 @router.post("/forces/positions", response_class=FastJSONResponse, response_model=PositionsStored)
-async def positions(request: Request, user: Tracker, body: PositionsIn) -> FastJSONResponse:
+async def positions(request: Request, user: Tracker, body: PositionsIn, settings: ForceSettingsDep) -> FastJSONResponse:
     """Store a batch of fixes: bad ones are refused one by one (index, reason), the rest are kept."""
-    settings = request.app.state.force_settings
     good, outcome = check_fixes(body.fixes, settings, datetime.now().astimezone())
     async with scoped_connection(request) as conn:
         await ingest(conn, good, outcome, settings)
@@ -241,20 +243,22 @@ async def positions(request: Request, user: Tracker, body: PositionsIn) -> FastJ
 
 
 @router.get("/forces/{force_id}", response_class=FastJSONResponse, response_model=ForceView)
-async def force(request: Request, user: Reader, force_id: ForceId) -> FastJSONResponse:
+async def force(request: Request, user: Reader, force_id: ForceId, settings: ForceSettingsDep) -> FastJSONResponse:
     """One force: directory entry, position, state, active case, team members or teams."""
     reveal = user.may(PERSONAL)
     async with scoped_connection(request) as conn:
-        view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=reveal)
+        view = await get_force(conn, force_id, settings.stale_after, reveal=reveal)
         if reveal and view["contact_phone"]:
             await audit_disclosure(conn, user.username, [force_id], via=f"force {force_id}", of="forces")
     return FastJSONResponse(force_labels(view, words(request)))
 
 
 @router.put("/forces/{force_id}/status", response_class=FastJSONResponse, response_model=ForceView)
-async def force_status(request: Request, user: Dispatcher, force_id: ForceId, body: StatusIn) -> FastJSONResponse:
+async def force_status(
+    request: Request, user: Dispatcher, force_id: ForceId, body: StatusIn, settings: ForceSettingsDep
+) -> FastJSONResponse:
     """Move a force along its status machine (409 names the moves allowed from where it is)."""
     async with scoped_connection(request) as conn:
         await change_status(conn, force_id, body.status, user.username)
-        view = await get_force(conn, force_id, request.app.state.force_settings.stale_after, reveal=False)
+        view = await get_force(conn, force_id, settings.stale_after, reveal=False)
     return FastJSONResponse(force_labels(view, words(request)))

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from api.access import PUBLIC
 from api.deps import connection, db_call
+from api.services import WarmUpDep
 
 router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
 
@@ -50,7 +51,7 @@ async def health(request: Request) -> dict[str, object]:
 
 
 @router.get("/healthz/ready", operation_id="ready", response_model=Ready)
-async def ready(request: Request) -> dict[str, str]:
+async def ready(request: Request, warm_up: WarmUpDep) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
 
     ``analytics`` says whether esda's kernels are compiled yet (``warming``: hot-spot requests wait
@@ -58,5 +59,4 @@ async def ready(request: Request) -> dict[str, str]:
     """
     async with connection(request) as conn:
         await (await conn.execute("SELECT 1", prepare=True)).fetchone()
-    warm_up = getattr(request.app.state, "analytics_warm_up", None)
     return {"status": "ready", "analytics": "ready" if warm_up is not None and warm_up.done() else "warming"}

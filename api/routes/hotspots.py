@@ -21,6 +21,7 @@ from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse, GeoJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.schemas import FeatureCollection, or_csv
+from api.services import ZoneDep
 from api.tabular import csv_response
 from command.hotspot_analysis import RATES, HotspotQuery, name_places, read_counts, study
 from grid.binning import BIN_TIERS, GROUPS, Steps, bins
@@ -85,7 +86,8 @@ def category_codes(value: str | None) -> tuple[str, ...]:
 
 @router.get("/hotspots", response_class=GeoJSONResponse, response_model=None, responses=or_csv(HotSpots))
 async def get_hotspots(
-    request: Request, user: Analyst, unit: UnitCode = None, category: Category = None, source: Source = None,
+    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, category: Category = None,
+    source: Source = None,
     start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,
     permutations: Annotated[int, Query(ge=0, le=9999)] = 999,
     alpha: Annotated[float, Query(gt=0, le=0.2, description="false-discovery rate")] = 0.05,
@@ -94,7 +96,7 @@ async def get_hotspots(
     every_cell: bool = False, fmt: Annotated[Format, Query(alias="format")] = Format.geojson,
 ) -> Response:  # fmt: skip
     """Getis-Ord Gi* hot and cold spots on H3 cells (permutation p under an FDR cut); with steps, emerging patterns."""
-    since, until = analysis_period(start, end, request.app.state.calendar.zone)
+    since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         query = HotspotQuery(reach.id, unit or user.unit_code, reach.boundary, since, until, res,
@@ -112,14 +114,15 @@ async def get_hotspots(
 
 @router.get("/bins", response_model=None, responses=or_csv(Bins))
 async def get_bins(
-    request: Request, user: Analyst, unit: UnitCode = None, category: Category = None, source: Source = None,
+    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, category: Category = None,
+    source: Source = None,
     start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,
     by: Annotated[str, Query(description=f"cell or a tier: {', '.join(BIN_TIERS)}")] = "cell",
     group: Annotated[str, Query(description=f"split each bin by: {', '.join(GROUPS)}")] = "none",
     fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
 ) -> Response:  # fmt: skip
     """Cases per H3 cell or per unit of a tier, per time step, optionally per category or source, with per-km² rates."""
-    since, until = analysis_period(start, end, request.app.state.calendar.zone)
+    since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         filter_ = HexFilter(reach.id, res, None, category_codes(category), "reported", since, until,

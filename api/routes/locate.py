@@ -11,6 +11,7 @@ from api.access import Access
 from api.deps import connection
 from api.geojson import FastJSONResponse
 from api.schemas import UnitRef
+from api.services import LocatorDep
 
 router = APIRouter(prefix="/api/v1", tags=["locate"], dependencies=[Depends(Access("locate:use"))])
 
@@ -41,6 +42,7 @@ async def locate(
     request: Request,
     lon: Annotated[float, Query(description="WGS84 longitude (GCJ-02 must be converted first)", examples=[118.7969])],
     lat: Annotated[float, Query(description="WGS84 latitude", examples=[32.0603])],
+    locator: LocatorDep,
 ) -> FastJSONResponse:
     """The grid (and building) containing the point and every unit above it.
 
@@ -48,7 +50,7 @@ async def locate(
     where one exists (江北新区 for its seven streets), else the administrative one.
     """
     async with connection(request) as conn:
-        location = await request.app.state.locator.locate_async(conn, lon, lat)
+        location = await locator.locate_async(conn, lon, lat)
     tiers = dict.fromkeys(unit.tier for unit in location.chain)
     return FastJSONResponse({
         "lon": location.lon,

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.access import PUBLIC, Access
 from api.deps import BBoxDep, connection, scoped_connection
 from api.geojson import FastJSONResponse
+from api.services import ZoneDep
 from command.map_layers import MAX_ZOOM, daily_flow, unit_case_counts, unit_labels
 from command.users import User
 from spatial.errors import InvalidInputError
@@ -103,9 +104,8 @@ async def unit_counts(request: Request, user: Reader, bbox: BBoxDep, zoom: Zoom)
 
 
 @router.get("/trend", response_class=FastJSONResponse, response_model=Flow)
-async def trend(request: Request, user: Reader, days: Days = 30) -> FastJSONResponse:
+async def trend(request: Request, user: Reader, zone: ZoneDep, days: Days = 30) -> FastJSONResponse:
     """Your jurisdiction's cases reported and closed per Beijing day over the last ``days`` days."""
-    zone = request.app.state.calendar.zone
     async with scoped_connection(request) as conn:
         flow = await daily_flow(conn, days, zone, datetime.now(zone))
     return FastJSONResponse(

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.services import ZoneDep
 from api.words import row_labels, words
 from command.queues import MAX_PAGE, plain, queue_counts, queue_items, queue_named
 from command.users import User
@@ -50,13 +51,12 @@ async def counts(request: Request, user: Reader) -> FastJSONResponse:
 
 @router.get("/queues/{name}", response_class=FastJSONResponse, response_model=QueuePage)
 async def items(
-    request: Request, user: Reader, name: Annotated[str, Path(max_length=40)],
+    request: Request, user: Reader, name: Annotated[str, Path(max_length=40)], zone: ZoneDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> FastJSONResponse:  # fmt: skip
     """A page of one queue, most urgent first (overdue, then the nearest due time)."""
     queue = queue_named(user, name)
     async with scoped_connection(request) as conn:
         rows = await queue_items(conn, user, queue, limit, offset)
-    zone = request.app.state.calendar.zone
     said = words(request)
     return FastJSONResponse({"queue": queue.name, "items": [row_labels(plain(row, zone), said) for row in rows]})

@@ -11,6 +11,7 @@ from api.access import PUBLIC_VIEW
 from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
+from api.services import LoopSettingsDep, RulesDep
 from command.follow_up import Rating, rate
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
@@ -42,9 +43,10 @@ class Rated(BaseModel):
     response_model=Rated,
     dependencies=[Depends(PUBLIC_VIEW)],
 )
-async def rate_outcome(request: Request, body: RatingIn) -> FastJSONResponse:
+async def rate_outcome(
+    request: Request, body: RatingIn, settings: LoopSettingsDep, rules: RulesDep
+) -> FastJSONResponse:
     """Rate a closed case's outcome once per report; 不满意 reopens the case (when so configured)."""
-    state = request.app.state
     async with scoped_connection(request) as conn:
-        answer = await rate(conn, str(body.token), body.rating, body.note, state.loop_settings, state.rules)
+        answer = await rate(conn, str(body.token), body.rating, body.note, settings, rules)
     return FastJSONResponse(answer, status_code=201)

@@ -15,6 +15,7 @@ from api.body import RequestBody
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import Responsible
+from api.services import CalendarDep, LocatorDep, MediaDep, ThrottleDep
 from api.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
@@ -146,16 +147,20 @@ REQUEST_BODY = {
 async def submit_report(
     request: Request,
     user: Annotated[User, Depends(Access("cases:report"))],
+    throttle: ThrottleDep,
+    media_store: MediaDep,
+    locator: LocatorDep,
+    calendar: CalendarDep,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retry-safe submission key")] = None,
 ) -> FastJSONResponse:
     """Locate, route and store the report as a case; a retry with the same key returns the same case.
 
     JSON for text-only reports; multipart/form-data when photos or videos come with it.
     """
-    request.app.state.throttle.intake(client_address(request), user.username)
+    throttle.intake(client_address(request), user.username)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        body, media = await read_multipart(request, request.app.state.media)
+        body, media = await read_multipart(request, media_store)
     elif content_type == "application/json":
         declared_length(request, MAX_JSON_BYTES)
         body, media = parse_report(await request.body()), ()
@@ -163,7 +168,7 @@ async def submit_report(
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
     submission = to_submission(body, media)
     async with scoped_connection(request) as conn:
-        answer = await submit(conn, submission, idempotency_key, request.app.state.locator, request.app.state.calendar,
+        answer = await submit(conn, submission, idempotency_key, locator, calendar,
                               actor=user.username, within=user.unit_code)  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
     if idempotency_key is not None:

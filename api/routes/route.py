@@ -12,6 +12,7 @@ from api.access import Access
 from api.deps import connection
 from api.geojson import FastJSONResponse
 from api.schemas import UnitRef
+from api.services import CalendarDep, LocatorDep
 from command.routing import parse_severity, route
 from command.taxonomy import fetch_category
 from spatial.china_coords import parse_source_crs, to_wgs84
@@ -46,6 +47,8 @@ async def route_preview(
     category: Annotated[
         str, Query(max_length=16, description="Category code, e.g. 020102 (暴露垃圾)", examples=["020102"])
     ],
+    locator: LocatorDep,
+    calendar: CalendarDep,
     severity: Annotated[str, Query(max_length=8, description="IV/III/II/I or 一般/较大/重大/特别重大")] = "IV",
     crs: Annotated[str, Query(max_length=16, description="wgs84, cgcs2000, gcj02 (AMap/WeChat) or bd09")] = "wgs84",
 ) -> FastJSONResponse:
@@ -55,8 +58,8 @@ async def route_preview(
     wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, source))
     async with connection(request) as conn:
         found = await fetch_category(conn, category)
-        location = await request.app.state.locator.locate_async(conn, wgs_lon, wgs_lat)
-    decided = route(location, found, level, datetime.now(request.app.state.calendar.zone), request.app.state.calendar)
+        location = await locator.locate_async(conn, wgs_lon, wgs_lat)
+    decided = route(location, found, level, datetime.now(calendar.zone), calendar)
     return FastJSONResponse({
         "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
         "category": category, "severity": level.value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -17,6 +18,7 @@ from api.access import Access
 from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from api.services import ZoneDep
 from command.screen_figures import (
     MAX_CASES,
     MAX_DAYS,
@@ -40,8 +42,8 @@ def _language(lang: str) -> str:
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def _window(request: Request, days: int = 30, top: int = 8) -> Window:
-    return Window(datetime.now(UTC), request.app.state.calendar.zone, days, top)
+def _window(zone: ZoneInfo, days: int = 30, top: int = 8) -> Window:
+    return Window(datetime.now(UTC), zone, days, top)
 
 
 def _ids(text: str) -> list[int]:
@@ -117,36 +119,36 @@ class ScreenMap(BaseModel):
 
 @router.get("/figures", response_class=FastJSONResponse, response_model=Figures)
 async def screen_figures(
-    request: Request, user: Reader, lang: Language = DEFAULT_LANGUAGE,
+    request: Request, user: Reader, zone: ZoneDep, lang: Language = DEFAULT_LANGUAGE,
     days: Annotated[int, Query(ge=7, le=MAX_DAYS, description="days of the trend and the rates")] = 30,
     top: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many categories")] = 8,
 ) -> FastJSONResponse:  # fmt: skip
     """Per district: today's intake, open, overdue, closure and on-time rates, available forces; the daily
     intake and closures; the categories reported most — with the definition of each figure."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await figures(conn, user.unit_id, _window(request, days, top), _language(lang)))
+        return FastJSONResponse(await figures(conn, user.unit_id, _window(zone, days, top), _language(lang)))
 
 
 @router.get("/ticker", response_class=FastJSONResponse, response_model=Ticker)
 async def screen_ticker(
-    request: Request, user: Reader, lang: Language = DEFAULT_LANGUAGE,
+    request: Request, user: Reader, zone: ZoneDep, lang: Language = DEFAULT_LANGUAGE,
     ids: Annotated[str | None, Query(max_length=20 * MAX_TICKER, description="case ids, comma-separated; "
                                      "none: the latest new and escalated cases of the last day")] = None,
 ) -> FastJSONResponse:  # fmt: skip
     """The ticker's lines: when (Beijing time), what (category name), where (district, street, community)."""
     wanted = None if ids is None else _ids(ids)
     async with scoped_connection(request) as conn:
-        items = await ticker(conn, wanted, _window(request), _language(lang))
+        items = await ticker(conn, wanted, _window(zone), _language(lang))
     return FastJSONResponse({"items": items})
 
 
 @router.get("/map", response_class=FastJSONResponse, response_model=ScreenMap)
 async def screen_map(
-    request: Request, user: Reader,
+    request: Request, user: Reader, zone: ZoneDep,
     cases: Annotated[int, Query(ge=1, le=MAX_CASES, description="newest open cases")] = 2000,
     forces: Annotated[int, Query(ge=0, le=MAX_FORCES, description="forces by latest fix (needs forces:read)")] = 2000,
 ) -> FastJSONResponse:  # fmt: skip
     """The map's first picture: open cases and (with ``forces:read``) the forces' positions and status."""
     async with scoped_connection(request) as conn:
-        body = await map_items(conn, request.app.state.calendar.zone, cases, forces if user.may("forces:read") else 0)
+        body = await map_items(conn, zone, cases, forces if user.may("forces:read") else 0)
     return FastJSONResponse(body)

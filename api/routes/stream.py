@@ -25,6 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.access import SIGNED_IN
 from api.deps import scoped_connection
+from api.services import ChangesDep, TokensDep
 from command.change_feed import RESET, Batch, Viewer, catch_up, cursor_now
 from command.users import User
 from spatial.errors import ForbiddenError, InvalidInputError, TooManyRequestsError
@@ -55,6 +56,8 @@ def _event(batch: Batch, cursor: int) -> ServerSentEvent:
 async def stream(
     request: Request,
     user: Annotated[User, Depends(SIGNED_IN)],
+    hub: ChangesDep,
+    tokens: TokensDep,
     last_event_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
     last_event_id: Annotated[int | None, Query(ge=0, description="resume after this cursor (an event id)")] = None,
 ) -> EventSourceResponse:
@@ -65,12 +68,11 @@ async def stream(
         roles = ", ".join(user.roles) or "(none)"
         raise ForbiddenError(f"cases:read or assignments:answer is needed; the roles {roles} of {user.username} "
                              "grant neither")  # fmt: skip
-    hub = request.app.state.changes
     if hub.viewers >= MAX_VIEWERS:
         raise TooManyRequestsError(f"this server already streams to {MAX_VIEWERS} viewers; retry shortly", 5)
     resume = _resume_from(last_event_header, last_event_id)
     viewer = Viewer(user.unit_id, user.department, user.may("forces:read"), user.may("cases:read"), answers_for)
-    ends_at = time.monotonic() + request.app.state.tokens.access_minutes * 60
+    ends_at = time.monotonic() + tokens.access_minutes * 60
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         with hub.subscribe(viewer) as subscription:  # subscribed before the catch-up is read: nothing falls between

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from api.access import PUBLIC, Access
 from api.deps import connection, scoped_connection
+from api.services import UnitTilesDep
 from spatial.tiers import Tier
 from spatial.vector_tiles import Tile, TileLayer, cut_tile
 
@@ -66,16 +67,15 @@ async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
 
 @router.get("/units/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
             responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit there"}})  # fmt: skip
-async def units_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
+async def units_tile(request: Request, z: Z, x: XY, y: XY, kept: UnitTilesDep) -> Response:
     """Every tier in one tile, each a layer of its own from its first zoom: a map of the whole hierarchy
     asks one tile where it would ask six."""
-    parts = [await _unit_tile(request, tier, z, x, y) for tier in Tier if z >= UNIT_LAYERS[tier].min_zoom]
+    parts = [await _unit_tile(request, kept, tier, z, x, y) for tier in Tier if z >= UNIT_LAYERS[tier].min_zoom]
     return _answer(Tile(b"".join(p.data for p in parts), any(p.truncated for p in parts)),
                    f"public, max-age={UNIT_MAX_AGE}")  # fmt: skip
 
 
-async def _unit_tile(request: Request, tier: Tier, z: int, x: int, y: int) -> Tile:
-    kept = request.app.state.unit_tiles
+async def _unit_tile(request: Request, kept: TTLCache[object, Tile], tier: Tier, z: int, x: int, y: int) -> Tile:
     tile = kept.get((tier, z, x, y))
     if tile is None:
         async with connection(request) as conn:
@@ -85,6 +85,6 @@ async def _unit_tile(request: Request, tier: Tier, z: int, x: int, y: int) -> Ti
 
 @router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
             responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}})  # fmt: skip
-async def unit_tile(request: Request, layer: Tier, z: Z, x: XY, y: XY) -> Response:
+async def unit_tile(request: Request, layer: Tier, z: Z, x: XY, y: XY, kept: UnitTilesDep) -> Response:
     """One tier of the hierarchy (code, name, tier, kind per unit)."""
-    return _answer(await _unit_tile(request, layer, z, x, y), f"public, max-age={UNIT_MAX_AGE}")
+    return _answer(await _unit_tile(request, kept, layer, z, x, y), f"public, max-age={UNIT_MAX_AGE}")

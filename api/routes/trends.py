@@ -11,6 +11,7 @@ from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.routes.hotspots import End, Start, UnitCode
+from api.services import ZoneDep
 from command.evaluation import FORMULAS
 from command.kpi_trends import FIGURES, Step, buckets, kpi_trends, step_for
 
@@ -31,7 +32,7 @@ class Trends(BaseModel):
 
 @router.get("/trends", response_class=FastJSONResponse, response_model=Trends)
 async def get_trends(
-    request: Request, user: Analyst, unit: UnitCode = None, start: Start = None, end: End = None,
+    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, start: Start = None, end: End = None,
     step: Annotated[Step | None, Query(description="day or week (default: days up to 62 days, weeks beyond)")] = None,
 ) -> FastJSONResponse:  # fmt: skip
     """Intake, closures, on-time closures and rate, overdue moves and satisfaction per Beijing day or week.
@@ -40,7 +41,6 @@ async def get_trends(
     (all points in one grouped pass of the evaluation's SQL);
     ``date`` names it in Beijing time, ``from``/``to`` carry +08:00.
     """
-    zone = request.app.state.calendar.zone
     since, until = analysis_period(start, end, zone)
     step = step or step_for(since, until)
     spans = buckets(since, until, step, zone)

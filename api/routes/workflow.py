@@ -16,6 +16,7 @@ from api.access import Access
 from api.body import RequestBody
 from api.deps import RowId, scoped_connection
 from api.geojson import FastJSONResponse
+from api.services import RulesDep
 from api.words import moves_labels, row_labels, words
 from command.users import User
 from command.workflow import Step, history, transition
@@ -91,20 +92,20 @@ class LateCases(BaseModel):
 
 
 @router.post("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=Moved)
-async def move(request: Request, user: Reader, case_id: RowId, body: TransitionIn) -> FastJSONResponse:
+async def move(request: Request, user: Reader, case_id: RowId, body: TransitionIn, rules: RulesDep) -> FastJSONResponse:
     """Move the case one step; the answer has the new state, version, clocks and the caller's next actions."""
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
     step = Step(body.action, body.version, body.note, tuple(body.evidence), position, body.extend_by, body.department)
     async with scoped_connection(request) as conn:
-        moved = await transition(conn, case_id, step, user, request.app.state.rules)
+        moved = await transition(conn, case_id, step, user, rules)
     return FastJSONResponse(moves_labels(moved, words(request)))
 
 
 @router.get("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=History)
-async def transitions(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
+async def transitions(request: Request, user: Reader, case_id: RowId, rules: RulesDep) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:
-        steps = await history(conn, case_id, user, request.app.state.rules)
+        steps = await history(conn, case_id, user, rules)
     return FastJSONResponse(moves_labels(steps, words(request)))
 
 

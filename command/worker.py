@@ -1,0 +1,95 @@
+"""The background work, apart from the web server: `cityops worker`, and the same loops inside `cityops serve`.
+
+Four loops do the platform's periodic work, each a singleton across processes (``spatial.loops``):
+the audit sealer, the dispatch sweeper, the deadline watch and the follow-up sender. They run in
+``cityops worker`` and, guarded by the same locks, in every ``cityops serve`` process too: however
+many API processes (``--workers N``) and workers run, each loop works in one of them, and when that
+one dies another takes over. So ``cityops up`` still starts everything with one command, and a
+deployment may add workers (or rely on them alone) without changing a thing.
+
+Not here, because each process needs its own copy: the change feed (it fans live updates out to
+*this* process's SSE viewers), the user-changes listener (it clears *this* process's user cache)
+and the analytics warm-up (it compiles kernels into *this* process). Those stay in the API's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import structlog
+
+from command.deadline_watch import watch_round
+from command.follow_up import Outbox, send_round
+from command.loop_settings import LoopSettings
+from command.workflow import Rules
+from command.working_time import WorkingCalendar
+from forces.settings import ForceSettings
+from forces.sweeper import Sweeper
+from spatial.audit import seal_round
+from spatial.database import Database
+from spatial.loops import Singleton, every
+from spatial.settings import StoreSettings
+
+AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
+WORKER_CONNECTIONS = 4  # one per loop at most; the loops' locks have connections of their own
+log = structlog.get_logger("cityops.worker")
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A periodic job: its name (its lock's), how often, and one round of it."""
+
+    name: str
+    interval_s: float
+    job: Callable[[], Awaitable[object]]
+
+
+def singleton_loops(
+    database: Database, store: StoreSettings, forces: ForceSettings, loops: LoopSettings, rules: Rules
+) -> list[Loop]:
+    """The loops that must run once across all processes, on the API role's pool."""
+    pool = database.pool
+    outbox = Outbox(loops, store.data_dir / "follow_up.jsonl")
+    return [
+        Loop("audit-sealer", AUDIT_SEAL_SECONDS, partial(seal_round, pool)),
+        Loop("dispatch-sweeper", forces.sweep_interval_s, Sweeper(pool, forces, rules.calendar.zone)),
+        Loop("deadline-watch", loops.deadline_sweep_s, partial(watch_round, pool, loops, rules)),
+        Loop("follow-up-sender", loops.deadline_sweep_s / 6, partial(send_round, pool, outbox)),
+    ]
+
+
+def start(loops: list[Loop], singleton: Singleton | None) -> list[asyncio.Task[None]]:
+    """Each loop as a task of the running event loop."""
+    return [asyncio.create_task(every(loop.interval_s, loop.job, loop.name, singleton=singleton), name=loop.name)
+            for loop in loops]  # fmt: skip
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait for them: each closes its lock connection, so another process takes over now."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def work(store: StoreSettings, forces: ForceSettings, loops: LoopSettings, wait_s: float = 5.0) -> None:
+    """Run the singleton loops until SIGTERM or SIGINT (``cityops worker``)."""
+    calendar = WorkingCalendar.china()
+    database = await Database.open(store, zone=calendar.zone.key, size=WORKER_CONNECTIONS, wait_s=wait_s)
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    try:
+        async with database.pool.connection() as conn:
+            rules = await Rules.load(conn, calendar)
+        tasks = start(singleton_loops(database, store, forces, loops, rules), database.singleton)
+        log.info("worker started", loops=[task.get_name() for task in tasks])
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping.wait()
+        await stop(tasks)
+    finally:
+        await database.close()

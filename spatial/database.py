@@ -1,0 +1,88 @@
+"""The API role's database, resolved once per process: its URL, its session options, its pools and their health.
+
+The API and the worker reach the city database through several connection sets — asyncio pools for
+the hot paths and for scoped case work, a SQLAlchemy engine for the rest, dedicated connections for
+the change feeds and the loops' locks. Each used to resolve the URL and the role switch again (and
+check the embedded cluster again); ``Database.open`` does it once and every consumer takes the
+resolved values from here.
+
+It also looks after the pools' health after an outage: the first connection failure has the idle
+connections checked (``examine``), so the dead ones a restart left are discarded instead of failing
+one request each (``api.outage`` answers the failure itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Engine
+
+from spatial.db import as_libpq, database_url, engine_at, session_options
+from spatial.loops import Singleton
+from spatial.settings import StoreSettings
+
+
+@dataclass
+class Database:
+    """The open connection sets of one process, logged in as the API role, their sessions in the city's zone."""
+
+    url: str  # SQLAlchemy's
+    conninfo: str  # libpq's, for psycopg's own connections
+    options: dict[str, str]  # libpq startup options: the role switch and the zone
+    engine: Engine
+    # reads need no transaction: autocommit spares a BEGIN and a ROLLBACK round trip each
+    read_engine: Engine
+    # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
+    pool: AsyncConnectionPool
+    # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
+    scoped_pool: AsyncConnectionPool
+    # at most this many blocking calls at once; the rest wait in the event loop (api.deps.db_call)
+    slots: asyncio.Semaphore
+    _check: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    async def open(cls, store: StoreSettings, *, zone: str, size: int, wait_s: float) -> Database:
+        """Resolve the URL once and open the pools (``size`` connections at most each, a checkout waits ``wait_s``)."""
+        url = database_url(store, api=True)
+        options = session_options(store, api=True, zone=zone)
+        conninfo = as_libpq(url)
+        pool = await _open_pool(conninfo, options, size, wait_s)
+        scoped_pool = await _open_pool(conninfo, options, size, wait_s)
+        engine = engine_at(url, store.pool_size, options, wait_s)
+        read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(url, conninfo, options, engine, read_engine, pool, scoped_pool, asyncio.Semaphore(size))
+
+    @property
+    def singleton(self) -> Singleton:
+        """Where the background loops take their locks."""
+        return Singleton(self.conninfo, self.options)
+
+    def examine(self) -> None:
+        """Have the idle connections checked (in the background) unless a check is under way."""
+        if self._check is None or self._check.done():
+            self._check = asyncio.create_task(self._discard_dead())
+
+    async def _discard_dead(self) -> None:
+        for pool in (self.pool, self.scoped_pool):
+            await pool.check()  # psycopg_pool closes each idle connection that fails a round trip
+        # SQLAlchemy's pool has no such check: its idle connections are replaced wholesale (checked-out ones
+        # are discarded when returned), as it does itself when it recognises a disconnect
+        await asyncio.to_thread(self.engine.pool.dispose)
+
+    async def close(self) -> None:
+        """Close the pools and the engine's connections."""
+        await self.pool.close()
+        await self.scoped_pool.close()
+        self.engine.dispose()
+
+
+async def _open_pool(conninfo: str, options: dict[str, str], size: int, wait_s: float) -> AsyncConnectionPool:
+    """An open pool of autocommit connections; a checkout waits at most ``wait_s`` (then PoolTimeout: a 503)."""
+    # reconnect_timeout: a failed reconnection is retried once a second (psycopg_pool's backoff would wait 1, 2,
+    # 4 … s, so a 5 s outage left the pool dark for up to 3 s after the database was back), then left to demand
+    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=size, open=False, timeout=wait_s,
+                               reconnect_timeout=wait_s, kwargs={"autocommit": True, **options})  # fmt: skip
+    await pool.open()
+    return pool
