@@ -49,11 +49,11 @@ from spatial.china_coords import SourceCrs, to_wgs84
 from spatial.errors import InvalidInputError
 from spatial.hexwkb import as_arrow, h3_hex, points_ewkb_hex
 from spatial.hierarchy import file_sha256
+from spatial.sources import SOURCES
 from spatial.tiers import Tier
 
 REQUIRED = ("lon", "lat", "category", "reported_at")
 OPTIONAL = ("id", "severity", "source", "description", "address", "state", "closed_at")
-SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 STATES = ("reported", "closed")
 MAX_DESCRIPTION = 4000
 CHUNK_ROWS = 100_000

@@ -40,13 +40,15 @@ from command.historic_import import ImportResult, Settle, import_events
 from command.working_time import LimitKind, TimeLimit, WorkingCalendar
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
+from spatial.sources import ReportSource
 
 Progress = Callable[[str, float], None]
 MINUTE = np.timedelta64(60_000_000, "us")
 NAT = np.datetime64("NaT", "us")
 CHUNK = 100_000
 # reporting channels and their shares: the 12345 hotline takes most of a Chinese city's cases
-SOURCES = {"hotline": 0.56, "grid_worker": 0.24, "citizen_app": 0.12, "sensor": 0.03, "department": 0.05}
+SOURCE_SHARES = {ReportSource.HOTLINE: 0.56, ReportSource.GRID_WORKER: 0.24, ReportSource.CITIZEN_APP: 0.12,
+                 ReportSource.SENSOR: 0.03, ReportSource.DEPARTMENT: 0.05}  # fmt: skip
 # reports by Beijing hour: a night trough, a morning and an afternoon peak in working hours
 HOURS = np.array([0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.5, 6.0, 7.5, 7.8, 7.0, 5.0, 5.5, 7.0, 7.4, 7.0, 6.0, 4.2,
                   3.6, 3.2, 2.6, 1.8, 1.0])  # fmt: skip
@@ -202,7 +204,8 @@ def synthetic_cases(engine: Engine, count: int, *, prefix: str, end: datetime, s
         which = np.repeat(np.arange(len(planted)), [n for _, _, n in planted])[:planted_count]
         xy = np.vstack([xy, spots[which] + rng.normal(0, RECURRING_JITTER_DEG / 2, (planted_count, 2))])
         category = np.concatenate([category, np.array([code for _, code, _ in planted], dtype=object)[which]])
-    sources = rng.choice(list(SOURCES), count, p=np.array(list(SOURCES.values())) / sum(SOURCES.values()))
+    shares = np.array(list(SOURCE_SHARES.values()))
+    sources = rng.choice([str(source) for source in SOURCE_SHARES], count, p=shares / shares.sum())
     return pd.DataFrame({
         "id": [f"{prefix}-{i}" for i in range(count)], "lon": xy[:, 0].round(6), "lat": xy[:, 1].round(6),
         "category": category, "severity": rng.choice(["IV", "IV", "IV", "IV", "III"], count), "source": sources,

@@ -17,6 +17,7 @@ import psycopg
 
 from grid.cells import cell_polygon
 from spatial.errors import InvalidInputError
+from spatial.sources import SOURCES
 
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 10
 MAX_HEXAGONS = 20_000
@@ -39,7 +40,6 @@ GROUP BY 1 LIMIT %(cap)s
 # "reported": every case that was not voided (an analysis counts what happened, not rejected reports)
 STATE_SQL = {"open": OPEN, "closed": f"NOT ({OPEN})", "reported": "e.state <> 'void'", "all": "true"}
 STATES = tuple(STATE_SQL)
-SOURCES = ("grid_worker", "hotline", "citizen_app", "sensor", "department")
 
 
 @dataclass(frozen=True)

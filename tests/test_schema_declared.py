@@ -22,6 +22,7 @@ from spatial.declared import KINDS, OWNERS, _drop, declared, differences, execut
 from spatial.migrate import MIGRATIONS, alembic_config
 from spatial.schema_cli import app
 from spatial.settings import StoreSettings
+from spatial.sources import SOURCES
 
 
 def _mismatches(conn: Connection) -> dict[str, list[tuple[str, str]]]:
@@ -165,3 +166,12 @@ def test_the_schema_command_checks_the_configured_store(nanjing: Engine, nanjing
     result = CliRunner().invoke(app, ["check", "--url", database_url(nanjing_settings)])
     assert result.exit_code == 0, result.output
     assert "declared objects and database agree" in result.output
+
+
+def test_the_report_sources_are_the_schemas_own(nanjing: Engine) -> None:
+    """The one list of sources in code (``spatial.sources``) is exactly the database enum, in its order."""
+    with nanjing.connect() as conn:
+        labels = conn.exec_driver_sql(
+            "SELECT enumlabel FROM pg_enum WHERE enumtypid = 'report_source'::regtype ORDER BY enumsortorder"
+        ).scalars()
+        assert tuple(labels) == SOURCES

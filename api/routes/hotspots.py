@@ -25,9 +25,10 @@ from api.services import ZoneDep
 from api.tabular import csv_response
 from command.hotspot_analysis import RATES, HotspotQuery, name_places, read_counts, study
 from grid.binning import BIN_TIERS, GROUPS, Steps, bins
-from grid.hexagons import SOURCES, HexFilter
+from grid.hexagons import HexFilter
 from grid.hotspots import MAX_RESOLUTION, MIN_RESOLUTION
 from spatial.errors import InvalidInputError
+from spatial.sources import SOURCES
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 MAX_API_STEPS = 24  # each step is a Gi* of its own: longer series belong to `cityops hotspots`

@@ -24,6 +24,7 @@ from command.users import User
 from spatial.china_coords import parse_source_crs, to_wgs84
 from spatial.coords import validate_lon_lat
 from spatial.errors import InvalidInputError, UnsupportedFormatError
+from spatial.sources import ReportSource
 
 MAX_JSON_BYTES = MAX_TEXT_BYTES  # a report is a few kB of text; anything larger is not a report
 
@@ -57,7 +58,7 @@ class ReportIn(RequestBody):
     crs: str = Field(default="wgs84", max_length=16, description="wgs84, cgcs2000, gcj02 (WeChat/AMap), bd09")
     category: str = Field(max_length=16, description="Category code, e.g. 020102 (暴露垃圾)")
     severity: str = Field(default="IV", max_length=8, description="IV/III/II/I or 一般/较大/重大/特别重大")
-    source: Literal["grid_worker", "hotline", "citizen_app", "sensor", "department"]
+    source: ReportSource
     description: str = Field(min_length=1, max_length=4000)
     address: str | None = Field(default=None, max_length=500)
     reporter: Reporter | None = None
