@@ -115,7 +115,7 @@ def cases(engine: Engine, count: int) -> list[tuple[int, str, int, float, float]
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
             "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM event WHERE import_batch_id = :b "
-            "ORDER BY id"), {"b": batch})]  # type: ignore[misc]  # fmt: skip
+            "ORDER BY id"), {"b": batch})]  # fmt: skip
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from rich.console import Console
 from rich.table import Table
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from command.historic_import import import_events
@@ -57,7 +58,7 @@ def print_table(rows: list[Row], console: Console) -> None:
     console.print(table)
 
 
-def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_points_inside(area: BaseGeometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Uniform points inside ``area`` (rejection sampling, vectorised)."""
     rng = np.random.default_rng(seed)
     west, south, east, north = area.bounds
@@ -74,7 +75,7 @@ def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple
     return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
 
 
-def city_outline(conn) -> shapely.Geometry:  # type: ignore[no-untyped-def]
+def city_outline(conn) -> BaseGeometry:
     """The union of the top tier loaded (the city)."""
     wkb = conn.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = "
                             "(SELECT min(tier) FROM unit)")).scalar_one()  # fmt: skip

@@ -258,7 +258,7 @@ def explain(settings: StoreSettings, engine: Engine, username: str, queue: str, 
     values = page_parameters(user, BY_NAME[queue], PAGE, 0)
     with psycopg.connect(libpq_url(settings, api=True), autocommit=True, **session_options(settings, api=True)) as conn:
         conn.execute(SESSION_SCOPE, (str(user.unit_id), user.department or ""))
-        plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ITEMS, values)]  # type: ignore[arg-type]
+        plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ITEMS, values)]
     console.print(
         f"EXPLAIN (ANALYZE, BUFFERS) of queue {queue} for {username}, API role, row-level security "
         "(the per-state index walk runs inside cityops_queue_walk: auto_explain shows it):"

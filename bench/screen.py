@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 import orjson
-import shapely
 from playwright.sync_api import Browser, Page
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from bench.forces import ensure_directory
@@ -117,7 +117,7 @@ class Traffic:
     reporter: dict[str, str]
     dispatcher: dict[str, str]
     tracker: dict[str, str]
-    outline: shapely.Geometry
+    outline: BaseGeometry
     categories: list[str]
     forces: list[list[object]]  # [id, code, lon, lat]
     rng: random.Random = field(default_factory=lambda: random.Random(61))

@@ -156,8 +156,9 @@ def run_with_progress(args: list[str], conninfo: str, marker: str, total: int, s
     password = params.pop("password", None)
     env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
     process = subprocess.Popen(
-        [*args, "--verbose", f"--dbname={make_conninfo(**params)}"], stderr=subprocess.PIPE, text=True, env=env
+        [*args, "--verbose", f"--dbname={make_conninfo('', **params)}"], stderr=subprocess.PIPE, text=True, env=env
     )
+    tail: list[str]
     done, tail = 0, []
     assert process.stderr is not None
     for line in process.stderr:
@@ -252,7 +253,7 @@ def backup(settings: StoreSettings, target: Path, progress: Progress | None = No
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         step("counting", 0.02)
         figures = read_figures(conn)
-        media = (
+        media: dict[str, int] = (
             dict(conn.execute("SELECT sha256, size_bytes FROM media").fetchall()) if "media" in figures.counts else {}
         )
         leaves = int(conn.execute(LEAF_TABLES_SQL).fetchone()[0])  # type: ignore[index]

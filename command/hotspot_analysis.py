@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import h3
 import numpy as np
@@ -127,7 +128,7 @@ class HotspotResult:
             rows.append(row)
         return rows
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The figures of the answer: sizes, settings, classes, patterns and the top places."""
         q = self.query
         patterns = self.pattern_of()
@@ -153,8 +154,8 @@ class HotspotResult:
             f"false-discovery rate {s['alpha']:.0%}, at least {s['min_count']} cases to be hot).",
         ]  # fmt: skip
         if s["patterns"]:
-            lines.append(f"Over {len(s['steps'])} steps: " + ", ".join(f"{n} {p}" for p, n in s["patterns"].items()))  # type: ignore[union-attr]
-        for rank, top in enumerate(s["top"], 1):  # type: ignore[arg-type]
+            lines.append(f"Over {len(s['steps'])} steps: " + ", ".join(f"{n} {p}" for p, n in s["patterns"].items()))
+        for rank, top in enumerate(s["top"], 1):
             pattern = f", {top['pattern']}" if top["pattern"] else ""
             lines.append(f"{rank}. {top['place'] or 'outside named units'} ({top['h3']}): {top['count']} cases, "
                          f"z {top['z']}{pattern}")  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -137,7 +138,7 @@ async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> list
     """
     out = []
     for r in await _cases(conn, CASES_SQL, filter_):
-        row = dict(zip(CASE_FIELDS, (str(r[0]), *r[1:]), strict=True))
+        row: dict[str, Any] = dict(zip(CASE_FIELDS, (str(r[0]), *r[1:]), strict=True))
         out.append({k: v.isoformat() if k in TIMES and v is not None else v for k, v in row.items()})
     return out
 

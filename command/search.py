@@ -164,5 +164,5 @@ async def search(conn: psycopg.AsyncConnection, query: Query) -> list[dict[str, 
     """The best hits for the query, best first; an empty list when nothing matches."""
     finders, params = query.finders()
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(FOUND.format(finders=finders), params, prepare=True)  # type: ignore[arg-type]
+        await cursor.execute(FOUND.format(finders=finders), params, prepare=True)
         return [hit(row) for row in await cursor.fetchall()]

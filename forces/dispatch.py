@@ -115,7 +115,7 @@ async def check_forces(
             raise ConflictError(f"force {code}'s last position is from {fixed_at.isoformat()}, older than "
                                 f"{minutes} min (stale): confirm where it is first")  # fmt: skip
         if not on_shift(start, end, now.time()):
-            raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")  # type: ignore[union-attr]
+            raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")
     return rows
 
 

@@ -158,14 +158,16 @@ class EmbeddedCluster:
         return service_account(self.settings.service_account)
 
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        user: int | None = None
+        group: int | None = None
+        extra_groups: list[int] | None = None  # None (the default) keeps the caller's; [] drops root's groups
         if self.as_root:
             account = self._account()
-            kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            user, group, extra_groups = account.pw_uid, account.pw_gid, []
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(self.data_dir)}
         return subprocess.run(
             args, capture_output=True, text=True, timeout=timeout, check=False, env=env,
-            cwd=self.data_dir, **kwargs,  # type: ignore[arg-type]
+            cwd=self.data_dir, user=user, group=group, extra_groups=extra_groups,
         )  # fmt: skip
 
     def _hand_to_account(self, path: Path) -> None:
