@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -109,7 +110,7 @@ def _total(counts: dict[str, dict[str, float]]) -> dict[str, object]:
     return _row("total", "total", {k: sum(c[k] for c in ordered) for k in (*COUNTS, *RATINGS)})
 
 
-async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, object]:
+async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, Any]:
     """Rows per group and a total row, with every metric and the formulas used."""
     params = (period.unit_id, period.start, period.end, period.by.value, period.department)
     counts = _counts(await (await conn.execute(EVALUATE, params)).fetchall(),
