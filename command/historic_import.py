@@ -49,6 +49,7 @@ from spatial.driver import psycopg_connection
 from spatial.errors import InvalidInputError
 from spatial.hexwkb import as_arrow, h3_hex, points_ewkb_hex
 from spatial.hierarchy import file_sha256
+from spatial.rows import one
 from spatial.tiers import Tier
 
 REQUIRED = ("lon", "lat", "category", "reported_at")
@@ -441,14 +442,14 @@ def import_events(
             categories, grids, unit_ids = _reference_data(conn, locator.unit_ids)
             router = Router(categories, grids, unit_ids, calendar)
             imported_before = conn.execute("SELECT EXISTS (SELECT FROM event WHERE external_id IS NOT NULL)").fetchone()
-            known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if imported_before[0] else []  # type: ignore[index]
+            known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if one(imported_before)[0] else []
             already = frame["id"].isin([row[0] for row in known]).to_numpy() & (reasons == None)  # noqa: E711
             reasons[already] = "already imported (same id)"
-            batch_id = conn.execute(
+            batch_id = one(conn.execute(
                 "INSERT INTO import_batch (source, sha256, rows_read, rows_loaded, rows_rejected) "
                 "VALUES (%s, %s, %s, 0, 0) RETURNING id", (path.name, file_hash, len(frame)),
-            ).fetchone()[0]  # type: ignore[index]  # fmt: skip
-            existing = conn.execute("SELECT count(*) FROM event").fetchone()[0]  # type: ignore[index]
+            ).fetchone())[0]  # fmt: skip
+            existing = one(conn.execute("SELECT count(*) FROM event").fetchone())[0]
             use_bulk = bulk if bulk is not None else len(frame) >= max(BULK_MIN_ROWS, existing)
             rebuild = _drop_for_bulk(conn) if use_bulk else []
             cursor = conn.cursor()
