@@ -198,6 +198,7 @@ class Public:
 class PublicView(Public):
     """A public route that reads cases (Open311): the whole city, and its answers carry public fields only."""
 
+    # FastAPI reads each dependency's own signature: this one takes the request, its parent nothing
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
         """Read in the public scope."""
         request.state.scope = request.app.state.public_scope

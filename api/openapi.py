@@ -130,4 +130,4 @@ def describe(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
             app.openapi_schema = schema  # FastAPI.openapi kept it there already: said again for the type checker
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its document

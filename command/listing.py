@@ -120,7 +120,7 @@ class ListFilter:
         return " AND ".join(conditions), params
 
 
-async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -> list[tuple[object, ...]]:
+async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -> list[tuple[Any, ...]]:
     where, params = filter_.where("e", "filed_at", by_position=True)
     async with conn.transaction():
         if filter_.scope_depth in POSITION_INDEXED:
@@ -146,7 +146,7 @@ async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> list
 async def count_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> int:
     """How many cases match (all pages), counted up to ``COUNT_CAP + 1``: more reads as "more than COUNT_CAP"."""
     whole = replace(filter_, before_id=None, limit=COUNT_CAP + 1)
-    return (await _cases(conn, COUNT_SQL, whole))[0][0]  # type: ignore[return-value]
+    return (await _cases(conn, COUNT_SQL, whole))[0][0]
 
 
 async def list_reports(conn: psycopg.AsyncConnection, filter_: ListFilter, *, reveal: bool) -> list[dict[str, object]]:

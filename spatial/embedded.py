@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -128,7 +129,7 @@ class EmbeddedCluster:
         self.as_root = os.geteuid() == 0
 
     # ---- state ------------------------------------------------------------------------------
-    def _state(self) -> dict[str, object]:
+    def _state(self) -> dict[str, Any]:
         if not self.state_file.exists():
             raise EmbeddedDbError(f"no embedded cluster in {self.data_dir}: run `cityops db start` first")
         return json.loads(self.state_file.read_text())
@@ -140,7 +141,7 @@ class EmbeddedCluster:
     @property
     def port(self) -> int:
         """The port the cluster was configured with."""
-        return int(self._state()["port"])  # type: ignore[call-overload]
+        return int(self._state()["port"])
 
     def url(self, database: str | None = None, *, admin: bool = False, api: bool = False) -> str:
         """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``): owner, admin or API role."""
@@ -203,7 +204,7 @@ class EmbeddedCluster:
             shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted init
         self.pgdata.mkdir(mode=0o700)
         self._hand_to_account(self.pgdata)
-        state = {
+        state: dict[str, Any] = {
             "version": install.version,
             "port": free_port(self.settings.db_port),
             "admin_password": secrets.token_urlsafe(24),
@@ -224,7 +225,7 @@ class EmbeddedCluster:
         if result.returncode != 0:
             raise EmbeddedDbError(f"initdb failed: {result.stderr.strip()[-2000:]}")
         self._save_state(state)
-        self._write_config(int(state["port"]))  # type: ignore[call-overload]
+        self._write_config(int(state["port"]))
 
     def _write_config(self, port: int) -> None:
         durable = self.settings.db_durable
