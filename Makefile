@@ -12,9 +12,9 @@ test:  ## the whole test suite against a PostGIS the suite starts itself
 	@bash scripts/bootstrap.sh --dev
 	@$(BIN)/python -m pytest
 
-lint:
+lint:  ## ruff, then mypy (its configuration and the packages it checks: pyproject.toml)
 	@bash scripts/bootstrap.sh --dev
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy
 
 bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CITYOPS_DATABASE_URL)
 	@bash scripts/bootstrap.sh --dev

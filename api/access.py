@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated
+from enum import Enum
+from typing import Annotated, Final
 
 import psycopg
 import structlog
 from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from psycopg.conninfo import make_conninfo
 
 from api.deps import db_call, shared
 from api.session import WRITE_HEADER, forged_write, session_token
@@ -32,7 +34,15 @@ from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
 USER_TTL = 5.0
-UNKNOWN = object()
+
+
+class _Unknown(Enum):
+    """A key not in the cache: an enum member rather than ``object()``, so ``is UNKNOWN`` narrows the type."""
+
+    KEY = "unknown"
+
+
+UNKNOWN: Final = _Unknown.KEY
 log = structlog.get_logger("cityops.access")
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An integration's key")
@@ -81,7 +91,7 @@ class UserCache:
         if found is UNKNOWN:  # never looked up, or expired (unknown keys are remembered too: no database spray)
             found = await db_call(request, user_for_key, key)
             self._by_key[digest] = found
-        return found  # type: ignore[return-value]
+        return found
 
     async def by_token(self, request: Request, access_token: str) -> User:
         """The user an access token names, while its login stands (a revoked login's tokens end with it)."""
@@ -99,11 +109,12 @@ class UserCache:
         self._by_key.clear()
         self._live_logins.clear()
 
-    async def follow_changes(self, conninfo: str, **kwargs: object) -> None:
+    async def follow_changes(self, conninfo: str, **kwargs: str) -> None:
         """Forget on every change announced by the database, until cancelled; reconnects after a drop."""
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True, **kwargs) as conn:
+                listener = make_conninfo(conninfo, **kwargs)
+                async with await psycopg.AsyncConnection.connect(listener, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANGES}")
                     self.forget()  # whatever changed while not listening
                     async for _ in conn.notifies():
@@ -187,6 +198,7 @@ class Public:
 class PublicView(Public):
     """A public route that reads cases (Open311): the whole city, and its answers carry public fields only."""
 
+    # FastAPI reads each dependency's own signature: this one takes the request, its parent nothing
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
         """Read in the public scope."""
         request.state.scope = shared(request).public_scope

@@ -8,6 +8,8 @@ English (``api.words.language``), e.g. 「请补充或更正：limit: …」.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import sqlalchemy.exc
 import structlog
@@ -65,7 +67,7 @@ HTTP_CODES = {404: "not_found", 405: "not_allowed", 413: "too_large", 400: "bad_
               403: "forbidden", 415: "unsupported_format", 422: "invalid_input", 429: "too_many_requests"}  # fmt: skip
 
 
-def _describe(error: dict[str, object]) -> str:
+def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
     given = error.get("input")
     suffix = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""

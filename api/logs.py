@@ -37,7 +37,9 @@ def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
         # the process's own stdout, not whatever sys.stdout is when a logger is first used: a stream
         # swapped in for a while (a test runner's, a CLI's capture) must not become the log's for good
         logger_factory=(
-            structlog.BytesLoggerFactory(sys.__stdout__.buffer)
+            # sys.__stdout__ is None only without a console (pythonw); its buffer is a BinaryIO at run time,
+            # where typeshed types it as a narrower write-only protocol
+            structlog.BytesLoggerFactory(sys.__stdout__.buffer)  # type: ignore[union-attr, arg-type]
             if json_lines
             else structlog.PrintLoggerFactory(sys.__stdout__)
         ),

@@ -89,7 +89,7 @@ def refusals(route: APIRoute, method: str, operation: dict[str, Any]) -> list[st
 
 
 def _document_refusals(app: FastAPI, schema: dict[str, Any]) -> None:
-    routes = {(path, method.lower()): route for path, route in api_routes(app.routes) for method in route.methods}
+    routes = {(path, method.lower()): route for path, route in api_routes(app.routes) for method in route.methods or ()}
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             route = routes.get((path, method))
@@ -119,13 +119,15 @@ def describe(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (*models, Refusal, Feature, FeatureCollection):
+            published: tuple[type[BaseModel], ...] = (*models, Refusal, Feature, FeatureCollection)
+            for model in published:
                 full = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(full.pop("$defs", {}))
                 components[model.__name__] = full
             for fastapi_own in ("HTTPValidationError", "ValidationError"):
                 components.pop(fastapi_own, None)
             _document_refusals(app, schema)
-        return app.openapi_schema  # type: ignore[return-value]
+            app.openapi_schema = schema  # FastAPI.openapi kept it there already: said again for the type checker
+        return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its document

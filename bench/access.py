@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import orjson
 import shapely
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from bench.harness import (
@@ -41,7 +43,7 @@ STREET_POINT = (118.80, 32.06)  # 玄武区 梅园新村街道: the scoped user'
 LISTS = ("/api/v1/events?limit=100", "/api/v1/reports?limit=100")
 
 
-def _street(engine: Engine) -> tuple[str, shapely.Geometry]:
+def _street(engine: Engine) -> tuple[str, BaseGeometry]:
     with engine.connect() as conn:
         code, wkb = conn.execute(text(
             "SELECT code, ST_AsBinary(geom) FROM unit WHERE tier = 'street' "
@@ -50,7 +52,7 @@ def _street(engine: Engine) -> tuple[str, shapely.Geometry]:
     return code, shapely.from_wkb(bytes(wkb))
 
 
-def _bodies(engine: Engine, street: shapely.Geometry, count: int) -> list[str]:
+def _bodies(engine: Engine, street: BaseGeometry, count: int) -> list[str]:
     with engine.connect() as conn:
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     lon, lat = random_points_inside(street, count, seed=29)
@@ -97,7 +99,7 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     rows = []
     with served(settings) as base:
         scripts = [("POST /api/v1/reports (in the street)", lambda who: _posting(bodies, who))]
-        scripts += [(f"GET {path}", lambda who, path=path: cycling_gets([path], who)) for path in LISTS]
+        scripts += [(f"GET {path}", partial(cycling_gets, [path])) for path in LISTS]
         for name, script in scripts:
             run_wrk(base, script(unscoped), clients, 1)  # warm both callers' caches and plans
             run_wrk(base, script(scoped), clients, 1)

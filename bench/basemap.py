@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import write
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from bench.harness import Row, cycling_gets, print_table, run_wrk, served
@@ -75,7 +76,7 @@ PAPER = (242, 239, 233)
 def city_bounds(engine: Engine) -> tuple[float, float, float, float]:
     """West, south, east, north of everything loaded."""
     with engine.connect() as conn:
-        return tuple(conn.execute(text(EXTENT)).one())  # type: ignore[return-value]
+        return tuple(conn.execute(text(EXTENT)).one())
 
 
 def tiles_over(bounds: tuple[float, float, float, float], zooms: range) -> Iterator[Tile]:
@@ -120,7 +121,7 @@ def raster_tiles(engine: Engine, zooms: range) -> dict[Tile, bytes]:
     return found
 
 
-def _draw(lines: list[tuple[str, shapely.Geometry]]) -> bytes:
+def _draw(lines: list[tuple[str, BaseGeometry]]) -> bytes:
     image = Image.new("RGB", (256, 256), PAPER)
     pen = ImageDraw.Draw(image)
     for tier in ("street", "district"):  # districts over streets

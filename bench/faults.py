@@ -215,8 +215,8 @@ def run(cluster: EmbeddedCluster, settings: StoreSettings, *, down_s: float, gue
     rows: list[Row] = []
     env = {"CITYOPS_DB_PORT": str(settings.db_port), "CITYOPS_DB_DURABLE": "false"}
     bare_command = ("uvicorn", "--factory", "bench.faults:minimal_app", "--log-level", "warning")
-    with (served(settings, compiled=compiled, **env) as ours,
-          served(settings, bare_command, compiled=compiled, **env) as bare):  # fmt: skip
+    with (served(settings, compiled=compiled, env=env) as ours,
+          served(settings, bare_command, compiled=compiled, env=env) as bare):  # fmt: skip
         for spread in (False, True):
             where = f"{guessers} addresses" if spread else "one address"
             checked = guess(f"{ours}/api/v1/auth/token", accounts[spread], guessers, guess_s, spread)

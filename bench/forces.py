@@ -40,7 +40,7 @@ from spatial.settings import StoreSettings
 
 WGS84 = Geod(ellps="WGS84")
 PREFIX = "BENCH-"
-MIX = ([], ["drainage"], ["first_aid"], ["traffic_control"])
+MIX: tuple[list[str], ...] = ([], ["drainage"], ["first_aid"], ["traffic_control"])
 KINDS = np.array(["person", "team", "vehicle", "equipment"])
 CAPS_BY_KIND = {
     "person": ["inspection;first_aid", "law_enforcement;inspection", "sanitation", "first_aid"],
@@ -115,7 +115,7 @@ def cases(engine: Engine, count: int) -> list[tuple[int, str, int, float, float]
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
             "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM event WHERE import_batch_id = :b "
-            "ORDER BY id"), {"b": batch})]  # type: ignore[misc]  # fmt: skip
+            "ORDER BY id"), {"b": batch})]  # fmt: skip
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -146,7 +146,7 @@ def brute_force_check(
     with psycopg.connect(libpq_url(settings)) as raw:  # available, fresh and on shift as the ranking judged it
         rows = raw.execute(SNAPSHOT, {"fresh": timed["fresh"], "at": timed["at"]}).fetchall()
     with engine.connect() as conn:
-        ancestors = dict(conn.execute(text("SELECT id, ancestors[2:] FROM unit")).all())
+        ancestors: dict[int, list[int]] = dict(conn.execute(text("SELECT id, ancestors[2:] FROM unit")).all())
         neighbours: dict[int, list[int]] = {}
         for unit, other in conn.execute(text("SELECT unit_id, neighbour_id FROM unit_neighbour")):
             neighbours.setdefault(unit, []).append(other)

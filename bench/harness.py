@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from rich.console import Console
 from rich.table import Table
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from command.historic_import import import_events
@@ -57,7 +58,7 @@ def print_table(rows: list[Row], console: Console) -> None:
     console.print(table)
 
 
-def random_points_inside(area: shapely.Geometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_points_inside(area: BaseGeometry, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Uniform points inside ``area`` (rejection sampling, vectorised)."""
     rng = np.random.default_rng(seed)
     west, south, east, north = area.bounds
@@ -90,12 +91,16 @@ def bench_caller(
 
 @contextmanager
 def served(
-    settings: StoreSettings, command: tuple[str, ...] = ("cityops", "serve"), *, compiled: bool = True, **env: str
+    settings: StoreSettings,
+    command: tuple[str, ...] = ("cityops", "serve"),
+    *,
+    compiled: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
 
     ``command``: the module run with ``python -m`` and its arguments (another app: uvicorn and its
-    factory; it must answer ``/healthz/ready`` the same way).
+    factory; it must answer ``/healthz/ready`` the same way); ``env``: variables added to its environment.
 
     Yields once the service is ready and its analytics kernels are compiled (the compile takes a
     core for ~40 s: measuring during it would measure the compiler); ``compiled=False``: once it
@@ -105,7 +110,7 @@ def served(
     port = free_port()
     environment = {**os.environ, "CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
                    "CITYOPS_LOG_JSON": "true", "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000000/minute",
-                   "CITYOPS_RATE_INTAKE_PER_CALLER": "100000000/minute", **env}  # fmt: skip
+                   "CITYOPS_RATE_INTAKE_PER_CALLER": "100000000/minute", **(env or {})}  # fmt: skip
     if settings.database_url:
         environment["CITYOPS_DATABASE_URL"] = settings.database_url
     server = subprocess.Popen(
@@ -164,8 +169,16 @@ class WrkResult:
         return WrkResult((self.rps + other.rps) / 2, (self.p50_ms + other.p50_ms) / 2, (self.p99_ms + other.p99_ms) / 2)
 
 
+def _found(pattern: str, output: str) -> re.Match[str]:
+    """``pattern`` in wrk's output: a wrk that printed something else failed, it measured nothing."""
+    match = re.search(pattern, output)
+    if match is None:
+        raise PlatformError(f"wrk printed no {pattern!r}:\n{output}")
+    return match
+
+
 def _ms(output: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()  # type: ignore[union-attr]
+    value, unit = _found(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
@@ -191,7 +204,7 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1,
         raise PlatformError(f"wrk: {result.stderr.strip()}")
     if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
         raise PlatformError(f"benchmark requests failed:\n{result.stdout}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
     return WrkResult(rps, _ms(result.stdout, "50%"), _ms(result.stdout, "99%"))
 
 

@@ -99,7 +99,7 @@ def audit(engine: Engine, answered: list[str], run: str) -> tuple[int, int]:
             text("SELECT idempotency_key, count(*) FROM report WHERE idempotency_key LIKE :run GROUP BY 1"),
             {"run": f"{run}-%"},
         ).all()  # fmt: skip
-    counts = dict(stored)  # type: ignore[arg-type]
+    counts: dict[str, int] = dict(stored)
     lost = sum(1 for key in answered if key not in counts)
     return lost, sum(count - 1 for count in counts.values())
 
@@ -111,7 +111,7 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     bodies = report_bodies(engine, 20_000, seed=17)
     caller = bench_caller(engine, "bench-intake", ["integration"], "320100")
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory() as scratch, served(settings, CITYOPS_BENCH_ENDPOINTS="true") as base:
+    with tempfile.TemporaryDirectory() as scratch, served(settings, env={"CITYOPS_BENCH_ENDPOINTS": "true"}) as base:
         keys = Path(scratch) / "answered.txt"
         bare_lua = posting("/api/v1/_bench/insert", bodies, f"{run}-bare", Path(scratch) / "bare.txt", caller)
         run_wrk(base, bare_lua, clients, 1)  # warm pools and code paths

@@ -32,7 +32,7 @@ from spatial.settings import StoreSettings
 from spatial.units import city_outline
 
 
-def bench_batch(conn, points: int, console: Console) -> list[Row]:  # type: ignore[no-untyped-def]
+def bench_batch(conn, points: int, console: Console) -> list[Row]:
     """Batch locate vs STRtree on the coverage tier's units."""
     locator = BatchLocator.from_db(conn)
     lon, lat = random_points_inside(city_outline(conn), points, seed=42)
@@ -42,6 +42,7 @@ def bench_batch(conn, points: int, console: Console) -> list[Row]:  # type: igno
     ours_s = time.perf_counter() - started
     tree = shapely.STRtree(locator.geoms)
     geometries = shapely.points(lon, lat)
+    assert isinstance(geometries, np.ndarray)  # coordinate arrays in, an array of points out
     tree.query(geometries[:1000], predicate="within")
     started = time.perf_counter()
     point_index, unit_index = tree.query(geometries, predicate="within")
@@ -63,7 +64,7 @@ def _percentile_us(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1e6, q))
 
 
-def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
+def bench_single(conn, count: int) -> list[Row]:
     """Single locates through PostGIS vs SELECT 1 on the same connection, interleaved."""
     locator = Locator()
     lon, lat = random_points_inside(city_outline(conn), count, seed=7)
@@ -85,7 +86,7 @@ def bench_single(conn, count: int) -> list[Row]:  # type: ignore[no-untyped-def]
                 f"{f50:,.0f} / {f99:,.0f} (SELECT 1)", f50 / p50, "≥ 0.5")]  # fmt: skip
 
 
-def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key: dict[str, str]) -> list[Row]:  # type: ignore[no-untyped-def]
+def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key: dict[str, str]) -> list[Row]:
     """The locate endpoint (with its caller check) vs the public SELECT 1 endpoint of the same server."""
     with served(settings) as base:
         lon, lat = random_points_inside(city_outline(conn), 5000, seed=11)

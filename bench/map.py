@@ -30,10 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from rich.console import Console
 from sqlalchemy import Engine, text
 
@@ -55,10 +56,13 @@ from spatial.errors import InvalidInputError
 from spatial.settings import StoreSettings
 from spatial.units import city_outline
 
+if TYPE_CHECKING:  # playwright types add_cookies' argument with this but does not export it
+    from playwright._impl._api_structures import SetCookieParam
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 PASSWORD = "bench map password"
 CENTRE = (118.78, 32.04)  # 秦淮区 / 玄武区: the densest part of the demo
 INTERACTIVE = ("window.cityopsReady === true && document.querySelectorAll('.leaflet-tile-loaded').length > 0 "
@@ -116,19 +120,19 @@ def wait_until(page: Page, expression: str, timeout_s: float = 60) -> None:
         time.sleep(0.02)
 
 
-def session_cookies(base: str, username: str) -> list[dict[str, object]]:
+def session_cookies(base: str, username: str) -> list[SetCookieParam]:
     """Sign in as a browser would; the session's cookies, for a browser context."""
     answer = httpx.post(f"{base}/api/v1/auth/session", data={"username": username, "password": PASSWORD})
     answer.raise_for_status()
-    return [{"name": c.name, "value": c.value, "url": base} for c in answer.cookies.jar]
+    return [{"name": c.name, "value": c.value or "", "url": base} for c in answer.cookies.jar]
 
 
-def load_page(browser: Browser, base: str, cookies: list[dict[str, object]], fragment: str) -> list[tuple[float, int]]:
+def load_page(browser: Browser, base: str, cookies: list[SetCookieParam], fragment: str) -> list[tuple[float, int]]:
     """(seconds to interactive, bytes transferred): a cold load, then three warm reloads."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.add_cookies(cookies)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(cookies)
     page = context.new_page()
-    loads = []
+    loads: list[tuple[float, int]] = []
     for _ in range(4):
         page.goto(f"{base}/map{fragment}") if not loads else page.reload()
         wait_until(page, INTERACTIVE)
@@ -142,7 +146,7 @@ def whole_layers(base: str, headers: dict[str, str]) -> tuple[float, int]:
     started, size = time.perf_counter(), 0
     with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
         for collection, extra in (("units-grid", ""), ("cases", "&open=true")):
-            url = f"/ogc/collections/{collection}/items?limit=10000{extra}"
+            url: str | None = f"/ogc/collections/{collection}/items?limit=10000{extra}"
             while url:
                 answer = http.get(url)
                 answer.raise_for_status()
@@ -151,7 +155,7 @@ def whole_layers(base: str, headers: dict[str, str]) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
-def bench_page(browser: Browser, base: str, cookies: list[dict[str, object]], headers: dict[str, str],
+def bench_page(browser: Browser, base: str, cookies: list[SetCookieParam], headers: dict[str, str],
                console: Console) -> list[Row]:  # fmt: skip
     """The command page at the city view and at a street, against the whole-GeoJSON design."""
     rows = []
@@ -262,11 +266,11 @@ def _background(base: str, headers: dict[str, str], places: list[tuple[str, floa
             stop.wait(100 / per_second)
 
 
-def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[dict[str, object]],
+def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[SetCookieParam],
                tracker: dict[str, str], samples: int, background: int, console: Console) -> list[Row]:  # fmt: skip
     """A position POST → the marker moved on the page, while the other forces keep reporting."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.add_cookies(cookies)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(cookies)
     page = context.new_page()
     page.goto(f"{base}/map#14/{CENTRE[1]}/{CENTRE[0]}")
     wait_until(page, "window.cityopsReady === true && Object.keys(cityopsForces).length > 0")
@@ -317,7 +321,9 @@ def run(settings: StoreSettings, *, cases: int, forces: int, seconds: float, sam
         open_cases = ensure_cases(engine, cases, console)
         tracked = ensure_directory(engine, forces, console)
         with engine.begin() as conn:
-            tiers = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY tier")).all())
+            tiers: dict[str, int] = dict(
+                conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY tier")).all()
+            )
             name = f"bench-map-{uuid.uuid4().hex[:8]}"
             create_user(conn, name, unit_code="320100", roles=["city_commander"], password=PASSWORD, actor="bench")
         console.print(f"data: {open_cases:,} open cases, {tracked:,} tracked forces, units {tiers}")

@@ -36,6 +36,7 @@ from typing import Annotated
 import psycopg
 from fastapi import FastAPI, Query, Response
 from playwright.sync_api import Browser
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from sqlalchemy import Engine, text
 
@@ -143,7 +144,7 @@ def shape_cases(engine: Engine, console: Console) -> dict[str, int]:
         shaped = conn.execute(text(SHAPE), {"pattern": f"{PREFIX}-%", "fallback": "城市管理局"}).rowcount
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE event, case_clock")
-        per_state = dict(conn.execute(text("SELECT state, count(*) FROM event GROUP BY 1")).all())
+        per_state: dict[str, int] = dict(conn.execute(text("SELECT state, count(*) FROM event GROUP BY 1")).all())
         overdue = conn.execute(text(
             "SELECT count(*) FROM event e LEFT JOIN case_clock k ON k.event_id = e.id "
             "WHERE e.state NOT IN ('closed', 'void') AND coalesce(k.due_at, e.deadline) < now()"
@@ -232,6 +233,8 @@ def bench_page(browser: Browser, base: str, who: str, username: str, queue: str,
                console: Console) -> list[Row]:  # fmt: skip
     """``/queue?q=queue``: navigation → cards in the DOM and load fired; cold (new contexts), warm (again)."""
     cookies = session_cookies(base, username)
+    cold: list[float]
+    warm: list[float]
     cold, warm = [], []
     for _ in range(loads):
         context = browser.new_context(viewport=VIEWPORT)
@@ -256,9 +259,10 @@ def explain(settings: StoreSettings, engine: Engine, username: str, queue: str, 
     with engine.connect() as owner:
         user = get_user(owner, username)
     values = page_parameters(user, BY_NAME[queue], PAGE, 0)
-    with psycopg.connect(libpq_url(settings, api=True), autocommit=True, **session_options(settings, api=True)) as conn:
+    scoped = make_conninfo(libpq_url(settings, api=True), **session_options(settings, api=True))
+    with psycopg.connect(scoped, autocommit=True) as conn:
         conn.execute(SESSION_SCOPE, (str(user.unit_id), user.department or ""))
-        plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ITEMS, values)]  # type: ignore[arg-type]
+        plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + ITEMS, values)]
     console.print(
         f"EXPLAIN (ANALYZE, BUFFERS) of queue {queue} for {username}, API role, row-level security "
         "(the per-state index walk runs inside cityops_queue_walk: auto_explain shows it):"
@@ -298,7 +302,7 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, lo
         minimal_env = {USERS_ENV: ",".join(f"{who}={name}" for who, name in keyed.items())}
         with (served(settings) as base,
               served(settings, ("uvicorn", "--factory", "bench.queues:minimal_app", "--log-level", "warning"),
-                     **minimal_env) as bare,
+                     env=minimal_env) as bare,
               chromium() as browser):  # fmt: skip
             for who, (headers, queues, (role, unit, dept)) in callers.items():
                 rows += bench_requests(base, bare, who, headers, queues, seconds, clients)

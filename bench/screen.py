@@ -32,13 +32,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import orjson
-import shapely
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, ViewportSize
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from bench.forces import ensure_directory
@@ -51,7 +52,10 @@ from spatial.db import make_engine
 from spatial.settings import StoreSettings
 from spatial.units import city_outline
 
-VIEWPORT = {"width": 1920, "height": 1080}
+if TYPE_CHECKING:  # playwright types add_cookies' argument with this but does not export it
+    from playwright._impl._api_structures import SetCookieParam
+
+VIEWPORT: ViewportSize = {"width": 1920, "height": 1080}
 READY = "window.cityopsScreenReady === true"
 READY_AT = "performance.getEntriesByName('cityops-screen-ready')[0].startTime"
 MIX = (("report", 0.25), ("accept", 0.2), ("void", 0.25), ("escalate", 0.05), ("fix", 0.25))
@@ -74,10 +78,10 @@ def wall_user(engine: Engine, unit: str = "320100") -> str:
     return name
 
 
-def paint_times(browser: Browser, base: str, cookies: list[dict[str, object]], path: str, loads: int) -> list[float]:
+def paint_times(browser: Browser, base: str, cookies: list[SetCookieParam], path: str, loads: int) -> list[float]:
     """Seconds from navigation to the page fully drawn: a cold load, then ``loads`` warm reloads."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.add_cookies(cookies)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(cookies)
     page = context.new_page()
     seconds = []
     for i in range(loads + 1):
@@ -92,7 +96,7 @@ def paint_times(browser: Browser, base: str, cookies: list[dict[str, object]], p
     return seconds
 
 
-def bench_paint(browser: Browser, base: str, cookies: list[dict[str, object]], loads: int,
+def bench_paint(browser: Browser, base: str, cookies: list[SetCookieParam], loads: int,
                 console: Console) -> list[Row]:  # fmt: skip
     """The wall's first full paint against the command map's load to interactive."""
     wall = paint_times(browser, base, cookies, "/screen", loads)
@@ -118,9 +122,9 @@ class Traffic:
     reporter: dict[str, str]
     dispatcher: dict[str, str]
     tracker: dict[str, str]
-    outline: shapely.Geometry
+    outline: BaseGeometry
     categories: list[str]
-    forces: list[list[object]]  # [id, code, lon, lat]
+    forces: list[list[Any]]  # [id, code, lon, lat]
     rng: random.Random = field(default_factory=lambda: random.Random(61))
     reported: deque[str] = field(default_factory=lambda: deque(maxlen=5000))
     accepted: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=5000))
@@ -190,7 +194,7 @@ class Traffic:
             for case_id in escalated:
                 notice = orjson.dumps({"type": "escalated", "case_id": str(case_id)}).decode()
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notice})
-            versions = dict(conn.execute(text("SELECT id, version FROM event WHERE id = ANY(:ids)"),
+            versions: dict[int, int] = dict(conn.execute(text("SELECT id, version FROM event WHERE id = ANY(:ids)"),
                                          {"ids": escalated}).all())  # fmt: skip
             sent = time.time() * 1000
         with self.lock:
@@ -206,8 +210,8 @@ class Traffic:
             fixed = now.replace(microsecond=now.microsecond // 1000 * 1000)
             for _ in range(n):
                 force = self.forces[next(self._fixes) % len(self.forces)]
-                force[2] = round(float(force[2]) + self.rng.uniform(-4e-5, 4e-5), 6)  # type: ignore[arg-type]
-                force[3] = round(float(force[3]) + self.rng.uniform(-4e-5, 4e-5), 6)  # type: ignore[arg-type]
+                force[2] = round(float(force[2]) + self.rng.uniform(-4e-5, 4e-5), 6)
+                force[3] = round(float(force[3]) + self.rng.uniform(-4e-5, 4e-5), 6)
                 batch.append({"id": force[1], "lon": force[2], "lat": force[3], "time": fixed.isoformat()})
         sent = time.time() * 1000
         answer = self.http.post("/api/v1/forces/positions", headers=self.tracker, json={"fixes": batch})
@@ -261,7 +265,7 @@ def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second
     """``minutes`` of traffic at ``rate`` events a second against the open wall page (or until ``events`` were
     sent, if sooner); heap and DOM after the first tenth of the time and at the end, and every event's latency
     from its write to the page drawing it."""
-    kinds, weights = zip(*MIX, strict=True)
+    kinds, weights = [kind for kind, _ in MIX], [weight for _, weight in MIX]
     pending: dict[Key, float] = {}
     drawn: dict[Key, float] = {}
     latencies: list[float] = []
@@ -319,10 +323,10 @@ def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second
     )
 
 
-def open_wall(browser: Browser, base: str, cookies: list[dict[str, object]]) -> Page:
+def open_wall(browser: Browser, base: str, cookies: list[SetCookieParam]) -> Page:
     """The wall page at 1920×1080, fully drawn."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.add_cookies(cookies)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(cookies)
     page = context.new_page()
     page.goto(f"{base}/screen")
     wait_until(page, READY)

@@ -149,7 +149,7 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, qu
             filled = fill_addresses(conn)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE event, unit")
-            units = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY 1")).all())
+            units: dict[str, int] = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY 1")).all())
             city = conn.execute(text("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).scalar_one()
         console.print(f"data: {have:,} open cases ({filled:,} addresses generated now); units: "
                       + ", ".join(f"{tier} {n:,}" for tier, n in sorted(units.items())))  # fmt: skip
@@ -160,7 +160,7 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, qu
         console.print(f"load average before the measures: {_load()}")
         with (served(settings) as base,
               served(settings, ("uvicorn", "--factory", "bench.search:minimal_app", "--log-level", "warning"),
-                     **{USER_ENV: name}) as bare):  # fmt: skip
+                     env={USER_ENV: name}) as bare):  # fmt: skip
             for kind, found in samples.items():
                 rows += bench_kind(base, bare, headers, kind, found, seconds, clients)
         console.print(f"load average after: {_load()}")

@@ -71,7 +71,7 @@ async def per_bucket_points(
     for span in spans:
         total = (await evaluate(conn, Period(unit_id, span.start, span.end, By.area, department)))["total"]
         points.append({"date": span.date, "from": span.start.isoformat(), "to": span.end.isoformat(),
-                       **{figure: total[figure] for figure in FIGURES}})  # type: ignore[index]  # fmt: skip
+                       **{figure: total[figure] for figure in FIGURES}})  # fmt: skip
     return points
 
 
@@ -130,7 +130,8 @@ def timed(base: str, path: str, params: dict[str, str], headers: dict[str, str] 
             if i:
                 seconds.append(time.perf_counter() - started)
     ms = np.asarray(seconds) * 1000
-    return Timed(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), answer.json()["points"])  # type: ignore[union-attr]
+    assert answer is not None  # samples + 1 requests: at least one
+    return Timed(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), answer.json()["points"])
 
 
 def differing(ours: list[dict[str, object]], baseline: list[dict[str, object]]) -> int:
@@ -201,7 +202,7 @@ def run(settings: StoreSettings, *, cases: int, samples: int, baseline_samples: 
         rows: list[Row] = []
         with (served(settings) as base,
               served(settings, ("uvicorn", "--factory", "bench.trends:minimal_app", "--log-level", "warning"),
-                     **{USER_ENV: planner}) as bare):  # fmt: skip
+                     env={USER_ENV: planner}) as bare):  # fmt: skip
             for unit in (("city", city_code, city), ("district", district_code, district)):
                 rows += bench_unit(base, bare, headers, unit, until, samples, baseline_samples, console)
     finally:

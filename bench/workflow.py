@@ -49,7 +49,7 @@ def _dispatched_cases(base: str, headers: dict[str, str], engine: Engine, count:
         grids = conn.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit "
                                   "WHERE tier = 'grid' ORDER BY random() LIMIT :n"),
                              {"n": 3 * count}).all()  # fmt: skip
-    cases = []
+    cases: list[tuple[int, int]] = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         for lon, lat in grids:
             if len(cases) == count:
@@ -112,7 +112,7 @@ def bench_transitions(settings: StoreSettings, engine: Engine, seconds: float, c
     with engine.begin() as conn:
         conn.execute(text(SINK_SQL))
     staff = bench_caller(engine, "bench-workflow", ["city_commander", "dispatcher"], "320100")
-    with served(settings, CITYOPS_BENCH_ENDPOINTS="true") as base:
+    with served(settings, env={"CITYOPS_BENCH_ENDPOINTS": "true"}) as base:
         cases = _dispatched_cases(base, staff, engine, clients)
         if len(cases) < clients:
             raise PlatformError(f"only {len(cases)} of {clients} benchmark cases could be opened")
@@ -161,7 +161,7 @@ async def _ours(settings: StoreSettings, city: int) -> tuple[float, dict[str, di
         started = time.perf_counter()
         result = await evaluate(conn, Period(city, *PERIOD, By.area))
         seconds = time.perf_counter() - started
-    return seconds, {row["key"]: row for row in result["rows"]}  # type: ignore[index, union-attr]
+    return seconds, {row["key"]: row for row in result["rows"]}
 
 
 PANDAS_READ = (

@@ -33,6 +33,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from spatial.audit import SEAL_SQL
 from spatial.embedded import EmbeddedCluster, find_postgres
 from spatial.errors import PlatformError
+from spatial.rows import one
 from spatial.settings import StoreSettings
 
 Progress = Callable[[str, float], None]
@@ -156,8 +157,9 @@ def run_with_progress(args: list[str], conninfo: str, marker: str, total: int, s
     password = params.pop("password", None)
     env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
     process = subprocess.Popen(
-        [*args, "--verbose", f"--dbname={make_conninfo(**params)}"], stderr=subprocess.PIPE, text=True, env=env
+        [*args, "--verbose", f"--dbname={make_conninfo('', **params)}"], stderr=subprocess.PIPE, text=True, env=env
     )
+    tail: list[str]
     done, tail = 0, []
     assert process.stderr is not None
     for line in process.stderr:
@@ -172,15 +174,12 @@ def run_with_progress(args: list[str], conninfo: str, marker: str, total: int, s
 def read_figures(conn: psycopg.Connection) -> Figures:
     """Row counts, audit head and versions, in the connection's current transaction (its snapshot)."""
     tables = [row[0] for row in conn.execute(TABLES_SQL)]
-    counts = {
-        table: int(conn.execute(f'SELECT count(*) FROM public."{table}"').fetchone()[0])  # type: ignore[index]
-        for table in tables
-    }
+    counts = {table: int(one(conn.execute(f'SELECT count(*) FROM public."{table}"').fetchone())[0]) for table in tables}
     entries, head = conn.execute(AUDIT_HEAD_SQL).fetchone() or (0, None)
     migration = (
         conn.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in counts else None
     )
-    server = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    server = one(conn.execute("SHOW server_version").fetchone())[0]
     postgis = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
     return Figures(counts, int(entries), head, migration[0] if migration else None, server,
                    postgis[0] if postgis else None)  # fmt: skip
@@ -249,13 +248,13 @@ def backup(settings: StoreSettings, target: Path, progress: Progress | None = No
     with psycopg.connect(conninfo) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        snapshot = one(conn.execute("SELECT pg_export_snapshot()").fetchone())[0]
         step("counting", 0.02)
         figures = read_figures(conn)
-        media = (
+        media: dict[str, int] = (
             dict(conn.execute("SELECT sha256, size_bytes FROM media").fetchall()) if "media" in figures.counts else {}
         )
-        leaves = int(conn.execute(LEAF_TABLES_SQL).fetchone()[0])  # type: ignore[index]
+        leaves = int(one(conn.execute(LEAF_TABLES_SQL).fetchone())[0])
         run_with_progress(
             [str(pg_dump), "--format=directory", f"--jobs={jobs}", f"--snapshot={snapshot}",
              f"--file={target / DATABASE}"],

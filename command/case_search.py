@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import psycopg
 
@@ -68,7 +69,8 @@ async def resolve(
     ``asked`` holds what was typed (a category's code or name, a state, a department) in the
     caller's scope; the problems are by field, and a search with any is not run.
     """
-    asked = replace(asked, **{name: _text(getattr(asked, name)) for name in TEXTS})
+    trimmed: dict[str, Any] = {name: _text(getattr(asked, name)) for name in TEXTS}  # fields named at run time
+    asked = replace(asked, **trimmed)
     unit = _text(unit)
     problems = checked(asked, unit)
     if problems:

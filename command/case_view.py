@@ -14,6 +14,9 @@ readable, and a case page needs all three anyway.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import psycopg
 
 from command.queries.case_view import CASE_SQL, MERGES_SQL, REPORTS_SQL
@@ -21,14 +24,14 @@ from spatial.errors import NotFoundError
 from spatial.privacy import mask_contact
 
 
-def _report(row: tuple[object, ...], reveal: bool) -> dict[str, object]:
+def _report(row: tuple[Any, ...], reveal: bool) -> dict[str, object]:
     rid, case_id, source, description, address, lon, lat, given, reporter, created, media = row
     return {
         "id": str(rid), "case_id": str(case_id), "source": source, "description": description,
         "address": address, "location": {"type": "Point", "coordinates": [lon, lat]}, "given": given,
-        "reporter": reporter if reveal else mask_contact(reporter),  # type: ignore[arg-type]
-        "created_at": created.isoformat(),  # type: ignore[attr-defined]
-        "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],  # type: ignore[attr-defined]
+        "reporter": reporter if reveal else mask_contact(reporter),
+        "created_at": created.isoformat(),
+        "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],
     }  # fmt: skip
 
 
@@ -51,8 +54,8 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool
     reports = await (await conn.execute(REPORTS_SQL.format(where="r.event_id = %s"), (case_id,))).fetchall()
     merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
 
-    def when(value: object) -> str | None:
-        return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
 
     return {
         "id": str(cid), "category": {"code": code, "name": name, "name_en": name_en}, "severity": severity,

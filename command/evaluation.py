@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -88,7 +89,7 @@ def _row(key: str, label: str, counts: dict[str, float]) -> dict[str, object]:
     return {"key": key, "name": label, **{k: counts[k] for k in (*COUNTS, *RATINGS)}, **metrics}
 
 
-def _counts(evaluated: Iterable[Sequence], rated: Iterable[Sequence]) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
+def _counts(evaluated: Iterable[Sequence], rated: Iterable[Sequence]) -> dict[str, dict[str, float]]:
     """Counts per group key from the evaluation's rows and the satisfaction's rows (key first in each)."""
     empty = dict.fromkeys((*COUNTS, *RATINGS), 0)
     counts: dict[str, dict[str, float]] = {}
@@ -109,7 +110,7 @@ def _total(counts: dict[str, dict[str, float]]) -> dict[str, object]:
     return _row("total", "total", {k: sum(c[k] for c in ordered) for k in (*COUNTS, *RATINGS)})
 
 
-async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, object]:
+async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, Any]:
     """Rows per group and a total row, with every metric and the formulas used."""
     params = (period.unit_id, period.start, period.end, period.by.value, period.department)
     counts = _counts(await (await conn.execute(EVALUATE, params)).fetchall(),
@@ -136,8 +137,8 @@ async def evaluate_series(
     with a transition or a rating are answered: a missing one is ``total_of_nothing()``.
     """
     params = (period.unit_id, period.start, period.end, period.by.value, period.department, step, zone.key)
-    evaluated: defaultdict[date, list[Sequence]] = defaultdict(list)  # type: ignore[type-arg]
-    rated: defaultdict[date, list[Sequence]] = defaultdict(list)  # type: ignore[type-arg]
+    evaluated: defaultdict[date, list[Sequence]] = defaultdict(list)
+    rated: defaultdict[date, list[Sequence]] = defaultdict(list)
     for bucket, *row in await (await conn.execute(EVALUATE_SERIES, params)).fetchall():
         evaluated[bucket].append(row)
     for bucket, *row in await (await conn.execute(SATISFACTION_SERIES, params)).fetchall():

@@ -46,9 +46,11 @@ from command.working_time import WALL_CLOCK, WorkingCalendar
 from grid.locate import BatchLocator, UnitRef, parse_chain
 from spatial.audit import RECORD_SQL, entry
 from spatial.china_coords import SourceCrs, to_wgs84
+from spatial.driver import psycopg_connection
 from spatial.errors import InvalidInputError
 from spatial.hexwkb import as_arrow, h3_hex, points_ewkb_hex
 from spatial.hierarchy import file_sha256
+from spatial.rows import one
 from spatial.sources import SOURCES
 from spatial.tiers import Tier
 
@@ -365,7 +367,7 @@ def _drop_for_bulk(conn: Connection) -> list[tuple[str, str, str]]:
     objects = conn.execute(BULK_OBJECTS_SQL).fetchall()
     for kind, name, _ in objects:
         conn.execute(f'DROP INDEX "{name}"' if kind == "index" else f'ALTER TABLE event DROP CONSTRAINT "{name}"')
-    return objects  # type: ignore[return-value]
+    return objects
 
 
 def _rebuild(conn: Connection, objects: list[tuple[str, str, str]]) -> None:
@@ -385,12 +387,12 @@ def _write_rejects(frame: pd.DataFrame, reasons: np.ndarray, path: Path) -> None
 
 def _reference_data(
     conn: Connection, leaf_ids: np.ndarray
-) -> tuple[dict[str, Category], dict[int, tuple[str, int]], dict[str, int]]:
+) -> tuple[dict[str, Category], dict[int, tuple[str, int, str]], dict[str, int]]:
     """Categories; chain and boundary version of every unit locate can answer; unit ids by code."""
     categories = {row[0]: category_from_row(row) for row in conn.execute(ALL_CATEGORIES_SQL).fetchall()}
     grids = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(UNITS_SQL, (leaf_ids.tolist(),)).fetchall()}
-    unit_ids = dict(conn.execute("SELECT code, id FROM unit").fetchall())
-    return categories, grids, unit_ids  # type: ignore[return-value]
+    unit_ids: dict[str, int] = dict(conn.execute("SELECT code, id FROM unit").fetchall())
+    return categories, grids, unit_ids
 
 
 def import_events(
@@ -417,21 +419,21 @@ def import_events(
         locator = BatchLocator.from_db(sa_conn)
     raw = engine.raw_connection()
     try:
-        conn: Connection = raw.driver_connection  # type: ignore[assignment]
+        conn = psycopg_connection(raw)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('cityops:historic-import'))")
             conn.execute("SET LOCAL timezone = 'UTC'")  # the rows carry UTC times without a suffix
             categories, grids, unit_ids = _reference_data(conn, locator.unit_ids)
             router = Router(categories, grids, unit_ids, calendar)
             imported_before = conn.execute("SELECT EXISTS (SELECT FROM event WHERE external_id IS NOT NULL)").fetchone()
-            known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if imported_before[0] else []  # type: ignore[index]
+            known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if one(imported_before)[0] else []
             already = frame["id"].isin([row[0] for row in known]).to_numpy() & (reasons == None)  # noqa: E711
             reasons[already] = "already imported (same id)"
-            batch_id = conn.execute(
+            batch_id = one(conn.execute(
                 "INSERT INTO import_batch (source, sha256, rows_read, rows_loaded, rows_rejected) "
                 "VALUES (%s, %s, %s, 0, 0) RETURNING id", (path.name, file_hash, len(frame)),
-            ).fetchone()[0]  # type: ignore[index]  # fmt: skip
-            existing = conn.execute("SELECT count(*) FROM event").fetchone()[0]  # type: ignore[index]
+            ).fetchone())[0]  # fmt: skip
+            existing = one(conn.execute("SELECT count(*) FROM event").fetchone())[0]
             use_bulk = bulk if bulk is not None else len(frame) >= max(BULK_MIN_ROWS, existing)
             rebuild = _drop_for_bulk(conn) if use_bulk else []
             cursor = conn.cursor()

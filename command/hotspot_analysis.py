@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypedDict
 
 import h3
 import numpy as np
@@ -38,6 +39,16 @@ WHERE a.tier IN ('street', 'community')
 """
 Progress = Callable[[str, float], None]
 CaseCounter = Callable[["HotspotQuery"], dict[tuple[int, int], int]]
+
+
+class GiSettings(TypedDict):
+    """The Gi* options ``hotspots`` and ``emerging`` share."""
+
+    permutations: int
+    alpha: float
+    min_count: int
+    seed: int | None
+    exposure: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -105,10 +116,10 @@ class HotspotResult:
                 continue
             feature = spot.as_feature()
             if trend is not None:
-                feature["properties"] |= {"pattern": trend.pattern, "counts": list(trend.counts),  # type: ignore[operator]
+                feature["properties"] |= {"pattern": trend.pattern, "counts": list(trend.counts),
                                           "classes": list(trend.kinds), "trend_tau": round(trend.tau, 3)}  # fmt: skip
             if spot.cell in self.places:
-                feature["properties"]["place"] = self.places[spot.cell]  # type: ignore[index]
+                feature["properties"]["place"] = self.places[spot.cell]
             features.append(feature)
         return features
 
@@ -127,7 +138,7 @@ class HotspotResult:
             rows.append(row)
         return rows
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The figures of the answer: sizes, settings, classes, patterns and the top places."""
         q = self.query
         patterns = self.pattern_of()
@@ -153,8 +164,8 @@ class HotspotResult:
             f"false-discovery rate {s['alpha']:.0%}, at least {s['min_count']} cases to be hot).",
         ]  # fmt: skip
         if s["patterns"]:
-            lines.append(f"Over {len(s['steps'])} steps: " + ", ".join(f"{n} {p}" for p, n in s["patterns"].items()))  # type: ignore[union-attr]
-        for rank, top in enumerate(s["top"], 1):  # type: ignore[arg-type]
+            lines.append(f"Over {len(s['steps'])} steps: " + ", ".join(f"{n} {p}" for p, n in s["patterns"].items()))
+        for rank, top in enumerate(s["top"], 1):
             pattern = f", {top['pattern']}" if top["pattern"] else ""
             lines.append(f"{rank}. {top['place'] or 'outside named units'} ({top['h3']}): {top['count']} cases, "
                          f"z {top['z']}{pattern}")  # fmt: skip
@@ -182,16 +193,16 @@ def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: di
         if cell in index:
             counts[step, index[cell]] = n
     weights = None if exposure is None else np.array([exposure[int(c)] for c in cells], dtype=float)
-    settings = {"permutations": query.permutations, "alpha": query.alpha, "min_count": query.min_count,
+    settings: GiSettings = {"permutations": query.permutations, "alpha": query.alpha, "min_count": query.min_count,
                 "seed": query.seed, "exposure": weights}  # fmt: skip
     try:
         report("Gi* over the period", 0.4)
-        spots = hotspots(cells, counts.sum(axis=0), **settings)  # type: ignore[arg-type]
+        spots = hotspots(cells, counts.sum(axis=0), **settings)
 
         def on_step(done: int) -> None:
             report(f"Gi* of step {done}/{query.steps}", 0.5 + 0.45 * done / query.steps)
 
-        trends = emerging(cells, counts, **settings, on_step=on_step) if query.steps > 1 else None  # type: ignore[arg-type]
+        trends = emerging(cells, counts, **settings, on_step=on_step) if query.steps > 1 else None
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return HotspotResult(query, cells, counts, spots, trends)

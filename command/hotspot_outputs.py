@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import h3
@@ -21,6 +22,7 @@ import shapely
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # no pyplot: files only, no window, no global state between threads
 from matplotlib.patches import Patch
+from matplotlib.typing import RcKeyType
 
 from command.hotspot_analysis import HotspotResult
 from grid.cells import cells_to_polygons
@@ -28,7 +30,10 @@ from grid.hotspots import COLD, HOT, NOT_SIGNIFICANT
 
 COLOURS = {HOT: "#d7301f", COLD: "#2b8cbe", NOT_SIGNIFICANT: "#f0f0f0"}
 OUTLINE = "#555555"
-FONTS = {"font.family": "sans-serif", "font.sans-serif": ["Noto Sans CJK SC", "WenQuanYi Micro Hei", "DejaVu Sans"]}
+FONTS: dict[RcKeyType, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["Noto Sans CJK SC", "WenQuanYi Micro Hei", "DejaVu Sans"],
+}
 
 
 def _cells(result: HotspotResult, classes: list[str]) -> gpd.GeoDataFrame:

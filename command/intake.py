@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 import orjson
 import psycopg
@@ -32,6 +33,7 @@ from command.working_time import WorkingCalendar
 from grid.cells import cells_to_parents, cells_within
 from grid.locate import Location, Locator
 from spatial.errors import ConflictError, ForbiddenError
+from spatial.rows import one
 
 LOCK_RESOLUTION = 7  # ~5 km² areas: merges are serialised per category and area, not city-wide
 
@@ -57,14 +59,14 @@ class Submission:
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _answer(row: tuple[object, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:
+def _answer(row: tuple[Any, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:
     case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined, token = row
     return {
         "case_id": str(case_id), "report_id": str(report_id), "token": str(token), "state": state,
         "replayed": replayed,
         "merged": joined, "report_count": reports,
         "responsible": {"code": code, "name": name, "tier": tier, "departments": departments},
-        "deadline": deadline.astimezone(zone).isoformat(),  # type: ignore[attr-defined]  # the calendar's zone
+        "deadline": deadline.astimezone(zone).isoformat(),  # the calendar's zone
     }  # fmt: skip
 
 
@@ -99,7 +101,7 @@ async def open_case(
     _, values = _event_values(location, category, severity, calendar, lon=lon, lat=lat, description=description,
                               address=address, source=source)  # fmt: skip
     row = await (await conn.execute(INSERT_EVENT, values)).fetchone()
-    return row[0]  # type: ignore[index]
+    return one(row)[0]
 
 
 async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[StoredMedia, ...]) -> None:
@@ -159,7 +161,8 @@ async def submit(
     fingerprint = submission.fingerprint()
     row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key, "owner": actor},
                                     prepare=True)).fetchone()  # fmt: skip
-    category_row, previous = row[:CATEGORY_COLUMNS], row[CATEGORY_COLUMNS:]  # type: ignore[index]
+    found = one(row)
+    category_row, previous = found[:CATEGORY_COLUMNS], found[CATEGORY_COLUMNS:]
     if previous[0] is not None:
         return _replay(previous, idempotency_key, fingerprint, calendar.zone)
     if category_row[0] is None:
@@ -212,14 +215,14 @@ async def _store(
             )  # fmt: skip
             row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce, *audit),
                                             prepare=True)).fetchone()  # fmt: skip
-            case_id, report_id, token, _, _ = row  # type: ignore[misc]
+            case_id, report_id, token, _, _ = one(row)
             state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
             unit = [decided.unit.code, decided.unit.name, decided.tier]
         else:
             row = await (await conn.execute(JOINED_CASE, (
                 match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce, *audit,
             ), prepare=True)).fetchone()  # fmt: skip
-            case_id, report_id, token, _, _, state, count, deadline, departments, *unit = row  # type: ignore[misc]
+            case_id, report_id, token, _, _, state, count, deadline, departments, *unit = one(row)
         await _attach(conn, report_id, submission.media)
     return _answer((case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
                    replayed=False, zone=calendar.zone)  # fmt: skip

@@ -19,6 +19,7 @@ import psycopg
 
 from command.evaluation import By, Period, evaluate_series, total_of_nothing
 from spatial.errors import InvalidInputError
+from spatial.rows import one
 
 # what a trend point carries: counts and rates of the evaluation's total row ("overdue": late moves)
 FIGURES = ("filed", "closed", "closed_on_time", "overdue", "closure_rate", "on_time_closure_rate",
@@ -77,7 +78,7 @@ async def kpi_trends(
     ``spans``: ``buckets(start, end, step, zone)``, the window's days or weeks, every one a point
     (a bucket without any move is a point of zeros).
     """
-    code, name, tier = await (await conn.execute(UNIT, (unit_id,))).fetchone()  # type: ignore[misc]
+    code, name, tier = one(await (await conn.execute(UNIT, (unit_id,))).fetchone())
     parts = [{"code": c, "name": n, "tier": t} for c, n, t in await (await conn.execute(PARTS, (unit_id,))).fetchall()]
     window = Period(unit_id, spans[0].start, spans[-1].end, By.area, department)
     totals = await evaluate_series(conn, window, step.value, zone)

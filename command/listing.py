@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -93,7 +94,7 @@ class ListFilter:
         return " AND ".join(conditions), params
 
 
-async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -> list[tuple[object, ...]]:
+async def _cases(conn: psycopg.AsyncConnection, sql: str, filter_: ListFilter) -> list[tuple[Any, ...]]:
     where, params = filter_.where("e", "filed_at", by_position=True)
     async with conn.transaction():
         if filter_.scope_depth in POSITION_INDEXED:
@@ -111,7 +112,7 @@ async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> list
     """
     out = []
     for r in await _cases(conn, CASES_SQL, filter_):
-        row = dict(zip(CASE_FIELDS, (str(r[0]), *r[1:]), strict=True))
+        row: dict[str, Any] = dict(zip(CASE_FIELDS, (str(r[0]), *r[1:]), strict=True))
         out.append({k: v.isoformat() if k in TIMES and v is not None else v for k, v in row.items()})
     return out
 
@@ -119,7 +120,7 @@ async def list_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> list
 async def count_cases(conn: psycopg.AsyncConnection, filter_: ListFilter) -> int:
     """How many cases match (all pages), counted up to ``COUNT_CAP + 1``: more reads as "more than COUNT_CAP"."""
     whole = replace(filter_, before_id=None, limit=COUNT_CAP + 1)
-    return (await _cases(conn, COUNT_SQL, whole))[0][0]  # type: ignore[return-value]
+    return (await _cases(conn, COUNT_SQL, whole))[0][0]
 
 
 async def list_reports(conn: psycopg.AsyncConnection, filter_: ListFilter, *, reveal: bool) -> list[dict[str, object]]:

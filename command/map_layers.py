@@ -93,7 +93,7 @@ async def unit_case_counts(
         "tier": tier.value if sql is UNITS_SQL else user.unit_tier,
         "units": listed,
         "total": {"open": sum(u["open"] for u in listed), "overdue": sum(u["overdue"] for u in listed)},
-    }  # type: ignore[misc]
+    }
 
 
 @dataclass(frozen=True)

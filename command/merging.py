@@ -9,6 +9,8 @@ in id order, so a merge racing a split or another merge waits instead of interle
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from command.duplicates import similarity
@@ -26,12 +28,12 @@ def _is_open(row: tuple[object, ...]) -> bool:
     return row[1] is None and row[2] not in ("closed", "void")
 
 
-async def _lock(conn: psycopg.AsyncConnection, *case_ids: int) -> dict[int, tuple[object, ...]]:
+async def _lock(conn: psycopg.AsyncConnection, *case_ids: int) -> dict[int, tuple[Any, ...]]:
     rows = {row[0]: row for row in await (await conn.execute(LOCK_CASES, (list(case_ids),))).fetchall()}
     missing = [str(i) for i in case_ids if i not in rows]
     if missing:
         raise NotFoundError(f"no case {', '.join(missing)}")
-    return rows  # type: ignore[return-value]
+    return rows
 
 
 async def merge_cases(

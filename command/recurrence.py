@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import h3
 import psycopg
@@ -20,6 +21,7 @@ from psycopg.rows import dict_row
 from command.queries.recurrence import COLUMNS, DECIDE, DETECT, PROPOSE
 from spatial.audit import record_async
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
+from spatial.rows import one
 
 MIN_TIMES, MIN_DAYS, MAX_DAYS = 2, 1, 366
 DECISIONS = ("accepted", "dismissed")
@@ -45,8 +47,8 @@ class Recurrence:
             raise InvalidInputError(f"resolution must be 6…10, got {self.resolution}")
 
 
-def _place(row: dict[str, object]) -> dict[str, object]:
-    cell = h3.int_to_str(int(row.pop("cell")))  # type: ignore[call-overload]
+def _place(row: dict[str, Any]) -> dict[str, object]:
+    cell = h3.int_to_str(int(row.pop("cell")))
     lat, lon = h3.cell_to_latlng(cell)
     row.pop("units", None)
     return {"h3": cell, "lon": round(lon, 6), "lat": round(lat, 6), **row}
@@ -69,7 +71,9 @@ async def propose(
     found = await detect(conn, rule, now)
     proposals = []
     for row in found:
-        created_id, created = await (await conn.execute(PROPOSE, {**row, "days": rule.days, "actor": actor})).fetchone()  # type: ignore[misc]
+        created_id, created = one(
+            await (await conn.execute(PROPOSE, {**row, "days": rule.days, "actor": actor})).fetchone()
+        )
         proposals.append({**_place(row), "proposal_id": created_id, "created": created})
     return proposals
 

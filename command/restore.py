@@ -39,6 +39,7 @@ from command.backup import (
 )
 from spatial.audit import verify
 from spatial.embedded import EmbeddedCluster
+from spatial.rows import one
 from spatial.settings import StoreSettings, sqlalchemy_url
 
 USER_TABLES_SQL = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'spatial_ref_sys'"
@@ -97,7 +98,7 @@ def _tables_in(cluster: EmbeddedCluster, database: str) -> int | None:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone() is None:
             return None
     with psycopg.connect(cluster.url(database, admin=True)) as conn:
-        return int(conn.execute(USER_TABLES_SQL).fetchone()[0])  # type: ignore[index]
+        return int(one(conn.execute(USER_TABLES_SQL).fetchone())[0])
 
 
 def _prove(cluster: EmbeddedCluster, database: str, manifest: Manifest) -> tuple[Figures, int]:

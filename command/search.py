@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -81,14 +82,14 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def hit(row: dict[str, object]) -> dict[str, object]:
+def hit(row: dict[str, Any]) -> dict[str, object]:
     """A found case, unit or building as the box shows it and the map flies to it."""
-    bbox = [round(float(row[k]), 6) for k in ("west", "south", "east", "north")]  # type: ignore[arg-type]
+    bbox = [round(float(row[k]), 6) for k in ("west", "south", "east", "north")]
     found: dict[str, object] = {
         "kind": row["kind"], "id": row["id"], "bbox": bbox, "geometry": row["geometry"],
     }  # fmt: skip
     if row["kind"] == "case":
-        found |= {"point": [round(float(row["lon"]), 6), round(float(row["lat"]), 6)],  # type: ignore[arg-type]
+        found |= {"point": [round(float(row["lon"]), 6), round(float(row["lat"]), 6)],
                   "state": row["state"], "category": row["category"], "category_name": row["category_name"],
                   "address": row["address"], "label": row["address"] or row["category_name"]}  # fmt: skip
     else:
@@ -100,5 +101,5 @@ async def search(conn: psycopg.AsyncConnection, query: Query) -> list[dict[str, 
     """The best hits for the query, best first; an empty list when nothing matches."""
     finders, params = query.finders()
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(FOUND.format(finders=finders), params, prepare=True)  # type: ignore[arg-type]
+        await cursor.execute(FOUND.format(finders=finders), params, prepare=True)
         return [hit(row) for row in await cursor.fetchall()]

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from command.historic_import import ImportResult, Settle, import_events
@@ -165,7 +166,7 @@ def _categories(rng: np.random.Generator, codes: list[str], months: np.ndarray) 
     return out
 
 
-def _points(rng: np.random.Generator, areas: list[shapely.Geometry], picks: np.ndarray) -> np.ndarray:
+def _points(rng: np.random.Generator, areas: list[BaseGeometry], picks: np.ndarray) -> np.ndarray:
     """A uniformly random point of each picked grid (rejection sampling in its box, grid by grid)."""
     xy = np.empty((len(picks), 2))
     for grid in np.unique(picks):

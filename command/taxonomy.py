@@ -10,6 +10,7 @@ import csv
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, text
@@ -125,12 +126,12 @@ def write_categories(conn: Connection, categories: list[Category], *, actor: str
 CATEGORY_SQL = "SELECT {} FROM category WHERE code = %s".format(", ".join(f.name for f in fields(Category)))
 
 
-def category_from_row(row: tuple[object, ...]) -> Category:
+def category_from_row(row: tuple[Any, ...]) -> Category:
     """A Category from a row of CATEGORY_SQL (departments arrive as a list)."""
-    values = dict(zip((f.name for f in fields(Category)), row, strict=True))
-    values["departments"] = tuple(values["departments"])  # type: ignore[arg-type]
+    values: dict[str, Any] = dict(zip((f.name for f in fields(Category)), row, strict=True))
+    values["departments"] = tuple(values["departments"])
     values["responsible_tier"] = str(values["responsible_tier"])
-    return Category(**values)  # type: ignore[arg-type]
+    return Category(**values)
 
 
 async def fetch_category(conn: psycopg.AsyncConnection, code: str) -> Category:

@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
@@ -66,10 +67,10 @@ ORDER BY u.username
 """
 
 
-def _user(row: tuple[object, ...]) -> User:
+def _user(row: tuple[Any, ...]) -> User:
     uid, username, name, unit_id, unit_code, tier, depth, department, roles, permissions, disabled, force_id, _ = row
-    return User(uid, username, name, unit_id, unit_code, tier, depth, department, tuple(roles),  # type: ignore[arg-type]
-                frozenset(permissions), disabled, force_id)  # type: ignore[arg-type]  # fmt: skip
+    return User(uid, username, name, unit_id, unit_code, tier, depth, department, tuple(roles),
+                frozenset(permissions), disabled, force_id)  # fmt: skip
 
 
 def _known_roles(conn: Connection, roles: list[str]) -> None:

@@ -284,6 +284,7 @@ class WorkingCalendar:
         """Which spans from start to due (``datetime64[us]`` UTC) reach into a year the calendar does not
         know, and which years those are (one comparison per uncovered year, not a date per row)."""
         starts, dues = np.asarray(starts, dtype="datetime64[us]"), np.asarray(dues, dtype="datetime64[us]")
+        years: list[int]
         outside, years = np.zeros(len(starts), dtype=bool), []
         if len(starts) == 0:
             return outside, years

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from spatial.sampling import random_point_in
@@ -88,12 +89,12 @@ class DemoDirectory:
         """A mainland mobile number."""
         return f"1{self.rng.choice([3, 5, 7, 8, 9])}{self.rng.integers(0, 10**9):09d}"
 
-    def point_in(self, area: shapely.Geometry) -> tuple[float, float]:
+    def point_in(self, area: BaseGeometry) -> tuple[float, float]:
         """A uniformly random point inside ``area``, to the 6th decimal (~0.1 m)."""
         x, y = random_point_in(area, self.rng)
         return round(x, 6), round(y, 6)
 
-    def add(self, code: str, name: str, kind: str, unit: str, area: shapely.Geometry, *, capabilities: str,
+    def add(self, code: str, name: str, kind: str, unit: str, area: BaseGeometry, *, capabilities: str,
             department: str = "", shift: str = "", members: str = "", person: bool = False) -> str:  # fmt: skip
         """One force at a random point of its unit; returns its code."""
         lon, lat = self.point_in(area)
@@ -106,7 +107,7 @@ class DemoDirectory:
         })  # fmt: skip
         return code
 
-    def kits(self, unit_code: str, unit_name: str, area: shapely.Geometry, kits: list[Kit]) -> None:
+    def kits(self, unit_code: str, unit_name: str, area: BaseGeometry, kits: list[Kit]) -> None:
         """A unit's kit: teams with four members each, or numbered vehicles and equipment."""
         for kit in kits:
             for n in range(1, kit.count + 1):
@@ -121,7 +122,7 @@ class DemoDirectory:
                     self.add(code, f"{unit_name}{kit.label}{n}号", kit.kind, unit_code, area,
                              capabilities=kit.capabilities, department=kit.department, shift=kit.shift)  # fmt: skip
 
-    def street(self, code: str, name: str, area: shapely.Geometry) -> None:
+    def street(self, code: str, name: str, area: BaseGeometry) -> None:
         """A street's law-enforcement squad and its kit."""
         squad = [self.add(f"{code}-LAW-{m}", self.person_name(), "person", code, area,
                           capabilities="law_enforcement;inspection", department="城市管理局", person=True)
@@ -130,7 +131,7 @@ class DemoDirectory:
                  department="城市管理局", members=";".join(squad))  # fmt: skip
         self.kits(code, name, area, STREET_KITS)
 
-    def grid_worker(self, code: str, area: shapely.Geometry) -> None:
+    def grid_worker(self, code: str, area: BaseGeometry) -> None:
         """The grid's 网格员, on a day or night shift."""
         shift = str(self.rng.choice(GRID_WORKER_SHIFTS))
         self.add(f"{code}-GW", self.person_name(), "person", code, area, capabilities="inspection;first_aid",

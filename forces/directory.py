@@ -119,6 +119,9 @@ def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, An
     units, capabilities = _known(conn, "unit", "code"), _known(conn, "capability", "code")
     stored = {code: kind for code, kind in conn.execute(text("SELECT code, kind::text FROM force"))}
     kinds = {**stored, **dict(zip(table["code"], table["kind"], strict=True))}
+    rows: list[dict[str, Any]]
+    problems: list[str]
+    seen: set[str]
     rows, problems, seen = [], [], set()
     for number, raw in enumerate(table.to_dict("records"), start=2):
         row = {k: str(v).strip() for k, v in raw.items()}

@@ -33,6 +33,7 @@ from forces.queries.dispatch import (
 )
 from spatial.audit import record_async
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from spatial.rows import one
 
 MAX_FORCES = 20
 CHANGES = "cityops_assignments"
@@ -94,7 +95,7 @@ async def check_forces(
             raise ConflictError(f"force {code}'s last position is from {fixed_at.isoformat()}, older than "
                                 f"{minutes} min (stale): confirm where it is first")  # fmt: skip
         if not on_shift(start, end, now.time()):
-            raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")  # type: ignore[union-attr]
+            raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")
     return rows
 
 
@@ -156,7 +157,7 @@ async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str
 
 async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> None:
     """Release an active assignment the caller has locked (in its transaction); audited and announced."""
-    event_id, force_id = await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone()  # type: ignore[misc]
+    event_id, force_id = one(await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone())
     await record_async(conn, actor, "forces.released", f"assignment:{assignment_id}", event=event_id, force=force_id,
                        reason=reason)  # fmt: skip
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{event_id}"))

@@ -83,6 +83,8 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
     }  # fmt: skip
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(RANK, params, prepare=True)).fetchall()
+    chosen: list[dict[str, Any]]
+    passed: list[dict[str, Any]]
     chosen, passed = [], []
     for row in rows:
         card = _card(row, scope_unit)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from forces.queries.simulate import FORCES
@@ -36,7 +37,7 @@ class Walker:
     speed_ms: float
     x: float
     y: float
-    area: shapely.Geometry
+    area: BaseGeometry
     target: tuple[float, float] | None = None
     pause_s: float = 0.0
 
@@ -96,7 +97,7 @@ class Traffic:
     refused_reports: int = 0
 
 
-def random_report(rng: np.random.Generator, outline: shapely.Geometry, categories: list[str]) -> dict[str, object]:
+def random_report(rng: np.random.Generator, outline: BaseGeometry, categories: list[str]) -> dict[str, object]:
     """A citizen's report at a random point of the city."""
     x, y = random_point_in(outline, rng)
     return {"lon": round(x, 6), "lat": round(y, 6), "category": str(rng.choice(categories)),
@@ -124,7 +125,7 @@ def simulator_wanted(environment: str) -> bool:
 
 
 def run(
-    base_url: str, tracker: dict[str, str], reporter: dict[str, str], sim: Simulation, outline: shapely.Geometry,
+    base_url: str, tracker: dict[str, str], reporter: dict[str, str], sim: Simulation, outline: BaseGeometry,
     categories: list[str], *, reports_per_minute: float, interval_s: float, seconds: float | None,
     on_tick: Callable[[Traffic], None] = lambda _traffic: None, wait_s: float = 0.0,
 ) -> Traffic:  # fmt: skip

@@ -67,7 +67,9 @@ def grow_polygons(polygons: np.ndarray, margin: float) -> np.ndarray:
     offset = coords - centres[owner]
     length = np.hypot(offset[:, 0], offset[:, 1])
     moved = centres[owner] + offset * ((length + margin) / length)[:, None]
-    return shapely.polygons(shapely.linearrings(moved, indices=owner))
+    grown = shapely.polygons(shapely.linearrings(moved, indices=owner))
+    assert isinstance(grown, np.ndarray)  # rings by owner index in, one polygon per owner out
+    return grown
 
 
 def build_coverage(

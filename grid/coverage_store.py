@@ -9,6 +9,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from grid.coverage import Coverage, build_coverage, choose_resolution
+from spatial.driver import psycopg_connection
 from spatial.hierarchy import deepest_tiling_tier, unit_area_sample
 from spatial.tiers import Tier
 
@@ -43,7 +44,7 @@ def rebuild_coverage(
 def write_coverage(conn: Connection, coverage: Coverage, tier: Tier) -> None:
     """Replace the table's content with ``coverage`` (inside the caller's transaction)."""
     conn.execute(text("TRUNCATE h3_cell"))
-    raw = conn.connection.driver_connection
+    raw = psycopg_connection(conn)
     offsets = coverage.candidate_offsets
     with (
         raw.cursor() as cursor,
@@ -103,10 +104,12 @@ def read_coverage(conn: Connection) -> Coverage:
     resolution = current_resolution(conn)
     if resolution is None:
         raise LookupError("no H3 coverage: load a hierarchy first")
-    raw = conn.connection.driver_connection
+    raw = psycopg_connection(conn)
     with raw.cursor(binary=True) as cursor:  # four arrays in binary: no per-row tuples to build
         cursor.execute(COVERAGE_ARRAYS_SQL)
-        cells, owner, counts, ids = cursor.fetchone()
+        row = cursor.fetchone()
+        assert row is not None  # aggregates: always one row
+        cells, owner, counts, ids = row
     offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
     return Coverage(resolution, np.asarray(cells, dtype=np.int64), np.asarray(owner, dtype=np.int64), offsets,
                     np.asarray(ids or [], dtype=np.int64))  # fmt: skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import esda
 import h3
@@ -56,7 +57,7 @@ class Spot:
     p: float
     kind: str
 
-    def as_feature(self) -> dict[str, object]:
+    def as_feature(self) -> dict[str, Any]:
         """A GeoJSON Feature with the hexagon as its geometry."""
         index = h3.int_to_str(self.cell)
         return {"type": "Feature", "id": index, "geometry": cell_polygon(index),

@@ -156,10 +156,14 @@ def load_manifest(
                 parent_by=ParentBy(entry.get("parent_by", ParentBy.CONTAINMENT.value)),
             )
             share = 0.6 / len(entries)
+
+            def file_step(
+                stage: str, f: float, n: int = number, name: str = entry["file"], share: float = share
+            ) -> None:
+                step(f"{name}: {stage}", (n + f) * share)
+
             reports.append(load_boundaries(
-                conn, manifest.parent / entry["file"], options, settings, finalise=False,
-                progress=lambda stage, f, n=number, name=entry["file"], share=share:
-                    step(f"{name}: {stage}", (n + f) * share),
+                conn, manifest.parent / entry["file"], options, settings, finalise=False, progress=file_step,
             ))  # fmt: skip
         if not all(report.skipped for report in reports):
             refresh_ancestors(conn)

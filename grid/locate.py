@@ -24,6 +24,7 @@ from grid.cells import cell_to_string, point_to_cell, points_to_cells
 from grid.coverage import Coverage
 from grid.coverage_store import RESOLUTION_SQL, read_coverage
 from spatial.coords import validate_lon_lat
+from spatial.driver import psycopg_connection
 from spatial.errors import NotFoundError, OutsideJurisdictionError
 
 # Runs on the psycopg connection, the hottest query of the platform: two primary-key probes;
@@ -149,7 +150,7 @@ class Locator:
 
     def locate(self, conn: Connection, lon: float, lat: float) -> Location:
         """The location of (lon, lat), or OutsideJurisdictionError (SQLAlchemy connection)."""
-        driver = conn.connection.driver_connection  # SQLAlchemy's row layer would double the cost
+        driver = psycopg_connection(conn)  # SQLAlchemy's row layer would double the cost
         steps = self._steps(lon, lat)
         try:
             sql, params = next(steps)

@@ -18,6 +18,8 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, text
 
+from spatial.rows import one
+
 VERIFY_SQL = """
 SELECT id, hash = cityops_audit_hash(prev_hash, at, actor, action, subject, detail) AS content_ok,
        prev_hash = coalesce(lag(hash) OVER (ORDER BY seq), repeat('0', 64)) AS link_ok
@@ -45,7 +47,7 @@ async def record_async(
 ) -> int:
     """``record`` on an asyncio connection (the API's hot paths)."""
     row = await (await conn.execute(RECORD_SQL, entry(actor, action, subject, detail))).fetchone()
-    return row[0]  # type: ignore[index]
+    return one(row)[0]
 
 
 @dataclass(frozen=True)

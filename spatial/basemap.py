@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from mmap import ACCESS_READ, mmap
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 from urllib.parse import quote
 
 from pmtiles.tile import (
@@ -55,8 +55,20 @@ WORLD = (-180.0, -85.0511, 180.0, 85.0511)
 RECORD = "basemap.json"
 COPY_CHUNK = 4 << 20
 HANDLES = 4  # read-only SQLite connections per package: tiles are read in the threads of the request pool
-PMTILES_TYPES = {TileType.MVT: "pbf", TileType.PNG: "png", TileType.JPEG: "jpg", TileType.WEBP: "webp"}
-MBTILES_FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "pbf": "pbf", "mvt": "pbf"}
+PMTILES_TYPES: dict[TileType, Kind] = {
+    TileType.MVT: "pbf",
+    TileType.PNG: "png",
+    TileType.JPEG: "jpg",
+    TileType.WEBP: "webp",
+}
+MBTILES_FORMATS: dict[str, Kind] = {
+    "png": "png",
+    "jpg": "jpg",
+    "jpeg": "jpg",
+    "webp": "webp",
+    "pbf": "pbf",
+    "mvt": "pbf",
+}
 Progress = Callable[[str, float], None]
 
 
@@ -95,12 +107,12 @@ class Package:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, record: dict[str, object]) -> Package:
+    def from_record(cls, record: dict[str, Any]) -> Package:
         """Read ``basemap.json`` back."""
         values = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
-        values["bounds"] = tuple(values["bounds"])  # type: ignore[arg-type]
-        values["layers"] = tuple(values.get("layers", ()))  # type: ignore[arg-type]
-        return cls(**values)  # type: ignore[arg-type]
+        values["bounds"] = tuple(values["bounds"])
+        values["layers"] = tuple(values.get("layers", ()))
+        return cls(**values)
 
 
 def basemap_dir(settings: StoreSettings) -> Path:
@@ -135,7 +147,7 @@ def _inspect_pmtiles(path: Path) -> Package:
     except (MagicNumberNotFound, ValueError) as error:
         raise InvalidInputError(f"{path.name}: a damaged PMTiles header ({error}); {EXPECTED}") from None
     for section in ("root", "metadata", "leaf_directory", "tile_data"):
-        end = header[f"{section}_offset"] + header[f"{section}_length"]  # type: ignore[literal-required]
+        end = header[f"{section}_offset"] + header[f"{section}_length"]  # type: ignore[literal-required]  # pmtiles's HeaderDict is a TypedDict; mypy cannot see that these f-strings name its keys
         if end > size:
             raise InvalidInputError(f"{path.name} is truncated: its {section.replace('_', ' ')} ends at byte {end}, "
                                     f"the file has {size} bytes")  # fmt: skip
@@ -158,8 +170,9 @@ def _inspect_pmtiles(path: Path) -> Package:
         reader.close()
     if first is None:
         raise InvalidInputError(f"{path.name} holds no tiles")
-    bounds = tuple(header[k] / 1e7 for k in ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7"))  # type: ignore[literal-required]
-    return Package("pmtiles", tile_type, compression, header["min_zoom"], header["max_zoom"], bounds,  # type: ignore[arg-type]
+    west, south, east, north = (header[k] / 1e7 for k in ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7"))
+    bounds = (west, south, east, north)
+    return Package("pmtiles", tile_type, compression, header["min_zoom"], header["max_zoom"], bounds,
                    header["addressed_tiles_count"], size, **_described(metadata))  # fmt: skip
 
 
@@ -172,7 +185,13 @@ def _pmtiles_compression(path: Path, compression: Compression, tile_type: str) -
                             "are not sent; expected gzip or none (rewrite it with `pmtiles convert`)")  # fmt: skip
 
 
-def _described(metadata: dict[str, object]) -> dict[str, object]:
+class _Described(TypedDict):
+    name: str
+    attribution: str
+    layers: tuple[str, ...]
+
+
+def _described(metadata: dict[str, object]) -> _Described:
     """Name, attribution and vector layer names from a package's metadata (PMTiles JSON or MBTiles rows)."""
     layers = metadata.get("vector_layers")
     if isinstance(metadata.get("json"), str):  # MBTiles keeps the TileJSON part as a JSON string
@@ -208,8 +227,8 @@ def _inspect_mbtiles(path: Path) -> Package:
     except sqlite3.DatabaseError as error:
         raise InvalidInputError(f"{path.name}: a damaged SQLite database ({error}); {EXPECTED}") from None
     tile_type = _mbtiles_type(path, str(metadata.get("format", "")).lower(), bytes(first))
-    compression = "gzip" if bytes(first[:2]) == b"\x1f\x8b" else "none"
-    return Package("mbtiles", tile_type, compression, int(zooms[0]), int(zooms[1]),  # type: ignore[arg-type]
+    compression: Literal["gzip", "none"] = "gzip" if bytes(first[:2]) == b"\x1f\x8b" else "none"
+    return Package("mbtiles", tile_type, compression, int(zooms[0]), int(zooms[1]),
                    _bounds(str(metadata.get("bounds", ""))), int(count), size, **_described(metadata))  # fmt: skip
 
 
@@ -223,10 +242,10 @@ def _mbtiles_type(path: Path, declared: str, first: bytes) -> Kind:
         raise InvalidInputError(f"{path.name}: its tiles are neither png, jpg, webp nor (gzip) pbf: {EXPECTED}")
     if sniffed is not None and sniffed != kind:
         raise InvalidInputError(f"{path.name} declares format {declared!r} but holds {sniffed} tiles")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
-def _sniff(data: bytes) -> str | None:
+def _sniff(data: bytes) -> Kind | None:
     if data.startswith(b"\x89PNG"):
         return "png"
     if data.startswith(b"\xff\xd8\xff"):

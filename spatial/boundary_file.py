@@ -189,5 +189,5 @@ def _normalise_columns(frame: gpd.GeoDataFrame, options: ImportOptions) -> gpd.G
     )
 
 
-def _as_multi(geom: shapely.Geometry) -> shapely.Geometry:
-    return geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])
+def _as_multi(geom: shapely.Polygon | shapely.MultiPolygon) -> shapely.MultiPolygon:
+    return geom if isinstance(geom, shapely.MultiPolygon) else shapely.MultiPolygon([geom])

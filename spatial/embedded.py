@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -128,7 +129,7 @@ class EmbeddedCluster:
         self.as_root = os.geteuid() == 0
 
     # ---- state ------------------------------------------------------------------------------
-    def _state(self) -> dict[str, object]:
+    def _state(self) -> dict[str, Any]:
         if not self.state_file.exists():
             raise EmbeddedDbError(f"no embedded cluster in {self.data_dir}: run `cityops db start` first")
         return json.loads(self.state_file.read_text())
@@ -140,7 +141,7 @@ class EmbeddedCluster:
     @property
     def port(self) -> int:
         """The port the cluster was configured with."""
-        return int(self._state()["port"])  # type: ignore[call-overload]
+        return int(self._state()["port"])
 
     def url(self, database: str | None = None, *, admin: bool = False, api: bool = False) -> str:
         """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``): owner, admin or API role."""
@@ -158,14 +159,16 @@ class EmbeddedCluster:
         return service_account(self.settings.service_account)
 
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        user: int | None = None
+        group: int | None = None
+        extra_groups: list[int] | None = None  # None (the default) keeps the caller's; [] drops root's groups
         if self.as_root:
             account = self._account()
-            kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            user, group, extra_groups = account.pw_uid, account.pw_gid, []
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(self.data_dir)}
         return subprocess.run(
             args, capture_output=True, text=True, timeout=timeout, check=False, env=env,
-            cwd=self.data_dir, **kwargs,  # type: ignore[arg-type]
+            cwd=self.data_dir, user=user, group=group, extra_groups=extra_groups,
         )  # fmt: skip
 
     def _hand_to_account(self, path: Path) -> None:
@@ -201,7 +204,7 @@ class EmbeddedCluster:
             shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted init
         self.pgdata.mkdir(mode=0o700)
         self._hand_to_account(self.pgdata)
-        state = {
+        state: dict[str, Any] = {
             "version": install.version,
             "port": free_port(self.settings.db_port),
             "admin_password": secrets.token_urlsafe(24),
@@ -222,7 +225,7 @@ class EmbeddedCluster:
         if result.returncode != 0:
             raise EmbeddedDbError(f"initdb failed: {result.stderr.strip()[-2000:]}")
         self._save_state(state)
-        self._write_config(int(state["port"]))  # type: ignore[call-overload]
+        self._write_config(int(state["port"]))
 
     def _write_config(self, port: int) -> None:
         durable = self.settings.db_durable

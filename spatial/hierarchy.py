@@ -18,6 +18,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from spatial.boundary_file import ImportOptions, ParentBy
+from spatial.driver import psycopg_connection
 from spatial.errors import InvalidInputError, Problem
 from spatial.measure import areas_m2
 from spatial.tiers import Tier, UnitKind
@@ -96,7 +97,7 @@ def check_import(
     errors: list[Problem] = []
     crossings: list[Crossing] = []
     parents = fetch_units(conn, parent_tier) if parent_tier else None
-    if parents is not None and len(parents):
+    if parent_tier and parents is not None and len(parents):
         shares = parent_shares(frame, parents) if options.parent_by is ParentBy.MAJORITY else None
         frame, errors = _link_parents(frame, parents, options, parent_tier, shares)
         if errors:
@@ -215,7 +216,7 @@ def write_units(conn: Connection, checked: CheckedImport, options: ImportOptions
         "CREATE TEMP TABLE unit_stage (code text, name text, parent_code text, wkb bytea, "
         "area_m2 float8, synthetic bool, properties jsonb, members text) ON COMMIT DROP"
     ))  # fmt: skip
-    raw = conn.connection.driver_connection
+    raw = psycopg_connection(conn)
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY unit_stage ({STAGE_COLUMNS}) FROM STDIN") as copy,

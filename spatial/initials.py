@@ -24,8 +24,10 @@ def _each(text: str) -> list[str]:
 def initials(name: str) -> str:
     """The initials of ``name``'s readings, space-separated (``"长干里"`` → ``"zgl cgl"``); letters and digits kept,
     punctuation (（）·) dropped."""
-    common = [part.lower() for part in lazy_pinyin(name, style=Style.FIRST_LETTER, errors=_each)]
-    options = pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=_each)
+    # pypinyin's stubs type the errors callback as returning one str; its code and docs also take a list, one
+    # item per character, which is how _each keeps a run of letters apart.
+    common = [part.lower() for part in lazy_pinyin(name, style=Style.FIRST_LETTER, errors=_each)]  # type: ignore[arg-type]
+    options = pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=_each)  # type: ignore[arg-type]
     if len(common) != len(options):  # a phrase the dictionary splits unevenly: its common reading only
         return "".join(letter for letter in common if letter.isalnum())
     kept = [i for i, letter in enumerate(common) if letter.isalnum()]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 
-def random_point_in(area: shapely.Geometry, rng: np.random.Generator, tries: int = 16) -> tuple[float, float]:
+def random_point_in(area: BaseGeometry, rng: np.random.Generator, tries: int = 16) -> tuple[float, float]:
     """A uniformly random point of ``area``: rejection sampling in its box, ``tries`` candidates a round."""
     west, south, east, north = area.bounds
     while True:
