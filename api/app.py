@@ -119,8 +119,9 @@ def create_app(
         # every API session reads times in the city's zone: each timestamp it answers carries its offset
         zone = app.state.calendar.zone.key
         # the API acts as cityops_api: it owns nothing, so row-level security binds every query it makes
-        database = app.state.database = await Database.open(store, zone=zone, size=api.db_concurrency,
-                                                            wait_s=api.db_wait_s)  # fmt: skip
+        database = app.state.database = await Database.open(
+            store, zone=zone, size=api.db_concurrency, wait_s=api.db_wait_s
+        )
         app.state.pool, app.state.read_engine = database.pool, database.read_engine  # the tests' handles
         app.state.locator = Locator()
         app.state.unit_tiles = tiles.unit_tile_cache()
@@ -138,14 +139,16 @@ def create_app(
         check_queues(app.state.rules)
         app.state.loop_settings = loop_settings
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
-        loops = start(singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
-                      database.singleton)  # fmt: skip
+        loops = start(
+            singleton_loops(database, store, force_settings, loop_settings, app.state.rules), database.singleton
+        )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
         # the live map's feed reads changes with the city's scope and confines each viewer to theirs
         # its lost connection is the first sign of an outage: the pools are checked then, not by a failed request
-        app.state.changes = ChangeHub(database.conninfo, database.options, app.state.public_scope.settings(),
-                                      on_lost=database.examine)  # fmt: skip
+        app.state.changes = ChangeHub(
+            database.conninfo, database.options, app.state.public_scope.settings(), on_lost=database.examine
+        )
         change_feed = asyncio.create_task(app.state.changes.run())
         # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
         analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(_warm_up_analytics))
@@ -167,25 +170,57 @@ def create_app(
     )
     add_exception_handlers(app)
     add_outage_handlers(app)
-    app.add_middleware(BodyLimit, default_bytes=api.max_body_bytes,
-                       uploads={"/api/v1/reports": MediaLimits().request_bytes,
-                                r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
-                                r"/cases/[0-9]+/act": MediaLimits().request_bytes},
-                       read_timeout_s=api.body_read_timeout_s)  # fmt: skip
+    app.add_middleware(
+        BodyLimit,
+        default_bytes=api.max_body_bytes,
+        uploads={
+            "/api/v1/reports": MediaLimits().request_bytes,
+            r"/api/v1/events/[0-9]+/media": MediaLimits().request_bytes,
+            r"/cases/[0-9]+/act": MediaLimits().request_bytes,
+        },
+        read_timeout_s=api.body_read_timeout_s,
+    )
     if api.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "PUT"],
+            CORSMiddleware,
+            allow_origins=api.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
             expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After", "Content-Crs"],
-        )  # fmt: skip
+        )
     app.add_middleware(RequestContext)
     # outermost: every answer carries the headers, the middleware's own too (408, 413, a JSON 500)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)
-    for router in (health.router, units.router, locate.router, route.router, reports.router, events.router,
-                   open311_router, ogc_router, auth.router, admin.router, forces.router, dispatch.router,
-                   workflow.router, evaluation.router, ratings.router, stream.router, hexagons.router, hotspots.router,
-                   places.router, trends.router, proposals.router, queues.router, tiles.router, search.router,
-                   screen.router, basemap.router, map_layers.router, docs.router):  # fmt: skip
+    for router in (
+        health.router,
+        units.router,
+        locate.router,
+        route.router,
+        reports.router,
+        events.router,
+        open311_router,
+        ogc_router,
+        auth.router,
+        admin.router,
+        forces.router,
+        dispatch.router,
+        workflow.router,
+        evaluation.router,
+        ratings.router,
+        stream.router,
+        hexagons.router,
+        hotspots.router,
+        places.router,
+        trends.router,
+        proposals.router,
+        queues.router,
+        tiles.router,
+        search.router,
+        screen.router,
+        basemap.router,
+        map_layers.router,
+        docs.router,
+    ):
         app.include_router(router)
     if api.bench_endpoints:
         app.include_router(bench.router)

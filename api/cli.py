@@ -18,14 +18,22 @@ app.add_typer(basemap_app, name="basemap")
 def _print_basemap(package: Any, heading: str) -> None:
     west, south, east, north = package.bounds
     table = Table(show_header=False, title=heading, title_justify="left")
-    for name, value in (("format", f"{package.format}, {package.kind} ({package.tile_type}"
-                                   f"{', gzip' if package.compression == 'gzip' else ''})"),
-                        ("zooms", f"{package.min_zoom}–{package.max_zoom}"),
-                        ("bounds", f"{west:.4f}, {south:.4f} – {east:.4f}, {north:.4f} (WGS 84)"),
-                        ("tiles", f"{package.tiles:,}"), ("size", f"{package.size / 1e6:,.1f} MB"),
-                        ("name", package.name), ("attribution", package.attribution),
-                        ("layers", ", ".join(package.layers)), ("from", package.source),
-                        ("imported", package.imported_at)):  # fmt: skip
+    for name, value in (
+        (
+            "format",
+            f"{package.format}, {package.kind} ({package.tile_type}"
+            f"{', gzip' if package.compression == 'gzip' else ''})",
+        ),
+        ("zooms", f"{package.min_zoom}–{package.max_zoom}"),
+        ("bounds", f"{west:.4f}, {south:.4f} – {east:.4f}, {north:.4f} (WGS 84)"),
+        ("tiles", f"{package.tiles:,}"),
+        ("size", f"{package.size / 1e6:,.1f} MB"),
+        ("name", package.name),
+        ("attribution", package.attribution),
+        ("layers", ", ".join(package.layers)),
+        ("from", package.source),
+        ("imported", package.imported_at),
+    ):
         if value:
             table.add_row(name, value)
     console.print(table)
@@ -44,8 +52,10 @@ def basemap_import(
             package = import_package(path, basemap_dir(store()), update)
         _print_basemap(package, "basemap served at /basemap/{z}/{x}/{y}." + package.tile_type)
         if ApiSettings().basemap_url:
-            console.print("CITYOPS_BASEMAP_URL is set too: the map shows this package first and offers the "
-                          "configured server as the other basemap")  # fmt: skip
+            console.print(
+                "CITYOPS_BASEMAP_URL is set too: the map shows this package first and offers the "
+                "configured server as the other basemap"
+            )
 
 
 @basemap_app.command("show")
@@ -64,8 +74,10 @@ def basemap_show() -> None:
         other = " (offered as the other basemap)" if package else ""
         console.print(f"CITYOPS_BASEMAP_URL: a tile server at {urlsplit(configured).netloc}{other}", highlight=False)
     if not package and not configured:
-        console.print("no basemap: the hierarchy itself is the base layer (`cityops basemap import FILE`, "
-                      "or set CITYOPS_BASEMAP_URL)")  # fmt: skip
+        console.print(
+            "no basemap: the hierarchy itself is the base layer (`cityops basemap import FILE`, "
+            "or set CITYOPS_BASEMAP_URL)"
+        )
 
 
 @basemap_app.command("remove")

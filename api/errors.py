@@ -55,16 +55,35 @@ ERRORS: dict[type[PlatformError], tuple[int, str]] = {
 }
 # each code's sentence in the catalogues (``common.json``: ``error.*``), the detail named in it
 MESSAGES = {
-    "bad_request": "error.bad_request", "unauthenticated": "error.unauthenticated", "forbidden": "error.forbidden",
-    "not_found": "error.not_found", "conflict": "error.conflict", "length_required": "error.length_required",
-    "too_large": "error.too_large", "unsupported_format": "error.unsupported", "invalid_input": "error.invalid",
-    "outside_jurisdiction": "error.outside_jurisdiction", "topology": "error.topology",
-    "too_many_requests": "error.too_many_requests", "database_unavailable": "error.unavailable",
-    "not_allowed": "error.not_allowed", "internal": "error.internal", "timeout": "error.timeout",
-}  # fmt: skip
+    "bad_request": "error.bad_request",
+    "unauthenticated": "error.unauthenticated",
+    "forbidden": "error.forbidden",
+    "not_found": "error.not_found",
+    "conflict": "error.conflict",
+    "length_required": "error.length_required",
+    "too_large": "error.too_large",
+    "unsupported_format": "error.unsupported",
+    "invalid_input": "error.invalid",
+    "outside_jurisdiction": "error.outside_jurisdiction",
+    "topology": "error.topology",
+    "too_many_requests": "error.too_many_requests",
+    "database_unavailable": "error.unavailable",
+    "not_allowed": "error.not_allowed",
+    "internal": "error.internal",
+    "timeout": "error.timeout",
+}
 # Starlette's own refusals (an unknown path, a method the path does not take)
-HTTP_CODES = {404: "not_found", 405: "not_allowed", 413: "too_large", 400: "bad_request", 401: "unauthenticated",
-              403: "forbidden", 415: "unsupported_format", 422: "invalid_input", 429: "too_many_requests"}  # fmt: skip
+HTTP_CODES = {
+    404: "not_found",
+    405: "not_allowed",
+    413: "too_large",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    415: "unsupported_format",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -84,8 +103,12 @@ def classify(exc: Exception) -> tuple[int, str]:
 
 def refusal(request: Request, detail: str, code: str, **extra: object) -> dict[str, object]:
     """A refusal's body: the stable code and English detail, and the message in the request's language."""
-    return {"detail": detail, "code": code, "message": words(request)(MESSAGES.get(code, "error.other"), detail=detail),
-            **extra}  # fmt: skip
+    return {
+        "detail": detail,
+        "code": code,
+        "message": words(request)(MESSAGES.get(code, "error.other"), detail=detail),
+        **extra,
+    }
 
 
 async def platform_error(request: Request, exc: Exception) -> JSONResponse:

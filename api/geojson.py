@@ -47,6 +47,7 @@ def page_links(request: Request, offset: int, limit: int, returned: int, matched
 
 def feature_collection(features_json: Sequence[str], matched: int, links: list[dict[str, str]]) -> bytes:
     """Splice pre-serialised features into a collection without parsing them again."""
-    head = orjson.dumps({"type": "FeatureCollection", "numberMatched": matched,
-                         "numberReturned": len(features_json), "links": links})  # fmt: skip
+    head = orjson.dumps(
+        {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(features_json), "links": links}
+    )
     return head[:-1] + b',"features":[' + ",".join(features_json).encode() + b"]}"

@@ -84,12 +84,18 @@ class RequestContext:
         except Exception:
             self.log.exception("unhandled error", method=scope["method"], path=scope["path"])  # a bug: keep its trace
             if not started_response:  # else too late for an answer of its own: the server drops the connection
-                body = refusal(Request(scope), f"internal error, logged as request {request_id}", "internal",
-                               request_id=request_id)  # fmt: skip
+                body = refusal(
+                    Request(scope), f"internal error, logged as request {request_id}", "internal", request_id=request_id
+                )
                 await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
             raise  # on to the server (as Starlette's own handler does): a test client raises it in the test
         finally:
             if not scope["path"].startswith("/healthz"):
-                self.log.info("request", method=scope["method"], path=scope["path"], status=status,
-                              ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
+                self.log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             structlog.contextvars.clear_contextvars()

@@ -37,8 +37,7 @@ WHY = {
     "503": "The database is unavailable for a moment: retry after Retry-After seconds",
 }
 NOT_DATABASE_BACKED = ("basemap",)  # tags whose routes read files only: they never wait for the database
-THROTTLED = frozenset({"submitReport", "auth-login", "auth-start_session", "open311-create_request",
-                       "stream-stream"})  # fmt: skip
+THROTTLED = frozenset({"submitReport", "auth-login", "auth-start_session", "open311-create_request", "stream-stream"})
 UPLOADS = frozenset({"submitReport", "events-upload_case_media"})  # multipart: Content-Length required, formats checked
 # logging in and renewing: wrong credentials are a 401, a browser session's write without its header a 403
 AUTHENTICATING = ("auth",)

@@ -59,8 +59,9 @@ async def database_failure(request: Request, exc: Exception) -> JSONResponse:
             database.examine()  # the pools' health is the database's to look after (spatial.database)
     detail = f"{_what_failed(exc)}; try again in {RETRY_AFTER_S} s"
     log.warning("database unavailable", path=request.url.path, error=(str(exc).splitlines() or [""])[0])
-    return JSONResponse(refusal(request, detail, "database_unavailable"), status_code=503,
-                        headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
+    return JSONResponse(
+        refusal(request, detail, "database_unavailable"), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
 
 
 def add_outage_handlers(app: FastAPI) -> None:

@@ -33,10 +33,14 @@ def drop_root(settings: StoreSettings) -> str | None:
     account = service_account(settings.service_account)
     unreadable = _what_the_account_cannot_run(account)
     if unreadable:
-        log.error("the API stays root: the service account cannot run this Python", account=account.pw_name,
-                  python=sys.executable, reason=unreadable,
-                  fix="install cityops with a Python every account can read (e.g. /usr/bin/python3), "
-                  "in a directory every account can enter")  # fmt: skip
+        log.error(
+            "the API stays root: the service account cannot run this Python",
+            account=account.pw_name,
+            python=sys.executable,
+            reason=unreadable,
+            fix="install cityops with a Python every account can read (e.g. /usr/bin/python3), "
+            "in a directory every account can enter",
+        )
         return None
     data_dir = settings.data_dir.resolve()
     cache = data_dir / "cache"

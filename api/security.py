@@ -33,9 +33,11 @@ def content_policy(basemap_url: str | None) -> str:
     if basemap_url:  # an XYZ template: its {s} subdomain becomes a CSP wildcard
         parts = urlsplit(basemap_url)
         tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
-    return ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            f"img-src 'self' data: blob:{tiles}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-            "form-action 'self'")  # fmt: skip
+    return (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: blob:{tiles}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    )
 
 
 class SecurityHeaders:
@@ -43,8 +45,10 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, basemap_url: str | None = None) -> None:
         self.app = app
-        self.headers = [(k.encode(), v.encode()) for k, v in
-                        {**BASE_HEADERS, "content-security-policy": content_policy(basemap_url)}.items()]  # fmt: skip
+        self.headers = [
+            (k.encode(), v.encode())
+            for k, v in {**BASE_HEADERS, "content-security-policy": content_policy(basemap_url)}.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Add the headers as the response starts."""
@@ -124,7 +128,15 @@ async def _refuse(scope: Scope, send: Send, size: int, limit: int, stalled_s: fl
         status, code = 408, "timeout"
         detail = f"the request body stalled: nothing arrived for {stalled_s:g} s after {size:,} bytes; send it again"
     body = orjson.dumps(refusal(Request(scope), detail, code))
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

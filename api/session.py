@@ -24,10 +24,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def set_session(request: Request, response: Response, pair: TokenPair, refresh_days: int) -> None:
     """Put a token pair in the browser's cookies."""
     secure = request.url.scheme == "https"
-    response.set_cookie(ACCESS_COOKIE, pair.access_token, max_age=pair.expires_in, path="/", httponly=True,
-                        samesite="strict", secure=secure)  # fmt: skip
-    response.set_cookie(REFRESH_COOKIE, pair.refresh_token, max_age=refresh_days * 86400, path=SESSION_PATH,
-                        httponly=True, samesite="strict", secure=secure)  # fmt: skip
+    response.set_cookie(
+        ACCESS_COOKIE,
+        pair.access_token,
+        max_age=pair.expires_in,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=refresh_days * 86400,
+        path=SESSION_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
 
 
 def clear_session(response: Response) -> None:

@@ -71,10 +71,13 @@ def render_list(
         return csv_response(rows, fields, name, link)
     if fmt is ListFormat.geojson:
         features = [
-            {"type": "Feature", "id": row["id"],
-             "geometry": None if row["lon"] is None else {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
-             "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")}}
+            {
+                "type": "Feature",
+                "id": row["id"],
+                "geometry": None if row["lon"] is None else {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+                "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")},
+            }
             for row in rows
-        ]  # fmt: skip
+        ]
         return GeoJSONResponse({"type": "FeatureCollection", "features": features, "next": following}, headers=link)
     return FastJSONResponse({"items": rows, "next": following}, headers=link)

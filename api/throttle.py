@@ -80,8 +80,13 @@ class Throttle:
             (self.login_failures_per_client, ("login-client", client), "too many failed logins from this address"),
         ]
         if not known:  # the account's cap across addresses it never signed in from
-            counters.append((self.login_failures_per_account, ("login-unknown", username),
-                             f"too many failed logins for {username!r} from new addresses"))  # fmt: skip
+            counters.append(
+                (
+                    self.login_failures_per_account,
+                    ("login-unknown", username),
+                    f"too many failed logins for {username!r} from new addresses",
+                )
+            )
         return tuple(counters)
 
     def _wait_s(self, username: str) -> float:
@@ -100,8 +105,7 @@ class Throttle:
         place = max(now, self._next_place.get(username, now)) + min(MAX_SLOWDOWN_S, 2.0**excess)
         if place - now > MAX_SLOWDOWN_S:
             wait = math.ceil(place - now)
-            raise TooManyRequestsError(f"{username!r} failed too often lately; try again in {wait} s",
-                                       retry_after=wait)  # fmt: skip
+            raise TooManyRequestsError(f"{username!r} failed too often lately; try again in {wait} s", retry_after=wait)
         self._next_place[username] = place
         return place - now
 

@@ -60,18 +60,32 @@ def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogu
     sentences = []
     if "cell" in trace:
         how = words("trace.interior" if trace.get("index") == "interior" else "trace.boundary")
-        sentences.append(words("trace.located", cell=trace["cell"], resolution=trace.get("resolution", ""),
-                               how=how, grid=case["grid"]["name"]))  # fmt: skip
+        sentences.append(
+            words(
+                "trace.located",
+                cell=trace["cell"],
+                resolution=trace.get("resolution", ""),
+                how=how,
+                grid=case["grid"]["name"],
+            )
+        )
     if "rule" in trace:
         responsible = case["responsible"]
         departments = words("list.separator").join(responsible["departments"])
-        sentences.append(words("trace.rule", rule=trace["rule"], unit=responsible["name"],
-                               tier=words.label("tier", responsible["tier"]),
-                               departments=departments or words("time.none")))  # fmt: skip
+        sentences.append(
+            words(
+                "trace.rule",
+                rule=trace["rule"],
+                unit=responsible["name"],
+                tier=words.label("tier", responsible["tier"]),
+                departments=departments or words("time.none"),
+            )
+        )
     if isinstance(trace.get("time_limit"), dict):
         limit = trace["time_limit"]
-        sentences.append(words("trace.limit", value=f"{float(limit['value']):g}",
-                               kind=words.label("limit", limit.get("kind"))))  # fmt: skip
+        sentences.append(
+            words("trace.limit", value=f"{float(limit['value']):g}", kind=words.label("limit", limit.get("kind")))
+        )
     if "boundary_version" in trace:
         sentences.append(words("trace.version", version=trace["boundary_version"]))
     known = {"cell", "index", "resolution", "rule", "time_limit", "boundary_version"}
@@ -129,8 +143,11 @@ def _step_labels(step: dict[str, Any], words: Catalogue) -> dict[str, Any]:
 
 def moves_labels(answer: dict[str, Any], words: Catalogue) -> dict[str, Any]:
     """A workflow answer (a move, or a case's history) with its state, transitions and next actions in words."""
-    labelled = {**answer, "state_label": words.label("state", answer["state"]),
-                "next_labels": [words.label("action", action) for action in answer.get("next", ())]}  # fmt: skip
+    labelled = {
+        **answer,
+        "state_label": words.label("state", answer["state"]),
+        "next_labels": [words.label("action", action) for action in answer.get("next", ())],
+    }
     if "transition" in answer:
         labelled["transition"] = _step_labels(answer["transition"], words)
     if "transitions" in answer:

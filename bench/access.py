@@ -45,10 +45,13 @@ LISTS = ("/api/v1/events?limit=100", "/api/v1/reports?limit=100")
 
 def _street(engine: Engine) -> tuple[str, BaseGeometry]:
     with engine.connect() as conn:
-        code, wkb = conn.execute(text(
-            "SELECT code, ST_AsBinary(geom) FROM unit WHERE tier = 'street' "
-            "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
-            {"x": STREET_POINT[0], "y": STREET_POINT[1]}).one()  # fmt: skip
+        code, wkb = conn.execute(
+            text(
+                "SELECT code, ST_AsBinary(geom) FROM unit WHERE tier = 'street' "
+                "AND ST_Contains(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+            ),
+            {"x": STREET_POINT[0], "y": STREET_POINT[1]},
+        ).one()
     return code, shapely.from_wkb(bytes(wkb))
 
 
@@ -57,10 +60,19 @@ def _bodies(engine: Engine, street: BaseGeometry, count: int) -> list[str]:
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     lon, lat = random_points_inside(street, count, seed=29)
     rng = np.random.default_rng(29)
-    return [orjson.dumps({"lon": round(float(x), 6), "lat": round(float(y), 6), "category": codes[int(c)],
-                          "source": "grid_worker", "description": f"巡查发现 {i}",
-                          "reporter": {"name": "网格员", "phone": "13800000000"}}).decode()
-            for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))]  # fmt: skip
+    return [
+        orjson.dumps(
+            {
+                "lon": round(float(x), 6),
+                "lat": round(float(y), 6),
+                "category": codes[int(c)],
+                "source": "grid_worker",
+                "description": f"巡查发现 {i}",
+                "reporter": {"name": "网格员", "phone": "13800000000"},
+            }
+        ).decode()
+        for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))
+    ]
 
 
 def _posting(bodies: list[str], headers: dict[str, str]) -> str:
@@ -92,9 +104,9 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     bodies = _bodies(engine, street, 5_000)
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
-        in_street = conn.execute(text(
-            "SELECT count(*) FROM event WHERE units @> ARRAY[(SELECT id FROM unit WHERE code = :c)]"),
-            {"c": code}).scalar_one()  # fmt: skip
+        in_street = conn.execute(
+            text("SELECT count(*) FROM event WHERE units @> ARRAY[(SELECT id FROM unit WHERE code = :c)]"), {"c": code}
+        ).scalar_one()
     console.print(f"cases: {total:,} in the city, {in_street:,} in street {code} (the scoped user's reach)")
     rows = []
     with served(settings) as base:
@@ -105,13 +117,19 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
             run_wrk(base, script(scoped), clients, 1)
             # A B B A: intake grows the street's cases as it runs, and the noise drifts; halves in
             # mirrored order put both callers on the same footing
-            first, second, third, fourth = (run_wrk(base, script(who), clients, seconds / 2)
-                                            for who in (unscoped, scoped, scoped, unscoped))  # fmt: skip
+            first, second, third, fourth = (
+                run_wrk(base, script(who), clients, seconds / 2) for who in (unscoped, scoped, scoped, unscoped)
+            )
             city, local = first.averaged(fourth), second.averaged(third)
-            rows.append(Row(f"{name}, {clients} clients: req/s (p50 / p99 ms)",
-                            f"{local.rps:,.0f} ({local.p50_ms:,.0f} / {local.p99_ms:,.0f}) street user",
-                            f"{city.rps:,.0f} ({city.p50_ms:,.0f} / {city.p99_ms:,.0f}) city-wide user",
-                            local.rps / city.rps, "≥ 0.85"))  # fmt: skip
+            rows.append(
+                Row(
+                    f"{name}, {clients} clients: req/s (p50 / p99 ms)",
+                    f"{local.rps:,.0f} ({local.p50_ms:,.0f} / {local.p99_ms:,.0f}) street user",
+                    f"{city.rps:,.0f} ({city.p50_ms:,.0f} / {city.p99_ms:,.0f}) city-wide user",
+                    local.rps / city.rps,
+                    "≥ 0.85",
+                )
+            )
     return rows
 
 

@@ -48,8 +48,9 @@ class BareApp:
             self.users.update((who, get_user(conn, name)) for who, name in self._usernames.items())
         engine.dispose()
         session = {"autocommit": True, **session_options(store, api=True)}
-        self._pool = AsyncConnectionPool(libpq_url(store, api=True), min_size=1, max_size=self._pool_size,
-                                         open=False, kwargs=session)  # fmt: skip
+        self._pool = AsyncConnectionPool(
+            libpq_url(store, api=True), min_size=1, max_size=self._pool_size, open=False, kwargs=session
+        )
         await self._pool.open()
         yield
         await self._pool.close()

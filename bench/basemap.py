@@ -103,7 +103,8 @@ def vector_tiles(engine: Engine, zooms: range) -> dict[Tile, bytes]:
         for z, x, y in tiles_over(city_bounds(engine), zooms):
             where = {"z": z, "x": x, "y": y, "extent": 4096}
             data = bytes(conn.execute(text(OUTLINES), where).scalar_one()) + bytes(
-                conn.execute(text(PLACES), where).scalar_one())  # fmt: skip
+                conn.execute(text(PLACES), where).scalar_one()
+            )
             if data:
                 found[(z, x, y)] = data
     return found
@@ -138,9 +139,15 @@ def _draw(lines: list[tuple[str, BaseGeometry]]) -> bytes:
 def write_mbtiles(path: Path, tiles: dict[Tile, bytes], tile_type: str, bounds: tuple[float, ...]) -> None:
     """An MBTiles 1.3 file: rows in TMS order (y from the bottom); vector tiles gzipped, as tools write them."""
     zooms = sorted({z for z, _, _ in tiles})
-    metadata = {"name": "南京 outlines", "format": tile_type, "minzoom": str(zooms[0]), "maxzoom": str(zooms[-1]),
-                "bounds": ",".join(f"{v:.6f}" for v in bounds), "attribution": "cityops test outlines",
-                "type": "baselayer"}  # fmt: skip
+    metadata = {
+        "name": "南京 outlines",
+        "format": tile_type,
+        "minzoom": str(zooms[0]),
+        "maxzoom": str(zooms[-1]),
+        "bounds": ",".join(f"{v:.6f}" for v in bounds),
+        "attribution": "cityops test outlines",
+        "type": "baselayer",
+    }
     if tile_type == "pbf":
         metadata["json"] = '{"vector_layers": [{"id": "boundary", "fields": {}}, {"id": "place", "fields": {}}]}'
     with sqlite3.connect(path) as db:
@@ -148,9 +155,13 @@ def write_mbtiles(path: Path, tiles: dict[Tile, bytes], tile_type: str, bounds: 
         db.execute("CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob)")
         db.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
         db.executemany("INSERT INTO metadata VALUES (?, ?)", metadata.items())
-        db.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)", [
-            (z, x, (1 << z) - 1 - y, gzip.compress(data, mtime=0) if tile_type == "pbf" else data)
-            for (z, x, y), data in tiles.items()])  # fmt: skip
+        db.executemany(
+            "INSERT INTO tiles VALUES (?, ?, ?, ?)",
+            [
+                (z, x, (1 << z) - 1 - y, gzip.compress(data, mtime=0) if tile_type == "pbf" else data)
+                for (z, x, y), data in tiles.items()
+            ],
+        )
     db.close()
 
 
@@ -158,11 +169,19 @@ def write_pmtiles(path: Path, tiles: dict[Tile, bytes], tile_type: str, bounds: 
     """A PMTiles v3 archive with the pmtiles package's writer (vector tiles gzipped)."""
     vector = tile_type == "pbf"
     west, south, east, north = (round(v * 1e7) for v in bounds)
-    header = {"tile_type": TileType.MVT if vector else TileType.PNG,
-              "tile_compression": Compression.GZIP if vector else Compression.NONE,
-              "min_lon_e7": west, "min_lat_e7": south, "max_lon_e7": east, "max_lat_e7": north}  # fmt: skip
-    metadata = {"name": "南京 outlines", "attribution": "cityops test outlines",
-                "vector_layers": [{"id": "boundary"}, {"id": "place"}] if vector else []}  # fmt: skip
+    header = {
+        "tile_type": TileType.MVT if vector else TileType.PNG,
+        "tile_compression": Compression.GZIP if vector else Compression.NONE,
+        "min_lon_e7": west,
+        "min_lat_e7": south,
+        "max_lon_e7": east,
+        "max_lat_e7": north,
+    }
+    metadata = {
+        "name": "南京 outlines",
+        "attribution": "cityops test outlines",
+        "vector_layers": [{"id": "boundary"}, {"id": "place"}] if vector else [],
+    }
     with write(path) as writer:
         for tile_id, data in sorted((zxy_to_tileid(*tile), data) for tile, data in tiles.items()):
             writer.write_tile(tile_id, gzip.compress(data, mtime=0) if vector else data)
@@ -182,9 +201,11 @@ def run(settings: StoreSettings, *, seconds: float, clients: int, console: Conso
         write_mbtiles(raster_path, raster, "png", bounds)
         write_pmtiles(vector_path, vector, "pbf", bounds)
         addresses = sorted(set(raster) & set(vector))
-        console.print(f"data: {len(addresses)} tiles at zooms {zooms.start}–{zooms.stop - 1} over the city's "
-                      f"outlines; MBTiles {raster_path.stat().st_size / 1e6:.1f} MB (png), "
-                      f"PMTiles {vector_path.stat().st_size / 1e6:.1f} MB (pbf)")  # fmt: skip
+        console.print(
+            f"data: {len(addresses)} tiles at zooms {zooms.start}–{zooms.stop - 1} over the city's "
+            f"outlines; MBTiles {raster_path.stat().st_size / 1e6:.1f} MB (png), "
+            f"PMTiles {vector_path.stat().st_size / 1e6:.1f} MB (pbf)"
+        )
         try:
             rows = _measure(settings, directory, raster_path, vector_path, addresses, seconds, clients)
         finally:
@@ -194,8 +215,15 @@ def run(settings: StoreSettings, *, seconds: float, clients: int, console: Conso
     return rows
 
 
-def _measure(settings: StoreSettings, directory: Path, raster: Path, vector: Path, addresses: list[Tile],
-             seconds: float, clients: int) -> list[Row]:  # fmt: skip
+def _measure(
+    settings: StoreSettings,
+    directory: Path,
+    raster: Path,
+    vector: Path,
+    addresses: list[Tile],
+    seconds: float,
+    clients: int,
+) -> list[Row]:
     def paths(template: str) -> list[str]:
         return [template.format(z=z, x=x, y=y) for z, x, y in addresses]
 
@@ -214,8 +242,18 @@ def _measure(settings: StoreSettings, directory: Path, raster: Path, vector: Pat
                 time.sleep(0.1)
             results[name] = run_wrk(base, cycling_gets(served_paths), clients, seconds)
     units = results["units"]
-    return [Row(f"{name} p50 / p99 (ms)", f"{r.p50_ms:.2f} / {r.p99_ms:.2f}",
-                f"/tiles/units {units.p50_ms:.2f} / {units.p99_ms:.2f}", units.p99_ms / r.p99_ms, "—")
-            for name, r in results.items() if name != "units"] + [
+    return [
+        Row(
+            f"{name} p50 / p99 (ms)",
+            f"{r.p50_ms:.2f} / {r.p99_ms:.2f}",
+            f"/tiles/units {units.p50_ms:.2f} / {units.p99_ms:.2f}",
+            units.p99_ms / r.p99_ms,
+            "—",
+        )
+        for name, r in results.items()
+        if name != "units"
+    ] + [
         Row(f"{name} requests/s", f"{r.rps:,.0f}", f"/tiles/units {units.rps:,.0f}", r.rps / units.rps, "—")
-        for name, r in results.items() if name != "units"]  # fmt: skip
+        for name, r in results.items()
+        if name != "units"
+    ]

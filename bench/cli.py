@@ -52,100 +52,140 @@ CLIENTS = "Concurrent HTTP clients"
 BENCHMARKS = {
     "locate": Benchmark(
         "Batch, single and HTTP locate, each against its baseline in the same run.",
-        {"points": Option(1_000_000, "Random points for the batch run"),
-         "single": Option(5_000, "Single locates through PostGIS"),
-         "seconds": Option(10.0, SECONDS_HTTP), "clients": Option(32, CLIENTS)},
+        {
+            "points": Option(1_000_000, "Random points for the batch run"),
+            "single": Option(5_000, "Single locates through PostGIS"),
+            "seconds": Option(10.0, SECONDS_HTTP),
+            "clients": Option(32, CLIENTS),
+        },
         city=None,
     ),
     "intake": Benchmark(
         "Report intake (by one and by N server processes) and historic import, against baselines, in a scratch city.",
-        {"seconds": Option(30.0, SECONDS_HTTP), "clients": Option(64, CLIENTS),
-         "events": Option(1_000_000, "Events in the historic-import file"),
-         "workers": Option(2, "Server processes whose intake is measured against one's", min=2, max=64)},
+        {
+            "seconds": Option(30.0, SECONDS_HTTP),
+            "clients": Option(64, CLIENTS),
+            "events": Option(1_000_000, "Events in the historic-import file"),
+            "workers": Option(2, "Server processes whose intake is measured against one's", min=2, max=64),
+        },
     ),
     "access": Benchmark(
         "Scope enforcement: intake and lists as a street user vs a city-wide user, in a scratch copy.",
-        {"seconds": Option(15.0, "Seconds of HTTP load per endpoint and caller"), "clients": Option(32, CLIENTS),
-         "cases": Option(200_000, "Cases seeded across the city before measuring")},
+        {
+            "seconds": Option(15.0, "Seconds of HTTP load per endpoint and caller"),
+            "clients": Option(32, CLIENTS),
+            "cases": Option(200_000, "Cases seeded across the city before measuring"),
+        },
     ),
     "forces": Benchmark(
         "Nearest-capable recommendation (exactness, p50/p99) and position ingest, each against its baseline.",
-        {"forces": Option(100_000, "Forces in the directory for the run"),
-         "queries": Option(2000, "Recommendations measured in the database"),
-         "seconds": Option(15.0, "Seconds of HTTP load per measurement"),
-         "clients": Option(16, "Concurrent clients posting positions")},
+        {
+            "forces": Option(100_000, "Forces in the directory for the run"),
+            "queries": Option(2000, "Recommendations measured in the database"),
+            "seconds": Option(15.0, "Seconds of HTTP load per measurement"),
+            "clients": Option(16, "Concurrent clients posting positions"),
+        },
     ),
     "workflow": Benchmark(
         "Case transitions under load vs a one-row insert, and evaluation of the history vs pandas.",
-        {"seconds": Option(15.0, "Seconds of HTTP load per measurement"),
-         "clients": Option(32, "Concurrent clients, each moving a case of its own"),
-         "cases": Option(1_000_000, "Historic cases (with transitions) evaluated")},
-        city="_workflow_bench", empty=False,
+        {
+            "seconds": Option(15.0, "Seconds of HTTP load per measurement"),
+            "clients": Option(32, "Concurrent clients, each moving a case of its own"),
+            "cases": Option(1_000_000, "Historic cases (with transitions) evaluated"),
+        },
+        city="_workflow_bench",
+        empty=False,
     ),
     "demo": Benchmark(
         "The demo's year of case history: seconds to load it vs plain COPY of the same rows (scratch database).",
         {"cases": Option(100_000, "Cases in the year of history")},
-        city="_demo_bench", empty=False,
+        city="_demo_bench",
+        empty=False,
     ),
     "map": Benchmark(
         "The command page (load to interactive, bytes), vector tiles and live latency, each against its baseline.",
-        {"cases": Option(100_000, "Open cases across the city"), "forces": Option(10_000, "Tracked forces"),
-         "seconds": Option(10.0, "Seconds of tile load per layer and baseline"),
-         "samples": Option(100, "Position moves watched on the page"),
-         "background": Option(330, "Fixes a second from the other forces meanwhile")},
-        city="_map_bench", empty=False,
+        {
+            "cases": Option(100_000, "Open cases across the city"),
+            "forces": Option(10_000, "Tracked forces"),
+            "seconds": Option(10.0, "Seconds of tile load per layer and baseline"),
+            "samples": Option(100, "Position moves watched on the page"),
+            "background": Option(330, "Fixes a second from the other forces meanwhile"),
+        },
+        city="_map_bench",
+        empty=False,
     ),
     "hotspots": Benchmark(
         "Hot spots of the city from the database vs points → h3 → esda.G_Local; and the cold start.",
-        {"cases": Option(1_000_000, "Cases over the last year (kept between runs)"),
-         "resolution": Option(8, "H3 resolution", min=6, max=10),
-         "permutations": Option(999, "Permutations of the significance test", min=0, max=9999),
-         "repeats": Option(3, "Timed runs of each route (the median is reported)", min=1)},
-        city="_hotspots_bench", empty=False,
+        {
+            "cases": Option(1_000_000, "Cases over the last year (kept between runs)"),
+            "resolution": Option(8, "H3 resolution", min=6, max=10),
+            "permutations": Option(999, "Permutations of the significance test", min=0, max=9999),
+            "repeats": Option(3, "Timed runs of each route (the median is reported)", min=1),
+        },
+        city="_hotspots_bench",
+        empty=False,
     ),
     "queues": Benchmark(
         "Work queues of a district handler and the city commander: requests vs the plain case list, page ready.",
-        {"cases": Option(100_000, "Open cases across the city, spread over the open states"),
-         "seconds": Option(10.0, "Seconds of HTTP load per request and baseline"), "clients": Option(4, CLIENTS),
-         "loads": Option(3, "Page loads (cold and warm) per caller", min=1)},
-        city="_queues_bench", empty=False,
+        {
+            "cases": Option(100_000, "Open cases across the city, spread over the open states"),
+            "seconds": Option(10.0, "Seconds of HTTP load per request and baseline"),
+            "clients": Option(4, CLIENTS),
+            "loads": Option(3, "Page loads (cold and warm) per caller", min=1),
+        },
+        city="_queues_bench",
+        empty=False,
     ),
     "search": Benchmark(
         "The search box: each query kind's p50 / p99 vs a plain ILIKE, against the 50 ms p99 target.",
-        {"cases": Option(100_000, "Cases across the city (and every unit and building)"),
-         "seconds": Option(10.0, "Seconds of HTTP load per query kind and baseline"), "clients": Option(2, CLIENTS),
-         "queries": Option(300, "Distinct queries of each kind, drawn from the data", min=1)},
-        city="_search_bench", empty=False,
+        {
+            "cases": Option(100_000, "Cases across the city (and every unit and building)"),
+            "seconds": Option(10.0, "Seconds of HTTP load per query kind and baseline"),
+            "clients": Option(2, CLIENTS),
+            "queries": Option(300, "Distinct queries of each kind, drawn from the data", min=1),
+        },
+        city="_search_bench",
+        empty=False,
     ),
     "screen": Benchmark(
         "The wall display: first full paint vs the command map, and a day of traffic (heap, DOM, live latency).",
-        {"minutes": Option(10.0, "Minutes the day of traffic is compressed into"),
-         "rate": Option(100.0, "Events a second (reports, moves, escalations, force fixes)"),
-         "cases": Option(20_000, "Open cases across the city"), "forces": Option(10_000, "Tracked forces"),
-         "loads": Option(3, "Warm reloads measured after the cold load", min=1)},
-        city="_screen_bench", empty=False,
+        {
+            "minutes": Option(10.0, "Minutes the day of traffic is compressed into"),
+            "rate": Option(100.0, "Events a second (reports, moves, escalations, force fixes)"),
+            "cases": Option(20_000, "Open cases across the city"),
+            "forces": Option(10_000, "Tracked forces"),
+            "loads": Option(3, "Warm reloads measured after the cold load", min=1),
+        },
+        city="_screen_bench",
+        empty=False,
     ),
     "basemap": Benchmark(
         "Tiles of an imported MBTiles (png) and PMTiles (pbf) package vs the hierarchy's own vector tiles.",
         {"seconds": Option(10.0, "Seconds of tile load per package and baseline"), "clients": Option(16, CLIENTS)},
-        city="_basemap_bench", empty=False,
+        city="_basemap_bench",
+        empty=False,
     ),
     "trends": Benchmark(
         "The planner's KPI trends: one grouped pass vs one evaluation per point, against the 1 s p99 target.",
-        {"cases": Option(100_000, "Cases in the demo's year of history"),
-         "samples": Option(30, "Requests timed one after another per measure", min=1),
-         "baseline_samples": Option(5, "The same for the per-point baseline (slow)", min=1)},
-        city="_trends_bench", empty=False,
+        {
+            "cases": Option(100_000, "Cases in the demo's year of history"),
+            "samples": Option(30, "Requests timed one after another per measure", min=1),
+            "baseline_samples": Option(5, "The same for the per-point baseline (slow)", min=1),
+        },
+        city="_trends_bench",
+        empty=False,
     ),
     "faults": Benchmark(
         "A database stop/start under probing and parallel login guessing, each against the minimal app "
         "(on a cluster of the benchmark's own).",
-        {"down": Option(5.0, "Seconds the database is stopped", keyword="down_s"),
-         "guessers": Option(64, "Parallel login guessers", min=1),
-         "guess_seconds": Option(10.0, "Seconds of guessing per case and app", keyword="guess_s")},
+        {
+            "down": Option(5.0, "Seconds the database is stopped", keyword="down_s"),
+            "guessers": Option(64, "Parallel login guessers", min=1),
+            "guess_seconds": Option(10.0, "Seconds of guessing per case and app", keyword="guess_s"),
+        },
         city="own",
     ),
-}  # fmt: skip
+}
 
 
 def _measure(name: str, benchmark: Benchmark, options: dict[str, Any]) -> None:
@@ -176,9 +216,11 @@ def _command(name: str, benchmark: Benchmark) -> Callable[..., None]:
         for key, option in benchmark.options.items()
     }
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option.default, annotation=annotations[key])
-         for key, option in benchmark.options.items()]
-    )  # fmt: skip
+        [
+            inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option.default, annotation=annotations[key])
+            for key, option in benchmark.options.items()
+        ]
+    )
     command.__annotations__ = {**annotations, "return": None}
     command.__doc__ = benchmark.summary
     command.__name__ = f"bench_{name}"

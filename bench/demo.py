@@ -36,11 +36,17 @@ TARGET_S = 60.0
 @contextmanager
 def progress_bar(console: Console, description: str) -> Iterator[Callback]:
     """A rich bar driven by the library's (stage, fraction) callbacks."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(description, total=1.0)
-        yield lambda stage, fraction: bar.update(task, completed=min(fraction, 1.0),
-                                                 description=f"{description}: {stage}")  # fmt: skip
+        yield lambda stage, fraction: bar.update(
+            task, completed=min(fraction, 1.0), description=f"{description}: {stage}"
+        )
 
 
 def plain_copy(settings: StoreSettings, prefix: str) -> float:
@@ -74,21 +80,37 @@ def run(settings: StoreSettings, *, cases: int, console: Console) -> list[Row]:
             history = load_history(settings, engine, cases, prefix=prefix, seed=41, actor="bench", progress=update)
         seconds = time.perf_counter() - started
         with engine.connect() as conn:
-            broken = conn.execute(text("SELECT count(*) FROM cityops_verify_transitions() v JOIN event e "
-                                       "ON e.id = v.event_id WHERE e.external_id LIKE :p"),
-                                  {"p": f"{prefix}-%"}).scalar_one()  # fmt: skip
-        console.print(f"demo history: {history.cases:,} cases, {history.transitions:,} transitions, "
-                      f"{history.open_cases:,} still open, in {seconds:.1f} s; chains broken: {broken}")  # fmt: skip
+            broken = conn.execute(
+                text(
+                    "SELECT count(*) FROM cityops_verify_transitions() v JOIN event e "
+                    "ON e.id = v.event_id WHERE e.external_id LIKE :p"
+                ),
+                {"p": f"{prefix}-%"},
+            ).scalar_one()
+        console.print(
+            f"demo history: {history.cases:,} cases, {history.transitions:,} transitions, "
+            f"{history.open_cases:,} still open, in {seconds:.1f} s; chains broken: {broken}"
+        )
         if broken:
             raise PlatformError(f"{broken} generated transitions do not fit their case's chain")
         base_s = plain_copy(settings, prefix)
     finally:
         engine.dispose()
     rows = [
-        Row(f"demo history, {cases:,} cases / {history.transitions:,} transitions: s", f"{seconds:.1f}",
-            f"{base_s:.1f} (plain COPY of the same rows)", base_s / seconds, "≥ 0.05"),
-        Row("demo history: seconds against the 60 s target (scaled to 100,000 cases)", f"{seconds:.1f}",
-            f"{TARGET_S * cases / 100_000:.1f}", TARGET_S * cases / 100_000 / seconds, "≥ 1.0"),
-    ]  # fmt: skip
+        Row(
+            f"demo history, {cases:,} cases / {history.transitions:,} transitions: s",
+            f"{seconds:.1f}",
+            f"{base_s:.1f} (plain COPY of the same rows)",
+            base_s / seconds,
+            "≥ 0.05",
+        ),
+        Row(
+            "demo history: seconds against the 60 s target (scaled to 100,000 cases)",
+            f"{seconds:.1f}",
+            f"{TARGET_S * cases / 100_000:.1f}",
+            TARGET_S * cases / 100_000 / seconds,
+            "≥ 1.0",
+        ),
+    ]
     print_table(rows, console)
     return rows

@@ -66,8 +66,9 @@ def minimal_app() -> FastAPI:
     @bare.app.post("/bare/token")
     async def token(username: str = Form(), password: str = Form()) -> Response:
         async with bare.connection() as conn:
-            row = await (await conn.execute("SELECT password_hash FROM app_user WHERE username = %s",
-                                            (username,))).fetchone()  # fmt: skip
+            row = await (
+                await conn.execute("SELECT password_hash FROM app_user WHERE username = %s", (username,))
+            ).fetchone()
         try:
             await run_in_threadpool(hasher.verify, row[0] if row else "", password)
         except (VerificationError, ValueError):
@@ -104,8 +105,13 @@ class Probe:
 
     def first_refusal(self, after: float) -> float:
         """Seconds from ``after`` to the first answer that was not a 2xx (or no answer)."""
-        return min((done for sent, done, status in self.answers if done >= after and not 200 <= status < 300),
-                   default=float("nan")) - after  # fmt: skip
+        return (
+            min(
+                (done for sent, done, status in self.answers if done >= after and not 200 <= status < 300),
+                default=float("nan"),
+            )
+            - after
+        )
 
     def longest_wait(self, start: float, end: float) -> float:
         """The longest time a probe sent between ``start`` and ``end`` waited for its answer."""
@@ -113,8 +119,13 @@ class Probe:
 
     def first_success(self, after: float) -> float:
         """Seconds from ``after`` to the first 2xx of a probe sent after it."""
-        return min((done for sent, done, status in self.answers if sent >= after and 200 <= status < 300),
-                   default=float("nan")) - after  # fmt: skip
+        return (
+            min(
+                (done for sent, done, status in self.answers if sent >= after and 200 <= status < 300),
+                default=float("nan"),
+            )
+            - after
+        )
 
 
 def measure_outage(cluster: EmbeddedCluster, urls: dict[str, str], down_s: float, console: Console) -> dict[str, dict]:
@@ -137,8 +148,14 @@ def measure_outage(cluster: EmbeddedCluster, urls: dict[str, str], down_s: float
         probe.stop()
     for thread in threads:
         thread.join(timeout=130)
-    return {name: {"refusal": p.first_refusal(stopped), "longest": p.longest_wait(stopped, back),
-                   "success": p.first_success(back)} for name, p in probes.items()}  # fmt: skip
+    return {
+        name: {
+            "refusal": p.first_refusal(stopped),
+            "longest": p.longest_wait(stopped, back),
+            "success": p.first_success(back),
+        }
+        for name, p in probes.items()
+    }
 
 
 # ---- login guessing ---------------------------------------------------------------------------------------------
@@ -173,8 +190,15 @@ def own_city(fixtures: Path, console: Console) -> Iterator[tuple[EmbeddedCluster
     ``fixtures``: where the generated demo tiers are cached (the installation's own)."""
     root = Path(tempfile.mkdtemp(prefix="cityops-faults-", dir="/tmp"))
     root.chmod(0o755)
-    settings = StoreSettings(_env_file=None, database_url=None, data_dir=root / "data", db_port=free_port(),
-                             city="faults", db_durable=False, pool_size=4)  # fmt: skip
+    settings = StoreSettings(
+        _env_file=None,
+        database_url=None,
+        data_dir=root / "data",
+        db_port=free_port(),
+        city="faults",
+        db_durable=False,
+        pool_size=4,
+    )
     cluster = EmbeddedCluster(settings)
     try:
         with console.status("a cluster and the Nanjing demo of the benchmark's own"):
@@ -203,37 +227,66 @@ def _guessed_accounts(settings: StoreSettings) -> dict[bool, str]:
     return accounts
 
 
-def run(cluster: EmbeddedCluster, settings: StoreSettings, *, down_s: float, guessers: int, guess_s: float,
-        console: Console, compiled: bool = True) -> list[Row]:  # fmt: skip
+def run(
+    cluster: EmbeddedCluster,
+    settings: StoreSettings,
+    *,
+    down_s: float,
+    guessers: int,
+    guess_s: float,
+    console: Console,
+    compiled: bool = True,
+) -> list[Row]:
     """Both measures against the platform and the minimal app on ``cluster`` (which this stops and starts), one
     table; the rows (the smoke test reads them). ``compiled``: see ``bench.harness.served``."""
     console.print(f"machine: {describe()}")
     accounts = _guessed_accounts(settings)
     settings_now = ApiSettings()
-    limits = {False: f"{settings_now.rate_login_failures} per account and address",
-              True: f"{settings_now.rate_login_failures_per_account} per account from unknown addresses"}  # fmt: skip
+    limits = {
+        False: f"{settings_now.rate_login_failures} per account and address",
+        True: f"{settings_now.rate_login_failures_per_account} per account from unknown addresses",
+    }
     rows: list[Row] = []
     env = {"CITYOPS_DB_PORT": str(settings.db_port), "CITYOPS_DB_DURABLE": "false"}
     bare_command = ("uvicorn", "--factory", "bench.faults:minimal_app", "--log-level", "warning")
-    with (served(settings, compiled=compiled, env=env) as ours,
-          served(settings, bare_command, compiled=compiled, env=env) as bare):  # fmt: skip
+    with (
+        served(settings, compiled=compiled, env=env) as ours,
+        served(settings, bare_command, compiled=compiled, env=env) as bare,
+    ):
         for spread in (False, True):
             where = f"{guessers} addresses" if spread else "one address"
             checked = guess(f"{ours}/api/v1/auth/token", accounts[spread], guessers, guess_s, spread)
             unthrottled = guess(f"{bare}/bare/token", accounts[spread], guessers, guess_s, spread)
             allowed, baseline = checked.get(401, 0), unthrottled.get(401, 0)
-            rows.append(Row(
-                f"{guessers} parallel guessers, {where}, {guess_s:.0f} s: passwords checked (limit {limits[spread]}; "
-                f"answers {dict(sorted(checked.items()))}; ratio: baseline / ours)",
-                f"{allowed}", f"{baseline} no throttle, minimal app", baseline / max(allowed, 1), "—"))  # fmt: skip
-        figures = measure_outage(cluster, {"ours": f"{ours}/healthz/ready", "bare": f"{bare}/bare/ready"},
-                                 down_s, console)  # fmt: skip
-    for key, measure in (("refusal", "stop → first refusal"), ("longest", "longest wait during the outage"),
-                         ("success", "start → first 2xx")):  # fmt: skip
+            rows.append(
+                Row(
+                    f"{guessers} parallel guessers, {where}, {guess_s:.0f} s: passwords checked (limit "
+                    f"{limits[spread]}; "
+                    f"answers {dict(sorted(checked.items()))}; ratio: baseline / ours)",
+                    f"{allowed}",
+                    f"{baseline} no throttle, minimal app",
+                    baseline / max(allowed, 1),
+                    "—",
+                )
+            )
+        figures = measure_outage(
+            cluster, {"ours": f"{ours}/healthz/ready", "bare": f"{bare}/bare/ready"}, down_s, console
+        )
+    for key, measure in (
+        ("refusal", "stop → first refusal"),
+        ("longest", "longest wait during the outage"),
+        ("success", "start → first 2xx"),
+    ):
         ours_s, bare_s = figures["ours"][key], figures["bare"][key]
         target = "" if key == "longest" else f"target ≤ {TARGET_S:.0f} s: {'met' if ours_s <= TARGET_S else 'MISSED'}; "
-        rows.append(Row(f"database down {down_s:.0f} s: {measure} ({target}ratio: baseline / ours)",
-                        f"{ours_s:.2f} s", f"{bare_s:.2f} s default pool, minimal app",
-                        bare_s / ours_s if ours_s > 0 else float("inf"), "—"))  # fmt: skip
+        rows.append(
+            Row(
+                f"database down {down_s:.0f} s: {measure} ({target}ratio: baseline / ours)",
+                f"{ours_s:.2f} s",
+                f"{bare_s:.2f} s default pool, minimal app",
+                bare_s / ours_s if ours_s > 0 else float("inf"),
+                "—",
+            )
+        )
     print_table(rows, console)
     return rows

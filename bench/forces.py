@@ -66,13 +66,27 @@ def ensure_directory(engine: Engine, total: int, console: Console) -> int:
         _add_forces(engine, total - count, console)
     with engine.begin() as conn:  # the synthetic forces' state is known each run; other forces stay as they are
         synthetic = {"prefix": f"{PREFIX}%"}
-        conn.execute(text("UPDATE force SET status = 'available' WHERE status <> 'available' AND code LIKE :prefix "
-                          "AND NOT EXISTS (SELECT FROM assignment a WHERE a.force_id = force.id "
-                          "AND a.released_at IS NULL)"), synthetic)  # fmt: skip
-        conn.execute(text("UPDATE force SET status = 'off_duty' WHERE id % 10 = 3 AND code LIKE :prefix "
-                          "AND status = 'available'"), synthetic)  # fmt: skip
-        conn.execute(text("UPDATE force_position p SET fixed_at = now() - interval '1 minute' FROM force f "
-                          "WHERE f.id = p.force_id AND f.code LIKE :prefix"), synthetic)  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE force SET status = 'available' WHERE status <> 'available' AND code LIKE :prefix "
+                "AND NOT EXISTS (SELECT FROM assignment a WHERE a.force_id = force.id "
+                "AND a.released_at IS NULL)"
+            ),
+            synthetic,
+        )
+        conn.execute(
+            text(
+                "UPDATE force SET status = 'off_duty' WHERE id % 10 = 3 AND code LIKE :prefix AND status = 'available'"
+            ),
+            synthetic,
+        )
+        conn.execute(
+            text(
+                "UPDATE force_position p SET fixed_at = now() - interval '1 minute' FROM force f "
+                "WHERE f.id = p.force_id AND f.code LIKE :prefix"
+            ),
+            synthetic,
+        )
         conn.execute(text("ANALYZE force, force_position"))
         return conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
 
@@ -81,19 +95,34 @@ def _add_forces(engine: Engine, count: int, console: Console) -> None:
     """Synthetic forces: persons in grids, teams in streets, vehicles and equipment in districts."""
     rng = np.random.default_rng(41)
     with engine.connect() as conn:
-        units = {tier: conn.execute(text(
-            "SELECT code, ST_X(c), ST_Y(c), sqrt(area_m2) FROM (SELECT code, ST_PointOnSurface(geom) c, area_m2 "
-            "FROM unit WHERE tier = :t AND kind = 'administrative') q"), {"t": tier}).all()
-            for tier in ("grid", "street", "district")}  # fmt: skip
+        units = {
+            tier: conn.execute(
+                text(
+                    "SELECT code, ST_X(c), ST_Y(c), sqrt(area_m2) FROM (SELECT code, ST_PointOnSurface(geom) c, "
+                    "area_m2 "
+                    "FROM unit WHERE tier = :t AND kind = 'administrative') q"
+                ),
+                {"t": tier},
+            ).all()
+            for tier in ("grid", "street", "district")
+        }
     kinds = rng.choice(KINDS, count, p=[0.6, 0.1, 0.22, 0.08])
     tier_of = {"person": "grid", "team": "street", "vehicle": "district", "equipment": "district"}
     rows = []
     for i, kind in enumerate(track(kinds, description="generating forces", console=console)):
         code, x, y, size = units[tier_of[kind]][int(rng.integers(0, len(units[tier_of[kind]])))]
         spread = size / 2 / 100_000  # about half the unit's width, in degrees
-        rows.append({"code": f"{PREFIX}{uuid.uuid4().hex[:12]}", "name": f"bench {kind} {i}", "kind": kind,
-                     "unit": code, "capabilities": str(rng.choice(CAPS_BY_KIND[kind])),
-                     "lon": f"{x + rng.normal(0, spread):.6f}", "lat": f"{y + rng.normal(0, spread):.6f}"})  # fmt: skip
+        rows.append(
+            {
+                "code": f"{PREFIX}{uuid.uuid4().hex[:12]}",
+                "name": f"bench {kind} {i}",
+                "kind": kind,
+                "unit": code,
+                "capabilities": str(rng.choice(CAPS_BY_KIND[kind])),
+                "lon": f"{x + rng.normal(0, spread):.6f}",
+                "lat": f"{y + rng.normal(0, spread):.6f}",
+            }
+        )
     with tempfile.TemporaryDirectory() as scratch:  # the directory file, loaded as any directory is
         path = Path(scratch) / "bench-forces.csv"
         with path.open("w", newline="", encoding="utf-8") as out:
@@ -113,9 +142,17 @@ def cases(engine: Engine, count: int) -> list[tuple[int, str, int, float, float]
         write_history(engine, path, count, seed=43)
         batch = import_events(engine, path).batch_id
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM event WHERE import_batch_id = :b "
-            "ORDER BY id"), {"b": batch})]  # fmt: skip
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM event WHERE "
+                    "import_batch_id = :b "
+                    "ORDER BY id"
+                ),
+                {"b": batch},
+            )
+        ]
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -135,8 +172,14 @@ def time_database(settings: StoreSettings, picks: list[tuple], fresh: datetime, 
             started = time.perf_counter()
             nearest.append([r[0] for r in conn.execute(KNN, (geom,), prepare=True).fetchall()])
             knn.append(time.perf_counter() - started)
-    return {"ours": _percentiles(ours), "knn": _percentiles(knn), "answers": answers, "nearest": nearest,
-            "fresh": fresh, "at": at}  # fmt: skip
+    return {
+        "ours": _percentiles(ours),
+        "knn": _percentiles(knn),
+        "answers": answers,
+        "nearest": nearest,
+        "fresh": fresh,
+        "at": at,
+    }
 
 
 def brute_force_check(
@@ -172,8 +215,9 @@ def brute_force_check(
     return exact, plain_exact, len(picks)
 
 
-def bench_recommend(settings: StoreSettings, engine: Engine, total: int, queries: int, seconds: float,
-                    console: Console) -> list[Row]:  # fmt: skip
+def bench_recommend(
+    settings: StoreSettings, engine: Engine, total: int, queries: int, seconds: float, console: Console
+) -> list[Row]:
     """Database alone, exactness, and the API at one and at four clients."""
     picks = cases(engine, queries)
     now = datetime.now().astimezone()
@@ -181,24 +225,44 @@ def bench_recommend(settings: StoreSettings, engine: Engine, total: int, queries
     exact, plain_exact, n = brute_force_check(settings, engine, picks[: min(len(picks), 500)], timed, console)
     ours, knn = timed["ours"], timed["knn"]
     headers = bench_caller(engine, "bench-commander", ["city_commander"], "320100")
-    paths = [f"/api/v1/events/{case[0]}/candidates?k=5" + (f"&capability={','.join(MIX[i % 4])}" if MIX[i % 4] else "")
-             for i, case in enumerate(picks)]  # fmt: skip
+    paths = [
+        f"/api/v1/events/{case[0]}/candidates?k=5" + (f"&capability={','.join(MIX[i % 4])}" if MIX[i % 4] else "")
+        for i, case in enumerate(picks)
+    ]
     with served(settings) as base:
         run_wrk(base, cycling_gets(paths, headers), 1, 2)  # warm
         single = run_wrk(base, cycling_gets(paths, headers), 1, seconds)
         loaded = run_wrk(base, cycling_gets(paths, headers), 4, seconds)
     return [
-        Row(f"recommend top-5 of {total:,} in the database: p50 / p99 ms", f"{ours[0]:.2f} / {ours[1]:.2f}",
-            f"{knn[0]:.2f} / {knn[1]:.2f} (PostGIS <-> LIMIT 5)", knn[1] / ours[1], "—"),
-        Row(f"recommend: equal to brute-force geodesic ranking ({n} queries)", f"{100 * exact / n:.1f} %",
-            f"{100 * plain_exact / n:.1f} % (<-> vs geodesic top-5)", exact / n, "≥ 1.0"),
-        Row("recommend through the API, 1 client: p50 / p99 ms (req/s)",
-            f"{single.p50_ms:.2f} / {single.p99_ms:.2f} ({single.rps:,.0f})", "p99 limit 10 ms",
-            10 / single.p99_ms, "≥ 1.0"),
-        Row("recommend through the API, 4 clients: p50 / p99 ms (req/s)",
-            f"{loaded.p50_ms:.2f} / {loaded.p99_ms:.2f} ({loaded.rps:,.0f})", "p99 limit 10 ms",
-            10 / loaded.p99_ms, "≥ 1.0"),
-    ]  # fmt: skip
+        Row(
+            f"recommend top-5 of {total:,} in the database: p50 / p99 ms",
+            f"{ours[0]:.2f} / {ours[1]:.2f}",
+            f"{knn[0]:.2f} / {knn[1]:.2f} (PostGIS <-> LIMIT 5)",
+            knn[1] / ours[1],
+            "—",
+        ),
+        Row(
+            f"recommend: equal to brute-force geodesic ranking ({n} queries)",
+            f"{100 * exact / n:.1f} %",
+            f"{100 * plain_exact / n:.1f} % (<-> vs geodesic top-5)",
+            exact / n,
+            "≥ 1.0",
+        ),
+        Row(
+            "recommend through the API, 1 client: p50 / p99 ms (req/s)",
+            f"{single.p50_ms:.2f} / {single.p99_ms:.2f} ({single.rps:,.0f})",
+            "p99 limit 10 ms",
+            10 / single.p99_ms,
+            "≥ 1.0",
+        ),
+        Row(
+            "recommend through the API, 4 clients: p50 / p99 ms (req/s)",
+            f"{loaded.p50_ms:.2f} / {loaded.p99_ms:.2f} ({loaded.rps:,.0f})",
+            "p99 limit 10 ms",
+            10 / loaded.p99_ms,
+            "≥ 1.0",
+        ),
+    ]
 
 
 # ---- ingest -------------------------------------------------------------------------------------
@@ -233,8 +297,10 @@ def copy_baseline(settings: StoreSettings, codes: list[int], lon: np.ndarray, la
     table = f"bench_fix_copy_{uuid.uuid4().hex[:6]}"
     base = datetime.now(UTC)
     with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {table} (force_id bigint, fixed_at timestamptz, lon float8, lat float8, "
-                     "speed real, heading real)")  # fmt: skip
+        conn.execute(
+            f"CREATE TABLE {table} (force_id bigint, fixed_at timestamptz, lon float8, lat float8, "
+            "speed real, heading real)"
+        )
         try:
             started = time.perf_counter()
             with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
@@ -249,8 +315,12 @@ def copy_baseline(settings: StoreSettings, codes: list[int], lon: np.ndarray, la
 def bench_ingest(settings: StoreSettings, engine: Engine, seconds: float, clients: int, console: Console) -> list[Row]:
     """Batches through the API against plain COPY of as many rows."""
     with engine.connect() as conn:
-        devices = conn.execute(text("SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f "
-                                    "JOIN force_position p ON p.force_id = f.id ORDER BY f.id")).all()  # fmt: skip
+        devices = conn.execute(
+            text(
+                "SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f "
+                "JOIN force_position p ON p.force_id = f.id ORDER BY f.id"
+            )
+        ).all()
     ids, codes = [d[0] for d in devices], [d[1] for d in devices]
     lon, lat = np.array([d[2] for d in devices]), np.array([d[3] for d in devices])
     headers = bench_caller(engine, "bench-tracker", ["tracker"], "320100")
@@ -264,12 +334,21 @@ def bench_ingest(settings: StoreSettings, engine: Engine, seconds: float, client
         f"ingest: {ours.rps:,.1f} batches/s of 500 → {fixes_per_s:,.0f} fixes/s; COPY {copy_rate:,.0f} rows/s"
     )
     return [
-        Row(f"positions, {clients} clients × batches of 500: fixes/s (p50 / p99 ms a batch)",
-            f"{fixes_per_s:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})", f"{copy_rate:,.0f} rows/s (plain COPY)",
-            fixes_per_s / copy_rate, "≥ 0.3"),
-        Row("positions: fixes/s against the 20,000 target", f"{fixes_per_s:,.0f}", "20,000", fixes_per_s / 20_000,
-            "≥ 1.0"),
-    ]  # fmt: skip
+        Row(
+            f"positions, {clients} clients × batches of 500: fixes/s (p50 / p99 ms a batch)",
+            f"{fixes_per_s:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
+            f"{copy_rate:,.0f} rows/s (plain COPY)",
+            fixes_per_s / copy_rate,
+            "≥ 0.3",
+        ),
+        Row(
+            "positions: fixes/s against the 20,000 target",
+            f"{fixes_per_s:,.0f}",
+            "20,000",
+            fixes_per_s / 20_000,
+            "≥ 1.0",
+        ),
+    ]
 
 
 def run(

@@ -108,15 +108,23 @@ def served(
     of reach: a benchmark measures throughput (the limiter still counts every request), not refusals.
     """
     port = free_port()
-    environment = {**os.environ, "CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
-                   "CITYOPS_LOG_JSON": "true", "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000000/minute",
-                   "CITYOPS_RATE_INTAKE_PER_CALLER": "100000000/minute", **(env or {})}  # fmt: skip
+    environment = {
+        **os.environ,
+        "CITYOPS_DATA_DIR": str(settings.data_dir),
+        "CITYOPS_CITY": settings.city,
+        "CITYOPS_LOG_JSON": "true",
+        "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000000/minute",
+        "CITYOPS_RATE_INTAKE_PER_CALLER": "100000000/minute",
+        **(env or {}),
+    }
     if settings.database_url:
         environment["CITYOPS_DATABASE_URL"] = settings.database_url
     server = subprocess.Popen(
         [sys.executable, "-m", *command, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -194,10 +202,21 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1,
         script.write(lua)
     try:
         result = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s}s",
-             "--latency", "-s", script.name, base],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{clients}",
+                f"-d{max(1, round(seconds))}s",
+                f"--timeout={timeout_s}s",
+                "--latency",
+                "-s",
+                script.name,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         Path(script.name).unlink()
     if result.stderr.strip():  # a Lua error, for one: wrk still exits 0

@@ -64,15 +64,24 @@ def write_cases(engine: Engine, path: Path, count: int, seed: int, end: datetime
     cluster_lon = centres[members, 0] + rng.normal(0, 1, len(members)) * sigma / np.cos(np.radians(32))
     cluster_lat = centres[members, 1] + rng.normal(0, 1, len(members)) * sigma
     recent = members < CLUSTERS // 4  # these clusters began 90 days ago
-    days = np.concatenate([rng.uniform(0, 365, spread), np.where(recent, rng.uniform(0, 90, len(members)),
-                                                                  rng.uniform(0, 365, len(members)))])  # fmt: skip
+    days = np.concatenate(
+        [
+            rng.uniform(0, 365, spread),
+            np.where(recent, rng.uniform(0, 90, len(members)), rng.uniform(0, 365, len(members))),
+        ]
+    )
     reported = pd.Timestamp(end) - pd.to_timedelta(days * 86400, "s")
-    pd.DataFrame({
-        "id": [f"{path.stem}-{i}" for i in range(count)], "lon": np.concatenate([lon, cluster_lon]).round(6),
-        "lat": np.concatenate([lat, cluster_lat]).round(6), "category": rng.choice(codes, count),
-        "source": rng.choice(["hotline", "grid_worker", "citizen_app"], count),
-        "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+00:00"), "state": "closed",
-    }).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "id": [f"{path.stem}-{i}" for i in range(count)],
+            "lon": np.concatenate([lon, cluster_lon]).round(6),
+            "lat": np.concatenate([lat, cluster_lat]).round(6),
+            "category": rng.choice(codes, count),
+            "source": rng.choice(["hotline", "grid_worker", "citizen_app"], count),
+            "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "state": "closed",
+        }
+    ).to_csv(path, index=False)
 
 
 def ensure_cases(engine: Engine, count: int, console: Console) -> tuple[datetime, int]:
@@ -103,37 +112,55 @@ def direct(settings: StoreSettings, query: HotspotQuery) -> tuple[float, set[int
     started = time.perf_counter()
     with psycopg.connect(libpq_url(settings)) as conn:
         points = conn.execute(POINTS, (query.unit_id, query.since, query.until)).fetchall()
-    cells, counts = np.unique([h3.latlng_to_cell(lat, lon, query.resolution) for lon, lat in points],
-                              return_counts=True)  # fmt: skip
+    cells, counts = np.unique(
+        [h3.latlng_to_cell(lat, lon, query.resolution) for lon, lat in points], return_counts=True
+    )
     known = set(cells.tolist())
     weights = W({c: [n for n in h3.grid_ring(c, 1) if n in known] for c in cells.tolist()}, silence_warnings=True)
-    g = esda.G_Local(counts.astype(float), weights, transform="B", star=True, permutations=query.permutations,
-                     seed=query.seed)  # fmt: skip
+    g = esda.G_Local(
+        counts.astype(float), weights, transform="B", star=True, permutations=query.permutations, seed=query.seed
+    )
     cut = esda.fdr(g.p_sim, query.alpha)
-    hot = {h3.str_to_int(c) for c, z, p, n in zip(cells, g.Zs, g.p_sim, counts, strict=True)
-           if p <= cut and z > 0 and n >= query.min_count}  # fmt: skip
+    hot = {
+        h3.str_to_int(c)
+        for c, z, p, n in zip(cells, g.Zs, g.p_sim, counts, strict=True)
+        if p <= cut and z > 0 and n >= query.min_count
+    }
     return time.perf_counter() - started, hot, len(cells)
 
 
 def run(
-    settings: StoreSettings, *, cases: int, resolution: int = 8, permutations: int = 999, repeats: int = 3,
+    settings: StoreSettings,
+    *,
+    cases: int,
+    resolution: int = 8,
+    permutations: int = 999,
+    repeats: int = 3,
     console: Console,
-) -> list[Row]:  # fmt: skip
+) -> list[Row]:
     """Cold start, then ours and the direct route warm, one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
     try:
         end, total = ensure_cases(engine, cases, console)
         with engine.connect() as conn:
-            city, code, boundary = conn.execute(text("SELECT id, code, ST_AsBinary(geom) FROM unit "
-                                                     "WHERE tier = 'city' LIMIT 1")).one()  # fmt: skip
+            city, code, boundary = conn.execute(
+                text("SELECT id, code, ST_AsBinary(geom) FROM unit WHERE tier = 'city' LIMIT 1")
+            ).one()
     finally:
         engine.dispose()
     started = time.perf_counter()
     warm_up()
     cold_s = time.perf_counter() - started
-    query = HotspotQuery(city, code, bytes(boundary), end - timedelta(days=366), end + timedelta(seconds=1),
-                         resolution, permutations=permutations)  # fmt: skip
+    query = HotspotQuery(
+        city,
+        code,
+        bytes(boundary),
+        end - timedelta(days=366),
+        end + timedelta(seconds=1),
+        resolution,
+        permutations=permutations,
+    )
     asyncio.run(ours(settings, query))  # caches and buffers warm, both routes
     direct(settings, query)
     ours_runs = [asyncio.run(ours(settings, query)) for _ in range(repeats)]
@@ -142,18 +169,30 @@ def run(
     result = ours_runs[-1][1]
     ours_hot, base_hot = {s.cell for s in result.spots if s.kind == HOT}, direct_runs[-1][1]
     shared = len(ours_hot & base_hot) / max(len(ours_hot | base_hot), 1)
-    console.print(f"data: {total:,} cases in the city database, {result.summary()['cases']:,} in the year; "
-                  f"{len(result.spots):,} cells in the city at resolution {resolution} "
-                  f"({direct_runs[-1][2]:,} holding cases); hot cells: ours {len(ours_hot):,}, "
-                  f"direct {len(base_hot):,}, shared {shared:.0%} (the direct route's p is the rank among the "
-                  f"draws and leaves empty cells out)")  # fmt: skip
+    console.print(
+        f"data: {total:,} cases in the city database, {result.summary()['cases']:,} in the year; "
+        f"{len(result.spots):,} cells in the city at resolution {resolution} "
+        f"({direct_runs[-1][2]:,} holding cases); hot cells: ours {len(ours_hot):,}, "
+        f"direct {len(base_hot):,}, shared {shared:.0%} (the direct route's p is the rank among the "
+        f"draws and leaves empty cells out)"
+    )
     console.print(result.text(), highlight=False)
     rows = [
-        Row(f"city, one year, res {resolution}, {permutations} permutations: database → classified cells, warm s",
-            f"{ours_s:.2f}", f"{base_s:.2f} (points → h3 → esda.G_Local)", base_s / ours_s, "≥ 1"),
+        Row(
+            f"city, one year, res {resolution}, {permutations} permutations: database → classified cells, warm s",
+            f"{ours_s:.2f}",
+            f"{base_s:.2f} (points → h3 → esda.G_Local)",
+            base_s / ours_s,
+            "≥ 1",
+        ),
         Row("the same against the 5 s target", f"{ours_s:.2f}", "5.00", 5.0 / ours_s, "≥ 1"),
-        Row("cold start: numba compiling esda's kernel (once per process, at service start)", f"{cold_s:.1f}",
-            "—", 0.0, "—"),
-    ]  # fmt: skip
+        Row(
+            "cold start: numba compiling esda's kernel (once per process, at service start)",
+            f"{cold_s:.1f}",
+            "—",
+            0.0,
+            "—",
+        ),
+    ]
     print_table(rows, console)
     return rows

@@ -60,9 +60,18 @@ def report_bodies(engine: Engine, count: int, seed: int) -> list[str]:
         lon, lat = random_points_inside(city_outline(conn), count, seed)
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rng = np.random.default_rng(seed)
-    return [orjson.dumps({"lon": round(float(x), 6), "lat": round(float(y), 6), "category": codes[int(c)],
-                          "source": "citizen_app", "description": f"市民反映问题 {i}"}).decode()
-            for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))]  # fmt: skip
+    return [
+        orjson.dumps(
+            {
+                "lon": round(float(x), 6),
+                "lat": round(float(y), 6),
+                "category": codes[int(c)],
+                "source": "citizen_app",
+                "description": f"市民反映问题 {i}",
+            }
+        ).decode()
+        for i, (x, y, c) in enumerate(zip(lon, lat, rng.integers(0, len(codes), count), strict=True))
+    ]
 
 
 def posting(path: str, bodies: list[str], run: str, answered: Path, caller: dict[str, str]) -> str:
@@ -98,7 +107,7 @@ def audit(engine: Engine, answered: list[str], run: str) -> tuple[int, int]:
         stored = conn.execute(
             text("SELECT idempotency_key, count(*) FROM report WHERE idempotency_key LIKE :run GROUP BY 1"),
             {"run": f"{run}-%"},
-        ).all()  # fmt: skip
+        ).all()
     counts: dict[str, int] = dict(stored)
     lost = sum(1 for key in answered if key not in counts)
     return lost, sum(count - 1 for count in counts.values())
@@ -123,10 +132,15 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     console.print(f"intake: {len(answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}")
     if lost or duplicated:
         raise PlatformError(f"intake lost {lost} and duplicated {duplicated} reports under load")
-    return [Row(f"POST /api/v1/reports, {clients} clients: reports/s (p50 / p99 ms), lost {lost}, dup {duplicated}",
-                f"{ours.rps:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
-                f"{bare.rps:,.0f} ({bare.p50_ms:,.0f} / {bare.p99_ms:,.0f}) (one-row insert)",
-                ours.rps / bare.rps, "≥ 0.5")]  # fmt: skip
+    return [
+        Row(
+            f"POST /api/v1/reports, {clients} clients: reports/s (p50 / p99 ms), lost {lost}, dup {duplicated}",
+            f"{ours.rps:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
+            f"{bare.rps:,.0f} ({bare.p50_ms:,.0f} / {bare.p99_ms:,.0f}) (one-row insert)",
+            ours.rps / bare.rps,
+            "≥ 0.5",
+        )
+    ]
 
 
 def all_ready(base: str, answers: int = 10) -> None:
@@ -168,40 +182,61 @@ def bench_workers(
                 if compiled:
                     all_ready(base)
                 run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm{count}", keys, caller), clients, 1)
-                measured[count] = run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-{count}", keys, caller),
-                                          clients, seconds)  # fmt: skip
+                measured[count] = run_wrk(
+                    base, posting("/api/v1/reports", bodies, f"{run}-{count}", keys, caller), clients, seconds
+                )
             answered += [key for key in keys.read_text().split() if not key.startswith(f"{run}-warm")]
     lost, duplicated = audit(engine, answered, run)
-    console.print(f"intake by {workers} processes and by 1 on {describe()}: {len(answered):,} reports answered 201 · "
-                  f"lost {lost} · duplicated {duplicated}")  # fmt: skip
+    console.print(
+        f"intake by {workers} processes and by 1 on {describe()}: {len(answered):,} reports answered 201 · "
+        f"lost {lost} · duplicated {duplicated}"
+    )
     if lost or duplicated:
         raise PlatformError(f"intake lost {lost} and duplicated {duplicated} reports under load")
     many, one = measured[workers], measured[1]
-    return [Row(f"POST /api/v1/reports, {clients} clients, serve --workers {workers}: reports/s (p50 / p99 ms)",
-                f"{many.rps:,.0f} ({many.p50_ms:,.0f} / {many.p99_ms:,.0f})",
-                f"{one.rps:,.0f} ({one.p50_ms:,.0f} / {one.p99_ms:,.0f}) (--workers 1)",
-                many.rps / one.rps, "≥ 1")]  # fmt: skip
+    return [
+        Row(
+            f"POST /api/v1/reports, {clients} clients, serve --workers {workers}: reports/s (p50 / p99 ms)",
+            f"{many.rps:,.0f} ({many.p50_ms:,.0f} / {many.p99_ms:,.0f})",
+            f"{one.rps:,.0f} ({one.p50_ms:,.0f} / {one.p99_ms:,.0f}) (--workers 1)",
+            many.rps / one.rps,
+            "≥ 1",
+        )
+    ]
 
 
 HISTORY_START = pd.Timestamp("2025-01-01T00:00:00+08:00")
 
 
 def write_history(
-    engine: Engine, path: Path, count: int, seed: int, *, state: str = "closed",
-    start: pd.Timestamp = HISTORY_START, days: int = 365,
-) -> None:  # fmt: skip
+    engine: Engine,
+    path: Path,
+    count: int,
+    seed: int,
+    *,
+    state: str = "closed",
+    start: pd.Timestamp = HISTORY_START,
+    days: int = 365,
+) -> None:
     """``days`` of events from ``start`` at random places: the kind of file a 12345 system exports."""
     with engine.connect() as conn:
         lon, lat = random_points_inside(city_outline(conn), count, seed)
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rng = np.random.default_rng(seed)
     reported = start + pd.to_timedelta(rng.integers(0, days * 86400, count), "s")
-    pd.DataFrame({
-        "id": [f"{path.stem}-{i}" for i in range(count)], "lon": lon.round(6), "lat": lat.round(6),
-        "category": rng.choice(codes, count), "severity": rng.choice(["IV", "IV", "IV", "III"], count),
-        "source": rng.choice(["hotline", "grid_worker", "citizen_app"], count),
-        "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "description": "历史工单", "state": state,
-    }).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "id": [f"{path.stem}-{i}" for i in range(count)],
+            "lon": lon.round(6),
+            "lat": lat.round(6),
+            "category": rng.choice(codes, count),
+            "severity": rng.choice(["IV", "IV", "IV", "III"], count),
+            "source": rng.choice(["hotline", "grid_worker", "citizen_app"], count),
+            "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+            "description": "历史工单",
+            "state": state,
+        }
+    ).to_csv(path, index=False)
 
 
 def baseline_import(engine: Engine, path: Path) -> float:
@@ -212,9 +247,12 @@ def baseline_import(engine: Engine, path: Path) -> float:
     points.to_postgis(BASELINE_TABLE, engine, if_exists="replace")
     with engine.begin() as conn:
         conn.execute(text(f"ALTER TABLE {BASELINE_TABLE} ADD COLUMN grid_id bigint"))
-        conn.execute(text(
-            f"UPDATE {BASELINE_TABLE} b SET grid_id = u.id FROM unit u "
-            "WHERE u.tier = 'grid' AND ST_Contains(u.geom, b.geometry)"))  # fmt: skip
+        conn.execute(
+            text(
+                f"UPDATE {BASELINE_TABLE} b SET grid_id = u.id FROM unit u "
+                "WHERE u.tier = 'grid' AND ST_Contains(u.geom, b.geometry)"
+            )
+        )
     return time.perf_counter() - started
 
 
@@ -226,20 +264,28 @@ def bench_import(engine: Engine, events: int, console: Console) -> list[Row]:
         result = import_events(engine, path)
         base_s = baseline_import(engine, path)
     with engine.begin() as conn:
-        mismatched = conn.execute(text(
-            f"SELECT count(*) FROM event e JOIN {BASELINE_TABLE} b ON b.id = e.external_id "
-            "WHERE e.import_batch_id = :batch AND b.grid_id IS DISTINCT FROM e.grid_id"), {"batch": result.batch_id},
-        ).scalar_one()  # fmt: skip
+        mismatched = conn.execute(
+            text(
+                f"SELECT count(*) FROM event e JOIN {BASELINE_TABLE} b ON b.id = e.external_id "
+                "WHERE e.import_batch_id = :batch AND b.grid_id IS DISTINCT FROM e.grid_id"
+            ),
+            {"batch": result.batch_id},
+        ).scalar_one()
         conn.execute(text(f"DROP TABLE {BASELINE_TABLE}"))
         conn.execute(text("DELETE FROM event WHERE import_batch_id = :batch"), {"batch": result.batch_id})
     console.print(
         f"import: {events:,} events · {result.loaded:,} loaded, {result.rejected:,} rejected · "
         f"{'bulk mode' if result.bulk else 'incremental'} · grids differing from the baseline's: {mismatched}"
     )
-    return [Row(f"historic import of {events:,} events: events/s",
-                f"{result.loaded / result.seconds:,.0f} ({result.seconds:.1f} s)",
-                f"{events / base_s:,.0f} ({base_s:.1f} s) (to_postgis + ST_Contains)",
-                base_s / result.seconds, "≥ 5")]  # fmt: skip
+    return [
+        Row(
+            f"historic import of {events:,} events: events/s",
+            f"{result.loaded / result.seconds:,.0f} ({result.seconds:.1f} s)",
+            f"{events / base_s:,.0f} ({base_s:.1f} s) (to_postgis + ST_Contains)",
+            base_s / result.seconds,
+            "≥ 5",
+        )
+    ]
 
 
 def run(

@@ -56,8 +56,15 @@ def bench_batch(conn, points: int, console: Console) -> list[Row]:
         f"{locator.coverage.resolution}, {len(locator.coverage.cells):,} cells "
         f"({boundary:.0%} boundary) · mismatches vs exact: {mismatches}"
     )
-    return [Row("batch locate, points/s", f"{points / ours_s:,.0f}", f"{points / base_s:,.0f} (STRtree within)",
-                base_s / ours_s, "≥ 1.0")]  # fmt: skip
+    return [
+        Row(
+            "batch locate, points/s",
+            f"{points / ours_s:,.0f}",
+            f"{points / base_s:,.0f} (STRtree within)",
+            base_s / ours_s,
+            "≥ 1.0",
+        )
+    ]
 
 
 def _percentile_us(samples: list[float], q: float) -> float:
@@ -82,8 +89,15 @@ def bench_single(conn, count: int) -> list[Row]:
         ours.append(time.perf_counter() - started)
     p50, p99 = _percentile_us(ours, 50), _percentile_us(ours, 99)
     f50, f99 = _percentile_us(floor, 50), _percentile_us(floor, 99)
-    return [Row("single locate p50 / p99 µs", f"{p50:,.0f} / {p99:,.0f}",
-                f"{f50:,.0f} / {f99:,.0f} (SELECT 1)", f50 / p50, "≥ 0.5")]  # fmt: skip
+    return [
+        Row(
+            "single locate p50 / p99 µs",
+            f"{p50:,.0f} / {p99:,.0f}",
+            f"{f50:,.0f} / {f99:,.0f} (SELECT 1)",
+            f50 / p50,
+            "≥ 0.5",
+        )
+    ]
 
 
 def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key: dict[str, str]) -> list[Row]:
@@ -95,14 +109,20 @@ def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key:
         run_wrk(base, cycling_gets(locate_paths, key), clients, 1)
         bare = run_wrk(base, cycling_gets(["/healthz/ready"]), clients, seconds)
         ours = run_wrk(base, cycling_gets(locate_paths, key), clients, seconds)
-    return [Row(f"GET /api/v1/locate, {clients} clients: req/s (p99 ms)",
-                f"{ours.rps:,.0f} ({ours.p99_ms:,.1f})",
-                f"{bare.rps:,.0f} ({bare.p99_ms:,.1f}) (SELECT 1 endpoint)",
-                ours.rps / bare.rps, "≥ 0.7")]  # fmt: skip
+    return [
+        Row(
+            f"GET /api/v1/locate, {clients} clients: req/s (p99 ms)",
+            f"{ours.rps:,.0f} ({ours.p99_ms:,.1f})",
+            f"{bare.rps:,.0f} ({bare.p99_ms:,.1f}) (SELECT 1 endpoint)",
+            ours.rps / bare.rps,
+            "≥ 0.7",
+        )
+    ]
 
 
-def run(settings: StoreSettings, *, points: int, single: int, seconds: float, clients: int,
-        console: Console) -> list[Row]:  # fmt: skip
+def run(
+    settings: StoreSettings, *, points: int, single: int, seconds: float, clients: int, console: Console
+) -> list[Row]:
     """Run all three and print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)

@@ -60,15 +60,27 @@ if TYPE_CHECKING:  # playwright types add_cookies' argument with this but does n
     from playwright._impl._api_structures import SetCookieParam
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 PASSWORD = "bench map password"
 CENTRE = (118.78, 32.04)  # 秦淮区 / 玄武区: the densest part of the demo
-INTERACTIVE = ("window.cityopsReady === true && document.querySelectorAll('.leaflet-tile-loaded').length > 0 "
-               "&& !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')")  # fmt: skip
-BYTES = ("performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
-         ".reduce(function (sum, e) { return sum + (e.transferSize || 0); }, 0)")  # fmt: skip
+INTERACTIVE = (
+    "window.cityopsReady === true && document.querySelectorAll('.leaflet-tile-loaded').length > 0 "
+    "&& !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')"
+)
+BYTES = (
+    "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+    ".reduce(function (sum, e) { return sum + (e.transferSize || 0); }, 0)"
+)
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -92,8 +104,10 @@ def sample_tiles(engine: Engine, count: int, zooms: range, seed: int) -> list[tu
     with engine.connect() as conn:
         lon, lat = random_points_inside(city_outline(conn), count, seed)
     rng = np.random.default_rng(seed)
-    return [(int(z), *tile_of(float(x), float(y), int(z))) for x, y, z in
-            zip(lon, lat, rng.integers(zooms.start, zooms.stop, count), strict=True)]  # fmt: skip
+    return [
+        (int(z), *tile_of(float(x), float(y), int(z)))
+        for x, y, z in zip(lon, lat, rng.integers(zooms.start, zooms.stop, count), strict=True)
+    ]
 
 
 @contextmanager
@@ -155,8 +169,9 @@ def whole_layers(base: str, headers: dict[str, str]) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
-def bench_page(browser: Browser, base: str, cookies: list[SetCookieParam], headers: dict[str, str],
-               console: Console) -> list[Row]:  # fmt: skip
+def bench_page(
+    browser: Browser, base: str, cookies: list[SetCookieParam], headers: dict[str, str], console: Console
+) -> list[Row]:
     """The command page at the city view and at a street, against the whole-GeoJSON design."""
     rows = []
     baseline_s, baseline_bytes = whole_layers(base, headers)
@@ -166,10 +181,24 @@ def bench_page(browser: Browser, base: str, cookies: list[SetCookieParam], heade
         cold_s, cold_bytes = loads[0]
         warm_s = statistics.median(seconds for seconds, _ in loads[1:])
         console.print(f"{name}: cold {cold_s:.2f} s ({cold_bytes / 1024:.0f} KiB), warm {warm_s:.2f} s")
-        rows.append(Row(f"command page, {name}: to interactive, cold (warm)", f"{cold_s:.2f} s ({warm_s:.2f} s)",
-                        f"{baseline_s:.2f} s whole GeoJSON, undrawn", baseline_s / cold_s, "—"))  # fmt: skip
-        rows.append(Row(f"command page, {name}: interactive against the 3 s target", f"{cold_s:.2f} s", "3.00 s",
-                        3.0 / cold_s, "≥ 1"))  # fmt: skip
+        rows.append(
+            Row(
+                f"command page, {name}: to interactive, cold (warm)",
+                f"{cold_s:.2f} s ({warm_s:.2f} s)",
+                f"{baseline_s:.2f} s whole GeoJSON, undrawn",
+                baseline_s / cold_s,
+                "—",
+            )
+        )
+        rows.append(
+            Row(
+                f"command page, {name}: interactive against the 3 s target",
+                f"{cold_s:.2f} s",
+                "3.00 s",
+                3.0 / cold_s,
+                "≥ 1",
+            )
+        )
         rows.append(
             Row(
                 f"command page, {name}: bytes transferred, cold",
@@ -203,12 +232,24 @@ def bench_tiles(engine: Engine, base: str, headers: dict[str, str], seconds: flo
         ours = run_wrk(base, cycling_gets(paths, headers), 4, seconds)
         theirs = run_wrk(base, cycling_gets(geojson, headers), 4, seconds, timeout_s=30)
         console.print(f"{layer} tiles z{zooms.start}–{zooms.stop - 1}: mean {statistics.mean(sizes) / 1024:.1f} KiB")
-        rows.append(Row(f"{layer} tiles z{zooms.start}–{zooms.stop - 1}, 4 clients: p50 / p99 ms (req/s)",
-                        f"{ours.p50_ms:.1f} / {ours.p99_ms:.1f} ({ours.rps:,.0f})",
-                        f"{theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} ({theirs.rps:,.0f}) GeoJSON by bbox",
-                        theirs.p99_ms / ours.p99_ms, "—"))  # fmt: skip
-        rows.append(Row(f"{layer} tiles: p99 against the 50 ms target", f"{ours.p99_ms:.1f} ms", "50 ms",
-                        50 / ours.p99_ms, "≥ 1"))  # fmt: skip
+        rows.append(
+            Row(
+                f"{layer} tiles z{zooms.start}–{zooms.stop - 1}, 4 clients: p50 / p99 ms (req/s)",
+                f"{ours.p50_ms:.1f} / {ours.p99_ms:.1f} ({ours.rps:,.0f})",
+                f"{theirs.p50_ms:.1f} / {theirs.p99_ms:.1f} ({theirs.rps:,.0f}) GeoJSON by bbox",
+                theirs.p99_ms / ours.p99_ms,
+                "—",
+            )
+        )
+        rows.append(
+            Row(
+                f"{layer} tiles: p99 against the 50 ms target",
+                f"{ours.p99_ms:.1f} ms",
+                "50 ms",
+                50 / ours.p99_ms,
+                "≥ 1",
+            )
+        )
     return rows
 
 
@@ -245,13 +286,20 @@ def bench_zoomed_out(engine: Engine, base: str, headers: dict[str, str], views: 
     ours, theirs = (np.percentile(hexes, [50, 99]), np.percentile(tiles, [50, 99]))
     per_view = statistics.mean(len(view_tiles(box, z)) for box, z in boxes)
     console.print(f"zoomed-out views: {views} (z10–12), {per_view:.0f} case tiles a view")
-    return [Row("cases zoomed out, a 1280×800 view at z10–12: one hexagon request: p50 / p99 ms",
-                f"{ours[0]:.0f} / {ours[1]:.0f}", f"{theirs[0]:.0f} / {theirs[1]:.0f} its case tiles, 6 at a time",
-                theirs[1] / ours[1], "—")]  # fmt: skip
+    return [
+        Row(
+            "cases zoomed out, a 1280×800 view at z10–12: one hexagon request: p50 / p99 ms",
+            f"{ours[0]:.0f} / {ours[1]:.0f}",
+            f"{theirs[0]:.0f} / {theirs[1]:.0f} its case tiles, 6 at a time",
+            theirs[1] / ours[1],
+            "—",
+        )
+    ]
 
 
-def _background(base: str, headers: dict[str, str], places: list[tuple[str, float, float]], per_second: int,
-                stop: threading.Event) -> None:  # fmt: skip
+def _background(
+    base: str, headers: dict[str, str], places: list[tuple[str, float, float]], per_second: int, stop: threading.Event
+) -> None:
     """The rest of the city reporting positions in batches of 100, ``per_second`` fixes a second.
 
     Each fix is a few metres from where the force was: believable speeds, so none is refused.
@@ -260,27 +308,45 @@ def _background(base: str, headers: dict[str, str], places: list[tuple[str, floa
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         while not stop.is_set():
             now = datetime.now(UTC).isoformat()
-            fixes = [{"id": code, "lon": lon + rng.uniform(-5e-5, 5e-5), "lat": lat + rng.uniform(-5e-5, 5e-5),
-                      "time": now} for code, lon, lat in rng.sample(places, min(100, len(places)))]  # fmt: skip
+            fixes = [
+                {"id": code, "lon": lon + rng.uniform(-5e-5, 5e-5), "lat": lat + rng.uniform(-5e-5, 5e-5), "time": now}
+                for code, lon, lat in rng.sample(places, min(100, len(places)))
+            ]
             http.post("/api/v1/forces/positions", json={"fixes": fixes}).raise_for_status()
             stop.wait(100 / per_second)
 
 
-def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[SetCookieParam],
-               tracker: dict[str, str], samples: int, background: int, console: Console) -> list[Row]:  # fmt: skip
+def bench_live(
+    browser: Browser,
+    base: str,
+    engine: Engine,
+    cookies: list[SetCookieParam],
+    tracker: dict[str, str],
+    samples: int,
+    background: int,
+    console: Console,
+) -> list[Row]:
     """A position POST → the marker moved on the page, while the other forces keep reporting."""
     context = browser.new_context(viewport=VIEWPORT)
     context.add_cookies(cookies)
     page = context.new_page()
     page.goto(f"{base}/map#14/{CENTRE[1]}/{CENTRE[0]}")
     wait_until(page, "window.cityopsReady === true && Object.keys(cityopsForces).length > 0")
-    shown = page.evaluate("Object.keys(cityopsForces).map(function (id) { return [id, cityopsForces[id].item.code,"
-                          " cityopsForces[id].item.lon, cityopsForces[id].item.lat]; })")  # fmt: skip
+    shown = page.evaluate(
+        "Object.keys(cityopsForces).map(function (id) { return [id, cityopsForces[id].item.code,"
+        " cityopsForces[id].item.lon, cityopsForces[id].item.lat]; })"
+    )
     watched = {code for _, code, _, _ in shown}
     with engine.connect() as conn:
-        places = [(code, lon, lat) for code, lon, lat in conn.execute(text(
-            "SELECT f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p ON p.force_id = f.id"))
-            if code not in watched]  # fmt: skip
+        places = [
+            (code, lon, lat)
+            for code, lon, lat in conn.execute(
+                text(
+                    "SELECT f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p ON p.force_id = f.id"
+                )
+            )
+            if code not in watched
+        ]
     stop = threading.Event()
     others = threading.Thread(target=_background, args=(base, tracker, places, background, stop), daemon=True)
     others.start()
@@ -293,8 +359,10 @@ def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[SetCoo
                 force_id, code, lon, lat = order[i % len(order)]
                 moved = round(lon + (i // len(order) + 1) * 2e-5, 7)
                 sent_ms = time.time() * 1000
-                answer = http.post("/api/v1/forces/positions", json={"fixes": [
-                    {"id": code, "lon": moved, "lat": lat, "time": datetime.now(UTC).isoformat()}]})  # fmt: skip
+                answer = http.post(
+                    "/api/v1/forces/positions",
+                    json={"fixes": [{"id": code, "lon": moved, "lat": lat, "time": datetime.now(UTC).isoformat()}]},
+                )
                 posts.append(time.time() * 1000 - sent_ms)
                 answer.raise_for_status()
                 wait_until(page, f"Math.abs(cityopsForces['{force_id}'].item.lon - {moved}) < 1e-7", timeout_s=10)
@@ -307,13 +375,21 @@ def bench_live(browser: Browser, base: str, engine: Engine, cookies: list[SetCoo
     p50, p95 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95))
     post_p50 = float(np.percentile(posts, 50))
     console.print(f"live: {len(latencies)} moves watched, background {background} fixes/s")
-    return [Row(f"live: position POST → marker moved ({samples} moves): p50 / p95 ms",
-                f"{p50:.0f} / {p95:.0f}", f"{post_p50:.0f} ms the POST's own round trip (p50)", post_p50 / p50, "—"),
-            Row("live: p95 against the 1 s target", f"{p95:.0f} ms", "1000 ms", 1000 / p95, "≥ 1")]  # fmt: skip
+    return [
+        Row(
+            f"live: position POST → marker moved ({samples} moves): p50 / p95 ms",
+            f"{p50:.0f} / {p95:.0f}",
+            f"{post_p50:.0f} ms the POST's own round trip (p50)",
+            post_p50 / p50,
+            "—",
+        ),
+        Row("live: p95 against the 1 s target", f"{p95:.0f} ms", "1000 ms", 1000 / p95, "≥ 1"),
+    ]
 
 
-def run(settings: StoreSettings, *, cases: int, forces: int, seconds: float, samples: int, background: int,
-        console: Console) -> list[Row]:  # fmt: skip
+def run(
+    settings: StoreSettings, *, cases: int, forces: int, seconds: float, samples: int, background: int, console: Console
+) -> list[Row]:
     """Seed, measure, print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)

@@ -67,9 +67,20 @@ TARGET_P99_MS = 100.0
 PAGE = 50
 TIMEOUT_S = 30  # a slow answer is measured, not dropped as failed (the commander's counts scan every open case)
 # share of the open cases per state, in per cent: most wait to be handled or checked
-SHARES = (("reported", 14), ("accepted", 6), ("filed", 6), ("returned", 2), ("dispatched", 10),
-          ("acknowledged", 10), ("handling", 22), ("rework", 3), ("extension_requested", 3),
-          ("parking_requested", 2), ("parked", 4), ("checking", 18))  # fmt: skip
+SHARES = (
+    ("reported", 14),
+    ("accepted", 6),
+    ("filed", 6),
+    ("returned", 2),
+    ("dispatched", 10),
+    ("acknowledged", 10),
+    ("handling", 22),
+    ("rework", 3),
+    ("extension_requested", 3),
+    ("parking_requested", 2),
+    ("parked", 4),
+    ("checking", 18),
+)
 HANDLING = ("acknowledged", "handling", "rework")  # due at the handling deadline
 DISPATCHED = ("dispatched", *HANDLING, "extension_requested", "parking_requested", "parked", "checking")
 USERS_ENV = "CITYOPS_BENCH_QUEUE_USERS"  # the minimal app's callers: "who=username,…"
@@ -145,10 +156,12 @@ def shape_cases(engine: Engine, console: Console) -> dict[str, int]:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE event, case_clock")
         per_state: dict[str, int] = dict(conn.execute(text("SELECT state, count(*) FROM event GROUP BY 1")).all())
-        overdue = conn.execute(text(
-            "SELECT count(*) FROM event e LEFT JOIN case_clock k ON k.event_id = e.id "
-            "WHERE e.state NOT IN ('closed', 'void') AND coalesce(k.due_at, e.deadline) < now()"
-        )).scalar_one()  # fmt: skip
+        overdue = conn.execute(
+            text(
+                "SELECT count(*) FROM event e LEFT JOIN case_clock k ON k.event_id = e.id "
+                "WHERE e.state NOT IN ('closed', 'void') AND coalesce(k.due_at, e.deadline) < now()"
+            )
+        ).scalar_one()
     ordered = {s: int(per_state.get(s, 0)) for s in OPEN_STATES}
     console.print(f"shaped {shaped:,} benchmark cases over the open states; overdue now: {overdue:,}")
     console.print("open cases per state: " + ", ".join(f"{s} {n:,}" for s, n in ordered.items()))
@@ -192,8 +205,9 @@ def _p(result: WrkResult) -> str:
     return f"{result.p50_ms:.1f} / {result.p99_ms:.1f}"
 
 
-def bench_requests(base: str, bare: str, who: str, headers: dict[str, str], queues: tuple[str, ...],
-                   seconds: float, clients: int) -> list[Row]:  # fmt: skip
+def bench_requests(
+    base: str, bare: str, who: str, headers: dict[str, str], queues: tuple[str, ...], seconds: float, clients: int
+) -> list[Row]:
     """Each queue page, the counts and the plain list: ours, the minimal app's, p50 / p99 ms."""
 
     def measure(url: str, path: str, auth: dict[str, str] | None) -> WrkResult:
@@ -203,34 +217,62 @@ def bench_requests(base: str, bare: str, who: str, headers: dict[str, str], queu
 
     listed = measure(base, f"/api/v1/events?limit={PAGE}", headers)
     bare_list = measure(bare, f"/events/{who}?limit={PAGE}", None)
-    rows = [Row(f"{who}: GET /api/v1/events?limit={PAGE} (the plain list), {clients} clients: p50 / p99 ms",
-                _p(listed), f"{_p(bare_list)} minimal app, same SQL",
-                listed.p99_ms / bare_list.p99_ms, "—")]  # fmt: skip
+    rows = [
+        Row(
+            f"{who}: GET /api/v1/events?limit={PAGE} (the plain list), {clients} clients: p50 / p99 ms",
+            _p(listed),
+            f"{_p(bare_list)} minimal app, same SQL",
+            listed.p99_ms / bare_list.p99_ms,
+            "—",
+        )
+    ]
     for queue in queues:
         ours = measure(base, f"/api/v1/queues/{queue}?limit={PAGE}", headers)
         minimal = measure(bare, f"/q/{who}/{queue}?limit={PAGE}", None)
         rows += [
-            Row(f"{who}: GET /api/v1/queues/{queue}?limit={PAGE}, {clients} clients: p50 / p99 ms "
-                "(ratio: queue p99 / list p99)", _p(ours), f"{_p(listed)} plain list",
-                ours.p99_ms / listed.p99_ms, "—"),
-            Row(f"{who}: the same, against the minimal app (ratio: ours p99 / minimal p99)", _p(ours),
-                f"{_p(minimal)} minimal app, same SQL", ours.p99_ms / minimal.p99_ms, "—"),
-            Row(f"{who}: queue {queue} p99 against the {TARGET_P99_MS:.0f} ms target", f"{ours.p99_ms:.1f} ms",
-                f"{TARGET_P99_MS:.0f} ms", TARGET_P99_MS / ours.p99_ms, "≥ 1"),
-        ]  # fmt: skip
+            Row(
+                f"{who}: GET /api/v1/queues/{queue}?limit={PAGE}, {clients} clients: p50 / p99 ms "
+                "(ratio: queue p99 / list p99)",
+                _p(ours),
+                f"{_p(listed)} plain list",
+                ours.p99_ms / listed.p99_ms,
+                "—",
+            ),
+            Row(
+                f"{who}: the same, against the minimal app (ratio: ours p99 / minimal p99)",
+                _p(ours),
+                f"{_p(minimal)} minimal app, same SQL",
+                ours.p99_ms / minimal.p99_ms,
+                "—",
+            ),
+            Row(
+                f"{who}: queue {queue} p99 against the {TARGET_P99_MS:.0f} ms target",
+                f"{ours.p99_ms:.1f} ms",
+                f"{TARGET_P99_MS:.0f} ms",
+                TARGET_P99_MS / ours.p99_ms,
+                "≥ 1",
+            ),
+        ]
     ours = measure(base, "/api/v1/queues", headers)
     minimal = measure(bare, f"/counts/{who}", None)
-    rows.append(Row(f"{who}: GET /api/v1/queues (counts), {clients} clients: p50 / p99 ms (ratio: counts p99 / "
-                    "list p99)", _p(ours), f"{_p(listed)} plain list; {_p(minimal)} minimal app",
-                    ours.p99_ms / listed.p99_ms, "—"))  # fmt: skip
+    rows.append(
+        Row(
+            f"{who}: GET /api/v1/queues (counts), {clients} clients: p50 / p99 ms (ratio: counts p99 / list p99)",
+            _p(ours),
+            f"{_p(listed)} plain list; {_p(minimal)} minimal app",
+            ours.p99_ms / listed.p99_ms,
+            "—",
+        )
+    )
     return rows
 
 
 CARDS_READY = "document.readyState === 'complete' && document.querySelectorAll('#cards article.card').length > 0"
 
 
-def bench_page(browser: Browser, base: str, who: str, username: str, queue: str, loads: int,
-               console: Console) -> list[Row]:  # fmt: skip
+def bench_page(
+    browser: Browser, base: str, who: str, username: str, queue: str, loads: int, console: Console
+) -> list[Row]:
     """``/queue?q=queue``: navigation → cards in the DOM and load fired; cold (new contexts), warm (again)."""
     cookies = session_cookies(base, username)
     cold: list[float]
@@ -247,11 +289,19 @@ def bench_page(browser: Browser, base: str, who: str, username: str, queue: str,
         cards = page.evaluate("document.querySelectorAll('#cards article.card').length")
         context.close()
     cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-    console.print(f"{who}: /queue?q={queue}: {cards} cards; cold {', '.join(f'{s:.2f}' for s in cold)} s, "
-                  f"warm {', '.join(f'{s:.2f}' for s in warm)} s")  # fmt: skip
-    return [Row(f"{who}: page /queue?q={queue} ready, cold (warm), median of {loads}",
-                f"{cold_s:.2f} s ({warm_s:.2f} s)", f"{TARGET_READY_S:.2f} s target",
-                TARGET_READY_S / cold_s, "≥ 1")]  # fmt: skip
+    console.print(
+        f"{who}: /queue?q={queue}: {cards} cards; cold {', '.join(f'{s:.2f}' for s in cold)} s, "
+        f"warm {', '.join(f'{s:.2f}' for s in warm)} s"
+    )
+    return [
+        Row(
+            f"{who}: page /queue?q={queue} ready, cold (warm), median of {loads}",
+            f"{cold_s:.2f} s ({warm_s:.2f} s)",
+            f"{TARGET_READY_S:.2f} s target",
+            TARGET_READY_S / cold_s,
+            "≥ 1",
+        )
+    ]
 
 
 def explain(settings: StoreSettings, engine: Engine, username: str, queue: str, console: Console) -> None:
@@ -277,8 +327,9 @@ def _user_with_password(engine: Engine, role: str, unit: str, department: str | 
     return name
 
 
-def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, loads: int,
-        console: Console) -> list[Row]:  # fmt: skip
+def run(
+    settings: StoreSettings, *, cases: int, seconds: float, clients: int, loads: int, console: Console
+) -> list[Row]:
     """Seed and shape, measure, print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
@@ -288,22 +339,37 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, lo
         with engine.connect() as conn:
             district, department, waiting = conn.execute(text(BUSIEST)).one()
             city = conn.execute(text("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).scalar_one()
-        console.print(f"data: {open_cases:,} open cases; handler: district {district}, department {department} "
-                      f"({waiting:,} cases to handle); commander: city {city}")  # fmt: skip
+        console.print(
+            f"data: {open_cases:,} open cases; handler: district {district}, department {department} "
+            f"({waiting:,} cases to handle); commander: city {city}"
+        )
         tag = hashlib.sha256(department.encode()).hexdigest()[:6]
         callers = {
-            "handler": (bench_caller(engine, f"bench-queues-handler-{district}-{tag}", ["department_handler"], district,
-                                     department), ("handle",), ("department_handler", district, department)),
-            "commander": (bench_caller(engine, "bench-queues-commander", ["city_commander"], city),
-                          ("intake", "dispatch"), ("city_commander", city, None)),
-        }  # fmt: skip
+            "handler": (
+                bench_caller(
+                    engine, f"bench-queues-handler-{district}-{tag}", ["department_handler"], district, department
+                ),
+                ("handle",),
+                ("department_handler", district, department),
+            ),
+            "commander": (
+                bench_caller(engine, "bench-queues-commander", ["city_commander"], city),
+                ("intake", "dispatch"),
+                ("city_commander", city, None),
+            ),
+        }
         keyed = {"handler": f"bench-queues-handler-{district}-{tag}", "commander": "bench-queues-commander"}
         rows: list[Row] = []
         minimal_env = {USERS_ENV: ",".join(f"{who}={name}" for who, name in keyed.items())}
-        with (served(settings) as base,
-              served(settings, ("uvicorn", "--factory", "bench.queues:minimal_app", "--log-level", "warning"),
-                     env=minimal_env) as bare,
-              chromium() as browser):  # fmt: skip
+        with (
+            served(settings) as base,
+            served(
+                settings,
+                ("uvicorn", "--factory", "bench.queues:minimal_app", "--log-level", "warning"),
+                env=minimal_env,
+            ) as bare,
+            chromium() as browser,
+        ):
             for who, (headers, queues, (role, unit, dept)) in callers.items():
                 rows += bench_requests(base, bare, who, headers, queues, seconds, clients)
                 page_user = _user_with_password(engine, role, unit, dept)

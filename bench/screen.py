@@ -96,20 +96,27 @@ def paint_times(browser: Browser, base: str, cookies: list[SetCookieParam], path
     return seconds
 
 
-def bench_paint(browser: Browser, base: str, cookies: list[SetCookieParam], loads: int,
-                console: Console) -> list[Row]:  # fmt: skip
+def bench_paint(browser: Browser, base: str, cookies: list[SetCookieParam], loads: int, console: Console) -> list[Row]:
     """The wall's first full paint against the command map's load to interactive."""
     wall = paint_times(browser, base, cookies, "/screen", loads)
     command = paint_times(browser, base, cookies, "/map", loads)
     warm_wall, warm_command = statistics.median(wall[1:]), statistics.median(command[1:])
-    console.print(f"/screen: cold {wall[0]:.2f} s, warm {warm_wall:.2f} s; /map: cold {command[0]:.2f} s, "
-                  f"warm {warm_command:.2f} s")  # fmt: skip
+    console.print(
+        f"/screen: cold {wall[0]:.2f} s, warm {warm_wall:.2f} s; /map: cold {command[0]:.2f} s, "
+        f"warm {warm_command:.2f} s"
+    )
     return [
-        Row("wall display: navigation → fully drawn, cold (warm)", f"{wall[0]:.2f} s ({warm_wall:.2f} s)",
-            f"{command[0]:.2f} s ({warm_command:.2f} s) /map to interactive", command[0] / wall[0], "—"),
-        Row("wall display: first full paint against the 3 s target", f"{wall[0]:.2f} s", "3.00 s", 3.0 / wall[0],
-            "≥ 1"),
-    ]  # fmt: skip
+        Row(
+            "wall display: navigation → fully drawn, cold (warm)",
+            f"{wall[0]:.2f} s ({warm_wall:.2f} s)",
+            f"{command[0]:.2f} s ({warm_command:.2f} s) /map to interactive",
+            command[0] / wall[0],
+            "—",
+        ),
+        Row(
+            "wall display: first full paint against the 3 s target", f"{wall[0]:.2f} s", "3.00 s", 3.0 / wall[0], "≥ 1"
+        ),
+    ]
 
 
 @dataclass
@@ -155,8 +162,13 @@ class Traffic:
     def _report(self) -> list[tuple[Key, float]]:
         with self.lock:
             lon, lat = next(self._points)
-        body = {"lon": round(lon, 6), "lat": round(lat, 6), "category": self.rng.choice(self.categories),
-                "source": "citizen_app", "description": "大屏压测（模拟）"}  # fmt: skip
+        body = {
+            "lon": round(lon, 6),
+            "lat": round(lat, 6),
+            "category": self.rng.choice(self.categories),
+            "source": "citizen_app",
+            "description": "大屏压测（模拟）",
+        }
         sent = time.time() * 1000
         answer = self.http.post("/api/v1/reports", json=body, headers=self.reporter)
         if answer.status_code != 201 or answer.json()["merged"]:
@@ -194,8 +206,9 @@ class Traffic:
             for case_id in escalated:
                 notice = orjson.dumps({"type": "escalated", "case_id": str(case_id)}).decode()
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notice})
-            versions: dict[int, int] = dict(conn.execute(text("SELECT id, version FROM event WHERE id = ANY(:ids)"),
-                                         {"ids": escalated}).all())  # fmt: skip
+            versions: dict[int, int] = dict(
+                conn.execute(text("SELECT id, version FROM event WHERE id = ANY(:ids)"), {"ids": escalated}).all()
+            )
             sent = time.time() * 1000
         with self.lock:
             if int(case) in versions:
@@ -260,8 +273,15 @@ class DayResult:
         return self.end[2] / self.start[2]
 
 
-def run_day(page: Page, traffic: Traffic, minutes: float, rate: float, on_second: Callable[[int], None] | None = None,
-            workers: int = SENDERS, events: int | None = None) -> DayResult:  # fmt: skip
+def run_day(
+    page: Page,
+    traffic: Traffic,
+    minutes: float,
+    rate: float,
+    on_second: Callable[[int], None] | None = None,
+    workers: int = SENDERS,
+    events: int | None = None,
+) -> DayResult:
     """``minutes`` of traffic at ``rate`` events a second against the open wall page (or until ``events`` were
     sent, if sooner); heap and DOM after the first tenth of the time and at the end, and every event's latency
     from its write to the page drawing it."""
@@ -339,10 +359,19 @@ def traffic_for(engine: Engine, base: str, http: httpx.Client, forces: int = 200
     with engine.connect() as conn:
         outline = city_outline(conn)
         categories = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
-        moving = [list(row) for row in conn.execute(text(
-            "SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p ON p.force_id = f.id "
-            "WHERE f.status NOT IN ('off_duty', 'out_of_service') AND NOT f.fixed_post ORDER BY p.fixed_at DESC "
-            "LIMIT :n"), {"n": forces})]  # fmt: skip
+        moving = [
+            list(row)
+            for row in conn.execute(
+                text(
+                    "SELECT f.id, f.code, ST_X(p.geom), ST_Y(p.geom) FROM force f JOIN force_position p ON "
+                    "p.force_id = f.id "
+                    "WHERE f.status NOT IN ('off_duty', 'out_of_service') AND NOT f.fixed_post ORDER BY p.fixed_at "
+                    "DESC "
+                    "LIMIT :n"
+                ),
+                {"n": forces},
+            )
+        ]
     return Traffic(
         engine,
         http,
@@ -360,19 +389,33 @@ def day_rows(day: DayResult, minutes: float, rate: float) -> list[Row]:
     p50, p95 = float(np.percentile(day.latencies_ms, 50)), float(np.percentile(day.latencies_ms, 95))
     mib = 2**20
     return [
-        Row(f"a day in {minutes:g} min ({day.events:,} events, {day.events / day.seconds:.0f}/s): JS heap, end",
+        Row(
+            f"a day in {minutes:g} min ({day.events:,} events, {day.events / day.seconds:.0f}/s): JS heap, end",
             f"{day.end[0] / mib:.1f} MiB (+{(day.heap_growth - 1) * 100:.1f} %)",
-            f"{day.start[0] / mib:.1f} MiB after the first tenth", GROWTH_LIMIT / day.heap_growth, "≥ 1"),
-        Row("the same: DOM elements (nodes incl. detached), end",
+            f"{day.start[0] / mib:.1f} MiB after the first tenth",
+            GROWTH_LIMIT / day.heap_growth,
+            "≥ 1",
+        ),
+        Row(
+            "the same: DOM elements (nodes incl. detached), end",
             f"{day.end[2]:,} ({day.end[1]:,}) (+{(day.dom_growth - 1) * 100:.1f} %)",
-            f"{day.start[2]:,} ({day.start[1]:,}) after the first tenth", GROWTH_LIMIT / day.dom_growth, "≥ 1"),
-        Row(f"the same: live item → drawn, p50 / p95 ms ({len(day.latencies_ms):,} items, target {rate:g}/s)",
-            f"{p50:.0f} / {p95:.0f}", "1000 ms", 1000 / max(p95, 1.0), "≥ 1"),
-    ]  # fmt: skip
+            f"{day.start[2]:,} ({day.start[1]:,}) after the first tenth",
+            GROWTH_LIMIT / day.dom_growth,
+            "≥ 1",
+        ),
+        Row(
+            f"the same: live item → drawn, p50 / p95 ms ({len(day.latencies_ms):,} items, target {rate:g}/s)",
+            f"{p50:.0f} / {p95:.0f}",
+            "1000 ms",
+            1000 / max(p95, 1.0),
+            "≥ 1",
+        ),
+    ]
 
 
-def run(settings: StoreSettings, *, minutes: float, rate: float, cases: int, forces: int, loads: int,
-        console: Console) -> list[Row]:  # fmt: skip
+def run(
+    settings: StoreSettings, *, minutes: float, rate: float, cases: int, forces: int, loads: int, console: Console
+) -> list[Row]:
     """Seed, measure, print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
@@ -388,8 +431,10 @@ def run(settings: StoreSettings, *, minutes: float, rate: float, cases: int, for
             traffic = traffic_for(engine, base, http)
             with console.status("a day of traffic") as status:
                 day = run_day(page, traffic, minutes, rate, lambda n: status.update(f"{n:,} events sent"))
-            console.print(f"a day of traffic: {day.events:,} events in {day.seconds:.0f} s ({day.refused:,} refused: "
-                          f"moved meanwhile); the wall holds {day.stats}")  # fmt: skip
+            console.print(
+                f"a day of traffic: {day.events:,} events in {day.seconds:.0f} s ({day.refused:,} refused: "
+                f"moved meanwhile); the wall holds {day.stats}"
+            )
             rows += day_rows(day, minutes, rate)
             page.context.close()
     finally:

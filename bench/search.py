@@ -61,12 +61,19 @@ def sample_queries(engine: Engine, count: int, seed: int) -> dict[str, list[str]
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SELECT setseed({rng.random() * 2 - 1})")
         cases = conn.execute(text("SELECT id::text FROM event ORDER BY random() LIMIT :n"), {"n": count}).scalars()
-        names = conn.execute(text("SELECT name FROM unit WHERE tier <> 'building' ORDER BY random() LIMIT :n"),
-                             {"n": count}).scalars().all()  # fmt: skip
-        buildings = conn.execute(text("SELECT code FROM unit WHERE tier = 'building' ORDER BY random() LIMIT :n"),
-                                 {"n": count}).scalars()  # fmt: skip
-        addresses = conn.execute(text("SELECT address FROM event WHERE address IS NOT NULL ORDER BY random() LIMIT :n"),
-                                 {"n": count}).scalars()  # fmt: skip
+        names = (
+            conn.execute(
+                text("SELECT name FROM unit WHERE tier <> 'building' ORDER BY random() LIMIT :n"), {"n": count}
+            )
+            .scalars()
+            .all()
+        )
+        buildings = conn.execute(
+            text("SELECT code FROM unit WHERE tier = 'building' ORDER BY random() LIMIT :n"), {"n": count}
+        ).scalars()
+        addresses = conn.execute(
+            text("SELECT address FROM event WHERE address IS NOT NULL ORDER BY random() LIMIT :n"), {"n": count}
+        ).scalars()
         kinds = {
             "case number": list(cases),
             "unit name in 汉字": [name if i % 2 else name[:2] for i, name in enumerate(names)],
@@ -115,8 +122,9 @@ def _p(result: WrkResult) -> str:
     return f"{result.p50_ms:.1f} / {result.p99_ms:.1f}"
 
 
-def bench_kind(base: str, bare: str, headers: dict[str, str], kind: str, queries: list[str], seconds: float,
-               clients: int) -> list[Row]:  # fmt: skip
+def bench_kind(
+    base: str, bare: str, headers: dict[str, str], kind: str, queries: list[str], seconds: float, clients: int
+) -> list[Row]:
     """One query kind: the endpoint, the minimal app's ILIKE and its copy of our SQL; p50 / p99 ms."""
 
     def measure(url: str, paths: list[str], auth: dict[str, str] | None) -> WrkResult:
@@ -128,18 +136,34 @@ def bench_kind(base: str, bare: str, headers: dict[str, str], kind: str, queries
     naive = measure(bare, [search_path(q, "/naive") for q in queries], None)
     same = measure(bare, [search_path(q, "/ours") for q in queries], None)
     return [
-        Row(f"{kind} ({len(queries)} queries), {clients} clients: GET /api/v1/search p50 / p99 ms "
-            "(ratio: ILIKE p99 / ours)", _p(ours), f"{_p(naive)} plain ILIKE '%q%', minimal app",
-            naive.p99_ms / ours.p99_ms, "—"),
-        Row(f"{kind}: the same against our SQL in the minimal app (ratio: minimal p99 / ours)", _p(ours),
-            f"{_p(same)} minimal app, same SQL", same.p99_ms / ours.p99_ms, "—"),
-        Row(f"{kind}: p99 against the {TARGET_P99_MS:.0f} ms target", f"{ours.p99_ms:.1f} ms",
-            f"{TARGET_P99_MS:.0f} ms", TARGET_P99_MS / ours.p99_ms, "≥ 1"),
-    ]  # fmt: skip
+        Row(
+            f"{kind} ({len(queries)} queries), {clients} clients: GET /api/v1/search p50 / p99 ms "
+            "(ratio: ILIKE p99 / ours)",
+            _p(ours),
+            f"{_p(naive)} plain ILIKE '%q%', minimal app",
+            naive.p99_ms / ours.p99_ms,
+            "—",
+        ),
+        Row(
+            f"{kind}: the same against our SQL in the minimal app (ratio: minimal p99 / ours)",
+            _p(ours),
+            f"{_p(same)} minimal app, same SQL",
+            same.p99_ms / ours.p99_ms,
+            "—",
+        ),
+        Row(
+            f"{kind}: p99 against the {TARGET_P99_MS:.0f} ms target",
+            f"{ours.p99_ms:.1f} ms",
+            f"{TARGET_P99_MS:.0f} ms",
+            TARGET_P99_MS / ours.p99_ms,
+            "≥ 1",
+        ),
+    ]
 
 
-def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, queries: int,
-        console: Console) -> list[Row]:  # fmt: skip
+def run(
+    settings: StoreSettings, *, cases: int, seconds: float, clients: int, queries: int, console: Console
+) -> list[Row]:
     """Seed, measure each query kind, print one table; returns the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     engine = make_engine(settings)
@@ -151,16 +175,23 @@ def run(settings: StoreSettings, *, cases: int, seconds: float, clients: int, qu
             conn.exec_driver_sql("VACUUM ANALYZE event, unit")
             units: dict[str, int] = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY 1")).all())
             city = conn.execute(text("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).scalar_one()
-        console.print(f"data: {have:,} open cases ({filled:,} addresses generated now); units: "
-                      + ", ".join(f"{tier} {n:,}" for tier, n in sorted(units.items())))  # fmt: skip
+        console.print(
+            f"data: {have:,} open cases ({filled:,} addresses generated now); units: "
+            + ", ".join(f"{tier} {n:,}" for tier, n in sorted(units.items()))
+        )
         samples = sample_queries(engine, queries, seed=83)
         name = "bench-search-commander"
         headers = bench_caller(engine, name, ["city_commander"], city)
         rows: list[Row] = []
         console.print(f"load average before the measures: {_load()}")
-        with (served(settings) as base,
-              served(settings, ("uvicorn", "--factory", "bench.search:minimal_app", "--log-level", "warning"),
-                     env={USER_ENV: name}) as bare):  # fmt: skip
+        with (
+            served(settings) as base,
+            served(
+                settings,
+                ("uvicorn", "--factory", "bench.search:minimal_app", "--log-level", "warning"),
+                env={USER_ENV: name},
+            ) as bare,
+        ):
             for kind, found in samples.items():
                 rows += bench_kind(base, bare, headers, kind, found, seconds, clients)
         console.print(f"load average after: {_load()}")

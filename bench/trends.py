@@ -65,13 +65,19 @@ WINDOW_MOVES = "SELECT count(*) FROM case_transition WHERE at >= :since AND at <
 
 async def per_bucket_points(
     conn: psycopg.AsyncConnection, unit_id: int, spans: list[Bucket], department: str | None
-) -> list[dict[str, object]]:  # fmt: skip
+) -> list[dict[str, object]]:
     """The baseline: the trend as it was computed before the grouped pass, one ``evaluate`` per point."""
     points = []
     for span in spans:
         total = (await evaluate(conn, Period(unit_id, span.start, span.end, By.area, department)))["total"]
-        points.append({"date": span.date, "from": span.start.isoformat(), "to": span.end.isoformat(),
-                       **{figure: total[figure] for figure in FIGURES}})  # fmt: skip
+        points.append(
+            {
+                "date": span.date,
+                "from": span.start.isoformat(),
+                "to": span.end.isoformat(),
+                **{figure: total[figure] for figure in FIGURES},
+            }
+        )
     return points
 
 
@@ -139,8 +145,16 @@ def differing(ours: list[dict[str, object]], baseline: list[dict[str, object]]) 
     return sum(a != b for a, b in zip(ours, baseline, strict=True))
 
 
-def bench_unit(base: str, bare: str, headers: dict[str, str], unit: tuple[str, str, int], until: datetime,
-               samples: int, baseline_samples: int, console: Console) -> list[Row]:  # fmt: skip
+def bench_unit(
+    base: str,
+    bare: str,
+    headers: dict[str, str],
+    unit: tuple[str, str, int],
+    until: datetime,
+    samples: int,
+    baseline_samples: int,
+    console: Console,
+) -> list[Row]:
     """One unit over each window: ours, the per-bucket baseline, the minimal app's grouped pass."""
     who, code, unit_id = unit
     rows = []
@@ -152,18 +166,37 @@ def bench_unit(base: str, bare: str, headers: dict[str, str], unit: tuple[str, s
         minimal = timed(bare, f"/grouped/{unit_id}", window, None, samples)
         wrong = differing(ours.points, baseline.points) + differing(minimal.points, baseline.points)
         step = step_for(since, until)
-        console.print(f"{who} {code}, {days} days by {step.value}: {len(ours.points)} points; "
-                      f"points differing from the per-bucket baseline: {wrong}")  # fmt: skip
+        console.print(
+            f"{who} {code}, {days} days by {step.value}: {len(ours.points)} points; "
+            f"points differing from the per-bucket baseline: {wrong}"
+        )
         label = f"{who}, {days} days by {step.value} ({len(ours.points)} points)"
         rows += [
-            Row(f"{label}: GET /api/v1/analytics/trends, 1 client, p50 / p99 ms (ratio: baseline p99 / ours p99)",
-                str(ours), f"{baseline} one evaluate() per point", baseline.p99_ms / ours.p99_ms, "—"),
-            Row(f"{label}: the same against the minimal app (ratio: minimal p99 / ours p99)", str(ours),
-                f"{minimal} minimal app, same grouped SQL", minimal.p99_ms / ours.p99_ms, "—"),
-        ]  # fmt: skip
+            Row(
+                f"{label}: GET /api/v1/analytics/trends, 1 client, p50 / p99 ms (ratio: baseline p99 / ours p99)",
+                str(ours),
+                f"{baseline} one evaluate() per point",
+                baseline.p99_ms / ours.p99_ms,
+                "—",
+            ),
+            Row(
+                f"{label}: the same against the minimal app (ratio: minimal p99 / ours p99)",
+                str(ours),
+                f"{minimal} minimal app, same grouped SQL",
+                minimal.p99_ms / ours.p99_ms,
+                "—",
+            ),
+        ]
         if who == "city" and step is Step.day:
-            rows.append(Row(f"{label}: p99 against the {TARGET_P99_MS:,.0f} ms target", f"{ours.p99_ms:,.0f} ms",
-                            f"{TARGET_P99_MS:,.0f} ms", TARGET_P99_MS / ours.p99_ms, "≥ 1"))  # fmt: skip
+            rows.append(
+                Row(
+                    f"{label}: p99 against the {TARGET_P99_MS:,.0f} ms target",
+                    f"{ours.p99_ms:,.0f} ms",
+                    f"{TARGET_P99_MS:,.0f} ms",
+                    TARGET_P99_MS / ours.p99_ms,
+                    "≥ 1",
+                )
+            )
     return rows
 
 
@@ -175,8 +208,9 @@ def ensure_history(settings: StoreSettings, engine: Engine, cases: int, console:
     """
     if history_count(engine, PREFIX) < cases:
         with progress_bar(console, f"the demo's year of history, {cases:,} cases") as update:
-            load_history(settings, engine, cases, prefix=PREFIX, seed=SEED, hot_unit=DEMO_STREET, actor="bench",
-                         progress=update)  # fmt: skip
+            load_history(
+                settings, engine, cases, prefix=PREFIX, seed=SEED, hot_unit=DEMO_STREET, actor="bench", progress=update
+            )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE unit, event, report, case_transition")
 
@@ -193,22 +227,33 @@ def run(settings: StoreSettings, *, cases: int, samples: int, baseline_samples: 
             district_code, district_name = conn.execute(text(BUSIEST)).one()
             district = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": district_code}).scalar_one()
             total = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
-            moves = [conn.execute(text(WINDOW_MOVES), {"since": until - timedelta(days=d), "until": until}).scalar_one()
-                     for d in WINDOWS]  # fmt: skip
-        console.print(f"data: {total:,} cases; transitions in the last {WINDOWS[0]} / {WINDOWS[1]} days: "
-                      f"{moves[0]:,} / {moves[1]:,}; district: {district_name} ({district_code})")  # fmt: skip
+            moves = [
+                conn.execute(text(WINDOW_MOVES), {"since": until - timedelta(days=d), "until": until}).scalar_one()
+                for d in WINDOWS
+            ]
+        console.print(
+            f"data: {total:,} cases; transitions in the last {WINDOWS[0]} / {WINDOWS[1]} days: "
+            f"{moves[0]:,} / {moves[1]:,}; district: {district_name} ({district_code})"
+        )
         planner = "bench-trends-planner"
         headers = bench_caller(engine, planner, ["planner"], city_code)
         rows: list[Row] = []
-        with (served(settings) as base,
-              served(settings, ("uvicorn", "--factory", "bench.trends:minimal_app", "--log-level", "warning"),
-                     env={USER_ENV: planner}) as bare):  # fmt: skip
+        with (
+            served(settings) as base,
+            served(
+                settings,
+                ("uvicorn", "--factory", "bench.trends:minimal_app", "--log-level", "warning"),
+                env={USER_ENV: planner},
+            ) as bare,
+        ):
             for unit in (("city", city_code, city), ("district", district_code, district)):
                 rows += bench_unit(base, bare, headers, unit, until, samples, baseline_samples, console)
     finally:
         engine.dispose()
     speedups = [row.ratio for row in rows if "baseline p99 / ours p99" in row.measure]
-    console.print(f"samples: {samples} per measure ({baseline_samples} for the baseline), one after another; "
-                  f"median ratio baseline p99 / ours p99: {statistics.median(speedups):.1f}")  # fmt: skip
+    console.print(
+        f"samples: {samples} per measure ({baseline_samples} for the baseline), one after another; "
+        f"median ratio baseline p99 / ours p99: {statistics.median(speedups):.1f}"
+    )
     print_table(rows, console)
     return rows

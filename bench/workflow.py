@@ -46,16 +46,25 @@ PERIOD = (datetime.now(UTC) - timedelta(days=400), datetime.now(UTC) + timedelta
 def _dispatched_cases(base: str, headers: dict[str, str], engine: Engine, count: int) -> list[tuple[int, int]]:
     """``count`` fresh cases moved to dispatched through the API: (case id, version)."""
     with engine.connect() as conn:
-        grids = conn.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit "
-                                  "WHERE tier = 'grid' ORDER BY random() LIMIT :n"),
-                             {"n": 3 * count}).all()  # fmt: skip
+        grids = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit "
+                "WHERE tier = 'grid' ORDER BY random() LIMIT :n"
+            ),
+            {"n": 3 * count},
+        ).all()
     cases: list[tuple[int, int]] = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         for lon, lat in grids:
             if len(cases) == count:
                 break
-            body = {"lon": lon, "lat": lat, "category": "010101", "source": "hotline",
-                    "description": f"bench workflow {uuid.uuid4()}"}  # fmt: skip
+            body = {
+                "lon": lon,
+                "lat": lat,
+                "category": "010101",
+                "source": "hotline",
+                "description": f"bench workflow {uuid.uuid4()}",
+            }
             case = int(http.post("/api/v1/reports", json=body).json()["case_id"])
             version = http.get(f"/api/v1/events/{case}/transitions").json()["version"]
             if version != 0:  # joined an open case near the spot: take another
@@ -106,8 +115,9 @@ end
 """
 
 
-def bench_transitions(settings: StoreSettings, engine: Engine, seconds: float, clients: int,
-                      console: Console) -> list[Row]:  # fmt: skip
+def bench_transitions(
+    settings: StoreSettings, engine: Engine, seconds: float, clients: int, console: Console
+) -> list[Row]:
     """Transitions/s and p99 with ``clients`` connections on distinct cases vs the bare one-row insert."""
     with engine.begin() as conn:
         conn.execute(text(SINK_SQL))
@@ -120,15 +130,22 @@ def bench_transitions(settings: StoreSettings, engine: Engine, seconds: float, c
         bare = run_wrk(base, _bare(staff), clients, seconds, threads=clients)
         ours = run_wrk(base, _moving(cases, staff), clients, seconds, threads=clients)
     with engine.connect() as conn:
-        broken = conn.execute(text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = ANY(:ids)"),
-                              {"ids": [c for c, _ in cases]}).scalar_one()  # fmt: skip
+        broken = conn.execute(
+            text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = ANY(:ids)"),
+            {"ids": [c for c, _ in cases]},
+        ).scalar_one()
     console.print(f"transitions: {clients} cases, every answer 200 (no lost or doubled move); chains broken: {broken}")
     if broken:
         raise PlatformError(f"{broken} transitions do not fit their case's chain after the run")
-    return [Row(f"POST …/transitions, {clients} clients on distinct cases: moves/s (p50 / p99 ms)",
-                f"{ours.rps:,.0f} ({ours.p50_ms:,.1f} / {ours.p99_ms:,.1f})",
-                f"{bare.rps:,.0f} ({bare.p50_ms:,.1f} / {bare.p99_ms:,.1f}) (one-row insert)",
-                ours.rps / bare.rps, "≥ 0.4")]  # fmt: skip
+    return [
+        Row(
+            f"POST …/transitions, {clients} clients on distinct cases: moves/s (p50 / p99 ms)",
+            f"{ours.rps:,.0f} ({ours.p50_ms:,.1f} / {ours.p99_ms:,.1f})",
+            f"{bare.rps:,.0f} ({bare.p50_ms:,.1f} / {bare.p99_ms:,.1f}) (one-row insert)",
+            ours.rps / bare.rps,
+            "≥ 0.4",
+        )
+    ]
 
 
 # ---- 2. a city's history -------------------------------------------------------------------------
@@ -138,20 +155,29 @@ def ensure_history(settings: StoreSettings, engine: Engine, count: int, console:
     if have < count:
         started = time.perf_counter()
         with progress_bar(console, "workflow history") as update:
-            loaded = load_history(settings, engine, count, prefix=HISTORY_PREFIX, seed=29, actor="bench",
-                                  progress=update)  # fmt: skip
-        console.print(f"loaded {loaded.cases:,} historic cases with {loaded.transitions:,} transitions in "
-                      f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+            loaded = load_history(
+                settings, engine, count, prefix=HISTORY_PREFIX, seed=29, actor="bench", progress=update
+            )
+        console.print(
+            f"loaded {loaded.cases:,} historic cases with {loaded.transitions:,} transitions in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     with engine.connect() as conn:
-        sample = conn.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE t.hash <> cityops_transition_hash(t)) FROM case_transition t "
-            "WHERE t.event_id IN (SELECT e.id FROM event e WHERE e.external_id LIKE :p ORDER BY e.id DESC LIMIT 500)"),
-            {"p": f"{HISTORY_PREFIX}-%"}).one()  # fmt: skip
+        sample = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE t.hash <> cityops_transition_hash(t)) FROM case_transition t "
+                "WHERE t.event_id IN (SELECT e.id FROM event e WHERE e.external_id LIKE :p ORDER BY e.id DESC "
+                "LIMIT 500)"
+            ),
+            {"p": f"{HISTORY_PREFIX}-%"},
+        ).one()
         total = conn.execute(text("SELECT count(*) FROM case_transition")).scalar_one()
     if sample[1]:
         raise PlatformError(f"{sample[1]} of {sample[0]} sampled generated transitions do not hash like the database")
-    console.print(f"history: {max(have, count):,} historic cases, {total:,} transitions; "
-                  f"hash formula checked on {sample[0]:,} sampled rows")  # fmt: skip
+    console.print(
+        f"history: {max(have, count):,} historic cases, {total:,} transitions; "
+        f"hash formula checked on {sample[0]:,} sampled rows"
+    )
     return int(total)
 
 
@@ -187,12 +213,19 @@ def pandas_evaluation(settings: StoreSettings) -> tuple[float, dict[str, dict[st
     for column in ("at", "deadline"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     on_time = frame["at"] <= frame["deadline"]
-    flags = pd.DataFrame({
-        "district": frame["district"], "filed": frame["action"] == "file", "closed": frame["action"] == "close",
-        "closed_on_time": (frame["action"] == "close") & on_time, "handled": frame["action"] == "feedback",
-        "handled_on_time": (frame["action"] == "feedback") & on_time, "reworked": frame["action"] == "rework",
-        "dispatched": frame["action"] == "dispatch", "returned": frame["action"] == "return",
-    })  # fmt: skip
+    flags = pd.DataFrame(
+        {
+            "district": frame["district"],
+            "filed": frame["action"] == "file",
+            "closed": frame["action"] == "close",
+            "closed_on_time": (frame["action"] == "close") & on_time,
+            "handled": frame["action"] == "feedback",
+            "handled_on_time": (frame["action"] == "feedback") & on_time,
+            "reworked": frame["action"] == "rework",
+            "dispatched": frame["action"] == "dispatch",
+            "returned": frame["action"] == "return",
+        }
+    )
     sums = flags.groupby("district").sum()
     seconds = time.perf_counter() - started
     return seconds, {code: {k: int(v) for k, v in row.items()} for code, row in sums.iterrows()}
@@ -206,17 +239,24 @@ def bench_evaluation(settings: StoreSettings, engine: Engine, cases: int, consol
     pandas_evaluation(settings)  # both read warm
     base_s, theirs = pandas_evaluation(settings)
     ours_s, ours = asyncio.run(_ours(settings, city))
-    differing = [code for code in set(ours) | set(theirs)
-                 if any(int(ours.get(code, {}).get(k, 0)) != theirs.get(code, {}).get(k, 0)
-                        for k in COUNTED)]  # fmt: skip
+    differing = [
+        code
+        for code in set(ours) | set(theirs)
+        if any(int(ours.get(code, {}).get(k, 0)) != theirs.get(code, {}).get(k, 0) for k in COUNTED)
+    ]
     console.print(f"evaluation: {len(ours)} districts; counts differing from pandas: {len(differing)}")
     if differing:
         raise PlatformError(f"evaluation and pandas disagree for {sorted(differing)}")
     return [
-        Row(f"evaluation, city by district, {cases:,}+ cases / {total:,} transitions: s",
-            f"{ours_s:.2f}", f"{base_s:.2f} (pandas from the same tables)", base_s / ours_s, "≥ 1"),
+        Row(
+            f"evaluation, city by district, {cases:,}+ cases / {total:,} transitions: s",
+            f"{ours_s:.2f}",
+            f"{base_s:.2f} (pandas from the same tables)",
+            base_s / ours_s,
+            "≥ 1",
+        ),
         Row("evaluation: seconds against the 3 s target", f"{ours_s:.2f}", "3.00", 3.0 / ours_s, "≥ 1.0"),
-    ]  # fmt: skip
+    ]
 
 
 def run(settings: StoreSettings, *, seconds: float, clients: int, cases: int, console: Console) -> list[Row]:

@@ -34,8 +34,9 @@ for verbs in (spatial.cli.app, grid.cli.app, forces.cli.app, command.cli.app, ap
     app.add_typer(verbs)
 app.add_typer(bench.cli.app, name="bench")
 
-HistoryOption = Annotated[int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES",
-                                          help="Cases in the demo's year of history")]  # fmt: skip
+HistoryOption = Annotated[
+    int, typer.Option(min=0, envvar="CITYOPS_DEMO_HISTORY_CASES", help="Cases in the demo's year of history")
+]
 HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [env: CITYOPS_HOST]")]
 PortOption = Annotated[int | None, typer.Option(help="Port [env: CITYOPS_PORT]")]
 
@@ -60,8 +61,9 @@ def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
-    console.print(f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  "
-                  f"(API docs http://{api.host}:{api.port}/docs)")  # fmt: skip
+    console.print(
+        f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  (API docs http://{api.host}:{api.port}/docs)"
+    )
     serve(settings, api, workers)
 
 
@@ -123,9 +125,25 @@ def _demo_simulator(port: int | None) -> Iterator[Popen[bytes] | None]:
         return
     url = f"http://127.0.0.1:{port or api.port}"
     # every mobile force, often enough that none goes stale (CITYOPS_STALE_AFTER_S is minutes)
-    process = subprocess.Popen([sys.executable, "-m", "cityops", "simulate", "--url", url, "--wait", "120",
-                                "--forces", "1000000", "--interval", "30", "--reports-per-minute", "1"],
-                               stdout=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cityops",
+            "simulate",
+            "--url",
+            url,
+            "--wait",
+            "120",
+            "--forces",
+            "1000000",
+            "--interval",
+            "30",
+            "--reports-per-minute",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     console.print(f"demo simulator moving the mobile forces (pid {process.pid})")
     try:
         yield process

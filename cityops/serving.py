@@ -30,5 +30,11 @@ def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:
     if workers == 1:
         uvicorn.run(create_app(store, api), host=api.host, port=api.port, log_level="warning")
         return
-    uvicorn.run("cityops.serving:app_from_environment", factory=True, workers=workers, host=api.host, port=api.port,
-                log_level="warning")  # fmt: skip
+    uvicorn.run(
+        "cityops.serving:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=api.host,
+        port=api.port,
+        log_level="warning",
+    )

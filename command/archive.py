@@ -33,9 +33,14 @@ def _frame(chunk: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def export_cases(
-    engine: Engine, directory: Path, since: datetime, until: datetime, *, rows_per_file: int = 250_000,
+    engine: Engine,
+    directory: Path,
+    since: datetime,
+    until: datetime,
+    *,
+    rows_per_file: int = 250_000,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Path]:  # fmt: skip
+) -> list[Path]:
     """Write the cases filed in ``[since, until)`` (not voided) as numbered GeoParquet files; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -54,8 +54,10 @@ SELECT count(*) FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 """
-AUDIT_HEAD_SQL = "SELECT count(*), (SELECT hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) " \
-                 "FROM audit_log WHERE seq IS NOT NULL"  # fmt: skip
+AUDIT_HEAD_SQL = (
+    "SELECT count(*), (SELECT hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) "
+    "FROM audit_log WHERE seq IS NOT NULL"
+)
 
 
 class BackupError(PlatformError):
@@ -89,14 +91,20 @@ class Manifest:
         """The manifest file's content."""
         figures = self.figures
         return {
-            "format": FORMAT, "created_at": self.created_at, "city": self.city,
-            "database": {"server_version": figures.server_version, "postgis_version": figures.postgis_version,
-                         "pg_dump": self.pg_dump, "migration_head": figures.migration_head,
-                         "files": self.database_files},
+            "format": FORMAT,
+            "created_at": self.created_at,
+            "city": self.city,
+            "database": {
+                "server_version": figures.server_version,
+                "postgis_version": figures.postgis_version,
+                "pg_dump": self.pg_dump,
+                "migration_head": figures.migration_head,
+                "files": self.database_files,
+            },
             "counts": figures.counts,
             "audit": {"entries": figures.audit_entries, "head": figures.audit_head},
             "media": [{"sha256": sha, "size_bytes": size} for sha, size in sorted(self.media.items())],
-        }  # fmt: skip
+        }
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
@@ -111,12 +119,20 @@ class Manifest:
                 raise BackupError(f"{path}: backup format {data['format']}, this version reads format {FORMAT}")
             figures = Figures(
                 counts={str(k): int(v) for k, v in data["counts"].items()},
-                audit_entries=int(data["audit"]["entries"]), audit_head=data["audit"]["head"],
-                migration_head=database["migration_head"], server_version=database["server_version"],
+                audit_entries=int(data["audit"]["entries"]),
+                audit_head=data["audit"]["head"],
+                migration_head=database["migration_head"],
+                server_version=database["server_version"],
                 postgis_version=database["postgis_version"],
-            )  # fmt: skip
-            return cls(data["created_at"], data["city"], figures, database["pg_dump"], dict(database["files"]),
-                       {m["sha256"]: int(m["size_bytes"]) for m in data["media"]})  # fmt: skip
+            )
+            return cls(
+                data["created_at"],
+                data["city"],
+                figures,
+                database["pg_dump"],
+                dict(database["files"]),
+                {m["sha256"]: int(m["size_bytes"]) for m in data["media"]},
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise BackupError(f"{path} is damaged ({type(error).__name__}: {error})") from None
 
@@ -181,8 +197,9 @@ def read_figures(conn: psycopg.Connection) -> Figures:
     )
     server = one(conn.execute("SHOW server_version").fetchone())[0]
     postgis = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
-    return Figures(counts, int(entries), head, migration[0] if migration else None, server,
-                   postgis[0] if postgis else None)  # fmt: skip
+    return Figures(
+        counts, int(entries), head, migration[0] if migration else None, server, postgis[0] if postgis else None
+    )
 
 
 def file_hashes(directory: Path) -> dict[str, str]:
@@ -256,17 +273,29 @@ def backup(settings: StoreSettings, target: Path, progress: Progress | None = No
         )
         leaves = int(one(conn.execute(LEAF_TABLES_SQL).fetchone())[0])
         run_with_progress(
-            [str(pg_dump), "--format=directory", f"--jobs={jobs}", f"--snapshot={snapshot}",
-             f"--file={target / DATABASE}"],
-            conninfo, "dumping contents of table", leaves, lambda f: step("dumping the database", 0.05 + 0.6 * f),
-        )  # fmt: skip
+            [
+                str(pg_dump),
+                "--format=directory",
+                f"--jobs={jobs}",
+                f"--snapshot={snapshot}",
+                f"--file={target / DATABASE}",
+            ],
+            conninfo,
+            "dumping contents of table",
+            leaves,
+            lambda f: step("dumping the database", 0.05 + 0.6 * f),
+        )
         conn.rollback()
     copy_media(media, settings.media_dir, target / MEDIA, lambda f: step("copying media", 0.65 + 0.3 * f))
     step("hashing the dump", 0.95)
     manifest = Manifest(
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), city=settings.city, figures=figures,
-        pg_dump=tool_version(pg_dump), database_files=file_hashes(target / DATABASE), media=media,
-    )  # fmt: skip
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        city=settings.city,
+        figures=figures,
+        pg_dump=tool_version(pg_dump),
+        database_files=file_hashes(target / DATABASE),
+        media=media,
+    )
     partial = target / (MANIFEST + ".partial")
     partial.write_text(json.dumps(manifest.as_json(), indent=2, ensure_ascii=False) + "\n")
     partial.replace(target / MANIFEST)

@@ -32,8 +32,9 @@ class StageLimits:
     async def load(cls, conn: psycopg.AsyncConnection) -> StageLimits:
         """The ``stage_limit`` table as it is now."""
         rows = await (await conn.execute("SELECT state, time_limit, limit_kind FROM stage_limit")).fetchall()
-        return cls({state: None if value is None else TimeLimit(float(value), LimitKind(kind))
-                    for state, value, kind in rows})  # fmt: skip
+        return cls(
+            {state: None if value is None else TimeLimit(float(value), LimitKind(kind)) for state, value, kind in rows}
+        )
 
     def review_every(self, now: datetime, calendar: WorkingCalendar) -> timedelta:
         """The span from ``now`` to a parked case's next review."""
@@ -65,9 +66,17 @@ def _lay_out(now: datetime, seconds: float, kind: LimitKind, calendar: WorkingCa
 
 
 def advance(
-    clocks: Clocks, action: str, from_state: str, to_state: str, now: datetime, *, category_limit: TimeLimit,
-    stages: StageLimits, calendar: WorkingCalendar, extend_by: float | None = None,
-) -> Clocks:  # fmt: skip
+    clocks: Clocks,
+    action: str,
+    from_state: str,
+    to_state: str,
+    now: datetime,
+    *,
+    category_limit: TimeLimit,
+    stages: StageLimits,
+    calendar: WorkingCalendar,
+    extend_by: float | None = None,
+) -> Clocks:
     """The clocks after ``action`` moves the case from ``from_state`` to ``to_state`` at ``now``.
 
     A move to the same state (supervision, escalation) leaves every clock as it was.
@@ -86,8 +95,9 @@ def advance(
     elif action == "approve_parking":
         moved = replace(moved, parked_remaining_s=_remaining(now, clocks.deadline, kind, calendar))
     elif action == "resume":
-        moved = replace(moved, deadline=_lay_out(now, clocks.parked_remaining_s or 0.0, kind, calendar),
-                        parked_remaining_s=None)  # fmt: skip
+        moved = replace(
+            moved, deadline=_lay_out(now, clocks.parked_remaining_s or 0.0, kind, calendar), parked_remaining_s=None
+        )
     if to_state == "parked":
         review = stages.limits.get("parked")
         return replace(moved, due_at=None, review_at=calendar.deadline(now, review) if review else None)

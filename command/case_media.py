@@ -27,12 +27,17 @@ from spatial.errors import InvalidInputError, NotFoundError
 def _item(row: dict[str, Any]) -> dict[str, Any]:
     report_id = row.get("report_id")
     return {
-        "sha256": row["sha256"], "content_type": row["content_type"], "kind": kind_of(row["content_type"]),
-        "size_bytes": row["size_bytes"], "filename": row["filename"], "url": f"/api/v1/media/{row['sha256']}",
+        "sha256": row["sha256"],
+        "content_type": row["content_type"],
+        "kind": kind_of(row["content_type"]),
+        "size_bytes": row["size_bytes"],
+        "filename": row["filename"],
+        "url": f"/api/v1/media/{row['sha256']}",
         "source": "evidence" if report_id is None else "report",
-        "report_id": None if report_id is None else str(report_id), "uploaded_by": row["uploaded_by"],
+        "report_id": None if report_id is None else str(report_id),
+        "uploaded_by": row["uploaded_by"],
         "uploaded_at": row["uploaded_at"].isoformat(),
-    }  # fmt: skip
+    }
 
 
 async def _visible(conn: psycopg.AsyncConnection, case_id: int) -> None:
@@ -59,8 +64,9 @@ async def store_case_media(
     stored = {m.sha256: m for m in await asyncio.to_thread(store.store_all, list(uploads))}
     hashes = list(stored)
     async with conn.transaction():
-        await conn.execute(STORE_MEDIA, (hashes, [m.content_type for m in stored.values()],
-                                         [m.size_bytes for m in stored.values()]))  # fmt: skip
+        await conn.execute(
+            STORE_MEDIA, (hashes, [m.content_type for m in stored.values()], [m.size_bytes for m in stored.values()])
+        )
         await conn.execute(RECORD, (case_id, uploader, hashes, [m.filename for m in stored.values()]))
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(RECORDED, (case_id, hashes, hashes))).fetchall()

@@ -52,10 +52,18 @@ async def known(conn: psycopg.AsyncConnection, sql: str) -> list[str]:
 
 def checked(asked: ListFilter, unit: str | None) -> dict[str, Problem]:
     """Problems visible without the database (lengths, a window ending before it starts)."""
-    typed = {"q": asked.q, "category": asked.category, "state": asked.state, "unit": unit,
-             "department": asked.department}  # fmt: skip
-    problems = {name: Problem("list.problem.too_long", {"max": str(MAX_TEXT)})
-                for name, value in typed.items() if len(value or "") > MAX_TEXT}  # fmt: skip
+    typed = {
+        "q": asked.q,
+        "category": asked.category,
+        "state": asked.state,
+        "unit": unit,
+        "department": asked.department,
+    }
+    problems = {
+        name: Problem("list.problem.too_long", {"max": str(MAX_TEXT)})
+        for name, value in typed.items()
+        if len(value or "") > MAX_TEXT
+    }
     if asked.since is not None and asked.until is not None and asked.until <= asked.since:
         problems["until"] = Problem("list.problem.window")
     return problems
@@ -75,8 +83,13 @@ async def resolve(
     problems = checked(asked, unit)
     if problems:
         return asked, problems
-    params = {"category": asked.category, "unit": unit, "state": asked.state, "department": asked.department,
-              "caller": user.unit_id}  # fmt: skip
+    params = {
+        "category": asked.category,
+        "unit": unit,
+        "state": asked.state,
+        "department": asked.department,
+        "caller": user.unit_id,
+    }
     row = await (await conn.execute(RESOLVE_SQL, params)).fetchone()
     assert row is not None  # a SELECT without FROM: always one row
     category, chosen, state_known, department_known = row

@@ -27,12 +27,17 @@ from spatial.privacy import mask_contact
 def _report(row: tuple[Any, ...], reveal: bool) -> dict[str, object]:
     rid, case_id, source, description, address, lon, lat, given, reporter, created, media = row
     return {
-        "id": str(rid), "case_id": str(case_id), "source": source, "description": description,
-        "address": address, "location": {"type": "Point", "coordinates": [lon, lat]}, "given": given,
+        "id": str(rid),
+        "case_id": str(case_id),
+        "source": source,
+        "description": description,
+        "address": address,
+        "location": {"type": "Point", "coordinates": [lon, lat]},
+        "given": given,
         "reporter": reporter if reveal else mask_contact(reporter),
         "created_at": created.isoformat(),
         "media": [{**m, "url": f"/api/v1/media/{m['sha256']}"} for m in media],
-    }  # fmt: skip
+    }
 
 
 async def report_view(conn: psycopg.AsyncConnection, report_id: int, *, reveal: bool = False) -> dict[str, object]:
@@ -48,9 +53,36 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool
     row = await (await conn.execute(CASE_SQL, (case_id,))).fetchone()
     if row is None:
         raise NotFoundError(f"no case {case_id}")
-    (cid, code, name, name_en, severity, state, lon, lat, cell, grid_code, grid_name, unit_code, unit_name,
-     unit_tier, departments, filed, deadline, trace, description, address, source, count, merged_into,
-     created, updated, closed, external_id, chain) = row  # fmt: skip
+    (
+        cid,
+        code,
+        name,
+        name_en,
+        severity,
+        state,
+        lon,
+        lat,
+        cell,
+        grid_code,
+        grid_name,
+        unit_code,
+        unit_name,
+        unit_tier,
+        departments,
+        filed,
+        deadline,
+        trace,
+        description,
+        address,
+        source,
+        count,
+        merged_into,
+        created,
+        updated,
+        closed,
+        external_id,
+        chain,
+    ) = row
     reports = await (await conn.execute(REPORTS_SQL.format(where="r.event_id = %s"), (case_id,))).fetchall()
     merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
 
@@ -58,17 +90,40 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool
         return value.isoformat() if value is not None else None
 
     return {
-        "id": str(cid), "category": {"code": code, "name": name, "name_en": name_en}, "severity": severity,
-        "state": state, "location": {"type": "Point", "coordinates": [lon, lat]}, "cell": cell,
-        "grid": {"code": grid_code, "name": grid_name}, "chain": chain,
+        "id": str(cid),
+        "category": {"code": code, "name": name, "name_en": name_en},
+        "severity": severity,
+        "state": state,
+        "location": {"type": "Point", "coordinates": [lon, lat]},
+        "cell": cell,
+        "grid": {"code": grid_code, "name": grid_name},
+        "chain": chain,
         "responsible": {"code": unit_code, "name": unit_name, "tier": unit_tier, "departments": departments},
-        "filed_at": when(filed), "deadline": when(deadline), "routing_trace": trace,
-        "description": description, "address": address, "source": source, "report_count": count,
-        "merged_into": str(merged_into) if merged_into else None, "external_id": external_id,
-        "created_at": when(created), "updated_at": when(updated), "closed_at": when(closed),
+        "filed_at": when(filed),
+        "deadline": when(deadline),
+        "routing_trace": trace,
+        "description": description,
+        "address": address,
+        "source": source,
+        "report_count": count,
+        "merged_into": str(merged_into) if merged_into else None,
+        "external_id": external_id,
+        "created_at": when(created),
+        "updated_at": when(updated),
+        "closed_at": when(closed),
         "reports": [_report(r, reveal) for r in reports],
-        "merges": [{"kind": kind, "report_id": str(rid) if rid else None,
-                    "from_case_id": str(src) if src else None, "to_case_id": str(dst), "distance_m": dist,
-                    "similarity": sim, "actor": actor, "reason": reason, "at": when(at)}
-                   for kind, rid, src, dst, dist, sim, actor, reason, at in merges],
-    }  # fmt: skip
+        "merges": [
+            {
+                "kind": kind,
+                "report_id": str(rid) if rid else None,
+                "from_case_id": str(src) if src else None,
+                "to_case_id": str(dst),
+                "distance_m": dist,
+                "similarity": sim,
+                "actor": actor,
+                "reason": reason,
+                "at": when(at),
+            }
+            for kind, rid, src, dst, dist, sim, actor, reason, at in merges
+        ],
+    }

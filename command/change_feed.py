@@ -86,12 +86,14 @@ class Batch:
 
     def payload(self) -> bytes:
         """The JSON a page receives: cases, forces and assignments."""
-        return orjson.dumps({
-            "cursor": self.cursor,
-            "cases": [item.body for item in self.items if item.kind == "case"],
-            "forces": [item.body for item in self.items if item.kind == "force"],
-            "assignments": [item.body for item in self.items if item.kind == "assignment"],
-        })  # fmt: skip
+        return orjson.dumps(
+            {
+                "cursor": self.cursor,
+                "cases": [item.body for item in self.items if item.kind == "case"],
+                "forces": [item.body for item in self.items if item.kind == "force"],
+                "assignments": [item.body for item in self.items if item.kind == "assignment"],
+            }
+        )
 
 
 RESET = Batch(-1, ())  # "you missed too much: reload your layers"
@@ -103,28 +105,72 @@ def _when(value: datetime | None) -> str | None:
 
 
 def _case(row: tuple) -> Item:  # type: ignore[type-arg]
-    (case_id, state, version, category, severity, lon, lat, unit, deadline, due_at, supervised, escalations,
-     reports, merged_into, units, departments) = row  # fmt: skip
-    body = {"id": str(case_id), "state": state, "version": version, "category": category, "severity": severity,
-            "lon": lon, "lat": lat, "unit": unit, "deadline": _when(deadline), "due_at": _when(due_at),
-            "supervised": supervised, "escalations": escalations, "reports": reports,
-            "merged_into": None if merged_into is None else str(merged_into)}  # fmt: skip
+    (
+        case_id,
+        state,
+        version,
+        category,
+        severity,
+        lon,
+        lat,
+        unit,
+        deadline,
+        due_at,
+        supervised,
+        escalations,
+        reports,
+        merged_into,
+        units,
+        departments,
+    ) = row
+    body = {
+        "id": str(case_id),
+        "state": state,
+        "version": version,
+        "category": category,
+        "severity": severity,
+        "lon": lon,
+        "lat": lat,
+        "unit": unit,
+        "deadline": _when(deadline),
+        "due_at": _when(due_at),
+        "supervised": supervised,
+        "escalations": escalations,
+        "reports": reports,
+        "merged_into": None if merged_into is None else str(merged_into),
+    }
     return Item("case", body, tuple(units), tuple(departments or ()))
 
 
 def _force(row: tuple) -> Item:  # type: ignore[type-arg]
     force_id, code, name, kind, status, lon, lat, fixed_at, unit, case_id, units, department = row
-    body = {"id": str(force_id), "code": code, "name": name, "kind": kind, "status": status, "lon": lon, "lat": lat,
-            "fixed_at": _when(fixed_at), "unit": unit,
-            "case_id": None if case_id is None else str(case_id)}  # fmt: skip
+    body = {
+        "id": str(force_id),
+        "code": code,
+        "name": name,
+        "kind": kind,
+        "status": status,
+        "lon": lon,
+        "lat": lat,
+        "fixed_at": _when(fixed_at),
+        "unit": unit,
+        "case_id": None if case_id is None else str(case_id),
+    }
     return Item("force", body, tuple(units), (department,) if department else ())
 
 
 def _assignment(row: tuple) -> Item:  # type: ignore[type-arg]
     assignment_id, case_id, force_id, code, name, accept_by, stage, reason, units, departments = row
-    body = {"id": str(assignment_id), "case_id": str(case_id), "force_id": str(force_id), "force_code": code,
-            "force_name": name, "accept_by": _when(accept_by), "stage": stage,
-            "release_reason": reason}  # fmt: skip
+    body = {
+        "id": str(assignment_id),
+        "case_id": str(case_id),
+        "force_id": str(force_id),
+        "force_code": code,
+        "force_name": name,
+        "accept_by": _when(accept_by),
+        "stage": stage,
+        "release_reason": reason,
+    }
     return Item("assignment", body, tuple(units or ()), tuple(departments or ()), force_id)
 
 
@@ -134,9 +180,11 @@ async def cursor_now(conn: psycopg.AsyncConnection) -> int:
 
 
 async def read_batch(
-    conn: psycopg.AsyncConnection, case_ids: Iterable[int], force_ids: Iterable[int],
+    conn: psycopg.AsyncConnection,
+    case_ids: Iterable[int],
+    force_ids: Iterable[int],
     assigned: Iterable[int] = (),
-) -> Batch:  # fmt: skip
+) -> Batch:
     """The current state of the given cases and forces, and the assignments of the ``assigned`` cases
     (those the connection's scope shows)."""
     cursor = await cursor_now(conn)
@@ -207,8 +255,14 @@ class Subscription:
 class ChangeHub:
     """Listens for changes, reads them in batches, and fans them out to the subscribed viewers."""
 
-    def __init__(self, conninfo: str, connect: dict[str, object], scope: tuple[str, str],
-                 window_s: float = 0.05, on_lost: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        conninfo: str,
+        connect: dict[str, object],
+        scope: tuple[str, str],
+        window_s: float = 0.05,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         """``on_lost``: called when the connection is lost (the database stopped or restarted)."""
         self._conninfo, self._connect, self._scope, self._window_s = conninfo, connect, scope, window_s
         self._on_lost = on_lost
@@ -253,8 +307,10 @@ class ChangeHub:
             await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as listener,
             await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as reader,
         ):
-            await reader.execute("SELECT set_config('cityops.scope_unit', %s, false), "
-                                 "set_config('cityops.department', %s, false)", self._scope)  # fmt: skip
+            await reader.execute(
+                "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)",
+                self._scope,
+            )
             for channel in CHANNELS:
                 await listener.execute(f"LISTEN {channel}")
             self.listening.set()

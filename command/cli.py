@@ -46,11 +46,19 @@ def load_events(
 
     with reported_errors():
         if path.suffix.lower() not in (".csv", ".geojson", ".json"):
-            raise PlatformError(f"{path.name}: historic events come as .csv or .geojson "
-                                "(boundaries: `cityops load boundaries`)")  # fmt: skip
+            raise PlatformError(
+                f"{path.name}: historic events come as .csv or .geojson (boundaries: `cityops load boundaries`)"
+            )
         with progress_bar(f"importing {path.name}") as update:
-            result = import_events(engine(store()), path, crs=parse_source_crs(crs), rejects=rejects, bulk=bulk,
-                                   progress=update, actor=cli_actor())  # fmt: skip
+            result = import_events(
+                engine(store()),
+                path,
+                crs=parse_source_crs(crs),
+                rejects=rejects,
+                bulk=bulk,
+                progress=update,
+                actor=cli_actor(),
+            )
         console.print(
             f"batch {result.batch_id}: {result.loaded:,} of {result.rows_read:,} events loaded and routed, "
             f"{result.rejected:,} rejected, in {result.seconds:.1f} s ({result.rate:,.0f} rows/s"
@@ -60,9 +68,13 @@ def load_events(
             console.print(f"rejected rows with their reasons: {result.rejects_path}")
         if result.uncovered_deadlines:
             years = ", ".join(map(str, result.uncovered_years))
-            err.print(f"[bold yellow]{result.uncovered_deadlines:,} deadlines ran through years the holiday calendar "
-                      f"does not cover ({years}) and were counted Monday–Friday[/] — `cityops calendar check` says "
-                      "what to add", highlight=False, soft_wrap=True)  # fmt: skip
+            err.print(
+                f"[bold yellow]{result.uncovered_deadlines:,} deadlines ran through years the holiday calendar "
+                f"does not cover ({years}) and were counted Monday–Friday[/] — `cityops calendar check` says "
+                "what to add",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command("fill-addresses")
@@ -131,10 +143,13 @@ def calendar_check(
         if year in known.years:
             console.print(f"{year} ({which}): covered")
         else:
-            err.print(f"[bold red]{year} ({which}): not covered[/] — deadlines reaching into it are counted "
-                      f"Monday–Friday; add the State Council's {year} holiday notice to {path} "
-                      "(README: *The working calendar*) or upgrade chinesecalendar", highlight=False,
-                      soft_wrap=True)  # fmt: skip
+            err.print(
+                f"[bold red]{year} ({which}): not covered[/] — deadlines reaching into it are counted "
+                f"Monday–Friday; add the State Council's {year} holiday notice to {path} "
+                "(README: *The working calendar*) or upgrade chinesecalendar",
+                highlight=False,
+                soft_wrap=True,
+            )
     if known.missing:
         raise typer.Exit(1)
 
@@ -163,11 +178,21 @@ def user_add(
     with reported_errors():
         password = None if no_password else _password(password_stdin)
         with engine(store()).begin() as conn:
-            user = create_user(conn, username, unit_code=unit, roles=role, password=password, display_name=name,
-                               department=department, force_code=force, actor=cli_actor())  # fmt: skip
+            user = create_user(
+                conn,
+                username,
+                unit_code=unit,
+                roles=role,
+                password=password,
+                display_name=name,
+                department=department,
+                force_code=force,
+                actor=cli_actor(),
+            )
         answers = f", answering for force {force}" if force else ""
-        console.print(f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}"
-                      f"{answers}")  # fmt: skip
+        console.print(
+            f"user {user.username} in {user.unit_code} ({user.unit_tier}) with {', '.join(user.roles)}{answers}"
+        )
 
 
 @user_app.command("list")
@@ -281,10 +306,19 @@ def backup(directory: Annotated[Path, typer.Argument(help="A new (or empty) dire
         with progress_bar(f"backing up into {directory}") as update:
             manifest = make_backup(store(), directory, progress=update)
         figures = manifest.figures
-        console.print(_figures_table(f"backup of {manifest.city} at {manifest.created_at}", figures.counts,
-                                     figures.audit_head, len(manifest.media)))  # fmt: skip
-        console.print(f"PostgreSQL {figures.server_version}, PostGIS {figures.postgis_version}, schema at "
-                      f"{figures.migration_head}; manifest: {directory / 'manifest.json'}", soft_wrap=True)  # fmt: skip
+        console.print(
+            _figures_table(
+                f"backup of {manifest.city} at {manifest.created_at}",
+                figures.counts,
+                figures.audit_head,
+                len(manifest.media),
+            )
+        )
+        console.print(
+            f"PostgreSQL {figures.server_version}, PostGIS {figures.postgis_version}, schema at "
+            f"{figures.migration_head}; manifest: {directory / 'manifest.json'}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -299,11 +333,20 @@ def restore(
         with progress_bar(f"restoring {directory}") as update:
             report = restore_backup(store(), directory, force=force, progress=update)
         figures = report.figures
-        console.print(_figures_table(f"restored {report.manifest.city} from {report.manifest.created_at}",
-                                     figures.counts, figures.audit_head, report.media_files))  # fmt: skip
-        console.print(f"verified: every table's rows and the audit head equal the manifest, the audit chain is "
-                      f"intact ({report.audit_entries_verified:,} entries), {report.media_files:,} media files "
-                      "match their SHA-256", soft_wrap=True)  # fmt: skip
+        console.print(
+            _figures_table(
+                f"restored {report.manifest.city} from {report.manifest.created_at}",
+                figures.counts,
+                figures.audit_head,
+                report.media_files,
+            )
+        )
+        console.print(
+            f"verified: every table's rows and the audit head equal the manifest, the audit chain is "
+            f"intact ({report.audit_entries_verified:,} entries), {report.media_files:,} media files "
+            "match their SHA-256",
+            soft_wrap=True,
+        )
 
 
 # ---- history: archive, hot spots, evaluation -----------------------------------------------
@@ -373,8 +416,21 @@ def hotspots(
         async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
             found = await unit_or_city(conn, unit)
             since, until = _period(start, end)
-            query = HotspotQuery(found.id, found.code, found.outline, since, until, res, tuple(category),
-                                 tuple(source), steps, permutations, alpha, min_count, rate)  # fmt: skip
+            query = HotspotQuery(
+                found.id,
+                found.code,
+                found.outline,
+                since,
+                until,
+                res,
+                tuple(category),
+                tuple(source),
+                steps,
+                permutations,
+                alpha,
+                min_count,
+                rate,
+            )
             with _archive_counter(archive, dask) as count:
                 return await analyse(conn, query, count=count, progress=update), found.name
 
@@ -448,8 +504,10 @@ def report(
         async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
             found = await unit_or_city(conn, unit)
             since, until = _period(start, end)
-            return {"title": f"{found.code} {found.name}, {since.isoformat()} – {until.isoformat()}, by {by}",
-                    **await evaluate(conn, Period(found.id, since, until, By(by)))}  # fmt: skip
+            return {
+                "title": f"{found.code} {found.name}, {since.isoformat()} – {until.isoformat()}, by {by}",
+                **await evaluate(conn, Period(found.id, since, until, By(by))),
+            }
 
     if by not in By.__members__:
         err.print(f"[bold red]--by[/] must be one of {', '.join(By.__members__)}")
@@ -460,8 +518,9 @@ def report(
     for row in [*result["rows"], result["total"]]:
         table.add_row(row["key"], row["name"], *(_figure(name, row[name]) for name in REPORT_COLUMNS))
     Console(width=max(console.width, 170)).print(table)  # a wide table: never squeezed into 80 columns
-    console.print("formulas: " + "; ".join(f"{name} = {formula}" for name, (formula, _) in FORMULAS.items()),
-                  soft_wrap=True)  # fmt: skip
+    console.print(
+        "formulas: " + "; ".join(f"{name} = {formula}" for name, (formula, _) in FORMULAS.items()), soft_wrap=True
+    )
 
 
 # ---- the simulator -------------------------------------------------------------------------
@@ -496,7 +555,20 @@ def simulate(
             def tick(sent: Traffic) -> None:
                 status.update(f"{sent.fixes:,} fixes, {sent.reports:,} reports sent")
 
-            traffic = run(url, tracker, reporter, sim, outline, categories, reports_per_minute=reports_per_minute,
-                          interval_s=interval, seconds=seconds, on_tick=tick, wait_s=wait)  # fmt: skip
-        console.print(f"{traffic.fixes:,} fixes ({traffic.refused_fixes:,} refused), {traffic.reports:,} reports "
-                      f"({traffic.refused_reports:,} refused)")  # fmt: skip
+            traffic = run(
+                url,
+                tracker,
+                reporter,
+                sim,
+                outline,
+                categories,
+                reports_per_minute=reports_per_minute,
+                interval_s=interval,
+                seconds=seconds,
+                on_tick=tick,
+                wait_s=wait,
+            )
+        console.print(
+            f"{traffic.fixes:,} fixes ({traffic.refused_fixes:,} refused), {traffic.reports:,} reports "
+            f"({traffic.refused_reports:,} refused)"
+        )

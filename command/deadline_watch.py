@@ -44,13 +44,21 @@ async def watch_once(
     async with pool.connection() as conn, conn.transaction():
         warned = await (await conn.execute(WARN, (at, settings.due_warning, BATCH))).fetchall()
         escalated = await (await conn.execute(ESCALATE, (at, settings.escalation_step, BATCH))).fetchall()
-        reviews = await (await conn.execute(REVIEWS, (at, rules.stages.review_every(at, rules.calendar),
-                                                      BATCH))).fetchall()  # fmt: skip
+        reviews = await (
+            await conn.execute(REVIEWS, (at, rules.stages.review_every(at, rules.calendar), BATCH))
+        ).fetchall()
         for case, state, due in warned:
             await notify(conn, "due_soon", case_id=str(case), state=state, due_at=due.isoformat())
         for case, state, from_unit, to_unit, due in escalated:
-            await notify(conn, "escalated", case_id=str(case), state=state, from_unit=from_unit, to_unit=to_unit,
-                         due_at=due.isoformat())  # fmt: skip
+            await notify(
+                conn,
+                "escalated",
+                case_id=str(case),
+                state=state,
+                from_unit=from_unit,
+                to_unit=to_unit,
+                due_at=due.isoformat(),
+            )
         for case, review_at in reviews:
             await notify(conn, "review_due", case_id=str(case), review_at=review_at.isoformat())
     return Watched(escalated, warned, reviews)

@@ -22,8 +22,13 @@ PREFIX = "demo-"
 CITY_ROLES = ("city_commander", "planner", "auditor", "admin", "integration", "tracker", "wall")
 # the tier each role works at; any other role (street, dispatcher, checker, department_handler, a
 # role added later) works in the demo street
-TIERS = {"grid_worker": "grid", "field_force": "grid", "community": "community", "district": "district",
-         **dict.fromkeys(CITY_ROLES, "city")}  # fmt: skip
+TIERS = {
+    "grid_worker": "grid",
+    "field_force": "grid",
+    "community": "community",
+    "district": "district",
+    **dict.fromkeys(CITY_ROLES, "city"),
+}
 UNITS_SQL = """
 SELECT s.code AS street, s.ancestors, g.code AS grid, c.code AS community,
        (SELECT code FROM unit WHERE id = s.ancestors[2]) AS district,
@@ -53,8 +58,10 @@ class DemoUser:
 def refuse_in_production(environment: str) -> None:
     """Demo logins with printed passwords have no place in a production service."""
     if environment == "production":
-        raise InvalidInputError("CITYOPS_ENVIRONMENT=production: demo users (known roles, printed passwords) "
-                                "are not created in production; create real users with `cityops user add`")  # fmt: skip
+        raise InvalidInputError(
+            "CITYOPS_ENVIRONMENT=production: demo users (known roles, printed passwords) "
+            "are not created in production; create real users with `cityops user add`"
+        )
 
 
 def ensure_demo_users(conn: Connection, environment: str, *, actor: str, street: str = DEMO_STREET) -> list[DemoUser]:
@@ -75,7 +82,16 @@ def ensure_demo_users(conn: Connection, environment: str, *, actor: str, street:
             continue
         password = secrets.token_urlsafe(12)
         force_code = force if role == "field_force" else None
-        create_user(conn, username, unit_code=unit, roles=[role], password=password, actor=actor,
-                    display_name=f"演示 {role}", department=dept, force_code=force_code)  # fmt: skip
+        create_user(
+            conn,
+            username,
+            unit_code=unit,
+            roles=[role],
+            password=password,
+            actor=actor,
+            display_name=f"演示 {role}",
+            department=dept,
+            force_code=force_code,
+        )
         users.append(DemoUser(username, role, unit, dept, password))
     return users

@@ -26,9 +26,22 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 COUNTS = (
-    "filed", "closed", "closed_on_time", "handled", "handled_on_time", "handling_s", "checked", "reworked",
-    "dispatched", "returned", "moves", "late_moves", "escalated", "reopened", "supervised",
-)  # fmt: skip
+    "filed",
+    "closed",
+    "closed_on_time",
+    "handled",
+    "handled_on_time",
+    "handling_s",
+    "checked",
+    "reworked",
+    "dispatched",
+    "returned",
+    "moves",
+    "late_moves",
+    "escalated",
+    "reopened",
+    "supervised",
+)
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 EVALUATE = "SELECT * FROM cityops_evaluation(%s, %s, %s, %s, %s)"
 SATISFACTION = "SELECT * FROM cityops_satisfaction(%s, %s, %s, %s, %s)"
@@ -51,26 +64,46 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 # metric: (formula as documented, how it is computed from the counts)
 FORMULAS: dict[str, tuple[str, Callable[[dict[str, float]], float | None]]] = {
-    "closure_rate": ("closed / filed (cases closed in the period over cases filed in it; a backlog cleared "
-                     "can exceed 1)", lambda c: _ratio(c["closed"], c["filed"])),
-    "on_time_closure_rate": ("closed at or before the handling deadline / closed",
-                             lambda c: _ratio(c["closed_on_time"], c["closed"])),
-    "on_time_handling_rate": ("feedback at or before the handling deadline / feedback given",
-                              lambda c: _ratio(c["handled_on_time"], c["handled"])),
-    "rework_rate": ("rework / (close + rework): checks that sent the work back",
-                    lambda c: _ratio(c["reworked"], c["checked"])),
-    "return_rate": ("return / dispatch: dispatches sent back by the receiver",
-                    lambda c: _ratio(c["returned"], c["dispatched"])),
-    "mean_handling_hours": ("mean over feedback of (feedback time − the case's latest dispatch), wall-clock hours",
-                            lambda c: None if not c["handled"] else round(c["handling_s"] / c["handled"] / 3600, 2)),
-    "overdue": ("moves made after their stage's due time (late acceptance, filing, dispatch, acknowledgement, "
-                "feedback, check, approval)", lambda c: c["late_moves"]),
-    "repeat_case_rate": ("reopen / close: closed cases that came back (reporter unsatisfied, problem recurred)",
-                         lambda c: _ratio(c["reopened"], c["closed"])),
-    "satisfaction_rate": ("(满意 + 基本满意) / ratings given in the period",
-                          lambda c: _ratio(c["satisfied"] + c["basically_satisfied"],
-                                           c["satisfied"] + c["basically_satisfied"] + c["unsatisfied"])),
-}  # fmt: skip
+    "closure_rate": (
+        "closed / filed (cases closed in the period over cases filed in it; a backlog cleared can exceed 1)",
+        lambda c: _ratio(c["closed"], c["filed"]),
+    ),
+    "on_time_closure_rate": (
+        "closed at or before the handling deadline / closed",
+        lambda c: _ratio(c["closed_on_time"], c["closed"]),
+    ),
+    "on_time_handling_rate": (
+        "feedback at or before the handling deadline / feedback given",
+        lambda c: _ratio(c["handled_on_time"], c["handled"]),
+    ),
+    "rework_rate": (
+        "rework / (close + rework): checks that sent the work back",
+        lambda c: _ratio(c["reworked"], c["checked"]),
+    ),
+    "return_rate": (
+        "return / dispatch: dispatches sent back by the receiver",
+        lambda c: _ratio(c["returned"], c["dispatched"]),
+    ),
+    "mean_handling_hours": (
+        "mean over feedback of (feedback time − the case's latest dispatch), wall-clock hours",
+        lambda c: None if not c["handled"] else round(c["handling_s"] / c["handled"] / 3600, 2),
+    ),
+    "overdue": (
+        "moves made after their stage's due time (late acceptance, filing, dispatch, acknowledgement, "
+        "feedback, check, approval)",
+        lambda c: c["late_moves"],
+    ),
+    "repeat_case_rate": (
+        "reopen / close: closed cases that came back (reporter unsatisfied, problem recurred)",
+        lambda c: _ratio(c["reopened"], c["closed"]),
+    ),
+    "satisfaction_rate": (
+        "(满意 + 基本满意) / ratings given in the period",
+        lambda c: _ratio(
+            c["satisfied"] + c["basically_satisfied"], c["satisfied"] + c["basically_satisfied"] + c["unsatisfied"]
+        ),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -113,19 +146,24 @@ def _total(counts: dict[str, dict[str, float]]) -> dict[str, object]:
 async def evaluate(conn: psycopg.AsyncConnection, period: Period) -> dict[str, Any]:
     """Rows per group and a total row, with every metric and the formulas used."""
     params = (period.unit_id, period.start, period.end, period.by.value, period.department)
-    counts = _counts(await (await conn.execute(EVALUATE, params)).fetchall(),
-                     await (await conn.execute(SATISFACTION, params)).fetchall())  # fmt: skip
+    counts = _counts(
+        await (await conn.execute(EVALUATE, params)).fetchall(),
+        await (await conn.execute(SATISFACTION, params)).fetchall(),
+    )
     names = {key: (key, key or "(none)") for key in counts}  # (key shown, name shown)
     if period.by is By.area:
         units = await (await conn.execute(UNIT_NAMES, ([int(k) for k in counts],))).fetchall()
         names |= {unit_id: (code, name) for unit_id, code, name in units}
     return {
-        "unit_id": period.unit_id, "from": period.start.isoformat(), "to": period.end.isoformat(),
-        "by": period.by.value, "department": period.department,
+        "unit_id": period.unit_id,
+        "from": period.start.isoformat(),
+        "to": period.end.isoformat(),
+        "by": period.by.value,
+        "department": period.department,
         "rows": [_row(*names[k], c) for k, c in sorted(counts.items(), key=lambda kv: names[kv[0]])],
         "total": _total(counts),
         "formulas": {name: formula for name, (formula, _) in FORMULAS.items()},
-    }  # fmt: skip
+    }
 
 
 async def evaluate_series(

@@ -75,15 +75,23 @@ async def send_due(pool: AsyncConnectionPool, outbox: Outbox) -> tuple[int, int]
         claimed = await (await conn.execute(CLAIM, (LEASE, BATCH))).fetchall()
     sent = failed = 0
     for row_id, report_id, case_id, channel, outcome, message, attempts in claimed:
-        body = {"follow_up_id": str(row_id), "report_id": str(report_id), "case_id": str(case_id),
-                "channel": channel, "outcome": outcome, "message": message}  # fmt: skip
+        body = {
+            "follow_up_id": str(row_id),
+            "report_id": str(report_id),
+            "case_id": str(case_id),
+            "channel": channel,
+            "outcome": outcome,
+            "message": message,
+        }
         try:
             await outbox.deliver(body)
         except (httpx.HTTPError, OSError) as error:
             failed += 1
             async with pool.connection() as conn:
-                await conn.execute(RETRY, (str(error)[:500], timedelta(seconds=30 * 2**attempts),
-                                           outbox.settings.follow_up_attempts, row_id))  # fmt: skip
+                await conn.execute(
+                    RETRY,
+                    (str(error)[:500], timedelta(seconds=30 * 2**attempts), outbox.settings.follow_up_attempts, row_id),
+                )
             continue
         sent += 1
         async with pool.connection() as conn:
@@ -114,5 +122,10 @@ async def rate(
     if rating is Rating.UNSATISFIED and settings.reopen_on_unsatisfied:
         why = "reporter unsatisfied (不满意)" + (f": {note}" if note else "")
         reopened = await system_move(conn, case_id, "reopen", Mover(f"reporter:report/{report_id}"), why, rules)
-    return {"report_id": str(report_id), "case_id": str(case_id), "rating": rating.value,
-            "reopened": reopened is not None, "state": reopened["state"] if reopened else state}  # fmt: skip
+    return {
+        "report_id": str(report_id),
+        "case_id": str(case_id),
+        "rating": rating.value,
+        "reopened": reopened is not None,
+        "state": reopened["state"] if reopened else state,
+    }

@@ -68,10 +68,28 @@ BULK_MIN_ROWS = 100_000
 RESTATE_SHARE = 0.2
 RESTATE = "ANALYZE event, case_clock, case_transition"
 EVENT_COLUMNS = (
-    "external_id", "import_batch_id", "category_code", "severity", "state", "geom", "cell", "grid_id",
-    "responsible_unit_id", "departments", "filed_at", "deadline", "closed_at", "routing_trace", "description",
-    "address", "source", "report_count", "created_at", "updated_at", "units",
-)  # fmt: skip
+    "external_id",
+    "import_batch_id",
+    "category_code",
+    "severity",
+    "state",
+    "geom",
+    "cell",
+    "grid_id",
+    "responsible_unit_id",
+    "departments",
+    "filed_at",
+    "deadline",
+    "closed_at",
+    "routing_trace",
+    "description",
+    "address",
+    "source",
+    "report_count",
+    "created_at",
+    "updated_at",
+    "units",
+)
 Progress = Callable[[str, float], None]
 Settle = Callable[[Connection, int], None]
 COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"
@@ -184,8 +202,11 @@ class Valid:
     closed: pd.Series
 
 
-SEVERITIES = {**{s.value: s.value for s in Severity}, **{name: s.value for name, s in SEVERITY_NAMES.items()},
-              **{s.value.lower(): s.value for s in Severity}}  # fmt: skip
+SEVERITIES = {
+    **{s.value: s.value for s in Severity},
+    **{name: s.value for name, s in SEVERITY_NAMES.items()},
+    **{s.value.lower(): s.value for s in Severity},
+}
 
 
 def validate(frame: pd.DataFrame, categories: dict[str, Category], crs: SourceCrs, calendar: WorkingCalendar) -> Valid:
@@ -221,9 +242,12 @@ class Router:
     """Routing of many rows: each distinct (grid, wanted tier) and each distinct rule decided once."""
 
     def __init__(
-        self, categories: dict[str, Category], grids: dict[int, tuple[str, int, str]], unit_ids: dict[str, int],
+        self,
+        categories: dict[str, Category],
+        grids: dict[int, tuple[str, int, str]],
+        unit_ids: dict[str, int],
         calendar: WorkingCalendar,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.categories, self.grids, self.unit_ids, self.calendar = categories, grids, unit_ids, calendar
         self.uncovered_deadlines, self.uncovered_years = 0, set[int]()  # counted as Monday–Friday: reported
         self._decided: dict[tuple[int, Tier], tuple[UnitRef, Tier]] = {}
@@ -281,11 +305,13 @@ class Router:
                 outside, years = self.calendar.outside_coverage(filed[rows], deadlines[rows])
                 self.uncovered_deadlines += int(outside.sum())
                 self.uncovered_years.update(years)
-        return pd.DataFrame({
-            "responsible": responsible,
-            "rule": np.array(rules, dtype=object)[rule_of_row],
-            "deadline": deadlines,
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "responsible": responsible,
+                "rule": np.array(rules, dtype=object)[rule_of_row],
+                "deadline": deadlines,
+            }
+        )
 
 
 def _text(column: pd.Series) -> pa.Array:
@@ -313,49 +339,60 @@ class Rows:
 
 def _trace(rows: Rows, routed: pd.DataFrame, router: Router, batch_id: int, resolution: int) -> pa.Array:
     """The routing trace of each row as JSON text, joined column-wise (same keys as live intake, plus the batch)."""
-    limits = {c: orjson.dumps({"value": cat.time_limit, "kind": cat.limit_kind}).decode()
-              for c, cat in router.categories.items()}  # fmt: skip
+    limits = {
+        c: orjson.dumps({"value": cat.time_limit, "kind": cat.limit_kind}).decode()
+        for c, cat in router.categories.items()
+    }
     return pc.binary_join_element_wise(
-        '{"cell":"', as_arrow(h3_hex(rows.cells)),
-        f'","resolution":{resolution},"index":"', pa.array(np.where(rows.interior, "interior", "boundary")),
-        '","rule":', pa.array(routed["rule"], pa.string()),
-        ',"boundary_version":', pa.array(router.versions(rows.grid_ids)).cast(pa.string()),
-        ',"time_limit":', _text(rows.frame["category"].map(limits)),
-        f',"import_batch":{batch_id}}}', "",
-    )  # fmt: skip
+        '{"cell":"',
+        as_arrow(h3_hex(rows.cells)),
+        f'","resolution":{resolution},"index":"',
+        pa.array(np.where(rows.interior, "interior", "boundary")),
+        '","rule":',
+        pa.array(routed["rule"], pa.string()),
+        ',"boundary_version":',
+        pa.array(router.versions(rows.grid_ids)).cast(pa.string()),
+        ',"time_limit":',
+        _text(rows.frame["category"].map(limits)),
+        f',"import_batch":{batch_id}}}',
+        "",
+    )
 
 
 def event_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> bytes:
     """Good rows as CSV for ``COPY event`` (UTC times without suffix: the COPY session runs in UTC)."""
     frame = rows.frame
     filed = rows.filed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    routed = router.route(frame["category"].to_numpy(dtype=object), frame["severity"].to_numpy(dtype=object),
-                          rows.grid_ids, filed)  # fmt: skip
+    routed = router.route(
+        frame["category"].to_numpy(dtype=object), frame["severity"].to_numpy(dtype=object), rows.grid_ids, filed
+    )
     departments = {c: "{" + ",".join(f'"{d}"' for d in cat.departments) + "}" for c, cat in router.categories.items()}
     now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
-    table = pa.table({
-        "external_id": _text(frame["id"]),
-        "import_batch_id": pa.array(np.full(len(frame), batch_id)),
-        "category_code": _text(frame["category"]),
-        "severity": _text(frame["severity"]),
-        "state": _text(frame["state"]),
-        "geom": as_arrow(points_ewkb_hex(rows.lon, rows.lat)),
-        "cell": pa.array(rows.cells.astype(np.int64)),
-        "grid_id": pa.array(rows.grid_ids),
-        "responsible_unit_id": pa.array(routed["responsible"]),
-        "departments": _text(frame["category"].map(departments)),
-        "filed_at": _utc(filed),
-        "deadline": _utc(routed["deadline"]),
-        "closed_at": _utc(rows.closed.dt.tz_localize(None)),
-        "routing_trace": _trace(rows, routed, router, batch_id, resolution),
-        "description": _text(frame["description"]),
-        "address": _text(frame["address"]),
-        "source": _text(frame["source"]),
-        "report_count": pa.array(np.zeros(len(frame), dtype=np.int32)),  # the file holds events, not their reports
-        "created_at": _utc(filed),
-        "updated_at": _utc(np.full(len(frame), now)),
-        "units": router.units(rows.grid_ids),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "external_id": _text(frame["id"]),
+            "import_batch_id": pa.array(np.full(len(frame), batch_id)),
+            "category_code": _text(frame["category"]),
+            "severity": _text(frame["severity"]),
+            "state": _text(frame["state"]),
+            "geom": as_arrow(points_ewkb_hex(rows.lon, rows.lat)),
+            "cell": pa.array(rows.cells.astype(np.int64)),
+            "grid_id": pa.array(rows.grid_ids),
+            "responsible_unit_id": pa.array(routed["responsible"]),
+            "departments": _text(frame["category"].map(departments)),
+            "filed_at": _utc(filed),
+            "deadline": _utc(routed["deadline"]),
+            "closed_at": _utc(rows.closed.dt.tz_localize(None)),
+            "routing_trace": _trace(rows, routed, router, batch_id, resolution),
+            "description": _text(frame["description"]),
+            "address": _text(frame["address"]),
+            "source": _text(frame["source"]),
+            "report_count": pa.array(np.zeros(len(frame), dtype=np.int32)),  # the file holds events, not their reports
+            "created_at": _utc(filed),
+            "updated_at": _utc(np.full(len(frame), now)),
+            "units": router.units(rows.grid_ids),
+        }
+    )
     out = io.BytesIO()
     pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
     return out.getvalue()
@@ -396,10 +433,17 @@ def _reference_data(
 
 
 def import_events(
-    engine: Engine, path: Path, *, crs: SourceCrs = SourceCrs.WGS84, rejects: Path | None = None,
-    bulk: bool | None = None, calendar: WorkingCalendar | None = None, progress: Progress = lambda *_: None,
-    actor: str = "system", settle: Settle | None = None,
-) -> ImportResult:  # fmt: skip
+    engine: Engine,
+    path: Path,
+    *,
+    crs: SourceCrs = SourceCrs.WGS84,
+    rejects: Path | None = None,
+    bulk: bool | None = None,
+    calendar: WorkingCalendar | None = None,
+    progress: Progress = lambda *_: None,
+    actor: str = "system",
+    settle: Settle | None = None,
+) -> ImportResult:
     """Load a file of past events; valid rows all land (in one transaction), the rest go to ``rejects``.
 
     The import is one entry of the audit log (``actor``, the file's name and hash, the counts).
@@ -429,10 +473,13 @@ def import_events(
             known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if one(imported_before)[0] else []
             already = frame["id"].isin([row[0] for row in known]).to_numpy() & (reasons == None)  # noqa: E711
             reasons[already] = "already imported (same id)"
-            batch_id = one(conn.execute(
-                "INSERT INTO import_batch (source, sha256, rows_read, rows_loaded, rows_rejected) "
-                "VALUES (%s, %s, %s, 0, 0) RETURNING id", (path.name, file_hash, len(frame)),
-            ).fetchone())[0]  # fmt: skip
+            batch_id = one(
+                conn.execute(
+                    "INSERT INTO import_batch (source, sha256, rows_read, rows_loaded, rows_rejected) "
+                    "VALUES (%s, %s, %s, 0, 0) RETURNING id",
+                    (path.name, file_hash, len(frame)),
+                ).fetchone()
+            )[0]
             existing = one(conn.execute("SELECT count(*) FROM event").fetchone())[0]
             use_bulk = bulk if bulk is not None else len(frame) >= max(BULK_MIN_ROWS, existing)
             rebuild = _drop_for_bulk(conn) if use_bulk else []
@@ -452,8 +499,16 @@ def import_events(
                     inside = grid_ids >= 0
                     keep = good[inside]
                     reasons[part] = valid.checks.reason
-                    rows = Rows(chunk.iloc[keep], valid.lon[keep], valid.lat[keep], valid.filed.iloc[keep],
-                                valid.closed.iloc[keep], grid_ids[inside], cells[inside], interior[inside])  # fmt: skip
+                    rows = Rows(
+                        chunk.iloc[keep],
+                        valid.lon[keep],
+                        valid.lat[keep],
+                        valid.filed.iloc[keep],
+                        valid.closed.iloc[keep],
+                        grid_ids[inside],
+                        cells[inside],
+                        interior[inside],
+                    )
                     if len(keep):
                         copy.write(event_rows(rows, router, batch_id, locator.coverage.resolution))
                     progress("loading", min(1.0, (start + CHUNK_ROWS) / len(frame)))
@@ -464,8 +519,10 @@ def import_events(
                 progress("rebuilding indexes", 0.0)
                 _rebuild(conn, rebuild)
             rejected = int((reasons != None).sum())  # noqa: E711
-            conn.execute("UPDATE import_batch SET rows_loaded = %s, rows_rejected = %s WHERE id = %s",
-                         (len(frame) - rejected, rejected, batch_id))  # fmt: skip
+            conn.execute(
+                "UPDATE import_batch SET rows_loaded = %s, rows_rejected = %s WHERE id = %s",
+                (len(frame) - rejected, rejected, batch_id),
+            )
             counts = {"file": path.name, "sha256": file_hash, "loaded": len(frame) - rejected, "rejected": rejected}
             conn.execute(RECORD_SQL, entry(actor, "events.imported", f"import_batch:{batch_id}", counts))
         if len(frame) - rejected >= existing * RESTATE_SHARE:
@@ -479,5 +536,15 @@ def import_events(
         rejects_path = rejects or path.with_name(path.stem + ".rejects.csv")
         _write_rejects(frame, reasons, rejects_path)
     seconds = (datetime.now(UTC) - began).total_seconds()
-    return ImportResult(path.name, batch_id, len(frame), len(frame) - rejected, rejected, rejects_path, use_bulk,
-                        seconds, router.uncovered_deadlines, tuple(sorted(router.uncovered_years)))  # fmt: skip
+    return ImportResult(
+        path.name,
+        batch_id,
+        len(frame),
+        len(frame) - rejected,
+        rejected,
+        rejects_path,
+        use_bulk,
+        seconds,
+        router.uncovered_deadlines,
+        tuple(sorted(router.uncovered_years)),
+    )

@@ -77,8 +77,9 @@ class HotspotQuery:
     @property
     def filter(self) -> HexFilter:
         """The rows that count: every case not voided, filed in the period, in the unit."""
-        return HexFilter(self.unit_id, self.resolution, None, self.categories, "reported", self.since, self.until,
-                         self.sources)  # fmt: skip
+        return HexFilter(
+            self.unit_id, self.resolution, None, self.categories, "reported", self.since, self.until, self.sources
+        )
 
     @property
     def period(self) -> Steps:
@@ -116,8 +117,12 @@ class HotspotResult:
                 continue
             feature = spot.as_feature()
             if trend is not None:
-                feature["properties"] |= {"pattern": trend.pattern, "counts": list(trend.counts),
-                                          "classes": list(trend.kinds), "trend_tau": round(trend.tau, 3)}  # fmt: skip
+                feature["properties"] |= {
+                    "pattern": trend.pattern,
+                    "counts": list(trend.counts),
+                    "classes": list(trend.kinds),
+                    "trend_tau": round(trend.tau, 3),
+                }
             if spot.cell in self.places:
                 feature["properties"]["place"] = self.places[spot.cell]
             features.append(feature)
@@ -129,10 +134,17 @@ class HotspotResult:
         rows = []
         for i, spot in enumerate(self.spots):
             lat, lon = h3.cell_to_latlng(h3.int_to_str(spot.cell))
-            row: dict[str, object] = {"h3": h3.int_to_str(spot.cell), "lon": round(lon, 6), "lat": round(lat, 6),
-                                      "count": spot.count, "z": round(spot.z, 4), "p": round(spot.p, 4),
-                                      "class": spot.kind, "pattern": patterns.get(spot.cell),
-                                      "place": self.places.get(spot.cell)}  # fmt: skip
+            row: dict[str, object] = {
+                "h3": h3.int_to_str(spot.cell),
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "count": spot.count,
+                "z": round(spot.z, 4),
+                "p": round(spot.p, 4),
+                "class": spot.kind,
+                "pattern": patterns.get(spot.cell),
+                "place": self.places.get(spot.cell),
+            }
             if self.trends is not None:
                 row |= {f"step_{s + 1}": int(self.counts[s, i]) for s in range(self.counts.shape[0])}
             rows.append(row)
@@ -143,15 +155,32 @@ class HotspotResult:
         q = self.query
         patterns = self.pattern_of()
         return {
-            "unit": q.unit_code, "from": q.since.isoformat(), "to": q.until.isoformat(), "resolution": q.resolution,
-            "cell_km2": round(h3.average_hexagon_area(q.resolution, "km^2"), 3), "rate": q.rate,
-            "cells": len(self.spots), "cases": int(self.counts.sum()), "hot": len(self.hot),
-            "cold": sum(s.kind == COLD for s in self.spots), "permutations": q.permutations, "alpha": q.alpha,
-            "min_count": q.min_count, "steps": [s.isoformat() for s in q.period.starts],
+            "unit": q.unit_code,
+            "from": q.since.isoformat(),
+            "to": q.until.isoformat(),
+            "resolution": q.resolution,
+            "cell_km2": round(h3.average_hexagon_area(q.resolution, "km^2"), 3),
+            "rate": q.rate,
+            "cells": len(self.spots),
+            "cases": int(self.counts.sum()),
+            "hot": len(self.hot),
+            "cold": sum(s.kind == COLD for s in self.spots),
+            "permutations": q.permutations,
+            "alpha": q.alpha,
+            "min_count": q.min_count,
+            "steps": [s.isoformat() for s in q.period.starts],
             "patterns": {p: sum(v == p for v in patterns.values()) for p in PATTERNS} if self.trends else None,
-            "top": [{"h3": h3.int_to_str(s.cell), "count": s.count, "z": round(s.z, 2),
-                     "place": self.places.get(s.cell), "pattern": patterns.get(s.cell)} for s in self.hot[:TOP]],
-        }  # fmt: skip
+            "top": [
+                {
+                    "h3": h3.int_to_str(s.cell),
+                    "count": s.count,
+                    "z": round(s.z, 2),
+                    "place": self.places.get(s.cell),
+                    "pattern": patterns.get(s.cell),
+                }
+                for s in self.hot[:TOP]
+            ],
+        }
 
     def text(self) -> str:
         """A short summary a planner reads: the period, what was found and the top places."""
@@ -162,20 +191,26 @@ class HotspotResult:
             + (", rates per building)." if s["rate"] == "buildings" else ")."),
             f"{s['hot']} hot and {s['cold']} cold cells (Getis-Ord Gi*, {s['permutations']} permutations, "
             f"false-discovery rate {s['alpha']:.0%}, at least {s['min_count']} cases to be hot).",
-        ]  # fmt: skip
+        ]
         if s["patterns"]:
             lines.append(f"Over {len(s['steps'])} steps: " + ", ".join(f"{n} {p}" for p, n in s["patterns"].items()))
         for rank, top in enumerate(s["top"], 1):
             pattern = f", {top['pattern']}" if top["pattern"] else ""
-            lines.append(f"{rank}. {top['place'] or 'outside named units'} ({top['h3']}): {top['count']} cases, "
-                         f"z {top['z']}{pattern}")  # fmt: skip
+            lines.append(
+                f"{rank}. {top['place'] or 'outside named units'} ({top['h3']}): {top['count']} cases, "
+                f"z {top['z']}{pattern}"
+            )
         if not s["top"]:
             lines.append("No place stands out beyond chance.")
         return "\n".join(lines)
 
 
-def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: dict[int, int] | None,
-          progress: Progress | None = None) -> HotspotResult:  # fmt: skip
+def study(
+    query: HotspotQuery,
+    counted: dict[tuple[int, int], int],
+    exposure: dict[int, int] | None,
+    progress: Progress | None = None,
+) -> HotspotResult:
     """The statistics on counts already read: study area, Gi* for the period and per step, patterns."""
     report = progress or (lambda stage, fraction: None)
     report("study area", 0.3)
@@ -185,16 +220,22 @@ def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: di
     if exposure is not None:
         cells = cells[[exposure.get(int(c), 0) > 0 for c in cells]]
     if len(cells) > MAX_CELLS:
-        raise InvalidInputError(f"{len(cells):,} cells at resolution {query.resolution}: choose a coarser one "
-                                f"(≤ {MAX_CELLS:,})")  # fmt: skip
+        raise InvalidInputError(
+            f"{len(cells):,} cells at resolution {query.resolution}: choose a coarser one (≤ {MAX_CELLS:,})"
+        )
     index = {int(c): i for i, c in enumerate(cells)}
     counts = np.zeros((query.steps, len(cells)), dtype=np.int64)
     for (cell, step), n in counted.items():
         if cell in index:
             counts[step, index[cell]] = n
     weights = None if exposure is None else np.array([exposure[int(c)] for c in cells], dtype=float)
-    settings: GiSettings = {"permutations": query.permutations, "alpha": query.alpha, "min_count": query.min_count,
-                "seed": query.seed, "exposure": weights}  # fmt: skip
+    settings: GiSettings = {
+        "permutations": query.permutations,
+        "alpha": query.alpha,
+        "min_count": query.min_count,
+        "seed": query.seed,
+        "exposure": weights,
+    }
     try:
         report("Gi* over the period", 0.4)
         spots = hotspots(cells, counts.sum(axis=0), **settings)
@@ -210,7 +251,7 @@ def study(query: HotspotQuery, counted: dict[tuple[int, int], int], exposure: di
 
 async def read_counts(
     conn: psycopg.AsyncConnection, query: HotspotQuery, count: CaseCounter | None = None
-) -> tuple[dict[tuple[int, int], int], dict[int, int] | None]:  # fmt: skip
+) -> tuple[dict[tuple[int, int], int], dict[int, int] | None]:
     """Cases per (cell, step) — by the database, or by ``count`` (the archive on a cluster) — and, for rates,
     buildings per cell."""
     counted = count(query) if count else await counts_by_step(conn, query.filter, query.period)
@@ -219,9 +260,12 @@ async def read_counts(
 
 
 async def analyse(
-    conn: psycopg.AsyncConnection, query: HotspotQuery, *, count: CaseCounter | None = None,
+    conn: psycopg.AsyncConnection,
+    query: HotspotQuery,
+    *,
+    count: CaseCounter | None = None,
     progress: Progress | None = None,
-) -> HotspotResult:  # fmt: skip
+) -> HotspotResult:
     """The whole analysis in the calling thread (the command line's and the benchmark's path)."""
     report = progress or (lambda stage, fraction: None)
     report("counting cases", 0.05)

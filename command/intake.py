@@ -62,12 +62,16 @@ class Submission:
 def _answer(row: tuple[Any, ...], *, replayed: bool, zone: tzinfo) -> dict[str, object]:
     case_id, report_id, _, code, name, tier, departments, deadline, state, reports, joined, token = row
     return {
-        "case_id": str(case_id), "report_id": str(report_id), "token": str(token), "state": state,
+        "case_id": str(case_id),
+        "report_id": str(report_id),
+        "token": str(token),
+        "state": state,
         "replayed": replayed,
-        "merged": joined, "report_count": reports,
+        "merged": joined,
+        "report_count": reports,
         "responsible": {"code": code, "name": name, "tier": tier, "departments": departments},
         "deadline": deadline.astimezone(zone).isoformat(),  # the calendar's zone
-    }  # fmt: skip
+    }
 
 
 async def notify(conn: psycopg.AsyncConnection, change: str, **fields: object) -> None:
@@ -81,25 +85,62 @@ def _grid_code(location: Location) -> str:
 
 
 def _event_values(
-    location: Location, category: Category, severity: Severity, calendar: WorkingCalendar, *,
-    lon: float, lat: float, description: str, address: str | None, source: str,
-) -> tuple[Route, tuple[object, ...]]:  # fmt: skip
+    location: Location,
+    category: Category,
+    severity: Severity,
+    calendar: WorkingCalendar,
+    *,
+    lon: float,
+    lat: float,
+    description: str,
+    address: str | None,
+    source: str,
+) -> tuple[Route, tuple[object, ...]]:
     """Route a located report: the decision, and the parameters of INSERT_EVENT."""
     decided = route(location, category, severity, datetime.now(UTC), calendar)
     return decided, (
-        category.code, severity.value, lon, lat, int(location.cell, 16), _grid_code(location), decided.unit.code,
-        list(decided.departments), decided.filed_at, decided.deadline, orjson.dumps(decided.trace).decode(),
-        description, address, source,
-    )  # fmt: skip
+        category.code,
+        severity.value,
+        lon,
+        lat,
+        int(location.cell, 16),
+        _grid_code(location),
+        decided.unit.code,
+        list(decided.departments),
+        decided.filed_at,
+        decided.deadline,
+        orjson.dumps(decided.trace).decode(),
+        description,
+        address,
+        source,
+    )
 
 
 async def open_case(
-    conn: psycopg.AsyncConnection, location: Location, category: Category, severity: Severity,
-    calendar: WorkingCalendar, *, lon: float, lat: float, description: str, address: str | None, source: str,
-) -> int:  # fmt: skip
+    conn: psycopg.AsyncConnection,
+    location: Location,
+    category: Category,
+    severity: Severity,
+    calendar: WorkingCalendar,
+    *,
+    lon: float,
+    lat: float,
+    description: str,
+    address: str | None,
+    source: str,
+) -> int:
     """Route a located report and store the case it opens (the caller moves the report in)."""
-    _, values = _event_values(location, category, severity, calendar, lon=lon, lat=lat, description=description,
-                              address=address, source=source)  # fmt: skip
+    _, values = _event_values(
+        location,
+        category,
+        severity,
+        calendar,
+        lon=lon,
+        lat=lat,
+        description=description,
+        address=address,
+        source=source,
+    )
     row = await (await conn.execute(INSERT_EVENT, values)).fetchone()
     return one(row)[0]
 
@@ -107,10 +148,12 @@ async def open_case(
 async def _attach(conn: psycopg.AsyncConnection, report_id: int, media: tuple[StoredMedia, ...]) -> None:
     if not media:
         return
-    await conn.execute(STORE_MEDIA, ([m.sha256 for m in media], [m.content_type for m in media],
-                                     [m.size_bytes for m in media]))  # fmt: skip
-    await conn.execute(ATTACH_MEDIA, (report_id, [m.sha256 for m in media], list(range(len(media))),
-                                      [m.filename for m in media]))  # fmt: skip
+    await conn.execute(
+        STORE_MEDIA, ([m.sha256 for m in media], [m.content_type for m in media], [m.size_bytes for m in media])
+    )
+    await conn.execute(
+        ATTACH_MEDIA, (report_id, [m.sha256 for m in media], list(range(len(media))), [m.filename for m in media])
+    )
 
 
 def _lookup_sql() -> str:
@@ -159,8 +202,9 @@ async def submit(
     files it (audited); ``within``, when given, is the unit the point must lie in (the caller's).
     """
     fingerprint = submission.fingerprint()
-    row = await (await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key, "owner": actor},
-                                    prepare=True)).fetchone()  # fmt: skip
+    row = await (
+        await conn.execute(LOOKUP, {"code": submission.category, "key": idempotency_key, "owner": actor}, prepare=True)
+    ).fetchone()
     found = one(row)
     category_row, previous = found[:CATEGORY_COLUMNS], found[CATEGORY_COLUMNS:]
     if previous[0] is not None:
@@ -170,8 +214,10 @@ async def submit(
     category = category_from_row(category_row)
     location = await locator.locate_async(conn, submission.lon, submission.lat)
     if within is not None and within not in {unit.code for unit in location.chain}:
-        raise ForbiddenError(f"the point ({submission.lon}, {submission.lat}) lies outside your jurisdiction (unit "
-                             f"{within}); report it to the unit responsible there")  # fmt: skip
+        raise ForbiddenError(
+            f"the point ({submission.lon}, {submission.lat}) lies outside your jurisdiction (unit "
+            f"{within}); report it to the unit responsible there"
+        )
     try:
         return await _store(conn, submission, category, location, idempotency_key, fingerprint, calendar, actor)
     except psycopg.errors.UniqueViolation as clash:
@@ -186,43 +232,89 @@ async def submit(
 
 
 async def _store(
-    conn: psycopg.AsyncConnection, submission: Submission, category: Category, location: Location,
-    idempotency_key: str | None, fingerprint: str, calendar: WorkingCalendar, actor: str,
-) -> dict[str, object]:  # fmt: skip
+    conn: psycopg.AsyncConnection,
+    submission: Submission,
+    category: Category,
+    location: Location,
+    idempotency_key: str | None,
+    fingerprint: str,
+    calendar: WorkingCalendar,
+    actor: str,
+) -> dict[str, object]:
     candidates = cells_within(int(location.cell, 16), category.duplicate_radius_m)
     # Two reports within the radius each have the other's cell among their candidates, so
     # locking the coarse parents of all candidates (in one fixed order) always makes them meet.
     areas = sorted({f"{category.code}:{parent}" for parent in cells_to_parents(candidates, LOCK_RESOLUTION)})
     report = (
-        submission.source, orjson.dumps(submission.reporter).decode() if submission.reporter else None,
-        submission.description, submission.address, submission.lon, submission.lat,
-        orjson.dumps(submission.given).decode(), actor if idempotency_key is not None else None, idempotency_key,
-        fingerprint, _grid_code(location),
-    )  # fmt: skip
+        submission.source,
+        orjson.dumps(submission.reporter).decode() if submission.reporter else None,
+        submission.description,
+        submission.address,
+        submission.lon,
+        submission.lat,
+        orjson.dumps(submission.given).decode(),
+        actor if idempotency_key is not None else None,
+        idempotency_key,
+        fingerprint,
+        _grid_code(location),
+    )
     announce = (category.code, submission.severity.value, submission.lon, submission.lat)
     audit = (actor, "report.filed")
     async with conn.transaction():
-        near = await (await conn.execute(CANDIDATES_SQL, {
-            "areas": areas, "lon": submission.lon, "lat": submission.lat, "cells": candidates,
-            "category": category.code, "window_hours": category.duplicate_window_hours,
-            "radius_m": category.duplicate_radius_m,
-        }, prepare=True)).fetchall()  # fmt: skip
+        near = await (
+            await conn.execute(
+                CANDIDATES_SQL,
+                {
+                    "areas": areas,
+                    "lon": submission.lon,
+                    "lat": submission.lat,
+                    "cells": candidates,
+                    "category": category.code,
+                    "window_hours": category.duplicate_window_hours,
+                    "radius_m": category.duplicate_radius_m,
+                },
+                prepare=True,
+            )
+        ).fetchall()
         match = best_match(near, submission.description, category.duplicate_radius_m)
         if match is None:
             decided, event = _event_values(
-                location, category, submission.severity, calendar, lon=submission.lon, lat=submission.lat,
-                description=submission.description, address=submission.address, source=submission.source,
-            )  # fmt: skip
-            row = await (await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce, *audit),
-                                            prepare=True)).fetchone()  # fmt: skip
+                location,
+                category,
+                submission.severity,
+                calendar,
+                lon=submission.lon,
+                lat=submission.lat,
+                description=submission.description,
+                address=submission.address,
+                source=submission.source,
+            )
+            row = await (
+                await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce, *audit), prepare=True)
+            ).fetchone()
             case_id, report_id, token, _, _ = one(row)
             state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
             unit = [decided.unit.code, decided.unit.name, decided.tier]
         else:
-            row = await (await conn.execute(JOINED_CASE, (
-                match.case_id, *report, match.distance_m, match.similarity, "case.report_joined", *announce, *audit,
-            ), prepare=True)).fetchone()  # fmt: skip
+            row = await (
+                await conn.execute(
+                    JOINED_CASE,
+                    (
+                        match.case_id,
+                        *report,
+                        match.distance_m,
+                        match.similarity,
+                        "case.report_joined",
+                        *announce,
+                        *audit,
+                    ),
+                    prepare=True,
+                )
+            ).fetchone()
             case_id, report_id, token, _, _, state, count, deadline, departments, *unit = one(row)
         await _attach(conn, report_id, submission.media)
-    return _answer((case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
-                   replayed=False, zone=calendar.zone)  # fmt: skip
+    return _answer(
+        (case_id, report_id, None, *unit, departments, deadline, state, count, match is not None, token),
+        replayed=False,
+        zone=calendar.zone,
+    )

@@ -22,8 +22,7 @@ from spatial.errors import InvalidInputError
 from spatial.rows import one
 
 # what a trend point carries: counts and rates of the evaluation's total row ("overdue": late moves)
-FIGURES = ("filed", "closed", "closed_on_time", "overdue", "closure_rate", "on_time_closure_rate",
-           "satisfaction_rate")  # fmt: skip
+FIGURES = ("filed", "closed", "closed_on_time", "overdue", "closure_rate", "on_time_closure_rate", "satisfaction_rate")
 MAX_POINTS = 160  # three years by week; a longer daily series is unreadable at the planner's size
 PARTS = """
 SELECT c.code, c.name, c.tier::text FROM unit c
@@ -70,9 +69,13 @@ def buckets(start: datetime, end: datetime, step: Step, zone: ZoneInfo) -> list[
 
 
 async def kpi_trends(
-    conn: psycopg.AsyncConnection, unit_id: int, spans: list[Bucket], step: Step, zone: ZoneInfo,
+    conn: psycopg.AsyncConnection,
+    unit_id: int,
+    spans: list[Bucket],
+    step: Step,
+    zone: ZoneInfo,
     department: str | None,
-) -> dict[str, object]:  # fmt: skip
+) -> dict[str, object]:
     """The unit (code, name, tier), its sub-units one could choose instead, and one point per bucket.
 
     ``spans``: ``buckets(start, end, step, zone)``, the window's days or weeks, every one a point
@@ -86,6 +89,12 @@ async def kpi_trends(
     points = []
     for span in spans:
         total = totals.get(date.fromisoformat(span.date), nothing)
-        points.append({"date": span.date, "from": span.start.isoformat(), "to": span.end.isoformat(),
-                       **{figure: total[figure] for figure in FIGURES}})  # fmt: skip
+        points.append(
+            {
+                "date": span.date,
+                "from": span.start.isoformat(),
+                "to": span.end.isoformat(),
+                **{figure: total[figure] for figure in FIGURES},
+            }
+        )
     return {"unit": {"code": code, "name": name, "tier": tier}, "parts": parts, "points": points}

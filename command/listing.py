@@ -32,12 +32,44 @@ MAX_LIMIT = 1000
 COUNT_CAP = 1000
 POSITION_INDEXED = (2, 3)  # district and street: event ((units[2]), id), ((units[3]), id)
 
-CASE_FIELDS = ("id", "category", "category_name", "category_name_en", "severity", "state", "responsible_code",
-               "responsible_name", "departments", "handling_department", "filed_at", "deadline", "due_at", "overdue",
-               "supervised", "external_id", "report_count", "description", "address", "lon", "lat")  # fmt: skip
+CASE_FIELDS = (
+    "id",
+    "category",
+    "category_name",
+    "category_name_en",
+    "severity",
+    "state",
+    "responsible_code",
+    "responsible_name",
+    "departments",
+    "handling_department",
+    "filed_at",
+    "deadline",
+    "due_at",
+    "overdue",
+    "supervised",
+    "external_id",
+    "report_count",
+    "description",
+    "address",
+    "lon",
+    "lat",
+)
 TIMES = frozenset(("filed_at", "deadline", "due_at"))
-REPORT_FIELDS = ("id", "case_id", "category", "state", "source", "description", "address", "created_at", "lon",
-                 "lat", "reporter_name", "reporter_phone")  # fmt: skip
+REPORT_FIELDS = (
+    "id",
+    "case_id",
+    "category",
+    "state",
+    "source",
+    "description",
+    "address",
+    "created_at",
+    "lon",
+    "lat",
+    "reporter_name",
+    "reporter_phone",
+)
 
 
 @dataclass(frozen=True)
@@ -71,16 +103,22 @@ class ListFilter:
         else:
             conditions = [f"{alias}.units @> ARRAY[%(scope_unit)s::bigint]"]
         params: dict[str, object] = {"limit": self.limit, "scope_unit": self.scope_unit}
-        for name, sql in (("before_id", f"{alias}.id < %(before_id)s"),
-                          ("category", on_case.format(condition="e.category_code = %(category)s")),
-                          ("state", on_case.format(condition="e.state = %(state)s")),
-                          ("since", f"{alias}.{time_column} >= %(since)s"),
-                          ("until", f"{alias}.{time_column} < %(until)s"),
-                          ("q", on_case.format(condition=MATCHES)),
-                          ("department", on_case.format(condition="(e.handling_department = %(department)s "
-                                                                  "OR e.departments @> ARRAY[%(department)s])")),
-                          ("overdue", on_case.format(condition=f"{OVERDUE} = %(overdue)s")),
-                          ("supervised", on_case.format(condition="e.supervised = %(supervised)s"))):  # fmt: skip
+        for name, sql in (
+            ("before_id", f"{alias}.id < %(before_id)s"),
+            ("category", on_case.format(condition="e.category_code = %(category)s")),
+            ("state", on_case.format(condition="e.state = %(state)s")),
+            ("since", f"{alias}.{time_column} >= %(since)s"),
+            ("until", f"{alias}.{time_column} < %(until)s"),
+            ("q", on_case.format(condition=MATCHES)),
+            (
+                "department",
+                on_case.format(
+                    condition="(e.handling_department = %(department)s OR e.departments @> ARRAY[%(department)s])"
+                ),
+            ),
+            ("overdue", on_case.format(condition=f"{OVERDUE} = %(overdue)s")),
+            ("supervised", on_case.format(condition="e.supervised = %(supervised)s")),
+        ):
             value = getattr(self, name)
             if value is not None:
                 conditions.append(sql)
@@ -130,6 +168,22 @@ async def list_reports(conn: psycopg.AsyncConnection, filter_: ListFilter, *, re
     out = []
     for r in rows:
         contact = (r[10] if reveal else mask_contact(r[10])) or {}
-        out.append(dict(zip(REPORT_FIELDS, (str(r[0]), str(r[1]), *r[2:7], r[7].isoformat(), r[8], r[9],
-                                            contact.get("name"), contact.get("phone")), strict=True)))  # fmt: skip
+        out.append(
+            dict(
+                zip(
+                    REPORT_FIELDS,
+                    (
+                        str(r[0]),
+                        str(r[1]),
+                        *r[2:7],
+                        r[7].isoformat(),
+                        r[8],
+                        r[9],
+                        contact.get("name"),
+                        contact.get("phone"),
+                    ),
+                    strict=True,
+                )
+            )
+        )
     return out

@@ -24,8 +24,11 @@ MAX_LABELS = 2000
 MAX_UNITS = 2000
 # each tier's names from the first zoom (inclusive) to the last (exclusive)
 LABEL_ZOOMS: dict[Tier, tuple[int, int]] = {
-    Tier.DISTRICT: (0, 12), Tier.STREET: (12, 15), Tier.COMMUNITY: (14, 17), Tier.GRID: (16, MAX_ZOOM + 1),
-}  # fmt: skip
+    Tier.DISTRICT: (0, 12),
+    Tier.STREET: (12, 15),
+    Tier.COMMUNITY: (14, 17),
+    Tier.GRID: (16, MAX_ZOOM + 1),
+}
 # below each zoom, cases are counted per unit of the tier beside it (district at city zoom …)
 COUNT_ZOOMS: tuple[tuple[int, Tier], ...] = ((11, Tier.DISTRICT), (13, Tier.STREET), (15, Tier.COMMUNITY))
 BOX = "ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"
@@ -69,8 +72,10 @@ async def unit_labels(
     tiers = label_tiers(zoom)
     params = {**_box(bbox), "tiers": [t.value for t in tiers], "cap": MAX_LABELS + 1}
     rows = await (await conn.execute(LABELS_SQL, params)).fetchall()
-    labels = [{"code": code, "name": name, "tier": tier, "lon": round(x, 6), "lat": round(y, 6)}
-              for code, name, tier, x, y in rows[:MAX_LABELS]]  # fmt: skip
+    labels = [
+        {"code": code, "name": name, "tier": tier, "lon": round(x, 6), "lat": round(y, 6)}
+        for code, name, tier, x, y in rows[:MAX_LABELS]
+    ]
     return {"zoom": zoom, "tiers": [t.value for t in tiers], "labels": labels, "truncated": len(rows) > MAX_LABELS}
 
 
@@ -85,9 +90,18 @@ async def unit_case_counts(
     units = await (await conn.execute(sql, params)).fetchall()
     ids = [row[0] for row in units]
     counted = {uid: (n, late) for uid, n, late in await (await conn.execute(COUNTS_SQL, (ids,))).fetchall()}
-    listed = [{"code": code, "name": name, "tier": tier_, "lon": round(x, 6), "lat": round(y, 6),
-               "open": counted.get(uid, (0, 0))[0], "overdue": counted.get(uid, (0, 0))[1]}
-              for uid, code, name, tier_, x, y in units]  # fmt: skip
+    listed = [
+        {
+            "code": code,
+            "name": name,
+            "tier": tier_,
+            "lon": round(x, 6),
+            "lat": round(y, 6),
+            "open": counted.get(uid, (0, 0))[0],
+            "overdue": counted.get(uid, (0, 0))[1],
+        }
+        for uid, code, name, tier_, x, y in units
+    ]
     return {
         "zoom": zoom,
         "tier": tier.value if sql is UNITS_SQL else user.unit_tier,

@@ -48,10 +48,18 @@ async def merge_cases(
             if not _is_open(cases[case_id]):
                 raise ConflictError(f"case {case_id} is {cases[case_id][2]} or merged already; only open cases merge")
         moved = [r[0] for r in await (await conn.execute(MOVE_REPORTS, (into, other))).fetchall()]
-        await conn.execute(RECORD, {
-            "kind": "manual", "from": other, "to": into, "reports": moved, "reason": reason, "actor": actor,
-            "similarity": similarity(str(cases[into][3]), str(cases[other][3])),
-        })  # fmt: skip
+        await conn.execute(
+            RECORD,
+            {
+                "kind": "manual",
+                "from": other,
+                "to": into,
+                "reports": moved,
+                "reason": reason,
+                "actor": actor,
+                "similarity": similarity(str(cases[into][3]), str(cases[other][3])),
+            },
+        )
         await conn.execute(COUNT, (len(moved), None, into))
         await conn.execute(COUNT, (-len(moved), into, other))
         await record_async(conn, actor, "case.merged", f"case:{into}", merged_case=other, reports=moved, reason=reason)
@@ -60,9 +68,14 @@ async def merge_cases(
 
 
 async def split_report(
-    conn: psycopg.AsyncConnection, report_id: int, reason: str, locator: Locator, calendar: WorkingCalendar, *,
+    conn: psycopg.AsyncConnection,
+    report_id: int,
+    reason: str,
+    locator: Locator,
+    calendar: WorkingCalendar,
+    *,
     actor: str,
-) -> dict[str, object]:  # fmt: skip
+) -> dict[str, object]:
     """Take a report out of its case: back to the case it was merged from, or into a new routed case."""
     async with conn.transaction():
         row = await (await conn.execute(REPORT_SQL, (report_id,))).fetchone()
@@ -83,14 +96,33 @@ async def split_report(
             category = await fetch_category(conn, str(cases[current][5]))
             location = await locator.locate_async(conn, lon, lat)
             target = await open_case(
-                conn, location, category, Severity(cases[current][6]), calendar,
-                lon=lon, lat=lat, description=description, address=address, source=source,
-            )  # fmt: skip
+                conn,
+                location,
+                category,
+                Severity(cases[current][6]),
+                calendar,
+                lon=lon,
+                lat=lat,
+                description=description,
+                address=address,
+                source=source,
+            )
         await conn.execute("UPDATE report SET event_id = %s WHERE id = %s", (target, report_id))
         await conn.execute(COUNT, (-1, None, current))
-        await conn.execute(RECORD, {"kind": "split", "from": current, "to": target, "reports": [report_id],
-                                    "reason": reason, "similarity": None, "actor": actor})  # fmt: skip
-        await record_async(conn, actor, "report.split", f"report:{report_id}", from_case=current, to_case=target,
-                           reason=reason)  # fmt: skip
+        await conn.execute(
+            RECORD,
+            {
+                "kind": "split",
+                "from": current,
+                "to": target,
+                "reports": [report_id],
+                "reason": reason,
+                "similarity": None,
+                "actor": actor,
+            },
+        )
+        await record_async(
+            conn, actor, "report.split", f"report:{report_id}", from_case=current, to_case=target, reason=reason
+        )
         await notify(conn, "case.split", case_id=str(current), new_case_id=str(target), report_id=str(report_id))
     return {"report_id": str(report_id), "from_case_id": str(current), "case_id": str(target)}

@@ -28,8 +28,20 @@ from command.users import User
 from command.workflow import Rules
 from spatial.errors import ForbiddenError, InvalidInputError
 
-OPEN_STATES = ("reported", "accepted", "filed", "dispatched", "returned", "acknowledged", "handling", "checking",
-               "extension_requested", "parking_requested", "parked", "rework")  # fmt: skip
+OPEN_STATES = (
+    "reported",
+    "accepted",
+    "filed",
+    "dispatched",
+    "returned",
+    "acknowledged",
+    "handling",
+    "checking",
+    "extension_requested",
+    "parking_requested",
+    "parked",
+    "rework",
+)
 MAX_PAGE = 200
 
 
@@ -111,8 +123,13 @@ async def queue_items(
 def page_parameters(user: User, queue: Queue, limit: int, offset: int) -> dict[str, object]:
     """The values ``ITEMS`` takes for a page of ``queue`` as ``user`` works it."""
     handled_by = user.department if queue.by_department else None
-    return {"states": list(queue.states), "handled_by": handled_by, "late_only": queue.late_only, "limit": limit,
-            "offset": offset}  # fmt: skip
+    return {
+        "states": list(queue.states),
+        "handled_by": handled_by,
+        "late_only": queue.late_only,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 async def case_card(conn: psycopg.AsyncConnection, case_id: int) -> dict[str, Any] | None:
@@ -123,5 +140,7 @@ async def case_card(conn: psycopg.AsyncConnection, case_id: int) -> dict[str, An
 
 def plain(row: dict[str, Any], zone: Any) -> dict[str, Any]:
     """A queue item for JSON: ids as strings, times in the city's zone (ISO 8601 with offset)."""
-    return {k: (v.astimezone(zone).isoformat() if isinstance(v, datetime) else str(v) if k == "id" else v)
-            for k, v in row.items()}  # fmt: skip
+    return {
+        k: (v.astimezone(zone).isoformat() if isinstance(v, datetime) else str(v) if k == "id" else v)
+        for k, v in row.items()
+    }

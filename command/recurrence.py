@@ -57,8 +57,14 @@ def _place(row: dict[str, Any]) -> dict[str, object]:
 async def detect(conn: psycopg.AsyncConnection, rule: Recurrence, now: datetime) -> list[dict[str, object]]:
     """Places and categories over the threshold, most cases first (with their open proposal, if any)."""
     categories = "AND e.category_code LIKE ANY(%(categories)s)" if rule.categories else ""
-    params = {"resolution": rule.resolution, "scope": rule.scope_unit, "since": now - timedelta(days=rule.days),
-              "times": rule.times, "limit": LIMIT, "categories": [f"{c}%" for c in rule.categories]}  # fmt: skip
+    params = {
+        "resolution": rule.resolution,
+        "scope": rule.scope_unit,
+        "since": now - timedelta(days=rule.days),
+        "times": rule.times,
+        "limit": LIMIT,
+        "categories": [f"{c}%" for c in rule.categories],
+    }
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(DETECT.format(categories=categories), params)
         return list(await cur.fetchall())
@@ -66,7 +72,7 @@ async def detect(conn: psycopg.AsyncConnection, rule: Recurrence, now: datetime)
 
 async def propose(
     conn: psycopg.AsyncConnection, rule: Recurrence, now: datetime, actor: str
-) -> list[dict[str, object]]:  # fmt: skip
+) -> list[dict[str, object]]:
     """Detect and store: one open proposal per place and category (refreshed if it is already open)."""
     found = await detect(conn, rule, now)
     proposals = []
@@ -87,14 +93,16 @@ async def listed(conn: psycopg.AsyncConnection, state: str | None) -> list[dict[
     """Proposals in the caller's scope, newest first."""
     where = "WHERE state = %s" if state else ""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {COLUMNS} FROM root_cause_proposal {where} ORDER BY updated_at DESC LIMIT {LIMIT}",
-                          (state,) if state else ())  # fmt: skip
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM root_cause_proposal {where} ORDER BY updated_at DESC LIMIT {LIMIT}",
+            (state,) if state else (),
+        )
         return [_place(row) for row in await cur.fetchall()]
 
 
 async def decide(
     conn: psycopg.AsyncConnection, proposal_id: int, decision: str, note: str | None, actor: str
-) -> dict[str, object]:  # fmt: skip
+) -> dict[str, object]:
     """Accept or dismiss an open proposal, once; audited."""
     if decision not in DECISIONS:
         raise InvalidInputError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
@@ -107,6 +115,7 @@ async def decide(
             if existing is None:
                 raise NotFoundError(f"no root-cause proposal {proposal_id} in your jurisdiction")
             raise ConflictError(f"proposal {proposal_id} is already {existing['state']}")
-    await record_async(conn, actor, f"proposal.{decision}", f"root_cause_proposal:{proposal_id}", decision=decision,
-                       note=note)  # fmt: skip
+    await record_async(
+        conn, actor, f"proposal.{decision}", f"root_cause_proposal:{proposal_id}", decision=decision, note=note
+    )
     return _place(row)

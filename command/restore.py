@@ -62,11 +62,16 @@ def check_backup(source: Path) -> Manifest:
     found = file_hashes(dump) if dump.is_dir() else {}
     if not found:
         raise BackupError(f"{source}: no database dump ({DATABASE}/)")
-    wrong = sorted(name for name in manifest.database_files.keys() | found.keys()
-                   if found.get(name) != manifest.database_files.get(name))  # fmt: skip
+    wrong = sorted(
+        name
+        for name in manifest.database_files.keys() | found.keys()
+        if found.get(name) != manifest.database_files.get(name)
+    )
     if wrong:
-        raise BackupError(f"{source}: the database dump does not match its manifest (altered, missing or added): "
-                          f"{', '.join(wrong[:10])}")  # fmt: skip
+        raise BackupError(
+            f"{source}: the database dump does not match its manifest (altered, missing or added): "
+            f"{', '.join(wrong[:10])}"
+        )
     for sha256 in sorted(manifest.media):
         path = media_path(source / MEDIA, sha256)
         if not path.is_file():
@@ -106,8 +111,10 @@ def _prove(cluster: EmbeddedCluster, database: str, manifest: Manifest) -> tuple
     with psycopg.connect(cluster.url(database, admin=True)) as conn:
         figures = read_figures(conn)
     if found := differences(manifest, figures):
-        raise BackupError("the restored database does not match the backup's manifest, so nothing was replaced:\n  "
-                          + "\n  ".join(found))  # fmt: skip
+        raise BackupError(
+            "the restored database does not match the backup's manifest, so nothing was replaced:\n  "
+            + "\n  ".join(found)
+        )
     engine = create_engine(sqlalchemy_url(cluster.url(database, admin=True)))
     try:
         with engine.connect() as conn:
@@ -125,8 +132,10 @@ def restore(
     """Restore the backup in ``source`` as the city database of the embedded cluster, and its media."""
     step = progress or (lambda _stage, _fraction: None)
     if settings.database_url:
-        raise BackupError("CITYOPS_DATABASE_URL is set: `cityops restore` fills the embedded cluster; restore an "
-                          "external database with pg_restore from the backup's database/ directory")  # fmt: skip
+        raise BackupError(
+            "CITYOPS_DATABASE_URL is set: `cityops restore` fills the embedded cluster; restore an "
+            "external database with pg_restore from the backup's database/ directory"
+        )
     step("checking the backup", 0.0)
     manifest = check_backup(source)
     pg_restore = tool("pg_restore")
@@ -138,8 +147,10 @@ def restore(
     city = settings.city
     existing = _tables_in(cluster, city)
     if existing and not force:
-        raise BackupError(f"database {city!r} in {cluster.data_dir} already holds data ({existing} tables): restore "
-                          "into a fresh data directory (CITYOPS_DATA_DIR), or pass --force to replace it")  # fmt: skip
+        raise BackupError(
+            f"database {city!r} in {cluster.data_dir} already holds data ({existing} tables): restore "
+            "into a fresh data directory (CITYOPS_DATA_DIR), or pass --force to replace it"
+        )
     scratch = f"{city}_restoring"
     cluster.drop_database(scratch)  # left by an interrupted restore
     cluster.ensure_database(scratch)
@@ -147,9 +158,11 @@ def restore(
         listing = data_entries(pg_restore, source / DATABASE)
         run_with_progress(
             [str(pg_restore), f"--jobs={jobs}", "--exit-on-error", str(source / DATABASE)],
-            cluster.url(scratch, admin=True), "processing data for table", listing,
+            cluster.url(scratch, admin=True),
+            "processing data for table",
+            listing,
             lambda f: step("restoring the database", 0.1 + 0.6 * f),
-        )  # fmt: skip
+        )
         step("comparing with the manifest", 0.7)
         figures, verified = _prove(cluster, scratch, manifest)
     except BaseException:

@@ -96,17 +96,25 @@ def rule_text(category: Category, severity: Severity, wanted: Tier, tier: Tier, 
     return rule
 
 
-def route(location: Location, category: Category, severity: Severity, filed_at: datetime,
-          calendar: WorkingCalendar) -> Route:  # fmt: skip
+def route(
+    location: Location, category: Category, severity: Severity, filed_at: datetime, calendar: WorkingCalendar
+) -> Route:
     """The responsible unit, departments and deadline for a located report."""
     wanted = wanted_tier(category, severity)
     unit, tier = responsible_unit(location.chain, wanted)
     rule = rule_text(category, severity, wanted, tier, unit)
     return Route(
-        unit=unit, tier=tier.value, departments=category.departments, filed_at=filed_at,
+        unit=unit,
+        tier=tier.value,
+        departments=category.departments,
+        filed_at=filed_at,
         deadline=calendar.deadline(filed_at, category.limit),
-        trace={"cell": location.cell, "resolution": location.resolution,
-               "index": "interior" if location.interior else "boundary", "rule": rule,
-               "boundary_version": location.boundary_version,
-               "time_limit": {"value": category.time_limit, "kind": category.limit_kind}},
-    )  # fmt: skip
+        trace={
+            "cell": location.cell,
+            "resolution": location.resolution,
+            "index": "interior" if location.interior else "boundary",
+            "rule": rule,
+            "boundary_version": location.boundary_version,
+            "time_limit": {"value": category.time_limit, "kind": category.limit_kind},
+        },
+    )

@@ -50,11 +50,15 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 # rate: (formula as documented, how it is computed from a row's counts)
 FORMULAS = {
-    "closure_rate": ("closed / filed: cases closed over cases filed (立案) in the last days; a backlog cleared can "
-                     "exceed 1", lambda c: _ratio(c["closed"], c["filed"])),
-    "on_time_rate": ("closed at or before the deadline in force / closed, in the last days",
-                     lambda c: _ratio(c["closed_on_time"], c["closed"])),
-}  # fmt: skip
+    "closure_rate": (
+        "closed / filed: cases closed over cases filed (立案) in the last days; a backlog cleared can exceed 1",
+        lambda c: _ratio(c["closed"], c["filed"]),
+    ),
+    "on_time_rate": (
+        "closed at or before the deadline in force / closed, in the last days",
+        lambda c: _ratio(c["closed_on_time"], c["closed"]),
+    ),
+}
 DEFINITIONS = {
     "received_today": "cases reported since 00:00 Beijing time today, less voided reports",
     "open": "cases neither closed nor voided",
@@ -100,37 +104,57 @@ def _name(language: str, name: str, name_en: str | None) -> str:
 async def figures(conn: psycopg.AsyncConnection, unit_id: int, window: Window, language: str) -> dict[str, Any]:
     """The table, the trend and the top categories of the caller's scope (``conn`` carries it)."""
     districts = await (await conn.execute(DISTRICTS, (unit_id,))).fetchall()
-    counted = {row[0]: dict(zip(COUNTS, row[1:], strict=True)) for row in
-               await (await conn.execute(BY_DISTRICT, (window.day_start, window.since))).fetchall()}  # fmt: skip
+    counted = {
+        row[0]: dict(zip(COUNTS, row[1:], strict=True))
+        for row in await (await conn.execute(BY_DISTRICT, (window.day_start, window.since))).fetchall()
+    }
     zero = dict.fromkeys(COUNTS, 0)
-    rows = [{"code": code, "name": name, "lon": lon, "lat": lat, **_with_rates(counted.get(district, zero))}
-            for district, code, name, lon, lat in districts]  # fmt: skip
+    rows = [
+        {"code": code, "name": name, "lon": lon, "lat": lat, **_with_rates(counted.get(district, zero))}
+        for district, code, name, lon, lat in districts
+    ]
     totals = _with_rates({key: sum(int(c[key]) for c in counted.values()) for key in COUNTS})
-    by_day = {day: (received, closed) for day, received, closed in
-              await (await conn.execute(BY_DAY, (window.since, str(window.zone)))).fetchall()}  # fmt: skip
+    by_day = {
+        day: (received, closed)
+        for day, received, closed in await (await conn.execute(BY_DAY, (window.since, str(window.zone)))).fetchall()
+    }
     days = [window.since.date() + timedelta(days=i) for i in range(window.days)]
-    trend = [{"date": d.isoformat(), "received": by_day.get(d, (0, 0))[0], "closed": by_day.get(d, (0, 0))[1]}
-             for d in days]  # fmt: skip
+    trend = [
+        {"date": d.isoformat(), "received": by_day.get(d, (0, 0))[0], "closed": by_day.get(d, (0, 0))[1]} for d in days
+    ]
     top = await (await conn.execute(TOP, (window.since, window.top))).fetchall()
     return {
-        "as_of": window.now.astimezone(window.zone).isoformat(), "today": window.today.isoformat(),
-        "days": window.days, "districts": rows, "totals": totals, "trend": trend,
-        "categories": [{"code": code, "name": _name(language, name, name_en), "received": n}
-                       for code, name, name_en, n in top],
+        "as_of": window.now.astimezone(window.zone).isoformat(),
+        "today": window.today.isoformat(),
+        "days": window.days,
+        "districts": rows,
+        "totals": totals,
+        "trend": trend,
+        "categories": [
+            {"code": code, "name": _name(language, name, name_en), "received": n} for code, name, name_en, n in top
+        ],
         "definitions": DEFINITIONS,
-    }  # fmt: skip
+    }
 
 
 def _told(row: tuple[Any, ...], zone: tzinfo, language: str) -> dict[str, Any]:
     case_id, state, version, escalations, filed_at, escalated_at, name, name_en, place = row
     escalated = escalated_at is not None and escalated_at >= filed_at
-    return {"id": str(case_id), "kind": "escalated" if escalated else "new", "state": state, "version": version,
-            "escalations": escalations, "at": (escalated_at if escalated else filed_at).astimezone(zone).isoformat(),
-            "category": _name(language, name, name_en), "place": place or ""}  # fmt: skip
+    return {
+        "id": str(case_id),
+        "kind": "escalated" if escalated else "new",
+        "state": state,
+        "version": version,
+        "escalations": escalations,
+        "at": (escalated_at if escalated else filed_at).astimezone(zone).isoformat(),
+        "category": _name(language, name, name_en),
+        "place": place or "",
+    }
 
 
-async def ticker(conn: psycopg.AsyncConnection, ids: list[int] | None, window: Window, language: str,
-                 limit: int = MAX_TICKER) -> list[dict[str, Any]]:  # fmt: skip
+async def ticker(
+    conn: psycopg.AsyncConnection, ids: list[int] | None, window: Window, language: str, limit: int = MAX_TICKER
+) -> list[dict[str, Any]]:
     """The ticker's lines for ``ids`` (cases the stream announced), or the latest new and escalated cases of the
     last day; newest first, at most ``limit``. Cases outside the scope are not told (row-level security)."""
     if ids is None:
@@ -149,10 +173,28 @@ async def map_items(conn: psycopg.AsyncConnection, zone: tzinfo, cases: int, for
     case_rows = await (await conn.execute(OPEN_CASES, (cases,))).fetchall()
     force_rows = await (await conn.execute(FORCES, (forces,))).fetchall() if forces else []
     return {
-        "cases": [{"id": str(i), "state": s, "version": v, "category": c, "severity": sev, "lon": x, "lat": y,
-                   "deadline": d.astimezone(zone).isoformat(), "escalations": n}
-                  for i, s, v, c, sev, x, y, d, n in case_rows],
-        "forces": [{"id": str(i), "status": s, "lon": x, "lat": y,
-                    "fixed_at": None if t is None else t.astimezone(zone).isoformat()}
-                   for i, s, x, y, t in force_rows],
-    }  # fmt: skip
+        "cases": [
+            {
+                "id": str(i),
+                "state": s,
+                "version": v,
+                "category": c,
+                "severity": sev,
+                "lon": x,
+                "lat": y,
+                "deadline": d.astimezone(zone).isoformat(),
+                "escalations": n,
+            }
+            for i, s, v, c, sev, x, y, d, n in case_rows
+        ],
+        "forces": [
+            {
+                "id": str(i),
+                "status": s,
+                "lon": x,
+                "lat": y,
+                "fixed_at": None if t is None else t.astimezone(zone).isoformat(),
+            }
+            for i, s, x, y, t in force_rows
+        ],
+    }

@@ -50,8 +50,10 @@ class Query:
         """Check what the box sent; the message says what to change."""
         text = " ".join((q or "").split())
         if not text:
-            raise InvalidInputError("q is empty: type a case number, a place name or its pinyin initials, "
-                                    "a building code or words of an address")  # fmt: skip
+            raise InvalidInputError(
+                "q is empty: type a case number, a place name or its pinyin initials, "
+                "a building code or words of an address"
+            )
         if len(text) > MAX_QUERY:
             raise InvalidInputError(f"q has {len(text)} characters; at most {MAX_QUERY}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -86,12 +88,20 @@ def hit(row: dict[str, Any]) -> dict[str, object]:
     """A found case, unit or building as the box shows it and the map flies to it."""
     bbox = [round(float(row[k]), 6) for k in ("west", "south", "east", "north")]
     found: dict[str, object] = {
-        "kind": row["kind"], "id": row["id"], "bbox": bbox, "geometry": row["geometry"],
-    }  # fmt: skip
+        "kind": row["kind"],
+        "id": row["id"],
+        "bbox": bbox,
+        "geometry": row["geometry"],
+    }
     if row["kind"] == "case":
-        found |= {"point": [round(float(row["lon"]), 6), round(float(row["lat"]), 6)],
-                  "state": row["state"], "category": row["category"], "category_name": row["category_name"],
-                  "address": row["address"], "label": row["address"] or row["category_name"]}  # fmt: skip
+        found |= {
+            "point": [round(float(row["lon"]), 6), round(float(row["lat"]), 6)],
+            "state": row["state"],
+            "category": row["category"],
+            "category_name": row["category_name"],
+            "address": row["address"],
+            "label": row["address"] or row["category_name"],
+        }
     else:
         found |= {"name": row["name"], "tier": row["tier"], "label": row["place"]}
     return found

@@ -48,35 +48,106 @@ MINUTE = np.timedelta64(60_000_000, "us")
 NAT = np.datetime64("NaT", "us")
 CHUNK = 100_000
 # reporting channels and their shares: the 12345 hotline takes most of a Chinese city's cases
-SOURCE_SHARES = {ReportSource.HOTLINE: 0.56, ReportSource.GRID_WORKER: 0.24, ReportSource.CITIZEN_APP: 0.12,
-                 ReportSource.SENSOR: 0.03, ReportSource.DEPARTMENT: 0.05}  # fmt: skip
+SOURCE_SHARES = {
+    ReportSource.HOTLINE: 0.56,
+    ReportSource.GRID_WORKER: 0.24,
+    ReportSource.CITIZEN_APP: 0.12,
+    ReportSource.SENSOR: 0.03,
+    ReportSource.DEPARTMENT: 0.05,
+}
 # reports by Beijing hour: a night trough, a morning and an afternoon peak in working hours
-HOURS = np.array([0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.8, 3.5, 6.0, 7.5, 7.8, 7.0, 5.0, 5.5, 7.0, 7.4, 7.0, 6.0, 4.2,
-                  3.6, 3.2, 2.6, 1.8, 1.0])  # fmt: skip
+HOURS = np.array(
+    [
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.4,
+        0.8,
+        1.8,
+        3.5,
+        6.0,
+        7.5,
+        7.8,
+        7.0,
+        5.0,
+        5.5,
+        7.0,
+        7.4,
+        7.0,
+        6.0,
+        4.2,
+        3.6,
+        3.2,
+        2.6,
+        1.8,
+        1.0,
+    ]
+)
 # the year's volume (January … December): the Spring Festival lull, a busy rainy summer
 VOLUME = np.array([0.85, 0.75, 0.95, 1.0, 1.05, 1.15, 1.25, 1.2, 1.05, 1.0, 0.95, 0.85])
 WEEKDAYS = np.array([1.0, 1.0, 1.0, 1.0, 0.97, 0.72, 0.66])  # Monday … Sunday
 # month profiles (January … December): rain and drainage peak in the plum-rain season (梅雨, June–July)
 RAIN = np.array([0.3, 0.35, 0.6, 0.8, 1.2, 2.6, 3.0, 2.2, 1.3, 0.6, 0.4, 0.3])
 SUMMER = np.array([0.4, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 1.8, 1.4, 1.0, 0.6, 0.4])
-PROFILE = {"010103": RAIN, "020404": RAIN, "020405": RAIN, "020401": RAIN, "020602": RAIN,
-           "020506": SUMMER, "020601": SUMMER, "020301": SUMMER, "020501": SUMMER, "020503": SUMMER}  # fmt: skip
+PROFILE = {
+    "010103": RAIN,
+    "020404": RAIN,
+    "020405": RAIN,
+    "020401": RAIN,
+    "020602": RAIN,
+    "020506": SUMMER,
+    "020601": SUMMER,
+    "020301": SUMMER,
+    "020501": SUMMER,
+    "020503": SUMMER,
+}
 # how common each category is (the rest count 1): litter, parking, vending and lamps dominate
-COMMON = {"020102": 9, "020504": 8, "020503": 6, "020505": 6, "020201": 6, "010105": 5, "020106": 5, "020104": 5,
-          "010302": 4, "020502": 4, "020601": 4, "020501": 3, "020105": 3, "010401": 3, "010103": 3,
-          "020404": 3, "020103": 3, "020506": 2, "010301": 2, "010101": 2, "010102": 2, "020301": 2,
-          "020403": 0.3, "020401": 0.4, "020402": 0.6, "010501": 0.3}  # fmt: skip
+COMMON = {
+    "020102": 9,
+    "020504": 8,
+    "020503": 6,
+    "020505": 6,
+    "020201": 6,
+    "010105": 5,
+    "020106": 5,
+    "020104": 5,
+    "010302": 4,
+    "020502": 4,
+    "020601": 4,
+    "020501": 3,
+    "020105": 3,
+    "010401": 3,
+    "010103": 3,
+    "020404": 3,
+    "020103": 3,
+    "020506": 2,
+    "010301": 2,
+    "010101": 2,
+    "010102": 2,
+    "020301": 2,
+    "020403": 0.3,
+    "020401": 0.4,
+    "020402": 0.6,
+    "010501": 0.3,
+}
 CENTRAL = ("玄武区", "秦淮区", "建邺区", "鼓楼区")  # the old city: denser, more cases per grid
 CENTRAL_WEIGHT = 3.0
 # recurring places: (share of the demo street's grids in turn, category, cases over the year)
 RECURRING = [("020102", 40), ("010103", 32), ("020504", 28), ("010105", 24), ("020506", 20), ("020404", 18)]
 RECURRING_JITTER_DEG = 0.00004  # ~4 m: one spot
-NOTES = {"void": "经核实为重复或无效诉求，不予受理", "return": "非本部门职责范围，请改派",
-         "request_extension": "需协调多部门处置，申请延期", "rework": "现场核查未整改到位，退回重办"}  # fmt: skip
+NOTES = {
+    "void": "经核实为重复或无效诉求，不予受理",
+    "return": "非本部门职责范围，请改派",
+    "request_extension": "需协调多部门处置，申请延期",
+    "rework": "现场核查未整改到位，退回重办",
+}
 # the loop as data: (slot, action, from, to, acting role); a slot is one move a case may make
 SLOTS = [
-    ("report", "report", "", "reported", None), ("void", "void", "reported", "void", "dispatcher"),
-    ("accept", "accept", "reported", "accepted", "dispatcher"), ("file", "file", "accepted", "filed", "dispatcher"),
+    ("report", "report", "", "reported", None),
+    ("void", "void", "reported", "void", "dispatcher"),
+    ("accept", "accept", "reported", "accepted", "dispatcher"),
+    ("file", "file", "accepted", "filed", "dispatcher"),
     ("dispatch", "dispatch", "filed", "dispatched", "dispatcher"),
     ("return", "return", "dispatched", "returned", "department_handler"),
     ("redispatch", "dispatch", "returned", "dispatched", "dispatcher"),
@@ -85,17 +156,37 @@ SLOTS = [
     ("request_extension", "request_extension", "handling", "extension_requested", "department_handler"),
     ("approve_extension", "approve_extension", "extension_requested", "handling", "dispatcher"),
     ("feedback", "feedback", "handling", "checking", "department_handler"),
-    ("rework", "rework", "checking", "rework", "checker"), ("restart", "start", "rework", "handling",
-                                                            "department_handler"),
+    ("rework", "rework", "checking", "rework", "checker"),
+    ("restart", "start", "rework", "handling", "department_handler"),
     ("refeedback", "feedback", "handling", "checking", "department_handler"),
     ("close", "close", "checking", "closed", "checker"),
-]  # fmt: skip
+]
 SHARES = {"void": 0.04, "return": 0.06, "extension": 0.05, "rework": 0.08, "late": 0.12}
-COPY_COLUMNS = ("event_id", "seq", "action", "from_state", "to_state", "actor", "roles", "unit_id", "at", "note",
-                "evidence", "prev_hash", "hash", "role", "department", "grid_id", "due", "deadline", "since",
-                "detail")  # fmt: skip
-COPY_TRANSITIONS = (f"COPY case_transition ({', '.join(COPY_COLUMNS)}) FROM STDIN "
-                    "(FORMAT csv, FORCE_NOT_NULL (from_state, note))")  # fmt: skip
+COPY_COLUMNS = (
+    "event_id",
+    "seq",
+    "action",
+    "from_state",
+    "to_state",
+    "actor",
+    "roles",
+    "unit_id",
+    "at",
+    "note",
+    "evidence",
+    "prev_hash",
+    "hash",
+    "role",
+    "department",
+    "grid_id",
+    "due",
+    "deadline",
+    "since",
+    "detail",
+)
+COPY_TRANSITIONS = (
+    f"COPY case_transition ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (from_state, note))"
+)
 BULK_ROWS = 200_000  # transitions: from here (and at least as many as stored) foreign keys are checked once
 FOREIGN_KEYS = (
     "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'case_transition'::regclass "
@@ -181,8 +272,9 @@ def _points(rng: np.random.Generator, areas: list[BaseGeometry], picks: np.ndarr
     return xy
 
 
-def synthetic_cases(engine: Engine, count: int, *, prefix: str, end: datetime, seed: int, days: int = 365,
-                    hot_unit: str | None = None) -> pd.DataFrame:  # fmt: skip
+def synthetic_cases(
+    engine: Engine, count: int, *, prefix: str, end: datetime, seed: int, days: int = 365, hot_unit: str | None = None
+) -> pd.DataFrame:
     """``count`` cases as import rows; with ``hot_unit``, its grids hold the recurring places."""
     rng = np.random.default_rng(seed)
     with engine.connect() as conn:
@@ -207,11 +299,19 @@ def synthetic_cases(engine: Engine, count: int, *, prefix: str, end: datetime, s
         category = np.concatenate([category, np.array([code for _, code, _ in planted], dtype=object)[which]])
     shares = np.array(list(SOURCE_SHARES.values()))
     sources = rng.choice([str(source) for source in SOURCE_SHARES], count, p=shares / shares.sum())
-    return pd.DataFrame({
-        "id": [f"{prefix}-{i}" for i in range(count)], "lon": xy[:, 0].round(6), "lat": xy[:, 1].round(6),
-        "category": category, "severity": rng.choice(["IV", "IV", "IV", "IV", "III"], count), "source": sources,
-        "reported_at": times.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "description": "", "state": "reported",
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": [f"{prefix}-{i}" for i in range(count)],
+            "lon": xy[:, 0].round(6),
+            "lat": xy[:, 1].round(6),
+            "category": category,
+            "severity": rng.choice(["IV", "IV", "IV", "IV", "III"], count),
+            "source": sources,
+            "reported_at": times.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+            "description": "",
+            "state": "reported",
+        }
+    )
 
 
 # ---- the lifecycles ------------------------------------------------------------------------------
@@ -290,28 +390,56 @@ def lifecycles(cases: pd.DataFrame, clock: Clock, now: datetime, seed: int, *, a
     at["close"] = last + brisk(20, 200, 0.1)
     alive = ~voided
     detail = ('{"extend_by": ' + pd.Series(extend_by).astype(str) + "}").to_numpy(dtype=object)
-    taken = {"report": np.ones(n, bool), "void": voided, "return": returned & alive, "redispatch": returned & alive,
-             "request_extension": extended & alive, "approve_extension": extended & alive,
-             "rework": reworked & alive, "restart": reworked & alive, "refeedback": reworked & alive}  # fmt: skip
-    deadline_of = {"report": first_deadline, "void": first_deadline, "accept": first_deadline,
-                   **dict.fromkeys(("approve_extension", "feedback", "rework", "restart", "refeedback", "close"),
-                                   extended_deadline)}  # fmt: skip
+    taken = {
+        "report": np.ones(n, bool),
+        "void": voided,
+        "return": returned & alive,
+        "redispatch": returned & alive,
+        "request_extension": extended & alive,
+        "approve_extension": extended & alive,
+        "rework": reworked & alive,
+        "restart": reworked & alive,
+        "refeedback": reworked & alive,
+    }
+    deadline_of = {
+        "report": first_deadline,
+        "void": first_deadline,
+        "accept": first_deadline,
+        **dict.fromkeys(
+            ("approve_extension", "feedback", "rework", "restart", "refeedback", "close"), extended_deadline
+        ),
+    }
     since_of = {"feedback": handed, "refeedback": handed, "close": at["file"]}
     horizon = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us")
-    departments = np.array([d[int(rng.integers(len(d)))] if len(d) else None for d in cases["departments"]],
-                           dtype=object)  # fmt: skip
+    departments = np.array(
+        [d[int(rng.integers(len(d)))] if len(d) else None for d in cases["departments"]], dtype=object
+    )
     frames, previous, due = [], report, np.full(n, NAT)
     for order, (slot, action, from_state, to_state, role) in enumerate(SLOTS):
         deadline = deadline_of.get(slot, handling)
         mask = taken.get(slot, alive) & (at[slot] <= horizon)
-        frames.append(pd.DataFrame({
-            "event_id": cases["id"].to_numpy()[mask], "order": order, "action": action, "from_state": from_state,
-            "to_state": to_state, "role": role, "at": at[slot][mask], "due": due[mask], "deadline": deadline[mask],
-            "since": since_of.get(slot, previous)[mask], "note": NOTES.get(slot, ""),
-            "detail": detail[mask] if slot == "request_extension" else None,
-            "department": departments[mask] if order > 3 else None, "grid_id": cases["grid_id"].to_numpy()[mask],
-            "unit_id": cases["unit_id"].to_numpy()[mask], "source": cases["source"].to_numpy()[mask],
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "event_id": cases["id"].to_numpy()[mask],
+                    "order": order,
+                    "action": action,
+                    "from_state": from_state,
+                    "to_state": to_state,
+                    "role": role,
+                    "at": at[slot][mask],
+                    "due": due[mask],
+                    "deadline": deadline[mask],
+                    "since": since_of.get(slot, previous)[mask],
+                    "note": NOTES.get(slot, ""),
+                    "detail": detail[mask] if slot == "request_extension" else None,
+                    "department": departments[mask] if order > 3 else None,
+                    "grid_id": cases["grid_id"].to_numpy()[mask],
+                    "unit_id": cases["unit_id"].to_numpy()[mask],
+                    "source": cases["source"].to_numpy()[mask],
+                }
+            )
+        )
         previous = np.where(mask, at[slot], previous)
         due = np.where(mask, clock.due(to_state, at[slot], deadline), due)
     rows = pd.concat(frames, ignore_index=True).sort_values(["event_id", "order"], kind="stable")
@@ -337,10 +465,17 @@ def _stamps(values: pd.Series) -> pa.Array:
         return pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width, "0")
 
     text_ = pc.binary_join_element_wise(
-        pa.array(np.datetime_as_string(names, unit="D")).take(pa.array(index.ravel())), "T",
-        padded(micros // 3_600_000_000, 2), ":", padded(micros // 60_000_000 % 60, 2), ":",
-        padded(micros // 1_000_000 % 60, 2), ".", padded(micros % 1_000_000, 6), "",
-    )  # fmt: skip
+        pa.array(np.datetime_as_string(names, unit="D")).take(pa.array(index.ravel())),
+        "T",
+        padded(micros // 3_600_000_000, 2),
+        ":",
+        padded(micros // 60_000_000 % 60, 2),
+        ":",
+        padded(micros // 1_000_000 % 60, 2),
+        ".",
+        padded(micros % 1_000_000, 6),
+        "",
+    )
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text_)
 
 
@@ -354,10 +489,28 @@ def chain(rows: pd.DataFrame, progress: Progress = lambda *_: None) -> pd.DataFr
     Each row's text after its prev_hash is joined column-wise (Arrow); only the hashing is a loop.
     """
     role = _texts(rows["role"])
-    parts = [rows["event_id"].astype(str), rows["seq"].astype(str), rows["action"], rows["from_state"],
-             rows["to_state"], rows["actor"], role, rows["unit_id"].astype(str), _stamps(rows["at"]), "",
-             rows["note"], "", "v2", role, rows["department"], rows["grid_id"].astype(str), _stamps(rows["due"]),
-             _stamps(rows["deadline"]), _stamps(rows["since"]), rows["detail"]]  # fmt: skip
+    parts = [
+        rows["event_id"].astype(str),
+        rows["seq"].astype(str),
+        rows["action"],
+        rows["from_state"],
+        rows["to_state"],
+        rows["actor"],
+        role,
+        rows["unit_id"].astype(str),
+        _stamps(rows["at"]),
+        "",
+        rows["note"],
+        "",
+        "v2",
+        role,
+        rows["department"],
+        rows["grid_id"].astype(str),
+        _stamps(rows["due"]),
+        _stamps(rows["deadline"]),
+        _stamps(rows["since"]),
+        rows["detail"],
+    ]
     columns = [p if isinstance(p, (pa.Array, str)) else _texts(p) for p in parts]
     rest = pc.binary_join_element_wise("", *columns, "|", null_handling="replace", null_replacement="").to_pylist()
     first = (rows["seq"] == 1).to_numpy()
@@ -380,19 +533,30 @@ def copy_transitions(conn: psycopg.Connection, rows: pd.DataFrame, progress: Pro
     """COPY in time order (the BRIN index on ``at`` stays tight), the chain trigger paused (``conn``'s transaction)."""
     rows = rows.sort_values("at", kind="stable")
     role = pa.array(rows["role"].to_numpy(dtype=object), pa.string())
-    table = pa.table({
-        "event_id": pa.array(rows["event_id"].to_numpy()), "seq": pa.array(rows["seq"].to_numpy()),
-        "action": _texts(rows["action"]), "from_state": _texts(rows["from_state"]),
-        "to_state": _texts(rows["to_state"]), "actor": _texts(rows["actor"]),
-        "roles": pc.binary_join_element_wise("{", role.fill_null(""), "}", ""),
-        "unit_id": pa.array(rows["unit_id"].to_numpy()),
-        "at": _utc_text(rows["at"]), "note": _texts(rows["note"]), "evidence": pa.array(["{}"] * len(rows)),
-        "prev_hash": _texts(rows["prev_hash"]), "hash": _texts(rows["hash"]), "role": role,
-        "department": pa.array(rows["department"].to_numpy(dtype=object), pa.string()),
-        "grid_id": pa.array(rows["grid_id"].to_numpy()), "due": _utc_text(rows["due"]),
-        "deadline": _utc_text(rows["deadline"]), "since": _utc_text(rows["since"]),
-        "detail": pa.array(rows["detail"].to_numpy(dtype=object), pa.string()),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "event_id": pa.array(rows["event_id"].to_numpy()),
+            "seq": pa.array(rows["seq"].to_numpy()),
+            "action": _texts(rows["action"]),
+            "from_state": _texts(rows["from_state"]),
+            "to_state": _texts(rows["to_state"]),
+            "actor": _texts(rows["actor"]),
+            "roles": pc.binary_join_element_wise("{", role.fill_null(""), "}", ""),
+            "unit_id": pa.array(rows["unit_id"].to_numpy()),
+            "at": _utc_text(rows["at"]),
+            "note": _texts(rows["note"]),
+            "evidence": pa.array(["{}"] * len(rows)),
+            "prev_hash": _texts(rows["prev_hash"]),
+            "hash": _texts(rows["hash"]),
+            "role": role,
+            "department": pa.array(rows["department"].to_numpy(dtype=object), pa.string()),
+            "grid_id": pa.array(rows["grid_id"].to_numpy()),
+            "due": _utc_text(rows["due"]),
+            "deadline": _utc_text(rows["deadline"]),
+            "since": _utc_text(rows["since"]),
+            "detail": pa.array(rows["detail"].to_numpy(dtype=object), pa.string()),
+        }
+    )
     stored = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'case_transition'::regclass").fetchone()
     keys = conn.execute(FOREIGN_KEYS).fetchall() if len(rows) >= max(BULK_ROWS, stored[0] if stored else 0) else []
     for name, _ in keys:  # bulk: one set-based check when re-added beats a lookup per row and key
@@ -416,27 +580,45 @@ def settled(rows: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     last = by_case.tail(1).set_index("event_id").sort_index()
     moment = lambda action: rows[rows["action"] == action].groupby("event_id")["at"].max()  # noqa: E731
     report = by_case["since"].first()
-    out = pd.DataFrame({
-        "state": last["to_state"], "version": last["seq"] - 1, "stage_at": last["at"],
-        "filed_at": moment("file").reindex(last.index).fillna(report), "deadline": last["deadline"],
-        "dispatched_at": moment("dispatch").reindex(last.index), "handling_department": last["department"],
-        "closed_at": last["at"].where(last["to_state"].isin(["closed", "void"])),
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "state": last["to_state"],
+            "version": last["seq"] - 1,
+            "stage_at": last["at"],
+            "filed_at": moment("file").reindex(last.index).fillna(report),
+            "deadline": last["deadline"],
+            "dispatched_at": moment("dispatch").reindex(last.index),
+            "handling_department": last["department"],
+            "closed_at": last["at"].where(last["to_state"].isin(["closed", "void"])),
+        }
+    )
     due = np.full(len(out), NAT)
     for state, group in out.groupby("state"):
         rows_ = (out["state"] == state).to_numpy()
-        due[rows_] = clock.due(str(state), group["stage_at"].to_numpy("datetime64[us]"),
-                               group["deadline"].to_numpy("datetime64[us]"))  # fmt: skip
+        due[rows_] = clock.due(
+            str(state), group["stage_at"].to_numpy("datetime64[us]"), group["deadline"].to_numpy("datetime64[us]")
+        )
     return out.assign(due_at=due).reset_index()
 
 
 def _settle(conn: psycopg.Connection, cases: pd.DataFrame) -> None:
     conn.execute(SETTLE)
-    columns = ["event_id", "state", "version", "stage_at", "filed_at", "deadline", "dispatched_at",
-               "handling_department", "closed_at", "due_at"]  # fmt: skip
+    columns = [
+        "event_id",
+        "state",
+        "version",
+        "stage_at",
+        "filed_at",
+        "deadline",
+        "dispatched_at",
+        "handling_department",
+        "closed_at",
+        "due_at",
+    ]
     times = ("stage_at", "filed_at", "deadline", "dispatched_at", "closed_at", "due_at")
-    table = pa.table({c: _utc_text(cases[c]) if c in times else pa.array(cases[c].to_numpy(dtype=object))
-                      for c in columns})  # fmt: skip
+    table = pa.table(
+        {c: _utc_text(cases[c]) if c in times else pa.array(cases[c].to_numpy(dtype=object)) for c in columns}
+    )
     buffer = io.BytesIO()
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
     with conn.cursor().copy("COPY settled FROM STDIN (FORMAT csv)") as copy:
@@ -448,15 +630,20 @@ def _settle(conn: psycopg.Connection, cases: pd.DataFrame) -> None:
 def load_clock(conn: psycopg.Connection, calendar: WorkingCalendar) -> Clock:
     """The stage limits as the database keeps them."""
     limits = conn.execute("SELECT state, time_limit, limit_kind FROM stage_limit").fetchall()
-    return Clock(calendar, {state: None if value is None else TimeLimit(float(value), LimitKind(kind))
-                            for state, value, kind in limits})  # fmt: skip
+    return Clock(
+        calendar,
+        {state: None if value is None else TimeLimit(float(value), LimitKind(kind)) for state, value, kind in limits},
+    )
 
 
 def history_count(engine: Engine, prefix: str) -> int:
     """Cases of a history already loaded under ``prefix``."""
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE :p"),
-                                {"p": f"{prefix}-%"}).scalar_one())  # fmt: skip
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM event WHERE external_id LIKE :p"), {"p": f"{prefix}-%"}
+            ).scalar_one()
+        )
 
 
 def _batch_cases(conn: psycopg.Connection, batch_id: int) -> pd.DataFrame:
@@ -482,9 +669,18 @@ def lifecycle_writer(now: datetime, seed: int, actor: str, progress: Progress) -
     return settle
 
 
-def load_history(settings: StoreSettings, engine: Engine, count: int, *, prefix: str, seed: int,
-                 now: datetime | None = None, hot_unit: str | None = None, actor: str = "history",
-                 progress: Progress = lambda *_: None) -> History:  # fmt: skip
+def load_history(
+    settings: StoreSettings,
+    engine: Engine,
+    count: int,
+    *,
+    prefix: str,
+    seed: int,
+    now: datetime | None = None,
+    hot_unit: str | None = None,
+    actor: str = "history",
+    progress: Progress = lambda *_: None,
+) -> History:
     """``count`` cases of the year up to ``now`` under ``prefix``, imported and carried through their loop.
 
     One transaction (the import's): the cases land with their transitions or not at all.
@@ -498,16 +694,22 @@ def load_history(settings: StoreSettings, engine: Engine, count: int, *, prefix:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"{prefix}.csv"
         frame.to_csv(path, index=False)
-        batch = import_events(engine, path, actor=actor, progress=progress,
-                              settle=lifecycle_writer(now, seed + 1, actor, progress))  # fmt: skip
+        batch = import_events(
+            engine, path, actor=actor, progress=progress, settle=lifecycle_writer(now, seed + 1, actor, progress)
+        )
     with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
-        transitions = conn.execute("SELECT count(*) FROM case_transition t JOIN event e ON e.id = t.event_id "
-                                   "WHERE e.import_batch_id = %s", (batch.batch_id,)).fetchone()  # fmt: skip
-    return History(batch.loaded, int(transitions[0]) if transitions else 0, already, _open_cases(engine, prefix),
-                   batch)  # fmt: skip
+        transitions = conn.execute(
+            "SELECT count(*) FROM case_transition t JOIN event e ON e.id = t.event_id WHERE e.import_batch_id = %s",
+            (batch.batch_id,),
+        ).fetchone()
+    return History(batch.loaded, int(transitions[0]) if transitions else 0, already, _open_cases(engine, prefix), batch)
 
 
 def _open_cases(engine: Engine, prefix: str) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE :p AND state NOT IN "
-                                     "('closed', 'void')"), {"p": f"{prefix}-%"}).scalar_one())  # fmt: skip
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM event WHERE external_id LIKE :p AND state NOT IN ('closed', 'void')"),
+                {"p": f"{prefix}-%"},
+            ).scalar_one()
+        )

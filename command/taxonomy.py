@@ -76,17 +76,24 @@ def _category(row: dict[str, str], line: int) -> Category:
     if row["sensitive"].lower() not in ("true", "false"):
         raise InvalidInputError(f"line {line}: sensitive must be true or false, got {row['sensitive']!r}")
     return Category(
-        code=row["code"].strip(), type=row["type"], major_code=row["major_code"], major_name=row["major_name"],
-        major_name_en=row["major_name_en"], minor_code=row["minor_code"], name=row["name"],
-        name_en=row["name_en"], filing_condition=row["filing_condition"],
+        code=row["code"].strip(),
+        type=row["type"],
+        major_code=row["major_code"],
+        major_name=row["major_name"],
+        major_name_en=row["major_name_en"],
+        minor_code=row["minor_code"],
+        name=row["name"],
+        name_en=row["name_en"],
+        filing_condition=row["filing_condition"],
         closing_condition=row["closing_condition"],
-        time_limit=_number(row, "time_limit", line, positive=True), limit_kind=row["limit_kind"],
+        time_limit=_number(row, "time_limit", line, positive=True),
+        limit_kind=row["limit_kind"],
         responsible_tier=row["responsible_tier"],
         departments=tuple(d.strip() for d in row["departments"].split(";") if d.strip()),
         duplicate_radius_m=_number(row, "duplicate_radius_m", line, positive=False),
         duplicate_window_hours=_number(row, "duplicate_window_hours", line, positive=False),
         sensitive=row["sensitive"].lower() == "true",
-    )  # fmt: skip
+    )
 
 
 def read_categories(path: Path = DEFAULT_CATEGORIES) -> list[Category]:
@@ -145,8 +152,12 @@ async def fetch_category(conn: psycopg.AsyncConnection, code: str) -> Category:
 
 def list_categories(conn: Connection) -> list[tuple[str, str, str, float, str, str, str]]:
     """The categories in force by code: code, name, English name, time limit, its kind, tier, departments (、)."""
-    rows = conn.execute(text("SELECT code, name, name_en, time_limit, limit_kind, responsible_tier, "
-                             "array_to_string(departments, '、') FROM category ORDER BY code"))  # fmt: skip
+    rows = conn.execute(
+        text(
+            "SELECT code, name, name_en, time_limit, limit_kind, responsible_tier, "
+            "array_to_string(departments, '、') FROM category ORDER BY code"
+        )
+    )
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 

@@ -48,8 +48,12 @@ class TokenPair:
 
     def as_dict(self) -> dict[str, object]:
         """The RFC 6749 §5.1 body."""
-        return {"access_token": self.access_token, "token_type": "bearer", "expires_in": self.expires_in,
-                "refresh_token": self.refresh_token}  # fmt: skip
+        return {
+            "access_token": self.access_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+        }
 
 
 def _digest(token: str) -> str:
@@ -64,13 +68,21 @@ def issue(conn: Connection, user: User, policy: TokenPolicy, family: str | None 
     """
     now = datetime.now(UTC)
     family = family or secrets.token_hex(16)
-    claims = {"sub": user.username, "uid": user.id, "iss": ISSUER, "iat": now, "jti": secrets.token_hex(8),
-              "fam": family, "exp": now + timedelta(minutes=policy.access_minutes)}  # fmt: skip
+    claims = {
+        "sub": user.username,
+        "uid": user.id,
+        "iss": ISSUER,
+        "iat": now,
+        "jti": secrets.token_hex(8),
+        "fam": family,
+        "exp": now + timedelta(minutes=policy.access_minutes),
+    }
     access = jwt.encode(claims, policy.secret, algorithm=ALGORITHM)
     refresh = secrets.token_urlsafe(32)
-    conn.execute(text(
-        "INSERT INTO refresh_token (token_sha256, family, user_id, expires_at) VALUES (:t, :f, :u, :e)"),
-        {"t": _digest(refresh), "f": family, "u": user.id, "e": now + timedelta(days=policy.refresh_days)})  # fmt: skip
+    conn.execute(
+        text("INSERT INTO refresh_token (token_sha256, family, user_id, expires_at) VALUES (:t, :f, :u, :e)"),
+        {"t": _digest(refresh), "f": family, "u": user.id, "e": now + timedelta(days=policy.refresh_days)},
+    )
     return TokenPair(access, refresh, policy.access_minutes * 60)
 
 
@@ -78,8 +90,13 @@ def holder_of(access_token: str, policy: TokenPolicy) -> tuple[str, str]:
     """The user an access token was issued to and their login (family), or UnauthenticatedError
     (expired, forged, malformed, or issued before tokens named their login)."""
     try:
-        claims = jwt.decode(access_token, policy.secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "iss", "fam"]})  # fmt: skip
+        claims = jwt.decode(
+            access_token,
+            policy.secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss", "fam"]},
+        )
     except jwt.ExpiredSignatureError:
         raise UnauthenticatedError("the access token has expired; refresh it or log in again") from None
     except jwt.InvalidTokenError:
@@ -89,16 +106,22 @@ def holder_of(access_token: str, policy: TokenPolicy) -> tuple[str, str]:
 
 def login_is_live(conn: Connection, family: str) -> bool:
     """Whether a login still stands: some token of it not revoked (logout and reuse revoke them all)."""
-    return bool(conn.execute(text("SELECT EXISTS (SELECT FROM refresh_token WHERE family = :f AND revoked_at IS NULL)"),
-                             {"f": family}).scalar())  # fmt: skip
+    return bool(
+        conn.execute(
+            text("SELECT EXISTS (SELECT FROM refresh_token WHERE family = :f AND revoked_at IS NULL)"), {"f": family}
+        ).scalar()
+    )
 
 
 def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenPair:
     """A new pair for a live refresh token, which is retired; a retired one revokes its family."""
-    row = conn.execute(text(
-        "SELECT t.family, t.expires_at, t.replaced_at, t.revoked_at, u.username FROM refresh_token t "
-        "JOIN app_user u ON u.id = t.user_id WHERE t.token_sha256 = :t FOR UPDATE OF t"),
-        {"t": _digest(refresh_token)}).first()  # fmt: skip
+    row = conn.execute(
+        text(
+            "SELECT t.family, t.expires_at, t.replaced_at, t.revoked_at, u.username FROM refresh_token t "
+            "JOIN app_user u ON u.id = t.user_id WHERE t.token_sha256 = :t FOR UPDATE OF t"
+        ),
+        {"t": _digest(refresh_token)},
+    ).first()
     if row is None:
         raise UnauthenticatedError("unknown refresh token; log in again")
     family, expires_at, replaced_at, revoked_at, username = row
@@ -112,23 +135,31 @@ def refresh(conn: Connection, refresh_token: str, policy: TokenPolicy) -> TokenP
     user = get_user(conn, username)
     if user.disabled:
         raise UnauthenticatedError("the user is disabled")
-    conn.execute(text("UPDATE refresh_token SET replaced_at = coalesce(replaced_at, now()) WHERE token_sha256 = :t"),
-                 {"t": _digest(refresh_token)})  # fmt: skip
+    conn.execute(
+        text("UPDATE refresh_token SET replaced_at = coalesce(replaced_at, now()) WHERE token_sha256 = :t"),
+        {"t": _digest(refresh_token)},
+    )
     record(conn, username, "token.refreshed", username, family=family)
     return issue(conn, user, policy, family)
 
 
 def revoke_family(conn: Connection, family: str) -> None:
     """End every token of one login; every API process forgets it at commit (its access tokens end too)."""
-    conn.execute(text("UPDATE refresh_token SET revoked_at = coalesce(revoked_at, now()) WHERE family = :f"),
-                 {"f": family})  # fmt: skip
+    conn.execute(
+        text("UPDATE refresh_token SET revoked_at = coalesce(revoked_at, now()) WHERE family = :f"), {"f": family}
+    )
     conn.execute(text("SELECT pg_notify(:channel, :f)"), {"channel": CHANGES, "f": family})
 
 
 def revoke(conn: Connection, refresh_token: str) -> None:
     """Log out: the refresh token's whole family ends (unknown tokens are ignored, as RFC 7009 asks)."""
-    row = conn.execute(text("SELECT t.family, u.username FROM refresh_token t JOIN app_user u ON u.id = t.user_id "
-                            "WHERE t.token_sha256 = :t"), {"t": _digest(refresh_token)}).first()  # fmt: skip
+    row = conn.execute(
+        text(
+            "SELECT t.family, u.username FROM refresh_token t JOIN app_user u ON u.id = t.user_id "
+            "WHERE t.token_sha256 = :t"
+        ),
+        {"t": _digest(refresh_token)},
+    ).first()
     if row is not None:
         revoke_family(conn, row[0])
         record(conn, row[1], "logout", row[1])

@@ -69,8 +69,20 @@ ORDER BY u.username
 
 def _user(row: tuple[Any, ...]) -> User:
     uid, username, name, unit_id, unit_code, tier, depth, department, roles, permissions, disabled, force_id, _ = row
-    return User(uid, username, name, unit_id, unit_code, tier, depth, department, tuple(roles),
-                frozenset(permissions), disabled, force_id)  # fmt: skip
+    return User(
+        uid,
+        username,
+        name,
+        unit_id,
+        unit_code,
+        tier,
+        depth,
+        department,
+        tuple(roles),
+        frozenset(permissions),
+        disabled,
+        force_id,
+    )
 
 
 def _known_roles(conn: Connection, roles: list[str]) -> None:
@@ -93,9 +105,17 @@ def hash_password(password: str) -> str:
 
 
 def create_user(
-    conn: Connection, username: str, *, unit_code: str, roles: list[str], password: str | None, actor: str,
-    display_name: str | None = None, department: str | None = None, force_code: str | None = None,
-) -> User:  # fmt: skip
+    conn: Connection,
+    username: str,
+    *,
+    unit_code: str,
+    roles: list[str],
+    password: str | None,
+    actor: str,
+    display_name: str | None = None,
+    department: str | None = None,
+    force_code: str | None = None,
+) -> User:
     """A new user in ``unit_code`` with ``roles`` (an integration may have no password, only keys),
     standing behind the force ``force_code`` when given (see ``force_of``)."""
     if not USERNAME.match(username):
@@ -107,11 +127,20 @@ def create_user(
     if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).scalar():
         raise ConflictError(f"user {username!r} exists already")
     force = None if force_code is None else force_of(conn, force_code, unit_code)
-    conn.execute(text(
-        "INSERT INTO app_user (username, display_name, unit_id, department, password_hash, force_id) "
-        "VALUES (:u, :n, :unit, :d, :h, :f)"),
-        {"u": username, "n": display_name or username, "unit": unit, "d": department,
-         "h": hash_password(password) if password is not None else None, "f": force})  # fmt: skip
+    conn.execute(
+        text(
+            "INSERT INTO app_user (username, display_name, unit_id, department, password_hash, force_id) "
+            "VALUES (:u, :n, :unit, :d, :h, :f)"
+        ),
+        {
+            "u": username,
+            "n": display_name or username,
+            "unit": unit,
+            "d": department,
+            "h": hash_password(password) if password is not None else None,
+            "f": force,
+        },
+    )
     record(conn, actor, "user.created", username, unit=unit_code, department=department, force=force_code)
     set_roles(conn, username, roles, actor=actor)
     return get_user(conn, username)
@@ -123,13 +152,16 @@ def force_of(conn: Connection, force_code: str, unit_code: str) -> int:
     The user sits in the force's own unit: row-level security then shows them their force and its
     assignments — and, in a unit above it, would show them every force of that subtree as well.
     """
-    row = conn.execute(text("SELECT f.id, u.code FROM force f JOIN unit u ON u.id = f.unit_id WHERE f.code = :c"),
-                       {"c": force_code}).first()  # fmt: skip
+    row = conn.execute(
+        text("SELECT f.id, u.code FROM force f JOIN unit u ON u.id = f.unit_id WHERE f.code = :c"), {"c": force_code}
+    ).first()
     if row is None:
         raise NotFoundError(f"no force {force_code!r}; its code is the directory's (cityops load forces …)")
     if row[1] != unit_code:
-        raise InvalidInputError(f"force {force_code} belongs to unit {row[1]}: give the user --unit {row[1]}, the "
-                                "unit of the force they answer for")  # fmt: skip
+        raise InvalidInputError(
+            f"force {force_code} belongs to unit {row[1]}: give the user --unit {row[1]}, the "
+            "unit of the force they answer for"
+        )
     return int(row[0])
 
 
@@ -151,8 +183,12 @@ def list_users(conn: Connection, within: int | None = None) -> list[User]:
 
 def unit_within(conn: Connection, unit_code: str, root_id: int) -> bool:
     """Whether the unit is ``root_id`` or lies below it."""
-    return bool(conn.execute(text("SELECT ancestors || id @> ARRAY[CAST(:root AS bigint)] FROM unit WHERE code = :c"),
-                             {"c": unit_code, "root": root_id}).scalar())  # fmt: skip
+    return bool(
+        conn.execute(
+            text("SELECT ancestors || id @> ARRAY[CAST(:root AS bigint)] FROM unit WHERE code = :c"),
+            {"c": unit_code, "root": root_id},
+        ).scalar()
+    )
 
 
 def set_roles(conn: Connection, username: str, roles: list[str], *, actor: str) -> None:
@@ -175,12 +211,18 @@ def disable_user(conn: Connection, username: str, *, actor: str) -> None:
     """
     if actor == username:
         raise ForbiddenError("you cannot disable your own account; another administrator can")
-    done = conn.execute(text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE username = :u"),
-                        {"u": username})  # fmt: skip
+    done = conn.execute(
+        text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE username = :u"), {"u": username}
+    )
     if done.rowcount == 0:
         raise NotFoundError(f"no user {username!r}")
-    conn.execute(text("UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = "
-                      "(SELECT id FROM app_user WHERE username = :u)"), {"u": username})  # fmt: skip
+    conn.execute(
+        text(
+            "UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = "
+            "(SELECT id FROM app_user WHERE username = :u)"
+        ),
+        {"u": username},
+    )
     record(conn, actor, "user.disabled", username)
     _announce(conn, username)
 
@@ -204,17 +246,23 @@ def create_api_key(conn: Connection, username: str, name: str, *, actor: str) ->
     if user.disabled:
         raise ConflictError(f"user {username!r} is disabled")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    conn.execute(text("INSERT INTO api_key (prefix, secret_sha256, user_id, name) VALUES (:p, :s, :u, :n)"),
-                 {"p": prefix, "s": hashlib.sha256(secret.encode()).hexdigest(), "u": user.id, "n": name})  # fmt: skip
+    conn.execute(
+        text("INSERT INTO api_key (prefix, secret_sha256, user_id, name) VALUES (:p, :s, :u, :n)"),
+        {"p": prefix, "s": hashlib.sha256(secret.encode()).hexdigest(), "u": user.id, "n": name},
+    )
     record(conn, actor, "api_key.created", username, prefix=prefix, name=name)
     return f"{prefix}.{secret}"
 
 
 def revoke_api_key(conn: Connection, username: str, prefix: str, *, actor: str) -> None:
     """The key stops working at once (kept, revoked, for the record)."""
-    done = conn.execute(text(
-        "UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE prefix = :p "
-        "AND user_id = (SELECT id FROM app_user WHERE username = :u)"), {"p": prefix, "u": username})  # fmt: skip
+    done = conn.execute(
+        text(
+            "UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE prefix = :p "
+            "AND user_id = (SELECT id FROM app_user WHERE username = :u)"
+        ),
+        {"p": prefix, "u": username},
+    )
     if done.rowcount == 0:
         raise NotFoundError(f"user {username!r} has no API key {prefix!r}")
     record(conn, actor, "api_key.revoked", username, prefix=prefix)
@@ -224,9 +272,13 @@ def revoke_api_key(conn: Connection, username: str, prefix: str, *, actor: str) 
 def user_for_key(conn: Connection, key: str) -> User | None:
     """The active user behind an unrevoked API key, or None."""
     prefix, _, secret = key.partition(".")
-    row = conn.execute(text(
-        "SELECT k.secret_sha256, u.username FROM api_key k JOIN app_user u ON u.id = k.user_id "
-        "WHERE k.prefix = :p AND k.revoked_at IS NULL AND u.disabled_at IS NULL"), {"p": prefix}).first()  # fmt: skip
+    row = conn.execute(
+        text(
+            "SELECT k.secret_sha256, u.username FROM api_key k JOIN app_user u ON u.id = k.user_id "
+            "WHERE k.prefix = :p AND k.revoked_at IS NULL AND u.disabled_at IS NULL"
+        ),
+        {"p": prefix},
+    ).first()
     digest = hashlib.sha256(secret.encode()).hexdigest()
     if row is None or not hmac.compare_digest(digest, row[0]):
         return None

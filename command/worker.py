@@ -65,8 +65,10 @@ def singleton_loops(
 
 def start(loops: list[Loop], singleton: Singleton | None) -> list[asyncio.Task[None]]:
     """Each loop as a task of the running event loop."""
-    return [asyncio.create_task(every(loop.interval_s, loop.job, loop.name, singleton=singleton), name=loop.name)
-            for loop in loops]  # fmt: skip
+    return [
+        asyncio.create_task(every(loop.interval_s, loop.job, loop.name, singleton=singleton), name=loop.name)
+        for loop in loops
+    ]
 
 
 async def stop(tasks: list[asyncio.Task[None]]) -> None:

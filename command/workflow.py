@@ -33,8 +33,10 @@ from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, Not
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # what the reporters hear when their case ends (their channel's sender words it further)
-OUTCOMES = {"close": "您反映的问题已办结 / your report has been resolved",
-            "void": "您反映的问题经核实不予立案 / your report was not taken up"}  # fmt: skip
+OUTCOMES = {
+    "close": "您反映的问题已办结 / your report has been resolved",
+    "void": "您反映的问题经核实不予立案 / your report was not taken up",
+}
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,7 @@ async def _check(
         raise ForbiddenError(f"{step.action} needs permission {move.permission}")
     judged = await (await conn.execute(JUDGED, (case_id,))).fetchone() if move.other_hand else None
     if user is not None and judged is not None and judged[0] == user.username:  # never by whoever took that step
-        raise ForbiddenError(f"{step.action} must be done by another hand than {judged[1]} "
-                             f"(done by {user.username})")  # fmt: skip
+        raise ForbiddenError(f"{step.action} must be done by another hand than {judged[1]} (done by {user.username})")
     if move.needs_evidence and not step.evidence:
         raise InvalidInputError(f"{step.action} needs evidence: the SHA-256 of at least one photo or video")
     if move.needs_note and not step.note.strip():
@@ -151,9 +152,11 @@ async def _evidence_stored(conn: psycopg.AsyncConnection, case_id: int, evidence
     named = {"evidence": list(dict.fromkeys(evidence)), "case": case_id}
     unknown = [row[0] for row in await (await conn.execute(UNKNOWN_EVIDENCE, named)).fetchall()]
     if unknown:
-        raise InvalidInputError(f"evidence not stored for case {case_id}: {', '.join(unknown)}; upload each photo "
-                                f"or video to the case first (POST /api/v1/events/{case_id}/media) and name "
-                                "the hash that answers")  # fmt: skip
+        raise InvalidInputError(
+            f"evidence not stored for case {case_id}: {', '.join(unknown)}; upload each photo "
+            f"or video to the case first (POST /api/v1/events/{case_id}/media) and name "
+            "the hash that answers"
+        )
 
 
 async def _apply(
@@ -165,8 +168,9 @@ async def _apply(
         raise NotFoundError(f"no case {case_id}")
     state, version, now, *clock_values, departments, department, stage_at, limit_value, limit_kind = row
     if version != step.version:
-        raise StaleVersionError(f"case {case_id} changed since version {step.version} (now {version}, {state}): "
-                            "reload it and decide again")  # fmt: skip
+        raise StaleVersionError(
+            f"case {case_id} changed since version {step.version} (now {version}, {state}): reload it and decide again"
+        )
     move, judged_detail = await _check(conn, case_id, state, step, user, rules)
     if step.action == "dispatch":
         if step.department is not None and step.department not in departments:
@@ -174,29 +178,73 @@ async def _apply(
         department = step.department or next(iter(departments), None)
     before = Clocks(*clock_values)
     extend_by = (judged_detail or {}).get("extend_by") if step.action == "approve_extension" else None
-    after = advance(before, step.action, state, move.to_state, now,
-                    category_limit=TimeLimit(float(limit_value), LimitKind(limit_kind)), stages=rules.stages,
-                    calendar=rules.calendar, extend_by=extend_by)  # fmt: skip
+    after = advance(
+        before,
+        step.action,
+        state,
+        move.to_state,
+        now,
+        category_limit=TimeLimit(float(limit_value), LimitKind(limit_kind)),
+        stages=rules.stages,
+        calendar=rules.calendar,
+        extend_by=extend_by,
+    )
     since = {"feedback": before.dispatched_at, "close": before.filed_at}.get(step.action, stage_at)
     detail = {"extend_by": step.extend_by} if step.extend_by is not None else None
-    notice = {"type": "transition", "case_id": str(case_id), "action": step.action, "state": move.to_state,
-              "version": version + 1}  # fmt: skip
+    notice = {
+        "type": "transition",
+        "case_id": str(case_id),
+        "action": step.action,
+        "state": move.to_state,
+        "version": version + 1,
+    }
     lon, lat = step.position or (None, None)
-    moved = await (await conn.execute(MOVE, {
-        "case": case_id, "action": step.action, "from": state, "to": move.to_state, "actor": mover.name,
-        "roles": list(mover.roles), "unit": mover.unit_id, "lon": lon, "lat": lat, "note": step.note,
-        "evidence": list(step.evidence), "permission": move.permission, "department": department,
-        "due": before.due_at, "since": since, "detail": None if detail is None else orjson.dumps(detail).decode(),
-        "channel": CHANNEL, "notice": orjson.dumps(notice).decode(), **after.__dict__},
-        prepare=True)).fetchone()  # fmt: skip
+    moved = await (
+        await conn.execute(
+            MOVE,
+            {
+                "case": case_id,
+                "action": step.action,
+                "from": state,
+                "to": move.to_state,
+                "actor": mover.name,
+                "roles": list(mover.roles),
+                "unit": mover.unit_id,
+                "lon": lon,
+                "lat": lat,
+                "note": step.note,
+                "evidence": list(step.evidence),
+                "permission": move.permission,
+                "department": department,
+                "due": before.due_at,
+                "since": since,
+                "detail": None if detail is None else orjson.dumps(detail).decode(),
+                "channel": CHANNEL,
+                "notice": orjson.dumps(notice).decode(),
+                **after.__dict__,
+            },
+            prepare=True,
+        )
+    ).fetchone()
     assert moved is not None
     transition_id, seq, at, digest, new_version, deadline, due_at, _ = moved
     if step.action in OUTCOMES:
         await conn.execute(FOLLOW_UP, (case_id, transition_id, move.to_state, OUTCOMES[step.action]))
-    return {"case_id": case_id, "state": move.to_state, "version": new_version,
-            "deadline": deadline.isoformat(), "due_at": None if due_at is None else due_at.isoformat(),
-            "transition": {"id": transition_id, "seq": seq, "action": step.action, "from": state,
-                           "at": at.isoformat(), "hash": digest}}  # fmt: skip
+    return {
+        "case_id": case_id,
+        "state": move.to_state,
+        "version": new_version,
+        "deadline": deadline.isoformat(),
+        "due_at": None if due_at is None else due_at.isoformat(),
+        "transition": {
+            "id": transition_id,
+            "seq": seq,
+            "action": step.action,
+            "from": state,
+            "at": at.isoformat(),
+            "hash": digest,
+        },
+    }
 
 
 async def transition(
@@ -242,8 +290,16 @@ async def history(conn: psycopg.AsyncConnection, case_id: int, user: User, rules
         rows = await (await cur.execute(HISTORY, (case_id,))).fetchall()
     items = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
     on_site = [r[0] for r in await (await conn.execute(ON_SITE, (case_id,))).fetchall()] if state == "checking" else []
-    return {"case_id": case_id, "state": state, "version": version, "deadline": deadline.isoformat(),
-            "due_at": due_at and due_at.isoformat(), "review_at": review_at and review_at.isoformat(),
-            "supervised": supervised, "escalations": escalations, "transitions": items,
-            "checkers_on_site": on_site,
-            "next": rules.open_to(state, user)}  # fmt: skip
+    return {
+        "case_id": case_id,
+        "state": state,
+        "version": version,
+        "deadline": deadline.isoformat(),
+        "due_at": due_at and due_at.isoformat(),
+        "review_at": review_at and review_at.isoformat(),
+        "supervised": supervised,
+        "escalations": escalations,
+        "transitions": items,
+        "checkers_on_site": on_site,
+        "next": rules.open_to(state, user),
+    }

@@ -190,10 +190,13 @@ class WorkingCalendar:
             # a logger of the moment, not one kept since import: the service's configuration caches a logger on
             # first use, and this warning comes once a year (whoever listens now — a test, a CLI — hears it)
             structlog.get_logger(LOGGER).warning(
-                "calendar.year_not_covered", year=year, covered=describe_years(self.covered_years), assumed=ASSUMED,
+                "calendar.year_not_covered",
+                year=year,
+                covered=describe_years(self.covered_years),
+                assumed=ASSUMED,
                 fix=f"add the State Council's {year} holiday notice to {HOLIDAYS_CN.name} "
-                    "(or upgrade chinesecalendar); `cityops calendar check` lists the covered years",
-            )  # fmt: skip
+                "(or upgrade chinesecalendar); `cityops calendar check` lists the covered years",
+            )
 
     @property
     def day_length(self) -> timedelta:
@@ -310,9 +313,10 @@ class WorkingCalendar:
         """Working windows of ``days`` days from ``first`` (UTC opens, closes) and the work before each."""
         windows = [
             (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
-            for day in (first + timedelta(days=i) for i in range(days)) if self.is_workday(day)
+            for day in (first + timedelta(days=i) for i in range(days))
+            if self.is_workday(day)
             for a, b in self.periods
-        ]  # fmt: skip
+        ]
         opens = np.array([a.astimezone(UTC).replace(tzinfo=None) for a, _ in windows], dtype="datetime64[us]")
         closes = np.array([b.astimezone(UTC).replace(tzinfo=None) for _, b in windows], dtype="datetime64[us]")
         before = np.concatenate([[np.timedelta64(0, "us")], np.cumsum(closes - opens)[:-1]])

@@ -114,14 +114,20 @@ async def force_label(conn: psycopg.AsyncConnection, force_id: int) -> str:
 async def _released(conn: psycopg.AsyncConnection, row: Locked) -> ConflictError:
     """Why an answer to a released assignment comes too late, naming the force the case went to."""
     if row.release_reason != "accept_timeout":
-        return ConflictError(f"assignment {row.id} was released at {row.released_at.isoformat()} "  # type: ignore[union-attr]
-                             f"({row.release_reason}): there is nothing left to answer")  # fmt: skip
+        return ConflictError(
+            f"assignment {row.id} was released at {row.released_at.isoformat()} "  # type: ignore[union-attr]
+            f"({row.release_reason}): there is nothing left to answer"
+        )
     after = await (await conn.execute(REOFFERED_TO, (row.id,))).fetchone()
     if after is None:
-        return ConflictError(f"assignment {row.id} was not accepted in time and was released; no other force of "
-                             "the unit was free, so the commander decides who goes")  # fmt: skip
-    return ConflictError(f"assignment {row.id} was not accepted in time: the case was re-offered to force "
-                         f"{after[1]} ({after[2]}) as assignment {after[0]}")  # fmt: skip
+        return ConflictError(
+            f"assignment {row.id} was not accepted in time and was released; no other force of "
+            "the unit was free, so the commander decides who goes"
+        )
+    return ConflictError(
+        f"assignment {row.id} was not accepted in time: the case was re-offered to force "
+        f"{after[1]} ({after[2]}) as assignment {after[0]}"
+    )
 
 
 async def release_and_reoffer(
@@ -142,8 +148,16 @@ async def announce_release(
 ) -> None:
     """Audit a release that may have re-offered the case, and tell the change feed (at commit)."""
     action = "forces.accept_timeout" if reason == "accept_timeout" else f"forces.{reason}"
-    await record_async(conn, actor, action, f"assignment:{assignment_id}", event=outcome.event_id,
-                       force=outcome.force_id, next_force=outcome.next_force, next=outcome.next_id)  # fmt: skip
+    await record_async(
+        conn,
+        actor,
+        action,
+        f"assignment:{assignment_id}",
+        event=outcome.event_id,
+        force=outcome.force_id,
+        next_force=outcome.next_force,
+        next=outcome.next_id,
+    )
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"{reason}:{outcome.event_id}"))
 
 
@@ -173,22 +187,31 @@ def _checked_reason(answer: str, reason: str) -> str:
 
 
 async def answer(
-    conn: psycopg.AsyncConnection, assignment_id: int, given: str, reason: str, actor: str, redispatch: Redispatch,
+    conn: psycopg.AsyncConnection,
+    assignment_id: int,
+    given: str,
+    reason: str,
+    actor: str,
+    redispatch: Redispatch,
     answering_for: int | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Apply one answer for the force ``answering_for`` (None: a dispatcher, any assignment in their scope)."""
     reason = _checked_reason(given, reason)
     late = False
     async with conn.transaction():
         row = await _read(conn, assignment_id)
         if answering_for is not None and row.force_id != answering_for:
-            raise ForbiddenError(f"assignment {assignment_id} is for {await force_label(conn, row.force_id)}; you "
-                                 f"answer for {await force_label(conn, answering_for)} only")  # fmt: skip
+            raise ForbiddenError(
+                f"assignment {assignment_id} is for {await force_label(conn, row.force_id)}; you "
+                f"answer for {await force_label(conn, answering_for)} only"
+            )
         if row.stage == "released":
             raise await _released(conn, row)
         if given not in NEXT[row.stage]:
-            raise ConflictError(f"assignment {assignment_id} is {row.stage} now: it can be answered with "
-                                f"{' or '.join(NEXT[row.stage])}, not {given}")  # fmt: skip
+            raise ConflictError(
+                f"assignment {assignment_id} is {row.stage} now: it can be answered with "
+                f"{' or '.join(NEXT[row.stage])}, not {given}"
+            )
         if given == "accept" and row.overdue:  # the sweeper has not come round yet: do its work, then refuse
             await release_and_reoffer(conn, assignment_id, "accept_timeout", "", "system:dispatch", redispatch)
             late = True
@@ -220,6 +243,7 @@ async def my_assignments(conn: psycopg.AsyncConnection, force_id: int) -> dict[s
     items = []
     for row in rows:
         stage = stage_of(row["accepted_at"], row["arrived_at"], row["released_at"])
-        items.append({**plain(row), "reporter": mask_contact(row["reporter"]), "stage": stage,
-                      "answers": list(NEXT[stage])})  # fmt: skip
+        items.append(
+            {**plain(row), "reporter": mask_contact(row["reporter"]), "stage": stage, "answers": list(NEXT[stage])}
+        )
     return {"force": force, "items": items}

@@ -27,8 +27,9 @@ async def request_force(
     async with conn.transaction():
         if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
             raise NotFoundError(f"no case {event_id}")
-        card = await (await conn.execute("SELECT units, code FROM cityops_force_cards(ARRAY[%s::bigint])",
-                                         (force_id,))).fetchone()  # fmt: skip
+        card = await (
+            await conn.execute("SELECT units, code FROM cityops_force_cards(ARRAY[%s::bigint])", (force_id,))
+        ).fetchone()
         if card is None:
             raise NotFoundError(f"no force {force_id}")
         if scope_unit in card[0]:
@@ -66,8 +67,9 @@ async def commit_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
         await check_forces(conn, [force_id], clock, for_request=True)
         booked = await book(conn, event_id, [force_id], actor, [], clock, request_id=request_id)
         await conn.execute(DECIDE, ("committed", actor, booked[0]["id"], request_id))
-        await record_async(conn, actor, "forces.request_committed", f"force_request:{request_id}", event=event_id,
-                           force=force_id)  # fmt: skip
+        await record_async(
+            conn, actor, "forces.request_committed", f"force_request:{request_id}", event=event_id, force=force_id
+        )
     return await request_view(conn, request_id)
 
 

@@ -30,8 +30,10 @@ def load_directory(settings: StoreSettings, path: Path, synthetic: bool = False)
     with reported_errors():
         with console.status(f"checking and loading {path.name}"):
             result = load_file(engine(settings), path, actor=cli_actor(), synthetic=synthetic)
-        console.print(f"{result.rows:,} forces: {result.inserted:,} new, {result.updated:,} updated, "
-                      f"{result.placed:,} placed at their starting position")  # fmt: skip
+        console.print(
+            f"{result.rows:,} forces: {result.inserted:,} new, {result.updated:,} updated, "
+            f"{result.placed:,} placed at their starting position"
+        )
 
 
 @forces_app.command("capabilities")

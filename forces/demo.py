@@ -25,8 +25,21 @@ from spatial.sampling import random_point_in
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国红梅新宇浩然子轩欣怡梓涵晨"
-COLUMNS = ["code", "name", "kind", "unit", "department", "capabilities", "shift", "contact_name", "contact_phone",
-           "members", "lon", "lat", "fixed_post"]  # fmt: skip
+COLUMNS = [
+    "code",
+    "name",
+    "kind",
+    "unit",
+    "department",
+    "capabilities",
+    "shift",
+    "contact_name",
+    "contact_phone",
+    "members",
+    "lon",
+    "lat",
+    "fixed_post",
+]
 # what stands by at a depot or station (no fixes while it waits); people and patrol vehicles move
 FIXED_POST_KINDS = ("team", "equipment")
 
@@ -94,17 +107,40 @@ class DemoDirectory:
         x, y = random_point_in(area, self.rng)
         return round(x, 6), round(y, 6)
 
-    def add(self, code: str, name: str, kind: str, unit: str, area: BaseGeometry, *, capabilities: str,
-            department: str = "", shift: str = "", members: str = "", person: bool = False) -> str:  # fmt: skip
+    def add(
+        self,
+        code: str,
+        name: str,
+        kind: str,
+        unit: str,
+        area: BaseGeometry,
+        *,
+        capabilities: str,
+        department: str = "",
+        shift: str = "",
+        members: str = "",
+        person: bool = False,
+    ) -> str:
         """One force at a random point of its unit; returns its code."""
         lon, lat = self.point_in(area)
         contact = (self.person_name(), self.phone()) if person else ("", self.phone())
-        self.rows.append({
-            "code": code, "name": name, "kind": kind, "unit": unit, "department": department,
-            "capabilities": capabilities, "shift": shift, "contact_name": contact[0], "contact_phone": contact[1],
-            "members": members, "lon": str(lon), "lat": str(lat),
-            "fixed_post": str(kind in FIXED_POST_KINDS).lower(),
-        })  # fmt: skip
+        self.rows.append(
+            {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "unit": unit,
+                "department": department,
+                "capabilities": capabilities,
+                "shift": shift,
+                "contact_name": contact[0],
+                "contact_phone": contact[1],
+                "members": members,
+                "lon": str(lon),
+                "lat": str(lat),
+                "fixed_post": str(kind in FIXED_POST_KINDS).lower(),
+            }
+        )
         return code
 
     def kits(self, unit_code: str, unit_name: str, area: BaseGeometry, kits: list[Kit]) -> None:
@@ -113,29 +149,81 @@ class DemoDirectory:
             for n in range(1, kit.count + 1):
                 code = f"{unit_code}-{kit.tag}{n:02d}"
                 if kit.kind == "team":
-                    members = [self.add(f"{code}-{m}", self.person_name(), "person", unit_code, area,
-                                        capabilities=kit.capabilities, department=kit.department, person=True)
-                               for m in range(1, 5)]  # fmt: skip
-                    self.add(code, f"{unit_name}{kit.label}", "team", unit_code, area, capabilities=kit.capabilities,
-                             department=kit.department, members=";".join(members))  # fmt: skip
+                    members = [
+                        self.add(
+                            f"{code}-{m}",
+                            self.person_name(),
+                            "person",
+                            unit_code,
+                            area,
+                            capabilities=kit.capabilities,
+                            department=kit.department,
+                            person=True,
+                        )
+                        for m in range(1, 5)
+                    ]
+                    self.add(
+                        code,
+                        f"{unit_name}{kit.label}",
+                        "team",
+                        unit_code,
+                        area,
+                        capabilities=kit.capabilities,
+                        department=kit.department,
+                        members=";".join(members),
+                    )
                 else:
-                    self.add(code, f"{unit_name}{kit.label}{n}号", kit.kind, unit_code, area,
-                             capabilities=kit.capabilities, department=kit.department, shift=kit.shift)  # fmt: skip
+                    self.add(
+                        code,
+                        f"{unit_name}{kit.label}{n}号",
+                        kit.kind,
+                        unit_code,
+                        area,
+                        capabilities=kit.capabilities,
+                        department=kit.department,
+                        shift=kit.shift,
+                    )
 
     def street(self, code: str, name: str, area: BaseGeometry) -> None:
         """A street's law-enforcement squad and its kit."""
-        squad = [self.add(f"{code}-LAW-{m}", self.person_name(), "person", code, area,
-                          capabilities="law_enforcement;inspection", department="城市管理局", person=True)
-                 for m in range(1, 5)]  # fmt: skip
-        self.add(f"{code}-LAW", f"{name}城管执法中队", "team", code, area, capabilities="law_enforcement;inspection",
-                 department="城市管理局", members=";".join(squad))  # fmt: skip
+        squad = [
+            self.add(
+                f"{code}-LAW-{m}",
+                self.person_name(),
+                "person",
+                code,
+                area,
+                capabilities="law_enforcement;inspection",
+                department="城市管理局",
+                person=True,
+            )
+            for m in range(1, 5)
+        ]
+        self.add(
+            f"{code}-LAW",
+            f"{name}城管执法中队",
+            "team",
+            code,
+            area,
+            capabilities="law_enforcement;inspection",
+            department="城市管理局",
+            members=";".join(squad),
+        )
         self.kits(code, name, area, STREET_KITS)
 
     def grid_worker(self, code: str, area: BaseGeometry) -> None:
         """The grid's 网格员, on a day or night shift."""
         shift = str(self.rng.choice(GRID_WORKER_SHIFTS))
-        self.add(f"{code}-GW", self.person_name(), "person", code, area, capabilities="inspection;first_aid",
-                 shift=shift, person=True)  # fmt: skip
+        self.add(
+            f"{code}-GW",
+            self.person_name(),
+            "person",
+            code,
+            area,
+            capabilities="inspection;first_aid",
+            shift=shift,
+            person=True,
+        )
 
 
 def generate_directory(engine: Engine, path: Path, seed: int = 20231101) -> int:

@@ -113,9 +113,11 @@ def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, An
     required = {"code", "name", "kind", "unit"}
     missing = required - set(table.columns)
     if missing:
-        return [], [f"missing column(s) {', '.join(sorted(missing))}; columns are code, name, kind, unit, "
-                    "department, capabilities, shift, contact_name, contact_phone, members, lon, lat, "
-                    "fixed_post"]  # fmt: skip
+        return [], [
+            f"missing column(s) {', '.join(sorted(missing))}; columns are code, name, kind, unit, "
+            "department, capabilities, shift, contact_name, contact_phone, members, lon, lat, "
+            "fixed_post"
+        ]
     units, capabilities = _known(conn, "unit", "code"), _known(conn, "capability", "code")
     stored = {code: kind for code, kind in conn.execute(text("SELECT code, kind::text FROM force"))}
     kinds = {**stored, **dict(zip(table["code"], table["kind"], strict=True))}
@@ -132,8 +134,9 @@ def check_rows(conn: Connection, table: pd.DataFrame) -> tuple[list[dict[str, An
     return rows, problems
 
 
-def _row(row: dict[str, str], units: set[str], capabilities: set[str], kinds: dict[str, str],
-         seen: set[str]) -> dict[str, Any]:  # fmt: skip
+def _row(
+    row: dict[str, str], units: set[str], capabilities: set[str], kinds: dict[str, str], seen: set[str]
+) -> dict[str, Any]:
     code, kind = row["code"], row["kind"]
     if not CODE.match(code):
         raise ValueError("code must be 1–64 letters, digits, '.', '_' or '-'")
@@ -166,11 +169,18 @@ def _row(row: dict[str, str], units: set[str], capabilities: set[str], kinds: di
         raise ValueError("a fixed-post force needs lon/lat: its post (depot, station) is its home")
     contact = {k: v for k, v in (("name", name), ("phone", phone)) if v} or None
     out: dict[str, Any] = {
-        "code": code, "name": row["name"], "kind": kind, "unit": row["unit"],
-        "department": row.get("department") or None, "caps": sorted(set(caps)), "shift_start": start,
-        "shift_end": end, "contact": contact, "members": members if kind == "team" else None,
+        "code": code,
+        "name": row["name"],
+        "kind": kind,
+        "unit": row["unit"],
+        "department": row.get("department") or None,
+        "caps": sorted(set(caps)),
+        "shift_start": start,
+        "shift_end": end,
+        "contact": contact,
+        "members": members if kind == "team" else None,
         "fixed_post": fixed_post,
-    }  # fmt: skip
+    }
     if position:
         out["lon"], out["lat"] = position
         out["cell"] = h3.str_to_int(h3.latlng_to_cell(position[1], position[0], CELL_RESOLUTION))
@@ -190,8 +200,9 @@ def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = 
         if result.problems:
             shown = result.problems[:MAX_PROBLEMS]
             more = f"\n  … and {len(result.problems) - MAX_PROBLEMS} more" if len(shown) < len(result.problems) else ""
-            raise InvalidInputError(f"{path.name}: {len(result.problems)} problem(s), nothing was written:\n  "
-                                    + "\n  ".join(shown) + more)  # fmt: skip
+            raise InvalidInputError(
+                f"{path.name}: {len(result.problems)} problem(s), nothing was written:\n  " + "\n  ".join(shown) + more
+            )
         written = conn.execute(UPSERT, {"rows": _json(rows), "synthetic": synthetic}).scalars().all()
         result.inserted = sum(written)
         result.updated = len(written) - result.inserted
@@ -204,8 +215,16 @@ def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = 
             conn.execute(PLACE, {"rows": _json(placed), "at": datetime.now(UTC)})
         result.placed = len(placed)
         conn.execute(text("ANALYZE force, force_position"))  # fresh statistics for the dispatch queries
-        record(conn, actor, "forces.loaded", f"forces:{len(rows)}", file=path.name, inserted=result.inserted,
-               updated=result.updated, placed=result.placed)  # fmt: skip
+        record(
+            conn,
+            actor,
+            "forces.loaded",
+            f"forces:{len(rows)}",
+            file=path.name,
+            inserted=result.inserted,
+            updated=result.updated,
+            placed=result.placed,
+        )
     return result
 
 

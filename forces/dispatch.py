@@ -80,8 +80,10 @@ async def check_forces(
                 raise NotFoundError(f"no force {force_id}")
             if for_request:
                 raise ForbiddenError(f"force {force_id} belongs to {owner[1]} ({owner[0]}), not to your jurisdiction")
-            raise ForbiddenError(f"force {force_id} belongs to {owner[1]} ({owner[0]}): request it from its unit "
-                                 "with POST /api/v1/force-requests")  # fmt: skip
+            raise ForbiddenError(
+                f"force {force_id} belongs to {owner[1]} ({owner[0]}): request it from its unit "
+                "with POST /api/v1/force-requests"
+            )
     now = clock.now()
     for force_id, code, status, start, end, fixed_at in rows:
         if status != "available":
@@ -92,36 +94,57 @@ async def check_forces(
             raise ConflictError(f"force {code} has never reported a position: confirm where it is first")
         if fixed_at < now - clock.stale_after:
             minutes = int(clock.stale_after.total_seconds() // 60)
-            raise ConflictError(f"force {code}'s last position is from {fixed_at.isoformat()}, older than "
-                                f"{minutes} min (stale): confirm where it is first")  # fmt: skip
+            raise ConflictError(
+                f"force {code}'s last position is from {fixed_at.isoformat()}, older than "
+                f"{minutes} min (stale): confirm where it is first"
+            )
         if not on_shift(start, end, now.time()):
             raise ConflictError(f"force {code} is off shift ({start:%H:%M}–{end:%H:%M})")
     return rows
 
 
 async def book(
-    conn: psycopg.AsyncConnection, event_id: int, force_ids: list[int], actor: str, capabilities: list[str],
-    clock: Clock, request_id: int | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
+    conn: psycopg.AsyncConnection,
+    event_id: int,
+    force_ids: list[int],
+    actor: str,
+    capabilities: list[str],
+    clock: Clock,
+    request_id: int | None = None,
+) -> list[dict[str, Any]]:
     """Insert the assignments and mark the forces assigned (after ``check_forces``, in its transaction)."""
     try:
         async with conn.transaction():  # a savepoint: the unique index refusing must not end the outer one
-            booked = await (await conn.execute(BOOK, (event_id, actor, capabilities, clock.accept_within, request_id,
-                                                      force_ids))).fetchall()  # fmt: skip
+            booked = await (
+                await conn.execute(BOOK, (event_id, actor, capabilities, clock.accept_within, request_id, force_ids))
+            ).fetchall()
     except psycopg.errors.UniqueViolation:
         raise ConflictError("another commander took one of these forces a moment ago: reload the candidates") from None
     await conn.execute(ASSIGNED, (force_ids,))
-    await record_async(conn, actor, "forces.assigned", f"event:{event_id}", forces=force_ids,
-                       assignments=[row[0] for row in booked], request=request_id)  # fmt: skip
+    await record_async(
+        conn,
+        actor,
+        "forces.assigned",
+        f"event:{event_id}",
+        forces=force_ids,
+        assignments=[row[0] for row in booked],
+        request=request_id,
+    )
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"assigned:{event_id}"))
-    return [{"id": row[0], "force_id": row[1], "assigned_at": row[2].isoformat(), "accept_by": row[3].isoformat()}
-            for row in booked]  # fmt: skip
+    return [
+        {"id": row[0], "force_id": row[1], "assigned_at": row[2].isoformat(), "accept_by": row[3].isoformat()}
+        for row in booked
+    ]
 
 
 async def assign(
-    conn: psycopg.AsyncConnection, event_id: int, force_ids: list[int], capabilities: list[str], actor: str,
+    conn: psycopg.AsyncConnection,
+    event_id: int,
+    force_ids: list[int],
+    capabilities: list[str],
+    actor: str,
     clock: Clock,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Book all ``force_ids`` for the case, or none (ConflictError / ForbiddenError naming the first problem)."""
     if not 1 <= len(force_ids) <= MAX_FORCES or len(set(force_ids)) != len(force_ids):
         raise InvalidInputError(f"force_ids must list 1–{MAX_FORCES} different forces")
@@ -158,8 +181,9 @@ async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str
 async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> None:
     """Release an active assignment the caller has locked (in its transaction); audited and announced."""
     event_id, force_id = one(await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone())
-    await record_async(conn, actor, "forces.released", f"assignment:{assignment_id}", event=event_id, force=force_id,
-                       reason=reason)  # fmt: skip
+    await record_async(
+        conn, actor, "forces.released", f"assignment:{assignment_id}", event=event_id, force=force_id, reason=reason
+    )
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{event_id}"))
 
 
@@ -195,14 +219,21 @@ async def case_assignments(conn: psycopg.AsyncConnection, event_id: int) -> list
     if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
         raise NotFoundError(f"no case {event_id}")
     async with conn.cursor(row_factory=dict_row) as cur:
-        rows = await (await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC",
-                                        (event_id,))).fetchall()  # fmt: skip
+        rows = await (
+            await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC", (event_id,))
+        ).fetchall()
         steps = await (await cur.execute(STEPS, (event_id,))).fetchall()
     story: dict[int, list[dict[str, Any]]] = {}
     for step in steps:
         story.setdefault(step.pop("assignment_id"), []).append(plain(step))
-    return [{**plain(row), "stage": stage_of(row["accepted_at"], row["arrived_at"], row["released_at"]),
-             "steps": story.get(row["id"], [])} for row in rows]  # fmt: skip
+    return [
+        {
+            **plain(row),
+            "stage": stage_of(row["accepted_at"], row["arrived_at"], row["released_at"]),
+            "steps": story.get(row["id"], []),
+        }
+        for row in rows
+    ]
 
 
 def plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,26 @@ from spatial.audit import record_async
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 from spatial.privacy import mask_contact
 
-FORCE_FIELDS = ("id", "code", "name", "kind", "unit_code", "unit_name", "department", "capabilities", "status",
-                "status_at", "shift", "contact_name", "contact_phone", "lon", "lat", "fixed_at", "stale",
-                "case_id")  # fmt: skip
+FORCE_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "kind",
+    "unit_code",
+    "unit_name",
+    "department",
+    "capabilities",
+    "status",
+    "status_at",
+    "shift",
+    "contact_name",
+    "contact_phone",
+    "lon",
+    "lat",
+    "fixed_at",
+    "stale",
+    "case_id",
+)
 STATUSES = ("available", "assigned", "en_route", "on_scene", "off_duty", "out_of_service")
 KINDS = ("person", "team", "vehicle", "equipment")
 FORCES_SQL = """
@@ -65,12 +82,14 @@ class ForceFilter:
     def where(self) -> tuple[str, dict[str, object]]:
         """SQL conditions on ``f`` (force), ``p`` (position), ``u`` (unit) and their parameters."""
         conditions, params = ["true"], {"limit": self.limit}
-        simple = (("before_id", "f.id < %(before_id)s", self.before_id),
-                  ("unit", "f.units @> ARRAY[(SELECT id FROM unit WHERE code = %(unit)s)]", self.unit),
-                  ("capabilities", "f.capabilities @> %(capabilities)s", list(self.capabilities) or None),
-                  ("statuses", "f.status::text = ANY(%(statuses)s)", list(self.statuses) or None),
-                  ("kinds", "f.kind::text = ANY(%(kinds)s)", list(self.kinds) or None),
-                  ("within", "ST_Intersects(p.geom, ST_GeomFromWKB(%(within)s, 4326))", self.within_wkb))  # fmt: skip
+        simple = (
+            ("before_id", "f.id < %(before_id)s", self.before_id),
+            ("unit", "f.units @> ARRAY[(SELECT id FROM unit WHERE code = %(unit)s)]", self.unit),
+            ("capabilities", "f.capabilities @> %(capabilities)s", list(self.capabilities) or None),
+            ("statuses", "f.status::text = ANY(%(statuses)s)", list(self.statuses) or None),
+            ("kinds", "f.kind::text = ANY(%(kinds)s)", list(self.kinds) or None),
+            ("within", "ST_Intersects(p.geom, ST_GeomFromWKB(%(within)s, 4326))", self.within_wkb),
+        )
         for name, sql, value in simple:
             if value is not None:
                 conditions.append(sql)
@@ -83,7 +102,7 @@ class ForceFilter:
                 "p.geom && cityops_metre_box(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(r)s)"
                 " AND ST_DWithin(p.geom::geography, ST_MakePoint(%(lon)s, %(lat)s)::geography, %(r)s)"
             )
-            params.update(zip(("lon", "lat", "r"), self.near, strict=True))  # fmt: skip
+            params.update(zip(("lon", "lat", "r"), self.near, strict=True))
         return " AND ".join(conditions), params
 
 
@@ -91,13 +110,25 @@ def _row(r: dict[str, Any], reveal: bool, fresh: datetime) -> dict[str, Any]:
     contact = (r["contact"] if reveal else mask_contact(r["contact"])) or {}
     shift = None if r["shift_start"] is None else f"{r['shift_start']:%H:%M}-{r['shift_end']:%H:%M}"
     return {
-        "id": r["id"], "code": r["code"], "name": r["name"], "kind": r["kind"], "unit_code": r["unit_code"],
-        "unit_name": r["unit_name"], "department": r["department"], "capabilities": r["capabilities"],
-        "status": r["status"], "status_at": r["status_at"].isoformat(), "shift": shift,
-        "contact_name": contact.get("name"), "contact_phone": contact.get("phone"), "lon": r["lon"], "lat": r["lat"],
+        "id": r["id"],
+        "code": r["code"],
+        "name": r["name"],
+        "kind": r["kind"],
+        "unit_code": r["unit_code"],
+        "unit_name": r["unit_name"],
+        "department": r["department"],
+        "capabilities": r["capabilities"],
+        "status": r["status"],
+        "status_at": r["status_at"].isoformat(),
+        "shift": shift,
+        "contact_name": contact.get("name"),
+        "contact_phone": contact.get("phone"),
+        "lon": r["lon"],
+        "lat": r["lat"],
         "fixed_at": None if r["fixed_at"] is None else r["fixed_at"].isoformat(),
-        "stale": not r["fixed_post"] and (r["fixed_at"] is None or r["fixed_at"] < fresh), "case_id": r["case_id"],
-    }  # fmt: skip
+        "stale": not r["fixed_post"] and (r["fixed_at"] is None or r["fixed_at"] < fresh),
+        "case_id": r["case_id"],
+    }
 
 
 async def list_forces(conn: psycopg.AsyncConnection, filter_: ForceFilter, *, reveal: bool) -> list[dict[str, Any]]:
@@ -114,16 +145,27 @@ async def get_force(conn: psycopg.AsyncConnection, force_id: int, stale_after: t
     filter_ = ForceFilter(limit=1, stale_after=stale_after)
     where, params = filter_.where()
     async with conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(FORCES_SQL.format(where=where + " AND f.id = %(id)s"),
-                                       {**params, "id": force_id})).fetchone()  # fmt: skip
+        row = await (
+            await cur.execute(FORCES_SQL.format(where=where + " AND f.id = %(id)s"), {**params, "id": force_id})
+        ).fetchone()
         if row is None:
             raise NotFoundError(f"no force {force_id}")
-        members = await (await cur.execute(
-            "SELECT f.id, f.code, f.name FROM team_member m JOIN force f ON f.id = m.member_id WHERE m.team_id = %s "
-            "ORDER BY f.code", (force_id,))).fetchall()  # fmt: skip
-        teams = await (await cur.execute(
-            "SELECT f.id, f.code, f.name FROM team_member m JOIN force f ON f.id = m.team_id WHERE m.member_id = %s "
-            "ORDER BY f.code", (force_id,))).fetchall()  # fmt: skip
+        members = await (
+            await cur.execute(
+                "SELECT f.id, f.code, f.name FROM team_member m JOIN force f ON f.id = m.member_id WHERE "
+                "m.team_id = %s "
+                "ORDER BY f.code",
+                (force_id,),
+            )
+        ).fetchall()
+        teams = await (
+            await cur.execute(
+                "SELECT f.id, f.code, f.name FROM team_member m JOIN force f ON f.id = m.team_id WHERE "
+                "m.member_id = %s "
+                "ORDER BY f.code",
+                (force_id,),
+            )
+        ).fetchall()
     force = _row(row, reveal, datetime.now().astimezone() - stale_after)
     return {**force, "members": members, "teams": teams}
 

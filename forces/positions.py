@@ -55,8 +55,13 @@ class BatchOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         """The API's answer."""
-        return {"received": self.received, "accepted": self.received - len(self.rejected), "stored": self.stored,
-                "latest_updated": self.moved, "rejected": self.rejected}  # fmt: skip
+        return {
+            "received": self.received,
+            "accepted": self.received - len(self.rejected),
+            "stored": self.stored,
+            "latest_updated": self.moved,
+            "rejected": self.rejected,
+        }
 
 
 def _problem(error: ValidationError) -> str:
@@ -101,9 +106,15 @@ def check_fixes(items: object, settings: ForceSettings, now: datetime) -> tuple[
 def _columns(fixes: list[Fix]) -> tuple[list[Any], ...]:
     cells = [h3.str_to_int(h3.latlng_to_cell(f.lat, f.lon, CELL_RESOLUTION)) for f in fixes]
     return (
-        [f.id for f in fixes], [f.lon for f in fixes], [f.lat for f in fixes], cells, [f.time for f in fixes],
-        [f.speed for f in fixes], [f.heading for f in fixes], [f.accuracy for f in fixes],
-    )  # fmt: skip
+        [f.id for f in fixes],
+        [f.lon for f in fixes],
+        [f.lat for f in fixes],
+        cells,
+        [f.time for f in fixes],
+        [f.speed for f in fixes],
+        [f.heading for f in fixes],
+        [f.accuracy for f in fixes],
+    )
 
 
 async def ingest(
@@ -126,8 +137,9 @@ async def ingest(
     unknown, outcome.stored, outcome.moved = set(row[0]), row[1], row[2]
     outcome.rejected.extend(
         {"index": i, "id": fix.id, "error": f"unknown force {fix.id!r} (not in the directory, or not yours)"}
-        for i, fix in good if fix.id in unknown
-    )  # fmt: skip
+        for i, fix in good
+        if fix.id in unknown
+    )
     outcome.rejected.sort(key=lambda r: r["index"])
     return outcome
 

@@ -56,15 +56,21 @@ def eta_seconds(distance_m: float, speed_kmh: float, detour: float) -> int:
 
 def _card(row: dict[str, Any], scope_unit: int) -> dict[str, Any]:
     card = {
-        "id": row["id"], "code": row["code"], "name": row["name"], "kind": row["kind"],
-        "unit": {"code": row["unit_code"], "name": row["unit_name"]}, "department": row["department"],
-        "capabilities": row["capabilities"], "status": row["status"],
-        "position": None if row["lon"] is None else {"lon": row["lon"], "lat": row["lat"],
-                                                      "fixed_at": row["fixed_at"].isoformat()},
+        "id": row["id"],
+        "code": row["code"],
+        "name": row["name"],
+        "kind": row["kind"],
+        "unit": {"code": row["unit_code"], "name": row["unit_name"]},
+        "department": row["department"],
+        "capabilities": row["capabilities"],
+        "status": row["status"],
+        "position": None
+        if row["lon"] is None
+        else {"lon": row["lon"], "lat": row["lat"], "fixed_at": row["fixed_at"].isoformat()},
         "distance_m": round(row["distance_m"], 1),
         "eta_s": eta_seconds(row["distance_m"], row["speed_kmh"], row["detour"]),
         "in_your_jurisdiction": scope_unit in row["units"],
-    }  # fmt: skip
+    }
     return card
 
 
@@ -78,9 +84,15 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
         raise NotFoundError(f"no case {event_id}")
     now = datetime.now(need.zone)
     params = {
-        "at": event[0], "own": event[1], "k": need.k, "caps": list(need.capabilities), "fresh": now - need.stale_after,
-        "local": now.time(), "look": need.look_m, "passed": PASSED_OVER,
-    }  # fmt: skip
+        "at": event[0],
+        "own": event[1],
+        "k": need.k,
+        "caps": list(need.capabilities),
+        "fresh": now - need.stale_after,
+        "local": now.time(),
+        "look": need.look_m,
+        "passed": PASSED_OVER,
+    }
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(RANK, params, prepare=True)).fetchall()
     chosen: list[dict[str, Any]]
@@ -91,16 +103,23 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
         if row["reason"] is None:
             rank_in_tier = sum(1 for c in chosen if c["tier"] == row["tier"]) + 1
             card["tier"] = row["tier"]
-            card["reasons"] = [TIER_REASONS[row["tier"]], "nearest_available" if rank_in_tier == 1 else
-                               f"nearest_available_{rank_in_tier}"]  # fmt: skip
+            card["reasons"] = [
+                TIER_REASONS[row["tier"]],
+                "nearest_available" if rank_in_tier == 1 else f"nearest_available_{rank_in_tier}",
+            ]
             if not card["in_your_jurisdiction"]:
                 card["reasons"].append("request_from_owner")
             chosen.append(card)
         else:
             card["reason"] = row["reason"]
             passed.append(card)
-    answer: dict[str, Any] = {"case_id": event_id, "k": need.k, "capabilities": list(need.capabilities),
-                              "candidates": chosen, "passed_over": passed}  # fmt: skip
+    answer: dict[str, Any] = {
+        "case_id": event_id,
+        "k": need.k,
+        "capabilities": list(need.capabilities),
+        "candidates": chosen,
+        "passed_over": passed,
+    }
     if len(chosen) < need.k:
         answer["shortfall"] = {
             "missing": need.k - len(chosen),

@@ -70,8 +70,16 @@ class Simulation:
                     w.x += (w.target[0] - w.x) * travel / left
                     w.y += (w.target[1] - w.y) * travel / left
                 speed = w.speed_ms
-            fixes.append({"id": w.code, "lon": round(w.x, 6), "lat": round(w.y, 6), "time": now,
-                          "speed": round(speed, 2), "accuracy": 8.0})  # fmt: skip
+            fixes.append(
+                {
+                    "id": w.code,
+                    "lon": round(w.x, 6),
+                    "lat": round(w.y, 6),
+                    "time": now,
+                    "speed": round(speed, 2),
+                    "accuracy": 8.0,
+                }
+            )
         return fixes
 
 
@@ -100,8 +108,13 @@ class Traffic:
 def random_report(rng: np.random.Generator, outline: BaseGeometry, categories: list[str]) -> dict[str, object]:
     """A citizen's report at a random point of the city."""
     x, y = random_point_in(outline, rng)
-    return {"lon": round(x, 6), "lat": round(y, 6), "category": str(rng.choice(categories)),
-            "source": "citizen_app", "description": "市民随手拍（模拟）"}  # fmt: skip
+    return {
+        "lon": round(x, 6),
+        "lat": round(y, 6),
+        "category": str(rng.choice(categories)),
+        "source": "citizen_app",
+        "description": "市民随手拍（模拟）",
+    }
 
 
 def _wait_ready(http: httpx.Client, base_url: str, wait_s: float) -> None:
@@ -125,10 +138,19 @@ def simulator_wanted(environment: str) -> bool:
 
 
 def run(
-    base_url: str, tracker: dict[str, str], reporter: dict[str, str], sim: Simulation, outline: BaseGeometry,
-    categories: list[str], *, reports_per_minute: float, interval_s: float, seconds: float | None,
-    on_tick: Callable[[Traffic], None] = lambda _traffic: None, wait_s: float = 0.0,
-) -> Traffic:  # fmt: skip
+    base_url: str,
+    tracker: dict[str, str],
+    reporter: dict[str, str],
+    sim: Simulation,
+    outline: BaseGeometry,
+    categories: list[str],
+    *,
+    reports_per_minute: float,
+    interval_s: float,
+    seconds: float | None,
+    on_tick: Callable[[Traffic], None] = lambda _traffic: None,
+    wait_s: float = 0.0,
+) -> Traffic:
     """Send positions every ``interval_s`` and reports at the rate, for ``seconds`` (None: until interrupted)."""
     traffic = Traffic()
     started = time.monotonic()
@@ -144,8 +166,9 @@ def run(
                 traffic.fixes += answer.json()["accepted"]
                 traffic.refused_fixes += len(answer.json()["rejected"])
             for _ in range(sim.rng.poisson(reports_per_minute * interval_s / 60)):
-                answer = http.post("/api/v1/reports", json=random_report(sim.rng, outline, categories),
-                                   headers=reporter)  # fmt: skip
+                answer = http.post(
+                    "/api/v1/reports", json=random_report(sim.rng, outline, categories), headers=reporter
+                )
                 if answer.status_code == 201:
                     traffic.reports += 1
                 else:

@@ -87,7 +87,7 @@ async def counts_by_step(conn: psycopg.AsyncConnection, filter_: HexFilter, step
 
 async def bins(
     conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, *, by: str, group: str, scope_tier: str
-) -> list[dict[str, object]]:  # fmt: skip
+) -> list[dict[str, object]]:
     """Rows of (key, name, step start, group, count, per km²): cases per cell or per unit of the tier ``by``."""
     if group not in GROUPS:
         raise InvalidInputError(f"group must be one of {', '.join(GROUPS)}, got {group!r}")
@@ -95,17 +95,34 @@ async def bins(
     starts = steps.starts
     if by == "cell":
         rows = await (await conn.execute(CELL_BINS.format(where=where, group=GROUPS[group]), params)).fetchall()
-        return [{"key": h3.int_to_str(cell), "name": None, "step": starts[step].isoformat(), "group": grp,
-                 "count": n, "per_km2": round(n / h3.cell_area(h3.int_to_str(cell), "km^2"), 3)}
-                for cell, step, grp, n in rows]  # fmt: skip
+        return [
+            {
+                "key": h3.int_to_str(cell),
+                "name": None,
+                "step": starts[step].isoformat(),
+                "group": grp,
+                "count": n,
+                "per_km2": round(n / h3.cell_area(h3.int_to_str(cell), "km^2"), 3),
+            }
+            for cell, step, grp, n in rows
+        ]
     if by not in BIN_TIERS:
         raise InvalidInputError(f"by must be cell or one of {', '.join(BIN_TIERS)}, got {by!r}")
     if Tier(by).depth < Tier(scope_tier).depth:
         raise InvalidInputError(f"by={by} is above the unit analysed ({scope_tier}): choose its tier or one below")
     sql = UNIT_BINS.format(where=where, group=GROUPS[group])
     rows = await (await conn.execute(sql, params | {"tier": by})).fetchall()
-    return [{"key": code, "name": name, "step": starts[step].isoformat(), "group": grp, "count": n,
-             "per_km2": round(n / area, 3) if area else None} for code, name, step, grp, n, area in rows]  # fmt: skip
+    return [
+        {
+            "key": code,
+            "name": name,
+            "step": starts[step].isoformat(),
+            "group": grp,
+            "count": n,
+            "per_km2": round(n / area, 3) if area else None,
+        }
+        for code, name, step, grp, n, area in rows
+    ]
 
 
 async def buildings_per_cell(conn: psycopg.AsyncConnection, unit_id: int, resolution: int) -> dict[int, int]:

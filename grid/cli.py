@@ -54,14 +54,22 @@ def load_boundaries(
         except ValueError:
             raise PlatformError(f"--parent-by must be containment or majority, not {parent_by!r}") from None
         options = ImportOptions(
-            tier=parse_tier(tier), kind=unit_kind, code_column=code_column, name_column=name_column,
-            parent_column=parent_column, members_column=members_column, crs=crs,
-            swap_axes=swap_axes, repair=repair, parent_by=linking,
-        )  # fmt: skip
+            tier=parse_tier(tier),
+            kind=unit_kind,
+            code_column=code_column,
+            name_column=name_column,
+            parent_column=parent_column,
+            members_column=members_column,
+            crs=crs,
+            swap_axes=swap_axes,
+            repair=repair,
+            parent_by=linking,
+        )
         settings = store()
         with progress_bar(f"loading {path.name}") as update:
-            report = load_file(engine(settings), path, options, settings, force=force, progress=update,
-                               actor=cli_actor())  # fmt: skip
+            report = load_file(
+                engine(settings), path, options, settings, force=force, progress=update, actor=cli_actor()
+            )
         print_reports([report])
 
 
@@ -71,10 +79,13 @@ def print_reports(reports: list[Any]) -> None:
     for report in reports:
         kind = " (management)" if report.kind == "management" else ""
         table.add_row(
-            Path(report.source).stem, report.tier + kind, f"{report.features:,}",
+            Path(report.source).stem,
+            report.tier + kind,
+            f"{report.features:,}",
             "unchanged" if report.skipped else f"{report.inserted:,}",
-            "" if report.skipped else f"{report.updated:,}", f"{report.seconds:.1f}",
-        )  # fmt: skip
+            "" if report.skipped else f"{report.updated:,}",
+            f"{report.seconds:.1f}",
+        )
         for warning in report.warnings:
             console.print(f"[yellow]warning[/] [{warning['check']}] {warning['message']}")
     console.print(table)
@@ -94,8 +105,13 @@ def _print_crossings(crossings: list[dict[str, object]]) -> None:
     """Units accepted across their parent's line (--parent-by majority), each with the area it reaches over."""
     table = Table("unit", "parent", "crosses into", "m²", "of the unit", title="units crossing their parent's line")
     for crossing in crossings:
-        table.add_row(str(crossing["code"]), str(crossing["parent"]), str(crossing["into"]),
-                      f"{crossing['area_m2']:,.0f}", f"{crossing['share']:.1%}")  # fmt: skip
+        table.add_row(
+            str(crossing["code"]),
+            str(crossing["parent"]),
+            str(crossing["into"]),
+            f"{crossing['area_m2']:,.0f}",
+            f"{crossing['share']:.1%}",
+        )
     console.print(table)
 
 

@@ -60,10 +60,9 @@ def grow_polygons(polygons: np.ndarray, margin: float) -> np.ndarray:
     """
     coords, owner = shapely.get_coordinates(polygons, return_index=True)
     counts = np.bincount(owner, minlength=len(polygons))
-    centres = np.column_stack([
-        np.bincount(owner, weights=coords[:, axis], minlength=len(polygons)) / counts
-        for axis in (0, 1)
-    ])  # fmt: skip
+    centres = np.column_stack(
+        [np.bincount(owner, weights=coords[:, axis], minlength=len(polygons)) / counts for axis in (0, 1)]
+    )
     offset = coords - centres[owner]
     length = np.hypot(offset[:, 0], offset[:, 1])
     moved = centres[owner] + offset * ((length + margin) / length)[:, None]

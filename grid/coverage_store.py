@@ -24,9 +24,9 @@ def rebuild_coverage(
     if tier is None:
         return None
     rows = conn.execute(
-        text("SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE tier = :t AND kind = "
-             "'administrative' ORDER BY code"), {"t": tier.value},
-    ).all()  # fmt: skip
+        text("SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE tier = :t AND kind = 'administrative' ORDER BY code"),
+        {"t": tier.value},
+    ).all()
     ids = np.asarray([r.id for r in rows], dtype=np.int64)
     geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
     chosen = resolution or choose_resolution(unit_area_sample(conn, tier))
@@ -62,11 +62,17 @@ def write_coverage(conn: Connection, coverage: Coverage, tier: Tier) -> None:
                     )
                 )
     conn.execute(
-        text("INSERT INTO h3_coverage (tier, resolution, interior_cells, boundary_cells, built_at) "
-             "VALUES (:tier, :res, :interior, :boundary, now())"),
-        {"tier": tier.value, "res": coverage.resolution, "interior": coverage.interior_count,
-         "boundary": coverage.boundary_count},
-    )  # fmt: skip
+        text(
+            "INSERT INTO h3_coverage (tier, resolution, interior_cells, boundary_cells, built_at) "
+            "VALUES (:tier, :res, :interior, :boundary, now())"
+        ),
+        {
+            "tier": tier.value,
+            "res": coverage.resolution,
+            "interior": coverage.interior_count,
+            "boundary": coverage.boundary_count,
+        },
+    )
     conn.execute(text("ANALYZE h3_cell"))
 
 
@@ -74,11 +80,13 @@ def write_pieces(conn: Connection, tier: Tier, max_vertices: int = 64) -> None:
     """Cut the coverage tier into small pieces: what a boundary cell's exact test reads."""
     conn.execute(text("TRUNCATE unit_piece"))
     conn.execute(
-        text("INSERT INTO unit_piece (id, unit_id, geom) SELECT row_number() OVER (), id, piece FROM "
-             "(SELECT id, ST_Subdivide(geom, :vertices) AS piece FROM unit WHERE tier = :t "
-             " AND kind = 'administrative') pieces"),
+        text(
+            "INSERT INTO unit_piece (id, unit_id, geom) SELECT row_number() OVER (), id, piece FROM "
+            "(SELECT id, ST_Subdivide(geom, :vertices) AS piece FROM unit WHERE tier = :t "
+            " AND kind = 'administrative') pieces"
+        ),
         {"t": tier.value, "vertices": max_vertices},
-    )  # fmt: skip
+    )
     conn.execute(text("ANALYZE unit_piece"))
 
 
@@ -111,5 +119,10 @@ def read_coverage(conn: Connection) -> Coverage:
         assert row is not None  # aggregates: always one row
         cells, owner, counts, ids = row
     offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
-    return Coverage(resolution, np.asarray(cells, dtype=np.int64), np.asarray(owner, dtype=np.int64), offsets,
-                    np.asarray(ids or [], dtype=np.int64))  # fmt: skip
+    return Coverage(
+        resolution,
+        np.asarray(cells, dtype=np.int64),
+        np.asarray(owner, dtype=np.int64),
+        offsets,
+        np.asarray(ids or [], dtype=np.int64),
+    )

@@ -103,8 +103,7 @@ def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-
     properties = {"h3": index, "count": total, **counts}
     if layer == "cases":
         properties |= {"severity": severity, "top_category": category}
-    return {"type": "Feature", "id": index, "geometry": cell_polygon(index),
-            "properties": properties}  # fmt: skip
+    return {"type": "Feature", "id": index, "geometry": cell_polygon(index), "properties": properties}
 
 
 async def _rows(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[tuple]:  # type: ignore[type-arg]

@@ -60,9 +60,18 @@ class Spot:
     def as_feature(self) -> dict[str, Any]:
         """A GeoJSON Feature with the hexagon as its geometry."""
         index = h3.int_to_str(self.cell)
-        return {"type": "Feature", "id": index, "geometry": cell_polygon(index),
-                "properties": {"h3": index, "count": self.count, "z": round(self.z, 3), "p": round(self.p, 4),
-                               "class": self.kind}}  # fmt: skip
+        return {
+            "type": "Feature",
+            "id": index,
+            "geometry": cell_polygon(index),
+            "properties": {
+                "h3": index,
+                "count": self.count,
+                "z": round(self.z, 3),
+                "p": round(self.p, 4),
+                "class": self.kind,
+            },
+        }
 
 
 @lru_cache(maxsize=64)
@@ -109,8 +118,16 @@ def gi_star(
     if not np.any(values):
         return np.zeros(len(values)), np.ones(len(values))
     with np.errstate(invalid="ignore", divide="ignore"):  # a spread of 0 gives NaN, handled below
-        g = esda.G_Local(values.astype(float), weights, transform="B", star=True, permutations=permutations,
-                         seed=seed, n_jobs=1, keep_simulations=True)  # fmt: skip
+        g = esda.G_Local(
+            values.astype(float),
+            weights,
+            transform="B",
+            star=True,
+            permutations=permutations,
+            seed=seed,
+            n_jobs=1,
+            keep_simulations=True,
+        )
     p = np.asarray(g.p_z_sim if permutations else g.p_norm, dtype=float)
     return np.nan_to_num(np.asarray(g.Zs, dtype=float)), np.nan_to_num(p, nan=1.0)
 
@@ -145,14 +162,22 @@ def _values(counts: np.ndarray, exposure: np.ndarray | None) -> np.ndarray:
 
 
 def hotspots(
-    cells: np.ndarray, counts: np.ndarray, *, permutations: int = 999, alpha: float = 0.05, min_count: int = 3,
-    seed: int | None = None, exposure: np.ndarray | None = None,
-) -> list[Spot]:  # fmt: skip
+    cells: np.ndarray,
+    counts: np.ndarray,
+    *,
+    permutations: int = 999,
+    alpha: float = 0.05,
+    min_count: int = 3,
+    seed: int | None = None,
+    exposure: np.ndarray | None = None,
+) -> list[Spot]:
     """Every cell of the study area with its statistic and class; on rates when ``exposure`` is given."""
     z, p = gi_star(_values(counts, exposure), _checked(cells), permutations, seed)
     kinds = classify(counts, z, p, alpha, min_count)
-    return [Spot(int(c), int(n), float(zc), float(pv), k) for c, n, zc, pv, k in
-            zip(cells, counts, z, p, kinds, strict=True)]  # fmt: skip
+    return [
+        Spot(int(c), int(n), float(zc), float(pv), k)
+        for c, n, zc, pv, k in zip(cells, counts, z, p, kinds, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -188,10 +213,16 @@ def pattern(kinds: list[str], tau: float, trend_p: float, alpha: float) -> str |
 
 
 def emerging(
-    cells: np.ndarray, counts_by_step: np.ndarray, *, permutations: int = 999, alpha: float = 0.05,
-    min_count: int = 3, seed: int | None = None, exposure: np.ndarray | None = None,
+    cells: np.ndarray,
+    counts_by_step: np.ndarray,
+    *,
+    permutations: int = 999,
+    alpha: float = 0.05,
+    min_count: int = 3,
+    seed: int | None = None,
+    exposure: np.ndarray | None = None,
     on_step: Callable[[int], None] | None = None,
-) -> list[Trend]:  # fmt: skip
+) -> list[Trend]:
     """Gi* per step (rows of ``counts_by_step``, oldest first; columns aligned with ``cells``) and each cell's pattern.
 
     With fewer than 5 steps no Kendall trend can reach p ≤ 0.05, so lasting hot spots read as persistent.
@@ -214,8 +245,16 @@ def emerging(
         series = z_by_cell[i]
         tau, trend_p = kendalltau(time, series) if np.ptp(series) > 0 else (0.0, 1.0)
         cell_kinds = list(kinds_by_cell[i])
-        trends.append(Trend(int(cell), tuple(int(n) for n in counts_by_step[:, i]), tuple(cell_kinds), float(tau),
-                            float(trend_p), pattern(cell_kinds, float(tau), float(trend_p), alpha)))  # fmt: skip
+        trends.append(
+            Trend(
+                int(cell),
+                tuple(int(n) for n in counts_by_step[:, i]),
+                tuple(cell_kinds),
+                float(tau),
+                float(trend_p),
+                pattern(cell_kinds, float(tau), float(trend_p), alpha),
+            )
+        )
     return trends
 
 

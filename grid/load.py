@@ -52,10 +52,12 @@ class LoadReport:
 
 def _unchanged(conn: Connection, options: ImportOptions, sha256: str) -> bool:
     newest = conn.execute(
-        text("SELECT sha256 FROM boundary_version WHERE tier = :tier AND report->>'kind' = :kind "
-             "ORDER BY id DESC LIMIT 1"),
+        text(
+            "SELECT sha256 FROM boundary_version WHERE tier = :tier AND report->>'kind' = :kind "
+            "ORDER BY id DESC LIMIT 1"
+        ),
         {"tier": options.tier.value, "kind": options.kind.value},
-    ).scalar()  # fmt: skip
+    ).scalar()
     return newest == sha256
 
 
@@ -98,14 +100,31 @@ def load_boundaries(
     report.crossings = [c.as_dict() for c in checked.crossings]
     step("writing units", 0.4)
     version = record_version(
-        conn, options.tier, str(path), sha256, len(frame),
-        {"kind": options.kind.value, "parent_by": options.parent_by.value, "warnings": report.warnings,
-         "crossings": report.crossings},
-    )  # fmt: skip
+        conn,
+        options.tier,
+        str(path),
+        sha256,
+        len(frame),
+        {
+            "kind": options.kind.value,
+            "parent_by": options.parent_by.value,
+            "warnings": report.warnings,
+            "crossings": report.crossings,
+        },
+    )
     report.inserted, report.updated = write_units(conn, checked, options, version)
-    record(conn, actor, "boundaries.loaded", f"boundary_version:{version}", tier=options.tier.value, file=path.name,
-           sha256=sha256, inserted=report.inserted, updated=report.updated,
-           crossings=len(report.crossings))  # fmt: skip
+    record(
+        conn,
+        actor,
+        "boundaries.loaded",
+        f"boundary_version:{version}",
+        tier=options.tier.value,
+        file=path.name,
+        sha256=sha256,
+        inserted=report.inserted,
+        updated=report.updated,
+        crossings=len(report.crossings),
+    )
     if finalise:
         refresh_ancestors(conn)
         fill_initials(conn)
@@ -162,9 +181,16 @@ def load_manifest(
             ) -> None:
                 step(f"{name}: {stage}", (n + f) * share)
 
-            reports.append(load_boundaries(
-                conn, manifest.parent / entry["file"], options, settings, finalise=False, progress=file_step,
-            ))  # fmt: skip
+            reports.append(
+                load_boundaries(
+                    conn,
+                    manifest.parent / entry["file"],
+                    options,
+                    settings,
+                    finalise=False,
+                    progress=file_step,
+                )
+            )
         if not all(report.skipped for report in reports):
             refresh_ancestors(conn)
             fill_initials(conn)

@@ -58,8 +58,7 @@ class UnitRef:
 
     def as_dict(self) -> dict[str, object]:
         """Plain form for JSON (``dataclasses.asdict`` deep-copies, ten times slower)."""
-        return {"code": self.code, "name": self.name, "tier": self.tier, "kind": self.kind,
-                "synthetic": self.synthetic}  # fmt: skip
+        return {"code": self.code, "name": self.name, "tier": self.tier, "kind": self.kind, "synthetic": self.synthetic}
 
 
 @lru_cache(maxsize=65_536)
@@ -129,9 +128,14 @@ class Locator:
         if building_json:
             chain = (*chain, *parse_chain(f"[{building_json}]"))
         return Location(
-            lon=lon, lat=lat, cell=cell_to_string(cell), resolution=resolution, interior=interior,
-            chain=chain, boundary_version=version,
-        )  # fmt: skip
+            lon=lon,
+            lat=lat,
+            cell=cell_to_string(cell),
+            resolution=resolution,
+            interior=interior,
+            chain=chain,
+            boundary_version=version,
+        )
 
     def _steps(self, lon: float, lat: float) -> Steps:
         lon, lat = validate_lon_lat(lon, lat)
@@ -185,11 +189,13 @@ class BatchLocator:
     def from_db(cls, conn: Connection) -> BatchLocator:
         """Coverage and unit outlines of the coverage tier, read once."""
         coverage = read_coverage(conn)
-        rows = conn.execute(text(
-            "SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE id IN "
-            "(SELECT unit_id FROM h3_cell WHERE unit_id IS NOT NULL "
-            " UNION SELECT unnest(candidates) FROM h3_cell WHERE candidates IS NOT NULL) ORDER BY id"
-        )).all()  # fmt: skip
+        rows = conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(geom) AS wkb FROM unit WHERE id IN "
+                "(SELECT unit_id FROM h3_cell WHERE unit_id IS NOT NULL "
+                " UNION SELECT unnest(candidates) FROM h3_cell WHERE candidates IS NOT NULL) ORDER BY id"
+            )
+        ).all()
         geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
         shapely.prepare(geoms)
         return cls(coverage, np.asarray([r.id for r in rows], dtype=np.int64), geoms)

@@ -23,8 +23,9 @@ from grid.hexagons import HexFilter
 from spatial.errors import InvalidInputError
 
 COLUMNS = ["cell", "category_code", "source", "filed_at", "units", "geometry"]
-META = pd.DataFrame({"cell": pd.Series(dtype="uint64"), "step": pd.Series(dtype="int64"),
-                     "n": pd.Series(dtype="int64")})  # fmt: skip
+META = pd.DataFrame(
+    {"cell": pd.Series(dtype="uint64"), "step": pd.Series(dtype="int64"), "n": pd.Series(dtype="int64")}
+)
 
 
 def bin_partition(frame: pd.DataFrame, filter_: HexFilter, steps: Steps) -> pd.DataFrame:

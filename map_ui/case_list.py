@@ -67,9 +67,21 @@ class Asked:
             choices[name] = CHOICES.get(values[name])
         before = query.get("before_id", "")
         before_id = int(before) if before.isdigit() and len(before) < 19 else None
-        asked = ListFilter(user.unit_id, user.unit_depth, PAGE_SIZE, before_id, values["category"],
-                           values["state"], days["from"], days["to"], None, values["q"], values["department"],
-                           choices["overdue"], choices["supervised"])  # fmt: skip
+        asked = ListFilter(
+            user.unit_id,
+            user.unit_depth,
+            PAGE_SIZE,
+            before_id,
+            values["category"],
+            values["state"],
+            days["from"],
+            days["to"],
+            None,
+            values["q"],
+            values["department"],
+            choices["overdue"],
+            choices["supervised"],
+        )
         return cls(values, asked, values["unit"], problems)
 
     def query(self, **extra: str) -> str:
@@ -78,13 +90,20 @@ class Asked:
 
     def export(self, searched: ListFilter) -> str:
         """The API's CSV list of the same search (Beijing dates as times with their offset)."""
-        names = {"q": self.values["q"], "category": self.values["category"], "state": self.values["state"],
-                 "unit": self.values["unit"], "department": self.values["department"],
-                 "overdue": self.values["overdue"], "supervised": self.values["supervised"],
-                 "since": searched.since.isoformat() if searched.since else "",
-                 "until": searched.until.isoformat() if searched.until else ""}  # fmt: skip
-        return "/api/v1/events?" + urlencode({**{k: v for k, v in names.items() if v}, "limit": MAX_LIMIT,
-                                              "format": "csv"})  # fmt: skip
+        names = {
+            "q": self.values["q"],
+            "category": self.values["category"],
+            "state": self.values["state"],
+            "unit": self.values["unit"],
+            "department": self.values["department"],
+            "overdue": self.values["overdue"],
+            "supervised": self.values["supervised"],
+            "since": searched.since.isoformat() if searched.since else "",
+            "until": searched.until.isoformat() if searched.until else "",
+        }
+        return "/api/v1/events?" + urlencode(
+            {**{k: v for k, v in names.items() if v}, "limit": MAX_LIMIT, "format": "csv"}
+        )
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -100,11 +119,26 @@ async def case_list(request: Request, user: Reader, zone: ZoneDep) -> HTMLRespon
             rows = await list_cases(conn, searched)
             matches = await count_cases(conn, searched)
         partial = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
-        lists = {} if partial else {"states": await known(conn, STATES_SQL),
-                                    "departments": await known(conn, DEPARTMENTS_SQL),
-                                    "categories": (await (await conn.execute(CATEGORIES_SQL)).fetchall())}  # fmt: skip
+        lists = (
+            {}
+            if partial
+            else {
+                "states": await known(conn, STATES_SQL),
+                "departments": await known(conn, DEPARTMENTS_SQL),
+                "categories": (await (await conn.execute(CATEGORIES_SQL)).fetchall()),
+            }
+        )
     following = asked.query(before_id=str(rows[-1]["id"])) if len(rows) == PAGE_SIZE else None
-    context = {"asked": asked, "rows": rows, "matches": matches, "cap": COUNT_CAP, "problems": problems,
-               "following": following, "first_page": asked.filter.before_id is None,
-               "export": None if problems else asked.export(searched), "fields": FIELDS, **lists}  # fmt: skip
+    context = {
+        "asked": asked,
+        "rows": rows,
+        "matches": matches,
+        "cap": COUNT_CAP,
+        "problems": problems,
+        "following": following,
+        "first_page": asked.filter.before_id is None,
+        "export": None if problems else asked.export(searched),
+        "fields": FIELDS,
+        **lists,
+    }
     return render(request, "case_results.html" if partial else "cases.html", user, **context)

@@ -52,6 +52,16 @@ async def case_page(
         assignments = await case_assignments(conn, case_id)
         ratings = await (await conn.execute(RATINGS, (case_id,))).fetchall()
     words = Catalogue(language_of(request))
-    return render(request, "case.html", user, item=item, actions=rules.open_to(item["state"], user), case=case,
-                  steps=steps, media=media, assignments=assignments, ratings=ratings,
-                  trace=trace_sentences(case["routing_trace"] or {}, case, words))  # fmt: skip
+    return render(
+        request,
+        "case.html",
+        user,
+        item=item,
+        actions=rules.open_to(item["state"], user),
+        case=case,
+        steps=steps,
+        media=media,
+        assignments=assignments,
+        ratings=ratings,
+        trace=trace_sentences(case["routing_trace"] or {}, case, words),
+    )

@@ -43,15 +43,32 @@ Answerer = Annotated[User, Depends(PageAccess("assignments:answer"))]
 Reporter = Annotated[User, Depends(PageAccess("cases:report"))]
 # what the two pages load, kept by the service worker so they open without a network
 SHELL = (
-    "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "vendor/leaflet/images/layers.png",
-    "vendor/leaflet/images/layers-2x.png", "vendor/leaflet/images/marker-icon.png",
-    "vendor/leaflet/images/marker-icon-2x.png", "vendor/leaflet/images/marker-shadow.png",
-    "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js", "vendor/htmx.org/htmx.min.js",
-    "ui/ui.js", "ui/cityops-ui.css", "ui/favicon.svg", "map/cityops.js", "map/cityops.css", "map/worker.js",
-    "map/field.js", "map/field.css", "app/outbox.js", "app/install.js", "app/app.css", "app/worker.webmanifest",
-    "app/field.webmanifest", "app/icon-192.png", "app/icon-512.png",
+    "vendor/leaflet/leaflet.js",
+    "vendor/leaflet/leaflet.css",
+    "vendor/leaflet/images/layers.png",
+    "vendor/leaflet/images/layers-2x.png",
+    "vendor/leaflet/images/marker-icon.png",
+    "vendor/leaflet/images/marker-icon-2x.png",
+    "vendor/leaflet/images/marker-shadow.png",
+    "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+    "vendor/htmx.org/htmx.min.js",
+    "ui/ui.js",
+    "ui/cityops-ui.css",
+    "ui/favicon.svg",
+    "map/cityops.js",
+    "map/cityops.css",
+    "map/worker.js",
+    "map/field.js",
+    "map/field.css",
+    "app/outbox.js",
+    "app/install.js",
+    "app/app.css",
+    "app/worker.webmanifest",
+    "app/field.webmanifest",
+    "app/icon-192.png",
+    "app/icon-512.png",
     *(f"map/{extension}.js" for extension in EXTENSIONS),
-)  # fmt: skip
+)
 # where each answer takes an assignment: a replayed answer whose effect is already there is done
 ANSWERED = """
 SELECT CASE %(answer)s WHEN 'accept' THEN accepted_at IS NOT NULL WHEN 'arrive' THEN arrived_at IS NOT NULL
@@ -84,16 +101,29 @@ async def _page(request: Request, user: User, template: str, status_code: int = 
     mine = await _assignments(request, user)
     active = [item for item in mine["items"] if item["answers"]]
     ended = [item for item in mine["items"] if not item["answers"]]
-    return render(request, template, user, status_code=status_code, force=mine["force"], active=active, ended=ended,
-                  max_reason=MAX_REASON, script_messages=("worker.outbox.",), **said)  # fmt: skip
+    return render(
+        request,
+        template,
+        user,
+        status_code=status_code,
+        force=mine["force"],
+        active=active,
+        ended=ended,
+        max_reason=MAX_REASON,
+        script_messages=("worker.outbox.",),
+        **said,
+    )
 
 
 @router.get("/sw.js")
 async def service_worker_script() -> Response:
     """The field app's service worker, from the root: its scope covers ``/map/worker`` and ``/field``."""
     script, version = service_worker()
-    return Response(script, media_type="text/javascript", headers={
-        "Cache-Control": "no-cache", "Service-Worker-Allowed": "/", "ETag": f'"{version}"'})  # fmt: skip
+    return Response(
+        script,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", "ETag": f'"{version}"'},
+    )
 
 
 @router.get("/field/categories")
@@ -102,8 +132,12 @@ async def categories(request: Request, user: Reporter) -> JSONResponse:
     english = language_of(request) == "en"
     async with scoped_connection(request) as conn:
         rows = await (await conn.execute(CATEGORIES)).fetchall()
-    return JSONResponse([{"code": code, "name": name_en if english else name, "group": major_en if english else major}
-                         for code, name, name_en, major, major_en in rows])  # fmt: skip
+    return JSONResponse(
+        [
+            {"code": code, "name": name_en if english else name, "group": major_en if english else major}
+            for code, name, name_en, major, major_en in rows
+        ]
+    )
 
 
 async def _already(conn: psycopg.AsyncConnection, assignment_id: int, given: str, force_id: int) -> bool:
@@ -120,11 +154,14 @@ async def field(request: Request, user: Answerer) -> HTMLResponse:
 
 @router.post("/field/assignments/{assignment_id}/answer", response_class=HTMLResponse)
 async def answer_form(
-    request: Request, user: Answerer, assignment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    given: Annotated[str, Form(alias="answer", max_length=20)], redispatch: RedispatchDep,
+    request: Request,
+    user: Answerer,
+    assignment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    given: Annotated[str, Form(alias="answer", max_length=20)],
+    redispatch: RedispatchDep,
     reason: Annotated[str, Form(max_length=2000)] = "",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """One answer for the user's own force; the list again with what happened (or why not) in words.
 
     Under an Idempotency-Key (the phone's outbox sends one), an answer already applied — the first

@@ -79,9 +79,13 @@ def offline_map(
     """
     west, south, east, north = bounds
     fmap = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2], zoom_start=11, tiles=None,
-        prefer_canvas=True, control_scale=True, zoom_control=not mobile,
-    )  # fmt: skip
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=11,
+        tiles=None,
+        prefer_canvas=True,
+        control_scale=True,
+        zoom_control=not mobile,
+    )
     fmap.default_js = LOCAL_JS
     fmap.default_css = LOCAL_CSS
     if basemap_url:

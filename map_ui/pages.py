@@ -110,8 +110,14 @@ def refusal(words: Catalogue, error: PlatformError) -> str:
 def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:
     """A 404 page in words: the thing does not exist, or lies outside the user's jurisdiction."""
     words = Catalogue(language_of(request))
-    return render(request, "refused.html", user, status_code=404, heading=words("page.missing.title"),
-                  message=refusal(words, error))  # fmt: skip
+    return render(
+        request,
+        "refused.html",
+        user,
+        status_code=404,
+        heading=words("page.missing.title"),
+        message=refusal(words, error),
+    )
 
 
 def zone_of(request: Request) -> Any:
@@ -133,10 +139,23 @@ def render(request: Request, template: str, user: User | None, status_code: int 
 
     navigation = [(path, words(key)) for path, key, permission in NAVIGATION if user and user.may(permission)]
     other = next(x for x in LANGUAGES if x != language)
-    response = TEMPLATES.TemplateResponse(request, template, {
-        "t": words, "label": words.label, "lang": language, "other_language": other, "user": user,
-        "navigation": navigation, "beijing": beijing, "now": datetime.now(zone), **context,
-    }, status_code=status_code, headers={"Cache-Control": "no-store"})  # fmt: skip
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "t": words,
+            "label": words.label,
+            "lang": language,
+            "other_language": other,
+            "user": user,
+            "navigation": navigation,
+            "beijing": beijing,
+            "now": datetime.now(zone),
+            **context,
+        },
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(COOKIE, language, max_age=365 * 86400, samesite="strict")
     return response
@@ -153,8 +172,14 @@ def add_page_handlers(app: FastAPI) -> None:
         assert isinstance(exc, PageForbidden)
         user = await session_user(request)
         words = Catalogue(language_of(request))
-        return render(request, "refused.html", user, status_code=403, heading=words("page.forbidden.title"),
-                      message=words("page.forbidden.body", permission=exc.permission))  # fmt: skip
+        return render(
+            request,
+            "refused.html",
+            user,
+            status_code=403,
+            heading=words("page.forbidden.title"),
+            message=words("page.forbidden.body", permission=exc.permission),
+        )
 
     app.add_exception_handler(SignInFirst, sign_in)
     app.add_exception_handler(PageForbidden, forbidden)

@@ -35,9 +35,13 @@ TIERS: list[dict[str, object]] = [
     {"tier": "street", "min_zoom": 8, "visible": True, "style": {"color": "#4a7a96", "weight": 1.5, "fill": False}},
     {"tier": "community", "min_zoom": 10, "visible": True, "style": {"color": "#7a9a6a", "weight": 1, "fill": False}},
     {"tier": "grid", "min_zoom": 11, "visible": True, "style": {"color": "#a39e93", "weight": 0.6, "fill": False}},
-    {"tier": "building", "min_zoom": 14, "visible": False,
-     "style": {"color": "#9c8f78", "weight": 0.5, "fill": True, "fillColor": "#d8cfbd", "fillOpacity": 0.25}},
-]  # fmt: skip
+    {
+        "tier": "building",
+        "min_zoom": 14,
+        "visible": False,
+        "style": {"color": "#9c8f78", "weight": 0.5, "fill": True, "fillColor": "#d8cfbd", "fillOpacity": 0.25},
+    },
+]
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,46 @@ class Page:
 
 
 # what every map script reads: the shared map words and the codes it turns into words
-MAP_MESSAGES = ("map.", "state.", "action.", "tier.", "source.", "force.", "assignment.", "severity.", "trace.",
-                "basemap.", "search.")  # fmt: skip
+MAP_MESSAGES = (
+    "map.",
+    "state.",
+    "action.",
+    "tier.",
+    "source.",
+    "force.",
+    "assignment.",
+    "severity.",
+    "trace.",
+    "basemap.",
+    "search.",
+)
 PAGES = {
-    "/map": Page("cases:read", "command", "cityopsCommand", ("city", "district", "street", "community", "grid"),
-                 "nav.map", (*MAP_MESSAGES, "command.", "error.", "time.")),
-    "/map/worker": Page("cases:report", "worker", "cityopsWorker", ("grid", "building"), "nav.worker",
-                        (*MAP_MESSAGES, "worker."), mobile=True),
-    "/map/planner": Page("analytics:read", "planner", "cityopsPlanner", ("city", "district", "street"),
-                         "nav.planner", (*MAP_MESSAGES, "planner.", "error.")),
-}  # fmt: skip
+    "/map": Page(
+        "cases:read",
+        "command",
+        "cityopsCommand",
+        ("city", "district", "street", "community", "grid"),
+        "nav.map",
+        (*MAP_MESSAGES, "command.", "error.", "time."),
+    ),
+    "/map/worker": Page(
+        "cases:report",
+        "worker",
+        "cityopsWorker",
+        ("grid", "building"),
+        "nav.worker",
+        (*MAP_MESSAGES, "worker."),
+        mobile=True,
+    ),
+    "/map/planner": Page(
+        "analytics:read",
+        "planner",
+        "cityopsPlanner",
+        ("city", "district", "street"),
+        "nav.planner",
+        (*MAP_MESSAGES, "planner.", "error."),
+    ),
+}
 router = APIRouter(tags=["map"], dependencies=[Depends(PUBLIC)], include_in_schema=False)
 
 
@@ -73,20 +107,30 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def _options(page: Page, user: User, unit_name: str, bounds: tuple[float, ...], words: Catalogue,
-             categories: dict[str, str]) -> dict[str, object]:  # fmt: skip
+def _options(
+    page: Page, user: User, unit_name: str, bounds: tuple[float, ...], words: Catalogue, categories: dict[str, str]
+) -> dict[str, object]:
     west, south, east, north = bounds
     return {
         "bounds": [[south, west], [north, east]],
-        "tiers": [{**tier, "label": words.label("tier", str(tier["tier"])), "visible": tier["tier"] in page.tiers}
-                  for tier in TIERS],
+        "tiers": [
+            {**tier, "label": words.label("tier", str(tier["tier"])), "visible": tier["tier"] in page.tiers}
+            for tier in TIERS
+        ],
         "categories": categories,
-        "user": {"username": user.username, "display_name": user.display_name, "unit": user.unit_code,
-                 "unit_name": unit_name, "roles": list(user.roles)},
-        "forces": user.may("forces:read"), "dispatch": user.may("forces:dispatch"),
-        "analytics": user.may("analytics:read"), "locate": user.may("locate:use"),
+        "user": {
+            "username": user.username,
+            "display_name": user.display_name,
+            "unit": user.unit_code,
+            "unit_name": unit_name,
+            "roles": list(user.roles),
+        },
+        "forces": user.may("forces:read"),
+        "dispatch": user.may("forces:dispatch"),
+        "analytics": user.may("analytics:read"),
+        "locate": user.may("locate:use"),
         "decide": user.may("proposals:decide"),
-    }  # fmt: skip
+    }
 
 
 async def _page(request: Request, path: str, basemap_url: str | None) -> Response:
@@ -104,9 +148,17 @@ async def _page(request: Request, path: str, basemap_url: str | None) -> Respons
     options = _options(page, user, row[4] if row else user.unit_code, bounds, words, categories)
     View(page.function, {**options, "lang": lang}).add_to(fmap)
     parts = map_parts(fmap)
-    return render(request, "map.html", user, title=words(page.title), mobile=page.mobile,
-                  script_messages=page.messages, map_header=parts.header, map_html=parts.html,
-                  map_script=parts.script)  # fmt: skip
+    return render(
+        request,
+        "map.html",
+        user,
+        title=words(page.title),
+        mobile=page.mobile,
+        script_messages=page.messages,
+        map_header=parts.header,
+        map_html=parts.html,
+        map_script=parts.script,
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -34,5 +34,12 @@ async def wall(request: Request) -> Response:
     unit_name = row[4] if row else user.unit_code
     words = Catalogue(language_of(request))
     options = {"bounds": [[south, west], [north, east]], "forces": user.may("forces:read"), "days": DAYS}
-    return render(request, "screen.html", user, title=words("screen.title", unit=unit_name), days=DAYS,
-                  options=options, script_messages=MESSAGES)  # fmt: skip
+    return render(
+        request,
+        "screen.html",
+        user,
+        title=words("screen.title", unit=unit_name),
+        days=DAYS,
+        options=options,
+        script_messages=MESSAGES,
+    )

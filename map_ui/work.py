@@ -52,9 +52,12 @@ async def _card(request: Request, user: User, rules: Rules, case_id: int, **cont
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue_page(
-    request: Request, user: Worker, rules: RulesDep, q: Annotated[str | None, Query(max_length=40)] = None,
+    request: Request,
+    user: Worker,
+    rules: RulesDep,
+    q: Annotated[str | None, Query(max_length=40)] = None,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """The user's queues with their counts, and the chosen one's cases, most urgent first."""
     queues = queues_of(user)
     chosen = next((queue for queue in queues if queue.name == q), None)
@@ -64,8 +67,17 @@ async def queue_page(
             chosen = next((queue for queue in queues if counts[queue.name]["cases"]), queues[0])
         items = await queue_items(conn, user, chosen, MAX_PAGE // 4, offset) if chosen else []
     cards = [(item, rules.open_to(item["state"], user)) for item in items]
-    return render(request, "queue.html", user, queues=queues, counts=counts, chosen=chosen, cards=cards,
-                  offset=offset, page=MAX_PAGE // 4)  # fmt: skip
+    return render(
+        request,
+        "queue.html",
+        user,
+        queues=queues,
+        counts=counts,
+        chosen=chosen,
+        cards=cards,
+        offset=offset,
+        page=MAX_PAGE // 4,
+    )
 
 
 async def _reloaded(
@@ -74,17 +86,32 @@ async def _reloaded(
     """The case card as it is now, replacing the one the user saw, with the stale-version message kept on screen."""
     response = await _card(request, user, rules, case_id)
     response.status_code = status
-    response.headers.update({"HX-Retarget": f"#case-{case_id}", "HX-Reswap": "outerHTML",
-                             "HX-Trigger": json.dumps({"cityops:toast": {"text": refusal(words, StaleVersionError(
-                                 f"case {case_id} changed")), "kind": "error"}})})  # fmt: skip
+    response.headers.update(
+        {
+            "HX-Retarget": f"#case-{case_id}",
+            "HX-Reswap": "outerHTML",
+            "HX-Trigger": json.dumps(
+                {
+                    "cityops:toast": {
+                        "text": refusal(words, StaleVersionError(f"case {case_id} changed")),
+                        "kind": "error",
+                    }
+                }
+            ),
+        }
+    )
     return response
 
 
 @router.get("/cases/{case_id}/form/{action}", response_class=HTMLResponse)
 async def action_form(
-    request: Request, user: Worker, case_id: CaseId, action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")],
-    version: Annotated[int, Query(ge=0, description="The case's version on the user's screen")], rules: RulesDep,
-) -> HTMLResponse:  # fmt: skip
+    request: Request,
+    user: Worker,
+    case_id: CaseId,
+    action: Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")],
+    version: Annotated[int, Query(ge=0, description="The case's version on the user's screen")],
+    rules: RulesDep,
+) -> HTMLResponse:
     """The form of one next step, asking exactly what it needs; a case moved meanwhile is reloaded instead."""
     async with scoped_connection(request) as conn:
         item = await case_card(conn, case_id)
@@ -121,8 +148,13 @@ def _step(form: Any) -> Step:
     if version is None:
         raise InvalidInputError("the form lost the case's version: reload the case")
     department = str(form.get("department") or "").strip() or None
-    return Step(str(form.get("action") or ""), int(version), str(form.get("note") or "").strip(),
-                extend_by=number("extend_by"), department=department)  # fmt: skip
+    return Step(
+        str(form.get("action") or ""),
+        int(version),
+        str(form.get("note") or "").strip(),
+        extend_by=number("extend_by"),
+        department=department,
+    )
 
 
 @router.post("/cases/{case_id}/act", response_class=HTMLResponse)
@@ -145,8 +177,9 @@ async def act(request: Request, user: Worker, case_id: CaseId, rules: RulesDep, 
         response = await _card(request, user, rules, case_id, message=refusal(words, error))
         response.status_code = status
         return response
-    done = words("action.done", action=words.label("action", step.action), id=case_id,
-                 state=words.label("state", moved["state"]))  # fmt: skip
+    done = words(
+        "action.done", action=words.label("action", step.action), id=case_id, state=words.label("state", moved["state"])
+    )
     response = await _card(request, user, rules, case_id, done=done)
     response.headers["HX-Trigger"] = json.dumps({"cityops:toast": {"text": done, "kind": "ok"}})
     return response

@@ -44,8 +44,12 @@ from spatial.settings import StoreSettings
 
 Format = Literal["mbtiles", "pmtiles"]
 Kind = Literal["png", "jpg", "webp", "pbf"]
-MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp",
-                               "pbf": "application/vnd.mapbox-vector-tile"}  # fmt: skip
+MEDIA_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "pbf": "application/vnd.mapbox-vector-tile",
+}
 EXPECTED = (
     'expected a PMTiles v3 archive (starting with the bytes "PMTiles" and version 3) or an MBTiles package '
     "(an SQLite database with `metadata` and `tiles` tables) of png, jpg, webp or pbf tiles"
@@ -140,8 +144,9 @@ def _inspect_pmtiles(path: Path) -> Package:
     if len(raw) < 127:
         raise InvalidInputError(f"{path.name}: truncated PMTiles header ({len(raw)} of 127 bytes); {EXPECTED}")
     if raw[7] != 3:
-        raise InvalidInputError(f"{path.name} is PMTiles version {raw[7]}: only version 3 is served "
-                                "(convert it with `pmtiles convert`)")  # fmt: skip
+        raise InvalidInputError(
+            f"{path.name} is PMTiles version {raw[7]}: only version 3 is served (convert it with `pmtiles convert`)"
+        )
     try:
         header = deserialize_header(raw)
     except (MagicNumberNotFound, ValueError) as error:
@@ -149,14 +154,18 @@ def _inspect_pmtiles(path: Path) -> Package:
     for section in ("root", "metadata", "leaf_directory", "tile_data"):
         end = header[f"{section}_offset"] + header[f"{section}_length"]  # type: ignore[literal-required]  # pmtiles's HeaderDict is a TypedDict; mypy cannot see that these f-strings name its keys
         if end > size:
-            raise InvalidInputError(f"{path.name} is truncated: its {section.replace('_', ' ')} ends at byte {end}, "
-                                    f"the file has {size} bytes")  # fmt: skip
+            raise InvalidInputError(
+                f"{path.name} is truncated: its {section.replace('_', ' ')} ends at byte {end}, "
+                f"the file has {size} bytes"
+            )
     tile_type = PMTILES_TYPES.get(header["tile_type"])
     if tile_type is None:
         raise InvalidInputError(f"{path.name} holds {header['tile_type'].name} tiles: {EXPECTED}")
     if header["internal_compression"] != Compression.GZIP:
-        raise InvalidInputError(f"{path.name}: directories compressed with {header['internal_compression'].name}, "
-                                "expected GZIP (rewrite it with `pmtiles convert`)")  # fmt: skip
+        raise InvalidInputError(
+            f"{path.name}: directories compressed with {header['internal_compression'].name}, "
+            "expected GZIP (rewrite it with `pmtiles convert`)"
+        )
     compression = _pmtiles_compression(path, header["tile_compression"], tile_type)
     if header["addressed_tiles_count"] == 0:
         raise InvalidInputError(f"{path.name} holds no tiles")
@@ -172,8 +181,17 @@ def _inspect_pmtiles(path: Path) -> Package:
         raise InvalidInputError(f"{path.name} holds no tiles")
     west, south, east, north = (header[k] / 1e7 for k in ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7"))
     bounds = (west, south, east, north)
-    return Package("pmtiles", tile_type, compression, header["min_zoom"], header["max_zoom"], bounds,
-                   header["addressed_tiles_count"], size, **_described(metadata))  # fmt: skip
+    return Package(
+        "pmtiles",
+        tile_type,
+        compression,
+        header["min_zoom"],
+        header["max_zoom"],
+        bounds,
+        header["addressed_tiles_count"],
+        size,
+        **_described(metadata),
+    )
 
 
 def _pmtiles_compression(path: Path, compression: Compression, tile_type: str) -> Literal["gzip", "none"]:
@@ -181,8 +199,10 @@ def _pmtiles_compression(path: Path, compression: Compression, tile_type: str) -
         return "gzip"
     if compression in (Compression.NONE, Compression.UNKNOWN):
         return "none"
-    raise InvalidInputError(f"{path.name}: {tile_type} tiles compressed with {compression.name}, which browsers "
-                            "are not sent; expected gzip or none (rewrite it with `pmtiles convert`)")  # fmt: skip
+    raise InvalidInputError(
+        f"{path.name}: {tile_type} tiles compressed with {compression.name}, which browsers "
+        "are not sent; expected gzip or none (rewrite it with `pmtiles convert`)"
+    )
 
 
 class _Described(TypedDict):
@@ -197,27 +217,38 @@ def _described(metadata: dict[str, object]) -> _Described:
     if isinstance(metadata.get("json"), str):  # MBTiles keeps the TileJSON part as a JSON string
         with suppress(ValueError):
             layers = json.loads(str(metadata["json"])).get("vector_layers", layers)
-    names = tuple(str(layer["id"]) for layer in layers if isinstance(layer, dict) and "id" in layer) if isinstance(
-        layers, list) else ()  # fmt: skip
-    return {"name": str(metadata.get("name") or ""), "attribution": str(metadata.get("attribution") or ""),
-            "layers": names}  # fmt: skip
+    names = (
+        tuple(str(layer["id"]) for layer in layers if isinstance(layer, dict) and "id" in layer)
+        if isinstance(layers, list)
+        else ()
+    )
+    return {
+        "name": str(metadata.get("name") or ""),
+        "attribution": str(metadata.get("attribution") or ""),
+        "layers": names,
+    }
 
 
 def _inspect_mbtiles(path: Path) -> Package:
     size = path.stat().st_size
     try:
         with _sqlite(path) as db:
-            page_count, page_size = db.execute("PRAGMA page_count").fetchone()[0], db.execute(
-                "PRAGMA page_size").fetchone()[0]  # fmt: skip
+            page_count, page_size = (
+                db.execute("PRAGMA page_count").fetchone()[0],
+                db.execute("PRAGMA page_size").fetchone()[0],
+            )
             if page_count * page_size != size:
-                raise InvalidInputError(f"{path.name} is truncated or damaged: SQLite says {page_count * page_size} "
-                                        f"bytes, the file has {size} (copy it again, after the program writing it "
-                                        "has closed it)")  # fmt: skip
+                raise InvalidInputError(
+                    f"{path.name} is truncated or damaged: SQLite says {page_count * page_size} "
+                    f"bytes, the file has {size} (copy it again, after the program writing it "
+                    "has closed it)"
+                )
             names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
             missing = {"metadata", "tiles"} - names
             if missing:
-                raise InvalidInputError(f"{path.name} is an SQLite database without the "
-                                        f"{' and '.join(sorted(missing))} table: {EXPECTED}")  # fmt: skip
+                raise InvalidInputError(
+                    f"{path.name} is an SQLite database without the {' and '.join(sorted(missing))} table: {EXPECTED}"
+                )
             metadata = dict(db.execute("SELECT name, value FROM metadata").fetchall())
             count = db.execute("SELECT count(*) FROM tiles").fetchone()[0]
             if not count:
@@ -228,8 +259,17 @@ def _inspect_mbtiles(path: Path) -> Package:
         raise InvalidInputError(f"{path.name}: a damaged SQLite database ({error}); {EXPECTED}") from None
     tile_type = _mbtiles_type(path, str(metadata.get("format", "")).lower(), bytes(first))
     compression: Literal["gzip", "none"] = "gzip" if bytes(first[:2]) == b"\x1f\x8b" else "none"
-    return Package("mbtiles", tile_type, compression, int(zooms[0]), int(zooms[1]),
-                   _bounds(str(metadata.get("bounds", ""))), int(count), size, **_described(metadata))  # fmt: skip
+    return Package(
+        "mbtiles",
+        tile_type,
+        compression,
+        int(zooms[0]),
+        int(zooms[1]),
+        _bounds(str(metadata.get("bounds", ""))),
+        int(count),
+        size,
+        **_described(metadata),
+    )
 
 
 def _mbtiles_type(path: Path, declared: str, first: bytes) -> Kind:
@@ -278,8 +318,7 @@ def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
 
 def _read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection; ``immutable``: the package never changes while served, so SQLite takes no locks."""
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True,
-                           check_same_thread=False)  # fmt: skip
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
 class TileReader(Protocol):
@@ -305,8 +344,10 @@ class MBTilesReader:
         """One row of ``tiles``, on a connection nobody else is using."""
         db = self._free.get()
         try:
-            row = db.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
-                             (z, x, (1 << z) - 1 - y)).fetchone()  # fmt: skip
+            row = db.execute(
+                "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+                (z, x, (1 << z) - 1 - y),
+            ).fetchone()
         finally:
             self._free.put(db)
         return bytes(row[0]) if row else None
@@ -401,8 +442,13 @@ def import_package(source: Path, directory: Path, progress: Progress | None = No
     finally:
         incoming.unlink(missing_ok=True)
     previous = served(directory)
-    package = replace(package, file=final.name, sha256=digest, source=source.name,
-                      imported_at=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+    package = replace(
+        package,
+        file=final.name,
+        sha256=digest,
+        source=source.name,
+        imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     _write_record(directory, package.as_record())
     if previous and previous.file != package.file:
         (directory / previous.file).unlink(missing_ok=True)

@@ -163,8 +163,14 @@ def _normalise_columns(frame: gpd.GeoDataFrame, options: ImportOptions) -> gpd.G
     if options.kind is UnitKind.MANAGEMENT and not options.members_column:
         raise InvalidInputError("a management unit needs --members-column (codes it manages)")
     synthetic = frame["synthetic"].astype(bool) if "synthetic" in frame.columns else False
-    known = {options.code_column, options.name_column, options.parent_column,
-             options.members_column, "synthetic", frame.geometry.name}  # fmt: skip
+    known = {
+        options.code_column,
+        options.name_column,
+        options.parent_column,
+        options.members_column,
+        "synthetic",
+        frame.geometry.name,
+    }
     extra = [c for c in frame.columns if c not in known]
     properties = (
         [

@@ -82,7 +82,14 @@ async def _open_pool(conninfo: str, options: dict[str, str], size: int, wait_s: 
     """An open pool of autocommit connections; a checkout waits at most ``wait_s`` (then PoolTimeout: a 503)."""
     # reconnect_timeout: a failed reconnection is retried once a second (psycopg_pool's backoff would wait 1, 2,
     # 4 … s, so a 5 s outage left the pool dark for up to 3 s after the database was back), then left to demand
-    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=size, open=False, timeout=wait_s,
-                               reconnect_timeout=wait_s, kwargs={"autocommit": True, **options})  # fmt: skip
+    pool = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=size,
+        open=False,
+        timeout=wait_s,
+        reconnect_timeout=wait_s,
+        kwargs={"autocommit": True, **options},
+    )
     await pool.open()
     return pool

@@ -64,8 +64,9 @@ def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None 
     No pre-ping: it would add a round trip to every request. A connection broken by a database
     restart fails one request, and SQLAlchemy then discards the whole stale pool.
     """
-    return engine_at(database_url(settings, api=api), settings.pool_size, session_options(settings, api=api, zone=zone),
-                     wait_s)  # fmt: skip
+    return engine_at(
+        database_url(settings, api=api), settings.pool_size, session_options(settings, api=api, zone=zone), wait_s
+    )
 
 
 def engine_at(url: str, pool_size: int, options: dict[str, str], wait_s: float) -> Engine:

@@ -86,7 +86,7 @@ _FUNCTIONS = text(r"""
     FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
     WHERE n.nspname = 'public' AND p.proname LIKE 'cityops\_%'
       AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.objid = p.oid AND d.deptype = 'e')
-""")  # fmt: skip
+""")
 _TRIGGERS = text("""
     SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
     FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -97,7 +97,7 @@ _POLICIES = text("""
            array(SELECT CASE r WHEN 'public' THEN 'PUBLIC' ELSE quote_ident(r) END FROM unnest(roles) AS r),
            qual, with_check
     FROM pg_policies WHERE schemaname = 'public'
-""")  # fmt: skip
+""")
 _VIEWS = text("""
     SELECT c.relname, c.relkind = 'm', pg_get_viewdef(c.oid),
            array(SELECT indexdef || ';' FROM pg_indexes AS i
@@ -108,7 +108,7 @@ _VIEWS = text("""
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')
       AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.objid = c.oid AND d.deptype = 'e')
-""")  # fmt: skip
+""")
 
 
 def in_database(conn: Connection) -> dict[Key, str]:
@@ -127,8 +127,10 @@ def in_database(conn: Connection) -> dict[Key, str]:
         found["policies", name] = normalised("\n    ".join(clauses) + ";")
     for name, materialized, definition, indexes, grants in conn.execute(_VIEWS):
         head = f"CREATE {'MATERIALIZED VIEW' if materialized else 'OR REPLACE VIEW'} public.{name} AS"
-        grant_lines = [f"GRANT {privileges} ON public.{name} TO {grantee};" for grantee, privileges in
-                       (grant.split(" ", 1) for grant in grants)]  # fmt: skip
+        grant_lines = [
+            f"GRANT {privileges} ON public.{name} TO {grantee};"
+            for grantee, privileges in (grant.split(" ", 1) for grant in grants)
+        ]
         found["views", name] = normalised("\n".join([head, definition, *indexes, *grant_lines]))
     return found
 
@@ -205,5 +207,7 @@ def _literal(sql: str) -> str:
 def _render(autogen_context: AutogenContext, op: DeclaredObjectOp) -> str:
     # the driver's own execute, without parameters: a body's ":name" or "%" reaches PostgreSQL untouched
     # (text() would take ":name" for a bind parameter, and psycopg "%" for a placeholder)
-    return "\n".join(f"op.get_bind().exec_driver_sql(\n{_literal(sql)},\n    {NO_PARAMETERS},\n)" for sql in
-                     statements(op.kind, op.name, op.before, op.after))  # fmt: skip
+    return "\n".join(
+        f"op.get_bind().exec_driver_sql(\n{_literal(sql)},\n    {NO_PARAMETERS},\n)"
+        for sql in statements(op.kind, op.name, op.before, op.after)
+    )

@@ -110,8 +110,10 @@ def service_account(name: str) -> pwd.struct_passwd:
     nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
     result = subprocess.run(
         ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", nologin, name],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise EmbeddedDbError(f"cannot create service account {name!r}: {result.stderr.strip()}")
     return pwd.getpwnam(name)
@@ -147,10 +149,12 @@ class EmbeddedCluster:
         """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``): owner, admin or API role."""
         state = self._state()
         role, password = (
-            (ADMIN_ROLE, state["admin_password"]) if admin
-            else (API_ROLE, state["api_password"]) if api
+            (ADMIN_ROLE, state["admin_password"])
+            if admin
+            else (API_ROLE, state["api_password"])
+            if api
             else (APP_ROLE, state["app_password"])
-        )  # fmt: skip
+        )
         name = database or ("postgres" if admin else self.settings.city)
         return f"postgresql://{role}:{password}@127.0.0.1:{state['port']}/{name}"
 
@@ -167,9 +171,17 @@ class EmbeddedCluster:
             user, group, extra_groups = account.pw_uid, account.pw_gid, []
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(self.data_dir)}
         return subprocess.run(
-            args, capture_output=True, text=True, timeout=timeout, check=False, env=env,
-            cwd=self.data_dir, user=user, group=group, extra_groups=extra_groups,
-        )  # fmt: skip
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
+            cwd=self.data_dir,
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
+        )
 
     def _hand_to_account(self, path: Path) -> None:
         if self.as_root:
@@ -216,10 +228,20 @@ class EmbeddedCluster:
         pwfile.chmod(0o600)
         self._hand_to_account(pwfile)
         try:
-            result = self._run([
-                str(install.bindir / "initdb"), "-D", str(self.pgdata), "-U", ADMIN_ROLE,
-                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale",
-            ])  # fmt: skip
+            result = self._run(
+                [
+                    str(install.bindir / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    ADMIN_ROLE,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ]
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -287,10 +309,19 @@ class EmbeddedCluster:
         self.log_file.touch()
         self._hand_to_account(self.log_file)
         bindir = find_postgres().bindir
-        result = self._run([
-            str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file),
-            "-w", "-t", "60", "start",
-        ])  # fmt: skip
+        result = self._run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if result.returncode != 0:
             tail = self.log_file.read_text(errors="replace")[-2000:]
             raise EmbeddedDbError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
@@ -314,8 +345,7 @@ class EmbeddedCluster:
         if not self.initialised() or self._live_pid() is None:
             return self.status()
         bindir = find_postgres().bindir
-        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w",
-                            "stop"])  # fmt: skip
+        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
         if result.returncode != 0:
             raise EmbeddedDbError(f"PostgreSQL did not stop: {result.stderr.strip()}")
         return self.status()

@@ -126,10 +126,9 @@ def _link_parents(
     if options.parent_column:
         unknown = ~frame.parent_code.isin(parents.code)
         return frame, [
-            Problem("unknown_parent", f"{code}: parent {parent!r} is not a loaded {parent_tier} unit",
-                    (code,))
+            Problem("unknown_parent", f"{code}: parent {parent!r} is not a loaded {parent_tier} unit", (code,))
             for code, parent in zip(frame.code[unknown], frame.parent_code[unknown], strict=True)
-        ]  # fmt: skip
+        ]
     if shares is not None:
         largest = shares.drop_duplicates("code").set_index("code").parent
         frame = frame.assign(parent_code=largest.reindex(frame.code).astype("string").values)
@@ -142,9 +141,14 @@ def _link_parents(
     if not orphans.any():
         return frame, []
     if detect_swapped_axes(frame, parents):
-        return frame, [Problem("swapped_axes", "no unit falls inside the loaded "
-                               f"{parent_tier} units, but they would with x and y swapped: the "
-                               "file's axes look like (lat, lon); pass --swap-axes")]  # fmt: skip
+        return frame, [
+            Problem(
+                "swapped_axes",
+                "no unit falls inside the loaded "
+                f"{parent_tier} units, but they would with x and y swapped: the "
+                "file's axes look like (lat, lon); pass --swap-axes",
+            )
+        ]
     return frame, [
         Problem("outside_parent", f"{code} is not inside any loaded {parent_tier} unit", (code,))
         for code in frame.code[orphans]
@@ -177,9 +181,13 @@ def _check_management(
         codes = [c.strip() for c in unit.members.split(",") if c.strip()]
         missing = sorted(set(codes) - set(candidates.code))
         if missing or not codes:
-            errors.append(Problem("unknown_member", f"{unit.code}: members not loaded as "
-                                  f"{member_tier}: {', '.join(missing) or '(none listed)'}",
-                                  (unit.code,)))  # fmt: skip
+            errors.append(
+                Problem(
+                    "unknown_member",
+                    f"{unit.code}: members not loaded as {member_tier}: {', '.join(missing) or '(none listed)'}",
+                    (unit.code,),
+                )
+            )
             continue
         errors += check_members_union(unit, candidates[candidates.code.isin(codes)], ctx)
     if parent_tier and options.parent_column:
@@ -199,10 +207,15 @@ def record_version(
                 "INSERT INTO boundary_version (tier, source, sha256, unit_count, report, loaded_at) "
                 "VALUES (:tier, :source, :sha, :count, CAST(:report AS jsonb), now()) RETURNING id"
             ),
-            {"tier": tier.value, "source": source, "sha": sha256, "count": count,
-             "report": json.dumps(report, ensure_ascii=False)},
+            {
+                "tier": tier.value,
+                "source": source,
+                "sha": sha256,
+                "count": count,
+                "report": json.dumps(report, ensure_ascii=False),
+            },
         ).scalar_one()
-    )  # fmt: skip
+    )
 
 
 STAGE_COLUMNS = "code, name, parent_code, wkb, area_m2, synthetic, properties, members"
@@ -212,10 +225,12 @@ def write_units(conn: Connection, checked: CheckedImport, options: ImportOptions
     """Upsert by code through a COPY-filled staging table; returns (inserted, updated)."""
     frame = checked.frame
     area = areas_m2(frame.geometry.values)
-    conn.execute(text(
-        "CREATE TEMP TABLE unit_stage (code text, name text, parent_code text, wkb bytea, "
-        "area_m2 float8, synthetic bool, properties jsonb, members text) ON COMMIT DROP"
-    ))  # fmt: skip
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE unit_stage (code text, name text, parent_code text, wkb bytea, "
+            "area_m2 float8, synthetic bool, properties jsonb, members text) ON COMMIT DROP"
+        )
+    )
     raw = psycopg_connection(conn)
     with (
         raw.cursor() as cursor,
@@ -223,8 +238,18 @@ def write_units(conn: Connection, checked: CheckedImport, options: ImportOptions
     ):
         for row, wkb, metres in zip(frame.itertuples(), shapely.to_wkb(frame.geometry.values), area, strict=True):
             parent = None if pd.isna(row.parent_code) else row.parent_code
-            copy.write_row((row.code, row.name, parent, wkb, float(metres), bool(row.synthetic),
-                            json.dumps(row.properties, ensure_ascii=False), row.members))  # fmt: skip
+            copy.write_row(
+                (
+                    row.code,
+                    row.name,
+                    parent,
+                    wkb,
+                    float(metres),
+                    bool(row.synthetic),
+                    json.dumps(row.properties, ensure_ascii=False),
+                    row.members,
+                )
+            )
     management = options.kind is UnitKind.MANAGEMENT
     result = conn.execute(
         text("""
@@ -247,16 +272,17 @@ def write_units(conn: Connection, checked: CheckedImport, options: ImportOptions
                                        ELSE EXCLUDED.boundary_version_id END
         RETURNING (xmax = 0) AS inserted
         """),
-        {"tier": options.tier.value, "kind": options.kind.value, "management": management,
-         "version": version_id},
-    ).all()  # fmt: skip
+        {"tier": options.tier.value, "kind": options.kind.value, "management": management, "version": version_id},
+    ).all()
     if management:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             UPDATE unit m SET parent_id = g.id
             FROM unit_stage s JOIN unit g ON g.code = s.code,
                  LATERAL unnest(string_to_array(s.members, ',')) AS member(code)
             WHERE m.code = trim(member.code)
-        """))  # fmt: skip
+        """)
+        )
     conn.execute(text("DROP TABLE unit_stage"))  # a manifest loads several files in one transaction
     inserted = sum(1 for row in result if row.inserted)
     return inserted, len(result) - inserted
@@ -269,7 +295,8 @@ def refresh_ancestors(conn: Connection) -> None:
     recomputed for every unit, since renaming one district changes thousands of chains. Then the
     planner's statistics of ``unit`` are restated, as the hierarchy has just changed under them.
     """
-    conn.execute(text("""
+    conn.execute(
+        text("""
         WITH RECURSIVE edge(child, parent) AS (
             SELECT id, parent_id FROM unit WHERE parent_id IS NOT NULL
             UNION SELECT id, admin_parent_id FROM unit WHERE admin_parent_id IS NOT NULL
@@ -283,8 +310,10 @@ def refresh_ancestors(conn: Connection) -> None:
         UPDATE unit SET ancestors = coalesce(chains.ancestors, '{}')
         FROM unit u LEFT JOIN chains ON chains.id = u.id
         WHERE unit.id = u.id AND unit.ancestors IS DISTINCT FROM coalesce(chains.ancestors, '{}')
-    """))  # fmt: skip
-    conn.execute(text("""
+    """)
+    )
+    conn.execute(
+        text("""
         UPDATE unit u SET
             chain = (SELECT json_agg(json_build_object('code', a.code, 'name', a.name, 'tier', a.tier,
                                                        'kind', a.kind, 'synthetic', a.synthetic)
@@ -292,7 +321,8 @@ def refresh_ancestors(conn: Connection) -> None:
                      FROM unnest(u.ancestors || u.id) WITH ORDINALITY AS x(id, n)
                      JOIN unit a ON a.id = x.id),
             has_buildings = EXISTS (SELECT 1 FROM unit b WHERE b.parent_id = u.id AND b.tier = 'building')
-    """))  # fmt: skip
+    """)
+    )
     # the statistics follow at once: a freshly loaded city planned `ancestors @>` as one grid of 9,640
     conn.execute(text("ANALYZE unit"))
 

@@ -45,8 +45,10 @@ def fill_initials(conn: Connection) -> int:
     rows = conn.execute(text("SELECT id, name FROM unit WHERE initials IS NULL AND tier <> 'building'")).all()
     if rows:
         conn.execute(
-            text("UPDATE unit SET initials = v.initials FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS text[])) "
-                 "AS v(id, initials) WHERE unit.id = v.id"),
+            text(
+                "UPDATE unit SET initials = v.initials FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS text[])) "
+                "AS v(id, initials) WHERE unit.id = v.id"
+            ),
             {"ids": [row.id for row in rows], "values": [initials(row.name) for row in rows]},
-        )  # fmt: skip
+        )
     return len(rows)

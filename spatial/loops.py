@@ -73,9 +73,11 @@ async def every(
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(
-                singleton.conninfo, autocommit=True, application_name=f"cityops loop {name} @{os.getpid()} waiting",
+                singleton.conninfo,
+                autocommit=True,
+                application_name=f"cityops loop {name} @{os.getpid()} waiting",
                 **singleton.options,
-            ) as holder:  # fmt: skip
+            ) as holder:
                 await holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
                 failures = 0
                 log.info("loop taken", loop=name, pid=os.getpid())

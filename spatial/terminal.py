@@ -39,9 +39,13 @@ def reported_errors() -> Iterator[None]:
 def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
     """A rich bar driven by (stage, fraction) callbacks from the library."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console, transient=False,
-    ) as bar:  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=1.0)
 
         def update(stage: str, fraction: float) -> None:

@@ -59,11 +59,16 @@ def check_inside_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, 
     spill = shapely.difference(children.geometry.values, parent_geom.reindex(children.parent_code).values)
     areas = areas_m2(spill)
     return [
-        Problem("outside_parent", f"{code} reaches {area:,.0f} m² outside its parent {parent} (a unit served "
-                "across its parent's line is accepted with --parent-by majority)", (code, parent), area)
+        Problem(
+            "outside_parent",
+            f"{code} reaches {area:,.0f} m² outside its parent {parent} (a unit served "
+            "across its parent's line is accepted with --parent-by majority)",
+            (code, parent),
+            area,
+        )
         for code, parent, area in zip(children.code, children.parent_code, areas, strict=True)
         if area > ctx.tolerance_m2
-    ]  # fmt: skip
+    ]
 
 
 def parent_shares(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -74,8 +79,9 @@ def parent_shares(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> pd.D
     child_geoms, parent_geoms = children.geometry.values, parents.geometry.values
     child, parent = shapely.STRtree(parent_geoms).query(child_geoms, predicate="intersects")
     shared = areas_m2(shapely.intersection(child_geoms[child], parent_geoms[parent]))
-    pairs = pd.DataFrame({"code": np.asarray(children.code)[child], "parent": np.asarray(parents.code)[parent],
-                          "area_m2": shared})  # fmt: skip
+    pairs = pd.DataFrame(
+        {"code": np.asarray(children.code)[child], "parent": np.asarray(parents.code)[parent], "area_m2": shared}
+    )
     return pairs[pairs.area_m2 > 0].sort_values(["code", "area_m2"], ascending=[True, False], ignore_index=True)
 
 
@@ -91,8 +97,13 @@ class Crossing:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain form for the import's report (JSON)."""
-        return {"code": self.code, "parent": self.parent, "into": self.into, "area_m2": round(self.area_m2, 1),
-                "share": round(self.share, 4)}  # fmt: skip
+        return {
+            "code": self.code,
+            "parent": self.parent,
+            "into": self.into,
+            "area_m2": round(self.area_m2, 1),
+            "share": round(self.share, 4),
+        }
 
 
 def check_crossings(
@@ -119,21 +130,28 @@ def check_crossings(
         held = float(own.get((code, parent), 0.0))
         top = largest.loc[code]
         if top.parent != parent and top.area_m2 - held > ctx.tolerance_m2:
-            message = (f"{code}: its parent {parent} holds {held / area[code]:.0%} of its area, {top.parent} "
-                       f"holds {top.area_m2 / area[code]:.0%}; name {top.parent} as its parent, or leave the parent "
-                       "column out to link each unit to the parent holding most of it")  # fmt: skip
+            message = (
+                f"{code}: its parent {parent} holds {held / area[code]:.0%} of its area, {top.parent} "
+                f"holds {top.area_m2 / area[code]:.0%}; name {top.parent} as its parent, or leave the parent "
+                "column out to link each unit to the parent holding most of it"
+            )
             problems.append(Problem("parent_not_majority", message, (code, parent), held))
     parent_geom = parents.set_index("code").geometry
     on = shares.groupby("code").parent.apply(list)
-    outside = areas_m2(np.asarray([_minus_each(geom, parent_geom[on.get(code, [])].values)
-                                   for code, geom in zip(children.code, children.geometry.values, strict=True)],
-                                  dtype=object))  # fmt: skip
+    outside = areas_m2(
+        np.asarray(
+            [
+                _minus_each(geom, parent_geom[on.get(code, [])].values)
+                for code, geom in zip(children.code, children.geometry.values, strict=True)
+            ],
+            dtype=object,
+        )
+    )
     problems += [
-        Problem("outside_parents", f"{code} reaches {spill:,.0f} m² outside every loaded parent unit",
-                (code,), spill)
+        Problem("outside_parents", f"{code} reaches {spill:,.0f} m² outside every loaded parent unit", (code,), spill)
         for code, spill in zip(children.code, outside, strict=True)
         if spill > ctx.tolerance_m2
-    ]  # fmt: skip
+    ]
     return problems, crossings
 
 
@@ -157,11 +175,10 @@ def check_sibling_overlaps(units: gpd.GeoDataFrame, ctx: CheckContext) -> list[P
     areas = areas_m2(overlap)
     codes = units.code.values
     return [
-        Problem("sibling_overlap", f"{codes[i]} and {codes[j]} overlap by {area:,.0f} m²",
-                (codes[i], codes[j]), area)
+        Problem("sibling_overlap", f"{codes[i]} and {codes[j]} overlap by {area:,.0f} m²", (codes[i], codes[j]), area)
         for i, j, area in zip(left, right, areas, strict=True)
         if area > ctx.tolerance_m2
-    ]  # fmt: skip
+    ]
 
 
 def check_gaps(
@@ -186,11 +203,10 @@ def check_gaps(
     gaps = shapely.difference(covered.geometry.values, unions)
     areas = areas_m2(gaps)
     return [
-        Problem("coverage_gap", f"{code}: {area:,.0f} m² are not covered by any child unit",
-                (code,), area)
+        Problem("coverage_gap", f"{code}: {area:,.0f} m² are not covered by any child unit", (code,), area)
         for code, area in zip(covered.code, areas, strict=True)
         if area > ctx.tolerance_m2
-    ]  # fmt: skip
+    ]
 
 
 def check_members_union(unit: gpd.GeoSeries, members: gpd.GeoDataFrame, ctx: CheckContext) -> list[Problem]:
@@ -200,8 +216,14 @@ def check_members_union(unit: gpd.GeoSeries, members: gpd.GeoDataFrame, ctx: Che
     area = float(areas_m2(np.asarray([residue], dtype=object))[0])
     if area <= ctx.tolerance_m2:
         return []
-    return [Problem("management_outline", f"{unit.code} differs from the union of its members "
-                    f"by {area:,.0f} m²", (unit.code,), area)]  # fmt: skip
+    return [
+        Problem(
+            "management_outline",
+            f"{unit.code} differs from the union of its members by {area:,.0f} m²",
+            (unit.code,),
+            area,
+        )
+    ]
 
 
 def detect_swapped_axes(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> bool:

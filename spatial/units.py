@@ -22,8 +22,9 @@ def city_code(conn: Connection) -> str:
 
 def city_outline(conn: Connection) -> shapely.Geometry:
     """The union of the top tier loaded (the city)."""
-    wkb = conn.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = "
-                            "(SELECT min(tier) FROM unit)")).scalar_one()  # fmt: skip
+    wkb = conn.execute(
+        text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = (SELECT min(tier) FROM unit)")
+    ).scalar_one()
     return shapely.from_wkb(bytes(wkb))
 
 
@@ -41,8 +42,7 @@ async def unit_or_city(conn: psycopg.AsyncConnection, code: str | None) -> Found
     if code is None:
         found = await (await conn.execute("SELECT code FROM unit WHERE tier = 'city' LIMIT 1")).fetchone()
         code = found[0] if found else ""
-    row = await (await conn.execute("SELECT id, name, ST_AsBinary(geom) FROM unit WHERE code = %s",
-                                    (code,))).fetchone()  # fmt: skip
+    row = await (await conn.execute("SELECT id, name, ST_AsBinary(geom) FROM unit WHERE code = %s", (code,))).fetchone()
     if row is None:
         raise NotFoundError(f"no unit {code!r}")
     return Found(row[0], code, row[1], bytes(row[2]))

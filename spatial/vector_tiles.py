@@ -104,13 +104,27 @@ async def cut_tile(
     # the box as parameters, not as the CTE's column: a subquery naming bounds would run once a row
     box = f"ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326)"
     sql = (GATHERED if gathered else TILE).format(
-        extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT, source=layer.source.format(box=box),
-        attributes=layer.attributes, where=layer.where, aggregates=layer.aggregates, shape=shape,
+        extent=EXTENT,
+        buffer=BUFFER,
+        margin=BUFFER / EXTENT,
+        source=layer.source.format(box=box),
+        attributes=layer.attributes,
+        where=layer.where,
+        aggregates=layer.aggregates,
+        shape=shape,
         in_box=layer.in_box.format(box=box),
-    )  # fmt: skip
+    )
     tolerance = 360 / 2**z / EXTENT / 10  # degrees: a tenth of a tile unit (a tile is 4096 units wide)
-    bound = {"z": z, "x": x, "y": y, "cap": layer.cap, "layer": layer.name, "tolerance": tolerance,
-             "resolution": min(9, max(4, z - 4)), **(params or {})}  # fmt: skip
+    bound = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "cap": layer.cap,
+        "layer": layer.name,
+        "tolerance": tolerance,
+        "resolution": min(9, max(4, z - 4)),
+        **(params or {}),
+    }
     row = await (await conn.execute(sql, bound)).fetchone()
     data, truncated = row if row is not None else (b"", False)
     return Tile(bytes(data or b""), bool(truncated))

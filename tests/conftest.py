@@ -50,9 +50,14 @@ ARTIFACTS = REPO / "test-artifacts"
 def settings_for(data_dir: Path, port: int, city: str) -> StoreSettings:
     """Explicit settings: nothing from the environment or a .env file leaks into tests."""
     return StoreSettings(
-        _env_file=None, database_url=None, data_dir=data_dir, db_port=port, city=city,
-        db_durable=False, pool_size=4,
-    )  # fmt: skip
+        _env_file=None,
+        database_url=None,
+        data_dir=data_dir,
+        db_port=port,
+        city=city,
+        db_durable=False,
+        pool_size=4,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -143,15 +148,22 @@ def fresh(cluster: EmbeddedCluster, data_dir: Path, db_port: int) -> Iterator[tu
 
 def api_settings(**overrides: object) -> ApiSettings:
     """Test service settings: intake limits out of the way (the rate-limit tests set their own)."""
-    values: dict[str, object] = {"rate_intake_per_client": "1000000/minute", "rate_intake_per_caller": "1000000/minute",
-                                 "log_json": True, **overrides}  # fmt: skip
+    values: dict[str, object] = {
+        "rate_intake_per_client": "1000000/minute",
+        "rate_intake_per_caller": "1000000/minute",
+        "log_json": True,
+        **overrides,
+    }
     return ApiSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def env(nanjing: Engine, nanjing_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-              "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}  # fmt: skip
+    values = {
+        "CITYOPS_DATA_DIR": str(nanjing_settings.data_dir),
+        "CITYOPS_CITY": "nanjing",
+        "CITYOPS_DB_PORT": str(nanjing_settings.db_port),
+    }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
@@ -247,21 +259,38 @@ SELECT id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :cell, :at, status, capab
 
 
 def add_force(
-    engine: Engine, unit: str, capabilities: list[str], kind: str = "vehicle", *,
-    at: tuple[float, float] | None = None, fixed_at: datetime | None = None,
+    engine: Engine,
+    unit: str,
+    capabilities: list[str],
+    kind: str = "vehicle",
+    *,
+    at: tuple[float, float] | None = None,
+    fixed_at: datetime | None = None,
     shift: tuple[clock_time, clock_time] | None = None,
-) -> tuple[int, str]:  # fmt: skip
+) -> tuple[int, str]:
     """A force of ``unit`` (id, code), placed at ``at`` (lon, lat) with a fix of ``fixed_at`` (default now)."""
     code = f"F-{uuid.uuid4().hex[:10]}"
     start, end = shift or (None, None)
     with engine.begin() as conn:
-        force_id = conn.execute(text(FORCE_SQL), {
-            "code": code, "name": "抢险车", "kind": kind, "unit": unit, "caps": capabilities, "start": start,
-            "end": end, "contact": '{"name": "王伟", "phone": "13912345678"}'}).scalar_one()  # fmt: skip
+        force_id = conn.execute(
+            text(FORCE_SQL),
+            {
+                "code": code,
+                "name": "抢险车",
+                "kind": kind,
+                "unit": unit,
+                "caps": capabilities,
+                "start": start,
+                "end": end,
+                "contact": '{"name": "王伟", "phone": "13912345678"}',
+            },
+        ).scalar_one()
         if at is not None:
             cell = h3.str_to_int(h3.latlng_to_cell(at[1], at[0], CELL_RESOLUTION))
-            conn.execute(text(POSITION_SQL), {"id": force_id, "lon": at[0], "lat": at[1], "cell": cell,
-                                              "at": fixed_at or datetime.now(UTC)})  # fmt: skip
+            conn.execute(
+                text(POSITION_SQL),
+                {"id": force_id, "lon": at[0], "lat": at[1], "cell": cell, "at": fixed_at or datetime.now(UTC)},
+            )
     return force_id, code
 
 
@@ -301,8 +330,9 @@ def tiny_png(seed: int | None = None) -> bytes:
     return out.getvalue()
 
 
-def upload_evidence(client: TestClient, case: int | str, headers: dict[str, str] | None = None,
-                    photo: bytes | None = None) -> str:  # fmt: skip
+def upload_evidence(
+    client: TestClient, case: int | str, headers: dict[str, str] | None = None, photo: bytes | None = None
+) -> str:
     """Upload a photo (a fresh tiny PNG by default) as evidence of the case; its SHA-256 as stored."""
     files = [("media", ("evidence.png", photo or tiny_png(), "image/png"))]
     answer = client.post(f"/api/v1/events/{case}/media", files=files, headers=headers or {})

@@ -30,11 +30,22 @@ from tests.conftest import Caller, add_force, void_open_cases
 
 PASSWORD = "matrix password 1234"
 ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
-    "grid_worker": "grid", "community": "community", "street": "street", "district": "district",
-    "city_commander": "city", "dispatcher": "district", "department_handler": "district", "checker": "street",
-    "planner": "district", "auditor": "city", "admin": "district", "integration": "street", "tracker": "street",
-    "field_force": "grid", "wall": "city",
-}  # fmt: skip
+    "grid_worker": "grid",
+    "community": "community",
+    "street": "street",
+    "district": "district",
+    "city_commander": "city",
+    "dispatcher": "district",
+    "department_handler": "district",
+    "checker": "street",
+    "planner": "district",
+    "auditor": "city",
+    "admin": "district",
+    "integration": "street",
+    "tracker": "street",
+    "field_force": "grid",
+    "wall": "city",
+}
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
 CATEGORY, OTHER_CATEGORY = "010101", "020106"
@@ -81,8 +92,14 @@ class Place:
 
     def body(self, category: str = CATEGORY, description: str = "井盖缺失") -> dict[str, object]:
         """A report at this place (with the reporter's contact, which outputs must mask)."""
-        return {"lon": self.lon, "lat": self.lat, "category": category, "source": "grid_worker",
-                "description": description, "reporter": {"name": "李四", "phone": "13900001111"}}  # fmt: skip
+        return {
+            "lon": self.lon,
+            "lat": self.lat,
+            "category": category,
+            "source": "grid_worker",
+            "description": description,
+            "reporter": {"name": "李四", "phone": "13900001111"},
+        }
 
 
 def _png(seed: int) -> bytes:
@@ -92,13 +109,21 @@ def _png(seed: int) -> bytes:
 
 
 def _place(conn: Any, name: str, district: str, offset: int) -> Place:
-    lon, lat, grid_id = conn.execute(text(
-        "SELECT ST_X(p), ST_Y(p), id FROM (SELECT code, id, ST_PointOnSurface(geom) AS p FROM unit "
-        "WHERE tier = 'grid' AND code LIKE :d ORDER BY code OFFSET :o LIMIT 1) g"),
-        {"d": f"{district}%", "o": offset}).one()  # fmt: skip
-    chain = dict(conn.execute(text(
-        "SELECT a.tier::text, a.code FROM unit g JOIN unit a ON a.id = ANY(g.ancestors || g.id) WHERE g.id = :g"),
-        {"g": grid_id}).all())  # fmt: skip
+    lon, lat, grid_id = conn.execute(
+        text(
+            "SELECT ST_X(p), ST_Y(p), id FROM (SELECT code, id, ST_PointOnSurface(geom) AS p FROM unit "
+            "WHERE tier = 'grid' AND code LIKE :d ORDER BY code OFFSET :o LIMIT 1) g"
+        ),
+        {"d": f"{district}%", "o": offset},
+    ).one()
+    chain = dict(
+        conn.execute(
+            text(
+                "SELECT a.tier::text, a.code FROM unit g JOIN unit a ON a.id = ANY(g.ancestors || g.id) WHERE g.id = :g"
+            ),
+            {"g": grid_id},
+        ).all()
+    )
     return Place(name, lon, lat, chain, grid_id)
 
 
@@ -124,16 +149,21 @@ def _third_force(nanjing: Engine, place: Place) -> int:
 def _assignment(nanjing: Engine, case_id: str, force_id: int) -> int:
     with nanjing.begin() as conn:
         conn.execute(text("UPDATE force SET status = 'assigned' WHERE id = :f"), {"f": force_id})
-        return conn.execute(text("INSERT INTO assignment (event_id, force_id, assigned_by, accept_by) "
-                                 "VALUES (:e, :f, 'tests', now() + interval '1 hour') RETURNING id"),
-                            {"e": int(case_id), "f": force_id}).scalar_one()  # fmt: skip
+        return conn.execute(
+            text(
+                "INSERT INTO assignment (event_id, force_id, assigned_by, accept_by) "
+                "VALUES (:e, :f, 'tests', now() + interval '1 hour') RETURNING id"
+            ),
+            {"e": int(case_id), "f": force_id},
+        ).scalar_one()
 
 
 def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
     with nanjing.begin() as conn:
-        return conn.execute(text("INSERT INTO force_request (event_id, force_id, requested_by) "
-                                 "VALUES (:e, :f, 'tests') RETURNING id"),
-                            {"e": int(case_id), "f": force_id}).scalar_one()  # fmt: skip
+        return conn.execute(
+            text("INSERT INTO force_request (event_id, force_id, requested_by) VALUES (:e, :f, 'tests') RETURNING id"),
+            {"e": int(case_id), "f": force_id},
+        ).scalar_one()
 
 
 @pytest.fixture(scope="module")
@@ -145,15 +175,24 @@ def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
     third_case = fresh_cases(client, nanjing, third)[0]
     for seed, place in enumerate((inside, outside)):
         place.case_id, place.report_id, place.extra["other_case"] = fresh_cases(client, nanjing, place)
-        upload = client.post("/api/v1/reports", data={"report": json.dumps(place.body(description="有照片"))},
-                             files=[("media", ("p.png", _png(seed), "image/png"))])  # fmt: skip
+        upload = client.post(
+            "/api/v1/reports",
+            data={"report": json.dumps(place.body(description="有照片"))},
+            files=[("media", ("p.png", _png(seed), "image/png"))],
+        )
         assert upload.status_code == 201, upload.text
         place.media = client.get(f"/api/v1/reports/{upload.json()['report_id']}").json()["media"][0]["sha256"]
         place.token = upload.json()["token"]
         place.target_user = f"target-{place.name}-{uuid.uuid4().hex[:6]}"
         with nanjing.begin() as conn:
-            create_user(conn, place.target_user, unit_code=place.chain["street"], roles=["checker"],
-                        password=None, actor="tests")  # fmt: skip
+            create_user(
+                conn,
+                place.target_user,
+                unit_code=place.chain["street"],
+                roles=["checker"],
+                password=None,
+                actor="tests",
+            )
         force_id, place.extra["force_code"] = _force(nanjing, place)
         place.extra["force"] = str(force_id)
         place.extra["third_case"] = third_case
@@ -248,8 +287,11 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         return lambda p, c: ("POST", url(p), {k: make(p) for k, make in body.items()})
 
     def as_user(verb: str, suffix: str, body: dict[str, Any] | None = None) -> Request:
-        return lambda p, c: (verb, f"/api/v1/users/{user_target(p, c)}{suffix.format(**p.extra)}",
-                             {"json": body} if body else {})  # fmt: skip
+        return lambda p, c: (
+            verb,
+            f"/api/v1/users/{user_target(p, c)}{suffix.format(**p.extra)}",
+            {"json": body} if body else {},
+        )
 
     def open311_post(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         form = {"api_key": ctx["key"], "service_code": CATEGORY, "lat": p.lat, "long": p.lon, "description": "井盖"}
@@ -301,110 +343,189 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/units"): Call(get(lambda p: "/api/v1/units", lambda p: {"limit": 1})),
         ("GET", "/api/v1/units/{code}"): Call(get(lambda p: f"/api/v1/units/{p.chain['street']}")),
         ("GET", "/api/v1/locate"): Call(get(lambda p: "/api/v1/locate", lambda p: {"lon": p.lon, "lat": p.lat})),
-        ("GET", "/api/v1/route"): Call(get(lambda p: "/api/v1/route",
-                                           lambda p: {"lon": p.lon, "lat": p.lat, "category": CATEGORY})),
+        ("GET", "/api/v1/route"): Call(
+            get(lambda p: "/api/v1/route", lambda p: {"lon": p.lon, "lat": p.lat, "category": CATEGORY})
+        ),
         ("POST", "/api/v1/reports"): Call(post(lambda p: "/api/v1/reports", json=Place.body), 201, "refused"),
-        ("GET", "/api/v1/events"): Call(get(lambda p: "/api/v1/events", around), outside="filtered",
-                                        present=listed("case_id")),
-        ("GET", "/api/v1/reports"): Call(get(lambda p: "/api/v1/reports", around), outside="filtered",
-                                         present=listed("report_id")),
+        ("GET", "/api/v1/events"): Call(
+            get(lambda p: "/api/v1/events", around), outside="filtered", present=listed("case_id")
+        ),
+        ("GET", "/api/v1/reports"): Call(
+            get(lambda p: "/api/v1/reports", around), outside="filtered", present=listed("report_id")
+        ),
         ("GET", "/api/v1/events/{case_id}"): Call(get(lambda p: f"/api/v1/events/{p.case_id}"), outside="hidden"),
-        ("GET", "/api/v1/reports/{report_id}"): Call(get(lambda p: f"/api/v1/reports/{p.report_id}"),
-                                                       outside="hidden"),
+        ("GET", "/api/v1/reports/{report_id}"): Call(get(lambda p: f"/api/v1/reports/{p.report_id}"), outside="hidden"),
         ("POST", "/api/v1/events/{case_id}/merge"): Call(merge, outside="hidden", fresh=True),
         ("POST", "/api/v1/reports/{report_id}/split"): Call(split, outside="hidden", fresh=True),
         ("GET", "/api/v1/media/{sha256}"): Call(get(lambda p: f"/api/v1/media/{p.media}"), outside="hidden"),
-        ("POST", "/api/v1/events/{case_id}/media"): Call(lambda p, c: ("POST", f"/api/v1/events/{p.case_id}/media", {
-            "files": [("media", ("evidence.png", _png(7), "image/png"))]}), 201, "hidden"),
-        ("GET", "/api/v1/events/{case_id}/media"): Call(get(lambda p: f"/api/v1/events/{p.case_id}/media"),
-                                                        outside="hidden"),
+        ("POST", "/api/v1/events/{case_id}/media"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/events/{p.case_id}/media",
+                {"files": [("media", ("evidence.png", _png(7), "image/png"))]},
+            ),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/events/{case_id}/media"): Call(
+            get(lambda p: f"/api/v1/events/{p.case_id}/media"), outside="hidden"
+        ),
         ("GET", "/open311/v2/discovery.{fmt}"): Call(fixed("/open311/v2/discovery.json")),
         ("GET", "/open311/v2/services.{fmt}"): Call(fixed("/open311/v2/services.json")),
         ("GET", "/open311/v2/services/{service_code}.{fmt}"): Call(fixed(f"/open311/v2/services/{CATEGORY}.json")),
-        ("POST", "/open311/v2/requests.{fmt}"): Call(open311_post, 201, "refused", as_rule="cases:report",
-                                                     anonymous=403),
+        ("POST", "/open311/v2/requests.{fmt}"): Call(
+            open311_post, 201, "refused", as_rule="cases:report", anonymous=403
+        ),
         ("GET", "/open311/v2/requests.{fmt}"): Call(fixed("/open311/v2/requests.json")),
         ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Call(
-            get(lambda p: f"/open311/v2/requests/{p.report_id}.json")),
+            get(lambda p: f"/open311/v2/requests/{p.report_id}.json")
+        ),
         ("GET", "/open311/v2/tokens/{token}.{fmt}"): Call(get(lambda p: f"/open311/v2/tokens/{p.token}.json")),
         ("POST", "/api/v1/auth/token"): Call(post(lambda p: "/api/v1/auth/token", data=lambda p: login)),
-        ("POST", "/api/v1/auth/refresh"): Call(post(lambda p: "/api/v1/auth/refresh", json=lambda p: {
-            "refresh_token": _login(client, nanjing)["refresh_token"]})),
-        ("POST", "/api/v1/auth/revoke"): Call(post(lambda p: "/api/v1/auth/revoke", json=lambda p: {
-            "refresh_token": _login(client, nanjing)["refresh_token"]})),
+        ("POST", "/api/v1/auth/refresh"): Call(
+            post(
+                lambda p: "/api/v1/auth/refresh",
+                json=lambda p: {"refresh_token": _login(client, nanjing)["refresh_token"]},
+            )
+        ),
+        ("POST", "/api/v1/auth/revoke"): Call(
+            post(
+                lambda p: "/api/v1/auth/revoke",
+                json=lambda p: {"refresh_token": _login(client, nanjing)["refresh_token"]},
+            )
+        ),
         ("GET", "/api/v1/auth/me"): Call(fixed("/api/v1/auth/me")),
-        ("GET", "/api/v1/users"): Call(fixed("/api/v1/users"), outside="filtered", present=lambda r, p: any(
-            u["username"] == p.target_user for u in r.json()["users"])),
+        ("GET", "/api/v1/users"): Call(
+            fixed("/api/v1/users"),
+            outside="filtered",
+            present=lambda r, p: any(u["username"] == p.target_user for u in r.json()["users"]),
+        ),
         ("POST", "/api/v1/users"): Call(post(lambda p: "/api/v1/users", json=new_user), 201, "refused"),
-        ("PUT", "/api/v1/users/{username}/roles"): Call(as_user("PUT", "/roles", {"roles": ["planner"]}),
-                                                        outside="hidden", fresh=True),
+        ("PUT", "/api/v1/users/{username}/roles"): Call(
+            as_user("PUT", "/roles", {"roles": ["planner"]}), outside="hidden", fresh=True
+        ),
         ("POST", "/api/v1/users/{username}/disable"): Call(as_user("POST", "/disable"), outside="hidden", fresh=True),
-        ("POST", "/api/v1/users/{username}/keys"): Call(post(lambda p: f"/api/v1/users/{p.target_user}/keys",
-                                                             json=lambda p: {"name": "sensor"}), 201, "hidden"),
-        ("POST", "/api/v1/users/{username}/keys/{prefix}/revoke"): Call(as_user("POST", "/keys/{prefix}/revoke"),
-                                                                         outside="hidden", fresh=True),
+        ("POST", "/api/v1/users/{username}/keys"): Call(
+            post(lambda p: f"/api/v1/users/{p.target_user}/keys", json=lambda p: {"name": "sensor"}), 201, "hidden"
+        ),
+        ("POST", "/api/v1/users/{username}/keys/{prefix}/revoke"): Call(
+            as_user("POST", "/keys/{prefix}/revoke"), outside="hidden", fresh=True
+        ),
         ("GET", "/api/v1/audit"): Call(get(lambda p: "/api/v1/audit", lambda p: {"limit": 5})),
         ("GET", "/api/v1/audit/verify"): Call(fixed("/api/v1/audit/verify")),
-        ("GET", "/api/v1/forces"): Call(get(lambda p: "/api/v1/forces", around), outside="filtered",
-                                        present=lambda r, p: any(str(f["id"]) == p.extra["force"]
-                                                                 for f in r.json()["items"])),
-        ("GET", "/api/v1/forces/counts"): Call(get(lambda p: "/api/v1/forces/counts",
-                                                   lambda p: {"unit": p.chain["street"]}),
-                                               outside="filtered", present=counted),
-        ("GET", "/api/v1/forces/{force_id}"): Call(get(lambda p: f"/api/v1/forces/{p.extra['force']}"),
-                                                   outside="hidden"),
-        ("PUT", "/api/v1/forces/{force_id}/status"): Call(lambda p, c: (
-            "PUT", f"/api/v1/forces/{force(p, c)}/status", {"json": {"status": "off_duty"}}),
-            outside="hidden", fresh=True),
-        ("POST", "/api/v1/forces/positions"): Call(post(lambda p: "/api/v1/forces/positions", json=fix_here),
-                                                   outside="filtered", present=lambda r, p: r.json()["accepted"] == 1),
-        ("GET", "/api/v1/events/{case_id}/candidates"): Call(get(lambda p: f"/api/v1/events/{p.case_id}/candidates"),
-                                                             outside="hidden"),
-        ("POST", "/api/v1/events/{case_id}/assignments"): Call(lambda p, c: (
-            "POST", f"/api/v1/events/{p.case_id}/assignments", {"json": {"force_ids": [int(force(p, c))]}}),
-            201, "hidden", fresh=True),
+        ("GET", "/api/v1/forces"): Call(
+            get(lambda p: "/api/v1/forces", around),
+            outside="filtered",
+            present=lambda r, p: any(str(f["id"]) == p.extra["force"] for f in r.json()["items"]),
+        ),
+        ("GET", "/api/v1/forces/counts"): Call(
+            get(lambda p: "/api/v1/forces/counts", lambda p: {"unit": p.chain["street"]}),
+            outside="filtered",
+            present=counted,
+        ),
+        ("GET", "/api/v1/forces/{force_id}"): Call(
+            get(lambda p: f"/api/v1/forces/{p.extra['force']}"), outside="hidden"
+        ),
+        ("PUT", "/api/v1/forces/{force_id}/status"): Call(
+            lambda p, c: ("PUT", f"/api/v1/forces/{force(p, c)}/status", {"json": {"status": "off_duty"}}),
+            outside="hidden",
+            fresh=True,
+        ),
+        ("POST", "/api/v1/forces/positions"): Call(
+            post(lambda p: "/api/v1/forces/positions", json=fix_here),
+            outside="filtered",
+            present=lambda r, p: r.json()["accepted"] == 1,
+        ),
+        ("GET", "/api/v1/events/{case_id}/candidates"): Call(
+            get(lambda p: f"/api/v1/events/{p.case_id}/candidates"), outside="hidden"
+        ),
+        ("POST", "/api/v1/events/{case_id}/assignments"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/events/{p.case_id}/assignments",
+                {"json": {"force_ids": [int(force(p, c))]}},
+            ),
+            201,
+            "hidden",
+            fresh=True,
+        ),
         ("GET", "/api/v1/events/{case_id}/assignments"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/assignments"), outside="hidden"),
-        ("POST", "/api/v1/assignments/{assignment_id}/accept"): Call(lambda p, c: (
-            "POST", f"/api/v1/assignments/{assignment(p, c)}/accept", {}), outside="hidden", fresh=True),
-        ("POST", "/api/v1/assignments/{assignment_id}/release"): Call(lambda p, c: (
-            "POST", f"/api/v1/assignments/{assignment(p, c)}/release", {"json": {"reason": "cancelled"}}),
-            outside="hidden", fresh=True),
+            get(lambda p: f"/api/v1/events/{p.case_id}/assignments"), outside="hidden"
+        ),
+        ("POST", "/api/v1/assignments/{assignment_id}/accept"): Call(
+            lambda p, c: ("POST", f"/api/v1/assignments/{assignment(p, c)}/accept", {}), outside="hidden", fresh=True
+        ),
+        ("POST", "/api/v1/assignments/{assignment_id}/release"): Call(
+            lambda p, c: ("POST", f"/api/v1/assignments/{assignment(p, c)}/release", {"json": {"reason": "cancelled"}}),
+            outside="hidden",
+            fresh=True,
+        ),
         ("GET", "/api/v1/me/assignments"): Call(fixed("/api/v1/me/assignments")),  # answering for no force: none
-        ("POST", "/api/v1/me/assignments/{assignment_id}/answer"): Call(lambda p, c: (  # nobody here answers for
-            "POST", f"/api/v1/me/assignments/{p.extra['assignment']}/answer", {"json": {"answer": "accept"}}),
-            403),  # the place's force: 403 in words for whoever may answer
+        ("POST", "/api/v1/me/assignments/{assignment_id}/answer"): Call(
+            lambda p, c: (  # nobody here answers for
+                "POST",
+                f"/api/v1/me/assignments/{p.extra['assignment']}/answer",
+                {"json": {"answer": "accept"}},
+            ),
+            403,
+        ),  # the place's force: 403 in words for whoever may answer
         ("GET", "/field"): Call(fixed("/field")),  # no session: to /login (followed)
         ("GET", "/field/categories"): Call(fixed("/field/categories")),  # a page's data: no session, to /login
         ("GET", "/sw.js"): Call(fixed("/sw.js")),  # the field app's service worker: public, no data
-        ("POST", "/field/assignments/{assignment_id}/answer"): Call(post(
-            lambda p: f"/field/assignments/{p.extra['assignment']}/answer", data=lambda p: {"answer": "accept"})),
-        ("POST", "/api/v1/force-requests"): Call(lambda p, c: ("POST", "/api/v1/force-requests", {"json": {
-            "case_id": int(p.case_id), "force_id": _third_force(nanjing, p)}}), 201, "hidden", city=409),
-        ("GET", "/api/v1/force-requests"): Call(fixed("/api/v1/force-requests"), outside="filtered",
-                                                present=lambda r, p: any(str(q["id"]) == p.extra["request_in"]
-                                                                         for q in r.json()["items"])),
-        ("POST", "/api/v1/force-requests/{request_id}/commit"): Call(lambda p, c: (
-            "POST", f"/api/v1/force-requests/{incoming(p, c)}/commit", {}), outside="hidden", fresh=True),
-        ("POST", "/api/v1/force-requests/{request_id}/decline"): Call(lambda p, c: (
-            "POST", f"/api/v1/force-requests/{incoming(p, c)}/decline", {}), outside="hidden", fresh=True),
-        ("POST", "/api/v1/force-requests/{request_id}/cancel"): Call(lambda p, c: (
-            "POST", f"/api/v1/force-requests/{outgoing(p, c)}/cancel", {}), outside="hidden", fresh=True),
+        ("POST", "/field/assignments/{assignment_id}/answer"): Call(
+            post(lambda p: f"/field/assignments/{p.extra['assignment']}/answer", data=lambda p: {"answer": "accept"})
+        ),
+        ("POST", "/api/v1/force-requests"): Call(
+            lambda p, c: (
+                "POST",
+                "/api/v1/force-requests",
+                {"json": {"case_id": int(p.case_id), "force_id": _third_force(nanjing, p)}},
+            ),
+            201,
+            "hidden",
+            city=409,
+        ),
+        ("GET", "/api/v1/force-requests"): Call(
+            fixed("/api/v1/force-requests"),
+            outside="filtered",
+            present=lambda r, p: any(str(q["id"]) == p.extra["request_in"] for q in r.json()["items"]),
+        ),
+        ("POST", "/api/v1/force-requests/{request_id}/commit"): Call(
+            lambda p, c: ("POST", f"/api/v1/force-requests/{incoming(p, c)}/commit", {}), outside="hidden", fresh=True
+        ),
+        ("POST", "/api/v1/force-requests/{request_id}/decline"): Call(
+            lambda p, c: ("POST", f"/api/v1/force-requests/{incoming(p, c)}/decline", {}), outside="hidden", fresh=True
+        ),
+        ("POST", "/api/v1/force-requests/{request_id}/cancel"): Call(
+            lambda p, c: ("POST", f"/api/v1/force-requests/{outgoing(p, c)}/cancel", {}), outside="hidden", fresh=True
+        ),
         ("GET", "/api/v1/events/{case_id}/transitions"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/transitions"), outside="hidden"),
-        ("POST", "/api/v1/events/{case_id}/transitions"): Call(lambda p, c: (
-            "POST", f"/api/v1/events/{reported(p, c)}/transitions", {"json": {"action": "accept", "version": 0}}),
-            outside="hidden", fresh=True, as_rule="cases:dispatch"),
-        ("GET", "/api/v1/deadlines"): Call(get(lambda p: "/api/v1/deadlines",
-                                               lambda p: {"state": "due_soon", "within_minutes": 7 * 1440}),
-                                           outside="filtered", present=lambda r, p: any(
-                                               row["id"] == p.case_id for row in r.json()["items"])),
-        ("GET", "/api/v1/evaluation"): Call(get(lambda p: "/api/v1/evaluation",
-                                                lambda p: {"unit": p.chain["district"]}), outside="refused"),
-        ("GET", "/api/v1/analytics/trends"): Call(get(lambda p: "/api/v1/analytics/trends",
-                                                      lambda p: {"unit": p.chain["district"]}), outside="refused"),
-        ("GET", "/api/v1/analytics/places"): Call(get(lambda p: "/api/v1/analytics/places", lambda p: {
-            "cells": h3.latlng_to_cell(p.lat, p.lon, 9)})),  # unit names are public geography
+            get(lambda p: f"/api/v1/events/{p.case_id}/transitions"), outside="hidden"
+        ),
+        ("POST", "/api/v1/events/{case_id}/transitions"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/events/{reported(p, c)}/transitions",
+                {"json": {"action": "accept", "version": 0}},
+            ),
+            outside="hidden",
+            fresh=True,
+            as_rule="cases:dispatch",
+        ),
+        ("GET", "/api/v1/deadlines"): Call(
+            get(lambda p: "/api/v1/deadlines", lambda p: {"state": "due_soon", "within_minutes": 7 * 1440}),
+            outside="filtered",
+            present=lambda r, p: any(row["id"] == p.case_id for row in r.json()["items"]),
+        ),
+        ("GET", "/api/v1/evaluation"): Call(
+            get(lambda p: "/api/v1/evaluation", lambda p: {"unit": p.chain["district"]}), outside="refused"
+        ),
+        ("GET", "/api/v1/analytics/trends"): Call(
+            get(lambda p: "/api/v1/analytics/trends", lambda p: {"unit": p.chain["district"]}), outside="refused"
+        ),
+        ("GET", "/api/v1/analytics/places"): Call(
+            get(lambda p: "/api/v1/analytics/places", lambda p: {"cells": h3.latlng_to_cell(p.lat, p.lon, 9)})
+        ),  # unit names are public geography
         ("GET", "/login"): Call(fixed("/login")),
         ("GET", "/map/worker"): Call(fixed("/map/worker")),  # no session: to /login (followed)
         ("GET", "/cases"): Call(fixed("/cases")),  # no session: to /login (followed)
@@ -412,31 +533,43 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/queue"): Call(fixed("/queue")),  # pages: no session, to /login (followed)
         ("GET", "/cases/{case_id}"): Call(get(lambda p: f"/cases/{p.case_id}")),
         ("GET", "/cases/{case_id}/form/{action}"): Call(get(lambda p: f"/cases/{p.case_id}/form/accept")),
-        ("POST", "/cases/{case_id}/act"): Call(post(lambda p: f"/cases/{p.case_id}/act",
-                                                    data=lambda p: {"action": "accept", "version": "0"})),
+        ("POST", "/cases/{case_id}/act"): Call(
+            post(lambda p: f"/cases/{p.case_id}/act", data=lambda p: {"action": "accept", "version": "0"})
+        ),
         ("GET", "/api/v1/queues"): Call(fixed("/api/v1/queues")),
         ("GET", "/screen"): Call(fixed("/screen")),  # no session: to /login (followed)
         ("GET", "/api/v1/screen/figures"): Call(fixed("/api/v1/screen/figures")),
         ("GET", "/api/v1/screen/map"): Call(fixed("/api/v1/screen/map")),
-        ("GET", "/api/v1/screen/ticker"): Call(get(lambda p: "/api/v1/screen/ticker", lambda p: {"ids": p.case_id}),
-                                               outside="filtered", present=lambda r, p: any(
-                                                   i["id"] == str(p.case_id) for i in r.json()["items"])),
-        ("GET", "/api/v1/search"): Call(get(lambda p: "/api/v1/search", lambda p: {"q": str(p.case_id)}),
-                                        outside="filtered", present=lambda r, p: any(  # units public, cases scoped
-                                            h["kind"] == "case" and h["id"] == str(p.case_id)
-                                            for h in r.json()["hits"])),
+        ("GET", "/api/v1/screen/ticker"): Call(
+            get(lambda p: "/api/v1/screen/ticker", lambda p: {"ids": p.case_id}),
+            outside="filtered",
+            present=lambda r, p: any(i["id"] == str(p.case_id) for i in r.json()["items"]),
+        ),
+        ("GET", "/api/v1/search"): Call(
+            get(lambda p: "/api/v1/search", lambda p: {"q": str(p.case_id)}),
+            outside="filtered",
+            present=lambda r, p: any(  # units public, cases scoped
+                h["kind"] == "case" and h["id"] == str(p.case_id) for h in r.json()["hits"]
+            ),
+        ),
         ("GET", "/api/v1/queues/{name}"): Call(fixed("/api/v1/queues/handle"), as_rule="cases:handle"),
         ("POST", "/api/v1/auth/session"): Call(post(lambda p: "/api/v1/auth/session", data=lambda p: login)),
         ("POST", "/api/v1/auth/session/refresh"): Call(post(lambda p: "/api/v1/auth/session/refresh"), 401),
         ("POST", "/api/v1/auth/session/end"): Call(post(lambda p: "/api/v1/auth/session/end")),
         ("GET", "/api/v1/stream"): Call(get(lambda p: "/api/v1/stream", lambda p: {"last_event_id": -1}), 422),
-        ("GET", "/api/v1/hexagons"): Call(get(lambda p: "/api/v1/hexagons", lambda p: {
-            "resolution": 9, "state": "all", "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
-                f["properties"]["h3"] == h3.latlng_to_cell(p.lat, p.lon, 9) for f in r.json()["features"])),
+        ("GET", "/api/v1/hexagons"): Call(
+            get(lambda p: "/api/v1/hexagons", lambda p: {"resolution": 9, "state": "all", "bbox": box(p)}),
+            outside="filtered",
+            present=lambda r, p: any(
+                f["properties"]["h3"] == h3.latlng_to_cell(p.lat, p.lon, 9) for f in r.json()["features"]
+            ),
+        ),
         ("GET", "/api/v1/map/labels"): Call(fixed(f"/api/v1/map/labels?zoom=10&bbox={CITY_BOX}")),  # public names
-        ("GET", "/api/v1/map/unit-counts"): Call(get(lambda p: "/api/v1/map/unit-counts", lambda p: {
-            "zoom": 10, "bbox": box(p)}), outside="filtered", present=lambda r, p: any(
-                u["code"] in p.chain.values() and u["open"] > 0 for u in r.json()["units"])),
+        ("GET", "/api/v1/map/unit-counts"): Call(
+            get(lambda p: "/api/v1/map/unit-counts", lambda p: {"zoom": 10, "bbox": box(p)}),
+            outside="filtered",
+            present=lambda r, p: any(u["code"] in p.chain.values() and u["open"] > 0 for u in r.json()["units"]),
+        ),
         ("GET", "/api/v1/map/trend"): Call(fixed("/api/v1/map/trend")),
         ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/district/0/0/0.pbf")),
         ("GET", "/tiles/units/{z}/{x}/{y}.pbf"): Call(fixed("/tiles/units/0/0/0.pbf")),
@@ -450,33 +583,49 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("GET", "/ogc/collections/{collection_id}"): Call(fixed("/ogc/collections/cases")),
         ("GET", "/ogc/collections/{collection_id}/items"): Call(fixed("/ogc/collections/units-district/items")),
         ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Call(
-            get(lambda p: f"/ogc/collections/units-street/items/{p.chain['street']}")),
-        ("GET", "/ogc/collections/cases/items"): Call(get(lambda p: "/ogc/collections/cases/items", around),
-                                                      outside="filtered", present=lambda r, p: any(
-                                                          f["id"] == p.case_id for f in r.json()["features"])),
+            get(lambda p: f"/ogc/collections/units-street/items/{p.chain['street']}")
+        ),
+        ("GET", "/ogc/collections/cases/items"): Call(
+            get(lambda p: "/ogc/collections/cases/items", around),
+            outside="filtered",
+            present=lambda r, p: any(f["id"] == p.case_id for f in r.json()["features"]),
+        ),
         ("GET", "/ogc/collections/cases/items/{feature_id}"): Call(
-            get(lambda p: f"/ogc/collections/cases/items/{p.case_id}"), outside="hidden"),
-        ("GET", "/ogc/collections/forces/items"): Call(get(lambda p: "/ogc/collections/forces/items", around),
-                                                       outside="filtered", present=lambda r, p: any(
-                                                           f["id"] == p.extra["force"] for f in r.json()["features"])),
+            get(lambda p: f"/ogc/collections/cases/items/{p.case_id}"), outside="hidden"
+        ),
+        ("GET", "/ogc/collections/forces/items"): Call(
+            get(lambda p: "/ogc/collections/forces/items", around),
+            outside="filtered",
+            present=lambda r, p: any(f["id"] == p.extra["force"] for f in r.json()["features"]),
+        ),
         ("GET", "/ogc/collections/forces/items/{feature_id}"): Call(
-            get(lambda p: f"/ogc/collections/forces/items/{p.extra['force']}"), outside="hidden"),
-        ("GET", "/api/v1/analytics/hotspots"): Call(get(lambda p: "/api/v1/analytics/hotspots",
-                                                        lambda p: {"unit": p.chain["district"], "permutations": 0}),
-                                                    outside="refused"),
-        ("GET", "/api/v1/analytics/bins"): Call(get(lambda p: "/api/v1/analytics/bins", lambda p: {
-            "unit": p.chain["district"], "by": "street"}), outside="refused"),
-        ("GET", "/api/v1/analytics/recurrences"): Call(get(lambda p: "/api/v1/analytics/recurrences",
-                                                           lambda p: {"unit": p.chain["district"]}), outside="refused"),
-        ("POST", "/api/v1/analytics/proposals"): Call(post(lambda p: "/api/v1/analytics/proposals", json=lambda p: {
-            "unit": p.chain["district"], "times": 50}), 201, outside="refused"),
+            get(lambda p: f"/ogc/collections/forces/items/{p.extra['force']}"), outside="hidden"
+        ),
+        ("GET", "/api/v1/analytics/hotspots"): Call(
+            get(lambda p: "/api/v1/analytics/hotspots", lambda p: {"unit": p.chain["district"], "permutations": 0}),
+            outside="refused",
+        ),
+        ("GET", "/api/v1/analytics/bins"): Call(
+            get(lambda p: "/api/v1/analytics/bins", lambda p: {"unit": p.chain["district"], "by": "street"}),
+            outside="refused",
+        ),
+        ("GET", "/api/v1/analytics/recurrences"): Call(
+            get(lambda p: "/api/v1/analytics/recurrences", lambda p: {"unit": p.chain["district"]}), outside="refused"
+        ),
+        ("POST", "/api/v1/analytics/proposals"): Call(
+            post(lambda p: "/api/v1/analytics/proposals", json=lambda p: {"unit": p.chain["district"], "times": 50}),
+            201,
+            outside="refused",
+        ),
         ("GET", "/api/v1/analytics/proposals"): Call(fixed("/api/v1/analytics/proposals")),
-        ("POST", "/api/v1/analytics/proposals/{proposal_id}/decision"): Call(post(
-            lambda p: "/api/v1/analytics/proposals/987654321/decision", json=lambda p: {"decision": "dismissed"}),
-            404),  # no such proposal: 404 for whoever may decide
-        ("POST", "/api/v1/ratings"): Call(lambda p, c: ("POST", "/api/v1/ratings", {"json": {
-            "token": str(uuid.uuid4()), "rating": "satisfied"}}), 404),  # a token nobody holds: 404 for all
-    }  # fmt: skip
+        ("POST", "/api/v1/analytics/proposals/{proposal_id}/decision"): Call(
+            post(lambda p: "/api/v1/analytics/proposals/987654321/decision", json=lambda p: {"decision": "dismissed"}),
+            404,
+        ),  # no such proposal: 404 for whoever may decide
+        ("POST", "/api/v1/ratings"): Call(
+            lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
+        ),  # a token nobody holds: 404 for all
+    }
 
 
 def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str, call: Call) -> tuple[int, bool]:
@@ -497,9 +646,13 @@ def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str
 
 
 def test_every_endpoint_every_role_inside_and_outside(
-    client: TestClient, anonymous: TestClient, nanjing: Engine, places: dict[str, Place],
-    people: dict[str | None, dict[str, str]], permissions: dict[str, set[str]],
-) -> None:  # fmt: skip
+    client: TestClient,
+    anonymous: TestClient,
+    nanjing: Engine,
+    places: dict[str, Place],
+    people: dict[str | None, dict[str, str]],
+    permissions: dict[str, set[str]],
+) -> None:
     with nanjing.begin() as conn:  # the login endpoint's user (public rule: anyone may try)
         create_user(conn, "matrix-login", unit_code="320100", roles=["planner"], password=PASSWORD, actor="tests")
     table, how = route_table(client), calls(client, nanjing)
@@ -517,6 +670,8 @@ def test_every_endpoint_every_role_inside_and_outside(
                 sender.cookies.clear()  # a browser session started by one cell must not sign in the next
                 listed = call.present is not None and response.status_code == status < 300
                 if response.status_code != status or (listed and call.present(response, place) != shows):  # type: ignore[misc]
-                    wrong.append(f"{method} {path} as {role or 'nobody'} {name}: {response.status_code} "
-                                 f"(expected {status}{'' if shows else ', hidden'}) {response.text[:120]}")  # fmt: skip
+                    wrong.append(
+                        f"{method} {path} as {role or 'nobody'} {name}: {response.status_code} "
+                        f"(expected {status}{'' if shows else ', hidden'}) {response.text[:120]}"
+                    )
     assert not wrong, f"{len(wrong)} cells of the matrix are wrong:\n" + "\n".join(wrong)

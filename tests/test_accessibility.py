@@ -26,17 +26,31 @@ from tests.test_map_browser import PASSWORD, browser, inside, wait_until  # noqa
 AXE = Path(__file__).parent.parent / "map_ui" / "static" / "vendor" / "axe-core" / "axe.min.js"
 STREET = "320102002"
 CATEGORY = "010101"
-SIZES = {"desktop": {"viewport": {"width": 1920, "height": 1080}},
-         "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
-                   "has_touch": True}}  # fmt: skip
+SIZES = {
+    "desktop": {"viewport": {"width": 1920, "height": 1080}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
 LANGUAGES = ("zh-CN", "en")
 BLOCKING = ("serious", "critical")
 WORK_PAGES = ("/login", "/queue", "/cases", "/cases/{case}")  # the templates whose punctuation follows the language
 CHINESE_PUNCTUATION = "（）：、，。；"
 # every page, and who opens it (the login page: nobody yet)
-PAGES = (("/login", None), ("/queue", "commander"), ("/cases", "commander"), ("/cases/{case}", "commander"),
-         ("/map", "commander"), ("/map/planner", "commander"), ("/screen", "commander"),
-         ("/map/worker", "worker"), ("/field", "field"))  # fmt: skip
+PAGES = (
+    ("/login", None),
+    ("/queue", "commander"),
+    ("/cases", "commander"),
+    ("/cases/{case}", "commander"),
+    ("/map", "commander"),
+    ("/map/planner", "commander"),
+    ("/screen", "commander"),
+    ("/map/worker", "worker"),
+    ("/field", "field"),
+)
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
@@ -58,26 +72,45 @@ FOCUSED = """() => {
 def people(nanjing: Engine) -> dict[str, str]:
     """Usernames: a street commander who also plans, a grid worker of its street, a force's person."""
     with nanjing.begin() as conn:
-        grid = conn.execute(text(
-            "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' "
-            "ORDER BY ST_Area(g.geom) DESC LIMIT 1"), {"s": STREET}).scalar_one()  # fmt: skip
+        grid = conn.execute(
+            text(
+                "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier "
+                "= 'grid' "
+                "ORDER BY ST_Area(g.geom) DESC LIMIT 1"
+            ),
+            {"s": STREET},
+        ).scalar_one()
     _, force = add_force(nanjing, STREET, ["drainage"], at=inside(nanjing, grid))
-    accounts = {"commander": (STREET, ["street", "planner"], None), "worker": (grid, ["grid_worker"], None),
-                "field": (STREET, ["field_force"], force)}  # fmt: skip
+    accounts = {
+        "commander": (STREET, ["street", "planner"], None),
+        "worker": (grid, ["grid_worker"], None),
+        "field": (STREET, ["field_force"], force),
+    }
     names = {}
     with nanjing.begin() as conn:
         for who, (unit, roles, force_code) in accounts.items():
             names[who] = f"a11y-{who}-{uuid.uuid4().hex[:6]}"
-            create_user(conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, force_code=force_code,
-                        display_name="王芳", actor="tests")  # fmt: skip
+            create_user(
+                conn,
+                names[who],
+                unit_code=unit,
+                roles=roles,
+                password=PASSWORD,
+                force_code=force_code,
+                display_name="王芳",
+                actor="tests",
+            )
     return names
 
 
 def file_case(server: str, nanjing: Engine, headers: dict[str, str]) -> str:
     """A new case of the street (its spot cleared of open cases first), waiting in the street's intake queue."""
     lon, lat = inside(nanjing, STREET)
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 500)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
     body = {
         "lon": lon,
         "lat": lat,
@@ -115,9 +148,14 @@ def violations(page: Page) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("path", "who"), PAGES, ids=[path for path, _ in PAGES])
 def test_every_page_passes_axe_at_both_sizes_in_both_languages(
-    browser: Browser, server: str, people: dict[str, str], case: str, artifacts: Path, path: str,  # noqa: F811
+    browser: Browser,  # noqa: F811 (the fixture imported from test_map_browser)
+    server: str,
+    people: dict[str, str],
+    case: str,
+    artifacts: Path,
+    path: str,
     who: str | None,
-) -> None:  # fmt: skip
+) -> None:
     found: dict[str, list[dict[str, Any]]] = {}
     thrown: list[str] = []  # a script that throws leaves part of the page dead: no page may throw
     name = "axe" + path.format(case="case").replace("/", "-")
@@ -157,8 +195,12 @@ def press_tab_to(page: Page, wanted: str, most: int = 80) -> dict[str, Any]:
 
 
 def test_the_work_pages_task_by_keyboard_alone(
-    browser: Browser, server: str, nanjing: Engine, people: dict[str, str], staff: dict[str, str]  # noqa: F811
-) -> None:  # fmt: skip
+    browser: Browser,  # noqa: F811 (the fixture imported from test_map_browser)
+    server: str,
+    nanjing: Engine,
+    people: dict[str, str],
+    staff: dict[str, str],
+) -> None:
     case_id = file_case(server, nanjing, staff)
     context = browser.new_context(**SIZES["desktop"])  # type: ignore[arg-type]
     page = context.new_page()

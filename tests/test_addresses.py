@@ -40,8 +40,11 @@ WHERE g.tier = 'grid' AND g.code LIKE '320111%' AND NOT g.has_buildings ORDER BY
 def place(nanjing: Engine, sql: str) -> dict[str, object]:
     with nanjing.connect() as conn:
         spot = dict(conn.execute(text(sql)).mappings().one())
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)",
-                    {"c": CATEGORY, "x": spot["lon"], "y": spot["lat"]})  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)",
+        {"c": CATEGORY, "x": spot["lon"], "y": spot["lat"]},
+    )
     return spot
 
 
@@ -57,8 +60,14 @@ def number_in(name: object, pattern: str) -> str:
 
 
 def report(client: TestClient, spot: dict[str, object], **extra: object) -> dict[str, object]:
-    body = {"lon": spot["lon"], "lat": spot["lat"], "category": CATEGORY, "source": "hotline",
-            "description": f"路面油污 {uuid.uuid4().hex[:8]}", **extra}  # fmt: skip
+    body = {
+        "lon": spot["lon"],
+        "lat": spot["lat"],
+        "category": CATEGORY,
+        "source": "hotline",
+        "description": f"路面油污 {uuid.uuid4().hex[:8]}",
+        **extra,
+    }
     answer = client.post("/api/v1/reports", json=body)
     assert answer.status_code == 201, answer.text
     assert not answer.json()["merged"]
@@ -77,8 +86,10 @@ def test_a_report_inside_a_building_gets_the_address_of_its_place(client: TestCl
     spot = place(nanjing, BUILDING_SPOT)
     filed = report(client, spot)
     grid, building = number_in(spot["grid"], GRID_NUMBER), number_in(spot["building"], BUILDING_NUMBER)
-    expected = (f"{spot['city']} {spot['district']} {spot['street']} {community_place(spot['community'])} "
-                f"第 {grid} 网格 {building} 号楼")  # fmt: skip
+    expected = (
+        f"{spot['city']} {spot['district']} {spot['street']} {community_place(spot['community'])} "
+        f"第 {grid} 网格 {building} 号楼"
+    )
     case = client.get(f"/api/v1/events/{filed['case_id']}").json()
     assert case["address"] == expected
     [published] = client.get(f"/open311/v2/requests/{filed['report_id']}.json").json()
@@ -110,8 +121,13 @@ def test_an_open311_report_without_address_string_is_published_with_one(
     client: TestClient, nanjing: Engine, open311_key: str
 ) -> None:
     spot = place(nanjing, BUILDING_SPOT)
-    form = {"api_key": open311_key, "service_code": CATEGORY, "lat": str(spot["lat"]), "long": str(spot["lon"]),
-            "description": f"油污 {uuid.uuid4().hex[:8]}"}  # fmt: skip
+    form = {
+        "api_key": open311_key,
+        "service_code": CATEGORY,
+        "lat": str(spot["lat"]),
+        "long": str(spot["lon"]),
+        "description": f"油污 {uuid.uuid4().hex[:8]}",
+    }
     posted = client.post("/open311/v2/requests.json", data=form)
     assert posted.status_code in (200, 201), posted.text
     [answer] = posted.json()

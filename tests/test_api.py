@@ -61,32 +61,38 @@ def test_locate_answers_the_chain(client: TestClient) -> None:
     assert body["index"]["resolution"] == 10 and body["index"]["kind"] in {"interior", "boundary"}
 
 
-@pytest.mark.parametrize(("params", "status", "message"), [
-    ({"lon": 121.47, "lat": 31.23}, 422, "outside the jurisdiction"),
-    ({"lon": 32.04, "lat": 118.78}, 422, "swapped"),
-    ({"lon": "nan", "lat": 32.0}, 422, "finite"),
-    ({"lon": "inf", "lat": 32.0}, 422, "finite"),
-    ({"lon": 118.8, "lat": 95}, 422, "lat=95"),
-    ({"lon": "abc", "lat": 32.0}, 422, "lon: Input should be a valid number"),
-    ({"lat": 32.0}, 422, "lon: Field required"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"lon": 121.47, "lat": 31.23}, 422, "outside the jurisdiction"),
+        ({"lon": 32.04, "lat": 118.78}, 422, "swapped"),
+        ({"lon": "nan", "lat": 32.0}, 422, "finite"),
+        ({"lon": "inf", "lat": 32.0}, 422, "finite"),
+        ({"lon": 118.8, "lat": 95}, 422, "lat=95"),
+        ({"lon": "abc", "lat": 32.0}, 422, "lon: Input should be a valid number"),
+        ({"lat": 32.0}, 422, "lon: Field required"),
+    ],
+)
 def test_locate_refuses_bad_points_clearly(client: TestClient, params: dict, status: int, message: str) -> None:
     response = client.get("/api/v1/locate", params=params)
     assert response.status_code == status
     assert message in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"tier": "planet"}, "tier: Input should be 'city'"),
-    ({"bbox": "1,2,3"}, "bbox needs 4 numbers"),
-    ({"bbox": "a,b,c,d"}, "bbox must be numbers"),
-    ({"bbox": "119,32,118,33"}, "minimum must not exceed maximum"),
-    ({"bbox": "32,118,33,119"}, "outside lon -180…180 / lat -90…90"),
-    ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
-    ({"limit": 100000}, "limit: Input should be less than or equal to 2000"),
-    ({"parent": "x' OR 1=1 --"}, "parent: String should match pattern"),
-    ({"simplify": -1}, "simplify"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"tier": "planet"}, "tier: Input should be 'city'"),
+        ({"bbox": "1,2,3"}, "bbox needs 4 numbers"),
+        ({"bbox": "a,b,c,d"}, "bbox must be numbers"),
+        ({"bbox": "119,32,118,33"}, "minimum must not exceed maximum"),
+        ({"bbox": "32,118,33,119"}, "outside lon -180…180 / lat -90…90"),
+        ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+        ({"limit": 100000}, "limit: Input should be less than or equal to 2000"),
+        ({"parent": "x' OR 1=1 --"}, "parent: String should match pattern"),
+        ({"simplify": -1}, "simplify"),
+    ],
+)
 def test_units_refuse_bad_parameters_clearly(client: TestClient, params: dict, message: str) -> None:
     response = client.get("/api/v1/units", params=params)
     assert response.status_code == 422

@@ -28,8 +28,12 @@ def test_user_changes_and_logins_are_recorded(nanjing: Engine, client: TestClien
         )
     client.post("/api/v1/auth/token", data={"username": name, "password": "wrong password!!"})
     client.post("/api/v1/auth/token", data={"username": name, "password": "a long enough password"})
-    assert entries(nanjing, name) == [("admin-x", "user.created"), ("admin-x", "user.roles"),
-                                      (name, "login.failed"), (name, "login")]  # fmt: skip
+    assert entries(nanjing, name) == [
+        ("admin-x", "user.created"),
+        ("admin-x", "user.roles"),
+        (name, "login.failed"),
+        (name, "login"),
+    ]
     with nanjing.connect() as conn:
         assert verify(conn).intact
 
@@ -42,10 +46,13 @@ def test_the_log_refuses_updates_and_deletes(nanjing: Engine) -> None:
             conn.execute(text(statement), {"id": entry})
 
 
-@pytest.mark.parametrize(("tamper", "reason"), [
-    ("UPDATE audit_log SET detail = '{\"roles\": [\"admin\"]}' WHERE id = :middle", "content was changed"),
-    ("DELETE FROM audit_log WHERE id = :middle", "changed, removed or inserted"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        ('UPDATE audit_log SET detail = \'{"roles": ["admin"]}\' WHERE id = :middle', "content was changed"),
+        ("DELETE FROM audit_log WHERE id = :middle", "changed, removed or inserted"),
+    ],
+)
 def test_verify_names_the_first_entry_that_does_not_fit(nanjing: Engine, tamper: str, reason: str) -> None:
     with nanjing.begin() as conn:
         ids = [record(conn, "tester", "probe", f"chain-{i}", n=i) for i in range(3)]
@@ -74,8 +81,11 @@ def test_the_verify_verb(nanjing: Engine, nanjing_settings, monkeypatch: pytest.
 
     from cityops.cli import app
 
-    for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-                       "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(nanjing_settings.data_dir),
+        "CITYOPS_CITY": "nanjing",
+        "CITYOPS_DB_PORT": str(nanjing_settings.db_port),
+    }.items():
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(app, ["audit", "verify"])
     assert result.exit_code == 0 and "audit chain intact" in result.stdout
@@ -83,7 +93,7 @@ def test_the_verify_verb(nanjing: Engine, nanjing_settings, monkeypatch: pytest.
 
 def test_entries_join_the_chain_shortly_and_only_the_chain_columns_are_ever_filled_in(
     nanjing: Engine, client: TestClient
-) -> None:  # fmt: skip
+) -> None:
     with nanjing.begin() as conn:
         entry = record(conn, "tester", "probe", "sealing")
     with nanjing.connect() as conn:  # the service seals every second

@@ -57,8 +57,9 @@ def test_wrong_password_unknown_user_and_forged_or_expired_tokens(client: TestCl
     assert login(client, user, PASSWORD + "x").status_code == 401
     assert login(client, "nobody-" + user).status_code == 401
     secret = client.app.state.tokens.secret  # type: ignore[attr-defined]
-    expired = jwt.encode({"sub": user, "iss": "cityops", "fam": "f" * 32, "iat": 1_700_000_000, "exp": 1_700_000_600},
-                         secret)  # fmt: skip
+    expired = jwt.encode(
+        {"sub": user, "iss": "cityops", "fam": "f" * 32, "iat": 1_700_000_000, "exp": 1_700_000_600}, secret
+    )
     response = client.get("/api/v1/auth/me", headers=bearer(expired))
     assert response.status_code == 401 and "expired" in response.json()["detail"]
     forged = jwt.encode({"sub": user, "iss": "cityops", "iat": 1_900_000_000, "exp": 4_000_000_000}, "guessed-secret")
@@ -69,8 +70,10 @@ def retired_long_ago(nanjing: Engine, refresh_token: str) -> None:
     """Move a used-up refresh token's retirement out of the grace period (a replay by someone else, later)."""
     with nanjing.begin() as conn:
         digest = hashlib.sha256(refresh_token.encode()).hexdigest()
-        conn.execute(text("UPDATE refresh_token SET replaced_at = replaced_at - interval '1 minute' "
-                          "WHERE token_sha256 = :t"), {"t": digest})  # fmt: skip
+        conn.execute(
+            text("UPDATE refresh_token SET replaced_at = replaced_at - interval '1 minute' WHERE token_sha256 = :t"),
+            {"t": digest},
+        )
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_login(

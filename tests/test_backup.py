@@ -53,8 +53,13 @@ def source(cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manif
         key = create_api_key(conn, "reporter", "backup test", actor="tests")
     with TestClient(create_app(settings, api_settings(), loop_settings=QUIET_LOOP), headers={"X-API-Key": key}) as api:
         for number, (lon, lat) in enumerate(SPOTS):
-            report = {"lon": lon, "lat": lat, "category": "010101", "source": "citizen_app",
-                      "description": f"井盖破损 {number}"}  # fmt: skip
+            report = {
+                "lon": lon,
+                "lat": lat,
+                "category": "010101",
+                "source": "citizen_app",
+                "description": f"井盖破损 {number}",
+            }
             photos = [("media", (f"p{n}.png", tiny_png(number * 10 + n), "image/png")) for n in range(number + 1)]
             answer = api.post("/api/v1/reports", data={"report": json.dumps(report)}, files=photos)
             assert answer.status_code == 201, answer.text
@@ -99,8 +104,12 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 def use(patch: pytest.MonkeyPatch, settings: StoreSettings) -> None:
     """The CLI's environment pointing at ``settings``' data directory and city."""
-    for key, value in {"CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
-                       "CITYOPS_DB_PORT": str(settings.db_port), "CITYOPS_DB_DURABLE": "false"}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(settings.data_dir),
+        "CITYOPS_CITY": settings.city,
+        "CITYOPS_DB_PORT": str(settings.db_port),
+        "CITYOPS_DB_DURABLE": "false",
+    }.items():
         patch.setenv(key, value)
     patch.delenv("CITYOPS_DATABASE_URL", raising=False)
 
@@ -122,9 +131,13 @@ def audit_head(settings: StoreSettings) -> str | None:
 
 
 def test_restore_into_a_fresh_data_directory_equals_the_source(
-    source: StoreSettings, cluster: EmbeddedCluster, backup_dir: Path, fresh_dir: Path, restored_port: int,
+    source: StoreSettings,
+    cluster: EmbeddedCluster,
+    backup_dir: Path,
+    fresh_dir: Path,
+    restored_port: int,
     monkeypatch_module: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     before = figures_of(source, cluster)
     assert before.counts["report"] == 2 and before.counts["media"] == 3 and before.counts["unit"] > 100

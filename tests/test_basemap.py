@@ -38,8 +38,11 @@ def built(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     folder = tmp_path_factory.mktemp("basemaps")
     bounds = basemap_bench.city_bounds(nanjing)
     raster, vector = raster_tiles(nanjing, RASTER_ZOOMS), vector_tiles(nanjing, VECTOR_ZOOMS)
-    paths = {"raster.mbtiles": folder / "南京-raster.mbtiles", "vector.mbtiles": folder / "vector.mbtiles",
-             "vector.pmtiles": folder / "vector.pmtiles"}  # fmt: skip
+    paths = {
+        "raster.mbtiles": folder / "南京-raster.mbtiles",
+        "vector.mbtiles": folder / "vector.mbtiles",
+        "vector.pmtiles": folder / "vector.pmtiles",
+    }
     write_mbtiles(paths["raster.mbtiles"], raster, "png", bounds)
     write_mbtiles(paths["vector.mbtiles"], vector, "pbf", bounds)
     write_pmtiles(paths["vector.pmtiles"], vector, "pbf", bounds)
@@ -57,8 +60,10 @@ def served_dir(env: dict[str, str], nanjing_settings: StoreSettings) -> Iterator
 def xuanwu_tile(nanjing: Engine, z: int) -> tuple[int, int, int]:
     """The XYZ tile holding 玄武区's label point (the place layer's point)."""
     with nanjing.connect() as conn:
-        lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
-                                     "WHERE code = :c) q"), {"c": XUANWU}).one()  # fmt: skip
+        lon, lat = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit WHERE code = :c) q"),
+            {"c": XUANWU},
+        ).one()
     return z, *basemap_bench._tile_of(lon, lat, z)
 
 
@@ -68,8 +73,9 @@ def imported(path: Path) -> str:
     return result.output
 
 
-def test_raster_mbtiles_served_byte_equal_with_the_y_flip(client: TestClient, nanjing: Engine, built: dict,
-                                                          served_dir: Path) -> None:  # fmt: skip
+def test_raster_mbtiles_served_byte_equal_with_the_y_flip(
+    client: TestClient, nanjing: Engine, built: dict, served_dir: Path
+) -> None:
     output = imported(built["paths"]["raster.mbtiles"])
     assert "mbtiles, raster (png)" in output and "9–12" in output and "南京-raster.mbtiles" in output
     info = client.get("/basemap/info").json()
@@ -83,8 +89,10 @@ def test_raster_mbtiles_served_byte_equal_with_the_y_flip(client: TestClient, na
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
     assert answer.content == built["raster"][(z, x, y)]  # drawn from the tile envelope of XYZ (z, x, y)
     with sqlite3.connect(built["paths"]["raster.mbtiles"]) as db:  # stored at TMS row 2^z - 1 - y
-        stored = db.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
-                            (z, x, (1 << z) - 1 - y)).fetchone()[0]  # fmt: skip
+        stored = db.execute(
+            "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            (z, x, (1 << z) - 1 - y),
+        ).fetchone()[0]
     assert answer.content == stored
     assert answer.headers["cache-control"] == "public, max-age=86400" and answer.headers["etag"]
     again = client.get(f"/basemap/{z}/{x}/{y}.png", headers={"If-None-Match": answer.headers["etag"]})
@@ -106,8 +114,9 @@ def test_tiles_outside_the_package_and_bad_addresses(client: TestClient, built: 
 
 
 @pytest.mark.parametrize("name", ["vector.mbtiles", "vector.pmtiles"])
-def test_vector_packages_served_gzip_encoded(client: TestClient, nanjing: Engine, built: dict, served_dir: Path,
-                                             name: str) -> None:  # fmt: skip
+def test_vector_packages_served_gzip_encoded(
+    client: TestClient, nanjing: Engine, built: dict, served_dir: Path, name: str
+) -> None:
     output = imported(built["paths"][name])
     assert f"{name.split('.')[1]}, vector (pbf, gzip)" in output and "boundary, place" in output
     package = client.get("/basemap/info").json()["package"]
@@ -123,8 +132,9 @@ def test_vector_packages_served_gzip_encoded(client: TestClient, nanjing: Engine
     assert "content-encoding" not in plain.headers and plain.content == built["vector"][(z, x, y)]
 
 
-def test_refused_files_leave_the_previous_package_served(client: TestClient, built: dict, served_dir: Path,
-                                                         tmp_path: Path) -> None:  # fmt: skip
+def test_refused_files_leave_the_previous_package_served(
+    client: TestClient, built: dict, served_dir: Path, tmp_path: Path
+) -> None:
     imported(built["paths"]["vector.pmtiles"])
     before = client.get("/basemap/info").json()["package"]
     tile = next(iter(built["vector"]))
@@ -192,6 +202,10 @@ def test_bench_basemap_smoke(nanjing: Engine, nanjing_settings: StoreSettings, s
     console = Console(record=True, width=200)
     rows = basemap_bench.run(nanjing_settings, seconds=1, clients=4, console=console)
     output = console.export_text()
-    assert [row.measure for row in rows] == ["MBTiles png p50 / p99 (ms)", "PMTiles pbf p50 / p99 (ms)",
-                                             "MBTiles png requests/s", "PMTiles pbf requests/s"]  # fmt: skip
+    assert [row.measure for row in rows] == [
+        "MBTiles png p50 / p99 (ms)",
+        "PMTiles pbf p50 / p99 (ms)",
+        "MBTiles png requests/s",
+        "PMTiles pbf requests/s",
+    ]
     assert all(row.ratio > 0 for row in rows) and "/tiles/units" in output and "cores" in output

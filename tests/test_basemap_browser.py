@@ -32,14 +32,20 @@ def commander(nanjing: Engine) -> str:
 
 def basemap_answers(page: Page) -> list[tuple[str, int]]:
     """The page's requests to /basemap/… with their HTTP status (the browser's resource timing)."""
-    return [(entry["name"], entry["responseStatus"]) for entry in page.evaluate(
-        "performance.getEntriesByType('resource').map(function (e) { return {name: e.name, "
-        "responseStatus: e.responseStatus}; })") if "/basemap/" in entry["name"]]  # fmt: skip
+    return [
+        (entry["name"], entry["responseStatus"])
+        for entry in page.evaluate(
+            "performance.getEntriesByType('resource').map(function (e) { return {name: e.name, "
+            "responseStatus: e.responseStatus}; })"
+        )
+        if "/basemap/" in entry["name"]
+    ]
 
 
 @pytest.mark.browser
-def test_raster_package_drawn_under_the_hierarchy(browser: Browser, server: str, commander: str, built: dict,
-                                                  served_dir: Path, artifacts: Path) -> None:  # fmt: skip
+def test_raster_package_drawn_under_the_hierarchy(
+    browser: Browser, server: str, commander: str, built: dict, served_dir: Path, artifacts: Path
+) -> None:
     import_package(built["paths"]["raster.mbtiles"], served_dir)
     view = signed_in(browser, server, commander, "/map", viewport={"width": 1280, "height": 800})
     page = view.page
@@ -66,8 +72,9 @@ def test_raster_package_drawn_under_the_hierarchy(browser: Browser, server: str,
 
 
 @pytest.mark.browser
-def test_vector_package_drawn_in_english(browser: Browser, server: str, commander: str, built: dict,
-                                         served_dir: Path, artifacts: Path) -> None:  # fmt: skip
+def test_vector_package_drawn_in_english(
+    browser: Browser, server: str, commander: str, built: dict, served_dir: Path, artifacts: Path
+) -> None:
     import_package(built["paths"]["vector.pmtiles"], served_dir)
     view = signed_in(browser, server, commander, "/map?lang=en", viewport={"width": 1280, "height": 800})
     page = view.page

@@ -18,8 +18,11 @@ def test_bench_locate_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     console = Console(record=True, width=200)
     rows = run(nanjing_settings, points=20_000, single=200, seconds=1, clients=8, console=console)
     output = console.export_text()
-    assert [row.measure.split(",")[0] for row in rows] == ["batch locate", "single locate p50 / p99 µs",
-                                                           "GET /api/v1/locate"]  # fmt: skip
+    assert [row.measure.split(",")[0] for row in rows] == [
+        "batch locate",
+        "single locate p50 / p99 µs",
+        "GET /api/v1/locate",
+    ]
     assert all(row.ratio > 0 for row in rows)
     assert "mismatches vs exact: 0" in output
     assert "cores" in output  # the machine is named beside the figures
@@ -55,8 +58,13 @@ def test_bench_forces_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     rows = forces.run(nanjing_settings, forces=total, queries=40, seconds=1, clients=4, console=console)
     output = console.export_text()
     assert [row.measure.split(":")[0].split(" of ")[0] for row in rows] == [
-        "recommend top-5", "recommend", "recommend through the API, 1 client", "recommend through the API, 4 clients",
-        "positions, 4 clients × batches", "positions"]  # fmt: skip
+        "recommend top-5",
+        "recommend",
+        "recommend through the API, 1 client",
+        "recommend through the API, 4 clients",
+        "positions, 4 clients × batches",
+        "positions",
+    ]
     assert rows[1].ratio == 1.0  # every answer equal to the brute-force ranking
     assert all(row.ratio > 0 for row in rows) and "added 300 synthetic forces" in output and "cores" in output
 
@@ -66,7 +74,10 @@ def test_bench_workflow_smoke(history_city: tuple[Engine, StoreSettings]) -> Non
     rows = workflow.run(history_city[1], seconds=1, clients=4, cases=2_000, console=console)
     output = console.export_text()
     assert [row.measure.split(",")[0].split(":")[0] for row in rows] == [
-        "POST …/transitions", "evaluation", "evaluation"]  # fmt: skip
+        "POST …/transitions",
+        "evaluation",
+        "evaluation",
+    ]
     assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output
     assert "counts differing from pandas: 0" in output and "hash formula checked on" in output and "cores" in output
 
@@ -76,13 +87,24 @@ def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> No
     with nanjing.connect() as conn:
         open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
         tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
-    rows = map_bench.run(nanjing_settings, cases=open_cases + 300, forces=tracked, seconds=1, samples=6,
-                         background=50, console=console)  # fmt: skip
+    rows = map_bench.run(
+        nanjing_settings, cases=open_cases + 300, forces=tracked, seconds=1, samples=6, background=50, console=console
+    )
     output = console.export_text()
     assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
-        *["command page"] * 6, "grid tiles z12–15", "grid tiles", "building tiles z14–16", "building tiles",
-        "cases tiles z10–13", "cases tiles", "cases tiles z14–16", "cases tiles", "cases zoomed out", "live",
-        "live"]  # fmt: skip
+        *["command page"] * 6,
+        "grid tiles z12–15",
+        "grid tiles",
+        "building tiles z14–16",
+        "building tiles",
+        "cases tiles z10–13",
+        "cases tiles",
+        "cases tiles z14–16",
+        "cases tiles",
+        "cases zoomed out",
+        "live",
+        "live",
+    ]
     assert all(row.ratio > 0 for row in rows)
     assert "imported 300 open cases" in output and "live: 6 moves watched" in output and "cores" in output
 
@@ -91,8 +113,11 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
     console = Console(record=True, width=240)
     rows = hotspots_bench.run(nanjing_settings, cases=3_000, resolution=7, permutations=99, repeats=1, console=console)
     output = console.export_text()
-    assert [row.measure.split(":")[0].split(",")[0] for row in rows] == ["city", "the same against the 5 s target",
-                                                                          "cold start"]  # fmt: skip
+    assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
+        "city",
+        "the same against the 5 s target",
+        "cold start",
+    ]
     assert rows[0].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
     assert "hot and" in output  # the summary a planner reads
 
@@ -102,21 +127,33 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     with nanjing.connect() as conn:
         open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
     try:
-        rows = queues_bench.run(nanjing_settings, cases=open_cases + 300, seconds=1, clients=2, loads=1,
-                                console=console)  # fmt: skip
+        rows = queues_bench.run(
+            nanjing_settings, cases=open_cases + 300, seconds=1, clients=2, loads=1, console=console
+        )
         with nanjing.connect() as conn:
-            states = conn.execute(text("SELECT count(DISTINCT e.state), count(k.event_id), count(*) FROM event e "
-                                       "LEFT JOIN case_clock k ON k.event_id = e.id "
-                                       "WHERE e.external_id LIKE 'queues-%'")).one()  # fmt: skip
+            states = conn.execute(
+                text(
+                    "SELECT count(DISTINCT e.state), count(k.event_id), count(*) FROM event e "
+                    "LEFT JOIN case_clock k ON k.event_id = e.id "
+                    "WHERE e.external_id LIKE 'queues-%'"
+                )
+            ).one()
     finally:  # the shaping wrote no transitions: each case back to its last one (the server's scheduler may
         # have escalated some: a move to the same state), else to the imported "reported", clockless as imported
         with nanjing.begin() as conn:
-            conn.execute(text(
-                "UPDATE event e SET state = coalesce((SELECT t.to_state FROM case_transition t WHERE t.event_id = e.id "
-                "ORDER BY t.seq DESC LIMIT 1), 'reported'), handling_department = NULL, dispatched_at = NULL, "
-                "parked_remaining_s = NULL WHERE e.external_id LIKE 'queues-%'"))  # fmt: skip
-            conn.execute(text("DELETE FROM case_clock WHERE event_id IN "
-                              "(SELECT id FROM event WHERE external_id LIKE 'queues-%')"))  # fmt: skip
+            conn.execute(
+                text(
+                    "UPDATE event e SET state = coalesce((SELECT t.to_state FROM case_transition t WHERE t.event_id "
+                    "= e.id "
+                    "ORDER BY t.seq DESC LIMIT 1), 'reported'), handling_department = NULL, dispatched_at = NULL, "
+                    "parked_remaining_s = NULL WHERE e.external_id LIKE 'queues-%'"
+                )
+            )
+            conn.execute(
+                text(
+                    "DELETE FROM case_clock WHERE event_id IN (SELECT id FROM event WHERE external_id LIKE 'queues-%')"
+                )
+            )
     output = console.export_text()
     assert [row.measure.split(":")[0] for row in rows] == [*["handler"] * 6, *["commander"] * 9]
     assert all(row.ratio > 0 for row in rows)

@@ -27,8 +27,12 @@ def test_package_installs_wait_for_a_busy_package_manager() -> None:
         # an installed package: apt takes the lock, finds nothing to do; the index update is skipped
         install = subprocess.run(
             ["bash", "-c", "set -euo pipefail; source scripts/apt.sh; updated=true; apt_install bash"],
-            cwd=ROOT, env={**os.environ, "CITYOPS_APT_WAIT": "60"}, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, "CITYOPS_APT_WAIT": "60"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         waited = time.monotonic() - started
         release.join()
     assert install.returncode == 0, install.stderr

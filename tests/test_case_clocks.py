@@ -13,10 +13,15 @@ from command.working_time import LimitKind, TimeLimit, WorkingCalendar
 
 CN = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar.china()
-STAGES = StageLimits({
-    "filed": TimeLimit(1, LimitKind.WORKING_HOURS), "dispatched": TimeLimit(2, LimitKind.WORKING_HOURS),
-    "handling": None, "parked": TimeLimit(5, LimitKind.WORKING_DAYS), "checking": TimeLimit(4, LimitKind.WORKING_HOURS),
-})  # fmt: skip
+STAGES = StageLimits(
+    {
+        "filed": TimeLimit(1, LimitKind.WORKING_HOURS),
+        "dispatched": TimeLimit(2, LimitKind.WORKING_HOURS),
+        "handling": None,
+        "parked": TimeLimit(5, LimitKind.WORKING_DAYS),
+        "checking": TimeLimit(4, LimitKind.WORKING_HOURS),
+    }
+)
 TWO_DAYS = TimeLimit(2, LimitKind.WORKING_DAYS)
 START = datetime(2026, 2, 1, tzinfo=CN)
 
@@ -26,15 +31,37 @@ def at(day: int, hour: int, minute: int = 0, month: int = 2) -> datetime:
 
 
 def clocks(deadline: datetime, **values: object) -> Clocks:
-    base = {"filed_at": START, "deadline": deadline, "due_at": deadline, "review_at": None,
-            "parked_remaining_s": None, "dispatched_at": None}  # fmt: skip
+    base = {
+        "filed_at": START,
+        "deadline": deadline,
+        "due_at": deadline,
+        "review_at": None,
+        "parked_remaining_s": None,
+        "dispatched_at": None,
+    }
     return Clocks(**{**base, **values})  # type: ignore[arg-type]
 
 
-def move(before: Clocks, action: str, from_state: str, to_state: str, now: datetime,
-         limit: TimeLimit = TWO_DAYS, extend_by: float | None = None) -> Clocks:  # fmt: skip
-    return advance(before, action, from_state, to_state, now, category_limit=limit, stages=STAGES, calendar=CALENDAR,
-                   extend_by=extend_by)  # fmt: skip
+def move(
+    before: Clocks,
+    action: str,
+    from_state: str,
+    to_state: str,
+    now: datetime,
+    limit: TimeLimit = TWO_DAYS,
+    extend_by: float | None = None,
+) -> Clocks:
+    return advance(
+        before,
+        action,
+        from_state,
+        to_state,
+        now,
+        category_limit=limit,
+        stages=STAGES,
+        calendar=CALENDAR,
+        extend_by=extend_by,
+    )
 
 
 def test_filed_friday_1759_before_the_spring_festival_week() -> None:
@@ -71,14 +98,16 @@ def test_urgent_hours_run_on_the_wall_clock_through_holidays() -> None:
 
 @pytest.mark.parametrize(("asked", "expected"), [(None, at(26, 17, 30)), (0.5, at(25, 14))])
 def test_an_approved_extension_moves_the_deadline_by_what_was_asked(asked: float | None, expected: datetime) -> None:
-    extended = move(clocks(at(24, 17, 30)), "approve_extension", "extension_requested", "handling", at(24, 10),
-                    extend_by=asked)  # fmt: skip
+    extended = move(
+        clocks(at(24, 17, 30)), "approve_extension", "extension_requested", "handling", at(24, 10), extend_by=asked
+    )
     assert extended.deadline == expected and extended.due_at == expected  # default: one more category limit
 
 
 def test_an_extension_of_an_overdue_case_counts_from_now() -> None:
-    extended = move(clocks(at(24, 9, 30)), "approve_extension", "extension_requested", "handling", at(24, 13, 30),
-                    extend_by=0.5)  # fmt: skip
+    extended = move(
+        clocks(at(24, 9, 30)), "approve_extension", "extension_requested", "handling", at(24, 13, 30), extend_by=0.5
+    )
     assert extended.deadline == at(24, 17)  # half a working day (3.5 h) from Tuesday 13:30
 
 

@@ -27,8 +27,12 @@ def media_of(client: TestClient, case: int, headers: dict[str, str] | None = Non
     return client.get(f"/api/v1/events/{case}/media", headers=headers or {})
 
 
-def send(client: TestClient, case: int, files: list[tuple[str, bytes, str]], headers: dict[str, str] | None = None,
-         ) -> httpx.Response:  # fmt: skip
+def send(
+    client: TestClient,
+    case: int,
+    files: list[tuple[str, bytes, str]],
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     parts = [("media", (name, content, declared)) for name, content, declared in files]
     return client.post(f"/api/v1/events/{case}/media", files=parts, headers=headers or {})
 
@@ -42,11 +46,17 @@ def rows(nanjing: Engine, case: int) -> list[tuple[str, str]]:
 def case_with_photo(client: TestClient, nanjing: Engine, seed: int) -> tuple[int, str, str]:
     """A case of its own in 玄武区 from a report with a photo: (case, report id, the photo's hash)."""
     lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 500)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
     body = {**REPORT, "category": CATEGORY, "lon": lon, "lat": lat, "description": f"井盖 {uuid.uuid4()}"}
-    report = client.post("/api/v1/reports", data={"report": json.dumps(body)},
-                         files=[("media", ("before.jpg", photo(seed), "image/jpeg"))])  # fmt: skip
+    report = client.post(
+        "/api/v1/reports",
+        data={"report": json.dumps(body)},
+        files=[("media", ("before.jpg", photo(seed), "image/jpeg"))],
+    )
     assert report.status_code == 201, report.text
     report_id = report.json()["report_id"]
     sha256 = client.get(f"/api/v1/reports/{report_id}").json()["media"][0]["sha256"]
@@ -55,15 +65,22 @@ def case_with_photo(client: TestClient, nanjing: Engine, seed: int) -> tuple[int
 
 def street_of(nanjing: Engine, case: int) -> str:
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT u.code FROM event e JOIN unit u ON u.id = e.units[3] WHERE e.id = :e"),
-                            {"e": case}).scalar_one()  # fmt: skip
+        return conn.execute(
+            text("SELECT u.code FROM event e JOIN unit u ON u.id = e.units[3] WHERE e.id = :e"), {"e": case}
+        ).scalar_one()
 
 
 @pytest.fixture
 def small_limits(client: TestClient) -> Iterator[None]:
     original = client.app.state.media  # type: ignore[attr-defined]
-    client.app.state.media = MediaStore(original.root, MediaLimits(photo_bytes=4000, video_bytes=9000,  # type: ignore[attr-defined]
-                                                                   files_per_report=2))  # fmt: skip
+    client.app.state.media = MediaStore(
+        original.root,
+        MediaLimits(
+            photo_bytes=4000,
+            video_bytes=9000,  # type: ignore[attr-defined]
+            files_per_report=2,
+        ),
+    )
     yield
     client.app.state.media = original  # type: ignore[attr-defined]
 
@@ -79,7 +96,9 @@ def test_photo_and_video_are_uploaded_listed_with_the_reports_media_and_named_by
     assert uploaded.status_code == 201, uploaded.text
     stored = uploaded.json()["media"]
     assert [(m["content_type"], m["kind"], m["size_bytes"], m["filename"]) for m in stored] == [
-        ("image/jpeg", "photo", len(jpeg), "after.jpg"), ("video/mp4", "video", len(video), "clip.mp4")]  # fmt: skip
+        ("image/jpeg", "photo", len(jpeg), "after.jpg"),
+        ("video/mp4", "video", len(video), "clip.mp4"),
+    ]
     after, clip = (m["sha256"] for m in stored)
     assert clip == hashlib.sha256(video).hexdigest() and stored[0]["url"] == f"/api/v1/media/{after}"
     fed = step(client, case, "feedback", version, handler, evidence=[after, clip])
@@ -113,8 +132,11 @@ def test_evidence_of_another_case_or_never_uploaded_is_refused_naming_the_hash(
     version = walk(client, case)
     mine = upload_evidence(client, case)
     never = hashlib.sha256(b"no such photo").hexdigest()
-    for named, wrong in (([elsewhere], [elsewhere]), ([mine, never], [never]), ([never, mine, elsewhere],
-                                                                               [never, elsewhere])):  # fmt: skip
+    for named, wrong in (
+        ([elsewhere], [elsewhere]),
+        ([mine, never], [never]),
+        ([never, mine, elsewhere], [never, elsewhere]),
+    ):
         refused = step(client, case, "feedback", version, evidence=named)
         assert refused.status_code == 422, refused.text
         detail = refused.json()["detail"]
@@ -130,11 +152,14 @@ def test_bad_uploads_are_refused_with_what_to_fix_and_nothing_is_recorded(
     cut = photo(43, "PNG")[:-5]
     for files, status, says in (
         ([("a.png", cut, "image/png")], 422, "truncated"),
-        ([("ok.jpg", photo(44), "image/jpeg"), ("notes.jpg", b"%PDF-1.7\n" + b"x" * 99, "image/jpeg")], 422,
-         "not a photo or video"),
+        (
+            [("ok.jpg", photo(44), "image/jpeg"), ("notes.jpg", b"%PDF-1.7\n" + b"x" * 99, "image/jpeg")],
+            422,
+            "not a photo or video",
+        ),
         ([("big.mp4", mp4(b"\x00" * 10_000), "video/mp4")], 413, "over the 9,000-byte limit"),
         ([(f"{i}.png", tiny_png(i), "image/png") for i in range(3)], 422, "Maximum number of files is 2"),
-    ):  # fmt: skip
+    ):
         answer = send(client, case, files)
         assert answer.status_code == status and says in answer.json()["detail"], answer.text
     boundary = "evidenceboundary"
@@ -143,17 +168,22 @@ def test_bad_uploads_are_refused_with_what_to_fix_and_nothing_is_recorded(
     assert nothing.status_code == 422 and "at least one photo or video" in nothing.json()["detail"]
     as_json = client.post(f"/api/v1/events/{case}/media", json={"media": "x"})
     assert as_json.status_code == 415 and "multipart/form-data" in as_json.json()["detail"]
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="a.jpg"\r\n'
-            "Content-Type: image/jpeg\r\n\r\n").encode() + photo(45)  # fmt: skip  # dropped: no closing boundary
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + photo(45)  # dropped: no closing boundary
     cut_off = client.post(f"/api/v1/events/{case}/media", content=body, headers=multipart)
     assert cut_off.status_code == 422 and "truncated" in cut_off.json()["detail"]
-    unknown = client.post(f"/api/v1/events/{case}/media", data={"note": "x"},
-                          files=[("media", ("a.png", tiny_png(), "image/png"))])  # fmt: skip
+    unknown = client.post(
+        f"/api/v1/events/{case}/media", data={"note": "x"}, files=[("media", ("a.png", tiny_png(), "image/png"))]
+    )
     assert unknown.status_code == 422 and "unknown multipart field" in unknown.json()["detail"]
     assert rows(nanjing, case) == [] and media_of(client, case).json()["items"] == []
     with nanjing.connect() as conn:
-        kept = conn.execute(text("SELECT count(*) FROM media WHERE sha256 = ANY(:h)"), {"h": [
-            hashlib.sha256(content).hexdigest() for content in (cut, photo(45))]}).scalar_one()  # fmt: skip
+        kept = conn.execute(
+            text("SELECT count(*) FROM media WHERE sha256 = ANY(:h)"),
+            {"h": [hashlib.sha256(content).hexdigest() for content in (cut, photo(45))]},
+        ).scalar_one()
     assert kept == 0
 
 
@@ -168,8 +198,11 @@ def test_who_may_upload_and_see_it(client: TestClient, nanjing: Engine, caller: 
     evidence = upload_evidence(client, case, checker)
     assert client.get(f"/api/v1/media/{evidence}", headers=caller(["street"], street)).status_code == 200
     outsider = caller(["district"], OUTSIDE)
-    for answer in (send(client, case, [("a.png", tiny_png(), "image/png")], outsider), media_of(client, case, outsider),
-                   client.get(f"/api/v1/media/{evidence}", headers=outsider)):  # fmt: skip
+    for answer in (
+        send(client, case, [("a.png", tiny_png(), "image/png")], outsider),
+        media_of(client, case, outsider),
+        client.get(f"/api/v1/media/{evidence}", headers=outsider),
+    ):
         assert answer.status_code == 404, answer.text
     assert send(client, 999_999_999_999, [("a.png", tiny_png(), "image/png")]).status_code == 404
     handler = caller(["department_handler"], "320102", "公安局")  # the case goes to 水务局 or 供水公司
@@ -178,8 +211,9 @@ def test_who_may_upload_and_see_it(client: TestClient, nanjing: Engine, caller: 
     assert [sha for sha, _ in rows(nanjing, case)] == [evidence]
 
 
-def test_the_same_file_uploaded_at_once_is_one_row(server: str, client: TestClient, nanjing: Engine,
-                                                   staff: dict[str, str], caller: Caller) -> None:  # fmt: skip
+def test_the_same_file_uploaded_at_once_is_one_row(
+    server: str, client: TestClient, nanjing: Engine, staff: dict[str, str], caller: Caller
+) -> None:
     case = new_case(client, nanjing)
     content, hands = tiny_png(), [staff, caller(["street"], "320102"), caller(["checker"], "320100")]
 

@@ -37,16 +37,21 @@ def made(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     lon, lat = inside(nanjing, STREET)
     reported = datetime.now(UTC) - timedelta(days=20)
     later = reported + timedelta(days=1)
-    rows = [f"{lon},{lat},{CATEGORY},{reported.isoformat()},closed,CL-{tag},长江路{tag}号,"
-            f"{(reported + timedelta(days=3)).isoformat()}",
-            f"{lon},{lat},{CATEGORY},{later.isoformat()},reported,CL-{tag}-v,长江路{tag}号,"]  # fmt: skip
+    rows = [
+        f"{lon},{lat},{CATEGORY},{reported.isoformat()},closed,CL-{tag},长江路{tag}号,"
+        f"{(reported + timedelta(days=3)).isoformat()}",
+        f"{lon},{lat},{CATEGORY},{later.isoformat()},reported,CL-{tag}-v,长江路{tag}号,",
+    ]
     path = tmp_path_factory.mktemp("cases") / "cases.csv"
     path.write_text("lon,lat,category,reported_at,state,id,address,closed_at\n" + "\n".join(rows) + "\n")
     assert import_events(nanjing, path, actor="tests").loaded == 2
     void_open_cases(nanjing, "external_id = :x", {"x": f"CL-{tag}-v"})
     with nanjing.connect() as conn:
-        ids = dict(conn.execute(text("SELECT external_id, id::text FROM event WHERE external_id LIKE :p"),
-                                {"p": f"CL-{tag}%"}).all())  # fmt: skip
+        ids = dict(
+            conn.execute(
+                text("SELECT external_id, id::text FROM event WHERE external_id LIKE :p"), {"p": f"CL-{tag}%"}
+            ).all()
+        )
     return {"tag": tag, "closed": ids[f"CL-{tag}"], "void": ids[f"CL-{tag}-v"], "external": f"CL-{tag}"}
 
 
@@ -65,12 +70,19 @@ def test_search_by_number_place_address_and_each_filter(client: TestClient, made
     assert closed in ids(client.get("/api/v1/events", params={**by_place, "limit": 1000}))
     assert ids(client.get("/api/v1/events", params={"q": made["tag"], "state": "void"})) == [void]
     base = {"q": f"长江路{made['tag']}"}
-    checks = [({"category": "上水井盖"}, {closed, void}), ({"category": CATEGORY}, {closed, void}),
-              ({"unit": STREET}, {closed, void}), ({"unit": OTHER_STREET}, set()),
-              ({"department": "水务局"}, {closed, void}), ({"department": "公安局"}, set()),
-              ({"overdue": "true"}, {closed}), ({"overdue": "false"}, {void}),
-              ({"supervised": "false"}, {closed, void}), ({"supervised": "true"}, set()),
-              ({"state": "closed", "overdue": "true", "unit": STREET, "category": "上水井盖"}, {closed})]  # fmt: skip
+    checks = [
+        ({"category": "上水井盖"}, {closed, void}),
+        ({"category": CATEGORY}, {closed, void}),
+        ({"unit": STREET}, {closed, void}),
+        ({"unit": OTHER_STREET}, set()),
+        ({"department": "水务局"}, {closed, void}),
+        ({"department": "公安局"}, set()),
+        ({"overdue": "true"}, {closed}),
+        ({"overdue": "false"}, {void}),
+        ({"supervised": "false"}, {closed, void}),
+        ({"supervised": "true"}, set()),
+        ({"state": "closed", "overdue": "true", "unit": STREET, "category": "上水井盖"}, {closed}),
+    ]
     for extra, expected in checks:
         assert set(ids(client.get("/api/v1/events", params={**base, **extra}))) == expected, extra
     first = client.get("/api/v1/events", params={**base, "limit": 1})
@@ -92,14 +104,18 @@ def test_masked_csv_export_of_a_search(client: TestClient, made: dict[str, str])
 
 
 def test_bad_filters_are_422_saying_what_to_fix(client: TestClient, caller: Caller, made: dict[str, str]) -> None:
-    for params, words in (({"state": "finished"}, "no state 'finished': use one of"),
-                          ({"category": "井盖"}, "no category '井盖'"),
-                          ({"unit": "999999999"}, "no unit with code '999999999'"),
-                          ({"department": "魔法部"}, "no department '魔法部'"),
-                          ({"overdue": "maybe"}, "overdue"),
-                          ({"q": "x" * 101}, "at most 100"),
-                          ({"since": "2026-01-02T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"},
-                           "the end must be after the start")):  # fmt: skip
+    for params, words in (
+        ({"state": "finished"}, "no state 'finished': use one of"),
+        ({"category": "井盖"}, "no category '井盖'"),
+        ({"unit": "999999999"}, "no unit with code '999999999'"),
+        ({"department": "魔法部"}, "no department '魔法部'"),
+        ({"overdue": "maybe"}, "overdue"),
+        ({"q": "x" * 101}, "at most 100"),
+        (
+            {"since": "2026-01-02T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"},
+            "the end must be after the start",
+        ),
+    ):
         answer = client.get("/api/v1/events", params=params)
         assert answer.status_code == 422 and words in answer.text, (params, answer.text)
     assert client.get("/api/v1/events", params={"q": "绝无此地名zz"}).json()["items"] == []
@@ -108,8 +124,9 @@ def test_bad_filters_are_422_saying_what_to_fix(client: TestClient, caller: Call
     assert refused.status_code == 422 and f"no unit with code '{STREET}' in your jurisdiction" in refused.text
 
 
-def test_another_street_never_finds_the_case_by_number(client: TestClient, caller: Caller,
-                                                       made: dict[str, str]) -> None:  # fmt: skip
+def test_another_street_never_finds_the_case_by_number(
+    client: TestClient, caller: Caller, made: dict[str, str]
+) -> None:
     own, other = caller(["street"], STREET), caller(["street"], OTHER_STREET)
     for q in (made["closed"], made["external"], "梅园新村"):
         assert made["closed"] not in ids(client.get("/api/v1/events", params={"q": q, "limit": 1000}, headers=other))
@@ -161,8 +178,13 @@ def test_page_lists_searches_pages_and_shows_problems_in_words(pages: TestClient
 
 
 @pytest.mark.browser
-def test_closed_case_found_through_the_page(browser: Browser, server: str, artifacts: Path,  # noqa: F811
-                                            street_user: str, made: dict[str, str]) -> None:  # fmt: skip
+def test_closed_case_found_through_the_page(
+    browser: Browser,  # noqa: F811 (the fixture imported from test_map_browser)
+    server: str,
+    artifacts: Path,
+    street_user: str,
+    made: dict[str, str],
+) -> None:
     watched = Watched(browser.new_context(viewport={"width": 1280, "height": 900}))
     page = watched.page
     page.goto(f"{server}/cases")

@@ -18,8 +18,14 @@ SPOT = {"lon": 118.9000, "lat": 32.1000}  # 栖霞区, no other test reports her
 
 def report(metres_east: float, description: str, *, category: str = "020106", **extra: object) -> dict:
     """A report a number of metres east of SPOT (020106 乱堆物堆料 merges within 50 m)."""
-    return {"lon": SPOT["lon"] + metres_east * METRE, "lat": SPOT["lat"], "category": category,
-            "source": "hotline", "description": description, **extra}  # fmt: skip
+    return {
+        "lon": SPOT["lon"] + metres_east * METRE,
+        "lat": SPOT["lat"],
+        "category": category,
+        "source": "hotline",
+        "description": description,
+        **extra,
+    }
 
 
 def post(client: TestClient, body: dict) -> dict:
@@ -38,8 +44,12 @@ def test_nearest_wins_unless_another_case_is_about_as_near_and_reads_alike() -> 
     candidates = [(1, 10.0, "楼道口堆放建筑垃圾"), (2, 19.0, "路边堆放废旧家具")]
     assert best_match(candidates, "路边堆放废旧家具和床垫", radius_m=50).case_id == 2  # 9 m apart: a tie
     assert best_match(candidates, "楼道口建筑垃圾", radius_m=50).case_id == 1
-    assert best_match([(1, 10.0, "楼道口堆放建筑垃圾"), (2, 40.0, "路边堆放废旧家具")],
-                      "路边堆放废旧家具", radius_m=50).case_id == 1  # fmt: skip  # 30 m farther: not a tie
+    assert (
+        best_match(
+            [(1, 10.0, "楼道口堆放建筑垃圾"), (2, 40.0, "路边堆放废旧家具")], "路边堆放废旧家具", radius_m=50
+        ).case_id
+        == 1
+    )  # 30 m farther: not a tie
     assert best_match([], "x", radius_m=50) is None
 
 
@@ -58,8 +68,11 @@ def test_a_case_shows_its_reports_media_and_masked_contact(client: TestClient, c
     first = post(client, report(1_000, "桥下堆放杂物", reporter={"name": "王小明", "phone": "13812345678"}))
     image = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 10, 10)).save(image, format="PNG")
-    second = client.post("/api/v1/reports", data={"report": json.dumps(report(1_010, "桥下杂物堆成山"))},
-                         files=[("media", ("bridge.png", image.getvalue(), "image/png"))]).json()  # fmt: skip
+    second = client.post(
+        "/api/v1/reports",
+        data={"report": json.dumps(report(1_010, "桥下杂物堆成山"))},
+        files=[("media", ("bridge.png", image.getvalue(), "image/png"))],
+    ).json()
     assert second["case_id"] == first["case_id"]
     view = client.get(f"/api/v1/events/{first['case_id']}", headers=caller(["checker"], "320100")).json()
     assert view["report_count"] == 2 and [r["id"] for r in view["reports"]] == [first["report_id"], second["report_id"]]
@@ -85,8 +98,9 @@ def test_manual_merge_and_its_undo(client: TestClient, nanjing: Engine) -> None:
     other = post(client, report(2_200, "河边垃圾袋很多"))  # 200 m away: a separate case until a person says not
     extra = post(client, report(2_210, "河边又有垃圾袋"))
     assert extra["case_id"] == other["case_id"]
-    merged = client.post(f"/api/v1/events/{keep['case_id']}/merge",
-                         json={"case_id": int(other["case_id"]), "reason": "同一处河岸"})  # fmt: skip
+    merged = client.post(
+        f"/api/v1/events/{keep['case_id']}/merge", json={"case_id": int(other["case_id"]), "reason": "同一处河岸"}
+    )
     assert merged.status_code == 200 and merged.json()["reports_moved"] == 2
     kept, gone = case(client, keep["case_id"]), case(client, other["case_id"])
     assert kept["report_count"] == 3 and gone["report_count"] == 0 and gone["merged_into"] == keep["case_id"]
@@ -98,9 +112,13 @@ def test_manual_merge_and_its_undo(client: TestClient, nanjing: Engine) -> None:
     assert gone["merged_into"] is None and gone["report_count"] == 1
     assert case(client, keep["case_id"])["report_count"] == 2
     with nanjing.connect() as conn:  # the counters agree with the rows
-        mismatched = conn.execute(text(
-            "SELECT count(*) FROM event e WHERE report_count <> (SELECT count(*) FROM report r WHERE r.event_id = e.id)"
-            " AND e.external_id IS NULL")).scalar_one()  # fmt: skip
+        mismatched = conn.execute(
+            text(
+                "SELECT count(*) FROM event e WHERE report_count <> (SELECT count(*) FROM report r WHERE "
+                "r.event_id = e.id)"
+                " AND e.external_id IS NULL"
+            )
+        ).scalar_one()
     assert mismatched == 0
 
 

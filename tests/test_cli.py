@@ -66,8 +66,10 @@ def test_demo_again_is_unchanged(env: dict[str, str]) -> None:
 
 def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
     directory = tmp_path / "forces.csv"
-    directory.write_text("code,name,kind,unit,capabilities,lon,lat\nCLI-PUMP-1,移动泵车,equipment,320102,drainage,"
-                         "118.80,32.05\n", encoding="utf-8")  # fmt: skip
+    directory.write_text(
+        "code,name,kind,unit,capabilities,lon,lat\nCLI-PUMP-1,移动泵车,equipment,320102,drainage,118.80,32.05\n",
+        encoding="utf-8",
+    )
     loaded = runner.invoke(app, ["load", "forces", str(directory)])
     assert loaded.exit_code == 0 and "1 forces:" in loaded.stdout and "1 placed" in loaded.stdout
     directory.write_text("code,name,kind,unit\nCLI-2,车,vehicle,999999\n", encoding="utf-8")
@@ -75,8 +77,22 @@ def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
     assert refused.exit_code == 1 and "unit '999999' is not a loaded unit code" in refused.stderr
     listed = runner.invoke(app, ["forces", "capabilities"])
     assert listed.exit_code == 0 and "drainage" in listed.stdout
-    simulated = runner.invoke(app, ["simulate", "--url", server, "--forces", "20", "--seconds", "2", "--interval",
-                                    "0.5", "--reports-per-minute", "240"])  # fmt: skip
+    simulated = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--url",
+            server,
+            "--forces",
+            "20",
+            "--seconds",
+            "2",
+            "--interval",
+            "0.5",
+            "--reports-per-minute",
+            "240",
+        ],
+    )
     assert simulated.exit_code == 0, simulated.stdout
     moving = re.search(r"simulating ([\d,]+) forces", simulated.stdout)
     sent = re.search(r"([\d,]+) fixes \((\d+) refused\), ([\d,]+) reports", simulated.stdout)
@@ -87,9 +103,11 @@ def test_forces_verbs(env: dict[str, str], tmp_path: Path, server: str) -> None:
 
 def test_without_a_running_database_the_message_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cityops", "migrate"], capture_output=True, text=True,
+        [sys.executable, "-m", "cityops", "migrate"],
+        capture_output=True,
+        text=True,
         env={"PATH": "/usr/bin:/bin", "CITYOPS_DATA_DIR": str(tmp_path / "nothing")},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "cityops db start" in result.stderr
 

@@ -41,8 +41,11 @@ def users(nanjing: Engine) -> dict[str, str]:
     """A street commander, a district commander and a city commander (usernames)."""
     names = {}
     with nanjing.begin() as conn:
-        for who, unit, roles in (("street", STREET, ["street"]), ("district", DISTRICT, ["district"]),
-                                 ("city", "320100", ["city_commander"])):  # fmt: skip
+        for who, unit, roles in (
+            ("street", STREET, ["street"]),
+            ("district", DISTRICT, ["district"]),
+            ("city", "320100", ["city_commander"]),
+        ):
             names[who] = f"map-{who}-{uuid.uuid4().hex[:6]}"
             create_user(conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, actor="tests")
     return names
@@ -54,8 +57,11 @@ def case_under_force(server: str, caller: Caller, nanjing: Engine) -> dict[str, 
     lon, lat = inside(nanjing, STREET)
     lon, lat = lon + 0.0021, lat - 0.0013  # apart from the other map tests' spot at the street's point on surface
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 400)", {"x": lon, "y": lat})
-    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
-        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
+    answer = httpx.post(
+        f"{server}/api/v1/reports",
+        headers=caller(["city_commander"], "320100"),
+        json={"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"},
+    )
     assert answer.status_code == 201, answer.text
     force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon, lat))
     return {"case": str(answer.json()["case_id"]), "force": str(force_id), "code": code, "lon": lon, "lat": lat}
@@ -94,9 +100,13 @@ def contrast(a: str, b: str) -> float:
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_map_speaks_the_pages_language_with_a_legend_and_no_codes(
-    browser: Browser, server: str, artifacts: Path, users: dict[str, str], case_under_force: dict[str, object],
+    browser: Browser,
+    server: str,
+    artifacts: Path,
+    users: dict[str, str],
+    case_under_force: dict[str, object],
     lang: str,
-) -> None:  # fmt: skip
+) -> None:
     words = Catalogue(lang)
     view = open_map(browser, server, users["street"], lang)
     page = view.page
@@ -141,21 +151,29 @@ def test_the_map_speaks_the_pages_language_with_a_legend_and_no_codes(
 
 @pytest.mark.browser
 def test_a_case_under_a_force_is_clickable_and_drawn_above_everything(
-    browser: Browser, server: str, artifacts: Path, users: dict[str, str], case_under_force: dict[str, object],
-) -> None:  # fmt: skip
+    browser: Browser,
+    server: str,
+    artifacts: Path,
+    users: dict[str, str],
+    case_under_force: dict[str, object],
+) -> None:
     view = open_map(browser, server, users["street"], "zh-CN")
     page = view.page
     case_id, force_id = case_under_force["case"], case_under_force["force"]
     go(page, case_under_force["lat"], case_under_force["lon"], 17)  # type: ignore[arg-type]
     wait_until(page, f"!!window.cityopsCases['{case_id}'] && !!window.cityopsForces['{force_id}']")
-    panes = page.evaluate("['cityops-units', 'cityops-hexes', 'cityops-labels', 'cityops-counts', 'cityops-forces', "
-                          "'cityops-cases'].map(n => Number(cityopsMap.getPane(n).style.zIndex))")  # fmt: skip
+    panes = page.evaluate(
+        "['cityops-units', 'cityops-hexes', 'cityops-labels', 'cityops-counts', 'cityops-forces', "
+        "'cityops-cases'].map(n => Number(cityopsMap.getPane(n).style.zIndex))"
+    )
     assert panes[-1] > max(panes[:-1])  # cases above forces, names, counts, hexagons and boundaries
     point = page.evaluate(f"cityopsMap.latLngToContainerPoint([{case_under_force['lat']}, {case_under_force['lon']}])")
     box = page.locator(".folium-map").bounding_box()
     x, y = box["x"] + point["x"], box["y"] + point["y"]  # type: ignore[index]
-    stacked = page.evaluate(f"document.elementsFromPoint({x}, {y}).map(e => e.closest('.cityops-force') ? 'force' : "
-                            f"e.closest('.leaflet-cityops-cases-pane') ? 'case' : e.tagName)")  # fmt: skip
+    stacked = page.evaluate(
+        f"document.elementsFromPoint({x}, {y}).map(e => e.closest('.cityops-force') ? 'force' : "
+        f"e.closest('.leaflet-cityops-cases-pane') ? 'case' : e.tagName)"
+    )
     assert "force" in stacked and stacked.index("case") < stacked.index("force")  # the force lies under the case
     page.mouse.click(x, y)
     wait_until(page, "!document.querySelector('#cityops-side').hidden")
@@ -167,8 +185,11 @@ def test_a_case_under_a_force_is_clickable_and_drawn_above_everything(
 
 @pytest.mark.browser
 def test_the_palette_the_page_draws_with_stands_out_from_the_map(
-    browser: Browser, server: str, users: dict[str, str], case_under_force: dict[str, object],
-) -> None:  # fmt: skip
+    browser: Browser,
+    server: str,
+    users: dict[str, str],
+    case_under_force: dict[str, object],
+) -> None:
     view = open_map(browser, server, users["street"], "zh-CN")
     page = view.page
     palette = page.evaluate("window.cityopsPalette")
@@ -189,8 +210,9 @@ def test_the_palette_the_page_draws_with_stands_out_from_the_map(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_unit_names_appear_at_their_zoom(browser: Browser, server: str, artifacts: Path, users: dict[str, str],
-                                         nanjing: Engine, lang: str) -> None:  # fmt: skip
+def test_unit_names_appear_at_their_zoom(
+    browser: Browser, server: str, artifacts: Path, users: dict[str, str], nanjing: Engine, lang: str
+) -> None:
     view = open_map(browser, server, users["city"], lang)
     page = view.page
     go(page, *CITY_CENTRE, 10)
@@ -211,9 +233,14 @@ def test_unit_names_appear_at_their_zoom(browser: Browser, server: str, artifact
 
 @pytest.mark.browser
 def test_zoomed_out_cases_are_counts_per_unit_and_forces_are_off(
-    browser: Browser, server: str, artifacts: Path, users: dict[str, str], caller: Caller, nanjing: Engine,
+    browser: Browser,
+    server: str,
+    artifacts: Path,
+    users: dict[str, str],
+    caller: Caller,
+    nanjing: Engine,
     case_under_force: dict[str, object],
-) -> None:  # fmt: skip
+) -> None:
     view = open_map(browser, server, users["district"], "zh-CN")
     page = view.page
     go(page, *CITY_CENTRE, 12)
@@ -221,9 +248,14 @@ def test_zoomed_out_cases_are_counts_per_unit_and_forces_are_off(
     assert counts["tier"] == "street" and counts["units"]
     with nanjing.connect() as conn:  # the district commander's streets, each counted as the database counts
         for unit in counts["units"]:
-            expected = conn.execute(text(
-                "SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void') AND units @> ARRAY[(SELECT id FROM "
-                "unit WHERE code = :u)]"), {"u": unit["code"]}).scalar_one()  # fmt: skip
+            expected = conn.execute(
+                text(
+                    "SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void') AND units @> ARRAY[(SELECT id "
+                    "FROM "
+                    "unit WHERE code = :u)]"
+                ),
+                {"u": unit["code"]},
+            ).scalar_one()
             assert unit["open"] == expected and unit["code"].startswith(DISTRICT)
     bubbles = page.locator(".cityops-bubble").all_inner_texts()
     assert sorted(int(b) for b in bubbles) == sorted(u["open"] for u in counts["units"] if u["open"] > 0)
@@ -246,13 +278,16 @@ def test_zoomed_out_cases_are_counts_per_unit_and_forces_are_off(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_time_shown_is_beijing_time(browser: Browser, server: str, users: dict[str, str], caller: Caller,
-                                          case_under_force: dict[str, object], lang: str) -> None:  # fmt: skip
+def test_every_time_shown_is_beijing_time(
+    browser: Browser, server: str, users: dict[str, str], caller: Caller, case_under_force: dict[str, object], lang: str
+) -> None:
     view = open_map(browser, server, users["street"], lang)
     page = view.page
     open_panel(page, case_under_force)
-    stamps = page.evaluate("[...document.querySelectorAll('#cityops-side time[datetime]')]"
-                           ".map(t => [t.getAttribute('datetime'), t.textContent])")  # fmt: skip
+    stamps = page.evaluate(
+        "[...document.querySelectorAll('#cityops-side time[datetime]')]"
+        ".map(t => [t.getAttribute('datetime'), t.textContent])"
+    )
     assert stamps
     for value, shown in stamps:
         at = datetime.fromisoformat(value).astimezone(BEIJING)
@@ -264,8 +299,9 @@ def test_every_time_shown_is_beijing_time(browser: Browser, server: str, users: 
 
 
 @pytest.mark.browser
-def test_a_network_failure_is_said_in_words(browser: Browser, server: str, users: dict[str, str],
-                                            case_under_force: dict[str, object]) -> None:  # fmt: skip
+def test_a_network_failure_is_said_in_words(
+    browser: Browser, server: str, users: dict[str, str], case_under_force: dict[str, object]
+) -> None:
     view = open_map(browser, server, users["street"], "zh-CN")
     page = view.page
     go(page, case_under_force["lat"], case_under_force["lon"], 16)  # type: ignore[arg-type]

@@ -77,16 +77,28 @@ def contract_server(contract_city: tuple[Engine, StoreSettings], roles: dict[str
     engine, settings = contract_city
     with served(settings, 18700) as base:
         with engine.connect() as conn:
-            points = conn.execute(text(
-                "SELECT ST_X(p), ST_Y(p), code FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM unit "
-                "WHERE tier = 'grid' ORDER BY code LIMIT 3) g")).all()  # fmt: skip
+            points = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p), code FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM unit "
+                    "WHERE tier = 'grid' ORDER BY code LIMIT 3) g"
+                )
+            ).all()
             street = conn.execute(
                 text("SELECT code FROM unit WHERE tier = 'street' ORDER BY code LIMIT 1")
             ).scalar_one()
         for lon, lat, _ in points:
-            answer = httpx.post(f"{base}/api/v1/reports", headers=roles["commander"], json={
-                "lon": lon, "lat": lat, "category": "020102", "source": "hotline", "description": "暴露垃圾",
-                "reporter": {"name": "王五", "phone": "13900002222"}})  # fmt: skip
+            answer = httpx.post(
+                f"{base}/api/v1/reports",
+                headers=roles["commander"],
+                json={
+                    "lon": lon,
+                    "lat": lat,
+                    "category": "020102",
+                    "source": "hotline",
+                    "description": "暴露垃圾",
+                    "reporter": {"name": "王五", "phone": "13900002222"},
+                },
+            )
             assert answer.status_code == 201, answer.text
         add_force(engine, street, ["drainage"], at=(points[0][0], points[0][1]))
         yield base
@@ -99,13 +111,18 @@ def _document() -> dict[str, object]:
 
 
 DOCUMENT = _document()
-CONFIG = schemathesis.Config.from_dict({
-    "seed": 19,
-    "generation": {"max-examples": EXAMPLES, "mode": "all"},
-    # the document's examples (a point in Nanjing, case 1 …) reach success answers; coverage tries every boundary
-    "phases": {"examples": {"enabled": True, "fill-missing": True}, "coverage": {"enabled": True},
-               "stateful": {"enabled": False}},
-})  # fmt: skip
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "seed": 19,
+        "generation": {"max-examples": EXAMPLES, "mode": "all"},
+        # the document's examples (a point in Nanjing, case 1 …) reach success answers; coverage tries every boundary
+        "phases": {
+            "examples": {"enabled": True, "fill-missing": True},
+            "coverage": {"enabled": True},
+            "stateful": {"enabled": False},
+        },
+    }
+)
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
 for _method, _path in EXCLUDED:
     schema = schema.exclude(method=_method, path=_path)
@@ -124,17 +141,23 @@ def test_the_served_document_is_the_one_fuzzed(contract_server: str) -> None:
 
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method.upper(), path, operation) for path, item in DOCUMENT["paths"].items()  # type: ignore[attr-defined]
-            for method, operation in item.items()]  # fmt: skip
+    return [
+        (method.upper(), path, operation)
+        for path, item in DOCUMENT["paths"].items()  # type: ignore[attr-defined]
+        for method, operation in item.items()
+    ]
 
 
 def test_every_json_answer_has_a_schema() -> None:
     """No success answer documented as any value (``{}``) or as a string while it is a JSON object."""
-    vague = [(method, path, status, media) for method, path, operation in _operations()
-             for status, answer in operation["responses"].items() if status.startswith("2")
-             for media, content in answer.get("content", {}).items()
-             if "json" in media and content.get("schema") in ({}, {"type": "string"}, None)
-             and not path.startswith(OGC)]  # fmt: skip
+    vague = [
+        (method, path, status, media)
+        for method, path, operation in _operations()
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+        for media, content in answer.get("content", {}).items()
+        if "json" in media and content.get("schema") in ({}, {"type": "string"}, None) and not path.startswith(OGC)
+    ]
     assert not vague, vague
     assert len(_operations()) > 90
 
@@ -158,8 +181,11 @@ def test_every_refusal_is_documented_in_the_shape_it_is_sent() -> None:
 
 
 def test_a_body_that_is_not_utf8_is_refused_saying_why(contract_server: str) -> None:
-    answer = httpx.post(f"{contract_server}/api/v1/auth/refresh", content=b'{"refresh_token": "\xff\xfe"}',
-                        headers={"Content-Type": "application/json"})  # fmt: skip
+    answer = httpx.post(
+        f"{contract_server}/api/v1/auth/refresh",
+        content=b'{"refresh_token": "\xff\xfe"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 400
     assert answer.json()["code"] == "bad_request"
     assert "cannot be read as application/json" in answer.json()["detail"] and "utf-8" in answer.json()["detail"]
@@ -173,10 +199,15 @@ def test_the_longest_polygon_the_document_allows_reaches_the_app(
     forces = next(o for m, p, o in _operations() if (m, p) == ("GET", "/api/v1/forces"))
     within = next(p for p in forces["parameters"] if p["name"] == "within")
     longest = next(alt["maxLength"] for alt in within["schema"]["anyOf"] if "maxLength" in alt)
-    square = json.dumps({"type": "Polygon", "coordinates": [[[118.7, 32.0], [118.9, 32.0], [118.9, 32.1],
-                                                              [118.7, 32.1], [118.7, 32.0]]]})  # fmt: skip
-    answer = httpx.get(f"{contract_server}/api/v1/forces", headers=roles["commander"],
-                       params={"within": square.ljust(longest)})  # fmt: skip
+    square = json.dumps(
+        {
+            "type": "Polygon",
+            "coordinates": [[[118.7, 32.0], [118.9, 32.0], [118.9, 32.1], [118.7, 32.1], [118.7, 32.0]]],
+        }
+    )
+    answer = httpx.get(
+        f"{contract_server}/api/v1/forces", headers=roles["commander"], params={"within": square.ljust(longest)}
+    )
     assert answer.status_code == 200, answer.text[:200]
     assert answer.headers["content-type"] == "application/json"
 

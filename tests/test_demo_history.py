@@ -60,13 +60,26 @@ def test_history_is_consistent(history_city: tuple[Engine, StoreSettings], histo
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cityops_verify_transitions()")).scalar_one() == 0
         mismatches = conn.execute(text(SETTLED), {"p": f"{PREFIX}-%"}).mappings().one()
-        states = dict(conn.execute(text("SELECT state, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"),
-                                   {"p": f"{PREFIX}-%"}).all())  # fmt: skip
-        actions = set(conn.execute(text("SELECT DISTINCT t.action FROM case_transition t JOIN event e "
-                                        "ON e.id = t.event_id WHERE e.external_id LIKE :p"),
-                                   {"p": f"{PREFIX}-%"}).scalars())  # fmt: skip
-        sources = dict(conn.execute(text("SELECT source::text, count(*) FROM event WHERE external_id LIKE :p "
-                                         "GROUP BY 1"), {"p": f"{PREFIX}-%"}).all())  # fmt: skip
+        states = dict(
+            conn.execute(
+                text("SELECT state, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"), {"p": f"{PREFIX}-%"}
+            ).all()
+        )
+        actions = set(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT t.action FROM case_transition t JOIN event e "
+                    "ON e.id = t.event_id WHERE e.external_id LIKE :p"
+                ),
+                {"p": f"{PREFIX}-%"},
+            ).scalars()
+        )
+        sources = dict(
+            conn.execute(
+                text("SELECT source::text, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"),
+                {"p": f"{PREFIX}-%"},
+            ).all()
+        )
     assert dict(mismatches) == dict.fromkeys(mismatches, 0)
     assert states["closed"] > 0.85 * CASES and states["void"] > 0
     assert {"return", "rework", "request_extension", "approve_extension", "void"} <= actions
@@ -102,8 +115,9 @@ def test_evaluation_has_results(history_city: tuple[Engine, StoreSettings], hist
 async def _hot_and_recurring(settings: StoreSettings, district: tuple, street: int) -> tuple[list, list]:
     now = datetime.now(UTC)
     async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
-        query = HotspotQuery(district[0], district[1], bytes(district[2]), now - timedelta(days=366), now,
-                             resolution=9, permutations=99)  # fmt: skip
+        query = HotspotQuery(
+            district[0], district[1], bytes(district[2]), now - timedelta(days=366), now, resolution=9, permutations=99
+        )
         hot = (await analyse(conn, query)).hot
         recurring = await detect(conn, Recurrence(street, times=10, days=366, resolution=10), now)
     return hot, recurring
@@ -113,8 +127,13 @@ def test_planted_places_are_hot_and_recurring(history_city: tuple[Engine, StoreS
     engine, settings = history_city
     with engine.connect() as conn:
         street = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": DEMO_STREET}).scalar_one()
-        district = conn.execute(text("SELECT d.id, d.code, ST_AsBinary(d.geom) FROM unit s JOIN unit d "
-                                     "ON d.id = s.ancestors[2] WHERE s.id = :s"), {"s": street}).one()  # fmt: skip
+        district = conn.execute(
+            text(
+                "SELECT d.id, d.code, ST_AsBinary(d.geom) FROM unit s JOIN unit d "
+                "ON d.id = s.ancestors[2] WHERE s.id = :s"
+            ),
+            {"s": street},
+        ).one()
     hot, recurring = asyncio.run(_hot_and_recurring(settings, district, street))
     planted = {
         place["category_code"]: h3.str_to_int(h3.cell_to_parent(h3.int_to_str(place["cell"]), 9)) for place in recurring
@@ -129,14 +148,25 @@ def test_demo_users_one_per_role(nanjing: Engine, demo_forces: Path) -> None:
         existing = set(conn.execute(text("SELECT username FROM app_user WHERE username LIKE 'demo-%'")).scalars())
         made = ensure_demo_users(conn, "development", actor="tests")
         again = ensure_demo_users(conn, "development", actor="tests")
-        tiers = dict(conn.execute(text("SELECT a.username, u.tier::text FROM app_user a JOIN unit u "
-                                       "ON u.id = a.unit_id WHERE a.username LIKE 'demo-%'")).all())  # fmt: skip
+        tiers = dict(
+            conn.execute(
+                text(
+                    "SELECT a.username, u.tier::text FROM app_user a JOIN unit u "
+                    "ON u.id = a.unit_id WHERE a.username LIKE 'demo-%'"
+                )
+            ).all()
+        )
         tx.rollback()
     assert {user.role for user in made} == roles  # a password only for a user made now (`cityops demo` made some)
     assert all(bool(user.password) == (user.username not in existing) for user in made)
     assert all(user.password is None for user in again)
-    assert (tiers["demo-grid-worker"], tiers["demo-community"], tiers["demo-dispatcher"], tiers["demo-district"],
-            tiers["demo-admin"]) == ("grid", "community", "street", "district", "city")  # fmt: skip
+    assert (
+        tiers["demo-grid-worker"],
+        tiers["demo-community"],
+        tiers["demo-dispatcher"],
+        tiers["demo-district"],
+        tiers["demo-admin"],
+    ) == ("grid", "community", "street", "district", "city")
     handler = next(user for user in made if user.role == "department_handler")
     assert handler.department
 
@@ -148,9 +178,13 @@ def test_production_refuses_demo_users(nanjing: Engine) -> None:
 
 def test_fixed_post_stays_recommended_while_mobile_goes_stale(nanjing: Engine, tmp_path: Path) -> None:
     with nanjing.connect() as conn:
-        grid, lon, lat = conn.execute(text(
-            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit WHERE tier = 'grid' "
-            "ORDER BY code DESC LIMIT 1")).one()  # fmt: skip
+        grid, lon, lat = conn.execute(
+            text(
+                "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit WHERE tier "
+                "= 'grid' "
+                "ORDER BY code DESC LIMIT 1"
+            )
+        ).one()
     directory = tmp_path / "posts.csv"
     row = f"POST-TEST-1,移动泵车,equipment,{grid},drainage,{lon},{lat},true\n"
     directory.write_text("code,name,kind,unit,capabilities,lon,lat,fixed_post\n" + row, encoding="utf-8")
@@ -158,17 +192,36 @@ def test_fixed_post_stays_recommended_while_mobile_goes_stale(nanjing: Engine, t
     old = datetime.now(UTC) - timedelta(hours=6)
     mobile, _ = add_force(nanjing, grid, ["drainage"], "vehicle", at=(lon, lat), fixed_at=old)
     with nanjing.begin() as conn:
-        conn.execute(text("UPDATE force_position p SET fixed_at = :old FROM force f WHERE f.id = p.force_id "
-                          "AND f.code = 'POST-TEST-1'"), {"old": old})  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE force_position p SET fixed_at = :old FROM force f WHERE f.id = p.force_id "
+                "AND f.code = 'POST-TEST-1'"
+            ),
+            {"old": old},
+        )
         fixed = conn.execute(text("SELECT id FROM force WHERE code = 'POST-TEST-1'")).scalar_one()
         at = {"lon": lon, "lat": lat, "fresh": datetime.now(UTC) - timedelta(minutes=30)}
         own = conn.execute(text("SELECT id FROM unit WHERE code = :g"), {"g": grid}).scalar_one()
-        ranked = conn.execute(text(
-            "SELECT force_id FROM cityops_rank_forces(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :own, 20, "
-            "'{drainage}', :fresh, '12:00')"), {**at, "own": own}).scalars().all()  # fmt: skip
-        passed = dict(conn.execute(text(
-            "SELECT force_id, reason FROM cityops_passed_over(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 500, "
-            "'{}', '{drainage}', :fresh, '12:00', 50)"), at).all())  # fmt: skip
+        ranked = (
+            conn.execute(
+                text(
+                    "SELECT force_id FROM cityops_rank_forces(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :own, 20, "
+                    "'{drainage}', :fresh, '12:00')"
+                ),
+                {**at, "own": own},
+            )
+            .scalars()
+            .all()
+        )
+        passed = dict(
+            conn.execute(
+                text(
+                    "SELECT force_id, reason FROM cityops_passed_over(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 500, "
+                    "'{}', '{drainage}', :fresh, '12:00', 50)"
+                ),
+                at,
+            ).all()
+        )
     assert fixed in set(ranked) and mobile not in set(ranked)
     assert passed[mobile] == "stale_position" and passed[fixed] != "stale_position"
 
@@ -192,16 +245,24 @@ def test_simulator_moves_a_mobile_force(nanjing: Engine, demo_forces: Path, serv
         outline = city_outline(conn)
     sim = Simulation(walkers(nanjing, 3))
     with nanjing.connect() as conn:
-        posts = conn.execute(text("SELECT count(*) FILTER (WHERE fixed_post) FROM force WHERE code = ANY(:c)"),
-                             {"c": [w.code for w in sim.walkers]}).scalar_one()  # fmt: skip
-        before = conn.execute(text("SELECT max(p.fixed_at) FROM force_position p JOIN force f ON f.id = p.force_id "
-                                   "WHERE f.code = :c"), {"c": sim.walkers[0].code}).scalar_one()  # fmt: skip
+        posts = conn.execute(
+            text("SELECT count(*) FILTER (WHERE fixed_post) FROM force WHERE code = ANY(:c)"),
+            {"c": [w.code for w in sim.walkers]},
+        ).scalar_one()
+        before = conn.execute(
+            text("SELECT max(p.fixed_at) FROM force_position p JOIN force f ON f.id = p.force_id WHERE f.code = :c"),
+            {"c": sim.walkers[0].code},
+        ).scalar_one()
     tracker = bench_caller(nanjing, "test-demo-tracker", ["tracker"], city)
     traffic = run(server, tracker, tracker, sim, outline, [], reports_per_minute=0, interval_s=0.5, seconds=1.2)
     with nanjing.connect() as conn:
-        after, lon, lat = conn.execute(text(
-            "SELECT p.fixed_at, ST_X(p.geom), ST_Y(p.geom) FROM force_position p JOIN force f ON f.id = p.force_id "
-            "WHERE f.code = :c"), {"c": sim.walkers[0].code}).one()  # fmt: skip
+        after, lon, lat = conn.execute(
+            text(
+                "SELECT p.fixed_at, ST_X(p.geom), ST_Y(p.geom) FROM force_position p JOIN force f ON f.id = p.force_id "
+                "WHERE f.code = :c"
+            ),
+            {"c": sim.walkers[0].code},
+        ).one()
     assert traffic.fixes >= len(sim.walkers) and after > before
     assert sim.walkers and posts == 0  # fixed posts stay at home
     assert shapely.contains_xy(sim.walkers[0].area, lon, lat)
@@ -209,9 +270,13 @@ def test_simulator_moves_a_mobile_force(nanjing: Engine, demo_forces: Path, serv
 
 def test_fixed_post_is_back_home_when_released(nanjing: Engine, tmp_path: Path) -> None:
     with nanjing.connect() as conn:
-        grid, lon, lat = conn.execute(text(
-            "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit WHERE tier = 'grid' "
-            "ORDER BY code LIMIT 1")).one()  # fmt: skip
+        grid, lon, lat = conn.execute(
+            text(
+                "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit WHERE tier "
+                "= 'grid' "
+                "ORDER BY code LIMIT 1"
+            )
+        ).one()
     directory = tmp_path / "post.csv"
     row = f"POST-TEST-3,应急处置分队,team,{grid},rescue,{lon},{lat},true\n"
     directory.write_text("code,name,kind,unit,capabilities,lon,lat,fixed_post\n" + row, encoding="utf-8")
@@ -221,9 +286,13 @@ def test_fixed_post_is_back_home_when_released(nanjing: Engine, tmp_path: Path) 
     )
     with nanjing.begin() as conn:  # out on a job: its fixes move it
         conn.execute(text("UPDATE force SET status = 'assigned' WHERE code = 'POST-TEST-3'"))
-        conn.execute(text("UPDATE force_position p SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) FROM force f "
-                          "WHERE f.id = p.force_id AND f.code = 'POST-TEST-3'"),
-                     {"x": lon + 0.01, "y": lat})  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE force_position p SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) FROM force f "
+                "WHERE f.id = p.force_id AND f.code = 'POST-TEST-3'"
+            ),
+            {"x": lon + 0.01, "y": lat},
+        )
         away = conn.execute(text(where), {"c": "POST-TEST-3"}).one()
         conn.execute(text("UPDATE force SET status = 'available' WHERE code = 'POST-TEST-3'"))
         back = conn.execute(text(where), {"c": "POST-TEST-3"}).one()

@@ -46,8 +46,9 @@ def test_start_is_idempotent_and_stop_stops(own_cluster: EmbeddedCluster) -> Non
 
 def test_server_never_runs_as_root(own_cluster: EmbeddedCluster) -> None:
     status = own_cluster.start()
-    uid_line = next(line for line in Path(f"/proc/{status.pid}/status").read_text().splitlines()
-                    if line.startswith("Uid:"))  # fmt: skip
+    uid_line = next(
+        line for line in Path(f"/proc/{status.pid}/status").read_text().splitlines() if line.startswith("Uid:")
+    )
     assert int(uid_line.split()[1]) != 0
     if os.geteuid() == 0:
         assert int(uid_line.split()[1]) == own_cluster._account().pw_uid
@@ -80,8 +81,9 @@ def test_pid_file_naming_a_foreign_live_process_is_stale(own_cluster: EmbeddedCl
 
 def test_url_works_for_psql_and_sqlalchemy(cluster: EmbeddedCluster) -> None:
     url = cluster.ensure_database("urlcheck")
-    result = subprocess.run(["psql", url, "-tAc", "SELECT postgis_lib_version()"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        ["psql", url, "-tAc", "SELECT postgis_lib_version()"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().startswith("3.")
     engine = create_engine(sqlalchemy_url(url))
     with engine.connect() as conn:
@@ -125,8 +127,18 @@ assert first.pid == again.pid, (first, again)
 print(cluster.ensure_database("usercity"))
 print(cluster.stop().running)
 """
-PACKAGES = ("psycopg", "psycopg_binary", "psycopg_binary.libs", "pydantic", "pydantic_core", "pydantic_settings",
-            "annotated_types", "typing_inspection", "dotenv", "typing_extensions.py")  # fmt: skip
+PACKAGES = (
+    "psycopg",
+    "psycopg_binary",
+    "psycopg_binary.libs",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "annotated_types",
+    "typing_inspection",
+    "dotenv",
+    "typing_extensions.py",
+)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="run by an ordinary user, every test above is this path")
@@ -156,10 +168,15 @@ def test_an_ordinary_user_runs_the_cluster_as_itself() -> None:
         data.mkdir()
         os.chown(data, account.pw_uid, account.pw_gid)
         result = subprocess.run(
-            [python, "-c", LIFECYCLE, str(data)], capture_output=True, text=True, timeout=120,
-            user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+            [python, "-c", LIFECYCLE, str(data)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=account.pw_uid,
+            group=account.pw_gid,
+            extra_groups=[],
             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(library), "HOME": str(root)},
-        )  # fmt: skip
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         url, running = result.stdout.split()
         assert url.startswith("postgresql://cityops:") and url.endswith("/usercity")

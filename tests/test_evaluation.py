@@ -64,13 +64,30 @@ def test_every_metric_matches_the_hand_computed_figures(client: TestClient, nanj
     start, end, cases = period
     result = evaluation(client, start, end, unit="320100", by="area")
     with nanjing.connect() as conn:
-        districts = conn.execute(text("SELECT DISTINCT d.code FROM event e JOIN unit d ON d.id = e.units[2] "
-                                      "WHERE e.id = ANY(:ids) ORDER BY 1"), {"ids": list(cases.values())})  # fmt: skip
+        districts = conn.execute(
+            text(
+                "SELECT DISTINCT d.code FROM event e JOIN unit d ON d.id = e.units[2] WHERE e.id = ANY(:ids) ORDER BY 1"
+            ),
+            {"ids": list(cases.values())},
+        )
         assert [row["key"] for row in result["rows"]] == list(districts.scalars()) == ["320102"]
     total = result["total"]
-    expected_counts = {"filed": 3, "closed": 2, "closed_on_time": 1, "handled": 3, "handled_on_time": 1,
-                       "checked": 3, "reworked": 1, "dispatched": 4, "returned": 1, "reopened": 0, "escalated": 0,
-                       "satisfied": 1, "basically_satisfied": 0, "unsatisfied": 0}  # fmt: skip
+    expected_counts = {
+        "filed": 3,
+        "closed": 2,
+        "closed_on_time": 1,
+        "handled": 3,
+        "handled_on_time": 1,
+        "checked": 3,
+        "reworked": 1,
+        "dispatched": 4,
+        "returned": 1,
+        "reopened": 0,
+        "escalated": 0,
+        "satisfied": 1,
+        "basically_satisfied": 0,
+        "unsatisfied": 0,
+    }
     assert {k: total[k] for k in expected_counts} == expected_counts
     assert total["late_moves"] == 3  # B's first feedback, its restart after rework, its second feedback
     assert total["closure_rate"] == round(2 / 3, 4) and total["on_time_closure_rate"] == 0.5
@@ -93,13 +110,15 @@ def test_by_department_and_by_role(client: TestClient, period: tuple) -> None:  
 
 def test_csv_and_the_report_command(client: TestClient, period: tuple, env: dict[str, str]) -> None:  # type: ignore[type-arg]
     start, end, _ = period
-    answer = client.get("/api/v1/evaluation", params={"from": start.isoformat(), "to": end.isoformat(),
-                                                       "format": "csv"})  # fmt: skip
+    answer = client.get(
+        "/api/v1/evaluation", params={"from": start.isoformat(), "to": end.isoformat(), "format": "csv"}
+    )
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert answer.headers["content-type"].startswith("text/csv") and rows[-1]["key"] == "total"
     assert rows[-1]["closure_rate"] == str(round(2 / 3, 4)) and rows[-1]["filed"] == "3"
-    printed = CliRunner().invoke(cli, ["report", "--unit", "320100", "--from", start.isoformat(), "--to",
-                                       end.isoformat()])  # fmt: skip
+    printed = CliRunner().invoke(
+        cli, ["report", "--unit", "320100", "--from", start.isoformat(), "--to", end.isoformat()]
+    )
     assert printed.exit_code == 0, printed.output
     assert "玄武区" in printed.output and "66.7%" in printed.output
     assert "closure_rate = closed / filed" in printed.output
@@ -108,8 +127,9 @@ def test_csv_and_the_report_command(client: TestClient, period: tuple, env: dict
 def test_refusals(client: TestClient, caller: Caller) -> None:
     naive = client.get("/api/v1/evaluation", params={"from": "2026-11-01T00:00:00"})
     assert naive.status_code == 422 and "time zone" in naive.json()["detail"]
-    backwards = client.get("/api/v1/evaluation", params={"from": "2026-11-02T00:00:00+08:00",
-                                                         "to": "2026-11-01T00:00:00+08:00"})  # fmt: skip
+    backwards = client.get(
+        "/api/v1/evaluation", params={"from": "2026-11-02T00:00:00+08:00", "to": "2026-11-01T00:00:00+08:00"}
+    )
     assert backwards.status_code == 422 and "before" in backwards.json()["detail"]
     assert client.get("/api/v1/evaluation", params={"by": "mood"}).status_code == 422
     assert client.get("/api/v1/evaluation", params={"unit": "999999"}).status_code == 404

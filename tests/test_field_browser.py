@@ -40,10 +40,13 @@ def quick(nanjing: Engine, nanjing_settings: StoreSettings) -> Iterator[str]:
 def spot(nanjing: Engine) -> tuple[float, float]:
     """A point of the street away from where other tests stand their forces (a grid's, not the street's)."""
     with nanjing.connect() as conn:
-        return conn.execute(text(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p FROM unit g JOIN unit s "
-            "ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' ORDER BY g.code DESC LIMIT 1) q"),
-            {"s": STREET}).one()  # type: ignore[return-value]  # fmt: skip
+        return conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p FROM unit g JOIN unit s "
+                "ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' ORDER BY g.code DESC LIMIT 1) q"
+            ),
+            {"s": STREET},
+        ).one()  # type: ignore[return-value]
 
 
 def capability(nanjing: Engine) -> str:
@@ -57,8 +60,16 @@ def person_behind(nanjing: Engine, code: str) -> str:
     """A field_force user (with a password) standing behind the force ``code``."""
     name = f"field-{uuid.uuid4().hex[:8]}"
     with nanjing.begin() as conn:
-        create_user(conn, name, unit_code=STREET, roles=["field_force"], password=PASSWORD, force_code=code,
-                    display_name="张队长", actor="tests")  # fmt: skip
+        create_user(
+            conn,
+            name,
+            unit_code=STREET,
+            roles=["field_force"],
+            password=PASSWORD,
+            force_code=code,
+            display_name="张队长",
+            actor="tests",
+        )
     return name
 
 
@@ -71,9 +82,18 @@ def commander(nanjing: Engine) -> str:
 
 def new_case(server: str, caller: Caller, nanjing: Engine, lon: float, lat: float) -> str:
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
-    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
-        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失，路人绊倒",
-        "reporter": {"name": "李四", "phone": "13900001111"}})  # fmt: skip
+    answer = httpx.post(
+        f"{server}/api/v1/reports",
+        headers=caller(["city_commander"], "320100"),
+        json={
+            "lon": lon,
+            "lat": lat,
+            "category": CATEGORY,
+            "source": "hotline",
+            "description": "井盖缺失，路人绊倒",
+            "reporter": {"name": "李四", "phone": "13900001111"},
+        },
+    )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["case_id"])
 
@@ -88,9 +108,12 @@ def open_case(watched: Watched, case_id: str, lon: float, lat: float) -> None:
 
 def stage_on_panel(watched: Watched, force_code: str, stage: str, step: str, timeout_s: float = 10) -> None:
     """Wait until the commander's panel shows the force's assignment at ``stage`` with ``step`` in its story."""
-    wait_until(watched.page, f"[...document.querySelectorAll('.cityops-assignment[data-stage={stage}]')].some("
-                             f"e => e.textContent.includes('{force_code}') && e.querySelector('[data-step={step}]'))",
-               timeout_s=timeout_s)  # fmt: skip
+    wait_until(
+        watched.page,
+        f"[...document.querySelectorAll('.cityops-assignment[data-stage={stage}]')].some("
+        f"e => e.textContent.includes('{force_code}') && e.querySelector('[data-step={step}]'))",
+        timeout_s=timeout_s,
+    )
 
 
 @pytest.mark.browser
@@ -156,8 +179,11 @@ def test_a_refusal_reads_in_words_and_unable_asks_a_reason_on_a_desktop(
     case_id = new_case(quick, caller, nanjing, lon, lat)
     field = signed_in(browser, quick, person_behind(nanjing, code), "/field", **DESKTOP)
     wait_until(field.page, "window.cityopsFieldReady === true")
-    booked = httpx.post(f"{quick}/api/v1/events/{case_id}/assignments", headers=caller(["street"], STREET),
-                        json={"force_ids": [force_id], "capabilities": [cap]})  # fmt: skip
+    booked = httpx.post(
+        f"{quick}/api/v1/events/{case_id}/assignments",
+        headers=caller(["street"], STREET),
+        json={"force_ids": [force_id], "capabilities": [cap]},
+    )
     assert booked.status_code == 201, booked.text
     page = field.page
     wait_until(page, "!!document.querySelector('.field-card[data-stage=offered]')", timeout_s=10)
@@ -188,15 +214,21 @@ def test_a_timed_out_assignment_shows_its_re_offer_on_the_commanders_panel(
     late = signed_in(browser, quick, person_behind(nanjing, first_code), "/field", **PHONE)
     command = signed_in(browser, quick, commander(nanjing), "/map", **DESKTOP)
     open_case(command, case_id, lon, lat)
-    booked = httpx.post(f"{quick}/api/v1/events/{case_id}/assignments", headers=caller(["street"], STREET),
-                        json={"force_ids": [first], "capabilities": [cap]})  # fmt: skip
+    booked = httpx.post(
+        f"{quick}/api/v1/events/{case_id}/assignments",
+        headers=caller(["street"], STREET),
+        json={"force_ids": [first], "capabilities": [cap]},
+    )
     assert booked.status_code == 201, booked.text
     stage_on_panel(command, first_code, "offered", "offered")
     wait_until(late.page, "!!document.querySelector('.field-card[data-stage=offered]')", timeout_s=10)
     # nobody accepts: after the deadline the sweeper releases it and offers the case to the next force
     stage_on_panel(command, first_code, "released", "timed_out", timeout_s=ACCEPT_S + 10)
-    wait_until(command.page, f"[...document.querySelectorAll('[data-step=reoffered]')].some("
-                             f"e => e.textContent.includes('{second_code}'))", timeout_s=5)  # fmt: skip
+    wait_until(
+        command.page,
+        f"[...document.querySelectorAll('[data-step=reoffered]')].some(e => e.textContent.includes('{second_code}'))",
+        timeout_s=5,
+    )
     stage_on_panel(command, second_code, "offered", "offered")
     assert "超时未接受" in command.page.inner_text(".cityops-assignments")
     command.page.locator(".cityops-assignments").scroll_into_view_if_needed()

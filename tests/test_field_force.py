@@ -34,31 +34,48 @@ def capability(nanjing: Engine) -> str:
 
 def point_in(nanjing: Engine, unit: str) -> tuple[float, float]:
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
-                                 "WHERE code = :u) q"), {"u": unit}).one()  # fmt: skip
+        return conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit WHERE code = :u) q"),
+            {"u": unit},
+        ).one()
 
 
 def other_district_street(nanjing: Engine) -> str:
     """A street of 秦淮区: outside the forces' own district (what a borrowed force is sent to)."""
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT code FROM unit WHERE tier = 'street' AND code LIKE '320104%' "
-                                 "ORDER BY code LIMIT 1")).scalar_one()  # fmt: skip
+        return conn.execute(
+            text("SELECT code FROM unit WHERE tier = 'street' AND code LIKE '320104%' ORDER BY code LIMIT 1")
+        ).scalar_one()
 
 
 def case_in(client: TestClient, nanjing: Engine, unit: str) -> int:
     """A new case in the unit, reported with the reporter's contact (which a force sees masked)."""
     lon, lat = point_in(nanjing, unit)
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "2000)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
-    body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失，有人绊倒",
-            "reporter": {"name": "李四", "phone": "13900001111"}}  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 2000)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
+    body = {
+        "lon": lon,
+        "lat": lat,
+        "category": CATEGORY,
+        "source": "hotline",
+        "description": "井盖缺失，有人绊倒",
+        "reporter": {"name": "李四", "phone": "13900001111"},
+    }
     response = client.post("/api/v1/reports", json=body)
     assert response.status_code == 201, response.text
     return int(response.json()["case_id"])
 
 
-def crew(nanjing: Engine, caps: list[str], people: int = 1, roles: tuple[str, ...] = ("field_force",),
-         at: tuple[float, float] | None = None) -> tuple[int, str, list[dict[str, str]]]:  # fmt: skip
+def crew(
+    nanjing: Engine,
+    caps: list[str],
+    people: int = 1,
+    roles: tuple[str, ...] = ("field_force",),
+    at: tuple[float, float] | None = None,
+) -> tuple[int, str, list[dict[str, str]]]:
     """A force of the home street near ``at`` and ``people`` users behind it: (force id, code, their headers)."""
     force_id, code = add_force(nanjing, HOME, caps, kind="team", at=at or point_in(nanjing, HOME))
     headers = []
@@ -77,8 +94,9 @@ def offer(client: TestClient, case: int, force_id: int, caps: list[str]) -> int:
 
 
 def answer(client: TestClient, who: dict[str, str], assignment: int, given: str, reason: str = "") -> httpx.Response:
-    return client.post(f"/api/v1/me/assignments/{assignment}/answer", headers=who,
-                       json={"answer": given, "reason": reason})  # fmt: skip
+    return client.post(
+        f"/api/v1/me/assignments/{assignment}/answer", headers=who, json={"answer": given, "reason": reason}
+    )
 
 
 def story(client: TestClient, case: int) -> dict[int, dict[str, Any]]:
@@ -94,8 +112,9 @@ def steps(item: dict[str, Any]) -> list[str]:
 
 def expire(nanjing: Engine, assignment: int) -> None:
     with nanjing.begin() as conn:
-        conn.execute(text("UPDATE assignment SET accept_by = now() - interval '1 second' WHERE id = :a"),
-                     {"a": assignment})  # fmt: skip
+        conn.execute(
+            text("UPDATE assignment SET accept_by = now() - interval '1 second' WHERE id = :a"), {"a": assignment}
+        )
 
 
 # ---- who stands behind a force ------------------------------------------------------------------
@@ -103,13 +122,28 @@ def test_a_user_answers_for_a_force_of_their_own_unit(nanjing: Engine) -> None:
     _, code = add_force(nanjing, HOME, ["drainage"], kind="person")
     with nanjing.begin() as conn:
         with pytest.raises(InvalidInputError, match=f"--unit {HOME}"):
-            create_user(conn, f"x-{uuid.uuid4().hex[:8]}", unit_code="320102", roles=["field_force"], password=None,
-                        force_code=code, actor="tests")  # fmt: skip
+            create_user(
+                conn,
+                f"x-{uuid.uuid4().hex[:8]}",
+                unit_code="320102",
+                roles=["field_force"],
+                password=None,
+                force_code=code,
+                actor="tests",
+            )
         with pytest.raises(NotFoundError, match="no force"):
-            create_user(conn, f"x-{uuid.uuid4().hex[:8]}", unit_code=HOME, roles=["field_force"], password=None,
-                        force_code="F-nobody", actor="tests")  # fmt: skip
-        permissions = conn.execute(text("SELECT name, permissions FROM role WHERE name IN ('field_force', "
-                                        "'grid_worker')")).all()  # fmt: skip
+            create_user(
+                conn,
+                f"x-{uuid.uuid4().hex[:8]}",
+                unit_code=HOME,
+                roles=["field_force"],
+                password=None,
+                force_code="F-nobody",
+                actor="tests",
+            )
+        permissions = conn.execute(
+            text("SELECT name, permissions FROM role WHERE name IN ('field_force', 'grid_worker')")
+        ).all()
     granted = dict(permissions)
     assert granted["field_force"] == ["assignments:answer"]
     assert "assignments:answer" in granted["grid_worker"]
@@ -122,13 +156,15 @@ def test_the_cli_links_a_new_user_to_a_force(nanjing: Engine, env: dict[str, str
 
     _, code = add_force(nanjing, HOME, ["drainage"], kind="vehicle")
     name = f"cli-{uuid.uuid4().hex[:8]}"
-    run = CliRunner().invoke(app, ["user", "add", name, "--unit", HOME, "--role", "field_force", "--force", code,
-                                   "--no-password"])  # fmt: skip
+    run = CliRunner().invoke(
+        app, ["user", "add", name, "--unit", HOME, "--role", "field_force", "--force", code, "--no-password"]
+    )
     assert run.exit_code == 0, run.output
     assert f"answering for force {code}" in " ".join(run.output.split())
     with nanjing.connect() as conn:
-        linked = conn.execute(text("SELECT f.code FROM app_user u JOIN force f ON f.id = u.force_id "
-                                   "WHERE u.username = :u"), {"u": name}).scalar_one()  # fmt: skip
+        linked = conn.execute(
+            text("SELECT f.code FROM app_user u JOIN force f ON f.id = u.force_id WHERE u.username = :u"), {"u": name}
+        ).scalar_one()
     assert linked == code
 
 
@@ -141,13 +177,20 @@ def test_accept_arrive_complete_each_moves_the_force_and_is_told(client: TestCli
     mine = client.get("/api/v1/me/assignments", headers=person).json()
     assert mine["force"]["code"] == code
     first = mine["items"][0]
-    assert (first["id"], first["case_id"], first["stage"], first["answers"]) == (assignment, case, "offered",
-                                                                                  ["accept", "unable"])  # fmt: skip
+    assert (first["id"], first["case_id"], first["stage"], first["answers"]) == (
+        assignment,
+        case,
+        "offered",
+        ["accept", "unable"],
+    )
     assert first["accept_by"] and first["category"] == CATEGORY and first["category_name"]
     assert first["description"] == "井盖缺失，有人绊倒" and first["lon"] and first["lat"]
     assert first["reporter"] == {"name": "李*", "phone": "139****1111"}
-    for given, stage, status in (("accept", "en_route", "en_route"), ("arrive", "on_scene", "on_scene"),
-                                 ("complete", "released", "available")):  # fmt: skip
+    for given, stage, status in (
+        ("accept", "en_route", "en_route"),
+        ("arrive", "on_scene", "on_scene"),
+        ("complete", "released", "available"),
+    ):
         done = answer(client, person, assignment, given)
         assert done.status_code == 200, done.text
         assert done.json()["stage"] == stage and done.json()["force_status"] == status
@@ -189,8 +232,11 @@ def test_an_accept_after_the_deadline_says_whom_the_case_was_offered_to(client: 
     assert told[newest]["reoffer_of"] == assignment and steps(told[newest]) == ["offered"]
     assert steps(told[assignment]) == ["offered", "timed_out", "reoffered"]
     reoffer = told[assignment]["steps"][-1]
-    assert (reoffer["next_force_id"], reoffer["next_force_code"], reoffer["note"]) == (next_id, next_code,
-                                                                                     "accept_timeout")  # fmt: skip
+    assert (reoffer["next_force_id"], reoffer["next_force_code"], reoffer["note"]) == (
+        next_id,
+        next_code,
+        "accept_timeout",
+    )
     mine = client.get("/api/v1/me/assignments", headers=late).json()["items"]
     assert mine[0]["id"] == assignment and mine[0]["reoffered_to_code"] == next_code and mine[0]["answers"] == []
     assert client.get(f"/api/v1/forces/{late_id}").json()["status"] == "available"
@@ -242,8 +288,16 @@ def test_the_sweeper_tells_a_timed_out_assignment_and_its_re_offer(client: TestC
 
 def test_the_story_is_append_only(nanjing: Engine) -> None:
     with nanjing.connect() as conn:
-        writes = conn.execute(text("SELECT has_table_privilege('cityops_api', 'assignment_event', p) "
-                                   "FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) p")).scalars().all()  # fmt: skip
+        writes = (
+            conn.execute(
+                text(
+                    "SELECT has_table_privilege('cityops_api', 'assignment_event', p) "
+                    "FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) p"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert writes == [False, False, False]  # the API only reads it; the trigger on assignment writes it
     for change in (
         "UPDATE assignment_event SET note = 'rewritten'",

@@ -38,16 +38,29 @@ CONTROLS = "a[href], button, input, select, textarea, summary"
 def grid(nanjing: Engine) -> dict[str, object]:
     """The street's largest grid: a worker of it, two points inside far apart, a point in the next grid."""
     with nanjing.begin() as conn:
-        code, name = conn.execute(text(
-            "SELECT g.code, g.name FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s "
-            "AND g.tier = 'grid' ORDER BY ST_Area(g.geom) DESC LIMIT 1"), {"s": STREET}).one()  # fmt: skip
-        inside = conn.execute(text(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(ST_Buffer(geom, -0.0003), 2, 7))).geom p "
-            "FROM unit WHERE code = :c) x"), {"c": code}).all()  # fmt: skip
-        outside = conn.execute(text(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(n.geom) p FROM unit n JOIN unit g ON g.code = :c "
-            "WHERE n.tier = 'grid' AND n.code <> g.code ORDER BY n.geom <-> g.geom LIMIT 1) x"),
-            {"c": code}).one()  # fmt: skip
+        code, name = conn.execute(
+            text(
+                "SELECT g.code, g.name FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s "
+                "AND g.tier = 'grid' ORDER BY ST_Area(g.geom) DESC LIMIT 1"
+            ),
+            {"s": STREET},
+        ).one()
+        inside = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(ST_Buffer(geom, -0.0003), 2, "
+                "7))).geom p "
+                "FROM unit WHERE code = :c) x"
+            ),
+            {"c": code},
+        ).all()
+        outside = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(n.geom) p FROM unit n JOIN unit g ON "
+                "g.code = :c "
+                "WHERE n.tier = 'grid' AND n.code <> g.code ORDER BY n.geom <-> g.geom LIMIT 1) x"
+            ),
+            {"c": code},
+        ).one()
         worker = f"worker-{uuid.uuid4().hex[:6]}"
         create_user(conn, worker, unit_code=code, roles=["grid_worker"], password=PASSWORD, actor="tests")
     for lon, lat in inside:
@@ -87,16 +100,24 @@ def waiting(page: Page) -> str:
 def filed_by(nanjing: Engine, worker: str) -> int:
     """How many reports the worker has filed (the audit log's record of each)."""
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM audit_log WHERE actor = :w AND action = 'report.filed'"),
-                            {"w": worker}).scalar_one()  # fmt: skip
+        return conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE actor = :w AND action = 'report.filed'"), {"w": worker}
+        ).scalar_one()
 
 
 def cases_of(nanjing: Engine, tag: str) -> list[tuple[int, int]]:
     """(case, photos) for each report whose description carries ``tag``."""
     with nanjing.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(  # type: ignore[misc]
-            "SELECT r.event_id, (SELECT count(*) FROM report_media m WHERE m.report_id = r.id) FROM report r "
-            "WHERE r.description LIKE :t ORDER BY r.id"), {"t": f"%{tag}%"})]  # fmt: skip
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(  # type: ignore[misc]
+                    "SELECT r.event_id, (SELECT count(*) FROM report_media m WHERE m.report_id = r.id) FROM report r "
+                    "WHERE r.description LIKE :t ORDER BY r.id"
+                ),
+                {"t": f"%{tag}%"},
+            )
+        ]
 
 
 def worker_page(browser: Browser, server: str, grid: dict[str, object], path: str = "/map/worker") -> Watched:
@@ -108,7 +129,7 @@ def worker_page(browser: Browser, server: str, grid: dict[str, object], path: st
 @pytest.mark.browser
 def test_two_reports_filed_offline_become_exactly_two_cases_when_back_online(
     browser: Browser, server: str, artifacts: Path, grid: dict[str, object], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     page, context = watched.page, watched.page.context
     before, tag = filed_by(nanjing, str(grid["worker"])), uuid.uuid4().hex[:8]
@@ -137,7 +158,7 @@ def test_two_reports_filed_offline_become_exactly_two_cases_when_back_online(
 @pytest.mark.browser
 def test_a_queued_report_sent_again_and_again_files_one_case(
     browser: Browser, server: str, grid: dict[str, object], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     page, tag = watched.page, uuid.uuid4().hex[:8]
     lon, lat = grid["inside"][0]  # type: ignore[index]
@@ -159,7 +180,7 @@ def test_a_queued_report_sent_again_and_again_files_one_case(
 @pytest.mark.browser
 def test_a_point_outside_the_grid_is_refused_on_the_phone_before_sending(
     browser: Browser, server: str, artifacts: Path, grid: dict[str, object]
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     page = watched.page
     wait_until(page, "window.cityopsGrid === true")  # the grid's outline: known
@@ -204,7 +225,7 @@ def assert_labelled_and_large(page: Page) -> None:
 @pytest.mark.browser
 def test_every_control_is_labelled_and_a_thumb_sized_target(
     browser: Browser, server: str, grid: dict[str, object], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     wait_until(watched.page, "!!document.querySelector('#cityops-tasks li')")
     assert_labelled_and_large(watched.page)
@@ -217,7 +238,7 @@ def test_every_control_is_labelled_and_a_thumb_sized_target(
 @pytest.mark.browser
 def test_the_page_opens_offline_after_one_online_visit(
     browser: Browser, server: str, artifacts: Path, grid: dict[str, object], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     page = watched.page
     manifest = page.evaluate("document.querySelector('link[rel=manifest]').href")
@@ -257,14 +278,17 @@ def test_the_page_opens_offline_after_one_online_visit(
 @pytest.mark.browser
 def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_done(
     browser: Browser, server: str, artifacts: Path, caller: Caller, nanjing: Engine, grid: dict[str, object]
-) -> None:  # fmt: skip
+) -> None:
     lon, lat = grid["inside"][0]  # type: ignore[index]
     cap = capability(nanjing)
     force_id, code = add_force(nanjing, STREET, [cap], kind="team", at=(lon, lat))
     person = person_behind(nanjing, code)
     case_id = new_case(server, caller, nanjing, lon, lat)
-    booked = httpx.post(f"{server}/api/v1/events/{case_id}/assignments", headers=caller(["street"], STREET),
-                        json={"force_ids": [force_id], "capabilities": [cap]})  # fmt: skip
+    booked = httpx.post(
+        f"{server}/api/v1/events/{case_id}/assignments",
+        headers=caller(["street"], STREET),
+        json={"force_ids": [force_id], "capabilities": [cap]},
+    )
     assert booked.status_code == 201, booked.text
     field = signed_in(browser, server, person, "/field", **PHONE)
     page = field.page
@@ -283,8 +307,9 @@ def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_
     wait_until(page, "!!document.querySelector('.field-card[data-stage=en_route]')", timeout_s=30)
     wait_until(page, "!document.querySelector('.cityops-outbox-count')?.textContent")
     with nanjing.connect() as conn:
-        assert conn.execute(text("SELECT accepted_at IS NOT NULL FROM assignment WHERE id = :a"),
-                            {"a": int(assignment)}).scalar_one()  # fmt: skip
+        assert conn.execute(
+            text("SELECT accepted_at IS NOT NULL FROM assignment WHERE id = :a"), {"a": int(assignment)}
+        ).scalar_one()
     with httpx.Client(base_url=server) as phone:  # the same answer again: done under a key, refused without
         phone.post("/api/v1/auth/session", data={"username": person, "password": PASSWORD})
         url, headers = f"/field/assignments/{assignment}/answer", {"X-Requested-With": "htmx", "HX-Request": "true"}
@@ -302,7 +327,7 @@ def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_
 @pytest.mark.browser
 def test_english_shows_no_chinese_words_and_no_codes(
     browser: Browser, server: str, artifacts: Path, grid: dict[str, object]
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid, "/map/worker?lang=en")
     page = watched.page
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -314,8 +339,9 @@ def test_english_shows_no_chinese_words_and_no_codes(
     tap(page, *grid["outside"])  # type: ignore[misc]
     page.screenshot(path=str(artifacts / "field-english.png"))
     sheet = page.inner_text("#cityops-sheet").replace(str(grid["name"]), "")  # a place's name is a proper noun
-    options = page.evaluate("[...document.querySelectorAll('select[name=category] option, optgroup')]"
-                            ".map(o => o.label || o.textContent)")  # fmt: skip
+    options = page.evaluate(
+        "[...document.querySelectorAll('select[name=category] option, optgroup')].map(o => o.label || o.textContent)"
+    )
     assert not HAN.search(sheet), [line for line in sheet.splitlines() if HAN.search(line)]
     assert not [o for o in options if HAN.search(o) or re.fullmatch(r"\d{6}", o)]
     assert not re.search(r"\b(" + "|".join(STATES) + r")\b", page.inner_text("#cityops-tasks"))
@@ -354,7 +380,7 @@ def test_a_changed_shell_file_is_a_new_cache_version(tmp_path: Path, monkeypatch
 @pytest.mark.browser
 def test_a_refused_item_shows_the_servers_words_until_dismissed_and_is_not_retried(
     browser: Browser, server: str, artifacts: Path, grid: dict[str, object]
-) -> None:  # fmt: skip
+) -> None:
     watched = worker_page(browser, server, grid)
     page = watched.page
     lon, lat = grid["outside"]  # type: ignore[misc]

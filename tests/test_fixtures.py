@@ -48,8 +48,9 @@ def test_generated_features_say_they_are_synthetic(tiers: dict[str, gpd.GeoDataF
         assert tiers[tier].source.str.contains("synthetic").all(), tier
 
 
-@pytest.mark.parametrize(("child", "parent"), [("district", "city"), ("street", "district"),
-                                               ("community", "street"), ("grid", "community")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("child", "parent"), [("district", "city"), ("street", "district"), ("community", "street"), ("grid", "community")]
+)
 def test_tiers_tile_their_parents_exactly(tiers: dict[str, gpd.GeoDataFrame], child: str, parent: str) -> None:
     children, parents = tiers[child], tiers[parent]
     assert children.is_valid.all()
@@ -74,8 +75,9 @@ def test_grids_are_smaller_downtown(tiers: dict[str, gpd.GeoDataFrame]) -> None:
 
 
 def test_streets_sit_near_their_real_bounding_boxes(tiers: dict[str, gpd.GeoDataFrame]) -> None:
-    boxes = pd.read_csv(SOURCE / "nanjing_street_bboxes_sizhi.csv",
-                        dtype={"code": str, "bbox_in_parent_district": "boolean"})  # fmt: skip
+    boxes = pd.read_csv(
+        SOURCE / "nanjing_street_bboxes_sizhi.csv", dtype={"code": str, "bbox_in_parent_district": "boolean"}
+    )
     plausible = boxes[boxes.bbox_in_parent_district.fillna(False)].set_index("code")
     streets = tiers["street"].set_index("code").loc[plausible.index]
     centres = shapely.points((plausible.minx + plausible.maxx) / 2, (plausible.miny + plausible.maxy) / 2)

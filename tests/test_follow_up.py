@@ -27,11 +27,17 @@ REPORT = {"category": CATEGORY, "source": "hotline", "reporter": {"name": "李�
 def closed_case_with_two_reports(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[int, list[str]]:
     """Two citizens report one manhole; the case is handled and closed by a second hand. (case, tokens)"""
     lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)  # inside 玄武区
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
-    answers = [client.post("/api/v1/reports", json={**REPORT, "lon": lon + i * 1e-5, "lat": lat,
-                                                    "description": f"井盖 {uuid.uuid4()}"}).json()
-               for i in range(2)]  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 500)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
+    answers = [
+        client.post(
+            "/api/v1/reports", json={**REPORT, "lon": lon + i * 1e-5, "lat": lat, "description": f"井盖 {uuid.uuid4()}"}
+        ).json()
+        for i in range(2)
+    ]
     case = int(answers[0]["case_id"])
     assert answers[1]["case_id"] == str(case) and answers[1]["merged"]
     version = walk(client, case)
@@ -63,19 +69,26 @@ def test_closing_queues_one_follow_up_per_report_and_the_sender_delivers_each_on
     assert client.portal.call(send_due, pool, outbox) == (0, 0)  # type: ignore[union-attr]
 
 
-def test_an_unreachable_receiver_is_retried_then_marked_failed(client: TestClient, nanjing: Engine,
-                                                               caller: Caller, tmp_path: Path) -> None:  # fmt: skip
+def test_an_unreachable_receiver_is_retried_then_marked_failed(
+    client: TestClient, nanjing: Engine, caller: Caller, tmp_path: Path
+) -> None:
     case, _ = closed_case_with_two_reports(client, nanjing, caller)
     settings = LoopSettings(_env_file=None, follow_up_webhook="http://127.0.0.1:9/", follow_up_attempts=2)  # type: ignore[call-arg]
     outbox = Outbox(settings, tmp_path / "unused.jsonl")
     pool = client.app.state.pool  # type: ignore[attr-defined]
     with nanjing.begin() as conn:  # only this case's follow-ups are due (others wait for the shared sender)
-        conn.execute(text("UPDATE follow_up SET next_attempt_at = now() + interval '1 hour' "
-                          "WHERE state = 'pending' AND event_id <> :e"), {"e": case})  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE follow_up SET next_attempt_at = now() + interval '1 hour' "
+                "WHERE state = 'pending' AND event_id <> :e"
+            ),
+            {"e": case},
+        )
     assert client.portal.call(send_due, pool, outbox) == (0, 2)  # type: ignore[union-attr]
     with nanjing.begin() as conn:
-        rows = conn.execute(text("SELECT state, attempts, last_error IS NOT NULL FROM follow_up WHERE event_id = :e"),
-                            {"e": case}).all()  # fmt: skip
+        rows = conn.execute(
+            text("SELECT state, attempts, last_error IS NOT NULL FROM follow_up WHERE event_id = :e"), {"e": case}
+        ).all()
         assert rows == [("pending", 1, True)] * 2
         conn.execute(text("UPDATE follow_up SET next_attempt_at = now() WHERE event_id = :e"), {"e": case})
     assert client.portal.call(send_due, pool, outbox) == (0, 2)  # type: ignore[union-attr]
@@ -84,8 +97,9 @@ def test_an_unreachable_receiver_is_retried_then_marked_failed(client: TestClien
     assert states == ["failed", "failed"] and not (tmp_path / "unused.jsonl").exists()
 
 
-def test_the_apps_own_sender_drains_the_outbox(nanjing: Engine, nanjing_settings: StoreSettings, client: TestClient,
-                                               caller: Caller) -> None:  # fmt: skip
+def test_the_apps_own_sender_drains_the_outbox(
+    nanjing: Engine, nanjing_settings: StoreSettings, client: TestClient, caller: Caller
+) -> None:
     case, _ = closed_case_with_two_reports(client, nanjing, caller)
     log = nanjing_settings.data_dir / "follow_up.jsonl"
     app = create_app(nanjing_settings, api_settings(), loop_settings=LoopSettings(_env_file=None, deadline_sweep_s=0.6))  # type: ignore[call-arg]
@@ -93,8 +107,9 @@ def test_the_apps_own_sender_drains_the_outbox(nanjing: Engine, nanjing_settings
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with nanjing.connect() as conn:
-                states = conn.execute(text("SELECT state FROM follow_up WHERE event_id = :e"),
-                                      {"e": case}).scalars().all()  # fmt: skip
+                states = (
+                    conn.execute(text("SELECT state FROM follow_up WHERE event_id = :e"), {"e": case}).scalars().all()
+                )
             if states == ["sent", "sent"]:
                 break
             time.sleep(0.2)
@@ -112,8 +127,11 @@ def test_ratings_by_token_and_an_unsatisfied_reporter_reopens_the_case(
 
     happy = rating(first, "satisfied")
     assert happy.status_code == 201 and happy.json()["case_id"] == str(case)
-    assert {k: happy.json()[k] for k in ("rating", "reopened", "state")} == {"rating": "satisfied", "reopened": False,
-                                                                             "state": "closed"}  # fmt: skip
+    assert {k: happy.json()[k] for k in ("rating", "reopened", "state")} == {
+        "rating": "satisfied",
+        "reopened": False,
+        "state": "closed",
+    }
     again = rating(first, "unsatisfied")
     assert again.status_code == 409 and "already rated (satisfied)" in again.json()["detail"]
     unhappy = rating(second, "unsatisfied", "井盖仍松动")
@@ -127,5 +145,9 @@ def test_ratings_by_token_and_an_unsatisfied_reporter_reopens_the_case(
     assert rating(first, "meh").status_code == 422 and rating("not-a-token", "satisfied").status_code == 422
     assert rating(second, "satisfied", "bad\x00note").status_code == 422  # unstorable: the client's to fix
     with nanjing.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :e"),
-                            {"e": case}).scalar_one() == 0  # fmt: skip
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :e"), {"e": case}
+            ).scalar_one()
+            == 0
+        )

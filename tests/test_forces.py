@@ -42,20 +42,31 @@ def test_the_demo_directory_is_realistic(nanjing: Engine, demo_forces: Path) -> 
     codes = [row["code"] for row in rows]
     starts = json.dumps([{"unit": r["unit"], "lon": float(r["lon"]), "lat": float(r["lat"])} for r in rows])
     with nanjing.connect() as conn:
-        kinds = dict(conn.execute(text("SELECT kind::text, count(*) FROM force WHERE code = ANY(:c) GROUP BY 1"),
-                                  {"c": codes}).all())  # fmt: skip
-        districts = conn.execute(text(
-            "SELECT count(DISTINCT f.units[2]) FROM force f WHERE code = ANY(:c) AND array_length(f.units, 1) >= 2"),
-            {"c": codes}).scalar_one()  # fmt: skip
-        capabilities = conn.execute(text(
-            "SELECT count(DISTINCT c) FROM force, unnest(capabilities) c WHERE code = ANY(:c)"),
-            {"c": codes}).scalar_one()  # fmt: skip
-        inside = conn.execute(text(
-            "SELECT count(*) FROM json_to_recordset(CAST(:s AS json)) AS x(unit text, lon float8, lat float8) "
-            "JOIN unit u ON u.code = x.unit WHERE ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326))"),
-            {"s": starts}).scalar_one()  # fmt: skip
-        members = conn.execute(text("SELECT count(*) FROM team_member m JOIN force t ON t.id = m.team_id "
-                                    "WHERE t.code = ANY(:c)"), {"c": codes}).scalar_one()  # fmt: skip
+        kinds = dict(
+            conn.execute(
+                text("SELECT kind::text, count(*) FROM force WHERE code = ANY(:c) GROUP BY 1"), {"c": codes}
+            ).all()
+        )
+        districts = conn.execute(
+            text(
+                "SELECT count(DISTINCT f.units[2]) FROM force f WHERE code = ANY(:c) AND array_length(f.units, 1) >= 2"
+            ),
+            {"c": codes},
+        ).scalar_one()
+        capabilities = conn.execute(
+            text("SELECT count(DISTINCT c) FROM force, unnest(capabilities) c WHERE code = ANY(:c)"), {"c": codes}
+        ).scalar_one()
+        inside = conn.execute(
+            text(
+                "SELECT count(*) FROM json_to_recordset(CAST(:s AS json)) AS x(unit text, lon float8, lat float8) "
+                "JOIN unit u ON u.code = x.unit WHERE ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326))"
+            ),
+            {"s": starts},
+        ).scalar_one()
+        members = conn.execute(
+            text("SELECT count(*) FROM team_member m JOIN force t ON t.id = m.team_id WHERE t.code = ANY(:c)"),
+            {"c": codes},
+        ).scalar_one()
     assert sum(kinds.values()) == len(rows) > 5000 and set(kinds) == {"person", "team", "vehicle", "equipment"}
     assert districts == 12 and capabilities >= 12
     assert inside == len(rows)  # every force starts inside its own unit
@@ -64,34 +75,57 @@ def test_the_demo_directory_is_realistic(nanjing: Engine, demo_forces: Path) -> 
 
 def test_the_directory_file_is_checked_whole_and_nothing_is_half_written(nanjing: Engine, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "OK-1,泵车,equipment,320102,水务局,drainage,,,,,118.79,32.05\n"
-                   "OK-1,twice,vehicle,320102,,,,,,,,\n"
-                   "BAD 2,车,vehicle,320102,,,,,,,,\n"
-                   "B-3,车,spaceship,320102,,,,,,,,\n"
-                   "B-4,车,vehicle,999999,,,,,,,,\n"
-                   "B-5,车,vehicle,320102,,teleport,,,,,,\n"
-                   "B-6,车,vehicle,320102,,,25:00-08:00,,,,,\n"
-                   "B-7,车,vehicle,320102,,,,,abc,,,\n"
-                   "B-8,车,vehicle,320102,,,,,,B-9,,\n"
-                   "B-9,人,person,320102,,,,,,,118.79,\n"
-                   "B-10,人,person,320102,,,,,,,200,32\n", encoding="utf-8")  # fmt: skip
+    bad.write_text(
+        HEADER + "OK-1,泵车,equipment,320102,水务局,drainage,,,,,118.79,32.05\n"
+        "OK-1,twice,vehicle,320102,,,,,,,,\n"
+        "BAD 2,车,vehicle,320102,,,,,,,,\n"
+        "B-3,车,spaceship,320102,,,,,,,,\n"
+        "B-4,车,vehicle,999999,,,,,,,,\n"
+        "B-5,车,vehicle,320102,,teleport,,,,,,\n"
+        "B-6,车,vehicle,320102,,,25:00-08:00,,,,,\n"
+        "B-7,车,vehicle,320102,,,,,abc,,,\n"
+        "B-8,车,vehicle,320102,,,,,,B-9,,\n"
+        "B-9,人,person,320102,,,,,,,118.79,\n"
+        "B-10,人,person,320102,,,,,,,200,32\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InvalidInputError) as refused:
         load_directory(nanjing, bad, actor="tests")
     message = str(refused.value)
-    for expected in ("row 3 (OK-1): code OK-1 appears twice", "row 4 (BAD 2): code must be",
-                     "row 5 (B-3): kind 'spaceship'", "row 6 (B-4): unit '999999'", "unknown capabilities teleport",
-                     "shift '25:00-08:00'", "contact_phone 'abc'", "only a team has members", "give both or neither",
-                     "outside -180…180"):  # fmt: skip
+    for expected in (
+        "row 3 (OK-1): code OK-1 appears twice",
+        "row 4 (BAD 2): code must be",
+        "row 5 (B-3): kind 'spaceship'",
+        "row 6 (B-4): unit '999999'",
+        "unknown capabilities teleport",
+        "shift '25:00-08:00'",
+        "contact_phone 'abc'",
+        "only a team has members",
+        "give both or neither",
+        "outside -180…180",
+    ):
         assert expected in message
     with nanjing.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM force WHERE code = 'OK-1'")).scalar_one() == 0
 
 
 def test_a_directory_loads_from_geojson_and_a_reload_updates(nanjing: Engine, tmp_path: Path) -> None:
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [118.80, 32.06]},
-                 "properties": {"code": f"GJ-{i}", "name": f"队员{i}", "kind": "person", "unit": "320102",
-                                "capabilities": "first_aid", "shift": "20:00-08:00", "contact_phone": "13800000000"}}
-                for i in range(3)]  # fmt: skip
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [118.80, 32.06]},
+            "properties": {
+                "code": f"GJ-{i}",
+                "name": f"队员{i}",
+                "kind": "person",
+                "unit": "320102",
+                "capabilities": "first_aid",
+                "shift": "20:00-08:00",
+                "contact_phone": "13800000000",
+            },
+        }
+        for i in range(3)
+    ]
     features.append(
         {
             "type": "Feature",
@@ -114,27 +148,41 @@ def test_a_directory_loads_from_geojson_and_a_reload_updates(nanjing: Engine, tm
     second = load_directory(nanjing, path, actor="tests")
     with nanjing.connect() as conn:
         caps = conn.execute(text("SELECT capabilities FROM force WHERE code = 'GJ-0'")).scalar_one()
-        shift = conn.execute(text("SELECT shift_start::text || '-' || shift_end::text FROM force "
-                                  "WHERE code = 'GJ-1'")).scalar_one()  # fmt: skip
-        members = conn.execute(text("SELECT array_agg(f.code) FROM team_member m JOIN force t ON t.id = m.team_id "
-                                    "JOIN force f ON f.id = m.member_id WHERE t.code = 'GJ-TEAM'")
-                               ).scalar_one()  # fmt: skip
-        copied = conn.execute(text("SELECT p.capabilities FROM force_position p JOIN force f ON f.id = p.force_id "
-                                   "WHERE f.code = 'GJ-0'")).scalar_one()  # fmt: skip
+        shift = conn.execute(
+            text("SELECT shift_start::text || '-' || shift_end::text FROM force WHERE code = 'GJ-1'")
+        ).scalar_one()
+        members = conn.execute(
+            text(
+                "SELECT array_agg(f.code) FROM team_member m JOIN force t ON t.id = m.team_id "
+                "JOIN force f ON f.id = m.member_id WHERE t.code = 'GJ-TEAM'"
+            )
+        ).scalar_one()
+        copied = conn.execute(
+            text("SELECT p.capabilities FROM force_position p JOIN force f ON f.id = p.force_id WHERE f.code = 'GJ-0'")
+        ).scalar_one()
     assert (first.inserted, first.placed, second.inserted, second.updated) == (4, 3, 0, 4)
     assert caps == ["first_aid", "rescue"] == copied  # the dispatch copy follows the directory
     assert shift == "20:00:00-08:00:00" and members == ["GJ-2"]
 
 
 # ---- positions --------------------------------------------------------------------------------
-def test_a_batch_keeps_the_good_fixes_and_names_each_bad_one(client: TestClient, nanjing: Engine,
-                                                             tracker: dict[str, str]) -> None:  # fmt: skip
+def test_a_batch_keeps_the_good_fixes_and_names_each_bad_one(
+    client: TestClient, nanjing: Engine, tracker: dict[str, str]
+) -> None:
     _, code = add_force(nanjing, "320102002", ["drainage"])
     t = now() - timedelta(minutes=1)
-    batch = [fix(code, t), fix("NOBODY", t), fix(code, now() + timedelta(hours=1)), fix(code, t - timedelta(days=9000)),
-             fix(code, t, speed=500.0), {"id": code, "lon": "NaN", "lat": 32.0, "time": t.isoformat()},
-             {"id": code, "lat": 32.0, "time": t.isoformat()}, fix(code, t, lon=181.0), "not a fix",
-             fix(code, t.replace(tzinfo=None))]  # fmt: skip
+    batch = [
+        fix(code, t),
+        fix("NOBODY", t),
+        fix(code, now() + timedelta(hours=1)),
+        fix(code, t - timedelta(days=9000)),
+        fix(code, t, speed=500.0),
+        {"id": code, "lon": "NaN", "lat": 32.0, "time": t.isoformat()},
+        {"id": code, "lat": 32.0, "time": t.isoformat()},
+        fix(code, t, lon=181.0),
+        "not a fix",
+        fix(code, t.replace(tzinfo=None)),
+    ]
     response = client.post("/api/v1/forces/positions", json={"fixes": batch}, headers=tracker)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -155,7 +203,7 @@ def test_a_batch_over_the_limit_is_refused_whole(client: TestClient, tracker: di
 
 def test_the_newest_fix_wins_whatever_the_order_and_repeats_are_stored_once(
     client: TestClient, nanjing: Engine, tracker: dict[str, str]
-) -> None:  # fmt: skip
+) -> None:
     force_id, code = add_force(nanjing, "320102002", ["drainage"])
     t0 = now() - timedelta(minutes=5)
     newest = fix(code, t0 + timedelta(minutes=2), 118.801, 32.061, speed=8.5, heading=270, accuracy=5)
@@ -164,16 +212,17 @@ def test_the_newest_fix_wins_whatever_the_order_and_repeats_are_stored_once(
     late = client.post("/api/v1/forces/positions", json={"fixes": [older, older, newest]}, headers=tracker).json()
     assert (late["stored"], late["latest_updated"]) == (1, 0)  # the old fix joins history; the position stays
     with nanjing.connect() as conn:
-        lon, at, speed, heading = conn.execute(text(
-            "SELECT ST_X(geom), fixed_at, speed, heading FROM force_position WHERE force_id = :f"),
-            {"f": force_id}).one()  # fmt: skip
+        lon, at, speed, heading = conn.execute(
+            text("SELECT ST_X(geom), fixed_at, speed, heading FROM force_position WHERE force_id = :f"), {"f": force_id}
+        ).one()
         history = conn.execute(text("SELECT count(*) FROM force_fix WHERE force_id = :f"), {"f": force_id}).scalar_one()
     assert lon == pytest.approx(118.801) and at == t0 + timedelta(minutes=2) and history == 2
     assert (speed, heading) == (8.5, 270)
 
 
-def test_fixes_are_announced_on_the_change_feed(client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings,
-                                                tracker: dict[str, str]) -> None:  # fmt: skip
+def test_fixes_are_announced_on_the_change_feed(
+    client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings, tracker: dict[str, str]
+) -> None:
     force_id, code = add_force(nanjing, "320102002", ["drainage"])
     with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as listener:
         listener.execute("LISTEN cityops_positions")
@@ -183,13 +232,13 @@ def test_fixes_are_announced_on_the_change_feed(client: TestClient, nanjing: Eng
     assert any(str(force_id) in p.split(",") for p in payloads)
 
 
-def test_a_tracker_reports_only_for_the_forces_of_its_unit(client: TestClient, nanjing: Engine,
-                                                           caller: Caller) -> None:  # fmt: skip
+def test_a_tracker_reports_only_for_the_forces_of_its_unit(client: TestClient, nanjing: Engine, caller: Caller) -> None:
     _, own = add_force(nanjing, "320102002", ["drainage"])
     _, other = add_force(nanjing, "320104", ["drainage"])
     street_tracker = caller(["tracker"], "320102002")
-    body = client.post("/api/v1/forces/positions", json={"fixes": [fix(own, now()), fix(other, now())]},
-                       headers=street_tracker).json()  # fmt: skip
+    body = client.post(
+        "/api/v1/forces/positions", json={"fixes": [fix(own, now()), fix(other, now())]}, headers=street_tracker
+    ).json()
     assert body["accepted"] == 1 and f"unknown force '{other}'" in body["rejected"][0]["error"]
 
 
@@ -198,21 +247,34 @@ def test_history_lives_in_day_partitions_that_roll_over_and_expire(nanjing: Engi
     midnight = datetime.combine(now().date(), datetime.min.time(), UTC)
     with nanjing.begin() as conn:
         for at in (midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)):
-            conn.execute(text("INSERT INTO force_fix (force_id, fixed_at, geom, cell) VALUES "
-                              "(:f, :t, ST_SetSRID(ST_MakePoint(118.8, 32.0), 4326), 0)"),
-                         {"f": force_id, "t": at})  # fmt: skip
-        parts = conn.execute(text("SELECT tableoid::regclass::text FROM force_fix WHERE force_id = :f "
-                                  "ORDER BY fixed_at"),
-                             {"f": force_id}).scalars().all()  # fmt: skip
+            conn.execute(
+                text(
+                    "INSERT INTO force_fix (force_id, fixed_at, geom, cell) VALUES "
+                    "(:f, :t, ST_SetSRID(ST_MakePoint(118.8, 32.0), 4326), 0)"
+                ),
+                {"f": force_id, "t": at},
+            )
+        parts = (
+            conn.execute(
+                text("SELECT tableoid::regclass::text FROM force_fix WHERE force_id = :f ORDER BY fixed_at"),
+                {"f": force_id},
+            )
+            .scalars()
+            .all()
+        )
         made, _ = conn.execute(text("SELECT * FROM cityops_force_fix_partitions(interval '40 days')")).one()
         old = f"force_fix_{(midnight - timedelta(days=40)).strftime('%Y%m%d')}"
         present = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": old}).scalar_one()
         _, dropped = conn.execute(text("SELECT * FROM cityops_force_fix_partitions(interval '30 days')")).one()
         gone = conn.execute(text("SELECT to_regclass(:t) IS NULL"), {"t": old}).scalar_one()
-        ahead = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {
-            "t": f"force_fix_{(midnight + timedelta(days=2)).strftime('%Y%m%d')}"}).scalar_one()  # fmt: skip
-    assert parts == [f"force_fix_{(midnight - timedelta(days=1)).strftime('%Y%m%d')}",
-                     f"force_fix_{midnight.strftime('%Y%m%d')}"]  # fmt: skip
+        ahead = conn.execute(
+            text("SELECT to_regclass(:t) IS NOT NULL"),
+            {"t": f"force_fix_{(midnight + timedelta(days=2)).strftime('%Y%m%d')}"},
+        ).scalar_one()
+    assert parts == [
+        f"force_fix_{(midnight - timedelta(days=1)).strftime('%Y%m%d')}",
+        f"force_fix_{midnight.strftime('%Y%m%d')}",
+    ]
     assert made >= 10 and present and dropped >= 10 and gone and ahead
 
 
@@ -234,8 +296,10 @@ def test_the_directory_filters_by_unit_capability_status_and_area(client: TestCl
     assert far in ids(unit="320104", capability="drainage") and pump not in ids(unit="320104")
     assert medic in ids(kind="person", **near) and pump not in ids(kind="person", **near)
     x, y, d = here[0], here[1], 0.001
-    square = {"type": "Polygon", "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d], [x - d, y + d],
-                                                  [x - d, y - d]]]}  # fmt: skip
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d], [x - d, y + d], [x - d, y - d]]],
+    }
     assert pump in ids(within=json.dumps(square)) and medic not in ids(within=json.dumps(square))
     assert pump in ids(status="available", **near) and pump not in ids(status="off_duty", **near)
     geo = client.get("/api/v1/forces", params={"format": "geojson", **near}).json()
@@ -246,35 +310,46 @@ def test_the_directory_filters_by_unit_capability_status_and_area(client: TestCl
 
 def test_directory_input_is_checked(client: TestClient) -> None:
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
-    for params, message in (({"capability": "teleport"}, "unknown capability teleport"),
-                            ({"status": "sleeping"}, "unknown status sleeping"),
-                            ({"kind": "dragon"}, "unknown kind dragon"),
-                            ({"near": "118.8,32.0"}, "go together"),
-                            ({"near": "32.0,218.8", "radius_m": 10}, "outside lon"),
-                            ({"within": "{not json"}, "GeoJSON Polygon"),
-                            ({"within": json.dumps({"type": "Point", "coordinates": [1, 2]})}, "not Point"),
-                            ({"within": json.dumps(bowtie)}, "not a valid polygon: Self-intersection")):  # fmt: skip
+    for params, message in (
+        ({"capability": "teleport"}, "unknown capability teleport"),
+        ({"status": "sleeping"}, "unknown status sleeping"),
+        ({"kind": "dragon"}, "unknown kind dragon"),
+        ({"near": "118.8,32.0"}, "go together"),
+        ({"near": "32.0,218.8", "radius_m": 10}, "outside lon"),
+        ({"within": "{not json"}, "GeoJSON Polygon"),
+        ({"within": json.dumps({"type": "Point", "coordinates": [1, 2]})}, "not Point"),
+        ({"within": json.dumps(bowtie)}, "not a valid polygon: Self-intersection"),
+    ):
         response = client.get("/api/v1/forces", params=params)
         assert response.status_code == 422 and message in response.text, (params, response.text)
 
 
-def test_contact_is_masked_without_clearance_and_audited_with_it(client: TestClient, nanjing: Engine,
-                                                                  caller: Caller) -> None:  # fmt: skip
+def test_contact_is_masked_without_clearance_and_audited_with_it(
+    client: TestClient, nanjing: Engine, caller: Caller
+) -> None:
     force_id, _ = add_force(nanjing, "320102002", ["first_aid"], "person", at=(118.79, 32.05))
     with nanjing.begin() as conn:  # roles are data: a wall-screen viewer reads the directory, not personal data
-        conn.execute(text("INSERT INTO role (name, description, permissions) VALUES ('screen', '大屏', "
-                          "'{units:read,forces:read}') ON CONFLICT (name) DO NOTHING"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO role (name, description, permissions) VALUES ('screen', '大屏', "
+                "'{units:read,forces:read}') ON CONFLICT (name) DO NOTHING"
+            )
+        )
     masked = client.get(f"/api/v1/forces/{force_id}", headers=caller(["screen"], "320102")).json()
     assert (masked["contact_name"], masked["contact_phone"]) == ("王*", "139****5678")
-    listed = client.get("/api/v1/forces", params={"format": "csv", "unit": "320102002"},
-                        headers=caller(["screen"], "320102")).text  # fmt: skip
+    listed = client.get(
+        "/api/v1/forces", params={"format": "csv", "unit": "320102002"}, headers=caller(["screen"], "320102")
+    ).text
     assert "13912345678" not in listed and "139****5678" in listed
     clear = client.get(f"/api/v1/forces/{force_id}", headers=caller(["dispatcher"], "320102")).json()
     assert clear["contact_phone"] == "13912345678"
     with nanjing.connect() as conn:
-        audited = conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'personal.read' "
-                                    "AND detail -> 'forces' @> to_jsonb(:f)"),
-                               {"f": force_id}).scalar_one()  # fmt: skip
+        audited = conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'personal.read' AND detail -> 'forces' @> to_jsonb(:f)"
+            ),
+            {"f": force_id},
+        ).scalar_one()
     assert audited == 1
 
 
@@ -287,8 +362,7 @@ def test_counts_by_unit_and_status_for_the_command_screen(client: TestClient, na
     assert client.get("/api/v1/forces/counts", params={"unit": "999999"}).status_code == 404
 
 
-def test_status_moves_along_the_machine_and_a_wrong_move_names_the_allowed(client: TestClient,
-                                                                           nanjing: Engine) -> None:  # fmt: skip
+def test_status_moves_along_the_machine_and_a_wrong_move_names_the_allowed(client: TestClient, nanjing: Engine) -> None:
     force_id, _ = add_force(nanjing, "320102002", ["drainage"], at=(118.79, 32.05))
     assert client.put(f"/api/v1/forces/{force_id}/status", json={"status": "off_duty"}).json()["status"] == "off_duty"
     wrong = client.put(f"/api/v1/forces/{force_id}/status", json={"status": "on_scene"})
@@ -298,5 +372,9 @@ def test_status_moves_along_the_machine_and_a_wrong_move_names_the_allowed(clien
     assert client.put(f"/api/v1/forces/{force_id}/status", json={"status": "assigned"}).status_code == 409
     assert client.put(f"/api/v1/forces/{force_id}/status", json={"status": "asleep"}).status_code == 422
     with nanjing.connect() as conn:  # the dispatch copy follows the status
-        assert conn.execute(text("SELECT status::text FROM force_position WHERE force_id = :f"),
-                            {"f": force_id}).scalar_one() == "off_duty"  # fmt: skip
+        assert (
+            conn.execute(
+                text("SELECT status::text FROM force_position WHERE force_id = :f"), {"f": force_id}
+            ).scalar_one()
+            == "off_duty"
+        )

@@ -19,9 +19,13 @@ from tests.conftest import add_force
 def test_a_force_belongs_to_its_unit_and_its_ancestors(nanjing: Engine) -> None:
     force_id, _ = add_force(nanjing, "320102002", ["drainage"])
     with nanjing.connect() as conn:
-        units = conn.execute(text(
-            "SELECT array_agg(u.code ORDER BY u.code) FROM force f JOIN unit u ON u.id = ANY(f.units) WHERE f.id = :f"
-        ), {"f": force_id}).scalar_one()  # fmt: skip
+        units = conn.execute(
+            text(
+                "SELECT array_agg(u.code ORDER BY u.code) FROM force f JOIN unit u ON u.id = ANY(f.units) WHERE "
+                "f.id = :f"
+            ),
+            {"f": force_id},
+        ).scalar_one()
     assert units == ["320100", "320102", "320102002"]
 
 
@@ -34,8 +38,9 @@ def test_status_moves_only_along_the_allowed_transitions(nanjing: Engine) -> Non
     force_id, code = add_force(nanjing, "320102002", ["first_aid"], kind="person")
     with nanjing.begin() as conn:
         for status in ("assigned", "en_route", "on_scene", "available", "off_duty"):
-            conn.execute(text("UPDATE force SET status = CAST(:s AS force_status) WHERE id = :f"),
-                         {"s": status, "f": force_id})  # fmt: skip
+            conn.execute(
+                text("UPDATE force SET status = CAST(:s AS force_status) WHERE id = :f"), {"s": status, "f": force_id}
+            )
     with pytest.raises(Exception) as refused, nanjing.begin() as conn:
         conn.execute(text("UPDATE force SET status = 'on_scene' WHERE id = :f"), {"f": force_id})
     cause = refused.value.orig  # type: ignore[attr-defined]
@@ -46,7 +51,7 @@ def test_status_moves_only_along_the_allowed_transitions(nanjing: Engine) -> Non
 
 def test_a_hundred_commanders_race_for_one_force_and_one_wins(
     client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings
-) -> None:  # fmt: skip
+) -> None:
     force_id, _ = add_force(nanjing, "320102002", ["drainage"])
     report = {"lon": 118.80, "lat": 32.06, "category": "010101", "source": "hotline", "description": "井盖冒水"}
     case = client.post("/api/v1/reports", json=report).json()["case_id"]
@@ -55,8 +60,10 @@ def test_a_hundred_commanders_race_for_one_force_and_one_wins(
     def attempt(n: int) -> bool:
         with psycopg.connect(url, autocommit=True) as conn:
             try:
-                conn.execute("INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (%s, %s, %s)",
-                             (int(case), force_id, f"commander-{n}"))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (%s, %s, %s)",
+                    (int(case), force_id, f"commander-{n}"),
+                )
             except psycopg.errors.UniqueViolation:
                 return False
             return True
@@ -65,10 +72,14 @@ def test_a_hundred_commanders_race_for_one_force_and_one_wins(
         wins = list(pool.map(attempt, range(100)))
     assert sum(wins) == 1
     with nanjing.begin() as conn:  # released, the force can be assigned again
-        conn.execute(text("UPDATE assignment SET released_at = now(), release_reason = 'completed' "
-                          "WHERE force_id = :f"), {"f": force_id})  # fmt: skip
-        conn.execute(text("INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (:e, :f, 'again')"),
-                     {"e": int(case), "f": force_id})  # fmt: skip
+        conn.execute(
+            text("UPDATE assignment SET released_at = now(), release_reason = 'completed' WHERE force_id = :f"),
+            {"f": force_id},
+        )
+        conn.execute(
+            text("INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (:e, :f, 'again')"),
+            {"e": int(case), "f": force_id},
+        )
 
 
 def test_the_api_role_sees_the_forces_of_its_scope_only(nanjing: Engine, nanjing_settings: StoreSettings) -> None:

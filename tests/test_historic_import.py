@@ -23,8 +23,19 @@ from spatial.china_coords import SourceCrs, wgs84_to_gcj02
 from spatial.errors import InvalidInputError
 
 CALENDAR = WorkingCalendar.china()
-FIELDS = ["id", "lon", "lat", "category", "severity", "source", "reported_at", "description", "address", "state",
-          "closed_at"]  # fmt: skip
+FIELDS = [
+    "id",
+    "lon",
+    "lat",
+    "category",
+    "severity",
+    "source",
+    "reported_at",
+    "description",
+    "address",
+    "state",
+    "closed_at",
+]
 # (what is wrong, how the row is spoiled, the reason the reject file must give)
 BAD_ROWS = [
     ("lon", {"lon": "东经118"}, "lon/lat missing or not a number"),
@@ -63,13 +74,22 @@ def write_events(path: Path, engine: Engine, prefix: str, count: int = 120, seed
     with engine.connect() as conn:
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rows = [
-        {"id": f"{prefix}-{i}", "lon": str(lon), "lat": str(lat), "category": codes[i % len(codes)],
-         "severity": ["IV", "III", "一般", "II"][i % 4], "source": ["hotline", "grid_worker", "sensor"][i % 3],
-         "reported_at": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{8 + i % 12:02d}:15:00" + ("+08:00" if i % 2 else ""),
-         "description": f"历史工单 {i}" if i % 5 else "", "address": "中山路" if i % 7 == 0 else "",
-         "state": "closed", "closed_at": ""}
+        {
+            "id": f"{prefix}-{i}",
+            "lon": str(lon),
+            "lat": str(lat),
+            "category": codes[i % len(codes)],
+            "severity": ["IV", "III", "一般", "II"][i % 4],
+            "source": ["hotline", "grid_worker", "sensor"][i % 3],
+            "reported_at": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{8 + i % 12:02d}:15:00"
+            + ("+08:00" if i % 2 else ""),
+            "description": f"历史工单 {i}" if i % 5 else "",
+            "address": "中山路" if i % 7 == 0 else "",
+            "state": "closed",
+            "closed_at": "",
+        }
         for i, (lon, lat) in enumerate(points_inside(engine, count, seed))
-    ]  # fmt: skip
+    ]
     template = rows[0]
     rows += [{**template, "id": f"{prefix}-bad-{name}", **spoil} for name, spoil, _ in BAD_ROWS]
     rows.append({**rows[1]})  # the same id twice
@@ -102,8 +122,9 @@ def test_valid_rows_load_and_bad_rows_are_rejected_with_reasons(nanjing: Engine,
     by_id = {row[0]: row for row in loaded}
     assert by_id["t1-0"][13] == "上水井盖" and by_id["t1-1"][13] == "历史工单 1"  # empty: the category's name
     with nanjing.connect() as conn:
-        batch = conn.execute(text("SELECT rows_read, rows_loaded, rows_rejected FROM import_batch WHERE id = :b"),
-                             {"b": result.batch_id}).one()  # fmt: skip
+        batch = conn.execute(
+            text("SELECT rows_read, rows_loaded, rows_rejected FROM import_batch WHERE id = :b"), {"b": result.batch_id}
+        ).one()
     assert tuple(batch) == (len(written), 120, len(BAD_ROWS) + 1)
 
 
@@ -140,8 +161,10 @@ def test_a_second_import_of_the_same_file_adds_nothing(nanjing: Engine, tmp_path
 
 
 def test_bulk_mode_rebuilds_every_index_and_key(nanjing: Engine, tmp_path: Path) -> None:
-    schema = ("SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = 'event'), "
-              "(SELECT count(*) FROM pg_constraint WHERE conrelid = 'event'::regclass)")  # fmt: skip
+    schema = (
+        "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = 'event'), "
+        "(SELECT count(*) FROM pg_constraint WHERE conrelid = 'event'::regclass)"
+    )
     with nanjing.connect() as conn:
         before = conn.execute(text(schema)).one()
     source = tmp_path / "bulk.csv"
@@ -171,10 +194,13 @@ def test_geojson_with_gcj02_positions(nanjing: Engine, tmp_path: Path) -> None:
         assert stored[f"t5-{i}"] == pytest.approx((lon, lat), abs=1e-6)  # back to WGS84 within 0.1 m
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    ("lon,lat,category\n118.8,32.0,020104\n", "missing column(s) ['reported_at']"),
-    ("lon,lat,category,reported_at,colour\n", "unknown column(s) ['colour']"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("lon,lat,category\n118.8,32.0,020104\n", "missing column(s) ['reported_at']"),
+        ("lon,lat,category,reported_at,colour\n", "unknown column(s) ['colour']"),
+    ],
+)
 def test_files_of_the_wrong_shape_are_refused_whole(nanjing: Engine, tmp_path: Path, content: str, says: str) -> None:
     source = tmp_path / "shape.csv"
     source.write_text(content, encoding="utf-8")
@@ -183,8 +209,11 @@ def test_files_of_the_wrong_shape_are_refused_whole(nanjing: Engine, tmp_path: P
 
 
 def test_the_cli_imports_with_a_progress_bar(nanjing: Engine, nanjing_settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-                       "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(nanjing_settings.data_dir),
+        "CITYOPS_CITY": "nanjing",
+        "CITYOPS_DB_PORT": str(nanjing_settings.db_port),
+    }.items():
         monkeypatch.setenv(key, value)
     source = tmp_path / "cli.csv"
     write_events(source, nanjing, "t6", count=20, seed=13)
@@ -194,8 +223,11 @@ def test_the_cli_imports_with_a_progress_bar(nanjing: Engine, nanjing_settings, 
 
 
 def test_deadlines_outside_the_covered_years_are_counted_in_the_summary(
-    nanjing: Engine, nanjing_settings, tmp_path: Path, monkeypatch  # type: ignore[no-untyped-def]
-) -> None:  # fmt: skip
+    nanjing: Engine,
+    nanjing_settings,
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
     """2003 precedes the holiday data (2004 on): its working-time deadlines are counted Monday–Friday and
     reported; its urgent-hours ones and a covered year's are not."""
     places = points_inside(nanjing, 7, 31)
@@ -204,8 +236,10 @@ def test_deadlines_outside_the_covered_years_are_counted_in_the_summary(
         + [("010101", "2003-10-01T10:00:00+08:00")] * 2
         + [("020105", "2024-09-30T10:00:00+08:00")] * 2
     )  # 乱涂写乱张贴 1 working day; 上水井盖 2 urgent hours
-    rows = [{"id": f"t7-{i}", "lon": str(lon), "lat": str(lat), "category": code, "reported_at": reported}
-            for i, ((code, reported), (lon, lat)) in enumerate(zip(plan, places, strict=True))]  # fmt: skip
+    rows = [
+        {"id": f"t7-{i}", "lon": str(lon), "lat": str(lat), "category": code, "reported_at": reported}
+        for i, ((code, reported), (lon, lat)) in enumerate(zip(plan, places, strict=True))
+    ]
     source = tmp_path / "old.csv"
     pd.DataFrame(rows).to_csv(source, index=False)
     result = import_events(nanjing, source)
@@ -216,8 +250,11 @@ def test_deadlines_outside_the_covered_years_are_counted_in_the_summary(
     assert due["t7-0"] == datetime(2003, 10, 2, 10, tzinfo=beijing)
     assert due["t7-3"] == datetime(2003, 10, 1, 12, tzinfo=beijing)  # urgent hours: the clock
     assert due["t7-5"] == datetime(2024, 10, 8, 10, tzinfo=beijing)  # 6 h on 30 September, National Day, 1 h
-    for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-                       "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(nanjing_settings.data_dir),
+        "CITYOPS_CITY": "nanjing",
+        "CITYOPS_DB_PORT": str(nanjing_settings.db_port),
+    }.items():
         monkeypatch.setenv(key, value)
     pd.DataFrame([{**row, "id": row["id"].replace("t7", "t8")} for row in rows]).to_csv(source, index=False)
     said = CliRunner().invoke(app, ["load", "events", str(source)])

@@ -45,18 +45,27 @@ def history(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     inside = shapely.contains_xy(area, x, y)
     spread = list(zip(x[inside], y[inside], rng.uniform(0, 12, inside.sum()), strict=True))[:900]
     cluster = [(118.7905 + dx, 32.0205 + dy, rng.uniform(8, 12)) for dx, dy in rng.normal(0, 0.003, (300, 2))]
-    rows = [{"id": f"scale-{i}", "lon": round(lon, 6), "lat": round(lat, 6), "category": ("010101", "020102")[i % 2],
-             "source": ("hotline", "grid_worker", "citizen_app")[i % 3], "state": "closed",
-             "reported_at": (START + timedelta(days=float(day))).isoformat()}
-            for i, (lon, lat, day) in enumerate(spread + cluster)]  # fmt: skip
+    rows = [
+        {
+            "id": f"scale-{i}",
+            "lon": round(lon, 6),
+            "lat": round(lat, 6),
+            "category": ("010101", "020102")[i % 2],
+            "source": ("hotline", "grid_worker", "citizen_app")[i % 3],
+            "state": "closed",
+            "reported_at": (START + timedelta(days=float(day))).isoformat(),
+        }
+        for i, (lon, lat, day) in enumerate(spread + cluster)
+    ]
     path = tmp_path_factory.mktemp("scaleout") / "scale.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     assert import_events(nanjing, path).loaded == len(rows)
     return int(unit_id), bytes(wkb)
 
 
-def _analyse(settings: StoreSettings, query: HotspotQuery, client: Client | None = None, archive: Path | None = None
-             ) -> HotspotResult:  # fmt: skip
+def _analyse(
+    settings: StoreSettings, query: HotspotQuery, client: Client | None = None, archive: Path | None = None
+) -> HotspotResult:
     async def run() -> HotspotResult:
         async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
             count = (lambda q: archive_counts(archive, q.filter, q.period, client)) if client else None
@@ -67,16 +76,19 @@ def _analyse(settings: StoreSettings, query: HotspotQuery, client: Client | None
 
 def test_the_dask_path_equals_the_database_path(
     nanjing: Engine, nanjing_settings: StoreSettings, history: tuple[int, bytes], tmp_path: Path
-) -> None:  # fmt: skip
+) -> None:
     files = export_cases(nanjing, tmp_path, START, END, rows_per_file=250)
     assert len(files) >= 5  # several partitions, so the cluster really splits the work
     query = HotspotQuery(history[0], DISTRICT, history[1], START, END, 9, steps=3, permutations=99, seed=7)
-    narrowed = HotspotQuery(history[0], DISTRICT, history[1], START, END, 8, ("01",), ("hotline",), steps=2,
-                            permutations=0)  # fmt: skip
+    narrowed = HotspotQuery(
+        history[0], DISTRICT, history[1], START, END, 8, ("01",), ("hotline",), steps=2, permutations=0
+    )
     single = _analyse(nanjing_settings, query)
     single_narrowed = _analyse(nanjing_settings, narrowed)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:  # fmt: skip
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 2
         scaled = _analyse(nanjing_settings, query, client, tmp_path)
         scaled_narrowed = _analyse(nanjing_settings, narrowed, client, tmp_path)
@@ -95,16 +107,50 @@ def test_cityops_archive_and_hotspots_write_their_files(
     history: tuple[int, bytes], tmp_path: Path, env: dict[str, str]
 ) -> None:
     runner = CliRunner()
-    archived = runner.invoke(cli, ["archive", str(tmp_path / "archive"), "--from", START.isoformat(),
-                                   "--to", END.isoformat(), "--rows-per-file", "500"])  # fmt: skip
+    archived = runner.invoke(
+        cli,
+        [
+            "archive",
+            str(tmp_path / "archive"),
+            "--from",
+            START.isoformat(),
+            "--to",
+            END.isoformat(),
+            "--rows-per-file",
+            "500",
+        ],
+    )
     assert archived.exit_code == 0, archived.output
     assert len(list((tmp_path / "archive").glob("*.parquet"))) >= 3
     out = tmp_path / "out"
-    done = runner.invoke(cli, ["hotspots", "--unit", DISTRICT, "--from", START.isoformat(), "--to", END.isoformat(),
-                               "--res", "9", "--steps", "3", "--permutations", "99", "--out", str(out)])  # fmt: skip
+    done = runner.invoke(
+        cli,
+        [
+            "hotspots",
+            "--unit",
+            DISTRICT,
+            "--from",
+            START.isoformat(),
+            "--to",
+            END.isoformat(),
+            "--res",
+            "9",
+            "--steps",
+            "3",
+            "--permutations",
+            "99",
+            "--out",
+            str(out),
+        ],
+    )
     assert done.exit_code == 0, done.output
-    assert {p.name for p in out.iterdir()} == {"hotspots.geojson", "hotspots.csv", "hotspots.png", "steps.png",
-                                              "summary.txt"}  # fmt: skip
+    assert {p.name for p in out.iterdir()} == {
+        "hotspots.geojson",
+        "hotspots.csv",
+        "hotspots.png",
+        "steps.png",
+        "summary.txt",
+    }
     collection = json.loads((out / "hotspots.geojson").read_text())
     assert len(collection["features"]) == collection["summary"]["cells"] and collection["summary"]["hot"] >= 1
     table = pd.read_csv(out / "hotspots.csv")

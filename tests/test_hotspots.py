@@ -135,14 +135,29 @@ def test_results_equal_esda_called_directly_on_the_same_input() -> None:
     counts[:5] += 20
     ours = {s.cell: s for s in hotspots(cells, counts, permutations=199, seed=42)}
     index = [int(c) for c in cells]
-    neighbours = {c: [h3.str_to_int(n) for n in h3.grid_disk(h3.int_to_str(c), 1) if n != h3.int_to_str(c)
-                      and h3.str_to_int(n) in set(index)] for c in index}  # fmt: skip
-    direct = esda.G_Local(counts, W(neighbours, silence_warnings=True), transform="B", star=True, permutations=199,
-                          seed=42, n_jobs=1, keep_simulations=True)  # fmt: skip
+    neighbours = {
+        c: [
+            h3.str_to_int(n)
+            for n in h3.grid_disk(h3.int_to_str(c), 1)
+            if n != h3.int_to_str(c) and h3.str_to_int(n) in set(index)
+        ]
+        for c in index
+    }
+    direct = esda.G_Local(
+        counts,
+        W(neighbours, silence_warnings=True),
+        transform="B",
+        star=True,
+        permutations=199,
+        seed=42,
+        n_jobs=1,
+        keep_simulations=True,
+    )
     assert np.allclose([ours[c].z for c in index], direct.Zs)
     assert np.allclose([ours[c].p for c in index], direct.p_z_sim)  # the permutation distribution's tail
-    assert {c: sorted(n) for c, n in ring_weights(cells).neighbors.items()} == {c: sorted(n) for c, n in
-                                                                               neighbours.items()}  # fmt: skip
+    assert {c: sorted(n) for c, n in ring_weights(cells).neighbors.items()} == {
+        c: sorted(n) for c, n in neighbours.items()
+    }
 
 
 def test_a_quiet_cell_beside_a_busy_one_is_not_called_hot() -> None:
@@ -231,27 +246,41 @@ def planted(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
     Sources alternate hotline / grid worker, so a filter by source halves them.
     """
     with nanjing.connect() as conn:
-        area = shapely.from_wkb(bytes(conn.execute(text("SELECT ST_AsBinary(geom) FROM unit WHERE code = '320102'"))
-                                      .scalar_one()))  # fmt: skip
+        area = shapely.from_wkb(
+            bytes(conn.execute(text("SELECT ST_AsBinary(geom) FROM unit WHERE code = '320102'")).scalar_one())
+        )
     rng = np.random.default_rng(17)
     west, south, east, north = area.bounds
-    spread = [(x, y) for x, y in zip(rng.uniform(west, east, 2000), rng.uniform(south, north, 2000), strict=True)
-              if area.contains(shapely.Point(x, y))][:240]  # fmt: skip
+    spread = [
+        (x, y)
+        for x, y in zip(rng.uniform(west, east, 2000), rng.uniform(south, north, 2000), strict=True)
+        if area.contains(shapely.Point(x, y))
+    ][:240]
     # a cluster over the planted cell and its ring (~1.5 km across): Gi* tests a neighbourhood, not one cell
     cluster = [(PLANT[0] + dx, PLANT[1] + dy) for dx, dy in rng.normal(0, 0.004, (120, 2))]
     when = datetime.now(UTC) - timedelta(days=2)
     path = tmp_path_factory.mktemp("hotspots") / "planted.csv"
-    pd.DataFrame([{"lon": round(x, 6), "lat": round(y, 6), "category": "020102", "reported_at": when.isoformat(),
-                   "state": "closed", "id": f"hot-{i}", "source": ("hotline", "grid_worker")[i % 2]}
-                  for i, (x, y) in enumerate(cluster + spread)]).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {
+                "lon": round(x, 6),
+                "lat": round(y, 6),
+                "category": "020102",
+                "reported_at": when.isoformat(),
+                "state": "closed",
+                "id": f"hot-{i}",
+                "source": ("hotline", "grid_worker")[i % 2],
+            }
+            for i, (x, y) in enumerate(cluster + spread)
+        ]
+    ).to_csv(path, index=False)
     assert import_events(nanjing, path).loaded == 360
     return h3.latlng_to_cell(PLANT[1], PLANT[0], 8)
 
 
 def test_the_api_finds_the_planted_cell_of_a_district(client: TestClient, caller: Caller, planted: str) -> None:
     analyst = caller(["district"], "320102")
-    answer = client.get("/api/v1/analytics/hotspots", headers=analyst,
-                        params={"category": "0201", "res": 8})  # fmt: skip
+    answer = client.get("/api/v1/analytics/hotspots", headers=analyst, params={"category": "0201", "res": 8})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     hot = {f["id"] for f in body["features"] if f["properties"]["class"] == "hot"}
@@ -260,8 +289,11 @@ def test_the_api_finds_the_planted_cell_of_a_district(client: TestClient, caller
     assert body["summary"]["cases"] >= 300 and body["summary"]["cells"] > 50  # some fall outside the district
     first = body["features"][0]["properties"]
     assert {"h3", "count", "z", "p", "class"} <= first.keys()
-    every = client.get("/api/v1/analytics/hotspots", headers=analyst,
-                       params={"category": "0201", "permutations": 99, "every_cell": "true"}).json()  # fmt: skip
+    every = client.get(
+        "/api/v1/analytics/hotspots",
+        headers=analyst,
+        params={"category": "0201", "permutations": 99, "every_cell": "true"},
+    ).json()
     assert len(every["features"]) == every["summary"]["cells"]
 
 
@@ -278,8 +310,9 @@ def test_hotspot_requests_are_checked(client: TestClient, caller: Caller) -> Non
 
 def test_the_api_gives_the_pattern_over_steps_and_csv(client: TestClient, caller: Caller, planted: str) -> None:
     analyst = caller(["planner"], "320102")
-    answer = client.get("/api/v1/analytics/hotspots", headers=analyst,
-                        params={"category": "0201", "steps": 5, "permutations": 199})  # fmt: skip
+    answer = client.get(
+        "/api/v1/analytics/hotspots", headers=analyst, params={"category": "0201", "steps": 5, "permutations": 199}
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     cell = next(f for f in body["features"] if f["id"] == planted)["properties"]
@@ -287,8 +320,11 @@ def test_the_api_gives_the_pattern_over_steps_and_csv(client: TestClient, caller
     assert sum(cell["counts"]) == cell["count"] and cell["counts"][-1] >= 0.9 * cell["count"]  # planted 2 days ago
     assert len(body["summary"]["steps"]) == 5 and body["summary"]["patterns"][NEW] >= 1
     assert body["summary"]["top"][0]["place"]  # the street and community of the hottest cell
-    table = client.get("/api/v1/analytics/hotspots", headers=analyst,
-                       params={"category": "0201", "steps": 2, "permutations": 99, "format": "csv"})  # fmt: skip
+    table = client.get(
+        "/api/v1/analytics/hotspots",
+        headers=analyst,
+        params={"category": "0201", "steps": 2, "permutations": 99, "format": "csv"},
+    )
     assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
     header = table.content.decode("utf-8-sig").splitlines()[0].split(",")
     assert header[:7] == ["h3", "lon", "lat", "count", "z", "p", "class"] and header[-2:] == ["step_1", "step_2"]
@@ -318,8 +354,9 @@ def test_bins_by_cell_unit_category_and_source(client: TestClient, caller: Calle
     assert total >= 300 and len(cells["steps"]) == 3
     top = max(cells["rows"], key=lambda r: r["count"])
     assert top["key"] == planted and top["step"] == cells["steps"][-1] and top["per_km2"] > top["count"]
-    streets = client.get("/api/v1/analytics/bins", headers=analyst,
-                         params={"category": "0201", "by": "street", "group": "source"}).json()  # fmt: skip
+    streets = client.get(
+        "/api/v1/analytics/bins", headers=analyst, params={"category": "0201", "by": "street", "group": "source"}
+    ).json()
     assert sum(r["count"] for r in streets["rows"]) == total  # every case in exactly one street
     by_source = {}
     for row in streets["rows"]:
@@ -327,8 +364,9 @@ def test_bins_by_cell_unit_category_and_source(client: TestClient, caller: Calle
     # the planted cases alternate the two sources (a few fall outside 玄武区); other tests may add other sources
     assert by_source.get("hotline", 0) >= 150 and by_source.get("grid_worker", 0) >= 150, by_source
     assert all(r["key"].startswith("320102") and r["name"] and r["per_km2"] > 0 for r in streets["rows"])
-    grids = client.get("/api/v1/analytics/bins", headers=analyst,
-                       params={"category": "0201", "by": "grid", "format": "csv"})  # fmt: skip
+    grids = client.get(
+        "/api/v1/analytics/bins", headers=analyst, params={"category": "0201", "by": "grid", "format": "csv"}
+    )
     assert grids.status_code == 200
     lines = grids.content.decode("utf-8-sig").splitlines()
     assert lines[0] == "key,name,step,group,count,per_km2" and sum(int(x.split(",")[4]) for x in lines[1:]) == total

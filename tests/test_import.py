@@ -27,26 +27,34 @@ from spatial.tiers import Tier, UnitKind, parse_tier
 # A small city far from Nanjing, with its own code scheme and only two tiers.
 DISTRICTS = {"X-A": box(30.0, 10.0, 30.1, 10.2), "X-B": box(30.1, 10.0, 30.2, 10.2)}
 STREETS = {
-    "X-A-1": box(30.0, 10.0, 30.1, 10.1), "X-A-2": box(30.0, 10.1, 30.1, 10.2),
+    "X-A-1": box(30.0, 10.0, 30.1, 10.1),
+    "X-A-2": box(30.0, 10.1, 30.1, 10.2),
     "X-B-1": box(30.1, 10.0, 30.2, 10.2),
-}  # fmt: skip
+}
 
 
-def write(path: Path, features: dict[str, Polygon], driver: str | None = None, crs: object = 4326,
-          **columns: object) -> Path:  # fmt: skip
+def write(
+    path: Path, features: dict[str, Polygon], driver: str | None = None, crs: object = 4326, **columns: object
+) -> Path:
     frame = gpd.GeoDataFrame(
         {"code": list(features), "name": [f"unit {c}" for c in features], **columns},
-        geometry=list(features.values()), crs=crs,
-    )  # fmt: skip
+        geometry=list(features.values()),
+        crs=crs,
+    )
     frame.to_file(path, driver=driver) if driver else frame.to_file(path)
     return path
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        return tuple(conn.execute(text(
-            "SELECT (SELECT count(*) FROM unit), (SELECT count(*) FROM boundary_version), "
-            "(SELECT count(*) FROM h3_cell)")).one())  # type: ignore[return-value]  # fmt: skip
+        return tuple(
+            conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM unit), (SELECT count(*) FROM boundary_version), "
+                    "(SELECT count(*) FROM h3_cell)"
+                )
+            ).one()
+        )  # type: ignore[return-value]
 
 
 def load(engine: Engine, settings: StoreSettings, path: Path, tier: Tier, **options: object):  # type: ignore[no-untyped-def]
@@ -70,8 +78,9 @@ def refused(engine: Engine, error: type[Exception], match: str, call) -> None:  
 
 # ---- any city, any format ------------------------------------------------------------------
 @pytest.mark.parametrize(("suffix", "driver"), [(".gpkg", "GPKG"), (".shp", None), (".geojson", None)])
-def test_a_city_with_two_tiers_and_its_own_codes(city: tuple[Engine, StoreSettings], tmp_path: Path,
-                                                 suffix: str, driver: str | None) -> None:  # fmt: skip
+def test_a_city_with_two_tiers_and_its_own_codes(
+    city: tuple[Engine, StoreSettings], tmp_path: Path, suffix: str, driver: str | None
+) -> None:
     engine, settings = city
     path = write(tmp_path / f"streets{suffix}", STREETS, driver, note=["a", None, "c"], people=[1200, None, 8])
     report = load(engine, settings, path, Tier.STREET)
@@ -79,8 +88,7 @@ def test_a_city_with_two_tiers_and_its_own_codes(city: tuple[Engine, StoreSettin
     assert report.coverage and report.coverage["tier"] == "street"
     with engine.connect() as conn:
         location = Locator().locate(conn, 30.05, 10.15)
-        parents = dict(conn.execute(text(
-            "SELECT u.code, p.code FROM unit u JOIN unit p ON p.id = u.parent_id")).all())  # fmt: skip
+        parents = dict(conn.execute(text("SELECT u.code, p.code FROM unit u JOIN unit p ON p.id = u.parent_id")).all())
         notes = dict(conn.execute(text("SELECT code, properties->>'note' FROM unit WHERE tier = 'street'")).all())
     assert location.leaf.code == "X-A-2" and location.leaf.tier == "street"
     assert [u.code for u in location.chain] == ["X-A", "X-A-2"]
@@ -141,8 +149,9 @@ def test_lat_lon_swapped_out_of_range(fresh: tuple[Engine, StoreSettings], tmp_p
     assert load(engine, settings, path, Tier.CITY, swap_axes=True).inserted == 1
 
 
-def test_lat_lon_swapped_within_range_is_caught_by_the_parents(city: tuple[Engine, StoreSettings],
-                                                              tmp_path: Path) -> None:  # fmt: skip
+def test_lat_lon_swapped_within_range_is_caught_by_the_parents(
+    city: tuple[Engine, StoreSettings], tmp_path: Path
+) -> None:
     engine, settings = city
     swapped = {code: Polygon([(y, x) for x, y in geom.exterior.coords]) for code, geom in STREETS.items()}
     path = write(tmp_path / "swapped.geojson", swapped)
@@ -179,31 +188,37 @@ def test_child_outside_its_parent(city: tuple[Engine, StoreSettings], tmp_path: 
     engine, settings = city
     spill = {**STREETS, "X-A-1": box(29.99, 10.0, 30.1, 10.1)}  # 1 km west of the city
     path = write(tmp_path / "spill.geojson", spill)
-    refused(engine, TopologyError, r"X-A-1 reaches [\d,]+ m² outside its parent X-A",
-            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+    refused(
+        engine,
+        TopologyError,
+        r"X-A-1 reaches [\d,]+ m² outside its parent X-A",
+        lambda: load(engine, settings, path, Tier.STREET),
+    )
 
 
 def test_overlapping_siblings(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
     engine, settings = city
     overlap = {**STREETS, "X-A-1": box(30.0, 10.0, 30.1, 10.12)}
     path = write(tmp_path / "overlap.geojson", overlap)
-    refused(engine, TopologyError, r"X-A-1 and X-A-2 overlap by [\d,]+ m²",
-            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+    refused(
+        engine,
+        TopologyError,
+        r"X-A-1 and X-A-2 overlap by [\d,]+ m²",
+        lambda: load(engine, settings, path, Tier.STREET),
+    )
 
 
 def test_gap_in_coverage(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
     engine, settings = city
     gap = {**STREETS, "X-A-1": box(30.0, 10.0, 30.1, 10.09)}
     path = write(tmp_path / "gap.geojson", gap)
-    refused(engine, TopologyError, r"X-A: [\d,]+ m² are not covered",
-            lambda: load(engine, settings, path, Tier.STREET))  # fmt: skip
+    refused(engine, TopologyError, r"X-A: [\d,]+ m² are not covered", lambda: load(engine, settings, path, Tier.STREET))
 
 
 def test_unknown_parent_code(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
     engine, settings = city
     path = write(tmp_path / "streets.geojson", STREETS, parent=["X-A", "X-A", "X-Z"])
-    refused(engine, TopologyError, "X-Z",
-            lambda: load(engine, settings, path, Tier.STREET, parent_column="parent"))  # fmt: skip
+    refused(engine, TopologyError, "X-Z", lambda: load(engine, settings, path, Tier.STREET, parent_column="parent"))
 
 
 def test_unknown_tier() -> None:
@@ -227,33 +242,53 @@ def test_a_200_mb_file_is_refused_before_reading(city: tuple[Engine, StoreSettin
     with huge.open("wb") as handle:
         handle.truncate(200 * 2**20)  # sparse: costs no disk
     assert huge.stat().st_size == 200 * 2**20
-    refused(engine, InvalidInputError, "200 MB; the import limit is 150 MB",
-            lambda: load(engine, settings, huge, Tier.STREET))  # fmt: skip
+    refused(
+        engine,
+        InvalidInputError,
+        "200 MB; the import limit is 150 MB",
+        lambda: load(engine, settings, huge, Tier.STREET),
+    )
 
 
 def test_wrong_columns_duplicates_and_geometry_types(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
     engine, settings = city
     path = write(tmp_path / "streets.geojson", STREETS)
-    refused(engine, InvalidInputError, "column 'id' not found",
-            lambda: load(engine, settings, path, Tier.STREET, code_column="id"))  # fmt: skip
-    dupes = gpd.GeoDataFrame({"code": ["S", "S"], "name": ["a", "b"]},
-                             geometry=[STREETS["X-A-1"], STREETS["X-A-2"]], crs=4326)  # fmt: skip
+    refused(
+        engine,
+        InvalidInputError,
+        "column 'id' not found",
+        lambda: load(engine, settings, path, Tier.STREET, code_column="id"),
+    )
+    dupes = gpd.GeoDataFrame(
+        {"code": ["S", "S"], "name": ["a", "b"]}, geometry=[STREETS["X-A-1"], STREETS["X-A-2"]], crs=4326
+    )
     dupes.to_file(tmp_path / "dupes.geojson")
-    refused(engine, InvalidInputError, "duplicate codes: S",
-            lambda: load(engine, settings, tmp_path / "dupes.geojson", Tier.STREET))  # fmt: skip
+    refused(
+        engine,
+        InvalidInputError,
+        "duplicate codes: S",
+        lambda: load(engine, settings, tmp_path / "dupes.geojson", Tier.STREET),
+    )
     points = gpd.GeoDataFrame({"code": ["P"], "name": ["p"]}, geometry=gpd.points_from_xy([30.05], [10.05]), crs=4326)
     points.to_file(tmp_path / "points.geojson")
-    refused(engine, InvalidInputError, "must be Polygon or MultiPolygon, found Point",
-            lambda: load(engine, settings, tmp_path / "points.geojson", Tier.STREET))  # fmt: skip
+    refused(
+        engine,
+        InvalidInputError,
+        "must be Polygon or MultiPolygon, found Point",
+        lambda: load(engine, settings, tmp_path / "points.geojson", Tier.STREET),
+    )
 
 
 def test_management_unit_needs_loaded_members(city: tuple[Engine, StoreSettings], tmp_path: Path) -> None:
     engine, settings = city
     load(engine, settings, write(tmp_path / "streets.geojson", STREETS), Tier.STREET)
     path = write(tmp_path / "area.geojson", {"X-NEW": box(30.0, 10.0, 30.1, 10.2)}, members=["X-A-1,X-Q-9"])
-    refused(engine, TopologyError, "X-Q-9",
-            lambda: load(engine, settings, path, Tier.DISTRICT, kind=UnitKind.MANAGEMENT,
-                         members_column="members"))  # fmt: skip
+    refused(
+        engine,
+        TopologyError,
+        "X-Q-9",
+        lambda: load(engine, settings, path, Tier.DISTRICT, kind=UnitKind.MANAGEMENT, members_column="members"),
+    )
     good = write(tmp_path / "area2.geojson", {"X-NEW": box(30.0, 10.0, 30.1, 10.2)}, members=["X-A-1,X-A-2"])
     load(engine, settings, good, Tier.DISTRICT, kind=UnitKind.MANAGEMENT, members_column="members")
     with engine.connect() as conn:
@@ -298,30 +333,48 @@ def crossing_city(fresh: tuple[Engine, StoreSettings], nanjing_manifest: Path, t
 
 def test_a_unit_crossing_its_parents_line_is_refused_naming_the_flag(crossing_city) -> None:  # type: ignore[no-untyped-def]
     engine, settings, path, crossing, _own, _across, _taken = crossing_city
-    refused(engine, TopologyError, rf"{crossing} reaches [\d,]+ m² outside its parent \d+ .*--parent-by majority",
-            lambda: load(engine, settings, path, Tier.COMMUNITY))  # fmt: skip
+    refused(
+        engine,
+        TopologyError,
+        rf"{crossing} reaches [\d,]+ m² outside its parent \d+ .*--parent-by majority",
+        lambda: load(engine, settings, path, Tier.COMMUNITY),
+    )
 
 
 def test_parent_by_majority_accepts_the_crossing_and_reports_its_area(crossing_city) -> None:  # type: ignore[no-untyped-def]
     engine, settings, path, crossing, own, across, _taken = crossing_city
     wrong = rf"{crossing}: its parent {across} holds \d+% of its area, {own} holds \d+%; name {own}"
-    refused(engine, TopologyError, wrong,
-            lambda: load(engine, settings, _named(path, crossing, across), Tier.COMMUNITY, parent_column="parent_code",
-                         parent_by=ParentBy.MAJORITY))  # fmt: skip
+    refused(
+        engine,
+        TopologyError,
+        wrong,
+        lambda: load(
+            engine,
+            settings,
+            _named(path, crossing, across),
+            Tier.COMMUNITY,
+            parent_column="parent_code",
+            parent_by=ParentBy.MAJORITY,
+        ),
+    )
     report = load(engine, settings, path, Tier.COMMUNITY, parent_by=ParentBy.MAJORITY)
     assert len(report.crossings) == 1
     reported = report.crossings[0]
     assert (reported["code"], reported["parent"], reported["into"]) == (crossing, own, across)
     with engine.connect() as conn:
-        postgis_m2 = conn.execute(text(
-            "SELECT ST_Area(ST_Intersection(u.geom, s.geom)::geography) FROM unit u, unit s "
-            "WHERE u.code = :unit AND s.code = :street"), {"unit": crossing, "street": across},
-        ).scalar_one()  # fmt: skip
+        postgis_m2 = conn.execute(
+            text(
+                "SELECT ST_Area(ST_Intersection(u.geom, s.geom)::geography) FROM unit u, unit s "
+                "WHERE u.code = :unit AND s.code = :street"
+            ),
+            {"unit": crossing, "street": across},
+        ).scalar_one()
         stored = conn.execute(
             text("SELECT report->'crossings' FROM boundary_version ORDER BY id DESC LIMIT 1")
         ).scalar()
-        whole_m2 = conn.execute(text("SELECT ST_Area(geom::geography) FROM unit WHERE code = :c"),
-                                {"c": crossing}).scalar_one()  # fmt: skip
+        whole_m2 = conn.execute(
+            text("SELECT ST_Area(geom::geography) FROM unit WHERE code = :c"), {"c": crossing}
+        ).scalar_one()
     assert postgis_m2 > 100_000  # a real community's area, not vertex noise
     assert reported["area_m2"] == pytest.approx(postgis_m2, rel=0.01)
     assert reported["share"] == pytest.approx(postgis_m2 / whole_m2, rel=0.01)
@@ -345,19 +398,26 @@ def test_locate_on_the_crossing_part_answers_the_serving_unit_and_its_chain(cros
     load(engine, settings, path, Tier.COMMUNITY, parent_by=ParentBy.MAJORITY)
     point = taken.representative_point()
     with engine.connect() as conn:
-        inside_across = conn.execute(text(
-            "SELECT ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)) FROM unit WHERE code = :c"),
-            {"x": point.x, "y": point.y, "c": across}).scalar_one()  # fmt: skip
+        inside_across = conn.execute(
+            text("SELECT ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4326)) FROM unit WHERE code = :c"),
+            {"x": point.x, "y": point.y, "c": across},
+        ).scalar_one()
         location = Locator().locate(conn, point.x, point.y)
         street_chain = conn.execute(text("SELECT chain::text FROM unit WHERE code = :c"), {"c": own}).scalar_one()
-        consistent = conn.execute(text(
-            "SELECT u.parent_id = p.id AND u.ancestors = p.ancestors || p.id FROM unit u, unit p "
-            "WHERE u.code = :unit AND p.code = :street"), {"unit": crossing, "street": own}).scalar_one()  # fmt: skip
-        broken = conn.execute(text(
-            "SELECT count(*) FROM unit u JOIN unit p ON p.id = u.admin_parent_id "
-            "WHERE u.ancestors <> p.ancestors || p.id AND u.kind = 'administrative' "
-            "AND NOT EXISTS (SELECT 1 FROM unit m WHERE m.id = ANY(u.ancestors) AND m.kind = 'management')"
-        )).scalar_one()  # fmt: skip
+        consistent = conn.execute(
+            text(
+                "SELECT u.parent_id = p.id AND u.ancestors = p.ancestors || p.id FROM unit u, unit p "
+                "WHERE u.code = :unit AND p.code = :street"
+            ),
+            {"unit": crossing, "street": own},
+        ).scalar_one()
+        broken = conn.execute(
+            text(
+                "SELECT count(*) FROM unit u JOIN unit p ON p.id = u.admin_parent_id "
+                "WHERE u.ancestors <> p.ancestors || p.id AND u.kind = 'administrative' "
+                "AND NOT EXISTS (SELECT 1 FROM unit m WHERE m.id = ANY(u.ancestors) AND m.kind = 'management')"
+            )
+        ).scalar_one()
         place = conn.exec_driver_sql(PLACE, (point.x, point.y)).scalar()  # how a hot spot there is named
         names = dict(
             conn.execute(text("SELECT code, name FROM unit WHERE code IN (:a, :b)"), {"a": own, "b": crossing}).all()
@@ -372,8 +432,11 @@ def test_locate_on_the_crossing_part_answers_the_serving_unit_and_its_chain(cros
 
 def test_the_cli_prints_each_crossing_with_its_area(crossing_city, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     engine, settings, path, crossing, own, across, _taken = crossing_city
-    for key, value in {"CITYOPS_DATA_DIR": str(settings.data_dir), "CITYOPS_CITY": settings.city,
-                       "CITYOPS_DB_PORT": str(settings.db_port)}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(settings.data_dir),
+        "CITYOPS_CITY": settings.city,
+        "CITYOPS_DB_PORT": str(settings.db_port),
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("CITYOPS_DATABASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
@@ -386,7 +449,8 @@ def test_the_cli_prints_each_crossing_with_its_area(crossing_city, monkeypatch: 
     )
     assert loaded.exit_code == 0, loaded.output
     with engine.connect() as conn:
-        crossing_m2 = conn.execute(text("SELECT (report->'crossings'->0->>'area_m2')::float8 FROM boundary_version "
-                                        "ORDER BY id DESC LIMIT 1")).scalar_one()  # fmt: skip
+        crossing_m2 = conn.execute(
+            text("SELECT (report->'crossings'->0->>'area_m2')::float8 FROM boundary_version ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
     row = next(line for line in loaded.stdout.splitlines() if crossing in line)
     assert crossing_m2 > 100_000 and {own, across, f"{crossing_m2:,.0f}"} <= set(row.replace("│", " ").split())

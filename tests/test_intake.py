@@ -17,8 +17,13 @@ from spatial.settings import StoreSettings
 from tests.conftest import Caller
 
 QINHUAI = {"lon": 118.7844, "lat": 32.0415}
-REPORT = {**QINHUAI, "category": "020102", "source": "grid_worker", "description": "路口成堆垃圾",
-          "reporter": {"name": "张三", "phone": "13812345678"}}  # fmt: skip
+REPORT = {
+    **QINHUAI,
+    "category": "020102",
+    "source": "grid_worker",
+    "description": "路口成堆垃圾",
+    "reporter": {"name": "张三", "phone": "13812345678"},
+}
 
 
 def counts(engine: Engine, key: str | None = None) -> tuple[int, int]:
@@ -41,10 +46,13 @@ def test_a_report_becomes_a_routed_case(client: TestClient, nanjing: Engine) -> 
     assert body["deadline"].endswith("+08:00")  # in the working calendar's zone, as the preview is
     assert "13812345678" not in response.text  # personal data is stored, not echoed
     with nanjing.connect() as conn:
-        row = conn.execute(text(
-            "SELECT e.category_code, g.code, r.reporter->>'phone', r.source::text, e.report_count "
-            "FROM event e JOIN report r ON r.event_id = e.id JOIN unit g ON g.id = e.grid_id WHERE e.id = :id"),
-            {"id": int(body["case_id"])}).one()  # fmt: skip
+        row = conn.execute(
+            text(
+                "SELECT e.category_code, g.code, r.reporter->>'phone', r.source::text, e.report_count "
+                "FROM event e JOIN report r ON r.event_id = e.id JOIN unit g ON g.id = e.grid_id WHERE e.id = :id"
+            ),
+            {"id": int(body["case_id"])},
+        ).one()
     assert row[0] == "020105" and row[1].startswith("320104006") and row[2] == "13812345678"
     assert row[3] == "grid_worker" and row[4] == 1
 
@@ -80,8 +88,9 @@ def test_a_key_is_its_callers_own(client: TestClient, nanjing: Engine, caller: C
     """Issue 19.7: another caller replaying a key got the first report's answer, its rating token included."""
     key = uuid.uuid4().hex
     first = client.post("/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key})
-    other = client.post("/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key,
-                                                               **caller(["city_commander"], "320100")})  # fmt: skip
+    other = client.post(
+        "/api/v1/reports", json=REPORT, headers={"Idempotency-Key": key, **caller(["city_commander"], "320100")}
+    )
     assert first.status_code == other.status_code == 201, other.text
     assert "Idempotent-Replayed" not in other.headers and other.json()["token"] != first.json()["token"]
     assert counts(nanjing, key) == (1, 2)  # two reports under one key, one per caller (both join the one case)
@@ -130,22 +139,26 @@ def test_new_cases_are_announced(client: TestClient, nanjing_settings: StoreSett
     assert json.loads(notes[0].payload)["type"] in ("case.created", "case.report_joined")
 
 
-@pytest.mark.parametrize(("change", "status", "message"), [
-    ({"category": "999999"}, 422, "valid codes: 010101"),
-    ({"severity": "V"}, 422, "not one of IV"),
-    ({"lon": 121.47, "lat": 31.23}, 422, "outside the jurisdiction"),
-    ({"lon": float("nan")}, 422, "finite"),
-    ({"lat": 118.78, "lon": 32.04}, 422, "swapped"),
-    ({"lon": None, "lat": None}, 422, "give the position once"),
-    ({"location": {"type": "Point", "coordinates": [118.78, 32.04]}}, 422, "give the position once"),
-    ({"description": "垃" * 4001}, 422, "at most 4000 characters"),
-    ({"source": "pigeon"}, 422, "source: Input should be"),
-    ({"crs": "mars"}, 422, "use one of: wgs84"),
-    ({"reporter": {"phone": "call me"}}, 422, "reporter.phone"),
-    ({"unexpected": 1}, 422, "Extra inputs are not permitted"),
-])  # fmt: skip
-def test_bad_reports_are_refused_and_nothing_is_written(client: TestClient, nanjing: Engine, change: dict,
-                                                        status: int, message: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"category": "999999"}, 422, "valid codes: 010101"),
+        ({"severity": "V"}, 422, "not one of IV"),
+        ({"lon": 121.47, "lat": 31.23}, 422, "outside the jurisdiction"),
+        ({"lon": float("nan")}, 422, "finite"),
+        ({"lat": 118.78, "lon": 32.04}, 422, "swapped"),
+        ({"lon": None, "lat": None}, 422, "give the position once"),
+        ({"location": {"type": "Point", "coordinates": [118.78, 32.04]}}, 422, "give the position once"),
+        ({"description": "垃" * 4001}, 422, "at most 4000 characters"),
+        ({"source": "pigeon"}, 422, "source: Input should be"),
+        ({"crs": "mars"}, 422, "use one of: wgs84"),
+        ({"reporter": {"phone": "call me"}}, 422, "reporter.phone"),
+        ({"unexpected": 1}, 422, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_reports_are_refused_and_nothing_is_written(
+    client: TestClient, nanjing: Engine, change: dict, status: int, message: str
+) -> None:
     before = counts(nanjing)
     body = {k: v for k, v in {**REPORT, **change}.items() if v is not None}
     # json.dumps, unlike httpx, writes NaN: a client bug the API must refuse clearly
@@ -188,8 +201,10 @@ def test_a_report_within_the_radius_joins_the_open_case(client: TestClient) -> N
 def test_an_old_case_does_not_absorb_new_reports(client: TestClient, nanjing: Engine) -> None:
     first = client.post("/api/v1/reports", json=report_at(2_000)).json()
     with nanjing.begin() as conn:  # the case is older than the category's 72 h window
-        conn.execute(text("UPDATE event SET created_at = now() - interval '73 hours' WHERE id = :id"),
-                     {"id": int(first["case_id"])})  # fmt: skip
+        conn.execute(
+            text("UPDATE event SET created_at = now() - interval '73 hours' WHERE id = :id"),
+            {"id": int(first["case_id"])},
+        )
     later = client.post("/api/v1/reports", json=report_at(2_010)).json()
     assert later["case_id"] != first["case_id"]
 

@@ -43,7 +43,7 @@ def history(history_city: tuple[Engine, StoreSettings]) -> tuple[Engine, StoreSe
 
 async def _both(
     settings: StoreSettings, unit_id: int, since: datetime, until: datetime, step: Step, department: str | None
-) -> tuple[list[dict[str, object]], list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
+) -> tuple[list[dict[str, object]], list[dict[str, object]], list[dict[str, object]]]:
     """Per span: evaluate()'s total run alone, the grouped total, and the trend's point."""
     spans = buckets(since, until, step, BEIJING)
     async with await psycopg.AsyncConnection.connect(libpq_url(settings)) as conn:
@@ -87,13 +87,19 @@ def test_one_span_evaluation_is_the_series_single_bucket(history: tuple[Engine, 
         for by in ("area", "department", "role"):
             args = {"u": city, "s": since, "t": until, "by": by}
             one = conn.execute(text("SELECT * FROM cityops_evaluation(:u, :s, :t, :by, NULL) ORDER BY 1"), args).all()
-            series = conn.execute(text("SELECT * FROM cityops_evaluation_series(:u, :s, :t, :by, NULL, NULL, NULL) "
-                                       "ORDER BY 2"), args).all()  # fmt: skip
+            series = conn.execute(
+                text("SELECT * FROM cityops_evaluation_series(:u, :s, :t, :by, NULL, NULL, NULL) ORDER BY 2"), args
+            ).all()
             assert [tuple(r) for r in one] == [tuple(r)[1:] for r in series] and len(one) > 1, by
             assert {r[0] for r in series} == {None}
-            weekly = conn.execute(text("SELECT key, sum(filed), sum(closed), sum(late_moves) FROM "
-                                       "cityops_evaluation_series(:u, :s, :t, :by, NULL, 'week', 'Asia/Shanghai') "
-                                       "GROUP BY 1 ORDER BY 1"), args).all()  # fmt: skip
+            weekly = conn.execute(
+                text(
+                    "SELECT key, sum(filed), sum(closed), sum(late_moves) FROM "
+                    "cityops_evaluation_series(:u, :s, :t, :by, NULL, 'week', 'Asia/Shanghai') "
+                    "GROUP BY 1 ORDER BY 1"
+                ),
+                args,
+            ).all()
             assert [tuple(r) for r in weekly] == [(r[0], r[1], r[2], r[12]) for r in one], by
 
 

@@ -66,8 +66,9 @@ def points_across(a: shapely.Geometry, b: shapely.Geometry) -> tuple[np.ndarray,
 
 
 @pytest.mark.parametrize("tier", ["district", "street", "grid"])
-def test_golden_points_on_both_sides_of_boundaries(nanjing: Engine, units: dict[str, gpd.GeoDataFrame],
-                                                   tier: str) -> None:  # fmt: skip
+def test_golden_points_on_both_sides_of_boundaries(
+    nanjing: Engine, units: dict[str, gpd.GeoDataFrame], tier: str
+) -> None:
     frame = units[tier]
     locator = Locator()
     grid_codes = dict(zip(units["grid"].id, units["grid"].code, strict=True))
@@ -100,8 +101,9 @@ def exact_grid(units: dict[str, gpd.GeoDataFrame], lon: float, lat: float) -> st
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lon=st.floats(118.35, 119.25), lat=st.floats(31.22, 32.62))
-def test_locate_equals_exact_point_in_polygon(nanjing: Engine, units: dict[str, gpd.GeoDataFrame],
-                                              lon: float, lat: float) -> None:  # fmt: skip
+def test_locate_equals_exact_point_in_polygon(
+    nanjing: Engine, units: dict[str, gpd.GeoDataFrame], lon: float, lat: float
+) -> None:
     expected = exact_grid(units, lon, lat)
     with nanjing.connect() as conn:
         if expected is None:
@@ -168,10 +170,16 @@ def test_outside_the_city_is_a_clear_answer(nanjing: Engine) -> None:
         Locator().locate(conn, 121.47, 31.23)  # Shanghai
 
 
-@pytest.mark.parametrize(("lon", "lat", "message"), [
-    (math.nan, 32.0, "finite"), (118.8, math.inf, "finite"), (118.8, 91.0, "lat=91.0"),
-    (181.0, 32.0, "lon=181.0"), (32.04, 118.78, "swapped"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lon", "lat", "message"),
+    [
+        (math.nan, 32.0, "finite"),
+        (118.8, math.inf, "finite"),
+        (118.8, 91.0, "lat=91.0"),
+        (181.0, 32.0, "lon=181.0"),
+        (32.04, 118.78, "swapped"),
+    ],
+)
 def test_bad_coordinates_are_refused(nanjing: Engine, lon: float, lat: float, message: str) -> None:
     with nanjing.connect() as conn, pytest.raises(InvalidInputError, match=message):
         Locator().locate(conn, lon, lat)

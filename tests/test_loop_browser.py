@@ -31,18 +31,26 @@ DESK = {"viewport": {"width": 1366, "height": 900}}
 def crew(nanjing: Engine) -> dict[str, str]:
     """The loop's people: a grid worker, two street dispatchers, a checker, the district's water handler."""
     with nanjing.begin() as conn:
-        grid = conn.execute(text(
-            "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' "
-            "ORDER BY ST_Area(g.geom) DESC OFFSET 1 LIMIT 1"), {"s": STREET}).scalar_one()  # fmt: skip
+        grid = conn.execute(
+            text(
+                "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier "
+                "= 'grid' "
+                "ORDER BY ST_Area(g.geom) DESC OFFSET 1 LIMIT 1"
+            ),
+            {"s": STREET},
+        ).scalar_one()
         names = {"grid": grid}
-        for who, unit, roles, department in (("worker", grid, ["grid_worker"], None),
-                                             ("street", STREET, ["street"], None),
-                                             ("street2", STREET, ["street"], None),
-                                             ("checker", STREET, ["checker"], None),
-                                             ("handler", DISTRICT, ["department_handler"], DEPARTMENT)):  # fmt: skip
+        for who, unit, roles, department in (
+            ("worker", grid, ["grid_worker"], None),
+            ("street", STREET, ["street"], None),
+            ("street2", STREET, ["street"], None),
+            ("checker", STREET, ["checker"], None),
+            ("handler", DISTRICT, ["department_handler"], DEPARTMENT),
+        ):
             names[who] = f"loop-{who}-{uuid.uuid4().hex[:6]}"
-            create_user(conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, actor="tests",
-                        department=department)  # fmt: skip
+            create_user(
+                conn, names[who], unit_code=unit, roles=roles, password=PASSWORD, actor="tests", department=department
+            )
     return names
 
 
@@ -50,8 +58,17 @@ def photo(name: str) -> dict[str, object]:
     return {"name": name, "mimeType": "image/png", "buffer": tiny_png()}
 
 
-def take(page: Page, case: str, action: str, state: str, *, note: str = "", department: str = "",
-         extend_by: str = "", photos: int = 0) -> None:  # fmt: skip
+def take(
+    page: Page,
+    case: str,
+    action: str,
+    state: str,
+    *,
+    note: str = "",
+    department: str = "",
+    extend_by: str = "",
+    photos: int = 0,
+) -> None:
     """Press the case card's action button, fill the form it opens, send it, and wait for the new state."""
     card = f"#case-{case}"
     page.click(f"{card} button[data-action={action}]")
@@ -78,8 +95,12 @@ def queue(watched: Watched, server: str, name: str, case: str) -> Page:
 
 @pytest.mark.browser
 def test_the_loop_through_the_pages_only(
-    browser: Browser, server: str, artifacts: Path, nanjing: Engine, crew: dict[str, str]  # noqa: F811
-) -> None:  # fmt: skip
+    browser: Browser,  # noqa: F811 (the fixture imported from test_map_browser)
+    server: str,
+    artifacts: Path,
+    nanjing: Engine,
+    crew: dict[str, str],
+) -> None:
     void_open_cases(nanjing, "units[2] = (SELECT id FROM unit WHERE code = :d)", {"d": DISTRICT})
     lon, lat = inside(nanjing, crew["grid"])
     worker = signed_in(browser, server, crew["worker"], "/map/worker", **PHONE)
@@ -139,9 +160,13 @@ def test_the_loop_through_the_pages_only(
     wait_until(sheet, "document.querySelectorAll('#inset path.leaflet-interactive').length >= 2")
     sheet.screenshot(path=str(artifacts / "loop-case-page.png"), full_page=True)
     with nanjing.connect() as conn:
-        state, broken = conn.execute(text(
-            "SELECT state, (SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = e.id) "
-            "FROM event e WHERE id = :c"), {"c": int(case)}).one()  # fmt: skip
+        state, broken = conn.execute(
+            text(
+                "SELECT state, (SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = e.id) "
+                "FROM event e WHERE id = :c"
+            ),
+            {"c": int(case)},
+        ).one()
     assert state == "closed" and broken == 0
     for watched in (worker, street, rival, handler, checker):
         watched.assert_offline(server)

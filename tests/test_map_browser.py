@@ -19,8 +19,15 @@ from command.users import create_user
 from tests.conftest import Caller, add_force, void_open_cases
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PASSWORD = "map viewer password"
 STREET = "320102002"
 CATEGORY = "010101"
@@ -30,9 +37,14 @@ CATEGORY = "010101"
 def people(nanjing: Engine) -> dict[str, str]:
     """Usernames: a street commander, a grid worker of one of its grids, a planner, a commander elsewhere."""
     with nanjing.begin() as conn:
-        grid = conn.execute(text(
-            "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier = 'grid' "
-            "ORDER BY ST_Area(g.geom) DESC LIMIT 1"), {"s": STREET}).scalar_one()  # fmt: skip
+        grid = conn.execute(
+            text(
+                "SELECT g.code FROM unit g JOIN unit s ON s.id = ANY(g.ancestors) WHERE s.code = :s AND g.tier "
+                "= 'grid' "
+                "ORDER BY ST_Area(g.geom) DESC LIMIT 1"
+            ),
+            {"s": STREET},
+        ).scalar_one()
         names = {}
         accounts = (
             ("commander", STREET, ["street"]),
@@ -102,8 +114,10 @@ def signed_in(browser: Browser, server: str, username: str, path: str, **context
 def inside(nanjing: Engine, code: str) -> tuple[float, float]:
     """A point inside the unit ``code``."""
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
-                                 "WHERE code = :c) x"), {"c": code}).one()  # type: ignore[return-value]  # fmt: skip
+        return conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit WHERE code = :c) x"),
+            {"c": code},
+        ).one()  # type: ignore[return-value]
 
 
 def test_pages_are_behind_login_and_their_permission(server: str, people: dict[str, str]) -> None:
@@ -117,16 +131,19 @@ def test_pages_are_behind_login_and_their_permission(server: str, people: dict[s
         assert browser_like.get("/map").status_code == 200
         assert browser_like.get("/map/planner").status_code == 403  # a street commander is no planner
         assert browser_like.get("/api/v1/auth/me").json()["username"] == people["commander"]
-        forged = browser_like.post("/api/v1/reports", json={"lon": 118.8, "lat": 32.05, "category": CATEGORY,
-                                                            "source": "hotline", "description": "x"})  # fmt: skip
+        forged = browser_like.post(
+            "/api/v1/reports",
+            json={"lon": 118.8, "lat": 32.05, "category": CATEGORY, "source": "hotline", "description": "x"},
+        )
         assert forged.status_code == 403 and "X-Requested-With" in forged.json()["detail"]
         browser_like.post("/api/v1/auth/session/end", headers={"X-Requested-With": "cityops"})
         assert browser_like.get("/map").status_code == 303
 
 
 @pytest.mark.browser
-def test_command_view_shows_layers_kpis_and_stays_offline(browser: Browser, server: str, artifacts: Path,
-                                                          people: dict[str, str]) -> None:  # fmt: skip
+def test_command_view_shows_layers_kpis_and_stays_offline(
+    browser: Browser, server: str, artifacts: Path, people: dict[str, str]
+) -> None:
     view = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = view.page
     # tiers, then cases, their counts per unit, case hexagons, place names and forces (issue 18)
@@ -141,14 +158,21 @@ def test_command_view_shows_layers_kpis_and_stays_offline(browser: Browser, serv
 @pytest.mark.browser
 def test_a_worker_tags_an_incident_and_the_command_view_shows_it_without_reload(
     browser: Browser, server: str, artifacts: Path, people: dict[str, str], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     lon, lat = inside(nanjing, people["grid"])
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     command.page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(command.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
-    worker = signed_in(browser, server, people["worker"], "/map/worker", viewport={"width": 390, "height": 844},
-                       is_mobile=True, has_touch=True)  # fmt: skip
+    worker = signed_in(
+        browser,
+        server,
+        people["worker"],
+        "/map/worker",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
     page = worker.page
     wait_until(page, "document.querySelectorAll('select[name=category] option').length > 10")
     page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 17)")
@@ -174,14 +198,17 @@ def test_a_worker_tags_an_incident_and_the_command_view_shows_it_without_reload(
 @pytest.mark.browser
 def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     browser: Browser, server: str, artifacts: Path, people: dict[str, str], caller: Caller, nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     lon, lat = inside(nanjing, STREET)
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     earlier = datetime.now(UTC) - timedelta(minutes=10)  # the move below is then a believable speed
     # ~30 m from the case once moved, apart from its marker on screen
     force_id, code = add_force(nanjing, STREET, ["drainage"], at=(lon + 0.0006, lat), fixed_at=earlier)
-    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
-        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
+    answer = httpx.post(
+        f"{server}/api/v1/reports",
+        headers=caller(["city_commander"], "320100"),
+        json={"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"},
+    )
     case_id = str(answer.json()["case_id"])
     command = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = command.page
@@ -212,14 +239,17 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
 @pytest.mark.browser
 def test_a_commander_sees_only_their_jurisdiction(
     browser: Browser, server: str, people: dict[str, str], caller: Caller, nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     lon, lat = 118.7925, 32.0525  # 玄武区, not 江宁区
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 800)", {"x": lon, "y": lat})
     other = signed_in(browser, server, people["elsewhere"], "/map", viewport={"width": 1280, "height": 800})
     other.page.evaluate(f"void cityopsMap.setView([{lat}, {lon}], 16)")
     wait_until(other.page, "window.cityopsReady && cityopsMap.getZoom() === 16")
-    answer = httpx.post(f"{server}/api/v1/reports", headers=caller(["city_commander"], "320100"), json={
-        "lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"})  # fmt: skip
+    answer = httpx.post(
+        f"{server}/api/v1/reports",
+        headers=caller(["city_commander"], "320100"),
+        json={"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"},
+    )
     case_id = str(answer.json()["case_id"])
     time.sleep(2.0)
     other.page.evaluate("void cityopsMap.setView([32.0526, 118.7926], 16)")  # reload the view's cases too
@@ -231,7 +261,7 @@ def test_a_commander_sees_only_their_jurisdiction(
 @pytest.mark.browser
 def test_planner_view_draws_hexagons_with_filters(
     browser: Browser, server: str, artifacts: Path, people: dict[str, str], nanjing: Engine, tmp_path: Path
-) -> None:  # fmt: skip
+) -> None:
     view = signed_in(browser, server, people["planner"], "/map/planner", viewport={"width": 1280, "height": 800})
     page = view.page
     wait_until(page, "cityopsHexes.getLayers().length > 0")
@@ -248,8 +278,10 @@ def test_planner_view_draws_hexagons_with_filters(
     assert all(kind in ("hot", "cold", "not_significant") for kind in drawn)
     page.screenshot(path=str(artifacts / "map-planner-hotspots.png"))
     when = datetime.now(UTC) - timedelta(days=3)  # a lamp reported three times at one corner
-    rows = [f"118.7551,32.0702,010102,{(when + timedelta(hours=h)).isoformat()},closed,lamp-{uuid.uuid4().hex[:8]}"
-            for h in range(3)]  # fmt: skip
+    rows = [
+        f"118.7551,32.0702,010102,{(when + timedelta(hours=h)).isoformat()},closed,lamp-{uuid.uuid4().hex[:8]}"
+        for h in range(3)
+    ]
     (tmp_path / "lamp.csv").write_text("lon,lat,category,reported_at,state,id\n" + "\n".join(rows) + "\n")
     assert import_events(nanjing, tmp_path / "lamp.csv").loaded == 3
     page.click("button[name=recurrences]")

@@ -40,9 +40,14 @@ def mp4(payload: bytes) -> bytes:
 
 def stored_counts(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        return tuple(conn.execute(text(
-            "SELECT (SELECT count(*) FROM media), (SELECT count(*) FROM report_media), (SELECT count(*) FROM report)"
-        )).one())  # fmt: skip
+        return tuple(
+            conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM media), (SELECT count(*) FROM report_media), (SELECT count(*) "
+                    "FROM report)"
+                )
+            ).one()
+        )
 
 
 def upload(client: TestClient, files: list[tuple[str, bytes, str]]) -> httpx.Response:
@@ -67,12 +72,17 @@ def test_photo_and_video_are_stored_under_their_hash(client: TestClient, nanjing
     assert response.status_code == 201, response.text
     store: MediaStore = client.app.state.media  # type: ignore[attr-defined]
     with nanjing.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT m.sha256, m.content_type, m.size_bytes, rm.position, rm.filename FROM report_media rm "
-            "JOIN media m USING (sha256) WHERE rm.report_id = :r ORDER BY rm.position"),
-            {"r": int(response.json()["report_id"])}).all()  # fmt: skip
+        rows = conn.execute(
+            text(
+                "SELECT m.sha256, m.content_type, m.size_bytes, rm.position, rm.filename FROM report_media rm "
+                "JOIN media m USING (sha256) WHERE rm.report_id = :r ORDER BY rm.position"
+            ),
+            {"r": int(response.json()["report_id"])},
+        ).all()
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
-        ("image/jpeg", len(jpeg), 0, "a.jpg"), ("video/mp4", len(video), 1, "clip.mp4")]  # fmt: skip
+        ("image/jpeg", len(jpeg), 0, "a.jpg"),
+        ("video/mp4", len(video), 1, "clip.mp4"),
+    ]
     for (sha, *_), content in zip(rows, (jpeg, video), strict=True):
         assert sha == hashlib.sha256(content).hexdigest()
         assert store.path_of(sha).read_bytes() == content
@@ -127,8 +137,9 @@ def test_a_truncated_multipart_body_is_refused(client: TestClient, nanjing: Engi
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode() + photo(6)[:300]  # the connection dropped here: no closing boundary
     before = stored_counts(nanjing)
-    response = client.post("/api/v1/reports", content=body,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
+    response = client.post(
+        "/api/v1/reports", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert response.status_code == 422, response.text
     assert "truncated" in response.json()["detail"] or "multipart" in response.json()["detail"]
     assert stored_counts(nanjing) == before
@@ -157,8 +168,9 @@ def test_photo_metadata_is_removed_before_storing(client: TestClient, nanjing: E
     response = upload(client, [("gps.jpg", original.getvalue(), "image/jpeg")])
     assert response.status_code == 201, response.text
     with nanjing.connect() as conn:
-        sha = conn.execute(text("SELECT sha256 FROM report_media WHERE report_id = :r"),
-                           {"r": int(response.json()["report_id"])}).scalar_one()  # fmt: skip
+        sha = conn.execute(
+            text("SELECT sha256 FROM report_media WHERE report_id = :r"), {"r": int(response.json()["report_id"])}
+        ).scalar_one()
     stored = client.app.state.media.path_of(sha).read_bytes()  # type: ignore[attr-defined]
     assert b"SERIAL-12345" not in stored and b"Exif" not in stored and hashlib.sha256(stored).hexdigest() == sha
     image = Image.open(io.BytesIO(stored))
@@ -169,7 +181,8 @@ def test_photo_metadata_is_removed_before_storing(client: TestClient, nanjing: E
     Image.new("RGB", (8, 8)).save(png, format="PNG", pnginfo=info)
     response = upload(client, [("note.png", png.getvalue(), "image/png")])
     with nanjing.connect() as conn:
-        sha = conn.execute(text("SELECT sha256 FROM report_media WHERE report_id = :r"),
-                           {"r": int(response.json()["report_id"])}).scalar_one()  # fmt: skip
+        sha = conn.execute(
+            text("SELECT sha256 FROM report_media WHERE report_id = :r"), {"r": int(response.json()["report_id"])}
+        ).scalar_one()
     stored = client.app.state.media.path_of(sha).read_bytes()  # type: ignore[attr-defined]
     assert b"13812345678" not in stored and Image.open(io.BytesIO(stored)).size == (8, 8)

@@ -14,14 +14,37 @@ from command.users import create_api_key, create_user, disable_user
 
 BASE = "/open311/v2"
 STANDARD_FIELDS = {
-    "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
-    "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
-    "address", "address_id", "zipcode", "lat", "long", "media_url",
-}  # fmt: skip
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+}
 ZONED = re.compile(r"T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-FORM = {"api_key": "from fixture", "service_code": "020104", "lat": "32.0415", "long": "118.7844",  # 秦淮区
-        "description": "路面有大量油污", "first_name": "李", "last_name": "四", "phone": "13987654321",
-        "email": "lisi@example.cn", "address_string": "中山南路"}  # fmt: skip
+FORM = {
+    "api_key": "from fixture",
+    "service_code": "020104",
+    "lat": "32.0415",
+    "long": "118.7844",  # 秦淮区
+    "description": "路面有大量油污",
+    "first_name": "李",
+    "last_name": "四",
+    "phone": "13987654321",
+    "email": "lisi@example.cn",
+    "address_string": "中山南路",
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +108,14 @@ def test_discovery(city: TestClient) -> None:
 def test_services_in_both_formats(city: TestClient) -> None:
     services = city.get(f"{BASE}/services.json").json()
     assert len(services) >= 40
-    assert all(isinstance(s["service_code"], str) and s["metadata"] is True and s["type"] == "realtime"
-               and s["group"] and s["keywords"] for s in services)  # fmt: skip
+    assert all(
+        isinstance(s["service_code"], str)
+        and s["metadata"] is True
+        and s["type"] == "realtime"
+        and s["group"]
+        and s["keywords"]
+        for s in services
+    )
     assert {"部件·公用设施", "事件·市容环境"} <= {s["group"] for s in services}
     root = xml(city.get(f"{BASE}/services.xml"))
     assert root.tag == "services" and len(root.findall("service")) == len(services)
@@ -132,8 +161,10 @@ def test_no_personal_data_in_public_outputs(city: TestClient, nanjing: Engine) -
         body = city.get(f"{BASE}/requests/{answer['service_request_id']}.{fmt}").text
         assert "13987654321" not in body and "lisi@" not in body and "李 四" not in body
     with nanjing.connect() as conn:  # stored for the centre, though
-        stored = conn.execute(text("SELECT reporter->>'phone', given->'open311'->>'email' FROM report WHERE id = :id"),
-                              {"id": int(answer["service_request_id"])}).one()  # fmt: skip
+        stored = conn.execute(
+            text("SELECT reporter->>'phone', given->'open311'->>'email' FROM report WHERE id = :id"),
+            {"id": int(answer["service_request_id"])},
+        ).one()
     assert stored == ("13987654321", "lisi@example.cn")
 
 
@@ -171,33 +202,39 @@ def test_listing_filters_window_and_pages(city: TestClient) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize(("params", "says"), [
-    ({"start_date": "yesterday"}, "not a W3C datetime"),
-    ({"start_date": "2026-13-01T00:00:00Z"}, "not a W3C datetime"),
-    ({"end_date": "2026-11-01T00:00:00"}, "no timezone"),
-    ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}, "at most 90 days"),
-    ({"status": "pending"}, "status must be"),
-    ({"page_size": "5000"}, "page_size"),
-    ({"service_request_id": "1;DROP"}, "numeric ids"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"start_date": "yesterday"}, "not a W3C datetime"),
+        ({"start_date": "2026-13-01T00:00:00Z"}, "not a W3C datetime"),
+        ({"end_date": "2026-11-01T00:00:00"}, "no timezone"),
+        ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}, "at most 90 days"),
+        ({"status": "pending"}, "status must be"),
+        ({"page_size": "5000"}, "page_size"),
+        ({"service_request_id": "1;DROP"}, "numeric ids"),
+    ],
+)
 def test_bad_listing_queries_get_spec_errors(city: TestClient, fmt: str, params: dict, says: str) -> None:
     assert says in spec_error(city.get(f"{BASE}/requests.{fmt}", params=params), 400, fmt)
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize(("change", "status", "says"), [
-    ({"api_key": "wrong"}, 403, "api_key"),
-    ({"api_key": None}, 403, "api_key"),
-    ({"service_code": "999999"}, 404, "not found"),
-    ({"service_code": None}, 400, "service_code is required"),
-    ({"lat": None}, 400, "lat and long are required"),
-    ({"lat": "north"}, 400, "must be numbers"),
-    ({"lat": "31.23", "long": "121.47"}, 400, "outside"),
-    ({"attribute[severity]": "V"}, 400, "severity"),
-    ({"attribute[colour]": "red"}, 400, "unknown field"),
-    ({"description": "长" * 4001}, 400, "4000"),
-    ({"jurisdiction_id": "shanghai"}, 404, "not served here"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"api_key": "wrong"}, 403, "api_key"),
+        ({"api_key": None}, 403, "api_key"),
+        ({"service_code": "999999"}, 404, "not found"),
+        ({"service_code": None}, 400, "service_code is required"),
+        ({"lat": None}, 400, "lat and long are required"),
+        ({"lat": "north"}, 400, "must be numbers"),
+        ({"lat": "31.23", "long": "121.47"}, 400, "outside"),
+        ({"attribute[severity]": "V"}, 400, "severity"),
+        ({"attribute[colour]": "red"}, 400, "unknown field"),
+        ({"description": "长" * 4001}, 400, "4000"),
+        ({"jurisdiction_id": "shanghai"}, 404, "not served here"),
+    ],
+)
 def test_bad_posts_get_spec_errors_and_write_nothing(
     city: TestClient, nanjing: Engine, fmt: str, change: dict, status: int, says: str
 ) -> None:

@@ -59,8 +59,9 @@ def city(nanjing_manifest: Path) -> Iterator[City]:
     cluster.start()
     engine = load_city(cluster, settings, nanjing_manifest)
     with engine.begin() as conn:
-        create_user(conn, "outage-reporter", unit_code="320104006", roles=["grid_worker"], password=PASSWORD,
-                    actor="tests")  # fmt: skip
+        create_user(
+            conn, "outage-reporter", unit_code="320104006", roles=["grid_worker"], password=PASSWORD, actor="tests"
+        )
     yield City(cluster, settings, engine, "outage-reporter")
     engine.dispose()
     cluster.stop()
@@ -143,8 +144,9 @@ def _token(base: str, username: str) -> str:
 
 def _stored(engine: Engine, keys: list[str]) -> dict[str, list[int]]:
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT idempotency_key, event_id FROM report WHERE idempotency_key = ANY(:k)"),
-                            {"k": keys}).all()  # fmt: skip
+        rows = conn.execute(
+            text("SELECT idempotency_key, event_id FROM report WHERE idempotency_key = ANY(:k)"), {"k": keys}
+        ).all()
     stored: dict[str, list[int]] = {}
     for key, event in rows:
         stored.setdefault(key, []).append(event)
@@ -188,13 +190,23 @@ def test_a_database_stop_and_start_under_load(city: City) -> None:
 
 def _api_process(city: City, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``cityops serve`` as its own process, started as this test is (root on CI), ready to answer."""
-    env = {**os.environ, "CITYOPS_DATA_DIR": str(city.settings.data_dir), "CITYOPS_DB_PORT": str(city.settings.db_port),
-           "CITYOPS_CITY": city.settings.city, "CITYOPS_DB_DURABLE": "false", "CITYOPS_POOL_SIZE": "4",
-           "CITYOPS_RATE_INTAKE_PER_CLIENT": UNLIMITED["rate_intake_per_client"],
-           "CITYOPS_RATE_INTAKE_PER_CALLER": UNLIMITED["rate_intake_per_caller"]}  # fmt: skip
+    env = {
+        **os.environ,
+        "CITYOPS_DATA_DIR": str(city.settings.data_dir),
+        "CITYOPS_DB_PORT": str(city.settings.db_port),
+        "CITYOPS_CITY": city.settings.city,
+        "CITYOPS_DB_DURABLE": "false",
+        "CITYOPS_POOL_SIZE": "4",
+        "CITYOPS_RATE_INTAKE_PER_CLIENT": UNLIMITED["rate_intake_per_client"],
+        "CITYOPS_RATE_INTAKE_PER_CALLER": UNLIMITED["rate_intake_per_caller"],
+    }
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--port", str(port)], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cityops", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -210,8 +222,13 @@ def _api_process(city: City, port: int, log: Path) -> subprocess.Popen[bytes]:
 def _account_can_run_python(name: str) -> bool:
     account = pwd.getpwnam(name)
     try:
-        probe = subprocess.run([sys.executable, "-c", "import json"], user=account.pw_uid, group=account.pw_gid,
-                               capture_output=True, check=False)  # fmt: skip
+        probe = subprocess.run(
+            [sys.executable, "-c", "import json"],
+            user=account.pw_uid,
+            group=account.pw_gid,
+            capture_output=True,
+            check=False,
+        )
     except PermissionError:
         return False
     return probe.returncode == 0
@@ -253,10 +270,12 @@ def test_the_api_killed_under_load_loses_nothing_and_never_runs_as_root(city: Ci
     assert {a.status for a in load.answers} <= {200, 201}, sorted({a.status for a in load.answers})
     assert _stored(city.engine, list(load.acknowledged)) == {k: [case] for k, case in load.acknowledged.items()}
     with city.engine.connect() as conn:
-        orphans = conn.execute(text(
-            "SELECT (SELECT count(*) FROM event e WHERE NOT EXISTS (SELECT FROM report r WHERE r.event_id = e.id)),"
-            " (SELECT count(*) FROM report r WHERE NOT EXISTS (SELECT FROM event e WHERE e.id = r.event_id))"
-        )).one()  # fmt: skip
+        orphans = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM event e WHERE NOT EXISTS (SELECT FROM report r WHERE r.event_id = e.id)),"
+                " (SELECT count(*) FROM report r WHERE NOT EXISTS (SELECT FROM event e WHERE e.id = r.event_id))"
+            )
+        ).one()
         verdict = verify(conn)
     assert tuple(orphans) == (0, 0)  # no case without its report, no report without its case
     assert verdict.first_bad is None and verdict.entries > 0, verdict.reason
@@ -264,8 +283,15 @@ def test_the_api_killed_under_load_loses_nothing_and_never_runs_as_root(city: Ci
 
 def test_the_faults_benchmark_runs_small(city: City) -> None:
     """A smoke run of `cityops bench faults`: its figures exist and the platform meets the targets it prints."""
-    rows = run(city.cluster, city.settings, down_s=2, guessers=4, guess_s=4, console=Console(file=io.StringIO()),
-               compiled=False)  # fmt: skip
+    rows = run(
+        city.cluster,
+        city.settings,
+        down_s=2,
+        guessers=4,
+        guess_s=4,
+        console=Console(file=io.StringIO()),
+        compiled=False,
+    )
     city.engine.dispose()
     by_measure = {row.measure.split(" (")[0]: row for row in rows}
     one_address = by_measure["4 parallel guessers, one address, 4 s: passwords checked"]

@@ -51,9 +51,11 @@ def cases(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> int:
     rng, now, batch = random.Random(7), datetime.now(BEIJING), uuid.uuid4().hex[:8]
     spots = [(118.795 + rng.gauss(0, 0.002), 32.055 + rng.gauss(0, 0.002)) for _ in range(60)]
     spots += [(rng.uniform(118.70, 118.90), rng.uniform(31.95, 32.12)) for _ in range(240)]
-    rows = [f"{lon:.6f},{lat:.6f},{rng.choice(('010101', '020106', '010102'))},"
-            f"{(now - timedelta(hours=rng.uniform(1, 27 * 24))).isoformat()},closed,planner-{batch}-{i}"
-            for i, (lon, lat) in enumerate(spots)]  # fmt: skip
+    rows = [
+        f"{lon:.6f},{lat:.6f},{rng.choice(('010101', '020106', '010102'))},"
+        f"{(now - timedelta(hours=rng.uniform(1, 27 * 24))).isoformat()},closed,planner-{batch}-{i}"
+        for i, (lon, lat) in enumerate(spots)
+    ]
     path = tmp_path_factory.mktemp("planner") / "cases.csv"
     path.write_text("lon,lat,category,reported_at,state,id\n" + "\n".join(rows) + "\n")
     return import_events(nanjing, path).loaded
@@ -114,8 +116,11 @@ def open_named_popup(page: Page, layer: str, index: int) -> dict[str, object]:
         f"&& document.querySelector('.leaflet-popup-content .cityops-place').textContent !== '{loading}'",
     )
     feature = page.evaluate(f"{layer}.getLayers()[{index}].feature.properties")
-    return {"place": page.inner_text(".leaflet-popup-content .cityops-place"),
-            "text": page.inner_text(".leaflet-popup-content"), "properties": feature}  # fmt: skip
+    return {
+        "place": page.inner_text(".leaflet-popup-content .cityops-place"),
+        "text": page.inner_text(".leaflet-popup-content"),
+        "properties": feature,
+    }
 
 
 def expected_place(nanjing: Engine, cell: str) -> str:
@@ -146,7 +151,7 @@ def assert_readable(page: Page, language: str) -> None:
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
 def test_planner_names_places_and_categories_and_draws_trends(
     page: Page, server: str, nanjing: Engine, artifacts: Path, language: str
-) -> None:  # fmt: skip
+) -> None:
     said = words(language)
     page.goto(f"{server}/map/planner?lang={language}")
     wait_until(page, "window.cityopsReady === true && cityopsHexes.getLayers().length > 0", timeout_s=60)
@@ -163,8 +168,9 @@ def test_planner_names_places_and_categories_and_draws_trends(
     props = popup["properties"]
     assert popup["place"] == expected_place(nanjing, str(props["h3"]))  # type: ignore[index]
     with nanjing.connect() as conn:
-        name, name_en = conn.execute(text("SELECT name, coalesce(name_en, name) FROM category WHERE code = :c"),
-                                     {"c": props["top_category"]}).one()  # type: ignore[index]  # fmt: skip
+        name, name_en = conn.execute(
+            text("SELECT name, coalesce(name_en, name) FROM category WHERE code = :c"), {"c": props["top_category"]}
+        ).one()  # type: ignore[index]
     assert name in popup["text"] or name_en in popup["text"]  # type: ignore[operator]
     assert str(props["h3"]) not in popup["text"] and str(props["top_category"]) not in popup["text"]  # type: ignore[index, operator]
     page.screenshot(path=str(artifacts / f"planner-popup-{language}.png"))
@@ -198,8 +204,11 @@ def test_planner_names_places_and_categories_and_draws_trends(
     # a district chosen: its streets offered, its trends drawn
     page.select_option("select[name=part]", index=1)
     district = page.evaluate("document.querySelector('select[name=part]').selectedOptions[0].textContent")
-    wait_until(page, f"window.cityopsTrendsReady === true && document.querySelector('.cityops-trend-note')"
-                     f".textContent.includes({json.dumps(district)})")  # fmt: skip
+    wait_until(
+        page,
+        f"window.cityopsTrendsReady === true && document.querySelector('.cityops-trend-note')"
+        f".textContent.includes({json.dumps(district)})",
+    )
     assert page.locator("select[name=sub] option").count() > 1
     page.screenshot(path=str(artifacts / f"planner-trends-{language}.png"))
     assert_readable(page, language)

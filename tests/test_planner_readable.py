@@ -63,7 +63,7 @@ def by_sql(nanjing: Engine, unit: str, since: datetime, until: datetime) -> dict
 
 def test_daily_trend_equals_sql_over_the_same_transitions(
     client: TestClient, nanjing: Engine, planner: dict[str, str], closed_today: int
-) -> None:  # fmt: skip
+) -> None:
     until = datetime.now(BEIJING) + timedelta(minutes=1)
     since = (until - timedelta(days=13)).replace(hour=15, minute=30, second=0, microsecond=0)  # mid-afternoon
     answer = trends(client, planner, unit=DISTRICT, **{"from": since.isoformat(), "to": until.isoformat()})
@@ -81,8 +81,13 @@ def test_daily_trend_equals_sql_over_the_same_transitions(
         assert rate == (round(counts["closed_on_time"] / counts["closed"], 4) if counts["closed"] else None)
     assert points[-1]["filed"] >= 1 and points[-1]["closed"] >= 1  # the fixture's case, filed and closed today
     with nanjing.connect() as conn:
-        streets = conn.execute(text("SELECT c.code FROM unit c JOIN unit d ON d.id = c.parent_id WHERE d.code = :d "
-                                    "AND c.tier = 'street' ORDER BY 1"), {"d": DISTRICT}).scalars()  # fmt: skip
+        streets = conn.execute(
+            text(
+                "SELECT c.code FROM unit c JOIN unit d ON d.id = c.parent_id WHERE d.code = :d "
+                "AND c.tier = 'street' ORDER BY 1"
+            ),
+            {"d": DISTRICT},
+        ).scalars()
         assert [part["code"] for part in answer["parts"]] == list(streets)
 
 
@@ -101,9 +106,7 @@ def test_weekly_trend_starts_on_beijing_mondays(client: TestClient, nanjing: Eng
         assert point["filed"] == sum(w["filed"] for w in week) and point["closed"] == sum(w["closed"] for w in week)
 
 
-def test_a_street_of_the_district_is_chosen_and_others_are_refused(
-    client: TestClient, planner: dict[str, str]
-) -> None:  # fmt: skip
+def test_a_street_of_the_district_is_chosen_and_others_are_refused(client: TestClient, planner: dict[str, str]) -> None:
     street = trends(client, planner)["parts"][0]["code"]
     assert trends(client, planner, unit=street, step="day")["unit"]["tier"] == "street"
     refused = client.get("/api/v1/analytics/trends", params={"unit": OTHER_DISTRICT}, headers=planner)

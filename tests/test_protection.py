@@ -36,8 +36,13 @@ OUTSIDE = {"lon": 118.7903, "lat": 32.0007}  # 秦淮区
 
 
 def file_report(client: TestClient, where: dict[str, float], description: str) -> dict[str, Any]:
-    body = {**where, "category": "020106", "source": "hotline", "description": description,
-            "reporter": {"name": NAME, "phone": PHONE}}  # fmt: skip
+    body = {
+        **where,
+        "category": "020106",
+        "source": "hotline",
+        "description": description,
+        "reporter": {"name": NAME, "phone": PHONE},
+    }
     response = client.post("/api/v1/reports", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -59,9 +64,13 @@ def test_raw_sql_on_the_api_session_sees_only_the_scope(client: TestClient, nanj
     district = district_of(client, INSIDE)
     with nanjing.connect() as owner:  # the owner, unbound: counts by a different path (grid ancestry)
         total = owner.execute(text("SELECT count(*) FROM event")).scalar_one()
-        expected = owner.execute(text(
-            "SELECT count(*) FROM event e JOIN unit g ON g.id = e.grid_id JOIN unit d ON d.id = ANY(g.ancestors) "
-            "WHERE d.code = :d"), {"d": district}).scalar_one()  # fmt: skip
+        expected = owner.execute(
+            text(
+                "SELECT count(*) FROM event e JOIN unit g ON g.id = e.grid_id JOIN unit d ON d.id = ANY(g.ancestors) "
+                "WHERE d.code = :d"
+            ),
+            {"d": district},
+        ).scalar_one()
     api = client.app.state.read_engine  # type: ignore[attr-defined]
     with api.connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "cityops_api"
@@ -79,7 +88,7 @@ def test_raw_sql_on_the_api_session_sees_only_the_scope(client: TestClient, nanj
 
 def test_the_api_role_cannot_write_outside_its_scope_or_change_the_schema(
     client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings
-) -> None:  # fmt: skip
+) -> None:
     outside = file_report(client, OUTSIDE, "RLS 写入")
     district = unit_id(nanjing, district_of(client, INSIDE))
     with psycopg.connect(libpq_url(nanjing_settings, api=True), autocommit=True) as conn:
@@ -95,14 +104,22 @@ def test_the_api_role_cannot_write_outside_its_scope_or_change_the_schema(
                                     now(), now(), '{}', 'forged')""",
                 (grid[0], grid[0]),
             )  # type: ignore[index]
-        for statement in ("DELETE FROM event", "DROP TABLE report", "TRUNCATE audit_log", "UPDATE unit SET name = 'x'",
-                          "INSERT INTO audit_log (actor, action, prev_hash, hash) VALUES ('x', 'y', 'z', 'w')",
-                          "ALTER TABLE event DISABLE ROW LEVEL SECURITY", "SET ROLE cityops"):  # fmt: skip
+        for statement in (
+            "DELETE FROM event",
+            "DROP TABLE report",
+            "TRUNCATE audit_log",
+            "UPDATE unit SET name = 'x'",
+            "INSERT INTO audit_log (actor, action, prev_hash, hash) VALUES ('x', 'y', 'z', 'w')",
+            "ALTER TABLE event DISABLE ROW LEVEL SECURITY",
+            "SET ROLE cityops",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
     with nanjing.connect() as owner:
-        assert owner.execute(text("SELECT state FROM event WHERE id = :i"),
-                             {"i": int(outside["case_id"])}).scalar_one() == "reported"  # fmt: skip
+        assert (
+            owner.execute(text("SELECT state FROM event WHERE id = :i"), {"i": int(outside["case_id"])}).scalar_one()
+            == "reported"
+        )
 
 
 # ---- personal data -----------------------------------------------------------------------------------
@@ -148,9 +165,10 @@ def test_unmasked_reads_are_audited(client: TestClient, caller: Caller, nanjing:
         assert PHONE in outputs[name], f"{name} masks the contact for a user with clearance"
     assert PHONE not in outputs["open311 json"] + outputs["open311 list"]
     with nanjing.connect() as conn:
-        entries = conn.execute(text(
-            "SELECT actor, detail FROM audit_log WHERE id > :b AND action = 'personal.read' ORDER BY id"),
-            {"b": before}).all()  # fmt: skip
+        entries = conn.execute(
+            text("SELECT actor, detail FROM audit_log WHERE id > :b AND action = 'personal.read' ORDER BY id"),
+            {"b": before},
+        ).all()
     vias = [detail["via"] for actor, detail in entries if int(filed["report_id"]) in detail["reports"]]
     assert len(vias) == 5 and {actor for actor, _ in entries} == {entries[0][0]}, vias
 
@@ -186,16 +204,22 @@ def test_login_pauses_an_account_after_failures(strict: TestClient, nanjing: Eng
     name = f"throttle-{uuid.uuid4().hex[:8]}"
     with nanjing.begin() as conn:
         create_user(conn, name, unit_code="320100", roles=["planner"], password="right password 123", actor="t")
-    statuses = [strict.post("/api/v1/auth/token", data={"username": name, "password": "wrong"}).status_code
-                for _ in range(4)]  # fmt: skip
+    statuses = [
+        strict.post("/api/v1/auth/token", data={"username": name, "password": "wrong"}).status_code for _ in range(4)
+    ]
     assert statuses == [401, 401, 401, 429]
     paused = strict.post("/api/v1/auth/token", data={"username": name, "password": "right password 123"})
     assert paused.status_code == 429 and int(paused.headers["retry-after"]) > 60
     # spraying: one wrong guess at each of many accounts from one address
-    sprayed = [strict.post("/api/v1/auth/token", data={"username": f"nobody-{i}", "password": "guess"}).status_code
-               for i in range(4)]  # fmt: skip
-    assert sprayed[-1] == 429 and "address" in strict.post(
-        "/api/v1/auth/token", data={"username": "someone", "password": "x"}).json()["detail"]  # fmt: skip
+    sprayed = [
+        strict.post("/api/v1/auth/token", data={"username": f"nobody-{i}", "password": "guess"}).status_code
+        for i in range(4)
+    ]
+    assert (
+        sprayed[-1] == 429
+        and "address"
+        in strict.post("/api/v1/auth/token", data={"username": "someone", "password": "x"}).json()["detail"]
+    )
 
 
 def test_parallel_guesses_are_counted_before_the_password_is_checked(strict: TestClient, nanjing: Engine) -> None:
@@ -204,9 +228,12 @@ def test_parallel_guesses_are_counted_before_the_password_is_checked(strict: Tes
     with nanjing.begin() as conn:
         create_user(conn, name, unit_code="320100", roles=["planner"], password="right password 123", actor="t")
     with ThreadPoolExecutor(12) as pool:
-        statuses = list(pool.map(lambda _: strict.post("/api/v1/auth/token", data={"username": name,
-                                                                                   "password": "wrong"}).status_code,
-                                 range(12)))  # fmt: skip
+        statuses = list(
+            pool.map(
+                lambda _: strict.post("/api/v1/auth/token", data={"username": name, "password": "wrong"}).status_code,
+                range(12),
+            )
+        )
     assert sorted(statuses) == [401] * 3 + [429] * 9, statuses  # the limit is 3 per account and address
 
 
@@ -257,8 +284,11 @@ def test_a_guesser_elsewhere_slows_an_account_down_but_cannot_lock_its_owner_out
 
 def test_many_addresses_guessing_one_account_get_its_cap_exactly_and_its_owner_still_gets_in() -> None:
     """64 guessers on 64 addresses: each pair's limit let 64 × 5 guesses through; the account's cap holds."""
-    limits = {"rate_login_failures": "5/15 minutes", "rate_login_failures_per_client": "100/15 minutes",
-              "rate_login_failures_per_account": "7/15 minutes"}  # fmt: skip
+    limits = {
+        "rate_login_failures": "5/15 minutes",
+        "rate_login_failures_per_client": "100/15 minutes",
+        "rate_login_failures_per_account": "7/15 minutes",
+    }
     throttle = Throttle(api_settings(**limits, login_slowdown_after=1000))
 
     async def story() -> tuple[str, list[str], str, str]:
@@ -274,8 +304,11 @@ def test_many_addresses_guessing_one_account_get_its_cap_exactly_and_its_owner_s
 
 def test_slowed_attempts_queue_one_after_another() -> None:
     """Parallel guessers each waited out the same delay side by side: 64 of them got 64 guesses per delay."""
-    limits = {"rate_login_failures": "5/15 minutes", "rate_login_failures_per_client": "100/15 minutes",
-              "rate_login_failures_per_account": "100/15 minutes"}  # fmt: skip
+    limits = {
+        "rate_login_failures": "5/15 minutes",
+        "rate_login_failures_per_client": "100/15 minutes",
+        "rate_login_failures_per_account": "100/15 minutes",
+    }
     throttle = Throttle(api_settings(**limits, login_slowdown_after=1))
 
     async def story() -> tuple[float, list[str]]:
@@ -314,8 +347,11 @@ def test_a_stalled_upload_is_answered_408_not_held_open(nanjing_settings: StoreS
 
 def test_an_upload_announcing_more_than_the_total_bound_is_refused_at_once(client: TestClient, caller: Caller) -> None:
     """Issue 19.5: one upload could announce 9 files × 200 MiB (1.8 GB), each file within its own limit."""
-    headers = {**caller(["integration"], "320100"), "Content-Type": "multipart/form-data; boundary=cut",
-               "Content-Length": str(300_000_000)}  # fmt: skip
+    headers = {
+        **caller(["integration"], "320100"),
+        "Content-Type": "multipart/form-data; boundary=cut",
+        "Content-Length": str(300_000_000),
+    }
     refused = client.post("/api/v1/reports", content=b"--cut\r\n", headers=headers)
     assert refused.status_code == 413 and "269,484,032" in refused.json()["detail"]  # 256 MiB of files + 1 MiB of form
 
@@ -344,8 +380,15 @@ def test_cors_only_for_configured_origins(strict: TestClient, client: TestClient
 
 
 # ---- hostile strings in every parameter ----------------------------------------------------------------
-HOSTILE = ["' OR '1'='1", "1; DROP TABLE event; --", "../../../../etc/passwd", "..%2f..%2fetc%2fpasswd",
-           "%00", "320100' UNION SELECT password_hash FROM app_user --", "\\..\\..\\windows\\win.ini"]  # fmt: skip
+HOSTILE = [
+    "' OR '1'='1",
+    "1; DROP TABLE event; --",
+    "../../../../etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "%00",
+    "320100' UNION SELECT password_hash FROM app_user --",
+    "\\..\\..\\windows\\win.ini",
+]
 
 
 def _string_parameters(client: TestClient) -> list[tuple[str, str, str, str]]:
@@ -357,8 +400,9 @@ def _string_parameters(client: TestClient) -> list[tuple[str, str, str, str]]:
         for where, params in (("path", route.dependant.path_params), ("query", route.dependant.query_params)):
             found += [("GET", path, where, p.name) for p in params if p.field_info.annotation in (str, str | None)]
         for sub in route.dependant.dependencies:
-            found += [("GET", path, "query", p.name) for p in sub.query_params if p.field_info.annotation in (
-                str, str | None)]  # fmt: skip
+            found += [
+                ("GET", path, "query", p.name) for p in sub.query_params if p.field_info.annotation in (str, str | None)
+            ]
     return found
 
 

@@ -22,9 +22,19 @@ CATEGORY = "010102"
 
 def _import(engine: Engine, directory: Path, name: str, rows: list[tuple[float, float, str, datetime]]) -> None:
     path = directory / f"{name}.csv"
-    pd.DataFrame([{"lon": lon, "lat": lat, "category": category, "reported_at": when.isoformat(), "state": "closed",
-                   "id": f"{name}-{i}"} for i, (lon, lat, category, when) in enumerate(rows)]
-                 ).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {
+                "lon": lon,
+                "lat": lat,
+                "category": category,
+                "reported_at": when.isoformat(),
+                "state": "closed",
+                "id": f"{name}-{i}",
+            }
+            for i, (lon, lat, category, when) in enumerate(rows)
+        ]
+    ).to_csv(path, index=False)
     assert import_events(engine, path).loaded == len(rows)
 
 
@@ -51,10 +61,13 @@ def test_recurrences_are_detected_without_storing(client: TestClient, caller: Ca
     ours = _ours(found.json()["places"], recurring)
     assert len(ours) == 1 and ours[0]["category_code"] == CATEGORY and ours[0]["n"] == 4
     assert ours[0]["proposal_id"] is None and len(ours[0]["case_ids"]) == 4
-    assert not _ours(client.get("/api/v1/analytics/recurrences", headers=planner,
-                                params={"times": 5}).json()["places"], recurring)  # fmt: skip
-    assert not _ours(client.get("/api/v1/analytics/recurrences", headers=planner,
-                                params={"times": 3, "days": 6}).json()["places"], recurring)  # fmt: skip
+    assert not _ours(
+        client.get("/api/v1/analytics/recurrences", headers=planner, params={"times": 5}).json()["places"], recurring
+    )
+    assert not _ours(
+        client.get("/api/v1/analytics/recurrences", headers=planner, params={"times": 3, "days": 6}).json()["places"],
+        recurring,
+    )
     for bad in ({"times": 1}, {"days": 0}, {"days": 400}, {"res": 11}, {"category": "水"}):
         assert client.get("/api/v1/analytics/recurrences", headers=planner, params=bad).status_code == 422, bad
     outside = caller(["planner"], "320102")
@@ -64,7 +77,7 @@ def test_recurrences_are_detected_without_storing(client: TestClient, caller: Ca
 
 def test_a_proposal_is_made_once_decided_once_and_comes_back_only_with_new_cases(
     client: TestClient, caller: Caller, recurring: str, nanjing: Engine, tmp_path: Path
-) -> None:  # fmt: skip
+) -> None:
     planner, commander = caller(["planner"], "320104"), caller(["district"], "320104")
     rule = {"times": 3, "days": 30, "category": ["01"]}
     first = client.post("/api/v1/analytics/proposals", headers=planner, json=rule)
@@ -75,8 +88,9 @@ def test_a_proposal_is_made_once_decided_once_and_comes_back_only_with_new_cases
     assert again[0]["proposal_id"] == proposal["proposal_id"] and again[0]["created"] is False  # refreshed
     listed = client.get("/api/v1/analytics/proposals", headers=planner, params={"state": "proposed"}).json()
     assert [p["id"] for p in _ours(listed["proposals"], recurring)] == [proposal["proposal_id"]]
-    assert not _ours(client.get("/api/v1/analytics/proposals", headers=caller(["planner"], "320102")).json()[
-        "proposals"], recurring)  # another district does not see it  # fmt: skip
+    assert not _ours(
+        client.get("/api/v1/analytics/proposals", headers=caller(["planner"], "320102")).json()["proposals"], recurring
+    )  # another district does not see it
 
     url = f"/api/v1/analytics/proposals/{proposal['proposal_id']}/decision"
     assert client.post(url, headers=planner, json={"decision": "accepted"}).status_code == 403  # planners propose
@@ -87,15 +101,19 @@ def test_a_proposal_is_made_once_decided_once_and_comes_back_only_with_new_cases
     assert decided.json()["state"] == "accepted" and decided.json()["decided_by"]
     assert client.post(url, headers=commander, json={"decision": "dismissed"}).status_code == 409
     with nanjing.connect() as conn:
-        audited = conn.execute(text("SELECT count(*) FROM audit_log WHERE subject = :s AND action = :a"), {
-            "s": f"root_cause_proposal:{proposal['proposal_id']}", "a": "proposal.accepted"}).scalar_one()  # fmt: skip
+        audited = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE subject = :s AND action = :a"),
+            {"s": f"root_cause_proposal:{proposal['proposal_id']}", "a": "proposal.accepted"},
+        ).scalar_one()
     assert audited == 1
 
     after = client.post("/api/v1/analytics/proposals", headers=planner, json=rule).json()["proposals"]
     assert not _ours(after, recurring)  # every case predates the decision
     with nanjing.begin() as conn:  # the decision was taken a week ago; three cases came since
-        conn.execute(text("UPDATE root_cause_proposal SET decided_at = now() - interval '7 days' WHERE id = :i"),
-                     {"i": proposal["proposal_id"]})  # fmt: skip
+        conn.execute(
+            text("UPDATE root_cause_proposal SET decided_at = now() - interval '7 days' WHERE id = :i"),
+            {"i": proposal["proposal_id"]},
+        )
     lon, lat = SPOT
     _import(nanjing, tmp_path, "since", [(lon, lat, CATEGORY, datetime.now(UTC) - timedelta(days=d)) for d in (1, 2)])
     back = _ours(client.post("/api/v1/analytics/proposals", headers=planner, json=rule).json()["proposals"], recurring)

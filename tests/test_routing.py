@@ -30,9 +30,15 @@ def preview(client: TestClient, **params: object) -> dict:
     return response.json()
 
 
-@pytest.mark.parametrize(("severity", "tier", "name"), [
-    ("IV", "street", "五老村街道"), ("III", "district", "秦淮区"), ("II", "city", "南京市"), ("I", "city", "南京市"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("severity", "tier", "name"),
+    [
+        ("IV", "street", "五老村街道"),
+        ("III", "district", "秦淮区"),
+        ("II", "city", "南京市"),
+        ("I", "city", "南京市"),
+    ],
+)
 def test_severity_escalates(client: TestClient, severity: str, tier: str, name: str) -> None:
     body = preview(client, **QINHUAI, category="020102", severity=severity)
     assert (body["responsible"]["tier"], body["responsible"]["name"]) == (tier, name)
@@ -67,8 +73,9 @@ def wulaocun(nanjing: Engine) -> Location:
 
 
 @pytest.mark.parametrize(("code", "limit", "filed", "due"), HAND_BUILT)
-def test_deadlines_are_the_hand_computed_ones(wulaocun: Location, code: str, limit: TimeLimit, filed: str,
-                                              due: str) -> None:  # fmt: skip
+def test_deadlines_are_the_hand_computed_ones(
+    wulaocun: Location, code: str, limit: TimeLimit, filed: str, due: str
+) -> None:
     assert CATEGORIES[code].limit == limit  # the shipped table's limit, which the expectation was worked from
     decided = route(wulaocun, CATEGORIES[code], Severity.IV, beijing(filed), CAL)
     assert decided.deadline == beijing(due)
@@ -88,8 +95,11 @@ def test_the_preview_files_now_with_the_categorys_limit(client: TestClient) -> N
 
 def test_jiangbei_streets_route_to_the_new_area(client: TestClient, nanjing: Engine) -> None:
     with nanjing.connect() as conn:
-        x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
-                                 "WHERE name = '泰山街道') s")).one()  # fmt: skip
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit WHERE name = '泰山街道') s"
+            )
+        ).one()
     taishan = {"lon": x, "lat": y}
     street = preview(client, **taishan, category="020102")
     assert street["responsible"]["name"] == "泰山街道"
@@ -106,14 +116,17 @@ def test_gcj02_input_is_converted_at_the_edge(client: TestClient) -> None:
     assert body["chain"] == preview(client, **QINHUAI, category="020102")["chain"]
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({**QINHUAI, "category": "999999"}, "valid codes: 010101, 010102"),
-    ({**QINHUAI, "category": "020102", "severity": "V"}, "not one of IV (一般)"),
-    ({**QINHUAI, "category": "020102", "crs": "mars"}, "use one of: wgs84"),
-    ({"lon": 121.47, "lat": 31.23, "category": "020102"}, "outside the jurisdiction"),
-    ({"lon": "nan", "lat": 32.0, "category": "020102"}, "finite"),
-    ({**QINHUAI}, "category: Field required"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({**QINHUAI, "category": "999999"}, "valid codes: 010101, 010102"),
+        ({**QINHUAI, "category": "020102", "severity": "V"}, "not one of IV (一般)"),
+        ({**QINHUAI, "category": "020102", "crs": "mars"}, "use one of: wgs84"),
+        ({"lon": 121.47, "lat": 31.23, "category": "020102"}, "outside the jurisdiction"),
+        ({"lon": "nan", "lat": 32.0, "category": "020102"}, "finite"),
+        ({**QINHUAI}, "category: Field required"),
+    ],
+)
 def test_bad_route_requests(client: TestClient, params: dict, message: str) -> None:
     response = client.get("/api/v1/route", params=params)
     assert response.status_code == 422

@@ -33,8 +33,9 @@ def expected(nanjing: Engine, unit: str) -> dict[str, dict[str, int]]:
         scope = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": unit}).scalar_one()
         code = dict(conn.execute(text("SELECT id, code FROM unit WHERE tier = 'district'")).all())
         cases = conn.execute(text("SELECT id, units, state, filed_at, deadline FROM event")).all()
-        moves = conn.execute(text("SELECT event_id, action, at, deadline FROM case_transition "
-                                  "WHERE action IN ('file', 'close')")).all()  # fmt: skip
+        moves = conn.execute(
+            text("SELECT event_id, action, at, deadline FROM case_transition WHERE action IN ('file', 'close')")
+        ).all()
         forces = conn.execute(text("SELECT units, status::text FROM force")).all()
     counts: dict[str, Counter[str]] = {}
     district_of = {}
@@ -70,12 +71,16 @@ def closed_case(client: TestClient, nanjing: Engine, caller: Caller) -> int:
 def escalate(nanjing: Engine, case: int) -> None:
     """The deadline watch's escalation of ``case`` (as ``command.deadline_watch`` does it, with its notice)."""
     with nanjing.begin() as conn:
-        conn.execute(text("UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE event_id = :e"),
-                     {"e": case})  # fmt: skip
-        for (escalated,) in conn.execute(text("SELECT event_id FROM cityops_escalate_overdue(now(), "
-                                              "interval '1 hour', 50)")).all():  # fmt: skip
-            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": orjson.dumps(
-                {"type": "escalated", "case_id": str(escalated)}).decode()})  # fmt: skip
+        conn.execute(
+            text("UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE event_id = :e"), {"e": case}
+        )
+        for (escalated,) in conn.execute(
+            text("SELECT event_id FROM cityops_escalate_overdue(now(), interval '1 hour', 50)")
+        ).all():
+            conn.execute(
+                text("SELECT pg_notify(:c, :p)"),
+                {"c": CHANNEL, "p": orjson.dumps({"type": "escalated", "case_id": str(escalated)}).decode()},
+            )
 
 
 def figures_of(client: TestClient, headers: dict[str, str] | None = None, **params: object) -> dict:  # type: ignore[type-arg]
@@ -91,8 +96,11 @@ def test_figures_equal_the_counts_of_the_cases_per_jurisdiction(
     new_case(client, nanjing)  # and one waiting
     figures = figures_of(client)
     with nanjing.connect() as conn:
-        districts = conn.execute(text("SELECT code FROM unit WHERE tier = 'district' AND 1 = ANY(ancestors) "
-                                      "ORDER BY code")).scalars().all()  # fmt: skip
+        districts = (
+            conn.execute(text("SELECT code FROM unit WHERE tier = 'district' AND 1 = ANY(ancestors) ORDER BY code"))
+            .scalars()
+            .all()
+        )
     assert [row["code"] for row in figures["districts"]] == districts and JIANGBEI in districts  # 江北新区 too
     truth = expected(nanjing, "320100")
     for row in figures["districts"]:
@@ -123,29 +131,40 @@ def test_trend_and_top_categories(client: TestClient, nanjing: Engine, caller: C
     assert sum(day["closed"] for day in trend) == figures["totals"]["closed"]
     since = datetime.combine(datetime.now(BEIJING).date() - timedelta(days=13), datetime.min.time(), BEIJING)
     with nanjing.connect() as conn:
-        top = conn.execute(text("SELECT c.name, c.name_en, count(*) FROM event e JOIN category c ON c.code = "
-                                "e.category_code WHERE e.filed_at >= :s AND e.state <> 'void' GROUP BY 1, 2 "
-                                "ORDER BY 3 DESC, min(c.code) LIMIT 3"), {"s": since}).all()  # fmt: skip
+        top = conn.execute(
+            text(
+                "SELECT c.name, c.name_en, count(*) FROM event e JOIN category c ON c.code = "
+                "e.category_code WHERE e.filed_at >= :s AND e.state <> 'void' GROUP BY 1, 2 "
+                "ORDER BY 3 DESC, min(c.code) LIMIT 3"
+            ),
+            {"s": since},
+        ).all()
     assert [(c["name"], c["received"]) for c in figures["categories"]] == [(name, n) for name, _, n in top]
     english = figures_of(client, days=14, top=3, lang="en")
     assert [c["name"] for c in english["categories"]] == [name_en for _, name_en, _ in top]
     assert figures_of(client, days=14, top=3, lang="xx")["categories"] == figures["categories"]  # unknown: zh-CN
 
 
-def test_the_ticker_tells_new_and_escalated_cases_in_words(client: TestClient, nanjing: Engine,
-                                                            caller: Caller) -> None:  # fmt: skip
+def test_the_ticker_tells_new_and_escalated_cases_in_words(client: TestClient, nanjing: Engine, caller: Caller) -> None:
     case = new_case(client, nanjing)
     with nanjing.connect() as conn:
-        filed_at, category, category_en, district, street = conn.execute(text(
-            "SELECT e.filed_at, c.name, c.name_en, d.name, s.name FROM event e JOIN category c ON c.code = "
-            "e.category_code JOIN unit d ON d.id = e.units[2] JOIN unit s ON s.id = ANY(e.units) AND s.tier = 'street' "
-            "WHERE e.id = :e"), {"e": case}).one()  # fmt: skip
+        filed_at, category, category_en, district, street = conn.execute(
+            text(
+                "SELECT e.filed_at, c.name, c.name_en, d.name, s.name FROM event e JOIN category c ON c.code = "
+                "e.category_code JOIN unit d ON d.id = e.units[2] JOIN unit s ON s.id = ANY(e.units) AND s.tier "
+                "= 'street' "
+                "WHERE e.id = :e"
+            ),
+            {"e": case},
+        ).one()
     told = client.get("/api/v1/screen/ticker", params={"ids": str(case)}).json()["items"]
     assert [(i["id"], i["kind"], i["category"]) for i in told] == [(str(case), "new", category)]
     assert told[0]["place"].startswith(f"{district} {street} ") and told[0]["at"].endswith("+08:00")
     assert datetime.fromisoformat(told[0]["at"]) == filed_at
-    assert client.get("/api/v1/screen/ticker", params={"ids": str(case), "lang": "en"}).json()["items"][0][
-        "category"] == category_en  # fmt: skip
+    assert (
+        client.get("/api/v1/screen/ticker", params={"ids": str(case), "lang": "en"}).json()["items"][0]["category"]
+        == category_en
+    )
     latest = client.get("/api/v1/screen/ticker").json()["items"]
     assert str(case) in [i["id"] for i in latest]
     escalate(nanjing, case)
@@ -155,8 +174,9 @@ def test_the_ticker_tells_new_and_escalated_cases_in_words(client: TestClient, n
     assert client.get("/api/v1/screen/ticker", params={"ids": str(case)}, headers=elsewhere).json()["items"] == []
 
 
-def test_the_maps_first_picture_is_the_callers(client: TestClient, nanjing: Engine, caller: Caller,
-                                               demo_forces: object) -> None:  # fmt: skip
+def test_the_maps_first_picture_is_the_callers(
+    client: TestClient, nanjing: Engine, caller: Caller, demo_forces: object
+) -> None:
     case = new_case(client, nanjing)
     done = closed_case(client, nanjing, caller)
     picture = client.get("/api/v1/screen/map", params={"cases": 5000, "forces": 50}).json()
@@ -169,14 +189,24 @@ def test_the_maps_first_picture_is_the_callers(client: TestClient, nanjing: Engi
     assert no_forces.status_code == 200 and no_forces.json()["forces"] == []  # no forces:read
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("figures", {"days": 3}, "days"), ("figures", {"days": "month"}, "days"), ("figures", {"days": 91}, "days"),
-    ("figures", {"top": 0}, "top"), ("figures", {"lang": "x" * 40}, "lang"),
-    ("ticker", {"ids": "abc"}, "ids"), ("ticker", {"ids": ",".join(["1"] * 51)}, "ids"), ("ticker", {"ids": ""}, "ids"),
-    ("map", {"cases": 0}, "cases"), ("map", {"forces": 5001}, "forces"),
-])  # fmt: skip
-def test_bad_parameters_are_refused_in_words(client: TestClient, path: str, params: dict[str, object],
-                                             field: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("figures", {"days": 3}, "days"),
+        ("figures", {"days": "month"}, "days"),
+        ("figures", {"days": 91}, "days"),
+        ("figures", {"top": 0}, "top"),
+        ("figures", {"lang": "x" * 40}, "lang"),
+        ("ticker", {"ids": "abc"}, "ids"),
+        ("ticker", {"ids": ",".join(["1"] * 51)}, "ids"),
+        ("ticker", {"ids": ""}, "ids"),
+        ("map", {"cases": 0}, "cases"),
+        ("map", {"forces": 5001}, "forces"),
+    ],
+)
+def test_bad_parameters_are_refused_in_words(
+    client: TestClient, path: str, params: dict[str, object], field: str
+) -> None:
     answer = client.get(f"/api/v1/screen/{path}", params=params)
     assert answer.status_code == 422 and field in answer.json()["detail"], answer.text
 
@@ -186,9 +216,15 @@ def test_bench_screen_smoke(nanjing: Engine, nanjing_settings: StoreSettings, de
     with nanjing.connect() as conn:
         open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
         tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
-    rows = screen_bench.run(nanjing_settings, minutes=20 / 60, rate=20, cases=open_cases, forces=tracked, loads=1,
-                            console=console)  # fmt: skip
+    rows = screen_bench.run(
+        nanjing_settings, minutes=20 / 60, rate=20, cases=open_cases, forces=tracked, loads=1, console=console
+    )
     output = console.export_text()
     assert [row.measure.split(":")[0].split(" (")[0] for row in rows] == [
-        "wall display", "wall display", "a day in 0.333333 min", "the same", "the same"]  # fmt: skip
+        "wall display",
+        "wall display",
+        "a day in 0.333333 min",
+        "the same",
+        "the same",
+    ]
     assert all(row.ratio > 0 for row in rows) and "cores" in output and "a day of traffic" in output

@@ -25,8 +25,10 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 READY = "window.cityopsScreenReady === true"
 HOUR = 2500  # events: an hour of the benchmark's day (24 h in 10 min at 100 events/s)
 SIZES = {"1080p": {"width": 1920, "height": 1080}, "4k": {"width": 3840, "height": 2160}}
-CODES = re.compile(r"\b(reported|accepted|filed|dispatched|acknowledged|handling|checking|closed|void|available|"
-                   r"en_route|on_scene|off_duty|null|undefined|NaN|screen\.\w+|\d{6})\b")  # fmt: skip
+CODES = re.compile(
+    r"\b(reported|accepted|filed|dispatched|acknowledged|handling|checking|closed|void|available|"
+    r"en_route|on_scene|off_duty|null|undefined|NaN|screen\.\w+|\d{6})\b"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +48,17 @@ def test_the_wall_is_behind_login(server: str) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
-def test_every_part_is_drawn_in_words_and_beijing_time(browser: Browser, server: str, client: TestClient,
-                                                        nanjing: Engine, wall: str, artifacts: Path, size: str,
-                                                        lang: str, demo_forces: object) -> None:  # fmt: skip
+def test_every_part_is_drawn_in_words_and_beijing_time(
+    browser: Browser,
+    server: str,
+    client: TestClient,
+    nanjing: Engine,
+    wall: str,
+    artifacts: Path,
+    size: str,
+    lang: str,
+    demo_forces: object,
+) -> None:
     new_case(client, nanjing)  # the ticker has a line at least
     path = "/screen" + ("?lang=en" if lang == "en" else "")
     watched = signed_in(browser, server, wall, path, viewport=SIZES[size])
@@ -56,11 +66,14 @@ def test_every_part_is_drawn_in_words_and_beijing_time(browser: Browser, server:
     wait_until(page, READY, 60)
     figures = client.get("/api/v1/screen/figures", params={"lang": lang}).json()
     assert page.evaluate("document.documentElement.lang") == lang
-    table = page.evaluate("Array.from(document.querySelectorAll('#screen-table tbody tr'), r => "
-                          "Array.from(r.children, c => c.textContent))")  # fmt: skip
+    table = page.evaluate(
+        "Array.from(document.querySelectorAll('#screen-table tbody tr'), r => "
+        "Array.from(r.children, c => c.textContent))"
+    )
     assert [row[0] for row in table] == [d["name"] for d in figures["districts"]]  # 江北新区 among them
     assert page.evaluate("document.querySelector('#screen-table tfoot th').textContent") == (
-        "合计" if lang == "zh-CN" else "Total")  # fmt: skip
+        "合计" if lang == "zh-CN" else "Total"
+    )
     points = page.evaluate("document.querySelector('#screen-chart polyline.received').getAttribute('points')")
     assert len(points.split()) == figures["days"] == 30
     names = page.evaluate("Array.from(document.querySelectorAll('#screen-categories .name'), e => e.textContent)")
@@ -81,8 +94,10 @@ def test_every_part_is_drawn_in_words_and_beijing_time(browser: Browser, server:
         assert "Received today" in words and "New" in words and "今日受理" not in words
     else:
         assert "今日受理" in words and "新上报" in words
-    fits = page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1 && "
-                         "document.documentElement.scrollWidth <= window.innerWidth + 1")  # fmt: skip
+    fits = page.evaluate(
+        "document.documentElement.scrollHeight <= window.innerHeight + 1 && "
+        "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    )
     assert fits, "the wall scrolls: it must fit its screen"
     bubbles = page.evaluate("document.querySelectorAll('.screen-bubble').length")
     assert bubbles == len(figures["districts"])
@@ -106,8 +121,9 @@ def test_a_new_case_appears_in_the_ticker_and_on_the_map_and_leaves_when_voided(
     wait_until(page, f"window.cityopsScreenShows('{case}')", 10)
     wait_until(page, f"document.querySelector('#screen-ticker li[data-key=\"{case}:0\"]') !== null", 10)
     with nanjing.connect() as conn:
-        category = conn.execute(text("SELECT c.name FROM event e JOIN category c ON c.code = e.category_code "
-                                     "WHERE e.id = :e"), {"e": case}).scalar_one()  # fmt: skip
+        category = conn.execute(
+            text("SELECT c.name FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = :e"), {"e": case}
+        ).scalar_one()
     line = page.evaluate(f"document.querySelector('#screen-ticker li[data-key=\"{case}:0\"]').textContent")
     assert category in line and "新上报" in line
     voided = step(client, case, "void", 0, note="重复上报")
@@ -117,8 +133,9 @@ def test_a_new_case_appears_in_the_ticker_and_on_the_map_and_leaves_when_voided(
 
 
 @pytest.mark.browser
-def test_an_hour_of_traffic_keeps_the_wall_bounded(browser: Browser, server: str, nanjing: Engine,
-                                                    wall: str, demo_forces: object) -> None:  # fmt: skip
+def test_an_hour_of_traffic_keeps_the_wall_bounded(
+    browser: Browser, server: str, nanjing: Engine, wall: str, demo_forces: object
+) -> None:
     """An hour of the benchmark's day, sent as fast as the platform takes it (at most 4 minutes)."""
     watched = signed_in(browser, server, wall, "/screen", viewport=SIZES["1080p"])
     page = watched.page

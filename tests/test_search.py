@@ -40,7 +40,7 @@ def unit(nanjing: Engine, code: str) -> dict[str, object]:
             ),
             {"c": code},
         )
-        return dict(row.mappings().one())  # fmt: skip
+        return dict(row.mappings().one())
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +48,20 @@ def case_with_address(client: TestClient, nanjing: Engine) -> dict[str, object]:
     """A case of 秦淮区 filed with an address nobody else uses."""
     with nanjing.connect() as conn:
         lon, lat = conn.execute(text(SPOT_IN_QINHUAI)).one()
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)",
-                    {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
     words = f"瑞金路{uuid.uuid4().int % 9000 + 1000}号"
-    body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "路面油污",
-            "address": f"秦淮区 {words} 东门"}  # fmt: skip
+    body = {
+        "lon": lon,
+        "lat": lat,
+        "category": CATEGORY,
+        "source": "hotline",
+        "description": "路面油污",
+        "address": f"秦淮区 {words} 东门",
+    }
     answer = client.post("/api/v1/reports", json=body)
     assert answer.status_code == 201, answer.text
     return {"id": answer.json()["case_id"], "words": words, "lon": lon, "lat": lat}
@@ -153,8 +162,11 @@ def test_a_word_most_addresses_hold_answers_with_the_newest_cases_holding_it(
     with nanjing.connect() as conn:
         spots = [conn.execute(text(SPOT_IN_QINHUAI)).one() for _ in range(3)]
     for lon, lat in spots:  # filed without an address: each gets its place's (南京市 秦淮区 …)
-        void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                        "600)", {"c": MANHOLE, "x": lon, "y": lat})  # fmt: skip
+        void_open_cases(
+            nanjing,
+            "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)",
+            {"c": MANHOLE, "x": lon, "y": lat},
+        )
         body = {"lon": lon, "lat": lat, "category": MANHOLE, "source": "hotline", "description": "井盖缺失"}
         assert client.post("/api/v1/reports", json=body).status_code == 201
     holding = "SELECT id FROM event WHERE replace(address, ' ', '') LIKE '%南京市%' {scope} ORDER BY id DESC"
@@ -166,8 +178,10 @@ def test_a_word_most_addresses_hold_answers_with_the_newest_cases_holding_it(
         # test city has depends on the other tests' imports, most without addresses)
         common = share.scalar_one() > 0
         assert common
-        qinhuai, city = (conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": c}).scalar_one()
-                         for c in ("320104", "320100"))  # fmt: skip
+        qinhuai, city = (
+            conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": c}).scalar_one()
+            for c in ("320104", "320100")
+        )
         conn.execute(text("SELECT set_config('cityops.scope_unit', :u, false)"), {"u": str(city)})
         holders = conn.execute(text(holding.format(scope=""))).scalars().all()
         answered = conn.execute(text(found)).scalars().all()
@@ -178,8 +192,12 @@ def test_a_word_most_addresses_hold_answers_with_the_newest_cases_holding_it(
         in_scope = conn.execute(text(holding.format(scope=f"AND units @> ARRAY[{qinhuai}::bigint]"))).scalars().all()
         answered = conn.execute(text(found)).scalars().all()  # read from the newest, the rest from the index
         assert len(answered) == len(set(answered)) == min(100, len(in_scope)) and set(answered) <= set(in_scope)
-        assert conn.execute(text("SELECT count(*) FROM cityops_cases_by_address('南京市 秦淮区 无此', "
-                                 "'%南京市 秦淮区 无此%', 100)")).scalar_one() == 0  # fmt: skip
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM cityops_cases_by_address('南京市 秦淮区 无此', '%南京市 秦淮区 无此%', 100)")
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_no_match_is_an_empty_list(client: TestClient) -> None:
@@ -190,10 +208,16 @@ def test_no_match_is_an_empty_list(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "words"),
-    [({"q": ""}, "q is empty"), ({"q": "   "}, "q is empty"), ({}, "q is empty"), ({"q": "玄" * 65}, "at most 64"),
-     ({"q": "玄武", "limit": 0}, "limit must be between 1 and 50"), ({"q": "玄武", "limit": 51}, "between 1 and 50"),
-     ({"q": "玄武", "limit": "ten"}, "limit")],
-)  # fmt: skip
+    [
+        ({"q": ""}, "q is empty"),
+        ({"q": "   "}, "q is empty"),
+        ({}, "q is empty"),
+        ({"q": "玄" * 65}, "at most 64"),
+        ({"q": "玄武", "limit": 0}, "limit must be between 1 and 50"),
+        ({"q": "玄武", "limit": 51}, "between 1 and 50"),
+        ({"q": "玄武", "limit": "ten"}, "limit"),
+    ],
+)
 def test_bad_input_is_refused_with_what_to_fix(client: TestClient, params: dict[str, object], words: str) -> None:
     answer = client.get("/api/v1/search", params=params)
     assert answer.status_code == 422 and words in answer.text, answer.text
@@ -212,5 +236,6 @@ def test_bench_search_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert all(row.ratio > 0 for row in rows) and "cores" in output and "units: building" in output
     assert "load average before the measures" in output and "load average after" in output
     with nanjing.connect() as conn:  # the imported cases were given the addresses of their places
-        assert not conn.execute(text("SELECT count(*) FROM event WHERE external_id LIKE 'search-%' "
-                                     "AND address IS NULL")).scalar_one()  # fmt: skip
+        assert not conn.execute(
+            text("SELECT count(*) FROM event WHERE external_id LIKE 'search-%' AND address IS NULL")
+        ).scalar_one()

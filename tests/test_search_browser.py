@@ -61,22 +61,36 @@ def outlined(page: Page) -> bool:
 
 def test_each_kind_of_target_is_found_and_flown_to(
     browser: Browser,  # noqa: F811
-    server: str, commander: str, nanjing: Engine, client: TestClient, artifacts: Path,
-) -> None:  # fmt: skip
+    server: str,
+    commander: str,
+    nanjing: Engine,
+    client: TestClient,
+    artifacts: Path,
+) -> None:
     with nanjing.connect() as conn:
         street = conn.execute(text("SELECT code, name FROM unit WHERE code = '320102002'")).one()
         building = conn.execute(text("SELECT code FROM unit WHERE tier = 'building' ORDER BY random() LIMIT 1")).one()
-        lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM unit g, ST_PointOnSurface(g.geom) p "
-                                     "WHERE g.code LIKE '320105%' AND g.tier = 'grid' LIMIT 1")).one()  # fmt: skip
-    case = client.post("/api/v1/reports", json={"lon": lon, "lat": lat, "category": "020104", "source": "hotline",
-                                                "description": "路面油污"}).json()["case_id"]  # fmt: skip
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM unit g, ST_PointOnSurface(g.geom) p "
+                "WHERE g.code LIKE '320105%' AND g.tier = 'grid' LIMIT 1"
+            )
+        ).one()
+    case = client.post(
+        "/api/v1/reports",
+        json={"lon": lon, "lat": lat, "category": "020104", "source": "hotline", "description": "路面油污"},
+    ).json()["case_id"]
     watched = signed_in(browser, server, commander, "/map")
     page = watched.page
     label = page.locator(f"label[for='{BOX[1:]}']")
     assert label.inner_text() == "搜索案件、地点或楼宇"
     assert page.get_attribute(BOX, "role") == "combobox" and page.get_attribute(BOX, "aria-expanded") == "false"
-    for q, kind, wanted in ((street.name, "unit", street.code), ("myxcjd", "unit", street.code),
-                            (building.code, "building", building.code), (case, "case", case)):  # fmt: skip
+    for q, kind, wanted in (
+        (street.name, "unit", street.code),
+        ("myxcjd", "unit", street.code),
+        (building.code, "building", building.code),
+        (case, "case", case),
+    ):
         found = search(page, q)
         index = next(i for i, hit in enumerate(found) if hit["id"] == wanted)
         assert page.get_attribute(BOX, "aria-expanded") == "true"
@@ -92,8 +106,10 @@ def test_each_kind_of_target_is_found_and_flown_to(
 
 def test_no_match_reads_not_found_and_escape_closes(
     browser: Browser,  # noqa: F811
-    server: str, commander: str, artifacts: Path,
-) -> None:  # fmt: skip
+    server: str,
+    commander: str,
+    artifacts: Path,
+) -> None:
     for lang, words in (("zh-CN", "未找到"), ("en", "Not found")):
         watched = signed_in(browser, server, commander, "/map")
         page = watched.page

@@ -74,8 +74,10 @@ class EventStream:
 def stream(server: str, headers: dict[str, str], last_event_id: str | None = None) -> Iterator[EventStream]:
     """An open stream as the caller ``headers`` name, its ``ready`` event already read."""
     extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    with httpx.Client(timeout=httpx.Timeout(10, read=30)) as http, \
-            http.stream("GET", f"{server}/api/v1/stream", headers={**headers, **extra}) as response:  # fmt: skip
+    with (
+        httpx.Client(timeout=httpx.Timeout(10, read=30)) as http,
+        http.stream("GET", f"{server}/api/v1/stream", headers={**headers, **extra}) as response,
+    ):
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         events = EventStream(response)
@@ -85,8 +87,11 @@ def stream(server: str, headers: dict[str, str], last_event_id: str | None = Non
 def report(server: str, headers: dict[str, str], box: tuple[float, float, float, float], engine: Engine) -> str:
     """A new case at a random spot of ``box`` (the spot cleared of open cases first); its id."""
     lon, lat = random.uniform(box[0], box[2]), random.uniform(box[1], box[3])
-    void_open_cases(engine, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(
+        engine,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 500)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
     body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": f"井盖 {uuid.uuid4()}"}
     answer = httpx.post(f"{server}/api/v1/reports", json=body, headers=headers)
     assert answer.status_code == 201, answer.text
@@ -100,7 +105,7 @@ def city(caller: Caller) -> dict[str, str]:
 
 def test_a_new_case_reaches_viewers_whose_jurisdiction_holds_it_and_no_other(
     server: str, caller: Caller, city: dict[str, str], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     xuanwu, jiangning = caller(["district"], "320102"), caller(["district"], "320115")
     with stream(server, xuanwu) as east, stream(server, jiangning) as south, stream(server, city) as whole:
         _, hello = east.next("ready")
@@ -124,12 +129,18 @@ def test_a_new_case_reaches_viewers_whose_jurisdiction_holds_it_and_no_other(
 
 def test_the_stream_shows_what_row_level_security_shows(
     server: str, caller: Caller, city: dict[str, str], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     """The feed's own filter and the database's policy agree, for units and for a department."""
-    viewers = {"street": caller(["street"], "320102002"), "department": caller(["department_handler"], "320100",
-               department="水务局"), "district": caller(["district"], "320115")}  # fmt: skip
-    with stream(server, viewers["street"]) as street, stream(server, viewers["department"]) as department, \
-            stream(server, viewers["district"]) as district:  # fmt: skip
+    viewers = {
+        "street": caller(["street"], "320102002"),
+        "department": caller(["department_handler"], "320100", department="水务局"),
+        "district": caller(["district"], "320115"),
+    }
+    with (
+        stream(server, viewers["street"]) as street,
+        stream(server, viewers["department"]) as department,
+        stream(server, viewers["district"]) as district,
+    ):
         cases = [report(server, city, box, nanjing) for box in (XUANWU, JIANGNING, XUANWU, JIANGNING)]
         fence = report(server, city, XUANWU, nanjing)
         time.sleep(1.0)  # every batch of the reports has been fanned out by now
@@ -146,11 +157,14 @@ def test_the_stream_shows_what_row_level_security_shows(
 
 def test_forces_move_on_the_stream_only_for_viewers_who_may_see_forces(
     server: str, caller: Caller, city: dict[str, str], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     earlier = datetime.now(UTC) - timedelta(minutes=10)  # the move below is then a believable speed
     _, code = add_force(nanjing, "320102002", ["drainage"], at=(118.79, 32.05), fixed_at=earlier)
-    tracker, commander, worker = caller(["tracker"], "320100"), caller(["street"], "320102002"), \
-        caller(["grid_worker"], "320102002")  # fmt: skip
+    tracker, commander, worker = (
+        caller(["tracker"], "320100"),
+        caller(["street"], "320102002"),
+        caller(["grid_worker"], "320102002"),
+    )
     with stream(server, commander) as sees, stream(server, worker) as blind:
         assert blind.next("ready")[1]["forces"] is False
         sees.next("ready")
@@ -168,8 +182,12 @@ def test_forces_move_on_the_stream_only_for_viewers_who_may_see_forces(
         assert moved[0]["lon"] == pytest.approx(118.7912) and moved[0]["status"] == "available"
         # a case of the worker's street after the move: its stream carries batches up to it, none with a force
         with nanjing.connect() as conn:
-            x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
-                                     "WHERE code = '320102002') q")).one()  # fmt: skip
+            x, y = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+                    "WHERE code = '320102002') q"
+                )
+            ).one()
         fence = report(server, city, (x, y, x, y), nanjing)
         carried = []
         while not carried or fence not in {c["id"] for c in carried[-1]["cases"]}:  # type: ignore[union-attr]
@@ -179,7 +197,7 @@ def test_forces_move_on_the_stream_only_for_viewers_who_may_see_forces(
 
 def test_a_dropped_viewer_resumes_from_its_last_event_and_misses_nothing(
     server: str, caller: Caller, city: dict[str, str], nanjing: Engine
-) -> None:  # fmt: skip
+) -> None:
     viewer = caller(["district"], "320102")
     with stream(server, viewer) as first:
         last, _ = first.next("ready")

@@ -52,18 +52,31 @@ def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    (",4,working_hours,street,城市管理局,50,24,false", ",4,work_hours,street,城市管理局,50,24,false",
-     r"line \d+: limit_kind must be one of urgent_hours"),
-    (",2,urgent_hours,street,水务局;供水公司,30,72,false", ",-2,urgent_hours,street,水务局;供水公司,30,72,false",
-     r"line 7: time_limit must be positive"),
-    (",15,working_days,street,城市管理局,50,720", ",15,working_days,village,城市管理局,50,720",
-     r"unknown responsible_tier 'village'"),
-    ("020603,event", "020602,event", "duplicate category codes: 020602"),
-    (",Other events,03,其他城市管理问题,", ",Other events,03,,", "empty or missing name"),
-])  # fmt: skip
-def test_a_bad_table_is_refused_by_line(fresh: tuple[Engine, StoreSettings], tmp_path: Path,
-                                        old: str, new: str, message: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            ",4,working_hours,street,城市管理局,50,24,false",
+            ",4,work_hours,street,城市管理局,50,24,false",
+            r"line \d+: limit_kind must be one of urgent_hours",
+        ),
+        (
+            ",2,urgent_hours,street,水务局;供水公司,30,72,false",
+            ",-2,urgent_hours,street,水务局;供水公司,30,72,false",
+            r"line 7: time_limit must be positive",
+        ),
+        (
+            ",15,working_days,street,城市管理局,50,720",
+            ",15,working_days,village,城市管理局,50,720",
+            r"unknown responsible_tier 'village'",
+        ),
+        ("020603,event", "020602,event", "duplicate category codes: 020602"),
+        (",Other events,03,其他城市管理问题,", ",Other events,03,,", "empty or missing name"),
+    ],
+)
+def test_a_bad_table_is_refused_by_line(
+    fresh: tuple[Engine, StoreSettings], tmp_path: Path, old: str, new: str, message: str
+) -> None:
     engine, _ = fresh
     with pytest.raises(InvalidInputError, match=message):
         read_categories(broken_copy(tmp_path, old, new))

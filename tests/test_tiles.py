@@ -103,31 +103,40 @@ def open_in(nanjing: Engine, where: str) -> int:
 
 def test_case_tiles_show_the_callers_open_cases_gathered_when_zoomed_out(
     client: TestClient, anonymous: TestClient, caller: Caller, nanjing: Engine, placed: list[str]
-) -> None:  # fmt: skip
+) -> None:
     xuanwu, jiangning = caller(["district"], "320102"), caller(["district"], "320115")
     with nanjing.connect() as conn:  # the tile of a placed case (the centre's own tile may hold none of them)
-        spot = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = ANY(:ids) "
-                                 "AND state NOT IN ('closed', 'void') ORDER BY id LIMIT 1"),
-                            {"ids": [int(i) for i in placed]}).one()  # fmt: skip
+        spot = conn.execute(
+            text(
+                "SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = ANY(:ids) "
+                "AND state NOT IN ('closed', 'void') ORDER BY id LIMIT 1"
+            ),
+            {"ids": [int(i) for i in placed]},
+        ).one()
     x, y = tile_of(*spot, 15)
     near = client.get(f"/tiles/cases/15/{x}/{y}.pbf", headers=xuanwu)
     assert near.status_code == 200 and near.headers["cache-control"] == "private, max-age=5"
     shown = {f["properties"]["id"] for f in decode(near.content)["cases"]}  # type: ignore[index]
-    inside = open_in(nanjing, f"units @> ARRAY[(SELECT id FROM unit WHERE code = '320102')] "
-                              f"AND ST_Intersects(geom, {envelope_sql(15, x, y)})")  # fmt: skip
+    inside = open_in(
+        nanjing,
+        f"units @> ARRAY[(SELECT id FROM unit WHERE code = '320102')] "
+        f"AND ST_Intersects(geom, {envelope_sql(15, x, y)})",
+    )
     assert set(placed) & shown and len(shown) >= inside
     assert client.get(f"/tiles/cases/15/{x}/{y}.pbf", headers=jiangning).status_code == 204  # another district's
     assert anonymous.get(f"/tiles/cases/15/{x}/{y}.pbf").status_code == 401
     x, y = tile_of(*CENTRE, 8)  # cells of 0.022°: the five cases (within 0.016°) share at most four
     far = decode(client.get(f"/tiles/cases/8/{x}/{y}.pbf", headers=xuanwu).content)["cases"]
     counted = sum(int(f["properties"]["count"]) for f in far)  # type: ignore[index,call-overload]
-    expected = open_in(nanjing, f"units @> ARRAY[(SELECT id FROM unit WHERE code = '320102')] "
-                                f"AND geom && {envelope_sql(8, x, y)}")  # fmt: skip
+    expected = open_in(
+        nanjing, f"units @> ARRAY[(SELECT id FROM unit WHERE code = '320102')] AND geom && {envelope_sql(8, x, y)}"
+    )
     assert counted == expected and len(far) < counted  # gathered: fewer features than cases
 
 
-def test_hexagon_counts_add_up_to_the_callers_cases(client: TestClient, caller: Caller, nanjing: Engine,
-                                                    placed: list[str]) -> None:  # fmt: skip
+def test_hexagon_counts_add_up_to_the_callers_cases(
+    client: TestClient, caller: Caller, nanjing: Engine, placed: list[str]
+) -> None:
     xuanwu = caller(["district"], "320102")
     answer = client.get("/api/v1/hexagons", params={"resolution": 7}, headers=xuanwu)
     assert answer.status_code == 200, answer.text
@@ -135,8 +144,11 @@ def test_hexagon_counts_add_up_to_the_callers_cases(client: TestClient, caller: 
     expected = open_in(nanjing, "units @> ARRAY[(SELECT id FROM unit WHERE code = '320102')]")
     assert sum(f["properties"]["count"] for f in features) == expected
     with nanjing.connect() as conn:
-        cells = conn.execute(text("SELECT cell FROM event WHERE id = ANY(:ids)"),
-                             {"ids": [int(i) for i in placed]}).scalars().all()  # fmt: skip
+        cells = (
+            conn.execute(text("SELECT cell FROM event WHERE id = ANY(:ids)"), {"ids": [int(i) for i in placed]})
+            .scalars()
+            .all()
+        )
     hexes = {f["properties"]["h3"] for f in features}
     assert {h3.cell_to_parent(h3.int_to_str(c), 7) for c in cells} <= hexes
     first = features[0]

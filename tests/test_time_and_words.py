@@ -59,8 +59,9 @@ def walked(feedback: dict[str, Any]) -> int:
     return int(feedback["case_id"])
 
 
-def test_every_timestamp_of_a_walked_case_is_in_beijing_time(client: TestClient, feedback: dict[str, Any],
-                                                              walked: int) -> None:  # fmt: skip
+def test_every_timestamp_of_a_walked_case_is_in_beijing_time(
+    client: TestClient, feedback: dict[str, Any], walked: int
+) -> None:
     assert_beijing(feedback, at_least=3)  # the move's answer: deadline, due time, the transition's time
     case = client.get(f"/api/v1/events/{walked}").json()
     assert_beijing(case, at_least=5)  # filed, deadline, created, updated, a report's created
@@ -73,11 +74,16 @@ def test_every_timestamp_of_a_walked_case_is_in_beijing_time(client: TestClient,
 
 
 def test_lists_queues_and_public_views_answer_in_beijing_time(client: TestClient, walked: int) -> None:
-    for path, params in (("/api/v1/events", {"limit": 20}), ("/api/v1/reports", {"limit": 20}),
-                         ("/api/v1/deadlines", {"state": "due_soon", "within_minutes": 7 * 1440}),
-                         ("/api/v1/queues/check", {}), ("/ogc/collections/cases/items", {"limit": 20}),
-                         ("/open311/v2/requests.json", {}), ("/api/v1/forces/counts", {}),
-                         ("/api/v1/route", {"lon": 118.8, "lat": 32.06, "category": "010101"})):  # fmt: skip
+    for path, params in (
+        ("/api/v1/events", {"limit": 20}),
+        ("/api/v1/reports", {"limit": 20}),
+        ("/api/v1/deadlines", {"state": "due_soon", "within_minutes": 7 * 1440}),
+        ("/api/v1/queues/check", {}),
+        ("/ogc/collections/cases/items", {"limit": 20}),
+        ("/open311/v2/requests.json", {}),
+        ("/api/v1/forces/counts", {}),
+        ("/api/v1/route", {"lon": 118.8, "lat": 32.06, "category": "010101"}),
+    ):
         answer = client.get(path, params=params)
         assert answer.status_code == 200, (path, answer.text)
         assert_beijing(answer.json()), path
@@ -138,14 +144,17 @@ def test_refusals_keep_their_detail_and_add_a_message(client: TestClient, anonym
     cases = (
         (client.get("/api/v1/events/999999999999"), 404, "未找到："),
         (client.get("/api/v1/events", params={"limit": 0}), 422, "请补充或更正："),
-        (client.post(f"/api/v1/events/{walked}/transitions", json={"action": "accept", "version": version}), 409,
-         "当前状态不允许此操作："),
+        (
+            client.post(f"/api/v1/events/{walked}/transitions", json={"action": "accept", "version": version}),
+            409,
+            "当前状态不允许此操作：",
+        ),
         (step(client, walked, "accept", version - 1), 409, "当前状态不允许此操作："),
         (anonymous.get("/api/v1/events"), 401, "请先登录："),
         (client.get("/api/v1/no-such-thing"), 404, "未找到："),
         (client.delete(f"/api/v1/events/{walked}"), 405, "此地址不支持该请求方法："),
         (client.post("/api/v1/reports", json={"lon": "east"}), 422, "请补充或更正："),
-    )  # fmt: skip
+    )
     for answer, status, opening in cases:
         body = answer.json()
         assert answer.status_code == status, answer.text

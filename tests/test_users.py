@@ -26,8 +26,22 @@ def fresh_name(prefix: str = "u") -> str:
 def test_roles_are_data_and_permissions_are_their_union(nanjing: Engine) -> None:
     with nanjing.begin() as conn:
         roles = dict(conn.execute(text("SELECT name, permissions FROM role")).all())
-        assert {"grid_worker", "community", "street", "district", "city_commander", "dispatcher", "department_handler",
-                "checker", "planner", "auditor", "admin", "integration", "tracker", "wall"} <= set(roles)  # fmt: skip
+        assert {
+            "grid_worker",
+            "community",
+            "street",
+            "district",
+            "city_commander",
+            "dispatcher",
+            "department_handler",
+            "checker",
+            "planner",
+            "auditor",
+            "admin",
+            "integration",
+            "tracker",
+            "wall",
+        } <= set(roles)
         user = create_user(
             conn, fresh_name(), unit_code=QINHUAI_STREET, roles=["checker", "planner"], password=PASSWORD, actor="test"
         )
@@ -59,8 +73,9 @@ def test_api_keys_are_shown_once_and_die_with_their_user(nanjing: Engine) -> Non
     with nanjing.begin() as conn:
         create_user(conn, name, unit_code=QINHUAI_STREET, roles=["integration"], password=None, actor="test")
         key = create_api_key(conn, name, "water-level sensors", actor="test")
-        stored = conn.execute(text("SELECT secret_sha256 FROM api_key WHERE prefix = :p"),
-                              {"p": key.split(".")[0]}).scalar_one()  # fmt: skip
+        stored = conn.execute(
+            text("SELECT secret_sha256 FROM api_key WHERE prefix = :p"), {"p": key.split(".")[0]}
+        ).scalar_one()
     assert key.split(".")[1] not in stored
     with nanjing.connect() as conn:
         assert user_for_key(conn, key).username == name  # type: ignore[union-attr]
@@ -72,15 +87,23 @@ def test_api_keys_are_shown_once_and_die_with_their_user(nanjing: Engine) -> Non
         assert user_for_key(conn, key) is None
 
 
-@pytest.mark.parametrize(("change", "error", "says"), [
-    ({"roles": ["pilot"]}, InvalidInputError, "unknown role(s) ['pilot']; roles: admin"),
-    ({"unit_code": "999"}, NotFoundError, "no unit '999'"),
-    ({"password": "short"}, InvalidInputError, "at least 12 characters"),
-    ({"username": "Robert'); DROP TABLE app_user;--"}, InvalidInputError, "lower-case letters"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "error", "says"),
+    [
+        ({"roles": ["pilot"]}, InvalidInputError, "unknown role(s) ['pilot']; roles: admin"),
+        ({"unit_code": "999"}, NotFoundError, "no unit '999'"),
+        ({"password": "short"}, InvalidInputError, "at least 12 characters"),
+        ({"username": "Robert'); DROP TABLE app_user;--"}, InvalidInputError, "lower-case letters"),
+    ],
+)
 def test_bad_users_are_refused_and_nothing_is_written(nanjing: Engine, change: dict, error: type, says: str) -> None:
-    arguments = {"username": fresh_name(), "unit_code": QINHUAI_STREET, "roles": ["street"], "password": PASSWORD,
-                 **change}  # fmt: skip
+    arguments = {
+        "username": fresh_name(),
+        "unit_code": QINHUAI_STREET,
+        "roles": ["street"],
+        "password": PASSWORD,
+        **change,
+    }
     with nanjing.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM app_user")).scalar_one()
     with (
@@ -104,12 +127,18 @@ def test_a_username_is_taken_once_and_roles_are_replaced(nanjing: Engine) -> Non
 
 
 def test_the_user_verbs(nanjing: Engine, nanjing_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"CITYOPS_DATA_DIR": str(nanjing_settings.data_dir), "CITYOPS_CITY": "nanjing",
-                       "CITYOPS_DB_PORT": str(nanjing_settings.db_port)}.items():  # fmt: skip
+    for key, value in {
+        "CITYOPS_DATA_DIR": str(nanjing_settings.data_dir),
+        "CITYOPS_CITY": "nanjing",
+        "CITYOPS_DB_PORT": str(nanjing_settings.db_port),
+    }.items():
         monkeypatch.setenv(key, value)
     runner, name = CliRunner(), fresh_name("cli")
-    added = runner.invoke(app, ["user", "add", name, "--unit", QINHUAI_STREET, "--role", "street", "--role",
-                                "checker", "--password-stdin"], input=PASSWORD + "\n")  # fmt: skip
+    added = runner.invoke(
+        app,
+        ["user", "add", name, "--unit", QINHUAI_STREET, "--role", "street", "--role", "checker", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
     assert added.exit_code == 0 and f"user {name} in {QINHUAI_STREET} (street) with checker, street" in added.stdout
     listed = runner.invoke(app, ["user", "list"])
     assert listed.exit_code == 0 and name[:8] in listed.stdout  # the table may wrap the rest
@@ -118,7 +147,10 @@ def test_the_user_verbs(nanjing: Engine, nanjing_settings: StoreSettings, monkey
     assert key.exit_code == 0 and "not shown again" in key.stdout
     assert re.fullmatch(r"[0-9a-f]{12}\.[A-Za-z0-9_-]{43}", key.stdout.splitlines()[-1])
     assert "disabled" in runner.invoke(app, ["user", "disable", name]).stdout
-    again = runner.invoke(app, ["user", "add", name, "--unit", QINHUAI_STREET, "--role", "street", "--password-stdin"],
-                          input=PASSWORD + "\n")  # fmt: skip
+    again = runner.invoke(
+        app,
+        ["user", "add", name, "--unit", QINHUAI_STREET, "--role", "street", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
     assert again.exit_code == 1 and "exists already" in again.stderr
     assert "users:admin" in runner.invoke(app, ["user", "roles"]).stdout

@@ -61,13 +61,20 @@ def case(client: TestClient, nanjing: Engine) -> int:
 def team(case: int, nanjing: Engine, server: str) -> Iterator[dict[str, httpx.Client]]:
     """The people of the case's loop: its street's dispatcher and checker, its district's water handler."""
     with nanjing.connect() as conn:
-        street, district = conn.execute(text(
-            "SELECT s.code, d.code FROM event e JOIN unit s ON s.id = e.units[3] JOIN unit d ON d.id = e.units[2] "
-            "WHERE e.id = :c"), {"c": case}).one()  # fmt: skip
-    people = {"street": person(nanjing, street, ["street"]), "street2": person(nanjing, street, ["street"]),
-              "checker": person(nanjing, street, ["checker"]),
-              "handler": person(nanjing, district, ["department_handler"], DEPARTMENT),
-              "other_handler": person(nanjing, district, ["department_handler"], "供水公司")}  # fmt: skip
+        street, district = conn.execute(
+            text(
+                "SELECT s.code, d.code FROM event e JOIN unit s ON s.id = e.units[3] JOIN unit d ON d.id = e.units[2] "
+                "WHERE e.id = :c"
+            ),
+            {"c": case},
+        ).one()
+    people = {
+        "street": person(nanjing, street, ["street"]),
+        "street2": person(nanjing, street, ["street"]),
+        "checker": person(nanjing, street, ["checker"]),
+        "handler": person(nanjing, district, ["department_handler"], DEPARTMENT),
+        "other_handler": person(nanjing, district, ["department_handler"], "供水公司"),
+    }
     clients = {who: signed_in(server, name) for who, name in people.items()}
     yield clients
     for client in clients.values():
@@ -79,8 +86,9 @@ def version_of(nanjing: Engine, case: int) -> int:
         return conn.execute(text("SELECT version FROM event WHERE id = :c"), {"c": case}).scalar_one()
 
 
-def act(client: httpx.Client, case: int, action: str, version: int, photos: list[bytes] = (), **fields: str
-        ) -> httpx.Response:  # fmt: skip
+def act(
+    client: httpx.Client, case: int, action: str, version: int, photos: list[bytes] = (), **fields: str
+) -> httpx.Response:
     files = [("media", (f"photo{i}.png", photo, "image/png")) for i, photo in enumerate(photos)]
     data = {"action": action, "version": str(version), **fields}
     return client.post(f"/cases/{case}/act", data=data, files=files or None)
@@ -121,7 +129,7 @@ def test_pages_need_a_session_and_refuse_in_words(server: str, nanjing: Engine, 
 
 def test_queues_follow_roles_departments_and_urgency(
     client: TestClient, nanjing: Engine, case: int, team: dict[str, httpx.Client]
-) -> None:  # fmt: skip
+) -> None:
     new_case(client, nanjing, keep=(case,))  # another of the same category (it may fall in another street)
     with nanjing.begin() as conn:  # the first case's stage is overdue by an hour
         conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :c"), {"c": case})
@@ -149,7 +157,7 @@ def test_queues_follow_roles_departments_and_urgency(
 
 def test_a_case_walks_the_loop_through_the_forms(
     nanjing: Engine, case: int, team: dict[str, httpx.Client], artifacts: Path
-) -> None:  # fmt: skip
+) -> None:
     street, handler, checker = team["street"], team["handler"], team["checker"]
     form = street.get(
         f"/cases/{case}/form/void?version={version_of(nanjing, case)}"
@@ -173,13 +181,22 @@ def test_a_case_walks_the_loop_through_the_forms(
     move(handler, nanjing, case, "feedback", "checking", photos=[tiny_png(), tiny_png()], note="已加固")
     move(checker, nanjing, case, "close", "closed", photos=[tiny_png()])
     with nanjing.connect() as conn:
-        named = conn.execute(text("SELECT action, evidence FROM case_transition WHERE event_id = :c AND "
-                                  "cardinality(evidence) > 0 ORDER BY seq"), {"c": case}).all()  # fmt: skip
+        named = conn.execute(
+            text(
+                "SELECT action, evidence FROM case_transition WHERE event_id = :c AND "
+                "cardinality(evidence) > 0 ORDER BY seq"
+            ),
+            {"c": case},
+        ).all()
         stored = set(conn.execute(text("SELECT sha256 FROM case_media WHERE event_id = :c"), {"c": case}).scalars())
-        broken = conn.execute(text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :c"),
-                              {"c": case}).scalar_one()  # fmt: skip
-        times = conn.execute(text("SELECT at FROM case_transition WHERE event_id = :c ORDER BY seq"),
-                             {"c": case}).scalars().all()  # fmt: skip
+        broken = conn.execute(
+            text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :c"), {"c": case}
+        ).scalar_one()
+        times = (
+            conn.execute(text("SELECT at FROM case_transition WHERE event_id = :c ORDER BY seq"), {"c": case})
+            .scalars()
+            .all()
+        )
     assert [a for a, _ in named] == ["feedback", "feedback", "close"] and broken == 0
     assert {h for _, hashes in named for h in hashes} == stored and len(stored) == 4
     page = checker.get(f"/cases/{case}")
@@ -195,7 +212,7 @@ def test_a_case_walks_the_loop_through_the_forms(
 
 def test_refusals_are_sentences_and_leave_nothing_behind(
     nanjing: Engine, case: int, team: dict[str, httpx.Client], server: str
-) -> None:  # fmt: skip
+) -> None:
     street, handler = team["street"], team["handler"]
     no_note = act(street, case, "void", version_of(nanjing, case))
     assert no_note.status_code == 422 and "请补充或更正" in no_note.text and "note" in no_note.text
@@ -217,8 +234,11 @@ def test_refusals_are_sentences_and_leave_nothing_behind(
     assert without_photo.status_code == 422 and "evidence" in without_photo.text
     cut_short = act(handler, case, "feedback", version_of(nanjing, case), photos=[tiny_png()[:-16]])
     assert cut_short.status_code in (415, 422) and "操作未完成" not in cut_short.text
-    forged = httpx.post(f"{server}/cases/{case}/act", cookies=handler.cookies,
-                        data={"action": "feedback", "version": str(version_of(nanjing, case))})  # fmt: skip
+    forged = httpx.post(
+        f"{server}/cases/{case}/act",
+        cookies=handler.cookies,
+        data={"action": "feedback", "version": str(version_of(nanjing, case))},
+    )
     assert forged.status_code == 403
     with nanjing.connect() as conn:
         kept = conn.execute(text("SELECT count(*) FROM case_media WHERE event_id = :c"), {"c": case}).scalar_one()

@@ -67,17 +67,30 @@ class City:
 def city(cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifest: Path) -> Iterator[City]:
     with city_of_its_own(cluster, data_dir, db_port, nanjing_manifest, "worker_city") as (engine, settings):
         with engine.begin() as conn:
-            create_user(conn, "worker-commander", unit_code="320100", roles=["city_commander", "dispatcher"],
-                        password=PASSWORD, actor="tests")  # fmt: skip
+            create_user(
+                conn,
+                "worker-commander",
+                unit_code="320100",
+                roles=["city_commander", "dispatcher"],
+                password=PASSWORD,
+                actor="tests",
+            )
         yield City(cluster, settings, engine, "worker-commander")
 
 
 def _start(city: City, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     """``cityops <args>`` as its own process, with the short loop intervals."""
-    env = {**os.environ, "CITYOPS_DATA_DIR": str(city.settings.data_dir), "CITYOPS_DB_PORT": str(city.settings.db_port),
-           "CITYOPS_CITY": city.settings.city, "CITYOPS_DB_DURABLE": "false", "CITYOPS_POOL_SIZE": "4",
-           "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000/minute", "CITYOPS_RATE_INTAKE_PER_CALLER": "100000/minute",
-           **FAST}  # fmt: skip
+    env = {
+        **os.environ,
+        "CITYOPS_DATA_DIR": str(city.settings.data_dir),
+        "CITYOPS_DB_PORT": str(city.settings.db_port),
+        "CITYOPS_CITY": city.settings.city,
+        "CITYOPS_DB_DURABLE": "false",
+        "CITYOPS_POOL_SIZE": "4",
+        "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000/minute",
+        "CITYOPS_RATE_INTAKE_PER_CALLER": "100000/minute",
+        **FAST,
+    }
     env.pop("CITYOPS_DATABASE_URL", None)
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "cityops", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -138,8 +151,10 @@ def _settled(engine: Engine, processes: int, timeout_s: float = 90) -> Locks:
     deadline = time.monotonic() + timeout_s
     while True:
         locks = _locks(engine)
-        if all(len(locks.holders[n]) == 1 and locks.holders[n][0][1] > 0 and len(locks.waiting[n]) == processes - 1
-               for n in INTERVALS):  # fmt: skip
+        if all(
+            len(locks.holders[n]) == 1 and locks.holders[n][0][1] > 0 and len(locks.waiting[n]) == processes - 1
+            for n in INTERVALS
+        ):
             return locks
         if time.monotonic() > deadline:
             raise AssertionError(f"the loops did not settle on one holder each: {locks}")
@@ -208,8 +223,13 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
         headers = {"Authorization": f"Bearer {_token(base, city.user)}"}
         with stream(base, headers) as live:
             lon, lat = random.uniform(XUANWU[0], XUANWU[2]), random.uniform(XUANWU[1], XUANWU[3])
-            body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline",
-                    "description": f"井盖 {uuid.uuid4()}"}  # fmt: skip
+            body = {
+                "lon": lon,
+                "lat": lat,
+                "category": CATEGORY,
+                "source": "hotline",
+                "description": f"井盖 {uuid.uuid4()}",
+            }
             filed = httpx.post(f"{base}/api/v1/reports", json=body, headers={**headers, "Idempotency-Key": "w-1"})
             assert filed.status_code == 201, filed.text
             case = str(filed.json()["case_id"])
@@ -218,8 +238,11 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
             assert live.cases_until(case, timeout_s=15)[case]["state"] == "reported"
 
             version = httpx.get(f"{base}/api/v1/events/{case}/transitions", headers=headers).json()["version"]
-            moved = httpx.post(f"{base}/api/v1/events/{case}/transitions", headers=headers,
-                               json={"action": "accept", "version": version})  # fmt: skip
+            moved = httpx.post(
+                f"{base}/api/v1/events/{case}/transitions",
+                headers=headers,
+                json={"action": "accept", "version": version},
+            )
             assert moved.status_code == 200 and moved.json()["state"] == "accepted", moved.text
             read = httpx.get(f"{base}/api/v1/events/{case}", headers=headers)
             assert read.status_code == 200 and read.json()["state"] == "accepted", read.text

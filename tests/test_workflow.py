@@ -27,8 +27,13 @@ from spatial.settings import StoreSettings
 from tests.conftest import Caller, upload_evidence, void_open_cases
 
 CATEGORY = "010101"  # 上水井盖: street tier, 2 urgent hours, 水务局;供水公司
-WALK = (("accept", "accepted"), ("file", "filed"), ("dispatch", "dispatched"), ("acknowledge", "acknowledged"),
-        ("start", "handling"))  # fmt: skip
+WALK = (
+    ("accept", "accepted"),
+    ("file", "filed"),
+    ("dispatch", "dispatched"),
+    ("acknowledge", "acknowledged"),
+    ("start", "handling"),
+)
 
 
 GRID_WORKERS = """SELECT a.username FROM app_user a JOIN unit u ON u.id = a.unit_id JOIN user_role r ON r.user_id = a.id
@@ -41,24 +46,34 @@ def new_case(client: TestClient, nanjing: Engine, source: str = "hotline", keep:
     while True:
         lon, lat = 118.79 + random.uniform(0, 0.02), 32.05 + random.uniform(0, 0.02)  # inside 玄武区 (320102)
         with nanjing.connect() as conn:
-            clear = conn.execute(text(
-                "SELECT NOT EXISTS (SELECT FROM event WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
-                "ST_MakePoint(:x, :y)::geography, 600))"),
-                {"keep": list(keep), "x": lon, "y": lat}).scalar_one()  # fmt: skip
+            clear = conn.execute(
+                text(
+                    "SELECT NOT EXISTS (SELECT FROM event WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
+                    "ST_MakePoint(:x, :y)::geography, 600))"
+                ),
+                {"keep": list(keep), "x": lon, "y": lat},
+            ).scalar_one()
         if clear:
             break
-    void_open_cases(nanjing, "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, "
-                    "500)", {"c": CATEGORY, "x": lon, "y": lat})  # fmt: skip
+    void_open_cases(
+        nanjing,
+        "category_code = :c AND ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 500)",
+        {"c": CATEGORY, "x": lon, "y": lat},
+    )
     body = {"lon": lon, "lat": lat, "category": CATEGORY, "source": source, "description": f"井盖 {uuid.uuid4()}"}
     answer = client.post("/api/v1/reports", json=body)
     assert answer.status_code == 201, answer.text
     return int(answer.json()["case_id"])
 
 
-def step(client: TestClient, case: int, action: str, version: int, headers: dict[str, str] | None = None,
-         **extra: object) -> httpx.Response:  # fmt: skip
-    return client.post(f"/api/v1/events/{case}/transitions", json={"action": action, "version": version, **extra},
-                       headers=headers or {})  # fmt: skip
+def step(
+    client: TestClient, case: int, action: str, version: int, headers: dict[str, str] | None = None, **extra: object
+) -> httpx.Response:
+    return client.post(
+        f"/api/v1/events/{case}/transitions",
+        json={"action": action, "version": version, **extra},
+        headers=headers or {},
+    )
 
 
 def walk(client: TestClient, case: int, moves: tuple[tuple[str, str], ...] = WALK, **extra: object) -> int:
@@ -74,13 +89,17 @@ def walk(client: TestClient, case: int, moves: tuple[tuple[str, str], ...] = WAL
 
 def problems(nanjing: Engine, case: int) -> list[str]:
     with nanjing.connect() as conn:
-        return list(conn.execute(text("SELECT problem FROM cityops_verify_transitions() WHERE event_id = :e"),
-                                 {"e": case}).scalars())  # fmt: skip
+        return list(
+            conn.execute(
+                text("SELECT problem FROM cityops_verify_transitions() WHERE event_id = :e"), {"e": case}
+            ).scalars()
+        )
 
 
 @pytest.mark.parametrize("source", ["hotline", "grid_worker", "citizen_app", "sensor", "department"])
-def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: Engine, caller: Caller,
-                                                 source: str) -> None:  # fmt: skip
+def test_a_case_walks_the_loop_from_every_source(
+    client: TestClient, nanjing: Engine, caller: Caller, source: str
+) -> None:
     case = new_case(client, nanjing, source)
     first = client.get(f"/api/v1/events/{case}/transitions").json()
     assert first["state"] == "reported" and first["transitions"][0]["action"] == "report"
@@ -94,8 +113,9 @@ def test_a_case_walks_the_loop_from_every_source(client: TestClient, nanjing: En
     checker = caller(["checker"], "320100")
     if source == "grid_worker":  # the grid's own worker checks on site
         with nanjing.connect() as conn:
-            grid = conn.execute(text("SELECT u.code FROM event e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"),
-                                {"e": case}).scalar_one()  # fmt: skip
+            grid = conn.execute(
+                text("SELECT u.code FROM event e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"), {"e": case}
+            ).scalar_one()
         checker = caller(["grid_worker"], grid)
         on_site = client.get(f"/api/v1/events/{case}/transitions").json()["checkers_on_site"]
         with nanjing.connect() as conn:  # other tests may have workers in the same grid: each listed one is of it
@@ -143,8 +163,9 @@ def test_refusals_say_what_to_do(client: TestClient, nanjing: Engine, caller: Ca
     assert problems(nanjing, case) == []
 
 
-def test_two_dispatchers_at_once_one_wins_no_lost_update(server: str, client: TestClient, nanjing: Engine,
-                                                          staff: dict[str, str]) -> None:  # fmt: skip
+def test_two_dispatchers_at_once_one_wins_no_lost_update(
+    server: str, client: TestClient, nanjing: Engine, staff: dict[str, str]
+) -> None:
     case = new_case(client, nanjing)
 
     def accept(_: int) -> int:
@@ -155,19 +176,32 @@ def test_two_dispatchers_at_once_one_wins_no_lost_update(server: str, client: Te
         codes = sorted(pool.map(accept, range(20)))
     assert codes.count(200) == 1 and codes.count(409) == 19
     with nanjing.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM case_transition WHERE event_id = :e AND action = 'accept'"),
-                            {"e": case}).scalar_one() == 1  # fmt: skip
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM case_transition WHERE event_id = :e AND action = 'accept'"), {"e": case}
+            ).scalar_one()
+            == 1
+        )
 
 
 def _clocks(nanjing: Engine, case: int) -> dict[str, object]:
     with nanjing.connect() as conn:
-        return dict(conn.execute(text("SELECT deadline, due_at, review_at, parked_remaining_s, supervised, version "
-                                      "FROM event e JOIN case_clock k ON k.event_id = e.id WHERE id = :e"),
-                                 {"e": case}).mappings().one())  # fmt: skip
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT deadline, due_at, review_at, parked_remaining_s, supervised, version "
+                    "FROM event e JOIN case_clock k ON k.event_id = e.id WHERE id = :e"
+                ),
+                {"e": case},
+            )
+            .mappings()
+            .one()
+        )
 
 
-def test_parking_pauses_the_clock_and_an_extension_moves_it(client: TestClient, nanjing: Engine,
-                                                           caller: Caller) -> None:  # fmt: skip
+def test_parking_pauses_the_clock_and_an_extension_moves_it(
+    client: TestClient, nanjing: Engine, caller: Caller
+) -> None:
     case = new_case(client, nanjing)
     version = walk(client, case)
     handling = _clocks(nanjing, case)
@@ -201,27 +235,48 @@ def test_supervision_flags_without_touching_the_clock(client: TestClient, nanjin
     assert (after["deadline"], after["due_at"]) == (before["deadline"], before["due_at"])
 
 
-def test_an_overdue_case_climbs_the_chain_to_the_city(client: TestClient, nanjing: Engine,
-                                                      nanjing_settings: StoreSettings) -> None:  # fmt: skip
+def test_an_overdue_case_climbs_the_chain_to_the_city(
+    client: TestClient, nanjing: Engine, nanjing_settings: StoreSettings
+) -> None:
     case = new_case(client, nanjing)
     with nanjing.connect() as conn:
-        chain = conn.execute(text("SELECT u.code FROM event e JOIN unit g ON g.id = e.grid_id "
-                                  "JOIN unit u ON u.id = ANY(g.ancestors || g.id) WHERE e.id = :e "
-                                  "ORDER BY cardinality(u.ancestors) DESC"), {"e": case}).scalars().all()  # fmt: skip
-        responsible = conn.execute(text("SELECT u.code FROM event e JOIN unit u ON u.id = e.responsible_unit_id "
-                                        "WHERE e.id = :e"), {"e": case}).scalar_one()  # fmt: skip
+        chain = (
+            conn.execute(
+                text(
+                    "SELECT u.code FROM event e JOIN unit g ON g.id = e.grid_id "
+                    "JOIN unit u ON u.id = ANY(g.ancestors || g.id) WHERE e.id = :e "
+                    "ORDER BY cardinality(u.ancestors) DESC"
+                ),
+                {"e": case},
+            )
+            .scalars()
+            .all()
+        )
+        responsible = conn.execute(
+            text("SELECT u.code FROM event e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.id = :e"), {"e": case}
+        ).scalar_one()
     climb = chain[chain.index(responsible) :]
     assert len(climb) == 3  # street → district → city
     settings = LoopSettings(_env_file=None, escalation_step_minutes=1)  # type: ignore[call-arg]
     with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as listener:
         listener.execute("LISTEN cityops_events")
         with nanjing.begin() as conn:  # the acceptance stage ran out a minute ago
-            conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 minute', escalate_at = now() - "
-                              "interval '1 minute' WHERE event_id = :e"), {"e": case})  # fmt: skip
+            conn.execute(
+                text(
+                    "UPDATE case_clock SET due_at = now() - interval '1 minute', escalate_at = now() - "
+                    "interval '1 minute' WHERE event_id = :e"
+                ),
+                {"e": case},
+            )
         now = datetime.now(UTC)
         for hop in range(len(climb)):  # one tier per step; at the city it stays overdue, not escalated again
-            client.portal.call(watch_once, client.app.state.pool, settings, client.app.state.rules,  # type: ignore[union-attr]
-                               now + timedelta(minutes=2 * hop))  # fmt: skip
+            client.portal.call(
+                watch_once,
+                client.app.state.pool,
+                settings,
+                client.app.state.rules,  # type: ignore[union-attr]
+                now + timedelta(minutes=2 * hop),
+            )
         feed = []  # this case's notices (others in the shared city may escalate in the same rounds)
         for notice in listener.notifies(timeout=5):
             item = json.loads(notice.payload)
@@ -232,8 +287,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(client: TestClient, nanjin
     history = client.get(f"/api/v1/events/{case}/transitions").json()
     escalations = [t for t in history["transitions"] if t["action"] == "escalate"]
     assert [(t["detail"]["from_unit"], t["detail"]["to_unit"]) for t in escalations] == list(itertools.pairwise(climb))
-    assert all(t["from_state"] == t["to_state"] == "reported" and t["actor"] == "system:scheduler"
-               for t in escalations)  # fmt: skip
+    assert all(t["from_state"] == t["to_state"] == "reported" and t["actor"] == "system:scheduler" for t in escalations)
     assert [(f["type"], f["to_unit"]) for f in feed] == [("escalated", code) for code in climb[1:]]
     assert history["escalations"] == len(climb) - 1 and problems(nanjing, case) == []
     overdue = client.get("/api/v1/deadlines", params={"state": "overdue", "limit": 1000}).json()["items"]
@@ -259,17 +313,23 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
     with nanjing.begin() as conn:
         conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
         conn.execute(text("UPDATE case_transition SET note = '' WHERE event_id = :e AND seq = 3"), {"e": case})
-        conn.execute(text("UPDATE case_transition SET due = due + interval '1 hour' WHERE event_id = :e AND seq = 4"),
-                     {"e": case})  # fmt: skip
+        conn.execute(
+            text("UPDATE case_transition SET due = due + interval '1 hour' WHERE event_id = :e AND seq = 4"),
+            {"e": case},
+        )
         conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
     assert problems(nanjing, case) == ["its content was changed"]  # the clock columns are in the hash too
     with nanjing.connect() as intruder:  # one session: the removed row waits in its temporary table
         with intruder.begin():
             intruder.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
-            intruder.execute(text("UPDATE case_transition SET due = due - interval '1 hour' "
-                                  "WHERE event_id = :e AND seq = 4"), {"e": case})  # fmt: skip
-            intruder.execute(text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition "
-                                  "WHERE event_id = :e AND seq = 2"), {"e": case})  # fmt: skip
+            intruder.execute(
+                text("UPDATE case_transition SET due = due - interval '1 hour' WHERE event_id = :e AND seq = 4"),
+                {"e": case},
+            )
+            intruder.execute(
+                text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition WHERE event_id = :e AND seq = 2"),
+                {"e": case},
+            )
             intruder.execute(text("DELETE FROM case_transition WHERE event_id = :e AND seq = 2"), {"e": case})
             intruder.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
         assert problems(nanjing, case) == ["a row before it was changed, removed or inserted"]
@@ -281,14 +341,31 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
     assert problems(nanjing, case) == []
 
 
-ACTIONS = ("accept", "void", "file", "dispatch", "acknowledge", "return", "start", "feedback", "request_extension",
-           "approve_extension", "deny_extension", "request_parking", "approve_parking", "deny_parking", "resume",
-           "close", "rework", "reopen", "supervise")  # fmt: skip
+ACTIONS = (
+    "accept",
+    "void",
+    "file",
+    "dispatch",
+    "acknowledge",
+    "return",
+    "start",
+    "feedback",
+    "request_extension",
+    "approve_extension",
+    "deny_extension",
+    "request_parking",
+    "approve_parking",
+    "deny_parking",
+    "resume",
+    "close",
+    "rework",
+    "reopen",
+    "supervise",
+)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2), st.booleans()), min_size=5,
-                     max_size=25))  # fmt: skip
+@given(plan=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2), st.booleans()), min_size=5, max_size=25))
 def test_random_action_sequences_never_reach_an_inconsistent_state(
     client: TestClient, nanjing: Engine, caller: Caller, plan: list[tuple[str, int, bool]]
 ) -> None:

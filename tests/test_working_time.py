@@ -28,42 +28,45 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=CHINA)
 
 
-@pytest.mark.parametrize(("start", "limit", "due"), [
-    # Friday afternoon + 2 working hours: 1 h on Friday, 1 h on Monday
-    ("2026-11-27 16:30", TimeLimit(2, LimitKind.WORKING_HOURS), "2026-11-30 10:00"),
-    # over the lunch break: 11:30 + 1 h = 30 min before, 30 min after
-    ("2026-11-26 11:30", TimeLimit(1, LimitKind.WORKING_HOURS), "2026-11-26 14:00"),
-    # filed on a Saturday night: the clock starts on Monday morning (3 h, lunch, 1 h)
-    ("2026-11-28 23:00", TimeLimit(4, LimitKind.WORKING_HOURS), "2026-11-30 14:30"),
-    # one working day from Friday 10:00 is Monday 10:00
-    ("2026-11-27 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2026-11-30 10:00"),
-    # 15 working days (违法搭建) from a Monday morning: the end of the 15th workday
-    ("2026-11-02 09:00", TimeLimit(15, LimitKind.WORKING_DAYS), "2026-11-20 17:30"),
-    # Spring Festival 2025: Monday 27 January 17:00 + 1 h resumes on Wednesday 5 February
-    ("2025-01-27 17:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2025-02-05 09:30"),
-    # Sunday 26 January 2025 is a make-up workday (调休)
-    ("2025-01-25 10:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2025-01-26 10:00"),
-    # National Day 2026: 30 September + 1 working day lands on Thursday 8 October
-    ("2026-09-30 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2026-10-08 10:00"),
-    # Saturday 10 October 2026 is worked
-    ("2026-10-09 17:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2026-10-10 09:30"),
-    # urgent hours and calendar days ignore the calendar
-    ("2026-02-16 03:00", TimeLimit(2, LimitKind.URGENT_HOURS), "2026-02-16 05:00"),
-    ("2026-02-14 12:00", TimeLimit(3, LimitKind.CALENDAR_DAYS), "2026-02-17 12:00"),
-    # 2024 comes from the chinesecalendar package alone (the notice of 2023-10-25: National Day 1–7 October,
-    # Sunday 29 September and Saturday 12 October worked). Monday 30 September 17:00 + 1 h: 30 min that day,
-    # the holiday, 30 min on Tuesday 8 October
-    ("2024-09-30 17:00", ONE_HOUR, "2024-10-08 09:30"),
-    # Saturday 28 September 10:00 is off; Sunday 29 September (调休) is worked: 1 h from its opening
-    ("2024-09-28 10:00", ONE_HOUR, "2024-09-29 10:00"),
-    # Friday 11 October 17:00 + 1 h: 30 min, then Saturday 12 October (调休) 09:00–09:30
-    ("2024-10-11 17:00", ONE_HOUR, "2024-10-12 09:30"),
-    # 1 working day (7 h) from Monday 30 September 10:00: 6 h that day (10–12, 13:30–17:30), 1 h on 8 October
-    ("2024-09-30 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2024-10-08 10:00"),
-    # 15 working days from Friday 27 September 09:00: 27, 29 (Sun), 30 Sep; 8, 9, 10, 11, 12 (Sat), 14, 15, 16,
-    # 17, 18, 21, 22 Oct — the end of the 15th
-    ("2024-09-27 09:00", TimeLimit(15, LimitKind.WORKING_DAYS), "2024-10-22 17:30"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("start", "limit", "due"),
+    [
+        # Friday afternoon + 2 working hours: 1 h on Friday, 1 h on Monday
+        ("2026-11-27 16:30", TimeLimit(2, LimitKind.WORKING_HOURS), "2026-11-30 10:00"),
+        # over the lunch break: 11:30 + 1 h = 30 min before, 30 min after
+        ("2026-11-26 11:30", TimeLimit(1, LimitKind.WORKING_HOURS), "2026-11-26 14:00"),
+        # filed on a Saturday night: the clock starts on Monday morning (3 h, lunch, 1 h)
+        ("2026-11-28 23:00", TimeLimit(4, LimitKind.WORKING_HOURS), "2026-11-30 14:30"),
+        # one working day from Friday 10:00 is Monday 10:00
+        ("2026-11-27 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2026-11-30 10:00"),
+        # 15 working days (违法搭建) from a Monday morning: the end of the 15th workday
+        ("2026-11-02 09:00", TimeLimit(15, LimitKind.WORKING_DAYS), "2026-11-20 17:30"),
+        # Spring Festival 2025: Monday 27 January 17:00 + 1 h resumes on Wednesday 5 February
+        ("2025-01-27 17:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2025-02-05 09:30"),
+        # Sunday 26 January 2025 is a make-up workday (调休)
+        ("2025-01-25 10:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2025-01-26 10:00"),
+        # National Day 2026: 30 September + 1 working day lands on Thursday 8 October
+        ("2026-09-30 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2026-10-08 10:00"),
+        # Saturday 10 October 2026 is worked
+        ("2026-10-09 17:00", TimeLimit(1, LimitKind.WORKING_HOURS), "2026-10-10 09:30"),
+        # urgent hours and calendar days ignore the calendar
+        ("2026-02-16 03:00", TimeLimit(2, LimitKind.URGENT_HOURS), "2026-02-16 05:00"),
+        ("2026-02-14 12:00", TimeLimit(3, LimitKind.CALENDAR_DAYS), "2026-02-17 12:00"),
+        # 2024 comes from the chinesecalendar package alone (the notice of 2023-10-25: National Day 1–7 October,
+        # Sunday 29 September and Saturday 12 October worked). Monday 30 September 17:00 + 1 h: 30 min that day,
+        # the holiday, 30 min on Tuesday 8 October
+        ("2024-09-30 17:00", ONE_HOUR, "2024-10-08 09:30"),
+        # Saturday 28 September 10:00 is off; Sunday 29 September (调休) is worked: 1 h from its opening
+        ("2024-09-28 10:00", ONE_HOUR, "2024-09-29 10:00"),
+        # Friday 11 October 17:00 + 1 h: 30 min, then Saturday 12 October (调休) 09:00–09:30
+        ("2024-10-11 17:00", ONE_HOUR, "2024-10-12 09:30"),
+        # 1 working day (7 h) from Monday 30 September 10:00: 6 h that day (10–12, 13:30–17:30), 1 h on 8 October
+        ("2024-09-30 10:00", TimeLimit(1, LimitKind.WORKING_DAYS), "2024-10-08 10:00"),
+        # 15 working days from Friday 27 September 09:00: 27, 29 (Sun), 30 Sep; 8, 9, 10, 11, 12 (Sat), 14, 15, 16,
+        # 17, 18, 21, 22 Oct — the end of the 15th
+        ("2024-09-27 09:00", TimeLimit(15, LimitKind.WORKING_DAYS), "2024-10-22 17:30"),
+    ],
+)
 def test_deadlines(start: str, limit: TimeLimit, due: str) -> None:
     assert CAL.deadline(at(start), limit) == at(due)
 
@@ -99,9 +102,14 @@ def test_working_time_between_inverts_add(start: datetime, minutes: int) -> None
     assert end > begin
 
 
-LIMITS = [TimeLimit(2, LimitKind.URGENT_HOURS), TimeLimit(4, LimitKind.WORKING_HOURS),
-          TimeLimit(0.5, LimitKind.WORKING_HOURS), TimeLimit(3, LimitKind.WORKING_DAYS),
-          TimeLimit(15, LimitKind.WORKING_DAYS), TimeLimit(7, LimitKind.CALENDAR_DAYS)]  # fmt: skip
+LIMITS = [
+    TimeLimit(2, LimitKind.URGENT_HOURS),
+    TimeLimit(4, LimitKind.WORKING_HOURS),
+    TimeLimit(0.5, LimitKind.WORKING_HOURS),
+    TimeLimit(3, LimitKind.WORKING_DAYS),
+    TimeLimit(15, LimitKind.WORKING_DAYS),
+    TimeLimit(7, LimitKind.CALENDAR_DAYS),
+]
 
 
 @pytest.mark.parametrize("limit", LIMITS)
@@ -109,8 +117,11 @@ def test_vectorised_deadlines_equal_the_one_at_a_time_answer(limit: TimeLimit) -
     rng = np.random.default_rng(5)
     # starts across 2025–2026 (National Day, Spring Festival and their make-up Sundays), some on window edges
     seconds = rng.integers(0, 2 * 365 * 86400, 3000)
-    edges = [datetime(2025, 9, 30, 17, 30, tzinfo=CHINA), datetime(2026, 2, 14, 9, 0, tzinfo=CHINA),
-             datetime(2025, 10, 11, 12, 0, tzinfo=CHINA)]  # fmt: skip
+    edges = [
+        datetime(2025, 9, 30, 17, 30, tzinfo=CHINA),
+        datetime(2026, 2, 14, 9, 0, tzinfo=CHINA),
+        datetime(2025, 10, 11, 12, 0, tzinfo=CHINA),
+    ]
     starts = [datetime(2025, 1, 1, tzinfo=CHINA) + timedelta(seconds=int(s)) for s in seconds] + edges
     utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in starts], dtype="datetime64[us]")
     vectorised = CAL.deadlines(utc, limit)
@@ -127,8 +138,11 @@ def overrides(tmp_path: Path, *rows: str) -> Path:
 
 
 def test_a_row_of_the_override_csv_wins_over_the_package(tmp_path: Path) -> None:
-    calendar = WorkingCalendar.china(overrides(tmp_path, "2024-10-05,workday,测试：假期中的周六改为上班",
-                                               "2024-10-08,holiday,测试：节后周二改为放假"))  # fmt: skip
+    calendar = WorkingCalendar.china(
+        overrides(
+            tmp_path, "2024-10-05,workday,测试：假期中的周六改为上班", "2024-10-08,holiday,测试：节后周二改为放假"
+        )
+    )
     assert calendar.is_workday(date(2024, 10, 5)) and not calendar.is_workday(date(2024, 10, 8))
     # Monday 30 September 17:00 + 1 h: 30 min, then Saturday 5 October (the override's workday) 09:00–09:30
     assert calendar.deadline(at("2024-09-30 17:00"), ONE_HOUR) == at("2024-10-05 09:30")
@@ -145,11 +159,14 @@ def test_only_a_notice_row_makes_a_csv_year_covered(tmp_path: Path) -> None:
     assert describe_years(declared.covered_years).endswith(", 2099") and describe_years(frozenset()) == "none"
 
 
-@pytest.mark.parametrize(("row", "says"), [
-    ("2099-03-01,notice,测试", "a notice row is dated 1 January of its year, not 2099-03-01"),
-    ("2099-13-01,holiday,测试", "'2099-13-01' is not a date (YYYY-MM-DD)"),
-    ("2099-01-01,festival,测试", "kind must be holiday, workday or notice, not 'festival'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ("2099-03-01,notice,测试", "a notice row is dated 1 January of its year, not 2099-03-01"),
+        ("2099-13-01,holiday,测试", "'2099-13-01' is not a date (YYYY-MM-DD)"),
+        ("2099-01-01,festival,测试", "kind must be holiday, workday or notice, not 'festival'"),
+    ],
+)
 def test_a_malformed_override_row_is_refused_with_what_to_fix(tmp_path: Path, row: str, says: str) -> None:
     with pytest.raises(InvalidInputError, match=re.escape(says)):
         load_overrides(overrides(tmp_path, row))
@@ -190,8 +207,11 @@ def test_working_time_reaching_into_an_uncovered_year_is_warned_about_where_it_e
 def test_vectorised_deadlines_say_which_cases_reached_an_uncovered_year(tmp_path: Path) -> None:
     calendar = WorkingCalendar.china(overrides(tmp_path))
     last = max(calendar.covered_years)
-    starts = [datetime(last, 12, 1, 10, tzinfo=CHINA), datetime(last, 12, 31, 10, tzinfo=CHINA),
-              datetime(last, 11, 2, 10, tzinfo=CHINA)]  # fmt: skip
+    starts = [
+        datetime(last, 12, 1, 10, tzinfo=CHINA),
+        datetime(last, 12, 31, 10, tzinfo=CHINA),
+        datetime(last, 11, 2, 10, tzinfo=CHINA),
+    ]
     utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in starts], dtype="datetime64[us]")
     limit = TimeLimit(3, LimitKind.WORKING_DAYS)
     with capture_logs() as logs:

@@ -53,28 +53,53 @@ class Collection:
 
 UNITS = {
     f"units-{tier.value}": Collection(
-        f"units-{tier.value}", f"{tier.value} units", f"The {tier.value} tier of the city's hierarchy (public).",
-        "unit t", UNIT_FEATURE, "t.code", "t.geom && {box}", where=f"t.tier = '{tier.value}'",
-        queryables={"code": "t.code = %(code)s",
-                    "parent": "(SELECT code FROM unit WHERE id = t.parent_id) = %(parent)s"},
+        f"units-{tier.value}",
+        f"{tier.value} units",
+        f"The {tier.value} tier of the city's hierarchy (public).",
+        "unit t",
+        UNIT_FEATURE,
+        "t.code",
+        "t.geom && {box}",
+        where=f"t.tier = '{tier.value}'",
+        queryables={
+            "code": "t.code = %(code)s",
+            "parent": "(SELECT code FROM unit WHERE id = t.parent_id) = %(parent)s",
+        },
     )
     for tier in Tier
-}  # fmt: skip
+}
 CASES = Collection(
-    "cases", "cases", "Cases of the caller's jurisdiction (cases:read); datetime filters on filing time.",
-    "event t", CASE_FEATURE, "t.id::text", "t.id IN (SELECT cityops_cases_in_box({box}))", time="t.filed_at",
+    "cases",
+    "cases",
+    "Cases of the caller's jurisdiction (cases:read); datetime filters on filing time.",
+    "event t",
+    CASE_FEATURE,
+    "t.id::text",
+    "t.id IN (SELECT cityops_cases_in_box({box}))",
+    time="t.filed_at",
     where="t.units @> ARRAY[%(scope)s::bigint]",
-    queryables={"state": "t.state = %(state)s", "open": "(t.state NOT IN ('closed', 'void'))::text = %(open)s",
-                "category": "t.category_code = %(category)s",
-                "severity": "t.severity::text = %(severity)s"},
-    permission="cases:read", scoped=True,
-)  # fmt: skip
+    queryables={
+        "state": "t.state = %(state)s",
+        "open": "(t.state NOT IN ('closed', 'void'))::text = %(open)s",
+        "category": "t.category_code = %(category)s",
+        "severity": "t.severity::text = %(severity)s",
+    },
+    permission="cases:read",
+    scoped=True,
+)
 FORCES = Collection(
-    "forces", "forces", "Tracked forces of the caller's jurisdiction (forces:read); datetime filters on the last fix.",
-    "force t JOIN force_position p ON p.force_id = t.id", FORCE_FEATURE, "t.id::text",
-    "t.id IN (SELECT cityops_forces_in_box({box}))", time="p.fixed_at",
+    "forces",
+    "forces",
+    "Tracked forces of the caller's jurisdiction (forces:read); datetime filters on the last fix.",
+    "force t JOIN force_position p ON p.force_id = t.id",
+    FORCE_FEATURE,
+    "t.id::text",
+    "t.id IN (SELECT cityops_forces_in_box({box}))",
+    time="p.fixed_at",
     where="t.units @> ARRAY[%(scope)s::bigint]",
     queryables={"status": "t.status::text = %(status)s", "kind": "t.kind::text = %(kind)s"},
-    permission="forces:read", scoped=True, geom="p.geom",
-)  # fmt: skip
+    permission="forces:read",
+    scoped=True,
+    geom="p.geom",
+)
 COLLECTIONS: dict[str, Collection] = {**UNITS, "cases": CASES, "forces": FORCES}

@@ -79,8 +79,10 @@ class Crs:
         first, second = self.axes
         for value, axis in zip(values, (first, second, first, second), strict=True):
             if not math.isfinite(value) or not axis.low <= value <= axis.high:
-                raise BadQueryError(f"bbox: {axis.name}={value} is outside {axis.low:g}…{axis.high:g} in {self.uri} "
-                                    f"(its order is {self.order()})")  # fmt: skip
+                raise BadQueryError(
+                    f"bbox: {axis.name}={value} is outside {axis.low:g}…{axis.high:g} in {self.uri} "
+                    f"(its order is {self.order()})"
+                )
         if values[0] > values[2] or values[1] > values[3]:
             raise BadQueryError(f"bbox: minimum must not exceed maximum ({self.order()} in {self.uri})")
         return (values[1], values[0], values[3], values[2]) if self.latitude_first else values

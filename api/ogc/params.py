@@ -98,5 +98,13 @@ def item_query(params: QueryParams, collection: Collection) -> ItemQuery:
         raise BadQueryError("queryable values are at most 64 characters")
     limit = min(_integer(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
     bbox_crs = offered("bbox-crs", params.get("bbox-crs"))
-    return ItemQuery(_bbox(params.get("bbox"), bbox_crs), bbox_crs, limit, _integer(params, "offset", 0, 0), start,
-                     end, filters, offered("crs", params.get("crs")))  # fmt: skip
+    return ItemQuery(
+        _bbox(params.get("bbox"), bbox_crs),
+        bbox_crs,
+        limit,
+        _integer(params, "offset", 0, 0),
+        start,
+        end,
+        filters,
+        offered("crs", params.get("crs")),
+    )

@@ -32,12 +32,16 @@ async def items(
 ) -> tuple[int, list[str]]:
     """(numberMatched, the page's features as GeoJSON text), ordered by id."""
     where, params = _where(collection, query, scope)
-    matched = (await (await conn.execute(f"SELECT count(*) FROM {collection.source} WHERE {where}", params))
-               .fetchone())[0]  # type: ignore[index]  # fmt: skip
+    matched = (
+        await (await conn.execute(f"SELECT count(*) FROM {collection.source} WHERE {where}", params)).fetchone()
+    )[0]  # type: ignore[index]
     feature = collection.feature_in(query.crs)
     page = f"SELECT {feature} FROM {collection.source} WHERE {where} ORDER BY {collection.key} "
-    rows = await (await conn.execute(page + "LIMIT %(limit)s OFFSET %(offset)s",
-                                     {**params, "limit": query.limit, "offset": query.offset})).fetchall()  # fmt: skip
+    rows = await (
+        await conn.execute(
+            page + "LIMIT %(limit)s OFFSET %(offset)s", {**params, "limit": query.limit, "offset": query.offset}
+        )
+    ).fetchall()
     return matched, [row[0] for row in rows]
 
 
@@ -53,7 +57,10 @@ async def item(
 
 async def extent(conn: psycopg.AsyncConnection) -> list[float]:
     """The city's bounding box (every collection lies inside it)."""
-    row = await (await conn.execute(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM unit "
-        "WHERE tier = 'city') x")).fetchone()  # fmt: skip
+    row = await (
+        await conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM unit "
+            "WHERE tier = 'city') x"
+        )
+    ).fetchone()
     return [float(v) for v in row] if row and row[0] is not None else [-180.0, -90.0, 180.0, 90.0]

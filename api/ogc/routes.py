@@ -57,13 +57,21 @@ def _no_query(request: Request, allowed: tuple[str, ...] = ("f",)) -> None:
 def _collection_body(base: str, collection: Collection, bbox: list[float]) -> dict[str, Any]:
     here = f"{base}/collections/{collection.id}"
     return {
-        "id": collection.id, "title": collection.title, "description": collection.description,
-        "itemType": "feature", "crs": list(OFFERED), "storageCrs": STORAGE_CRS.uri,
-        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84.uri},
-                   **({"temporal": {"interval": [[None, None]]}} if collection.time else {})},
-        "links": [{"rel": "self", "type": JSON, "href": here},
-                  {"rel": "items", "type": GEOJSON, "href": f"{here}/items"}],
-    }  # fmt: skip
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": list(OFFERED),
+        "storageCrs": STORAGE_CRS.uri,
+        "extent": {
+            "spatial": {"bbox": [bbox], "crs": CRS84.uri},
+            **({"temporal": {"interval": [[None, None]]}} if collection.time else {}),
+        },
+        "links": [
+            {"rel": "self", "type": JSON, "href": here},
+            {"rel": "items", "type": GEOJSON, "href": f"{here}/items"},
+        ],
+    }
 
 
 @router.get("", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)], response_model=Landing)
@@ -72,43 +80,54 @@ async def landing(request: Request) -> FastJSONResponse:
     """The landing page: where the API description, conformance and collections are."""
     _no_query(request)
     base, root = _base(request), str(request.base_url).rstrip("/")
-    return FastJSONResponse({
-        "title": "cityops features", "description": "The city's hierarchy, cases and forces as OGC API Features.",
-        "links": [
-            {"rel": "self", "type": JSON, "href": base},
-            {"rel": "service-desc", "type": f"application/vnd.oai.openapi+json;version={OPENAPI_VERSION}",
-             "href": f"{root}/openapi.json"},
-            {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs"},
-            {"rel": "conformance", "type": JSON, "href": f"{base}/conformance"},
-            {"rel": "data", "type": JSON, "href": f"{base}/collections"},
-        ],
-    })  # fmt: skip
+    return FastJSONResponse(
+        {
+            "title": "cityops features",
+            "description": "The city's hierarchy, cases and forces as OGC API Features.",
+            "links": [
+                {"rel": "self", "type": JSON, "href": base},
+                {
+                    "rel": "service-desc",
+                    "type": f"application/vnd.oai.openapi+json;version={OPENAPI_VERSION}",
+                    "href": f"{root}/openapi.json",
+                },
+                {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs"},
+                {"rel": "conformance", "type": JSON, "href": f"{base}/conformance"},
+                {"rel": "data", "type": JSON, "href": f"{base}/collections"},
+            ],
+        }
+    )
 
 
-@router.get("/conformance", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
-            response_model=Conformance)  # fmt: skip
+@router.get("/conformance", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)], response_model=Conformance)
 async def conformance(request: Request) -> FastJSONResponse:
     """The conformance classes implemented."""
     _no_query(request)
     return FastJSONResponse({"conformsTo": CONFORMANCE})
 
 
-@router.get("/collections", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
-            response_model=Collections)  # fmt: skip
+@router.get("/collections", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)], response_model=Collections)
 async def collections(request: Request) -> FastJSONResponse:
     """Every collection (metadata only: cases and forces need their permission to read)."""
     _no_query(request)
     async with connection(request) as conn:
         bbox = await extent(conn)
     base = _base(request)
-    return FastJSONResponse({
-        "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}], "crs": list(OFFERED),
-        "collections": [_collection_body(base, c, bbox) for c in COLLECTIONS.values()],
-    })  # fmt: skip
+    return FastJSONResponse(
+        {
+            "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
+            "crs": list(OFFERED),
+            "collections": [_collection_body(base, c, bbox) for c in COLLECTIONS.values()],
+        }
+    )
 
 
-@router.get("/collections/{collection_id}", response_class=FastJSONResponse, dependencies=[Depends(PUBLIC)],
-            response_model=CollectionInfo)  # fmt: skip
+@router.get(
+    "/collections/{collection_id}",
+    response_class=FastJSONResponse,
+    dependencies=[Depends(PUBLIC)],
+    response_model=CollectionInfo,
+)
 async def collection(request: Request, collection_id: COLLECTION_ID) -> FastJSONResponse:
     """One collection's metadata."""
     _no_query(request)
@@ -132,17 +151,27 @@ async def _items(request: Request, collection: Collection, user: User | None, zo
     scope = user.unit_id if user else None
     async with scoped_connection(request) if collection.scoped else connection(request) as conn:
         matched, features = await items(conn, collection, query, scope)
-    links = [_link(request, "self", query.offset, query.limit),
-             {"rel": "collection", "type": JSON, "href": f"{_base(request)}/collections/{collection.id}"}]  # fmt: skip
+    links = [
+        _link(request, "self", query.offset, query.limit),
+        {"rel": "collection", "type": JSON, "href": f"{_base(request)}/collections/{collection.id}"},
+    ]
     if query.offset + len(features) < matched:
         links.append(_link(request, "next", query.offset + query.limit, query.limit))
     if query.offset > 0:
         links.append(_link(request, "prev", max(0, query.offset - query.limit), query.limit))
     now = datetime.now(zone)
-    head = orjson.dumps({"type": "FeatureCollection", "timeStamp": now.isoformat(timespec="seconds"),
-                         "numberMatched": matched, "numberReturned": len(features), "links": links})  # fmt: skip
-    return GeoJSONResponse(head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}",
-                           headers=_content_crs(query.crs))  # fmt: skip
+    head = orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "timeStamp": now.isoformat(timespec="seconds"),
+            "numberMatched": matched,
+            "numberReturned": len(features),
+            "links": links,
+        }
+    )
+    return GeoJSONResponse(
+        head[:-1] + b',"features":[' + ",".join(features).encode() + b"]}", headers=_content_crs(query.crs)
+    )
 
 
 def _content_crs(crs: Crs) -> dict[str, str]:
@@ -158,8 +187,10 @@ async def _item(request: Request, collection: Collection, feature_id: str, user:
     if feature is None:
         raise NotFoundError(f"no feature {feature_id!r} in {collection.id}")
     here = f"{_base(request)}/collections/{collection.id}"
-    links = [{"rel": "self", "type": GEOJSON, "href": f"{here}/items/{feature_id}"},
-             {"rel": "collection", "type": JSON, "href": here}]  # fmt: skip
+    links = [
+        {"rel": "self", "type": GEOJSON, "href": f"{here}/items/{feature_id}"},
+        {"rel": "collection", "type": JSON, "href": here},
+    ]
     return GeoJSONResponse(orjson.dumps({**orjson.loads(feature), "links": links}), headers=_content_crs(crs))
 
 
@@ -173,8 +204,9 @@ async def case_items(
 
 
 @router.get("/collections/cases/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
-async def case_item(request: Request, feature_id: FEATURE_ID,
-                    user: Annotated[User, Depends(Access(CASES.permission))]) -> Response:  # fmt: skip
+async def case_item(
+    request: Request, feature_id: FEATURE_ID, user: Annotated[User, Depends(Access(CASES.permission))]
+) -> Response:
     """One case (404 outside the caller's jurisdiction)."""
     return await _item(request, CASES, feature_id, user)
 
@@ -188,21 +220,30 @@ async def force_items(
 
 
 @router.get("/collections/forces/items/{feature_id}", response_class=GeoJSONResponse, response_model=Feature)
-async def force_item(request: Request, feature_id: FEATURE_ID,
-                     user: Annotated[User, Depends(Access(FORCES.permission))]) -> Response:  # fmt: skip
+async def force_item(
+    request: Request, feature_id: FEATURE_ID, user: Annotated[User, Depends(Access(FORCES.permission))]
+) -> Response:
     """One force (404 outside the caller's jurisdiction)."""
     return await _item(request, FORCES, feature_id, user)
 
 
-@router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse, dependencies=[Depends(PUBLIC)],
-            response_model=FeatureCollection)  # fmt: skip
+@router.get(
+    "/collections/{collection_id}/items",
+    response_class=GeoJSONResponse,
+    dependencies=[Depends(PUBLIC)],
+    response_model=FeatureCollection,
+)
 async def unit_items(request: Request, collection_id: COLLECTION_ID, zone: ZoneDep) -> Response:
     """Units of one tier; queryables code, parent."""
     return await _items(request, _public(collection_id), None, zone)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", response_class=GeoJSONResponse,
-            dependencies=[Depends(PUBLIC)], response_model=Feature)  # fmt: skip
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    response_class=GeoJSONResponse,
+    dependencies=[Depends(PUBLIC)],
+    response_model=Feature,
+)
 async def unit_item(request: Request, collection_id: COLLECTION_ID, feature_id: FEATURE_ID) -> Response:
     """One unit by code."""
     return await _item(request, _public(collection_id), feature_id, None)

@@ -18,9 +18,14 @@ from pydantic import BaseModel
 
 # the element name of a list's items, by the list's own element name
 ITEM_NAMES = {
-    "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
-    "endpoints": "endpoint", "formats": "format", "errors": "error",
-}  # fmt: skip
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "errors": "error",
+}
 
 
 class Format(StrEnum):

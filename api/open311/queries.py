@@ -44,11 +44,14 @@ def service(row: tuple[object, ...]) -> dict[str, object]:
     """A category as a GeoReport service (every category takes the optional severity attribute)."""
     code, kind, major, major_en, name, name_en, filing, limit, limit_kind = row
     return {
-        "service_code": code, "service_name": name,
+        "service_code": code,
+        "service_name": name,
         "description": f"{name_en}. 立案条件 (filed when): {filing}. Time limit: {limit} {limit_kind}.",
-        "metadata": True, "type": "realtime", "keywords": f"{name_en}, {major}, {major_en}",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": f"{name_en}, {major}, {major_en}",
         "group": f"{TYPE_NAMES[str(kind)]}·{major}",
-    }  # fmt: skip
+    }
 
 
 async def services(conn: psycopg.AsyncConnection, code: str | None = None) -> list[dict[str, object]]:
@@ -96,25 +99,50 @@ def _public_point(lon: float, lat: float, cell: int, sensitive: bool) -> tuple[f
 
 def service_request(row: tuple[object, ...], zone: tzinfo, media_base: str) -> dict[str, object]:
     """A report as a GeoReport service request: every standard field present, null where unknown."""
-    (rid, case_id, state, code, name, sensitive, description, agency, requested, updated, deadline, address,
-     lon, lat, cell, media, reports) = row  # fmt: skip
+    (
+        rid,
+        case_id,
+        state,
+        code,
+        name,
+        sensitive,
+        description,
+        agency,
+        requested,
+        updated,
+        deadline,
+        address,
+        lon,
+        lat,
+        cell,
+        media,
+        reports,
+    ) = row
     public_lon, public_lat = _public_point(lon, lat, cell, bool(sensitive))  # type: ignore[arg-type]
     others = int(reports) - 1  # type: ignore[call-overload]
     return {
         "service_request_id": str(rid),
         "status": "closed" if state in CLOSED_STATES else "open",
         "status_notes": f"merged with {others} other report(s) of the same incident (与另外 {others} 份报告合并)"
-        if others > 0 else None,
-        "service_name": name, "service_code": code, "description": description,
-        "agency_responsible": agency, "service_notice": None,
+        if others > 0
+        else None,
+        "service_name": name,
+        "service_code": code,
+        "description": description,
+        "agency_responsible": agency,
+        "service_notice": None,
         "requested_datetime": requested.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
         "updated_datetime": updated.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
         "expected_datetime": deadline.astimezone(zone).isoformat(),  # type: ignore[attr-defined]
-        "address": address, "address_id": None, "zipcode": None,
-        "lat": public_lat, "long": public_lon,
+        "address": address,
+        "address_id": None,
+        "zipcode": None,
+        "lat": public_lat,
+        "long": public_lon,
         "media_url": f"{media_base}/{media}" if media else None,
-        "cityops_case_id": str(case_id), "cityops_state": state,
-    }  # fmt: skip
+        "cityops_case_id": str(case_id),
+        "cityops_state": state,
+    }
 
 
 async def service_requests(

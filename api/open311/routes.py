@@ -43,16 +43,42 @@ from spatial.errors import PlatformError, TooManyRequestsError
 
 WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
-ATTRIBUTES = [{
-    "variable": True, "code": "severity", "datatype": "singlevaluelist", "required": False,
-    "datatype_description": "How serious it is", "order": 1, "description": "严重程度 (severity)",
-    "values": [{"key": "IV", "name": "一般 (general)"}, {"key": "III", "name": "较大 (major)"},
-               {"key": "II", "name": "重大 (serious)"}, {"key": "I", "name": "特别重大 (extraordinary)"}],
-}]  # fmt: skip
-POST_FIELDS = frozenset({
-    "api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string", "address_id", "email",
-    "device_id", "account_id", "first_name", "last_name", "phone", "description", "media_url",
-})  # fmt: skip
+ATTRIBUTES = [
+    {
+        "variable": True,
+        "code": "severity",
+        "datatype": "singlevaluelist",
+        "required": False,
+        "datatype_description": "How serious it is",
+        "order": 1,
+        "description": "严重程度 (severity)",
+        "values": [
+            {"key": "IV", "name": "一般 (general)"},
+            {"key": "III", "name": "较大 (major)"},
+            {"key": "II", "name": "重大 (serious)"},
+            {"key": "I", "name": "特别重大 (extraordinary)"},
+        ],
+    }
+]
+POST_FIELDS = frozenset(
+    {
+        "api_key",
+        "jurisdiction_id",
+        "service_code",
+        "lat",
+        "long",
+        "address_string",
+        "address_id",
+        "email",
+        "device_id",
+        "account_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "description",
+        "media_url",
+    }
+)
 
 
 def _format(request: Request) -> Format:
@@ -84,8 +110,14 @@ class Open311Route(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (Open311Error, PlatformError, RequestValidationError, ValidationError, HTTPException,
-                    psycopg.DataError) as exc:  # fmt: skip
+            except (
+                Open311Error,
+                PlatformError,
+                RequestValidationError,
+                ValidationError,
+                HTTPException,
+                psycopg.DataError,
+            ) as exc:
                 response = _spec_error(exc).response(_format(request))
                 if isinstance(exc, TooManyRequestsError):
                     response.headers["Retry-After"] = str(exc.retry_after)
@@ -95,8 +127,9 @@ class Open311Route(APIRoute):
 
 
 # public: GET shows public fields of the whole city; POST requires an api_key (checked in create_request)
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
-                   dependencies=[Depends(PUBLIC_VIEW)])  # fmt: skip
+router = APIRouter(
+    prefix="/open311/v2", tags=["open311"], route_class=Open311Route, dependencies=[Depends(PUBLIC_VIEW)]
+)
 
 
 # the URL's suffix: json or xml (checked by _fmt, so any other is the spec's 404 naming the two)
@@ -138,13 +171,24 @@ def _count(name: str, value: str | None, default: int, most: int) -> int:
 async def discovery(request: Request, fmt: Suffix) -> Response:
     """Where this city's GeoReport v2 endpoint is and what it speaks."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
-    return render({
-        "changeset": "2026-11-27T00:00:00+08:00", "contact": "城市运行管理服务中心 (City Operations Centre)",
-        "key_service": "API keys are issued by the operations centre",
-        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
-                       "changeset": "2026-11-27T00:00:00+08:00", "type": "production",
-                       "formats": ["text/xml", "application/json"]}],
-    }, _fmt(fmt), "discovery")  # fmt: skip
+    return render(
+        {
+            "changeset": "2026-11-27T00:00:00+08:00",
+            "contact": "城市运行管理服务中心 (City Operations Centre)",
+            "key_service": "API keys are issued by the operations centre",
+            "endpoints": [
+                {
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": base,
+                    "changeset": "2026-11-27T00:00:00+08:00",
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        },
+        _fmt(fmt),
+        "discovery",
+    )
 
 
 @router.get("/services.{fmt}", response_model=None, responses=answers(list[Service]))
@@ -178,8 +222,10 @@ def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> Repor
         lat, lon = float(form["lat"]), float(form["long"])
     except ValueError:
         raise Open311Error(400, f"lat and long must be numbers, got {form['lat']!r}, {form['long']!r}") from None
-    contact = {"name": " ".join(filter(None, (form.get("first_name"), form.get("last_name")))) or None,
-               "phone": form.get("phone")}  # fmt: skip
+    contact = {
+        "name": " ".join(filter(None, (form.get("first_name"), form.get("last_name")))) or None,
+        "phone": form.get("phone"),
+    }
     return ReportIn(
         lon=lon,
         lat=lat,
@@ -194,9 +240,14 @@ def _report_from_form(form: dict[str, str], attributes: dict[str, str]) -> Repor
 
 @router.post("/requests.{fmt}", status_code=201, response_model=None, responses=answers(list[FiledRequest], 201))
 async def create_request(
-    request: Request, fmt: Suffix, served: JurisdictionDep, users: UsersDep, throttle: ThrottleDep,
-    locator: LocatorDep, calendar: CalendarDep,
-) -> Response:  # fmt: skip
+    request: Request,
+    fmt: Suffix,
+    served: JurisdictionDep,
+    users: UsersDep,
+    throttle: ThrottleDep,
+    locator: LocatorDep,
+    calendar: CalendarDep,
+) -> Response:
     """File a service request (form-encoded, as the spec says); the answer carries its id and token."""
     format_ = _fmt(fmt)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -229,11 +280,21 @@ async def create_request(
         sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
         sent["client"] = client.username  # which integration filed it
         submission = replace(submission, given={**submission.given, "open311": sent})
-        answer = await submit(conn, submission, None, locator, calendar,
-                              actor=client.username, within=client.unit_code)  # fmt: skip
+        answer = await submit(conn, submission, None, locator, calendar, actor=client.username, within=client.unit_code)
     notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
-    return render([{"service_request_id": answer["report_id"], "token": answer["token"], "service_notice": notice,
-                    "account_id": fields.get("account_id")}], format_, "service_requests", 201)  # fmt: skip
+    return render(
+        [
+            {
+                "service_request_id": answer["report_id"],
+                "token": answer["token"],
+                "service_notice": notice,
+                "account_id": fields.get("account_id"),
+            }
+        ],
+        format_,
+        "service_requests",
+        201,
+    )
 
 
 def _media_base(request: Request) -> str:
@@ -261,9 +322,14 @@ async def list_requests(request: Request, fmt: Suffix, served: JurisdictionDep, 
     size = _count("page_size", query.get("page_size"), MAX_RESULTS, MAX_RESULTS)
     page = _count("page", query.get("page"), 1, 10**6)
     where = RequestFilter(
-        ids=tuple(map(int, ids)), codes=tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip()),
-        start=start, end=end, statuses=statuses, limit=size, offset=(page - 1) * size,
-    )  # fmt: skip
+        ids=tuple(map(int, ids)),
+        codes=tuple(c.strip() for c in query.get("service_code", "").split(",") if c.strip()),
+        start=start,
+        end=end,
+        statuses=statuses,
+        limit=size,
+        offset=(page - 1) * size,
+    )
     async with scoped_connection(request) as conn:
         found = await service_requests(conn, where, zone, _media_base(request))
     return render(found, format_, "service_requests")
@@ -276,8 +342,7 @@ async def get_request(request: Request, service_request_id: str, fmt: Suffix, zo
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     async with scoped_connection(request) as conn:
-        found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)),
-                                       zone, _media_base(request))  # fmt: skip
+        found = await service_requests(conn, RequestFilter(ids=(int(service_request_id),)), zone, _media_base(request))
     if not found:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     return render(found, format_, "service_requests")

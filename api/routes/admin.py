@@ -144,9 +144,14 @@ class AuditVerdict(BaseModel):
 
 
 def _as_dict(user: User) -> dict[str, object]:
-    return {"username": user.username, "display_name": user.display_name,
-            "unit": {"code": user.unit_code, "tier": user.unit_tier}, "department": user.department,
-            "roles": list(user.roles), "disabled": user.disabled}  # fmt: skip
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "unit": {"code": user.unit_code, "tier": user.unit_tier},
+        "department": user.department,
+        "roles": list(user.roles),
+        "disabled": user.disabled,
+    }
 
 
 def _reachable(conn: Connection, admin: User, username: str) -> User:
@@ -172,9 +177,15 @@ async def add_user(request: Request, admin: Admin, body: UserIn) -> FastJSONResp
         if not unit_within(conn, body.unit, admin.unit_id):
             raise ForbiddenError(f"unit {body.unit} is outside your reach (unit {admin.unit_code})")
         return create_user(
-            conn, body.username, unit_code=body.unit, roles=body.roles, password=body.password,
-            display_name=body.display_name, department=body.department, actor=admin.username,
-        )  # fmt: skip
+            conn,
+            body.username,
+            unit_code=body.unit,
+            roles=body.roles,
+            password=body.password,
+            display_name=body.display_name,
+            department=body.department,
+            actor=admin.username,
+        )
 
     return FastJSONResponse(_as_dict(await db_write(request, work)), status_code=201)
 
@@ -217,15 +228,19 @@ async def add_key(request: Request, admin: Admin, username: Username, body: KeyI
         return create_api_key(conn, username, body.name, actor=admin.username)
 
     key = await db_write(request, work)
-    return FastJSONResponse({"username": username, "name": body.name, "key": key}, status_code=201,
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+    return FastJSONResponse(
+        {"username": username, "name": body.name, "key": key}, status_code=201, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/users/{username}/keys/{prefix}/revoke", response_class=FastJSONResponse, response_model=KeyRevoked)
 async def revoke_key(
-    request: Request, admin: Admin, username: Username,
-    prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")], users: UsersDep,
-) -> FastJSONResponse:  # fmt: skip
+    request: Request,
+    admin: Admin,
+    username: Username,
+    prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")],
+    users: UsersDep,
+) -> FastJSONResponse:
     """Revoke one API key at once."""
 
     def work(conn: Connection) -> None:
@@ -239,17 +254,28 @@ async def revoke_key(
 
 @router.get("/audit", response_class=FastJSONResponse, response_model=AuditEntries)
 async def audit_entries(
-    request: Request, auditor: Auditor,
+    request: Request,
+    auditor: Auditor,
     action: Annotated[str | None, Query(pattern=r"^[a-z_.]{1,40}$")] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Audit entries, newest first."""
 
     def work(conn: Connection) -> list[dict[str, object]]:
         rows = conn.execute(text(AUDIT_SQL), {"action": action, "before": before_id, "limit": limit})
-        return [{"id": str(i), "at": at.isoformat(), "actor": actor, "action": act, "subject": subject,
-                 "detail": detail, "hash": digest} for i, at, actor, act, subject, detail, digest in rows]  # fmt: skip
+        return [
+            {
+                "id": str(i),
+                "at": at.isoformat(),
+                "actor": actor,
+                "action": act,
+                "subject": subject,
+                "detail": detail,
+                "hash": digest,
+            }
+            for i, at, actor, act, subject, detail, digest in rows
+        ]
 
     return FastJSONResponse({"entries": await db_call(request, work)})
 
@@ -258,5 +284,12 @@ async def audit_entries(
 async def audit_verify(request: Request, auditor: Auditor) -> FastJSONResponse:
     """Recompute the hash chain; the head is what to keep elsewhere and compare next time."""
     verdict = await db_call(request, verify)
-    return FastJSONResponse({"intact": verdict.intact, "entries": verdict.entries, "head": verdict.head,
-                             "first_bad": verdict.first_bad, "reason": verdict.reason})  # fmt: skip
+    return FastJSONResponse(
+        {
+            "intact": verdict.intact,
+            "entries": verdict.entries,
+            "head": verdict.head,
+            "first_bad": verdict.first_bad,
+            "reason": verdict.reason,
+        }
+    )

@@ -168,8 +168,13 @@ async def logout(request: Request, body: RefreshIn, users: UsersDep) -> FastJSON
 @router.get("/me", response_class=FastJSONResponse, response_model=Me)
 async def me(user: Annotated[User, Depends(SIGNED_IN)]) -> FastJSONResponse:
     """Who the token belongs to: unit (jurisdiction), department, roles, permissions."""
-    return FastJSONResponse({
-        "username": user.username, "display_name": user.display_name,
-        "unit": {"code": user.unit_code, "tier": user.unit_tier}, "department": user.department,
-        "roles": list(user.roles), "permissions": sorted(user.permissions),
-    })  # fmt: skip
+    return FastJSONResponse(
+        {
+            "username": user.username,
+            "display_name": user.display_name,
+            "unit": {"code": user.unit_code, "tier": user.unit_tier},
+            "department": user.department,
+            "roles": list(user.roles),
+            "permissions": sorted(user.permissions),
+        }
+    )

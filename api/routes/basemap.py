@@ -39,12 +39,22 @@ def serving(store: StoreSettings) -> Basemap:
 def _public(package: Package) -> dict[str, object]:
     """What the page needs to draw the package (no file names or paths of the server)."""
     west, south, east, north = package.bounds
-    return {"format": package.format, "kind": package.kind, "tile_type": package.tile_type,
-            "min_zoom": package.min_zoom, "max_zoom": package.max_zoom, "bounds": [west, south, east, north],
-            "name": package.name, "attribution": package.attribution, "layers": list(package.layers),
-            "tiles": package.tiles, "size": package.size, "version": package.version,
-            "imported_at": package.imported_at,
-            "url": f"/basemap/{{z}}/{{x}}/{{y}}.{package.tile_type}?v={package.version}"}  # fmt: skip
+    return {
+        "format": package.format,
+        "kind": package.kind,
+        "tile_type": package.tile_type,
+        "min_zoom": package.min_zoom,
+        "max_zoom": package.max_zoom,
+        "bounds": [west, south, east, north],
+        "name": package.name,
+        "attribution": package.attribution,
+        "layers": list(package.layers),
+        "tiles": package.tiles,
+        "size": package.size,
+        "version": package.version,
+        "imported_at": package.imported_at,
+        "url": f"/basemap/{{z}}/{{x}}/{{y}}.{package.tile_type}?v={package.version}",
+    }
 
 
 class BasemapInfo(BaseModel):
@@ -65,10 +75,15 @@ async def basemap_info(basemap: BasemapDep, settings: SettingsDep) -> dict[str, 
     return {"package": _public(current[0]) if current else None, "configured": configured, "active": active}
 
 
-@router.get("/{z}/{x}/{y}.{ext}", response_class=Response,
-            responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}},
-                       304: {"description": "the browser's copy is current"},
-                       404: {"description": "no package, or no tile there"}})  # fmt: skip
+@router.get(
+    "/{z}/{x}/{y}.{ext}",
+    response_class=Response,
+    responses={
+        200: {"content": {media: {} for media in MEDIA_TYPES.values()}},
+        304: {"description": "the browser's copy is current"},
+        404: {"description": "no package, or no tile there"},
+    },
+)
 async def basemap_tile(request: Request, z: Z, x: XY, y: XY, ext: Extension, basemap: BasemapDep) -> Response:
     """One tile of the imported package (vector tiles gzip-encoded as stored when the browser accepts it)."""
     if x >= 1 << z or y >= 1 << z:
@@ -86,8 +101,10 @@ async def basemap_tile(request: Request, z: Z, x: XY, y: XY, ext: Extension, bas
         return Response(status_code=304, headers=headers)
     data = await run_in_threadpool(reader.tile, z, x, y)
     if data is None:
-        raise NotFoundError(f"the basemap has no tile {z}/{x}/{y}: it covers zooms {package.min_zoom}–"
-                            f"{package.max_zoom} within {', '.join(f'{v:.4f}' for v in package.bounds)}")  # fmt: skip
+        raise NotFoundError(
+            f"the basemap has no tile {z}/{x}/{y}: it covers zooms {package.min_zoom}–"
+            f"{package.max_zoom} within {', '.join(f'{v:.4f}' for v in package.bounds)}"
+        )
     if package.compression == "gzip":
         if "gzip" in request.headers.get("accept-encoding", ""):
             headers["Content-Encoding"] = "gzip"

@@ -27,6 +27,7 @@ async def insert_one(request: Request) -> FastJSONResponse:
     except orjson.JSONDecodeError:
         raise InvalidInputError("body is not JSON") from None
     async with connection(request) as conn:
-        row = await (await conn.execute("INSERT INTO bench_sink (body) VALUES (%s) RETURNING id",
-                                        (orjson.dumps(body).decode(),))).fetchone()  # fmt: skip
+        row = await (
+            await conn.execute("INSERT INTO bench_sink (body) VALUES (%s) RETURNING id", (orjson.dumps(body).decode(),))
+        ).fetchone()
     return FastJSONResponse({"id": str(row[0])}, status_code=201)  # type: ignore[index]

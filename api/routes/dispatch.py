@@ -205,8 +205,7 @@ async def assign_forces(
     """Send forces to the case atomically; 409 names the case holding a force that is taken."""
     async with scoped_connection(request) as conn:
         await check_capabilities(conn, tuple(body.capabilities))
-        booked = await assign(conn, case_id, body.force_ids, sorted(set(body.capabilities)), user.username,
-                              clock)  # fmt: skip
+        booked = await assign(conn, case_id, body.force_ids, sorted(set(body.capabilities)), user.username, clock)
     return FastJSONResponse(booked, status_code=201)
 
 
@@ -223,8 +222,7 @@ async def accept_assignment(
 ) -> FastJSONResponse:
     """The force took the job (told by radio, before its accept deadline): it is en route."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await answer(conn, assignment_id, "accept", "", user.username, redispatch,
-                                             None))  # fmt: skip
+        return FastJSONResponse(await answer(conn, assignment_id, "accept", "", user.username, redispatch, None))
 
 
 @router.get("/me/assignments", response_class=FastJSONResponse, response_model=MyAssignments)
@@ -245,8 +243,9 @@ async def answer_assignment(
     if user.force_id is None:
         raise ForbiddenError(f"{user.username} answers for no force, so for no assignment")
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await answer(conn, assignment_id, body.answer, body.reason, user.username,
-                                             redispatch, user.force_id))  # fmt: skip
+        return FastJSONResponse(
+            await answer(conn, assignment_id, body.answer, body.reason, user.username, redispatch, user.force_id)
+        )
 
 
 @router.post("/assignments/{assignment_id}/release", response_class=FastJSONResponse, response_model=AssignmentView)

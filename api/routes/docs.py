@@ -20,7 +20,10 @@ router = APIRouter(tags=["docs"], dependencies=[Depends(PUBLIC)], include_in_sch
 async def swagger_ui() -> HTMLResponse:
     """Swagger UI for ``/openapi.json``; "Authorize" signs in with the password flow."""
     return get_swagger_ui_html(
-        openapi_url="/openapi.json", title="cityops API", swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-        swagger_css_url=f"{SWAGGER}/swagger-ui.css", swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        openapi_url="/openapi.json",
+        title="cityops API",
+        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         oauth2_redirect_url=None,
-    )  # fmt: skip
+    )

@@ -89,13 +89,15 @@ class Evaluation(BaseModel):
     responses=or_csv(Evaluation),
 )
 async def evaluation(
-    request: Request, user: Analyst, zone: ZoneDep,
+    request: Request,
+    user: Analyst,
+    zone: ZoneDep,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
     start: Annotated[datetime | None, Query(alias="from", description="With zone (default: 30 days ago)")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="End, exclusive, with zone (default: now)")] = None,
     by: By = By.area,
     fmt: Annotated[Output, Query(alias="format")] = Output.json,
-) -> Response:  # fmt: skip
+) -> Response:
     """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
     since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:

@@ -54,12 +54,22 @@ WHERE m.sha256 = %s AND (EXISTS (SELECT FROM report_media rm WHERE rm.sha256 = m
 """
 MEDIA_BODY = {
     "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["media"],
-        "properties": {"media": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                 "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)"}},
-    }}},
-}  # fmt: skip
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["media"],
+                "properties": {
+                    "media": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)",
+                    }
+                },
+            }
+        }
+    },
+}
 
 
 class CaseRow(BaseModel):
@@ -250,14 +260,18 @@ Filter = Annotated[ListFilter, Depends(list_filter)]
 
 
 async def case_filter(
-    request: Request, user: Reader, filter_: Filter,
-    q: Annotated[str | None, Query(description="Case id, imported id, address or place name (its grid, community, "
-                                               "street or district)")] = None,
+    request: Request,
+    user: Reader,
+    filter_: Filter,
+    q: Annotated[
+        str | None,
+        Query(description="Case id, imported id, address or place name (its grid, community, street or district)"),
+    ] = None,
     unit: Annotated[str | None, Query(description="Code of a unit of the caller's jurisdiction")] = None,
     department: Annotated[str | None, Query(description="Handling department, or one the case may go to")] = None,
     overdue: Annotated[bool | None, Query(description="Stage or handling deadline passed (closed: late)")] = None,
     supervised: bool | None = None,
-) -> ListFilter:  # fmt: skip
+) -> ListFilter:
     """The shared filters and the case search's (``command.case_search``); ``category`` may be a name."""
     asked = replace(filter_, q=q, department=department, overdue=overdue, supervised=supervised)
     async with scoped_connection(request) as conn:
@@ -288,8 +302,12 @@ async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Form
     async with scoped_connection(request) as conn:
         rows = await list_reports(conn, filter_, reveal=reveal)
         if reveal:
-            await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["reporter_phone"] or
-                                                         r["reporter_name"]], via=f"reports list ({fmt})")  # fmt: skip
+            await audit_disclosure(
+                conn,
+                user.username,
+                [r["id"] for r in rows if r["reporter_phone"] or r["reporter_name"]],
+                via=f"reports list ({fmt})",
+            )
     said = words(request)
     return render_list(request, [row_labels(r, said) for r in rows], REPORT_FIELDS, fmt, filter_.limit, "reports")
 
@@ -301,8 +319,12 @@ async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONRe
     async with scoped_connection(request) as conn:
         view = await case_view(conn, case_id, reveal=reveal)
         if reveal:
-            await audit_disclosure(conn, user.username, [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
-                                   via=f"case {case_id}")  # fmt: skip
+            await audit_disclosure(
+                conn,
+                user.username,
+                [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
+                via=f"case {case_id}",
+            )
     return FastJSONResponse(case_labels(view, words(request)))
 
 
@@ -330,12 +352,18 @@ async def split(
 ) -> FastJSONResponse:
     """Undo a merge for one report: back to the case it came from, or a new case routed on its own."""
     async with scoped_connection(request) as conn:
-        return FastJSONResponse(await split_report(conn, report_id, body.reason, locator, calendar,
-                                                   actor=user.username))  # fmt: skip
+        return FastJSONResponse(
+            await split_report(conn, report_id, body.reason, locator, calendar, actor=user.username)
+        )
 
 
-@router.post("/events/{case_id}/media", response_class=FastJSONResponse, status_code=201,
-             response_model=CaseMediaStored, openapi_extra={"requestBody": MEDIA_BODY})  # fmt: skip
+@router.post(
+    "/events/{case_id}/media",
+    response_class=FastJSONResponse,
+    status_code=201,
+    response_model=CaseMediaStored,
+    openapi_extra={"requestBody": MEDIA_BODY},
+)
 async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowId, store: MediaDep) -> FastJSONResponse:
     """Photos and videos (multipart ``media`` parts) kept as evidence of the case, for its transitions to name."""
     async with multipart_upload(request, store.limits) as (_, files), scoped_connection(request) as conn:

@@ -194,11 +194,17 @@ def force_filter(
 ) -> ForceFilter:
     """Filters of the directory list (values are checked here, bound as parameters later)."""
     return ForceFilter(
-        limit=limit, before_id=before_id, unit=unit, capabilities=comma_list(capability, "capability"),
-        statuses=comma_list(status, "status", STATUSES), kinds=comma_list(kind, "kind", KINDS), bbox=bbox,
-        near=_near(near, radius_m), within_wkb=_polygon(within),
+        limit=limit,
+        before_id=before_id,
+        unit=unit,
+        capabilities=comma_list(capability, "capability"),
+        statuses=comma_list(status, "status", STATUSES),
+        kinds=comma_list(kind, "kind", KINDS),
+        bbox=bbox,
+        near=_near(near, radius_m),
+        within_wkb=_polygon(within),
         stale_after=settings.stale_after,
-    )  # fmt: skip
+    )
 
 
 Filter = Annotated[ForceFilter, Depends(force_filter)]
@@ -213,8 +219,13 @@ async def forces_list(request: Request, user: Reader, filter_: Filter, fmt: Form
         await check_capabilities(conn, filter_.capabilities)
         rows = await list_forces(conn, filter_, reveal=reveal)
         if reveal:
-            await audit_disclosure(conn, user.username, [r["id"] for r in rows if r["contact_phone"]],
-                                   via=f"forces list ({fmt})", of="forces")  # fmt: skip
+            await audit_disclosure(
+                conn,
+                user.username,
+                [r["id"] for r in rows if r["contact_phone"]],
+                via=f"forces list ({fmt})",
+                of="forces",
+            )
     said = words(request)
     return render_list(request, [force_labels(r, said) for r in rows], FORCE_FIELDS, fmt, filter_.limit, "forces")
 

@@ -35,12 +35,14 @@ class Ready(BaseModel):
 
 
 def _health(conn: Connection) -> dict[str, object]:
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT postgis_lib_version() AS postgis, postgis_geos_version() AS geos,
                postgis_proj_version() AS proj, current_database() AS database,
                (SELECT count(*) FROM unit) AS units,
                (SELECT resolution FROM h3_coverage ORDER BY id DESC LIMIT 1) AS h3_resolution
-    """)).one()  # fmt: skip
+    """)
+    ).one()
     return {"status": "ok", **row._asdict()}
 
 

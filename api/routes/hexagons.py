@@ -52,6 +52,10 @@ async def get_hexagons(
     filter_ = HexFilter(user.unit_id, resolution, bbox, categories, state, since, until)
     async with scoped_connection(request) as conn:
         features = await hexagons(conn, layer.value, filter_)
-    body = {"type": "FeatureCollection", "numberReturned": len(features), "resolution": resolution,
-            "features": features}  # fmt: skip
+    body = {
+        "type": "FeatureCollection",
+        "numberReturned": len(features),
+        "resolution": resolution,
+        "features": features,
+    }
     return GeoJSONResponse(orjson.dumps(body), headers={"Cache-Control": "private, max-age=5"})

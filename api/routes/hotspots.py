@@ -87,22 +87,42 @@ def category_codes(value: str | None) -> tuple[str, ...]:
 
 @router.get("/hotspots", response_class=GeoJSONResponse, response_model=None, responses=or_csv(HotSpots))
 async def get_hotspots(
-    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, category: Category = None,
+    request: Request,
+    user: Analyst,
+    zone: ZoneDep,
+    unit: UnitCode = None,
+    category: Category = None,
     source: Source = None,
-    start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,
+    start: Start = None,
+    end: End = None,
+    res: Resolution = 8,
+    steps: StepCount = 1,
     permutations: Annotated[int, Query(ge=0, le=9999)] = 999,
     alpha: Annotated[float, Query(gt=0, le=0.2, description="false-discovery rate")] = 0.05,
     min_count: Annotated[int, Query(ge=1, le=10_000, description="cases a cell needs to be called hot")] = 3,
     rate: Annotated[str, Query(description=f"{' or '.join(RATES)} (cases per building: a population proxy)")] = "count",
-    every_cell: bool = False, fmt: Annotated[Format, Query(alias="format")] = Format.geojson,
-) -> Response:  # fmt: skip
+    every_cell: bool = False,
+    fmt: Annotated[Format, Query(alias="format")] = Format.geojson,
+) -> Response:
     """Getis-Ord Gi* hot and cold spots on H3 cells (permutation p under an FDR cut); with steps, emerging patterns."""
     since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
-        query = HotspotQuery(reach.id, unit or user.unit_code, reach.boundary, since, until, res,
-                             category_codes(category), comma_list(source, "source", SOURCES), steps, permutations,
-                             alpha, min_count, rate)  # fmt: skip
+        query = HotspotQuery(
+            reach.id,
+            unit or user.unit_code,
+            reach.boundary,
+            since,
+            until,
+            res,
+            category_codes(category),
+            comma_list(source, "source", SOURCES),
+            steps,
+            permutations,
+            alpha,
+            min_count,
+            rate,
+        )
         counted, exposure = await read_counts(conn, query)
         result = await run_in_threadpool(study, query, counted, exposure)
         await name_places(conn, result)
@@ -115,24 +135,47 @@ async def get_hotspots(
 
 @router.get("/bins", response_model=None, responses=or_csv(Bins))
 async def get_bins(
-    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, category: Category = None,
+    request: Request,
+    user: Analyst,
+    zone: ZoneDep,
+    unit: UnitCode = None,
+    category: Category = None,
     source: Source = None,
-    start: Start = None, end: End = None, res: Resolution = 8, steps: StepCount = 1,
+    start: Start = None,
+    end: End = None,
+    res: Resolution = 8,
+    steps: StepCount = 1,
     by: Annotated[str, Query(description=f"cell or a tier: {', '.join(BIN_TIERS)}")] = "cell",
     group: Annotated[str, Query(description=f"split each bin by: {', '.join(GROUPS)}")] = "none",
     fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
-) -> Response:  # fmt: skip
+) -> Response:
     """Cases per H3 cell or per unit of a tier, per time step, optionally per category or source, with per-km² rates."""
     since, until = analysis_period(start, end, zone)
     async with scoped_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
-        filter_ = HexFilter(reach.id, res, None, category_codes(category), "reported", since, until,
-                            comma_list(source, "source", SOURCES))  # fmt: skip
+        filter_ = HexFilter(
+            reach.id,
+            res,
+            None,
+            category_codes(category),
+            "reported",
+            since,
+            until,
+            comma_list(source, "source", SOURCES),
+        )
         period = Steps(since, until, steps)
         rows = await bins(conn, filter_, period, by=by, group=group, scope_tier=reach.tier)
     name = f"bins-{unit or user.unit_code}-{by}"
     if fmt == "csv":
         return csv_response(rows, ["key", "name", "step", "group", "count", "per_km2"], name)
-    return FastJSONResponse({"unit": unit or user.unit_code, "by": by, "group": group, "from": since.isoformat(),
-                             "to": until.isoformat(), "steps": [s.isoformat() for s in period.starts],
-                             "rows": rows})  # fmt: skip
+    return FastJSONResponse(
+        {
+            "unit": unit or user.unit_code,
+            "by": by,
+            "group": group,
+            "from": since.isoformat(),
+            "to": until.isoformat(),
+            "steps": [s.isoformat() for s in period.starts],
+            "rows": rows,
+        }
+    )

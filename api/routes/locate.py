@@ -52,14 +52,19 @@ async def locate(
     async with connection(request) as conn:
         location = await locator.locate_async(conn, lon, lat)
     tiers = dict.fromkeys(unit.tier for unit in location.chain)
-    return FastJSONResponse({
-        "lon": location.lon,
-        "lat": location.lat,
-        "inside": True,
-        "unit": location.leaf.as_dict(),
-        "chain": [unit.as_dict() for unit in location.chain],
-        "responsible": {tier: location.at(tier).as_dict() for tier in tiers},  # type: ignore[union-attr]
-        "index": {"cell": location.cell, "resolution": location.resolution,
-                  "kind": "interior" if location.interior else "boundary"},
-        "boundary_version": location.boundary_version,
-    })  # fmt: skip
+    return FastJSONResponse(
+        {
+            "lon": location.lon,
+            "lat": location.lat,
+            "inside": True,
+            "unit": location.leaf.as_dict(),
+            "chain": [unit.as_dict() for unit in location.chain],
+            "responsible": {tier: location.at(tier).as_dict() for tier in tiers},  # type: ignore[union-attr]
+            "index": {
+                "cell": location.cell,
+                "resolution": location.resolution,
+                "kind": "interior" if location.interior else "boundary",
+            },
+            "boundary_version": location.boundary_version,
+        }
+    )

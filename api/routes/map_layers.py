@@ -109,7 +109,9 @@ async def trend(request: Request, user: Reader, zone: ZoneDep, days: Days = 30) 
     async with scoped_connection(request) as conn:
         flow = await daily_flow(conn, days, zone, datetime.now(zone))
     return FastJSONResponse(
-        {"unit": user.unit_code, "days": [{"date": d.day.isoformat(), "reported": d.reported, "closed": d.closed}
-                                          for d in flow]},
+        {
+            "unit": user.unit_code,
+            "days": [{"date": d.day.isoformat(), "reported": d.reported, "closed": d.closed} for d in flow],
+        },
         headers={"Cache-Control": "private, max-age=60"},
-    )  # fmt: skip
+    )

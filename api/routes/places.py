@@ -23,9 +23,10 @@ class Places(BaseModel):
 
 @router.get("/places", response_class=FastJSONResponse, response_model=Places)
 async def get_places(
-    request: Request, user: Analyst,
+    request: Request,
+    user: Analyst,
     cells: Annotated[str, Query(description=f"H3 cell ids, comma-separated (at most {MAX_CELLS})")],
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """``{"places": {cell: {district, street, community, place}}}``; unit names are public geography."""
     wanted = checked_cells(cells)
     async with scoped_connection(request) as conn:

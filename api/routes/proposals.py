@@ -86,13 +86,14 @@ class Proposals(BaseModel):
 
 @router.get("/recurrences", response_class=FastJSONResponse, response_model=Recurrences)
 async def get_recurrences(
-    request: Request, user: Analyst,
+    request: Request,
+    user: Analyst,
     unit: Annotated[str | None, Query(pattern=r"^[0-9]{6,19}$", description="Default: your unit")] = None,
     times: Annotated[int, Query(ge=MIN_TIMES, le=1000)] = 3,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30,
     res: Annotated[int, Query(ge=6, le=10)] = 9,
     category: Annotated[str | None, Query(description="category codes or prefixes, comma-separated")] = None,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Places (H3 cells) where the same category came back ``times`` times in the last ``days`` — nothing stored."""
     body = RuleIn(unit=unit, times=times, days=days, res=res, category=list(category_codes(category)))
     async with scoped_connection(request) as conn:
@@ -105,15 +106,18 @@ async def post_proposals(request: Request, user: Analyst, body: RuleIn) -> FastJ
     """Detect recurrences and store each as an open root-cause proposal (refreshed when already open)."""
     async with scoped_connection(request) as conn:
         stored = await propose(conn, await _rule(conn, user, body), datetime.now(UTC), user.username)
-    return FastJSONResponse({"rule": body.model_dump(), "proposals": stored,
-                             "created": sum(bool(p["created"]) for p in stored)}, status_code=201)  # fmt: skip
+    return FastJSONResponse(
+        {"rule": body.model_dump(), "proposals": stored, "created": sum(bool(p["created"]) for p in stored)},
+        status_code=201,
+    )
 
 
 @router.get("/proposals", response_class=FastJSONResponse, response_model=Proposals)
 async def get_proposals(
-    request: Request, user: Analyst,
+    request: Request,
+    user: Analyst,
     state: Annotated[Literal["proposed", "accepted", "dismissed"] | None, Query()] = None,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Root-cause proposals in the caller's jurisdiction, the latest first."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse({"proposals": await listed(conn, state)})

@@ -51,9 +51,13 @@ async def counts(request: Request, user: Reader) -> FastJSONResponse:
 
 @router.get("/queues/{name}", response_class=FastJSONResponse, response_model=QueuePage)
 async def items(
-    request: Request, user: Reader, name: Annotated[str, Path(max_length=40)], zone: ZoneDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> FastJSONResponse:  # fmt: skip
+    request: Request,
+    user: Reader,
+    name: Annotated[str, Path(max_length=40)],
+    zone: ZoneDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> FastJSONResponse:
     """A page of one queue, most urgent first (overdue, then the nearest due time)."""
     queue = queue_named(user, name)
     async with scoped_connection(request) as conn:

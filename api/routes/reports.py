@@ -48,10 +48,22 @@ class Reporter(RequestBody):
 class ReportIn(RequestBody):
     """A report from a grid worker, the 12345 hotline, an app, a sensor or a department."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, json_schema_extra={"examples": [{
-        "lon": 118.7969, "lat": 32.0603, "category": "020102", "severity": "IV", "source": "hotline",
-        "description": "新街口地铁站出口旁暴露垃圾", "reporter": {"name": "王先生", "phone": "13900001111"},
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "lon": 118.7969,
+                    "lat": 32.0603,
+                    "category": "020102",
+                    "severity": "IV",
+                    "source": "hotline",
+                    "description": "新街口地铁站出口旁暴露垃圾",
+                    "reporter": {"name": "王先生", "phone": "13900001111"},
+                }
+            ]
+        },
+    )
     lon: float | None = Field(default=None, description="Longitude (with lat), or give location")
     lat: float | None = None
     location: GeoJSONPoint | None = None
@@ -103,11 +115,17 @@ def to_submission(body: ReportIn, media: tuple[StoredMedia, ...] = ()) -> Submis
     lon, lat = (float(v) for v in to_wgs84(given_lon, given_lat, source_crs))
     validate_lon_lat(lon, lat)
     return Submission(
-        lon=lon, lat=lat, given={"crs": source_crs.value, "lon": given_lon, "lat": given_lat},
-        category=body.category, severity=parse_severity(body.severity), source=body.source,
-        description=body.description, address=body.address,
-        reporter=body.reporter.model_dump(exclude_none=True) if body.reporter else None, media=media,
-    )  # fmt: skip
+        lon=lon,
+        lat=lat,
+        given={"crs": source_crs.value, "lon": given_lon, "lat": given_lat},
+        category=body.category,
+        severity=parse_severity(body.severity),
+        source=body.source,
+        description=body.description,
+        address=body.address,
+        reporter=body.reporter.model_dump(exclude_none=True) if body.reporter else None,
+        media=media,
+    )
 
 
 def parse_report(raw: bytes | str) -> ReportIn:
@@ -133,18 +151,32 @@ REQUEST_BODY = {
     "required": True,
     "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}},
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["report"],
-            "properties": {"report": {"type": "string", "description": "the report as JSON (ReportIn)"},
-                           "media": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                     "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)"}},
-        }},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["report"],
+                "properties": {
+                    "report": {"type": "string", "description": "the report as JSON (ReportIn)"},
+                    "media": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "photos (JPEG, PNG, WebP, HEIC) and videos (MP4, MOV)",
+                    },
+                },
+            }
+        },
     },
-}  # fmt: skip
+}
 
 
-@router.post("/reports", response_class=FastJSONResponse, status_code=201, operation_id="submitReport",
-             response_model=Filed, openapi_extra={"requestBody": REQUEST_BODY})  # fmt: skip
+@router.post(
+    "/reports",
+    response_class=FastJSONResponse,
+    status_code=201,
+    operation_id="submitReport",
+    response_model=Filed,
+    openapi_extra={"requestBody": REQUEST_BODY},
+)
 async def submit_report(
     request: Request,
     user: Annotated[User, Depends(Access("cases:report"))],
@@ -169,8 +201,9 @@ async def submit_report(
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
     submission = to_submission(body, media)
     async with scoped_connection(request) as conn:
-        answer = await submit(conn, submission, idempotency_key, locator, calendar,
-                              actor=user.username, within=user.unit_code)  # fmt: skip
+        answer = await submit(
+            conn, submission, idempotency_key, locator, calendar, actor=user.username, within=user.unit_code
+        )
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key  # echoed, so a client (or a load test) can match answers

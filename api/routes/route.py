@@ -60,11 +60,15 @@ async def route_preview(
         found = await fetch_category(conn, category)
         location = await locator.locate_async(conn, wgs_lon, wgs_lat)
     decided = route(location, found, level, datetime.now(calendar.zone), calendar)
-    return FastJSONResponse({
-        "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
-        "category": category, "severity": level.value,
-        "responsible": {**decided.unit.as_dict(), "tier": decided.tier, "departments": list(decided.departments)},
-        "chain": [unit.as_dict() for unit in location.chain],
-        "filed_at": decided.filed_at.isoformat(), "deadline": decided.deadline.isoformat(),
-        "trace": decided.trace,
-    })  # fmt: skip
+    return FastJSONResponse(
+        {
+            "point": {"lon": wgs_lon, "lat": wgs_lat, "crs": "wgs84", "given": {"lon": lon, "lat": lat, "crs": source}},
+            "category": category,
+            "severity": level.value,
+            "responsible": {**decided.unit.as_dict(), "tier": decided.tier, "departments": list(decided.departments)},
+            "chain": [unit.as_dict() for unit in location.chain],
+            "filed_at": decided.filed_at.isoformat(),
+            "deadline": decided.deadline.isoformat(),
+            "trace": decided.trace,
+        }
+    )

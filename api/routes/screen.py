@@ -119,10 +119,13 @@ class ScreenMap(BaseModel):
 
 @router.get("/figures", response_class=FastJSONResponse, response_model=Figures)
 async def screen_figures(
-    request: Request, user: Reader, zone: ZoneDep, lang: Language = DEFAULT_LANGUAGE,
+    request: Request,
+    user: Reader,
+    zone: ZoneDep,
+    lang: Language = DEFAULT_LANGUAGE,
     days: Annotated[int, Query(ge=7, le=MAX_DAYS, description="days of the trend and the rates")] = 30,
     top: Annotated[int, Query(ge=1, le=MAX_TOP, description="how many categories")] = 8,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Per district: today's intake, open, overdue, closure and on-time rates, available forces; the daily
     intake and closures; the categories reported most — with the definition of each figure."""
     async with scoped_connection(request) as conn:
@@ -131,10 +134,18 @@ async def screen_figures(
 
 @router.get("/ticker", response_class=FastJSONResponse, response_model=Ticker)
 async def screen_ticker(
-    request: Request, user: Reader, zone: ZoneDep, lang: Language = DEFAULT_LANGUAGE,
-    ids: Annotated[str | None, Query(max_length=20 * MAX_TICKER, description="case ids, comma-separated; "
-                                     "none: the latest new and escalated cases of the last day")] = None,
-) -> FastJSONResponse:  # fmt: skip
+    request: Request,
+    user: Reader,
+    zone: ZoneDep,
+    lang: Language = DEFAULT_LANGUAGE,
+    ids: Annotated[
+        str | None,
+        Query(
+            max_length=20 * MAX_TICKER,
+            description="case ids, comma-separated; none: the latest new and escalated cases of the last day",
+        ),
+    ] = None,
+) -> FastJSONResponse:
     """The ticker's lines: when (Beijing time), what (category name), where (district, street, community)."""
     wanted = None if ids is None else _ids(ids)
     async with scoped_connection(request) as conn:
@@ -144,10 +155,12 @@ async def screen_ticker(
 
 @router.get("/map", response_class=FastJSONResponse, response_model=ScreenMap)
 async def screen_map(
-    request: Request, user: Reader, zone: ZoneDep,
+    request: Request,
+    user: Reader,
+    zone: ZoneDep,
     cases: Annotated[int, Query(ge=1, le=MAX_CASES, description="newest open cases")] = 2000,
     forces: Annotated[int, Query(ge=0, le=MAX_FORCES, description="forces by latest fix (needs forces:read)")] = 2000,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """The map's first picture: open cases and (with ``forces:read``) the forces' positions and status."""
     async with scoped_connection(request) as conn:
         body = await map_items(conn, zone, cases, forces if user.may("forces:read") else 0)

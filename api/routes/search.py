@@ -43,11 +43,17 @@ class Found(BaseModel):
 
 @router.get("/search", response_class=FastJSONResponse, response_model=Found)
 async def find(
-    request: Request, user: Reader,
-    q: Annotated[str, Query(description="a case number, a unit's name or pinyin initials (xwq → 玄武区), a building "
-                                        f"code or words of an address; at most {MAX_QUERY} characters")] = "",
+    request: Request,
+    user: Reader,
+    q: Annotated[
+        str,
+        Query(
+            description="a case number, a unit's name or pinyin initials (xwq → 玄武区), a building "
+            f"code or words of an address; at most {MAX_QUERY} characters"
+        ),
+    ] = "",
     limit: Annotated[int, Query(description=f"hits at most, 1…{MAX_LIMIT}")] = 10,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Cases, units and buildings matching ``q``, best first, each with its outline, box and point to fly to."""
     asked = Search.of(q, limit)
     async with scoped_connection(request) as conn:

@@ -66,8 +66,9 @@ async def stream(
     answers_for = user.force_id if user.may("assignments:answer") else None
     if not user.may("cases:read") and not user.may("assignments:answer"):
         roles = ", ".join(user.roles) or "(none)"
-        raise ForbiddenError(f"cases:read or assignments:answer is needed; the roles {roles} of {user.username} "
-                             "grant neither")  # fmt: skip
+        raise ForbiddenError(
+            f"cases:read or assignments:answer is needed; the roles {roles} of {user.username} grant neither"
+        )
     if hub.viewers >= MAX_VIEWERS:
         raise TooManyRequestsError(f"this server already streams to {MAX_VIEWERS} viewers; retry shortly", 5)
     resume = _resume_from(last_event_header, last_event_id)
@@ -80,8 +81,9 @@ async def stream(
                 cursor = await cursor_now(conn)
                 missed = None if resume is None else await catch_up(conn, viewer, resume)
             hello = {"cursor": cursor, "forces": viewer.sees_forces, "resumed": resume is not None}
-            yield ServerSentEvent(data=orjson.dumps(hello).decode(), event="ready", id=str(resume or cursor),
-                                  retry=RETRY_MS)  # fmt: skip
+            yield ServerSentEvent(
+                data=orjson.dumps(hello).decode(), event="ready", id=str(resume or cursor), retry=RETRY_MS
+            )
             if missed is not None and (missed is RESET or missed.items):
                 yield _event(missed, cursor)
             while (left := ends_at - time.monotonic()) > 0:

@@ -36,15 +36,18 @@ UNIT_ATTRIBUTES = "t.code, t.name, t.tier::text AS tier, t.kind::text AS kind"
 
 
 # from which zoom each tier's tiles carry features (a grid is ~0.7 km² on average: ~100 a tile at z12)
-UNIT_LAYERS = {tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom, polygons=True)
-               for tier, min_zoom in zip(Tier, (0, 0, 8, 10, 11, 14), strict=True)}  # fmt: skip
+UNIT_LAYERS = {
+    tier: TileLayer(tier.value, "unit", UNIT_ATTRIBUTES, "t.tier = %(tier)s::tier", min_zoom, polygons=True)
+    for tier, min_zoom in zip(Tier, (0, 0, 8, 10, 11, 14), strict=True)
+}
 CASES = TileLayer(  # the caller's open cases in the box, read by the index (migration 0016)
-    "cases", "cityops_case_points({box})",
+    "cases",
+    "cityops_case_points({box})",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
     gather_below=14,
     aggregates="max(t.severity)::text AS severity, count(*) FILTER (WHERE t.deadline < now()) AS overdue",
     in_box="true",
-)  # fmt: skip
+)
 Z = Annotated[int, Path(ge=0, le=22)]
 XY = Annotated[int, Path(ge=0, lt=2**22)]
 
@@ -56,8 +59,12 @@ def _answer(tile: Tile, cache: str) -> Response:
     return Response(tile.data, media_type=MVT, headers=headers, status_code=200 if tile.data else 204)
 
 
-@router.get("/cases/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(Access("cases:read"))],
-            responses={200: {"content": {MVT: {}}}, 204: {"description": "no open case in the tile"}})  # fmt: skip
+@router.get(
+    "/cases/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    dependencies=[Depends(Access("cases:read"))],
+    responses={200: {"content": {MVT: {}}}, 204: {"description": "no open case in the tile"}},
+)
 async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     """Open cases of the caller's jurisdiction; below zoom 14 gathered per H3 cell with their count."""
     async with scoped_connection(request) as conn:
@@ -65,14 +72,19 @@ async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     return _answer(tile, f"private, max-age={CASE_MAX_AGE}")
 
 
-@router.get("/units/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
-            responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit there"}})  # fmt: skip
+@router.get(
+    "/units/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    dependencies=[Depends(PUBLIC)],
+    responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit there"}},
+)
 async def units_tile(request: Request, z: Z, x: XY, y: XY, kept: UnitTilesDep) -> Response:
     """Every tier in one tile, each a layer of its own from its first zoom: a map of the whole hierarchy
     asks one tile where it would ask six."""
     parts = [await _unit_tile(request, kept, tier, z, x, y) for tier in Tier if z >= UNIT_LAYERS[tier].min_zoom]
-    return _answer(Tile(b"".join(p.data for p in parts), any(p.truncated for p in parts)),
-                   f"public, max-age={UNIT_MAX_AGE}")  # fmt: skip
+    return _answer(
+        Tile(b"".join(p.data for p in parts), any(p.truncated for p in parts)), f"public, max-age={UNIT_MAX_AGE}"
+    )
 
 
 async def _unit_tile(request: Request, kept: TTLCache[object, Tile], tier: Tier, z: int, x: int, y: int) -> Tile:
@@ -83,8 +95,12 @@ async def _unit_tile(request: Request, kept: TTLCache[object, Tile], tier: Tier,
     return tile  # type: ignore[no-any-return]
 
 
-@router.get("/{layer}/{z}/{x}/{y}.pbf", response_class=Response, dependencies=[Depends(PUBLIC)],
-            responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}})  # fmt: skip
+@router.get(
+    "/{layer}/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    dependencies=[Depends(PUBLIC)],
+    responses={200: {"content": {MVT: {}}}, 204: {"description": "no unit of this tier there"}},
+)
 async def unit_tile(request: Request, layer: Tier, z: Z, x: XY, y: XY, kept: UnitTilesDep) -> Response:
     """One tier of the hierarchy (code, name, tier, kind per unit)."""
     return _answer(await _unit_tile(request, kept, layer, z, x, y), f"public, max-age={UNIT_MAX_AGE}")

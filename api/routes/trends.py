@@ -32,9 +32,14 @@ class Trends(BaseModel):
 
 @router.get("/trends", response_class=FastJSONResponse, response_model=Trends)
 async def get_trends(
-    request: Request, user: Analyst, zone: ZoneDep, unit: UnitCode = None, start: Start = None, end: End = None,
+    request: Request,
+    user: Analyst,
+    zone: ZoneDep,
+    unit: UnitCode = None,
+    start: Start = None,
+    end: End = None,
     step: Annotated[Step | None, Query(description="day or week (default: days up to 62 days, weeks beyond)")] = None,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Intake, closures, on-time closures and rate, overdue moves and satisfaction per Beijing day or week.
 
     Each point is the evaluation (``/api/v1/evaluation``) of its day or week, clipped to the window
@@ -48,5 +53,6 @@ async def get_trends(
         reach = await unit_in_reach(conn, user, unit)
         answer = await kpi_trends(conn, reach.id, spans, step, zone, user.department)
     formulas = {name: FORMULAS[name][0] for name in FIGURES if name in FORMULAS}
-    return FastJSONResponse({**answer, "from": since.isoformat(), "to": until.isoformat(), "step": step.value,
-                             "formulas": formulas})  # fmt: skip
+    return FastJSONResponse(
+        {**answer, "from": since.isoformat(), "to": until.isoformat(), "step": step.value, "formulas": formulas}
+    )

@@ -53,8 +53,17 @@ async def list_units(
 ) -> GeoJSONResponse:
     """Units as a GeoJSON FeatureCollection, ordered by code, with paging links."""
     west, south, east, north = bbox or (None, None, None, None)
-    params = {"tier": tier.value if tier else None, "parent": parent, "west": west, "south": south,
-              "east": east, "north": north, "simplify": simplify, "limit": limit, "offset": offset}  # fmt: skip
+    params = {
+        "tier": tier.value if tier else None,
+        "parent": parent,
+        "west": west,
+        "south": south,
+        "east": east,
+        "north": north,
+        "simplify": simplify,
+        "limit": limit,
+        "offset": offset,
+    }
     matched, features = await db_call(request, _page, params)
     links = page_links(request, offset, limit, len(features), matched)
     return GeoJSONResponse(feature_collection(features, matched, links))
@@ -62,9 +71,11 @@ async def list_units(
 
 def _page(conn: Connection, params: dict[str, object]) -> tuple[int, list[str]]:
     matched = conn.execute(text(f"SELECT count(*) {FILTERS}"), params).scalar_one()
-    features = conn.execute(
-        text(f"SELECT {FEATURE} {FILTERS} ORDER BY u.code LIMIT :limit OFFSET :offset"), params
-    ).scalars().all()  # fmt: skip
+    features = (
+        conn.execute(text(f"SELECT {FEATURE} {FILTERS} ORDER BY u.code LIMIT :limit OFFSET :offset"), params)
+        .scalars()
+        .all()
+    )
     return matched, list(features)
 
 
@@ -81,7 +92,7 @@ def _unit(conn: Connection, code: str):  # type: ignore[no-untyped-def]
         WHERE u.code = :code
         """),
         {"code": code, "simplify": 0.0},
-    ).first()  # fmt: skip
+    ).first()
 
 
 @router.get("/units/{code}", response_class=GeoJSONResponse, operation_id="getUnit", response_model=Feature)

@@ -111,16 +111,20 @@ async def transitions(request: Request, user: Reader, case_id: RowId, rules: Rul
 
 @router.get("/deadlines", response_class=FastJSONResponse, response_model=LateCases)
 async def late_cases(
-    request: Request, user: Reader, which: Annotated[Lateness, Query(alias="state")] = Lateness.overdue,
+    request: Request,
+    user: Reader,
+    which: Annotated[Lateness, Query(alias="state")] = Lateness.overdue,
     within_minutes: Annotated[int, Query(ge=1, le=7 * 1440)] = 60,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> FastJSONResponse:  # fmt: skip
+) -> FastJSONResponse:
     """Cases in the caller's jurisdiction whose stage is overdue, or due within ``within_minutes``, soonest first."""
     async with scoped_connection(request) as conn, conn.cursor() as cur:
         await cur.execute(LATE, (within_minutes, which is Lateness.due_soon, limit))
         names = [c.name for c in cur.description or ()]
         rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
     said = words(request)
-    items = [row_labels({**row, "due_at": row["due_at"].isoformat(), "deadline": row["deadline"].isoformat()}, said)
-             for row in rows]  # fmt: skip
+    items = [
+        row_labels({**row, "due_at": row["due_at"].isoformat(), "deadline": row["deadline"].isoformat()}, said)
+        for row in rows
+    ]
     return FastJSONResponse({"state": which.value, "items": items})

@@ -88,6 +88,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION cityops_building_at(bigint, float8, float8)")
     op.execute("DROP FUNCTION cityops_pick(bigint[], float8, float8, float8)")
     op.drop_index(op.f("ix_unit_piece_unit_id"), table_name="unit_piece")
-    op.drop_geospatial_index("idx_unit_piece_geom", table_name="unit_piece", postgresql_using="gist",
-                             column_name="geom")  # fmt: skip
+    op.drop_geospatial_index(
+        "idx_unit_piece_geom", table_name="unit_piece", postgresql_using="gist", column_name="geom"
+    )
     op.drop_geospatial_table("unit_piece")

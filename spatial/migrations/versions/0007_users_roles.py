@@ -31,16 +31,30 @@ ROLES = {
     "street": ("街道 street command", COMMAND),
     "district": ("区 district command", [*COMMAND, "analytics:read"]),
     "city_commander": ("市指挥中心 city command centre", [*COMMAND, "analytics:read", "forces:borrow"]),
-    "dispatcher": ("派遣员 dispatcher", ["units:read", "locate:use", "cases:read", "cases:report", "cases:merge",
-                                    "cases:dispatch", "forces:read", "forces:dispatch", "personal:read"]),
-    "department_handler": ("处置部门 department handler: cases sent to their department", ["units:read", "cases:read",
-                                                                                            "cases:handle"]),
+    "dispatcher": (
+        "派遣员 dispatcher",
+        [
+            "units:read",
+            "locate:use",
+            "cases:read",
+            "cases:report",
+            "cases:merge",
+            "cases:dispatch",
+            "forces:read",
+            "forces:dispatch",
+            "personal:read",
+        ],
+    ),
+    "department_handler": (
+        "处置部门 department handler: cases sent to their department",
+        ["units:read", "cases:read", "cases:handle"],
+    ),
     "checker": ("核查员 checker: verifies results by another hand", ["units:read", "cases:read", "cases:check"]),
     "planner": ("规划分析 planner", ["units:read", "cases:read", "analytics:read"]),
     "auditor": ("审计 auditor", ["units:read", "cases:read", "audit:read"]),
     "admin": ("系统管理员 administrator", ["units:read", "users:admin", "audit:read"]),
     "integration": ("系统对接 integrations, sensors, Open311 clients", ["locate:use", "cases:report"]),
-}  # fmt: skip
+}
 
 
 def upgrade() -> None:

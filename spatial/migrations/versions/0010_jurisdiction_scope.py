@@ -34,14 +34,35 @@ depends_on: str | Sequence[str] | None = None
 
 API_ROLE = "cityops_api"
 READS = (
-    "unit", "boundary_version", "h3_coverage", "h3_cell", "unit_piece", "category", "event", "report", "media",
-    "report_media", "case_merge", "role", "app_user", "user_role", "api_key", "refresh_token", "audit_log",
-)  # fmt: skip
+    "unit",
+    "boundary_version",
+    "h3_coverage",
+    "h3_cell",
+    "unit_piece",
+    "category",
+    "event",
+    "report",
+    "media",
+    "report_media",
+    "case_merge",
+    "role",
+    "app_user",
+    "user_role",
+    "api_key",
+    "refresh_token",
+    "audit_log",
+)
 WRITES = {
-    "event": "INSERT, UPDATE", "report": "INSERT, UPDATE", "media": "INSERT", "report_media": "INSERT",
-    "case_merge": "INSERT", "app_user": "INSERT, UPDATE", "user_role": "INSERT, DELETE",
-    "api_key": "INSERT, UPDATE", "refresh_token": "INSERT, UPDATE",
-}  # fmt: skip
+    "event": "INSERT, UPDATE",
+    "report": "INSERT, UPDATE",
+    "media": "INSERT",
+    "report_media": "INSERT",
+    "case_merge": "INSERT",
+    "app_user": "INSERT, UPDATE",
+    "user_role": "INSERT, DELETE",
+    "api_key": "INSERT, UPDATE",
+    "refresh_token": "INSERT, UPDATE",
+}
 
 
 def upgrade() -> None:

@@ -42,11 +42,18 @@ CAPABILITIES = [
     ("power_supply", "应急供电", "mobile power supply"),
 ]
 TRANSITIONS = [  # (from, to): a dispatch cycle, shifts, and repairs
-    ("available", "assigned"), ("assigned", "en_route"), ("assigned", "available"),
-    ("en_route", "on_scene"), ("en_route", "available"), ("on_scene", "available"),
-    ("available", "off_duty"), ("off_duty", "available"),
-    ("available", "out_of_service"), ("off_duty", "out_of_service"), ("out_of_service", "available"),
-]  # fmt: skip
+    ("available", "assigned"),
+    ("assigned", "en_route"),
+    ("assigned", "available"),
+    ("en_route", "on_scene"),
+    ("en_route", "available"),
+    ("on_scene", "available"),
+    ("available", "off_duty"),
+    ("off_duty", "available"),
+    ("available", "out_of_service"),
+    ("off_duty", "out_of_service"),
+    ("out_of_service", "available"),
+]
 STATUSES = ("available", "assigned", "en_route", "on_scene", "off_duty", "out_of_service")
 
 

@@ -47,7 +47,7 @@ ACTIONS = [
     ("checking", "rework", "rework", "cases:check", True, False, True),
     ("rework", "start", "handling", "cases:handle", False, False, False),
     ("closed", "reopen", "filed", "cases:dispatch", False, False, True),
-]  # fmt: skip
+]
 
 
 def upgrade() -> None:

@@ -29,8 +29,20 @@ down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OPEN_STATES = ("reported", "accepted", "filed", "dispatched", "returned", "acknowledged", "handling",
-               "extension_requested", "parking_requested", "parked", "checking", "rework")  # fmt: skip
+OPEN_STATES = (
+    "reported",
+    "accepted",
+    "filed",
+    "dispatched",
+    "returned",
+    "acknowledged",
+    "handling",
+    "extension_requested",
+    "parking_requested",
+    "parked",
+    "checking",
+    "rework",
+)
 # (state, limit, kind, what must happen before it runs out); NULL limit: the case's handling deadline
 STAGES = [
     ("reported", 1, "urgent_hours", "accept or void (受理): the centre is staffed around the clock"),

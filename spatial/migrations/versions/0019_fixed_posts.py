@@ -24,8 +24,10 @@ down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-FUNCTIONS = ("cityops_rank_forces(geometry, bigint, int, text[], timestamptz, time, bigint[])",
-             "cityops_passed_over(geometry, float8, bigint[], text[], timestamptz, time, int)")  # fmt: skip
+FUNCTIONS = (
+    "cityops_rank_forces(geometry, bigint, int, text[], timestamptz, time, bigint[])",
+    "cityops_passed_over(geometry, float8, bigint[], text[], timestamptz, time, int)",
+)
 # (as 0013 wrote it, with fixed posts): the staleness tests of the two functions
 FRESH = [
     ("p.fixed_at >= fresh_since", "(p.fixed_post OR p.fixed_at >= fresh_since)"),

@@ -30,8 +30,19 @@ down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-STEPS = ("offered", "accepted", "en_route", "on_scene", "completed", "cancelled", "reassigned", "unable",
-         "timed_out", "reoffered", "not_reoffered")  # fmt: skip
+STEPS = (
+    "offered",
+    "accepted",
+    "en_route",
+    "on_scene",
+    "completed",
+    "cancelled",
+    "reassigned",
+    "unable",
+    "timed_out",
+    "reoffered",
+    "not_reoffered",
+)
 FIELD_FORCE = ("field_force", "外勤力量 force in the field: answers its own assignments", "{assignments:answer}")
 RANK_ARGS = "timestamptz, time, interval, boolean"
 

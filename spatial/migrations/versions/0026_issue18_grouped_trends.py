@@ -23,8 +23,23 @@ down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COUNTS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "handling_s", "checked", "reworked",
-          "dispatched", "returned", "moves", "late_moves", "escalated", "reopened", "supervised")  # fmt: skip
+COUNTS = (
+    "filed",
+    "closed",
+    "closed_on_time",
+    "handled",
+    "handled_on_time",
+    "handling_s",
+    "checked",
+    "reworked",
+    "dispatched",
+    "returned",
+    "moves",
+    "late_moves",
+    "escalated",
+    "reopened",
+    "supervised",
+)
 COUNT_TYPES = ", ".join(f"{c} {'double precision' if c == 'handling_s' else 'bigint'}" for c in COUNTS)
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 RATING_TYPES = ", ".join(f"{r} bigint" for r in RATINGS)
