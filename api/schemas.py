@@ -133,9 +133,10 @@ class ListPage(BaseModel):
 
 def listed(row: type[BaseModel], description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 of a list endpoint (``api.tabular.render_list``): JSON rows, a GeoJSON collection, or CSV."""
+    items = list[row]  # type: ignore[valid-type]  # a model given at run time
     page = create_model(
-        f"{row.__name__}Page", __base__=ListPage, __doc__=f"A page of {description}.", items=(list[row], ...)
-    )  # type: ignore[valid-type]  # a model given at run time
+        f"{row.__name__}Page", __base__=ListPage, __doc__=f"A page of {description}.", items=(items, ...)
+    )
     return {200: {"model": page, "description": description, "content": {**GEOJSON_COLLECTION, **CSV}}}
 
 

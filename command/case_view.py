@@ -48,7 +48,7 @@ async def report_view(conn: psycopg.AsyncConnection, report_id: int, *, reveal: 
     return _report(row, reveal)
 
 
-async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool = False) -> dict[str, object]:
+async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool = False) -> dict[str, Any]:
     """A case with everything that routed it, every report it holds and every merge that touched it."""
     row = await (await conn.execute(CASE_SQL, (case_id,))).fetchone()
     if row is None:

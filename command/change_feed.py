@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
 import structlog
+from psycopg.conninfo import make_conninfo
 
 from command.queries.change_feed import ASSIGNED_SINCE, ASSIGNMENTS, CASES, CASES_SINCE, CURSOR, FORCES, FORCES_SINCE
+from spatial.rows import one
 
 log = structlog.get_logger("cityops.change_feed")
 
@@ -104,7 +106,7 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _case(row: tuple) -> Item:  # type: ignore[type-arg]
+def _case(row: tuple) -> Item:
     (
         case_id,
         state,
@@ -142,7 +144,7 @@ def _case(row: tuple) -> Item:  # type: ignore[type-arg]
     return Item("case", body, tuple(units), tuple(departments or ()))
 
 
-def _force(row: tuple) -> Item:  # type: ignore[type-arg]
+def _force(row: tuple) -> Item:
     force_id, code, name, kind, status, lon, lat, fixed_at, unit, case_id, units, department = row
     body = {
         "id": str(force_id),
@@ -159,7 +161,7 @@ def _force(row: tuple) -> Item:  # type: ignore[type-arg]
     return Item("force", body, tuple(units), (department,) if department else ())
 
 
-def _assignment(row: tuple) -> Item:  # type: ignore[type-arg]
+def _assignment(row: tuple) -> Item:
     assignment_id, case_id, force_id, code, name, accept_by, stage, reason, units, departments = row
     body = {
         "id": str(assignment_id),
@@ -176,7 +178,7 @@ def _assignment(row: tuple) -> Item:  # type: ignore[type-arg]
 
 async def cursor_now(conn: psycopg.AsyncConnection) -> int:
     """The database clock, as a cursor (microseconds since the epoch)."""
-    return (await (await conn.execute(CURSOR)).fetchone())[0]  # type: ignore[index,no-any-return]
+    return int(one(await (await conn.execute(CURSOR)).fetchone())[0])
 
 
 async def read_batch(
@@ -258,7 +260,7 @@ class ChangeHub:
     def __init__(
         self,
         conninfo: str,
-        connect: dict[str, object],
+        connect: Mapping[str, str],
         scope: tuple[str, str],
         window_s: float = 0.05,
         on_lost: Callable[[], None] | None = None,
@@ -304,8 +306,12 @@ class ChangeHub:
 
     async def _listen(self) -> None:
         async with (
-            await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as listener,
-            await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect) as reader,
+            await psycopg.AsyncConnection.connect(
+                make_conninfo(self._conninfo, **self._connect), autocommit=True
+            ) as listener,
+            await psycopg.AsyncConnection.connect(
+                make_conninfo(self._conninfo, **self._connect), autocommit=True
+            ) as reader,
         ):
             await reader.execute(
                 "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)",

@@ -158,7 +158,7 @@ def list_categories(conn: Connection) -> list[tuple[str, str, str, float, str, s
             "array_to_string(departments, '、') FROM category ORDER BY code"
         )
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 def category_codes(conn: Connection) -> list[str]:

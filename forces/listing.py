@@ -81,7 +81,7 @@ class ForceFilter:
 
     def where(self) -> tuple[str, dict[str, object]]:
         """SQL conditions on ``f`` (force), ``p`` (position), ``u`` (unit) and their parameters."""
-        conditions, params = ["true"], {"limit": self.limit}
+        conditions, params = ["true"], dict[str, object](limit=self.limit)
         simple = (
             ("before_id", "f.id < %(before_id)s", self.before_id),
             ("unit", "f.units @> ARRAY[(SELECT id FROM unit WHERE code = %(unit)s)]", self.unit),

@@ -96,7 +96,7 @@ class HexFilter:
         return " AND ".join(conditions), params
 
 
-def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-arg]
+def _feature(row: tuple, layer: str) -> dict[str, object]:
     cell, total, first, second, severity, category = row
     index = h3.int_to_str(cell)
     counts = {"open": first, "overdue": second} if layer == "cases" else {"available": first, "busy": second}
@@ -106,7 +106,7 @@ def _feature(row: tuple, layer: str) -> dict[str, object]:  # type: ignore[type-
     return {"type": "Feature", "id": index, "geometry": cell_polygon(index), "properties": properties}
 
 
-async def _rows(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[tuple]:  # type: ignore[type-arg]
+async def _rows(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[tuple]:
     where, params = filter_.where("e" if layer == "cases" else "p", cases=layer == "cases")
     source = OPEN_IN_BOX if filter_.open_in_box else "event e"
     sql = CASES.format(source=source, where=where) if layer == "cases" else FORCES.format(where=where)

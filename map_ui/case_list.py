@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -129,7 +129,7 @@ async def case_list(request: Request, user: Reader, zone: ZoneDep) -> HTMLRespon
             }
         )
     following = asked.query(before_id=str(rows[-1]["id"])) if len(rows) == PAGE_SIZE else None
-    context = {
+    context: dict[str, Any] = {
         "asked": asked,
         "rows": rows,
         "matches": matches,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import folium
-from branca.element import Element, JavascriptLink, MacroElement
+from branca.element import Element, Figure, JavascriptLink, MacroElement
 from jinja2 import Template
 
 STATIC = "/static"
@@ -42,7 +43,7 @@ class MapParts:
 
 def map_parts(fmap: folium.Map) -> MapParts:
     """Render ``fmap`` the way folium renders its figure, but hand back the parts instead of a document."""
-    root = fmap.get_root()
+    root = cast(Figure, fmap.get_root())  # a map's root is the Figure folium renders it into
     for child in root._children.values():  # what Figure.render does before it writes its own template
         child.render()
     return MapParts(FIXED_VIEWPORT.sub("", root.header.render()), root.html.render(), root.script.render())
@@ -90,7 +91,7 @@ def offline_map(
     fmap.default_css = LOCAL_CSS
     if basemap_url:
         folium.TileLayer(basemap_url, attr="basemap", name="basemap").add_to(fmap)
-    root = fmap.get_root()
+    root = cast(Figure, fmap.get_root())
     root.header.add_child(JavascriptLink(f"{STATIC}/map/cityops.js"))
     root.header.add_child(JavascriptLink(f"{STATIC}/map/{script}.js"))
     for extension in EXTENSIONS:

@@ -143,7 +143,7 @@ async def _page(request: Request, path: str, basemap_url: str | None) -> Respons
     # category names in the page's language, so no marker or popup ever shows a category's code
     categories = {code: english if lang == "en" else chinese for code, chinese, english in names}
     bounds = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
-    fmap = offline_map(bounds, basemap_url, page.script, mobile=page.mobile)  # type: ignore[arg-type]
+    fmap = offline_map(bounds, basemap_url, page.script, mobile=page.mobile)
     words = Catalogue(lang)
     options = _options(page, user, row[4] if row else user.unit_code, bounds, words, categories)
     View(page.function, {**options, "lang": lang}).add_to(fmap)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 import structlog
+from psycopg.conninfo import make_conninfo
 
 log = structlog.get_logger("cityops.loops")
 
@@ -72,12 +73,10 @@ async def every(
     key = lock_key(name, interval_s)
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(
-                singleton.conninfo,
-                autocommit=True,
-                application_name=f"cityops loop {name} @{os.getpid()} waiting",
-                **singleton.options,
-            ) as holder:
+            conninfo = make_conninfo(
+                singleton.conninfo, application_name=f"cityops loop {name} @{os.getpid()} waiting", **singleton.options
+            )
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as holder:
                 await holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
                 failures = 0
                 log.info("loop taken", loop=name, pid=os.getpid())

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import psycopg
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from spatial.errors import NotFoundError
@@ -20,7 +21,7 @@ def city_code(conn: Connection) -> str:
     return conn.execute(text("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).scalar_one()
 
 
-def city_outline(conn: Connection) -> shapely.Geometry:
+def city_outline(conn: Connection) -> BaseGeometry:
     """The union of the top tier loaded (the city)."""
     wkb = conn.execute(
         text("SELECT ST_AsBinary(ST_Union(geom)) FROM unit WHERE tier = (SELECT min(tier) FROM unit)")

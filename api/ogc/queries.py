@@ -10,7 +10,7 @@ from api.ogc.params import ItemQuery
 
 
 def _where(collection: Collection, query: ItemQuery, scope: int | None) -> tuple[str, dict[str, object]]:
-    conditions, params = [collection.where], {"scope": scope}
+    conditions, params = [collection.where], dict[str, object](scope=scope)
     if query.bbox is not None:
         conditions.append(collection.in_box.format(box=query.bbox_crs.envelope()))
         params.update(zip(("w", "s", "e", "n"), query.bbox, strict=True))

@@ -9,10 +9,10 @@ Posting needs an ``api_key`` the city issued (``cityops user key``) whose user m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -103,7 +103,7 @@ class Open311Route(APIRoute):
 
     validation_status = 400  # a request validation error is the spec's 400, never a 422 (api.openapi)
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Wrap FastAPI's handler; anything deliberate becomes a spec error, bugs still surface."""
         handler = super().get_route_handler()
 

@@ -104,5 +104,5 @@ async def evaluation(
         reach = await unit_in_reach(conn, user, unit)
         result = await evaluate(conn, Period(reach.id, since, until, by, user.department))
     if fmt is Output.csv:
-        return csv_response([*result["rows"], result["total"]], FIELDS, f"evaluation-{unit or user.unit_code}-{by}")  # type: ignore[list-item]
+        return csv_response([*result["rows"], result["total"]], FIELDS, f"evaluation-{unit or user.unit_code}-{by}")
     return FastJSONResponse(result)

@@ -322,7 +322,7 @@ async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONRe
             await audit_disclosure(
                 conn,
                 user.username,
-                [r["id"] for r in view["reports"] if r["reporter"]],  # type: ignore[attr-defined, index]
+                [r["id"] for r in view["reports"] if r["reporter"]],
                 via=f"case {case_id}",
             )
     return FastJSONResponse(case_labels(view, words(request)))

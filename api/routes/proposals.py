@@ -48,7 +48,7 @@ class DecisionIn(RequestBody):
     note: str = Field(default="", max_length=2000)
 
 
-async def _rule(conn, user: User, body: RuleIn) -> Recurrence:  # type: ignore[no-untyped-def]
+async def _rule(conn, user: User, body: RuleIn) -> Recurrence:
     reach = await unit_in_reach(conn, user, body.unit)
     return Recurrence(reach.id, body.times, body.days, body.res, tuple(body.category))
 

@@ -92,7 +92,7 @@ async def _unit_tile(request: Request, kept: TTLCache[object, Tile], tier: Tier,
     if tile is None:
         async with connection(request) as conn:
             tile = kept[(tier, z, x, y)] = await cut_tile(conn, UNIT_LAYERS[tier], z, x, y, {"tier": tier.value})
-    return tile  # type: ignore[no-any-return]
+    return tile
 
 
 @router.get(

@@ -79,7 +79,7 @@ def _page(conn: Connection, params: dict[str, object]) -> tuple[int, list[str]]:
     return matched, list(features)
 
 
-def _unit(conn: Connection, code: str):  # type: ignore[no-untyped-def]
+def _unit(conn: Connection, code: str):
     return conn.execute(
         text(f"""
         SELECT {FEATURE} AS feature,

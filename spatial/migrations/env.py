@@ -7,6 +7,8 @@ partitions and row-level security are written by hand in each migration: no ORM 
 autogenerate is not asked about them and proposes nothing for them.
 """
 
+from typing import Any
+
 from alembic import context
 from geoalchemy2 import alembic_helpers  # noqa: F401  (registers op.create_geospatial_table …, which migrations call)
 from sqlalchemy import MetaData, create_engine, pool
@@ -21,7 +23,7 @@ def _no_tables(name: str | None, type_: str, parent_names: object) -> bool:
     return type_ == "schema"
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
     context.configure(target_metadata=MetaData(), include_name=_no_tables, **kwargs)
 
 
@@ -40,7 +42,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    engine = create_engine(config.get_main_option("sqlalchemy.url", ""), poolclass=pool.NullPool)
     with engine.connect() as conn:
         _configure(connection=conn)
         with context.begin_transaction():
