@@ -1,1 +1,1 @@
-"""HTTP and command-line adapters over spatial/ and grid/."""
+"""The HTTP API over the domain packages: routes, access and scope, errors in words, sessions and tokens."""

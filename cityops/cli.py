@@ -64,6 +64,12 @@ def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
     console.print(
         f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  (API docs http://{api.host}:{api.port}/docs)"
     )
+    if workers > 1 and api.rate_limit_storage.startswith("memory://"):
+        console.print(
+            f"[bold yellow]warning:[/] the {workers} processes each count their own rate limits and failed logins "
+            "(CITYOPS_RATE_LIMIT_STORAGE=memory://), so a guesser gets up to that many times the attempts: "
+            "set it to redis://host:6379 to count them together"
+        )
     serve(settings, api, workers)
 
 

@@ -1,6 +1,6 @@
-"""The API's background duty for case clocks: warn before a stage runs out, escalate when it has.
+"""A background loop for case clocks (``command.worker``): warn before a stage runs out, escalate when it has.
 
-Every ``deadline_sweep_s`` one transaction (SKIP LOCKED, so several API processes share the work
+Every ``deadline_sweep_s`` one transaction (SKIP LOCKED, so several processes share the work
 without doing any of it twice) marks the cases due within ``due_warning_minutes`` that were not
 warned yet, moves each overdue case's responsibility one tier up — a transition by
 ``system:scheduler`` with the units in its detail, again every ``escalation_step_minutes`` while

@@ -1,8 +1,8 @@
-"""The API's background duty for dispatch: deadlines and the position history's partitions.
+"""A background loop for dispatch (``command.worker``): deadlines and the position history's partitions.
 
 Every few seconds, assignments not accepted in time are released and — when configured —
 offered to the responsible unit's next candidate (``cityops_sweep_assignments``, one
-transaction in the database, so two API processes sweeping at once cannot double-book; an
+transaction in the database, so two processes sweeping at once cannot double-book; an
 assignment its force is answering at that moment is left to the answer); each outcome is
 audited, told in the assignment's story and announced. Hourly, tomorrow's history partitions are made and those past
 retention dropped.
