@@ -15,8 +15,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from psycopg_pool import AsyncConnectionPool
 
-from api.access import Scope, UserCache
-from api.errors import add_exception_handlers
 from api.logs import RequestContext, configure_logging
 from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
@@ -52,9 +50,7 @@ from api.routes import (
     workflow,
 )
 from api.security import BodyLimit, SecurityHeaders
-from api.settings import ApiSettings
 from api.signing import signing_secret
-from api.throttle import Throttle
 from command.change_feed import ChangeHub
 from command.loop_settings import LoopSettings
 from command.media import MediaLimits, MediaStore
@@ -68,6 +64,10 @@ from grid.hotspots import warm_up
 from grid.locate import Locator
 from spatial.database import Database
 from spatial.settings import StoreSettings
+from web.access import Scope, UserCache
+from web.errors import add_exception_handlers
+from web.settings import ApiSettings
+from web.throttle import Throttle
 
 
 def _warm_up_analytics() -> None:
@@ -114,7 +114,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # set up once here; routes take each as a typed dependency (api.services), never from app.state
+        # set up once here; routes take each as a typed dependency (web.services), never from app.state
         app.state.calendar = WorkingCalendar.china()
         # every API session reads times in the city's zone: each timestamp it answers carries its offset
         zone = app.state.calendar.zone.key

@@ -44,8 +44,8 @@ def basemap_import(
     path: Annotated[Path, typer.Argument(help="A PMTiles v3 or MBTiles file (raster png/jpg/webp or vector pbf)")],
 ) -> None:
     """Check a tile package and serve it at /basemap/{z}/{x}/{y}; a refused file leaves the previous one served."""
-    from api.settings import ApiSettings
     from spatial.basemap import basemap_dir, import_package
+    from web.settings import ApiSettings
 
     with reported_errors():
         with progress_bar(path.name) as update:
@@ -63,8 +63,8 @@ def basemap_show() -> None:
     """What the map uses as its basemap: the imported package, the configured tile server, or neither."""
     from urllib.parse import urlsplit
 
-    from api.settings import ApiSettings
     from spatial.basemap import basemap_dir, served
+    from web.settings import ApiSettings
 
     package = served(basemap_dir(store()))
     configured = ApiSettings().basemap_url

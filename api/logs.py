@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import refusal
+from web.errors import refusal
 
 
 def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:

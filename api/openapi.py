@@ -1,6 +1,6 @@
 """The OpenAPI document: what FastAPI derives from the routes, plus the refusals each route can give.
 
-Every error is one shape (``api.schemas.Refusal``, rendered by ``api.errors``), so the statuses are
+Every error is one shape (``api.schemas.Refusal``, rendered by ``web.errors``), so the statuses are
 added here, once, from what each route is: guarded (401, 403), looking up a path id (404), taking
 input (422), writing (409, 413 …), reading the database (503), throttled (429). FastAPI's own
 ``HTTPValidationError`` (an array ``detail``) is not what the API answers and is replaced by Refusal.
@@ -16,8 +16,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from api.access import Access
 from api.schemas import Feature, FeatureCollection, Refusal
+from web.access import Access
 
 REFUSAL = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}

@@ -17,9 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
-from api.deps import shared
-from api.errors import refusal
 from spatial.database import Database
+from web.deps import shared
+from web.errors import refusal
 
 log = structlog.get_logger("cityops.api")
 

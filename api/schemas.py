@@ -35,7 +35,7 @@ class TopologyProblem(BaseModel):
 
 
 class Refusal(BaseModel):
-    """Every 4xx and 5xx the API answers (``api.errors``): a stable ``code``, the English ``detail``
+    """Every 4xx and 5xx the API answers (``web.errors``): a stable ``code``, the English ``detail``
     (stable for logs and scripts) and ``message``, the same refusal for a person in the request's language."""
 
     detail: str = Field(description="What was refused and what to fix, in English")

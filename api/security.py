@@ -16,7 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import refusal
+from web.errors import refusal
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",

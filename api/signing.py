@@ -11,8 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
-from api.settings import ApiSettings
 from spatial.errors import ConfigurationError
+from web.settings import ApiSettings
 
 MIN_SECRET = 32
 WELL_KNOWN = frozenset({"secret", "changeme", "change-me", "change_me", "cityops", "password", "development"})

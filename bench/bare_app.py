@@ -15,10 +15,10 @@ import psycopg
 from fastapi import FastAPI, Response
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import SESSION_SCOPE
 from command.users import User, get_user
 from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
+from web.deps import SESSION_SCOPE
 
 
 def json_response(body: object) -> Response:

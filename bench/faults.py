@@ -32,7 +32,6 @@ from fastapi import FastAPI, Form, Response
 from rich.console import Console
 from starlette.concurrency import run_in_threadpool
 
-from api.settings import ApiSettings
 from bench.bare_app import BareApp, json_response
 from bench.harness import Row, free_port, print_table, served
 from bench.machine import describe
@@ -44,6 +43,7 @@ from spatial.db import make_engine
 from spatial.embedded import EmbeddedCluster
 from spatial.migrate import upgrade
 from spatial.settings import StoreSettings
+from web.settings import ApiSettings
 
 PROBE_EVERY_S = 0.02
 TARGET_S = 2.0

@@ -40,7 +40,6 @@ from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from sqlalchemy import Engine, text
 
-from api.deps import SESSION_SCOPE
 from bench.bare_app import BareApp, json_response
 from bench.harness import (
     Row,
@@ -60,6 +59,7 @@ from command.users import create_user, get_user
 from command.working_time import WorkingCalendar
 from spatial.db import libpq_url, make_engine, session_options
 from spatial.settings import StoreSettings
+from web.deps import SESSION_SCOPE
 
 PREFIX = "queues"  # the benchmark's cases: external ids "queues-…"; only these are shaped
 TARGET_READY_S = 2.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.app import create_app as create_api
-from api.settings import ApiSettings
 from command.loop_settings import LoopSettings
 from forces.settings import ForceSettings
 from map_ui.case_list import router as list_router
@@ -21,6 +20,7 @@ from map_ui.routes import static_files
 from map_ui.screen import router as screen_page_router
 from map_ui.work import router as work_router
 from spatial.settings import StoreSettings
+from web.settings import ApiSettings
 
 
 def create_app(

@@ -56,8 +56,8 @@ def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
     if (account := drop_root(settings)) is not None:
         console.print(f"serving as the service account {account}, not root")
 
-    from api.settings import ApiSettings
     from cityops.serving import serve
+    from web.settings import ApiSettings
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
@@ -90,10 +90,10 @@ def worker() -> None:
 
     from api.logs import configure_logging
     from api.run_as import drop_root
-    from api.settings import ApiSettings
     from command.loop_settings import LoopSettings
     from command.worker import work
     from forces.settings import ForceSettings
+    from web.settings import ApiSettings
 
     with reported_errors():
         settings = store()
@@ -122,8 +122,8 @@ def _demo_simulator(port: int | None) -> Iterator[Popen[bytes] | None]:
     """In development, `cityops simulate` beside the server (its own process), stopped with it."""
     import subprocess
 
-    from api.settings import ApiSettings
     from forces.simulate import simulator_wanted
+    from web.settings import ApiSettings
 
     api = ApiSettings()
     if not simulator_wanted(api.environment):

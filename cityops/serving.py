@@ -11,9 +11,9 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from api.settings import ApiSettings
 from cityops.app import create_app
 from spatial.settings import StoreSettings
+from web.settings import ApiSettings
 
 
 def app_from_environment() -> FastAPI:

@@ -22,13 +22,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import QueryParams
 
-from api.access import PUBLIC
-from api.deps import scoped_connection
-from api.services import ZoneDep
 from command.case_search import DEPARTMENTS_SQL, STATES_SQL, Problem, known, resolve
 from command.listing import COUNT_CAP, MAX_LIMIT, ListFilter, count_cases, list_cases
 from command.users import User
 from map_ui.pages import PageAccess, render
+from web.access import PUBLIC
+from web.deps import scoped_connection
+from web.services import ZoneDep
 
 PAGE_SIZE = 50
 FIELDS = ("q", "category", "state", "unit", "department", "from", "to", "overdue", "supervised")

@@ -15,11 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
-from api.access import PUBLIC
-from api.deps import scoped_connection
-from api.i18n import Catalogue, language_of
-from api.services import RulesDep
-from api.words import trace_sentences
 from command.case_media import case_media
 from command.case_view import case_view
 from command.queues import case_card
@@ -28,6 +23,11 @@ from command.workflow import history
 from forces.dispatch import case_assignments
 from map_ui.pages import PageAccess, missing, render
 from spatial.errors import NotFoundError
+from web.access import PUBLIC
+from web.deps import scoped_connection
+from web.i18n import Catalogue, language_of
+from web.services import RulesDep
+from web.words import trace_sentences
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Reader = Annotated[User, Depends(PageAccess("cases:read"))]

@@ -26,17 +26,17 @@ import psycopg
 from fastapi import APIRouter, Depends, Form, Header, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api.access import PUBLIC
-from api.deps import scoped_connection
-from api.errors import classify
-from api.i18n import Catalogue, language_of
-from api.services import RedispatchDep
 from command.users import User
 from forces.answers import MAX_REASON, answer, my_assignments
 from map_ui.page import EXTENSIONS
 from map_ui.pages import PageAccess, refusal, render
 from map_ui.routes import STATIC_DIR
 from spatial.errors import ConflictError, PlatformError
+from web.access import PUBLIC
+from web.deps import scoped_connection
+from web.errors import classify
+from web.i18n import Catalogue, language_of
+from web.services import RedispatchDep
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Answerer = Annotated[User, Depends(PageAccess("assignments:answer"))]

@@ -22,10 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.access import Scope, session_user
-from api.deps import shared
-from api.i18n import COOKIE, LANGUAGES, Catalogue, language_of
-from api.session import WRITE_HEADER, forged_write
 from command.users import User
 from spatial.errors import (
     ConflictError,
@@ -38,6 +34,10 @@ from spatial.errors import (
     StaleVersionError,
     UnsupportedFormatError,
 )
+from web.access import Scope, session_user
+from web.deps import shared
+from web.i18n import COOKIE, LANGUAGES, Catalogue, language_of
+from web.session import WRITE_HEADER, forged_write
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # the pages a user may reach from any page, each shown only to those whose roles open it
@@ -122,7 +122,7 @@ def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:
 
 def zone_of(request: Request) -> Any:
     """The city's zone (Asia/Shanghai for Nanjing): every time a person reads is in it."""
-    return shared(request).calendar.zone  # the page machinery's, as api.access's: not a route's to pass
+    return shared(request).calendar.zone  # the page machinery's, as web.access's: not a route's to pass
 
 
 def render(request: Request, template: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.access import PUBLIC
-from api.deps import connection
-from api.i18n import Catalogue, language_of
-from api.services import SettingsDep
 from command.users import User
 from map_ui.page import View, map_parts, offline_map
 from map_ui.pages import PageAccess, render
+from web.access import PUBLIC
+from web.deps import connection
+from web.i18n import Catalogue, language_of
+from web.services import SettingsDep
 
 STATIC_DIR = Path(__file__).parent / "static"
 NANJING_BOUNDS = (118.36, 31.23, 119.24, 32.61)

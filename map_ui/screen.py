@@ -12,11 +12,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.access import PUBLIC
-from api.deps import connection
-from api.i18n import Catalogue, language_of
 from map_ui.pages import PageAccess, render
 from map_ui.routes import EXTENT, NANJING_BOUNDS
+from web.access import PUBLIC
+from web.deps import connection
+from web.i18n import Catalogue, language_of
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)  # the page's guard is inside
 # the words the wall's module reads: its own, the codes it names, and the stream's reconnecting notice

@@ -20,12 +20,6 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.access import PUBLIC
-from api.deps import scoped_connection
-from api.errors import classify
-from api.i18n import Catalogue, language_of
-from api.services import MediaDep, RulesDep
-from api.uploads import multipart_upload
 from command.case_media import store_case_media
 from command.media import MediaStore
 from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
@@ -33,6 +27,12 @@ from command.users import User
 from command.workflow import Rules, Step, transition
 from map_ui.pages import PageAccess, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
+from web.access import PUBLIC
+from web.deps import scoped_connection
+from web.errors import classify
+from web.i18n import Catalogue, language_of
+from web.services import MediaDep, RulesDep
+from web.uploads import multipart_upload
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Worker = Annotated[User, Depends(PageAccess("cases:read"))]

@@ -36,9 +36,9 @@ class Database:
     read_engine: Engine
     # the hot paths (locate, readiness) run on asyncio connections: no thread hop at all
     pool: AsyncConnectionPool
-    # case work has a pool of its own: each checkout sets the caller's scope first (api.deps)
+    # case work has a pool of its own: each checkout sets the caller's scope first (web.deps)
     scoped_pool: AsyncConnectionPool
-    # at most this many blocking calls at once; the rest wait in the event loop (api.deps.db_call)
+    # at most this many blocking calls at once; the rest wait in the event loop (web.deps.db_call)
     slots: asyncio.Semaphore
     _check: asyncio.Task[None] | None = field(default=None, repr=False)
 

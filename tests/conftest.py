@@ -27,7 +27,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
-from api.settings import ApiSettings
 from cityops.app import create_app
 from command.loop_settings import LoopSettings
 from command.taxonomy import read_categories, write_categories
@@ -41,6 +40,7 @@ from spatial.db import make_engine
 from spatial.embedded import EmbeddedCluster, free_port
 from spatial.migrate import upgrade
 from spatial.settings import StoreSettings
+from web.settings import ApiSettings
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "var" / "test-cache"

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.settings import ApiSettings
 from cityops.app import create_app
 from command.users import create_user, disable_user
 from spatial.errors import ConfigurationError
 from spatial.settings import StoreSettings
+from web.settings import ApiSettings
 
 PASSWORD = "correct horse battery staple"
 

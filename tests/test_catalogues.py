@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.i18n import LANGUAGES, MESSAGES, Catalogue, _messages
 from command.queues import QUEUES
+from web.i18n import LANGUAGES, MESSAGES, Catalogue, _messages
 
 UI = Path(__file__).resolve().parent.parent / "map_ui"
 TEMPLATES, STATIC = UI / "templates", UI / "static"
@@ -44,7 +44,7 @@ def test_a_key_written_in_two_areas_is_refused(tmp_path: Path, monkeypatch: pyte
     for name, words in (("a.json", {"x.one": "一"}), ("b.json", {"x.one": "壹"})):
         (tmp_path / "zh-CN").mkdir(exist_ok=True)
         (tmp_path / "zh-CN" / name).write_text(json.dumps(words), encoding="utf-8")
-    monkeypatch.setattr("api.i18n.MESSAGES", tmp_path)
+    monkeypatch.setattr("web.i18n.MESSAGES", tmp_path)
     _messages.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"keys already in another file of zh-CN: \['x.one'\]"):

@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, text
 
-from api.i18n import Catalogue
 from command.users import create_user
 from tests.conftest import Caller, add_force, void_open_cases
 from tests.test_map_browser import PASSWORD, Watched, browser, inside, signed_in, wait_until
+from web.i18n import Catalogue
 
 __all__ = ["browser"]  # the Chromium fixture, shared with the other map tests
 STREET = "320102002"
@@ -29,7 +29,7 @@ CATEGORY = "010101"
 HD = {"width": 1920, "height": 1080}
 BEIJING = ZoneInfo("Asia/Shanghai")
 CITY_CENTRE = (32.05, 118.79)
-MESSAGES = Path(__file__).resolve().parent.parent / "api" / "messages"
+MESSAGES = Path(__file__).resolve().parent.parent / "web" / "messages"
 COMMON = json.loads((MESSAGES / "zh-CN" / "common.json").read_text(encoding="utf-8"))
 STATES = [k.split(".", 1)[1] for k in COMMON if k.startswith("state.")]
 ACTIONS = [k.split(".", 1)[1] for k in COMMON if k.startswith("action.") and k.count(".") == 1]

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.deps import SESSION_SCOPE
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
 from tests.conftest import add_force
+from web.deps import SESSION_SCOPE
 
 
 def test_a_force_belongs_to_its_unit_and_its_ancestors(nanjing: Engine) -> None:

@@ -12,7 +12,6 @@ from shapely.geometry import Polygon, box
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.settings import ApiSettings
 from cityops.app import create_app
 from cityops.cli import app as cli
 from command.hotspot_analysis import PLACE
@@ -23,6 +22,7 @@ from spatial.boundary_file import ImportOptions, ParentBy
 from spatial.errors import InvalidInputError, OutsideJurisdictionError, TopologyError
 from spatial.settings import StoreSettings
 from spatial.tiers import Tier, UnitKind, parse_tier
+from web.settings import ApiSettings
 
 # A small city far from Nanjing, with its own code scheme and only two tiers.
 DISTRICTS = {"X-A": box(30.0, 10.0, 30.1, 10.2), "X-B": box(30.1, 10.0, 30.2, 10.2)}

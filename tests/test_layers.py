@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from importlinter.api import read_configuration
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,16 +34,25 @@ def test_every_package_has_a_layer() -> None:
     assert packages == set(configuration["session_options"]["root_packages"]) == layered
 
 
-def test_an_import_up_the_layers_breaks_the_contract(tmp_path: Path) -> None:
-    """The API importing the pages (the cycle the shell removed) is reported with the offending line."""
+@pytest.mark.parametrize(
+    ("module", "line", "reported"),
+    [
+        ("api/app.py", "from map_ui.routes import static_files", "api.app -> map_ui.routes"),
+        ("map_ui/routes.py", "from api.schemas import Refusal", "map_ui.routes -> api.schemas"),
+    ],
+    ids=["api-imports-pages", "pages-import-api"],
+)
+def test_an_import_across_the_top_breaks_the_contract(tmp_path: Path, module: str, line: str, reported: str) -> None:
+    """The API and the pages stand side by side on ``web``: either importing the other (the cycle the
+    shell removed, or the pages sitting on the API again) is reported with the offending line."""
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     for source in REPO.glob("*/**/*.py"):
         if source.parts[len(REPO.parts)] not in ("tests", ".venv", "var"):
             target = tmp_path / source.relative_to(REPO)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target)
-    app = tmp_path / "api" / "app.py"
-    app.write_text(app.read_text(encoding="utf-8") + "\nfrom map_ui.routes import static_files  # noqa: E402\n")
+    importer = tmp_path / module
+    importer.write_text(importer.read_text(encoding="utf-8") + f"\n{line}  # noqa: E402\n")
     result = _lint(tmp_path)
     assert result.returncode == 1, result.stdout
-    assert "BROKEN" in result.stdout and "api.app -> map_ui.routes" in result.stdout, result.stdout
+    assert "BROKEN" in result.stdout and reported in result.stdout, result.stdout

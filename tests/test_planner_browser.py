@@ -25,7 +25,7 @@ from tests.test_map_browser import PASSWORD, browser, signed_in, wait_until  # n
 from tests.test_planner_readable import COVERING
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-MESSAGES = Path(__file__).resolve().parent.parent / "api" / "messages"
+MESSAGES = Path(__file__).resolve().parent.parent / "web" / "messages"
 CELL_ID = re.compile(r"\b[0-9a-f]{15}\b")
 CODE = re.compile(r"(?<![\d,.:/])\d{6}(?![\d,.:/])")  # a category or unit code; numbers are written 1,234
 CLOSEST_IN_CITY = """

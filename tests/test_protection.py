@@ -20,8 +20,6 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.deps import SESSION_SCOPE
-from api.throttle import Throttle
 from cityops.app import create_app
 from command.users import create_user
 from spatial.db import libpq_url
@@ -29,6 +27,8 @@ from spatial.errors import TooManyRequestsError, UnauthenticatedError
 from spatial.settings import StoreSettings
 from tests.conftest import Caller, api_settings, served
 from tests.test_access import api_routes
+from web.deps import SESSION_SCOPE
+from web.throttle import Throttle
 
 PHONE, NAME = "13712345678", "赵六"
 INSIDE = {"lon": 118.80, "lat": 32.06}  # 玄武区

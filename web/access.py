@@ -4,7 +4,7 @@ Every route declares exactly one rule as a dependency — ``PUBLIC``, ``SIGNED_I
 ``Access("a:permission")`` — and the authorisation-matrix test reads the rules off the route
 table, so a route added without one fails the build. Staff present a Bearer access token;
 integrations and sensors an ``X-API-Key``. The caller's scope (their unit, their department)
-goes on the request; the connections case work takes (``api.deps.scoped_connection``) carry it
+goes on the request; the connections case work takes (``web.deps.scoped_connection``) carry it
 into PostgreSQL, where row-level security applies it (migration 0010).
 
 Users are cached per process for ``USER_TTL`` seconds, and dropped from every process's cache
@@ -27,11 +27,11 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from psycopg.conninfo import make_conninfo
 
-from api.deps import db_call, shared
-from api.session import WRITE_HEADER, forged_write, session_token
 from command.tokens import holder_of, login_is_live
 from command.users import CHANGES, User, get_user, user_for_key
 from spatial.errors import ForbiddenError, NotFoundError, UnauthenticatedError
+from web.deps import db_call, shared
+from web.session import WRITE_HEADER, forged_write, session_token
 
 USER_TTL = 5.0
 

@@ -16,13 +16,13 @@ from spatial.errors import InvalidInputError
 T = TypeVar("T")
 
 
-# the caller's scope for the session (see api.access and scoped_connection)
+# the caller's scope for the session (see web.access and scoped_connection)
 SESSION_SCOPE = "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)"
 
 
 def shared(request: Request) -> Any:
     """The objects the app set up once in its lifespan (``api.app``); routes take them as the typed
-    dependencies of ``api.services``, which read them here and nowhere else."""
+    dependencies of ``web.services``, which read them here and nowhere else."""
     return request.app.state
 
 

@@ -3,7 +3,7 @@
 Every refusal answers ``{"detail", "code", "message"}``: ``code`` is stable for programs,
 ``detail`` is the platform's own English sentence (stable for logs and scripts), ``message`` is the
 same refusal for a person — its kind in words and the detail, zh-CN unless the request asks for
-English (``api.words.language``), e.g. 「请补充或更正：limit: …」.
+English (``web.words.language``), e.g. 「请补充或更正：limit: …」.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.words import words
 from spatial.errors import (
     BadQueryError,
     ConflictError,
@@ -35,6 +34,7 @@ from spatial.errors import (
     UnauthenticatedError,
     UnsupportedFormatError,
 )
+from web.words import words
 
 log = structlog.get_logger("cityops.api")
 

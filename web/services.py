@@ -4,7 +4,7 @@ Each was set up once in the lifespan (``api.app``); a route asks for it by type 
 ``async def route(zone: ZoneDep, rules: RulesDep)`` — instead of reaching into ``request.app.state``,
 so what a route depends on is in its signature, and a test may hand a route another one through
 ``app.dependency_overrides``. Each is a coroutine: FastAPI runs a plain function in a worker thread,
-a hop per dependency per request that on two cores costs more than the route (see ``api.deps.db_call``).
+a hop per dependency per request that on two cores costs more than the route (see ``web.deps.db_call``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from zoneinfo import ZoneInfo
 from cachetools import TTLCache
 from fastapi import Depends, Request
 
-from api.access import Scope, UserCache
-from api.deps import database, shared
-from api.settings import ApiSettings
-from api.throttle import Throttle
 from command.change_feed import ChangeHub
 from command.loop_settings import LoopSettings
 from command.media import MediaStore
@@ -32,6 +28,10 @@ from grid.locate import Locator
 from spatial.basemap import Basemap
 from spatial.database import Database
 from spatial.vector_tiles import Tile
+from web.access import Scope, UserCache
+from web.deps import database, shared
+from web.settings import ApiSettings
+from web.throttle import Throttle
 
 
 async def _database(request: Request) -> Database:

@@ -29,8 +29,8 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from api.settings import ApiSettings
 from spatial.errors import InvalidInputError, TooManyRequestsError, UnauthenticatedError
+from web.settings import ApiSettings
 
 MAX_SLOWDOWN_S = 30.0
 SLOWDOWN_WINDOW_COUNT = 10_000  # failures an account may count in the window (the count, not a limit)

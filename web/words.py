@@ -2,7 +2,7 @@
 
 Every answer keeps its codes (``"state": "dispatched"``) — clients branch on them — and adds what
 a person reads next to each (``"state_label": "已派遣"``), from the screens' message catalogues
-(``api.i18n``), so a label reads the same on a page and in the API. Labels are zh-CN unless
+(``web.i18n``), so a label reads the same on a page and in the API. Labels are zh-CN unless
 the request asks for English:
 
 1. ``?lang=en`` (any other value, or none, is zh-CN);
@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from api.i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGES, Catalogue
+from web.i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGES, Catalogue
 
 
 def _accepted(header: str) -> str:

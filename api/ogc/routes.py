@@ -17,8 +17,6 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from api.access import PUBLIC, Access
-from api.deps import connection, scoped_connection
 from api.geojson import GEOJSON, FastJSONResponse, GeoJSONResponse
 from api.ogc.collections import CASES, COLLECTIONS, FORCES, Collection
 from api.ogc.crs import CRS84, OFFERED, STORAGE_CRS, Crs, offered
@@ -26,9 +24,11 @@ from api.ogc.models import CollectionInfo, Collections, Conformance, Landing
 from api.ogc.params import item_query
 from api.ogc.queries import extent, item, items
 from api.schemas import Feature, FeatureCollection
-from api.services import ZoneDep
 from command.users import User
 from spatial.errors import BadQueryError, NotFoundError
+from web.access import PUBLIC, Access
+from web.deps import connection, scoped_connection
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 JSON = "application/json"

@@ -21,9 +21,6 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from api.access import PUBLIC_VIEW, Scope, client_address
-from api.deps import connection, scoped_connection
-from api.errors import classify
 from api.open311.formats import (
     Discovery,
     FiledRequest,
@@ -37,9 +34,12 @@ from api.open311.formats import (
 )
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
-from api.services import CalendarDep, JurisdictionDep, LocatorDep, ThrottleDep, UsersDep, ZoneDep
 from command.intake import submit
 from spatial.errors import PlatformError, TooManyRequestsError
+from web.access import PUBLIC_VIEW, Scope, client_address
+from web.deps import connection, scoped_connection
+from web.errors import classify
+from web.services import CalendarDep, JurisdictionDep, LocatorDep, ThrottleDep, UsersDep, ZoneDep
 
 WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000

@@ -13,12 +13,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import db_call, db_write
 from api.geojson import FastJSONResponse
 from api.schemas import UnitOfUser
-from api.services import UsersDep
 from command.users import (
     USERNAME,
     User,
@@ -33,6 +30,9 @@ from command.users import (
 )
 from spatial.audit import verify
 from spatial.errors import ForbiddenError, NotFoundError
+from web.access import Access
+from web.deps import db_call, db_write
+from web.services import UsersDep
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 Admin = Annotated[User, Depends(Access("users:admin"))]

@@ -9,18 +9,18 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from api.access import PUBLIC, SIGNED_IN, client_address
 from api.body import RequestBody
-from api.deps import db_write
 from api.geojson import FastJSONResponse
 from api.schemas import UnitOfUser
-from api.services import ThrottleDep, TokensDep, UsersDep
-from api.session import REFRESH_COOKIE, WRITE_HEADER, clear_session, forged_write, set_session
-from api.throttle import Throttle
 from command.tokens import TokenPair, TokenPolicy, issue, refresh, revoke
 from command.users import User, authenticate
 from spatial.audit import record
 from spatial.errors import ForbiddenError, InvalidInputError, UnauthenticatedError
+from web.access import PUBLIC, SIGNED_IN, client_address
+from web.deps import db_write
+from web.services import ThrottleDep, TokensDep, UsersDep
+from web.session import REFRESH_COOKIE, WRITE_HEADER, clear_session, forged_write, set_session
+from web.throttle import Throttle
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a name or password; NUL breaks the database's text
 

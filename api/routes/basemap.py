@@ -17,11 +17,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.access import PUBLIC
-from api.services import BasemapDep, SettingsDep
 from spatial.basemap import MEDIA_TYPES, Basemap, Package, basemap_dir
 from spatial.errors import InvalidInputError, NotFoundError
 from spatial.settings import StoreSettings
+from web.access import PUBLIC
+from web.services import BasemapDep, SettingsDep
 
 router = APIRouter(prefix="/basemap", tags=["basemap"], dependencies=[Depends(PUBLIC)])
 MAX_AGE = 86400
@@ -32,7 +32,7 @@ Extension = Literal["png", "jpg", "jpeg", "webp", "pbf", "mvt"]
 
 
 def serving(store: StoreSettings) -> Basemap:
-    """The app's basemap, read from the city's basemap directory (``api.services.BasemapDep``)."""
+    """The app's basemap, read from the city's basemap directory (``web.services.BasemapDep``)."""
     return Basemap(basemap_dir(store))
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Depends, Request
 
-from api.access import Access
-from api.deps import connection
 from api.geojson import FastJSONResponse
 from spatial.errors import InvalidInputError
+from web.access import Access
+from web.deps import connection
 
 router = APIRouter(
     prefix="/api/v1/_bench", tags=["bench"], include_in_schema=False, dependencies=[Depends(Access("cases:report"))]

@@ -14,17 +14,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import RowId, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
-from api.services import ForceSettingsDep, RedispatchDep, ZoneDep
 from command.users import User
 from forces.answers import ANSWERS, MAX_REASON, answer, my_assignments
 from forces.borrowing import cancel_request, commit_request, decline_request, list_requests, request_force
 from forces.dispatch import MAX_FORCES, RELEASE_REASONS, Clock, assign, case_assignments, release
 from forces.recommend import MAX_K, Need, candidates, check_capabilities
 from spatial.errors import ForbiddenError
+from web.access import Access
+from web.deps import RowId, comma_list, scoped_connection
+from web.services import ForceSettingsDep, RedispatchDep, ZoneDep
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 Reader = Annotated[User, Depends(Access("forces:read"))]

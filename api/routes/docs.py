@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from api.access import PUBLIC
+from web.access import PUBLIC
 
 SWAGGER = "/static/vendor/swagger-ui-dist"
 router = APIRouter(tags=["docs"], dependencies=[Depends(PUBLIC)], include_in_schema=False)

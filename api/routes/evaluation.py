@@ -10,15 +10,15 @@ import psycopg
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import or_csv
-from api.services import ZoneDep
 from api.tabular import csv_response
 from command.evaluation import COUNTS, FORMULAS, RATINGS, By, Period, evaluate
 from command.users import User
 from spatial.errors import ForbiddenError, InvalidInputError, NotFoundError
+from web.access import Access
+from web.deps import scoped_connection
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1", tags=["evaluation"])
 Analyst = Annotated[User, Depends(Access("analytics:read"))]

@@ -19,16 +19,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import BBoxDep, RowId, scoped_connection
 from api.geojson import FastJSONResponse
-from api.i18n import Catalogue
 from api.schemas import Geometry, binary, listed
-from api.services import CalendarDep, LocatorDep, MediaDep
 from api.tabular import ListFormat, render_list
-from api.uploads import multipart_upload
-from api.words import case_labels, row_labels, words
 from command.case_media import case_media, store_case_media
 from command.case_search import described, resolve
 from command.case_view import case_view, report_view
@@ -38,6 +32,12 @@ from command.merging import merge_cases, split_report
 from command.users import User
 from spatial.errors import InvalidInputError, NotFoundError
 from spatial.privacy import audit_disclosure
+from web.access import Access
+from web.deps import BBoxDep, RowId, scoped_connection
+from web.i18n import Catalogue
+from web.services import CalendarDep, LocatorDep, MediaDep
+from web.uploads import multipart_upload
+from web.words import case_labels, row_labels, words
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 

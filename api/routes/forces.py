@@ -16,14 +16,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import listed
-from api.services import ForceSettingsDep, ZoneDep
 from api.tabular import ListFormat, render_list
-from api.words import force_labels, words
 from command.users import User
 from forces.listing import (
     FORCE_FIELDS,
@@ -39,6 +35,10 @@ from forces.positions import check_fixes, ingest
 from forces.recommend import check_capabilities
 from spatial.errors import InvalidInputError
 from spatial.privacy import audit_disclosure
+from web.access import Access
+from web.deps import BBoxDep, comma_list, scoped_connection
+from web.services import ForceSettingsDep, ZoneDep
+from web.words import force_labels, words
 
 router = APIRouter(prefix="/api/v1", tags=["forces"])
 Reader = Annotated[User, Depends(Access("forces:read"))]

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
-from api.access import PUBLIC
-from api.deps import connection, db_call
-from api.services import WarmUpDep
+from web.access import PUBLIC
+from web.deps import connection, db_call
+from web.services import WarmUpDep
 
 router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
 

@@ -9,13 +9,13 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.access import Access
-from api.deps import BBoxDep, comma_list, scoped_connection
 from api.geojson import GeoJSONResponse
 from api.schemas import FeatureCollection
 from command.users import User
 from grid.hexagons import MAX_RESOLUTION, MIN_RESOLUTION, HexFilter, hexagons
 from spatial.errors import ForbiddenError, InvalidInputError
+from web.access import Access
+from web.deps import BBoxDep, comma_list, scoped_connection
 
 router = APIRouter(prefix="/api/v1", tags=["hexagons"])
 

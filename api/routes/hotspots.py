@@ -17,11 +17,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import comma_list, scoped_connection
 from api.geojson import FastJSONResponse, GeoJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.schemas import FeatureCollection, or_csv
-from api.services import ZoneDep
 from api.tabular import csv_response
 from command.hotspot_analysis import RATES, HotspotQuery, name_places, read_counts, study
 from grid.binning import BIN_TIERS, GROUPS, Steps, bins
@@ -29,6 +27,8 @@ from grid.hexagons import HexFilter
 from grid.hotspots import MAX_RESOLUTION, MIN_RESOLUTION
 from spatial.errors import InvalidInputError
 from spatial.sources import SOURCES
+from web.deps import comma_list, scoped_connection
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 MAX_API_STEPS = 24  # each step is a Gi* of its own: longer series belong to `cityops hotspots`

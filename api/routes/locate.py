@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from api.access import Access
-from api.deps import connection
 from api.geojson import FastJSONResponse
 from api.schemas import UnitRef
-from api.services import LocatorDep
+from web.access import Access
+from web.deps import connection
+from web.services import LocatorDep
 
 router = APIRouter(prefix="/api/v1", tags=["locate"], dependencies=[Depends(Access("locate:use"))])
 

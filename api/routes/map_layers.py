@@ -13,13 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from api.access import PUBLIC, Access
-from api.deps import BBoxDep, connection, scoped_connection
 from api.geojson import FastJSONResponse
-from api.services import ZoneDep
 from command.map_layers import MAX_ZOOM, daily_flow, unit_case_counts, unit_labels
 from command.users import User
 from spatial.errors import InvalidInputError
+from web.access import PUBLIC, Access
+from web.deps import BBoxDep, connection, scoped_connection
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/map", tags=["map"])
 Zoom = Annotated[int, Query(ge=0, le=MAX_ZOOM, description="the map's zoom level (0…22)")]

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.routes.evaluation import Analyst
 from command.place_names import MAX_CELLS, checked_cells, place_names
+from web.deps import scoped_connection
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.routes.evaluation import Analyst, unit_in_reach
 from api.routes.hotspots import category_codes
 from command.recurrence import DECISIONS, MAX_DAYS, MIN_TIMES, Recurrence, decide, detect, listed, places, propose
 from command.users import User
+from web.access import Access
+from web.deps import scoped_connection
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Decider = Annotated[User, Depends(Access("proposals:decide"))]

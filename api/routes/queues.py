@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
-from api.access import Access
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
-from api.services import ZoneDep
-from api.words import row_labels, words
 from command.queues import MAX_PAGE, plain, queue_counts, queue_items, queue_named
 from command.users import User
+from web.access import Access
+from web.deps import scoped_connection
+from web.services import ZoneDep
+from web.words import row_labels, words
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]

@@ -7,12 +7,12 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import PUBLIC_VIEW
 from api.body import RequestBody
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
-from api.services import LoopSettingsDep, RulesDep
 from command.follow_up import Rating, rate
+from web.access import PUBLIC_VIEW
+from web.deps import scoped_connection
+from web.services import LoopSettingsDep, RulesDep
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
 

@@ -10,13 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from api.access import Access, client_address
 from api.body import RequestBody
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.schemas import Responsible
-from api.services import CalendarDep, LocatorDep, MediaDep, ThrottleDep
-from api.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
 from command.intake import Submission, submit
 from command.media import MediaStore, StoredMedia
 from command.routing import parse_severity
@@ -25,6 +21,10 @@ from spatial.china_coords import parse_source_crs, to_wgs84
 from spatial.coords import validate_lon_lat
 from spatial.errors import InvalidInputError, UnsupportedFormatError
 from spatial.sources import ReportSource
+from web.access import Access, client_address
+from web.deps import scoped_connection
+from web.services import CalendarDep, LocatorDep, MediaDep, ThrottleDep
+from web.uploads import MAX_TEXT_BYTES, declared_length, multipart_upload
 
 MAX_JSON_BYTES = MAX_TEXT_BYTES  # a report is a few kB of text; anything larger is not a report
 

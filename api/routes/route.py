@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from api.access import Access
-from api.deps import connection
 from api.geojson import FastJSONResponse
 from api.schemas import UnitRef
-from api.services import CalendarDep, LocatorDep
 from command.routing import parse_severity, route
 from command.taxonomy import fetch_category
 from spatial.china_coords import parse_source_crs, to_wgs84
+from web.access import Access
+from web.deps import connection
+from web.services import CalendarDep, LocatorDep
 
 router = APIRouter(prefix="/api/v1", tags=["route"], dependencies=[Depends(Access("locate:use"))])
 

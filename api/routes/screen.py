@@ -14,11 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from api.access import Access
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
-from api.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from api.services import ZoneDep
 from command.screen_figures import (
     MAX_CASES,
     MAX_DAYS,
@@ -32,6 +28,10 @@ from command.screen_figures import (
 )
 from command.users import User
 from spatial.errors import InvalidInputError
+from web.access import Access
+from web.deps import scoped_connection
+from web.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/screen", tags=["screen"])
 Reader = Annotated[User, Depends(Access("cases:read"))]

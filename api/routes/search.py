@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from command.search import MAX_LIMIT, MAX_QUERY, search
 from command.search import Query as Search
 from command.users import User
+from web.access import Access
+from web.deps import scoped_connection
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 Reader = Annotated[User, Depends(Access("cases:read"))]

@@ -23,12 +23,12 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.access import SIGNED_IN
-from api.deps import scoped_connection
-from api.services import ChangesDep, TokensDep
 from command.change_feed import RESET, Batch, Viewer, catch_up, cursor_now
 from command.users import User
 from spatial.errors import ForbiddenError, InvalidInputError, TooManyRequestsError
+from web.access import SIGNED_IN
+from web.deps import scoped_connection
+from web.services import ChangesDep, TokensDep
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 MAX_VIEWERS = 1000  # per API process; more would share two cores too thinly to stay live

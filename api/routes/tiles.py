@@ -14,11 +14,11 @@ from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from api.access import PUBLIC, Access
-from api.deps import connection, scoped_connection
-from api.services import UnitTilesDep
 from spatial.tiers import Tier
 from spatial.vector_tiles import Tile, TileLayer, cut_tile
+from web.access import PUBLIC, Access
+from web.deps import connection, scoped_connection
+from web.services import UnitTilesDep
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"

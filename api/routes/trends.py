@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import scoped_connection
 from api.geojson import FastJSONResponse
 from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.routes.hotspots import End, Start, UnitCode
-from api.services import ZoneDep
 from command.evaluation import FORMULAS
 from command.kpi_trends import FIGURES, Step, buckets, kpi_trends, step_for
+from web.deps import scoped_connection
+from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 

@@ -8,12 +8,12 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, text
 
-from api.access import PUBLIC
-from api.deps import BBoxDep, db_call
 from api.geojson import GeoJSONResponse, feature_collection, page_links
 from api.schemas import Feature, FeatureCollection
 from spatial.errors import NotFoundError
 from spatial.tiers import Tier
+from web.access import PUBLIC
+from web.deps import BBoxDep, db_call
 
 # boundaries are public geography (published by the civil-affairs bureau); what happens inside them is not
 router = APIRouter(prefix="/api/v1", tags=["units"], dependencies=[Depends(PUBLIC)])

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Access
 from api.body import RequestBody
-from api.deps import RowId, scoped_connection
 from api.geojson import FastJSONResponse
-from api.services import RulesDep
-from api.words import moves_labels, row_labels, words
 from command.users import User
 from command.workflow import Step, history, transition
+from web.access import Access
+from web.deps import RowId, scoped_connection
+from web.services import RulesDep
+from web.words import moves_labels, row_labels, words
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Reader = Annotated[User, Depends(Access("cases:read"))]
