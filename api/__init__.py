@@ -1,1 +1,4 @@
-"""The HTTP API over the domain packages: routes, access and scope, errors in words, sessions and tokens."""
+"""The HTTP API over the domain packages: its routes, Open311, OGC API Features, OpenAPI, the app factory.
+
+Access, scope, sessions, errors in words and the typed dependencies it shares with the pages are in ``web``.
+"""

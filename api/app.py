@@ -1,7 +1,7 @@
 """The API's application factory: routes, middleware, refusals and the lifespan's connections and loops.
 
 The pages are not here: ``cityops.app`` puts the map pages (``map_ui``) beside this API, so the API
-never depends on the screens built on it."""
+and the screens never depend on each other (both stand on ``web``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The web application: the API (``api.app``) with the pages built on it (``map_ui``) and their static files.
+"""The web application: the API (``api.app``) with the pages beside it (``map_ui``) and their static files.
 
-The API does not know the pages: they read it (its access rules, sessions, scoped connections),
-so they are added here, above both.
+Neither knows the other: both stand on ``web`` (access rules, sessions, scoped connections), so they
+are put together here, above both.
 """
 
 from __future__ import annotations
