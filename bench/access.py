@@ -40,7 +40,7 @@ from spatial.db import make_engine
 from spatial.settings import StoreSettings
 
 STREET_POINT = (118.80, 32.06)  # 玄武区 梅园新村街道: the scoped user's street
-LISTS = ("/api/v1/events?limit=100", "/api/v1/reports?limit=100")
+LISTS = ("/api/v1/cases?limit=100", "/api/v1/reports?limit=100")
 
 
 def _street(engine: Engine) -> tuple[str, BaseGeometry]:

@@ -226,7 +226,7 @@ def bench_recommend(
     ours, knn = timed["ours"], timed["knn"]
     headers = bench_caller(engine, "bench-commander", ["city_commander"], "320100")
     paths = [
-        f"/api/v1/events/{case[0]}/candidates?k=5" + (f"&capability={','.join(MIX[i % 4])}" if MIX[i % 4] else "")
+        f"/api/v1/cases/{case[0]}/candidates?k=5" + (f"&capability={','.join(MIX[i % 4])}" if MIX[i % 4] else "")
         for i, case in enumerate(picks)
     ]
     with served(settings) as base:

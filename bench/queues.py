@@ -6,7 +6,7 @@ a city's worth of open cases. What is compared, in one run, against each other:
 - ``GET /api/v1/queues/{name}?limit=50`` (a page of the caller's busiest queue, most urgent
   first: handler → ``handle``, commander → ``intake`` and ``dispatch``) and ``GET /api/v1/queues``
   (the counts), p50 / p99 with wrk — against the plain case list of the same caller and the same
-  rows, ``GET /api/v1/events?limit=50`` (ratio: queue p99 / list p99), against the same SQL
+  rows, ``GET /api/v1/cases?limit=50`` (ratio: queue p99 / list p99), against the same SQL
   through a minimal FastAPI app (the same psycopg driver and pool, the scope set the same way, no
   middleware, no authentication), so what the platform's request path adds shows, and against
   the 100 ms p99 target;
@@ -215,11 +215,11 @@ def bench_requests(
         run_wrk(url, script, clients, 1, timeout_s=TIMEOUT_S)  # warm pools, caches and plans
         return run_wrk(url, script, clients, seconds, timeout_s=TIMEOUT_S)
 
-    listed = measure(base, f"/api/v1/events?limit={PAGE}", headers)
+    listed = measure(base, f"/api/v1/cases?limit={PAGE}", headers)
     bare_list = measure(bare, f"/events/{who}?limit={PAGE}", None)
     rows = [
         Row(
-            f"{who}: GET /api/v1/events?limit={PAGE} (the plain list), {clients} clients: p50 / p99 ms",
+            f"{who}: GET /api/v1/cases?limit={PAGE} (the plain list), {clients} clients: p50 / p99 ms",
             _p(listed),
             f"{_p(bare_list)} minimal app, same SQL",
             listed.p99_ms / bare_list.p99_ms,

@@ -182,7 +182,7 @@ class Traffic:
     def _move(self, case: str, version: int, action: str) -> list[tuple[Key, float]]:
         sent = time.time() * 1000
         move = {"action": action, "version": version, **({"note": NOTE} if action == "void" else {})}
-        answer = self.http.post(f"/api/v1/events/{case}/transitions", json=move, headers=self.dispatcher)
+        answer = self.http.post(f"/api/v1/cases/{case}/transitions", json=move, headers=self.dispatcher)
         if answer.status_code != 200:  # moved meanwhile (the deadline watch): left out
             self.refused += 1
             return []

@@ -66,11 +66,11 @@ def _dispatched_cases(base: str, headers: dict[str, str], engine: Engine, count:
                 "description": f"bench workflow {uuid.uuid4()}",
             }
             case = int(http.post("/api/v1/reports", json=body).json()["case_id"])
-            version = http.get(f"/api/v1/events/{case}/transitions").json()["version"]
+            version = http.get(f"/api/v1/cases/{case}/transitions").json()["version"]
             if version != 0:  # joined an open case near the spot: take another
                 continue
             for action in ("accept", "file", "dispatch"):
-                moved = http.post(f"/api/v1/events/{case}/transitions", json={"action": action, "version": version})
+                moved = http.post(f"/api/v1/cases/{case}/transitions", json={"action": action, "version": version})
                 if moved.status_code != 200:
                     raise PlatformError(f"bench case {case}: {action} answered {moved.status_code} {moved.text}")
                 version += 1
@@ -95,7 +95,7 @@ local state = "dispatched"
 function request()
   local action = state == "dispatched" and "return" or "dispatch"
   local body = '{{"action":"' .. action .. '","version":' .. version .. ',"note":"bench: not ours"}}'
-  return wrk.format("POST", "/api/v1/events/" .. case_id .. "/transitions", headers, body)
+  return wrk.format("POST", "/api/v1/cases/" .. case_id .. "/transitions", headers, body)
 end
 function response(status, headers, body)
   if status == 200 then

@@ -1,6 +1,6 @@
 """The case search: what a person asks for (codes or names) checked and turned into a ``ListFilter``.
 
-One resolution serves the ``/cases`` page and ``GET /api/v1/events``, so a search link and its CSV
+One resolution serves the ``/cases`` page and ``GET /api/v1/cases``, so a search link and its CSV
 export (the API's masked list) find the same cases. Names are checked against the database, not a
 copy: the states are those of the state machine (``case_action``), the departments those the
 categories route to, a unit must be the caller's or below it. A problem names its field and carries

@@ -67,7 +67,7 @@ BULK_MIN_ROWS = 100_000
 # as 160, so the wall's figures sorted and looped where one scan and a hash would do)
 RESTATE_SHARE = 0.2
 RESTATE = "ANALYZE event, case_clock, case_transition"
-EVENT_COLUMNS = (
+CASE_COLUMNS = (
     "external_id",
     "import_batch_id",
     "category_code",
@@ -92,7 +92,7 @@ EVENT_COLUMNS = (
 )
 Progress = Callable[[str, float], None]
 Settle = Callable[[Connection, int], None]
-COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT csv)"
+COPY_CASES = f"COPY event ({', '.join(CASE_COLUMNS)}) FROM STDIN (FORMAT csv)"
 ALL_CATEGORIES_SQL = CATEGORY_SQL.replace(" WHERE code = %s", "")
 
 
@@ -117,7 +117,7 @@ class ImportResult:
         return self.rows_read / self.seconds if self.seconds else 0.0
 
 
-def read_events(path: Path) -> pd.DataFrame:
+def read_cases(path: Path) -> pd.DataFrame:
     """Every column as text (so bad values are rejected per row, not per file), plus ``line``."""
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
@@ -359,7 +359,7 @@ def _trace(rows: Rows, routed: pd.DataFrame, router: Router, batch_id: int, reso
     )
 
 
-def event_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> bytes:
+def case_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> bytes:
     """Good rows as CSV for ``COPY event`` (UTC times without suffix: the COPY session runs in UTC)."""
     frame = rows.frame
     filed = rows.filed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
@@ -454,7 +454,7 @@ def import_events(
     began = datetime.now(UTC)
     calendar = calendar or WorkingCalendar.china()
     progress("reading", 0.0)
-    frame = read_events(path)  # first: it says clearly when the file is missing or malformed
+    frame = read_cases(path)  # first: it says clearly when the file is missing or malformed
     file_hash = file_sha256(path)
     frame["id"] = frame["id"].str.strip().fillna(file_hash[:16] + ":" + frame["line"].astype(str))
     reasons = np.full(len(frame), None, dtype=object)
@@ -485,7 +485,7 @@ def import_events(
             rebuild = _drop_for_bulk(conn) if use_bulk else []
             cursor = conn.cursor()
             # the queued writer sends from its own thread: the server stores one chunk while we prepare the next
-            with cursor.copy(COPY_EVENTS, writer=QueuedLibpqWriter(cursor)) as copy:
+            with cursor.copy(COPY_CASES, writer=QueuedLibpqWriter(cursor)) as copy:
                 for start in range(0, len(frame), CHUNK_ROWS):
                     part = slice(start, start + CHUNK_ROWS)
                     chunk = frame.iloc[part].copy()
@@ -510,7 +510,7 @@ def import_events(
                         interior[inside],
                     )
                     if len(keep):
-                        copy.write(event_rows(rows, router, batch_id, locator.coverage.resolution))
+                        copy.write(case_rows(rows, router, batch_id, locator.coverage.resolution))
                     progress("loading", min(1.0, (start + CHUNK_ROWS) / len(frame)))
             conn.execute(OPEN_CLOCKS, (batch_id,))
             if settle is not None:

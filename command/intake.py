@@ -26,7 +26,7 @@ import psycopg
 
 from command.duplicates import CANDIDATES_SQL, best_match
 from command.media import StoredMedia
-from command.queries.intake import ANSWER_SQL, ATTACH_MEDIA, CHANNEL, INSERT_EVENT, JOINED_CASE, NEW_CASE, STORE_MEDIA
+from command.queries.intake import ANSWER_SQL, ATTACH_MEDIA, CHANNEL, INSERT_CASE, JOINED_CASE, NEW_CASE, STORE_MEDIA
 from command.routing import Route, Severity, route
 from command.taxonomy import Category, category_from_row, fetch_category
 from command.working_time import WorkingCalendar
@@ -84,7 +84,7 @@ def _grid_code(location: Location) -> str:
     return next(u.code for u in reversed(location.chain) if u.tier != "building")
 
 
-def _event_values(
+def _case_values(
     location: Location,
     category: Category,
     severity: Severity,
@@ -130,7 +130,7 @@ async def open_case(
     source: str,
 ) -> int:
     """Route a located report and store the case it opens (the caller moves the report in)."""
-    _, values = _event_values(
+    _, values = _case_values(
         location,
         category,
         severity,
@@ -141,7 +141,7 @@ async def open_case(
         address=address,
         source=source,
     )
-    row = await (await conn.execute(INSERT_EVENT, values)).fetchone()
+    row = await (await conn.execute(INSERT_CASE, values)).fetchone()
     return one(row)[0]
 
 
@@ -278,7 +278,7 @@ async def _store(
         ).fetchall()
         match = best_match(near, submission.description, category.duplicate_radius_m)
         if match is None:
-            decided, event = _event_values(
+            decided, values = _case_values(
                 location,
                 category,
                 submission.severity,
@@ -290,7 +290,7 @@ async def _store(
                 source=submission.source,
             )
             row = await (
-                await conn.execute(NEW_CASE, (*event, *report, "case.created", *announce, *audit), prepare=True)
+                await conn.execute(NEW_CASE, (*values, *report, "case.created", *announce, *audit), prepare=True)
             ).fetchone()
             case_id, report_id, token, _, _ = one(row)
             state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)

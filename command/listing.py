@@ -10,7 +10,7 @@ many the unit holds; for smaller units the units index. Reports are listed where
 filed (their own units), so the newest-first scan runs on the report table itself.
 Contacts come out masked unless the caller may read personal data.
 
-The case search (``command.case_search``, the ``/cases`` page and ``GET /api/v1/events``) adds
+The case search (``command.case_search``, the ``/cases`` page and ``GET /api/v1/cases``) adds
 conditions on the case — a number or place (``q``), a department, overdue, supervised — without
 changing that plan: a narrower unit becomes the scope itself (so a street chosen in the form
 scans the street's index), and the other conditions filter the newest-first scan. A count of

@@ -202,7 +202,7 @@ CREATE TEMP TABLE settled (id bigint, state text, version int, stage_at timestam
                            deadline timestamptz, dispatched_at timestamptz, handling_department text,
                            closed_at timestamptz, due_at timestamptz) ON COMMIT DROP
 """
-SETTLE_EVENTS = """
+SETTLE_CASES = """
 UPDATE event e SET state = s.state, version = s.version, stage_at = s.stage_at, updated_at = s.stage_at,
        filed_at = s.filed_at, deadline = s.deadline, dispatched_at = s.dispatched_at,
        handling_department = s.handling_department, closed_at = s.closed_at
@@ -623,7 +623,7 @@ def _settle(conn: psycopg.Connection, cases: pd.DataFrame) -> None:
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
     with conn.cursor().copy("COPY settled FROM STDIN (FORMAT csv)") as copy:
         copy.write(buffer.getvalue())
-    conn.execute(SETTLE_EVENTS)
+    conn.execute(SETTLE_CASES)
     conn.execute(SETTLE_CLOCKS)
 
 

@@ -154,7 +154,7 @@ async def _evidence_stored(conn: psycopg.AsyncConnection, case_id: int, evidence
     if unknown:
         raise InvalidInputError(
             f"evidence not stored for case {case_id}: {', '.join(unknown)}; upload each photo "
-            f"or video to the case first (POST /api/v1/events/{case_id}/media) and name "
+            f"or video to the case first (POST /api/v1/cases/{case_id}/media) and name "
             "the hash that answers"
         )
 

@@ -74,7 +74,7 @@ class Locked:
     """An assignment row as locked for an answer."""
 
     id: int
-    event_id: int
+    case_id: int
     force_id: int
     overdue: bool
     accepted_at: datetime | None
@@ -92,7 +92,7 @@ class Locked:
 class Outcome:
     """What releasing an assignment led to: the case offered to ``next_force`` (assignment ``next_id``), or not."""
 
-    event_id: int
+    case_id: int
     force_id: int
     next_id: int | None = None
     next_force: int | None = None
@@ -134,11 +134,11 @@ async def release_and_reoffer(
     conn: psycopg.AsyncConnection, assignment_id: int, reason: str, note: str, actor: str, redispatch: Redispatch
 ) -> Outcome:
     """Release (timed out, unable) and, when configured, offer the case to the next candidate; audited, announced."""
-    event_id, force_id = await (await conn.execute(RELEASE, (assignment_id, reason, note, actor))).fetchone()  # type: ignore[misc]
-    outcome = Outcome(event_id, force_id)
+    case_id, force_id = await (await conn.execute(RELEASE, (assignment_id, reason, note, actor))).fetchone()  # type: ignore[misc]
+    outcome = Outcome(case_id, force_id)
     if redispatch.enabled:
         nxt = await (await conn.execute(REOFFER, (assignment_id, *redispatch.arguments()))).fetchone()
-        outcome = Outcome(event_id, force_id, *nxt)  # type: ignore[misc]
+        outcome = Outcome(case_id, force_id, *nxt)  # type: ignore[misc]
     await announce_release(conn, assignment_id, reason, actor, outcome)
     return outcome
 
@@ -153,26 +153,26 @@ async def announce_release(
         actor,
         action,
         f"assignment:{assignment_id}",
-        event=outcome.event_id,
+        event=outcome.case_id,
         force=outcome.force_id,
         next_force=outcome.next_force,
         next=outcome.next_id,
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"{reason}:{outcome.event_id}"))
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"{reason}:{outcome.case_id}"))
 
 
 async def _accept(conn: psycopg.AsyncConnection, row: Locked, actor: str) -> None:
     await conn.execute("UPDATE assignment SET accepted_at = now(), changed_by = %s WHERE id = %s", (actor, row.id))
     await conn.execute("SELECT cityops_force_en_route(%s)", (row.id,))
-    await record_async(conn, actor, "forces.accepted", f"assignment:{row.id}", event=row.event_id, force=row.force_id)
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row.event_id}"))
+    await record_async(conn, actor, "forces.accepted", f"assignment:{row.id}", event=row.case_id, force=row.force_id)
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row.case_id}"))
 
 
 async def _arrive(conn: psycopg.AsyncConnection, row: Locked, actor: str) -> None:
     await conn.execute("UPDATE assignment SET arrived_at = now(), changed_by = %s WHERE id = %s", (actor, row.id))
     await conn.execute("SELECT cityops_force_on_scene(%s)", (row.id,))
-    await record_async(conn, actor, "forces.on_scene", f"assignment:{row.id}", event=row.event_id, force=row.force_id)
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"on_scene:{row.event_id}"))
+    await record_async(conn, actor, "forces.on_scene", f"assignment:{row.id}", event=row.case_id, force=row.force_id)
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"on_scene:{row.case_id}"))
 
 
 def _checked_reason(answer: str, reason: str) -> str:

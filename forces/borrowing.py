@@ -21,12 +21,12 @@ from spatial.errors import ConflictError, ForbiddenError, NotFoundError
 
 
 async def request_force(
-    conn: psycopg.AsyncConnection, event_id: int, force_id: int, note: str, actor: str, scope_unit: int
+    conn: psycopg.AsyncConnection, case_id: int, force_id: int, note: str, actor: str, scope_unit: int
 ) -> dict[str, Any]:
     """File a request for another unit's force for a case the caller can see."""
     async with conn.transaction():
-        if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
-            raise NotFoundError(f"no case {event_id}")
+        if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
+            raise NotFoundError(f"no case {case_id}")
         card = await (
             await conn.execute("SELECT units, code FROM cityops_force_cards(ARRAY[%s::bigint])", (force_id,))
         ).fetchone()
@@ -36,12 +36,12 @@ async def request_force(
             raise ConflictError(f"force {card[1]} is in your jurisdiction: assign it directly")
         try:
             async with conn.transaction():
-                row = await (await conn.execute(FILE, (event_id, force_id, actor, note))).fetchone()
+                row = await (await conn.execute(FILE, (case_id, force_id, actor, note))).fetchone()
         except psycopg.errors.UniqueViolation:
-            raise ConflictError(f"force {card[1]} is already requested for case {event_id}") from None
+            raise ConflictError(f"force {card[1]} is already requested for case {case_id}") from None
         assert row is not None
-        await record_async(conn, actor, "forces.requested", f"force_request:{row[0]}", event=event_id, force=force_id)
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"requested:{event_id}"))
+        await record_async(conn, actor, "forces.requested", f"force_request:{row[0]}", event=case_id, force=force_id)
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"requested:{case_id}"))
     return await request_view(conn, row[0])
 
 
@@ -62,13 +62,13 @@ async def _own_force(conn: psycopg.AsyncConnection, force_id: int) -> None:
 async def commit_request(conn: psycopg.AsyncConnection, request_id: int, actor: str, clock: Clock) -> dict[str, Any]:
     """The owner sends its force: booked for the requesting case, or ConflictError why not."""
     async with conn.transaction():
-        _, event_id, force_id, _ = await _open_request(conn, request_id)
+        _, case_id, force_id, _ = await _open_request(conn, request_id)
         await _own_force(conn, force_id)
         await check_forces(conn, [force_id], clock, for_request=True)
-        booked = await book(conn, event_id, [force_id], actor, [], clock, request_id=request_id)
+        booked = await book(conn, case_id, [force_id], actor, [], clock, request_id=request_id)
         await conn.execute(DECIDE, ("committed", actor, booked[0]["id"], request_id))
         await record_async(
-            conn, actor, "forces.request_committed", f"force_request:{request_id}", event=event_id, force=force_id
+            conn, actor, "forces.request_committed", f"force_request:{request_id}", event=case_id, force=force_id
         )
     return await request_view(conn, request_id)
 
@@ -76,22 +76,22 @@ async def commit_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
 async def decline_request(conn: psycopg.AsyncConnection, request_id: int, actor: str) -> dict[str, Any]:
     """The owner keeps its force."""
     async with conn.transaction():
-        _, event_id, force_id, _ = await _open_request(conn, request_id)
+        _, case_id, force_id, _ = await _open_request(conn, request_id)
         await _own_force(conn, force_id)
         await conn.execute(DECIDE, ("declined", actor, None, request_id))
-        await record_async(conn, actor, "forces.request_declined", f"force_request:{request_id}", event=event_id)
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"declined:{event_id}"))
+        await record_async(conn, actor, "forces.request_declined", f"force_request:{request_id}", event=case_id)
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"declined:{case_id}"))
     return await request_view(conn, request_id)
 
 
 async def cancel_request(conn: psycopg.AsyncConnection, request_id: int, actor: str) -> dict[str, Any]:
     """The requester no longer needs it (before the owner decided)."""
     async with conn.transaction():
-        _, event_id, _, _ = await _open_request(conn, request_id)
-        if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
+        _, case_id, _, _ = await _open_request(conn, request_id)
+        if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
             raise ForbiddenError("only the requesting side cancels a request")
         await conn.execute(DECIDE, ("cancelled", actor, None, request_id))
-        await record_async(conn, actor, "forces.request_cancelled", f"force_request:{request_id}", event=event_id)
+        await record_async(conn, actor, "forces.request_cancelled", f"force_request:{request_id}", event=case_id)
     return await request_view(conn, request_id)
 
 

@@ -105,7 +105,7 @@ async def check_forces(
 
 async def book(
     conn: psycopg.AsyncConnection,
-    event_id: int,
+    case_id: int,
     force_ids: list[int],
     actor: str,
     capabilities: list[str],
@@ -116,7 +116,7 @@ async def book(
     try:
         async with conn.transaction():  # a savepoint: the unique index refusing must not end the outer one
             booked = await (
-                await conn.execute(BOOK, (event_id, actor, capabilities, clock.accept_within, request_id, force_ids))
+                await conn.execute(BOOK, (case_id, actor, capabilities, clock.accept_within, request_id, force_ids))
             ).fetchall()
     except psycopg.errors.UniqueViolation:
         raise ConflictError("another commander took one of these forces a moment ago: reload the candidates") from None
@@ -125,12 +125,12 @@ async def book(
         conn,
         actor,
         "forces.assigned",
-        f"event:{event_id}",
+        f"event:{case_id}",
         forces=force_ids,
         assignments=[row[0] for row in booked],
         request=request_id,
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"assigned:{event_id}"))
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"assigned:{case_id}"))
     return [
         {"id": row[0], "force_id": row[1], "assigned_at": row[2].isoformat(), "accept_by": row[3].isoformat()}
         for row in booked
@@ -139,7 +139,7 @@ async def book(
 
 async def assign(
     conn: psycopg.AsyncConnection,
-    event_id: int,
+    case_id: int,
     force_ids: list[int],
     capabilities: list[str],
     actor: str,
@@ -149,14 +149,14 @@ async def assign(
     if not 1 <= len(force_ids) <= MAX_FORCES or len(set(force_ids)) != len(force_ids):
         raise InvalidInputError(f"force_ids must list 1–{MAX_FORCES} different forces")
     async with conn.transaction():
-        event = await (await conn.execute("SELECT closed_at FROM event WHERE id = %s", (event_id,))).fetchone()
-        if event is None:
-            raise NotFoundError(f"no case {event_id}")
-        if event[0] is not None:
-            raise ConflictError(f"case {event_id} is closed")
+        case = await (await conn.execute("SELECT closed_at FROM event WHERE id = %s", (case_id,))).fetchone()
+        if case is None:
+            raise NotFoundError(f"no case {case_id}")
+        if case[0] is not None:
+            raise ConflictError(f"case {case_id} is closed")
         await check_forces(conn, force_ids, clock)
-        booked = await book(conn, event_id, force_ids, actor, capabilities, clock)
-    return {"case_id": event_id, "assignments": booked}
+        booked = await book(conn, case_id, force_ids, actor, capabilities, clock)
+    return {"case_id": case_id, "assignments": booked}
 
 
 async def _locked_assignment(conn: psycopg.AsyncConnection, assignment_id: int) -> tuple[Any, ...]:
@@ -180,11 +180,11 @@ async def release(conn: psycopg.AsyncConnection, assignment_id: int, reason: str
 
 async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reason: str, actor: str) -> None:
     """Release an active assignment the caller has locked (in its transaction); audited and announced."""
-    event_id, force_id = one(await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone())
+    case_id, force_id = one(await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone())
     await record_async(
-        conn, actor, "forces.released", f"assignment:{assignment_id}", event=event_id, force=force_id, reason=reason
+        conn, actor, "forces.released", f"assignment:{assignment_id}", event=case_id, force=force_id, reason=reason
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{event_id}"))
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{case_id}"))
 
 
 def stage_of(accepted_at: object, arrived_at: object, released_at: object) -> str:
@@ -211,18 +211,18 @@ async def assignment_view(conn: psycopg.AsyncConnection, assignment_id: int) -> 
     return {**row, "stage": stage_of(row["accepted_at"], row["arrived_at"], row["released_at"])}
 
 
-async def case_assignments(conn: psycopg.AsyncConnection, event_id: int) -> list[dict[str, Any]]:
+async def case_assignments(conn: psycopg.AsyncConnection, case_id: int) -> list[dict[str, Any]]:
     """A visible case's assignments, newest first, each with its story (steps, oldest first).
 
     Forces of other units show by id only; a force the case was re-offered to is named.
     """
-    if await (await conn.execute("SELECT FROM event WHERE id = %s", (event_id,))).fetchone() is None:
-        raise NotFoundError(f"no case {event_id}")
+    if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
+        raise NotFoundError(f"no case {case_id}")
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (
-            await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC", (event_id,))
+            await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC", (case_id,))
         ).fetchall()
-        steps = await (await cur.execute(STEPS, (event_id,))).fetchall()
+        steps = await (await cur.execute(STEPS, (case_id,))).fetchall()
     story: dict[int, list[dict[str, Any]]] = {}
     for step in steps:
         story.setdefault(step.pop("assignment_id"), []).append(plain(step))

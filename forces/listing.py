@@ -192,7 +192,7 @@ async def change_status(conn: psycopg.AsyncConnection, force_id: int, status: st
     if status not in STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
     if status == "assigned":
-        raise ConflictError("a force is assigned to a case with POST /api/v1/events/{id}/assignments")
+        raise ConflictError("a force is assigned to a case with POST /api/v1/cases/{id}/assignments")
     async with conn.transaction():
         active = await (await conn.execute(ACTIVE, (force_id,))).fetchone()
         if active is not None and status == "available":

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from forces.queries.recommend import CAPABILITIES, EVENT, RANK
+from forces.queries.recommend import CAPABILITIES, CASE_SITE, RANK
 from spatial.errors import InvalidInputError, NotFoundError
 
 MAX_K = 50
@@ -74,18 +74,18 @@ def _card(row: dict[str, Any], scope_unit: int) -> dict[str, Any]:
     return card
 
 
-async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, scope_unit: int) -> dict[str, Any]:
+async def candidates(conn: psycopg.AsyncConnection, case_id: int, need: Need, scope_unit: int) -> dict[str, Any]:
     """The recommendation card for a case the caller can see (else NotFoundError)."""
     if not 1 <= need.k <= MAX_K:
         raise InvalidInputError(f"k must be 1–{MAX_K}")
     await check_capabilities(conn, need.capabilities)
-    event = await (await conn.execute(EVENT, (event_id,))).fetchone()
-    if event is None:
-        raise NotFoundError(f"no case {event_id}")
+    case = await (await conn.execute(CASE_SITE, (case_id,))).fetchone()
+    if case is None:
+        raise NotFoundError(f"no case {case_id}")
     now = datetime.now(need.zone)
     params = {
-        "at": event[0],
-        "own": event[1],
+        "at": case[0],
+        "own": case[1],
         "k": need.k,
         "caps": list(need.capabilities),
         "fresh": now - need.stale_after,
@@ -114,7 +114,7 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
             card["reason"] = row["reason"]
             passed.append(card)
     answer: dict[str, Any] = {
-        "case_id": event_id,
+        "case_id": case_id,
         "k": need.k,
         "capabilities": list(need.capabilities),
         "candidates": chosen,
@@ -127,6 +127,6 @@ async def candidates(conn: psycopg.AsyncConnection, event_id: int, need: Need, s
             f"fresher than {int(need.stale_after.total_seconds() // 60)} min"
             + (f" and capabilities {', '.join(need.capabilities)}" if need.capabilities else ""),
         }
-    if event[2] is not None:
+    if case[2] is not None:
         answer["warning"] = "the case is closed"
     return answer

@@ -4,7 +4,7 @@ The form is a plain GET form, so a search is a link that can be shared and works
 JavaScript; htmx replaces only the results (and the problems shown next to the fields, out of
 band) and pushes the search into the address bar. The search itself is the API's:
 ``command.case_search.resolve`` checks what was typed and ``command.listing`` runs it under the
-user's row-level security, so the page's "导出 CSV" link — ``GET /api/v1/events`` with the same
+user's row-level security, so the page's "导出 CSV" link — ``GET /api/v1/cases`` with the same
 filters and ``format=csv`` — exports exactly the cases the page lists, through the masked export.
 
 Dates are entered as Beijing dates: "from" is that day's 00:00 in the city's zone, "to" includes
@@ -101,7 +101,7 @@ class Asked:
             "since": searched.since.isoformat() if searched.since else "",
             "until": searched.until.isoformat() if searched.until else "",
         }
-        return "/api/v1/events?" + urlencode(
+        return "/api/v1/cases?" + urlencode(
             {**{k: v for k, v in names.items() if v}, "limit": MAX_LIMIT, "format": "csv"}
         )
 

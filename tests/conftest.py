@@ -335,6 +335,6 @@ def upload_evidence(
 ) -> str:
     """Upload a photo (a fresh tiny PNG by default) as evidence of the case; its SHA-256 as stored."""
     files = [("media", ("evidence.png", photo or tiny_png(), "image/png"))]
-    answer = client.post(f"/api/v1/events/{case}/media", files=files, headers=headers or {})
+    answer = client.post(f"/api/v1/cases/{case}/media", files=files, headers=headers or {})
     assert answer.status_code == 201, answer.text
     return answer.json()["media"][0]["sha256"]

@@ -261,7 +261,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
 
     def merge(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         into, _, other = fresh_cases(client, nanjing, p) if ctx["fresh"] else (p.case_id, "", p.extra["other_case"])
-        return "POST", f"/api/v1/events/{into}/merge", {"json": {"case_id": int(other), "reason": "same hole"}}
+        return "POST", f"/api/v1/cases/{into}/merge", {"json": {"case_id": int(other), "reason": "same hole"}}
 
     def split(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         report = fresh_cases(client, nanjing, p)[1] if ctx["fresh"] else p.report_id
@@ -347,28 +347,28 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             get(lambda p: "/api/v1/route", lambda p: {"lon": p.lon, "lat": p.lat, "category": CATEGORY})
         ),
         ("POST", "/api/v1/reports"): Call(post(lambda p: "/api/v1/reports", json=Place.body), 201, "refused"),
-        ("GET", "/api/v1/events"): Call(
-            get(lambda p: "/api/v1/events", around), outside="filtered", present=listed("case_id")
+        ("GET", "/api/v1/cases"): Call(
+            get(lambda p: "/api/v1/cases", around), outside="filtered", present=listed("case_id")
         ),
         ("GET", "/api/v1/reports"): Call(
             get(lambda p: "/api/v1/reports", around), outside="filtered", present=listed("report_id")
         ),
-        ("GET", "/api/v1/events/{case_id}"): Call(get(lambda p: f"/api/v1/events/{p.case_id}"), outside="hidden"),
+        ("GET", "/api/v1/cases/{case_id}"): Call(get(lambda p: f"/api/v1/cases/{p.case_id}"), outside="hidden"),
         ("GET", "/api/v1/reports/{report_id}"): Call(get(lambda p: f"/api/v1/reports/{p.report_id}"), outside="hidden"),
-        ("POST", "/api/v1/events/{case_id}/merge"): Call(merge, outside="hidden", fresh=True),
+        ("POST", "/api/v1/cases/{case_id}/merge"): Call(merge, outside="hidden", fresh=True),
         ("POST", "/api/v1/reports/{report_id}/split"): Call(split, outside="hidden", fresh=True),
         ("GET", "/api/v1/media/{sha256}"): Call(get(lambda p: f"/api/v1/media/{p.media}"), outside="hidden"),
-        ("POST", "/api/v1/events/{case_id}/media"): Call(
+        ("POST", "/api/v1/cases/{case_id}/media"): Call(
             lambda p, c: (
                 "POST",
-                f"/api/v1/events/{p.case_id}/media",
+                f"/api/v1/cases/{p.case_id}/media",
                 {"files": [("media", ("evidence.png", _png(7), "image/png"))]},
             ),
             201,
             "hidden",
         ),
-        ("GET", "/api/v1/events/{case_id}/media"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/media"), outside="hidden"
+        ("GET", "/api/v1/cases/{case_id}/media"): Call(
+            get(lambda p: f"/api/v1/cases/{p.case_id}/media"), outside="hidden"
         ),
         ("GET", "/open311/v2/discovery.{fmt}"): Call(fixed("/open311/v2/discovery.json")),
         ("GET", "/open311/v2/services.{fmt}"): Call(fixed("/open311/v2/services.json")),
@@ -436,21 +436,21 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             outside="filtered",
             present=lambda r, p: r.json()["accepted"] == 1,
         ),
-        ("GET", "/api/v1/events/{case_id}/candidates"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/candidates"), outside="hidden"
+        ("GET", "/api/v1/cases/{case_id}/candidates"): Call(
+            get(lambda p: f"/api/v1/cases/{p.case_id}/candidates"), outside="hidden"
         ),
-        ("POST", "/api/v1/events/{case_id}/assignments"): Call(
+        ("POST", "/api/v1/cases/{case_id}/assignments"): Call(
             lambda p, c: (
                 "POST",
-                f"/api/v1/events/{p.case_id}/assignments",
+                f"/api/v1/cases/{p.case_id}/assignments",
                 {"json": {"force_ids": [int(force(p, c))]}},
             ),
             201,
             "hidden",
             fresh=True,
         ),
-        ("GET", "/api/v1/events/{case_id}/assignments"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/assignments"), outside="hidden"
+        ("GET", "/api/v1/cases/{case_id}/assignments"): Call(
+            get(lambda p: f"/api/v1/cases/{p.case_id}/assignments"), outside="hidden"
         ),
         ("POST", "/api/v1/assignments/{assignment_id}/accept"): Call(
             lambda p, c: ("POST", f"/api/v1/assignments/{assignment(p, c)}/accept", {}), outside="hidden", fresh=True
@@ -499,13 +499,13 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/api/v1/force-requests/{request_id}/cancel"): Call(
             lambda p, c: ("POST", f"/api/v1/force-requests/{outgoing(p, c)}/cancel", {}), outside="hidden", fresh=True
         ),
-        ("GET", "/api/v1/events/{case_id}/transitions"): Call(
-            get(lambda p: f"/api/v1/events/{p.case_id}/transitions"), outside="hidden"
+        ("GET", "/api/v1/cases/{case_id}/transitions"): Call(
+            get(lambda p: f"/api/v1/cases/{p.case_id}/transitions"), outside="hidden"
         ),
-        ("POST", "/api/v1/events/{case_id}/transitions"): Call(
+        ("POST", "/api/v1/cases/{case_id}/transitions"): Call(
             lambda p, c: (
                 "POST",
-                f"/api/v1/events/{reported(p, c)}/transitions",
+                f"/api/v1/cases/{reported(p, c)}/transitions",
                 {"json": {"action": "accept", "version": 0}},
             ),
             outside="hidden",

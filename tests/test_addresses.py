@@ -90,7 +90,7 @@ def test_a_report_inside_a_building_gets_the_address_of_its_place(client: TestCl
         f"{spot['city']} {spot['district']} {spot['street']} {community_place(spot['community'])} "
         f"第 {grid} 网格 {building} 号楼"
     )
-    case = client.get(f"/api/v1/events/{filed['case_id']}").json()
+    case = client.get(f"/api/v1/cases/{filed['case_id']}").json()
     assert case["address"] == expected
     [published] = client.get(f"/open311/v2/requests/{filed['report_id']}.json").json()
     assert published["address"] == expected
@@ -103,7 +103,7 @@ def test_a_report_inside_a_building_gets_the_address_of_its_place(client: TestCl
 
 def test_a_grid_without_buildings_names_the_administrative_district(client: TestClient, nanjing: Engine) -> None:
     spot = place(nanjing, GRID_SPOT)
-    address = client.get(f"/api/v1/events/{report(client, spot)['case_id']}").json()["address"]
+    address = client.get(f"/api/v1/cases/{report(client, spot)['case_id']}").json()["address"]
     grid = number_in(spot["grid"], GRID_NUMBER)
     assert address == f"南京市 {spot['district']} {spot['street']} {community_place(spot['community'])} 第 {grid} 网格"
     assert "江北新区" not in address  # the management unit is not part of a postal address
@@ -112,7 +112,7 @@ def test_a_grid_without_buildings_names_the_administrative_district(client: Test
 def test_a_given_address_is_kept_as_given(client: TestClient, nanjing: Engine) -> None:
     spot = place(nanjing, BUILDING_SPOT)
     filed = report(client, spot, address="中山路 100 号")
-    assert client.get(f"/api/v1/events/{filed['case_id']}").json()["address"] == "中山路 100 号"
+    assert client.get(f"/api/v1/cases/{filed['case_id']}").json()["address"] == "中山路 100 号"
     [published] = client.get(f"/open311/v2/requests/{filed['report_id']}.json").json()
     assert published["address"] == "中山路 100 号"
 
@@ -132,7 +132,7 @@ def test_an_open311_report_without_address_string_is_published_with_one(
     assert posted.status_code in (200, 201), posted.text
     [answer] = posted.json()
     [published] = client.get(f"/open311/v2/requests/{answer['service_request_id']}.json").json()
-    case = client.get(f"/api/v1/events/{published['cityops_case_id']}").json()
+    case = client.get(f"/api/v1/cases/{published['cityops_case_id']}").json()
     assert isinstance(published["address"], str) and published["address"] == case["address"]
     assert published["address"].startswith(f"南京市 {spot['district']} {spot['street']} ")
     root = ET.fromstring(client.get(f"/open311/v2/requests/{answer['service_request_id']}.xml").content)
@@ -146,7 +146,7 @@ def test_the_case_page_shows_the_stored_address_in_either_language(
 
     spot = place(nanjing, BUILDING_SPOT)
     case_id = report(client, spot)["case_id"]
-    address = client.get(f"/api/v1/events/{case_id}").json()["address"]
+    address = client.get(f"/api/v1/cases/{case_id}").json()["address"]
     browser = signed_in(server, person(nanjing, "320100", ["city_commander"]))
     for lang in ("zh-CN", "en"):
         page = browser.get(f"/cases/{case_id}", params={"lang": lang})

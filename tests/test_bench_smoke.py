@@ -44,7 +44,7 @@ def test_bench_access_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     output = console.export_text()
     assert [row.measure.split(",")[0] for row in rows] == [
         "POST /api/v1/reports (in the street)",
-        "GET /api/v1/events?limit=100",
+        "GET /api/v1/cases?limit=100",
         "GET /api/v1/reports?limit=100",
     ]
     assert all(row.ratio > 0 for row in rows) and "street user" in output and "city-wide user" in output

@@ -24,7 +24,7 @@ OUTSIDE = "320104"  # 秦淮区: new_case puts its cases in 玄武区 (320102)
 
 
 def media_of(client: TestClient, case: int, headers: dict[str, str] | None = None) -> httpx.Response:
-    return client.get(f"/api/v1/events/{case}/media", headers=headers or {})
+    return client.get(f"/api/v1/cases/{case}/media", headers=headers or {})
 
 
 def send(
@@ -34,7 +34,7 @@ def send(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     parts = [("media", (name, content, declared)) for name, content, declared in files]
-    return client.post(f"/api/v1/events/{case}/media", files=parts, headers=headers or {})
+    return client.post(f"/api/v1/cases/{case}/media", files=parts, headers=headers or {})
 
 
 def rows(nanjing: Engine, case: int) -> list[tuple[str, str]]:
@@ -140,8 +140,8 @@ def test_evidence_of_another_case_or_never_uploaded_is_refused_naming_the_hash(
         refused = step(client, case, "feedback", version, evidence=named)
         assert refused.status_code == 422, refused.text
         detail = refused.json()["detail"]
-        assert all(h in detail for h in wrong) and mine not in detail and f"/api/v1/events/{case}/media" in detail
-    assert client.get(f"/api/v1/events/{case}/transitions").json()["version"] == version  # nothing moved
+        assert all(h in detail for h in wrong) and mine not in detail and f"/api/v1/cases/{case}/media" in detail
+    assert client.get(f"/api/v1/cases/{case}/transitions").json()["version"] == version  # nothing moved
     assert step(client, case, "feedback", version, evidence=[mine]).status_code == 200
 
 
@@ -164,18 +164,18 @@ def test_bad_uploads_are_refused_with_what_to_fix_and_nothing_is_recorded(
         assert answer.status_code == status and says in answer.json()["detail"], answer.text
     boundary = "evidenceboundary"
     multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    nothing = client.post(f"/api/v1/events/{case}/media", content=f"--{boundary}--\r\n".encode(), headers=multipart)
+    nothing = client.post(f"/api/v1/cases/{case}/media", content=f"--{boundary}--\r\n".encode(), headers=multipart)
     assert nothing.status_code == 422 and "at least one photo or video" in nothing.json()["detail"]
-    as_json = client.post(f"/api/v1/events/{case}/media", json={"media": "x"})
+    as_json = client.post(f"/api/v1/cases/{case}/media", json={"media": "x"})
     assert as_json.status_code == 415 and "multipart/form-data" in as_json.json()["detail"]
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="a.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode() + photo(45)  # dropped: no closing boundary
-    cut_off = client.post(f"/api/v1/events/{case}/media", content=body, headers=multipart)
+    cut_off = client.post(f"/api/v1/cases/{case}/media", content=body, headers=multipart)
     assert cut_off.status_code == 422 and "truncated" in cut_off.json()["detail"]
     unknown = client.post(
-        f"/api/v1/events/{case}/media", data={"note": "x"}, files=[("media", ("a.png", tiny_png(), "image/png"))]
+        f"/api/v1/cases/{case}/media", data={"note": "x"}, files=[("media", ("a.png", tiny_png(), "image/png"))]
     )
     assert unknown.status_code == 422 and "unknown multipart field" in unknown.json()["detail"]
     assert rows(nanjing, case) == [] and media_of(client, case).json()["items"] == []
@@ -219,7 +219,7 @@ def test_the_same_file_uploaded_at_once_is_one_row(
 
     def upload(i: int) -> httpx.Response:
         files = [("media", (f"{i}.png", content, "image/png"))]
-        return httpx.post(f"{server}/api/v1/events/{case}/media", files=files, headers=hands[i % 3], timeout=30)
+        return httpx.post(f"{server}/api/v1/cases/{case}/media", files=files, headers=hands[i % 3], timeout=30)
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(upload, range(8)))

@@ -64,11 +64,11 @@ def ids(answer: object) -> list[str]:
 def test_search_by_number_place_address_and_each_filter(client: TestClient, made: dict[str, str]) -> None:
     closed, void = made["closed"], made["void"]
     for q in (closed, made["external"], f"长江路{made['tag']}"):
-        assert closed in ids(client.get("/api/v1/events", params={"q": q})), q
-    assert ids(client.get("/api/v1/events", params={"q": closed})) == [closed]  # the number, nothing else
+        assert closed in ids(client.get("/api/v1/cases", params={"q": q})), q
+    assert ids(client.get("/api/v1/cases", params={"q": closed})) == [closed]  # the number, nothing else
     by_place = {"q": "梅园新村", "state": "closed", "since": "2000-01-01T00:00:00+08:00"}
-    assert closed in ids(client.get("/api/v1/events", params={**by_place, "limit": 1000}))
-    assert ids(client.get("/api/v1/events", params={"q": made["tag"], "state": "void"})) == [void]
+    assert closed in ids(client.get("/api/v1/cases", params={**by_place, "limit": 1000}))
+    assert ids(client.get("/api/v1/cases", params={"q": made["tag"], "state": "void"})) == [void]
     base = {"q": f"长江路{made['tag']}"}
     checks = [
         ({"category": "上水井盖"}, {closed, void}),
@@ -84,19 +84,19 @@ def test_search_by_number_place_address_and_each_filter(client: TestClient, made
         ({"state": "closed", "overdue": "true", "unit": STREET, "category": "上水井盖"}, {closed}),
     ]
     for extra, expected in checks:
-        assert set(ids(client.get("/api/v1/events", params={**base, **extra}))) == expected, extra
-    first = client.get("/api/v1/events", params={**base, "limit": 1})
+        assert set(ids(client.get("/api/v1/cases", params={**base, **extra}))) == expected, extra
+    first = client.get("/api/v1/cases", params={**base, "limit": 1})
     assert ids(first) == [void] and first.json()["next"]  # newest first, then the next page
     assert ids(client.get(first.json()["next"])) == [closed]
     window = {**base, "since": "2000-01-01T00:00:00+08:00", "until": datetime.now(UTC).isoformat()}
-    assert set(ids(client.get("/api/v1/events", params=window))) == {closed, void}
-    row = client.get("/api/v1/events", params={"q": closed}).json()["items"][0]
+    assert set(ids(client.get("/api/v1/cases", params=window))) == {closed, void}
+    row = client.get("/api/v1/cases", params={"q": closed}).json()["items"][0]
     assert row["category_name"] == "上水井盖" and row["overdue"] and row["due_at"] is None
     assert row["external_id"] == made["external"] and row["address"] == f"长江路{made['tag']}号"
 
 
 def test_masked_csv_export_of_a_search(client: TestClient, made: dict[str, str]) -> None:
-    answer = client.get("/api/v1/events", params={"q": made["tag"], "format": "csv"})
+    answer = client.get("/api/v1/cases", params={"q": made["tag"], "format": "csv"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert {r["id"] for r in rows} == {made["closed"], made["void"]}
@@ -116,11 +116,11 @@ def test_bad_filters_are_422_saying_what_to_fix(client: TestClient, caller: Call
             "the end must be after the start",
         ),
     ):
-        answer = client.get("/api/v1/events", params=params)
+        answer = client.get("/api/v1/cases", params=params)
         assert answer.status_code == 422 and words in answer.text, (params, answer.text)
-    assert client.get("/api/v1/events", params={"q": "绝无此地名zz"}).json()["items"] == []
+    assert client.get("/api/v1/cases", params={"q": "绝无此地名zz"}).json()["items"] == []
     district = caller(["district"], "320115")  # 江宁区: 梅园新村 is another district's street
-    refused = client.get("/api/v1/events", params={"unit": STREET}, headers=district)
+    refused = client.get("/api/v1/cases", params={"unit": STREET}, headers=district)
     assert refused.status_code == 422 and f"no unit with code '{STREET}' in your jurisdiction" in refused.text
 
 
@@ -129,8 +129,8 @@ def test_another_street_never_finds_the_case_by_number(
 ) -> None:
     own, other = caller(["street"], STREET), caller(["street"], OTHER_STREET)
     for q in (made["closed"], made["external"], "梅园新村"):
-        assert made["closed"] not in ids(client.get("/api/v1/events", params={"q": q, "limit": 1000}, headers=other))
-    assert ids(client.get("/api/v1/events", params={"q": made["closed"]}, headers=own)) == [made["closed"]]
+        assert made["closed"] not in ids(client.get("/api/v1/cases", params={"q": q, "limit": 1000}, headers=other))
+    assert ids(client.get("/api/v1/cases", params={"q": made["closed"]}, headers=own)) == [made["closed"]]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_page_lists_searches_pages_and_shows_problems_in_words(pages: TestClient
     page = pages.get("/cases", params={"q": made["tag"], "state": "closed", "from": "2000-01-01"})
     assert page.status_code == 200 and f'href="/cases/{made["closed"]}"' in page.text
     assert "已结案" in page.text and "已超期" in page.text and "共 1 件" in page.text
-    export = f"/api/v1/events?q={made['tag']}&amp;state=closed&amp;since=2000-01-01T00%3A00%3A00%2B08%3A00"
+    export = f"/api/v1/cases?q={made['tag']}&amp;state=closed&amp;since=2000-01-01T00%3A00%3A00%2B08%3A00"
     assert export in page.text and "format=csv" in page.text
     paged = pages.get("/cases", params={"q": made["tag"]}, headers={"HX-Request": "true"})
     assert "<form" not in paged.text and made["void"] in paged.text and 'hx-swap-oob="true"' in paged.text

@@ -35,7 +35,7 @@ def post(client: TestClient, body: dict) -> dict:
 
 
 def case(client: TestClient, case_id: str) -> dict:
-    response = client.get(f"/api/v1/events/{case_id}")
+    response = client.get(f"/api/v1/cases/{case_id}")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -74,7 +74,7 @@ def test_a_case_shows_its_reports_media_and_masked_contact(client: TestClient, c
         files=[("media", ("bridge.png", image.getvalue(), "image/png"))],
     ).json()
     assert second["case_id"] == first["case_id"]
-    view = client.get(f"/api/v1/events/{first['case_id']}", headers=caller(["checker"], "320100")).json()
+    view = client.get(f"/api/v1/cases/{first['case_id']}", headers=caller(["checker"], "320100")).json()
     assert view["report_count"] == 2 and [r["id"] for r in view["reports"]] == [first["report_id"], second["report_id"]]
     assert view["reports"][0]["reporter"] == {"name": "王**", "phone": "138****5678"}
     assert view["responsible"]["tier"] == "street" and view["routing_trace"]["index"] in ("interior", "boundary")
@@ -89,8 +89,8 @@ def test_a_case_shows_its_reports_media_and_masked_contact(client: TestClient, c
     assert single["case_id"] == first["case_id"] and "13812345678" not in str(single)
     assert client.get("/api/v1/media/" + "0" * 64).status_code == 404
     assert client.get("/api/v1/media/not-a-hash").status_code == 404
-    assert client.get("/api/v1/events/999999999").status_code == 404
-    assert client.get("/api/v1/events/0").status_code == 422
+    assert client.get("/api/v1/cases/999999999").status_code == 404
+    assert client.get("/api/v1/cases/0").status_code == 422
 
 
 def test_manual_merge_and_its_undo(client: TestClient, nanjing: Engine) -> None:
@@ -99,7 +99,7 @@ def test_manual_merge_and_its_undo(client: TestClient, nanjing: Engine) -> None:
     extra = post(client, report(2_210, "河边又有垃圾袋"))
     assert extra["case_id"] == other["case_id"]
     merged = client.post(
-        f"/api/v1/events/{keep['case_id']}/merge", json={"case_id": int(other["case_id"]), "reason": "同一处河岸"}
+        f"/api/v1/cases/{keep['case_id']}/merge", json={"case_id": int(other["case_id"]), "reason": "同一处河岸"}
     )
     assert merged.status_code == 200 and merged.json()["reports_moved"] == 2
     kept, gone = case(client, keep["case_id"]), case(client, other["case_id"])
@@ -138,7 +138,7 @@ def test_an_automatically_joined_report_splits_into_a_new_routed_case(client: Te
 def test_merge_refusals(client: TestClient) -> None:
     one = post(client, report(4_000, "施工渣土堆放"))
     two = post(client, report(4_300, "渣土"))
-    url = f"/api/v1/events/{one['case_id']}/merge"
+    url = f"/api/v1/cases/{one['case_id']}/merge"
     assert client.post(url, json={"case_id": int(one["case_id"]), "reason": "x"}).status_code == 409
     assert client.post(url, json={"case_id": 999_999_999, "reason": "x"}).status_code == 404
     assert client.post(url, json={"case_id": int(two["case_id"])}).status_code == 422  # a merge needs a reason

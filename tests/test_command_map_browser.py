@@ -292,7 +292,7 @@ def test_every_time_shown_is_beijing_time(
     for value, shown in stamps:
         at = datetime.fromisoformat(value).astimezone(BEIJING)
         assert shown == at.strftime("%m/%d %H:%M" if lang == "zh-CN" else "%m/%d, %H:%M"), (value, shown)
-    detail = httpx.get(f"{server}/api/v1/events/{case_under_force['case']}", headers=caller(["street"], STREET)).json()
+    detail = httpx.get(f"{server}/api/v1/cases/{case_under_force['case']}", headers=caller(["street"], STREET)).json()
     deadline = datetime.fromisoformat(detail["deadline"]).astimezone(BEIJING)
     assert deadline.strftime("%H:%M") in page.inner_text("#cityops-side table")
     view.assert_offline(server)
@@ -306,7 +306,7 @@ def test_a_network_failure_is_said_in_words(
     page = view.page
     go(page, case_under_force["lat"], case_under_force["lon"], 16)  # type: ignore[arg-type]
     wait_until(page, f"!!window.cityopsCases['{case_under_force['case']}']")
-    page.route("**/api/v1/events/**", lambda route: route.abort())  # the network drops as the case is opened
+    page.route("**/api/v1/cases/**", lambda route: route.abort())  # the network drops as the case is opened
     page.evaluate(f"void cityopsCases['{case_under_force['case']}'].marker.fire('click')")
     wait_until(page, "!!document.querySelector('#cityops-side [role=alert]')")
     said = page.inner_text("#cityops-side")

@@ -165,7 +165,7 @@ def test_own_unit_first_then_neighbours_then_the_rest_with_reasons(client: TestC
     sleeping, _ = add_force(
         nanjing, own_code, [cap], "person", at=(lon + 0.0006, lat), shift=(clock_time(0, 0), clock_time(0, 1))
     )
-    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 3, "capability": cap}).json()
+    card = client.get(f"/api/v1/cases/{case}/candidates", params={"k": 3, "capability": cap}).json()
     chosen = [c["id"] for c in card["candidates"]]
     assert chosen == [far_own, near_neighbour, nearest_other]
     assert [c["tier"] for c in card["candidates"]] == [0, 1, 2]
@@ -177,7 +177,7 @@ def test_own_unit_first_then_neighbours_then_the_rest_with_reasons(client: TestC
     passed = {p["id"]: p["reason"] for p in card["passed_over"]}
     assert passed[stale] == "stale_position" and passed[sleeping] == "off_shift"
     assert "shortfall" not in card
-    lacking = client.get(f"/api/v1/events/{case}/candidates", params={"k": 9, "capability": cap}).json()
+    lacking = client.get(f"/api/v1/cases/{case}/candidates", params={"k": 9, "capability": cap}).json()
     assert lacking["shortfall"]["missing"] == 6 and cap in lacking["shortfall"]["reason"]
 
 
@@ -217,7 +217,7 @@ def test_each_kind_of_force_gets_the_documented_preference_tier(client: TestClie
             ("own street", own_code, 0.009),
         ]
     }
-    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 7, "capability": cap}).json()
+    card = client.get(f"/api/v1/cases/{case}/candidates", params={"k": 7, "capability": cap}).json()
     by_id = {force_id: name for name, force_id in forces.items()}
     assert [(by_id[c["id"]], c["tier"], c["reasons"][0]) for c in card["candidates"]] == [
         ("district", 0, "responsible_unit"),
@@ -232,10 +232,10 @@ def test_each_kind_of_force_gets_the_documented_preference_tier(client: TestClie
 
 def test_candidate_input_is_checked(client: TestClient, nanjing: Engine) -> None:
     case = report(client, *inside(nanjing, "320102002"), nanjing)
-    assert client.get(f"/api/v1/events/{case}/candidates", params={"capability": "teleport"}).status_code == 422
-    assert client.get(f"/api/v1/events/{case}/candidates", params={"k": 0}).status_code == 422
-    assert client.get(f"/api/v1/events/{case}/candidates", params={"k": 51}).status_code == 422
-    assert client.get("/api/v1/events/999999999999/candidates").status_code == 404
+    assert client.get(f"/api/v1/cases/{case}/candidates", params={"capability": "teleport"}).status_code == 422
+    assert client.get(f"/api/v1/cases/{case}/candidates", params={"k": 0}).status_code == 422
+    assert client.get(f"/api/v1/cases/{case}/candidates", params={"k": 51}).status_code == 422
+    assert client.get("/api/v1/cases/999999999999/candidates").status_code == 404
 
 
 # ---- dispatch -------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def test_a_hundred_commanders_race_and_one_books_the_force(
 
     def attempt(n: int) -> httpx.Response:
         with httpx.Client(base_url=server, headers=staff, timeout=30) as http:
-            return http.post(f"/api/v1/events/{cases[n % 2]}/assignments", json={"force_ids": [force_id]})
+            return http.post(f"/api/v1/cases/{cases[n % 2]}/assignments", json={"force_ids": [force_id]})
 
     with ThreadPoolExecutor(max_workers=25) as pool:
         answers = list(pool.map(attempt, range(100)))
@@ -274,7 +274,7 @@ def test_assignment_is_all_or_nothing_and_names_what_is_wrong(
     resting, resting_code = add_force(nanjing, "320102002", ["drainage"], at=(lon, lat))
     client.put(f"/api/v1/forces/{resting}/status", json={"status": "off_duty"})
     other, _ = add_force(nanjing, "320104", ["drainage"], at=(lon, lat))
-    url = f"/api/v1/events/{case}/assignments"
+    url = f"/api/v1/cases/{case}/assignments"
     for forces, status, message in (
         ([good, stale], 409, f"force {stale_code}'s last position is from"),
         ([never], 409, f"force {never_code} has never reported a position"),
@@ -290,14 +290,14 @@ def test_assignment_is_all_or_nothing_and_names_what_is_wrong(
     with nanjing.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM assignment WHERE force_id = :f"), {"f": good}).scalar_one() == 0
     assert client.post(url, json={"force_ids": [good]}).status_code == 201
-    assert client.post("/api/v1/events/999999999999/assignments", json={"force_ids": [good]}).status_code == 404
+    assert client.post("/api/v1/cases/999999999999/assignments", json={"force_ids": [good]}).status_code == 404
 
 
 def test_accept_then_release_frees_the_force(client: TestClient, nanjing: Engine) -> None:
     lon, lat = inside(nanjing, "320102002")
     case = report(client, lon, lat, nanjing)
     force_id, _ = add_force(nanjing, "320102002", ["drainage"], at=(lon, lat))
-    booked = client.post(f"/api/v1/events/{case}/assignments", json={"force_ids": [force_id]}).json()
+    booked = client.post(f"/api/v1/cases/{case}/assignments", json={"force_ids": [force_id]}).json()
     assignment = booked["assignments"][0]["id"]
     accepted = client.post(f"/api/v1/assignments/{assignment}/accept").json()
     assert accepted["force_status"] == "en_route" and accepted["accepted_at"]
@@ -307,7 +307,7 @@ def test_accept_then_release_frees_the_force(client: TestClient, nanjing: Engine
     assert released["release_reason"] == "completed" and released["force_status"] == "available"
     assert client.post(f"/api/v1/assignments/{assignment}/release", json={"reason": "completed"}).status_code == 409
     assert client.post(f"/api/v1/assignments/{assignment}/release", json={"reason": "bored"}).status_code == 422
-    listed = client.get(f"/api/v1/events/{case}/assignments").json()["items"]
+    listed = client.get(f"/api/v1/cases/{case}/assignments").json()["items"]
     assert [a["id"] for a in listed] == [assignment]
 
 
@@ -318,7 +318,7 @@ def test_an_unaccepted_assignment_is_offered_to_the_next_candidate(client: TestC
     cap = new_capability(nanjing)
     first, _ = add_force(nanjing, own_code, [cap], at=(lon, lat))
     second, _ = add_force(nanjing, own_code, [cap], at=(lon + 0.002, lat))
-    booked = client.post(f"/api/v1/events/{case}/assignments", json={"force_ids": [first], "capabilities": [cap]})
+    booked = client.post(f"/api/v1/cases/{case}/assignments", json={"force_ids": [first], "capabilities": [cap]})
     assignment = booked.json()["assignments"][0]["id"]
     with nanjing.begin() as conn:  # the deadline passes (the service's sweeper runs every 5 s)
         conn.execute(
@@ -327,7 +327,7 @@ def test_an_unaccepted_assignment_is_offered_to_the_next_candidate(client: TestC
     deadline = time.monotonic() + 15
     items: list[dict] = []
     while time.monotonic() < deadline:
-        items = client.get(f"/api/v1/events/{case}/assignments").json()["items"]
+        items = client.get(f"/api/v1/cases/{case}/assignments").json()["items"]
         if len(items) == 2:
             break
         time.sleep(0.5)
@@ -345,7 +345,7 @@ def test_a_district_borrows_another_districts_force(client: TestClient, nanjing:
     case = report(client, lon, lat, nanjing)
     cap = new_capability(nanjing)
     pump, pump_code = add_force(nanjing, "320104", ["drainage", cap], "equipment", at=(lon + 0.01, lat))
-    card = client.get(f"/api/v1/events/{case}/candidates", params={"k": 1, "capability": cap}, headers=xuanwu).json()
+    card = client.get(f"/api/v1/cases/{case}/candidates", params={"k": 1, "capability": cap}, headers=xuanwu).json()
     offered = card["candidates"][0]
     assert offered["id"] == pump and "request_from_owner" in offered["reasons"]
     assert offered["in_your_jurisdiction"] is False and "contact_phone" not in offered

@@ -18,7 +18,7 @@ from tests.test_workflow import new_case, step, walk
 
 
 def _version(client: TestClient, case: int) -> int:
-    return client.get(f"/api/v1/events/{case}/transitions").json()["version"]
+    return client.get(f"/api/v1/cases/{case}/transitions").json()["version"]
 
 
 @pytest.fixture(scope="module")

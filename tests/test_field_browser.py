@@ -180,7 +180,7 @@ def test_a_refusal_reads_in_words_and_unable_asks_a_reason_on_a_desktop(
     field = signed_in(browser, quick, person_behind(nanjing, code), "/field", **DESKTOP)
     wait_until(field.page, "window.cityopsFieldReady === true")
     booked = httpx.post(
-        f"{quick}/api/v1/events/{case_id}/assignments",
+        f"{quick}/api/v1/cases/{case_id}/assignments",
         headers=caller(["street"], STREET),
         json={"force_ids": [force_id], "capabilities": [cap]},
     )
@@ -215,7 +215,7 @@ def test_a_timed_out_assignment_shows_its_re_offer_on_the_commanders_panel(
     command = signed_in(browser, quick, commander(nanjing), "/map", **DESKTOP)
     open_case(command, case_id, lon, lat)
     booked = httpx.post(
-        f"{quick}/api/v1/events/{case_id}/assignments",
+        f"{quick}/api/v1/cases/{case_id}/assignments",
         headers=caller(["street"], STREET),
         json={"force_ids": [first], "capabilities": [cap]},
     )

@@ -88,7 +88,7 @@ def crew(
 
 
 def offer(client: TestClient, case: int, force_id: int, caps: list[str]) -> int:
-    booked = client.post(f"/api/v1/events/{case}/assignments", json={"force_ids": [force_id], "capabilities": caps})
+    booked = client.post(f"/api/v1/cases/{case}/assignments", json={"force_ids": [force_id], "capabilities": caps})
     assert booked.status_code == 201, booked.text
     return int(booked.json()["assignments"][0]["id"])
 
@@ -101,7 +101,7 @@ def answer(client: TestClient, who: dict[str, str], assignment: int, given: str,
 
 def story(client: TestClient, case: int) -> dict[int, dict[str, Any]]:
     """The case's assignments by id (as the commander's panel reads them)."""
-    response = client.get(f"/api/v1/events/{case}/assignments")
+    response = client.get(f"/api/v1/cases/{case}/assignments")
     assert response.status_code == 200, response.text
     return {item["id"]: item for item in response.json()["items"]}
 
@@ -331,8 +331,8 @@ def test_a_borrowed_force_sees_its_case_summary_and_nothing_more(
     assignment = offer(client, far, force_id, caps)
     items = client.get("/api/v1/me/assignments", headers=person).json()["items"]
     assert [(i["id"], i["case_id"]) for i in items][:1] == [(assignment, far)]
-    assert client.get(f"/api/v1/events/{far}", headers=person).status_code == 403  # no cases:read at all
-    assert client.get(f"/api/v1/events/{far}", headers=grid_worker).status_code == 404  # outside their unit
+    assert client.get(f"/api/v1/cases/{far}", headers=person).status_code == 403  # no cases:read at all
+    assert client.get(f"/api/v1/cases/{far}", headers=grid_worker).status_code == 404  # outside their unit
     assert all(i["id"] != assignment for i in client.get("/api/v1/me/assignments", headers=stranger).json()["items"])
     refused = answer(client, stranger, assignment, "accept")
     assert refused.status_code == 403 and "you answer for force" in refused.json()["detail"]

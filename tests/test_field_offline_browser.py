@@ -269,7 +269,7 @@ def test_the_page_opens_offline_after_one_online_visit(
         }
         return urls;
     }""")
-    assert "/map/worker" in kept and not [u for u in kept if u.startswith(("/api/v1/events", "/api/v1/reports"))]
+    assert "/map/worker" in kept and not [u for u in kept if u.startswith(("/api/v1/cases", "/api/v1/reports"))]
     page.click("[data-sign-out]")  # signing out forgets the copies of the pages (they carry the user's name)
     page.wait_for_url(f"{server}/login")
     wait_until(page, "caches.open('cityops-pages').then(c => c.match('/map/worker')).then(r => !r)")
@@ -285,7 +285,7 @@ def test_an_answer_given_offline_is_sent_when_back_online_and_a_replay_reads_as_
     person = person_behind(nanjing, code)
     case_id = new_case(server, caller, nanjing, lon, lat)
     booked = httpx.post(
-        f"{server}/api/v1/events/{case_id}/assignments",
+        f"{server}/api/v1/cases/{case_id}/assignments",
         headers=caller(["street"], STREET),
         json={"force_ids": [force_id], "capabilities": [cap]},
     )

@@ -136,7 +136,7 @@ def test_ratings_by_token_and_an_unsatisfied_reporter_reopens_the_case(
     assert again.status_code == 409 and "already rated (satisfied)" in again.json()["detail"]
     unhappy = rating(second, "unsatisfied", "井盖仍松动")
     assert unhappy.status_code == 201 and unhappy.json()["reopened"] and unhappy.json()["state"] == "filed"
-    last = client.get(f"/api/v1/events/{case}/transitions").json()["transitions"][-1]
+    last = client.get(f"/api/v1/cases/{case}/transitions").json()["transitions"][-1]
     assert last["action"] == "reopen" and last["actor"].startswith("reporter:report/") and "井盖仍松动" in last["note"]
     body = {**REPORT, "lon": 118.9, "lat": 32.1, "description": f"井盖 {uuid.uuid4()}"}
     early = rating(client.post("/api/v1/reports", json=body).json()["token"], "satisfied")

@@ -230,7 +230,7 @@ def test_a_position_moves_the_force_marker_and_dispatch_assigns_it(
     chosen = int(page.get_attribute(".cityops-dispatch", "data-force"))  # type: ignore[arg-type]
     page.click(f".cityops-dispatch[data-force='{chosen}']")
     wait_until(page, "!!window.cityopsDispatched")
-    booked = httpx.get(f"{server}/api/v1/events/{case_id}/assignments", headers=caller(["street"], STREET))
+    booked = httpx.get(f"{server}/api/v1/cases/{case_id}/assignments", headers=caller(["street"], STREET))
     assert [a["force_id"] for a in booked.json()["items"]] == [chosen]
     wait_until(page, f"cityopsForces['{chosen}'].item.status === 'assigned'", timeout_s=5)  # live, no reload
     command.assert_offline(server)

@@ -127,7 +127,7 @@ def _outputs(client: TestClient, headers: dict[str, str], filed: dict[str, Any])
     """Every output a reporter's contact could appear in, as text."""
     box = f"{INSIDE['lon'] - 0.0005},{INSIDE['lat'] - 0.0005},{INSIDE['lon'] + 0.0005},{INSIDE['lat'] + 0.0005}"
     out = {
-        "case json": client.get(f"/api/v1/events/{filed['case_id']}", headers=headers).text,
+        "case json": client.get(f"/api/v1/cases/{filed['case_id']}", headers=headers).text,
         "report json": client.get(f"/api/v1/reports/{filed['report_id']}", headers=headers).text,
         "open311 json": client.get(f"/open311/v2/requests/{filed['report_id']}.json").text,
         "open311 xml": client.get(f"/open311/v2/requests/{filed['report_id']}.xml").text,
@@ -371,9 +371,9 @@ def test_request_bodies_over_the_limit_are_refused_before_reading(client: TestCl
 
 def test_cors_only_for_configured_origins(strict: TestClient, client: TestClient) -> None:
     preflight = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
-    allowed = strict.options("/api/v1/events", headers={"Origin": "https://ops.nanjing.example", **preflight})
+    allowed = strict.options("/api/v1/cases", headers={"Origin": "https://ops.nanjing.example", **preflight})
     assert allowed.headers["access-control-allow-origin"] == "https://ops.nanjing.example"
-    other = strict.options("/api/v1/events", headers={"Origin": "https://evil.example", **preflight})
+    other = strict.options("/api/v1/cases", headers={"Origin": "https://evil.example", **preflight})
     assert "access-control-allow-origin" not in other.headers
     default = client.get("/healthz", headers={"Origin": "https://ops.nanjing.example"})
     assert "access-control-allow-origin" not in default.headers

@@ -11,7 +11,7 @@ from tests.conftest import api_settings
 
 
 def test_every_response_carries_the_headers(client: TestClient) -> None:
-    for path in ("/healthz", "/api/v1/units?tier=district&limit=1", "/map", "/api/v1/events/999999999"):
+    for path in ("/healthz", "/api/v1/units?tier=district&limit=1", "/map", "/api/v1/cases/999999999"):
         response = client.get(path)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["x-frame-options"] == "DENY" and response.headers["referrer-policy"] == "no-referrer"

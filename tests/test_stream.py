@@ -116,7 +116,7 @@ def test_a_new_case_reaches_viewers_whose_jurisdiction_holds_it_and_no_other(
         assert time.monotonic() - started < 2.0
         assert seen[inside]["state"] == "reported" and seen[inside]["category"] == CATEGORY
         assert seen[inside]["unit"].startswith("320102")  # type: ignore[union-attr]
-        shown = httpx.get(f"{server}/api/v1/events/{inside}/transitions", headers=city).json()
+        shown = httpx.get(f"{server}/api/v1/cases/{inside}/transitions", headers=city).json()
         assert seen[inside]["version"] == shown["version"] and seen[inside]["state"] == shown["state"]
         assert "description" not in seen[inside]  # the feed carries no free text (personal data stays behind the API)
         elsewhere = report(server, city, JIANGNING, nanjing)
@@ -150,7 +150,7 @@ def test_the_stream_shows_what_row_level_security_shows(
                 kind, _, data = events.events.get()
                 if kind == "changes":
                     received |= {c["id"] for c in data["cases"]}  # type: ignore[union-attr]
-            shown = {cid: httpx.get(f"{server}/api/v1/events/{cid}", headers=viewers[name]) for cid in [*cases, fence]}
+            shown = {cid: httpx.get(f"{server}/api/v1/cases/{cid}", headers=viewers[name]) for cid in [*cases, fence]}
             visible = {cid for cid, answer in shown.items() if answer.status_code == 200}
             assert received & {*cases, fence} == visible, name
 

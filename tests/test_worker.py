@@ -237,19 +237,19 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
             assert again.status_code in (200, 201) and str(again.json()["case_id"]) == case  # whichever process
             assert live.cases_until(case, timeout_s=15)[case]["state"] == "reported"
 
-            version = httpx.get(f"{base}/api/v1/events/{case}/transitions", headers=headers).json()["version"]
+            version = httpx.get(f"{base}/api/v1/cases/{case}/transitions", headers=headers).json()["version"]
             moved = httpx.post(
-                f"{base}/api/v1/events/{case}/transitions",
+                f"{base}/api/v1/cases/{case}/transitions",
                 headers=headers,
                 json={"action": "accept", "version": version},
             )
             assert moved.status_code == 200 and moved.json()["state"] == "accepted", moved.text
-            read = httpx.get(f"{base}/api/v1/events/{case}", headers=headers)
+            read = httpx.get(f"{base}/api/v1/cases/{case}", headers=headers)
             assert read.status_code == 200 and read.json()["state"] == "accepted", read.text
             seen = live.cases_until(case, timeout_s=15)
             while seen[case]["state"] != "accepted":
                 seen = live.cases_until(case, timeout_s=15)
-        refused = httpx.get(f"{base}/api/v1/events/{case}")
+        refused = httpx.get(f"{base}/api/v1/cases/{case}")
         assert refused.status_code == 401  # permissions as in one process
     finally:
         _stop(server)

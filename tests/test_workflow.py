@@ -70,7 +70,7 @@ def step(
     client: TestClient, case: int, action: str, version: int, headers: dict[str, str] | None = None, **extra: object
 ) -> httpx.Response:
     return client.post(
-        f"/api/v1/events/{case}/transitions",
+        f"/api/v1/cases/{case}/transitions",
         json={"action": action, "version": version, **extra},
         headers=headers or {},
     )
@@ -78,7 +78,7 @@ def step(
 
 def walk(client: TestClient, case: int, moves: tuple[tuple[str, str], ...] = WALK, **extra: object) -> int:
     """Take the moves in order as the default (city) caller; the version after the last."""
-    version = client.get(f"/api/v1/events/{case}/transitions").json()["version"]
+    version = client.get(f"/api/v1/cases/{case}/transitions").json()["version"]
     for action, state in moves:
         moved = step(client, case, action, version, **(extra if action == "dispatch" else {}))
         assert moved.status_code == 200, moved.text
@@ -101,7 +101,7 @@ def test_a_case_walks_the_loop_from_every_source(
     client: TestClient, nanjing: Engine, caller: Caller, source: str
 ) -> None:
     case = new_case(client, nanjing, source)
-    first = client.get(f"/api/v1/events/{case}/transitions").json()
+    first = client.get(f"/api/v1/cases/{case}/transitions").json()
     assert first["state"] == "reported" and first["transitions"][0]["action"] == "report"
     assert first["transitions"][0]["actor"] == f"intake:{source}" and first["due_at"] is not None
     version = walk(client, case, department="供水公司")
@@ -117,13 +117,13 @@ def test_a_case_walks_the_loop_from_every_source(
                 text("SELECT u.code FROM event e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"), {"e": case}
             ).scalar_one()
         checker = caller(["grid_worker"], grid)
-        on_site = client.get(f"/api/v1/events/{case}/transitions").json()["checkers_on_site"]
+        on_site = client.get(f"/api/v1/cases/{case}/transitions").json()["checkers_on_site"]
         with nanjing.connect() as conn:  # other tests may have workers in the same grid: each listed one is of it
             of_grid = set(conn.execute(text(GRID_WORKERS), {"g": grid}).scalars())
         assert any(name.startswith("t-gridw-") for name in on_site) and set(on_site) <= of_grid
     closed = step(client, case, "close", fed["version"], checker, lon=118.79, lat=32.05).json()
     assert closed["state"] == "closed" and closed["next"] == [] and closed["due_at"] is None  # a checker may not reopen
-    listed = client.get(f"/api/v1/events/{case}/transitions").json()
+    listed = client.get(f"/api/v1/cases/{case}/transitions").json()
     assert [t["seq"] for t in listed["transitions"]] == list(range(1, 9)) and listed["state"] == "closed"
     feedback, close = listed["transitions"][6], listed["transitions"][7]
     assert feedback["evidence"] == [photo] and feedback["department"] == "供水公司" and listed["next"] == ["reopen"]
@@ -159,7 +159,7 @@ def test_refusals_say_what_to_do(client: TestClient, nanjing: Engine, caller: Ca
     unknown = step(client, case, "teleport", version)
     assert unknown.status_code == 422 and "unknown action 'teleport'" in unknown.json()["detail"]
     assert step(client, case, "supervise", version, caller(["street"], "320102")).status_code == 403
-    assert client.get("/api/v1/events/999999999999/transitions").status_code == 404
+    assert client.get("/api/v1/cases/999999999999/transitions").status_code == 404
     assert problems(nanjing, case) == []
 
 
@@ -170,7 +170,7 @@ def test_two_dispatchers_at_once_one_wins_no_lost_update(
 
     def accept(_: int) -> int:
         with httpx.Client(base_url=server, headers=staff, timeout=30) as http:
-            return http.post(f"/api/v1/events/{case}/transitions", json={"action": "accept", "version": 0}).status_code
+            return http.post(f"/api/v1/cases/{case}/transitions", json={"action": "accept", "version": 0}).status_code
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         codes = sorted(pool.map(accept, range(20)))
@@ -284,7 +284,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(
                 feed.append(item)
             if len(feed) == len(climb) - 1:
                 break
-    history = client.get(f"/api/v1/events/{case}/transitions").json()
+    history = client.get(f"/api/v1/cases/{case}/transitions").json()
     escalations = [t for t in history["transitions"] if t["action"] == "escalate"]
     assert [(t["detail"]["from_unit"], t["detail"]["to_unit"]) for t in escalations] == list(itertools.pairwise(climb))
     assert all(t["from_state"] == t["to_state"] == "reported" and t["actor"] == "system:scheduler" for t in escalations)
@@ -376,10 +376,10 @@ def test_random_action_sequences_never_reach_an_inconsistent_state(
     with nanjing.connect() as conn:
         machine = {(f, a): t for f, a, t in conn.execute(text("SELECT from_state, action, to_state FROM case_action"))}
     for action, who, stale in plan:
-        before = client.get(f"/api/v1/events/{case}/transitions").json()
+        before = client.get(f"/api/v1/cases/{case}/transitions").json()
         version = before["version"] - 1 if stale and before["version"] > 0 else before["version"]
         answer = step(client, case, action, version, hands[who], note="随机", evidence=[photo], extend_by=None)
-        after = client.get(f"/api/v1/events/{case}/transitions").json()
+        after = client.get(f"/api/v1/cases/{case}/transitions").json()
         if answer.status_code == 200:
             assert (before["state"], action) in machine and after["state"] == machine[(before["state"], action)]
             assert after["version"] == before["version"] + 1 and version == before["version"]

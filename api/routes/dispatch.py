@@ -181,7 +181,7 @@ async def clock(settings: ForceSettingsDep, zone: ZoneDep) -> Clock:
 ClockDep = Annotated[Clock, Depends(clock)]
 
 
-@router.get("/events/{case_id}/candidates", response_class=FastJSONResponse, response_model=Candidates)
+@router.get("/cases/{case_id}/candidates", response_class=FastJSONResponse, response_model=Candidates)
 async def recommend(
     request: Request,
     user: Reader,
@@ -198,7 +198,7 @@ async def recommend(
         return FastJSONResponse(await candidates(conn, case_id, need, user.unit_id))
 
 
-@router.post("/events/{case_id}/assignments", response_class=FastJSONResponse, status_code=201, response_model=Assigned)
+@router.post("/cases/{case_id}/assignments", response_class=FastJSONResponse, status_code=201, response_model=Assigned)
 async def assign_forces(
     request: Request, user: Dispatcher, case_id: RowId, body: AssignIn, clock: ClockDep
 ) -> FastJSONResponse:
@@ -209,7 +209,7 @@ async def assign_forces(
     return FastJSONResponse(booked, status_code=201)
 
 
-@router.get("/events/{case_id}/assignments", response_class=FastJSONResponse, response_model=CaseAssignments)
+@router.get("/cases/{case_id}/assignments", response_class=FastJSONResponse, response_model=CaseAssignments)
 async def assignments_of_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """Every assignment of the case, newest first (active and released)."""
     async with scoped_connection(request) as conn:

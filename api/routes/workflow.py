@@ -91,7 +91,7 @@ class LateCases(BaseModel):
     items: list[dict[str, Any]]
 
 
-@router.post("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=Moved)
+@router.post("/cases/{case_id}/transitions", response_class=FastJSONResponse, response_model=Moved)
 async def move(request: Request, user: Reader, case_id: RowId, body: TransitionIn, rules: RulesDep) -> FastJSONResponse:
     """Move the case one step; the answer has the new state, version, clocks and the caller's next actions."""
     position = None if body.lon is None or body.lat is None else (body.lon, body.lat)
@@ -101,7 +101,7 @@ async def move(request: Request, user: Reader, case_id: RowId, body: TransitionI
     return FastJSONResponse(moves_labels(moved, words(request)))
 
 
-@router.get("/events/{case_id}/transitions", response_class=FastJSONResponse, response_model=History)
+@router.get("/cases/{case_id}/transitions", response_class=FastJSONResponse, response_model=History)
 async def transitions(request: Request, user: Reader, case_id: RowId, rules: RulesDep) -> FastJSONResponse:
     """The case's transitions in order (hash-chained), state, version, clocks, and the caller's next actions."""
     async with scoped_connection(request) as conn:

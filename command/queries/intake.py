@@ -3,7 +3,7 @@
 """
 
 CHANNEL = "cityops_events"
-INSERT_EVENT = """
+INSERT_CASE = """
 INSERT INTO event (category_code, severity, geom, cell, grid_id, responsible_unit_id, departments,
                    filed_at, deadline, routing_trace, description, address, source)
 VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
@@ -23,7 +23,7 @@ ANNOUNCE = f"""pg_notify('{CHANNEL}', jsonb_build_object('type', %s::text, 'case
     'report_id', r.id::text, 'category', %s::text, 'severity', %s::text, 'lon', %s::float8, 'lat', %s::float8)::text),
     cityops_audit(%s::text, %s::text, 'report:' || r.id, jsonb_build_object('case_id', r.event_id))"""
 NEW_CASE = f"""
-WITH e AS ({INSERT_EVENT.strip()}),
+WITH e AS ({INSERT_CASE.strip()}),
 r AS (INSERT INTO report ({REPORT_COLUMNS}) SELECT e.id, {REPORT_VALUES} FROM e RETURNING id, token, event_id)
 SELECT r.event_id, r.id, r.token, {ANNOUNCE} FROM r
 """

@@ -507,8 +507,8 @@ window.cityopsCommand = function (map, options) {
     openCase = id;
     side.hidden = false;
     side.innerHTML = "<p>" + C.escapeHtml(C.t("command.loading")) + "</p>";
-    var asks = [C.getJson("/api/v1/events/" + id), C.getJson("/api/v1/events/" + id + "/transitions")];
-    if (options.forces) asks.push(C.getJson("/api/v1/events/" + id + "/candidates?k=5"));
+    var asks = [C.getJson("/api/v1/cases/" + id), C.getJson("/api/v1/cases/" + id + "/transitions")];
+    if (options.forces) asks.push(C.getJson("/api/v1/cases/" + id + "/candidates?k=5"));
     Promise.all(asks).then(function (answers) {
       if (openCase !== id) return;
       var detail = answers[0], chain = answers[1], card = answers[2];
@@ -565,7 +565,7 @@ window.cityopsCommand = function (map, options) {
 
   function dispatch(caseId, forceId, button) {
     button.disabled = true;
-    C.postJson("/api/v1/events/" + caseId + "/assignments", {force_ids: [forceId]}).then(function (answer) {
+    C.postJson("/api/v1/cases/" + caseId + "/assignments", {force_ids: [forceId]}).then(function (answer) {
       var who = button.closest("tr").cells[0].textContent;
       (notes[caseId] = notes[caseId] || []).push(answer.assignments.map(function (a) {
         return C.t("command.dispatched", {force: who, at: C.beijing(a.accept_by, "time")});
@@ -614,7 +614,7 @@ window.cityopsCommand = function (map, options) {
 
   /* the case's assignments, newest first, each with its story; redrawn alone when one changes */
   function showAssignments(caseId) {
-    C.getJson("/api/v1/events/" + caseId + "/assignments").then(function (body) {
+    C.getJson("/api/v1/cases/" + caseId + "/assignments").then(function (body) {
       var box = side.querySelector(".cityops-assignments");
       if (!box || openCase !== caseId) return;
       box.innerHTML = body.items.length ? body.items.map(function (a) {

@@ -200,7 +200,7 @@ window.cityopsWorker = function (map, options) {
   var tasks = document.getElementById("cityops-tasks"), tasksTimer = null;
 
   function loadTasks() {
-    C.getJson("/api/v1/events?limit=50").then(function (body) {
+    C.getJson("/api/v1/cases?limit=50").then(function (body) {
       var open = body.items.filter(function (c) { return c.state !== "closed" && c.state !== "void"; });
       tasks.innerHTML = open.map(function (c) {
         var name = (C.lang === "en" ? c.category_name_en : c.category_name) || categories[c.category] || "";

@@ -39,7 +39,7 @@ from web.services import CalendarDep, LocatorDep, MediaDep
 from web.uploads import multipart_upload
 from web.words import case_labels, row_labels, words
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 Reader = Annotated[User, Depends(Access("cases:read"))]
@@ -284,7 +284,7 @@ async def case_filter(
 Format = Annotated[ListFormat, Query(alias="format", description="json, geojson or csv")]
 
 
-@router.get("/events", response_model=None, responses=listed(CaseRow, "cases"))
+@router.get("/cases", response_model=None, responses=listed(CaseRow, "cases"))
 async def get_cases(
     request: Request, user: Reader, filter_: Annotated[ListFilter, Depends(case_filter)], fmt: Format = ListFormat.json
 ) -> Response:
@@ -312,7 +312,7 @@ async def get_reports(request: Request, user: Reader, filter_: Filter, fmt: Form
     return render_list(request, [row_labels(r, said) for r in rows], REPORT_FIELDS, fmt, filter_.limit, "reports")
 
 
-@router.get("/events/{case_id}", response_class=FastJSONResponse, response_model=CaseView)
+@router.get("/cases/{case_id}", response_class=FastJSONResponse, response_model=CaseView)
 async def get_case(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """A case: routing, deadline, trace, its reports (contact masked) with media, and its merge history."""
     reveal = user.may(PERSONAL)
@@ -339,7 +339,7 @@ async def get_report(request: Request, user: Reader, report_id: RowId) -> FastJS
     return FastJSONResponse(view)
 
 
-@router.post("/events/{case_id}/merge", response_class=FastJSONResponse, response_model=Merged)
+@router.post("/cases/{case_id}/merge", response_class=FastJSONResponse, response_model=Merged)
 async def merge(request: Request, user: Merger, case_id: RowId, body: MergeIn) -> FastJSONResponse:
     """Fold another open case into this one (its reports move here; it points here from now on)."""
     async with scoped_connection(request) as conn:
@@ -358,7 +358,7 @@ async def split(
 
 
 @router.post(
-    "/events/{case_id}/media",
+    "/cases/{case_id}/media",
     response_class=FastJSONResponse,
     status_code=201,
     response_model=CaseMediaStored,
@@ -371,7 +371,7 @@ async def upload_case_media(request: Request, user: EvidenceTaker, case_id: RowI
     return FastJSONResponse({"case_id": str(case_id), "media": stored}, status_code=201)
 
 
-@router.get("/events/{case_id}/media", response_class=FastJSONResponse, response_model=CaseMediaList)
+@router.get("/cases/{case_id}/media", response_class=FastJSONResponse, response_model=CaseMediaList)
 async def list_case_media(request: Request, user: Reader, case_id: RowId) -> FastJSONResponse:
     """Every photo and video of the case — its reports' and its evidence — with origin, naming transitions, URL."""
     async with scoped_connection(request) as conn:
