@@ -103,9 +103,10 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     unscoped = bench_caller(engine, "bench-city", ["city_commander"], "320100")
     bodies = _bodies(engine, street, 5_000)
     with engine.connect() as conn:
-        total = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+        total = conn.execute(text("SELECT count(*) FROM case_file")).scalar_one()
         in_street = conn.execute(
-            text("SELECT count(*) FROM event WHERE units @> ARRAY[(SELECT id FROM unit WHERE code = :c)]"), {"c": code}
+            text("SELECT count(*) FROM case_file WHERE units @> ARRAY[(SELECT id FROM unit WHERE code = :c)]"),
+            {"c": code},
         ).scalar_one()
     console.print(f"cases: {total:,} in the city, {in_street:,} in street {code} (the scoped user's reach)")
     rows = []

@@ -51,11 +51,13 @@ def progress_bar(console: Console, description: str) -> Iterator[Callback]:
 
 def plain_copy(settings: StoreSettings, prefix: str) -> float:
     """Seconds to COPY the same events and transitions, as stored, into empty tables of the same shape."""
-    cases = f"SELECT * FROM event WHERE external_id LIKE '{prefix}-%'"
-    moves = f"SELECT t.* FROM case_transition t JOIN event e ON e.id = t.event_id WHERE e.external_id LIKE '{prefix}-%'"
+    cases = f"SELECT * FROM case_file WHERE external_id LIKE '{prefix}-%'"
+    moves = (
+        f"SELECT t.* FROM case_transition t JOIN case_file e ON e.id = t.case_id WHERE e.external_id LIKE '{prefix}-%'"
+    )
     with psycopg.connect(libpq_url(settings)) as conn:
         buffers = {}
-        for name, query in (("event", cases), ("case_transition", moves)):
+        for name, query in (("case_file", cases), ("case_transition", moves)):
             buffers[name] = io.BytesIO()
             with conn.cursor().copy(f"COPY ({query}) TO STDOUT") as copy:
                 for chunk in copy:
@@ -82,8 +84,8 @@ def run(settings: StoreSettings, *, cases: int, console: Console) -> list[Row]:
         with engine.connect() as conn:
             broken = conn.execute(
                 text(
-                    "SELECT count(*) FROM cityops_verify_transitions() v JOIN event e "
-                    "ON e.id = v.event_id WHERE e.external_id LIKE :p"
+                    "SELECT count(*) FROM cityops_verify_transitions() v JOIN case_file e "
+                    "ON e.id = v.case_id WHERE e.external_id LIKE :p"
                 ),
                 {"p": f"{prefix}-%"},
             ).scalar_one()

@@ -146,7 +146,7 @@ def cases(engine: Engine, count: int) -> list[tuple[int, str, int, float, float]
             tuple(r)
             for r in conn.execute(
                 text(
-                    "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM event WHERE "
+                    "SELECT id, geom::text, responsible_unit_id, ST_X(geom), ST_Y(geom) FROM case_file WHERE "
                     "import_batch_id = :b "
                     "ORDER BY id"
                 ),

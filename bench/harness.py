@@ -152,7 +152,7 @@ def ensure_cases(engine: Engine, count: int, console: Console, *, prefix: str = 
     from bench.intake import write_history  # bench.intake imports this module
 
     with engine.connect() as conn:
-        have = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        have = conn.execute(text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")).scalar_one()
     if have < count:
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / f"{prefix}-{uuid.uuid4().hex[:8]}.csv"
@@ -269,7 +269,7 @@ def scratch_city(settings: StoreSettings, suffix: str = "_bench", *, empty: bool
         with owner.begin() as conn:  # the stories are append-only: the owner lifts that for the reset
             for table, trigger in APPEND_ONLY:
                 conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
-            conn.execute(text("TRUNCATE event, report, report_media, case_merge, import_batch CASCADE"))
+            conn.execute(text("TRUNCATE case_file, report, report_media, case_merge, import_batch CASCADE"))
             for table, trigger in APPEND_ONLY:
                 conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}"))
     return settings

@@ -44,9 +44,9 @@ from spatial.units import city_outline
 
 TAG = "hotspots-bench"
 CLUSTERS, CLUSTERED = 40, 0.4
-POINTS = """SELECT ST_X(geom), ST_Y(geom) FROM event
+POINTS = """SELECT ST_X(geom), ST_Y(geom) FROM case_file
 WHERE units @> ARRAY[%s::bigint] AND filed_at >= %s AND filed_at < %s AND state <> 'void'"""
-OURS_SO_FAR = """SELECT count(*), max(b.loaded_at) FROM event e JOIN import_batch b ON b.id = e.import_batch_id
+OURS_SO_FAR = """SELECT count(*), max(b.loaded_at) FROM case_file e JOIN import_batch b ON b.id = e.import_batch_id
 WHERE b.source LIKE :tag"""
 
 

@@ -266,13 +266,13 @@ def bench_import(engine: Engine, events: int, console: Console) -> list[Row]:
     with engine.begin() as conn:
         mismatched = conn.execute(
             text(
-                f"SELECT count(*) FROM event e JOIN {BASELINE_TABLE} b ON b.id = e.external_id "
+                f"SELECT count(*) FROM case_file e JOIN {BASELINE_TABLE} b ON b.id = e.external_id "
                 "WHERE e.import_batch_id = :batch AND b.grid_id IS DISTINCT FROM e.grid_id"
             ),
             {"batch": result.batch_id},
         ).scalar_one()
         conn.execute(text(f"DROP TABLE {BASELINE_TABLE}"))
-        conn.execute(text("DELETE FROM event WHERE import_batch_id = :batch"), {"batch": result.batch_id})
+        conn.execute(text("DELETE FROM case_file WHERE import_batch_id = :batch"), {"batch": result.batch_id})
     console.print(
         f"import: {events:,} events · {result.loaded:,} loaded, {result.rejected:,} rejected · "
         f"{'bulk mode' if result.bulk else 'incremental'} · grids differing from the baseline's: {mismatched}"
@@ -298,7 +298,7 @@ def run(
     try:
         with engine.connect() as conn:
             version = conn.execute(text("SELECT postgis_full_version()")).scalar_one().split(" ")[0]
-            cases = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+            cases = conn.execute(text("SELECT count(*) FROM case_file")).scalar_one()
         console.print(f"PostGIS {version} · database {engine.url.database} · {cases:,} cases stored before the run")
         rows = bench_http(settings, engine, seconds, clients, console)
         if workers is not None:

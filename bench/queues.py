@@ -108,7 +108,7 @@ WITH shares(state, low, high) AS (VALUES {_shares()}),
 picked AS (
   SELECT e.id, s.state, span.span,
          now() + (mod(abs(hashint8(e.id + 104729)), 1000) / 1000.0 * 1.25 - 0.25) * span.span AS due
-  FROM event e
+  FROM case_file e
   JOIN shares s ON mod(abs(hashint8(e.id)), 100) >= s.low AND mod(abs(hashint8(e.id)), 100) < s.high
   JOIN stage_limit l ON l.state = s.state
   CROSS JOIN LATERAL (SELECT CASE WHEN l.time_limit IS NULL THEN interval '5 days'
@@ -119,7 +119,7 @@ picked AS (
   WHERE e.external_id LIKE :pattern AND e.state NOT IN ('closed', 'void')
 ),
 moved AS (
-  UPDATE event e SET
+  UPDATE case_file e SET
     state = p.state,
     stage_at = p.due - p.span,
     handling_department = CASE WHEN p.state IN ({_listed(DISPATCHED)})
@@ -131,19 +131,19 @@ moved AS (
   FROM picked p WHERE e.id = p.id
   RETURNING e.id, e.state, p.due
 )
-INSERT INTO case_clock AS k (event_id, due_at, escalate_at, due_warned, review_at)
+INSERT INTO case_clock AS k (case_id, due_at, escalate_at, due_warned, review_at)
 SELECT id, CASE WHEN state = 'parked' THEN NULL ELSE due END,
        CASE WHEN state = 'parked' THEN NULL WHEN due > now() THEN due ELSE now() + interval '2 hours' END,
        state <> 'parked' AND due <= now() + interval '30 minutes',
        CASE WHEN state = 'parked' THEN due END
 FROM moved
-ON CONFLICT (event_id) DO UPDATE SET due_at = EXCLUDED.due_at, escalate_at = EXCLUDED.escalate_at,
+ON CONFLICT (case_id) DO UPDATE SET due_at = EXCLUDED.due_at, escalate_at = EXCLUDED.escalate_at,
                                      due_warned = EXCLUDED.due_warned, review_at = EXCLUDED.review_at
 """
 # the handler's district and department: the pair with the most cases waiting to be handled (and visible to
 # the department under row-level security: one of the case's departments)
 BUSIEST = f"""
-SELECT u.code, e.handling_department, count(*) FROM event e JOIN unit u ON u.id = e.units[2]
+SELECT u.code, e.handling_department, count(*) FROM case_file e JOIN unit u ON u.id = e.units[2]
 WHERE e.state IN ({_listed(BY_NAME["handle"].states)}) AND e.departments @> ARRAY[e.handling_department]
 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 1
 """
@@ -154,11 +154,11 @@ def shape_cases(engine: Engine, console: Console) -> dict[str, int]:
     with engine.begin() as conn:
         shaped = conn.execute(text(SHAPE), {"pattern": f"{PREFIX}-%", "fallback": "城市管理局"}).rowcount
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE event, case_clock")
-        per_state: dict[str, int] = dict(conn.execute(text("SELECT state, count(*) FROM event GROUP BY 1")).all())
+        conn.exec_driver_sql("VACUUM ANALYZE case_file, case_clock")
+        per_state: dict[str, int] = dict(conn.execute(text("SELECT state, count(*) FROM case_file GROUP BY 1")).all())
         overdue = conn.execute(
             text(
-                "SELECT count(*) FROM event e LEFT JOIN case_clock k ON k.event_id = e.id "
+                "SELECT count(*) FROM case_file e LEFT JOIN case_clock k ON k.case_id = e.id "
                 "WHERE e.state NOT IN ('closed', 'void') AND coalesce(k.due_at, e.deadline) < now()"
             )
         ).scalar_one()

@@ -64,9 +64,9 @@ NOTE = "压测：不予立案（模拟）"  # a void says why
 BACKLOG = 8  # requests queued per sender at most: the rate sent is the rate the platform takes
 SENDERS = 12  # a city has many clients at once; fewer, and the bench's own round trips set the pace (6: 67/s)
 ESCALATE = """
-UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE event_id = ANY(:ids);
+UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE case_id = ANY(:ids);
 """
-ESCALATED = "SELECT event_id FROM cityops_escalate_overdue(now(), interval '1 hour', :n)"
+ESCALATED = "SELECT case_id FROM cityops_escalate_overdue(now(), interval '1 hour', :n)"
 Key = tuple[str, str, int]  # what the page's draw log names: ("c", case id, version) or ("f", force id, fix ms)
 
 
@@ -207,7 +207,7 @@ class Traffic:
                 notice = orjson.dumps({"type": "escalated", "case_id": str(case_id)}).decode()
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notice})
             versions: dict[int, int] = dict(
-                conn.execute(text("SELECT id, version FROM event WHERE id = ANY(:ids)"), {"ids": escalated}).all()
+                conn.execute(text("SELECT id, version FROM case_file WHERE id = ANY(:ids)"), {"ids": escalated}).all()
             )
             sent = time.time() * 1000
         with self.lock:

@@ -47,7 +47,7 @@ LIMIT = 10
 TIMEOUT_S = 30  # a slow baseline answer is measured, not dropped as failed
 USER_ENV = "CITYOPS_BENCH_SEARCH_USER"  # the minimal app's caller
 NAIVE = """
-(SELECT 'case', e.id::text, e.address FROM event e
+(SELECT 'case', e.id::text, e.address FROM case_file e
  WHERE e.id::text = %(q)s OR e.address ILIKE %(like)s LIMIT %(limit)s)
 UNION ALL
 (SELECT 'unit', u.code, u.name FROM unit u WHERE u.name ILIKE %(like)s OR u.code ILIKE %(like)s LIMIT %(limit)s)
@@ -60,7 +60,7 @@ def sample_queries(engine: Engine, count: int, seed: int) -> dict[str, list[str]
     rng = random.Random(seed)
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SELECT setseed({rng.random() * 2 - 1})")
-        cases = conn.execute(text("SELECT id::text FROM event ORDER BY random() LIMIT :n"), {"n": count}).scalars()
+        cases = conn.execute(text("SELECT id::text FROM case_file ORDER BY random() LIMIT :n"), {"n": count}).scalars()
         names = (
             conn.execute(
                 text("SELECT name FROM unit WHERE tier <> 'building' ORDER BY random() LIMIT :n"), {"n": count}
@@ -72,7 +72,7 @@ def sample_queries(engine: Engine, count: int, seed: int) -> dict[str, list[str]
             text("SELECT code FROM unit WHERE tier = 'building' ORDER BY random() LIMIT :n"), {"n": count}
         ).scalars()
         addresses = conn.execute(
-            text("SELECT address FROM event WHERE address IS NOT NULL ORDER BY random() LIMIT :n"), {"n": count}
+            text("SELECT address FROM case_file WHERE address IS NOT NULL ORDER BY random() LIMIT :n"), {"n": count}
         ).scalars()
         kinds = {
             "case number": list(cases),
@@ -172,7 +172,7 @@ def run(
         with engine.begin() as conn:
             filled = fill_addresses(conn)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE event, unit")
+            conn.exec_driver_sql("VACUUM ANALYZE case_file, unit")
             units: dict[str, int] = dict(conn.execute(text("SELECT tier::text, count(*) FROM unit GROUP BY 1")).all())
             city = conn.execute(text("SELECT code FROM unit WHERE tier = 'city' ORDER BY id LIMIT 1")).scalar_one()
         console.print(

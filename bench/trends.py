@@ -55,7 +55,7 @@ USER_ENV = "CITYOPS_BENCH_TRENDS_USER"  # the minimal app's caller (a planner at
 Since = Annotated[datetime, Query(alias="from")]
 Until = Annotated[datetime, Query(alias="to")]
 BUSIEST = """
-SELECT d.code, d.name FROM event e JOIN unit d ON d.id = e.units[2]
+SELECT d.code, d.name FROM case_file e JOIN unit d ON d.id = e.units[2]
 WHERE d.tier = 'district' AND e.created_at >= now() - interval '90 days'
 GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1
 """
@@ -212,7 +212,7 @@ def ensure_history(settings: StoreSettings, engine: Engine, cases: int, console:
                 settings, engine, cases, prefix=PREFIX, seed=SEED, hot_unit=DEMO_STREET, actor="bench", progress=update
             )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE unit, event, report, case_transition")
+        conn.exec_driver_sql("ANALYZE unit, case_file, report, case_transition")
 
 
 def run(settings: StoreSettings, *, cases: int, samples: int, baseline_samples: int, console: Console) -> list[Row]:
@@ -226,7 +226,7 @@ def run(settings: StoreSettings, *, cases: int, samples: int, baseline_samples: 
             city_code, city = conn.execute(text(CITY)).one()
             district_code, district_name = conn.execute(text(BUSIEST)).one()
             district = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": district_code}).scalar_one()
-            total = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+            total = conn.execute(text("SELECT count(*) FROM case_file")).scalar_one()
             moves = [
                 conn.execute(text(WINDOW_MOVES), {"since": until - timedelta(days=d), "until": until}).scalar_one()
                 for d in WINDOWS

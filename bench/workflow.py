@@ -131,7 +131,7 @@ def bench_transitions(
         ours = run_wrk(base, _moving(cases, staff), clients, seconds, threads=clients)
     with engine.connect() as conn:
         broken = conn.execute(
-            text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = ANY(:ids)"),
+            text("SELECT count(*) FROM cityops_verify_transitions() WHERE case_id = ANY(:ids)"),
             {"ids": [c for c, _ in cases]},
         ).scalar_one()
     console.print(f"transitions: {clients} cases, every answer 200 (no lost or doubled move); chains broken: {broken}")
@@ -166,7 +166,7 @@ def ensure_history(settings: StoreSettings, engine: Engine, count: int, console:
         sample = conn.execute(
             text(
                 "SELECT count(*), count(*) FILTER (WHERE t.hash <> cityops_transition_hash(t)) FROM case_transition t "
-                "WHERE t.event_id IN (SELECT e.id FROM event e WHERE e.external_id LIKE :p ORDER BY e.id DESC "
+                "WHERE t.case_id IN (SELECT e.id FROM case_file e WHERE e.external_id LIKE :p ORDER BY e.id DESC "
                 "LIMIT 500)"
             ),
             {"p": f"{HISTORY_PREFIX}-%"},

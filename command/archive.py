@@ -20,10 +20,10 @@ from sqlalchemy import Engine, text
 COLUMNS = ("id", "cell", "category_code", "source", "filed_at", "units", "geometry")
 EXPORT = """
 SELECT id, cell, category_code, source::text AS source, filed_at, units, ST_X(geom) AS lon, ST_Y(geom) AS lat
-FROM event WHERE filed_at >= :since AND filed_at < :until AND state <> 'void'
+FROM case_file WHERE filed_at >= :since AND filed_at < :until AND state <> 'void'
 ORDER BY filed_at, id
 """
-COUNT = "SELECT count(*) FROM event WHERE filed_at >= :since AND filed_at < :until AND state <> 'void'"
+COUNT = "SELECT count(*) FROM case_file WHERE filed_at >= :since AND filed_at < :until AND state <> 'void'"
 
 
 def _frame(chunk: pd.DataFrame) -> gpd.GeoDataFrame:

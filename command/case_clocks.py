@@ -44,7 +44,7 @@ class StageLimits:
 
 @dataclass(frozen=True)
 class Clocks:
-    """The case's clock columns (``event``), before or after a move."""
+    """The case's clock columns (``case_file``), before or after a move."""
 
     filed_at: datetime
     deadline: datetime

@@ -83,7 +83,7 @@ async def case_view(conn: psycopg.AsyncConnection, case_id: int, *, reveal: bool
         external_id,
         chain,
     ) = row
-    reports = await (await conn.execute(REPORTS_SQL.format(where="r.event_id = %s"), (case_id,))).fetchall()
+    reports = await (await conn.execute(REPORTS_SQL.format(where="r.case_id = %s"), (case_id,))).fetchall()
     merges = await (await conn.execute(MERGES_SQL, (case_id, case_id))).fetchall()
 
     def when(value: datetime | None) -> str | None:

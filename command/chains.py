@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 def first_broken_transition(conn: Connection) -> tuple[int, int, str] | None:
     """The first misfit (case, transition's seq, problem), None when every chain and state is consistent."""
-    broken = conn.execute(text("SELECT event_id, seq, problem FROM cityops_verify_transitions() LIMIT 1")).first()
+    broken = conn.execute(text("SELECT case_id, seq, problem FROM cityops_verify_transitions() LIMIT 1")).first()
     return (broken[0], broken[1], broken[2]) if broken else None
 
 

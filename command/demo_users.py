@@ -39,7 +39,7 @@ WHERE s.code = :street ORDER BY g.code LIMIT 1
 """
 # the department most of the demo street's cases are dispatched to (categories.csv, as routed)
 DEPARTMENT_SQL = """
-SELECT d FROM event e, unnest(e.departments) AS d
+SELECT d FROM case_file e, unnest(e.departments) AS d
 WHERE e.units @> ARRAY[(SELECT id FROM unit WHERE code = :street)] GROUP BY d ORDER BY count(*) DESC, d LIMIT 1
 """
 

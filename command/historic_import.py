@@ -13,9 +13,9 @@ twice adds nothing the second time, the rows are reported as already imported. W
 ``id`` column the id is the file's hash and the line, which is as stable as the file.
 
 Loading more rows than the table holds (at least ``BULK_MIN_ROWS``) switches to bulk mode: the
-event table's secondary indexes and foreign keys are dropped for the load and rebuilt after
+case table's secondary indexes and foreign keys are dropped for the load and rebuilt after
 (one sorted index build and one set-based key check beat a million incremental ones). Bulk mode
-locks the event table for the transaction, so live intake waits for the import to finish.
+locks the case table for the transaction, so live intake waits for the import to finish.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ BULK_MIN_ROWS = 100_000
 # until autovacuum came round, the new rows were planned by the old numbers (a city's 35,000 cases read
 # as 160, so the wall's figures sorted and looped where one scan and a hash would do)
 RESTATE_SHARE = 0.2
-RESTATE = "ANALYZE event, case_clock, case_transition"
+RESTATE = "ANALYZE case_file, case_clock, case_transition"
 CASE_COLUMNS = (
     "external_id",
     "import_batch_id",
@@ -92,7 +92,7 @@ CASE_COLUMNS = (
 )
 Progress = Callable[[str, float], None]
 Settle = Callable[[Connection, int], None]
-COPY_CASES = f"COPY event ({', '.join(CASE_COLUMNS)}) FROM STDIN (FORMAT csv)"
+COPY_CASES = f"COPY case_file ({', '.join(CASE_COLUMNS)}) FROM STDIN (FORMAT csv)"
 ALL_CATEGORIES_SQL = CATEGORY_SQL.replace(" WHERE code = %s", "")
 
 
@@ -273,7 +273,7 @@ class Router:
         return self._versions[np.searchsorted(self._grid_ids, grids)]
 
     def units(self, grids: np.ndarray) -> pa.Array:
-        """Each grid's unit path as a PostgreSQL array literal (``event.units``: the grid and its ancestors)."""
+        """Each grid's unit path as a PostgreSQL array literal (``case_file.units``: the grid and its ancestors)."""
         return self._units.take(pa.array(np.searchsorted(self._grid_ids, grids)))
 
     def route(self, codes: np.ndarray, severities: np.ndarray, grids: np.ndarray, filed: np.ndarray) -> pd.DataFrame:
@@ -360,7 +360,7 @@ def _trace(rows: Rows, routed: pd.DataFrame, router: Router, batch_id: int, reso
 
 
 def case_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> bytes:
-    """Good rows as CSV for ``COPY event`` (UTC times without suffix: the COPY session runs in UTC)."""
+    """Good rows as CSV for ``COPY case_file`` (UTC times without suffix: the COPY session runs in UTC)."""
     frame = rows.frame
     filed = rows.filed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     routed = router.route(
@@ -399,11 +399,11 @@ def case_rows(rows: Rows, router: Router, batch_id: int, resolution: int) -> byt
 
 
 def _drop_for_bulk(conn: Connection) -> list[tuple[str, str, str]]:
-    """Drop the event table's secondary indexes and foreign keys; return how to rebuild them."""
-    conn.execute("LOCK TABLE event IN ACCESS EXCLUSIVE MODE")
+    """Drop the case table's secondary indexes and foreign keys; return how to rebuild them."""
+    conn.execute("LOCK TABLE case_file IN ACCESS EXCLUSIVE MODE")
     objects = conn.execute(BULK_OBJECTS_SQL).fetchall()
     for kind, name, _ in objects:
-        conn.execute(f'DROP INDEX "{name}"' if kind == "index" else f'ALTER TABLE event DROP CONSTRAINT "{name}"')
+        conn.execute(f'DROP INDEX "{name}"' if kind == "index" else f'ALTER TABLE case_file DROP CONSTRAINT "{name}"')
     return objects
 
 
@@ -411,7 +411,7 @@ def _rebuild(conn: Connection, objects: list[tuple[str, str, str]]) -> None:
     """Indexes in one sorted build each; foreign keys checked once, set-based, when re-added."""
     conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     for kind, name, definition in objects:
-        conn.execute(definition if kind == "index" else f'ALTER TABLE event ADD CONSTRAINT "{name}" {definition}')
+        conn.execute(definition if kind == "index" else f'ALTER TABLE case_file ADD CONSTRAINT "{name}" {definition}')
 
 
 def _write_rejects(frame: pd.DataFrame, reasons: np.ndarray, path: Path) -> None:
@@ -469,7 +469,9 @@ def import_events(
             conn.execute("SET LOCAL timezone = 'UTC'")  # the rows carry UTC times without a suffix
             categories, grids, unit_ids = _reference_data(conn, locator.unit_ids)
             router = Router(categories, grids, unit_ids, calendar)
-            imported_before = conn.execute("SELECT EXISTS (SELECT FROM event WHERE external_id IS NOT NULL)").fetchone()
+            imported_before = conn.execute(
+                "SELECT EXISTS (SELECT FROM case_file WHERE external_id IS NOT NULL)"
+            ).fetchone()
             known = conn.execute(KNOWN_IDS_SQL, (frame["id"].tolist(),)).fetchall() if one(imported_before)[0] else []
             already = frame["id"].isin([row[0] for row in known]).to_numpy() & (reasons == None)  # noqa: E711
             reasons[already] = "already imported (same id)"
@@ -480,7 +482,7 @@ def import_events(
                     (path.name, file_hash, len(frame)),
                 ).fetchone()
             )[0]
-            existing = one(conn.execute("SELECT count(*) FROM event").fetchone())[0]
+            existing = one(conn.execute("SELECT count(*) FROM case_file").fetchone())[0]
             use_bulk = bulk if bulk is not None else len(frame) >= max(BULK_MIN_ROWS, existing)
             rebuild = _drop_for_bulk(conn) if use_bulk else []
             cursor = conn.cursor()

@@ -107,7 +107,7 @@ async def split_report(
                 address=address,
                 source=source,
             )
-        await conn.execute("UPDATE report SET event_id = %s WHERE id = %s", (target, report_id))
+        await conn.execute("UPDATE report SET case_id = %s WHERE id = %s", (target, report_id))
         await conn.execute(COUNT, (-1, None, current))
         await conn.execute(
             RECORD,

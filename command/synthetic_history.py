@@ -163,7 +163,7 @@ SLOTS = [
 ]
 SHARES = {"void": 0.04, "return": 0.06, "extension": 0.05, "rework": 0.08, "late": 0.12}
 COPY_COLUMNS = (
-    "event_id",
+    "case_id",
     "seq",
     "action",
     "from_state",
@@ -195,7 +195,7 @@ FOREIGN_KEYS = (
 CASES_SQL = """
 SELECT e.id, e.filed_at, e.deadline, e.grid_id, e.responsible_unit_id, e.source::text, e.departments, c.time_limit,
        c.limit_kind
-FROM event e JOIN category c ON c.code = e.category_code WHERE e.import_batch_id = %s ORDER BY e.id
+FROM case_file e JOIN category c ON c.code = e.category_code WHERE e.import_batch_id = %s ORDER BY e.id
 """
 SETTLE = """
 CREATE TEMP TABLE settled (id bigint, state text, version int, stage_at timestamptz, filed_at timestamptz,
@@ -203,14 +203,14 @@ CREATE TEMP TABLE settled (id bigint, state text, version int, stage_at timestam
                            closed_at timestamptz, due_at timestamptz) ON COMMIT DROP
 """
 SETTLE_CASES = """
-UPDATE event e SET state = s.state, version = s.version, stage_at = s.stage_at, updated_at = s.stage_at,
+UPDATE case_file e SET state = s.state, version = s.version, stage_at = s.stage_at, updated_at = s.stage_at,
        filed_at = s.filed_at, deadline = s.deadline, dispatched_at = s.dispatched_at,
        handling_department = s.handling_department, closed_at = s.closed_at
 FROM settled s WHERE e.id = s.id
 """
 SETTLE_CLOCKS = """
-INSERT INTO case_clock (event_id, due_at, escalate_at) SELECT id, due_at, due_at FROM settled
-ON CONFLICT (event_id) DO UPDATE SET due_at = excluded.due_at, escalate_at = excluded.escalate_at
+INSERT INTO case_clock (case_id, due_at, escalate_at) SELECT id, due_at, due_at FROM settled
+ON CONFLICT (case_id) DO UPDATE SET due_at = excluded.due_at, escalate_at = excluded.escalate_at
 """
 GRIDS_SQL = """
 SELECT g.code, ST_AsBinary(g.geom), d.name, s.code FROM unit g
@@ -421,7 +421,7 @@ def lifecycles(cases: pd.DataFrame, clock: Clock, now: datetime, seed: int, *, a
         frames.append(
             pd.DataFrame(
                 {
-                    "event_id": cases["id"].to_numpy()[mask],
+                    "case_id": cases["id"].to_numpy()[mask],
                     "order": order,
                     "action": action,
                     "from_state": from_state,
@@ -442,8 +442,8 @@ def lifecycles(cases: pd.DataFrame, clock: Clock, now: datetime, seed: int, *, a
         )
         previous = np.where(mask, at[slot], previous)
         due = np.where(mask, clock.due(to_state, at[slot], deadline), due)
-    rows = pd.concat(frames, ignore_index=True).sort_values(["event_id", "order"], kind="stable")
-    rows["seq"] = rows.groupby("event_id").cumcount() + 1
+    rows = pd.concat(frames, ignore_index=True).sort_values(["case_id", "order"], kind="stable")
+    rows["seq"] = rows.groupby("case_id").cumcount() + 1
     rows["actor"] = np.where(rows["role"].isna(), "intake:" + rows["source"], actor + "-" + rows["role"].fillna(""))
     return rows.drop(columns=["order", "source"]).reset_index(drop=True)
 
@@ -490,7 +490,7 @@ def chain(rows: pd.DataFrame, progress: Progress = lambda *_: None) -> pd.DataFr
     """
     role = _texts(rows["role"])
     parts = [
-        rows["event_id"].astype(str),
+        rows["case_id"].astype(str),
         rows["seq"].astype(str),
         rows["action"],
         rows["from_state"],
@@ -535,7 +535,7 @@ def copy_transitions(conn: psycopg.Connection, rows: pd.DataFrame, progress: Pro
     role = pa.array(rows["role"].to_numpy(dtype=object), pa.string())
     table = pa.table(
         {
-            "event_id": pa.array(rows["event_id"].to_numpy()),
+            "case_id": pa.array(rows["case_id"].to_numpy()),
             "seq": pa.array(rows["seq"].to_numpy()),
             "action": _texts(rows["action"]),
             "from_state": _texts(rows["from_state"]),
@@ -576,9 +576,9 @@ def copy_transitions(conn: psycopg.Connection, rows: pd.DataFrame, progress: Pro
 
 def settled(rows: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     """Each case as its transitions leave it: state, version, stage and case times, the clock's due time."""
-    by_case = rows.groupby("event_id", sort=True)
-    last = by_case.tail(1).set_index("event_id").sort_index()
-    moment = lambda action: rows[rows["action"] == action].groupby("event_id")["at"].max()  # noqa: E731
+    by_case = rows.groupby("case_id", sort=True)
+    last = by_case.tail(1).set_index("case_id").sort_index()
+    moment = lambda action: rows[rows["action"] == action].groupby("case_id")["at"].max()  # noqa: E731
     report = by_case["since"].first()
     out = pd.DataFrame(
         {
@@ -604,7 +604,7 @@ def settled(rows: pd.DataFrame, clock: Clock) -> pd.DataFrame:
 def _settle(conn: psycopg.Connection, cases: pd.DataFrame) -> None:
     conn.execute(SETTLE)
     columns = [
-        "event_id",
+        "case_id",
         "state",
         "version",
         "stage_at",
@@ -641,7 +641,7 @@ def history_count(engine: Engine, prefix: str) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                text("SELECT count(*) FROM event WHERE external_id LIKE :p"), {"p": f"{prefix}-%"}
+                text("SELECT count(*) FROM case_file WHERE external_id LIKE :p"), {"p": f"{prefix}-%"}
             ).scalar_one()
         )
 
@@ -699,7 +699,7 @@ def load_history(
         )
     with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
         transitions = conn.execute(
-            "SELECT count(*) FROM case_transition t JOIN event e ON e.id = t.event_id WHERE e.import_batch_id = %s",
+            "SELECT count(*) FROM case_transition t JOIN case_file e ON e.id = t.case_id WHERE e.import_batch_id = %s",
             (batch.batch_id,),
         ).fetchone()
     return History(batch.loaded, int(transitions[0]) if transitions else 0, already, _open_cases(engine, prefix), batch)
@@ -709,7 +709,7 @@ def _open_cases(engine: Engine, prefix: str) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                text("SELECT count(*) FROM event WHERE external_id LIKE :p AND state NOT IN ('closed', 'void')"),
+                text("SELECT count(*) FROM case_file WHERE external_id LIKE :p AND state NOT IN ('closed', 'void')"),
                 {"p": f"{prefix}-%"},
             ).scalar_one()
         )

@@ -267,7 +267,9 @@ async def system_move(
     like any other move; ``None`` when the case is no longer where the action leads from.
     """
     async with conn.transaction():
-        current = await (await conn.execute("SELECT state, version FROM event WHERE id = %s", (case_id,))).fetchone()
+        current = await (
+            await conn.execute("SELECT state, version FROM case_file WHERE id = %s", (case_id,))
+        ).fetchone()
         if current is None or not any(m.action == action for m in rules.moves.get(current[0], ())):
             return None
         try:

@@ -38,11 +38,11 @@ NEXT: dict[str, tuple[str, ...]] = {
 MAX_REASON = 500
 RECENT = timedelta(hours=12)  # released assignments a force still sees in its list
 READ = """
-SELECT a.event_id, a.force_id, a.accept_by < now(), a.accepted_at, a.arrived_at, a.released_at, a.release_reason
+SELECT a.case_id, a.force_id, a.accept_by < now(), a.accepted_at, a.arrived_at, a.released_at, a.release_reason
 FROM assignment a WHERE a.id = %s
 """
 FORCE_CODE = "SELECT code, name FROM cityops_force_cards(ARRAY[%s::bigint])"
-RELEASE = "SELECT event_id, force_id FROM cityops_release_assignment(%s, %s, %s, %s)"
+RELEASE = "SELECT case_id, force_id FROM cityops_release_assignment(%s, %s, %s, %s)"
 REOFFER = "SELECT next_id, next_force_id FROM cityops_reoffer(%s, %s, %s, %s)"
 REOFFERED_TO = "SELECT next_id, code, name FROM cityops_reoffered_to(%s)"
 MINE = "SELECT * FROM cityops_force_assignments(%s, %s)"

@@ -25,7 +25,7 @@ async def request_force(
 ) -> dict[str, Any]:
     """File a request for another unit's force for a case the caller can see."""
     async with conn.transaction():
-        if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
+        if await (await conn.execute("SELECT FROM case_file WHERE id = %s", (case_id,))).fetchone() is None:
             raise NotFoundError(f"no case {case_id}")
         card = await (
             await conn.execute("SELECT units, code FROM cityops_force_cards(ARRAY[%s::bigint])", (force_id,))
@@ -88,7 +88,7 @@ async def cancel_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
     """The requester no longer needs it (before the owner decided)."""
     async with conn.transaction():
         _, case_id, _, _ = await _open_request(conn, request_id)
-        if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
+        if await (await conn.execute("SELECT FROM case_file WHERE id = %s", (case_id,))).fetchone() is None:
             raise ForbiddenError("only the requesting side cancels a request")
         await conn.execute(DECIDE, ("cancelled", actor, None, request_id))
         await record_async(conn, actor, "forces.request_cancelled", f"force_request:{request_id}", event=case_id)

@@ -149,7 +149,7 @@ async def assign(
     if not 1 <= len(force_ids) <= MAX_FORCES or len(set(force_ids)) != len(force_ids):
         raise InvalidInputError(f"force_ids must list 1–{MAX_FORCES} different forces")
     async with conn.transaction():
-        case = await (await conn.execute("SELECT closed_at FROM event WHERE id = %s", (case_id,))).fetchone()
+        case = await (await conn.execute("SELECT closed_at FROM case_file WHERE id = %s", (case_id,))).fetchone()
         if case is None:
             raise NotFoundError(f"no case {case_id}")
         if case[0] is not None:
@@ -216,11 +216,11 @@ async def case_assignments(conn: psycopg.AsyncConnection, case_id: int) -> list[
 
     Forces of other units show by id only; a force the case was re-offered to is named.
     """
-    if await (await conn.execute("SELECT FROM event WHERE id = %s", (case_id,))).fetchone() is None:
+    if await (await conn.execute("SELECT FROM case_file WHERE id = %s", (case_id,))).fetchone() is None:
         raise NotFoundError(f"no case {case_id}")
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (
-            await cur.execute(ASSIGNMENT_VIEW + " WHERE a.event_id = %s ORDER BY a.id DESC", (case_id,))
+            await cur.execute(ASSIGNMENT_VIEW + " WHERE a.case_id = %s ORDER BY a.id DESC", (case_id,))
         ).fetchall()
         steps = await (await cur.execute(STEPS, (case_id,))).fetchall()
     story: dict[int, list[dict[str, Any]]] = {}

@@ -45,7 +45,7 @@ FORCES_SQL = """
 SELECT f.id, f.code, f.name, f.kind::text AS kind, u.code AS unit_code, u.name AS unit_name, f.department,
        f.capabilities, f.status::text AS status, f.status_at, f.shift_start, f.shift_end, f.contact,
        ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.fixed_at, f.fixed_post,
-       (SELECT a.event_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL) AS case_id
+       (SELECT a.case_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL) AS case_id
 FROM force f JOIN unit u ON u.id = f.unit_id LEFT JOIN force_position p ON p.force_id = f.id
 WHERE {where}
 ORDER BY f.id DESC LIMIT %(limit)s

@@ -23,18 +23,18 @@ MAX_STEPS = 60
 # date_part is double precision (extract is numeric since PostgreSQL 14: 4 times slower over a million rows)
 STEP = "least(floor(date_part('epoch', e.filed_at - %(since)s) / %(width)s), %(last)s)::int"
 CELL_STEPS = f"""
-SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, count(*) FROM event e WHERE {{where}} GROUP BY 1, 2
+SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, count(*) FROM case_file e WHERE {{where}} GROUP BY 1, 2
 """
 UNIT_BINS = f"""
 SELECT u.code, u.name, c.step, c.grp, c.n, ST_Area(u.geom::geography) / 1e6
 FROM (SELECT a.id, {STEP} AS step, {{group}} AS grp, count(*) AS n
-      FROM event e CROSS JOIN LATERAL unnest(e.units) AS a(id)
+      FROM case_file e CROSS JOIN LATERAL unnest(e.units) AS a(id)
       WHERE {{where}} AND a.id IN (SELECT id FROM unit WHERE tier = %(tier)s::tier) GROUP BY 1, 2, 3) c
 JOIN unit u ON u.id = c.id
 ORDER BY u.code, c.step, c.grp
 """
 CELL_BINS = f"""
-SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, {{group}}, count(*) FROM event e WHERE {{where}}
+SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, {{group}}, count(*) FROM case_file e WHERE {{where}}
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 # a population proxy: buildings standing in each cell (their point on surface), under the unit

@@ -108,7 +108,7 @@ def _feature(row: tuple, layer: str) -> dict[str, object]:
 
 async def _rows(conn: psycopg.AsyncConnection, layer: str, filter_: HexFilter) -> list[tuple]:
     where, params = filter_.where("e" if layer == "cases" else "p", cases=layer == "cases")
-    source = OPEN_IN_BOX if filter_.open_in_box else "event e"
+    source = OPEN_IN_BOX if filter_.open_in_box else "case_file e"
     sql = CASES.format(source=source, where=where) if layer == "cases" else FORCES.format(where=where)
     rows = await (await conn.execute(sql, params)).fetchall()
     if len(rows) > MAX_HEXAGONS:

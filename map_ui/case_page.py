@@ -33,7 +33,7 @@ router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Reader = Annotated[User, Depends(PageAccess("cases:read"))]
 RATINGS = """
 SELECT r.id, r.source::text, r.satisfaction::text, r.rated_at, r.rating_note
-FROM report r WHERE r.event_id = %s AND r.satisfaction IS NOT NULL ORDER BY r.rated_at
+FROM report r WHERE r.case_id = %s AND r.satisfaction IS NOT NULL ORDER BY r.rated_at
 """
 
 

@@ -39,7 +39,7 @@ Worker = Annotated[User, Depends(PageAccess("cases:read"))]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PHOTO_ACTIONS = frozenset({"feedback", "close", "rework"})  # a check or a result is shown, not told
 FIELDS = frozenset({"action", "version", "note", "department", "extend_by"})
-LIMIT_KIND = "SELECT c.limit_kind FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = %s"
+LIMIT_KIND = "SELECT c.limit_kind FROM case_file e JOIN category c ON c.code = e.category_code WHERE e.id = %s"
 
 
 async def _card(request: Request, user: User, rules: Rules, case_id: int, **context: Any) -> HTMLResponse:

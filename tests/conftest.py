@@ -304,13 +304,13 @@ def demo_forces(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 VOID_TRANSITIONS = """
-INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, note, prev_hash, hash)
-SELECT id, 0, 'void', state, 'void', 'tests', '{{}}', 'cleared for a test', '', '' FROM event WHERE {where}
+INSERT INTO case_transition (case_id, seq, action, from_state, to_state, actor, roles, note, prev_hash, hash)
+SELECT id, 0, 'void', state, 'void', 'tests', '{{}}', 'cleared for a test', '', '' FROM case_file WHERE {where}
 """
 
 
 def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> None:
-    """Void the open cases ``where`` says (SQL on ``event``), each with a transition, so chains stay whole.
+    """Void the open cases ``where`` says (SQL on ``case_file``), each with a transition, so chains stay whole.
 
     Tests clear a spot this way before filing a report there, so it opens a case of its own
     instead of joining an earlier test's.
@@ -318,8 +318,10 @@ def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> No
     condition = f"state NOT IN ('void', 'closed') AND ({where})"
     with engine.begin() as conn:
         conn.execute(text(VOID_TRANSITIONS.format(where=condition)), params)
-        conn.execute(text(f"DELETE FROM case_clock WHERE event_id IN (SELECT id FROM event WHERE {condition})"), params)
-        conn.execute(text(f"UPDATE event SET state = 'void', version = version + 1 WHERE {condition}"), params)
+        conn.execute(
+            text(f"DELETE FROM case_clock WHERE case_id IN (SELECT id FROM case_file WHERE {condition})"), params
+        )
+        conn.execute(text(f"UPDATE case_file SET state = 'void', version = version + 1 WHERE {condition}"), params)
 
 
 def tiny_png(seed: int | None = None) -> bytes:

@@ -151,7 +151,7 @@ def _assignment(nanjing: Engine, case_id: str, force_id: int) -> int:
         conn.execute(text("UPDATE force SET status = 'assigned' WHERE id = :f"), {"f": force_id})
         return conn.execute(
             text(
-                "INSERT INTO assignment (event_id, force_id, assigned_by, accept_by) "
+                "INSERT INTO assignment (case_id, force_id, assigned_by, accept_by) "
                 "VALUES (:e, :f, 'tests', now() + interval '1 hour') RETURNING id"
             ),
             {"e": int(case_id), "f": force_id},
@@ -161,7 +161,7 @@ def _assignment(nanjing: Engine, case_id: str, force_id: int) -> int:
 def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
     with nanjing.begin() as conn:
         return conn.execute(
-            text("INSERT INTO force_request (event_id, force_id, requested_by) VALUES (:e, :f, 'tests') RETURNING id"),
+            text("INSERT INTO force_request (case_id, force_id, requested_by) VALUES (:e, :f, 'tests') RETURNING id"),
             {"e": int(case_id), "f": force_id},
         ).scalar_one()
 

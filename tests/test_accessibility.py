@@ -230,6 +230,7 @@ def test_the_work_pages_task_by_keyboard_alone(
     wait_until(page, f"document.querySelector('#case-{case_id}')?.dataset.state === 'accepted'")
     with nanjing.connect() as conn:
         assert (
-            conn.execute(text("SELECT state FROM event WHERE id = :i"), {"i": int(case_id)}).scalar_one() == "accepted"
+            conn.execute(text("SELECT state FROM case_file WHERE id = :i"), {"i": int(case_id)}).scalar_one()
+            == "accepted"
         )
     context.close()

@@ -85,7 +85,9 @@ def test_bench_workflow_smoke(history_city: tuple[Engine, StoreSettings]) -> Non
 def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
     console = Console(record=True, width=240)
     with nanjing.connect() as conn:
-        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        open_cases = conn.execute(
+            text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
+        ).scalar_one()
         tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
     rows = map_bench.run(
         nanjing_settings, cases=open_cases + 300, forces=tracked, seconds=1, samples=6, background=50, console=console
@@ -125,7 +127,9 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
 def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
     console = Console(record=True, width=240)
     with nanjing.connect() as conn:
-        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        open_cases = conn.execute(
+            text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
+        ).scalar_one()
     try:
         rows = queues_bench.run(
             nanjing_settings, cases=open_cases + 300, seconds=1, clients=2, loads=1, console=console
@@ -133,8 +137,8 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
         with nanjing.connect() as conn:
             states = conn.execute(
                 text(
-                    "SELECT count(DISTINCT e.state), count(k.event_id), count(*) FROM event e "
-                    "LEFT JOIN case_clock k ON k.event_id = e.id "
+                    "SELECT count(DISTINCT e.state), count(k.case_id), count(*) FROM case_file e "
+                    "LEFT JOIN case_clock k ON k.case_id = e.id "
                     "WHERE e.external_id LIKE 'queues-%'"
                 )
             ).one()
@@ -143,7 +147,7 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
         with nanjing.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE event e SET state = coalesce((SELECT t.to_state FROM case_transition t WHERE t.event_id "
+                    "UPDATE case_file e SET state = coalesce((SELECT t.to_state FROM case_transition t WHERE t.case_id "
                     "= e.id "
                     "ORDER BY t.seq DESC LIMIT 1), 'reported'), handling_department = NULL, dispatched_at = NULL, "
                     "parked_remaining_s = NULL WHERE e.external_id LIKE 'queues-%'"
@@ -151,7 +155,8 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
             )
             conn.execute(
                 text(
-                    "DELETE FROM case_clock WHERE event_id IN (SELECT id FROM event WHERE external_id LIKE 'queues-%')"
+                    "DELETE FROM case_clock WHERE case_id IN "
+                    "(SELECT id FROM case_file WHERE external_id LIKE 'queues-%')"
                 )
             )
     output = console.export_text()

@@ -39,7 +39,7 @@ def send(
 
 def rows(nanjing: Engine, case: int) -> list[tuple[str, str]]:
     with nanjing.connect() as conn:
-        found = conn.execute(text("SELECT sha256, uploaded_by FROM case_media WHERE event_id = :e"), {"e": case})
+        found = conn.execute(text("SELECT sha256, uploaded_by FROM case_media WHERE case_id = :e"), {"e": case})
         return [(sha256, by) for sha256, by in found]
 
 
@@ -66,7 +66,7 @@ def case_with_photo(client: TestClient, nanjing: Engine, seed: int) -> tuple[int
 def street_of(nanjing: Engine, case: int) -> str:
     with nanjing.connect() as conn:
         return conn.execute(
-            text("SELECT u.code FROM event e JOIN unit u ON u.id = e.units[3] WHERE e.id = :e"), {"e": case}
+            text("SELECT u.code FROM case_file e JOIN unit u ON u.id = e.units[3] WHERE e.id = :e"), {"e": case}
         ).scalar_one()
 
 

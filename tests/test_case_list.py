@@ -49,7 +49,7 @@ def made(nanjing: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     with nanjing.connect() as conn:
         ids = dict(
             conn.execute(
-                text("SELECT external_id, id::text FROM event WHERE external_id LIKE :p"), {"p": f"CL-{tag}%"}
+                text("SELECT external_id, id::text FROM case_file WHERE external_id LIKE :p"), {"p": f"CL-{tag}%"}
             ).all()
         )
     return {"tag": tag, "closed": ids[f"CL-{tag}"], "void": ids[f"CL-{tag}-v"], "external": f"CL-{tag}"}

@@ -114,8 +114,8 @@ def test_manual_merge_and_its_undo(client: TestClient, nanjing: Engine) -> None:
     with nanjing.connect() as conn:  # the counters agree with the rows
         mismatched = conn.execute(
             text(
-                "SELECT count(*) FROM event e WHERE report_count <> (SELECT count(*) FROM report r WHERE "
-                "r.event_id = e.id)"
+                "SELECT count(*) FROM case_file e WHERE report_count <> (SELECT count(*) FROM report r WHERE "
+                "r.case_id = e.id)"
                 " AND e.external_id IS NULL"
             )
         ).scalar_one()

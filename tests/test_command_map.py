@@ -52,7 +52,9 @@ def open_cases(client: TestClient, nanjing: Engine, staff: dict[str, str]) -> li
         assert answer.status_code == 201, answer.text
         made.append(str(answer.json()["case_id"]))
     with nanjing.begin() as conn:  # the first is past its deadline
-        conn.execute(text("UPDATE event SET deadline = now() - interval '1 hour' WHERE id = :id"), {"id": int(made[0])})
+        conn.execute(
+            text("UPDATE case_file SET deadline = now() - interval '1 hour' WHERE id = :id"), {"id": int(made[0])}
+        )
     return made
 
 
@@ -61,7 +63,7 @@ def sql_open(nanjing: Engine, unit_code: str, scope_code: str) -> tuple[int, int
     with nanjing.connect() as conn:
         return conn.execute(
             text("""
-            SELECT count(*), count(*) FILTER (WHERE e.deadline < now()) FROM event e
+            SELECT count(*), count(*) FILTER (WHERE e.deadline < now()) FROM case_file e
             WHERE e.state NOT IN ('closed', 'void')
               AND e.units @> ARRAY[(SELECT id FROM unit WHERE code = :u)]
               AND e.units @> ARRAY[(SELECT id FROM unit WHERE code = :s)]"""),
@@ -171,7 +173,9 @@ def test_the_city_sees_every_district_and_each_case_once(
     body = client.get("/api/v1/map/unit-counts", params={"bbox": CITY_BOX, "zoom": 10}).json()
     with nanjing.connect() as conn:
         districts = set(conn.execute(text("SELECT code FROM unit WHERE tier = 'district'")).scalars())
-        all_open = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        all_open = conn.execute(
+            text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
+        ).scalar_one()
     assert {u["code"] for u in body["units"]} == districts
     # a street 江北新区 manages counts for 江北新区, not again for its administrative district
     assert body["total"]["open"] == sum(u["open"] for u in body["units"]) == all_open
@@ -210,13 +214,13 @@ def test_the_trend_is_each_beijing_day_of_the_callers_cases(
     with nanjing.connect() as conn:
         rows = conn.execute(
             text("""
-            SELECT (created_at AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM event
+            SELECT (created_at AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM case_file
             WHERE created_at >= :first AND units @> ARRAY[(SELECT id FROM unit WHERE code = :d)] GROUP BY 1"""),
             {"first": first, "d": DISTRICT},
         ).all()
         closed = conn.execute(
             text("""
-            SELECT count(*) FROM event WHERE state = 'closed' AND closed_at >= :first
+            SELECT count(*) FROM case_file WHERE state = 'closed' AND closed_at >= :first
               AND units @> ARRAY[(SELECT id FROM unit WHERE code = :d)]"""),
             {"first": first, "d": DISTRICT},
         ).scalar_one()

@@ -250,7 +250,8 @@ def test_zoomed_out_cases_are_counts_per_unit_and_forces_are_off(
         for unit in counts["units"]:
             expected = conn.execute(
                 text(
-                    "SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void') AND units @> ARRAY[(SELECT id "
+                    "SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void') "
+                    "AND units @> ARRAY[(SELECT id "
                     "FROM "
                     "unit WHERE code = :u)]"
                 ),

@@ -29,11 +29,11 @@ from tests.conftest import add_force
 PREFIX = "test-demo-history"
 CASES = 1500
 SETTLED = """
-WITH last AS (SELECT DISTINCT ON (t.event_id) t.* FROM case_transition t JOIN event e ON e.id = t.event_id
-              WHERE e.external_id LIKE :p ORDER BY t.event_id, t.seq DESC),
-moves AS (SELECT t.event_id, max(t.at) FILTER (WHERE t.action = 'file') AS filed,
+WITH last AS (SELECT DISTINCT ON (t.case_id) t.* FROM case_transition t JOIN case_file e ON e.id = t.case_id
+              WHERE e.external_id LIKE :p ORDER BY t.case_id, t.seq DESC),
+moves AS (SELECT t.case_id, max(t.at) FILTER (WHERE t.action = 'file') AS filed,
                  max(t.at) FILTER (WHERE t.action = 'dispatch') AS dispatched, count(*) AS n
-          FROM case_transition t JOIN event e ON e.id = t.event_id WHERE e.external_id LIKE :p GROUP BY 1)
+          FROM case_transition t JOIN case_file e ON e.id = t.case_id WHERE e.external_id LIKE :p GROUP BY 1)
 SELECT count(*) FILTER (WHERE e.state <> l.to_state) AS state,
        count(*) FILTER (WHERE e.version <> m.n - 1) AS version,
        count(*) FILTER (WHERE e.filed_at <> coalesce(m.filed, e.created_at)) AS filed,
@@ -42,9 +42,9 @@ SELECT count(*) FILTER (WHERE e.state <> l.to_state) AS state,
            AS closed,
        count(*) FILTER (WHERE e.deadline <> l.deadline) AS deadline,
        count(*) FILTER (WHERE e.handling_department IS DISTINCT FROM l.department) AS department,
-       count(*) FILTER (WHERE k.event_id IS NULL OR (k.due_at IS NULL) <> (l.to_state IN ('closed', 'void'))) AS clock
-FROM event e JOIN last l ON l.event_id = e.id JOIN moves m ON m.event_id = e.id
-LEFT JOIN case_clock k ON k.event_id = e.id
+       count(*) FILTER (WHERE k.case_id IS NULL OR (k.due_at IS NULL) <> (l.to_state IN ('closed', 'void'))) AS clock
+FROM case_file e JOIN last l ON l.case_id = e.id JOIN moves m ON m.case_id = e.id
+LEFT JOIN case_clock k ON k.case_id = e.id
 """
 
 
@@ -62,21 +62,21 @@ def test_history_is_consistent(history_city: tuple[Engine, StoreSettings], histo
         mismatches = conn.execute(text(SETTLED), {"p": f"{PREFIX}-%"}).mappings().one()
         states = dict(
             conn.execute(
-                text("SELECT state, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"), {"p": f"{PREFIX}-%"}
+                text("SELECT state, count(*) FROM case_file WHERE external_id LIKE :p GROUP BY 1"), {"p": f"{PREFIX}-%"}
             ).all()
         )
         actions = set(
             conn.execute(
                 text(
-                    "SELECT DISTINCT t.action FROM case_transition t JOIN event e "
-                    "ON e.id = t.event_id WHERE e.external_id LIKE :p"
+                    "SELECT DISTINCT t.action FROM case_transition t JOIN case_file e "
+                    "ON e.id = t.case_id WHERE e.external_id LIKE :p"
                 ),
                 {"p": f"{PREFIX}-%"},
             ).scalars()
         )
         sources = dict(
             conn.execute(
-                text("SELECT source::text, count(*) FROM event WHERE external_id LIKE :p GROUP BY 1"),
+                text("SELECT source::text, count(*) FROM case_file WHERE external_id LIKE :p GROUP BY 1"),
                 {"p": f"{PREFIX}-%"},
             ).all()
         )

@@ -61,7 +61,7 @@ def inside(nanjing: Engine, unit: str) -> tuple[float, float]:
 def responsible(nanjing: Engine, case_id: int) -> tuple[int, str]:
     with nanjing.connect() as conn:
         return conn.execute(
-            text("SELECT u.id, u.code FROM event e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.id = :e"),
+            text("SELECT u.id, u.code FROM case_file e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.id = :e"),
             {"e": case_id},
         ).one()
 

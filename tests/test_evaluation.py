@@ -36,8 +36,8 @@ def period(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[datetim
     b = new_case(client, nanjing)
     version = walk(client, b)
     with nanjing.begin() as conn:  # the handling deadline ran out an hour ago
-        conn.execute(text("UPDATE event SET deadline = now() - interval '1 hour' WHERE id = :e"), {"e": b})
-        conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :e"), {"e": b})
+        conn.execute(text("UPDATE case_file SET deadline = now() - interval '1 hour' WHERE id = :e"), {"e": b})
+        conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE case_id = :e"), {"e": b})
     photo = upload_evidence(client, b)
     fed = step(client, b, "feedback", version, evidence=[photo]).json()
     back = step(client, b, "rework", fed["version"], checker, note="仍有缺口").json()
@@ -49,7 +49,7 @@ def period(client: TestClient, nanjing: Engine, caller: Caller) -> tuple[datetim
     returned = step(client, c, "return", version, note="不属本单位").json()
     assert step(client, c, "dispatch", returned["version"], department="供水公司").status_code == 200
     with nanjing.connect() as conn:
-        token = conn.execute(text("SELECT token::text FROM report WHERE event_id = :e"), {"e": a}).scalar_one()
+        token = conn.execute(text("SELECT token::text FROM report WHERE case_id = :e"), {"e": a}).scalar_one()
     assert client.post("/api/v1/ratings", json={"token": token, "rating": "satisfied"}).status_code == 201
     return start, datetime.now(UTC) + timedelta(seconds=1), {"a": a, "b": b, "c": c}
 
@@ -66,7 +66,8 @@ def test_every_metric_matches_the_hand_computed_figures(client: TestClient, nanj
     with nanjing.connect() as conn:
         districts = conn.execute(
             text(
-                "SELECT DISTINCT d.code FROM event e JOIN unit d ON d.id = e.units[2] WHERE e.id = ANY(:ids) ORDER BY 1"
+                "SELECT DISTINCT d.code FROM case_file e JOIN unit d ON d.id = e.units[2] "
+                "WHERE e.id = ANY(:ids) ORDER BY 1"
             ),
             {"ids": list(cases.values())},
         )

@@ -112,7 +112,7 @@ def cases_of(nanjing: Engine, tag: str) -> list[tuple[int, int]]:
             tuple(row)
             for row in conn.execute(
                 text(  # type: ignore[misc]
-                    "SELECT r.event_id, (SELECT count(*) FROM report_media m WHERE m.report_id = r.id) FROM report r "
+                    "SELECT r.case_id, (SELECT count(*) FROM report_media m WHERE m.report_id = r.id) FROM report r "
                     "WHERE r.description LIKE :t ORDER BY r.id"
                 ),
                 {"t": f"%{tag}%"},

@@ -52,7 +52,7 @@ def test_closing_queues_one_follow_up_per_report_and_the_sender_delivers_each_on
 ) -> None:
     case, _ = closed_case_with_two_reports(client, nanjing, caller)
     with nanjing.connect() as conn:
-        queued = conn.execute(text("SELECT report_id, state FROM follow_up WHERE event_id = :e"), {"e": case}).all()
+        queued = conn.execute(text("SELECT report_id, state FROM follow_up WHERE case_id = :e"), {"e": case}).all()
     assert len(queued) == 2 and {state for _, state in queued} == {"pending"}
     outbox = Outbox(LoopSettings(_env_file=None), tmp_path / "follow_up.jsonl")  # type: ignore[call-arg]
     pool = client.app.state.pool  # type: ignore[attr-defined]
@@ -64,7 +64,7 @@ def test_closing_queues_one_follow_up_per_report_and_the_sender_delivers_each_on
     assert all(m["outcome"] == "closed" and m["channel"] == "hotline" and "已办结" in m["message"] for m in mine)
     assert "13800001111" not in json.dumps(mine)  # the outcome travels without the reporter's contact
     with nanjing.connect() as conn:
-        states = conn.execute(text("SELECT state FROM follow_up WHERE event_id = :e"), {"e": case}).scalars().all()
+        states = conn.execute(text("SELECT state FROM follow_up WHERE case_id = :e"), {"e": case}).scalars().all()
     assert states == ["sent", "sent"]
     assert client.portal.call(send_due, pool, outbox) == (0, 0)  # type: ignore[union-attr]
 
@@ -80,20 +80,20 @@ def test_an_unreachable_receiver_is_retried_then_marked_failed(
         conn.execute(
             text(
                 "UPDATE follow_up SET next_attempt_at = now() + interval '1 hour' "
-                "WHERE state = 'pending' AND event_id <> :e"
+                "WHERE state = 'pending' AND case_id <> :e"
             ),
             {"e": case},
         )
     assert client.portal.call(send_due, pool, outbox) == (0, 2)  # type: ignore[union-attr]
     with nanjing.begin() as conn:
         rows = conn.execute(
-            text("SELECT state, attempts, last_error IS NOT NULL FROM follow_up WHERE event_id = :e"), {"e": case}
+            text("SELECT state, attempts, last_error IS NOT NULL FROM follow_up WHERE case_id = :e"), {"e": case}
         ).all()
         assert rows == [("pending", 1, True)] * 2
-        conn.execute(text("UPDATE follow_up SET next_attempt_at = now() WHERE event_id = :e"), {"e": case})
+        conn.execute(text("UPDATE follow_up SET next_attempt_at = now() WHERE case_id = :e"), {"e": case})
     assert client.portal.call(send_due, pool, outbox) == (0, 2)  # type: ignore[union-attr]
     with nanjing.connect() as conn:
-        states = conn.execute(text("SELECT state FROM follow_up WHERE event_id = :e"), {"e": case}).scalars().all()
+        states = conn.execute(text("SELECT state FROM follow_up WHERE case_id = :e"), {"e": case}).scalars().all()
     assert states == ["failed", "failed"] and not (tmp_path / "unused.jsonl").exists()
 
 
@@ -108,7 +108,7 @@ def test_the_apps_own_sender_drains_the_outbox(
         while time.monotonic() < deadline:
             with nanjing.connect() as conn:
                 states = (
-                    conn.execute(text("SELECT state FROM follow_up WHERE event_id = :e"), {"e": case}).scalars().all()
+                    conn.execute(text("SELECT state FROM follow_up WHERE case_id = :e"), {"e": case}).scalars().all()
                 )
             if states == ["sent", "sent"]:
                 break
@@ -147,7 +147,7 @@ def test_ratings_by_token_and_an_unsatisfied_reporter_reopens_the_case(
     with nanjing.connect() as conn:
         assert (
             conn.execute(
-                text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :e"), {"e": case}
+                text("SELECT count(*) FROM cityops_verify_transitions() WHERE case_id = :e"), {"e": case}
             ).scalar_one()
             == 0
         )

@@ -61,7 +61,7 @@ def test_a_hundred_commanders_race_for_one_force_and_one_wins(
         with psycopg.connect(url, autocommit=True) as conn:
             try:
                 conn.execute(
-                    "INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (%s, %s, %s)",
+                    "INSERT INTO assignment (case_id, force_id, assigned_by) VALUES (%s, %s, %s)",
                     (int(case), force_id, f"commander-{n}"),
                 )
             except psycopg.errors.UniqueViolation:
@@ -77,7 +77,7 @@ def test_a_hundred_commanders_race_for_one_force_and_one_wins(
             {"f": force_id},
         )
         conn.execute(
-            text("INSERT INTO assignment (event_id, force_id, assigned_by) VALUES (:e, :f, 'again')"),
+            text("INSERT INTO assignment (case_id, force_id, assigned_by) VALUES (:e, :f, 'again')"),
             {"e": int(case), "f": force_id},
         )
 

@@ -58,7 +58,7 @@ FROM ST_Dump(ST_GeneratePoints((SELECT geom FROM unit WHERE tier = 'city'), :n, 
 BATCH_SQL = """
 SELECT e.external_id, ST_X(e.geom), ST_Y(e.geom), e.category_code, e.severity::text, u.code, e.deadline,
        e.filed_at, e.routing_trace, e.cell, e.departments, e.state, e.source::text, e.description
-FROM event e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.import_batch_id = :b ORDER BY e.external_id
+FROM case_file e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.import_batch_id = :b ORDER BY e.external_id
 """
 
 
@@ -162,8 +162,8 @@ def test_a_second_import_of_the_same_file_adds_nothing(nanjing: Engine, tmp_path
 
 def test_bulk_mode_rebuilds_every_index_and_key(nanjing: Engine, tmp_path: Path) -> None:
     schema = (
-        "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = 'event'), "
-        "(SELECT count(*) FROM pg_constraint WHERE conrelid = 'event'::regclass)"
+        "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = 'case_file'), "
+        "(SELECT count(*) FROM pg_constraint WHERE conrelid = 'case_file'::regclass)"
     )
     with nanjing.connect() as conn:
         before = conn.execute(text(schema)).one()
@@ -173,7 +173,7 @@ def test_bulk_mode_rebuilds_every_index_and_key(nanjing: Engine, tmp_path: Path)
     assert result.bulk and result.loaded == 40
     with nanjing.connect() as conn:
         assert conn.execute(text(schema)).one() == before
-        count = conn.execute(text("SELECT count(*) FROM event WHERE import_batch_id = :b"), {"b": result.batch_id})
+        count = conn.execute(text("SELECT count(*) FROM case_file WHERE import_batch_id = :b"), {"b": result.batch_id})
         assert count.scalar() == 40
 
 

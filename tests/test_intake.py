@@ -29,9 +29,9 @@ REPORT = {
 def counts(engine: Engine, key: str | None = None) -> tuple[int, int]:
     with engine.connect() as conn:
         if key is None:
-            totals = "SELECT (SELECT count(*) FROM event), (SELECT count(*) FROM report)"
+            totals = "SELECT (SELECT count(*) FROM case_file), (SELECT count(*) FROM report)"
             return tuple(conn.execute(text(totals)).one())
-        by_key = "SELECT count(DISTINCT event_id), count(*) FROM report WHERE idempotency_key = :k"
+        by_key = "SELECT count(DISTINCT case_id), count(*) FROM report WHERE idempotency_key = :k"
         return tuple(conn.execute(text(by_key), {"k": key}).one())
 
 
@@ -49,7 +49,7 @@ def test_a_report_becomes_a_routed_case(client: TestClient, nanjing: Engine) -> 
         row = conn.execute(
             text(
                 "SELECT e.category_code, g.code, r.reporter->>'phone', r.source::text, e.report_count "
-                "FROM event e JOIN report r ON r.event_id = e.id JOIN unit g ON g.id = e.grid_id WHERE e.id = :id"
+                "FROM case_file e JOIN report r ON r.case_id = e.id JOIN unit g ON g.id = e.grid_id WHERE e.id = :id"
             ),
             {"id": int(body["case_id"])},
         ).one()
@@ -173,7 +173,7 @@ def test_markup_is_stored_inert(client: TestClient, nanjing: Engine) -> None:
     case_id = client.post("/api/v1/reports", json={**REPORT, "description": script}).json()["case_id"]
     with nanjing.connect() as conn:
         stored = conn.execute(
-            text("SELECT description FROM report WHERE event_id = :id ORDER BY id DESC LIMIT 1"), {"id": int(case_id)}
+            text("SELECT description FROM report WHERE case_id = :id ORDER BY id DESC LIMIT 1"), {"id": int(case_id)}
         ).scalar_one()
     assert stored == script  # kept verbatim as text; every HTML output escapes it
 
@@ -202,7 +202,7 @@ def test_an_old_case_does_not_absorb_new_reports(client: TestClient, nanjing: En
     first = client.post("/api/v1/reports", json=report_at(2_000)).json()
     with nanjing.begin() as conn:  # the case is older than the category's 72 h window
         conn.execute(
-            text("UPDATE event SET created_at = now() - interval '73 hours' WHERE id = :id"),
+            text("UPDATE case_file SET created_at = now() - interval '73 hours' WHERE id = :id"),
             {"id": int(first["case_id"])},
         )
     later = client.post("/api/v1/reports", json=report_at(2_010)).json()
@@ -221,5 +221,5 @@ def test_simultaneous_reports_of_one_incident_make_one_case(
         cases = set(pool.map(post, range(20)))  # 20 reports, up to 19 m apart
     assert len(cases) == 1
     with nanjing.connect() as conn:
-        count = conn.execute(text("SELECT report_count FROM event WHERE id = :id"), {"id": int(cases.pop())})
+        count = conn.execute(text("SELECT report_count FROM case_file WHERE id = :id"), {"id": int(cases.pop())})
         assert count.scalar_one() == 20

@@ -162,8 +162,8 @@ def test_the_loop_through_the_pages_only(
     with nanjing.connect() as conn:
         state, broken = conn.execute(
             text(
-                "SELECT state, (SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = e.id) "
-                "FROM event e WHERE id = :c"
+                "SELECT state, (SELECT count(*) FROM cityops_verify_transitions() WHERE case_id = e.id) "
+                "FROM case_file e WHERE id = :c"
             ),
             {"c": int(case)},
         ).one()

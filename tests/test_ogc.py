@@ -224,7 +224,7 @@ def test_cgcs2000_and_web_mercator_round_trip_to_the_millimetre(
     void_open_cases(nanjing, "ST_DWithin(geom::geography, ST_MakePoint(:x, :y)::geography, 600)", {"x": lon, "y": lat})
     report = {"lon": lon, "lat": lat, "category": CATEGORY, "source": "hotline", "description": "井盖缺失"}
     case_id = str(client.post("/api/v1/reports", json=report).json()["case_id"])
-    case_points = stored_points(nanjing, "SELECT geom FROM event WHERE id = CAST(:key AS bigint)", case_id)
+    case_points = stored_points(nanjing, "SELECT geom FROM case_file WHERE id = CAST(:key AS bigint)", case_id)
     xuanwu = caller(["district"], "320102")
     for uri, srid in ((CGCS2000, 4490), (WEB_MERCATOR, 3857)):
         unit = anonymous.get(f"/ogc/collections/units-grid/items/{grid}", params={"crs": uri})

@@ -145,7 +145,7 @@ def _token(base: str, username: str) -> str:
 def _stored(engine: Engine, keys: list[str]) -> dict[str, list[int]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT idempotency_key, event_id FROM report WHERE idempotency_key = ANY(:k)"), {"k": keys}
+            text("SELECT idempotency_key, case_id FROM report WHERE idempotency_key = ANY(:k)"), {"k": keys}
         ).all()
     stored: dict[str, list[int]] = {}
     for key, event in rows:
@@ -272,8 +272,9 @@ def test_the_api_killed_under_load_loses_nothing_and_never_runs_as_root(city: Ci
     with city.engine.connect() as conn:
         orphans = conn.execute(
             text(
-                "SELECT (SELECT count(*) FROM event e WHERE NOT EXISTS (SELECT FROM report r WHERE r.event_id = e.id)),"
-                " (SELECT count(*) FROM report r WHERE NOT EXISTS (SELECT FROM event e WHERE e.id = r.event_id))"
+                "SELECT (SELECT count(*) FROM case_file e"
+                " WHERE NOT EXISTS (SELECT FROM report r WHERE r.case_id = e.id)),"
+                " (SELECT count(*) FROM report r WHERE NOT EXISTS (SELECT FROM case_file e WHERE e.id = r.case_id))"
             )
         ).one()
         verdict = verify(conn)

@@ -63,10 +63,11 @@ def test_raw_sql_on_the_api_session_sees_only_the_scope(client: TestClient, nanj
     file_report(client, INSIDE, "RLS 里面"), file_report(client, OUTSIDE, "RLS 外面")
     district = district_of(client, INSIDE)
     with nanjing.connect() as owner:  # the owner, unbound: counts by a different path (grid ancestry)
-        total = owner.execute(text("SELECT count(*) FROM event")).scalar_one()
+        total = owner.execute(text("SELECT count(*) FROM case_file")).scalar_one()
         expected = owner.execute(
             text(
-                "SELECT count(*) FROM event e JOIN unit g ON g.id = e.grid_id JOIN unit d ON d.id = ANY(g.ancestors) "
+                "SELECT count(*) FROM case_file e JOIN unit g ON g.id = e.grid_id "
+                "JOIN unit d ON d.id = ANY(g.ancestors) "
                 "WHERE d.code = :d"
             ),
             {"d": district},
@@ -74,15 +75,15 @@ def test_raw_sql_on_the_api_session_sees_only_the_scope(client: TestClient, nanj
     api = client.app.state.read_engine  # type: ignore[attr-defined]
     with api.connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "cityops_api"
-        assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == 0  # no scope: nothing at all
+        assert conn.execute(text("SELECT count(*) FROM case_file")).scalar_one() == 0  # no scope: nothing at all
         conn.exec_driver_sql(SESSION_SCOPE, (str(unit_id(nanjing, district)), ""))
-        seen = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+        seen = conn.execute(text("SELECT count(*) FROM case_file")).scalar_one()
         assert seen == expected and 0 < seen < total
         reports_outside = conn.execute(text("SELECT count(*) FROM report WHERE description = 'RLS 外面'")).scalar_one()
         assert reports_outside == 0
         # nothing the session can run lifts the policy
         conn.execute(text("RESET ROLE"))
-        assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == seen
+        assert conn.execute(text("SELECT count(*) FROM case_file")).scalar_one() == seen
         conn.exec_driver_sql(SESSION_SCOPE, ("", ""))
 
 
@@ -93,31 +94,33 @@ def test_the_api_role_cannot_write_outside_its_scope_or_change_the_schema(
     district = unit_id(nanjing, district_of(client, INSIDE))
     with psycopg.connect(libpq_url(nanjing_settings, api=True), autocommit=True) as conn:
         conn.execute(SESSION_SCOPE, (str(district), ""))
-        updated = conn.execute("UPDATE event SET state = 'void' WHERE id = %s", (int(outside["case_id"]),))
+        updated = conn.execute("UPDATE case_file SET state = 'void' WHERE id = %s", (int(outside["case_id"]),))
         assert updated.rowcount == 0  # invisible rows cannot be updated
         grid = conn.execute("SELECT id FROM unit WHERE tier = 'grid' AND code LIKE '320104%' LIMIT 1").fetchone()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             conn.execute(
-                """INSERT INTO event (category_code, severity, geom, cell, grid_id, responsible_unit_id,
+                """INSERT INTO case_file (category_code, severity, geom, cell, grid_id, responsible_unit_id,
                             departments, filed_at, deadline, routing_trace, description)
                             VALUES ('020106', 'IV', ST_SetSRID(ST_MakePoint(118.79, 32.0), 4326), 1, %s, %s, '{}',
                                     now(), now(), '{}', 'forged')""",
                 (grid[0], grid[0]),
             )  # type: ignore[index]
         for statement in (
-            "DELETE FROM event",
+            "DELETE FROM case_file",
             "DROP TABLE report",
             "TRUNCATE audit_log",
             "UPDATE unit SET name = 'x'",
             "INSERT INTO audit_log (actor, action, prev_hash, hash) VALUES ('x', 'y', 'z', 'w')",
-            "ALTER TABLE event DISABLE ROW LEVEL SECURITY",
+            "ALTER TABLE case_file DISABLE ROW LEVEL SECURITY",
             "SET ROLE cityops",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
     with nanjing.connect() as owner:
         assert (
-            owner.execute(text("SELECT state FROM event WHERE id = :i"), {"i": int(outside["case_id"])}).scalar_one()
+            owner.execute(
+                text("SELECT state FROM case_file WHERE id = :i"), {"i": int(outside["case_id"])}
+            ).scalar_one()
             == "reported"
         )
 
@@ -382,7 +385,7 @@ def test_cors_only_for_configured_origins(strict: TestClient, client: TestClient
 # ---- hostile strings in every parameter ----------------------------------------------------------------
 HOSTILE = [
     "' OR '1'='1",
-    "1; DROP TABLE event; --",
+    "1; DROP TABLE case_file; --",
     "../../../../etc/passwd",
     "..%2f..%2fetc%2fpasswd",
     "%00",
@@ -410,7 +413,7 @@ def test_injection_and_traversal_in_every_string_parameter(client: TestClient, n
     targets = _string_parameters(client)
     assert len(targets) >= 8, targets  # the parameters are really found
     with nanjing.connect() as conn:
-        before = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
+        before = conn.execute(text("SELECT count(*) FROM case_file")).scalar_one()
     failures = []
     for _, path, where, name in targets:
         for payload in HOSTILE:
@@ -426,8 +429,8 @@ def test_injection_and_traversal_in_every_string_parameter(client: TestClient, n
                 failures.append(f"{url} {params}: {response.status_code} {response.text[:100]}")
     assert not failures, "\n".join(failures)
     with nanjing.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() >= before
-        assert conn.execute(text("SELECT to_regclass('event') IS NOT NULL")).scalar_one()
+        assert conn.execute(text("SELECT count(*) FROM case_file")).scalar_one() >= before
+        assert conn.execute(text("SELECT to_regclass('case_file') IS NOT NULL")).scalar_one()
 
 
 def test_a_nul_character_in_a_report_is_refused_and_nothing_is_written(client: TestClient, nanjing: Engine) -> None:

@@ -32,9 +32,9 @@ def expected(nanjing: Engine, unit: str) -> dict[str, dict[str, int]]:
     with nanjing.connect() as conn:
         scope = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": unit}).scalar_one()
         code = dict(conn.execute(text("SELECT id, code FROM unit WHERE tier = 'district'")).all())
-        cases = conn.execute(text("SELECT id, units, state, filed_at, deadline FROM event")).all()
+        cases = conn.execute(text("SELECT id, units, state, filed_at, deadline FROM case_file")).all()
         moves = conn.execute(
-            text("SELECT event_id, action, at, deadline FROM case_transition WHERE action IN ('file', 'close')")
+            text("SELECT case_id, action, at, deadline FROM case_transition WHERE action IN ('file', 'close')")
         ).all()
         forces = conn.execute(text("SELECT units, status::text FROM force")).all()
     counts: dict[str, Counter[str]] = {}
@@ -72,10 +72,10 @@ def escalate(nanjing: Engine, case: int) -> None:
     """The deadline watch's escalation of ``case`` (as ``command.deadline_watch`` does it, with its notice)."""
     with nanjing.begin() as conn:
         conn.execute(
-            text("UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE event_id = :e"), {"e": case}
+            text("UPDATE case_clock SET escalate_at = now() - interval '1 second' WHERE case_id = :e"), {"e": case}
         )
         for (escalated,) in conn.execute(
-            text("SELECT event_id FROM cityops_escalate_overdue(now(), interval '1 hour', 50)")
+            text("SELECT case_id FROM cityops_escalate_overdue(now(), interval '1 hour', 50)")
         ).all():
             conn.execute(
                 text("SELECT pg_notify(:c, :p)"),
@@ -133,7 +133,7 @@ def test_trend_and_top_categories(client: TestClient, nanjing: Engine, caller: C
     with nanjing.connect() as conn:
         top = conn.execute(
             text(
-                "SELECT c.name, c.name_en, count(*) FROM event e JOIN category c ON c.code = "
+                "SELECT c.name, c.name_en, count(*) FROM case_file e JOIN category c ON c.code = "
                 "e.category_code WHERE e.filed_at >= :s AND e.state <> 'void' GROUP BY 1, 2 "
                 "ORDER BY 3 DESC, min(c.code) LIMIT 3"
             ),
@@ -150,7 +150,7 @@ def test_the_ticker_tells_new_and_escalated_cases_in_words(client: TestClient, n
     with nanjing.connect() as conn:
         filed_at, category, category_en, district, street = conn.execute(
             text(
-                "SELECT e.filed_at, c.name, c.name_en, d.name, s.name FROM event e JOIN category c ON c.code = "
+                "SELECT e.filed_at, c.name, c.name_en, d.name, s.name FROM case_file e JOIN category c ON c.code = "
                 "e.category_code JOIN unit d ON d.id = e.units[2] JOIN unit s ON s.id = ANY(e.units) AND s.tier "
                 "= 'street' "
                 "WHERE e.id = :e"
@@ -214,7 +214,9 @@ def test_bad_parameters_are_refused_in_words(
 def test_bench_screen_smoke(nanjing: Engine, nanjing_settings: StoreSettings, demo_forces: object) -> None:
     console = Console(record=True, width=240)
     with nanjing.connect() as conn:
-        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        open_cases = conn.execute(
+            text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
+        ).scalar_one()
         tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
     rows = screen_bench.run(
         nanjing_settings, minutes=20 / 60, rate=20, cases=open_cases, forces=tracked, loads=1, console=console

@@ -122,7 +122,8 @@ def test_a_new_case_appears_in_the_ticker_and_on_the_map_and_leaves_when_voided(
     wait_until(page, f"document.querySelector('#screen-ticker li[data-key=\"{case}:0\"]') !== null", 10)
     with nanjing.connect() as conn:
         category = conn.execute(
-            text("SELECT c.name FROM event e JOIN category c ON c.code = e.category_code WHERE e.id = :e"), {"e": case}
+            text("SELECT c.name FROM case_file e JOIN category c ON c.code = e.category_code WHERE e.id = :e"),
+            {"e": case},
         ).scalar_one()
     line = page.evaluate(f"document.querySelector('#screen-ticker li[data-key=\"{case}:0\"]').textContent")
     assert category in line and "新上报" in line

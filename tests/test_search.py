@@ -169,10 +169,10 @@ def test_a_word_most_addresses_hold_answers_with_the_newest_cases_holding_it(
         )
         body = {"lon": lon, "lat": lat, "category": MANHOLE, "source": "hotline", "description": "井盖缺失"}
         assert client.post("/api/v1/reports", json=body).status_code == 201
-    holding = "SELECT id FROM event WHERE replace(address, ' ', '') LIKE '%南京市%' {scope} ORDER BY id DESC"
+    holding = "SELECT id FROM case_file WHERE replace(address, ' ', '') LIKE '%南京市%' {scope} ORDER BY id DESC"
     found = "SELECT id FROM cityops_cases_by_address('南京市', '%南京市%', 100)"
     with nanjing.connect() as conn:
-        conn.exec_driver_sql("ANALYZE event")
+        conn.exec_driver_sql("ANALYZE case_file")
         share = conn.execute(text("SELECT min(share) FROM cityops_rarest_pairs('南京市', 'ix_event_address_grams', 3)"))
         # among the grams index's most common pairs: how common decides the way (how many holders the shared
         # test city has depends on the other tests' imports, most without addresses)
@@ -227,7 +227,9 @@ def test_bench_search_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     from bench.search import run
 
     with nanjing.connect() as conn:
-        open_cases = conn.execute(text("SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void')")).scalar_one()
+        open_cases = conn.execute(
+            text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
+        ).scalar_one()
     console = Console(record=True, width=200)
     rows = run(nanjing_settings, cases=open_cases + 300, seconds=1, clients=1, queries=5, console=console)
     output = console.export_text()
@@ -237,5 +239,5 @@ def test_bench_search_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert "load average before the measures" in output and "load average after" in output
     with nanjing.connect() as conn:  # the imported cases were given the addresses of their places
         assert not conn.execute(
-            text("SELECT count(*) FROM event WHERE external_id LIKE 'search-%' AND address IS NULL")
+            text("SELECT count(*) FROM case_file WHERE external_id LIKE 'search-%' AND address IS NULL")
         ).scalar_one()

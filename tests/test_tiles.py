@@ -97,7 +97,7 @@ def placed(client: TestClient, nanjing: Engine) -> list[str]:
 def open_in(nanjing: Engine, where: str) -> int:
     with nanjing.connect() as conn:
         return conn.execute(
-            text(f"SELECT count(*) FROM event WHERE state NOT IN ('closed', 'void') AND {where}")
+            text(f"SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void') AND {where}")
         ).one()[0]
 
 
@@ -108,7 +108,7 @@ def test_case_tiles_show_the_callers_open_cases_gathered_when_zoomed_out(
     with nanjing.connect() as conn:  # the tile of a placed case (the centre's own tile may hold none of them)
         spot = conn.execute(
             text(
-                "SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = ANY(:ids) "
+                "SELECT ST_X(geom), ST_Y(geom) FROM case_file WHERE id = ANY(:ids) "
                 "AND state NOT IN ('closed', 'void') ORDER BY id LIMIT 1"
             ),
             {"ids": [int(i) for i in placed]},
@@ -145,7 +145,7 @@ def test_hexagon_counts_add_up_to_the_callers_cases(
     assert sum(f["properties"]["count"] for f in features) == expected
     with nanjing.connect() as conn:
         cells = (
-            conn.execute(text("SELECT cell FROM event WHERE id = ANY(:ids)"), {"ids": [int(i) for i in placed]})
+            conn.execute(text("SELECT cell FROM case_file WHERE id = ANY(:ids)"), {"ids": [int(i) for i in placed]})
             .scalars()
             .all()
         )

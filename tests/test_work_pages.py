@@ -63,7 +63,8 @@ def team(case: int, nanjing: Engine, server: str) -> Iterator[dict[str, httpx.Cl
     with nanjing.connect() as conn:
         street, district = conn.execute(
             text(
-                "SELECT s.code, d.code FROM event e JOIN unit s ON s.id = e.units[3] JOIN unit d ON d.id = e.units[2] "
+                "SELECT s.code, d.code FROM case_file e JOIN unit s ON s.id = e.units[3] "
+                "JOIN unit d ON d.id = e.units[2] "
                 "WHERE e.id = :c"
             ),
             {"c": case},
@@ -83,7 +84,7 @@ def team(case: int, nanjing: Engine, server: str) -> Iterator[dict[str, httpx.Cl
 
 def version_of(nanjing: Engine, case: int) -> int:
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT version FROM event WHERE id = :c"), {"c": case}).scalar_one()
+        return conn.execute(text("SELECT version FROM case_file WHERE id = :c"), {"c": case}).scalar_one()
 
 
 def act(
@@ -104,7 +105,7 @@ def move(client: httpx.Client, nanjing: Engine, case: int, action: str, state: s
 
 def state_of(nanjing: Engine, case: int) -> str:
     with nanjing.connect() as conn:
-        return conn.execute(text("SELECT state FROM event WHERE id = :c"), {"c": case}).scalar_one()
+        return conn.execute(text("SELECT state FROM case_file WHERE id = :c"), {"c": case}).scalar_one()
 
 
 def test_pages_need_a_session_and_refuse_in_words(server: str, nanjing: Engine, case: int) -> None:
@@ -132,7 +133,7 @@ def test_queues_follow_roles_departments_and_urgency(
 ) -> None:
     new_case(client, nanjing, keep=(case,))  # another of the same category (it may fall in another street)
     with nanjing.begin() as conn:  # the first case's stage is overdue by an hour
-        conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE event_id = :c"), {"c": case})
+        conn.execute(text("UPDATE case_clock SET due_at = now() - interval '1 hour' WHERE case_id = :c"), {"c": case})
     street = team["street"]
     counts = street.get("/api/v1/queues").json()["queues"]
     assert set(counts) >= {"intake", "filing", "dispatch", "approval", "parked"} and "handle" in counts
@@ -183,17 +184,17 @@ def test_a_case_walks_the_loop_through_the_forms(
     with nanjing.connect() as conn:
         named = conn.execute(
             text(
-                "SELECT action, evidence FROM case_transition WHERE event_id = :c AND "
+                "SELECT action, evidence FROM case_transition WHERE case_id = :c AND "
                 "cardinality(evidence) > 0 ORDER BY seq"
             ),
             {"c": case},
         ).all()
-        stored = set(conn.execute(text("SELECT sha256 FROM case_media WHERE event_id = :c"), {"c": case}).scalars())
+        stored = set(conn.execute(text("SELECT sha256 FROM case_media WHERE case_id = :c"), {"c": case}).scalars())
         broken = conn.execute(
-            text("SELECT count(*) FROM cityops_verify_transitions() WHERE event_id = :c"), {"c": case}
+            text("SELECT count(*) FROM cityops_verify_transitions() WHERE case_id = :c"), {"c": case}
         ).scalar_one()
         times = (
-            conn.execute(text("SELECT at FROM case_transition WHERE event_id = :c ORDER BY seq"), {"c": case})
+            conn.execute(text("SELECT at FROM case_transition WHERE case_id = :c ORDER BY seq"), {"c": case})
             .scalars()
             .all()
         )
@@ -241,7 +242,7 @@ def test_refusals_are_sentences_and_leave_nothing_behind(
     )
     assert forged.status_code == 403
     with nanjing.connect() as conn:
-        kept = conn.execute(text("SELECT count(*) FROM case_media WHERE event_id = :c"), {"c": case}).scalar_one()
+        kept = conn.execute(text("SELECT count(*) FROM case_media WHERE case_id = :c"), {"c": case}).scalar_one()
     assert kept == 0 and state_of(nanjing, case) == "handling"
 
 

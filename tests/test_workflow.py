@@ -48,7 +48,7 @@ def new_case(client: TestClient, nanjing: Engine, source: str = "hotline", keep:
         with nanjing.connect() as conn:
             clear = conn.execute(
                 text(
-                    "SELECT NOT EXISTS (SELECT FROM event WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
+                    "SELECT NOT EXISTS (SELECT FROM case_file WHERE id = ANY(:keep) AND ST_DWithin(geom::geography, "
                     "ST_MakePoint(:x, :y)::geography, 600))"
                 ),
                 {"keep": list(keep), "x": lon, "y": lat},
@@ -91,7 +91,7 @@ def problems(nanjing: Engine, case: int) -> list[str]:
     with nanjing.connect() as conn:
         return list(
             conn.execute(
-                text("SELECT problem FROM cityops_verify_transitions() WHERE event_id = :e"), {"e": case}
+                text("SELECT problem FROM cityops_verify_transitions() WHERE case_id = :e"), {"e": case}
             ).scalars()
         )
 
@@ -114,7 +114,7 @@ def test_a_case_walks_the_loop_from_every_source(
     if source == "grid_worker":  # the grid's own worker checks on site
         with nanjing.connect() as conn:
             grid = conn.execute(
-                text("SELECT u.code FROM event e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"), {"e": case}
+                text("SELECT u.code FROM case_file e JOIN unit u ON u.id = e.grid_id WHERE e.id = :e"), {"e": case}
             ).scalar_one()
         checker = caller(["grid_worker"], grid)
         on_site = client.get(f"/api/v1/cases/{case}/transitions").json()["checkers_on_site"]
@@ -131,7 +131,7 @@ def test_a_case_walks_the_loop_from_every_source(
     assert close["actor"] != feedback["actor"] and close["lon"] == 118.79
     assert problems(nanjing, case) == []
     with nanjing.connect() as conn:
-        queued = conn.execute(text("SELECT channel, outcome FROM follow_up WHERE event_id = :e"), {"e": case}).all()
+        queued = conn.execute(text("SELECT channel, outcome FROM follow_up WHERE case_id = :e"), {"e": case}).all()
     assert queued == [(source, "closed")]
 
 
@@ -178,7 +178,7 @@ def test_two_dispatchers_at_once_one_wins_no_lost_update(
     with nanjing.connect() as conn:
         assert (
             conn.execute(
-                text("SELECT count(*) FROM case_transition WHERE event_id = :e AND action = 'accept'"), {"e": case}
+                text("SELECT count(*) FROM case_transition WHERE case_id = :e AND action = 'accept'"), {"e": case}
             ).scalar_one()
             == 1
         )
@@ -190,7 +190,7 @@ def _clocks(nanjing: Engine, case: int) -> dict[str, object]:
             conn.execute(
                 text(
                     "SELECT deadline, due_at, review_at, parked_remaining_s, supervised, version "
-                    "FROM event e JOIN case_clock k ON k.event_id = e.id WHERE id = :e"
+                    "FROM case_file e JOIN case_clock k ON k.case_id = e.id WHERE id = :e"
                 ),
                 {"e": case},
             )
@@ -243,7 +243,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(
         chain = (
             conn.execute(
                 text(
-                    "SELECT u.code FROM event e JOIN unit g ON g.id = e.grid_id "
+                    "SELECT u.code FROM case_file e JOIN unit g ON g.id = e.grid_id "
                     "JOIN unit u ON u.id = ANY(g.ancestors || g.id) WHERE e.id = :e "
                     "ORDER BY cardinality(u.ancestors) DESC"
                 ),
@@ -253,7 +253,8 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(
             .all()
         )
         responsible = conn.execute(
-            text("SELECT u.code FROM event e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.id = :e"), {"e": case}
+            text("SELECT u.code FROM case_file e JOIN unit u ON u.id = e.responsible_unit_id WHERE e.id = :e"),
+            {"e": case},
         ).scalar_one()
     climb = chain[chain.index(responsible) :]
     assert len(climb) == 3  # street → district → city
@@ -264,7 +265,7 @@ def test_an_overdue_case_climbs_the_chain_to_the_city(
             conn.execute(
                 text(
                     "UPDATE case_clock SET due_at = now() - interval '1 minute', escalate_at = now() - "
-                    "interval '1 minute' WHERE event_id = :e"
+                    "interval '1 minute' WHERE case_id = :e"
                 ),
                 {"e": case},
             )
@@ -300,21 +301,21 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
     with nanjing.begin() as conn:
         refused = conn.begin_nested()
         try:
-            conn.execute(text("UPDATE case_transition SET note = 'x' WHERE event_id = :e"), {"e": case})
+            conn.execute(text("UPDATE case_transition SET note = 'x' WHERE case_id = :e"), {"e": case})
             raise AssertionError("an UPDATE went through")
         except Exception as error:
             assert "append-only" in str(error)
             refused.rollback()
     with nanjing.begin() as conn:  # around the trigger, as an intruder with the owner's rights would
         conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
-        conn.execute(text("UPDATE case_transition SET note = '改过' WHERE event_id = :e AND seq = 3"), {"e": case})
+        conn.execute(text("UPDATE case_transition SET note = '改过' WHERE case_id = :e AND seq = 3"), {"e": case})
         conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
     assert problems(nanjing, case) == ["its content was changed"]
     with nanjing.begin() as conn:
         conn.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
-        conn.execute(text("UPDATE case_transition SET note = '' WHERE event_id = :e AND seq = 3"), {"e": case})
+        conn.execute(text("UPDATE case_transition SET note = '' WHERE case_id = :e AND seq = 3"), {"e": case})
         conn.execute(
-            text("UPDATE case_transition SET due = due + interval '1 hour' WHERE event_id = :e AND seq = 4"),
+            text("UPDATE case_transition SET due = due + interval '1 hour' WHERE case_id = :e AND seq = 4"),
             {"e": case},
         )
         conn.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
@@ -323,14 +324,14 @@ def test_transitions_are_append_only_and_tampering_is_found(client: TestClient, 
         with intruder.begin():
             intruder.execute(text("ALTER TABLE case_transition DISABLE TRIGGER case_transition_append_only"))
             intruder.execute(
-                text("UPDATE case_transition SET due = due - interval '1 hour' WHERE event_id = :e AND seq = 4"),
+                text("UPDATE case_transition SET due = due - interval '1 hour' WHERE case_id = :e AND seq = 4"),
                 {"e": case},
             )
             intruder.execute(
-                text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition WHERE event_id = :e AND seq = 2"),
+                text("CREATE TEMP TABLE removed AS SELECT * FROM case_transition WHERE case_id = :e AND seq = 2"),
                 {"e": case},
             )
-            intruder.execute(text("DELETE FROM case_transition WHERE event_id = :e AND seq = 2"), {"e": case})
+            intruder.execute(text("DELETE FROM case_transition WHERE case_id = :e AND seq = 2"), {"e": case})
             intruder.execute(text("ALTER TABLE case_transition ENABLE TRIGGER case_transition_append_only"))
         assert problems(nanjing, case) == ["a row before it was changed, removed or inserted"]
         with intruder.begin():  # put the row back as it was: the chain fits again (and the database stays whole)

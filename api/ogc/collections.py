@@ -72,7 +72,7 @@ CASES = Collection(
     "cases",
     "cases",
     "Cases of the caller's jurisdiction (cases:read); datetime filters on filing time.",
-    "event t",
+    "case_file t",
     CASE_FEATURE,
     "t.id::text",
     "t.id IN (SELECT cityops_cases_in_box({box}))",

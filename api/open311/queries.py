@@ -32,7 +32,7 @@ SELECT r.id, e.id, e.state, c.code, c.name, c.sensitive, r.description, u.name, 
                         ELSE coalesce(nullif(btrim(r.address), ''), e.address) END, ST_X(r.geom), ST_Y(r.geom), e.cell,
        (SELECT rm.sha256 FROM report_media rm WHERE rm.report_id = r.id ORDER BY rm.position LIMIT 1),
        e.report_count
-FROM report r JOIN event e ON e.id = r.event_id JOIN category c ON c.code = e.category_code
+FROM report r JOIN case_file e ON e.id = r.case_id JOIN category c ON c.code = e.category_code
 JOIN unit u ON u.id = e.responsible_unit_id
 WHERE {where}
 ORDER BY r.created_at DESC, r.id DESC

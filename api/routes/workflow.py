@@ -26,7 +26,7 @@ Reader = Annotated[User, Depends(Access("cases:read"))]
 LATE = """
 SELECT e.id::text AS id, e.state, e.category_code AS category, u.code AS responsible_unit, k.due_at, e.deadline,
        e.escalations, e.supervised, e.handling_department AS department
-FROM case_clock k JOIN event e ON e.id = k.event_id JOIN unit u ON u.id = e.responsible_unit_id
+FROM case_clock k JOIN case_file e ON e.id = k.case_id JOIN unit u ON u.id = e.responsible_unit_id
 WHERE k.due_at IS NOT NULL AND k.due_at < now() + %s * interval '1 minute' AND (%s OR k.due_at < now())
 ORDER BY k.due_at LIMIT %s
 """

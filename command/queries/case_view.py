@@ -5,12 +5,12 @@ SELECT e.id, e.category_code, c.name, c.name_en, e.severity::text, e.state, ST_X
        to_hex(e.cell), g.code, g.name, u.code, u.name, u.tier::text, e.departments, e.filed_at, e.deadline,
        e.routing_trace, e.description, e.address, e.source::text, e.report_count, e.merged_into,
        e.created_at, e.updated_at, e.closed_at, e.external_id, g.chain
-FROM event e JOIN category c ON c.code = e.category_code
+FROM case_file e JOIN category c ON c.code = e.category_code
 JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
 WHERE e.id = %s
 """
 REPORTS_SQL = """
-SELECT r.id, r.event_id, r.source::text, r.description, r.address, ST_X(r.geom), ST_Y(r.geom), r.given,
+SELECT r.id, r.case_id, r.source::text, r.description, r.address, ST_X(r.geom), ST_Y(r.geom), r.given,
        r.reporter, r.created_at,
        coalesce((SELECT json_agg(json_build_object('sha256', m.sha256, 'content_type', m.content_type,
                                                    'size_bytes', m.size_bytes, 'filename', rm.filename)
@@ -19,6 +19,6 @@ SELECT r.id, r.event_id, r.source::text, r.description, r.address, ST_X(r.geom),
 FROM report r WHERE {where} ORDER BY r.id
 """
 MERGES_SQL = """
-SELECT kind::text, report_id, from_event_id, to_event_id, distance_m, similarity, actor, reason, at
-FROM case_merge WHERE to_event_id = %s OR from_event_id = %s ORDER BY id
+SELECT kind::text, report_id, from_case_id, to_case_id, distance_m, similarity, actor, reason, at
+FROM case_merge WHERE to_case_id = %s OR from_case_id = %s ORDER BY id
 """

@@ -6,29 +6,29 @@ CURSOR = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 CASES = """
 SELECT e.id, e.state, e.version, e.category_code, e.severity::text, ST_X(e.geom), ST_Y(e.geom), u.code,
        e.deadline, k.due_at, e.supervised, e.escalations, e.report_count, e.merged_into, e.units, e.departments
-FROM event e JOIN unit u ON u.id = e.responsible_unit_id LEFT JOIN case_clock k ON k.event_id = e.id
+FROM case_file e JOIN unit u ON u.id = e.responsible_unit_id LEFT JOIN case_clock k ON k.case_id = e.id
 WHERE e.id = ANY(%s)
 """
 FORCES = """
 SELECT f.id, f.code, f.name, f.kind::text, f.status::text, ST_X(p.geom), ST_Y(p.geom), p.fixed_at, u.code,
-       (SELECT a.event_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL), f.units, f.department
+       (SELECT a.case_id FROM assignment a WHERE a.force_id = f.id AND a.released_at IS NULL), f.units, f.department
 FROM force f JOIN unit u ON u.id = f.unit_id LEFT JOIN force_position p ON p.force_id = f.id
 WHERE f.id = ANY(%s)
 """
 CASES_SINCE = """
-SELECT event_id FROM case_transition WHERE at > %(since)s
-UNION SELECT event_id FROM assignment WHERE assigned_at > %(since)s OR released_at > %(since)s
+SELECT case_id FROM case_transition WHERE at > %(since)s
+UNION SELECT case_id FROM assignment WHERE assigned_at > %(since)s OR released_at > %(since)s
 LIMIT %(limit)s
 """
 ASSIGNMENTS = """
-SELECT a.id, a.event_id, a.force_id, f.code, f.name, a.accept_by,
+SELECT a.id, a.case_id, a.force_id, f.code, f.name, a.accept_by,
        CASE WHEN a.released_at IS NOT NULL THEN 'released' WHEN a.arrived_at IS NOT NULL THEN 'on_scene'
             WHEN a.accepted_at IS NOT NULL THEN 'en_route' ELSE 'offered' END,
        a.release_reason, e.units, e.departments
-FROM assignment a LEFT JOIN event e ON e.id = a.event_id LEFT JOIN force f ON f.id = a.force_id
-WHERE a.event_id = ANY(%s)
+FROM assignment a LEFT JOIN case_file e ON e.id = a.case_id LEFT JOIN force f ON f.id = a.force_id
+WHERE a.case_id = ANY(%s)
 """
-ASSIGNED_SINCE = "SELECT DISTINCT event_id FROM assignment_event WHERE at > %(since)s LIMIT %(limit)s"
+ASSIGNED_SINCE = "SELECT DISTINCT case_id FROM assignment_event WHERE at > %(since)s LIMIT %(limit)s"
 FORCES_SINCE = """
 SELECT force_id FROM force_position WHERE received_at > %(since)s
 UNION SELECT id FROM force WHERE status_at > %(since)s

@@ -5,7 +5,7 @@ UPDATE follow_up f SET attempts = attempts + 1, next_attempt_at = now() + %s
 FROM (SELECT id FROM follow_up WHERE state = 'pending' AND next_attempt_at <= now()
       ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) AS due
 WHERE f.id = due.id
-RETURNING f.id, f.report_id, f.event_id, f.channel, f.outcome, f.message, f.attempts
+RETURNING f.id, f.report_id, f.case_id, f.channel, f.outcome, f.message, f.attempts
 """
 SENT = "UPDATE follow_up SET state = 'sent', sent_at = now(), last_error = NULL WHERE id = %s"
 RETRY = """

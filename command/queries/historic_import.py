@@ -2,18 +2,18 @@
 
 BULK_OBJECTS_SQL = """
 SELECT 'index', indexname, indexdef FROM pg_indexes
-WHERE tablename = 'event' AND schemaname = current_schema()
-  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'event'::regclass)
+WHERE tablename = 'case_file' AND schemaname = current_schema()
+  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'case_file'::regclass)
 UNION ALL
 SELECT 'foreign_key', conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'event'::regclass AND contype = 'f'
+WHERE conrelid = 'case_file'::regclass AND contype = 'f'
 """
 # an open case imported without its history waits in the queues at its deadline; its escalations were the
 # source system's, so the deadline watch does not escalate a whole import at its next round (escalate_at NULL)
 OPEN_CLOCKS = """
-INSERT INTO case_clock (event_id, due_at)
-SELECT id, deadline FROM event WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
-ON CONFLICT (event_id) DO NOTHING
+INSERT INTO case_clock (case_id, due_at)
+SELECT id, deadline FROM case_file WHERE import_batch_id = %s AND state NOT IN ('closed', 'void')
+ON CONFLICT (case_id) DO NOTHING
 """
-KNOWN_IDS_SQL = "SELECT external_id FROM event WHERE external_id = ANY(%s)"
+KNOWN_IDS_SQL = "SELECT external_id FROM case_file WHERE external_id = ANY(%s)"
 UNITS_SQL = "SELECT id, chain::text, boundary_version_id, (ancestors || id)::text FROM unit WHERE id = ANY(%s)"

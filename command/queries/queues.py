@@ -8,7 +8,7 @@ SELECT e.id, e.state, e.version, e.severity::text AS severity, e.category_code A
        e.handling_department AS department,
        e.supervised, e.escalations, e.created_at, coalesce(q.due, e.deadline) AS due, e.deadline,
        coalesce(q.due, e.deadline) < now() AS late, g.name AS grid_name, u.name AS unit_name
-FROM {source} JOIN event e ON e.id = q.id JOIN category c ON c.code = e.category_code
+FROM {source} JOIN case_file e ON e.id = q.id JOIN category c ON c.code = e.category_code
 JOIN unit g ON g.id = e.grid_id JOIN unit u ON u.id = e.responsible_unit_id
 ORDER BY q.n
 """
@@ -18,6 +18,6 @@ ITEMS = CARD.format(
     "WITH ORDINALITY AS q (id, due, n)"
 )
 ONE = CARD.format(
-    source="(SELECT k.event_id, k.due_at, 1 FROM case_clock k WHERE k.event_id = %(case)s "
+    source="(SELECT k.case_id, k.due_at, 1 FROM case_clock k WHERE k.case_id = %(case)s "
     "UNION ALL SELECT %(case)s, NULL, 2 ORDER BY 3 LIMIT 1) AS q (id, due, n)"
 )

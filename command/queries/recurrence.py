@@ -5,7 +5,7 @@ a root-cause task for each (one open proposal per place and category) and decidi
 DETECT = """
 WITH recent AS (
     SELECT cityops_h3_parent(e.cell, %(resolution)s) AS cell, e.category_code, e.id, e.filed_at
-    FROM event e
+    FROM case_file e
     WHERE e.units @> ARRAY[%(scope)s::bigint] AND e.filed_at >= %(since)s AND e.state <> 'void' {categories}
 ), decided AS (
     SELECT cell, category_code, max(decided_at) AS at FROM root_cause_proposal WHERE state <> 'proposed'
@@ -21,7 +21,7 @@ SELECT p.cell, p.category_code, c.name AS category, p.n, p.first_at, p.last_at, 
        o.id AS proposal_id
 FROM places p
 JOIN category c ON c.code = p.category_code
-JOIN event latest ON latest.id = p.case_ids[array_upper(p.case_ids, 1)]
+JOIN case_file latest ON latest.id = p.case_ids[array_upper(p.case_ids, 1)]
 LEFT JOIN root_cause_proposal o ON o.cell = p.cell AND o.category_code = p.category_code AND o.state = 'proposed'
 ORDER BY p.n DESC, p.last_at DESC
 LIMIT %(limit)s

@@ -20,21 +20,21 @@ TOLD = """
 SELECT e.id, e.state, e.version, e.escalations, e.filed_at, x.at, c.name, c.name_en,
        (SELECT string_agg(u.name, ' ' ORDER BY u.tier) FROM unit u
         WHERE u.id = ANY(e.units) AND (u.id = e.units[2] OR u.tier IN ('street', 'community')))
-FROM event e JOIN category c ON c.code = e.category_code
+FROM case_file e JOIN category c ON c.code = e.category_code
 LEFT JOIN LATERAL (SELECT max(t.at) AS at FROM case_transition t
-                   WHERE t.event_id = e.id AND t.action = 'escalate') x ON e.escalations > 0
+                   WHERE t.case_id = e.id AND t.action = 'escalate') x ON e.escalations > 0
 WHERE e.id = ANY(%s) AND e.state <> 'void'
 """
-LATEST_NEW = "SELECT id FROM event WHERE filed_at >= %s AND state <> 'void' ORDER BY filed_at DESC LIMIT %s"
+LATEST_NEW = "SELECT id FROM case_file WHERE filed_at >= %s AND state <> 'void' ORDER BY filed_at DESC LIMIT %s"
 LATEST_ESCALATED = """
-SELECT t.event_id FROM case_transition t WHERE t.at >= %s AND t.action = 'escalate' ORDER BY t.at DESC LIMIT %s
+SELECT t.case_id FROM case_transition t WHERE t.at >= %s AND t.action = 'escalate' ORDER BY t.at DESC LIMIT %s
 """
 # newest by filing time (ix_event_filed_at, newest first): the latest deadline stood in for "newest" and was
 # not — a case filed now with a short time limit fell behind thousands filed earlier with longer ones
 OPEN_CASES = """
 SELECT e.id, e.state, e.version, e.category_code, e.severity::text, ST_X(e.geom), ST_Y(e.geom), e.deadline,
        e.escalations
-FROM event e WHERE e.state NOT IN ('closed', 'void') ORDER BY e.filed_at DESC LIMIT %s
+FROM case_file e WHERE e.state NOT IN ('closed', 'void') ORDER BY e.filed_at DESC LIMIT %s
 """
 FORCES = """
 SELECT f.id, f.status::text, ST_X(p.geom), ST_Y(p.geom), p.fixed_at

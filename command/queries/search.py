@@ -7,7 +7,7 @@ AREAS = 1_500  # city … community units: Nanjing has 1,474, all ranked
 # each finder yields (kind, ref, rank, tier, size, tie): ref the case or unit id; ordered by the last four
 BY_CASE_NUMBER = """
 SELECT 'case', e.id, 0, 9, 0, -e.id
-FROM event e WHERE e.id = %(number)s
+FROM case_file e WHERE e.id = %(number)s
 """
 BY_CODE = f"""
 SELECT CASE WHEN u.tier = 'building' THEN 'building' ELSE 'unit' END, u.id,
@@ -62,7 +62,7 @@ SELECT top.kind, coalesce(u.code, e.id::text) AS id, u.name, u.tier::text AS tie
        ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
 FROM top
 LEFT JOIN unit u ON top.kind <> 'case' AND u.id = top.ref
-LEFT JOIN event e ON top.kind = 'case' AND e.id = top.ref
+LEFT JOIN case_file e ON top.kind = 'case' AND e.id = top.ref
 LEFT JOIN category c ON c.code = e.category_code
 ORDER BY top.rank, top.tier, top.size, top.tie
 """

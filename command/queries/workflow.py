@@ -5,29 +5,29 @@ move (transition row, case, clocks and change-feed notice), evidence, history an
 LOCK = """
 SELECT e.state, e.version, now(), e.filed_at, e.deadline, k.due_at, k.review_at, e.parked_remaining_s, e.dispatched_at,
        e.departments, e.handling_department, e.stage_at, c.time_limit, c.limit_kind
-FROM event e JOIN category c ON c.code = e.category_code LEFT JOIN case_clock k ON k.event_id = e.id
+FROM case_file e JOIN category c ON c.code = e.category_code LEFT JOIN case_clock k ON k.case_id = e.id
 WHERE e.id = %s FOR UPDATE OF e
 """
 MACHINE = "SELECT from_state, action, to_state, permission, other_hand, needs_evidence, needs_note FROM case_action"
 # the step a check or an approval judges: the move that led into the current state (not a self-loop)
 JUDGED = """
-SELECT actor, action, detail FROM case_transition WHERE event_id = %s AND from_state <> to_state
+SELECT actor, action, detail FROM case_transition WHERE case_id = %s AND from_state <> to_state
 ORDER BY seq DESC LIMIT 1
 """
 # the transition row, the case's move and the change-feed notice in one statement (one round trip)
 MOVE = """
 WITH appended AS (
-    INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom, note,
+    INSERT INTO case_transition (case_id, seq, action, from_state, to_state, actor, roles, unit_id, geom, note,
                                  evidence, prev_hash, hash, role, department, grid_id, due, deadline, since, detail)
     SELECT %(case)s, 0, %(action)s, %(from)s, %(to)s, %(actor)s, %(roles)s, %(unit)s,
            CASE WHEN %(lon)s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) END,
            %(note)s, %(evidence)s, '', '',
            (SELECT min(r.name) FROM role r WHERE r.name = ANY(%(roles)s) AND %(permission)s = ANY(r.permissions)),
            %(department)s, e.grid_id, %(due)s, %(deadline)s, %(since)s, %(detail)s::jsonb
-    FROM event e WHERE e.id = %(case)s
+    FROM case_file e WHERE e.id = %(case)s
     RETURNING id, seq, at, hash
 ), moved AS (  -- only columns no index holds: a HOT update
-    UPDATE event SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
+    UPDATE case_file SET state = %(to)s, version = version + 1, updated_at = now(), stage_at = now(),
            closed_at = CASE WHEN %(to)s IN ('closed', 'void') THEN now() WHEN %(to)s = 'filed' THEN NULL
                             ELSE closed_at END,
            filed_at = %(filed_at)s, deadline = %(deadline)s, parked_remaining_s = %(parked_remaining_s)s,
@@ -35,9 +35,9 @@ WITH appended AS (
            supervised = supervised OR %(action)s = 'supervise'
     WHERE id = %(case)s RETURNING version, deadline
 ), clocked AS (
-    INSERT INTO case_clock AS k (event_id, due_at, escalate_at, review_at) VALUES (%(case)s, %(due_at)s, %(due_at)s,
+    INSERT INTO case_clock AS k (case_id, due_at, escalate_at, review_at) VALUES (%(case)s, %(due_at)s, %(due_at)s,
                                                                                 %(review_at)s)
-    ON CONFLICT (event_id) DO UPDATE SET due_at = excluded.due_at, escalate_at = excluded.escalate_at,
+    ON CONFLICT (case_id) DO UPDATE SET due_at = excluded.due_at, escalate_at = excluded.escalate_at,
                                          review_at = excluded.review_at, due_warned = false
     WHERE (k.due_at, k.review_at) IS DISTINCT FROM (excluded.due_at, excluded.review_at)
 )
@@ -48,22 +48,22 @@ FOLLOW_UP = "SELECT cityops_queue_follow_up(%s, %s, %s, %s)"
 # the named evidence that is no file of this case (its reports' media, or evidence uploaded to it)
 UNKNOWN_EVIDENCE = """
 SELECT h FROM unnest(%(evidence)s::text[]) WITH ORDINALITY AS named(h, n)
-WHERE NOT EXISTS (SELECT FROM case_media cm WHERE cm.event_id = %(case)s AND cm.sha256 = named.h)
+WHERE NOT EXISTS (SELECT FROM case_media cm WHERE cm.case_id = %(case)s AND cm.sha256 = named.h)
   AND NOT EXISTS (SELECT FROM report r JOIN report_media rm ON rm.report_id = r.id
-                  WHERE r.event_id = %(case)s AND rm.sha256 = named.h)
+                  WHERE r.case_id = %(case)s AND rm.sha256 = named.h)
 ORDER BY n
 """
 HISTORY = """
 SELECT id, seq, action, from_state, to_state, actor, role, roles, at, ST_X(geom) AS lon, ST_Y(geom) AS lat, note,
        evidence, department, due, deadline, detail, hash
-FROM case_transition WHERE event_id = %s ORDER BY seq
+FROM case_transition WHERE case_id = %s ORDER BY seq
 """
 # who could check on site: the case grid's grid workers (the handler and the feedback's author excluded at check)
 ON_SITE = """
-SELECT u.username FROM event e JOIN app_user u ON u.unit_id = e.grid_id JOIN user_role r ON r.user_id = u.id
+SELECT u.username FROM case_file e JOIN app_user u ON u.unit_id = e.grid_id JOIN user_role r ON r.user_id = u.id
 WHERE e.id = %s AND r.role = 'grid_worker' AND u.disabled_at IS NULL ORDER BY u.username LIMIT 10
 """
 CLOCKS = """
 SELECT e.state, e.version, e.deadline, k.due_at, k.review_at, e.supervised, e.escalations
-FROM event e LEFT JOIN case_clock k ON k.event_id = e.id WHERE e.id = %s
+FROM case_file e LEFT JOIN case_clock k ON k.case_id = e.id WHERE e.id = %s
 """

@@ -2,7 +2,7 @@
 the ranked forces.
 """
 
-CASE_SITE = "SELECT geom, responsible_unit_id, closed_at FROM event WHERE id = %s"
+CASE_SITE = "SELECT geom, responsible_unit_id, closed_at FROM case_file WHERE id = %s"
 CAPABILITIES = "SELECT code FROM capability"
 RANK = """
 WITH ranked AS (

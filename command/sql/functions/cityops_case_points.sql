@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION public.cityops_case_points(box geometry)
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-        SELECT id, geom, cell, state, severity, category_code, filed_at, deadline FROM event
+        SELECT id, geom, cell, state, severity, category_code, filed_at, deadline FROM case_file
         WHERE geom && box AND state NOT IN ('closed', 'void') AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
     $function$;

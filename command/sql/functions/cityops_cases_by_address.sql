@@ -8,7 +8,7 @@ AS $function$
     DECLARE
         rare text[];
         share double precision;  -- of the cases holding q's rarest pair
-        cases double precision := (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'event'::regclass);
+        cases double precision := (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'case_file'::regclass);
         budget bigint;
         found bigint;
     BEGIN
@@ -21,7 +21,7 @@ AS $function$
         IF share > 0 AND candidates * 20 / share < share * cases + candidates * 100 THEN
             budget := ceil(4 * candidates / share);
             RETURN QUERY
-                SELECT e.id, s FROM (SELECT n.id, n.address, n.units, n.departments FROM event n
+                SELECT e.id, s FROM (SELECT n.id, n.address, n.units, n.departments FROM case_file n
                                      ORDER BY n.id DESC LIMIT budget) AS e, cityops_squeeze(e.address) AS s
                 WHERE s LIKE cityops_squeeze(pattern) AND e.units @> ARRAY[cityops_scope_unit()]
               AND (cityops_scope_department() IS NULL OR e.departments @> ARRAY[cityops_scope_department()])
@@ -29,11 +29,11 @@ AS $function$
             GET DIAGNOSTICS found = ROW_COUNT;
             IF found < candidates THEN  -- thinner than its pairs promised: the index, among the older cases
                 RETURN QUERY EXECUTE '
-            SELECT e.id, s FROM event e, cityops_squeeze(e.address) AS s
+            SELECT e.id, s FROM case_file e, cityops_squeeze(e.address) AS s
             WHERE cityops_grams(e.address) @> $1 AND s LIKE cityops_squeeze($2)
               AND e.units @> ARRAY[cityops_scope_unit()]
               AND (cityops_scope_department() IS NULL OR e.departments @> ARRAY[cityops_scope_department()])
-              AND e.id < (SELECT min(n.id) FROM (SELECT n.id FROM event n ORDER BY n.id DESC LIMIT $3) AS n)
+              AND e.id < (SELECT min(n.id) FROM (SELECT n.id FROM case_file n ORDER BY n.id DESC LIMIT $3) AS n)
             LIMIT $4' USING rare, pattern, budget, candidates - found;
             END IF;
             RETURN;
@@ -41,7 +41,7 @@ AS $function$
         -- A rarer word: its holders from the grams index, planned at each call with the pairs known
         -- (EXECUTE), so the index is chosen for rare and common pairs alike.
         RETURN QUERY EXECUTE '
-            SELECT e.id, s FROM event e, cityops_squeeze(e.address) AS s
+            SELECT e.id, s FROM case_file e, cityops_squeeze(e.address) AS s
             WHERE cityops_grams(e.address) @> $1 AND s LIKE cityops_squeeze($2)
               AND e.units @> ARRAY[cityops_scope_unit()]
               AND (cityops_scope_department() IS NULL OR e.departments @> ARRAY[cityops_scope_department()])

@@ -5,6 +5,6 @@ CREATE OR REPLACE FUNCTION public.cityops_clock_follows_state()
  SET search_path TO 'public', 'pg_temp'
 AS $function$
     BEGIN
-        UPDATE case_clock SET state = NEW.state WHERE event_id = NEW.id AND state <> NEW.state;
+        UPDATE case_clock SET state = NEW.state WHERE case_id = NEW.id AND state <> NEW.state;
         RETURN NULL;
     END $function$;

@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION public.cityops_count_joined(case_id bigint)
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-        UPDATE event SET report_count = report_count + 1, updated_at = now() WHERE event.id = case_id
-        RETURNING event.id, event.state, event.report_count, event.deadline, event.departments,
-                  event.responsible_unit_id
+        UPDATE case_file SET report_count = report_count + 1, updated_at = now() WHERE case_file.id = case_id
+        RETURNING case_file.id, case_file.state, case_file.report_count, case_file.deadline, case_file.departments,
+                  case_file.responsible_unit_id
     $function$;

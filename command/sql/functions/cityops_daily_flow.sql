@@ -5,11 +5,11 @@ CREATE OR REPLACE FUNCTION public.cityops_daily_flow(since timestamp with time z
  SET search_path TO 'public', 'pg_temp'
 AS $function$
         SELECT day, sum(reported)::bigint, sum(closed)::bigint FROM (
-            SELECT (created_at AT TIME ZONE zone)::date AS day, 1 AS reported, 0 AS closed FROM event
+            SELECT (created_at AT TIME ZONE zone)::date AS day, 1 AS reported, 0 AS closed FROM case_file
             WHERE created_at >= since AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
             UNION ALL
-            SELECT (closed_at AT TIME ZONE zone)::date, 0, 1 FROM event
+            SELECT (closed_at AT TIME ZONE zone)::date, 0, 1 FROM case_file
             WHERE closed_at >= since AND state = 'closed' AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
         ) flow GROUP BY day ORDER BY day

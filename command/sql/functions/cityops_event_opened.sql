@@ -8,7 +8,7 @@ AS $function$
         s stage_limit;
         due timestamptz;
     BEGIN
-        INSERT INTO case_transition (event_id, seq, action, from_state, to_state, actor, roles, unit_id, geom,
+        INSERT INTO case_transition (case_id, seq, action, from_state, to_state, actor, roles, unit_id, geom,
                                      prev_hash, hash, grid_id, due, deadline, since)
         VALUES (NEW.id, 0, 'report', '', NEW.state, 'intake:' || coalesce(NEW.source::text, 'unknown'), '{}',
                 NEW.responsible_unit_id, NEW.geom, '', '', NEW.grid_id, NULL, NEW.deadline, NEW.created_at);
@@ -17,6 +17,6 @@ AS $function$
             due := now() + CASE s.limit_kind WHEN 'urgent_hours' THEN make_interval(secs => s.time_limit * 3600)
                                              ELSE make_interval(days => s.time_limit::int) END;
         END IF;
-        INSERT INTO case_clock (event_id, due_at, escalate_at) VALUES (NEW.id, due, due);
+        INSERT INTO case_clock (case_id, due_at, escalate_at) VALUES (NEW.id, due, due);
         RETURN NULL;
     END $function$;

@@ -7,7 +7,7 @@ AS $function$
         SELECT counted, count(*), count(*) FILTER (WHERE deadline < now()) FROM (
             SELECT (SELECT u FROM unnest(units) WITH ORDINALITY AS chain(u, i) WHERE u = ANY(wanted)
                     ORDER BY i LIMIT 1) AS counted, deadline
-            FROM event WHERE state NOT IN ('closed', 'void') AND units && wanted AND units @> ARRAY[cityops_scope_unit()]
+            FROM case_file WHERE state NOT IN ('closed', 'void') AND units && wanted AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
         ) open_cases GROUP BY counted
     $function$;

@@ -10,7 +10,7 @@ AS $function$
         PERFORM pg_advisory_xact_lock(hashtextextended(area, 0)) FROM unnest(areas) AS area ORDER BY area;
         RETURN QUERY
             SELECT e.id, ST_Distance(e.geom::geography, here), e.description
-            FROM event e
+            FROM case_file e
             WHERE e.cell = ANY(cells) AND e.category_code = category
               AND e.merged_into IS NULL AND e.state NOT IN ('closed', 'void')
               AND e.created_at > now() - window_hours * interval '1 hour'

@@ -26,7 +26,7 @@ AS $function$
             'SELECT k.state, %s, count(*), count(*) FILTER (WHERE k.due_at < now())
              FROM case_clock k %s WHERE k.state = ANY($1) %s GROUP BY 1, 2',
             CASE WHEN handled_by IS NULL THEN 'NULL::boolean' ELSE 'e.handling_department = $2' END,
-            CASE WHEN needs_case THEN 'JOIN event e ON e.id = k.event_id' ELSE '' END, place)
+            CASE WHEN needs_case THEN 'JOIN case_file e ON e.id = k.case_id' ELSE '' END, place)
         USING states, handled_by, NULL::boolean, scope, street, narrowed;
     END $function$;
 REVOKE ALL ON FUNCTION public.cityops_queue_counts(text[],text) FROM PUBLIC;

@@ -23,9 +23,9 @@ AS $function$
 
         needs_case := depth > 3 OR narrowed IS NOT NULL OR handled_by IS NOT NULL;
         RETURN QUERY EXECUTE format(
-            'SELECT k.event_id, k.due_at FROM case_clock k %s WHERE k.state = $1 %s %s %s
-             ORDER BY k.due_at, k.event_id LIMIT $7',
-            CASE WHEN needs_case THEN 'JOIN event e ON e.id = k.event_id' ELSE '' END, place,
+            'SELECT k.case_id, k.due_at FROM case_clock k %s WHERE k.state = $1 %s %s %s
+             ORDER BY k.due_at, k.case_id LIMIT $7',
+            CASE WHEN needs_case THEN 'JOIN case_file e ON e.id = k.case_id' ELSE '' END, place,
             CASE WHEN handled_by IS NULL THEN '' ELSE 'AND e.handling_department = $2' END,
             CASE WHEN late_only THEN 'AND k.due_at < now()' ELSE '' END)
         USING one_state, handled_by, late_only, scope, street, narrowed, n;

@@ -3,6 +3,6 @@ CREATE OR REPLACE FUNCTION public.cityops_report_units()
  LANGUAGE plpgsql
 AS $function$
     BEGIN
-        NEW.units := (SELECT e.units FROM event e WHERE e.id = NEW.event_id);
+        NEW.units := (SELECT e.units FROM case_file e WHERE e.id = NEW.case_id);
         RETURN NEW;
     END $function$;

@@ -11,7 +11,7 @@ AS $function$
                count(*) FILTER (WHERE r.satisfaction = 'satisfied'),
                count(*) FILTER (WHERE r.satisfaction = 'basically_satisfied'),
                count(*) FILTER (WHERE r.satisfaction = 'unsatisfied')
-        FROM report r JOIN event e ON e.id = r.event_id
+        FROM report r JOIN case_file e ON e.id = r.case_id
         WHERE by IN ('area', 'department') AND r.rated_at >= since AND r.rated_at < until
           AND e.units @> ARRAY[unit_id] AND (only_department IS NULL OR e.handling_department = only_department)
           AND (step IS NULL OR step IN ('day', 'week'))

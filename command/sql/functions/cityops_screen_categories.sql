@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION public.cityops_screen_categories(since timestamp with
 AS $function$
     BEGIN
         RETURN QUERY EXECUTE format($q$
-        SELECT e.category_code::text, count(*) FROM event e
+        SELECT e.category_code::text, count(*) FROM case_file e
         WHERE e.filed_at >= $1 AND e.state <> 'void' AND e.units @> ARRAY[%1$L::bigint]
           AND (%2$L::text IS NULL OR e.departments @> ARRAY[%2$L::text])
         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2

@@ -7,12 +7,12 @@ AS $function$
     BEGIN
         RETURN QUERY EXECUTE format($q$
         WITH received AS (
-            SELECT (e.filed_at AT TIME ZONE $2)::date AS day, count(*) AS n FROM event e
+            SELECT (e.filed_at AT TIME ZONE $2)::date AS day, count(*) AS n FROM case_file e
             WHERE e.filed_at >= $1 AND e.state <> 'void' AND e.units @> ARRAY[%1$L::bigint]
           AND (%2$L::text IS NULL OR e.departments @> ARRAY[%2$L::text]) GROUP BY 1
         ), closed AS (
             SELECT (t.at AT TIME ZONE $2)::date AS day, count(*) AS n
-            FROM case_transition t JOIN event e ON e.id = t.event_id
+            FROM case_transition t JOIN case_file e ON e.id = t.case_id
             WHERE t.at >= $1 AND t.action = 'close' AND e.units @> ARRAY[%1$L::bigint]
           AND (%2$L::text IS NULL OR e.departments @> ARRAY[%2$L::text]) GROUP BY 1
         )

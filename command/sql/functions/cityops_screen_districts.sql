@@ -11,7 +11,7 @@ AS $function$
                    count(*) FILTER (WHERE e.filed_at >= $1 AND e.state <> 'void') AS received_today,
                    count(*) FILTER (WHERE e.state NOT IN ('closed', 'void')) AS open,
                    count(*) FILTER (WHERE e.state NOT IN ('closed', 'void') AND e.deadline < now()) AS overdue
-            FROM event e
+            FROM case_file e
             WHERE (e.state NOT IN ('closed', 'void') OR e.filed_at >= $1) AND e.units @> ARRAY[%1$L::bigint]
           AND (%2$L::text IS NULL OR e.departments @> ARRAY[%2$L::text])
             GROUP BY 1
@@ -19,7 +19,7 @@ AS $function$
             SELECT e.units[2] AS district, count(*) FILTER (WHERE t.action = 'file') AS filed,
                    count(*) FILTER (WHERE t.action = 'close') AS closed,
                    count(*) FILTER (WHERE t.action = 'close' AND t.at <= t.deadline) AS closed_on_time
-            FROM case_transition t JOIN event e ON e.id = t.event_id
+            FROM case_transition t JOIN case_file e ON e.id = t.case_id
             WHERE t.at >= $2 AND t.action IN ('file', 'close') AND e.units @> ARRAY[%1$L::bigint]
           AND (%2$L::text IS NULL OR e.departments @> ARRAY[%2$L::text])
             GROUP BY 1

@@ -6,7 +6,7 @@ AS $function$
         last_seq integer;
         last_hash char(64);
     BEGIN
-        SELECT c.seq, c.hash INTO last_seq, last_hash FROM case_transition c WHERE c.event_id = NEW.event_id
+        SELECT c.seq, c.hash INTO last_seq, last_hash FROM case_transition c WHERE c.case_id = NEW.case_id
         ORDER BY c.seq DESC LIMIT 1;
         NEW.seq := coalesce(last_seq, 0) + 1;
         NEW.prev_hash := coalesce(last_hash, repeat('0', 64));

@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION public.cityops_transition_hash(t case_transition)
  IMMUTABLE
 AS $function$
     BEGIN
-        RETURN encode(sha256(convert_to(concat_ws('|', t.prev_hash, t.event_id, t.seq, t.action, t.from_state,
+        RETURN encode(sha256(convert_to(concat_ws('|', t.prev_hash, t.case_id, t.seq, t.action, t.from_state,
             t.to_state, t.actor, array_to_string(t.roles, ','), coalesce(t.unit_id::text, ''),
             to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), coalesce(ST_AsText(t.geom), ''), t.note,
             array_to_string(t.evidence, ','),

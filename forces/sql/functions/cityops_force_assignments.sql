@@ -7,8 +7,8 @@ AS $function$
         SELECT a.id, e.id, a.assigned_by, a.assigned_at, a.accept_by, a.accepted_at, a.arrived_at, a.released_at,
                a.release_reason, a.release_note, a.capabilities, e.category_code, c.name, c.name_en,
                e.severity::text, e.state, e.description, e.address, ST_X(e.geom), ST_Y(e.geom), e.created_at,
-               (SELECT r.reporter FROM report r WHERE r.event_id = e.id ORDER BY r.id LIMIT 1), n.code, n.name
-        FROM assignment a JOIN event e ON e.id = a.event_id JOIN category c ON c.code = e.category_code
+               (SELECT r.reporter FROM report r WHERE r.case_id = e.id ORDER BY r.id LIMIT 1), n.code, n.name
+        FROM assignment a JOIN case_file e ON e.id = a.case_id JOIN category c ON c.code = e.category_code
         LEFT JOIN assignment x ON x.reoffer_of = a.id LEFT JOIN force n ON n.id = x.force_id
         WHERE a.force_id = force AND (a.released_at IS NULL OR a.released_at > now() - recent)
           AND EXISTS (SELECT FROM force f WHERE f.id = force AND f.units @> ARRAY[cityops_scope_unit()]

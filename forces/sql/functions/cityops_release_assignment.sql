@@ -1,5 +1,5 @@
 CREATE OR REPLACE FUNCTION public.cityops_release_assignment(assignment bigint, reason text, note text, actor text)
- RETURNS TABLE(event_id bigint, force_id bigint)
+ RETURNS TABLE(case_id bigint, force_id bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -8,7 +8,7 @@ AS $function$
         UPDATE assignment a SET released_at = now(), release_reason = reason, release_note = nullif(note, ''),
                                 changed_by = actor
         WHERE a.id = assignment AND a.released_at IS NULL
-        RETURNING a.event_id, a.force_id INTO event_id, force_id;
+        RETURNING a.case_id, a.force_id INTO case_id, force_id;
         IF NOT FOUND THEN
             RETURN;
         END IF;

@@ -9,10 +9,10 @@ AS $function$
         pick bigint;
         tried bigint[];
     BEGIN
-        SELECT a.id, a.event_id, a.force_id, a.capabilities, e.closed_at, e.geom, e.responsible_unit_id INTO x
-        FROM assignment a JOIN event e ON e.id = a.event_id WHERE a.id = released;
+        SELECT a.id, a.case_id, a.force_id, a.capabilities, e.closed_at, e.geom, e.responsible_unit_id INTO x
+        FROM assignment a JOIN case_file e ON e.id = a.case_id WHERE a.id = released;
         SELECT array_agg(a.force_id) INTO tried FROM assignment a
-        WHERE a.event_id = x.event_id AND a.release_reason IN ('accept_timeout', 'unable');
+        WHERE a.case_id = x.case_id AND a.release_reason IN ('accept_timeout', 'unable');
         IF x.closed_at IS NULL THEN
             SELECT r.force_id INTO pick
             FROM cityops_rank_forces(x.geom, x.responsible_unit_id, 1, x.capabilities, fresh_since, local_time,
@@ -20,8 +20,8 @@ AS $function$
             WHERE r.tier = 0;
             PERFORM FROM force f WHERE f.id = pick AND f.status = 'available' FOR UPDATE;
             IF FOUND THEN
-                INSERT INTO assignment (event_id, force_id, assigned_by, capabilities, accept_by, reoffer_of)
-                VALUES (x.event_id, pick, 'system:redispatch', x.capabilities, now() + accept_within, x.id)
+                INSERT INTO assignment (case_id, force_id, assigned_by, capabilities, accept_by, reoffer_of)
+                VALUES (x.case_id, pick, 'system:redispatch', x.capabilities, now() + accept_within, x.id)
                 RETURNING id INTO next_id;
                 UPDATE force f SET status = 'assigned' WHERE f.id = pick;
                 next_force_id := pick;
@@ -29,8 +29,8 @@ AS $function$
                 RETURN;
             END IF;
         END IF;
-        INSERT INTO assignment_event (assignment_id, event_id, force_id, step, actor, note)
-        VALUES (x.id, x.event_id, x.force_id, 'not_reoffered', 'system:redispatch',
+        INSERT INTO assignment_event (assignment_id, case_id, force_id, step, actor, note)
+        VALUES (x.id, x.case_id, x.force_id, 'not_reoffered', 'system:redispatch',
                 CASE WHEN x.closed_at IS NOT NULL THEN 'case_closed' ELSE 'no_candidate' END);
         RETURN NEXT;
     END $function$;

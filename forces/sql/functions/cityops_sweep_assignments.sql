@@ -1,5 +1,5 @@
 CREATE OR REPLACE FUNCTION public.cityops_sweep_assignments(fresh_since timestamp with time zone, local_time time without time zone, accept_within interval, redispatch boolean)
- RETURNS TABLE(expired_id bigint, event_id bigint, force_id bigint, next_id bigint, next_force_id bigint)
+ RETURNS TABLE(expired_id bigint, case_id bigint, force_id bigint, next_id bigint, next_force_id bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -11,7 +11,7 @@ AS $function$
                  WHERE a.released_at IS NULL AND a.accepted_at IS NULL AND a.accept_by < now()
                  ORDER BY a.id FOR UPDATE SKIP LOCKED LOOP
             expired_id := x.id; next_id := NULL; next_force_id := NULL;
-            SELECT r.event_id, r.force_id INTO event_id, force_id
+            SELECT r.case_id, r.force_id INTO case_id, force_id
             FROM cityops_release_assignment(x.id, 'accept_timeout', '', 'system:dispatch') r;
             IF redispatch THEN
                 SELECT r.next_id, r.next_force_id INTO next_id, next_force_id

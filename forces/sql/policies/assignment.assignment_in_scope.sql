@@ -2,5 +2,5 @@ CREATE POLICY assignment_in_scope ON public.assignment AS PERMISSIVE FOR ALL TO 
     USING (((EXISTS ( SELECT
    FROM force f
   WHERE (f.id = assignment.force_id))) OR (EXISTS ( SELECT
-   FROM event e
-  WHERE (e.id = assignment.event_id)))));
+   FROM case_file e
+  WHERE (e.id = assignment.case_id)))));

@@ -2,5 +2,5 @@ CREATE POLICY assignment_event_in_scope ON public.assignment_event AS PERMISSIVE
     USING (((EXISTS ( SELECT
    FROM force f
   WHERE (f.id = assignment_event.force_id))) OR (EXISTS ( SELECT
-   FROM event e
-  WHERE (e.id = assignment_event.event_id)))));
+   FROM case_file e
+  WHERE (e.id = assignment_event.case_id)))));
