@@ -153,7 +153,7 @@ async def announce_release(
         actor,
         action,
         f"assignment:{assignment_id}",
-        event=outcome.case_id,
+        case=outcome.case_id,
         force=outcome.force_id,
         next_force=outcome.next_force,
         next=outcome.next_id,
@@ -164,14 +164,14 @@ async def announce_release(
 async def _accept(conn: psycopg.AsyncConnection, row: Locked, actor: str) -> None:
     await conn.execute("UPDATE assignment SET accepted_at = now(), changed_by = %s WHERE id = %s", (actor, row.id))
     await conn.execute("SELECT cityops_force_en_route(%s)", (row.id,))
-    await record_async(conn, actor, "forces.accepted", f"assignment:{row.id}", event=row.case_id, force=row.force_id)
+    await record_async(conn, actor, "forces.accepted", f"assignment:{row.id}", case=row.case_id, force=row.force_id)
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"accepted:{row.case_id}"))
 
 
 async def _arrive(conn: psycopg.AsyncConnection, row: Locked, actor: str) -> None:
     await conn.execute("UPDATE assignment SET arrived_at = now(), changed_by = %s WHERE id = %s", (actor, row.id))
     await conn.execute("SELECT cityops_force_on_scene(%s)", (row.id,))
-    await record_async(conn, actor, "forces.on_scene", f"assignment:{row.id}", event=row.case_id, force=row.force_id)
+    await record_async(conn, actor, "forces.on_scene", f"assignment:{row.id}", case=row.case_id, force=row.force_id)
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"on_scene:{row.case_id}"))
 
 

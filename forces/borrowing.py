@@ -40,7 +40,7 @@ async def request_force(
         except psycopg.errors.UniqueViolation:
             raise ConflictError(f"force {card[1]} is already requested for case {case_id}") from None
         assert row is not None
-        await record_async(conn, actor, "forces.requested", f"force_request:{row[0]}", event=case_id, force=force_id)
+        await record_async(conn, actor, "forces.requested", f"force_request:{row[0]}", case=case_id, force=force_id)
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"requested:{case_id}"))
     return await request_view(conn, row[0])
 
@@ -68,7 +68,7 @@ async def commit_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
         booked = await book(conn, case_id, [force_id], actor, [], clock, request_id=request_id)
         await conn.execute(DECIDE, ("committed", actor, booked[0]["id"], request_id))
         await record_async(
-            conn, actor, "forces.request_committed", f"force_request:{request_id}", event=case_id, force=force_id
+            conn, actor, "forces.request_committed", f"force_request:{request_id}", case=case_id, force=force_id
         )
     return await request_view(conn, request_id)
 
@@ -79,7 +79,7 @@ async def decline_request(conn: psycopg.AsyncConnection, request_id: int, actor:
         _, case_id, force_id, _ = await _open_request(conn, request_id)
         await _own_force(conn, force_id)
         await conn.execute(DECIDE, ("declined", actor, None, request_id))
-        await record_async(conn, actor, "forces.request_declined", f"force_request:{request_id}", event=case_id)
+        await record_async(conn, actor, "forces.request_declined", f"force_request:{request_id}", case=case_id)
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"declined:{case_id}"))
     return await request_view(conn, request_id)
 
@@ -91,7 +91,7 @@ async def cancel_request(conn: psycopg.AsyncConnection, request_id: int, actor: 
         if await (await conn.execute("SELECT FROM case_file WHERE id = %s", (case_id,))).fetchone() is None:
             raise ForbiddenError("only the requesting side cancels a request")
         await conn.execute(DECIDE, ("cancelled", actor, None, request_id))
-        await record_async(conn, actor, "forces.request_cancelled", f"force_request:{request_id}", event=case_id)
+        await record_async(conn, actor, "forces.request_cancelled", f"force_request:{request_id}", case=case_id)
     return await request_view(conn, request_id)
 
 

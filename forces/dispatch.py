@@ -125,7 +125,7 @@ async def book(
         conn,
         actor,
         "forces.assigned",
-        f"event:{case_id}",
+        f"case:{case_id}",
         forces=force_ids,
         assignments=[row[0] for row in booked],
         request=request_id,
@@ -182,7 +182,7 @@ async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reas
     """Release an active assignment the caller has locked (in its transaction); audited and announced."""
     case_id, force_id = one(await (await conn.execute(RELEASE, (assignment_id, reason, actor))).fetchone())
     await record_async(
-        conn, actor, "forces.released", f"assignment:{assignment_id}", event=case_id, force=force_id, reason=reason
+        conn, actor, "forces.released", f"assignment:{assignment_id}", case=case_id, force=force_id, reason=reason
     )
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{case_id}"))
 
