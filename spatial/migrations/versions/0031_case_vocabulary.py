@@ -8,9 +8,10 @@ The API said *case* (案件) while the schema said *event*: table ``event`` and 
 ``from_event_id``/``to_event_id``. ``case`` is reserved in SQL, so the table is ``case_file`` (案卷,
 GB/T 30428's word for a case record). Tables and columns are renamed in place (no data moves;
 views, policies, triggers, defaults and constraints follow the renames by oid), and the id sequence
-with the table. Index and constraint names (``event_pkey``, ``ix_event_*``, ``ix_report_event`` …)
-keep their names: nothing refers to them by name but the historic import, which reads them from
-the catalogue. The functions are stored as text, so those that named the old table or columns are
+with the table; its functions, triggers and policy named after it follow (``cityops_case_opened``,
+``case_opened``, ``case_file_in_scope`` …). Index and constraint names (``event_pkey``, ``ix_event_*``, ``ix_report_event`` …)
+keep their names: the historic import reads them from the catalogue, and ``cityops_cases_by_address``
+names ``ix_event_address_grams`` for its statistics. The functions are stored as text, so those that named the old table or columns are
 replaced, as declared under ``<package>/sql/functions``; functions whose result columns were
 ``event_id`` are dropped and created again (CREATE OR REPLACE cannot rename a result column).
 """
@@ -43,16 +44,38 @@ COLUMNS = (
 
 
 RELATIONS = (("TABLE", "event", "case_file"), ("SEQUENCE", "event_id_seq", "case_file_id_seq"))
+# the table's own functions, triggers and policy, named after it (ALTER … RENAME keeps grants and uses)
+NAMED = (
+    ("FUNCTION cityops_event_address()", "cityops_event_address", "cityops_case_address"),
+    ("FUNCTION cityops_event_units()", "cityops_event_units", "cityops_case_units"),
+    ("FUNCTION cityops_event_opened()", "cityops_event_opened", "cityops_case_opened"),
+    ("TRIGGER {} ON case_file", "event_address", "case_address"),
+    ("TRIGGER {} ON case_file", "event_units", "case_units"),
+    ("TRIGGER {} ON case_file", "event_opened", "case_opened"),
+    ("TRIGGER {} ON case_file", "event_state_to_clock", "case_state_to_clock"),
+    ("POLICY {} ON case_file", "event_in_scope", "case_file_in_scope"),
+)
 
 
 def rename(backwards: bool) -> None:
-    """The table, its sequence and the columns, one way or the other."""
+    """The table, its sequence, columns and named objects, one way or the other (objects while it is case_file)."""
+    if backwards:
+        _rename_named(backwards)
     for kind, old, new in RELATIONS:
         before, after = (new, old) if backwards else (old, new)
         op.execute(f"ALTER {kind} {before} RENAME TO {after}")
     for table, old, new in COLUMNS:
         before, after = (new, old) if backwards else (old, new)
         op.execute(f"ALTER TABLE {table} RENAME COLUMN {before} TO {after}")
+    if not backwards:
+        _rename_named(backwards)
+
+
+def _rename_named(backwards: bool) -> None:
+    for what, old, new in NAMED:
+        before, after = (new, old) if backwards else (old, new)
+        target = what.format(before) if "{}" in what else what.replace(old, before)
+        op.execute(f"ALTER {target} RENAME TO {after}")
 
 
 def _functions_up() -> None:
@@ -293,7 +316,7 @@ def _functions_up() -> None:
         execution_options={"no_parameters": True},
     )
     op.get_bind().exec_driver_sql(
-        "CREATE OR REPLACE FUNCTION public.cityops_event_opened()\n"
+        "CREATE OR REPLACE FUNCTION public.cityops_case_opened()\n"
         " RETURNS trigger\n"
         " LANGUAGE plpgsql\n"
         " SECURITY DEFINER\n"

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION public.cityops_event_address()
+CREATE OR REPLACE FUNCTION public.cityops_case_address()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$

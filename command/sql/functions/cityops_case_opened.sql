@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION public.cityops_event_opened()
+CREATE OR REPLACE FUNCTION public.cityops_case_opened()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION public.cityops_event_units()
+CREATE OR REPLACE FUNCTION public.cityops_case_units()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$

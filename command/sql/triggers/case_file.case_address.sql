@@ -1,0 +1,1 @@
+CREATE TRIGGER case_address BEFORE INSERT ON public.case_file FOR EACH ROW WHEN (((COALESCE(btrim(new.address), ''::text) = ''::text) AND (new.import_batch_id IS NULL))) EXECUTE FUNCTION cityops_case_address();

@@ -1,1 +1,0 @@
-CREATE TRIGGER event_opened AFTER INSERT ON public.case_file FOR EACH ROW WHEN (((new.state = 'reported'::text) AND (new.import_batch_id IS NULL))) EXECUTE FUNCTION cityops_event_opened();

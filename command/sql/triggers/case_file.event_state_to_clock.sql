@@ -1,1 +1,0 @@
-CREATE TRIGGER event_state_to_clock AFTER UPDATE OF state ON public.case_file FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION cityops_clock_follows_state();

@@ -1,1 +1,0 @@
-CREATE TRIGGER event_units BEFORE INSERT ON public.case_file FOR EACH ROW WHEN ((new.units IS NULL)) EXECUTE FUNCTION cityops_event_units();
