@@ -53,8 +53,9 @@ from bench.harness import (
 )
 from bench.machine import describe
 from bench.map import PASSWORD, VIEWPORT, chromium, session_cookies, wait_until
+from command.case_states import OPEN_STATES
 from command.listing import ListFilter, list_cases
-from command.queues import BY_NAME, ITEMS, OPEN_STATES, page_parameters, plain, queue_counts, queue_items
+from command.queues import BY_NAME, ITEMS, page_parameters, plain, queue_counts, queue_items
 from command.users import create_user, get_user
 from command.working_time import WorkingCalendar
 from spatial.db import libpq_url, make_engine, session_options
@@ -162,7 +163,7 @@ def shape_cases(engine: Engine, console: Console) -> dict[str, int]:
                 "WHERE e.state NOT IN ('closed', 'void') AND coalesce(k.due_at, e.deadline) < now()"
             )
         ).scalar_one()
-    ordered = {s: int(per_state.get(s, 0)) for s in OPEN_STATES}
+    ordered = {s.value: int(per_state.get(s, 0)) for s in OPEN_STATES}
     console.print(f"shaped {shaped:,} benchmark cases over the open states; overdue now: {overdue:,}")
     console.print("open cases per state: " + ", ".join(f"{s} {n:,}" for s, n in ordered.items()))
     return ordered

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 
 from command.users import create_user
 from spatial.errors import InvalidInputError
+from spatial.tiers import Tier
 
 DEMO_STREET = "320102003"  # 新街口街道, 玄武区: the old city centre, many demo cases
 PREFIX = "demo-"
@@ -23,11 +24,11 @@ CITY_ROLES = ("city_commander", "planner", "auditor", "admin", "integration", "t
 # the tier each role works at; any other role (street, dispatcher, checker, department_handler, a
 # role added later) works in the demo street
 TIERS = {
-    "grid_worker": "grid",
-    "field_force": "grid",
-    "community": "community",
-    "district": "district",
-    **dict.fromkeys(CITY_ROLES, "city"),
+    "grid_worker": Tier.GRID,
+    "field_force": Tier.GRID,
+    "community": Tier.COMMUNITY,
+    "district": Tier.DISTRICT,
+    **dict.fromkeys(CITY_ROLES, Tier.CITY),
 }
 UNITS_SQL = """
 SELECT s.code AS street, s.ancestors, g.code AS grid, c.code AS community,
@@ -75,7 +76,7 @@ def ensure_demo_users(conn: Connection, environment: str, *, actor: str, street:
     users = []
     for role in conn.execute(text("SELECT name FROM role ORDER BY name")).scalars():
         username = PREFIX + role.replace("_", "-")
-        unit = places[TIERS.get(role, "street")] or places["street"]
+        unit = places[TIERS.get(role, Tier.STREET)] or places["street"]
         dept = department if role == "department_handler" else None
         if conn.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).scalar():
             users.append(DemoUser(username, role, unit, dept, None))

@@ -39,6 +39,7 @@ from psycopg import Connection
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine
 
+from command.case_states import CaseState
 from command.queries.historic_import import BULK_OBJECTS_SQL, KNOWN_IDS_SQL, OPEN_CLOCKS, UNITS_SQL
 from command.routing import SEVERITY_NAMES, Severity, responsible_unit, rule_text, wanted_tier
 from command.taxonomy import CATEGORY_SQL, Category, category_from_row
@@ -56,7 +57,7 @@ from spatial.tiers import Tier
 
 REQUIRED = ("lon", "lat", "category", "reported_at")
 OPTIONAL = ("id", "severity", "source", "description", "address", "state", "closed_at")
-STATES = ("reported", "closed")
+STATES = (CaseState.REPORTED, CaseState.CLOSED)  # a historic case is still waiting or done
 MAX_DESCRIPTION = 4000
 CHUNK_ROWS = 100_000
 SEVERITY_ORDER = [s.value for s in Severity]
@@ -226,7 +227,7 @@ def validate(frame: pd.DataFrame, categories: dict[str, Category], crs: SourceCr
     filed = _timestamps(frame["reported_at"], calendar)
     checks.fail(filed.isna().to_numpy(), "reported_at is not an ISO 8601 time")
     checks.fail((filed > pd.Timestamp.now(tz=UTC)).to_numpy(), "reported_at is in the future")
-    frame["state"] = frame["state"].fillna("closed").str.strip()
+    frame["state"] = frame["state"].fillna(CaseState.CLOSED).str.strip()
     checks.fail(~frame["state"].isin(STATES).to_numpy(), "state is not reported or closed")
     closed = _timestamps(frame["closed_at"], calendar)
     checks.fail((frame["closed_at"].notna() & closed.isna()).to_numpy(), "closed_at is not an ISO 8601 time")

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from command.case_states import CaseState
 from command.duplicates import CANDIDATES_SQL, best_match
 from command.media import StoredMedia
 from command.queries.intake import ANSWER_SQL, ATTACH_MEDIA, CHANNEL, INSERT_CASE, JOINED_CASE, NEW_CASE, STORE_MEDIA
@@ -293,7 +294,7 @@ async def _store(
                 await conn.execute(NEW_CASE, (*values, *report, "case.created", *announce, *audit), prepare=True)
             ).fetchone()
             case_id, report_id, token, _, _ = one(row)
-            state, count, deadline, departments = "reported", 1, decided.deadline, list(decided.departments)
+            state, count, deadline, departments = CaseState.REPORTED, 1, decided.deadline, list(decided.departments)
             unit = [decided.unit.code, decided.unit.name, decided.tier]
         else:
             row = await (

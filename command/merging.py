@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from command.case_states import ENDED_STATES
 from command.duplicates import similarity
 from command.intake import notify, open_case
 from command.queries.merging import COUNT, LOCK_CASES, LOCK_REPORT, MOVE_REPORTS, RECORD, REPORT_SQL
@@ -25,7 +26,7 @@ from spatial.errors import ConflictError, NotFoundError
 
 
 def _is_open(row: tuple[object, ...]) -> bool:
-    return row[1] is None and row[2] not in ("closed", "void")
+    return row[1] is None and row[2] not in ENDED_STATES
 
 
 async def _lock(conn: psycopg.AsyncConnection, *case_ids: int) -> dict[int, tuple[Any, ...]]:
@@ -87,7 +88,7 @@ async def split_report(
         if still is None or still[0] != current:
             raise ConflictError(f"report {report_id} moved to another case meanwhile; look again and retry")
         origin = cases.get(came_from) if last_move == "manual" else None
-        if origin is not None and origin[1] in (None, current) and origin[2] not in ("closed", "void"):
+        if origin is not None and origin[1] in (None, current) and origin[2] not in ENDED_STATES:
             target = came_from
             await conn.execute(COUNT, (1, None, target))  # the merged-away case comes back
         else:

@@ -16,11 +16,12 @@ import psycopg
 
 from command.queries.place_names import NAMES
 from spatial.errors import InvalidInputError
+from spatial.tiers import Tier
 
 MAX_CELLS = 200
 KM_PER_DEGREE = 95.0  # of longitude at Nanjing (32° N); a cell's radius in degrees is a little generous northward
 # the tiers that name a cell, by its resolution (finest first)
-SAID = ((8, ("street", "community")), (6, ("district", "street")), (0, ("district",)))
+SAID = ((8, (Tier.STREET, Tier.COMMUNITY)), (6, (Tier.DISTRICT, Tier.STREET)), (0, (Tier.DISTRICT,)))
 
 
 def checked_cells(given: str) -> tuple[str, ...]:
@@ -37,7 +38,7 @@ def checked_cells(given: str) -> tuple[str, ...]:
 
 def _place(resolution: int, names: dict[str, str]) -> str | None:
     tiers = next(said for finest, said in SAID if resolution >= finest)
-    return " · ".join(names[t] for t in tiers if t in names) or names.get("district")
+    return " · ".join(names[t] for t in tiers if t in names) or names.get(Tier.DISTRICT)
 
 
 async def place_names(conn: psycopg.AsyncConnection, cells: tuple[str, ...]) -> dict[str, dict[str, str | None]]:

@@ -23,25 +23,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from command.case_states import OPEN_STATES, CaseState
 from command.queries.queues import COUNTS, ITEMS, ONE
 from command.users import User
 from command.workflow import Rules
 from spatial.errors import ForbiddenError, InvalidInputError
 
-OPEN_STATES = (
-    "reported",
-    "accepted",
-    "filed",
-    "dispatched",
-    "returned",
-    "acknowledged",
-    "handling",
-    "checking",
-    "extension_requested",
-    "parking_requested",
-    "parked",
-    "rework",
-)
 MAX_PAGE = 200
 
 
@@ -51,19 +38,24 @@ class Queue:
 
     name: str
     permission: str
-    states: tuple[str, ...]
+    states: tuple[CaseState, ...]
     by_department: bool = False  # a handler with a department sees the cases dispatched to it
     late_only: bool = False
 
 
 QUEUES = (
-    Queue("intake", "cases:dispatch", ("reported",)),
-    Queue("filing", "cases:dispatch", ("accepted",)),
-    Queue("dispatch", "cases:dispatch", ("filed", "returned")),
-    Queue("handle", "cases:handle", ("dispatched", "acknowledged", "handling", "rework"), by_department=True),
-    Queue("approval", "cases:dispatch", ("extension_requested", "parking_requested")),
-    Queue("check", "cases:check", ("checking",)),
-    Queue("parked", "cases:dispatch", ("parked",)),
+    Queue("intake", "cases:dispatch", (CaseState.REPORTED,)),
+    Queue("filing", "cases:dispatch", (CaseState.ACCEPTED,)),
+    Queue("dispatch", "cases:dispatch", (CaseState.FILED, CaseState.RETURNED)),
+    Queue(
+        "handle",
+        "cases:handle",
+        (CaseState.DISPATCHED, CaseState.ACKNOWLEDGED, CaseState.HANDLING, CaseState.REWORK),
+        by_department=True,
+    ),
+    Queue("approval", "cases:dispatch", (CaseState.EXTENSION_REQUESTED, CaseState.PARKING_REQUESTED)),
+    Queue("check", "cases:check", (CaseState.CHECKING,)),
+    Queue("parked", "cases:dispatch", (CaseState.PARKED,)),
     Queue("supervise", "cases:supervise", OPEN_STATES, late_only=True),
 )
 BY_NAME = {queue.name: queue for queue in QUEUES}

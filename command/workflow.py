@@ -25,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from command.case_clocks import Clocks, StageLimits, advance
+from command.case_states import CaseState
 from command.intake import CHANNEL
 from command.queries.workflow import CLOCKS, FOLLOW_UP, HISTORY, JUDGED, LOCK, MACHINE, MOVE, ON_SITE, UNKNOWN_EVIDENCE
 from command.users import User
@@ -291,7 +292,11 @@ async def history(conn: psycopg.AsyncConnection, case_id: int, user: User, rules
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(HISTORY, (case_id,))).fetchall()
     items = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows]
-    on_site = [r[0] for r in await (await conn.execute(ON_SITE, (case_id,))).fetchall()] if state == "checking" else []
+    on_site = (
+        [r[0] for r in await (await conn.execute(ON_SITE, (case_id,))).fetchall()]
+        if state == CaseState.CHECKING
+        else []
+    )
     return {
         "case_id": case_id,
         "state": state,

@@ -24,16 +24,17 @@ from psycopg.rows import dict_row
 
 from forces.dispatch import CHANGES, assignment_view, end_assignment, plain, stage_of
 from forces.settings import ForceSettings
+from forces.vocabulary import AssignmentStage
 from spatial.audit import record_async
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from spatial.privacy import mask_contact
 
 ANSWERS = ("accept", "arrive", "complete", "unable")
-NEXT: dict[str, tuple[str, ...]] = {
-    "offered": ("accept", "unable"),
-    "en_route": ("arrive", "unable"),
-    "on_scene": ("complete", "unable"),
-    "released": (),
+NEXT: dict[AssignmentStage, tuple[str, ...]] = {
+    AssignmentStage.OFFERED: ("accept", "unable"),
+    AssignmentStage.EN_ROUTE: ("arrive", "unable"),
+    AssignmentStage.ON_SCENE: ("complete", "unable"),
+    AssignmentStage.RELEASED: (),
 }
 MAX_REASON = 500
 RECENT = timedelta(hours=12)  # released assignments a force still sees in its list
@@ -83,7 +84,7 @@ class Locked:
     release_reason: str | None
 
     @property
-    def stage(self) -> str:
+    def stage(self) -> AssignmentStage:
         """offered → en_route → on_scene, or released."""
         return stage_of(self.accepted_at, self.arrived_at, self.released_at)
 
@@ -205,7 +206,7 @@ async def answer(
                 f"assignment {assignment_id} is for {await force_label(conn, row.force_id)}; you "
                 f"answer for {await force_label(conn, answering_for)} only"
             )
-        if row.stage == "released":
+        if row.stage == AssignmentStage.RELEASED:
             raise await _released(conn, row)
         if given not in NEXT[row.stage]:
             raise ConflictError(

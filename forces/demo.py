@@ -21,7 +21,9 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
+from forces.vocabulary import ForceKind
 from spatial.sampling import random_point_in
+from spatial.tiers import Tier
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国红梅新宇浩然子轩欣怡梓涵晨"
@@ -41,7 +43,7 @@ COLUMNS = [
     "fixed_post",
 ]
 # what stands by at a depot or station (no fixes while it waits); people and patrol vehicles move
-FIXED_POST_KINDS = ("team", "equipment")
+FIXED_POST_KINDS = (ForceKind.TEAM, ForceKind.EQUIPMENT)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class DemoDirectory:
         for kit in kits:
             for n in range(1, kit.count + 1):
                 code = f"{unit_code}-{kit.tag}{n:02d}"
-                if kit.kind == "team":
+                if kit.kind == ForceKind.TEAM:
                     members = [
                         self.add(
                             f"{code}-{m}",
@@ -234,11 +236,11 @@ def generate_directory(engine: Engine, path: Path, seed: int = 20231101) -> int:
     for code, name, tier, wkb in units:
         area = shapely.from_wkb(wkb)
         shapely.prepare(area)
-        if tier == "city":
+        if tier == Tier.CITY:
             demo.kits(code, "市", area, CITY_KITS)
-        elif tier == "district":
+        elif tier == Tier.DISTRICT:
             demo.kits(code, name, area, DISTRICT_KITS)
-        elif tier == "street":
+        elif tier == Tier.STREET:
             demo.street(code, name, area)
         else:
             demo.grid_worker(code, area)

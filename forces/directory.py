@@ -28,10 +28,10 @@ from sqlalchemy import Connection, Engine, text
 
 from forces.positions import CELL_RESOLUTION
 from forces.queries.directory import MEMBERS, PLACE, UPSERT
+from forces.vocabulary import KINDS, ForceKind
 from spatial.audit import record
 from spatial.errors import InvalidInputError
 
-KINDS = ("person", "team", "vehicle", "equipment")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHIFT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 PHONE = re.compile(r"^\+?[0-9 -]{5,20}$")
@@ -154,9 +154,9 @@ def _row(
     if unknown:
         raise ValueError(f"unknown capabilities {', '.join(unknown)} (see `cityops forces capabilities`)")
     members = _split(row.get("members", ""))
-    if members and kind != "team":
+    if members and kind != ForceKind.TEAM:
         raise ValueError("only a team has members")
-    not_people = [m for m in members if kinds.get(m) != "person"]
+    not_people = [m for m in members if kinds.get(m) != ForceKind.PERSON]
     if not_people:
         raise ValueError(f"members {', '.join(not_people)} are not people in the directory")
     phone, name = row.get("contact_phone", ""), row.get("contact_name", "")
@@ -178,7 +178,7 @@ def _row(
         "shift_start": start,
         "shift_end": end,
         "contact": contact,
-        "members": members if kind == "team" else None,
+        "members": members if kind == ForceKind.TEAM else None,
         "fixed_post": fixed_post,
     }
     if position:

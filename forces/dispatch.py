@@ -31,6 +31,7 @@ from forces.queries.dispatch import (
     RELEASE,
     STEPS,
 )
+from forces.vocabulary import BUSY, AssignmentStage, ForceStatus
 from spatial.audit import record_async
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from spatial.rows import one
@@ -86,8 +87,8 @@ async def check_forces(
             )
     now = clock.now()
     for force_id, code, status, start, end, fixed_at in rows:
-        if status != "available":
-            if status in ("assigned", "en_route", "on_scene"):
+        if status != ForceStatus.AVAILABLE:
+            if status in BUSY:
                 raise await _holder(conn, force_id, code)
             raise ConflictError(f"force {code} is {status}: only an available force can be assigned")
         if fixed_at is None:
@@ -187,13 +188,13 @@ async def end_assignment(conn: psycopg.AsyncConnection, assignment_id: int, reas
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, f"released:{case_id}"))
 
 
-def stage_of(accepted_at: object, arrived_at: object, released_at: object) -> str:
+def stage_of(accepted_at: object, arrived_at: object, released_at: object) -> AssignmentStage:
     """Where an assignment stands: offered → en_route (accepted) → on_scene, or released."""
     if released_at is not None:
-        return "released"
+        return AssignmentStage.RELEASED
     if arrived_at is not None:
-        return "on_scene"
-    return "en_route" if accepted_at is not None else "offered"
+        return AssignmentStage.ON_SCENE
+    return AssignmentStage.EN_ROUTE if accepted_at is not None else AssignmentStage.OFFERED
 
 
 async def one_row(conn: psycopg.AsyncConnection, sql: str, row_id: int, missing: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from forces.dispatch import release
+from forces.vocabulary import STATUSES, ForceStatus
 from spatial.audit import record_async
 from spatial.errors import ConflictError, InvalidInputError, NotFoundError
 from spatial.privacy import mask_contact
@@ -39,8 +40,6 @@ FORCE_FIELDS = (
     "stale",
     "case_id",
 )
-STATUSES = ("available", "assigned", "en_route", "on_scene", "off_duty", "out_of_service")
-KINDS = ("person", "team", "vehicle", "equipment")
 FORCES_SQL = """
 SELECT f.id, f.code, f.name, f.kind::text AS kind, u.code AS unit_code, u.name AS unit_name, f.department,
        f.capabilities, f.status::text AS status, f.status_at, f.shift_start, f.shift_end, f.contact,
@@ -191,11 +190,11 @@ async def change_status(conn: psycopg.AsyncConnection, force_id: int, status: st
     """Move a force along the status machine; becoming available ends its assignment (job done)."""
     if status not in STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
-    if status == "assigned":
+    if status == ForceStatus.ASSIGNED:
         raise ConflictError("a force is assigned to a case with POST /api/v1/cases/{id}/assignments")
     async with conn.transaction():
         active = await (await conn.execute(ACTIVE, (force_id,))).fetchone()
-        if active is not None and status == "available":
+        if active is not None and status == ForceStatus.AVAILABLE:
             await release(conn, active[0], "completed", actor)
             return
         try:

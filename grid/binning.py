@@ -17,7 +17,7 @@ from grid.hexagons import HexFilter
 from spatial.errors import InvalidInputError
 from spatial.tiers import Tier
 
-BIN_TIERS = ("district", "street", "community", "grid")
+BIN_TIERS = (Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID)
 GROUPS = {"none": "NULL::text", "category": "e.category_code", "source": "e.source::text"}
 MAX_STEPS = 60
 # date_part is double precision (extract is numeric since PostgreSQL 14: 4 times slower over a million rows)

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from command.users import User
 from map_ui.page import View, map_parts, offline_map
 from map_ui.pages import PageAccess, render
+from spatial.tiers import Tier
 from web.access import PUBLIC
 from web.deps import connection
 from web.i18n import Catalogue, language_of
@@ -30,13 +31,23 @@ CATEGORIES = "SELECT code, name, coalesce(name_en, name) FROM category"
 # boundaries in muted hues beneath the cases' colours (their pane is under every marker); buildings only faintly
 # filled, so no footprint hides what lies in it; each tier's label is its name in the page's language
 TIERS: list[dict[str, object]] = [
-    {"tier": "city", "min_zoom": 0, "visible": True, "style": {"color": "#333333", "weight": 3, "fill": False}},
-    {"tier": "district", "min_zoom": 0, "visible": True, "style": {"color": "#56496e", "weight": 2.2, "fill": False}},
-    {"tier": "street", "min_zoom": 8, "visible": True, "style": {"color": "#4a7a96", "weight": 1.5, "fill": False}},
-    {"tier": "community", "min_zoom": 10, "visible": True, "style": {"color": "#7a9a6a", "weight": 1, "fill": False}},
-    {"tier": "grid", "min_zoom": 11, "visible": True, "style": {"color": "#a39e93", "weight": 0.6, "fill": False}},
+    {"tier": Tier.CITY, "min_zoom": 0, "visible": True, "style": {"color": "#333333", "weight": 3, "fill": False}},
     {
-        "tier": "building",
+        "tier": Tier.DISTRICT,
+        "min_zoom": 0,
+        "visible": True,
+        "style": {"color": "#56496e", "weight": 2.2, "fill": False},
+    },
+    {"tier": Tier.STREET, "min_zoom": 8, "visible": True, "style": {"color": "#4a7a96", "weight": 1.5, "fill": False}},
+    {
+        "tier": Tier.COMMUNITY,
+        "min_zoom": 10,
+        "visible": True,
+        "style": {"color": "#7a9a6a", "weight": 1, "fill": False},
+    },
+    {"tier": Tier.GRID, "min_zoom": 11, "visible": True, "style": {"color": "#a39e93", "weight": 0.6, "fill": False}},
+    {
+        "tier": Tier.BUILDING,
         "min_zoom": 14,
         "visible": False,
         "style": {"color": "#9c8f78", "weight": 0.5, "fill": True, "fillColor": "#d8cfbd", "fillOpacity": 0.25},
@@ -52,7 +63,7 @@ class Page:
     permission: str
     script: str
     function: str
-    tiers: tuple[str, ...]
+    tiers: tuple[Tier, ...]
     title: str
     messages: tuple[str, ...]
     mobile: bool = False
@@ -77,7 +88,7 @@ PAGES = {
         "cases:read",
         "command",
         "cityopsCommand",
-        ("city", "district", "street", "community", "grid"),
+        (Tier.CITY, Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID),
         "nav.map",
         (*MAP_MESSAGES, "command.", "error.", "time."),
     ),
@@ -85,7 +96,7 @@ PAGES = {
         "cases:report",
         "worker",
         "cityopsWorker",
-        ("grid", "building"),
+        (Tier.GRID, Tier.BUILDING),
         "nav.worker",
         (*MAP_MESSAGES, "worker."),
         mobile=True,
@@ -94,7 +105,7 @@ PAGES = {
         "analytics:read",
         "planner",
         "cityopsPlanner",
-        ("city", "district", "street"),
+        (Tier.CITY, Tier.DISTRICT, Tier.STREET),
         "nav.planner",
         (*MAP_MESSAGES, "planner.", "error."),
     ),

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
 
+from command.case_states import CaseState
 from command.queues import QUEUES
+from forces.vocabulary import ForceStatus
+from spatial.sources import ReportSource
+from spatial.tiers import Tier
 from web.i18n import LANGUAGES, MESSAGES, Catalogue, _messages
 
 UI = Path(__file__).resolve().parent.parent / "map_ui"
@@ -63,6 +68,17 @@ def test_every_key_the_pages_and_scripts_use_is_in_the_catalogue() -> None:
     assert in_scripts - known == set(), sorted(in_scripts - known)
     for queue in QUEUES:
         assert f"queue.{queue.name}" in known
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    ("area", "vocabulary"),
+    [("state", CaseState), ("tier", Tier), ("source", ReportSource), ("force", ForceStatus)],
+)
+def test_every_member_of_a_vocabulary_has_its_words(language: str, area: str, vocabulary: type[StrEnum]) -> None:
+    """A state, tier, source or force status added in code shows as words on every screen, not as its code."""
+    known = _messages(language)
+    assert [m.value for m in vocabulary if f"{area}.{m.value}" not in known] == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(STATIC)))

@@ -18,8 +18,9 @@ from datetime import datetime, tzinfo
 import h3
 import psycopg
 
+from command.case_states import ENDED_STATES
+
 PUBLIC_RESOLUTION = 8
-CLOSED_STATES = ("closed", "void")
 TYPE_NAMES = {"component": "部件", "event": "事件"}
 
 SERVICES_SQL = """
@@ -86,7 +87,7 @@ class RequestFilter:
             clauses.append("e.state <> ALL(%(closed)s)")
         elif set(self.statuses) == {"closed"}:
             clauses.append("e.state = ANY(%(closed)s)")
-        params["closed"] = list(CLOSED_STATES)
+        params["closed"] = list(ENDED_STATES)
         return " AND ".join(clauses), params
 
 
@@ -122,7 +123,7 @@ def service_request(row: tuple[object, ...], zone: tzinfo, media_base: str) -> d
     others = int(reports) - 1  # type: ignore[call-overload]
     return {
         "service_request_id": str(rid),
-        "status": "closed" if state in CLOSED_STATES else "open",
+        "status": "closed" if state in ENDED_STATES else "open",
         "status_notes": f"merged with {others} other report(s) of the same incident (与另外 {others} 份报告合并)"
         if others > 0
         else None,

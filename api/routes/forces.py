@@ -23,8 +23,6 @@ from api.tabular import ListFormat, render_list
 from command.users import User
 from forces.listing import (
     FORCE_FIELDS,
-    KINDS,
-    STATUSES,
     ForceFilter,
     change_status,
     count_forces,
@@ -33,6 +31,7 @@ from forces.listing import (
 )
 from forces.positions import check_fixes, ingest
 from forces.recommend import check_capabilities
+from forces.vocabulary import KINDS, STATUSES
 from spatial.errors import InvalidInputError
 from spatial.privacy import audit_disclosure
 from web.access import Access
