@@ -1,0 +1,5 @@
+CREATE POLICY incident_force_in_scope ON public.incident_force AS PERMISSIVE FOR ALL TO cityops_api
+    USING ((EXISTS ( SELECT 1
+   FROM incident i
+  WHERE (i.id = incident_force.incident_id))));
+

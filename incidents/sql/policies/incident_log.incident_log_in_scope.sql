@@ -1,0 +1,5 @@
+CREATE POLICY incident_log_in_scope ON public.incident_log AS PERMISSIVE FOR ALL TO cityops_api
+    USING ((EXISTS ( SELECT 1
+   FROM incident i
+  WHERE (i.id = incident_log.incident_id))));
+

@@ -1,0 +1,195 @@
+"""Major incidents, the core: opening (and elevating cases), who commands by level (江北新区 for its
+streets), areas drawn, buffered or joined from units and refused when broken or outside the city,
+escalation and de-escalation on the timeline, cases flagged and proposed inside the area, impact
+counts against plain ST_Intersects, closing, stale versions, and who sees and commands what."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from incidents.queries.impact import PLAIN, UNION_OF_AREAS
+from tests.conftest import Caller
+
+XUANWU = (118.80, 32.06)  # inside 玄武区 (320102)
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[118.79, 32.05], [118.81, 32.07], [118.81, 32.05], [118.79, 32.07], [118.79, 32.05]]],
+}
+OFFSHORE = {
+    "type": "Polygon",
+    "coordinates": [[[121.0, 31.0], [121.01, 31.0], [121.01, 31.01], [121.0, 31.01], [121.0, 31.0]]],
+}
+
+
+def point_in(nanjing: Engine, code: str) -> tuple[float, float]:
+    """A point well inside unit ``code``."""
+    with nanjing.connect() as conn:
+        lon, lat = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit WHERE code = :c) s"),
+            {"c": code},
+        ).one()
+    return float(lon), float(lat)
+
+
+def open_incident(client: TestClient, headers: dict[str, str] | None = None, **given: object) -> dict:
+    body = {
+        "title": f"暴雨内涝 {uuid.uuid4().hex[:6]}",
+        "class_code": "natural_disaster.rainstorm_flood",
+        "level": "IV",
+        "lon": XUANWU[0],
+        "lat": XUANWU[1],
+        **given,
+    }
+    answer = client.post("/api/v1/incidents", json=body, headers=headers or {})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def report(client: TestClient, lon: float, lat: float, category: str = "020404") -> int:
+    body = {"lon": lon, "lat": lat, "category": category, "source": "hotline", "description": f"积水 {uuid.uuid4()}"}
+    answer = client.post("/api/v1/reports", json=body)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["case_id"])
+
+
+def test_the_level_decides_who_commands_and_changes_are_on_the_timeline(client: TestClient, nanjing: Engine) -> None:
+    opened = open_incident(client)
+    assert opened["code"].startswith("INC-") and opened["state"] == "active" and opened["version"] >= 1
+    assert opened["commanding_unit"]["code"] == "320102" and opened["level"]["name"] == "一般"
+    up = client.post(f"/api/v1/incidents/{opened['id']}/level", json={"level": "II", "version": opened["version"]})
+    assert up.status_code == 200, up.text
+    assert up.json()["commanding_unit"]["tier"] == "city" and up.json()["level"]["code"] == "II"
+    stale = client.post(f"/api/v1/incidents/{opened['id']}/level", json={"level": "III", "version": opened["version"]})
+    assert stale.status_code == 409 and "reload" in stale.json()["detail"]
+    down = client.post(
+        f"/api/v1/incidents/{opened['id']}/level", json={"level": "III", "version": up.json()["version"]}
+    )
+    assert down.status_code == 200 and down.json()["commanding_unit"]["code"] == "320102"
+    actions = [e["action"] for e in client.get(f"/api/v1/incidents/{opened['id']}/timeline").json()["entries"]]
+    assert actions == ["opened", "area_set", "escalated", "de_escalated"]
+    jiangbei = open_incident(client, lon=point_in(nanjing, "320111001")[0], lat=point_in(nanjing, "320111001")[1])
+    assert jiangbei["commanding_unit"]["name"] == "江北新区"  # its streets are commanded by the management unit
+
+
+def test_only_the_commanding_unit_or_above_opens_and_changes(client: TestClient, caller: Caller) -> None:
+    district = caller(["district"], "320102")
+    mine = open_incident(client, district)
+    assert mine["commanding_unit"]["code"] == "320102"
+    elsewhere = client.post(
+        "/api/v1/incidents",
+        json={"title": "x", "class_code": "accident.fire", "level": "IV", "lon": XUANWU[0], "lat": XUANWU[1]},
+        headers=caller(["district"], "320104"),
+    )
+    assert elsewhere.status_code == 403 and "commanded by 玄武区" in elsewhere.json()["detail"]
+    grave = client.post(
+        f"/api/v1/incidents/{mine['id']}/level", json={"level": "I", "version": mine["version"]}, headers=district
+    )
+    assert grave.status_code == 200 and grave.json()["commanding_unit"]["tier"] == "city"
+    back = client.post(
+        f"/api/v1/incidents/{mine['id']}/level",
+        json={"level": "IV", "version": grave.json()["version"]},
+        headers=district,
+    )
+    assert back.status_code == 403  # now the city commands it: the district no longer changes its level
+    reader = caller(["planner"], "320100")
+    assert client.post("/api/v1/incidents", json={}, headers=reader).status_code == 403
+
+
+def test_areas_are_checked_and_kept_inside_the_city(client: TestClient) -> None:
+    incident = open_incident(client)
+    areas = f"/api/v1/incidents/{incident['id']}/areas"
+    bowtie = client.post(areas, json={"kind": "hot_zone", "geometry": BOWTIE})
+    assert bowtie.status_code == 422 and "Self-intersection" in bowtie.json()["detail"]
+    outside = client.post(areas, json={"kind": "evacuation", "geometry": OFFSHORE})
+    assert outside.status_code == 422 and "outside the city" in outside.json()["detail"]
+    two = client.post(areas, json={"kind": "staging", "buffer_m": 100, "units": ["320102"]})
+    assert two.status_code == 422 and "exactly one" in two.json()["detail"]
+    unknown = client.post(areas, json={"kind": "closure", "units": ["999999"]})
+    assert unknown.status_code == 422 and "999999" in unknown.json()["detail"]
+    street = client.post(areas, json={"kind": "perimeter", "units": ["320102002"], "label": "梅园新村街道"})
+    assert street.status_code == 201 and street.json()["derived"] == "units" and street.json()["replaces"]
+    zone = client.post(areas, json={"kind": "hot_zone", "buffer_m": 300, "lon": XUANWU[0], "lat": XUANWU[1]})
+    assert zone.status_code == 201 and 250_000 < zone.json()["area_m2"] < 290_000  # π·300² ≈ 282,743 m²
+    current = client.get(f"/api/v1/incidents/{incident['id']}").json()["areas"]["features"]
+    assert sorted(f["properties"]["kind"] for f in current) == ["hot_zone", "perimeter"]
+    assert client.delete(f"{areas}/{zone.json()['area_id']}").status_code == 204
+    assert client.delete(f"{areas}/{zone.json()['area_id']}").status_code == 404
+
+
+def test_cases_inside_are_flagged_proposed_linked_and_dismissed(client: TestClient) -> None:
+    lon, lat = 118.812, 32.052
+    before = report(client, lon, lat + 0.0005, "020401")  # a related open case already there: proposed
+    elevated = report(client, lon + 0.0005, lat)
+    incident = open_incident(
+        client,
+        lon=lon,
+        lat=lat,
+        case_ids=[elevated],
+        areas=[{"kind": "perimeter", "buffer_m": 400, "lon": lon, "lat": lat}],
+    )
+    after = report(client, lon - 0.0005, lat, "010103")  # reported inside after opening: flagged
+    cases = {c["case_id"]: c for c in client.get(f"/api/v1/incidents/{incident['id']}/cases").json()["cases"]}
+    assert cases[str(elevated)]["link"] == "linked" and cases[str(elevated)]["how"] == "elevated"
+    assert cases[str(after)]["link"] == "flagged" and cases[str(before)]["link"] == "proposed"
+    decided = client.post(f"/api/v1/incidents/{incident['id']}/cases", json={"case_ids": [after, before]})
+    assert decided.status_code == 200 and sorted(decided.json()["changed"]) == sorted([str(after), str(before)])
+    dismissed = client.post(
+        f"/api/v1/incidents/{incident['id']}/cases", json={"case_ids": [before], "decision": "dismissed"}
+    )
+    assert dismissed.status_code == 200
+    links = {c["case_id"]: c["link"] for c in client.get(f"/api/v1/incidents/{incident['id']}/cases").json()["cases"]}
+    assert links[str(after)] == "linked" and str(before) not in links
+    missing = client.post(f"/api/v1/incidents/{incident['id']}/cases", json={"case_ids": [999999999999]})
+    assert missing.status_code == 404 and "999999999999" in missing.json()["detail"]
+
+
+def test_impact_counts_equal_plain_intersects(client: TestClient, nanjing: Engine) -> None:
+    incident = open_incident(
+        client, areas=[{"kind": "perimeter", "buffer_m": 1500, "lon": XUANWU[0], "lat": XUANWU[1]}]
+    )
+    report(client, XUANWU[0] + 0.001, XUANWU[1])
+    answer = client.get(f"/api/v1/incidents/{incident['id']}/impact")
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    area = UNION_OF_AREAS.replace("%(id)s", str(int(incident["id"])))
+    with nanjing.connect() as conn:
+        plain = {name: conn.exec_driver_sql(sql.format(area=area)).scalar_one() for name, sql in PLAIN.items()}
+    counts = found["counts"]
+    units = counts["districts"] + counts["streets"] + counts["communities"] + counts["grids"]
+    assert (units, counts["buildings"], counts["open_cases"], counts["forces"]) == (
+        plain["units"],
+        plain["buildings"],
+        plain["cases"],
+        plain["forces"],
+    )
+    assert counts["open_cases"] >= 1 and counts["buildings"] > 0 and found["units"]["district"][0]["code"] == "320102"
+
+
+def test_who_sees_an_incident_and_closing_it(client: TestClient, caller: Caller) -> None:
+    incident = open_incident(client, areas=[{"kind": "perimeter", "units": ["320102002"]}])
+    inside = caller(["street"], "320102002")
+    far = caller(["street"], "320104001")
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=inside).status_code == 200
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=far).status_code == 404
+    listed = client.get("/api/v1/incidents", headers=far).json()["incidents"]
+    assert incident["id"] not in [i["id"] for i in listed]
+    street_close = client.post(
+        f"/api/v1/incidents/{incident['id']}/close",
+        json={"version": incident["version"] + 1, "note": "x"},
+        headers=inside,
+    )
+    assert street_close.status_code in (403, 409)
+    version = client.get(f"/api/v1/incidents/{incident['id']}").json()["version"]
+    assert (
+        client.post(f"/api/v1/incidents/{incident['id']}/close", json={"version": version, "note": ""}).status_code
+        == 422
+    )
+    closed = client.post(f"/api/v1/incidents/{incident['id']}/close", json={"version": version, "note": "雨停水退"})
+    assert closed.status_code == 200 and closed.json()["state"] == "closed" and closed.json()["closed_at"]
+    again = client.post(
+        f"/api/v1/incidents/{incident['id']}/level", json={"level": "III", "version": closed.json()["version"]}
+    )
+    assert again.status_code == 409 and "closed" in again.json()["detail"]
