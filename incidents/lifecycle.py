@@ -20,6 +20,7 @@ from incidents.command import chain_of, require_commanding
 from incidents.queries.areas import REFRESH_UNITS
 from incidents.queries.lifecycle import (
     ACTIVE_USER,
+    CASES,
     CLASS,
     CLASSES,
     CLOSE,
@@ -324,6 +325,34 @@ async def read_incident(conn: psycopg.AsyncConnection, incident_id: int) -> dict
         "closed_at": closed_at.isoformat() if closed_at else None,
         "version": version,
     }
+
+
+async def commanded_incident(conn: psycopg.AsyncConnection, user: User, incident_id: int) -> dict[str, Any]:
+    """The incident, when the caller commands it itself (its commanding unit or above); 404 or 403 otherwise."""
+    incident = await read_incident(conn, incident_id)
+    await require_commanding(conn, user, incident["commanding_unit"]["id"], incident["code"])
+    return incident
+
+
+async def incident_cases(conn: psycopg.AsyncConnection, incident_id: int, limit: int) -> list[dict[str, Any]]:
+    """Cases under the incident (linked), flagged to it, and proposed for it, newest decisions first."""
+    rows = await (await conn.execute(CASES, {"id": incident_id, "limit": limit})).fetchall()
+    return [
+        {
+            "case_id": str(case_id),
+            "link": link,
+            "how": how,
+            "linked_at": at.isoformat() if at else None,
+            "category": category,
+            "state": state,
+            "severity": severity,
+            "lon": lon,
+            "lat": lat,
+            "address": address,
+            "filed_at": filed.isoformat() if filed else None,
+        }
+        for case_id, link, how, at, category, state, severity, lon, lat, address, filed in rows
+    ]
 
 
 async def list_incidents(

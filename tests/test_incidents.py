@@ -5,6 +5,7 @@ counts against plain ST_Intersects, closing, stale versions, and who sees and co
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from incidents.queries.impact import PLAIN, UNION_OF_AREAS
 from tests.conftest import Caller
+from tests.test_work_pages import person, signed_in
 
 XUANWU = (118.80, 32.06)  # inside 玄武区 (320102)
 BOWTIE = {
@@ -193,3 +195,48 @@ def test_who_sees_an_incident_and_closing_it(client: TestClient, caller: Caller)
         f"/api/v1/incidents/{incident['id']}/level", json={"level": "III", "version": closed.json()["version"]}
     )
     assert again.status_code == 409 and "closed" in again.json()["detail"]
+
+
+def test_the_board_opens_acts_and_refuses_in_words(server: str, nanjing: Engine, client: TestClient) -> None:
+    """Through the pages as a browser would: open an incident from the list's form, draw an area, link a
+    flagged case, escalate, and a stale form refused in words with nothing changed."""
+    commander = signed_in(server, person(nanjing, "320102", ["district"]))
+    listed = commander.get("/incidents")
+    assert listed.status_code == 200 and "启动事件指挥" in listed.text
+    opened = commander.post(
+        "/incidents",
+        data={
+            "title": "玄武湖周边积水",
+            "class_code": "natural_disaster.rainstorm_flood",
+            "level": "IV",
+            "lon": XUANWU[0],
+            "lat": XUANWU[1],
+            "radius_m": 600,
+        },
+    )
+    assert opened.status_code == 204 and opened.headers["HX-Redirect"].startswith("/incidents/")
+    board_url = opened.headers["HX-Redirect"]
+    incident_id = int(board_url.rsplit("/", 1)[1])
+    flagged = report(client, XUANWU[0] + 0.001, XUANWU[1] + 0.001, "010103")
+    board = commander.get(board_url)
+    assert board.status_code == 200 and "玄武湖周边积水" in board.text and "范围内新上报" in board.text
+    assert f"#{flagged}" in board.text and "一般（IV级）" in board.text
+    zone = commander.post(
+        f"{board_url}/areas", data={"kind": "hot_zone", "lon": XUANWU[0], "lat": XUANWU[1], "radius_m": 200}
+    )
+    assert zone.status_code == 200 and "核心区" in zone.text
+    linked = commander.post(f"{board_url}/cases", data={"case_id": flagged, "decision": "linked"})
+    assert linked.status_code == 200
+    version = client.get(f"/api/v1/incidents/{incident_id}").json()["version"]
+    up = commander.post(f"{board_url}/level", data={"level": "III", "version": version})
+    assert up.status_code == 200 and "较大（III级）" in up.text
+    stale = commander.post(f"{board_url}/level", data={"level": "II", "version": version})
+    refusal = json.loads(stale.headers["HX-Trigger"])["cityops:toast"]
+    assert stale.status_code == 409 and refusal["kind"] == "error" and "已为您重新载入" in refusal["text"]
+    assert "较大（III级）" in stale.text  # the board as it stands now
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["level"]["code"] == "III"
+    english = commander.get(f"{board_url}?lang=en")
+    assert "Timeline" in english.text and "Escalated" in english.text
+    street = signed_in(server, person(nanjing, "320102002", ["street"]))
+    seen = street.get(board_url)
+    assert seen.status_code == 200 and "您可查看" in seen.text and "调整等级" not in seen.text

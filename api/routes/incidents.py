@@ -17,19 +17,20 @@ from api.body import RequestBody
 from api.geojson import FastJSONResponse
 from command.users import User
 from incidents.areas import AreaSpec, add_area, current_areas, retire_area
-from incidents.command import COMMAND, require_commanding
+from incidents.command import COMMAND
 from incidents.impact import impact
 from incidents.lifecycle import (
     IncidentSpec,
     change_command,
     change_level,
     close_incident,
+    commanded_incident,
+    incident_cases,
     link_cases,
     list_incidents,
     open_incident,
     read_incident,
 )
-from incidents.queries.lifecycle import CASES
 from incidents.timeline import entries
 from incidents.vocabulary import AreaKind, CaseLink, IncidentState, Level
 from web.access import Access
@@ -124,12 +125,6 @@ class Incidents(BaseModel):
     incidents: list[dict[str, Any]]
 
 
-async def _commanding(conn, user: User, incident_id: int) -> dict[str, Any]:
-    incident = await read_incident(conn, incident_id)
-    await require_commanding(conn, user, incident["commanding_unit"]["id"], incident["code"])
-    return incident
-
-
 @router.get("/incidents", response_class=FastJSONResponse, response_model=Incidents)
 async def get_incidents(
     request: Request,
@@ -211,7 +206,7 @@ async def post_close(request: Request, user: Commander, incident_id: RowId, body
 async def post_area(request: Request, user: Commander, incident_id: RowId, body: AreaIn) -> FastJSONResponse:
     """Draw or derive an area (a new perimeter or zone replaces the current one of its kind)."""
     async with scoped_connection(request) as conn, conn.transaction():
-        await _commanding(conn, user, incident_id)
+        await commanded_incident(conn, user, incident_id)
         return FastJSONResponse(await add_area(conn, incident_id, body.spec(), user.username), status_code=201)
 
 
@@ -219,7 +214,7 @@ async def post_area(request: Request, user: Commander, incident_id: RowId, body:
 async def delete_area(request: Request, user: Commander, incident_id: RowId, area_id: RowId) -> None:
     """Take an area off the map (the history keeps it)."""
     async with scoped_connection(request) as conn, conn.transaction():
-        await _commanding(conn, user, incident_id)
+        await commanded_incident(conn, user, incident_id)
         await retire_area(conn, incident_id, area_id, user.username)
 
 
@@ -237,23 +232,7 @@ async def get_cases(request: Request, user: Reader, incident_id: RowId) -> FastJ
     related category, inside an area)."""
     async with scoped_connection(request) as conn:
         await read_incident(conn, incident_id)
-        rows = await (await conn.execute(CASES, {"id": incident_id, "limit": MAX_CASE_LIST})).fetchall()
-    items = [
-        {
-            "case_id": str(case_id),
-            "link": link,
-            "how": how,
-            "linked_at": at.isoformat() if at else None,
-            "category": category,
-            "state": state,
-            "severity": severity,
-            "lon": lon,
-            "lat": lat,
-            "address": address,
-            "filed_at": filed.isoformat() if filed else None,
-        }
-        for case_id, link, how, at, category, state, severity, lon, lat, address, filed in rows
-    ]
+        items = await incident_cases(conn, incident_id, MAX_CASE_LIST)
     return FastJSONResponse({"cases": items})
 
 
@@ -261,7 +240,7 @@ async def get_cases(request: Request, user: Reader, incident_id: RowId) -> FastJ
 async def post_cases(request: Request, user: Commander, incident_id: RowId, body: CasesIn) -> FastJSONResponse:
     """Link cases to the incident or dismiss flagged and proposed ones."""
     async with scoped_connection(request) as conn, conn.transaction():
-        await _commanding(conn, user, incident_id)
+        await commanded_incident(conn, user, incident_id)
         changed = await link_cases(conn, user, incident_id, tuple(body.case_ids), CaseLink(body.decision))
     return FastJSONResponse({"changed": [str(c) for c in changed]})
 

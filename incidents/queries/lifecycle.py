@@ -10,6 +10,7 @@ ORDER BY (u.kind = 'management') DESC, u.id LIMIT 1
 LEVEL = "SELECT commanding_tier::text FROM incident_level WHERE level = %s"
 CLASS = "SELECT code FROM incident_class WHERE code = %s"
 CLASSES = "SELECT code FROM incident_class ORDER BY code"
+CLASSES_NAMED = "SELECT code, name, name_en, parent_code FROM incident_class ORDER BY code"
 CHAIN = "SELECT ancestors || id FROM unit WHERE id = %s"
 OPEN = """
 INSERT INTO incident (title, description, class_code, level, commanding_unit_id, commander, lead_department,
