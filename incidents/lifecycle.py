@@ -9,6 +9,7 @@ and is written on the timeline.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from incidents.areas import AreaSpec, add_area
 from incidents.command import chain_of, require_commanding
 from incidents.queries.areas import REFRESH_UNITS
 from incidents.queries.lifecycle import (
+    ACTIVE_AREAS,
     ACTIVE_USER,
     CASES,
     CLASS,
@@ -353,6 +355,21 @@ async def incident_cases(conn: psycopg.AsyncConnection, incident_id: int, limit:
         }
         for case_id, link, how, at, category, state, severity, lon, lat, address, filed in rows
     ]
+
+
+async def active_areas(conn: psycopg.AsyncConnection) -> dict[str, Any]:
+    """The active incidents within reach as a FeatureCollection of their joined current areas."""
+    rows = await (await conn.execute(ACTIVE_AREAS)).fetchall()
+    features = [
+        {
+            "type": "Feature",
+            "id": incident_id,
+            "geometry": json.loads(geometry),
+            "properties": {"id": incident_id, "code": code, "title": title, "level": level},
+        }
+        for incident_id, code, title, level, geometry in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}
 
 
 async def list_incidents(

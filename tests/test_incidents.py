@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from incidents.queries.impact import PLAIN, UNION_OF_AREAS
 from tests.conftest import Caller
+from tests.test_stream import stream
 from tests.test_work_pages import person, signed_in
 
 XUANWU = (118.80, 32.06)  # inside 玄武区 (320102)
@@ -240,3 +243,44 @@ def test_the_board_opens_acts_and_refuses_in_words(server: str, nanjing: Engine,
     street = signed_in(server, person(nanjing, "320102002", ["street"]))
     seen = street.get(board_url)
     assert seen.status_code == 200 and "您可查看" in seen.text and "调整等级" not in seen.text
+
+
+def test_incident_changes_reach_the_viewers_it_reaches_on_the_stream(server: str, caller: Caller) -> None:
+    """A level change is on the change feed for a street its areas touch (the board reloads on it), not for
+    a street elsewhere; the command map's layer lists the active incident for the one and not the other."""
+    city = caller(["city_commander"], "320100")
+    inside, far = caller(["street"], "320102002"), caller(["street"], "320104001")
+    opened = httpx.post(
+        f"{server}/api/v1/incidents",
+        json={
+            "title": "梅园新村燃气泄漏",
+            "class_code": "accident.gas",
+            "level": "IV",
+            "lon": XUANWU[0],
+            "lat": XUANWU[1],
+            "areas": [{"kind": "perimeter", "units": ["320102002"]}],
+        },
+        headers=city,
+    ).json()
+    with stream(server, inside) as near, stream(server, far) as away:
+        near.next("ready")
+        away.next("ready")
+        moved = httpx.post(
+            f"{server}/api/v1/incidents/{opened['id']}/level",
+            json={"level": "III", "version": opened["version"]},
+            headers=city,
+        )
+        assert moved.status_code == 200, moved.text
+        heard: list[dict] = []
+        while not any(i["id"] == str(opened["id"]) for i in heard):
+            heard += near.next("changes")[1]["incidents"]  # type: ignore[index]
+        latest = [i for i in heard if i["id"] == str(opened["id"])][-1]
+        assert latest["level"] == "III" and latest["code"] == opened["code"] and latest["last_entry"]
+        with pytest.raises(TimeoutError):
+            while True:
+                assert str(opened["id"]) not in [i["id"] for i in away.next("changes", 2.0)[1]["incidents"]]  # type: ignore[index]
+    layer = httpx.get(f"{server}/api/v1/incidents/map", headers=inside).json()["features"]
+    assert opened["id"] in [f["id"] for f in layer] and layer[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert opened["id"] not in [
+        f["id"] for f in httpx.get(f"{server}/api/v1/incidents/map", headers=far).json()["features"]
+    ]

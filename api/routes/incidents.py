@@ -21,6 +21,7 @@ from incidents.command import COMMAND
 from incidents.impact import impact
 from incidents.lifecycle import (
     IncidentSpec,
+    active_areas,
     change_command,
     change_level,
     close_incident,
@@ -136,6 +137,13 @@ async def get_incidents(
     """Incidents that reach the caller's unit, newest first."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse({"incidents": await list_incidents(conn, state, before_id, limit)})
+
+
+@router.get("/incidents/map", response_class=FastJSONResponse)
+async def get_incident_map(request: Request, user: Reader) -> FastJSONResponse:
+    """Active incidents within reach as GeoJSON (their current areas joined): the command map's and the wall's layer."""
+    async with scoped_connection(request) as conn:
+        return FastJSONResponse(await active_areas(conn))
 
 
 @router.post("/incidents", status_code=201, response_class=FastJSONResponse, response_model=Incident)

@@ -87,3 +87,9 @@ UNION ALL
    AND NOT EXISTS (SELECT 1 FROM incident_case k WHERE k.incident_id = %(id)s AND k.case_id = e.id)
  ORDER BY e.filed_at DESC LIMIT %(limit)s)
 """
+# the active incidents the caller sees, each its current areas joined, for the command map and the wall
+ACTIVE_AREAS = """
+SELECT i.id, i.code, i.title, i.level, ST_AsGeoJSON(ST_Union(a.geom), 6)
+FROM incident i JOIN incident_area a ON a.incident_id = i.id AND a.retired_at IS NULL
+WHERE i.state = 'active' GROUP BY i.id ORDER BY i.id DESC LIMIT 200
+"""

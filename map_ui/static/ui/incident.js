@@ -1,7 +1,10 @@
 // The incident pages' maps (no basemap needed: offline): on the list, a map of the districts to place a
 // new incident's command post by clicking; on the board, the incident's areas by kind, its command
 // post, its cases (linked, reported inside, proposed) and the forces near it, and a click setting the
-// centre of an area to draw. After a form here the board is the server's again (htmx swaps #main).
+// centre of an area to draw. After a form here the board is the server's again (htmx swaps #main), and
+// so it is when the change feed says the incident moved (its timeline grew) — unless the user is typing.
+import { liveStream } from "./ui.js";
+
 const messages = JSON.parse(document.getElementById("cityops-messages").textContent);
 const word = (key) => messages[key] || key;
 const AREA_STYLE = {
@@ -82,5 +85,27 @@ function drawBoard() {
 }
 
 function draw() { drawPicker(); drawBoard(); }
+
+let stale = false;
+function refresh() {
+  const main = document.getElementById("main");
+  if (main.contains(document.activeElement) && document.activeElement.closest("form")) {
+    stale = true; // read again when the user leaves the form, not under their fingers
+    return;
+  }
+  stale = false;
+  window.htmx.ajax("GET", location.pathname + location.search, { target: "#main", select: "#main", swap: "outerHTML" });
+}
+document.addEventListener("focusout", () => { if (stale) setTimeout(refresh, 0); });
+
+const board = document.getElementById("board-map-canvas");
+if (board) {
+  liveStream({
+    changes: (event) => {
+      const changed = JSON.parse(event.data).incidents || [];
+      if (changed.some((item) => item.id === board.dataset.incident)) refresh();
+    },
+  });
+}
 document.addEventListener("htmx:afterSettle", draw);
 draw();
