@@ -48,7 +48,8 @@ def test_a_sitrep_is_approved_by_another_hand_and_issued_in_order(client: TestCl
     own = client.post(f"/api/v1/sitreps/{report['id']}/approve", json={"version": report["version"]})
     assert own.status_code == 403 and "another commander" in own.json()["detail"]
     street = caller(["street"], "320102002")
-    assert client.post(f"/api/v1/sitreps/{report['id']}/approve", json={"version": 1}, headers=street).status_code == 403
+    by_street = client.post(f"/api/v1/sitreps/{report['id']}/approve", json={"version": 1}, headers=street)
+    assert by_street.status_code == 403
     early = client.post(f"/api/v1/sitreps/{report['id']}/issue", json={"version": report["version"]})
     assert early.status_code == 409 and "approved" in early.json()["detail"]
     other = caller(["city_commander"], "320100")
@@ -62,7 +63,9 @@ def test_a_sitrep_is_approved_by_another_hand_and_issued_in_order(client: TestCl
     refused = client.post(
         f"/api/v1/sitreps/{again.json()['id']}/approve", json={"version": again.json()["version"]}, headers=other
     )
-    second_first = client.post(f"/api/v1/sitreps/{again.json()['id']}/issue", json={"version": refused.json()["version"]})
+    second_first = client.post(
+        f"/api/v1/sitreps/{again.json()['id']}/issue", json={"version": refused.json()["version"]}
+    )
     assert second_first.status_code == 409 and "update or the final" in second_first.json()["detail"]
     update = issued(client, other, incident["id"], sitrep("update", affected=2000))
     assert update["seq"] == 2 and update["figures"]["affected"] == 2000
