@@ -175,7 +175,7 @@ async def _area(conn: psycopg.AsyncConnection, spec: AlertSpec, perimeter: bytes
         return perimeter
     drawn = shapely.to_wkb(checked_polygon(spec.area, "the alert's area"))
     clipped = one(await (await conn.execute(CLIPPED, (drawn,))).fetchone())[0]
-    if clipped is None or shapely.from_wkb(clipped).is_empty:
+    if clipped is None or shapely.is_empty(shapely.from_wkb(clipped)):
         raise InvalidInputError("the alert's area lies outside the city: draw it over the places to warn")
     return bytes(clipped)
 

@@ -17,7 +17,7 @@ from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 from lxml import etree
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -73,10 +73,10 @@ def polygon_text(area: MultiPolygon) -> tuple[str, ...]:
     """Each polygon's outer ring as CAP writes it: "lat,lon" pairs, space-separated, closed."""
     rings = []
     for polygon in area.geoms:
-        ring: Polygon = polygon
-        if len(ring.exterior.coords) > MAX_VERTICES:
-            ring = ring.simplify(0.0001, preserve_topology=True)
-        coords = list(ring.exterior.coords)
+        ring = polygon.exterior
+        if len(ring.coords) > MAX_VERTICES:
+            ring = polygon.simplify(0.0001, preserve_topology=True).exterior  # type: ignore[attr-defined]
+        coords = list(ring.coords)
         if coords[0] != coords[-1]:
             coords.append(coords[0])
         rings.append(" ".join(f"{lat:.6f},{lon:.6f}" for lon, lat in coords))
@@ -98,7 +98,7 @@ def _pair(parent: etree._Element, name: str, value_name: str, value: str) -> Non
 
 def build(message: Message) -> bytes:
     """The message as CAP 1.2 XML (UTF-8, with its declaration), elements in the schema's order."""
-    alert = etree.Element(f"{{{NS}}}alert", nsmap={None: NS})
+    alert = etree.Element(f"{{{NS}}}alert", nsmap={None: NS})  # type: ignore[dict-item]
     for name, value in (
         ("identifier", message.identifier),
         ("sender", message.sender),

@@ -165,6 +165,8 @@ def test_cancel_without_a_published_original_and_bad_alerts(
     outside = client.post(url, json=alert_body(area=offshore))
     assert outside.status_code == 422 and "outside the city" in outside.json()["detail"]
     assert client.post(url, json=alert_body(urgency="Soon")).status_code == 422
+    control = alert_body(zh={"headline": "预警\x01", "event": "暴雨", "instruction": "避险"})
+    assert client.post(url, json=control).status_code == 422  # XML cannot carry it: refused at the door
     other = caller(["city_commander"], "320100")
     with nanjing.begin() as conn:  # what the schema refuses never leaves: an urgency CAP does not know
         conn.execute(

@@ -45,16 +45,18 @@ Approver = Annotated[User, Depends(Access("alerts:approve"))]
 CAP_XML = "application/cap+xml; charset=utf-8"
 Identifier = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,120}$", description="the alert's CAP identifier")]
 FEED_SIZE = 200
+# what XML 1.0 can carry: no control characters but tab and line breaks
+XML_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 
 
 class WordsIn(RequestBody):
     """What the alert says in one language."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
-    headline: str = Field(min_length=1, max_length=160)
-    event: str = Field(min_length=1, max_length=100)
-    instruction: str = Field(min_length=1, max_length=2000)
-    description: str = Field(default="", max_length=4000)
+    headline: str = Field(min_length=1, max_length=160, pattern=XML_TEXT)
+    event: str = Field(min_length=1, max_length=100, pattern=XML_TEXT)
+    instruction: str = Field(min_length=1, max_length=2000, pattern=XML_TEXT)
+    description: str = Field(default="", max_length=4000, pattern=XML_TEXT)
 
     def words(self) -> Words:
         """The words as the incidents package takes them."""
@@ -75,7 +77,7 @@ class AlertIn(RequestBody):
     expires: AwareDatetime
     status: Literal["Actual", "Exercise", "System", "Test"] = "Actual"
     area: dict | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon (lon, lat)")
-    area_desc: str | None = Field(default=None, alias="areaDesc", min_length=1, max_length=500)
+    area_desc: str | None = Field(default=None, alias="areaDesc", min_length=1, max_length=500, pattern=XML_TEXT)
 
     def spec(self) -> AlertSpec:
         """The alert as the incidents package takes it."""
@@ -95,7 +97,7 @@ class AlertIn(RequestBody):
 class CancelIn(RequestBody):
     """Why the alert is cancelled (the CAP note)."""
 
-    note: str = Field(min_length=1, max_length=1000)
+    note: str = Field(min_length=1, max_length=1000, pattern=XML_TEXT)
 
 
 class VersionIn(RequestBody):
