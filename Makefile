@@ -26,6 +26,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench demo
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
+	@$(BIN)/cityops bench alerts
 	@$(BIN)/cityops bench queues
 	@$(BIN)/cityops bench search
 	@$(BIN)/cityops bench screen

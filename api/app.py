@@ -22,6 +22,7 @@ from api.openapi import describe
 from api.outage import add_outage_handlers
 from api.routes import (
     admin,
+    alerts,
     auth,
     basemap,
     bench,
@@ -33,6 +34,7 @@ from api.routes import (
     health,
     hexagons,
     hotspots,
+    incident_reports,
     incidents,
     locate,
     map_layers,
@@ -215,6 +217,8 @@ def create_app(
         trends.router,
         proposals.router,
         incidents.router,
+        incident_reports.router,
+        alerts.router,
         queues.router,
         tiles.router,
         search.router,

@@ -175,6 +175,11 @@ BENCHMARKS = {
         city="_trends_bench",
         empty=False,
     ),
+    "alerts": Benchmark(
+        "Building a CAP 1.2 alert with lxml and the XSD check, against ElementTree unvalidated and 50 ms.",
+        {"repeats": Option(200, "Builds of each kind", min=1)},
+        city=None,
+    ),
     "faults": Benchmark(
         "A database stop/start under probing and parallel login guessing, each against the minimal app "
         "(on a cluster of the benchmark's own).",

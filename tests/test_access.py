@@ -334,6 +334,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
     def counted(r: httpx.Response, p: Place) -> bool:
         return sum(n for status, n in r.json()["total"].items() if status != "stale") > 0
 
+    reports = IncidentReports(client, nanjing)
     login = {"username": "matrix-login", "password": PASSWORD}
     return {
         ("GET", "/healthz"): Call(fixed("/healthz")),
@@ -622,10 +623,164 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             post(lambda p: "/api/v1/analytics/proposals/987654321/decision", json=lambda p: {"decision": "dismissed"}),
             404,
         ),  # no such proposal: 404 for whoever may decide
+        **reports.calls(),
         ("POST", "/api/v1/ratings"): Call(
             lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
         ),  # a token nobody holds: 404 for all
     }
+
+
+class IncidentReports:
+    """Incidents at each place (one active, one closed; 水务局 summoned to the inside ones) with their
+    situation reports and CAP alerts, made by the staff client and approved by a second city commander."""
+
+    def __init__(self, client: TestClient, nanjing: Engine) -> None:
+        self.client, self.nanjing = client, nanjing
+        self._approver: dict[str, str] = {}
+
+    def approver(self) -> dict[str, str]:
+        if not self._approver:
+            name = f"approver-{uuid.uuid4().hex[:8]}"
+            with self.nanjing.begin() as conn:
+                create_user(conn, name, unit_code="320100", roles=["city_commander"], password=None, actor="tests")
+                self._approver["X-API-Key"] = create_api_key(conn, name, "matrix", actor="tests")
+        return self._approver
+
+    def _open(self, p: Place, closed: bool) -> str:
+        body = {"title": f"矩阵 {p.name}", "class_code": "accident.fire", "level": "IV", "lon": p.lon, "lat": p.lat}
+        incident = self.client.post("/api/v1/incidents", json=body).json()
+        if p.name == "inside":  # the department's liaison sees the incidents that summoned 水务局
+            with self.nanjing.begin() as conn:
+                conn.execute(
+                    text("UPDATE incident SET departments = ARRAY[:d] WHERE id = :i"),
+                    {"d": DEPARTMENT, "i": incident["id"]},
+                )
+        if closed:
+            self.client.post(
+                f"/api/v1/incidents/{incident['id']}/close", json={"version": incident["version"], "note": "x"}
+            )
+        return str(incident["id"])
+
+    def incident(self, p: Place, closed: bool = False) -> str:
+        key = "closed_incident" if closed else "incident"
+        if key not in p.extra:
+            p.extra[key] = self._open(p, closed)
+            if not closed:
+                p.extra["sitrep_first"] = str(self.sitrep(p, "first", issue=True)["id"])
+                p.extra["sitrep"] = str(self.sitrep(p, "update")["id"])
+                p.extra["alert"] = str(self.alert(p, publish=True)["id"])
+        return p.extra[key]
+
+    def sitrep(self, p: Place, kind: str = "update", approve: bool = False, issue: bool = False) -> dict[str, Any]:
+        at = datetime.now(UTC).isoformat()
+        body = {"kind": kind, "body": "情况", "figures_at": at}
+        report = self.client.post(f"/api/v1/incidents/{self.incident(p)}/sitreps", json=body).json()
+        if approve or issue:
+            report = self.client.post(
+                f"/api/v1/sitreps/{report['id']}/approve", json={"version": report["version"]}, headers=self.approver()
+            ).json()
+        if issue:
+            report = self.client.post(
+                f"/api/v1/sitreps/{report['id']}/issue", json={"version": report["version"]}
+            ).json()
+        return report
+
+    def alert(self, p: Place, approve: bool = False, publish: bool = False) -> dict[str, Any]:
+        words = {"headline": "预警", "event": "火灾", "instruction": "避险"}
+        expires = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).isoformat()
+        body = {"zh": words, "urgency": "Expected", "certainty": "Likely", "responseType": "Avoid", "expires": expires}
+        alert = self.client.post(f"/api/v1/incidents/{self.incident(p)}/alerts", json=body).json()
+        if approve or publish:
+            alert = self.client.post(
+                f"/api/v1/alerts/{alert['id']}/approve", json={"version": alert["version"]}, headers=self.approver()
+            ).json()
+        if publish:
+            alert = self.client.post(f"/api/v1/alerts/{alert['id']}/publish").json()
+        return alert
+
+    def calls(self) -> dict[tuple[str, str], Call]:
+        """The matrix rows of sitreps, the after-action report and alerts."""
+
+        def fresh_or(key: str, make: Callable[[Place], dict[str, Any]]) -> Callable[[Place, dict[str, Any]], str]:
+            def pick(p: Place, c: dict[str, Any]) -> str:
+                self.incident(p)
+                return str(make(p)["id"]) if c["fresh"] else p.extra[key]
+
+            return pick
+
+        def act(verb: str, url: str, pick: Callable[[Place, dict[str, Any]], str], body: dict[str, Any]) -> Request:
+            return lambda p, c: (verb, url.format(pick(p, c)), {"json": body})
+
+        def on_incident(suffix: str, closed: bool = False) -> Request:
+            return lambda p, c: ("GET", f"/api/v1/incidents/{self.incident(p, closed)}{suffix}", {})
+
+        words = {"headline": "预警更新", "event": "火灾", "instruction": "避险"}
+        expires = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).isoformat()
+        alert_body = {
+            "zh": words,
+            "urgency": "Expected",
+            "certainty": "Likely",
+            "responseType": "Avoid",
+            "expires": expires,
+        }
+        sitrep_body = {"kind": "update", "body": "情况", "figures_at": datetime.now(UTC).isoformat()}
+        draft = fresh_or("sitrep", lambda p: self.sitrep(p))
+        approved = fresh_or("sitrep", lambda p: self.sitrep(p, approve=True))
+        alert_draft = fresh_or("alert", lambda p: self.alert(p))
+        alert_approved = fresh_or("alert", lambda p: self.alert(p, approve=True))
+        alert_published = fresh_or("alert", lambda p: self.alert(p, publish=True))
+
+        def xml(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            self.incident(p)
+            identifier = self.client.get(f"/api/v1/incidents/{p.extra['incident']}/alerts").json()["alerts"][0]
+            return "GET", f"/api/v1/alerts/{identifier['identifier']}.xml", {}
+
+        return {
+            ("GET", "/api/v1/incidents/{incident_id}/sitreps"): Call(on_incident("/sitreps"), outside="hidden"),
+            ("POST", "/api/v1/incidents/{incident_id}/sitreps"): Call(
+                lambda p, c: ("POST", f"/api/v1/incidents/{self.incident(p)}/sitreps", {"json": sitrep_body}),
+                201,
+                "hidden",
+            ),
+            ("PUT", "/api/v1/sitreps/{sitrep_id}"): Call(
+                act("PUT", "/api/v1/sitreps/{}", draft, {**sitrep_body, "version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/sitreps/{sitrep_id}/approve"): Call(
+                act("POST", "/api/v1/sitreps/{}/approve", draft, {"version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/sitreps/{sitrep_id}/issue"): Call(
+                act("POST", "/api/v1/sitreps/{}/issue", approved, {"version": 2}), outside="hidden", fresh=True
+            ),
+            ("GET", "/api/v1/sitreps/{sitrep_id}.{fmt}"): Call(
+                lambda p, c: ("GET", f"/api/v1/sitreps/{self.incident(p) and p.extra['sitrep']}.html", {}),
+                outside="hidden",
+            ),
+            ("GET", "/api/v1/incidents/{incident_id}/after-action.{fmt}"): Call(
+                on_incident("/after-action.json", closed=True), outside="hidden"
+            ),
+            ("GET", "/api/v1/incidents/{incident_id}/alerts"): Call(on_incident("/alerts"), outside="hidden"),
+            ("POST", "/api/v1/incidents/{incident_id}/alerts"): Call(
+                lambda p, c: ("POST", f"/api/v1/incidents/{self.incident(p)}/alerts", {"json": alert_body}),
+                201,
+                "hidden",
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/update"): Call(
+                act("POST", "/api/v1/alerts/{}/update", alert_published, alert_body), 201, "hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/cancel"): Call(
+                act("POST", "/api/v1/alerts/{}/cancel", alert_published, {"note": "解除"}), 201, "hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/approve"): Call(
+                act("POST", "/api/v1/alerts/{}/approve", alert_draft, {"version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/publish"): Call(
+                lambda p, c: ("POST", f"/api/v1/alerts/{alert_approved(p, c)}/publish", {}),
+                outside="hidden",
+                fresh=True,
+            ),
+            ("GET", "/api/v1/alerts/{identifier}.xml"): Call(xml),  # published alerts are for the public
+            ("GET", "/api/v1/alerts.atom"): Call(lambda p, c: ("GET", "/api/v1/alerts.atom", {})),
+        }
 
 
 def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str, call: Call) -> tuple[int, bool]:
