@@ -624,9 +624,58 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             404,
         ),  # no such proposal: 404 for whoever may decide
         **reports.calls(),
+        **incident_calls(reports),
         ("POST", "/api/v1/ratings"): Call(
             lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
         ),  # a token nobody holds: 404 for all
+    }
+
+
+def incident_calls(reports: IncidentReports) -> dict[tuple[str, str], Call]:
+    """The core incident routes. Reading follows the incident's reach (hidden outside); commanding is scoped
+    to the commanding chain, which tests/test_incidents.py covers tier by tier, so here each commanding route
+    is called with a body it refuses (422) or an incident that does not exist (404), the same for every role
+    holding incidents:command — the matrix checks the permission gate."""
+    base = "/api/v1/incidents"
+
+    def on(suffix: str) -> Request:
+        return lambda p, c: ("GET", f"{base}/{reports.incident(p)}{suffix}", {})
+
+    def refused(verb: str, suffix: str, body: dict[str, Any] | None = None) -> Request:
+        return lambda p, c: (verb, f"{base}/987654321{suffix}", {"json": body} if body is not None else {})
+
+    def listing(url: str) -> Request:
+        def request(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            reports.incident(p)  # the place's incident exists before the list is read
+            return "GET", url, {}
+
+        return request
+
+    unknown_class = {"title": "x", "class_code": "accident.unknown", "level": "IV", "lon": 118.8, "lat": 32.06}
+    return {
+        ("GET", base): Call(
+            listing(base),
+            outside="filtered",
+            present=lambda r, p: any(str(i["id"]) == p.extra["incident"] for i in r.json()["incidents"]),
+        ),
+        ("GET", f"{base}/map"): Call(
+            listing(f"{base}/map"),
+            outside="filtered",
+            present=lambda r, p: any(str(f["id"]) == p.extra["incident"] for f in r.json()["features"]),
+        ),
+        ("POST", base): Call(lambda p, c: ("POST", base, {"json": unknown_class}), 422),
+        ("GET", f"{base}/{{incident_id}}"): Call(on(""), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/impact"): Call(on("/impact"), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/cases"): Call(on("/cases"), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/timeline"): Call(on("/timeline"), outside="hidden"),
+        ("POST", f"{base}/{{incident_id}}/level"): Call(refused("POST", "/level", {"level": "I", "version": 1}), 404),
+        ("PUT", f"{base}/{{incident_id}}/command"): Call(refused("PUT", "/command", {"version": 1}), 404),
+        ("POST", f"{base}/{{incident_id}}/close"): Call(refused("POST", "/close", {"version": 1, "note": "x"}), 404),
+        ("POST", f"{base}/{{incident_id}}/areas"): Call(
+            refused("POST", "/areas", {"kind": "closure", "units": ["320102"]}), 404
+        ),
+        ("DELETE", f"{base}/{{incident_id}}/areas/{{area_id}}"): Call(refused("DELETE", "/areas/1"), 404),
+        ("POST", f"{base}/{{incident_id}}/cases"): Call(refused("POST", "/cases", {"case_ids": [1]}), 404),
     }
 
 
