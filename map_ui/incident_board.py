@@ -11,7 +11,10 @@ the refusal said in words, nothing changed.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+
+import psycopg
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -90,6 +93,11 @@ async def board(request: Request, user: Reader, incident_id: IncidentId) -> HTML
         return missing(request, user, error)
 
 
+# the board's further panels: (template, loader); a loader reads what its panel shows, in the caller's scope
+Loader = Callable[[psycopg.AsyncConnection, dict[str, Any], User], Awaitable[dict[str, Any]]]
+PANELS: tuple[tuple[str, Loader], ...] = ()
+
+
 async def _board(request: Request, user: User, incident_id: int, **extra: Any) -> HTMLResponse:
     async with scoped_connection(request) as conn:
         incident = await read_incident(conn, incident_id)
@@ -97,6 +105,7 @@ async def _board(request: Request, user: User, incident_id: int, **extra: Any) -
         effect = await impact(conn, incident_id)
         cases = await incident_cases(conn, incident_id, BOARD_CASES)
         timeline = await entries(conn, incident_id)
+        panels = [(template, await load(conn, incident, user)) for template, load in PANELS]
         commands = user.may(COMMAND) and user.department is None
         commands = commands and user.unit_id in await chain_of(conn, incident["commanding_unit"]["id"])
     return render(
@@ -110,6 +119,7 @@ async def _board(request: Request, user: User, incident_id: int, **extra: Any) -
         cases=cases,
         timeline=list(reversed(timeline)),
         commands=commands,
+        panels=panels,
         levels=list(Level),
         script_messages=("incident.",),
         **extra,
