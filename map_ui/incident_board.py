@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import psycopg
-
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
