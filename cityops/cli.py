@@ -93,6 +93,7 @@ def worker() -> None:
     from command.loop_settings import LoopSettings
     from command.worker import work
     from forces.settings import ForceSettings
+    from incidents.summons import summons_loops
     from web.settings import ApiSettings
 
     with reported_errors():
@@ -100,7 +101,7 @@ def worker() -> None:
         drop_root(settings)
         configure_logging(ApiSettings().log_json)
         console.print("cityops worker: the background loops, each working here or in another process")
-        asyncio.run(work(settings, ForceSettings(), LoopSettings()))
+        asyncio.run(work(settings, ForceSettings(), LoopSettings(), more=summons_loops))
 
 
 @app.command()
