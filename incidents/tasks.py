@@ -28,6 +28,7 @@ from incidents.vocabulary import IncidentState, Priority, TaskState
 from spatial.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, StaleVersionError
 from spatial.rows import one
 
+REPORT_IN = "incidents:report_in"
 MOVES: dict[TaskState, frozenset[TaskState]] = {
     TaskState.ASSIGNED: frozenset({TaskState.ACKNOWLEDGED, TaskState.BLOCKED}),
     TaskState.ACKNOWLEDGED: frozenset({TaskState.IN_PROGRESS, TaskState.BLOCKED}),
@@ -131,6 +132,8 @@ def _may_move(user: User, task: LockedTask, units: list[int]) -> bool:
 
 
 async def _lock(conn: psycopg.AsyncConnection, user: User, incident_id: int, task_id: int) -> LockedTask:
+    if not (user.may(COMMAND) or user.may(REPORT_IN) or user.force_id is not None):
+        raise ForbiddenError("you answer for no force: a task is moved by its assignee or the incident's command")
     row = await (await conn.execute(LOCK, (task_id, incident_id))).fetchone()
     if row is None:
         raise NotFoundError(f"no task {task_id} of incident {incident_id} in your reach")
