@@ -85,7 +85,8 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
 
 @app.command()
 def worker() -> None:
-    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups) apart from the server."""
+    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups, summons watch) apart from
+    the server."""
     import asyncio
 
     from api.logs import configure_logging

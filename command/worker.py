@@ -7,6 +7,10 @@ many API processes (``--workers N``) and workers run, each loop works in one of 
 one dies another takes over. So ``cityops up`` still starts everything with one command, and a
 deployment may add workers (or rely on them alone) without changing a thing.
 
+A package above this layer brings its loops in the same way without being imported here: the incidents'
+summons watch (``incidents.summons.summons_loops``) is handed to ``work`` by ``cityops worker`` and
+started beside these by ``api.app``.
+
 Not here, because each process needs its own copy: the change feed (it fans live updates out to
 *this* process's SSE viewers), the user-changes listener (it clears *this* process's user cache)
 and the analytics warm-up (it compiles kernels into *this* process). Those stay in the API's lifespan.

@@ -79,9 +79,9 @@ def test_departments_report_in_on_time_and_late_ones_are_escalated(
             text("UPDATE incident_summons SET due_at = now() - interval '1 minute' WHERE id = :s"),
             {"s": by_name[order]["id"]},
         )
-    first = client.portal.call(escalate_once, client.app.state.pool)  # type: ignore[union-attr]
+    first = client.portal.call(escalate_once, client.app.state.pool)
     assert [r[2] for r in first.rows if r[1] == incident["id"]] == [order]
-    second = client.portal.call(escalate_once, client.app.state.pool)  # type: ignore[union-attr]
+    second = client.portal.call(escalate_once, client.app.state.pool)
     assert [r for r in second.rows if r[1] == incident["id"]] == []
     board = {s["department"]: s for s in client.get(f"/api/v1/incidents/{incident['id']}/summons").json()["summons"]}
     assert board[order]["late"] is True and not board[order]["stationed"] and board[order]["escalated_at"]
