@@ -35,6 +35,7 @@ from api.routes import (
     hexagons,
     hotspots,
     incident_reports,
+    incident_work,
     incidents,
     locate,
     map_layers,
@@ -65,6 +66,7 @@ from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from grid.hotspots import warm_up
 from grid.locate import Locator
+from incidents.summons import summons_loops
 from spatial.database import Database
 from spatial.settings import StoreSettings
 from web.access import Scope, UserCache
@@ -143,7 +145,11 @@ def create_app(
         app.state.loop_settings = loop_settings
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
         loops = start(
-            singleton_loops(database, store, force_settings, loop_settings, app.state.rules), database.singleton
+            [
+                *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
+                *summons_loops(database, loop_settings),
+            ],
+            database.singleton,
         )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
@@ -219,6 +225,7 @@ def create_app(
         incidents.router,
         incident_reports.router,
         alerts.router,
+        incident_work.router,
         queues.router,
         tiles.router,
         search.router,

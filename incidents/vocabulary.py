@@ -56,3 +56,23 @@ class CaseLink(StrEnum):
     LINKED = "linked"
     FLAGGED = "flagged"
     DISMISSED = "dismissed"
+
+
+class TaskState(StrEnum):
+    """A task's way: assigned → acknowledged → in_progress → done; blocked (with a reason) from any open
+    state, and back to work when unblocked."""
+
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    BLOCKED = "blocked"
+
+
+class Priority(StrEnum):
+    """How urgent a task is, gravest first."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"

@@ -335,6 +335,53 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         return sum(n for status, n in r.json()["total"].items() if status != "stale") > 0
 
     reports = IncidentReports(client, nanjing)
+
+    def summoned(p: Place) -> tuple[str, str]:
+        """A new incident over the place's street (the city opened it) and its summons: DEPARTMENT's inside,
+        another department's outside (so DEPARTMENT's liaison never sees that one)."""
+        area = [{"kind": "perimeter", "units": [p.chain["street"]]}]
+        body = {
+            "title": "矩阵",
+            "class_code": "accident.fire",
+            "level": "IV",
+            "lon": p.lon,
+            "lat": p.lat,
+            "areas": area,
+        }
+        incident = str(client.post("/api/v1/incidents", json=body).json()["id"])
+        department = DEPARTMENT if p.name == "inside" else "应急管理局"
+        summons = client.post(f"/api/v1/incidents/{incident}/summons", json={"departments": [department]})
+        return incident, str(summons.json()["summons"][0]["id"])
+
+    def work_incident(p: Place) -> str:
+        """The place's incident, its summons and a task, made on first use."""
+        if "work_incident" not in p.extra:
+            p.extra["work_incident"], p.extra["summons"] = summoned(p)
+            p.extra["task"] = work_task(p)
+        return p.extra["work_incident"]
+
+    def summons(p: Place, ctx: dict[str, Any]) -> str:
+        """The place's summons, or a new one when the call will report in."""
+        if ctx["fresh"]:
+            return summoned(p)[1]
+        work_incident(p)
+        return p.extra["summons"]
+
+    def work_task(p: Place) -> str:
+        """A task, new: DEPARTMENT's inside (its liaison moves it), the street's outside."""
+        assignee = {"department": DEPARTMENT} if p.name == "inside" else {"unit": p.chain["street"]}
+        made = client.post(f"/api/v1/incidents/{p.extra['work_incident']}/tasks", json={"title": "矩阵", **assignee})
+        return str(made.json()["id"])
+
+    def held_force(p: Place) -> int:
+        """A force of the place's street, committed to the place's incident by the city."""
+        force_id = _force(nanjing, p)[0]
+        client.post(f"/api/v1/incidents/{work_incident(p)}/forces", json={"force_ids": [force_id]})
+        return force_id
+
+    def on_incident(suffix: str) -> Callable[[Place], str]:
+        return lambda p: f"/api/v1/incidents/{work_incident(p)}{suffix}"
+
     login = {"username": "matrix-login", "password": PASSWORD}
     return {
         ("GET", "/healthz"): Call(fixed("/healthz")),
@@ -628,6 +675,57 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/api/v1/ratings"): Call(
             lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
         ),  # a token nobody holds: 404 for all
+        ("POST", "/api/v1/incidents/{incident_id}/summons"): Call(
+            post(on_incident("/summons"), json=lambda p: {"departments": [f"矩阵-{uuid.uuid4().hex[:8]}"]}),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/summons"): Call(get(on_incident("/summons")), outside="hidden"),
+        ("GET", "/api/v1/me/summons"): Call(fixed("/api/v1/me/summons")),
+        ("POST", "/api/v1/summons/{summons_id}/report-in"): Call(
+            lambda p, c: ("POST", f"/api/v1/summons/{summons(p, c)}/report-in", {"json": {}}),
+            outside="hidden",
+            fresh=True,
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks"): Call(
+            post(on_incident("/tasks"), json=lambda p: {"title": "矩阵", "unit": p.chain["street"]}), 201, "hidden"
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/tasks"): Call(get(on_incident("/tasks")), outside="hidden"),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks/{task_id}/moves"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{work_incident(p)}/tasks/{work_task(p) if c['fresh'] else p.extra['task']}/moves",
+                {"json": {"state": "acknowledged", "version": 1}},
+            ),
+            outside="hidden",
+            fresh=True,
+            as_rule="incidents:command | incidents:report_in",  # assignments:answer alone: answering for no force
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks/{task_id}/photos"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{work_incident(p)}/tasks/{p.extra['task']}/photos",
+                {"files": [("media", ("task.png", _png(11), "image/png"))]},
+            ),
+            201,
+            "hidden",
+            as_rule="incidents:command | incidents:report_in",
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/forces"): Call(
+            lambda p, c: ("POST", on_incident("/forces")(p), {"json": {"force_ids": [_force(nanjing, p)[0]]}}),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/forces"): Call(get(on_incident("/forces")), outside="hidden"),
+        ("POST", "/api/v1/incidents/{incident_id}/forces/release"): Call(
+            lambda p, c: (
+                "POST",
+                on_incident("/forces/release")(p),
+                {"json": {"force_ids": [held_force(p) if c["fresh"] else 987654321]}},
+            ),
+            outside="hidden",
+            fresh=True,
+        ),
     }
 
 
