@@ -200,18 +200,21 @@ def minimal_app() -> FastAPI:
 
 
 # ---- measures --------------------------------------------------------------------------------------
-def board_ms(http: httpx.Client, paths: list[str], rounds: int) -> float:
-    """Median over ``rounds`` of the summed latencies of the board's requests (after one warm round)."""
-    sums = []
+def board_ms(http: httpx.Client, paths: list[str], rounds: int) -> tuple[float, list[float]]:
+    """Median over ``rounds`` of the summed latencies of the board's requests (after one warm round), and
+    each request's median (which one weighs most)."""
+    timings: list[list[float]] = []
     for n in range(rounds + 1):
-        total = 0.0
+        each = []
         for path in paths:
             started = time.perf_counter()
             _ok(http.get(path))
-            total += time.perf_counter() - started
+            each.append((time.perf_counter() - started) * 1e3)
         if n:
-            sums.append(total * 1e3)
-    return statistics.median(sums)
+            timings.append(each)
+    return statistics.median([sum(each) for each in timings]), [
+        statistics.median(t) for t in zip(*timings, strict=True)
+    ]
 
 
 def impact_ms(settings: StoreSettings, incident_id: int, rounds: int) -> tuple[float, float, bool]:
@@ -258,14 +261,16 @@ def run(settings: StoreSettings, *, cases: int, forces: int, km2: float, rounds:
         ):
             incident = open_board(http, lon, lat, radius, case_ids)
             try:
-                ours = board_ms(http, [f"/api/v1/incidents/{incident['id']}{p}" for p in PARTS], rounds)
-                minimal = board_ms(bare, [f"/board/{incident['id']}{p}" for p in PARTS], rounds)
+                ours, parts = board_ms(http, [f"/api/v1/incidents/{incident['id']}{p}" for p in PARTS], rounds)
+                minimal, bare_parts = board_ms(bare, [f"/board/{incident['id']}{p}" for p in PARTS], rounds)
                 impact_db, plain_db, equal = impact_ms(settings, incident["id"], rounds)
             finally:
                 version = _ok(http.get(f"/api/v1/incidents/{incident['id']}"))["version"]
                 _ok(http.post(f"/api/v1/incidents/{incident['id']}/close", json={"version": version, "note": "bench"}))
     finally:
         engine.dispose()
+    for name, mine, plain in zip(PARTS, parts, bare_parts, strict=True):
+        console.print(f"board request {name or '/'}: {mine:,.1f} ms (minimal app {plain:,.1f} ms)")
     rows = [
         Row(
             "board ready: 5 requests through the app, summed ms (median)",

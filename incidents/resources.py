@@ -16,7 +16,7 @@ row with its EDXL-RM type, and goes on the incident's timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +54,7 @@ from spatial.rows import one
 
 MAX_QUANTITY = 100_000
 MAX_FORCES = 200
+PAST_GRACE = timedelta(minutes=5)  # a time typed a moment ago is not refused as past
 
 
 class Side(StrEnum):
@@ -134,6 +135,8 @@ async def request_resource(conn: psycopg.AsyncConnection, user: User, incident_i
     lon, lat = validate_lon_lat(ask.lon, ask.lat)
     if not 1 <= ask.quantity <= MAX_QUANTITY:
         raise InvalidInputError(f"quantity must be 1…{MAX_QUANTITY}")
+    if ask.needed_by < datetime.now(UTC) - PAST_GRACE:
+        raise InvalidInputError(f"needed_by {ask.needed_by.isoformat()} has passed: say when it is needed from now on")
     type_code, _, measure = await _resource_type(conn, ask.resource_type)
     unit = await (await conn.execute(UNIT, (ask.to_unit,))).fetchone()
     if unit is None:

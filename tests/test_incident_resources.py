@@ -156,6 +156,8 @@ def test_moves_the_state_does_not_allow_stale_versions_and_the_wrong_side(client
     assert ask(client, incident["id"], commander, resource_type="helicopter").status_code == 422
     assert ask(client, incident["id"], commander, to_unit="999999").status_code == 422
     assert ask(client, incident["id"], commander, needed_by="2026-12-03T20:00:00").status_code == 422  # no offset
+    past = ask(client, incident["id"], commander, needed_by="2020-01-01T08:00:00+08:00")
+    assert past.status_code == 422 and "has passed" in past.json()["detail"]
     bad_move = client.post(f"/api/v1/resource-requests/{request['id']}/steal", json={"version": 1}, headers=owner)
     assert bad_move.status_code == 422
 
