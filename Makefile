@@ -32,6 +32,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench screen
 	@$(BIN)/cityops bench basemap
 	@$(BIN)/cityops bench trends
+	@$(BIN)/cityops bench incidents
 	@$(BIN)/cityops bench faults
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)

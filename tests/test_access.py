@@ -166,6 +166,48 @@ def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
         ).scalar_one()
 
 
+def _incident(client: TestClient, nanjing: Engine, place: Place) -> str:
+    """An incident round the place (a 30 m perimeter reaches no other place) with a resource request
+    offered by the place's district; the inside one has summoned the matrix's department."""
+    if "resource_incident" not in place.extra:
+        here = {"lon": place.lon, "lat": place.lat}
+        body = {"title": f"矩阵 {place.name}", "class_code": "accident.fire", "level": "IV", **here}
+        incident = client.post(
+            "/api/v1/incidents", json={**body, "areas": [{"kind": "perimeter", "buffer_m": 30, **here}]}
+        )
+        place.extra["resource_incident"] = str(incident.json()["id"])
+        if place.name == "inside":
+            with nanjing.begin() as conn:
+                conn.execute(
+                    text("UPDATE incident SET departments = ARRAY[:d] WHERE id = :i"),
+                    {"d": DEPARTMENT, "i": int(place.extra["resource_incident"])},
+                )
+        place.extra["resource_request"] = _offered(nanjing, place)
+    return place.extra["resource_incident"]
+
+
+def _offered(nanjing: Engine, place: Place) -> str:
+    """A request of the place's incident for 2 pumps, offered by the place's district: the command accepts next."""
+    with nanjing.begin() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "INSERT INTO resource_request (incident_id, resource_type, quantity, offered, to_unit_id, "
+                    "to_units, needed_by, needed_at, state, requested_by) "
+                    "SELECT :i, 'pump', 2, 2, u.id, u.ancestors || u.id, now() + interval '2 hours', "
+                    "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'offered', 'tests' "
+                    "FROM unit u WHERE u.code = :d RETURNING id"
+                ),
+                {
+                    "i": int(place.extra["resource_incident"]),
+                    "lon": place.lon,
+                    "lat": place.lat,
+                    "d": place.chain["district"],
+                },
+            ).scalar_one()
+        )
+
+
 @pytest.fixture(scope="module")
 def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
     """Inside: a grid of 玄武区 (where the scoped users sit); outside: a grid of 秦淮区. Resources at each."""
@@ -381,6 +423,23 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
 
     def on_incident(suffix: str) -> Callable[[Place], str]:
         return lambda p: f"/api/v1/incidents/{work_incident(p)}{suffix}"
+
+    def resource_needed(p: Place) -> dict[str, Any]:
+        return {"needed_by": "2030-01-01T08:00:00+08:00", "lon": p.lon, "lat": p.lat}
+
+    def requests_seen(p: Place) -> str:
+        _incident(client, nanjing, p)  # the place's request exists before the list is read
+        return "/api/v1/resource-requests"
+
+    def request_of(p: Place) -> str:
+        _incident(client, nanjing, p)
+        return f"/api/v1/resource-requests/{p.extra['resource_request']}"
+
+    def accept_offer(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """The command accepts an offer (a fresh one when the call will move it)."""
+        _incident(client, nanjing, p)
+        offer = _offered(nanjing, p) if ctx["fresh"] else p.extra["resource_request"]
+        return "POST", f"/api/v1/resource-requests/{offer}/accept", {"json": {"version": 1}}
 
     login = {"username": "matrix-login", "password": PASSWORD}
     return {
@@ -672,6 +731,32 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ),  # no such proposal: 404 for whoever may decide
         **reports.calls(),
         **incident_calls(reports),
+        ("POST", "/api/v1/incidents/{incident_id}/resources"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources",
+                {"json": {"resource_type": "pump", "quantity": 1, "to_unit": THIRD_DISTRICT, **resource_needed(p)}},
+            ),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/resources"): Call(
+            get(lambda p: f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources"), outside="hidden"
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/resources/nearest"): Call(
+            get(
+                lambda p: f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources/nearest",
+                lambda p: {"resource_type": "pump"},
+            ),
+            outside="hidden",
+        ),
+        ("GET", "/api/v1/resource-requests"): Call(
+            get(requests_seen, lambda p: {"state": "offered", "limit": 200}),
+            outside="filtered",
+            present=lambda r, p: any(str(i["id"]) == p.extra["resource_request"] for i in r.json()["items"]),
+        ),
+        ("GET", "/api/v1/resource-requests/{request_id}"): Call(get(request_of), outside="hidden"),
+        ("POST", "/api/v1/resource-requests/{request_id}/{action}"): Call(accept_offer, outside="hidden", fresh=True),
         ("POST", "/api/v1/ratings"): Call(
             lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
         ),  # a token nobody holds: 404 for all

@@ -275,7 +275,8 @@ def upgrade() -> None:
         capability text,
         measure text NOT NULL
     );
-    -- EDXL-RM: RequestResource → ResponseToRequestResource (offer/decline) → CommitResource →
+    -- EDXL-RM: RequestResource → ResponseToRequestResource (offer/decline) → RequisitionResource (the
+    -- requester accepts the offer) → CommitResource (the owner names what it sends) →
     -- deployed (ReportResourceDeploymentStatus) → ReleaseResource → returned (RequestReturn answered)
     CREATE TABLE resource_request (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -289,7 +290,8 @@ def upgrade() -> None:
         needed_by timestamptz NOT NULL,
         needed_at geometry(Point, 4326) NOT NULL,
         state text NOT NULL DEFAULT 'requested' CHECK (state IN
-            ('requested', 'offered', 'declined', 'committed', 'deployed', 'released', 'returned', 'cancelled')),
+            ('requested', 'offered', 'declined', 'accepted', 'committed', 'deployed', 'released', 'returned',
+             'cancelled')),
         note text NOT NULL DEFAULT '' CHECK (length(note) <= 2000),
         force_ids bigint[] NOT NULL DEFAULT '{}',
         requested_by text NOT NULL,
@@ -378,6 +380,16 @@ def upgrade() -> None:
     CREATE POLICY resource_request_in_scope ON resource_request TO cityops_api
         USING (EXISTS (SELECT 1 FROM incident i WHERE i.id = incident_id)
                OR (to_units @> ARRAY[cityops_scope_unit()] AND cityops_scope_department() IS NULL));
+    -- and answers it on the incident's timeline and commits its own forces to the incident, seeing of
+    -- the incident only the entries and forces of the requests it was asked
+    ALTER POLICY incident_log_in_scope ON incident_log
+        USING (EXISTS (SELECT 1 FROM incident i WHERE i.id = incident_id)
+               OR EXISTS (SELECT 1 FROM resource_request r WHERE r.incident_id = incident_log.incident_id
+                          AND r.id::text = incident_log.detail ->> 'request_id'));
+    ALTER POLICY incident_force_in_scope ON incident_force
+        USING (EXISTS (SELECT 1 FROM incident i WHERE i.id = incident_id)
+               OR EXISTS (SELECT 1 FROM resource_request r WHERE r.incident_id = incident_force.incident_id
+                          AND r.force_ids @> ARRAY[incident_force.force_id]));
     """)
     for table, parent, key in GRANDCHILDREN:
         op.execute(f"""
