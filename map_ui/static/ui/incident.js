@@ -46,6 +46,7 @@ function drawPicker() {
   if (!canvas || !window.L || canvas.dataset.drawn) return;
   canvas.dataset.drawn = "1";
   const map = L.map(canvas, { attributionControl: false }).setView([32.06, 118.8], 9);
+  window.cityopsPickMap = map;
   districts(map);
   picking(map, document.getElementById("pick-lon"), document.getElementById("pick-lat"));
 }
@@ -82,9 +83,14 @@ function drawBoard() {
     });
   const lon = document.getElementById("area-lon"), lat = document.getElementById("area-lat");
   if (lon && lat) picking(map, lon, lat);
+  window.cityopsBoardMap = map;
 }
 
-function draw() { drawPicker(); drawBoard(); }
+function draw() {
+  drawPicker();
+  drawBoard();
+  window.cityopsReady = true; // what a test waits for: the page's maps are drawn
+}
 
 let stale = false;
 function refresh() {
