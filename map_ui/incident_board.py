@@ -36,6 +36,7 @@ from incidents.lifecycle import (
 from incidents.queries.lifecycle import CLASSES_NAMED
 from incidents.timeline import entries
 from incidents.vocabulary import AreaKind, CaseLink, Level
+from map_ui.incident_panels import resources_panel, summons_panel, tasks_panel
 from map_ui.pages import PageAccess, missing, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
 from web.access import PUBLIC
@@ -94,7 +95,11 @@ async def board(request: Request, user: Reader, incident_id: IncidentId) -> HTML
 
 # the board's further panels: (template, loader); a loader reads what its panel shows, in the caller's scope
 Loader = Callable[[psycopg.AsyncConnection, dict[str, Any], User], Awaitable[dict[str, Any]]]
-PANELS: tuple[tuple[str, Loader], ...] = ()
+PANELS: tuple[tuple[str, Loader], ...] = (
+    ("_incident_summons.html", summons_panel),
+    ("_incident_tasks.html", tasks_panel),
+    ("_incident_resources.html", resources_panel),
+)
 
 
 async def _board(request: Request, user: User, incident_id: int, **extra: Any) -> HTMLResponse:
@@ -132,7 +137,7 @@ def _refused(words: Catalogue, error: PlatformError) -> HTMLResponse:
     return HTMLResponse("", status_code=classify(error)[0], headers=headers)
 
 
-async def _acted(request: Request, user: User, incident_id: int, action: Any) -> HTMLResponse:
+async def acted(request: Request, user: User, incident_id: int, action: Any) -> HTMLResponse:
     """Run ``action(conn)`` in one transaction and answer the board again, or the refusal in words."""
     words = Catalogue(language_of(request))
     try:
@@ -162,7 +167,7 @@ async def level_from_form(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> HTMLResponse:
     """Escalate or de-escalate from the board."""
-    return await _acted(
+    return await acted(
         request, user, incident_id, lambda conn: change_level(conn, user, incident_id, level, version, note)
     )
 
@@ -176,7 +181,7 @@ async def close_from_form(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> HTMLResponse:
     """Close the incident from the board (a note says why)."""
-    return await _acted(request, user, incident_id, lambda conn: close_incident(conn, user, incident_id, version, note))
+    return await acted(request, user, incident_id, lambda conn: close_incident(conn, user, incident_id, version, note))
 
 
 @router.post("/incidents/{incident_id}/areas", response_class=HTMLResponse)
@@ -200,7 +205,7 @@ async def area_from_form(
         await commanded_incident(conn, user, incident_id)
         await add_area(conn, incident_id, spec, user.username)
 
-    return await _acted(request, user, incident_id, add)
+    return await acted(request, user, incident_id, add)
 
 
 @router.post("/incidents/{incident_id}/cases", response_class=HTMLResponse)
@@ -219,4 +224,4 @@ async def cases_from_form(
         await commanded_incident(conn, user, incident_id)
         await link_cases(conn, user, incident_id, tuple(case_id), decision)
 
-    return await _acted(request, user, incident_id, decide)
+    return await acted(request, user, incident_id, decide)

@@ -284,3 +284,27 @@ def test_incident_changes_reach_the_viewers_it_reaches_on_the_stream(server: str
     assert opened["id"] not in [
         f["id"] for f in httpx.get(f"{server}/api/v1/incidents/map", headers=far).json()["features"]
     ]
+
+
+def test_whistle_report_in_and_tasks_on_the_board(server: str, nanjing: Engine, client: TestClient) -> None:
+    """吹哨报到 on the board: the commander summons 水务局, its liaison reports in with the board's button, the
+    commander sets it a task; a task for a department never summoned is refused in words."""
+    commander = signed_in(server, person(nanjing, "320102", ["district"]))
+    incident = open_incident(client, headers=None)
+    board_url = f"/incidents/{incident['id']}"
+    summoned = commander.post(f"{board_url}/summons", data={"departments": "水务局", "due_minutes": 30})
+    assert summoned.status_code == 200 and "水务局" in summoned.text and "待报到" in summoned.text
+    liaison = signed_in(server, person(nanjing, "320102", ["department_handler"], department="水务局"))
+    seen = liaison.get(board_url)
+    assert seen.status_code == 200 and ">报到</button>" in seen.text
+    summons_id = client.get(f"/api/v1/incidents/{incident['id']}/summons").json()["summons"][0]["id"]
+    stationed = liaison.post(f"{board_url}/summons/{summons_id}/report-in")
+    assert stationed.status_code == 200 and "已报到" in stationed.text and ">报到</button>" not in stationed.text
+    task = commander.post(
+        f"{board_url}/tasks", data={"title": "排涝泵站全开", "assignee": "水务局", "priority": "urgent"}
+    )
+    assert task.status_code == 200 and "排涝泵站全开" in task.text and "特急" in task.text
+    stray = commander.post(f"{board_url}/tasks", data={"title": "清障", "assignee": "园林局"})
+    assert stray.status_code == 409 and "园林局" in json.loads(stray.headers["HX-Trigger"])["cityops:toast"]["text"]
+    english = commander.get(f"{board_url}?lang=en")
+    assert "Departments summoned" in english.text and "Reported in" in english.text and "Urgent" in english.text
