@@ -36,6 +36,7 @@ from incidents.lifecycle import (
 from incidents.queries.lifecycle import CLASSES_NAMED
 from incidents.timeline import entries
 from incidents.vocabulary import AreaKind, CaseLink, Level
+from map_ui.incident_report_panels import alert_panel, sitrep_panel
 from map_ui.pages import PageAccess, missing, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
 from web.access import PUBLIC
@@ -94,7 +95,10 @@ async def board(request: Request, user: Reader, incident_id: IncidentId) -> HTML
 
 # the board's further panels: (template, loader); a loader reads what its panel shows, in the caller's scope
 Loader = Callable[[psycopg.AsyncConnection, dict[str, Any], User], Awaitable[dict[str, Any]]]
-PANELS: tuple[tuple[str, Loader], ...] = ()
+PANELS: tuple[tuple[str, Loader], ...] = (
+    ("_incident_sitreps.html", sitrep_panel),
+    ("_incident_alerts.html", alert_panel),
+)
 
 
 async def _board(request: Request, user: User, incident_id: int, **extra: Any) -> HTMLResponse:
