@@ -14,6 +14,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import Engine
 
 from command.users import create_user
+from tests.test_accessibility import violations
 from tests.test_incidents import XUANWU
 from tests.test_map_browser import PASSWORD as BROWSER_PASSWORD
 from tests.test_map_browser import browser, wait_until  # noqa: F401
@@ -165,6 +166,7 @@ def test_the_board_drafts_a_report_in_the_browser(
         wait_until(page, f"document.body.innerText.includes('浏览器起草的报告 {lang}')")
         wait_until(page, "document.querySelector('#incident-sitreps ~ p .due').textContent.length > 0")
         page.screenshot(path=f"{artifacts}/incident-board-reports-{lang}.png", full_page=True)
+        assert violations(page) == []  # axe: the forms labelled, the page operable
         watched.assert_offline(server)
         assert not [line for line in watched.console if "rror" in line], watched.console
         assert not watched.failures, watched.failures
