@@ -93,6 +93,7 @@ def test_a_report_is_drafted_approved_by_another_and_issued_and_stale_or_own_app
     assert final["state"] == "issued" and final["seq"] == 1 and final["approved_by"] != final["author"]
     english = author.get(f"{board_url}?lang=en")
     assert "Situation reports" in english.text and "No. 1" in english.text and "Report issued" in english.text
+    assert "First report" in english.text and "incident.area.first" not in english.text  # the timeline's kind
     assert "Compose an alert" in english.text and "下一份" not in english.text
 
 
