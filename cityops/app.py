@@ -15,6 +15,7 @@ from map_ui.case_list import router as list_router
 from map_ui.case_page import router as case_router
 from map_ui.field import router as field_router
 from map_ui.incident_board import router as incident_router
+from map_ui.incident_reports_board import router as incident_reports_router
 from map_ui.incident_work_board import router as incident_work_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
@@ -41,6 +42,7 @@ def create_app(
         case_router,
         incident_router,
         incident_work_router,
+        incident_reports_router,
         field_router,
         screen_page_router,
     ):

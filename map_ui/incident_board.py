@@ -37,6 +37,7 @@ from incidents.queries.lifecycle import CLASSES_NAMED
 from incidents.timeline import entries
 from incidents.vocabulary import AreaKind, CaseLink, Level
 from map_ui.incident_panels import resources_panel, summons_panel, tasks_panel
+from map_ui.incident_report_panels import alert_panel, sitrep_panel
 from map_ui.pages import PageAccess, missing, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
 from web.access import PUBLIC
@@ -99,6 +100,8 @@ PANELS: tuple[tuple[str, Loader], ...] = (
     ("_incident_summons.html", summons_panel),
     ("_incident_tasks.html", tasks_panel),
     ("_incident_resources.html", resources_panel),
+    ("_incident_sitreps.html", sitrep_panel),
+    ("_incident_alerts.html", alert_panel),
 )
 
 
