@@ -1,6 +1,6 @@
 """The board's forms for situation reports and CAP alerts (issue 21 points 6-8): each posts here, runs the
 incidents package's own step (draft, edit, approve, issue; compose, approve, publish, update, cancel) in the
-caller's scope and answers the board again — or, refused, the refusal in words (see ``_acted``).
+caller's scope and answers the board again — or, refused, the refusal in words (see ``acted``).
 
 Times typed in the forms are Beijing time (datetime-local inputs carry no offset); the package checks the
 rest: another hand approves, a stale edit is refused, a Cancel needs a published original.
@@ -19,7 +19,7 @@ from incidents import alerts, sitreps
 from incidents.alerts import AlertSpec, MsgType, Words
 from incidents.command import COMMAND
 from incidents.sitreps import Figures, SitrepKind, SitrepSpec
-from map_ui.incident_board import IncidentId, _acted
+from map_ui.incident_board import IncidentId, acted
 from map_ui.incident_report_panels import BEIJING, LOCAL_MINUTE
 from map_ui.pages import PageAccess
 from spatial.errors import InvalidInputError
@@ -108,7 +108,7 @@ async def draft_from_form(
 ) -> HTMLResponse:
     """Draft a situation report from the board."""
     spec = form.spec()
-    return await _acted(request, user, incident_id, lambda c: sitreps.draft(c, user, incident_id, spec, _now()))
+    return await acted(request, user, incident_id, lambda c: sitreps.draft(c, user, incident_id, spec, _now()))
 
 
 @router.post("/incidents/{incident_id}/sitreps/{sitrep_id}", response_class=HTMLResponse)
@@ -122,7 +122,7 @@ async def edit_from_form(
 ) -> HTMLResponse:
     """Change a draft on the version the editor saw (stale: the board as it stands, said so)."""
     spec = form.spec()
-    return await _acted(request, user, incident_id, lambda c: sitreps.edit(c, user, sitrep_id, version, spec, _now()))
+    return await acted(request, user, incident_id, lambda c: sitreps.edit(c, user, sitrep_id, version, spec, _now()))
 
 
 @router.post("/incidents/{incident_id}/sitreps/{sitrep_id}/approve", response_class=HTMLResponse)
@@ -130,7 +130,7 @@ async def approve_sitrep_from_form(
     request: Request, user: SitrepApprover, incident_id: IncidentId, sitrep_id: RowId, version: Version
 ) -> HTMLResponse:
     """Approve another commander's draft."""
-    return await _acted(request, user, incident_id, lambda c: sitreps.approve(c, user, sitrep_id, version))
+    return await acted(request, user, incident_id, lambda c: sitreps.approve(c, user, sitrep_id, version))
 
 
 @router.post("/incidents/{incident_id}/sitreps/{sitrep_id}/issue", response_class=HTMLResponse)
@@ -138,7 +138,7 @@ async def issue_from_form(
     request: Request, user: Commander, incident_id: IncidentId, sitrep_id: RowId, version: Version
 ) -> HTMLResponse:
     """Issue an approved report (it takes the next number)."""
-    return await _acted(request, user, incident_id, lambda c: sitreps.issue(c, user, sitrep_id, version))
+    return await acted(request, user, incident_id, lambda c: sitreps.issue(c, user, sitrep_id, version))
 
 
 @router.post("/incidents/{incident_id}/alerts", response_class=HTMLResponse)
@@ -146,7 +146,7 @@ async def compose_from_form(
     request: Request, user: Commander, incident_id: IncidentId, form: Annotated[AlertForm, Depends()]
 ) -> HTMLResponse:
     """Compose a draft alert over the incident's perimeter."""
-    return await _acted(request, user, incident_id, lambda c: alerts.compose(c, user, incident_id, form.spec, _now()))
+    return await acted(request, user, incident_id, lambda c: alerts.compose(c, user, incident_id, form.spec, _now()))
 
 
 @router.post("/incidents/{incident_id}/alerts/{alert_id}/approve", response_class=HTMLResponse)
@@ -154,7 +154,7 @@ async def approve_alert_from_form(
     request: Request, user: AlertApprover, incident_id: IncidentId, alert_id: RowId, version: Version
 ) -> HTMLResponse:
     """Approve another commander's alert."""
-    return await _acted(request, user, incident_id, lambda c: alerts.approve(c, user, alert_id, version))
+    return await acted(request, user, incident_id, lambda c: alerts.approve(c, user, alert_id, version))
 
 
 @router.post("/incidents/{incident_id}/alerts/{alert_id}/publish", response_class=HTMLResponse)
@@ -162,7 +162,7 @@ async def publish_from_form(
     request: Request, user: Commander, incident_id: IncidentId, alert_id: RowId
 ) -> HTMLResponse:
     """Publish an approved alert (once)."""
-    return await _acted(request, user, incident_id, lambda c: alerts.publish(c, user, alert_id))
+    return await acted(request, user, incident_id, lambda c: alerts.publish(c, user, alert_id))
 
 
 @router.post("/incidents/{incident_id}/alerts/{alert_id}/update", response_class=HTMLResponse)
@@ -171,7 +171,7 @@ async def update_from_form(
 ) -> HTMLResponse:
     """Compose an Update of a published alert."""
     spec = form.spec
-    return await _acted(
+    return await acted(
         request, user, incident_id, lambda c: alerts.follow_up(c, user, alert_id, MsgType.UPDATE, spec, "", _now())
     )
 
@@ -185,7 +185,7 @@ async def cancel_from_form(
     note: Annotated[str, Form(min_length=1, max_length=1000, pattern=XML_TEXT)],
 ) -> HTMLResponse:
     """Compose the Cancel of a published alert (the note says why)."""
-    return await _acted(
+    return await acted(
         request, user, incident_id, lambda c: alerts.follow_up(c, user, alert_id, MsgType.CANCEL, None, note, _now())
     )
 
