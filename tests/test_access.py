@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -643,6 +644,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/cases/{case_id}/act"): Call(
             post(lambda p: f"/cases/{p.case_id}/act", data=lambda p: {"action": "accept", "version": "0"})
         ),
+        **incident_pages(),
         ("GET", "/api/v1/queues"): Call(fixed("/api/v1/queues")),
         ("GET", "/screen"): Call(fixed("/screen")),  # no session: to /login (followed)
         ("GET", "/api/v1/screen/figures"): Call(fixed("/api/v1/screen/figures")),
@@ -812,6 +814,47 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             fresh=True,
         ),
     }
+
+
+# the incident board's pages and forms: behind the browser session like every page (an API key is no
+# session: each goes to /login, followed), their scope checked inside (tests/test_incidents.py and
+# tests/test_incident_board_reports.py walk them as commanders, liaisons and readers)
+INCIDENT_PAGES = (
+    ("GET", "/incidents"),
+    ("POST", "/incidents"),
+    ("GET", "/incidents/{incident_id}"),
+    *(
+        ("POST", f"/incidents/{{incident_id}}/{form}")
+        for form in (
+            "level",
+            "close",
+            "areas",
+            "cases",
+            "summons",
+            "summons/{summons_id}/report-in",
+            "tasks",
+            "sitreps",
+            "sitreps/{sitrep_id}",
+            "sitreps/{sitrep_id}/approve",
+            "sitreps/{sitrep_id}/issue",
+            "alerts",
+            "alerts/{alert_id}/approve",
+            "alerts/{alert_id}/publish",
+            "alerts/{alert_id}/update",
+            "alerts/{alert_id}/cancel",
+        )
+    ),
+)
+
+
+def incident_pages() -> dict[tuple[str, str], Call]:
+    """Every incident page and form, called without a session (ids that need not exist: the login comes first)."""
+
+    def request(verb: str, path: str) -> Request:
+        url = re.sub(r"\{\w+\}", "987654321", path)
+        return lambda p, c: (verb, url, {"data": {"version": "1"}} if verb == "POST" else {})
+
+    return {(verb, path): Call(request(verb, path)) for verb, path in INCIDENT_PAGES}
 
 
 def incident_calls(reports: IncidentReports) -> dict[tuple[str, str], Call]:

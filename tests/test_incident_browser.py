@@ -22,7 +22,8 @@ SIZES = {"desk": {"width": 1920, "height": 1080}, "phone": {"width": 390, "heigh
 
 
 def click_map_at(page: Page, map_name: str, lon: float, lat: float) -> None:
-    """Click the map where ``lon, lat`` is drawn, as a person would."""
+    """Click the map where ``lon, lat`` is drawn, as a person would (scrolled to it first, as on a phone)."""
+    page.evaluate(f"window.{map_name}.getContainer().scrollIntoView({{block: 'center'}})")
     x, y = page.evaluate(
         f"(() => {{ const m = window.{map_name}; const p = m.latLngToContainerPoint([{lat}, {lon}]);"
         f" const r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }})()"
