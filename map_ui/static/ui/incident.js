@@ -38,6 +38,7 @@ function picking(map, lonInput, latInput) {
     latInput.value = event.latlng.lat.toFixed(6);
     if (marker) marker.setLatLng(event.latlng);
     else marker = L.marker(event.latlng, { keyboard: false }).addTo(map);
+    document.dispatchEvent(new CustomEvent("cityops:picked"));
   });
 }
 
@@ -92,17 +93,36 @@ function draw() {
   window.cityopsReady = true; // what a test waits for: the page's maps are drawn
 }
 
-let stale = false;
-function refresh() {
-  const main = document.getElementById("main");
-  if (main.contains(document.activeElement) && document.activeElement.closest("form")) {
-    stale = true; // read again when the user leaves the form, not under their fingers
-    return;
-  }
-  stale = false;
-  window.htmx.ajax("GET", location.pathname + location.search, { target: "#main", select: "#main", swap: "outerHTML" });
+// a form the user has begun to fill is never wiped by a refresh: the board says it has news instead, and is
+// read again when they submit (the answer is the board) or press that notice
+let dirty = false;
+const touched = (event) => { if (event.target.closest?.("#main form")) dirty = true; };
+document.addEventListener("input", touched);
+document.addEventListener("change", touched);
+document.addEventListener("cityops:picked", () => { dirty = true; });
+document.addEventListener("htmx:afterSwap", () => { dirty = false; });
+const BACKGROUND = "X-Board-Refresh";
+function reload(background = false) {
+  window.htmx.ajax("GET", location.pathname + location.search, {
+    target: "#main", select: "#main", swap: "outerHTML", headers: background ? { [BACKGROUND]: "1" } : {},
+  });
 }
-document.addEventListener("focusout", () => { if (stale) setTimeout(refresh, 0); });
+function news() {
+  const notice = document.getElementById("board-stale");
+  if (notice) notice.hidden = false;
+}
+function refresh() {
+  if (dirty) news();
+  else reload(true);
+}
+// a background read that comes back after the user began a form is not swapped in: the notice instead
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.requestConfig?.headers?.[BACKGROUND] && dirty) {
+    event.detail.shouldSwap = false;
+    news();
+  }
+});
+document.addEventListener("click", (event) => { if (event.target.closest?.("[data-board-reload]")) reload(); });
 
 const board = document.getElementById("board-map-canvas");
 if (board) {
