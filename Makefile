@@ -26,11 +26,13 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench demo
 	@$(BIN)/cityops bench map
 	@$(BIN)/cityops bench hotspots
+	@$(BIN)/cityops bench alerts
 	@$(BIN)/cityops bench queues
 	@$(BIN)/cityops bench search
 	@$(BIN)/cityops bench screen
 	@$(BIN)/cityops bench basemap
 	@$(BIN)/cityops bench trends
+	@$(BIN)/cityops bench incidents
 	@$(BIN)/cityops bench faults
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)

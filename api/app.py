@@ -22,6 +22,7 @@ from api.openapi import describe
 from api.outage import add_outage_handlers
 from api.routes import (
     admin,
+    alerts,
     auth,
     basemap,
     bench,
@@ -33,6 +34,10 @@ from api.routes import (
     health,
     hexagons,
     hotspots,
+    incident_reports,
+    incident_resources,
+    incident_work,
+    incidents,
     locate,
     map_layers,
     places,
@@ -62,6 +67,7 @@ from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from grid.hotspots import warm_up
 from grid.locate import Locator
+from incidents.summons import summons_loops
 from spatial.database import Database
 from spatial.settings import StoreSettings
 from web.access import Scope, UserCache
@@ -140,7 +146,11 @@ def create_app(
         app.state.loop_settings = loop_settings
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
         loops = start(
-            singleton_loops(database, store, force_settings, loop_settings, app.state.rules), database.singleton
+            [
+                *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
+                *summons_loops(database, loop_settings),
+            ],
+            database.singleton,
         )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
@@ -213,6 +223,11 @@ def create_app(
         places.router,
         trends.router,
         proposals.router,
+        incidents.router,
+        incident_reports.router,
+        alerts.router,
+        incident_work.router,
+        incident_resources.router,
         queues.router,
         tiles.router,
         search.router,

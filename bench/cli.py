@@ -136,6 +136,17 @@ BENCHMARKS = {
         city="_queues_bench",
         empty=False,
     ),
+    "incidents": Benchmark(
+        "An incident's command board (5 requests) vs a minimal app and 2 s, its impact query vs plain ST_Intersects.",
+        {
+            "cases": Option(10_000, "Open cases inside the incident, all linked to it", min=1),
+            "forces": Option(2_000, "Forces inside the incident", min=1),
+            "km2": Option(50.0, "The incident's area in km² (a round perimeter in 玄武区)", min=0.5, max=80.0),
+            "rounds": Option(10, "Board loads and impact queries timed (the median is shown)", min=1),
+        },
+        city="_incidents_bench",
+        empty=False,
+    ),
     "search": Benchmark(
         "The search box: each query kind's p50 / p99 vs a plain ILIKE, against the 50 ms p99 target.",
         {
@@ -174,6 +185,11 @@ BENCHMARKS = {
         },
         city="_trends_bench",
         empty=False,
+    ),
+    "alerts": Benchmark(
+        "Building a CAP 1.2 alert with lxml and the XSD check, against ElementTree unvalidated and 50 ms.",
+        {"repeats": Option(200, "Builds of each kind", min=1)},
+        city=None,
     ),
     "faults": Benchmark(
         "A database stop/start under probing and parallel login guessing, each against the minimal app "

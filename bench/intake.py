@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from rich.console import Console
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
 from bench.harness import (
@@ -217,10 +218,12 @@ def write_history(
     state: str = "closed",
     start: pd.Timestamp = HISTORY_START,
     days: int = 365,
+    area: BaseGeometry | None = None,
 ) -> None:
-    """``days`` of events from ``start`` at random places: the kind of file a 12345 system exports."""
+    """``days`` of events from ``start`` at random places (in ``area``, else the city): the kind of file a
+    12345 system exports."""
     with engine.connect() as conn:
-        lon, lat = random_points_inside(city_outline(conn), count, seed)
+        lon, lat = random_points_inside(city_outline(conn) if area is None else area, count, seed)
         codes = [row[0] for row in conn.execute(text("SELECT code FROM category ORDER BY code"))]
     rng = np.random.default_rng(seed)
     reported = start + pd.to_timedelta(rng.integers(0, days * 86400, count), "s")

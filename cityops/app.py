@@ -14,6 +14,9 @@ from forces.settings import ForceSettings
 from map_ui.case_list import router as list_router
 from map_ui.case_page import router as case_router
 from map_ui.field import router as field_router
+from map_ui.incident_board import router as incident_router
+from map_ui.incident_reports_board import router as incident_reports_router
+from map_ui.incident_work_board import router as incident_work_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
 from map_ui.routes import static_files
@@ -32,7 +35,17 @@ def create_app(
     """The API and the map pages in one application (what `cityops serve` runs)."""
     app = create_api(store, api, force_settings, loop_settings)
     add_page_handlers(app)
-    for router in (list_router, map_router, work_router, case_router, field_router, screen_page_router):
+    for router in (
+        list_router,
+        map_router,
+        work_router,
+        case_router,
+        incident_router,
+        incident_work_router,
+        incident_reports_router,
+        field_router,
+        screen_page_router,
+    ):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     return app

@@ -85,7 +85,8 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
 
 @app.command()
 def worker() -> None:
-    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups) apart from the server."""
+    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups, summons watch) apart from
+    the server."""
     import asyncio
 
     from api.logs import configure_logging
@@ -93,6 +94,7 @@ def worker() -> None:
     from command.loop_settings import LoopSettings
     from command.worker import work
     from forces.settings import ForceSettings
+    from incidents.summons import summons_loops
     from web.settings import ApiSettings
 
     with reported_errors():
@@ -100,7 +102,7 @@ def worker() -> None:
         drop_root(settings)
         configure_logging(ApiSettings().log_json)
         console.print("cityops worker: the background loops, each working here or in another process")
-        asyncio.run(work(settings, ForceSettings(), LoopSettings()))
+        asyncio.run(work(settings, ForceSettings(), LoopSettings(), more=summons_loops))
 
 
 @app.command()

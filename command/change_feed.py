@@ -2,7 +2,8 @@
 
 PostgreSQL announces changes at commit (NOTIFY): a case stored, moved, merged or escalated on
 ``cityops_events``, forces that moved or changed status on ``cityops_positions``, assignments
-on ``cityops_assignments`` (the case and its assignments as they stand). One hub per API
+on ``cityops_assignments`` (the case and its assignments as they stand), major incidents on
+``cityops_incidents`` (the incident and its newest timeline entry). One hub per API
 process listens, gathers what was announced during a short window, reads the current state of
 those cases and forces in one query each (with the city's scope) and hands every viewer the
 items their jurisdiction covers — the test row-level security applies to the same rows (the
@@ -31,12 +32,22 @@ import psycopg
 import structlog
 from psycopg.conninfo import make_conninfo
 
-from command.queries.change_feed import ASSIGNED_SINCE, ASSIGNMENTS, CASES, CASES_SINCE, CURSOR, FORCES, FORCES_SINCE
+from command.queries.change_feed import (
+    ASSIGNED_SINCE,
+    ASSIGNMENTS,
+    CASES,
+    CASES_SINCE,
+    CURSOR,
+    FORCES,
+    FORCES_SINCE,
+    INCIDENTS,
+    INCIDENTS_SINCE,
+)
 from spatial.rows import one
 
 log = structlog.get_logger("cityops.change_feed")
 
-CHANNELS = ("cityops_events", "cityops_positions", "cityops_assignments")
+CHANNELS = ("cityops_events", "cityops_positions", "cityops_assignments", "cityops_incidents")
 GRACE = timedelta(seconds=30)
 REPLAY_WINDOW = timedelta(hours=1)  # a viewer away longer reloads its layers instead
 REPLAY_LIMIT = 5000  # so does one that missed more items than this
@@ -61,6 +72,8 @@ class Viewer:
             return True
         if not (self.sees_forces if item.kind == "force" else self.sees_cases):
             return False
+        if item.kind == "incident":  # migration 0032: a department sees the incidents that summoned it
+            return self.department in item.departments if self.department else self.unit_id in item.units
         return self.unit_id in item.units and (self.department is None or self.department in item.departments)
 
 
@@ -87,13 +100,14 @@ class Batch:
         return Batch(self.cursor, tuple(item for item in self.items if viewer.sees(item)))
 
     def payload(self) -> bytes:
-        """The JSON a page receives: cases, forces and assignments."""
+        """The JSON a page receives: cases, forces, assignments and incidents."""
         return orjson.dumps(
             {
                 "cursor": self.cursor,
                 "cases": [item.body for item in self.items if item.kind == "case"],
                 "forces": [item.body for item in self.items if item.kind == "force"],
                 "assignments": [item.body for item in self.items if item.kind == "assignment"],
+                "incidents": [item.body for item in self.items if item.kind == "incident"],
             }
         )
 
@@ -176,6 +190,22 @@ def _assignment(row: tuple) -> Item:
     return Item("assignment", body, tuple(units or ()), tuple(departments or ()), force_id)
 
 
+def _incident(row: tuple) -> Item:
+    incident_id, code, title, level, state, version, lon, lat, last_entry, units, departments = row
+    body = {
+        "id": str(incident_id),
+        "code": code,
+        "title": title,
+        "level": level,
+        "state": state,
+        "version": version,
+        "lon": lon,
+        "lat": lat,
+        "last_entry": last_entry,
+    }
+    return Item("incident", body, tuple(units), tuple(departments))
+
+
 async def cursor_now(conn: psycopg.AsyncConnection) -> int:
     """The database clock, as a cursor (microseconds since the epoch)."""
     return int(one(await (await conn.execute(CURSOR)).fetchone())[0])
@@ -186,9 +216,10 @@ async def read_batch(
     case_ids: Iterable[int],
     force_ids: Iterable[int],
     assigned: Iterable[int] = (),
+    incident_ids: Iterable[int] = (),
 ) -> Batch:
-    """The current state of the given cases and forces, and the assignments of the ``assigned`` cases
-    (those the connection's scope shows)."""
+    """The current state of the given cases, forces and incidents, and the assignments of the ``assigned``
+    cases (those the connection's scope shows)."""
     cursor = await cursor_now(conn)
     items: list[Item] = []
     cases, forces, of_cases = sorted(set(case_ids)), sorted(set(force_ids)), sorted(set(assigned))
@@ -198,6 +229,8 @@ async def read_batch(
         items += [_force(row) for row in await (await conn.execute(FORCES, (forces,))).fetchall()]
     if of_cases:
         items += [_assignment(row) for row in await (await conn.execute(ASSIGNMENTS, (of_cases,))).fetchall()]
+    if incidents := sorted(set(incident_ids)):
+        items += [_incident(row) for row in await (await conn.execute(INCIDENTS, (incidents,))).fetchall()]
     return Batch(cursor, tuple(items))
 
 
@@ -215,19 +248,22 @@ async def catch_up(conn: psycopg.AsyncConnection, viewer: Viewer, cursor: int) -
         [row[0] for row in await (await conn.execute(FORCES_SINCE, bounds)).fetchall()] if viewer.sees_forces else []
     )
     assigned = [row[0] for row in await (await conn.execute(ASSIGNED_SINCE, bounds)).fetchall()]
-    if max(len(cases), len(forces), len(assigned)) > REPLAY_LIMIT:
+    incidents = [row[0] for row in await (await conn.execute(INCIDENTS_SINCE, bounds)).fetchall()]
+    if max(len(cases), len(forces), len(assigned), len(incidents)) > REPLAY_LIMIT:
         return RESET
-    return (await read_batch(conn, cases, forces, assigned)).seen_by(viewer)
+    return (await read_batch(conn, cases, forces, assigned, incidents)).seen_by(viewer)
 
 
-def _announced(channel: str, payload: str) -> tuple[list[int], list[int]]:
-    """Case ids and force ids named by one notification."""
+def _announced(channel: str, payload: str) -> tuple[list[int], list[int], list[int]]:
+    """Case ids, force ids and incident ids named by one notification."""
     if channel == "cityops_positions":
-        return [], [int(part) for part in payload.split(",") if part]
+        return [], [int(part) for part in payload.split(",") if part], []
     if channel == "cityops_assignments":  # "<what>:<case id>"
-        return [int(payload.rsplit(":", 1)[1])], []
+        return [int(payload.rsplit(":", 1)[1])], [], []
+    if channel == "cityops_incidents":  # "<what>:<incident id>"
+        return [], [], [int(payload.rsplit(":", 1)[1])]
     notice = orjson.loads(payload)
-    return [int(notice[key]) for key in ("case_id", "merged_case_id", "new_case_id") if notice.get(key)], []
+    return [int(notice[key]) for key in ("case_id", "merged_case_id", "new_case_id") if notice.get(key)], [], []
 
 
 @dataclass(eq=False)
@@ -272,6 +308,7 @@ class ChangeHub:
         self._cases: set[int] = set()
         self._forces: set[int] = set()
         self._assigned: set[int] = set()  # cases whose assignments changed
+        self._incidents: set[int] = set()  # incidents whose timeline grew
         self._pending = asyncio.Event()
         self.listening = asyncio.Event()
 
@@ -326,9 +363,10 @@ class ChangeHub:
 
     async def _gather(self, listener: psycopg.AsyncConnection) -> None:
         async for notice in listener.notifies():
-            cases, forces = _announced(notice.channel, notice.payload)
+            cases, forces, incidents = _announced(notice.channel, notice.payload)
             self._cases.update(cases)
             self._forces.update(forces)
+            self._incidents.update(incidents)
             if notice.channel == "cityops_assignments":
                 self._assigned.update(cases)
             self._pending.set()
@@ -338,10 +376,10 @@ class ChangeHub:
             await self._pending.wait()
             await asyncio.sleep(self._window_s)  # let a burst gather into one read
             self._pending.clear()
-            cases, forces, assigned = self._cases, self._forces, self._assigned
-            self._cases, self._forces, self._assigned = set(), set(), set()
+            cases, forces, assigned, incidents = self._cases, self._forces, self._assigned, self._incidents
+            self._cases, self._forces, self._assigned, self._incidents = set(), set(), set(), set()
             if not self._subscriptions:
                 continue
-            batch = await read_batch(reader, cases, forces, assigned)
+            batch = await read_batch(reader, cases, forces, assigned, incidents)
             for subscription in list(self._subscriptions):
                 subscription.offer(batch)

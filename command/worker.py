@@ -7,6 +7,10 @@ many API processes (``--workers N``) and workers run, each loop works in one of 
 one dies another takes over. So ``cityops up`` still starts everything with one command, and a
 deployment may add workers (or rely on them alone) without changing a thing.
 
+A package above this layer brings its loops in the same way without being imported here: the incidents'
+summons watch (``incidents.summons.summons_loops``) is handed to ``work`` by ``cityops worker`` and
+started beside these by ``api.app``.
+
 Not here, because each process needs its own copy: the change feed (it fans live updates out to
 *this* process's SSE viewers), the user-changes listener (it clears *this* process's user cache)
 and the analytics warm-up (it compiles kernels into *this* process). Those stay in the API's lifespan.
@@ -78,8 +82,15 @@ async def stop(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def work(store: StoreSettings, forces: ForceSettings, loops: LoopSettings, wait_s: float = 5.0) -> None:
-    """Run the singleton loops until SIGTERM or SIGINT (``cityops worker``)."""
+async def work(
+    store: StoreSettings,
+    forces: ForceSettings,
+    loops: LoopSettings,
+    wait_s: float = 5.0,
+    more: Callable[[Database, LoopSettings], list[Loop]] | None = None,
+) -> None:
+    """Run the singleton loops until SIGTERM or SIGINT (``cityops worker``); ``more``: the loops of the packages
+    above this one (incidents), which this layer may not import."""
     calendar = WorkingCalendar.china()
     database = await Database.open(store, zone=calendar.zone.key, size=WORKER_CONNECTIONS, wait_s=wait_s)
     stopping = asyncio.Event()
@@ -88,7 +99,8 @@ async def work(store: StoreSettings, forces: ForceSettings, loops: LoopSettings,
     try:
         async with database.pool.connection() as conn:
             rules = await Rules.load(conn, calendar)
-        tasks = start(singleton_loops(database, store, forces, loops, rules), database.singleton)
+        extra = more(database, loops) if more else []
+        tasks = start([*singleton_loops(database, store, forces, loops, rules), *extra], database.singleton)
         log.info("worker started", loops=[task.get_name() for task in tasks])
         with contextlib.suppress(asyncio.CancelledError):
             await stopping.wait()

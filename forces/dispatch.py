@@ -5,7 +5,9 @@ An assignment is booked in one transaction for all the forces asked for, or for 
 forces are locked in id order (two commanders asking for overlapping sets cannot deadlock),
 each must be available, fresh and on shift, and the partial unique index of migration 0012 is
 the last word should anything slip past — so a commander racing another gets 409 naming the
-case that holds the force, never a double booking. Everything runs in the caller's scope
+case that holds the force, never a double booking. A force an active incident holds is booked only by
+its command (a trigger of the incidents schema refuses anyone else with "object in use": a 409 in
+its own words). Everything runs in the caller's scope
 (row-level security): a force of another unit is not theirs to assign, it is requested from
 its unit (``request_force``) and committed by that unit (``commit_request``).
 """
@@ -121,6 +123,8 @@ async def book(
             ).fetchall()
     except psycopg.errors.UniqueViolation:
         raise ConflictError("another commander took one of these forces a moment ago: reload the candidates") from None
+    except psycopg.errors.ObjectInUse as held:  # a force held by an incident, refused in the database's words
+        raise ConflictError(held.diag.message_primary or "a force is held elsewhere") from None
     await conn.execute(ASSIGNED, (force_ids,))
     await record_async(
         conn,

@@ -74,18 +74,23 @@ def _card(row: dict[str, Any], scope_unit: int) -> dict[str, Any]:
     return card
 
 
-async def candidates(conn: psycopg.AsyncConnection, case_id: int, need: Need, scope_unit: int) -> dict[str, Any]:
-    """The recommendation card for a case the caller can see (else NotFoundError)."""
+async def check_need(conn: psycopg.AsyncConnection, need: Need) -> None:
+    """Refuse a k out of range or an unknown capability before anything is read."""
     if not 1 <= need.k <= MAX_K:
         raise InvalidInputError(f"k must be 1–{MAX_K}")
     await check_capabilities(conn, need.capabilities)
-    case = await (await conn.execute(CASE_SITE, (case_id,))).fetchone()
-    if case is None:
-        raise NotFoundError(f"no case {case_id}")
+
+
+async def rank_near(
+    conn: psycopg.AsyncConnection, at: object, own: int, need: Need, scope_unit: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chosen force cards nearest ``at`` (a point geometry) in ``own``'s preference tiers, and the
+    nearer ones passed over with their reason; a case's candidates and an incident's nearest forces
+    for its whole area both rank this way (``check_need`` first)."""
     now = datetime.now(need.zone)
     params = {
-        "at": case[0],
-        "own": case[1],
+        "at": at,
+        "own": own,
         "k": need.k,
         "caps": list(need.capabilities),
         "fresh": now - need.stale_after,
@@ -113,6 +118,28 @@ async def candidates(conn: psycopg.AsyncConnection, case_id: int, need: Need, sc
         else:
             card["reason"] = row["reason"]
             passed.append(card)
+    return chosen, passed
+
+
+def shortfall(chosen: list[dict[str, Any]], need: Need) -> dict[str, Any] | None:
+    """Why fewer than k were chosen, or None when k were."""
+    if len(chosen) >= need.k:
+        return None
+    return {
+        "missing": need.k - len(chosen),
+        "reason": f"only {len(chosen)} available, on-shift force(s) at a fixed post or with a position "
+        f"fresher than {int(need.stale_after.total_seconds() // 60)} min"
+        + (f" and capabilities {', '.join(need.capabilities)}" if need.capabilities else ""),
+    }
+
+
+async def candidates(conn: psycopg.AsyncConnection, case_id: int, need: Need, scope_unit: int) -> dict[str, Any]:
+    """The recommendation card for a case the caller can see (else NotFoundError)."""
+    await check_need(conn, need)
+    case = await (await conn.execute(CASE_SITE, (case_id,))).fetchone()
+    if case is None:
+        raise NotFoundError(f"no case {case_id}")
+    chosen, passed = await rank_near(conn, case[0], case[1], need, scope_unit)
     answer: dict[str, Any] = {
         "case_id": case_id,
         "k": need.k,
@@ -120,13 +147,8 @@ async def candidates(conn: psycopg.AsyncConnection, case_id: int, need: Need, sc
         "candidates": chosen,
         "passed_over": passed,
     }
-    if len(chosen) < need.k:
-        answer["shortfall"] = {
-            "missing": need.k - len(chosen),
-            "reason": f"only {len(chosen)} available, on-shift force(s) at a fixed post or with a position "
-            f"fresher than {int(need.stale_after.total_seconds() // 60)} min"
-            + (f" and capabilities {', '.join(need.capabilities)}" if need.capabilities else ""),
-        }
+    if (short := shortfall(chosen, need)) is not None:
+        answer["shortfall"] = short
     if case[2] is not None:
         answer["warning"] = "the case is closed"
     return answer

@@ -45,6 +45,7 @@ NAVIGATION = (
     ("/queue", "nav.queue", "cases:read"),
     ("/cases", "nav.cases", "cases:read"),
     ("/map", "nav.map", "cases:read"),
+    ("/incidents", "nav.incidents", "incidents:read"),
     ("/map/worker", "nav.worker", "cases:report"),
     ("/field", "nav.field", "assignments:answer"),
     ("/map/planner", "nav.planner", "analytics:read"),

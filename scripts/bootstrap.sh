@@ -29,6 +29,16 @@ if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/nul
   apt_install python3-venv
 fi
 
+# printed reports (WeasyPrint: sitreps, after-action PDFs) need Pango and a font that has Chinese
+packages=()
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk; do
+  if missing "$package"; then packages+=("$package"); fi
+done
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "installing what printed reports need: ${packages[*]}…"
+  apt_install "${packages[@]}"
+fi
+
 if [ "$dev" = true ]; then
   packages=()
   for package in chromium chromium-driver fonts-noto-cjk wrk; do

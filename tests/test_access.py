@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,6 +165,48 @@ def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
             text("INSERT INTO force_request (case_id, force_id, requested_by) VALUES (:e, :f, 'tests') RETURNING id"),
             {"e": int(case_id), "f": force_id},
         ).scalar_one()
+
+
+def _incident(client: TestClient, nanjing: Engine, place: Place) -> str:
+    """An incident round the place (a 30 m perimeter reaches no other place) with a resource request
+    offered by the place's district; the inside one has summoned the matrix's department."""
+    if "resource_incident" not in place.extra:
+        here = {"lon": place.lon, "lat": place.lat}
+        body = {"title": f"矩阵 {place.name}", "class_code": "accident.fire", "level": "IV", **here}
+        incident = client.post(
+            "/api/v1/incidents", json={**body, "areas": [{"kind": "perimeter", "buffer_m": 30, **here}]}
+        )
+        place.extra["resource_incident"] = str(incident.json()["id"])
+        if place.name == "inside":
+            with nanjing.begin() as conn:
+                conn.execute(
+                    text("UPDATE incident SET departments = ARRAY[:d] WHERE id = :i"),
+                    {"d": DEPARTMENT, "i": int(place.extra["resource_incident"])},
+                )
+        place.extra["resource_request"] = _offered(nanjing, place)
+    return place.extra["resource_incident"]
+
+
+def _offered(nanjing: Engine, place: Place) -> str:
+    """A request of the place's incident for 2 pumps, offered by the place's district: the command accepts next."""
+    with nanjing.begin() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "INSERT INTO resource_request (incident_id, resource_type, quantity, offered, to_unit_id, "
+                    "to_units, needed_by, needed_at, state, requested_by) "
+                    "SELECT :i, 'pump', 2, 2, u.id, u.ancestors || u.id, now() + interval '2 hours', "
+                    "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'offered', 'tests' "
+                    "FROM unit u WHERE u.code = :d RETURNING id"
+                ),
+                {
+                    "i": int(place.extra["resource_incident"]),
+                    "lon": place.lon,
+                    "lat": place.lat,
+                    "d": place.chain["district"],
+                },
+            ).scalar_one()
+        )
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +376,71 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
 
     def counted(r: httpx.Response, p: Place) -> bool:
         return sum(n for status, n in r.json()["total"].items() if status != "stale") > 0
+
+    reports = IncidentReports(client, nanjing)
+
+    def summoned(p: Place) -> tuple[str, str]:
+        """A new incident over the place's street (the city opened it) and its summons: DEPARTMENT's inside,
+        another department's outside (so DEPARTMENT's liaison never sees that one)."""
+        area = [{"kind": "perimeter", "units": [p.chain["street"]]}]
+        body = {
+            "title": "矩阵",
+            "class_code": "accident.fire",
+            "level": "IV",
+            "lon": p.lon,
+            "lat": p.lat,
+            "areas": area,
+        }
+        incident = str(client.post("/api/v1/incidents", json=body).json()["id"])
+        department = DEPARTMENT if p.name == "inside" else "应急管理局"
+        summons = client.post(f"/api/v1/incidents/{incident}/summons", json={"departments": [department]})
+        return incident, str(summons.json()["summons"][0]["id"])
+
+    def work_incident(p: Place) -> str:
+        """The place's incident, its summons and a task, made on first use."""
+        if "work_incident" not in p.extra:
+            p.extra["work_incident"], p.extra["summons"] = summoned(p)
+            p.extra["task"] = work_task(p)
+        return p.extra["work_incident"]
+
+    def summons(p: Place, ctx: dict[str, Any]) -> str:
+        """The place's summons, or a new one when the call will report in."""
+        if ctx["fresh"]:
+            return summoned(p)[1]
+        work_incident(p)
+        return p.extra["summons"]
+
+    def work_task(p: Place) -> str:
+        """A task, new: DEPARTMENT's inside (its liaison moves it), the street's outside."""
+        assignee = {"department": DEPARTMENT} if p.name == "inside" else {"unit": p.chain["street"]}
+        made = client.post(f"/api/v1/incidents/{p.extra['work_incident']}/tasks", json={"title": "矩阵", **assignee})
+        return str(made.json()["id"])
+
+    def held_force(p: Place) -> int:
+        """A force of the place's street, committed to the place's incident by the city."""
+        force_id = _force(nanjing, p)[0]
+        client.post(f"/api/v1/incidents/{work_incident(p)}/forces", json={"force_ids": [force_id]})
+        return force_id
+
+    def on_incident(suffix: str) -> Callable[[Place], str]:
+        return lambda p: f"/api/v1/incidents/{work_incident(p)}{suffix}"
+
+    def resource_needed(p: Place) -> dict[str, Any]:
+        return {"needed_by": "2030-01-01T08:00:00+08:00", "lon": p.lon, "lat": p.lat}
+
+    def requests_seen(p: Place) -> str:
+        _incident(client, nanjing, p)  # the place's request exists before the list is read
+        return "/api/v1/resource-requests"
+
+    def request_of(p: Place) -> str:
+        _incident(client, nanjing, p)
+        return f"/api/v1/resource-requests/{p.extra['resource_request']}"
+
+    def accept_offer(p: Place, ctx: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """The command accepts an offer (a fresh one when the call will move it)."""
+        _incident(client, nanjing, p)
+        offer = _offered(nanjing, p) if ctx["fresh"] else p.extra["resource_request"]
+        return "POST", f"/api/v1/resource-requests/{offer}/accept", {"json": {"version": 1}}
 
     login = {"username": "matrix-login", "password": PASSWORD}
     return {
@@ -536,6 +644,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ("POST", "/cases/{case_id}/act"): Call(
             post(lambda p: f"/cases/{p.case_id}/act", data=lambda p: {"action": "accept", "version": "0"})
         ),
+        **incident_pages(),
         ("GET", "/api/v1/queues"): Call(fixed("/api/v1/queues")),
         ("GET", "/screen"): Call(fixed("/screen")),  # no session: to /login (followed)
         ("GET", "/api/v1/screen/figures"): Call(fixed("/api/v1/screen/figures")),
@@ -622,10 +731,331 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             post(lambda p: "/api/v1/analytics/proposals/987654321/decision", json=lambda p: {"decision": "dismissed"}),
             404,
         ),  # no such proposal: 404 for whoever may decide
+        **reports.calls(),
+        **incident_calls(reports),
+        ("POST", "/api/v1/incidents/{incident_id}/resources"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources",
+                {"json": {"resource_type": "pump", "quantity": 1, "to_unit": THIRD_DISTRICT, **resource_needed(p)}},
+            ),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/resources"): Call(
+            get(lambda p: f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources"), outside="hidden"
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/resources/nearest"): Call(
+            get(
+                lambda p: f"/api/v1/incidents/{_incident(client, nanjing, p)}/resources/nearest",
+                lambda p: {"resource_type": "pump"},
+            ),
+            outside="hidden",
+        ),
+        ("GET", "/api/v1/resource-requests"): Call(
+            get(requests_seen, lambda p: {"state": "offered", "limit": 200}),
+            outside="filtered",
+            present=lambda r, p: any(str(i["id"]) == p.extra["resource_request"] for i in r.json()["items"]),
+        ),
+        ("GET", "/api/v1/resource-requests/{request_id}"): Call(get(request_of), outside="hidden"),
+        ("POST", "/api/v1/resource-requests/{request_id}/{action}"): Call(accept_offer, outside="hidden", fresh=True),
         ("POST", "/api/v1/ratings"): Call(
             lambda p, c: ("POST", "/api/v1/ratings", {"json": {"token": str(uuid.uuid4()), "rating": "satisfied"}}), 404
         ),  # a token nobody holds: 404 for all
+        ("POST", "/api/v1/incidents/{incident_id}/summons"): Call(
+            post(on_incident("/summons"), json=lambda p: {"departments": [f"矩阵-{uuid.uuid4().hex[:8]}"]}),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/summons"): Call(get(on_incident("/summons")), outside="hidden"),
+        ("GET", "/api/v1/me/summons"): Call(fixed("/api/v1/me/summons")),
+        ("POST", "/api/v1/summons/{summons_id}/report-in"): Call(
+            lambda p, c: ("POST", f"/api/v1/summons/{summons(p, c)}/report-in", {"json": {}}),
+            outside="hidden",
+            fresh=True,
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks"): Call(
+            post(on_incident("/tasks"), json=lambda p: {"title": "矩阵", "unit": p.chain["street"]}), 201, "hidden"
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/tasks"): Call(get(on_incident("/tasks")), outside="hidden"),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks/{task_id}/moves"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{work_incident(p)}/tasks/{work_task(p) if c['fresh'] else p.extra['task']}/moves",
+                {"json": {"state": "acknowledged", "version": 1}},
+            ),
+            outside="hidden",
+            fresh=True,
+            as_rule="incidents:command | incidents:report_in",  # assignments:answer alone: answering for no force
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/tasks/{task_id}/photos"): Call(
+            lambda p, c: (
+                "POST",
+                f"/api/v1/incidents/{work_incident(p)}/tasks/{p.extra['task']}/photos",
+                {"files": [("media", ("task.png", _png(11), "image/png"))]},
+            ),
+            201,
+            "hidden",
+            as_rule="incidents:command | incidents:report_in",
+        ),
+        ("POST", "/api/v1/incidents/{incident_id}/forces"): Call(
+            lambda p, c: ("POST", on_incident("/forces")(p), {"json": {"force_ids": [_force(nanjing, p)[0]]}}),
+            201,
+            "hidden",
+        ),
+        ("GET", "/api/v1/incidents/{incident_id}/forces"): Call(get(on_incident("/forces")), outside="hidden"),
+        ("POST", "/api/v1/incidents/{incident_id}/forces/release"): Call(
+            lambda p, c: (
+                "POST",
+                on_incident("/forces/release")(p),
+                {"json": {"force_ids": [held_force(p) if c["fresh"] else 987654321]}},
+            ),
+            outside="hidden",
+            fresh=True,
+        ),
     }
+
+
+# the incident board's pages and forms: behind the browser session like every page (an API key is no
+# session: each goes to /login, followed), their scope checked inside (tests/test_incidents.py and
+# tests/test_incident_board_reports.py walk them as commanders, liaisons and readers)
+INCIDENT_PAGES = (
+    ("GET", "/incidents"),
+    ("POST", "/incidents"),
+    ("GET", "/incidents/{incident_id}"),
+    *(
+        ("POST", f"/incidents/{{incident_id}}/{form}")
+        for form in (
+            "level",
+            "close",
+            "areas",
+            "cases",
+            "summons",
+            "summons/{summons_id}/report-in",
+            "tasks",
+            "sitreps",
+            "sitreps/{sitrep_id}",
+            "sitreps/{sitrep_id}/approve",
+            "sitreps/{sitrep_id}/issue",
+            "alerts",
+            "alerts/{alert_id}/approve",
+            "alerts/{alert_id}/publish",
+            "alerts/{alert_id}/update",
+            "alerts/{alert_id}/cancel",
+        )
+    ),
+)
+
+
+def incident_pages() -> dict[tuple[str, str], Call]:
+    """Every incident page and form, called without a session (ids that need not exist: the login comes first)."""
+
+    def request(verb: str, path: str) -> Request:
+        url = re.sub(r"\{\w+\}", "987654321", path)
+        return lambda p, c: (verb, url, {"data": {"version": "1"}} if verb == "POST" else {})
+
+    return {(verb, path): Call(request(verb, path)) for verb, path in INCIDENT_PAGES}
+
+
+def incident_calls(reports: IncidentReports) -> dict[tuple[str, str], Call]:
+    """The core incident routes. Reading follows the incident's reach (hidden outside); commanding is scoped
+    to the commanding chain, which tests/test_incidents.py covers tier by tier, so here each commanding route
+    is called with a body it refuses (422) or an incident that does not exist (404), the same for every role
+    holding incidents:command — the matrix checks the permission gate."""
+    base = "/api/v1/incidents"
+
+    def on(suffix: str) -> Request:
+        return lambda p, c: ("GET", f"{base}/{reports.incident(p)}{suffix}", {})
+
+    def refused(verb: str, suffix: str, body: dict[str, Any] | None = None) -> Request:
+        return lambda p, c: (verb, f"{base}/987654321{suffix}", {"json": body} if body is not None else {})
+
+    def listing(url: str) -> Request:
+        def request(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            reports.incident(p)  # the place's incident exists before the list is read
+            return "GET", url, {}
+
+        return request
+
+    unknown_class = {"title": "x", "class_code": "accident.unknown", "level": "IV", "lon": 118.8, "lat": 32.06}
+    return {
+        ("GET", base): Call(
+            listing(base),
+            outside="filtered",
+            present=lambda r, p: any(str(i["id"]) == p.extra["incident"] for i in r.json()["incidents"]),
+        ),
+        ("GET", f"{base}/map"): Call(
+            listing(f"{base}/map"),
+            outside="filtered",
+            present=lambda r, p: any(str(f["id"]) == p.extra["incident"] for f in r.json()["features"]),
+        ),
+        ("POST", base): Call(lambda p, c: ("POST", base, {"json": unknown_class}), 422),
+        ("GET", f"{base}/{{incident_id}}"): Call(on(""), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/impact"): Call(on("/impact"), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/cases"): Call(on("/cases"), outside="hidden"),
+        ("GET", f"{base}/{{incident_id}}/timeline"): Call(on("/timeline"), outside="hidden"),
+        ("POST", f"{base}/{{incident_id}}/level"): Call(refused("POST", "/level", {"level": "I", "version": 1}), 404),
+        ("PUT", f"{base}/{{incident_id}}/command"): Call(refused("PUT", "/command", {"version": 1}), 404),
+        ("POST", f"{base}/{{incident_id}}/close"): Call(refused("POST", "/close", {"version": 1, "note": "x"}), 404),
+        ("POST", f"{base}/{{incident_id}}/areas"): Call(
+            refused("POST", "/areas", {"kind": "closure", "units": ["320102"]}), 404
+        ),
+        ("DELETE", f"{base}/{{incident_id}}/areas/{{area_id}}"): Call(refused("DELETE", "/areas/1"), 404),
+        ("POST", f"{base}/{{incident_id}}/cases"): Call(refused("POST", "/cases", {"case_ids": [1]}), 404),
+    }
+
+
+class IncidentReports:
+    """Incidents at each place (one active, one closed; 水务局 summoned to the inside ones) with their
+    situation reports and CAP alerts, made by the staff client and approved by a second city commander."""
+
+    def __init__(self, client: TestClient, nanjing: Engine) -> None:
+        self.client, self.nanjing = client, nanjing
+        self._approver: dict[str, str] = {}
+
+    def approver(self) -> dict[str, str]:
+        if not self._approver:
+            name = f"approver-{uuid.uuid4().hex[:8]}"
+            with self.nanjing.begin() as conn:
+                create_user(conn, name, unit_code="320100", roles=["city_commander"], password=None, actor="tests")
+                self._approver["X-API-Key"] = create_api_key(conn, name, "matrix", actor="tests")
+        return self._approver
+
+    def _open(self, p: Place, closed: bool) -> str:
+        body = {"title": f"矩阵 {p.name}", "class_code": "accident.fire", "level": "IV", "lon": p.lon, "lat": p.lat}
+        incident = self.client.post("/api/v1/incidents", json=body).json()
+        if p.name == "inside":  # the department's liaison sees the incidents that summoned 水务局
+            with self.nanjing.begin() as conn:
+                conn.execute(
+                    text("UPDATE incident SET departments = ARRAY[:d] WHERE id = :i"),
+                    {"d": DEPARTMENT, "i": incident["id"]},
+                )
+        if closed:
+            self.client.post(
+                f"/api/v1/incidents/{incident['id']}/close", json={"version": incident["version"], "note": "x"}
+            )
+        return str(incident["id"])
+
+    def incident(self, p: Place, closed: bool = False) -> str:
+        key = "closed_incident" if closed else "incident"
+        if key not in p.extra:
+            p.extra[key] = self._open(p, closed)
+            if not closed:
+                p.extra["sitrep_first"] = str(self.sitrep(p, "first", issue=True)["id"])
+                p.extra["sitrep"] = str(self.sitrep(p, "update")["id"])
+                p.extra["alert"] = str(self.alert(p, publish=True)["id"])
+        return p.extra[key]
+
+    def sitrep(self, p: Place, kind: str = "update", approve: bool = False, issue: bool = False) -> dict[str, Any]:
+        at = datetime.now(UTC).isoformat()
+        body = {"kind": kind, "body": "情况", "figures_at": at}
+        report = self.client.post(f"/api/v1/incidents/{self.incident(p)}/sitreps", json=body).json()
+        if approve or issue:
+            report = self.client.post(
+                f"/api/v1/sitreps/{report['id']}/approve", json={"version": report["version"]}, headers=self.approver()
+            ).json()
+        if issue:
+            report = self.client.post(
+                f"/api/v1/sitreps/{report['id']}/issue", json={"version": report["version"]}
+            ).json()
+        return report
+
+    def alert(self, p: Place, approve: bool = False, publish: bool = False) -> dict[str, Any]:
+        words = {"headline": "预警", "event": "火灾", "instruction": "避险"}
+        expires = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).isoformat()
+        body = {"zh": words, "urgency": "Expected", "certainty": "Likely", "responseType": "Avoid", "expires": expires}
+        alert = self.client.post(f"/api/v1/incidents/{self.incident(p)}/alerts", json=body).json()
+        if approve or publish:
+            alert = self.client.post(
+                f"/api/v1/alerts/{alert['id']}/approve", json={"version": alert["version"]}, headers=self.approver()
+            ).json()
+        if publish:
+            alert = self.client.post(f"/api/v1/alerts/{alert['id']}/publish").json()
+        return alert
+
+    def calls(self) -> dict[tuple[str, str], Call]:
+        """The matrix rows of sitreps, the after-action report and alerts."""
+
+        def fresh_or(key: str, make: Callable[[Place], dict[str, Any]]) -> Callable[[Place, dict[str, Any]], str]:
+            def pick(p: Place, c: dict[str, Any]) -> str:
+                self.incident(p)
+                return str(make(p)["id"]) if c["fresh"] else p.extra[key]
+
+            return pick
+
+        def act(verb: str, url: str, pick: Callable[[Place, dict[str, Any]], str], body: dict[str, Any]) -> Request:
+            return lambda p, c: (verb, url.format(pick(p, c)), {"json": body})
+
+        def on_incident(suffix: str, closed: bool = False) -> Request:
+            return lambda p, c: ("GET", f"/api/v1/incidents/{self.incident(p, closed)}{suffix}", {})
+
+        words = {"headline": "预警更新", "event": "火灾", "instruction": "避险"}
+        expires = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).isoformat()
+        alert_body = {
+            "zh": words,
+            "urgency": "Expected",
+            "certainty": "Likely",
+            "responseType": "Avoid",
+            "expires": expires,
+        }
+        sitrep_body = {"kind": "update", "body": "情况", "figures_at": datetime.now(UTC).isoformat()}
+        draft = fresh_or("sitrep", lambda p: self.sitrep(p))
+        approved = fresh_or("sitrep", lambda p: self.sitrep(p, approve=True))
+        alert_draft = fresh_or("alert", lambda p: self.alert(p))
+        alert_approved = fresh_or("alert", lambda p: self.alert(p, approve=True))
+        alert_published = fresh_or("alert", lambda p: self.alert(p, publish=True))
+
+        def xml(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            self.incident(p)
+            identifier = self.client.get(f"/api/v1/incidents/{p.extra['incident']}/alerts").json()["alerts"][0]
+            return "GET", f"/api/v1/alerts/{identifier['identifier']}.xml", {}
+
+        return {
+            ("GET", "/api/v1/incidents/{incident_id}/sitreps"): Call(on_incident("/sitreps"), outside="hidden"),
+            ("POST", "/api/v1/incidents/{incident_id}/sitreps"): Call(
+                lambda p, c: ("POST", f"/api/v1/incidents/{self.incident(p)}/sitreps", {"json": sitrep_body}),
+                201,
+                "hidden",
+            ),
+            ("PUT", "/api/v1/sitreps/{sitrep_id}"): Call(
+                act("PUT", "/api/v1/sitreps/{}", draft, {**sitrep_body, "version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/sitreps/{sitrep_id}/approve"): Call(
+                act("POST", "/api/v1/sitreps/{}/approve", draft, {"version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/sitreps/{sitrep_id}/issue"): Call(
+                act("POST", "/api/v1/sitreps/{}/issue", approved, {"version": 2}), outside="hidden", fresh=True
+            ),
+            ("GET", "/api/v1/sitreps/{sitrep_id}.{fmt}"): Call(
+                lambda p, c: ("GET", f"/api/v1/sitreps/{self.incident(p) and p.extra['sitrep']}.html", {}),
+                outside="hidden",
+            ),
+            ("GET", "/api/v1/incidents/{incident_id}/after-action.{fmt}"): Call(
+                on_incident("/after-action.json", closed=True), outside="hidden"
+            ),
+            ("GET", "/api/v1/incidents/{incident_id}/alerts"): Call(on_incident("/alerts"), outside="hidden"),
+            ("POST", "/api/v1/incidents/{incident_id}/alerts"): Call(
+                lambda p, c: ("POST", f"/api/v1/incidents/{self.incident(p)}/alerts", {"json": alert_body}),
+                201,
+                "hidden",
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/update"): Call(
+                act("POST", "/api/v1/alerts/{}/update", alert_published, alert_body), 201, "hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/cancel"): Call(
+                act("POST", "/api/v1/alerts/{}/cancel", alert_published, {"note": "解除"}), 201, "hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/approve"): Call(
+                act("POST", "/api/v1/alerts/{}/approve", alert_draft, {"version": 1}), outside="hidden", fresh=True
+            ),
+            ("POST", "/api/v1/alerts/{alert_id}/publish"): Call(
+                lambda p, c: ("POST", f"/api/v1/alerts/{alert_approved(p, c)}/publish", {}),
+                outside="hidden",
+                fresh=True,
+            ),
+            ("GET", "/api/v1/alerts/{identifier}.xml"): Call(xml),  # published alerts are for the public
+            ("GET", "/api/v1/alerts.atom"): Call(lambda p, c: ("GET", "/api/v1/alerts.atom", {})),
+        }
 
 
 def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str, call: Call) -> tuple[int, bool]:

@@ -10,7 +10,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("spatial", "grid", "forces", "command", "web", "api", "map_ui", "fixtures", "bench", "cityops", "tests")
+PACKAGES = (
+    "spatial",
+    "grid",
+    "forces",
+    "command",
+    "incidents",
+    "web",
+    "api",
+    "map_ui",
+    "fixtures",
+    "bench",
+    "cityops",
+    "tests",
+)
 OPT_OUT = re.compile(r"#\s*fmt:\s*(skip|off)")
 
 

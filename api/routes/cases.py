@@ -50,7 +50,8 @@ PERSONAL = "personal:read"
 MEDIA_IN_SCOPE = """
 SELECT m.content_type FROM media m
 WHERE m.sha256 = %s AND (EXISTS (SELECT FROM report_media rm WHERE rm.sha256 = m.sha256)
-                         OR EXISTS (SELECT FROM case_media cm WHERE cm.sha256 = m.sha256))
+                         OR EXISTS (SELECT FROM case_media cm WHERE cm.sha256 = m.sha256)
+                         OR EXISTS (SELECT FROM incident_task_update u WHERE m.sha256 = ANY(u.media)))
 """
 MEDIA_BODY = {
     "required": True,

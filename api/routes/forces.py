@@ -33,6 +33,7 @@ from forces.positions import check_fixes, ingest
 from forces.recommend import check_capabilities
 from forces.vocabulary import KINDS, STATUSES
 from spatial.errors import InvalidInputError
+from spatial.polygons import checked_polygon
 from spatial.privacy import audit_disclosure
 from web.access import Access
 from web.deps import BBoxDep, comma_list, scoped_connection
@@ -45,7 +46,6 @@ Dispatcher = Annotated[User, Depends(Access("forces:dispatch"))]
 Tracker = Annotated[User, Depends(Access("forces:track"))]
 ForceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The force's numeric id", examples=[1])]
 PERSONAL = "personal:read"
-MAX_POLYGON_VERTICES = 2000
 # a query string must fit the server's request line (64 KiB): percent-encoded, a character takes up to 3 bytes
 MAX_WITHIN_CHARS = 20_000
 MAX_RADIUS_M = 100_000
@@ -157,22 +157,7 @@ def _near(near: str | None, radius_m: float | None) -> tuple[float, float, float
 
 def _polygon(within: str | None) -> bytes | None:
     """A GeoJSON Polygon/MultiPolygon in WGS84, valid and of bounded size, as WKB."""
-    if within is None:
-        return None
-    try:
-        shape = shapely.from_geojson(within)
-    except shapely.errors.GEOSException:
-        raise InvalidInputError("within must be a GeoJSON Polygon or MultiPolygon geometry") from None
-    if shape.geom_type not in ("Polygon", "MultiPolygon") or shape.is_empty:
-        raise InvalidInputError(f"within must be a Polygon or MultiPolygon, not {shape.geom_type}")
-    if shapely.get_num_coordinates(shape) > MAX_POLYGON_VERTICES:
-        raise InvalidInputError(f"within has more than {MAX_POLYGON_VERTICES} vertices: simplify it")
-    west, south, east, north = shape.bounds
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidInputError("within is outside lon -180…180 / lat -90…90 (GeoJSON is lon, lat)")
-    if not shape.is_valid:
-        raise InvalidInputError(f"within is not a valid polygon: {shapely.is_valid_reason(shape)}")
-    return shapely.to_wkb(shape)
+    return None if within is None else shapely.to_wkb(checked_polygon(within, "within"))
 
 
 def force_filter(

@@ -1,5 +1,5 @@
-"""The SQL of the change feed (``command/change_feed.py``): the cursor, and cases, assignments and forces as they
-are and as they changed since a cursor.
+"""The SQL of the change feed (``command/change_feed.py``): the cursor, and cases, assignments, forces and
+incidents as they are and as they changed since a cursor.
 """
 
 CURSOR = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
@@ -34,3 +34,10 @@ SELECT force_id FROM force_position WHERE received_at > %(since)s
 UNION SELECT id FROM force WHERE status_at > %(since)s
 LIMIT %(limit)s
 """
+# an incident as maps and boards show it, with its last timeline entry (a board reloads when it grows)
+INCIDENTS = """
+SELECT i.id, i.code, i.title, i.level, i.state, i.version, ST_X(i.command_post), ST_Y(i.command_post),
+       (SELECT max(g.id) FROM incident_log g WHERE g.incident_id = i.id), i.units, i.departments
+FROM incident i WHERE i.id = ANY(%s)
+"""
+INCIDENTS_SINCE = "SELECT DISTINCT incident_id FROM incident_log WHERE at > %(since)s LIMIT %(limit)s"

@@ -29,6 +29,8 @@ window.cityopsCommand = function (map, options) {
     off: ["off_duty", "out_of_service"]};
   var RADIUS = {I: 12, II: 10, III: 8, IV: 7};
   var FINAL = {closed: true, void: true};
+  // 红橙黄蓝: the warning colour of each incident level (table incident_level)
+  var LEVEL_COLOUR = {I: "#b3261e", II: "#c25400", III: "#b38600", IV: "#0b5cad"};
   var SEP = C.t("command.separator");
   var PANES = [["cityops-units", 300], ["cityops-hexes", 350], ["cityops-labels", 420], ["cityops-counts", 450],
     ["cityops-forces", 500], ["cityops-cases", 560]];
@@ -60,6 +62,27 @@ window.cityopsCommand = function (map, options) {
   if (options.forces) control.addOverlay(forceLayer, C.t("command.layer.forces"));
   var forceHexes = L.geoJSON(null, {style: hexStyle("forces"), onEachFeature: hexTip("forces")}).addTo(forceLayer);
   var forceMarkers = L.layerGroup().addTo(forceLayer);
+  /* major incidents: their current areas in the level's warning colour, each a link to its command board */
+  var incidentLayer = L.geoJSON(null, {
+    style: function (feature) {
+      return {color: LEVEL_COLOUR[feature.properties.level] || "#b3261e", weight: 2, fillOpacity: 0.08, dashArray: "6 4"};
+    },
+    onEachFeature: function (feature, layer) {
+      var p = feature.properties;
+      layer.bindPopup("<div class='cityops-popup'><a href='/incidents/" + encodeURIComponent(p.id) + "'>" +
+        C.escapeHtml(p.code + " · " + p.title) + "</a><div>" + C.escapeHtml(C.label("severity", p.level)) + "</div></div>");
+    }
+  }).addTo(map);
+  control.addOverlay(incidentLayer, C.t("command.layer.incidents"));
+  function loadIncidents() {
+    fetch("/api/v1/incidents/map", {credentials: "same-origin"})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (areas) {
+        incidentLayer.clearLayers();
+        if (areas) incidentLayer.addData(areas);
+        window.cityopsIncidents = areas ? areas.features.length : 0;
+      });
+  }
 
   var cases = {}, forces = {}, applied = {}, counts = {units: [], total: {open: 0, overdue: 0}};
   var loading = {cases: 0, forces: 0, labels: 0}, countTimer = null;
@@ -410,6 +433,7 @@ window.cityopsCommand = function (map, options) {
       if (forces[item.id] || inView(item)) putForce(item);
     });
     if ((batch.assignments || []).some(function (a) { return a.case_id === openCase; })) showAssignments(openCase);
+    if ((batch.incidents || []).length) loadIncidents();
     if (recount) soon();
     showKpi();
   }
@@ -654,7 +678,7 @@ window.cityopsCommand = function (map, options) {
   /* the layers load once the stream is subscribed (its "ready"), so no change can fall between the
      two; a stream that cannot connect within READY_WAIT does not hold the map back */
   var loaded = false;
-  function firstLoad() { if (!loaded) { loaded = true; refresh(); } }
+  function firstLoad() { if (!loaded) { loaded = true; refresh(); loadIncidents(); } }
   legend();
   C.liveStream({onReady: firstLoad, onChanges: applyChanges, onReset: refresh});
   setTimeout(firstLoad, READY_WAIT);

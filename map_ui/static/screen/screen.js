@@ -163,8 +163,26 @@ function clearMap() {
   cases.clear(); forces.clear();
 }
 
+// ---- major incidents: their areas in the level's warning colour (红橙黄蓝), each named by its number --------
+const LEVEL_COLOUR = {I: "#ff5a4e", II: "#ff8a1f", III: "#ffd21f", IV: "#4ea3ff"};
+map.createPane("screen-incidents").style.zIndex = 430;
+const incidentLayer = L.geoJSON(null, {
+  pane: "screen-incidents",
+  interactive: false,
+  style: (feature) => ({color: LEVEL_COLOUR[feature.properties.level] || LEVEL_COLOUR.I, weight: 3, fillOpacity: 0.12}),
+  onEachFeature: (feature, layer) => layer.bindTooltip(`${feature.properties.code} ${feature.properties.title}`,
+                                                       {permanent: true, direction: "center", className: "screen-incident"}),
+}).addTo(map);
+async function loadIncidents() {
+  const areas = await C.getJson("/api/v1/incidents/map");
+  incidentLayer.clearLayers();
+  incidentLayer.addData(areas);
+  window.cityopsScreenIncidents = areas.features.length;
+}
+
 async function loadMap() {
   const picture = await C.getJson(`/api/v1/screen/map?cases=${MAX_CASES}&forces=${OPTIONS.forces ? MAX_FORCES : 0}`);
+  loadIncidents().catch(failed);
   clearMap();
   // the oldest first, so the newest are the last to be evicted
   for (let i = picture.forces.length - 1; i >= 0; i -= 1) applyForce(picture.forces[i]);
@@ -359,6 +377,7 @@ function onChanges(batch) {
     if (id) announced.push(id);
   }
   for (const item of batch.forces) applyForce(item);
+  if ((batch.incidents || []).length) loadIncidents().catch(failed);
   if (announced.length) announce(announced);
   showLive("on");
   requestAnimationFrame(() => {  // drawn: the canvases repaint in this frame

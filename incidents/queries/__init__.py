@@ -1,0 +1,1 @@
+"""The incidents package's longer SQL, beside the modules that run it."""
