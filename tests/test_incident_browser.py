@@ -28,7 +28,9 @@ def click_map_at(page: Page, map_name: str, lon: float, lat: float) -> None:
         f"(() => {{ const m = window.{map_name}; const p = m.latLngToContainerPoint([{lat}, {lon}]);"
         f" const r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }})()"
     )
-    hit = page.evaluate(f"document.elementFromPoint({x}, {y})?.getAttribute('class') || document.elementFromPoint({x}, {y})?.tagName")
+    hit = page.evaluate(
+        f"document.elementFromPoint({x}, {y})?.getAttribute('class') || document.elementFromPoint({x}, {y})?.tagName"
+    )
     assert "leaflet" in str(hit), f"the map is covered at that point by {hit!r}"
     page.mouse.click(x, y)
 
@@ -76,10 +78,8 @@ def test_an_incident_lived_through_the_board(
     assert abs(float(page.input_value("#area-lon")) - centre[0]) < 0.001
     page.fill("#area-form input[name=radius_m]", "250")
     page.click("#area-form button[type=submit]")
-    wait_until(
-        page,
-        "document.querySelectorAll('#incident-timeline + ol li').length >= 4 || !!document.querySelector('.toast.error')",
-    )
+    drawn_or_refused = "document.querySelectorAll('#incident-timeline + ol li').length >= 4"
+    wait_until(page, f"{drawn_or_refused} || !!document.querySelector('.toast.error')")
     assert not page.locator(".toast.error").count(), page.inner_text("#toasts")
     page.select_option("form[hx-post$='/level'] select[name=level]", "III")
     page.click("form[hx-post$='/level'] button[type=submit]")
