@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.incident_schemas import Record, Rows
 from command.users import User
 from incidents.alerts import (
     AlertSpec,
@@ -106,7 +107,7 @@ class VersionIn(RequestBody):
     version: int = Field(ge=1)
 
 
-@router.post("/incidents/{incident_id}/alerts", status_code=201, response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/alerts", status_code=201, response_class=FastJSONResponse, response_model=Record)
 async def post_alert(request: Request, user: Commander, incident_id: RowId, body: AlertIn) -> FastJSONResponse:
     """Compose a draft alert from the incident."""
     async with scoped_connection(request) as conn:
@@ -114,7 +115,7 @@ async def post_alert(request: Request, user: Commander, incident_id: RowId, body
     return FastJSONResponse(public(alert), status_code=201)
 
 
-@router.get("/incidents/{incident_id}/alerts", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/alerts", response_class=FastJSONResponse, response_model=Rows)
 async def get_alerts(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """The incident's alerts, drafts included, oldest first."""
     async with scoped_connection(request) as conn:
@@ -122,7 +123,7 @@ async def get_alerts(request: Request, user: Reader, incident_id: RowId) -> Fast
         return FastJSONResponse({"alerts": [public(a) for a in await listed(conn, incident_id)]})
 
 
-@router.post("/alerts/{alert_id}/update", status_code=201, response_class=FastJSONResponse)
+@router.post("/alerts/{alert_id}/update", status_code=201, response_class=FastJSONResponse, response_model=Record)
 async def post_update(request: Request, user: Commander, alert_id: RowId, body: AlertIn) -> FastJSONResponse:
     """Compose an Update of a published alert (it refers to it; one update or cancel at a time)."""
     async with scoped_connection(request) as conn:
@@ -130,7 +131,7 @@ async def post_update(request: Request, user: Commander, alert_id: RowId, body: 
     return FastJSONResponse(public(alert), status_code=201)
 
 
-@router.post("/alerts/{alert_id}/cancel", status_code=201, response_class=FastJSONResponse)
+@router.post("/alerts/{alert_id}/cancel", status_code=201, response_class=FastJSONResponse, response_model=Record)
 async def post_cancel(request: Request, user: Commander, alert_id: RowId, body: CancelIn) -> FastJSONResponse:
     """Compose the Cancel of a published alert (409 when there is no published alert to cancel)."""
     async with scoped_connection(request) as conn:
@@ -138,14 +139,14 @@ async def post_cancel(request: Request, user: Commander, alert_id: RowId, body: 
     return FastJSONResponse(public(alert), status_code=201)
 
 
-@router.post("/alerts/{alert_id}/approve", response_class=FastJSONResponse)
+@router.post("/alerts/{alert_id}/approve", response_class=FastJSONResponse, response_model=Record)
 async def post_approve(request: Request, user: Approver, alert_id: RowId, body: VersionIn) -> FastJSONResponse:
     """Approve an alert someone else composed."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(public(await approve(conn, user, alert_id, body.version)))
 
 
-@router.post("/alerts/{alert_id}/publish", response_class=FastJSONResponse)
+@router.post("/alerts/{alert_id}/publish", response_class=FastJSONResponse, response_model=Record)
 async def post_publish(request: Request, user: Commander, alert_id: RowId) -> FastJSONResponse:
     """Publish an approved alert (valid CAP 1.2 or 422 saying why); publishing again answers the same alert."""
     async with scoped_connection(request) as conn:

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.incident_schemas import Record, Rows
 from command.users import User
 from incidents.after_action import after_action
 from incidents.command import COMMAND
@@ -79,14 +80,16 @@ def _printed(request: Request, fmt: Printed, template: str, name: str, **context
     )
 
 
-@router.post("/incidents/{incident_id}/sitreps", status_code=201, response_class=FastJSONResponse)
+@router.post(
+    "/incidents/{incident_id}/sitreps", status_code=201, response_class=FastJSONResponse, response_model=Record
+)
 async def post_sitrep(request: Request, user: Commander, incident_id: RowId, body: SitrepIn) -> FastJSONResponse:
     """Draft a situation report."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await draft(conn, user, incident_id, body.spec(), datetime.now(UTC)), status_code=201)
 
 
-@router.get("/incidents/{incident_id}/sitreps", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/sitreps", response_class=FastJSONResponse, response_model=Rows)
 async def get_sitreps(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """The incident's reports and when the next is due (late or not)."""
     async with scoped_connection(request) as conn:
@@ -94,21 +97,21 @@ async def get_sitreps(request: Request, user: Reader, incident_id: RowId) -> Fas
         return FastJSONResponse({"sitreps": await listed(conn, incident_id), "due": await due(conn, incident_id)})
 
 
-@router.put("/sitreps/{sitrep_id}", response_class=FastJSONResponse)
+@router.put("/sitreps/{sitrep_id}", response_class=FastJSONResponse, response_model=Record)
 async def put_sitrep(request: Request, user: Commander, sitrep_id: RowId, body: SitrepEdit) -> FastJSONResponse:
     """Edit a draft on the version you saw (409 when someone edited it first)."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await edit(conn, user, sitrep_id, body.version, body.spec(), datetime.now(UTC)))
 
 
-@router.post("/sitreps/{sitrep_id}/approve", response_class=FastJSONResponse)
+@router.post("/sitreps/{sitrep_id}/approve", response_class=FastJSONResponse, response_model=Record)
 async def post_approve(request: Request, user: Approver, sitrep_id: RowId, body: VersionIn) -> FastJSONResponse:
     """Approve a draft someone else wrote."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await approve(conn, user, sitrep_id, body.version))
 
 
-@router.post("/sitreps/{sitrep_id}/issue", response_class=FastJSONResponse)
+@router.post("/sitreps/{sitrep_id}/issue", response_class=FastJSONResponse, response_model=Record)
 async def post_issue(request: Request, user: Commander, sitrep_id: RowId, body: VersionIn) -> FastJSONResponse:
     """Issue an approved report: it takes the incident's next number."""
     async with scoped_connection(request) as conn:

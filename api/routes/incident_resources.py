@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.incident_schemas import Record, Rows
 from command.users import User
 from forces.recommend import MAX_K, Need
 from incidents.command import COMMAND
@@ -69,7 +70,9 @@ class MoveIn(RequestBody):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/incidents/{incident_id}/resources", status_code=201, response_class=FastJSONResponse)
+@router.post(
+    "/incidents/{incident_id}/resources", status_code=201, response_class=FastJSONResponse, response_model=Record
+)
 async def post_resource(request: Request, user: Commander, incident_id: RowId, body: ResourceIn) -> FastJSONResponse:
     """Ask a unit for a resource for the incident (EDXL-RM RequestResource)."""
     ask = ResourceAsk(body.resource_type, body.quantity, body.to_unit, body.needed_by, body.lon, body.lat, body.note)
@@ -78,7 +81,7 @@ async def post_resource(request: Request, user: Commander, incident_id: RowId, b
         return FastJSONResponse(await read_request(conn, request_id), status_code=201)
 
 
-@router.get("/incidents/{incident_id}/resources", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/resources", response_class=FastJSONResponse, response_model=Rows)
 async def get_resources(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """The incident's requests and, per type, requested / offered / committed / deployed / released."""
     async with scoped_connection(request) as conn:
@@ -86,7 +89,7 @@ async def get_resources(request: Request, user: Reader, incident_id: RowId) -> F
         return FastJSONResponse(await resources_of(conn, incident_id))
 
 
-@router.get("/incidents/{incident_id}/resources/nearest", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/resources/nearest", response_class=FastJSONResponse, response_model=Rows)
 async def get_nearest(
     request: Request,
     user: Reader,
@@ -103,7 +106,7 @@ async def get_nearest(
         return FastJSONResponse(await nearest_forces(conn, user, incident_id, resource_type, need))
 
 
-@router.get("/resource-requests", response_class=FastJSONResponse)
+@router.get("/resource-requests", response_class=FastJSONResponse, response_model=Rows)
 async def get_requests(
     request: Request,
     user: Reader,
@@ -118,15 +121,15 @@ async def get_requests(
     return FastJSONResponse({"items": items})
 
 
-@router.get("/resource-requests/{request_id}", response_class=FastJSONResponse)
+@router.get("/resource-requests/{request_id}", response_class=FastJSONResponse, response_model=Record)
 async def get_request(request: Request, user: Reader, request_id: RowId) -> FastJSONResponse:
     """One request with its EDXL-RM messages and the moves its state allows."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await read_request(conn, request_id))
 
 
-@router.post("/resource-requests/{request_id}/{action}", response_class=FastJSONResponse)
-async def post_move(
+@router.post("/resource-requests/{request_id}/{action}", response_class=FastJSONResponse, response_model=Record)
+async def post_request_move(
     request: Request, user: Commander, request_id: RowId, action: Action, body: MoveIn
 ) -> FastJSONResponse:
     """Move the request: the unit asked offers, declines (with a reason), commits (naming its forces)

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.incident_schemas import Record, Rows
 from command.users import User
 from incidents.command import COMMAND
 from incidents.holds import commit_forces, forces_of, release_forces
@@ -94,7 +95,7 @@ class ForcesIn(RequestBody):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/incidents/{incident_id}/summons", status_code=201, response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/summons", status_code=201, response_class=FastJSONResponse, response_model=Rows)
 async def post_summons(request: Request, user: Commander, incident_id: RowId, body: SummonsIn) -> FastJSONResponse:
     """吹哨: summon departments to report in by a deadline; their liaisons see the incident from now on."""
     async with scoped_connection(request) as conn:
@@ -102,7 +103,7 @@ async def post_summons(request: Request, user: Commander, incident_id: RowId, bo
     return FastJSONResponse({"summons": summoned}, status_code=201)
 
 
-@router.get("/incidents/{incident_id}/summons", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/summons", response_class=FastJSONResponse, response_model=Rows)
 async def get_summons(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """The departments summoned: stationed with their liaison, or awaited (late ones marked and escalated)."""
     async with scoped_connection(request) as conn:
@@ -110,21 +111,21 @@ async def get_summons(request: Request, user: Reader, incident_id: RowId) -> Fas
         return FastJSONResponse({"summons": await summons_of(conn, incident_id)})
 
 
-@router.get("/me/summons", response_class=FastJSONResponse)
+@router.get("/me/summons", response_class=FastJSONResponse, response_model=Rows)
 async def get_my_summons(request: Request, user: Liaison) -> FastJSONResponse:
     """The summons addressed to the caller's department in active incidents, unanswered first."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse({"summons": await department_queue(conn, user)})
 
 
-@router.post("/summons/{summons_id}/report-in", response_class=FastJSONResponse)
+@router.post("/summons/{summons_id}/report-in", response_class=FastJSONResponse, response_model=Record)
 async def post_report_in(request: Request, user: Liaison, summons_id: RowId, body: ReportInIn) -> FastJSONResponse:
     """报到: the department's liaison reports in, once."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await report_in(conn, user, summons_id, body.note))
 
 
-@router.post("/incidents/{incident_id}/tasks", status_code=201, response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/tasks", status_code=201, response_class=FastJSONResponse, response_model=Record)
 async def post_task(request: Request, user: Commander, incident_id: RowId, body: TaskIn) -> FastJSONResponse:
     """Assign a task to a summoned department, a unit the incident reaches, or a force it holds."""
     spec = TaskSpec(body.title, body.detail, body.department, body.unit, body.force_id, body.priority, body.due_at)
@@ -132,7 +133,7 @@ async def post_task(request: Request, user: Commander, incident_id: RowId, body:
         return FastJSONResponse(await create_task(conn, user, incident_id, spec), status_code=201)
 
 
-@router.get("/incidents/{incident_id}/tasks", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/tasks", response_class=FastJSONResponse, response_model=Rows)
 async def get_tasks(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """The incident's tasks with their updates (photos by URL)."""
     async with scoped_connection(request) as conn:
@@ -140,7 +141,7 @@ async def get_tasks(request: Request, user: Reader, incident_id: RowId) -> FastJ
         return FastJSONResponse({"tasks": await tasks_of(conn, incident_id)})
 
 
-@router.post("/incidents/{incident_id}/tasks/{task_id}/moves", response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/tasks/{task_id}/moves", response_class=FastJSONResponse, response_model=Record)
 async def post_move(
     request: Request, user: TaskHand, incident_id: RowId, task_id: RowId, body: MoveIn
 ) -> FastJSONResponse:
@@ -155,6 +156,7 @@ async def post_move(
     status_code=201,
     response_class=FastJSONResponse,
     openapi_extra={"requestBody": PHOTOS_BODY},
+    response_model=Record,
 )
 async def post_photos(
     request: Request, user: TaskHand, incident_id: RowId, task_id: RowId, store: MediaDep
@@ -169,14 +171,14 @@ async def post_photos(
     return FastJSONResponse(updated, status_code=201)
 
 
-@router.post("/incidents/{incident_id}/forces", status_code=201, response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/forces", status_code=201, response_class=FastJSONResponse, response_model=Rows)
 async def post_forces(request: Request, user: Commander, incident_id: RowId, body: ForcesIn) -> FastJSONResponse:
     """Commit forces to the incident: held by it, assigned to cases only by its command (统一调度)."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse({"forces": await commit_forces(conn, user, incident_id, body.force_ids)}, 201)
 
 
-@router.get("/incidents/{incident_id}/forces", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/forces", response_class=FastJSONResponse, response_model=Rows)
 async def get_forces(
     request: Request, user: Reader, incident_id: RowId, history: Annotated[bool, Query()] = False
 ) -> FastJSONResponse:
@@ -187,7 +189,7 @@ async def get_forces(
     return FastJSONResponse({"forces": held})
 
 
-@router.post("/incidents/{incident_id}/forces/release", response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/forces/release", response_class=FastJSONResponse, response_model=Rows)
 async def post_release(request: Request, user: Commander, incident_id: RowId, body: ForcesIn) -> FastJSONResponse:
     """Give held forces back to their units before the incident closes."""
     async with scoped_connection(request) as conn:

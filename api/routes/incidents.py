@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.incident_schemas import AreaStored, Changed, Impact, IncidentLayer, Rows
 from command.users import User
 from incidents.areas import AreaSpec, add_area, current_areas, retire_area
 from incidents.command import COMMAND
@@ -139,7 +140,7 @@ async def get_incidents(
         return FastJSONResponse({"incidents": await list_incidents(conn, state, before_id, limit)})
 
 
-@router.get("/incidents/map", response_class=FastJSONResponse)
+@router.get("/incidents/map", response_class=FastJSONResponse, response_model=IncidentLayer)
 async def get_incident_map(request: Request, user: Reader) -> FastJSONResponse:
     """Active incidents within reach as GeoJSON (their current areas joined): the command map's and the wall's layer."""
     async with scoped_connection(request) as conn:
@@ -210,7 +211,9 @@ async def post_close(request: Request, user: Commander, incident_id: RowId, body
         return FastJSONResponse(await read_incident(conn, incident_id))
 
 
-@router.post("/incidents/{incident_id}/areas", status_code=201, response_class=FastJSONResponse)
+@router.post(
+    "/incidents/{incident_id}/areas", status_code=201, response_class=FastJSONResponse, response_model=AreaStored
+)
 async def post_area(request: Request, user: Commander, incident_id: RowId, body: AreaIn) -> FastJSONResponse:
     """Draw or derive an area (a new perimeter or zone replaces the current one of its kind)."""
     async with scoped_connection(request) as conn, conn.transaction():
@@ -226,7 +229,7 @@ async def delete_area(request: Request, user: Commander, incident_id: RowId, are
         await retire_area(conn, incident_id, area_id, user.username)
 
 
-@router.get("/incidents/{incident_id}/impact", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/impact", response_class=FastJSONResponse, response_model=Impact)
 async def get_impact(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """Units, buildings, open cases and forces inside the incident's current areas."""
     async with scoped_connection(request) as conn:
@@ -234,7 +237,7 @@ async def get_impact(request: Request, user: Reader, incident_id: RowId) -> Fast
         return FastJSONResponse(await impact(conn, incident_id))
 
 
-@router.get("/incidents/{incident_id}/cases", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/cases", response_class=FastJSONResponse, response_model=Rows)
 async def get_cases(request: Request, user: Reader, incident_id: RowId) -> FastJSONResponse:
     """Cases under the incident (linked), flagged to it (reported inside), and proposed (open, of a
     related category, inside an area)."""
@@ -244,7 +247,7 @@ async def get_cases(request: Request, user: Reader, incident_id: RowId) -> FastJ
     return FastJSONResponse({"cases": items})
 
 
-@router.post("/incidents/{incident_id}/cases", response_class=FastJSONResponse)
+@router.post("/incidents/{incident_id}/cases", response_class=FastJSONResponse, response_model=Changed)
 async def post_cases(request: Request, user: Commander, incident_id: RowId, body: CasesIn) -> FastJSONResponse:
     """Link cases to the incident or dismiss flagged and proposed ones."""
     async with scoped_connection(request) as conn, conn.transaction():
@@ -253,7 +256,7 @@ async def post_cases(request: Request, user: Commander, incident_id: RowId, body
     return FastJSONResponse({"changed": [str(c) for c in changed]})
 
 
-@router.get("/incidents/{incident_id}/timeline", response_class=FastJSONResponse)
+@router.get("/incidents/{incident_id}/timeline", response_class=FastJSONResponse, response_model=Rows)
 async def get_timeline(
     request: Request,
     user: Reader,
