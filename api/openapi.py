@@ -38,7 +38,8 @@ WHY = {
 }
 NOT_DATABASE_BACKED = ("basemap",)  # tags whose routes read files only: they never wait for the database
 THROTTLED = frozenset({"submitReport", "auth-login", "auth-start_session", "open311-create_request", "stream-stream"})
-UPLOADS = frozenset({"submitReport", "cases-upload_case_media", "incidents-post_photos"})  # multipart: Content-Length required, formats checked
+# multipart: Content-Length required, formats checked
+UPLOADS = frozenset({"submitReport", "cases-upload_case_media", "incidents-post_photos"})
 # logging in and renewing: wrong credentials are a 401, a browser session's write without its header a 403
 AUTHENTICATING = ("auth",)
 BAD_QUERY_TAGS = ("ogc",)  # OGC API resources refuse unknown query parameters with 400 (its standard's choice)
