@@ -8,20 +8,29 @@ resolved values from here.
 
 It also looks after the pools' health after an outage: the first connection failure has the idle
 connections checked (``examine``), so the dead ones a restart left are discarded instead of failing
-one request each (``api.outage`` answers the failure itself).
+one request each (``api.outage`` answers the failure itself); and until a checkout succeeds again a
+checkout waits only ``DOUBT_WAIT_S``, so a request during the outage is refused at once rather than
+after the pool's whole wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from spatial.db import as_libpq, database_url, engine_at, session_options
 from spatial.loops import Singleton
 from spatial.settings import StoreSettings
+
+# a checkout's wait while a connection loss is unexplained: enough for a reconnection (tens of ms),
+# far less than the pool's wait, which during an outage every request would otherwise spend in full
+DOUBT_WAIT_S = 0.25
 
 
 @dataclass
@@ -41,6 +50,7 @@ class Database:
     # at most this many blocking calls at once; the rest wait in the event loop (web.deps.db_call)
     slots: asyncio.Semaphore
     _check: asyncio.Task[None] | None = field(default=None, repr=False)
+    _in_doubt: bool = field(default=False, repr=False)
 
     @classmethod
     async def open(cls, store: StoreSettings, *, zone: str, size: int, wait_s: float) -> Database:
@@ -59,8 +69,17 @@ class Database:
         """Where the background loops take their locks."""
         return Singleton(self.conninfo, self.options)
 
+    @asynccontextmanager
+    async def checkout(self, pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A connection of ``pool`` (``self.pool`` or ``self.scoped_pool``); its wait is short while in doubt."""
+        async with pool.connection(timeout=DOUBT_WAIT_S if self._in_doubt else None) as conn:
+            self._in_doubt = False
+            yield conn
+
     def examine(self) -> None:
-        """Have the idle connections checked (in the background) unless a check is under way."""
+        """Doubt the database until a checkout succeeds; have the idle connections checked (in the background)
+        unless a check is under way."""
+        self._in_doubt = True
         if self._check is None or self._check.done():
             self._check = asyncio.create_task(self._discard_dead())
 

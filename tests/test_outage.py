@@ -181,7 +181,8 @@ def test_a_database_stop_and_start_under_load(city: City) -> None:
     first_refusal = min(a.at + a.took for a in refused if a.at + a.took >= stopped)
     first_success = min(a.at + a.took for a in load.ready if a.status == 200 and a.at >= back)
     figures = f"stop → first 503 {first_refusal - stopped:.2f} s; start → first 2xx {first_success - back:.2f} s"
-    assert first_refusal - stopped <= wait_s + 1 and first_success - back <= wait_s + 1, figures  # 2 s: the bench
+    # at once: not the pool's wait (it took 2.1 s once the change feed noticed the loss first); 2 s: the bench
+    assert first_refusal - stopped <= 1 and first_success - back <= wait_s + 1, figures
     after = [a for a in load.answers if a.at > first_success + 0.5]
     assert after and all(a.status in (200, 201) for a in after)  # no stale connection fails a request later
     stored = _stored(city.engine, list(load.acknowledged))

@@ -73,7 +73,8 @@ async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]
 
     For work that reads no case data (locate, categories, health); nothing to set, nothing to undo.
     """
-    async with database(request).pool.connection() as conn:
+    db = database(request)
+    async with db.checkout(db.pool) as conn:
         yield conn
 
 
@@ -87,7 +88,8 @@ async def scoped_connection(request: Request) -> AsyncIterator[psycopg.AsyncConn
     scope = _scope(request)
     if scope is None:
         raise RuntimeError(f"{request.url.path} reads cases without an access rule that sets a scope")
-    async with database(request).scoped_pool.connection() as conn:
+    db = database(request)
+    async with db.checkout(db.scoped_pool) as conn:
         await conn.execute(SESSION_SCOPE, scope, prepare=True)
         yield conn
 
