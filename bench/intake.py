@@ -275,7 +275,12 @@ def bench_import(engine: Engine, events: int, console: Console) -> list[Row]:
             {"batch": result.batch_id},
         ).scalar_one()
         conn.execute(text(f"DROP TABLE {BASELINE_TABLE}"))
-        conn.execute(text("DELETE FROM case_file WHERE import_batch_id = :batch"), {"batch": result.batch_id})
+        batch = {"batch": result.batch_id}
+        conn.execute(
+            text("DELETE FROM incident_case l USING case_file c WHERE c.id = l.case_id AND c.import_batch_id = :batch"),
+            batch,
+        )
+        conn.execute(text("DELETE FROM case_file WHERE import_batch_id = :batch"), batch)
     console.print(
         f"import: {events:,} events · {result.loaded:,} loaded, {result.rejected:,} rejected · "
         f"{'bulk mode' if result.bulk else 'incremental'} · grids differing from the baseline's: {mismatched}"

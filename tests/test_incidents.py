@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from command.historic_import import import_events
 from incidents.queries.impact import PLAIN, UNION_OF_AREAS
 from tests.conftest import Caller
 from tests.test_stream import stream
@@ -41,7 +44,7 @@ def point_in(nanjing: Engine, code: str) -> tuple[float, float]:
 
 def open_incident(client: TestClient, headers: dict[str, str] | None = None, **given: object) -> dict:
     body = {
-        "title": f"暴雨内涝 x{uuid.uuid4().hex[:6]}",
+        "title": f"暴雨内涝第{uuid.uuid4().int % 90000 + 10000}号",  # no Latin word, no six digits on the wall
         "class_code": "natural_disaster.rainstorm_flood",
         "level": "IV",
         "lon": XUANWU[0],
@@ -124,7 +127,9 @@ def test_areas_are_checked_and_kept_inside_the_city(client: TestClient) -> None:
     assert client.delete(f"{areas}/{zone.json()['area_id']}").status_code == 404
 
 
-def test_cases_inside_are_flagged_proposed_linked_and_dismissed(client: TestClient) -> None:
+def test_cases_inside_are_flagged_proposed_linked_and_dismissed(
+    client: TestClient, nanjing: Engine, tmp_path: Path
+) -> None:
     lon, lat = 118.812, 32.052
     before = report(client, lon, lat + 0.0005, "020401")  # a related open case already there: proposed
     elevated = report(client, lon + 0.0005, lat)
@@ -136,9 +141,16 @@ def test_cases_inside_are_flagged_proposed_linked_and_dismissed(client: TestClie
         areas=[{"kind": "perimeter", "buffer_m": 400, "lon": lon, "lat": lat}],
     )
     after = report(client, lon - 0.0005, lat, "010103")  # reported inside after opening: flagged
+    history = tmp_path / "history.csv"  # a historic import inside: cases that ended before it opened, not flagged
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    history.write_text(
+        f"lon,lat,category,reported_at,state,id\n{lon},{lat},010103,{week_ago},closed,old-{uuid.uuid4()}\n"
+    )
+    assert import_events(nanjing, history).loaded == 1
     cases = {c["case_id"]: c for c in client.get(f"/api/v1/incidents/{incident['id']}/cases").json()["cases"]}
     assert cases[str(elevated)]["link"] == "linked" and cases[str(elevated)]["how"] == "elevated"
     assert cases[str(after)]["link"] == "flagged" and cases[str(before)]["link"] == "proposed"
+    assert len(cases) == 3  # the imported one is not among them
     decided = client.post(f"/api/v1/incidents/{incident['id']}/cases", json={"case_ids": [after, before]})
     assert decided.status_code == 200 and sorted(decided.json()["changed"]) == sorted([str(after), str(before)])
     dismissed = client.post(
@@ -224,10 +236,13 @@ def test_the_board_opens_acts_and_refuses_in_words(server: str, nanjing: Engine,
     board = commander.get(board_url)
     assert board.status_code == 200 and "玄武湖周边积水" in board.text and "范围内新上报" in board.text
     assert f"#{flagged}" in board.text and "一般（IV级）" in board.text
+    label = "</script><script>alert(1)</script>"  # a typed label is data, never markup on the board
     zone = commander.post(
-        f"{board_url}/areas", data={"kind": "hot_zone", "lon": XUANWU[0], "lat": XUANWU[1], "radius_m": 200}
+        f"{board_url}/areas",
+        data={"kind": "hot_zone", "lon": XUANWU[0], "lat": XUANWU[1], "radius_m": 200, "label": label},
     )
-    assert zone.status_code == 200 and "核心区" in zone.text
+    assert zone.status_code == 200 and "核心区" in zone.text and label not in zone.text
+    assert "\\u003c/script\\u003e" in zone.text  # the areas' JSON escapes it inside its <script> element
     linked = commander.post(f"{board_url}/cases", data={"case_id": flagged, "decision": "linked"})
     assert linked.status_code == 200
     version = client.get(f"/api/v1/incidents/{incident_id}").json()["version"]
