@@ -146,8 +146,9 @@ def test_command_view_shows_layers_kpis_and_stays_offline(
 ) -> None:
     view = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = view.page
-    # tiers, then cases, their counts per unit, case hexagons, place names and forces (issue 18)
-    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 5
+    # tiers, then cases, their counts per unit, case hexagons, place names and forces (issue 18), incidents (21)
+    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 6
+    assert "突发事件" in page.inner_text(".leaflet-control-layers-overlays")
     wait_until(page, "document.querySelectorAll('.leaflet-tile-loaded').length > 0")
     assert "在办案件" in page.inner_text("#cityops-kpi")
     page.screenshot(path=str(artifacts / "map-command.png"))
@@ -299,7 +300,12 @@ def test_api_docs_render_offline(server: str, browser: Browser, artifacts: Path)
     page.goto(f"{server}/docs")
     page.wait_for_selector(".swagger-ui .information-container .title", timeout=20_000)
     assert "cityops" in page.inner_text(".swagger-ui .information-container .title")
-    page.wait_for_selector(".opblock", timeout=10_000)
-    assert page.locator(".opblock").count() >= 30  # every operation is listed
+    page.wait_for_selector(".opblock-tag", timeout=10_000)
+    spec = page.evaluate("fetch('/openapi.json').then((r) => r.json())")
+    tags = {tag for path in spec["paths"].values() for operation in path.values() for tag in operation["tags"]}
+    wait_until(page, f"document.querySelectorAll('.opblock-tag').length === {len(tags)}")  # every tag, folded
+    page.click("#operations-tag-incidents")  # unfolded, a tag lists each of its operations
+    incidents = sum("incidents" in operation["tags"] for path in spec["paths"].values() for operation in path.values())
+    wait_until(page, f"document.querySelectorAll('.opblock').length === {incidents}")
     page.screenshot(path=str(artifacts / "api-docs.png"))
     view.assert_offline(server)
