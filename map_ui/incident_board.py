@@ -120,7 +120,7 @@ async def _board(request: Request, user: User, incident_id: int, **extra: Any) -
         "incident.html",
         user,
         incident=incident,
-        areas_json=json.dumps({"type": "FeatureCollection", "features": areas}, ensure_ascii=False),
+        areas={"type": "FeatureCollection", "features": areas},
         area_kinds=list(AreaKind),
         impact=effect,
         cases=cases,

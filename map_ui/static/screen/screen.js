@@ -163,14 +163,15 @@ function clearMap() {
   cases.clear(); forces.clear();
 }
 
-// ---- major incidents: their areas in the level's warning colour (红橙黄蓝), each named by its number --------
+// ---- major incidents: their areas in the level's warning colour (红橙黄蓝), each named by its title --------
+// (the title, not the INC- number: read across the room, the words say what and where; the colour says how grave)
 const LEVEL_COLOUR = {I: "#ff5a4e", II: "#ff8a1f", III: "#ffd21f", IV: "#4ea3ff"};
 map.createPane("screen-incidents").style.zIndex = 430;
 const incidentLayer = L.geoJSON(null, {
   pane: "screen-incidents",
   interactive: false,
   style: (feature) => ({color: LEVEL_COLOUR[feature.properties.level] || LEVEL_COLOUR.I, weight: 3, fillOpacity: 0.12}),
-  onEachFeature: (feature, layer) => layer.bindTooltip(`${feature.properties.code} ${feature.properties.title}`,
+  onEachFeature: (feature, layer) => layer.bindTooltip(C.escapeHtml(feature.properties.title),
                                                        {permanent: true, direction: "center", className: "screen-incident"}),
 }).addTo(map);
 async function loadIncidents() {

@@ -17,6 +17,9 @@ const AREA_STYLE = {
 };
 const CASE_COLOUR = { linked: "#b3261e", flagged: "#e07a00", proposed: "#0b5cad" };
 
+// Leaflet reads a string as HTML: what people typed (an area's label, a force's name) goes in as text
+const asText = (words) => document.createTextNode(words);
+
 function json(id) {
   const element = document.getElementById(id);
   return element ? JSON.parse(element.textContent) : null;
@@ -62,7 +65,7 @@ function drawBoard() {
   const areas = L.geoJSON(json("incident-areas"), {
     style: (feature) => AREA_STYLE[feature.properties.kind] || AREA_STYLE.perimeter,
     onEachFeature: (feature, layer) => layer.bindTooltip(
-      `${word(`incident.area.${feature.properties.kind}`)} ${feature.properties.label || ""}`),
+      asText(`${word(`incident.area.${feature.properties.kind}`)} ${feature.properties.label || ""}`)),
   }).addTo(map);
   L.marker(post, { title: word("incident.post_marker") }).addTo(map).bindTooltip(word("incident.post_marker"));
   for (const item of json("incident-cases") || []) {
@@ -79,7 +82,7 @@ function drawBoard() {
       if (!forces) return;
       L.geoJSON(forces, {
         pointToLayer: (feature, at) => L.circleMarker(at, { radius: 4, color: "#1b7a3a", weight: 1, fillOpacity: 0.9 }),
-        onEachFeature: (feature, layer) => layer.bindTooltip(feature.properties.name || ""),
+        onEachFeature: (feature, layer) => layer.bindTooltip(asText(feature.properties.name || "")),
       }).addTo(map);
     });
   const lon = document.getElementById("area-lon"), lat = document.getElementById("area-lat");
