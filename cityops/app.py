@@ -16,6 +16,7 @@ from map_ui.case_page import router as case_router
 from map_ui.field import router as field_router
 from map_ui.incident_board import router as incident_router
 from map_ui.incident_reports_board import router as incident_reports_router
+from map_ui.incident_resources_board import router as incident_resources_router
 from map_ui.incident_work_board import router as incident_work_router
 from map_ui.pages import add_page_handlers
 from map_ui.routes import router as map_router
@@ -43,6 +44,7 @@ def create_app(
         incident_router,
         incident_work_router,
         incident_reports_router,
+        incident_resources_router,
         field_router,
         screen_page_router,
     ):

@@ -44,6 +44,7 @@ from incidents.queries.resources import (
     RESOURCE_TYPE,
     RESOURCE_TYPES,
     SUMMARY,
+    TYPES_NAMED,
     UNIT,
 )
 from incidents.timeline import log
@@ -373,6 +374,21 @@ def _view(row: tuple[Any, ...]) -> dict[str, Any]:
         "allowed": _allowed(state),
         "messages": messages,
     }
+
+
+async def resource_types(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+    """The types a request may name, with their words and measure (a form's choices)."""
+    rows = await (await conn.execute(TYPES_NAMED)).fetchall()
+    return [
+        {"code": code, "name": name, "name_en": name_en, "measure": measure, "forces": capability is not None}
+        for code, name, name_en, measure, capability in rows
+    ]
+
+
+def side_moves(allowed: list[str], side: Side) -> list[str]:
+    """Of the moves a request's state allows, those ``side`` makes (the board shows the requester's, the
+    inbox the owner's)."""
+    return [action for action in allowed if MOVES[action].side is side]
 
 
 async def read_request(conn: psycopg.AsyncConnection, request_id: int) -> dict[str, Any]:

@@ -120,13 +120,18 @@ class LockedTask:
     code: str
 
 
+def answers_for(user: User, department: str | None, unit_id: int | None, force_id: int | None) -> bool:
+    """Whether ``user`` is the assignee's side: the department's liaison, a user of the unit, the force's user."""
+    if department is not None:
+        return user.department == department
+    if unit_id is not None:
+        return user.department is None and user.unit_id == unit_id
+    return force_id is not None and user.force_id == force_id
+
+
 def _may_move(user: User, task: LockedTask, units: list[int]) -> bool:
-    """The assignee side (the department's liaison, the unit's user, the force's user) or the command inside."""
-    if task.department is not None and user.department == task.department:
-        return True
-    if user.department is None and task.unit_id is not None and user.unit_id == task.unit_id:
-        return True
-    if task.force_id is not None and user.force_id == task.force_id:
+    """The assignee side or the command inside the incident."""
+    if answers_for(user, task.department, task.unit_id, task.force_id):
         return True
     return user.department is None and user.may(COMMAND) and user.unit_id in units
 
@@ -217,6 +222,7 @@ def _view(row: tuple[Any, ...]) -> dict[str, Any]:
         title,
         detail,
         department,
+        unit_id,
         unit_code,
         unit_name,
         force_id,
@@ -236,7 +242,7 @@ def _view(row: tuple[Any, ...]) -> dict[str, Any]:
     if department is not None:
         assignee = {"kind": "department", "name": department}
     elif unit_code is not None:
-        assignee = {"kind": "unit", "code": unit_code, "name": unit_name}
+        assignee = {"kind": "unit", "id": unit_id, "code": unit_code, "name": unit_name}
     else:
         assignee = {"kind": "force", "id": force_id, "code": force_code, "name": force_name}
     return {

@@ -142,12 +142,18 @@ def _refused(words: Catalogue, error: PlatformError) -> HTMLResponse:
 
 async def acted(request: Request, user: User, incident_id: int, action: Any) -> HTMLResponse:
     """Run ``action(conn)`` in one transaction and answer the board again, or the refusal in words."""
+    return await acted_then(request, action, lambda: _board(request, user, incident_id))
+
+
+async def acted_then(request: Request, action: Any, again: Callable[[], Awaitable[HTMLResponse]]) -> HTMLResponse:
+    """Run ``action(conn)`` in one transaction and answer the page ``again`` renders, or the refusal in words;
+    a stale version answers the page as it is now (409), said so."""
     words = Catalogue(language_of(request))
     try:
         async with scoped_connection(request) as conn, conn.transaction():
             await action(conn)
-    except StaleVersionError:  # someone else moved first: the board as it is now, said so
-        response = await _board(request, user, incident_id)
+    except StaleVersionError:  # someone else moved first: the page as it is now, said so
+        response = await again()
         response.status_code = 409
         response.headers["HX-Trigger"] = json.dumps(
             {"cityops:toast": {"text": words("incident.stale"), "kind": "error"}}
@@ -155,7 +161,7 @@ async def acted(request: Request, user: User, incident_id: int, action: Any) -> 
         return response
     except PlatformError as error:
         return _refused(words, error)
-    response = await _board(request, user, incident_id)
+    response = await again()
     response.headers["HX-Trigger"] = json.dumps({"cityops:toast": {"text": words("incident.done"), "kind": "ok"}})
     return response
 

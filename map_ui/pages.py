@@ -46,6 +46,7 @@ NAVIGATION = (
     ("/cases", "nav.cases", "cases:read"),
     ("/map", "nav.map", "cases:read"),
     ("/incidents", "nav.incidents", "incidents:read"),
+    ("/resource-requests", "nav.resource_requests", "incidents:command"),
     ("/map/worker", "nav.worker", "cases:report"),
     ("/field", "nav.field", "assignments:answer"),
     ("/map/planner", "nav.planner", "analytics:read"),
@@ -69,10 +70,10 @@ class PageForbidden(Exception):
 
 
 class PageAccess:
-    """A page's guard: the signed-in user holding ``permission``, with the request's scope set."""
+    """A page's guard: the signed-in user holding one of ``permissions``, with the request's scope set."""
 
-    def __init__(self, permission: str) -> None:
-        self.permission = permission
+    def __init__(self, *permissions: str) -> None:
+        self.permissions = permissions
 
     async def __call__(self, request: Request) -> User:
         """The user, or a redirect to sign in (no session), a 403 page (no permission), a 403 for a forged write."""
@@ -82,8 +83,8 @@ class PageAccess:
             raise SignInFirst(target)
         if forged_write(request):  # a form another site made the browser send
             raise ForbiddenError(f"a browser session's writes must carry the {WRITE_HEADER} header")
-        if not user.may(self.permission):
-            raise PageForbidden(self.permission)
+        if not any(user.may(permission) for permission in self.permissions):
+            raise PageForbidden(" | ".join(self.permissions))
         request.state.user = user
         request.state.scope = Scope.of(user)
         return user

@@ -842,8 +842,13 @@ INCIDENT_PAGES = (
             "alerts/{alert_id}/publish",
             "alerts/{alert_id}/update",
             "alerts/{alert_id}/cancel",
+            "tasks/{task_id}/moves",
+            "resources",
+            "resource-requests/{request_id}/{action}",
         )
     ),
+    ("GET", "/resource-requests"),
+    ("POST", "/resource-requests/{request_id}/{action}"),
 )
 
 
@@ -851,7 +856,7 @@ def incident_pages() -> dict[tuple[str, str], Call]:
     """Every incident page and form, called without a session (ids that need not exist: the login comes first)."""
 
     def request(verb: str, path: str) -> Request:
-        url = re.sub(r"\{\w+\}", "987654321", path)
+        url = re.sub(r"\{\w+\}", "987654321", path.replace("{action}", "offer"))
         return lambda p, c: (verb, url, {"data": {"version": "1"}} if verb == "POST" else {})
 
     return {(verb, path): Call(request(verb, path)) for verb, path in INCIDENT_PAGES}

@@ -25,8 +25,8 @@ INSERT INTO incident_task_update (task_id, state, note, media, actor) VALUES (%s
 """
 # the tasks of an incident, each with its assignee named and its updates (oldest first)
 LIST = """
-SELECT t.id, t.title, t.detail, t.department, u.code, u.name, t.force_id, f.code, f.name, t.priority, t.due_at,
-       t.state, t.blocked_reason, t.created_by, t.created_at, t.done_at, t.version,
+SELECT t.id, t.title, t.detail, t.department, t.unit_id, u.code, u.name, t.force_id, f.code, f.name, t.priority,
+       t.due_at, t.state, t.blocked_reason, t.created_by, t.created_at, t.done_at, t.version,
        t.state <> 'done' AND t.due_at < now() OR t.done_at > t.due_at,
        (SELECT coalesce(json_agg(json_build_object('state', p.state, 'note', p.note, 'media', p.media,
                                                    'actor', p.actor, 'at', p.at) ORDER BY p.id), '[]')
