@@ -6,6 +6,7 @@ phone, with nothing loaded from outside the platform and no script errors."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from pathlib import Path
 
@@ -92,3 +93,107 @@ def test_an_incident_lived_through_the_board(
     page.screenshot(path=str(artifacts / f"incident-board-{lang}-{size}.png"), full_page=True)
     watched.assert_offline(server)
     assert not [line for line in watched.console if "error" in line.lower()], watched.console
+
+
+def test_the_work_of_an_incident_in_the_browser(
+    browser: Browser,  # noqa: F811
+    server: str,
+    nanjing: Engine,
+    client: TestClient,
+    artifacts: Path,
+) -> None:
+    """The rest of a life, each person in their own browser: the commander (desk) blows the whistle and sets a
+    task; the summoned department's liaison (phone) reports in and moves the task to done; another district
+    answers a request for sandbags from its inbox while the command accepts, deploys and releases them; the
+    commander de-escalates, closes, and reads the after-action report."""
+    department = f"水务局{random.randint(1000, 9999)}"
+    names = {role: f"life-{role}-{uuid.uuid4().hex[:6]}" for role in ("commander", "liaison", "owner")}
+    with nanjing.begin() as conn:
+        create_user(conn, names["commander"], unit_code="320102", roles=["district"], password=PASSWORD, actor="t")
+        create_user(
+            conn,
+            names["liaison"],
+            unit_code="320102",
+            roles=["department_handler"],
+            password=PASSWORD,
+            actor="t",
+            department=department,
+        )
+        create_user(conn, names["owner"], unit_code="320104", roles=["district"], password=PASSWORD, actor="t")
+    opened = client.post(
+        "/api/v1/incidents",
+        json={
+            "title": "中山门隧道积水",
+            "class_code": "natural_disaster.rainstorm_flood",
+            "level": "III",
+            "lon": XUANWU[0],
+            "lat": XUANWU[1],
+            "areas": [{"kind": "perimeter", "buffer_m": 600, "lon": XUANWU[0], "lat": XUANWU[1]}],
+        },
+    )
+    assert opened.status_code == 201, opened.text
+    board = f"/incidents/{opened.json()['id']}"
+    commander = signed_in(browser, server, names["commander"], board, viewport=SIZES["desk"]).page
+
+    def submit(page: Page, form: str, done: str) -> None:
+        """Press the form's button and wait for the board htmx swaps in to show ``done`` (a JS condition)."""
+        page.click(f"{form} button[type=submit]")
+        wait_until(page, f"({done}) || !!document.querySelector('.toast.error')")
+        assert not page.locator(".toast.error").count(), page.inner_text("#toasts")
+
+    commander.fill("form[hx-post$='/summons'] input[name=departments]", department)
+    submit(commander, "form[hx-post$='/summons']", f"document.body.innerText.includes('{department}')")
+    liaison_view = signed_in(browser, server, names["liaison"], board, viewport=SIZES["phone"])
+    liaison = liaison_view.page
+    submit(liaison, "form[hx-post*='/report-in']", "document.body.innerText.includes('已报到')")
+
+    commander.reload()
+    wait_until(commander, "window.cityopsReady === true")
+    commander.fill("form[hx-post$='/tasks'] input[name=title]", "抽排隧道积水")
+    commander.fill("form[hx-post$='/tasks'] input[name=assignee]", department)
+    submit(commander, "form[hx-post$='/tasks']", "document.body.innerText.includes('抽排隧道积水')")
+    liaison.reload()
+    wait_until(liaison, "window.cityopsReady === true")
+    for state, word in (("acknowledged", "已接收"), ("in_progress", "处置中"), ("done", "已完成")):
+        liaison.click(f"form.task-moves button[value={state}]")
+        wait_until(liaison, f"!!document.querySelector('li.task-{state}') || !!document.querySelector('.toast.error')")
+        assert not liaison.locator(".toast.error").count(), liaison.inner_text("#toasts")
+        assert word in liaison.inner_text("li.task")
+    assert liaison.locator(".toast.ok").count() == 1  # each confirmation replaces the one before
+    liaison.screenshot(path=str(artifacts / "incident-task-done-phone.png"), full_page=True)
+
+    commander.select_option("form.resource-ask select[name=resource_type]", "sandbags")
+    commander.fill("form.resource-ask input[name=quantity]", "300")
+    commander.fill("form.resource-ask input[name=to_unit]", "320104")
+    submit(commander, "form.resource-ask", "!!document.querySelector('.resource-requests li')")
+    (request,) = client.get(f"/api/v1{board}/resources").json()["requests"]
+    owner = signed_in(browser, server, names["owner"], "/resource-requests", viewport=SIZES["desk"]).page
+
+    def answer(page: Page, url: str, state: str) -> None:
+        page.reload()
+        wait_until(page, "window.cityopsReady === true")
+        submit(page, f"form[hx-post='{url}']", f"document.body.innerText.includes('{state}')")
+
+    answer(owner, f"/resource-requests/{request['id']}/offer", "已响应")
+    answer(commander, f"{board}/resource-requests/{request['id']}/accept", "已确认")
+    answer(owner, f"/resource-requests/{request['id']}/commit", "已承诺")
+    answer(commander, f"{board}/resource-requests/{request['id']}/deploy", "已到场")
+    answer(commander, f"{board}/resource-requests/{request['id']}/release", "已释放")
+    answer(owner, f"/resource-requests/{request['id']}/return", "已归还")
+    owner.screenshot(path=str(artifacts / "resource-inbox-zh-CN.png"), full_page=True)
+
+    commander.reload()
+    wait_until(commander, "window.cityopsReady === true")
+    commander.select_option("form[hx-post$='/level'] select[name=level]", "IV")
+    submit(commander, "form[hx-post$='/level']", "document.querySelector('h1 .level-IV') !== null")
+    commander.fill("form[hx-post$='/close'] textarea[name=note]", "积水已排除")
+    submit(commander, "form[hx-post$='/close']", "!!document.getElementById('after-action')")
+    commander.screenshot(path=str(artifacts / "incident-closed-zh-CN.png"), full_page=True)
+    commander.click("#after-action")
+    commander.wait_for_load_state()
+    report_text = commander.inner_text("body")
+    assert department in report_text and "资源已释放" in report_text and "降级" in report_text
+    assert not re.search(r"\b(de_escalated|resource_\w+|task_moved)\b", report_text)  # words, not codes
+    state = client.get(f"/api/v1{board}").json()
+    assert state["state"] == "closed" and state["level"]["code"] == "IV"
+    liaison_view.assert_offline(server)

@@ -41,7 +41,10 @@ export function toast(text, kind = "info") {
   close.textContent = messages["toast.dismiss"];
   close.addEventListener("click", () => box.remove());
   box.append(body, close);
-  document.getElementById("toasts").append(box);
+  const shelf = document.getElementById("toasts");
+  // a confirmation replaces the one before (on a phone they stacked above the page's title); refusals stay
+  if (kind === "ok") shelf.querySelectorAll(".toast.ok").forEach((earlier) => earlier.remove());
+  shelf.append(box);
   // a refusal stays until read; a confirmation fades (the case card keeps its own line saying what was done)
   if (kind === "ok") setTimeout(() => box.remove(), 8000);
 }
