@@ -7,6 +7,7 @@ incident, the command allowed), and a street commanding only inside its street."
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from sqlalchemy import Engine, text
 
 from incidents.summons import escalate_once
 from tests.conftest import Caller, add_force
+from tests.test_dispatch import new_capability, responsible
+from tests.test_dispatch import report as dispatch_report
 from tests.test_incidents import open_incident, point_in, report
 
 STREET = "320102002"  # 梅园新村街道, 玄武区
@@ -234,6 +237,32 @@ def test_forces_held_by_an_incident_obey_unified_dispatch(client: TestClient, na
     assert client.get(forces).json()["forces"] == []  # closing released the rest
     retaken = client.post(f"/api/v1/incidents/{rival['id']}/forces", json={"force_ids": [held]})
     assert retaken.status_code == 201
+
+
+def test_the_sweeper_never_reoffers_a_force_an_incident_holds(client: TestClient, nanjing: Engine) -> None:
+    """An offer not accepted in time goes to the next candidate — never to a nearer force an incident holds."""
+    lon, lat = point_in(nanjing, STREET)
+    case = dispatch_report(client, lon, lat, nanjing)
+    _, own = responsible(nanjing, case)
+    capability = new_capability(nanjing)
+    first, _ = add_force(nanjing, own, [capability], at=(lon, lat))
+    held, _ = add_force(nanjing, own, [capability], at=(lon + 0.001, lat))  # nearer than the next
+    second, _ = add_force(nanjing, own, [capability], at=(lon + 0.003, lat))
+    incident = open_incident(client, areas=[{"kind": "perimeter", "units": [STREET]}])
+    assert client.post(f"/api/v1/incidents/{incident['id']}/forces", json={"force_ids": [held]}).status_code == 201
+    booked = client.post(f"/api/v1/cases/{case}/assignments", json={"force_ids": [first], "capabilities": [capability]})
+    assert booked.status_code == 201, booked.text
+    assignment = booked.json()["assignments"][0]["id"]
+    with nanjing.begin() as conn:  # the deadline passes (the service's sweeper runs every 5 s)
+        conn.execute(
+            text("UPDATE assignment SET accept_by = now() - interval '1 second' WHERE id = :a"), {"a": assignment}
+        )
+    deadline, items = time.monotonic() + 20, []
+    while time.monotonic() < deadline and len(items) < 2:
+        time.sleep(0.5)
+        items = client.get(f"/api/v1/cases/{case}/assignments").json()["items"]
+    assert [a["force_id"] for a in items] == [second, first]  # newest first: the held force was passed over
+    assert items[0]["assigned_by"] == "system:redispatch"
 
 
 def test_a_street_commands_only_inside_its_street(client: TestClient, caller: Caller, nanjing: Engine) -> None:

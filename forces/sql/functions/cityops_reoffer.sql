@@ -13,10 +13,14 @@ AS $function$
         FROM assignment a JOIN case_file e ON e.id = a.case_id WHERE a.id = released;
         SELECT array_agg(a.force_id) INTO tried FROM assignment a
         WHERE a.case_id = x.case_id AND a.release_reason IN ('accept_timeout', 'unable');
+        -- a force an active incident holds is its command's to assign (unified dispatch), never the sweeper's
+        tried := coalesce(tried, '{}') || coalesce((
+            SELECT array_agg(h.force_id) FROM incident_force h JOIN incident i ON i.id = h.incident_id
+            WHERE h.released_at IS NULL AND i.state = 'active'), '{}');
         IF x.closed_at IS NULL THEN
             SELECT r.force_id INTO pick
             FROM cityops_rank_forces(x.geom, x.responsible_unit_id, 1, x.capabilities, fresh_since, local_time,
-                                     coalesce(tried, '{}')) r
+                                     tried) r
             WHERE r.tier = 0;
             PERFORM FROM force f WHERE f.id = pick AND f.status = 'available' FOR UPDATE;
             IF FOUND THEN

@@ -7,7 +7,7 @@ AS $function$
     -- 统一调度: a force committed to an active incident goes to a case only by a user of the incident's
     -- commanding chain (its commanding unit or above); whoever else books it, by whatever path (dispatch,
     -- a borrowed force committed), is refused naming the incident. The sweeper's re-offer (system:
-    -- actors) passes: refusing it would abort the sweep round for every case
+    -- actors) passes: it never picks a held force (cityops_reoffer), and refusing would abort its round
     DECLARE
         held record;
     BEGIN
