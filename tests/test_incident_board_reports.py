@@ -24,7 +24,8 @@ from tests.test_work_pages import person, signed_in
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-def _open(commander: httpx.Client, title: str) -> str:
+def open_board(commander: httpx.Client, title: str) -> str:
+    """Open an incident from the list's form (a 400 m perimeter in 玄武区); its board's address."""
     opened = commander.post(
         "/incidents",
         data={
@@ -40,7 +41,8 @@ def _open(commander: httpx.Client, title: str) -> str:
     return opened.headers["HX-Redirect"]
 
 
-def _toast(answer: httpx.Response) -> dict[str, str]:
+def toast(answer: httpx.Response) -> dict[str, str]:
+    """The toast a form's answer asks the page to show (its words and kind)."""
     return json.loads(answer.headers["HX-Trigger"])["cityops:toast"]
 
 
@@ -57,7 +59,7 @@ def test_a_report_is_drafted_approved_by_another_and_issued_and_stale_or_own_app
 ) -> None:
     author = signed_in(server, person(nanjing, "320102", ["district"]))
     other = signed_in(server, person(nanjing, "320102", ["district"]))
-    board_url = _open(author, "中山门积水")
+    board_url = open_board(author, "中山门积水")
     incident_id = board_url.rsplit("/", 1)[1]
     board = author.get(board_url)
     assert board.status_code == 200 and "下一份首报应于" in board.text and "data-due=" in board.text
@@ -67,7 +69,7 @@ def test_a_report_is_drafted_approved_by_another_and_issued_and_stale_or_own_app
     assert report["figures"]["affected"] == 120 and report["author"] in drafted.text
     assert f"/sitreps/{report['id']}/approve" not in drafted.text  # the author is not offered approval
     own = author.post(f"{board_url}/sitreps/{report['id']}/approve", data={"version": report["version"]})
-    assert own.status_code == 403 and _toast(own)["kind"] == "error"
+    assert own.status_code == 403 and toast(own)["kind"] == "error"
     edited = other.post(
         f"{board_url}/sitreps/{report['id']}",
         data={
@@ -80,7 +82,7 @@ def test_a_report_is_drafted_approved_by_another_and_issued_and_stale_or_own_app
         f"{board_url}/sitreps/{report['id']}",
         data={**_report("first", "旧版本的修改"), "version": report["version"]},
     )
-    assert stale.status_code == 409 and "已为您重新载入" in _toast(stale)["text"]
+    assert stale.status_code == 409 and "已为您重新载入" in toast(stale)["text"]
     assert "已转移 30 人" in stale.text and "旧版本的修改" not in stale.text  # the board as it stands
     version = report["version"] + 1
     assert f"/sitreps/{report['id']}/approve" in other.get(board_url).text
@@ -102,7 +104,7 @@ def test_an_alert_is_composed_approved_published_updated_and_cancelled_from_the_
 ) -> None:
     author = signed_in(server, person(nanjing, "320102", ["district"]))
     other = signed_in(server, person(nanjing, "320102", ["district"]))
-    board_url = _open(author, "玄武湖暴雨内涝")
+    board_url = open_board(author, "玄武湖暴雨内涝")
     incident_id = board_url.rsplit("/", 1)[1]
     words = {
         "headline": "玄武湖周边暴雨内涝橙色预警",
@@ -121,7 +123,7 @@ def test_an_alert_is_composed_approved_published_updated_and_cancelled_from_the_
     (alert,) = client.get(f"/api/v1/incidents/{incident_id}/alerts").json()["alerts"]
     assert alert["state"] == "draft" and f"/alerts/{alert['id']}/approve" not in composed.text
     own = author.post(f"{board_url}/alerts/{alert['id']}/approve", data={"version": alert["version"]})
-    assert own.status_code == 403 and _toast(own)["kind"] == "error"
+    assert own.status_code == 403 and toast(own)["kind"] == "error"
     approved = other.post(f"{board_url}/alerts/{alert['id']}/approve", data={"version": alert["version"]})
     assert approved.status_code == 200 and "已审核" in approved.text
     published = author.post(f"{board_url}/alerts/{alert['id']}/publish")
@@ -155,7 +157,7 @@ def test_the_board_drafts_a_report_in_the_browser(
     commander = f"district-{uuid.uuid4().hex[:6]}"  # signs in at /login with the browser tests' password
     with nanjing.begin() as conn:
         create_user(conn, commander, unit_code="320102", roles=["district"], password=BROWSER_PASSWORD, actor="tests")
-    board_url = _open(signed_in(server, person(nanjing, "320102", ["district"])), "太平门燃气泄漏")
+    board_url = open_board(signed_in(server, person(nanjing, "320102", ["district"])), "太平门燃气泄漏")
     for lang in ("zh-CN", "en"):
         watched = browser_signed_in(
             browser, server, commander, f"{board_url}?lang={lang}", viewport={"width": 1920, "height": 1080}

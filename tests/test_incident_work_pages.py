@@ -6,37 +6,14 @@ each step a form post that answers with the page, as htmx swaps it."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
-import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.test_incidents import XUANWU
+from tests.test_incident_board_reports import open_board, toast
 from tests.test_work_pages import person, signed_in
-
-
-def _open(commander: httpx.Client) -> str:
-    opened = commander.post(
-        "/incidents",
-        data={
-            "title": "中山门内涝",
-            "class_code": "natural_disaster.rainstorm_flood",
-            "level": "IV",
-            "lon": XUANWU[0],
-            "lat": XUANWU[1],
-            "radius_m": 500,
-        },
-    )
-    assert opened.status_code == 204, opened.text
-    return opened.headers["HX-Redirect"]
-
-
-def _toast(answer: httpx.Response) -> str:
-    """The words of the refusal the page shows (htmx's toast event)."""
-    return str(json.loads(answer.headers["HX-Trigger"])["cityops:toast"]["text"])
 
 
 def _form_after(page: str, action: str) -> dict[str, str]:
@@ -49,7 +26,7 @@ def _form_after(page: str, action: str) -> dict[str, str]:
 def test_the_assignee_moves_a_task_on_the_board(server: str, nanjing: Engine, client: TestClient) -> None:
     water = f"水务局-{uuid.uuid4().hex[:6]}"
     commander = signed_in(server, person(nanjing, "320102", ["district"]))
-    board_url = _open(commander)
+    board_url = open_board(commander, "中山门内涝")
     incident_id = int(board_url.rsplit("/", 1)[1])
     assert commander.post(f"{board_url}/summons", data={"departments": water}).status_code == 200
     tasked = commander.post(f"{board_url}/tasks", data={"title": "抽排积水", "assignee": water, "due_minutes": 60})
@@ -63,7 +40,7 @@ def test_the_assignee_moves_a_task_on_the_board(server: str, nanjing: Engine, cl
     assert page.status_code == 200 and "签收" in page.text and f'hx-post="{moves}"' in page.text
     assert f'hx-post="{moves}"' not in other.get(board_url).text  # not theirs: no buttons
     refused = other.post(moves, data={"to": "acknowledged", **_form_after(page.text, moves)})
-    assert refused.status_code == 404 and "no task" in _toast(refused)  # not in their reach at all
+    assert refused.status_code == 404 and "no task" in toast(refused)["text"]  # not in their reach at all
     acknowledged = liaison.post(moves, data={"to": "acknowledged", **_form_after(page.text, moves)})
     assert acknowledged.status_code == 200 and "已接收" in acknowledged.text and "开始处置" in acknowledged.text
     stale = liaison.post(moves, data={"to": "in_progress", **_form_after(page.text, moves)})  # the old version
@@ -71,7 +48,7 @@ def test_the_assignee_moves_a_task_on_the_board(server: str, nanjing: Engine, cl
     started = liaison.post(moves, data={"to": "in_progress", **_form_after(acknowledged.text, moves)})
     assert started.status_code == 200 and "处置中" in started.text
     unexplained = liaison.post(moves, data={"to": "blocked", **_form_after(started.text, moves)})
-    assert unexplained.status_code == 422 and "needs a reason" in _toast(unexplained)
+    assert unexplained.status_code == 422 and "needs a reason" in toast(unexplained)["text"]
     blocked = liaison.post(moves, data={"to": "blocked", "reason": "泵车未到", **_form_after(started.text, moves)})
     assert blocked.status_code == 200 and "受阻：泵车未到" in blocked.text
     task = client.get(f"/api/v1/incidents/{incident_id}/tasks").json()["tasks"][0]
@@ -83,12 +60,12 @@ def test_another_district_answers_a_resource_request_from_its_inbox(
     server: str, nanjing: Engine, client: TestClient
 ) -> None:
     commander = signed_in(server, person(nanjing, "320102", ["district"]))
-    board_url = _open(commander)
+    board_url = open_board(commander, "中山门内涝")
     incident_id = int(board_url.rsplit("/", 1)[1])
     wrong = commander.post(
         f"{board_url}/resources", data={"resource_type": "sandbags", "quantity": 5, "to_unit": "999999"}
     )
-    assert wrong.status_code == 422 and "999999" in _toast(wrong)
+    assert wrong.status_code == 422 and "999999" in toast(wrong)["text"]
     asked = commander.post(
         f"{board_url}/resources",
         data={"resource_type": "sandbags", "quantity": 800, "to_unit": " 320104 ", "note": "堵口"},
