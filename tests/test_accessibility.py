@@ -48,6 +48,8 @@ PAGES = (
     ("/map", "commander"),
     ("/map/planner", "commander"),
     ("/screen", "commander"),
+    ("/incidents", "commander"),
+    ("/resource-requests", "commander"),
     ("/map/worker", "worker"),
     ("/field", "field"),
 )
