@@ -141,7 +141,11 @@ def served(
         yield base
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a request still hanging keeps uvicorn's graceful shutdown waiting
+            server.kill()
+            server.wait()
 
 
 def ensure_cases(engine: Engine, count: int, console: Console, *, prefix: str = "map", seed: int = 41) -> int:
