@@ -171,9 +171,11 @@ def test_the_work_of_an_incident_in_the_browser(
     owner = signed_in(browser, server, names["owner"], "/resource-requests", viewport=SIZES["desk"]).page
 
     def answer(page: Page, url: str, state: str) -> None:
+        """Press the move's button; wait for the request's own line (the summary's headers say 已释放 too)."""
         page.reload()
         wait_until(page, "window.cityopsReady === true")
-        submit(page, f"form[hx-post='{url}']", f"document.body.innerText.includes('{state}')")
+        line = ".resource-requests li" if url.startswith("/incidents") else ".resource-inbox tbody tr"
+        submit(page, f"form[hx-post='{url}']", f"document.querySelector('{line}')?.innerText.includes('{state}')")
 
     answer(owner, f"/resource-requests/{request['id']}/offer", "已响应")
     answer(commander, f"{board}/resource-requests/{request['id']}/accept", "已确认")
