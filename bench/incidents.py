@@ -260,6 +260,9 @@ def run(settings: StoreSettings, *, cases: int, forces: int, km2: float, rounds:
             httpx.Client(base_url=bare_base, timeout=60) as bare,
         ):
             incident = open_board(http, lon, lat, radius, case_ids)
+            with engine.connect() as conn:  # statistics of the steady state, not of the moment before the link
+                conn.execute(text("ANALYZE incident_case, incident_area, case_file, force_position"))
+                conn.commit()
             try:
                 ours, parts = board_ms(http, [f"/api/v1/incidents/{incident['id']}{p}" for p in PARTS], rounds)
                 minimal, bare_parts = board_ms(bare, [f"/board/{incident['id']}{p}" for p in PARTS], rounds)
