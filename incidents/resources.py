@@ -380,8 +380,7 @@ async def resource_types(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
     """The types a request may name, with their words and measure (a form's choices)."""
     rows = await (await conn.execute(TYPES_NAMED)).fetchall()
     return [
-        {"code": code, "name": name, "name_en": name_en, "measure": measure, "forces": capability is not None}
-        for code, name, name_en, measure, capability in rows
+        {"code": code, "name": name, "name_en": name_en, "measure": measure} for code, name, name_en, measure in rows
     ]
 
 

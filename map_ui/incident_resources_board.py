@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
 from command.users import User
-from incidents.command import COMMAND
 from incidents.lifecycle import read_incident
 from incidents.resources import (
     MAX_QUANTITY,
@@ -30,12 +29,11 @@ from incidents.resources import (
     side_moves,
 )
 from map_ui.incident_board import Commander, IncidentId, acted, acted_then
-from map_ui.pages import PageAccess, render
+from map_ui.pages import render
 from web.access import PUBLIC
 from web.deps import scoped_connection
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
-Owner = Annotated[User, Depends(PageAccess(COMMAND))]
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Action = Annotated[str, Path(pattern=f"^({'|'.join(MOVES)})$")]
 Quantity = Annotated[int | None, Form(ge=1, le=MAX_QUANTITY)]
@@ -88,7 +86,7 @@ async def _inbox(request: Request, user: User) -> HTMLResponse:
 
 
 @router.get("/resource-requests", response_class=HTMLResponse)
-async def inbox(request: Request, user: Owner) -> HTMLResponse:
+async def inbox(request: Request, user: Commander) -> HTMLResponse:
     """The requests asked of the user's unit (or below it), newest first, with the owner's answers."""
     return await _inbox(request, user)
 
@@ -96,7 +94,7 @@ async def inbox(request: Request, user: Owner) -> HTMLResponse:
 @router.post("/resource-requests/{request_id}/{action}", response_class=HTMLResponse)
 async def owner_move(
     request: Request,
-    user: Owner,
+    user: Commander,
     request_id: RequestId,
     action: Action,
     version: Annotated[int, Form(ge=1)],

@@ -3,7 +3,7 @@
 INCIDENT = "SELECT code, state, units FROM incident WHERE id = %s"
 RESOURCE_TYPE = "SELECT code, capability, measure FROM resource_type WHERE code = %s"
 RESOURCE_TYPES = "SELECT code FROM resource_type ORDER BY code"
-TYPES_NAMED = "SELECT code, name, name_en, measure, capability FROM resource_type ORDER BY code"
+TYPES_NAMED = "SELECT code, name, name_en, measure FROM resource_type ORDER BY code"
 UNIT = "SELECT id, ancestors || id, name FROM unit WHERE code = %s"
 REQUEST = """
 INSERT INTO resource_request (incident_id, resource_type, quantity, to_unit_id, to_units, needed_by, needed_at, note,
