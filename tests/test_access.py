@@ -48,6 +48,8 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
     "wall": "city",
 }
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
+# incident titles are shown on the Chinese wall, which the screen test holds to Chinese words only
+PLACE_WORDS = {"inside": "辖区内", "outside": "辖区外"}
 DEPARTMENT = "水务局"  # category 010101 (上水井盖) goes to 水务局 and 供水公司
 CATEGORY, OTHER_CATEGORY = "010101", "020106"
 CITY_BOX = "118.3,31.2,119.3,32.7"
@@ -172,7 +174,7 @@ def _incident(client: TestClient, nanjing: Engine, place: Place) -> str:
     offered by the place's district; the inside one has summoned the matrix's department."""
     if "resource_incident" not in place.extra:
         here = {"lon": place.lon, "lat": place.lat}
-        body = {"title": f"矩阵 {place.name}", "class_code": "accident.fire", "level": "IV", **here}
+        body = {"title": f"矩阵 {PLACE_WORDS[place.name]}", "class_code": "accident.fire", "level": "IV", **here}
         incident = client.post(
             "/api/v1/incidents", json={**body, "areas": [{"kind": "perimeter", "buffer_m": 30, **here}]}
         )
@@ -927,7 +929,7 @@ class IncidentReports:
         return self._approver
 
     def _open(self, p: Place, closed: bool) -> str:
-        body = {"title": f"矩阵 {p.name}", "class_code": "accident.fire", "level": "IV", "lon": p.lon, "lat": p.lat}
+        body = {"title": f"矩阵 {PLACE_WORDS[p.name]}", "class_code": "accident.fire", "level": "IV", "lon": p.lon, "lat": p.lat}
         incident = self.client.post("/api/v1/incidents", json=body).json()
         if p.name == "inside":  # the department's liaison sees the incidents that summoned 水务局
             with self.nanjing.begin() as conn:
