@@ -29,14 +29,17 @@ if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/nul
   apt_install python3-venv
 fi
 
-# printed reports (WeasyPrint: sitreps, after-action PDFs) need Pango and a font that has Chinese
+# printed reports (WeasyPrint: sitreps, after-action PDFs) need Pango and a font that has Chinese;
+# sensors publish to the platform's own MQTT broker (Mosquitto, started like the database)
 packages=()
-for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk; do
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk mosquitto; do
   if missing "$package"; then packages+=("$package"); fi
 done
 if [ ${#packages[@]} -gt 0 ]; then
-  echo "installing what printed reports need: ${packages[*]}…"
+  echo "installing what printed reports and sensors need: ${packages[*]}…"
   apt_install "${packages[@]}"
+  # the platform runs its own broker: not the package's system-wide one (as with PostgreSQL's cluster)
+  if [ -d /run/systemd/system ]; then $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi
 
 if [ "$dev" = true ]; then

@@ -1,0 +1,193 @@
+"""The platform's MQTT subscription: readings from ``cityops/<city>/sensors/<device>/obs``, QoS 1, a persistent session.
+
+paho-mqtt runs the connection in its own thread and hands each message to the event loop. Messages
+are gathered for at most ``batch_window_s`` (or ``batch_max`` readings), parsed, stored as one batch
+(``sensing.pipeline.Intake``) and only then acknowledged: a message is acknowledged once its readings
+are in the database (or refused and kept as a dead letter), so neither the platform stopping nor the
+broker restarting loses one. A redelivered message stores nothing twice (readings are unique per
+device and time). A batch the database refuses to take (it is down) is kept and tried again,
+unacknowledged, until it goes in.
+
+One subscriber runs at a time across processes (the loop's advisory lock): the session is the client
+id's, and two clients with one id would take it from each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+import structlog
+
+from sensing.ingest import dead_letters
+from sensing.pipeline import Intake
+from sensing.readings import Reading, Refusal, parse
+from sensing.settings import SensingSettings
+
+log = structlog.get_logger("cityops.mqtt")
+FIRST_WAIT_S = 1.0  # a round waits this long for a first message, then yields to the loop
+
+
+@dataclass(frozen=True)
+class Address:
+    """A broker and the login: from ``mqtt://user:password@host:port``."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    tls: bool
+
+    @classmethod
+    def of(cls, url: str) -> Address:
+        """Read a broker URL (``mqtts://`` for TLS; port 1883 or 8883 when none is given)."""
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or (8883 if tls else 1883),
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+            tls,
+        )
+
+
+@dataclass
+class Batch:
+    """Messages gathered for one store: their readings (indexed across the batch) and what to acknowledge."""
+
+    readings: list[Reading] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # each message's first record index
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    mids: list[int] = field(default_factory=list)
+    next_index: int = 0
+
+    def add(self, topic: str, payload: bytes, mid: int) -> None:
+        """Parse one message into the batch (the device is the topic's)."""
+        start = self.next_index
+        parts = topic.split("/")
+        device = parts[3] if len(parts) == 5 else None
+        if device:
+            readings, refused = parse(payload, device=device, first=start)
+        else:
+            wrong = Refusal(start, "malformed", f"topic {topic} is not cityops/<city>/sensors/<device>/obs")
+            readings, refused = [], [wrong]
+        self.next_index = start + max(1, len(readings) + len(refused))
+        self.starts.append(start)
+        self.messages.append((topic, payload))
+        self.mids.append(mid)
+        self.readings += readings
+        self.refused += refused
+
+    def letters(self, refused: list[Refusal]) -> list[tuple[str, Refusal, bytes]]:
+        """Each refusal with the topic and payload of the message it came from (for the dead letters)."""
+        letters = []
+        for refusal in refused:
+            topic, payload = self.messages[bisect.bisect_right(self.starts, refusal.index) - 1]
+            letters.append((topic, refusal, payload))
+        return letters
+
+
+class Subscriber:
+    """A persistent-session subscription whose messages wait in an asyncio queue until their batch is stored."""
+
+    def __init__(self, address: Address, settings: SensingSettings, city: str) -> None:
+        self.settings = settings
+        self.pattern = f"cityops/{city}/sensors/+/obs"
+        self.queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            clean_session=False,
+            protocol=paho.MQTTv311,
+            manual_ack=True,
+        )
+        if address.user:
+            self.client.username_pw_set(address.user, address.password)
+        if address.tls:
+            self.client.tls_set()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.connect_async(address.host, address.port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_connect(self, client: paho.Client, _data: object, _flags: object, reason: object, _props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("mqtt login refused", reason=str(reason))
+            return
+        client.subscribe(self.pattern, qos=1)
+        self._loop.call_soon_threadsafe(self.connected.set)
+        log.info("mqtt subscribed", topics=self.pattern)
+
+    def _on_disconnect(self, _client: paho.Client, _data: object, _flags: object, reason: object, _p: object) -> None:
+        self._loop.call_soon_threadsafe(self.connected.clear)
+        log.warning("mqtt connection lost; reconnecting", reason=str(reason))
+
+    def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, (message.topic, message.payload, message.mid))
+
+    def acknowledge(self, mids: list[int]) -> None:
+        """PUBACK each message of a stored batch."""
+        for mid in mids:
+            self.client.ack(mid, 1)
+
+    def close(self) -> None:
+        """Disconnect; the broker keeps the session and queues what arrives meanwhile."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Consumer:
+    """Rounds of the ``mqtt-ingest`` loop: gather one batch, store it, acknowledge it."""
+
+    def __init__(self, intake: Intake, address: Address, settings: SensingSettings, city: str) -> None:
+        self.intake, self.address, self.settings, self.city = intake, address, settings, city
+        self.subscriber: Subscriber | None = None
+        self.pending: Batch | None = None  # a batch the database did not take: tried again, unacknowledged
+
+    async def __call__(self) -> None:
+        """One round: (re)try the pending batch, else gather and store a new one."""
+        if self.subscriber is None:
+            self.subscriber = Subscriber(self.address, self.settings, self.city)
+        batch = self.pending or await self._gather(self.subscriber)
+        if batch is None:
+            return
+        self.pending = batch
+        outcome = await self.intake.take(batch.readings, batch.refused)
+        if outcome.refused:
+            async with self.intake.pool.connection() as conn:
+                await dead_letters(conn, "mqtt", batch.letters(outcome.refused))
+        self.pending = None
+        self.subscriber.acknowledge(batch.mids)
+
+    async def _gather(self, subscriber: Subscriber) -> Batch | None:
+        loop = asyncio.get_running_loop()
+        try:
+            first = await asyncio.wait_for(subscriber.queue.get(), FIRST_WAIT_S)
+        except TimeoutError:
+            return None
+        batch = Batch()
+        batch.add(*first)
+        deadline = loop.time() + self.settings.batch_window_s
+        while len(batch.readings) < self.settings.batch_max:
+            while not subscriber.queue.empty() and len(batch.readings) < self.settings.batch_max:
+                batch.add(*subscriber.queue.get_nowait())
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, 0.01))
+        return batch
+
+    def close(self) -> None:
+        """Leave the broker (the session stays with it)."""
+        if self.subscriber is not None:
+            self.subscriber.close()
+            self.subscriber = None
