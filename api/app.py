@@ -48,6 +48,7 @@ from api.routes import (
     route,
     screen,
     search,
+    sensors,
     stream,
     tiles,
     trends,
@@ -68,6 +69,9 @@ from forces.settings import ForceSettings
 from grid.hotspots import warm_up
 from grid.locate import Locator
 from incidents.summons import summons_loops
+from sensing.loops import sensing_loops
+from sensing.pipeline import Intake
+from sensing.settings import SensingSettings
 from spatial.database import Database
 from spatial.settings import StoreSettings
 from web.access import Scope, UserCache
@@ -106,6 +110,7 @@ def create_app(
     api: ApiSettings | None = None,
     force_settings: ForceSettings | None = None,
     loop_settings: LoopSettings | None = None,
+    sensing_settings: SensingSettings | None = None,
 ) -> FastAPI:
     """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
     store = store or StoreSettings()
@@ -117,6 +122,7 @@ def create_app(
     throttle = Throttle(api)  # built here so a malformed limit in the settings stops the start
     force_settings = force_settings or ForceSettings()
     loop_settings = loop_settings or LoopSettings()
+    sensing_settings = sensing_settings or SensingSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,11 +150,14 @@ def create_app(
             app.state.rules = await Rules.load(conn, app.state.calendar)
         check_queues(app.state.rules)
         app.state.loop_settings = loop_settings
+        app.state.sensing_settings = sensing_settings
+        app.state.sensor_intake = Intake(sensing_settings, "http")  # its devices' budgets are this process's
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
         loops = start(
             [
                 *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
                 *summons_loops(database, loop_settings),
+                *sensing_loops(database, store, sensing_settings),
             ],
             database.singleton,
         )
@@ -228,6 +237,7 @@ def create_app(
         alerts.router,
         incident_work.router,
         incident_resources.router,
+        sensors.router,
         queues.router,
         tiles.router,
         search.router,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.app import create_app as create_api
 from command.loop_settings import LoopSettings
 from forces.settings import ForceSettings
+from map_ui.alarms_page import router as alarms_router
 from map_ui.case_list import router as list_router
 from map_ui.case_page import router as case_router
 from map_ui.field import router as field_router
@@ -45,6 +46,7 @@ def create_app(
         incident_work_router,
         incident_reports_router,
         incident_resources_router,
+        alarms_router,
         field_router,
         screen_page_router,
     ):

@@ -21,16 +21,19 @@ import bench.cli
 import command.cli
 import forces.cli
 import grid.cli
+import sensing.cli
 import spatial.cli
 from fixtures.demo import living_demo
 from spatial.terminal import console, reported_errors, store
 
 app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, help="City operations platform.")
-load_app = typer.Typer(no_args_is_help=True, help="Import boundaries, historic events or a forces directory.")
-for verbs in (grid.cli.load, command.cli.load, forces.cli.load):
+load_app = typer.Typer(
+    no_args_is_help=True, help="Import boundaries, historic events, a forces directory or a sensor registry."
+)
+for verbs in (grid.cli.load, command.cli.load, forces.cli.load, sensing.cli.load):
     load_app.add_typer(verbs)
 app.add_typer(load_app, name="load")
-for verbs in (spatial.cli.app, grid.cli.app, forces.cli.app, command.cli.app, api.cli.app):
+for verbs in (spatial.cli.app, grid.cli.app, forces.cli.app, command.cli.app, sensing.cli.app, api.cli.app):
     app.add_typer(verbs)
 app.add_typer(bench.cli.app, name="bench")
 
@@ -85,32 +88,41 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
 
 @app.command()
 def worker() -> None:
-    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups, summons watch) apart from
-    the server."""
+    """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups, summons watch, MQTT
+    ingest, alarm filing, silence and rollups) apart from the server."""
     import asyncio
 
     from api.logs import configure_logging
     from api.run_as import drop_root
     from command.loop_settings import LoopSettings
-    from command.worker import work
+    from command.worker import Loop, work
     from forces.settings import ForceSettings
     from incidents.summons import summons_loops
+    from sensing.loops import sensing_loops
+    from sensing.settings import SensingSettings
+    from spatial.database import Database
     from web.settings import ApiSettings
 
     with reported_errors():
         settings = store()
         drop_root(settings)
         configure_logging(ApiSettings().log_json)
+        sensing = SensingSettings()
+
+        def more(database: Database, loops: LoopSettings) -> list[Loop]:
+            return [*summons_loops(database, loops), *sensing_loops(database, settings, sensing)]
+
         console.print("cityops worker: the background loops, each working here or in another process")
-        asyncio.run(work(settings, ForceSettings(), LoopSettings(), more=summons_loops))
+        asyncio.run(work(settings, ForceSettings(), LoopSettings(), more=more))
 
 
 @app.command()
 def up(host: HostOption = None, port: PortOption = None, history: HistoryOption = 100_000) -> None:
-    """First run and every run: database, schema, Nanjing demo, then serve and print the map URL."""
+    """First run and every run: database, MQTT broker, schema, Nanjing demo, then serve and print the map URL."""
     with reported_errors():
         settings = store()
         spatial.cli.prepared(settings)
+        sensing.cli.broker_ready(settings)
         living_demo(settings, history)
         from api.run_as import drop_root
 

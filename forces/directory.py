@@ -14,14 +14,12 @@ its position is its home, which does not go stale (migration 0019).
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import h3
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
@@ -31,6 +29,7 @@ from forces.queries.directory import MEMBERS, PLACE, UPSERT
 from forces.vocabulary import KINDS, ForceKind
 from spatial.audit import record
 from spatial.errors import InvalidInputError
+from spatial.point_file import point_of, read_points
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHIFT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -49,24 +48,6 @@ class DirectoryLoad:
     problems: list[str] = field(default_factory=list)
 
 
-def read_directory(path: Path) -> pd.DataFrame:
-    """The file as text columns (GeoJSON points become lon/lat)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    if suffix in (".geojson", ".json"):
-        frame = gpd.read_file(path)
-        if frame.crs is not None and frame.crs.to_epsg() != 4326:
-            frame = frame.to_crs(4326)
-        if not frame.geometry.is_empty.all() and set(frame.geom_type.dropna()) - {"Point"}:
-            raise InvalidInputError(f"{path.name}: forces are points (a starting position), not {set(frame.geom_type)}")
-        table = pd.DataFrame(frame.drop(columns="geometry")).fillna("").astype(str)
-        table["lon"] = [f"{p.x}" if p is not None and not p.is_empty else "" for p in frame.geometry]
-        table["lat"] = [f"{p.y}" if p is not None and not p.is_empty else "" for p in frame.geometry]
-        return table
-    raise InvalidInputError(f"{path.name}: a forces directory is .csv or .geojson")
-
-
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(";") if part.strip()]
 
@@ -81,19 +62,6 @@ def _shift(value: str) -> tuple[time | None, time | None]:
     if (h1, m1) == (h2, m2):
         raise ValueError(f"shift {value!r} starts and ends at the same time (leave it empty for always on duty)")
     return time(h1, m1), time(h2, m2)
-
-
-def _position(row: dict[str, str]) -> tuple[float, float] | None:
-    lon, lat = row.get("lon", ""), row.get("lat", "")
-    if not lon and not lat:
-        return None
-    try:
-        x, y = float(lon), float(lat)
-    except ValueError:
-        raise ValueError(f"lon/lat {lon!r}, {lat!r} are not numbers (give both or neither)") from None
-    if not (math.isfinite(x) and math.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
-        raise ValueError(f"lon/lat {lon}, {lat} are outside -180…180 / -90…90 (lon first)")
-    return x, y
 
 
 def _flag(value: str) -> bool:
@@ -163,7 +131,7 @@ def _row(
     if phone and not PHONE.match(phone):
         raise ValueError(f"contact_phone {phone!r} is not a phone number")
     start, end = _shift(row.get("shift", ""))
-    position = _position(row)
+    position = point_of(row)
     fixed_post = _flag(row.get("fixed_post", ""))
     if fixed_post and position is None:
         raise ValueError("a fixed-post force needs lon/lat: its post (depot, station) is its home")
@@ -193,7 +161,7 @@ def _json(rows: list[dict[str, Any]]) -> str:
 
 def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = False) -> DirectoryLoad:
     """Check the whole file, then write it in one transaction (audited as ``actor``)."""
-    table = read_directory(path)
+    table = read_points(path, "forces")
     result = DirectoryLoad(rows=len(table))
     with engine.begin() as conn:
         rows, result.problems = check_rows(conn, table)

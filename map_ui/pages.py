@@ -47,6 +47,7 @@ NAVIGATION = (
     ("/map", "nav.map", "cases:read"),
     ("/incidents", "nav.incidents", "incidents:read"),
     ("/resource-requests", "nav.resource_requests", "incidents:command"),
+    ("/alarms", "nav.alarms", "sensors:read"),
     ("/map/worker", "nav.worker", "cases:report"),
     ("/field", "nav.field", "assignments:answer"),
     ("/map/planner", "nav.planner", "analytics:read"),

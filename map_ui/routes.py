@@ -90,7 +90,7 @@ PAGES = {
         "cityopsCommand",
         (Tier.CITY, Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID),
         "nav.map",
-        (*MAP_MESSAGES, "command.", "error.", "time."),
+        (*MAP_MESSAGES, "command.", "error.", "time.", "sensors."),
     ),
     "/map/worker": Page(
         "cases:report",
@@ -141,6 +141,7 @@ def _options(
         "analytics": user.may("analytics:read"),
         "locate": user.may("locate:use"),
         "decide": user.may("proposals:decide"),
+        "sensors": page.script == "command" and user.may("sensors:read"),
     }
 
 

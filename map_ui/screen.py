@@ -33,7 +33,12 @@ async def wall(request: Request) -> Response:
     west, south, east, north = tuple(row[:4]) if row and row[0] is not None else NANJING_BOUNDS
     unit_name = row[4] if row else user.unit_code
     words = Catalogue(language_of(request))
-    options = {"bounds": [[south, west], [north, east]], "forces": user.may("forces:read"), "days": DAYS}
+    options = {
+        "bounds": [[south, west], [north, east]],
+        "forces": user.may("forces:read"),
+        "sensors": user.may("sensors:read"),
+        "days": DAYS,
+    }
     return render(
         request,
         "screen.html",

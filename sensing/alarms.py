@@ -77,6 +77,7 @@ async def judge_areas(conn: psycopg.AsyncConnection, devices: list[int]) -> tupl
     raised: list[int] = []
     cleared: list[int] = []
     async with conn.transaction():
+        await conn.execute(CITY_SCOPE)  # the system judges the whole neighbourhood, whoever's reading turned
         rules = await (await conn.execute(AREA_RULES, (devices,))).fetchall()
         for rule_id, kind, k, ring, cells in rules:
             neighbourhood = sorted({n for cell in cells for n in h3.grid_disk(h3.int_to_str(cell), ring)})

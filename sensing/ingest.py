@@ -21,7 +21,7 @@ from sensing.settings import SensingSettings
 
 INGEST = """
 SELECT refused_at, refused_why, stored, duplicates, late, raised, cleared, turned
-FROM cityops_ingest_readings(%s::text[], %s::timestamptz[], %s::float8[], %s::text[], %s, %s, %s)
+FROM cityops_ingest_readings(%s::text[], %s::timestamptz[], %s::float8[], %s::text[], %s, %s, %s, %s)
 """
 PARTITIONS = "SELECT created, dropped FROM cityops_observation_partitions(%s)"
 COUNT = """
@@ -35,7 +35,7 @@ SELECT %s, topic, reason, detail, payload FROM unnest(%s::text[], %s::text[], %s
     AS d(topic, reason, detail, payload)
 """
 REASONS = {  # what each refusal code tells the sender to fix
-    "unknown_device": "no such device in the registry (register it first)",
+    "unknown_device": "no such device in the registry, or not in your jurisdiction (register it first)",
     "retired": "the device is retired",
     "no_time": "the reading has no time",
     "not_a_number": "the value is not a finite number",
@@ -104,12 +104,14 @@ async def store(
     settings: SensingSettings,
     *,
     whole: bool = False,
+    scope: int | None = None,
     received: datetime | None = None,
 ) -> Outcome:
     """Store a batch in one transaction (making a missing day's partition once) and say what happened.
 
     The refusals come back by the readings' own ``index``. ``whole``: a batch with any refusal is rolled
     back entirely and nothing is stored (an HTTP gateway fixes its rows and sends the batch again).
+    ``scope``: the sender's unit; devices outside it are unknown to it.
     """
     if not readings:
         return Outcome()
@@ -122,6 +124,7 @@ async def store(
         received,
         settings.clock_skew,
         settings.retention,
+        scope,
     )
     for attempt in (1, 2):
         try:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 import structlog
+from psycopg_pool import AsyncConnectionPool
 
 from sensing.ingest import dead_letters
 from sensing.pipeline import Intake
@@ -103,7 +104,7 @@ class Subscriber:
         self._loop = asyncio.get_running_loop()
         self.client = paho.Client(
             paho.CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            client_id=f"{settings.mqtt_client_id}-{city}",  # a city's own session: one broker may serve several
             clean_session=False,
             protocol=paho.MQTTv311,
             manual_ack=True,
@@ -148,23 +149,32 @@ class Subscriber:
 class Consumer:
     """Rounds of the ``mqtt-ingest`` loop: gather one batch, store it, acknowledge it."""
 
-    def __init__(self, intake: Intake, address: Address, settings: SensingSettings, city: str) -> None:
-        self.intake, self.address, self.settings, self.city = intake, address, settings, city
+    def __init__(
+        self, pool: AsyncConnectionPool, intake: Intake, address: Address, settings: SensingSettings, city: str
+    ) -> None:
+        self.pool, self.intake, self.address, self.settings, self.city = pool, intake, address, settings, city
         self.subscriber: Subscriber | None = None
         self.pending: Batch | None = None  # a batch the database did not take: tried again, unacknowledged
 
     async def __call__(self) -> None:
-        """One round: (re)try the pending batch, else gather and store a new one."""
+        """One round: (re)try the pending batch, else gather and store a new one. Cancelled (the process
+        stops, or the loop's lock is lost), it leaves the broker: what it had not acknowledged comes again."""
+        try:
+            await self._round()
+        except asyncio.CancelledError:
+            self.close()
+            raise
+
+    async def _round(self) -> None:
         if self.subscriber is None:
             self.subscriber = Subscriber(self.address, self.settings, self.city)
         batch = self.pending or await self._gather(self.subscriber)
         if batch is None:
             return
         self.pending = batch
-        outcome = await self.intake.take(batch.readings, batch.refused)
-        if outcome.refused:
-            async with self.intake.pool.connection() as conn:
-                await dead_letters(conn, "mqtt", batch.letters(outcome.refused))
+        async with self.pool.connection() as conn:
+            outcome = await self.intake.take(conn, batch.readings, batch.refused)
+            await dead_letters(conn, "mqtt", batch.letters(outcome.refused))
         self.pending = None
         self.subscriber.acknowledge(batch.mids)
 
@@ -187,7 +197,8 @@ class Consumer:
         return batch
 
     def close(self) -> None:
-        """Leave the broker (the session stays with it)."""
+        """Leave the broker (the session stays with it); unacknowledged messages are forgotten here."""
         if self.subscriber is not None:
             self.subscriber.close()
             self.subscriber = None
+        self.pending = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from sensing.alarms import judge_areas
 from sensing.ingest import DeviceThrottle, Outcome, count_refusals, store
@@ -32,30 +31,34 @@ async def announce(conn: psycopg.AsyncConnection, alarm_ids: Iterable[int]) -> N
 class Intake:
     """A process's intake of readings on one channel (``mqtt`` or ``http``), with its devices' budgets."""
 
-    def __init__(self, pool: AsyncConnectionPool, settings: SensingSettings, channel: str) -> None:
-        self.pool = pool
+    def __init__(self, settings: SensingSettings, channel: str) -> None:
         self.settings = settings
         self.channel = channel
         self.throttle = DeviceThrottle(settings.device_per_minute, settings.device_burst)
 
-    async def take(self, readings: list[Reading], refused: Sequence[Refusal] = (), *, whole: bool = False) -> Outcome:
+    async def take(
+        self,
+        conn: psycopg.AsyncConnection,
+        readings: list[Reading],
+        refused: Sequence[Refusal] = (),
+        *,
+        whole: bool = False,
+        scope: int | None = None,
+    ) -> Outcome:
         """Store ``readings`` (``refused``: what parsing refused already, counted with the rest).
 
-        ``whole``: any refusal refuses the batch and nothing is stored (HTTP). Refusals are counted either way.
+        ``whole``: any refusal refuses the batch and nothing is stored (HTTP). ``scope``: the sender's unit
+        (HTTP; the broker's access list guards MQTT). Refusals are counted either way.
         """
         kept, throttled = self.throttle.split(readings)
         before = [*refused, *throttled]
-        async with self.pool.connection() as conn:
-            if whole and before:
-                outcome = Outcome()
-            else:
-                outcome = await store(conn, kept, self.settings, whole=whole)
-            outcome.refused = sorted([*before, *outcome.refused], key=lambda refusal: refusal.index)
-            if whole and outcome.refused:
-                outcome.stored = outcome.duplicates = outcome.late = 0
-            area_raised, area_cleared = await judge_areas(conn, outcome.turned)
-            outcome.raised += area_raised
-            outcome.cleared += area_cleared
-            await announce(conn, [*outcome.raised, *outcome.cleared])
-            await count_refusals(conn, self.channel, outcome.reasons())
+        outcome = Outcome() if whole and before else await store(conn, kept, self.settings, whole=whole, scope=scope)
+        outcome.refused = sorted([*before, *outcome.refused], key=lambda refusal: refusal.index)
+        if whole and outcome.refused:
+            outcome.stored = outcome.duplicates = outcome.late = 0
+        area_raised, area_cleared = await judge_areas(conn, outcome.turned)
+        outcome.raised += area_raised
+        outcome.cleared += area_cleared
+        await announce(conn, [*outcome.raised, *outcome.cleared])
+        await count_refusals(conn, self.channel, outcome.reasons())
         return outcome

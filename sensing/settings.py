@@ -18,7 +18,9 @@ class SensingSettings(BaseSettings):
         default=None,
         description="mqtt://user:password@host:port of an external broker; unset: the platform's own Mosquitto.",
     )
-    mqtt_client_id: str = Field(default="cityops-ingest", description="The subscriber's persistent session.")
+    mqtt_client_id: str = Field(
+        default="cityops-ingest", description="The subscriber's persistent session (the city's name is appended)."
+    )
     reading_retention_days: int = Field(default=30, ge=1, le=3650, description="Days of raw readings kept.")
     reading_clock_skew_s: int = Field(default=120, ge=0, le=3600, description="How far ahead a reading may be stamped.")
     batch_window_s: float = Field(default=0.2, gt=0, le=10, description="Readings wait at most this long for a batch.")

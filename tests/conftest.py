@@ -36,6 +36,7 @@ from forces.demo import generate_directory
 from forces.directory import load_directory
 from forces.positions import CELL_RESOLUTION
 from grid.load import load_manifest
+from sensing.broker import EmbeddedBroker
 from spatial.db import make_engine
 from spatial.embedded import EmbeddedCluster, free_port
 from spatial.migrate import upgrade
@@ -292,6 +293,48 @@ def add_force(
                 {"id": force_id, "lon": at[0], "lat": at[1], "cell": cell, "at": fixed_at or datetime.now(UTC)},
             )
     return force_id, code
+
+
+SENSOR_SQL = """
+INSERT INTO sensor (code, kind, name, geom, cell, unit_id, units, department, asset)
+SELECT :code, :kind, :name, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :cell, u.id, u.ancestors || u.id, :department,
+       :asset
+FROM unit u
+WHERE u.code = :unit OR (CAST(:unit AS text) IS NULL AND u.tier = 'grid'
+                         AND ST_Covers(u.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)))
+ORDER BY u.id LIMIT 1
+RETURNING id
+"""
+
+
+def add_sensor(
+    engine: Engine,
+    kind: str,
+    at: tuple[float, float],
+    *,
+    unit: str | None = None,
+    department: str | None = "水务局",
+    asset: str | None = "测试河段",
+) -> str:
+    """A sensor of ``kind`` standing at ``at`` (lon, lat), owned by ``unit`` or the grid there; its code."""
+    code = f"S-{uuid.uuid4().hex[:10]}"
+    cell = h3.str_to_int(h3.latlng_to_cell(at[1], at[0], 9))
+    with engine.begin() as conn:
+        conn.execute(
+            text(SENSOR_SQL),
+            {"code": code, "kind": kind, "name": f"测试{kind}", "lon": at[0], "lat": at[1], "cell": cell,
+             "unit": unit, "department": department, "asset": asset},
+        ).scalar_one()  # fmt: skip
+    return code
+
+
+@pytest.fixture(scope="session")
+def broker(nanjing_settings: StoreSettings) -> Iterator[EmbeddedBroker]:
+    """The platform's own Mosquitto for the suite, under the suite's data directory; stopped at the end."""
+    embedded = EmbeddedBroker(nanjing_settings)
+    embedded.start()
+    yield embedded
+    embedded.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, text
 
 from api.openapi import api_routes
 from command.users import create_api_key, create_user
-from tests.conftest import Caller, add_force, void_open_cases
+from tests.conftest import Caller, add_force, add_sensor, void_open_cases
 
 PASSWORD = "matrix password 1234"
 ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
@@ -46,6 +46,7 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
     "tracker": "street",
     "field_force": "grid",
     "wall": "city",
+    "sensor_gateway": "district",
 }
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 # incident titles are shown on the Chinese wall, which the screen test holds to Chinese words only
@@ -161,6 +162,22 @@ def _assignment(nanjing: Engine, case_id: str, force_id: int) -> int:
         ).scalar_one()
 
 
+def _alarm(nanjing: Engine, place: Place) -> str:
+    """A raised area alarm at the place's sensor (a fresh area cell each time: alarms are one per area)."""
+    with nanjing.begin() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "INSERT INTO sensor_alarm (rule_id, area_cell, kind, geom, units, value, raised_at) "
+                    "SELECT r.id, :cell, r.kind, s.geom, s.units, 3, now() FROM sensor_rule r, sensor s "
+                    "WHERE r.kind = 'water_level' AND r.rule = 'area' AND r.sensor_id IS NULL AND s.code = :code "
+                    "RETURNING id"
+                ),
+                {"cell": uuid.uuid4().int >> 72, "code": place.extra["sensor"]},
+            ).scalar_one()
+        )
+
+
 def _request(nanjing: Engine, case_id: str, force_id: int) -> int:
     with nanjing.begin() as conn:
         return conn.execute(
@@ -244,6 +261,8 @@ def places(client: TestClient, nanjing: Engine) -> dict[str, Place]:
         place.extra["assignment"] = str(_assignment(nanjing, place.case_id, _force(nanjing, place)[0]))
         place.extra["request_in"] = str(_request(nanjing, place.case_id, _third_force(nanjing, place)))
         place.extra["request_out"] = str(_request(nanjing, third_case, _force(nanjing, place)[0]))
+        place.extra["sensor"] = add_sensor(nanjing, "water_level", (place.lon, place.lat))
+        place.extra["alarm"] = _alarm(nanjing, place)
     return {"inside": inside, "outside": outside}
 
 
@@ -273,7 +292,8 @@ class Call:
     """How to call one endpoint for a place, what success is, and what being outside the caller's reach does.
 
     ``outside``: "none" (no jurisdiction involved), "hidden" (404, as if absent), "refused" (403),
-    "filtered" (success, but the place's resource is left out of the answer).
+    "filtered" (success, but the place's resource is left out of the answer), "unknown" (422: a batch
+    naming what the caller cannot see is refused by index, as if it did not exist).
     """
 
     request: Request
@@ -735,6 +755,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
         ),  # no such proposal: 404 for whoever may decide
         **reports.calls(),
         **incident_calls(reports),
+        **sensing_calls(nanjing, box),
         ("POST", "/api/v1/incidents/{incident_id}/resources"): Call(
             lambda p, c: (
                 "POST",
@@ -864,6 +885,50 @@ def incident_pages() -> dict[tuple[str, str], Call]:
     return {(verb, path): Call(request(verb, path)) for verb, path in INCIDENT_PAGES}
 
 
+def sensing_calls(nanjing: Engine, box: Callable[[Place], str]) -> dict[tuple[str, str], Call]:
+    """The sensing endpoints: a gateway's batch, sensors and their readings, alarms and their moves."""
+
+    def reading(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        body = [{"device": p.extra["sensor"], "t": datetime.now(UTC).isoformat(), "v": 1.5}]
+        return "POST", "/api/v1/observations", {"json": body}
+
+    def alarm_move(action: str) -> Request:
+        def call(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            alarm = _alarm(nanjing, p) if c["fresh"] else p.extra["alarm"]
+            return "POST", f"/api/v1/alarms/{alarm}/{action}", {"json": {"version": 1, "note": "已处置"}}
+
+        return call
+
+    def has(key: str, items: str, field: str) -> Callable[[httpx.Response, Place], bool]:
+        return lambda r, p: any(str(item[field]) == p.extra[key] for item in r.json()[items])
+
+    def sensor_url(tail: str) -> Callable[[Place], str]:
+        return lambda p: f"/api/v1/sensors/{p.extra['sensor']}{tail}"
+
+    return {
+        ("POST", "/api/v1/observations"): Call(reading, outside="unknown"),
+        ("GET", "/api/v1/sensors"): Call(
+            lambda p, c: ("GET", "/api/v1/sensors", {"params": {"bbox": box(p)}}),
+            outside="filtered",
+            present=has("sensor", "features", "id"),
+        ),
+        ("GET", "/api/v1/sensors/{code}"): Call(lambda p, c: ("GET", sensor_url("")(p), {}), outside="hidden"),
+        ("GET", "/api/v1/sensors/{code}/readings"): Call(
+            lambda p, c: ("GET", sensor_url("/readings")(p), {}), outside="hidden"
+        ),
+        ("GET", "/api/v1/alarms"): Call(
+            lambda p, c: ("GET", "/api/v1/alarms", {"params": {"limit": 5000}}),
+            outside="filtered",
+            present=has("alarm", "items", "id"),
+        ),
+        ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): Call(
+            alarm_move("acknowledge"), outside="hidden", fresh=True
+        ),
+        ("POST", "/api/v1/alarms/{alarm_id}/close"): Call(alarm_move("close"), outside="hidden", fresh=True),
+        ("GET", "/api/v1/sensing/refusals"): Call(lambda p, c: ("GET", "/api/v1/sensing/refusals", {})),
+    }
+
+
 def incident_calls(reports: IncidentReports) -> dict[tuple[str, str], Call]:
     """The core incident routes. Reading follows the incident's reach (hidden outside); commanding is scoped
     to the commanding chain, which tests/test_incidents.py covers tier by tier, so here each commanding route
@@ -929,7 +994,13 @@ class IncidentReports:
         return self._approver
 
     def _open(self, p: Place, closed: bool) -> str:
-        body = {"title": f"矩阵 {PLACE_WORDS[p.name]}", "class_code": "accident.fire", "level": "IV", "lon": p.lon, "lat": p.lat}
+        body = {
+            "title": f"矩阵 {PLACE_WORDS[p.name]}",
+            "class_code": "accident.fire",
+            "level": "IV",
+            "lon": p.lon,
+            "lat": p.lat,
+        }
         incident = self.client.post("/api/v1/incidents", json=body).json()
         if p.name == "inside":  # the department's liaison sees the incidents that summoned 水务局
             with self.nanjing.begin() as conn:
@@ -1079,7 +1150,8 @@ def expected(rule: str, role: str | None, perms: dict[str, set[str]], place: str
     reaches = place == "inside" or ROLE_UNIT[role] == "city" or call.outside == "none"
     if reaches:
         return call.success, True
-    return {"hidden": (404, False), "refused": (403, False), "filtered": (call.success, False)}[call.outside]
+    outcomes = {"hidden": (404, False), "refused": (403, False), "filtered": (call.success, False)}
+    return {**outcomes, "unknown": (422, False)}[call.outside]
 
 
 def test_every_endpoint_every_role_inside_and_outside(

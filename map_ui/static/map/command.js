@@ -52,6 +52,7 @@ window.cityopsCommand = function (map, options) {
 
   C.fit(map, options);
   var control = L.control.layers(null, null, {collapsed: false}).addTo(map);
+  map.cityopsLayers = control;  // the page's extensions (sensors.js) add their overlays here
   var caseLayer = L.layerGroup().addTo(map), countLayer = L.layerGroup().addTo(map);
   var caseHexes = L.geoJSON(null, {style: hexStyle("cases"), onEachFeature: hexTip("cases")});
   var forceLayer = L.layerGroup(), labelLayer = L.layerGroup().addTo(map);

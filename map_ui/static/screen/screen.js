@@ -181,6 +181,25 @@ async function loadIncidents() {
   window.cityopsScreenIncidents = areas.features.length;
 }
 
+// ---- sensors in alarm: a red triangle each (cases are circles, forces squares), read again every SENSORS_EVERY_MS ----
+// (bounded: at most MAX_SENSOR_ALARMS; the legend counts them; an alarm that filed a case is on the map as that case too)
+const SENSORS_EVERY_MS = 15000;
+const MAX_SENSOR_ALARMS = 1000;
+map.createPane("screen-sensors").style.zIndex = 435;
+const sensorLayer = L.layerGroup().addTo(map);
+async function loadSensorAlarms() {
+  if (!OPTIONS.sensors) return;
+  const found = await C.getJson(`/api/v1/sensors?condition=alarm&limit=${MAX_SENSOR_ALARMS}`);
+  sensorLayer.clearLayers();
+  for (const feature of found.features) {
+    const [lon, lat] = feature.geometry.coordinates;
+    L.marker([lat, lon], {pane: "screen-sensors", interactive: false, keyboard: false,
+      icon: L.divIcon({className: "screen-sensor", iconSize: null})}).addTo(sensorLayer);
+  }
+  document.getElementById("screen-sensor-alarms").textContent = C.number(found.features.length);
+  window.cityopsScreenSensorAlarms = found.features.length;
+}
+
 async function loadMap() {
   const picture = await C.getJson(`/api/v1/screen/map?cases=${MAX_CASES}&forces=${OPTIONS.forces ? MAX_FORCES : 0}`);
   loadIncidents().catch(failed);
@@ -412,7 +431,7 @@ function watchStream() {
 async function firstPicture() {
   for (;;) {
     try {
-      await Promise.all([loadFigures(), loadMap(), loadTicker()]);
+      await Promise.all([loadFigures(), loadMap(), loadTicker(), loadSensorAlarms()]);
       return;
     } catch (error) {
       failed(error);
@@ -425,6 +444,7 @@ async function start() {
   tick();
   setInterval(tick, 1000);
   setInterval(restyleOverdue, 60000);
+  every(SENSORS_EVERY_MS, loadSensorAlarms);
   watchStream();
   await Promise.all([firstPicture(), outlinesIn]);
   requestAnimationFrame(() => {

@@ -1,11 +1,12 @@
-CREATE OR REPLACE FUNCTION public.cityops_ingest_readings(codes text[], ats timestamp with time zone[], vals double precision[], units text[], received timestamp with time zone, ahead interval, keep interval)
+CREATE OR REPLACE FUNCTION public.cityops_ingest_readings(codes text[], ats timestamp with time zone[], vals double precision[], units text[], received timestamp with time zone, ahead interval, keep interval, scope bigint)
  RETURNS TABLE(refused_at integer[], refused_why text[], stored integer, duplicates integer, late integer, raised bigint[], cleared bigint[], turned bigint[])
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
  SET client_min_messages TO 'warning'
 AS $function$
-    -- One batch of readings, in one transaction: each reading judged (unknown or retired device, not a
+    -- One batch of readings, in one transaction: each reading judged (unknown, outside the sender's `scope`
+    -- (a unit; NULL: the broker's, whose access list is the control) or retired device, not a
     -- number, stamped in the future or before retention, a unit other than the kind's, outside the kind's
     -- physical range: a fault of the device, never an alarm), stored once per device and time, and the
     -- newest of each device moved into its status only when newer than what is there (late readings are
@@ -42,7 +43,7 @@ AS $function$
                     WHEN r.u IS NOT NULL AND k.senml_unit IS NOT NULL AND r.u <> k.senml_unit THEN 'wrong_unit'
                     WHEN r.v < k.physical_min OR r.v > k.physical_max THEN 'out_of_range' END
         FROM unnest(codes, ats, vals, units) WITH ORDINALITY AS r(code, at, v, u, i)
-        LEFT JOIN sensor s ON s.code = r.code
+        LEFT JOIN sensor s ON s.code = r.code AND (scope IS NULL OR s.units @> ARRAY[scope])
         LEFT JOIN sensor_kind k ON k.code = s.kind;
 
         refused_at := ARRAY(SELECT b.i FROM reading_batch b WHERE b.why IS NOT NULL ORDER BY b.i);
@@ -161,5 +162,5 @@ AS $function$
                         WHERE a.id = ANY(raised || cleared) AND r.rule = 'threshold');
         RETURN NEXT;
     END $function$;
-REVOKE ALL ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval) TO cityops_api;
+REVOKE ALL ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval,bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval,bigint) TO cityops_api;

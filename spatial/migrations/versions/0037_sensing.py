@@ -61,7 +61,7 @@ RULES = [
     ("strain", "threshold", "结构应变超限", "Strain beyond the design limit", "II", 1500, 1200, 60, None, None, None),
     ("noise", "threshold", "持续噪声超标", "Noise above the limit for 10 minutes", "IV", 70, 65, 600, None, None, None),
     ("pm25", "threshold", "颗粒物持续超标", "PM2.5 high for 30 minutes", "IV", 150, 115, 1800, None, None, None),
-    ("streetlight_power", "threshold", "路灯不亮", "Street light out", "IV", 5, 20, 300, None, None, None),
+    ("streetlight_power", "threshold", "路灯断电", "Street light without power", "IV", 2, 6, 300, None, None, None),
 ]
 
 
@@ -83,7 +83,7 @@ def upgrade() -> None:
         senml_unit text,
         physical_min float8 NOT NULL,
         physical_max float8 NOT NULL CHECK (physical_min < physical_max),
-        category_code varchar(16) REFERENCES category (code),
+        category_code varchar(16),  -- a category of the loaded taxonomy (loaded after the schema: no foreign key)
         per_minute integer NOT NULL CHECK (per_minute > 0)
     );
     CREATE TYPE sensor_state AS ENUM ('active', 'maintenance', 'retired');
@@ -246,9 +246,10 @@ def upgrade() -> None:
     ALTER TABLE sensor_alarm ENABLE ROW LEVEL SECURITY;
     CREATE POLICY sensor_alarm_in_scope ON sensor_alarm TO cityops_api
         USING (units @> ARRAY[cityops_scope_unit()] AND cityops_scope_department() IS NULL);
-    GRANT SELECT ON sensor_kind, sensor_rule, sensing_refusal, sensor_status, observation_minute, observation_hour TO cityops_api;
-    GRANT SELECT, INSERT, UPDATE ON sensor TO cityops_api;
-    GRANT SELECT, UPDATE ON sensor_alarm TO cityops_api;
+    GRANT SELECT ON sensor_kind, sensor_rule, sensor_status, observation, observation_minute,
+        observation_hour TO cityops_api;
+    GRANT SELECT, INSERT, UPDATE ON sensor, sensor_alarm, sensing_refusal TO cityops_api;
+    GRANT INSERT ON sensing_dead_letter TO cityops_api;
     INSERT INTO role (name, description, permissions) VALUES ('sensor_gateway', '物联感知网关：上报传感器读数 (a sensor gateway: posts readings)', '{observations:write}');
     UPDATE role SET permissions = permissions || '{sensors:read}'::text[]
         WHERE name IN ('street', 'district', 'city_commander', 'wall', 'planner', 'dispatcher', 'community');

@@ -25,14 +25,15 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.get_bind().exec_driver_sql(
-        "CREATE OR REPLACE FUNCTION public.cityops_ingest_readings(codes text[], ats timestamp with time zone[], vals double precision[], units text[], received timestamp with time zone, ahead interval, keep interval)\n"
+        "CREATE OR REPLACE FUNCTION public.cityops_ingest_readings(codes text[], ats timestamp with time zone[], vals double precision[], units text[], received timestamp with time zone, ahead interval, keep interval, scope bigint)\n"
         " RETURNS TABLE(refused_at integer[], refused_why text[], stored integer, duplicates integer, late integer, raised bigint[], cleared bigint[], turned bigint[])\n"
         " LANGUAGE plpgsql\n"
         " SECURITY DEFINER\n"
         " SET search_path TO 'public', 'pg_temp'\n"
         " SET client_min_messages TO 'warning'\n"
         "AS $function$\n"
-        "    -- One batch of readings, in one transaction: each reading judged (unknown or retired device, not a\n"
+        "    -- One batch of readings, in one transaction: each reading judged (unknown, outside the sender's `scope`\n"
+        "    -- (a unit; NULL: the broker's, whose access list is the control) or retired device, not a\n"
         "    -- number, stamped in the future or before retention, a unit other than the kind's, outside the kind's\n"
         "    -- physical range: a fault of the device, never an alarm), stored once per device and time, and the\n"
         "    -- newest of each device moved into its status only when newer than what is there (late readings are\n"
@@ -69,7 +70,7 @@ def upgrade() -> None:
         "                    WHEN r.u IS NOT NULL AND k.senml_unit IS NOT NULL AND r.u <> k.senml_unit THEN 'wrong_unit'\n"
         "                    WHEN r.v < k.physical_min OR r.v > k.physical_max THEN 'out_of_range' END\n"
         "        FROM unnest(codes, ats, vals, units) WITH ORDINALITY AS r(code, at, v, u, i)\n"
-        "        LEFT JOIN sensor s ON s.code = r.code\n"
+        "        LEFT JOIN sensor s ON s.code = r.code AND (scope IS NULL OR s.units @> ARRAY[scope])\n"
         "        LEFT JOIN sensor_kind k ON k.code = s.kind;\n"
         "\n"
         "        refused_at := ARRAY(SELECT b.i FROM reading_batch b WHERE b.why IS NOT NULL ORDER BY b.i);\n"
@@ -188,8 +189,8 @@ def upgrade() -> None:
         "                        WHERE a.id = ANY(raised || cleared) AND r.rule = 'threshold');\n"
         "        RETURN NEXT;\n"
         "    END $function$;\n"
-        "REVOKE ALL ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval) FROM PUBLIC;\n"
-        "GRANT EXECUTE ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval) TO cityops_api;\n",
+        "REVOKE ALL ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval,bigint) FROM PUBLIC;\n"
+        "GRANT EXECUTE ON FUNCTION public.cityops_ingest_readings(text[],timestamp with time zone[],double precision[],text[],timestamp with time zone,interval,interval,bigint) TO cityops_api;\n",
         execution_options={"no_parameters": True},
     )
     op.get_bind().exec_driver_sql(
