@@ -34,6 +34,7 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench trends
 	@$(BIN)/cityops bench incidents
 	@$(BIN)/cityops bench faults
+	@$(BIN)/cityops bench sensing
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

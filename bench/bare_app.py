@@ -33,9 +33,10 @@ class BareApp:
     answers at once (nothing to compile), which is what ``bench.harness.served`` waits for.
     """
 
-    def __init__(self, usernames: dict[str, str], pool_size: int) -> None:
+    def __init__(self, usernames: dict[str, str], pool_size: int, *, api: bool = True) -> None:
+        """``api=False``: the pool logs in as the owner (a baseline writing where the API role may not)."""
         self.users: dict[str, User] = {}
-        self._usernames, self._pool_size = usernames, pool_size
+        self._usernames, self._pool_size, self._api = usernames, pool_size, api
         self._pool: AsyncConnectionPool | None = None
         self.app = FastAPI(lifespan=self._lifespan)
         self.app.get("/healthz/ready")(self._ready)
@@ -47,9 +48,9 @@ class BareApp:
         with engine.connect() as conn:
             self.users.update((who, get_user(conn, name)) for who, name in self._usernames.items())
         engine.dispose()
-        session = {"autocommit": True, **session_options(store, api=True)}
+        session = {"autocommit": True, **session_options(store, api=self._api)}
         self._pool = AsyncConnectionPool(
-            libpq_url(store, api=True), min_size=1, max_size=self._pool_size, open=False, kwargs=session
+            libpq_url(store, api=self._api), min_size=1, max_size=self._pool_size, open=False, kwargs=session
         )
         await self._pool.open()
         yield

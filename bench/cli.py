@@ -147,6 +147,17 @@ BENCHMARKS = {
         city="_incidents_bench",
         empty=False,
     ),
+    "sensing": Benchmark(
+        "Readings through MQTT and HTTP with every rule evaluated vs plain COPY and a minimal app; alarm latency.",
+        {
+            "sensors": Option(20_000, "Sensors reporting (the demo's; synthetic ones added when fewer)", min=1),
+            "readings": Option(1_000_000, "Readings per channel (MQTT, HTTP, COPY)", min=1),
+            "pack": Option(10, "Readings of one device per MQTT message (1 Hz samples)", min=1, max=1000),
+            "batch": Option(5_000, "Readings per HTTP batch", min=1, max=10_000),
+            "alarms": Option(50, "Gas alarms planted during the MQTT load (timed to the live stream)", min=1),
+        },
+        city="_sensing_bench",
+    ),
     "search": Benchmark(
         "The search box: each query kind's p50 / p99 vs a plain ILIKE, against the 50 ms p99 target.",
         {

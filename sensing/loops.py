@@ -3,6 +3,8 @@
 - ``mqtt-ingest``: the broker's readings, batch by batch (``sensing.mqtt.Consumer``);
 - ``alarm-filer``: raised alarms without a case get one (``sensing.alarms.file_cases``), whichever
   channel raised them — a quarter second's poll of a partial index that is empty almost always;
+- ``alarm-charts``: each filed device alarm's case gets the chart of its readings as evidence, apart from
+  the filing so that no case waits for a picture;
 - ``sensor-silence``: devices not heard for their rule's minutes go offline (``cityops_silence_round``);
 - ``reading-rollup``: minute and hour rollups of what arrived, and the daily partitions kept and dropped.
 
@@ -20,7 +22,7 @@ from command.media import MediaStore
 from command.worker import Loop
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
-from sensing.alarms import Filing, file_cases
+from sensing.alarms import Filing, chart_cases, file_cases
 from sensing.broker import EmbeddedBroker
 from sensing.ingest import maintain_partitions
 from sensing.mqtt import Address, Consumer
@@ -30,6 +32,7 @@ from spatial.database import Database
 from spatial.settings import StoreSettings
 
 FILER_INTERVAL_S = 0.25
+CHARTS_INTERVAL_S = 1.0
 INGEST_INTERVAL_S = 0.01  # the rounds themselves wait for messages; on failures this doubles up to the cap
 ROLLUP_MARGIN = timedelta(seconds=30)  # a batch stamped before the round but committed after it is still rolled up
 SILENCE = "SELECT alarm_id FROM cityops_silence_round(%s)"
@@ -49,6 +52,7 @@ def sensing_loops(database: Database, store: StoreSettings, settings: SensingSet
     return [
         Loop("mqtt-ingest", INGEST_INTERVAL_S, consumer),
         Loop("alarm-filer", FILER_INTERVAL_S, partial(file_round, pool, filing)),
+        Loop("alarm-charts", CHARTS_INTERVAL_S, partial(chart_round, pool, filing)),
         Loop("sensor-silence", settings.silence_interval_s, partial(silence_round, pool)),
         Loop("reading-rollup", settings.rollup_interval_s, partial(rollup_round, pool, settings)),
     ]
@@ -58,6 +62,12 @@ async def file_round(pool: AsyncConnectionPool, filing: Filing) -> list[int]:
     """File the alarms waiting for a case."""
     async with pool.connection() as conn:
         return await file_cases(conn, filing)
+
+
+async def chart_round(pool: AsyncConnectionPool, filing: Filing) -> int:
+    """Draw the charts of the cases filed since the last round."""
+    async with pool.connection() as conn:
+        return await chart_cases(conn, filing)
 
 
 async def silence_round(pool: AsyncConnectionPool, at: datetime | None = None) -> list[int]:

@@ -147,7 +147,12 @@ class Subscriber:
 
 
 class Consumer:
-    """Rounds of the ``mqtt-ingest`` loop: gather one batch, store it, acknowledge it."""
+    """Rounds of the ``mqtt-ingest`` loop: gather a batch while the previous one is stored, then acknowledge that one.
+
+    One batch is in the database at a time (one writer: two would wait on each other's device rows), and
+    the next is received and parsed meanwhile, so the parsing and the database work overlap instead of
+    adding up.
+    """
 
     def __init__(
         self, pool: AsyncConnectionPool, intake: Intake, address: Address, settings: SensingSettings, city: str
@@ -155,27 +160,49 @@ class Consumer:
         self.pool, self.intake, self.address, self.settings, self.city = pool, intake, address, settings, city
         self.subscriber: Subscriber | None = None
         self.pending: Batch | None = None  # a batch the database did not take: tried again, unacknowledged
+        self.storing: tuple[Batch, asyncio.Task[None]] | None = None
 
     async def __call__(self) -> None:
-        """One round: (re)try the pending batch, else gather and store a new one. Cancelled (the process
-        stops, or the loop's lock is lost), it leaves the broker: what it had not acknowledged comes again."""
+        """One round. Cancelled (the process stops, or the loop's lock is lost), it leaves the broker: what it
+        had not acknowledged comes again."""
         try:
             await self._round()
         except asyncio.CancelledError:
+            if self.storing is not None:
+                self.storing[1].cancel()
             self.close()
             raise
 
     async def _round(self) -> None:
         if self.subscriber is None:
             self.subscriber = Subscriber(self.address, self.settings, self.city)
-        batch = self.pending or await self._gather(self.subscriber)
-        if batch is None:
+        if self.pending is not None:  # the database failed it: again, before anything newer
+            batch, self.pending = self.pending, None
+            self.storing = (batch, asyncio.create_task(self._store(batch)))
+            await self._finish()
             return
-        self.pending = batch
+        batch = await self._gather(self.subscriber)  # while the previous batch is being stored
+        await self._finish()
+        if batch is not None:
+            self.storing = (batch, asyncio.create_task(self._store(batch)))
+
+    async def _store(self, batch: Batch) -> None:
         async with self.pool.connection() as conn:
             outcome = await self.intake.take(conn, batch.readings, batch.refused)
             await dead_letters(conn, "mqtt", batch.letters(outcome.refused))
-        self.pending = None
+
+    async def _finish(self) -> None:
+        """Wait for the batch in the database and acknowledge it; a failure keeps it for the next round."""
+        if self.storing is None:
+            return
+        batch, task = self.storing
+        self.storing = None
+        try:
+            await task
+        except Exception:
+            self.pending = batch
+            raise
+        assert self.subscriber is not None
         self.subscriber.acknowledge(batch.mids)
 
     async def _gather(self, subscriber: Subscriber) -> Batch | None:
@@ -201,4 +228,4 @@ class Consumer:
         if self.subscriber is not None:
             self.subscriber.close()
             self.subscriber = None
-        self.pending = None
+        self.pending = self.storing = None

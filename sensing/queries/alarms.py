@@ -6,21 +6,33 @@ SELECT set_config('cityops.scope_unit', (SELECT id FROM unit WHERE tier = 'city'
        set_config('cityops.department', '', true)
 """
 
-WAITING = """
-SELECT a.id, a.sensor_id, a.kind, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, a.value, a.peak, a.raised_at,
+# an alarm with what its case says: the kind, the rule, the device
+ALARM_FOR_CASE = """
+SELECT a.id, a.case_id, a.sensor_id, a.kind, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat, a.value, a.peak, a.raised_at,
        k.name AS kind_name, k.unit, k.category_code, r.name AS rule_name, r.severity::text AS severity,
        r.raise_at, r.clear_at, s.code AS sensor_code, s.name AS sensor_name, s.asset
 FROM sensor_alarm a
 JOIN sensor_kind k ON k.code = a.kind
 JOIN sensor_rule r ON r.id = a.rule_id
 LEFT JOIN sensor s ON s.id = a.sensor_id
+"""
+WAITING = f"""{ALARM_FOR_CASE}
 WHERE a.files_case AND a.case_id IS NULL AND a.state = 'raised'
 ORDER BY a.id
 LIMIT 1
 FOR UPDATE OF a SKIP LOCKED
 """
+# device alarms whose case has no chart yet
+UNCHARTED = f"""{ALARM_FOR_CASE}
+WHERE a.case_id IS NOT NULL AND NOT a.charted AND a.sensor_id IS NOT NULL
+ORDER BY a.id
+LIMIT %s
+FOR UPDATE OF a SKIP LOCKED
+"""
+CHARTED = "UPDATE sensor_alarm SET charted = true WHERE id = ANY(%s)"
 
 FILED = "UPDATE sensor_alarm SET case_id = %s WHERE id = %s"
+
 
 POINTS = """
 SELECT observed_at, value FROM observation

@@ -19,7 +19,7 @@ AS $function$
     BEGIN
         IF to_regclass('pg_temp.reading_batch') IS NULL THEN
             CREATE TEMP TABLE reading_batch (
-                i integer, sensor_id bigint, observed_at timestamptz, value float8, why text
+                i integer, sensor_id bigint, kind text, active boolean, observed_at timestamptz, value float8, why text
             ) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE reading_latest (
                 sensor_id bigint PRIMARY KEY, kind text, active boolean, observed_at timestamptz, value float8,
@@ -33,7 +33,7 @@ AS $function$
         END IF;
 
         INSERT INTO reading_batch
-        SELECT r.i, s.id, r.at, r.v,
+        SELECT r.i, s.id, s.kind, s.state = 'active', r.at, r.v,
                CASE WHEN s.id IS NULL THEN 'unknown_device'
                     WHEN s.state = 'retired' THEN 'retired'
                     WHEN r.at IS NULL THEN 'no_time'
@@ -61,25 +61,20 @@ AS $function$
             FROM reading_batch b WHERE b.why IS NULL
             ORDER BY b.sensor_id, b.observed_at, b.i DESC
             ON CONFLICT DO NOTHING
-            RETURNING sensor_id, observed_at, value
-        ), newer AS (
-            SELECT f.* FROM fresh f JOIN sensor_status st USING (sensor_id)
-            WHERE st.observed_at IS NULL OR f.observed_at > st.observed_at
-        ), summed AS (
-            INSERT INTO reading_latest (sensor_id, observed_at, value, high, low, n)
-            SELECT DISTINCT ON (n.sensor_id) n.sensor_id, n.observed_at, n.value, max(n.value) OVER w, min(n.value) OVER w,
-                   count(*) OVER w
-            FROM newer n WINDOW w AS (PARTITION BY n.sensor_id) ORDER BY n.sensor_id, n.observed_at DESC
             RETURNING 1
         )
-        SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM fresh) - (SELECT count(*) FROM newer)
-        INTO stored, late;
+        SELECT count(*) INTO stored FROM fresh;
         duplicates := (SELECT count(*) FROM reading_batch b WHERE b.why IS NULL) - stored;
 
-        UPDATE reading_latest l SET kind = s.kind, active = s.state = 'active',
-                                    previous_at = st.observed_at, previous_value = st.value
-        FROM sensor s JOIN sensor_status st ON st.sensor_id = s.id
-        WHERE s.id = l.sensor_id;
+        -- what moves each device's status: its readings newer than the status (never a duplicate, which was
+        -- stored when it came first and moved the status then), summed up to the newest
+        INSERT INTO reading_latest (sensor_id, kind, active, observed_at, value, high, low, n, previous_at, previous_value)
+        SELECT DISTINCT ON (b.sensor_id) b.sensor_id, b.kind, b.active, b.observed_at, b.value, max(b.value) OVER w,
+               min(b.value) OVER w, count(*) OVER w, st.observed_at, st.value
+        FROM reading_batch b JOIN sensor_status st ON st.sensor_id = b.sensor_id
+        WHERE b.why IS NULL AND (st.observed_at IS NULL OR b.observed_at > st.observed_at)
+        WINDOW w AS (PARTITION BY b.sensor_id) ORDER BY b.sensor_id, b.observed_at DESC;
+        late := greatest(stored - (SELECT coalesce(sum(l.n), 0) FROM reading_latest l), 0);
 
         UPDATE sensor_status st
         SET previous_at = st.observed_at, previous_value = st.value, observed_at = l.observed_at, value = l.value,
@@ -102,12 +97,13 @@ AS $function$
         CROSS JOIN LATERAL (
             SELECT (l.value - l.previous_value) / nullif(extract(epoch FROM l.observed_at - l.previous_at) / 60, 0) AS rate
         ) change
-        JOIN LATERAL (
-            SELECT DISTINCT ON (x.rule) x.* FROM sensor_rule x
-            WHERE x.kind = l.kind AND x.rule IN ('threshold', 'rate') AND (x.sensor_id IS NULL OR x.sensor_id = l.sensor_id)
-            ORDER BY x.rule, x.sensor_id NULLS LAST
-        ) r ON r.enabled
-        WHERE l.active;
+        JOIN (  -- the kinds' rules where no device overrides them (a hash join: no probe per reading) …
+            SELECT x.*, NULL::bigint AS only FROM sensor_rule x WHERE x.sensor_id IS NULL AND x.rule IN ('threshold', 'rate')
+            UNION ALL  -- … and the devices' own
+            SELECT x.*, x.sensor_id FROM sensor_rule x WHERE x.sensor_id IS NOT NULL AND x.rule IN ('threshold', 'rate')
+        ) r ON r.kind = l.kind AND (r.only IS NULL OR r.only = l.sensor_id) AND r.enabled
+        WHERE l.active AND (r.only IS NOT NULL OR NOT EXISTS (
+            SELECT 1 FROM sensor_rule o WHERE o.sensor_id = l.sensor_id AND o.kind = r.kind AND o.rule = r.rule));
 
         -- a duration: the breach is pending from the first reading in breach, and raises once it has lasted
         DELETE FROM sensor_rule_pending p USING rule_verdict v

@@ -118,7 +118,6 @@ def upgrade() -> None:
         fault_value float8,
         readings bigint NOT NULL DEFAULT 0
     ) WITH (fillfactor = 70);
-    CREATE INDEX ix_sensor_status_heard ON sensor_status (observed_at);
     CREATE TABLE observation (
         sensor_id bigint NOT NULL,
         observed_at timestamptz NOT NULL,
@@ -196,6 +195,7 @@ def upgrade() -> None:
         flaps integer NOT NULL DEFAULT 0,
         case_id bigint REFERENCES case_file (id),
         files_case boolean NOT NULL DEFAULT false,
+        charted boolean NOT NULL DEFAULT false,
         proposed_incident boolean NOT NULL DEFAULT false,
         version integer NOT NULL DEFAULT 1,
         CHECK ((sensor_id IS NULL) <> (area_cell IS NULL)),
@@ -204,8 +204,11 @@ def upgrade() -> None:
     CREATE UNIQUE INDEX ux_sensor_alarm_open ON sensor_alarm (rule_id, sensor_id) WHERE state <> 'closed' AND sensor_id IS NOT NULL;
     CREATE UNIQUE INDEX ux_sensor_alarm_open_area ON sensor_alarm (rule_id, area_cell) WHERE state <> 'closed' AND area_cell IS NOT NULL;
     CREATE INDEX ix_sensor_alarm_units ON sensor_alarm USING gin (units) WHERE state <> 'closed';
+    CREATE INDEX ix_sensor_alarm_sensor ON sensor_alarm (sensor_id) WHERE state <> 'closed';
+    CREATE INDEX ix_sensor_rule_device ON sensor_rule (sensor_id) WHERE sensor_id IS NOT NULL;
     CREATE INDEX ix_sensor_alarm_raised ON sensor_alarm (raised_at);
     CREATE INDEX ix_sensor_alarm_waiting ON sensor_alarm (id) WHERE files_case AND case_id IS NULL AND state = 'raised';
+    CREATE INDEX ix_sensor_alarm_uncharted ON sensor_alarm (id) WHERE case_id IS NOT NULL AND NOT charted;
     CREATE TABLE sensing_refusal (
         day date NOT NULL,
         channel text NOT NULL,
