@@ -164,12 +164,17 @@ def _demo_simulator(port: int | None) -> Iterator[Popen[bytes] | None]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    console.print(f"demo simulator moving the mobile forces (pid {process.pid})")
+    # and every sensor, once a minute, with the planted rainstorm two minutes in
+    sensors = subprocess.Popen([sys.executable, "-m", "cityops", "sensors", "simulate"], stdout=subprocess.DEVNULL)
+    console.print(
+        f"demo simulators moving the mobile forces (pid {process.pid}) and publishing sensors (pid {sensors.pid})"
+    )
     try:
         yield process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for simulator in (process, sensors):
+            simulator.terminate()
+            simulator.wait(timeout=10)
 
 
 def main() -> None:

@@ -532,8 +532,17 @@ def simulate(
     interval: Annotated[float, typer.Option(help="Seconds between position reports")] = 5.0,
     seconds: Annotated[float | None, typer.Option(help="Stop after (default: Ctrl-C)")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the service to be ready")] = 0,
+    sensors: Annotated[
+        bool, typer.Option("--sensors", help="Publish the sensors' readings over MQTT instead (sensors simulate)")
+    ] = False,
 ) -> None:
-    """Move the demo forces along plausible paths and file reports, through the API (for the live map)."""
+    """Move the demo forces along plausible paths and file reports, through the API (for the live map); with
+    ``--sensors``, publish every registered sensor's readings over MQTT with a planted rainstorm instead."""
+    if sensors:  # sensing sits above this layer: its simulator is its own command, run as one
+        import subprocess
+        import sys
+
+        raise typer.Exit(subprocess.call([sys.executable, "-m", "cityops", "sensors", "simulate"]))
     from command.taxonomy import category_codes
     from command.users import key_holder
     from forces.simulate import Simulation, Traffic, run, walkers

@@ -58,6 +58,43 @@ def sensor_kinds() -> None:
         console.print(rules)
 
 
+@sensors_app.command("simulate")
+def simulate_sensors(
+    interval: Annotated[float, typer.Option(help="Seconds between two readings of one device")] = 60.0,
+    storm_after: Annotated[float, typer.Option(help="Seconds until the rainstorm (negative: none)")] = 120.0,
+    storm_lon: Annotated[float, typer.Option(help="The storm's centre, longitude")] = 118.780,
+    storm_lat: Annotated[float, typer.Option(help="The storm's centre, latitude (default: 秦淮河 by 中华门)")] = 32.012,
+    seconds: Annotated[float | None, typer.Option(help="Stop after (default: Ctrl-C)")] = None,
+) -> None:
+    """Publish plausible readings of every registered device over MQTT, with a planted rainstorm (for the demo)."""
+    from sensing.loops import broker_address
+    from sensing.settings import SensingSettings
+    from sensing.simulate import devices, run
+
+    with reported_errors():
+        settings = store()
+        fleet = devices(engine(settings))
+        address = broker_address(settings, SensingSettings(), gateway=True)
+        console.print(
+            f"simulating {len(fleet):,} sensors, one reading each every {interval:g} s"
+            + (f", a rainstorm at {storm_lon}, {storm_lat} after {storm_after:g} s" if storm_after >= 0 else "")
+        )
+        with console.status("publishing") as status:
+            sent = run(
+                address,
+                settings.city,
+                fleet,
+                interval_s=interval,
+                storm_after_s=storm_after if storm_after >= 0 else None,
+                storm_centre=(storm_lon, storm_lat),
+                seconds=seconds,
+                on_tick=lambda s: status.update(
+                    f"{s.readings:,} readings published{' · rainstorm' if s.storm else ''}"
+                ),
+            )
+        console.print(f"{sent.readings:,} readings published")
+
+
 def broker_ready(settings: StoreSettings) -> None:
     """The platform's broker started, unless ``CITYOPS_MQTT_URL`` names another one (``cityops up``)."""
     from sensing.broker import EmbeddedBroker

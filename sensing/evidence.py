@@ -32,7 +32,7 @@ def chart_png(
     with plt.rc_context({"font.sans-serif": CJK_FONTS, "axes.unicode_minus": False}):
         figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
         try:
-            times = [at.astimezone(zone) for at, _ in points]
+            times = mdates.date2num([at.astimezone(zone) for at, _ in points])
             marker = "." if len(points) < 60 else None
             axes.plot(times, [value for _, value in points], color="#0b5cad", linewidth=1.6, marker=marker)
             if raise_at is not None:

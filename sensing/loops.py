@@ -23,7 +23,7 @@ from command.worker import Loop
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
 from sensing.alarms import Filing, chart_cases, file_cases
-from sensing.broker import EmbeddedBroker
+from sensing.broker import GATEWAY_USER, PLATFORM_USER, EmbeddedBroker
 from sensing.ingest import maintain_partitions
 from sensing.mqtt import Address, Consumer
 from sensing.pipeline import Intake, announce
@@ -39,9 +39,12 @@ SILENCE = "SELECT alarm_id FROM cityops_silence_round(%s)"
 ROLLUP = "SELECT minutes, hours FROM cityops_observation_rollup(%s)"
 
 
-def broker_address(store: StoreSettings, settings: SensingSettings) -> Address:
-    """``CITYOPS_MQTT_URL``, else the platform's own broker under the data directory."""
-    return Address.of(settings.mqtt_url or EmbeddedBroker(store).url())
+def broker_address(store: StoreSettings, settings: SensingSettings, *, gateway: bool = False) -> Address:
+    """``CITYOPS_MQTT_URL``, else the platform's own broker under the data directory (``gateway``: its login for
+    devices, which may only publish; else the platform's, which may only read)."""
+    if settings.mqtt_url:
+        return Address.of(settings.mqtt_url)
+    return Address.of(EmbeddedBroker(store).url(GATEWAY_USER if gateway else PLATFORM_USER))
 
 
 def sensing_loops(database: Database, store: StoreSettings, settings: SensingSettings) -> list[Loop]:

@@ -177,8 +177,8 @@ class Consumer:
         if self.subscriber is None:
             self.subscriber = Subscriber(self.address, self.settings, self.city)
         if self.pending is not None:  # the database failed it: again, before anything newer
-            batch, self.pending = self.pending, None
-            self.storing = (batch, asyncio.create_task(self._store(batch)))
+            failed, self.pending = self.pending, None
+            self.storing = (failed, asyncio.create_task(self._store(failed)))
             await self._finish()
             return
         batch = await self._gather(self.subscriber)  # while the previous batch is being stored

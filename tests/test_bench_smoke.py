@@ -10,7 +10,9 @@ from bench import demo as demo_bench
 from bench import hotspots as hotspots_bench
 from bench import map as map_bench
 from bench import queues as queues_bench
+from bench import sensing as sensing_bench
 from bench.locate import run
+from sensing.broker import EmbeddedBroker
 from spatial.settings import StoreSettings
 
 
@@ -172,3 +174,21 @@ def test_bench_demo_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
     output = console.export_text()
     assert [row.measure.split(",")[0].split(":")[0] for row in rows] == ["demo history", "demo history"]
     assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output and "cores" in output
+
+
+def test_bench_sensing_smoke(nanjing: Engine, nanjing_settings: StoreSettings, broker: EmbeddedBroker) -> None:
+    console = Console(record=True, width=240)
+    rows = sensing_bench.run(
+        nanjing_settings, sensors=300, readings=6_000, pack=10, batch=500, alarms=3, console=console
+    )
+    output = console.export_text()
+    assert [row.measure.split(",")[0].split(" vs ")[0] for row in rows] == [
+        "MQTT readings/s",
+        "MQTT readings/s",
+        "HTTP readings/s",
+        "HTTP readings/s",
+        "HTTP readings/s",
+        "alarm publish → case on the stream",
+    ]
+    assert all(row.ratio > 0 for row in rows) and "cores" in output
+    assert "alarms timed: 3 of 3" in output  # every planted alarm filed a case that reached the stream
