@@ -53,6 +53,7 @@ from api.routes import (
     tiles,
     trends,
     units,
+    warnings,
     workflow,
 )
 from api.security import BodyLimit, SecurityHeaders
@@ -238,6 +239,7 @@ def create_app(
         incident_work.router,
         incident_resources.router,
         sensors.router,
+        warnings.router,
         queues.router,
         tiles.router,
         search.router,

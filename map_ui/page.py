@@ -27,7 +27,7 @@ LOCAL_CSS = [
 
 
 # scripts every map page loads after its own: each registers with ``cityops.extend`` (a part of every map)
-EXTENSIONS: tuple[str, ...] = ("basemap", "search", "sensors")
+EXTENSIONS: tuple[str, ...] = ("basemap", "search", "sensors", "warnings")
 # folium's viewport forbids zooming the page; the frame's own viewport allows it (people with poor sight zoom)
 FIXED_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*user-scalable=no[^>]*>', re.DOTALL)
 

@@ -90,7 +90,7 @@ PAGES = {
         "cityopsCommand",
         (Tier.CITY, Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID),
         "nav.map",
-        (*MAP_MESSAGES, "command.", "error.", "time.", "sensors."),
+        (*MAP_MESSAGES, "command.", "error.", "time.", "sensors.", "warnings."),
     ),
     "/map/worker": Page(
         "cases:report",
@@ -142,6 +142,7 @@ def _options(
         "locate": user.may("locate:use"),
         "decide": user.may("proposals:decide"),
         "sensors": page.script == "command" and user.may("sensors:read"),
+        "warnings": page.script == "command" and user.may("warnings:read"),
     }
 
 

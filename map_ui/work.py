@@ -25,6 +25,7 @@ from command.media import MediaStore
 from command.queues import MAX_PAGE, case_card, queue_counts, queue_items, queues_of
 from command.users import User
 from command.workflow import Rules, Step, transition
+from incidents.warnings import in_force
 from map_ui.pages import PageAccess, refusal, render
 from spatial.errors import InvalidInputError, NotFoundError, PlatformError, StaleVersionError
 from web.access import PUBLIC
@@ -66,6 +67,7 @@ async def queue_page(
         if chosen is None and queues:  # the first queue with work in it, else the first
             chosen = next((queue for queue in queues if counts[queue.name]["cases"]), queues[0])
         items = await queue_items(conn, user, chosen, MAX_PAGE // 4, offset) if chosen else []
+        notices = await in_force(conn) if user.may("warnings:read") else []
     cards = [(item, rules.open_to(item["state"], user)) for item in items]
     return render(
         request,
@@ -77,6 +79,7 @@ async def queue_page(
         cards=cards,
         offset=offset,
         page=MAX_PAGE // 4,
+        warnings=notices,
     )
 
 

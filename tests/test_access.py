@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from api.openapi import api_routes
 from command.users import create_api_key, create_user
 from tests.conftest import Caller, add_force, add_sensor, void_open_cases
+from tests.test_warnings import cap
 
 PASSWORD = "matrix password 1234"
 ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" place
@@ -47,6 +48,7 @@ ROLE_UNIT = {  # where each role's test user sits, relative to the "inside" plac
     "field_force": "grid",
     "wall": "city",
     "sensor_gateway": "district",
+    "warning_feed": "city",
 }
 THIRD_DISTRICT = "320105"  # 建邺区: the other side of a borrowing, neither inside nor outside
 # incident titles are shown on the Chinese wall, which the screen test holds to Chinese words only
@@ -872,6 +874,9 @@ INCIDENT_PAGES = (
     ),
     ("GET", "/resource-requests"),
     ("POST", "/resource-requests/{request_id}/{action}"),
+    ("GET", "/alarms"),  # the sensing pages are behind the same page guard
+    ("POST", "/alarms/{alarm_id}/acknowledge"),
+    ("POST", "/alarms/{alarm_id}/close"),
 )
 
 
@@ -902,6 +907,10 @@ def sensing_calls(nanjing: Engine, box: Callable[[Place], str]) -> dict[tuple[st
     def has(key: str, items: str, field: str) -> Callable[[httpx.Response, Place], bool]:
         return lambda r, p: any(str(item[field]) == p.extra[key] for item in r.json()[items])
 
+    def inbound_warning(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        body = cap(f"MATRIX-{uuid.uuid4().hex[:10]}", polygon=None, geocode=p.chain["district"])
+        return "POST", "/api/v1/alerts/inbound", {"content": body, "headers": {"Content-Type": "application/cap+xml"}}
+
     def sensor_url(tail: str) -> Callable[[Place], str]:
         return lambda p: f"/api/v1/sensors/{p.extra['sensor']}{tail}"
 
@@ -926,6 +935,8 @@ def sensing_calls(nanjing: Engine, box: Callable[[Place], str]) -> dict[tuple[st
         ),
         ("POST", "/api/v1/alarms/{alarm_id}/close"): Call(alarm_move("close"), outside="hidden", fresh=True),
         ("GET", "/api/v1/sensing/refusals"): Call(lambda p, c: ("GET", "/api/v1/sensing/refusals", {})),
+        ("POST", "/api/v1/alerts/inbound"): Call(inbound_warning, 201),
+        ("GET", "/api/v1/warnings"): Call(lambda p, c: ("GET", "/api/v1/warnings", {})),
     }
 
 
@@ -1175,7 +1186,8 @@ def test_every_endpoint_every_role_inside_and_outside(
                 ctx = {"fresh": call.fresh and 200 <= status < 300, "key": headers["X-API-Key"]}
                 verb, url, kwargs = call.request(place, ctx)
                 sender = anonymous if role is None else client
-                response = sender.request(verb, url, headers=headers if role else {}, **kwargs)
+                sent = {**(headers if role else {}), **kwargs.pop("headers", {})}  # a call's own headers: its body's
+                response = sender.request(verb, url, headers=sent, **kwargs)
                 sender.cookies.clear()  # a browser session started by one cell must not sign in the next
                 listed = call.present is not None and response.status_code == status < 300
                 if response.status_code != status or (listed and call.present(response, place) != shows):  # type: ignore[misc]

@@ -50,6 +50,7 @@ PAGES = (
     ("/screen", "commander"),
     ("/incidents", "commander"),
     ("/resource-requests", "commander"),
+    ("/alarms", "commander"),
     ("/map/worker", "worker"),
     ("/field", "field"),
 )

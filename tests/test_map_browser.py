@@ -147,7 +147,7 @@ def test_command_view_shows_layers_kpis_and_stays_offline(
     view = signed_in(browser, server, people["commander"], "/map", viewport={"width": 1280, "height": 800})
     page = view.page
     # tiers, then cases, their counts per unit, case hexagons, place names and forces (issue 18), incidents (21)
-    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 6
+    assert page.locator(".leaflet-control-layers-overlays label").count() == 6 + 8  # and sensors, warnings (22)
     assert "突发事件" in page.inner_text(".leaflet-control-layers-overlays")
     wait_until(page, "document.querySelectorAll('.leaflet-tile-loaded').length > 0")
     assert "在办案件" in page.inner_text("#cityops-kpi")
