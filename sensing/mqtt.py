@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -30,6 +31,7 @@ from sensing.settings import SensingSettings
 
 log = structlog.get_logger("cityops.mqtt")
 FIRST_WAIT_S = 1.0  # a round waits this long for a first message, then yields to the loop
+WRITERS = 2  # concurrent transactions per batch (the machine's cores), devices split between them
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,9 @@ class Subscriber:
 class Consumer:
     """Rounds of the ``mqtt-ingest`` loop: gather a batch while the previous one is stored, then acknowledge that one.
 
-    One batch is in the database at a time (one writer: two would wait on each other's device rows), and
-    the next is received and parsed meanwhile, so the parsing and the database work overlap instead of
-    adding up.
+    One batch is in the database at a time, and the next is received and parsed meanwhile, so the parsing
+    and the database work overlap instead of adding up; a batch itself is stored by ``WRITERS``
+    transactions at once, each with its own devices.
     """
 
     def __init__(
@@ -187,9 +189,20 @@ class Consumer:
             self.storing = (batch, asyncio.create_task(self._store(batch)))
 
     async def _store(self, batch: Batch) -> None:
+        """The batch in ``WRITERS`` transactions at once, each with the devices of its share (a device always in the
+        same share: no two transactions ever wait on one device's rows), so the database works on every core."""
+        shares: list[list[Reading]] = [[] for _ in range(WRITERS)]
+        for reading in batch.readings:
+            shares[zlib.crc32(reading.device.encode()) % WRITERS].append(reading)
+        refusals = await asyncio.gather(
+            *(self._store_share(share, batch.refused if i == 0 else []) for i, share in enumerate(shares))
+        )
         async with self.pool.connection() as conn:
-            outcome = await self.intake.take(conn, batch.readings, batch.refused)
-            await dead_letters(conn, "mqtt", batch.letters(outcome.refused))
+            await dead_letters(conn, "mqtt", batch.letters([r for found in refusals for r in found]))
+
+    async def _store_share(self, readings: list[Reading], refused: list[Refusal]) -> list[Refusal]:
+        async with self.pool.connection() as conn:
+            return (await self.intake.take(conn, readings, refused)).refused
 
     async def _finish(self) -> None:
         """Wait for the batch in the database and acknowledge it; a failure keeps it for the next round."""

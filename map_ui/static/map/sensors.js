@@ -25,15 +25,21 @@
     var state = {loaded: 0, features: [], asked: 0};
     window.cityopsSensors = state;
 
+    var markers = {};  // code → square: kept across reads, so an open popup survives the next one
     function square(feature) {
       var p = feature.properties, c = feature.geometry.coordinates;
       var colour = COLOUR[p.condition] || COLOUR.unknown;
-      var marker = L.rectangle(squareAround(c[1], c[0]), {
-        renderer: renderer, color: colour, weight: p.condition === "normal" ? 1 : 2, fillColor: colour,
-        fillOpacity: p.condition === "offline" ? 0.15 : 0.8
-      });
+      var style = {renderer: renderer, color: colour, weight: p.condition === "normal" ? 1 : 2, fillColor: colour,
+        fillOpacity: p.condition === "offline" ? 0.15 : 0.8};
+      var marker = markers[p.code];
+      if (marker) {
+        marker.setBounds(squareAround(c[1], c[0])).setStyle(style);
+      } else {
+        marker = markers[p.code] = L.rectangle(squareAround(c[1], c[0]), style).addTo(layer);
+        marker.on("click", function (event) { L.DomEvent.stop(event); openSensor(marker, marker.feature); });  // not the unit beneath
+      }
+      marker.feature = feature.properties;
       marker.bindTooltip(C.escapeHtml(p.name + " · " + C.t("sensors.condition." + p.condition)));
-      marker.on("click", function () { openSensor(marker, p); });
       return marker;
     }
     /* a square of ~7 px at the current zoom: drawn as a rectangle so the canvas renderer draws thousands */
@@ -49,8 +55,11 @@
       var asked = ++state.asked;
       C.getJson(url).then(function (collection) {
         if (asked !== state.asked) return;  // a newer read is on its way
-        layer.clearLayers();
-        collection.features.forEach(function (feature) { layer.addLayer(square(feature)); });
+        var seen = {};
+        collection.features.forEach(function (feature) { seen[feature.id] = square(feature); });
+        Object.keys(markers).forEach(function (code) {
+          if (!seen[code]) { layer.removeLayer(markers[code]); delete markers[code]; }
+        });
         state.features = collection.features;
         state.loaded += 1;
       }).catch(function (error) { C.status(C.errorText(error)); });
@@ -107,7 +116,7 @@
 
   function legend(map) {
     var Legend = L.Control.extend({
-      options: {position: "bottomleft"},
+      options: {position: "bottomright"},  // the bottom left holds the page's figures
       onAdd: function () {
         var box = L.DomUtil.create("div", "sensor-legend leaflet-bar");
         box.setAttribute("aria-label", C.t("sensors.layer"));
