@@ -51,6 +51,7 @@ COPY_SHARE_TARGET = 0.3
 LATENCY_TARGET_S = 1.0
 HTTP_CLIENTS = 2
 INFLIGHT = 100
+OUTSTANDING = 10_000  # messages a gateway queues before it waits for the broker
 PACED_SHARE = (
     0.8  # the alarms are timed under a load this share of the measured capacity (a backlog would time the queue)
 )
@@ -161,6 +162,8 @@ def publish_all(
     for sent, (device, payload) in enumerate(messages):
         if per_second and sent % 100 == 0 and (ahead := sent / per_second - (time.perf_counter() - start)) > 0:
             time.sleep(ahead)
+        if sent % OUTSTANDING == 0 and last is not None:  # message ids are 16 bits: never 65,536 waiting at once
+            last.wait_for_publish(120)
         last = client.publish(topic(city, device), payload, qos=1)
     if last is not None:
         last.wait_for_publish(120)
