@@ -28,13 +28,11 @@ from forces.positions import CELL_RESOLUTION
 from forces.queries.directory import MEMBERS, PLACE, UPSERT
 from forces.vocabulary import KINDS, ForceKind
 from spatial.audit import record
-from spatial.errors import InvalidInputError
-from spatial.point_file import point_of, read_points
+from spatial.point_file import point_of, read_points, refuse
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHIFT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 PHONE = re.compile(r"^\+?[0-9 -]{5,20}$")
-MAX_PROBLEMS = 50
 
 
 @dataclass
@@ -165,12 +163,7 @@ def load_directory(engine: Engine, path: Path, *, actor: str, synthetic: bool = 
     result = DirectoryLoad(rows=len(table))
     with engine.begin() as conn:
         rows, result.problems = check_rows(conn, table)
-        if result.problems:
-            shown = result.problems[:MAX_PROBLEMS]
-            more = f"\n  … and {len(result.problems) - MAX_PROBLEMS} more" if len(shown) < len(result.problems) else ""
-            raise InvalidInputError(
-                f"{path.name}: {len(result.problems)} problem(s), nothing was written:\n  " + "\n  ".join(shown) + more
-            )
+        refuse(path, result.problems)
         written = conn.execute(UPSERT, {"rows": _json(rows), "synthetic": synthetic}).scalars().all()
         result.inserted = sum(written)
         result.updated = len(written) - result.inserted

@@ -25,13 +25,11 @@ from sqlalchemy import Connection, Engine, text
 
 from sensing.queries.registry import OUTSIDE, UPSERT
 from spatial.audit import record
-from spatial.errors import InvalidInputError
-from spatial.point_file import point_of, read_points
+from spatial.point_file import point_of, read_points, refuse
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STATES = ("active", "maintenance", "retired")
 CELL_RESOLUTION = 9  # ~0.1 km² cells: an area rule's neighbourhoods are rings of them
-MAX_PROBLEMS = 50
 COLUMNS = "code, kind, name, lon, lat, unit, department, asset, state"
 
 
@@ -108,12 +106,7 @@ def load_registry(engine: Engine, path: Path, *, actor: str, synthetic: bool = F
     result = RegistryLoad(rows=len(table))
     with engine.begin() as conn:
         rows, result.problems = check_rows(conn, table)
-        if result.problems:
-            shown = result.problems[:MAX_PROBLEMS]
-            more = f"\n  … and {len(result.problems) - MAX_PROBLEMS} more" if len(shown) < len(result.problems) else ""
-            raise InvalidInputError(
-                f"{path.name}: {len(result.problems)} problem(s), nothing was written:\n  " + "\n  ".join(shown) + more
-            )
+        refuse(path, result.problems)
         written = conn.execute(UPSERT, {"rows": json.dumps(rows, ensure_ascii=False), "synthetic": synthetic})
         flags = written.scalars().all()
         result.inserted = sum(flags)

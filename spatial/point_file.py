@@ -14,6 +14,8 @@ import pandas as pd
 
 from spatial.errors import InvalidInputError
 
+MAX_PROBLEMS = 50  # problems a refusal lists (it counts them all)
+
 
 def read_points(path: Path, what: str) -> pd.DataFrame:
     """The file as text columns (GeoJSON points become lon/lat, in WGS84); ``what`` names the rows in errors."""
@@ -45,3 +47,14 @@ def point_of(row: dict[str, str]) -> tuple[float, float] | None:
     if not (math.isfinite(x) and math.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
         raise ValueError(f"lon/lat {lon}, {lat} are outside -180…180 / -90…90 (lon first)")
     return x, y
+
+
+def refuse(path: Path, problems: list[str]) -> None:
+    """Refuse the file when it has problems: each (up to ``MAX_PROBLEMS``) by row, and that nothing was written."""
+    if not problems:
+        return
+    shown = problems[:MAX_PROBLEMS]
+    more = f"\n  … and {len(problems) - MAX_PROBLEMS} more" if len(shown) < len(problems) else ""
+    raise InvalidInputError(
+        f"{path.name}: {len(problems)} problem(s), nothing was written:\n  " + "\n  ".join(shown) + more
+    )

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
+from typing import TypeVar
 
 import h3
 import httpx
@@ -43,6 +44,7 @@ from spatial.migrate import upgrade
 from spatial.settings import StoreSettings
 from web.settings import ApiSettings
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "var" / "test-cache"
 ARTIFACTS = REPO / "test-artifacts"
@@ -326,6 +328,29 @@ def add_sensor(
              "unit": unit, "department": department, "asset": asset},
         ).scalar_one()  # fmt: skip
     return code
+
+
+def grid_point(engine: Engine, district: str, offset: int) -> tuple[float, float]:
+    """A point inside the ``offset``-th grid (by code) of ``district``."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
+                "WHERE tier = 'grid' AND code LIKE :d ORDER BY code OFFSET :o LIMIT 1) g"
+            ),
+            {"d": f"{district}%", "o": offset},
+        ).one()
+    return float(row[0]), float(row[1])
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 20) -> T:
+    """``check()`` polled every 0.1 s until it answers something true, which is returned; fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s} s")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ The MQTT path (the broker the suite starts) is in ``test_sensing_mqtt.py``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from sensing.ingest import DeviceThrottle
 from sensing.readings import parse
-from tests.conftest import Caller, add_sensor
+from tests.conftest import Caller, add_sensor, eventually, grid_point
 
 DISTRICT = "320102"  # 玄武区
 
@@ -32,15 +31,8 @@ def gateway(caller: Caller) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def place(nanjing: Engine) -> tuple[float, float]:
-    """A point inside a grid of 玄武区."""
-    with nanjing.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
-                "WHERE tier = 'grid' AND code LIKE '320102%' ORDER BY code OFFSET 7 LIMIT 1) g"
-            )
-        ).one()
-    return float(row[0]), float(row[1])
+    """A point inside a grid of 320102."""
+    return grid_point(nanjing, "320102", 7)
 
 
 def post(client: TestClient, headers: dict[str, str], records: list[dict[str, Any]]) -> httpx.Response:
@@ -81,15 +73,6 @@ def status_of(nanjing: Engine, code: str) -> dict[str, Any]:
             .mappings()
             .one()
         )
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s")
 
 
 # ---- parsing -----------------------------------------------------------------------------------
@@ -295,7 +278,7 @@ def test_an_alarm_files_one_case_routed_with_its_chart_and_an_area_of_alarms_joi
             )
         return rows if all(rows) else None
 
-    cases = wait_for(filed)  # the alarm-filer loop of the suite's app
+    cases = eventually(filed)  # the alarm-filer loop of the suite's app
     assert time.monotonic() - started < 5
     assert len(set(cases)) == 1  # one flooded spot, one case: the others joined it
     case = client.get(f"/api/v1/cases/{cases[0]}").json()
@@ -315,7 +298,7 @@ def test_an_alarm_files_one_case_routed_with_its_chart_and_an_area_of_alarms_joi
             {"c": cases[0]},
         ).one()
     assert "水务局" in row[0] and row[1].startswith(DISTRICT) and row[2] == ["sensor"]
-    media = wait_for(lambda: client.get(f"/api/v1/cases/{cases[0]}/media").json()["items"] or None)
+    media = eventually(lambda: client.get(f"/api/v1/cases/{cases[0]}/media").json()["items"] or None)
     assert media[0]["content_type"] == "image/png" and media[0]["uploaded_by"] == "system:sensing"
 
 

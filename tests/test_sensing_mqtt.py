@@ -6,10 +6,8 @@ session; these tests publish as a gateway would, with QoS 1.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
@@ -19,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from sensing.broker import GATEWAY_USER, EmbeddedBroker, topic
 from sensing.mqtt import Address
-from tests.conftest import add_sensor
+from tests.conftest import add_sensor, eventually, grid_point
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +37,7 @@ def publisher(broker: EmbeddedBroker, client: TestClient, nanjing: Engine) -> It
         publish(gateway, "nanjing", probe, {"t": ago(0), "v": 40.0})
         return stored(nanjing, probe) > 0
 
-    wait_for(arrived, timeout_s=60)
+    eventually(arrived, timeout_s=60)
     yield gateway
     gateway.disconnect()
     gateway.loop_stop()
@@ -47,23 +45,8 @@ def publisher(broker: EmbeddedBroker, client: TestClient, nanjing: Engine) -> It
 
 @pytest.fixture(scope="module")
 def place(nanjing: Engine) -> tuple[float, float]:
-    with nanjing.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
-                "WHERE tier = 'grid' AND code LIKE '320106%' ORDER BY code OFFSET 3 LIMIT 1) g"
-            )
-        ).one()
-    return float(row[0]), float(row[1])
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s")
+    """A point inside a grid of 320106."""
+    return grid_point(nanjing, "320106", 3)
 
 
 def stored(nanjing: Engine, code: str) -> int:
@@ -91,7 +74,7 @@ def test_a_published_reading_is_stored_judged_and_files_a_case(
     code = add_sensor(nanjing, "gas", place, department="燃气集团")
     publish(publisher, "nanjing", code, {"t": ago(60), "v": 2.0})
     publish(publisher, "nanjing", code, [{"t": ago(30), "v": 3.0}, {"t": ago(20), "v": 45.0, "u": "%"}])
-    wait_for(lambda: stored(nanjing, code) == 3)
+    eventually(lambda: stored(nanjing, code) == 3)
 
     def case() -> int | None:
         with nanjing.connect() as conn:
@@ -103,7 +86,7 @@ def test_a_published_reading_is_stored_judged_and_files_a_case(
                 {"c": code},
             ).scalar()
 
-    case_id = wait_for(case)
+    case_id = eventually(case)
     with nanjing.connect() as conn:
         category, departments = conn.execute(
             text("SELECT category_code, departments FROM case_file WHERE id = :c"), {"c": case_id}
@@ -118,7 +101,7 @@ def test_bad_messages_become_dead_letters_with_their_reason(
     publish(publisher, "nanjing", code, b"{level: 3")
     publish(publisher, "nanjing", code, [{"t": ago(5), "v": -9999}, {"t": ago(4), "v": 2.5}])
     publish(publisher, "nanjing", "NOT-REGISTERED", {"t": ago(3), "v": 1})
-    wait_for(lambda: stored(nanjing, code) == 1)
+    eventually(lambda: stored(nanjing, code) == 1)
 
     def letters() -> list[tuple[str, str]] | None:
         with nanjing.connect() as conn:
@@ -130,7 +113,7 @@ def test_bad_messages_become_dead_letters_with_their_reason(
             ).all()
         return [tuple(row) for row in rows] if len(rows) >= 3 else None
 
-    reasons = sorted(reason for reason, _ in wait_for(letters))
+    reasons = sorted(reason for reason, _ in eventually(letters))
     assert reasons == ["malformed", "out_of_range", "unknown_device"]
     with nanjing.connect() as conn:
         condition = conn.execute(
@@ -152,4 +135,4 @@ def test_a_broker_restart_loses_no_reading_in_flight(
     broker.start()
     for i in range(200, 300):
         publish(publisher, "nanjing", code, {"t": ago(600 - i), "v": 1.0})
-    wait_for(lambda: stored(nanjing, code) == 300, timeout_s=60)
+    eventually(lambda: stored(nanjing, code) == 300, timeout_s=60)
