@@ -40,6 +40,8 @@ NOT_DATABASE_BACKED = ("basemap",)  # tags whose routes read files only: they ne
 THROTTLED = frozenset({"submitReport", "auth-login", "auth-start_session", "open311-create_request", "stream-stream"})
 # multipart: Content-Length required, formats checked
 UPLOADS = frozenset({"submitReport", "cases-upload_case_media", "incidents-post_photos"})
+# a raw body read by the route itself (readings as SenML/JSON, a CAP alert as XML): its media type checked there
+RAW_BODIES = frozenset({"sensing-observations", "warnings-inbound"})
 # logging in and renewing: wrong credentials are a 401, a browser session's write without its header a 403
 AUTHENTICATING = ("auth",)
 BAD_QUERY_TAGS = ("ogc",)  # OGC API resources refuse unknown query parameters with 400 (its standard's choice)
@@ -79,6 +81,8 @@ def refusals(route: APIRoute, method: str, operation: dict[str, Any]) -> list[st
         statuses += ["408", "409", "413", "422"]
     if operation_id in UPLOADS:
         statuses += ["411", "415"]
+    if operation_id in RAW_BODIES:
+        statuses += ["400", "415"]
     if operation_id in THROTTLED:
         statuses.append("429")
     if database_backed:

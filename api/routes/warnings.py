@@ -25,7 +25,12 @@ Reader = Annotated[User, Depends(Access("warnings:read"))]
 XML_TYPES = {"application/cap+xml", "application/xml", "text/xml"}
 
 
-@router.post("/alerts/inbound", response_class=FastJSONResponse, status_code=201)
+@router.post(
+    "/alerts/inbound",
+    response_class=FastJSONResponse,
+    status_code=201,
+    responses={200: {"description": "An alert received before (same sender and identifier): kept once, as it was"}},
+)
 async def inbound(request: Request, user: Feed) -> FastJSONResponse:
     """Receive an official CAP 1.2 warning: checked against the schema, its areas placed on the hierarchy; an
     Update replaces the alerts it references, a Cancel ends them. 422 says where the alert is wrong."""
