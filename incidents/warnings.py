@@ -31,8 +31,16 @@ from spatial.errors import InvalidInputError
 
 MAX_BYTES = 1 << 20
 MAX_VERTICES = 20_000
-COLOURS = {"蓝色": "blue", "黄色": "yellow", "橙色": "orange", "红色": "red",
-           "blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red"}  # fmt: skip
+COLOURS = {
+    "蓝色": "blue",
+    "黄色": "yellow",
+    "橙色": "orange",
+    "红色": "red",
+    "blue": "blue",
+    "yellow": "yellow",
+    "orange": "orange",
+    "red": "red",
+}
 BY_SEVERITY = {"Minor": "blue", "Moderate": "yellow", "Severe": "orange", "Extreme": "red"}
 GEOCODE_NAMES = re.compile(r"GB.?T.?2260|GB2260|ADCODE|行政区划", re.IGNORECASE)
 _ = {"c": NS}

@@ -324,9 +324,18 @@ def add_sensor(
     with engine.begin() as conn:
         conn.execute(
             text(SENSOR_SQL),
-            {"code": code, "kind": kind, "name": f"测试{kind}", "lon": at[0], "lat": at[1], "cell": cell,
-             "unit": unit, "department": department, "asset": asset},
-        ).scalar_one()  # fmt: skip
+            {
+                "code": code,
+                "kind": kind,
+                "name": f"测试{kind}",
+                "lon": at[0],
+                "lat": at[1],
+                "cell": cell,
+                "unit": unit,
+                "department": department,
+                "asset": asset,
+            },
+        ).scalar_one()
     return code
 
 

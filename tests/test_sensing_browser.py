@@ -40,7 +40,7 @@ def test_a_commander_reads_a_sensors_day_in_its_popup(
 
     view = signed_in(browser, server, name, "/map", viewport={"width": 1280, "height": 800})
     page = view.page
-    page.evaluate(f"window.cityopsMap.setView([{lat}, {lon}], 17, {{animate: false}})")  # close enough for every device
+    page.evaluate(f"void window.cityopsMap.setView([{lat}, {lon}], 17, {{animate: false}})")  # every device drawn
     assert "物联感知设备" in page.inner_text(".leaflet-control-layers-overlays")
     drawn = f"(window.cityopsSensors || {{}}).features && window.cityopsSensors.features.some(f => f.id === '{code}')"
     wait_until(page, drawn)

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg.rows import dict_row
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
+from api.schemas import FeatureCollection
 from command.users import User
 from sensing import alarms
 from sensing.pipeline import Intake
@@ -54,6 +55,65 @@ class Stored(BaseModel):
     late: int = Field(description="Of those stored, older than the device's newest: kept, state not moved back")
     alarms_raised: list[str]
     alarms_cleared: list[str]
+
+
+class SensorView(BaseModel):
+    """One sensor: its registry entry, what it looks like now, its newest and previous reading."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    kind: str
+    kind_name: str
+    unit: str
+    name: str
+    state: str
+    condition: str
+    lon: float
+    lat: float
+    unit_code: str
+    value: float | None
+    observed_at: str | None
+    open_alarms: int
+
+
+class ReadingPoint(BaseModel):
+    """A bucket of readings: its start (Beijing time), average, low, high and count."""
+
+    t: str
+    v: float
+    low: float
+    high: float
+    n: int
+
+
+class Readings(BaseModel):
+    """A sensor's readings over a period."""
+
+    code: str
+    unit: str
+    since: str
+    points: list[ReadingPoint]
+
+
+class AlarmList(BaseModel):
+    """Alarms, newest first (each with its rule, device or area, values, state and times)."""
+
+    items: list[dict[str, Any]]
+
+
+class AlarmMoved(BaseModel):
+    """An alarm after a move: its state and new version."""
+
+    id: str
+    state: str
+    version: int
+
+
+class RefusalCounts(BaseModel):
+    """Readings refused per day (Beijing), channel and reason."""
+
+    items: list[dict[str, Any]]
 
 
 class AlarmMove(RequestBody):
@@ -104,7 +164,7 @@ async def _scope_unit(conn: psycopg.AsyncConnection) -> int | None:
     return None if row is None else row[0]
 
 
-@router.get("/sensors", response_class=FastJSONResponse)
+@router.get("/sensors", response_class=FastJSONResponse, response_model=FeatureCollection)
 async def sensors(
     request: Request,
     user: Reader,
@@ -123,7 +183,7 @@ async def sensors(
     return FastJSONResponse(row[0] if row else {"type": "FeatureCollection", "features": []})
 
 
-@router.get("/sensors/{code}", response_class=FastJSONResponse)
+@router.get("/sensors/{code}", response_class=FastJSONResponse, response_model=SensorView)
 async def sensor(request: Request, user: Reader, code: SensorCode) -> FastJSONResponse:
     """One sensor: registry entry, condition, newest and previous reading, open alarms."""
     async with scoped_connection(request) as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -133,7 +193,7 @@ async def sensor(request: Request, user: Reader, code: SensorCode) -> FastJSONRe
     return FastJSONResponse(_jsonable(found))
 
 
-@router.get("/sensors/{code}/readings", response_class=FastJSONResponse)
+@router.get("/sensors/{code}/readings", response_class=FastJSONResponse, response_model=Readings)
 async def sensor_readings(
     request: Request,
     user: Reader,
@@ -165,7 +225,7 @@ async def sensor_readings(
     )
 
 
-@router.get("/alarms", response_class=FastJSONResponse)
+@router.get("/alarms", response_class=FastJSONResponse, response_model=AlarmList)
 async def alarm_list(
     request: Request,
     user: Reader,
@@ -178,14 +238,14 @@ async def alarm_list(
     return FastJSONResponse({"items": found})
 
 
-@router.post("/alarms/{alarm_id}/acknowledge", response_class=FastJSONResponse)
+@router.post("/alarms/{alarm_id}/acknowledge", response_class=FastJSONResponse, response_model=AlarmMoved)
 async def alarm_acknowledge(request: Request, user: Handler, alarm_id: RowId, body: AlarmMove) -> FastJSONResponse:
     """Acknowledge a raised alarm (someone is on it); the readings still clear it."""
     async with scoped_connection(request) as conn:
         return FastJSONResponse(await alarms.acknowledge(conn, alarm_id, body.version, user.username))
 
 
-@router.post("/alarms/{alarm_id}/close", response_class=FastJSONResponse)
+@router.post("/alarms/{alarm_id}/close", response_class=FastJSONResponse, response_model=AlarmMoved)
 async def alarm_close(request: Request, user: Handler, alarm_id: RowId, body: AlarmMove) -> FastJSONResponse:
     """Close an alarm, saying what was done (``note``)."""
     if body.note is None:
@@ -194,7 +254,7 @@ async def alarm_close(request: Request, user: Handler, alarm_id: RowId, body: Al
         return FastJSONResponse(await alarms.close(conn, alarm_id, body.version, user.username, body.note))
 
 
-@router.get("/sensing/refusals", response_class=FastJSONResponse)
+@router.get("/sensing/refusals", response_class=FastJSONResponse, response_model=RefusalCounts)
 async def refusals(request: Request, user: Reader, days: Annotated[int, Query(ge=1, le=90)] = 7) -> FastJSONResponse:
     """Readings refused per day (Beijing), channel and reason: where devices and gateways need fixing."""
     async with scoped_connection(request) as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -8,11 +8,13 @@ warnings in force over the caller's jurisdiction as GeoJSON, each in its warning
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 
 from api.geojson import FastJSONResponse
+from api.schemas import FeatureCollection
 from command.users import User
 from incidents.warnings import live, receive
 from spatial.errors import UnsupportedFormatError
@@ -25,9 +27,26 @@ Reader = Annotated[User, Depends(Access("warnings:read"))]
 XML_TYPES = {"application/cap+xml", "application/xml", "text/xml"}
 
 
+class Received(BaseModel):
+    """A warning as kept: what it is, its colour, when it expires, the units it affects."""
+
+    id: str
+    identifier: str
+    sender: str
+    sent: str
+    msg_type: str
+    event: str
+    headline: str | None
+    severity: str
+    colour: str | None
+    expires: str | None
+    affected: list[dict[str, Any]]
+
+
 @router.post(
     "/alerts/inbound",
     response_class=FastJSONResponse,
+    response_model=Received,
     status_code=201,
     responses={200: {"description": "An alert received before (same sender and identifier): kept once, as it was"}},
 )
@@ -43,7 +62,7 @@ async def inbound(request: Request, user: Feed) -> FastJSONResponse:
     return FastJSONResponse(warning, status_code=201 if new else 200)
 
 
-@router.get("/warnings", response_class=FastJSONResponse)
+@router.get("/warnings", response_class=FastJSONResponse, response_model=FeatureCollection)
 async def warnings(request: Request, user: Reader) -> FastJSONResponse:
     """The warnings in force over the caller's jurisdiction (GeoJSON, newest first; colour: blue … red)."""
     async with scoped_connection(request) as conn:

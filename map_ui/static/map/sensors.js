@@ -39,7 +39,7 @@
         marker.on("click", function (event) { L.DomEvent.stop(event); openSensor(marker, marker.feature); });  // not the unit beneath
       }
       marker.feature = feature.properties;
-      marker.bindTooltip(C.escapeHtml(p.name + " · " + C.t("sensors.condition." + p.condition)));
+      marker.bindTooltip(C.escapeHtml(p.name + " · " + C.label("sensors.condition", p.condition)));
       return marker;
     }
     /* a square of ~7 px at the current zoom: drawn as a rectangle so the canvas renderer draws thousands */
@@ -69,8 +69,8 @@
       var box = document.createElement("div");
       box.className = "cityops-popup sensor-popup";
       box.innerHTML = "<strong>" + C.escapeHtml(p.name) + "</strong>" +
-        "<div>" + C.escapeHtml(C.t("sensors.kind." + p.kind)) + " · " +
-        "<span class='sensor-condition " + C.escapeHtml(p.condition) + "'>" + C.escapeHtml(C.t("sensors.condition." + p.condition)) + "</span></div>" +
+        "<div>" + C.escapeHtml(C.label("sensors.kind", p.kind)) + " · " +
+        "<span class='sensor-condition " + C.escapeHtml(p.condition) + "'>" + C.escapeHtml(C.label("sensors.condition", p.condition)) + "</span></div>" +
         "<div>" + C.escapeHtml(C.t("sensors.newest", {
           value: p.value === null ? "—" : C.number(p.value, 2) + " " + p.unit,
           at: C.beijing(p.observed_at)
@@ -123,7 +123,7 @@
         box.innerHTML = "<strong>" + C.escapeHtml(C.t("sensors.layer")) + "</strong>" +
           ["normal", "alarm", "fault", "offline"].map(function (condition) {
             return "<div><span class='swatch' style='background:" + COLOUR[condition] + "'></span>" +
-              C.escapeHtml(C.t("sensors.condition." + condition)) + "</div>";
+              C.escapeHtml(C.label("sensors.condition", condition)) + "</div>";
           }).join("");
         return box;
       }
