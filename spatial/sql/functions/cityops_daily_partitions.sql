@@ -6,7 +6,8 @@ CREATE OR REPLACE FUNCTION public.cityops_daily_partitions(parent regclass, keep
 AS $function$
     -- a history kept by UTC day (force fixes, sensor readings): the days from retention to `ahead` days on
     -- exist as partitions `<parent>_YYYYMMDD`, older ones are dropped whole (a DROP, not a DELETE: no bloat, no
-    -- vacuum). Callable only through each history's own function: it drops tables
+    -- vacuum). Callable only through each history's own function: it drops tables. Two callers at once (the
+    -- maintenance loop, a writer meeting a missing day) take turns on the history's lock: the second finds the days made
     DECLARE
         today date := (now() AT TIME ZONE 'UTC')::date;
         first_day date := ((now() - greatest(keep, interval '1 day')) AT TIME ZONE 'UTC')::date;
@@ -15,6 +16,7 @@ AS $function$
         part record;
     BEGIN
         created := 0; dropped := 0;
+        PERFORM pg_advisory_xact_lock(hashtext('cityops_daily_partitions'), hashtext(name));
         FOR day IN SELECT generate_series(first_day, today + ahead, interval '1 day')::date LOOP
             IF to_regclass(format('%s_%s', name, to_char(day, 'YYYYMMDD'))) IS NULL THEN
                 EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
