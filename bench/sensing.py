@@ -41,6 +41,7 @@ from sqlalchemy import Engine, text
 from bench.bare_app import BareApp, json_response
 from bench.harness import Row, bench_caller, print_table, served
 from bench.machine import describe
+from bench.mqtt_load import BulkPublisher
 from sensing.broker import GATEWAY_USER, EmbeddedBroker, topic
 from sensing.mqtt import Address
 from spatial.db import libpq_url, make_engine
@@ -50,8 +51,6 @@ READINGS_TARGET = 50_000.0
 COPY_SHARE_TARGET = 0.3
 LATENCY_TARGET_S = 1.0
 HTTP_CLIENTS = 2
-INFLIGHT = 100
-OUTSTANDING = 10_000  # messages a gateway queues before it waits for the broker
 PACED_SHARE = (
     0.8  # the alarms are timed under a load this share of the measured capacity (a backlog would time the queue)
 )
@@ -146,43 +145,31 @@ def wait_until(engine: Engine, total: int, timeout_s: float) -> float:
 
 # ---- MQTT -------------------------------------------------------------------------------------------
 def gateway(broker: EmbeddedBroker, name: str) -> paho.Client:
-    """A gateway's connection, QoS 1 with 100 messages in flight (paho walks its in-flight messages on every
-    acknowledgement: 5,000 in flight published 2,000 messages/s, 100 publish 13,000)."""
+    """A gateway's paho connection (the planted alarms: their publish times are what is measured)."""
     address = Address.of(broker.url(GATEWAY_USER))
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=name, protocol=paho.MQTTv311)
     client.username_pw_set(address.user, address.password)
-    client.max_inflight_messages_set(INFLIGHT)
-    client.max_queued_messages_set(0)
     client.connect(address.host, address.port)
     client.loop_start()
     return client
 
 
-def packs(sensors: list[tuple[int, str, str]], start: float, per_sensor: int, pack: int) -> Iterator[tuple[str, bytes]]:
-    """(device, SenML pack of ``pack`` 1 Hz readings) for every device, round by round so time moves forward."""
+def bulk_gateway(broker: EmbeddedBroker, name: str) -> BulkPublisher:
+    """The load's gateway: pre-encoded messages on one connection (``bench.mqtt_load``)."""
+    address = Address.of(broker.url(GATEWAY_USER))
+    assert address.user and address.password
+    return BulkPublisher(address.host, address.port, address.user, address.password, name)
+
+
+def packs(
+    city: str, sensors: list[tuple[int, str, str]], start: float, per_sensor: int, pack: int
+) -> Iterator[tuple[str, bytes]]:
+    """(topic, SenML pack of ``pack`` 1 Hz readings) for every device, round by round so time moves forward."""
     for first in range(0, per_sensor, pack):
         for _, code, kind in sensors:
             value = NORMAL[kind]
             records = [{"bt": start + first, "v": value}] + [{"t": k, "v": value} for k in range(1, pack)]
-            yield code, orjson.dumps(records)
-
-
-def publish_all(
-    client: paho.Client, city: str, messages: Iterator[tuple[str, bytes]], per_second: float | None = None
-) -> float:
-    """Publish every message (QoS 1), as fast as possible or paced at ``per_second``, and wait for the broker's
-    acknowledgements; seconds it took."""
-    start = time.perf_counter()
-    last = None
-    for sent, (device, payload) in enumerate(messages):
-        if per_second and sent % 100 == 0 and (ahead := sent / per_second - (time.perf_counter() - start)) > 0:
-            time.sleep(ahead)
-        if sent % OUTSTANDING == 0 and last is not None:  # message ids are 16 bits: never 65,536 waiting at once
-            last.wait_for_publish(120)
-        last = client.publish(topic(city, device), payload, qos=1)
-    if last is not None:
-        last.wait_for_publish(120)
-    return time.perf_counter() - start
+            yield topic(city, code), orjson.dumps(records)
 
 
 # ---- alarm latency ----------------------------------------------------------------------------------
@@ -349,13 +336,13 @@ def run(
             ) as bare_base,
         ):
             post_all(base, "/api/v1/observations", headers, http_batches(chosen, windows["warm"], 1, batch))
-            client = gateway(broker, "bench-gateway")
+            client = bulk_gateway(broker, "bench-gateway")
             watch = StreamWatch(base, commander)
             watch.start()
             watch.ready.wait(30)
             before = heard(engine)
             start = time.perf_counter()
-            publish_s = publish_all(client, settings.city, packs(loaded, windows["mqtt"], per_sensor, pack))
+            publish_s = client.publish(packs(settings.city, loaded, windows["mqtt"], per_sensor, pack))
             mqtt_s = time.perf_counter() - start + wait_until(engine, before + total, 120)
             # the alarms, timed under a sustained load the platform keeps up with
             sustained = total / mqtt_s * PACED_SHARE
@@ -365,8 +352,7 @@ def run(
             planter = threading.Thread(target=plant_alarms, args=planting)
             before = heard(engine)
             planter.start()
-            load = packs(loaded, windows["mqtt"] + per_sensor, paced, pack)
-            publish_all(client, settings.city, load, sustained / pack)
+            client.publish(packs(settings.city, loaded, windows["mqtt"] + per_sensor, paced, pack), sustained / pack)
             planter.join()
             wait_until(engine, before + paced * len(loaded) + len(gas), 120)
             time.sleep(2)  # the last planted alarms' cases reach the stream
@@ -377,7 +363,7 @@ def run(
             minimal_s = post_all(
                 bare_base, "/observations", {}, http_batches(chosen, windows["http"] - 3600, per_sensor, batch)
             )
-            client.disconnect()
+            client.close()
         copy_s = copy_seconds(settings, loaded, windows["copy"], per_sensor)
     finally:
         engine.dispose()

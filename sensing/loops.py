@@ -2,7 +2,7 @@
 
 - ``mqtt-ingest``: the broker's readings, batch by batch (``sensing.mqtt.Consumer``);
 - ``alarm-filer``: raised alarms without a case get one (``sensing.alarms.file_cases``), whichever
-  channel raised them — a quarter second's poll of a partial index that is empty almost always;
+  channel raised them — a tenth of a second's poll of a partial index that is empty almost always;
 - ``alarm-charts``: each filed device alarm's case gets the chart of its readings as evidence, apart from
   the filing so that no case waits for a picture;
 - ``sensor-silence``: devices not heard for their rule's minutes go offline (``cityops_silence_round``);
@@ -31,7 +31,7 @@ from sensing.settings import SensingSettings
 from spatial.database import Database
 from spatial.settings import StoreSettings
 
-FILER_INTERVAL_S = 0.25
+FILER_INTERVAL_S = 0.1
 CHARTS_INTERVAL_S = 1.0
 INGEST_INTERVAL_S = 0.01  # the rounds themselves wait for messages; on failures this doubles up to the cap
 ROLLUP_MARGIN = timedelta(seconds=30)  # a batch stamped before the round but committed after it is still rolled up

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -96,12 +97,14 @@ class Batch:
 
 
 class Subscriber:
-    """A persistent-session subscription whose messages wait in an asyncio queue until their batch is stored."""
+    """A persistent-session subscription whose messages wait in a queue until their batch is stored."""
 
     def __init__(self, address: Address, settings: SensingSettings, city: str) -> None:
         self.settings = settings
         self.pattern = f"cityops/{city}/sensors/+/obs"
-        self.queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
+        self.arrived: deque[tuple[str, bytes, int]] = deque()  # paho's thread appends, the event loop takes
+        self.signalled = False  # the loop was told of messages it has not yet found empty
+        self.waiting = asyncio.Event()
         self.connected = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self.client = paho.Client(
@@ -135,7 +138,23 @@ class Subscriber:
         log.warning("mqtt connection lost; reconnecting", reason=str(reason))
 
     def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
-        self._loop.call_soon_threadsafe(self.queue.put_nowait, (message.topic, message.payload, message.mid))
+        # the loop is woken once for a run of messages, not once each (a wake-up costs more than a message)
+        self.arrived.append((message.topic, message.payload, message.mid))
+        if not self.signalled:
+            self.signalled = True
+            self._loop.call_soon_threadsafe(self.waiting.set)
+
+    async def first(self, timeout_s: float) -> tuple[str, bytes, int] | None:
+        """The next message, waiting up to ``timeout_s`` for one."""
+        if not self.arrived:
+            self.waiting.clear()
+            self.signalled = False
+            if not self.arrived:  # (paho may have appended between the look and the flag)
+                try:
+                    await asyncio.wait_for(self.waiting.wait(), timeout_s)
+                except TimeoutError:
+                    return None
+        return self.arrived.popleft()
 
     def acknowledge(self, mids: list[int]) -> None:
         """PUBACK each message of a stored batch."""
@@ -220,16 +239,15 @@ class Consumer:
 
     async def _gather(self, subscriber: Subscriber) -> Batch | None:
         loop = asyncio.get_running_loop()
-        try:
-            first = await asyncio.wait_for(subscriber.queue.get(), FIRST_WAIT_S)
-        except TimeoutError:
+        first = await subscriber.first(FIRST_WAIT_S)
+        if first is None:
             return None
         batch = Batch()
         batch.add(*first)
         deadline = loop.time() + self.settings.batch_window_s
         while len(batch.readings) < self.settings.batch_max:
-            while not subscriber.queue.empty() and len(batch.readings) < self.settings.batch_max:
-                batch.add(*subscriber.queue.get_nowait())
+            while subscriber.arrived and len(batch.readings) < self.settings.batch_max:
+                batch.add(*subscriber.arrived.popleft())
             left = deadline - loop.time()
             if left <= 0:
                 break

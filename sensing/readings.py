@@ -71,20 +71,26 @@ def parse(
 def _resolve(
     records: list[Any], topic_device: str | None, now: datetime, first: int
 ) -> tuple[list[Reading], list[Refusal]]:
+    """The records in order, SenML's base fields carried forward (the loop every reading goes through: no
+    work for a field the record does not have)."""
     readings: list[Reading] = []
     refusals: list[Refusal] = []
     base_name, base_time, base_unit = "", 0.0, None
     for index, record in enumerate(records, start=first):
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             refusals.append(Refusal(index, "malformed", "a record is a JSON object with t and v"))
             continue
-        if unknown := set(record) - FIELDS:
-            refusals.append(Refusal(index, "malformed", f"unknown fields {sorted(unknown)}; SenML fields or device"))
+        if not FIELDS.issuperset(record):
+            unknown = sorted(set(record) - FIELDS)
+            refusals.append(Refusal(index, "malformed", f"unknown fields {unknown}; SenML fields or device"))
             continue
         try:
-            base_name = _text(record.get("bn", base_name), "bn")
-            base_time = _number(record.get("bt", base_time), "bt")
-            base_unit = _text(record["bu"], "bu") if "bu" in record else base_unit
+            if "bn" in record:
+                base_name = _text(record["bn"], "bn")
+            if "bt" in record:
+                base_time = _number(record["bt"], "bt")
+            if "bu" in record:
+                base_unit = _text(record["bu"], "bu")
             device = _device(record, base_name, topic_device)
             at = _time(record.get("t", 0), base_time, now)
             value = _value(record)
@@ -111,12 +117,16 @@ def _text(value: object, field: str) -> str:
 
 
 def _number(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is float:
+        return value
+    if type(value) is not int:  # (bool is an int's subclass, not an int: refused here)
         raise Refused("malformed", f"{field} is a number")
     return float(value)
 
 
 def _device(record: dict[str, Any], base_name: str, topic_device: str | None) -> str:
+    if topic_device is not None and not base_name and "n" not in record and "device" not in record:
+        return topic_device  # (the usual MQTT record: the topic names the device, the record does not)
     named = record.get("device")
     if named is None and (base_name or "n" in record):
         named = (base_name + _text(record.get("n", ""), "n")).split("/", 1)[0]
@@ -154,12 +164,13 @@ def _time(value: object, base_time: float, now: datetime) -> datetime:
 def _value(record: dict[str, Any]) -> float:
     if "v" in record:
         value = record["v"]
-        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        if type(value) is int:
+            return float(value)
+        if type(value) is not float:  # (bool, None, text; orjson reads NaN and Infinity as null)
             raise Refused("not_a_number", "v is a number")
-        number = float(value)
-        if not math.isfinite(number):  # orjson reads NaN/Infinity as null; a float from elsewhere may be either
+        if not math.isfinite(value):  # (a float from elsewhere may be either)
             raise Refused("not_a_number", "v is a finite number")
-        return number
+        return value
     if "vb" in record:
         if not isinstance(record["vb"], bool):
             raise Refused("malformed", "vb is true or false")

@@ -4,6 +4,7 @@ CREATE OR REPLACE FUNCTION public.cityops_ingest_readings(codes text[], ats time
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
  SET client_min_messages TO 'warning'
+ SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
     -- One batch of readings, in one transaction: each reading judged (unknown, outside the sender's `scope`
     -- (a unit; NULL: the broker's, whose access list is the control) or retired device, not a
@@ -43,7 +44,10 @@ AS $function$
                     WHEN r.u IS NOT NULL AND k.senml_unit IS NOT NULL AND r.u <> k.senml_unit THEN 'wrong_unit'
                     WHEN r.v < k.physical_min OR r.v > k.physical_max THEN 'out_of_range' END
         FROM unnest(codes, ats, vals, units) WITH ORDINALITY AS r(code, at, v, u, i)
-        LEFT JOIN sensor s ON s.code = r.code AND (scope IS NULL OR s.units @> ARRAY[scope])
+        LEFT JOIN (  -- the batch's devices only, each looked up once (a batch names hundreds of 20,000)
+            SELECT s.id, s.code, s.kind, s.state FROM sensor s
+            WHERE s.code = ANY(codes) AND (scope IS NULL OR s.units @> ARRAY[scope])
+        ) s ON s.code = r.code
         LEFT JOIN sensor_kind k ON k.code = s.kind;
 
         refused_at := ARRAY(SELECT b.i FROM reading_batch b WHERE b.why IS NOT NULL ORDER BY b.i);
@@ -55,32 +59,54 @@ AS $function$
               FROM reading_batch b WHERE b.why = 'out_of_range' ORDER BY b.sensor_id, b.observed_at DESC) f
         WHERE st.sensor_id = f.sensor_id AND (st.observed_at IS NULL OR f.at > st.observed_at);
 
-        WITH fresh AS (
+        -- what moves each device's status: its readings newer than the status, summed up to the newest (the
+        -- batch's statuses looked up once each, not once a reading)
+        INSERT INTO reading_latest (sensor_id, kind, active, observed_at, value, high, low, n, previous_at, previous_value)
+        SELECT DISTINCT ON (b.sensor_id) b.sensor_id, b.kind, b.active, b.observed_at, b.value, max(b.value) OVER w,
+               min(b.value) OVER w, count(*) OVER w, st.observed_at, st.value
+        FROM reading_batch b JOIN (
+            SELECT st.sensor_id, st.observed_at, st.value FROM sensor_status st
+            WHERE st.sensor_id = ANY(ARRAY(SELECT DISTINCT sensor_id FROM reading_batch WHERE why IS NULL))
+        ) st ON st.sensor_id = b.sensor_id
+        WHERE b.why IS NULL AND (st.observed_at IS NULL OR b.observed_at > st.observed_at)
+        WINDOW w AS (PARTITION BY b.sensor_id) ORDER BY b.sensor_id, b.observed_at DESC;
+
+        -- stored once per device and time. A reading newer than its device's status was never stored (the status
+        -- holds the newest stored), so those go in as they are; the late rest only where not there yet. Should
+        -- a concurrent batch have stored one of the newer ones meanwhile (or the batch hold one twice), the
+        -- key says so and all go the careful way
+        BEGIN
+            INSERT INTO observation (sensor_id, observed_at, value, received_at)
+            SELECT b.sensor_id, b.observed_at, b.value, received
+            FROM reading_batch b JOIN reading_latest l ON l.sensor_id = b.sensor_id
+            WHERE b.why IS NULL AND (l.previous_at IS NULL OR b.observed_at > l.previous_at);
+            GET DIAGNOSTICS stored = ROW_COUNT;
+            INSERT INTO observation (sensor_id, observed_at, value, received_at)
+            SELECT DISTINCT ON (b.sensor_id, b.observed_at) b.sensor_id, b.observed_at, b.value, received
+            FROM reading_batch b LEFT JOIN reading_latest l ON l.sensor_id = b.sensor_id
+            WHERE b.why IS NULL AND (l.sensor_id IS NULL OR b.observed_at <= l.previous_at)
+            ORDER BY b.sensor_id, b.observed_at, b.i DESC
+            ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS late = ROW_COUNT;
+            stored := stored + late;
+        EXCEPTION WHEN unique_violation THEN
             INSERT INTO observation (sensor_id, observed_at, value, received_at)
             SELECT DISTINCT ON (b.sensor_id, b.observed_at) b.sensor_id, b.observed_at, b.value, received
             FROM reading_batch b WHERE b.why IS NULL
             ORDER BY b.sensor_id, b.observed_at, b.i DESC
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        )
-        SELECT count(*) INTO stored FROM fresh;
+            ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS stored = ROW_COUNT;
+            late := greatest(stored - (SELECT coalesce(sum(l.n), 0) FROM reading_latest l), 0);
+        END;
         duplicates := (SELECT count(*) FROM reading_batch b WHERE b.why IS NULL) - stored;
-
-        -- what moves each device's status: its readings newer than the status (never a duplicate, which was
-        -- stored when it came first and moved the status then), summed up to the newest
-        INSERT INTO reading_latest (sensor_id, kind, active, observed_at, value, high, low, n, previous_at, previous_value)
-        SELECT DISTINCT ON (b.sensor_id) b.sensor_id, b.kind, b.active, b.observed_at, b.value, max(b.value) OVER w,
-               min(b.value) OVER w, count(*) OVER w, st.observed_at, st.value
-        FROM reading_batch b JOIN sensor_status st ON st.sensor_id = b.sensor_id
-        WHERE b.why IS NULL AND (st.observed_at IS NULL OR b.observed_at > st.observed_at)
-        WINDOW w AS (PARTITION BY b.sensor_id) ORDER BY b.sensor_id, b.observed_at DESC;
-        late := greatest(stored - (SELECT coalesce(sum(l.n), 0) FROM reading_latest l), 0);
 
         UPDATE sensor_status st
         SET previous_at = st.observed_at, previous_value = st.value, observed_at = l.observed_at, value = l.value,
             condition = CASE WHEN st.fault_at > l.observed_at THEN 'fault'::sensor_condition ELSE 'normal' END,
             readings = st.readings + l.n
-        FROM reading_latest l WHERE st.sensor_id = l.sensor_id;
+        FROM reading_latest l
+        WHERE st.sensor_id = l.sensor_id AND st.sensor_id = ANY(ARRAY(SELECT l.sensor_id FROM reading_latest l))
+          AND (st.observed_at IS NULL OR l.observed_at > st.observed_at);  -- (a concurrent batch may have moved it on)
 
         -- each device's rules: its own override, else its kind's; a disabled override silences the kind's rule
         INSERT INTO rule_verdict
