@@ -19,11 +19,11 @@ import psycopg
 from sensing.readings import Reading, Refusal
 from sensing.settings import SensingSettings
 
-# the columns go binary (%b): psycopg writes a list of datetimes as text at ~9 µs each and PostgreSQL parses
-# them again; in binary both cost well under one
+# the columns go binary (%b), the times as seconds since 1970: psycopg writes a list of datetimes as text at
+# ~9 µs each and PostgreSQL parses them again; floats in binary cost well under one
 INGEST = """
 SELECT refused_at, refused_why, stored, duplicates, late, raised, cleared, turned
-FROM cityops_ingest_readings(%b::text[], %b::timestamptz[], %b::float8[], %b::text[], %s, %s, %s, %s)
+FROM cityops_ingest_readings(%b::text[], %b::float8[], %b::float8[], %b::text[], %s, %s, %s, %s)
 """
 PARTITIONS = "SELECT created, dropped FROM cityops_observation_partitions(%s)"
 COUNT = """
@@ -96,7 +96,7 @@ class DeviceThrottle:
             if self.allow(reading.device, now):
                 kept.append(reading)
             else:
-                over.append(Refusal(reading.index, "throttled", f"device {reading.device} sends faster than allowed"))
+                over.append(Refusal(reading.record, "throttled", f"device {reading.device} sends faster than allowed"))
         return kept, over
 
 
@@ -142,7 +142,7 @@ async def store(
     assert row is not None
     refused_at, refused_why, stored, duplicates, late, raised, cleared, turned = row
     refused = [
-        Refusal(readings[position - 1].index, why, f"{readings[position - 1].device}: {REASONS[why]}")
+        Refusal(readings[position - 1].record, why, f"{readings[position - 1].device}: {REASONS[why]}")
         for position, why in zip(refused_at, refused_why, strict=True)
     ]
     if whole and refused:

@@ -90,8 +90,9 @@ def test_senml_packs_resolve_base_fields_and_relative_times() -> None:
         ("WL-0001", 3.5, "m"),
         ("MO-7", 1.0, "m"),
     ]
-    assert readings[1].at - readings[0].at == timedelta(seconds=60)
-    assert readings[2].at == now - timedelta(seconds=30)
+    assert readings[0].at == 1_796_371_200  # seconds since 1970, as sent
+    assert readings[1].at - readings[0].at == 60
+    assert readings[2].at == (now - timedelta(seconds=30)).timestamp()
 
 
 def test_records_that_cannot_be_read_are_refused_by_index_with_a_reason() -> None:
@@ -105,7 +106,7 @@ def test_records_that_cannot_be_read_are_refused_by_index_with_a_reason() -> Non
         "not a record",
     ]
     readings, refused = parse(orjson.dumps(records))
-    assert [r.index for r in readings] == [0]
+    assert [r.record for r in readings] == [0]
     assert [(r.index, r.reason) for r in refused] == [
         (1, "malformed"),
         (2, "not_a_number"),
