@@ -6,7 +6,8 @@ platform must take them as fast as they come while judging every rule (issue 22:
 
 What is compared, in one run, on the same sensors (the demo's 20,000, or as many as asked):
 - **MQTT**: gateways publish SenML packs (``pack`` readings of one device a message, QoS 1) to the
-  platform's Mosquitto; the platform (``cityops serve`` in its own process, its ``mqtt-ingest`` loop)
+  platform's Mosquitto, written in bulk (``bench.mqtt_load``: the load generator must not take the
+  platform's core); the platform (``cityops serve`` in its own process, its ``mqtt-ingest`` loop)
   stores them and evaluates every threshold and rate rule of every device heard. Figure: readings stored
   per second, from the first publish until the last reading is in.
 - **HTTP**: gateways post batches of ``batch`` readings to ``POST /api/v1/observations`` from 2 clients;
