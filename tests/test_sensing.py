@@ -5,6 +5,7 @@ The MQTT path (the broker the suite starts) is in ``test_sensing_mqtt.py``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +13,16 @@ from typing import Any
 import h3
 import httpx
 import orjson
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from sensing.ingest import DeviceThrottle
-from sensing.readings import parse
+from sensing.ingest import DeviceThrottle, Outcome, store
+from sensing.readings import Reading, parse
+from sensing.settings import SensingSettings
+from spatial.db import libpq_url
+from spatial.settings import StoreSettings
 from tests.conftest import Caller, add_sensor, eventually, grid_point
 
 DISTRICT = "320102"  # 玄武区
@@ -210,6 +215,43 @@ def test_a_late_reading_is_kept_but_moves_nothing_back(
     assert late["stored"] == 1 and late["late"] == 1 and late["alarms_raised"] == []
     status = status_of(nanjing, code)
     assert status["value"] == 4.0 and status["condition"] == "normal"
+
+
+def test_a_reading_twice_in_a_batch_or_in_two_batches_at_once_is_stored_once(
+    client: TestClient,
+    nanjing: Engine,
+    nanjing_settings: StoreSettings,
+    gateway: dict[str, str],
+    place: tuple[float, float],
+) -> None:
+    code = add_sensor(nanjing, "water_level", place)
+    stamp = seconds_ago(60)
+    twice = [{"device": code, "t": stamp, "v": 4.0}, {"device": code, "t": stamp, "v": 4.0}]
+    answer = post(client, gateway, twice).json()  # newer than the status, twice: the key catches the second
+    assert answer["stored"] == 1 and answer["duplicates"] == 1
+    readings = [Reading(code, seconds_ago(50 - i), 4.0 + i, None, i) for i in range(5)]
+
+    async def two_gateways_at_once() -> tuple[Outcome, Outcome]:
+        url = libpq_url(nanjing_settings)
+        async with (
+            await psycopg.AsyncConnection.connect(url) as first,
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as second,
+        ):
+            async with first.transaction():  # the first batch holds its readings uncommitted …
+                one = await store(first, readings, SensingSettings())
+                other = asyncio.create_task(store(second, readings, SensingSettings()))
+                await asyncio.sleep(0.5)  # … while the second, seeing the same status, inserts the same keys
+                assert not other.done()  # (it waits on the first's keys)
+            return one, await other
+
+    one, other = asyncio.run(two_gateways_at_once())
+    assert (one.stored, other.stored, other.duplicates) == (5, 0, 5)
+    with nanjing.connect() as conn:
+        sensor_id = conn.execute(text("SELECT id FROM sensor WHERE code = :c"), {"c": code}).scalar_one()
+        stored = conn.execute(text("SELECT count(*) FROM observation WHERE sensor_id = :s"), {"s": sensor_id})
+        assert stored.scalar_one() == 6
+    status = status_of(nanjing, code)
+    assert status["value"] == 8.0 and status["readings"] == 6
 
 
 def test_a_rate_of_change_rule_raises_on_a_fast_rise(

@@ -76,7 +76,8 @@ AS $function$
         -- batch's statuses looked up once each, not once a reading)
         INSERT INTO reading_latest (sensor_id, kind, active, observed_at, value, high, low, n, previous_at, previous_value)
         SELECT b.sensor_id, min(b.kind), bool_and(b.active), max(b.observed_at),
-               (array_agg(b.value ORDER BY b.observed_at DESC, b.i DESC))[1], max(b.value), min(b.value), count(*),
+               (array_agg(b.value ORDER BY b.observed_at DESC, b.i DESC))[1], max(b.value), min(b.value),
+               count(DISTINCT b.observed_at),  -- (a reading sent twice in the batch is one)
                min(st.observed_at), min(st.value)
         FROM reading_batch b JOIN (
             SELECT st.sensor_id, st.observed_at, st.value FROM sensor_status st
