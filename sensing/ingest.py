@@ -80,21 +80,36 @@ class DeviceThrottle:
 
     def allow(self, device: str, now: float | None = None) -> bool:
         """Take one reading's token from the device's bucket, if it has one."""
-        now = time.monotonic() if now is None else now
+        return self._take(device, 1, time.monotonic() if now is None else now) == 1
+
+    def _take(self, device: str, wanted: int, now: float) -> int:
+        """Up to ``wanted`` whole tokens from the device's bucket, refilled for the time since it was last used."""
         tokens, then = self.buckets.get(device, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
-        allowed = tokens >= 1.0
-        self.buckets[device] = (tokens - 1.0 if allowed else tokens, now)
-        return allowed
+        taken = min(wanted, int(tokens))
+        self.buckets[device] = (tokens - taken, now)
+        return taken
 
     def split(self, readings: list[Reading]) -> tuple[list[Reading], list[Refusal]]:
-        """The readings within their devices' budgets, and the rest as refusals."""
+        """The readings within their devices' budgets (each device's first ones), and the rest as refusals.
+
+        Each device's bucket is visited once a batch, and the readings are only walked when one is over.
+        """
         now = time.monotonic()
+        over_budget: dict[str, int] = {}  # device → readings of the batch it may still send
+        for device, wanted in Counter(reading.device for reading in readings).items():
+            if (taken := self._take(device, wanted, now)) < wanted:
+                over_budget[device] = taken
+        if not over_budget:
+            return readings, []
         kept: list[Reading] = []
         over: list[Refusal] = []
         for reading in readings:
-            if self.allow(reading.device, now):
+            left = over_budget.get(reading.device)
+            if left is None or left > 0:
                 kept.append(reading)
+                if left:
+                    over_budget[reading.device] = left - 1
             else:
                 over.append(Refusal(reading.record, "throttled", f"device {reading.device} sends faster than allowed"))
         return kept, over

@@ -61,9 +61,14 @@ class Address:
 
 @dataclass
 class Batch:
-    """Messages gathered for one store: their readings (indexed across the batch) and what to acknowledge."""
+    """Messages gathered for one store: their readings (indexed across the batch) and what to acknowledge.
 
-    readings: list[Reading] = field(default_factory=list)
+    The readings are kept in ``WRITERS`` shares by device (a device always in the same share: no two
+    transactions ever wait on one device's rows); a message is one device's, so it is placed once.
+    """
+
+    shares: list[list[Reading]] = field(default_factory=lambda: [[] for _ in range(WRITERS)])
+    count: int = 0  # readings in all shares
     refused: list[Refusal] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)  # each message's first record index
     messages: list[tuple[str, bytes]] = field(default_factory=list)
@@ -84,7 +89,9 @@ class Batch:
         self.starts.append(start)
         self.messages.append((topic, payload))
         self.mids.append(mid)
-        self.readings += readings
+        if readings:
+            self.shares[zlib.crc32(readings[0].device.encode()) % WRITERS] += readings
+            self.count += len(readings)
         self.refused += refused
 
     def letters(self, refused: list[Refusal]) -> list[tuple[str, Refusal, bytes]]:
@@ -208,13 +215,9 @@ class Consumer:
             self.storing = (batch, asyncio.create_task(self._store(batch)))
 
     async def _store(self, batch: Batch) -> None:
-        """The batch in ``WRITERS`` transactions at once, each with the devices of its share (a device always in the
-        same share: no two transactions ever wait on one device's rows), so the database works on every core."""
-        shares: list[list[Reading]] = [[] for _ in range(WRITERS)]
-        for reading in batch.readings:
-            shares[zlib.crc32(reading.device.encode()) % WRITERS].append(reading)
+        """The batch in ``WRITERS`` transactions at once, a share each, so the database works on every core."""
         refusals = await asyncio.gather(
-            *(self._store_share(share, batch.refused if i == 0 else []) for i, share in enumerate(shares))
+            *(self._store_share(share, batch.refused if i == 0 else []) for i, share in enumerate(batch.shares))
         )
         async with self.pool.connection() as conn:
             await dead_letters(conn, "mqtt", batch.letters([r for found in refusals for r in found]))
@@ -245,8 +248,8 @@ class Consumer:
         batch = Batch()
         batch.add(*first)
         deadline = loop.time() + self.settings.batch_window_s
-        while len(batch.readings) < self.settings.batch_max:
-            while subscriber.arrived and len(batch.readings) < self.settings.batch_max:
+        while batch.count < self.settings.batch_max:
+            while subscriber.arrived and batch.count < self.settings.batch_max:
                 batch.add(*subscriber.arrived.popleft())
             left = deadline - loop.time()
             if left <= 0:
