@@ -22,6 +22,7 @@ import asyncio
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import h3
@@ -48,10 +49,12 @@ from sensing.queries.alarms import (
     FILED,
     LIST,
     LOCKED,
+    OPEN_COUNTS,
     POINTS,
     UNCHARTED,
     WAITING,
 )
+from sensing.queries.sensors import KINDS
 from spatial.audit import record_async
 from spatial.errors import ConflictError, NotFoundError, StaleVersionError
 
@@ -223,11 +226,41 @@ async def _move(
     return {"id": str(alarm_id), "state": to, "version": version + 1}
 
 
-async def listed(conn: psycopg.AsyncConnection, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
-    """The alarms the connection's scope sees, newest first: open ones (raised, acknowledged, cleared) or all."""
+class AlarmState(StrEnum):
+    """Raised and cleared by the readings; acknowledged and closed by people."""
+
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+    CLOSED = "closed"
+
+
+async def listed(
+    conn: psycopg.AsyncConnection,
+    *,
+    open_only: bool,
+    limit: int,
+    state: AlarmState | None = None,
+    kinds: tuple[str, ...] = (),
+    severity: Severity | None = None,
+) -> list[dict[str, Any]]:
+    """The alarms the connection's scope sees, newest first: open ones (raised, acknowledged, cleared) or all,
+    of one state, kinds of device (checked by the caller against ``kind_names``) or severity when asked."""
+    asked = {"state": state and state.value, "kinds": list(kinds) or None, "severity": severity and severity.value}
     async with conn.cursor(row_factory=dict_row) as cur:
-        rows = await (await cur.execute(LIST, {"open_only": open_only, "limit": limit})).fetchall()
+        rows = await (await cur.execute(LIST, {"open_only": open_only, "limit": limit, **asked})).fetchall()
     return [_public(row) for row in rows]
+
+
+async def open_counts(conn: psycopg.AsyncConnection) -> dict[str, int]:
+    """How many alarms the connection's scope sees in each open state."""
+    found: dict[str, int] = dict(await (await conn.execute(OPEN_COUNTS)).fetchall())
+    return {state.value: int(found.get(state.value, 0)) for state in AlarmState if state is not AlarmState.CLOSED}
+
+
+async def kind_names(conn: psycopg.AsyncConnection) -> dict[str, tuple[str, str]]:
+    """The kinds of device: code → (name, English name)."""
+    return {code: (name, name_en) for code, name, name_en in await (await conn.execute(KINDS)).fetchall()}
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

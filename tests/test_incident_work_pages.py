@@ -16,7 +16,7 @@ from tests.test_incident_board_reports import open_board, toast
 from tests.test_work_pages import person, signed_in
 
 
-def _form_after(page: str, action: str) -> dict[str, str]:
+def form_after(page: str, action: str) -> dict[str, str]:
     """The hidden version of the form posting to ``action`` (as the browser would send it)."""
     form = re.search(rf'hx-post="{re.escape(action)}"[^>]*>\s*<input type="hidden" name="version" value="(\d+)"', page)
     assert form, f"no form posting to {action}"
@@ -39,17 +39,17 @@ def test_the_assignee_moves_a_task_on_the_board(server: str, nanjing: Engine, cl
     page = liaison.get(board_url)
     assert page.status_code == 200 and "签收" in page.text and f'hx-post="{moves}"' in page.text
     assert f'hx-post="{moves}"' not in other.get(board_url).text  # not theirs: no buttons
-    refused = other.post(moves, data={"to": "acknowledged", **_form_after(page.text, moves)})
+    refused = other.post(moves, data={"to": "acknowledged", **form_after(page.text, moves)})
     assert refused.status_code == 404 and "no task" in toast(refused)["text"]  # not in their reach at all
-    acknowledged = liaison.post(moves, data={"to": "acknowledged", **_form_after(page.text, moves)})
+    acknowledged = liaison.post(moves, data={"to": "acknowledged", **form_after(page.text, moves)})
     assert acknowledged.status_code == 200 and "已接收" in acknowledged.text and "开始处置" in acknowledged.text
-    stale = liaison.post(moves, data={"to": "in_progress", **_form_after(page.text, moves)})  # the old version
+    stale = liaison.post(moves, data={"to": "in_progress", **form_after(page.text, moves)})  # the old version
     assert stale.status_code == 409
-    started = liaison.post(moves, data={"to": "in_progress", **_form_after(acknowledged.text, moves)})
+    started = liaison.post(moves, data={"to": "in_progress", **form_after(acknowledged.text, moves)})
     assert started.status_code == 200 and "处置中" in started.text
-    unexplained = liaison.post(moves, data={"to": "blocked", **_form_after(started.text, moves)})
+    unexplained = liaison.post(moves, data={"to": "blocked", **form_after(started.text, moves)})
     assert unexplained.status_code == 422 and "needs a reason" in toast(unexplained)["text"]
-    blocked = liaison.post(moves, data={"to": "blocked", "reason": "泵车未到", **_form_after(started.text, moves)})
+    blocked = liaison.post(moves, data={"to": "blocked", "reason": "泵车未到", **form_after(started.text, moves)})
     assert blocked.status_code == 200 and "受阻：泵车未到" in blocked.text
     task = client.get(f"/api/v1/incidents/{incident_id}/tasks").json()["tasks"][0]
     assert task["state"] == "blocked" and task["blocked_reason"] == "泵车未到"
@@ -77,27 +77,27 @@ def test_another_district_answers_a_resource_request_from_its_inbox(
     inbox = owner.get("/resource-requests")
     assert inbox.status_code == 200 and "资源请求" in inbox.text and "堵口" in inbox.text
     offer = f"/resource-requests/{request_id}/offer"
-    offered = owner.post(offer, data={"quantity": 600, **_form_after(inbox.text, offer)})
+    offered = owner.post(offer, data={"quantity": 600, **form_after(inbox.text, offer)})
     assert offered.status_code == 200 and "可提供 600" in offered.text
 
     board = commander.get(board_url)
     accept = f"{board_url}/resource-requests/{request_id}/accept"
     assert "确认接收" in board.text
-    assert commander.post(accept, data=_form_after(board.text, accept)).status_code == 200
+    assert commander.post(accept, data=form_after(board.text, accept)).status_code == 200
 
     inbox = owner.get("/resource-requests")
     commit = f"/resource-requests/{request_id}/commit"
-    too_many = owner.post(commit, data={"quantity": 700, **_form_after(inbox.text, commit)})
+    too_many = owner.post(commit, data={"quantity": 700, **form_after(inbox.text, commit)})
     assert too_many.status_code == 422  # more than offered: said in words, nothing changed
-    assert owner.post(commit, data={"quantity": 600, **_form_after(inbox.text, commit)}).status_code == 200
+    assert owner.post(commit, data={"quantity": 600, **form_after(inbox.text, commit)}).status_code == 200
 
     for action in ("deploy", "release"):
         board = commander.get(board_url)
         url = f"{board_url}/resource-requests/{request_id}/{action}"
-        assert commander.post(url, data=_form_after(board.text, url)).status_code == 200, action
+        assert commander.post(url, data=form_after(board.text, url)).status_code == 200, action
     inbox = owner.get("/resource-requests")
     back = f"/resource-requests/{request_id}/return"
-    returned = owner.post(back, data=_form_after(inbox.text, back))
+    returned = owner.post(back, data=form_after(inbox.text, back))
     assert returned.status_code == 200 and "已归还" in returned.text
     summary = client.get(f"/api/v1/incidents/{incident_id}/resources").json()
     assert summary["requests"][0]["state"] == "returned"

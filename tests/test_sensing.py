@@ -6,6 +6,7 @@ The MQTT path (the broker the suite starts) is in ``test_sensing_mqtt.py``.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from sensing.settings import SensingSettings
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
 from tests.conftest import Caller, add_sensor, eventually, grid_point
+from tests.test_incident_work_pages import form_after
+from tests.test_work_pages import person, signed_in
 
 DISTRICT = "320102"  # 玄武区
 
@@ -366,6 +369,30 @@ def test_moves_on_an_alarm_keep_their_order_and_a_retired_sensor_closes_its_alar
     assert {a["state"] for a in closed} == {"closed"}
     gone = post(client, gateway, [{"device": code, "t": seconds_ago(1), "v": 1}])
     assert gone.status_code == 422 and gone.json()["refused"][0]["reason"] == "retired"
+
+
+def test_alarms_narrow_by_state_kind_and_severity_and_a_move_keeps_the_narrowing(
+    server: str, client: TestClient, nanjing: Engine, gateway: dict[str, str], place: tuple[float, float]
+) -> None:
+    water, gas = add_sensor(nanjing, "water_level", place), add_sensor(nanjing, "gas", place)
+    over = [{"device": water, "t": seconds_ago(60), "v": 9.0}, {"device": gas, "t": seconds_ago(60), "v": 40.0}]
+    assert len(post(client, gateway, over).json()["alarms_raised"]) >= 2  # (a kind may have several rules)
+    gas_alarms = client.get("/api/v1/alarms", params={"kind": "gas", "severity": "II", "state": "raised"}).json()
+    codes = {item["sensor_code"] for item in gas_alarms["items"]}
+    assert gas in codes and water not in codes and {item["kind"] for item in gas_alarms["items"]} == {"gas"}
+    unknown = client.get("/api/v1/alarms", params={"kind": "lava"})
+    assert unknown.status_code == 422 and "water_level" in unknown.json()["detail"]  # the kinds are named
+    assert client.get("/api/v1/alarms", params={"state": "purple"}).status_code == 422
+
+    commander = signed_in(server, person(nanjing, "320100", ["city_commander"]))
+    page = commander.get("/alarms", params={"kind": "gas"})
+    assert page.status_code == 200 and gas in page.text and water not in page.text
+    assert re.search(r"报警中 <strong>\d+</strong>", page.text)  # the count in each open state
+    alarm = next(item["id"] for item in gas_alarms["items"] if item["sensor_code"] == gas)
+    action = f"/alarms/{alarm}/acknowledge?kind=gas"  # the move posts with the page's narrowing
+    seen = commander.post(action, data=form_after(page.text, action))
+    assert seen.status_code == 200 and gas in seen.text and water not in seen.text  # still narrowed to gas
+    assert [a["state"] for a in alarms_of(nanjing, gas)] == ["acknowledged"]
 
 
 def test_the_map_reads_sensors_by_condition_and_a_sensors_chart(

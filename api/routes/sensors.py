@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
 from api.schemas import FeatureCollection
+from command.routing import Severity
 from command.users import User
 from sensing import alarms
 from sensing.pipeline import Intake
-from sensing.queries.sensors import CONDITIONS, KINDS, ONE, READINGS, REFUSALS, SENSORS
+from sensing.queries.sensors import CONDITIONS, ONE, READINGS, REFUSALS, SENSORS
 from sensing.readings import parse
 from spatial.errors import InvalidInputError, NotFoundError, UnsupportedFormatError
 from web.access import Access
@@ -176,8 +177,7 @@ async def sensors(
     """Sensors as GeoJSON points with their kind, condition (normal, alarm, fault, offline, unknown), newest value."""
     conditions = comma_list(condition, "condition", CONDITIONS)
     async with scoped_connection(request) as conn:
-        known = tuple(row[0] for row in await (await conn.execute(KINDS)).fetchall())
-        kinds = comma_list(kind, "kind", known)
+        kinds = comma_list(kind, "kind", tuple(await alarms.kind_names(conn)))
         params = {"bbox": list(bbox) if bbox else None, "kinds": list(kinds) or None, "limit": limit}
         row = await (await conn.execute(SENSORS, {**params, "conditions": list(conditions) or None})).fetchone()
     return FastJSONResponse(row[0] if row else {"type": "FeatureCollection", "features": []})
@@ -230,11 +230,16 @@ async def alarm_list(
     request: Request,
     user: Reader,
     open_only: Annotated[bool, Query(alias="open", description="Only alarms not closed")] = True,
+    state: Annotated[alarms.AlarmState | None, Query(description="Only alarms in this state")] = None,
+    kind: Annotated[str | None, Query(description="Only these kinds of device, comma-separated")] = None,
+    severity: Annotated[Severity | None, Query(description="Only rules of this severity (I most severe)")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> FastJSONResponse:
-    """Alarms newest first: raised, acknowledged, cleared (and closed ones with ``open=false``)."""
+    """Alarms newest first: raised, acknowledged, cleared (and closed ones with ``open=false``), of a state, kinds
+    of device or severity when asked."""
     async with scoped_connection(request) as conn:
-        found = await alarms.listed(conn, open_only=open_only, limit=limit)
+        kinds = comma_list(kind, "kind", tuple(await alarms.kind_names(conn)))
+        found = await alarms.listed(conn, open_only=open_only, limit=limit, state=state, kinds=kinds, severity=severity)
     return FastJSONResponse({"items": found})
 
 

@@ -106,7 +106,11 @@ FROM sensor_alarm a
 JOIN sensor_kind k ON k.code = a.kind
 JOIN sensor_rule r ON r.id = a.rule_id
 LEFT JOIN sensor s ON s.id = a.sensor_id
-WHERE NOT %(open_only)s OR a.state <> 'closed'
+WHERE (NOT %(open_only)s OR a.state <> 'closed')
+  AND (%(state)s::text IS NULL OR a.state::text = %(state)s)
+  AND (%(kinds)s::text[] IS NULL OR a.kind = ANY(%(kinds)s))
+  AND (%(severity)s::text IS NULL OR r.severity::text = %(severity)s)
 ORDER BY a.raised_at DESC, a.id DESC
 LIMIT %(limit)s
 """
+OPEN_COUNTS = "SELECT a.state::text, count(*) FROM sensor_alarm a WHERE a.state <> 'closed' GROUP BY a.state"

@@ -2,7 +2,7 @@
 
 CONDITIONS = ("unknown", "normal", "alarm", "fault", "offline")
 
-KINDS = "SELECT code FROM sensor_kind ORDER BY code"
+KINDS = "SELECT code, name, name_en FROM sensor_kind ORDER BY code"
 
 # GeoJSON built by the database: 20,000 points are one string, not 20,000 Python dicts
 SENSORS = """
