@@ -24,7 +24,7 @@ class SensingSettings(BaseSettings):
     reading_retention_days: int = Field(default=30, ge=1, le=3650, description="Days of raw readings kept.")
     reading_clock_skew_s: int = Field(default=120, ge=0, le=3600, description="How far ahead a reading may be stamped.")
     batch_window_s: float = Field(default=0.2, gt=0, le=10, description="Readings wait at most this long for a batch.")
-    batch_max: int = Field(default=5_000, ge=1, le=200_000, description="Readings stored in one transaction at most.")
+    batch_max: int = Field(default=20_000, ge=1, le=200_000, description="Readings stored in one transaction at most.")
     device_per_minute: int = Field(
         default=120, ge=1, le=60_000, description="Readings a minute one device may send beyond its burst."
     )

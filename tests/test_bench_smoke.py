@@ -187,6 +187,7 @@ def test_bench_sensing_smoke(nanjing: Engine, nanjing_settings: StoreSettings, b
         "MQTT readings/s",
         "HTTP readings/s",
         "HTTP readings/s",
+        "HTTP",
         "HTTP readings/s",
         "alarm publish → case on the stream",
     ]

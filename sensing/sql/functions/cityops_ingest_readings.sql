@@ -73,18 +73,24 @@ AS $function$
         END IF;
 
         -- what moves each device's status: its readings newer than the status, summed up to the newest (the
-        -- batch's statuses looked up once each, not once a reading)
+        -- batch's statuses looked up once each, not once a reading). One sort serves the sums and the newest:
+        -- ordered aggregates sorted each device's readings apart, thousands of small sorts a batch
         INSERT INTO reading_latest (sensor_id, kind, active, observed_at, value, high, low, n, previous_at, previous_value)
-        SELECT b.sensor_id, min(b.kind), bool_and(b.active), max(b.observed_at),
-               (array_agg(b.value ORDER BY b.observed_at DESC, b.i DESC))[1], max(b.value), min(b.value),
-               count(DISTINCT b.observed_at),  -- (a reading sent twice in the batch is one)
-               min(st.observed_at), min(st.value)
-        FROM reading_batch b JOIN (
-            SELECT st.sensor_id, st.observed_at, st.value FROM sensor_status st
-            WHERE st.sensor_id = ANY(ARRAY(SELECT DISTINCT sensor_id FROM reading_batch WHERE why IS NULL))
-        ) st ON st.sensor_id = b.sensor_id
-        WHERE b.why IS NULL AND (st.observed_at IS NULL OR b.observed_at > st.observed_at)
-        GROUP BY b.sensor_id;
+        SELECT DISTINCT ON (f.sensor_id) f.sensor_id, f.kind, f.active, f.observed_at, f.value, f.high, f.low, f.n,
+               f.previous_at, f.previous_value
+        FROM (
+            SELECT b.sensor_id, b.kind, b.active, b.observed_at, b.value, b.i,
+                   max(b.value) OVER device AS high, min(b.value) OVER device AS low,
+                   dense_rank() OVER (PARTITION BY b.sensor_id ORDER BY b.observed_at) AS n,  -- (one sent twice is one)
+                   st.observed_at AS previous_at, st.value AS previous_value
+            FROM reading_batch b JOIN (
+                SELECT st.sensor_id, st.observed_at, st.value FROM sensor_status st
+                WHERE st.sensor_id = ANY(ARRAY(SELECT DISTINCT sensor_id FROM reading_batch WHERE why IS NULL))
+            ) st ON st.sensor_id = b.sensor_id
+            WHERE b.why IS NULL AND (st.observed_at IS NULL OR b.observed_at > st.observed_at)
+            WINDOW device AS (PARTITION BY b.sensor_id)
+        ) f
+        ORDER BY f.sensor_id, f.observed_at DESC, f.i DESC;
         SELECT coalesce(sum(l.n), 0) INTO fresh FROM reading_latest l;
 
         -- stored once per device and time. A reading newer than its device's status was never stored (the status
