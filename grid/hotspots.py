@@ -89,6 +89,12 @@ def study_area(boundary: bytes, resolution: int) -> np.ndarray:
     return area
 
 
+def forget() -> None:
+    """Drop the kept study areas and weights: the next analysis builds them again (a cold start, measured)."""
+    study_area.cache_clear()
+    _ring_weights.cache_clear()
+
+
 def ring_weights(cells: np.ndarray) -> W:
     """Binary weights: each cell's neighbours are the cells of its first ring inside the study area."""
     return _ring_weights(np.ascontiguousarray(cells, dtype=np.uint64).tobytes())

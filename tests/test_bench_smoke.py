@@ -63,7 +63,9 @@ def test_bench_forces_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
         "recommend top-5",
         "recommend",
         "recommend through the API, 1 client",
+        "the same",
         "recommend through the API, 4 clients",
+        "the same",
         "positions, 4 clients × batches",
         "positions",
     ]
@@ -119,10 +121,15 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
     output = console.export_text()
     assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
         "city",
+        "the same",
         "the same against the 5 s target",
+        "cells classified alike",
         "cold start",
     ]
-    assert rows[0].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
+    assert rows[3].ratio == 1.0  # the baseline computed the same answer (the run raises otherwise)
+    assert (
+        rows[0].ratio > 0 and rows[1].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
+    )
     assert "hot and" in output  # the summary a planner reads
 
 
