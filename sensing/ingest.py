@@ -18,9 +18,10 @@ import psycopg
 
 from sensing.readings import Reading, Refusal
 from sensing.settings import SensingSettings
+from spatial.arrays import float8_array, text_array
 
-# the columns go binary (%b), the times as seconds since 1970: psycopg writes a list of datetimes as text at
-# ~9 µs each and PostgreSQL parses them again; floats in binary cost well under one
+# the columns go binary (%b, ``spatial.arrays``), the times as seconds since 1970: psycopg writes a list of
+# datetimes as text at ~9 µs each and PostgreSQL parses them again
 INGEST = """
 SELECT refused_at, refused_why, stored, duplicates, late, raised, cleared, turned
 FROM cityops_ingest_readings(%b::text[], %b::float8[], %b::float8[], %b::text[], %s, %s, %s, %s)
@@ -133,11 +134,12 @@ async def store(
     if not readings:
         return Outcome()
     received = received or datetime.now(UTC)
+    devices, ats, values, units, _ = zip(*readings, strict=True)
     columns = (
-        [r.device for r in readings],
-        [r.at for r in readings],
-        [r.value for r in readings],
-        [r.unit for r in readings],
+        text_array(devices),
+        float8_array(ats),
+        float8_array(values),
+        text_array(units),
         received,
         settings.clock_skew,
         settings.retention,
