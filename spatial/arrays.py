@@ -35,7 +35,9 @@ class TextArray(bytes):
 
 
 def float8_array(values: Sequence[float]) -> Float8Array:
-    """The numbers as a ``float8[]`` (no NULLs: a None raises TypeError)."""
+    """The numbers as a ``float8[]`` (no NULLs: a None raises TypeError; numpy would make it NaN)."""
+    if None in values:
+        raise TypeError("a float8 array built here holds no NULL")
     if not values:
         return Float8Array(_HEAD.pack(0, 0, FLOAT8))
     cells = np.empty(len(values), dtype=_FLOAT8_CELL)
