@@ -12,15 +12,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import h3
 import psycopg
+from h3.api import basic_int as h3int
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from forces.settings import ForceSettings
+from spatial.arrays import (
+    BinaryArray,
+    float4_array,
+    float8_array,
+    int8_array,
+    text_array,
+    timestamptz_array,
+)
 from spatial.errors import InvalidInputError, PayloadTooLargeError
 
 CELL_RESOLUTION = 9  # ~0.1 km² hexagons: a street block, fine enough for the live map's density
-# the columns go binary (%b): psycopg writes a list of datetimes as text at ~9 µs each, PostgreSQL parses it again
+# the columns go binary (%b, ``spatial.arrays``): psycopg writes a list of datetimes as text at ~9 µs each, and
+# PostgreSQL parses it again
 INGEST = """
 SELECT unknown, stored, moved
 FROM cityops_ingest_fixes(%b::text[], %b::float8[], %b::float8[], %b::bigint[], %b::timestamptz[], %b::real[],
@@ -104,17 +113,17 @@ def check_fixes(items: object, settings: ForceSettings, now: datetime) -> tuple[
     return good, outcome
 
 
-def _columns(fixes: list[Fix]) -> tuple[list[Any], ...]:
-    cells = [h3.str_to_int(h3.latlng_to_cell(f.lat, f.lon, CELL_RESOLUTION)) for f in fixes]
+def _columns(fixes: list[Fix]) -> tuple[BinaryArray, ...]:
+    cell = h3int.latlng_to_cell
     return (
-        [f.id for f in fixes],
-        [f.lon for f in fixes],
-        [f.lat for f in fixes],
-        cells,
-        [f.time for f in fixes],
-        [f.speed for f in fixes],
-        [f.heading for f in fixes],
-        [f.accuracy for f in fixes],
+        text_array([f.id for f in fixes]),
+        float8_array([f.lon for f in fixes]),
+        float8_array([f.lat for f in fixes]),
+        int8_array([cell(f.lat, f.lon, CELL_RESOLUTION) for f in fixes]),
+        timestamptz_array([f.time for f in fixes]),
+        float4_array([f.speed for f in fixes]),
+        float4_array([f.heading for f in fixes]),
+        float4_array([f.accuracy for f in fixes]),
     )
 
 

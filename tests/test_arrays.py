@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from spatial.arrays import float8_array, text_array
+from spatial.arrays import BinaryArray, float4_array, float8_array, int8_array, text_array, timestamptz_array
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
 
@@ -54,6 +55,20 @@ def test_a_batch_of_repeated_devices_is_the_same_array(conn: psycopg.Connection)
     assert row == (True, 5_000)
 
 
-def test_a_number_array_holds_no_null() -> None:
-    with pytest.raises(TypeError):
-        float8_array([1.0, None])  # type: ignore[list-item]
+@pytest.mark.parametrize("build", [float8_array, float4_array, int8_array])
+def test_numbers_with_nulls_and_other_widths(conn: psycopg.Connection, build: Callable[..., BinaryArray]) -> None:
+    for values in ([1, None, 3], [None, None], [7, 8, 9], []):
+        row = conn.execute("SELECT %b", (build(values),)).fetchone()
+        assert row is not None and row[0] == values
+
+
+def test_times_come_back_to_the_microsecond(conn: psycopg.Connection) -> None:
+    beijing = timezone(timedelta(hours=8))
+    times = [
+        datetime(2026, 12, 4, 22, 5, 1, 123456, tzinfo=beijing),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    row = conn.execute(
+        "SELECT %b, %b::timestamptz[] = %b::timestamptz[]", (timestamptz_array(times), timestamptz_array(times), times)
+    ).fetchone()
+    assert row is not None and row[0] == times and row[1] is True
