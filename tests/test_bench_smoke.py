@@ -169,7 +169,7 @@ def test_bench_queues_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
                 )
             )
     output = console.export_text()
-    assert [row.measure.split(":")[0] for row in rows] == [*["handler"] * 6, *["commander"] * 9]
+    assert [row.measure.split(":")[0] for row in rows] == [*["handler"] * 7, *["commander"] * 10]
     assert all(row.ratio > 0 for row in rows)
     assert "imported 300 open cases" in output and "shaped 300 benchmark cases" in output and "cores" in output
     assert tuple(states) == (12, 300, 300)  # spread over every open state, each case with its clock
