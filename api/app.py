@@ -9,6 +9,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -69,6 +70,7 @@ from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from grid.hotspots import warm_up
 from grid.locate import Locator
+from grid.locate_index import FollowedIndex, load_index
 from incidents.summons import summons_loops
 from sensing.loops import sensing_loops
 from sensing.pipeline import Intake
@@ -136,7 +138,8 @@ def create_app(
             store, zone=zone, size=api.db_concurrency, wait_s=api.db_wait_s
         )
         app.state.pool, app.state.read_engine = database.pool, database.read_engine  # the tests' handles
-        app.state.locator = Locator()
+        locate_index = app.state.locate_index = FollowedIndex()  # per process, reloaded on boundary changes
+        app.state.locator = Locator(locate_index)
         app.state.unit_tiles = tiles.unit_tile_cache()
         app.state.media = MediaStore(store.media_dir)
         app.state.basemap = basemap.serving(store)  # the imported tile package (cityops basemap import)
@@ -164,6 +167,9 @@ def create_app(
         )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
+        index_changes = asyncio.create_task(
+            locate_index.follow(database.conninfo, partial(load_index, database.engine), **database.options)
+        )
         # the live map's feed reads changes with the city's scope and confines each viewer to theirs
         # its lost connection is the first sign of an outage: the pools are checked then, not by a failed request
         app.state.changes = ChangeHub(
@@ -176,7 +182,7 @@ def create_app(
             yield
         finally:
             analytics_warm_up.cancel()
-            await stop([*loops, user_changes, change_feed])
+            await stop([*loops, user_changes, index_changes, change_feed])
             await database.close()
 
     app = FastAPI(

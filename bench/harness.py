@@ -102,8 +102,9 @@ def served(
     ``command``: the module run with ``python -m`` and its arguments (another app: uvicorn and its
     factory; it must answer ``/healthz/ready`` the same way); ``env``: variables added to its environment.
 
-    Yields once the service is ready and its analytics kernels are compiled (the compile takes a
-    core for ~40 s: measuring during it would measure the compiler); ``compiled=False``: once it
+    Yields once the service is ready, its analytics kernels compiled (the compile takes a core for
+    ~40 s: measuring during it would measure the compiler) and its locate index loaded (before,
+    locate asks the database: another path than measured); ``compiled=False``: once it
     answers (a smoke run, whose figures are not the point). Intake rate limits are set out
     of reach: a benchmark measures throughput (the limiter still counts every request), not refusals.
     """
@@ -131,7 +132,10 @@ def served(
         while True:
             try:
                 answer = httpx.get(f"{base}/healthz/ready", timeout=2)
-                if answer.status_code == 200 and (not compiled or answer.json().get("analytics") == "ready"):
+                state = answer.json() if answer.status_code == 200 else {}
+                if state and (
+                    not compiled or {state.get("analytics"), state.get("locate_index", "ready")} == {"ready"}
+                ):
                     break
             except httpx.HTTPError:
                 pass

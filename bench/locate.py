@@ -2,7 +2,8 @@
 
 1. Batch: our H3-coverage locate vs shapely 2 ``STRtree.query(points, predicate="within")`` on
    the same grids and the same points; mismatches counted against that exact answer.
-2. Single: one locate through PostGIS vs a prepared ``SELECT 1`` on the same connection.
+2. Single: one locate through PostGIS vs a prepared ``SELECT 1`` on the same connection; one
+   from the process's index (``grid.locate_index``) vs through PostGIS, the same answer asserted.
 3. HTTP: ``GET /api/v1/locate`` vs ``GET /healthz/ready`` (one ``SELECT 1``) of the same app,
    under the same number of concurrent clients.
 """
@@ -27,6 +28,7 @@ from bench.harness import (
 )
 from bench.machine import describe
 from grid.locate import BatchLocator, Locator
+from grid.locate_index import FollowedIndex, LocateIndex
 from spatial.db import make_engine
 from spatial.settings import StoreSettings
 from spatial.units import city_outline
@@ -74,23 +76,31 @@ def _percentile_us(samples: list[float], q: float) -> float:
 
 
 def bench_single(conn, count: int) -> list[Row]:
-    """Single locates through PostGIS vs SELECT 1 on the same connection, interleaved."""
-    locator = Locator()
+    """Single locates through PostGIS vs SELECT 1 on the same connection, and from the process's index."""
+    locator, indexed = Locator(), Locator(FollowedIndex.fixed(LocateIndex.from_db(conn)))
     lon, lat = random_points_inside(city_outline(conn), count, seed=7)
     driver = conn.connection.driver_connection
     for i in range(50):  # let psycopg prepare both statements
         driver.execute("SELECT 1", prepare=True).fetchone()
         locator.locate(conn, float(lon[i]), float(lat[i]))
-    ours, floor = [], []
+        indexed.locate(conn, float(lon[i]), float(lat[i]))
+    ours, floor, here = [], [], []
     for i in range(count):
+        x, y = float(lon[i]), float(lat[i])
         started = time.perf_counter()
         driver.execute("SELECT 1", prepare=True).fetchone()
         floor.append(time.perf_counter() - started)
         started = time.perf_counter()
-        locator.locate(conn, float(lon[i]), float(lat[i]))
+        through_db = locator.locate(conn, x, y)
         ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        from_index = indexed.locate(conn, x, y)
+        here.append(time.perf_counter() - started)
+        if from_index != through_db:
+            raise AssertionError(f"({x}, {y}) located otherwise from the index: the comparison is void")
     p50, p99 = _percentile_us(ours, 50), _percentile_us(ours, 99)
     f50, f99 = _percentile_us(floor, 50), _percentile_us(floor, 99)
+    h50, h99 = _percentile_us(here, 50), _percentile_us(here, 99)
     return [
         Row(
             "single locate p50 / p99 µs",
@@ -98,7 +108,14 @@ def bench_single(conn, count: int) -> list[Row]:
             f"{f50:,.0f} / {f99:,.0f} (SELECT 1)",
             f50 / p50,
             "≥ 0.5",
-        )
+        ),
+        Row(
+            "single locate from the process's index p50 / p99 µs",
+            f"{h50:,.0f} / {h99:,.0f}",
+            f"{p50:,.0f} / {p99:,.0f} (through PostGIS)",
+            p50 / h50,
+            "≥ 2",
+        ),
     ]
 
 

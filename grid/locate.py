@@ -1,6 +1,7 @@
 """Point → grid → whole tier chain, exact at every boundary.
 
-One round trip: the H3 cell is computed here, PostGIS looks it up; an interior cell answers
+At most one round trip (none while the process's index is fresh: ``grid.locate_index``): the
+H3 cell is computed here, PostGIS looks it up; an interior cell answers
 at once, a boundary cell tests its few candidate units with ST_Covers in candidate (code)
 order, so a point exactly on a shared edge always goes to the same unit — the one with the
 lowest code — in the database and in the batch path alike. A point in a sliver gap between
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -26,6 +27,9 @@ from grid.coverage_store import RESOLUTION_SQL, read_coverage
 from spatial.coords import validate_lon_lat
 from spatial.driver import psycopg_connection
 from spatial.errors import NotFoundError, OutsideJurisdictionError
+
+if TYPE_CHECKING:
+    from grid.locate_index import FollowedIndex
 
 # Runs on the psycopg connection, the hottest query of the platform: two primary-key probes;
 # boundary cells and grids with buildings call the functions of migration 0002, which run only
@@ -102,10 +106,14 @@ Steps = Generator[tuple[str, tuple[object, ...]], tuple[Any, ...] | None, Locati
 
 
 class Locator:
-    """Single-point locate through PostGIS; remembers the coverage resolution between calls."""
+    """Single-point locate: from this process's index while it is fresh, else through PostGIS.
 
-    def __init__(self) -> None:
+    Remembers the coverage resolution between calls of the database path.
+    """
+
+    def __init__(self, index: FollowedIndex | None = None) -> None:
         self._resolution: int | None = None
+        self._index = index
 
     def _resolution_steps(self, *, refresh: bool = False) -> Generator[tuple[str, tuple[object, ...]], Any, int]:
         if self._resolution is None or refresh:
@@ -137,7 +145,33 @@ class Locator:
             boundary_version=version,
         )
 
+    @property
+    def indexed(self) -> bool:
+        """Whether this process's index is loaded and fresh (``locate_here`` can answer)."""
+        return self._index is not None and self._index.current() is not None
+
+    def locate_here(self, lon: float, lat: float) -> Location | None:
+        """The location from this process's index, or None when the database must answer.
+
+        None while the index is loading or stale, and for a point within a millimetre of an
+        outline; a point decided outside raises OutsideJurisdictionError here already.
+        """
+        lon, lat = validate_lon_lat(lon, lat)
+        index = self._index.current() if self._index is not None else None
+        if index is None:
+            return None
+        answer = index.locate(lon, lat)
+        if answer != "outside":
+            return answer
+        swapped = index.locate(lat, lon) if -90 <= lon <= 90 else "outside"
+        if swapped is None:
+            return None  # the hint is the database's to give
+        raise _outside(lon, lat, swapped_inside=isinstance(swapped, Location))
+
     def _steps(self, lon: float, lat: float) -> Steps:
+        here = self.locate_here(lon, lat)
+        if here is not None:  # no round trip: the generator ends before its first query
+            return here
         lon, lat = validate_lon_lat(lon, lat)
         resolution = yield from self._resolution_steps()
         found = yield from self._query_steps(lon, lat, resolution)
@@ -147,10 +181,8 @@ class Locator:
                 found = yield from self._query_steps(lon, lat, fresh)
         if found is not None:
             return found
-        message = f"point (lon={lon}, lat={lat}) is outside the jurisdiction of the loaded hierarchy"
-        if -90 <= lon <= 90 and (yield from self._query_steps(lat, lon, self._resolution or 0)):
-            message += "; (lon, lat) swapped would be inside: did you pass lat first?"
-        raise OutsideJurisdictionError(message)
+        swapped = -90 <= lon <= 90 and (yield from self._query_steps(lat, lon, self._resolution or 0)) is not None
+        raise _outside(lon, lat, swapped_inside=swapped)
 
     def locate(self, conn: Connection, lon: float, lat: float) -> Location:
         """The location of (lon, lat), or OutsideJurisdictionError (SQLAlchemy connection)."""
@@ -175,6 +207,13 @@ class Locator:
                 sql, params = steps.send(await cursor.fetchone())
         except StopIteration as done:
             return done.value
+
+
+def _outside(lon: float, lat: float, *, swapped_inside: bool) -> OutsideJurisdictionError:
+    message = f"point (lon={lon}, lat={lat}) is outside the jurisdiction of the loaded hierarchy"
+    if swapped_inside:
+        message += "; (lon, lat) swapped would be inside: did you pass lat first?"
+    return OutsideJurisdictionError(message)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ def test_bench_locate_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert [row.measure.split(",")[0] for row in rows] == [
         "batch locate",
         "single locate p50 / p99 µs",
+        "single locate from the process's index p50 / p99 µs",
         "GET /api/v1/locate",
     ]
     assert all(row.ratio > 0 for row in rows)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 
 from web.access import PUBLIC
 from web.deps import connection, db_call
-from web.services import WarmUpDep
+from web.services import LocatorDep, WarmUpDep
 
 router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
 
@@ -28,10 +28,11 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    """Ready for traffic; ``analytics``: whether hot-spot kernels are compiled yet."""
+    """Ready for traffic; whether hot-spot kernels are compiled and the locate index loaded yet."""
 
     status: Literal["ready"]
     analytics: Literal["ready", "warming"]
+    locate_index: Literal["ready", "loading"]
 
 
 def _health(conn: Connection) -> dict[str, object]:
@@ -53,12 +54,18 @@ async def health(request: Request) -> dict[str, object]:
 
 
 @router.get("/healthz/ready", operation_id="ready", response_model=Ready)
-async def ready(request: Request, warm_up: WarmUpDep) -> dict[str, str]:
+async def ready(request: Request, warm_up: WarmUpDep, locator: LocatorDep) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
 
     ``analytics`` says whether esda's kernels are compiled yet (``warming``: hot-spot requests wait
-    for the compile, and one core is busy with it; everything else is served as usual).
+    for the compile, and one core is busy with it; everything else is served as usual);
+    ``locate_index`` whether this process locates from memory yet (``loading``: through the database,
+    as after every boundary change until the reload is in).
     """
     async with connection(request) as conn:
         await (await conn.execute("SELECT 1", prepare=True)).fetchone()
-    return {"status": "ready", "analytics": "ready" if warm_up is not None and warm_up.done() else "warming"}
+    return {
+        "status": "ready",
+        "analytics": "ready" if warm_up is not None and warm_up.done() else "warming",
+        "locate_index": "ready" if locator.indexed else "loading",
+    }

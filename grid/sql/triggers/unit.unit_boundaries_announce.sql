@@ -1,0 +1,1 @@
+CREATE TRIGGER unit_boundaries_announce AFTER INSERT OR DELETE OR UPDATE OF code, name, tier, kind, synthetic, parent_id, geom, chain, has_buildings, boundary_version_id OR TRUNCATE ON public.unit FOR EACH STATEMENT EXECUTE FUNCTION cityops_boundaries_announce();
