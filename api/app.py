@@ -21,6 +21,7 @@ from api.ogc.routes import router as ogc_router
 from api.open311.routes import router as open311_router
 from api.openapi import describe
 from api.outage import add_outage_handlers
+from api.read_your_writes import ReadYourWrites
 from api.routes import (
     admin,
     alerts,
@@ -214,6 +215,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
             expose_headers=["Idempotency-Key", "Idempotent-Replayed", "Retry-After", "Content-Crs"],
         )
+    app.add_middleware(ReadYourWrites)  # with a replica: a caller's reads wait for their own writes
     app.add_middleware(RequestContext)
     # outermost: every answer carries the headers, the middleware's own too (408, 413, a JSON 500)
     app.add_middleware(SecurityHeaders, basemap_url=api.basemap_url)

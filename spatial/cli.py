@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from spatial.embedded_replica import EmbeddedReplica
 from spatial.schema_cli import app as schema_app
 from spatial.settings import StoreSettings, sqlalchemy_url
 from spatial.terminal import cluster, console, engine, reported_errors, store
@@ -56,6 +57,39 @@ def db_url(
         settings = store()
         url = settings.database_url or cluster(settings).url(admin=admin)
         typer.echo(sqlalchemy_url(url) if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+replica_app = typer.Typer(
+    no_args_is_help=True, help="A streaming replica of the embedded cluster (read-only endpoints)."
+)
+db_app.add_typer(replica_app, name="replica")
+
+
+@replica_app.command("start")
+def replica_start() -> None:
+    """Copy the running cluster (first time) and start its hot standby; `cityops serve` reads from it."""
+    with reported_errors():
+        status = EmbeddedReplica(store()).start()
+        console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
+
+
+@replica_app.command("stop")
+def replica_stop() -> None:
+    """Stop the standby (the API reads from the primary again; the next start resumes streaming)."""
+    with reported_errors():
+        EmbeddedReplica(store()).stop()
+        console.print("replica stopped")
+
+
+@replica_app.command("status")
+def replica_status() -> None:
+    """Whether the standby runs and how far it trails; exit code 3 when it is not running."""
+    with reported_errors():
+        status = EmbeddedReplica(store()).status()
+        if not status.running:
+            console.print("replica not running")
+            raise typer.Exit(3)
+        console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
 
 
 @app.command()

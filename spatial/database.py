@@ -25,7 +25,9 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from spatial.db import as_libpq, database_url, engine_at, session_options
+from spatial.embedded_replica import embedded_replica_url
 from spatial.loops import Singleton
+from spatial.read_replica import ReplicaReads
 from spatial.settings import StoreSettings
 
 # a checkout's wait while a connection loss is unexplained: enough for a reconnection (tens of ms),
@@ -49,7 +51,10 @@ class Database:
     scoped_pool: AsyncConnectionPool
     # at most this many blocking calls at once; the rest wait in the event loop (web.deps.db_call)
     slots: asyncio.Semaphore
+    # reads that may come from the streaming replica (web.deps.read_connection), when one is configured
+    replica: ReplicaReads | None = None
     _check: asyncio.Task[None] | None = field(default=None, repr=False)
+    _replica_watch: asyncio.Task[None] | None = field(default=None, repr=False)
     _in_doubt: bool = field(default=False, repr=False)
 
     @classmethod
@@ -62,7 +67,14 @@ class Database:
         scoped_pool = await _open_pool(conninfo, options, size, wait_s)
         engine = engine_at(url, store.pool_size, options, wait_s)
         read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return cls(url, conninfo, options, engine, read_engine, pool, scoped_pool, asyncio.Semaphore(size))
+        opened = cls(url, conninfo, options, engine, read_engine, pool, scoped_pool, asyncio.Semaphore(size))
+        replica_url = store.replica_url or (None if store.database_url else embedded_replica_url(store))
+        if replica_url:
+            replica_conninfo = as_libpq(replica_url)
+            replica_pool = await _open_pool(replica_conninfo, options, size, wait_s)
+            opened.replica = ReplicaReads(replica_pool, store.replica_max_lag_s)
+            opened._replica_watch = asyncio.create_task(opened.replica.watch(conninfo, replica_conninfo, **options))
+        return opened
 
     @property
     def singleton(self) -> Singleton:
@@ -92,6 +104,10 @@ class Database:
 
     async def close(self) -> None:
         """Close the pools and the engine's connections."""
+        if self._replica_watch is not None:
+            self._replica_watch.cancel()
+        if self.replica is not None:
+            await self.replica.pool.close()
         await self.pool.close()
         await self.scoped_pool.close()
         self.engine.dispose()

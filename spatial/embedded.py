@@ -131,23 +131,25 @@ class EmbeddedCluster:
         self.as_root = os.geteuid() == 0
 
     # ---- state ------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, Any]:
+        """The stored port and passwords (and the replica's port, ``spatial.embedded_replica``)."""
         if not self.state_file.exists():
             raise EmbeddedDbError(f"no embedded cluster in {self.data_dir}: run `cityops db start` first")
         return json.loads(self.state_file.read_text())
 
-    def _save_state(self, state: dict[str, object]) -> None:
+    def save_state(self, state: dict[str, object]) -> None:
+        """Write the state back, readable by the invoking user only."""
         self.state_file.write_text(json.dumps(state, indent=2))
         self.state_file.chmod(0o600)
 
     @property
     def port(self) -> int:
         """The port the cluster was configured with."""
-        return int(self._state()["port"])
+        return int(self.state()["port"])
 
     def url(self, database: str | None = None, *, admin: bool = False, api: bool = False) -> str:
         """A libpq URL (psql accepts it; SQLAlchemy after ``sqlalchemy_url``): owner, admin or API role."""
-        state = self._state()
+        state = self.state()
         role, password = (
             (ADMIN_ROLE, state["admin_password"])
             if admin
@@ -162,7 +164,8 @@ class EmbeddedCluster:
     def _account(self) -> pwd.struct_passwd:
         return service_account(self.settings.service_account)
 
-    def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run_as_service(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL program as the service account (under root) in the data directory."""
         user: int | None = None
         group: int | None = None
         extra_groups: list[int] | None = None  # None (the default) keeps the caller's; [] drops root's groups
@@ -183,7 +186,8 @@ class EmbeddedCluster:
             extra_groups=extra_groups,
         )
 
-    def _hand_to_account(self, path: Path) -> None:
+    def hand_to_account(self, path: Path) -> None:
+        """Give ``path`` to the service account (under root), which runs the cluster."""
         if self.as_root:
             account = self._account()
             os.chown(path, account.pw_uid, account.pw_gid)
@@ -215,7 +219,7 @@ class EmbeddedCluster:
         if self.pgdata.exists():
             shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted init
         self.pgdata.mkdir(mode=0o700)
-        self._hand_to_account(self.pgdata)
+        self.hand_to_account(self.pgdata)
         state: dict[str, Any] = {
             "version": install.version,
             "port": free_port(self.settings.db_port),
@@ -226,9 +230,9 @@ class EmbeddedCluster:
         pwfile = self.data_dir / ".initdb-pw"
         pwfile.write_text(str(state["admin_password"]))
         pwfile.chmod(0o600)
-        self._hand_to_account(pwfile)
+        self.hand_to_account(pwfile)
         try:
-            result = self._run(
+            result = self.run_as_service(
                 [
                     str(install.bindir / "initdb"),
                     "-D",
@@ -246,7 +250,7 @@ class EmbeddedCluster:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise EmbeddedDbError(f"initdb failed: {result.stderr.strip()[-2000:]}")
-        self._save_state(state)
+        self.save_state(state)
         self._write_config(int(state["port"]))
 
     def _write_config(self, port: int) -> None:
@@ -266,7 +270,7 @@ class EmbeddedCluster:
         ]
         conf = self.pgdata / "cityops.conf"
         conf.write_text("\n".join(lines) + "\n")
-        self._hand_to_account(conf)
+        self.hand_to_account(conf)
         main_conf = self.pgdata / "postgresql.conf"
         if "include_if_exists = 'cityops.conf'" not in main_conf.read_text():
             with main_conf.open("a") as handle:
@@ -302,14 +306,14 @@ class EmbeddedCluster:
         port = self.port
         if not port_is_free(port):
             port = free_port(self.settings.db_port)
-            state = self._state()
+            state = self.state()
             state["port"] = port
-            self._save_state(state)
+            self.save_state(state)
         self._write_config(port)
         self.log_file.touch()
-        self._hand_to_account(self.log_file)
+        self.hand_to_account(self.log_file)
         bindir = find_postgres().bindir
-        result = self._run(
+        result = self.run_as_service(
             [
                 str(bindir / "pg_ctl"),
                 "-D",
@@ -345,7 +349,7 @@ class EmbeddedCluster:
         if not self.initialised() or self._live_pid() is None:
             return self.status()
         bindir = find_postgres().bindir
-        result = self._run([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
+        result = self.run_as_service([str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
         if result.returncode != 0:
             raise EmbeddedDbError(f"PostgreSQL did not stop: {result.stderr.strip()}")
         return self.status()
@@ -357,10 +361,10 @@ class EmbeddedCluster:
         The API role is not a member of the owner nor the owner of it, so nothing a session of
         the API runs (``RESET ROLE`` included) lifts row-level security.
         """
-        state = self._state()
+        state = self.state()
         if "api_password" not in state:  # a cluster made before the API had its own login
             state["api_password"] = secrets.token_urlsafe(24)
-            self._save_state(state)
+            self.save_state(state)
         with psycopg.connect(self.url(admin=True), autocommit=True) as conn:
             for role, password in ((APP_ROLE, state["app_password"]), (API_ROLE, state["api_password"])):
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()

@@ -50,6 +50,15 @@ class StoreSettings(BaseSettings):
         description="How the API logs in to the external PostGIS: as cityops_api, which owns nothing (row-level "
         "security binds it). Unset: the owner's login switching to cityops_api, which injected SQL could undo.",
     )
+    replica_url: str | None = Field(
+        default=None,
+        description="A streaming replica of the city database, as the API role logs in to it: read-only endpoints "
+        "(tiles, OGC, lists, analytics) are served from it while it keeps up. Unset: the embedded replica when "
+        "one runs (`cityops db replica start`), else none.",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, description="Older than this, the replica's answers are not served: the primary's are."
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     city: str = Field(default="nanjing", description="City database served by this process.")
     db_port: int = Field(default=54329, ge=1024, le=65535, description="Preferred embedded port.")
@@ -81,7 +90,7 @@ class StoreSettings(BaseSettings):
             raise ValueError("city must be lower-case letters, digits and _ (e.g. 'nanjing')")
         return value
 
-    @field_validator("database_url", "api_database_url")
+    @field_validator("database_url", "api_database_url", "replica_url")
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         return sqlalchemy_url(value) if value else None

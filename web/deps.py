@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import psycopg
 from fastapi import Depends, Path, Query, Request
+from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from spatial.database import Database
@@ -85,11 +86,30 @@ async def scoped_connection(request: Request) -> AsyncIterator[psycopg.AsyncConn
     Every checkout from this pool sets the scope before anything else runs, so a connection
     never serves one caller with another's scope, and none needs resetting on the way back.
     """
+    async with _scoped(request, database(request).scoped_pool) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    """``scoped_connection`` for a read-only request: from the replica when it has caught up.
+
+    Caught up means: within the replica's allowed lag, and holding the caller's own last write
+    (``spatial.read_replica``); otherwise, and without a replica, the primary's scoped pool.
+    """
+    db = database(request)
+    user = getattr(request.state, "user", None)
+    replicated = db.replica is not None and db.replica.usable_for(user.username if user is not None else None)
+    async with _scoped(request, db.replica.pool if replicated else db.scoped_pool) as conn:  # type: ignore[union-attr]
+        yield conn
+
+
+@asynccontextmanager
+async def _scoped(request: Request, pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
     scope = _scope(request)
     if scope is None:
         raise RuntimeError(f"{request.url.path} reads cases without an access rule that sets a scope")
-    db = database(request)
-    async with db.checkout(db.scoped_pool) as conn:
+    async with database(request).checkout(pool) as conn:
         await conn.execute(SESSION_SCOPE, scope, prepare=True)
         yield conn
 

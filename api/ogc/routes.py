@@ -27,7 +27,7 @@ from api.schemas import Feature, FeatureCollection
 from command.users import User
 from spatial.errors import BadQueryError, NotFoundError
 from web.access import PUBLIC, Access
-from web.deps import connection, scoped_connection
+from web.deps import connection, read_connection
 from web.services import ZoneDep
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -149,7 +149,7 @@ def _link(request: Request, rel: str, offset: int, limit: int) -> dict[str, str]
 async def _items(request: Request, collection: Collection, user: User | None, zone: ZoneInfo) -> Response:
     query = item_query(request.query_params, collection)
     scope = user.unit_id if user else None
-    async with scoped_connection(request) if collection.scoped else connection(request) as conn:
+    async with read_connection(request) if collection.scoped else connection(request) as conn:
         matched, features = await items(conn, collection, query, scope)
     links = [
         _link(request, "self", query.offset, query.limit),
@@ -182,7 +182,7 @@ def _content_crs(crs: Crs) -> dict[str, str]:
 async def _item(request: Request, collection: Collection, feature_id: str, user: User | None) -> Response:
     _no_query(request, ("crs", "f"))
     crs = offered("crs", request.query_params.get("crs"))
-    async with scoped_connection(request) if collection.scoped else connection(request) as conn:
+    async with read_connection(request) if collection.scoped else connection(request) as conn:
         feature = await item(conn, collection, feature_id, user.unit_id if user else None, crs)
     if feature is None:
         raise NotFoundError(f"no feature {feature_id!r} in {collection.id}")

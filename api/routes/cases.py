@@ -33,7 +33,7 @@ from command.users import User
 from spatial.errors import InvalidInputError, NotFoundError
 from spatial.privacy import audit_disclosure
 from web.access import Access
-from web.deps import BBoxDep, RowId, scoped_connection
+from web.deps import BBoxDep, RowId, read_connection, scoped_connection
 from web.i18n import Catalogue
 from web.services import CalendarDep, LocatorDep, MediaDep
 from web.uploads import multipart_upload
@@ -275,7 +275,7 @@ async def case_filter(
 ) -> ListFilter:
     """The shared filters and the case search's (``command.case_search``); ``category`` may be a name."""
     asked = replace(filter_, q=q, department=department, overdue=overdue, supervised=supervised)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         resolved, problems = await resolve(conn, user, asked, unit)
     if problems:
         raise InvalidInputError(described(problems, Catalogue("en")))
@@ -290,7 +290,7 @@ async def get_cases(
     request: Request, user: Reader, filter_: Annotated[ListFilter, Depends(case_filter)], fmt: Format = ListFormat.json
 ) -> Response:
     """Cases in the caller's jurisdiction, newest first (JSON, GeoJSON or CSV), searched (the ``/cases`` page)."""
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         rows = await list_cases(conn, filter_)
     said = words(request)
     return render_list(request, [row_labels(r, said) for r in rows], CASE_FIELDS, fmt, filter_.limit, "cases")

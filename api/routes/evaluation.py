@@ -17,7 +17,7 @@ from command.evaluation import COUNTS, FORMULAS, RATINGS, By, Period, evaluate
 from command.users import User
 from spatial.errors import ForbiddenError, InvalidInputError, NotFoundError
 from web.access import Access
-from web.deps import scoped_connection
+from web.deps import read_connection
 from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1", tags=["evaluation"])
@@ -100,7 +100,7 @@ async def evaluation(
 ) -> Response:
     """Filed, closed, closure and on-time rates, rework, returns, handling time, overdue, repeats, satisfaction."""
     since, until = analysis_period(start, end, zone)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         result = await evaluate(conn, Period(reach.id, since, until, by, user.department))
     if fmt is Output.csv:

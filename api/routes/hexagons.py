@@ -15,7 +15,7 @@ from command.users import User
 from grid.hexagons import MAX_RESOLUTION, MIN_RESOLUTION, HexFilter, hexagons
 from spatial.errors import ForbiddenError, InvalidInputError
 from web.access import Access
-from web.deps import BBoxDep, comma_list, scoped_connection
+from web.deps import BBoxDep, comma_list, read_connection
 
 router = APIRouter(prefix="/api/v1", tags=["hexagons"])
 
@@ -50,7 +50,7 @@ async def get_hexagons(
     if any(not c.isdigit() for c in categories):
         raise InvalidInputError("category: codes or prefixes are digits (010101, or 01 for a whole class)")
     filter_ = HexFilter(user.unit_id, resolution, bbox, categories, state, since, until)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         features = await hexagons(conn, layer.value, filter_)
     body = {
         "type": "FeatureCollection",

@@ -27,7 +27,7 @@ from grid.hexagons import HexFilter
 from grid.hotspots import MAX_RESOLUTION, MIN_RESOLUTION
 from spatial.errors import InvalidInputError
 from spatial.sources import SOURCES
-from web.deps import comma_list, scoped_connection
+from web.deps import comma_list, read_connection
 from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -106,7 +106,7 @@ async def get_hotspots(
 ) -> Response:
     """Getis-Ord Gi* hot and cold spots on H3 cells (permutation p under an FDR cut); with steps, emerging patterns."""
     since, until = analysis_period(start, end, zone)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         query = HotspotQuery(
             reach.id,
@@ -151,7 +151,7 @@ async def get_bins(
 ) -> Response:
     """Cases per H3 cell or per unit of a tier, per time step, optionally per category or source, with per-km² rates."""
     since, until = analysis_period(start, end, zone)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         filter_ = HexFilter(
             reach.id,

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from spatial.tiers import Tier
 from spatial.vector_tiles import Tile, TileLayer, cut_tile
 from web.access import PUBLIC, Access
-from web.deps import connection, scoped_connection
+from web.deps import connection, read_connection
 from web.services import UnitTilesDep
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -67,7 +67,7 @@ def _answer(tile: Tile, cache: str) -> Response:
 )
 async def case_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     """Open cases of the caller's jurisdiction; below zoom 14 gathered per H3 cell with their count."""
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         tile = await cut_tile(conn, CASES, z, x, y)
     return _answer(tile, f"private, max-age={CASE_MAX_AGE}")
 

@@ -12,7 +12,7 @@ from api.routes.evaluation import Analyst, analysis_period, unit_in_reach
 from api.routes.hotspots import End, Start, UnitCode
 from command.evaluation import FORMULAS
 from command.kpi_trends import FIGURES, Step, buckets, kpi_trends, step_for
-from web.deps import scoped_connection
+from web.deps import read_connection
 from web.services import ZoneDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -49,7 +49,7 @@ async def get_trends(
     since, until = analysis_period(start, end, zone)
     step = step or step_for(since, until)
     spans = buckets(since, until, step, zone)
-    async with scoped_connection(request) as conn:
+    async with read_connection(request) as conn:
         reach = await unit_in_reach(conn, user, unit)
         answer = await kpi_trends(conn, reach.id, spans, step, zone, user.department)
     formulas = {name: FORMULAS[name][0] for name in FIGURES if name in FORMULAS}
