@@ -30,16 +30,17 @@ if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/nul
 fi
 
 # printed reports (WeasyPrint: sitreps, after-action PDFs) need Pango and a font that has Chinese;
-# sensors publish to the platform's own MQTT broker (Mosquitto, started like the database)
+# sensors publish to the platform's own MQTT broker (Mosquitto, started like the database); several
+# API processes share their rate-limit counters in the platform's own Redis (started the same way)
 packages=()
-for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk mosquitto; do
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk mosquitto redis-server; do
   if missing "$package"; then packages+=("$package"); fi
 done
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing what printed reports and sensors need: ${packages[*]}…"
   apt_install "${packages[@]}"
   # the platform runs its own broker: not the package's system-wide one (as with PostgreSQL's cluster)
-  if [ -d /run/systemd/system ]; then $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+  if [ -d /run/systemd/system ]; then $sudo systemctl disable --now mosquitto redis-server >/dev/null 2>&1 || true; fi
 fi
 
 if [ "$dev" = true ]; then

@@ -38,9 +38,11 @@ from spatial.loops import BACKOFF_CAP_S, LOCK_CLASS, Singleton, backoff, every
 from spatial.settings import StoreSettings
 from tests.conftest import city_of_its_own
 from tests.test_stream import stream
+from web.counter_store import EmbeddedCounters
 
 PASSWORD = "worker-test-password-1"
 CATEGORY = "010101"  # 上水井盖 (水务局;供水公司)
+INTAKE_LIMIT = 8
 XUANWU = (118.79, 32.05, 118.81, 32.07)
 # short intervals, so a few seconds hold many rounds: the follow-up sender runs every sixth of the deadline sweep
 INTERVALS = {"audit-sealer": 1.0, "dispatch-sweeper": 0.5, "deadline-watch": 0.6, "follow-up-sender": 0.1}
@@ -78,8 +80,8 @@ def city(cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifes
         yield City(cluster, settings, engine, "worker-commander")
 
 
-def _start(city: City, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """``cityops <args>`` as its own process, with the short loop intervals."""
+def _start(city: City, args: list[str], log: Path, **env_overrides: str) -> subprocess.Popen[bytes]:
+    """``cityops <args>`` as its own process, with the short loop intervals (and ``env_overrides``)."""
     env = {
         **os.environ,
         "CITYOPS_DATA_DIR": str(city.settings.data_dir),
@@ -90,6 +92,7 @@ def _start(city: City, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000/minute",
         "CITYOPS_RATE_INTAKE_PER_CALLER": "100000/minute",
         **FAST,
+        **env_overrides,
     }
     env.pop("CITYOPS_DATABASE_URL", None)
     with log.open("ab") as out:
@@ -213,7 +216,8 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
     """`cityops serve --workers 2`: two processes, the loops once across them, and the API as one: login, intake,
     a transition and a read, with the live stream (on whichever process it landed) telling both changes."""
     log, port = tmp_path / "serve.log", free_port(19000)
-    server = _start(city, ["serve", "--workers", "2", "--port", str(port)], log)
+    limit = f"{INTAKE_LIMIT}/minute"  # per address: every report of this test comes from 127.0.0.1
+    server = _start(city, ["serve", "--workers", "2", "--port", str(port)], log, CITYOPS_RATE_INTAKE_PER_CLIENT=limit)
     try:
         base = _serving(server, port, log)
         locks = _settled(city.engine, processes=2)
@@ -251,8 +255,17 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
                 seen = live.cases_until(case, timeout_s=15)
         refused = httpx.get(f"{base}/api/v1/cases/{case}")
         assert refused.status_code == 401  # permissions as in one process
+
+        # the two processes count against one limit (the platform's Redis): two reports were filed above
+        answers = [
+            httpx.post(f"{base}/api/v1/reports", json={**body, "description": f"第{n}次"}, headers=headers).status_code
+            for n in range(INTAKE_LIMIT)  # each on a connection of its own: either process may take it
+        ]
+        assert answers.count(429) == 2 and answers[-2:] == [429, 429], answers
+        assert EmbeddedCounters(city.settings).keys("*intake*")  # counted there, not in either process
     finally:
         _stop(server)
+    assert not EmbeddedCounters(city.settings).running()  # stopped with the server
 
 
 def test_backoff_doubles_with_each_failure_up_to_the_cap() -> None:

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MEMORY = "memory://"  # limits' storage in this process: right for one process, not for several
+
 
 class ApiSettings(BaseSettings):
     """How the service listens and what the pages may load."""
@@ -44,7 +46,8 @@ class ApiSettings(BaseSettings):
         default=20.0, gt=0, le=600, description="Longest pause inside a request body before 408 (a stalled upload)"
     )
     rate_limit_storage: str = Field(
-        default="memory://", description="limits storage URI (redis://… for several processes)"
+        default=MEMORY,
+        description="limits storage URI; unset with `serve --workers N` (N > 1): the platform's own Redis",
     )
     rate_intake_per_client: str = Field(default="120/minute", description="Reports per client address")
     rate_intake_per_caller: str = Field(default="600/minute", description="Reports per user or API key")
