@@ -168,6 +168,7 @@ def create_app(
         )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))
+        counts_swept = asyncio.create_task(throttle.sweep_every())  # in this process's memory: housekeeping
         index_changes = asyncio.create_task(
             locate_index.follow(database.conninfo, partial(load_index, database.engine), **database.options)
         )
@@ -183,7 +184,7 @@ def create_app(
             yield
         finally:
             analytics_warm_up.cancel()
-            await stop([*loops, user_changes, index_changes, change_feed])
+            await stop([*loops, user_changes, counts_swept, index_changes, change_feed])
             await database.close()
 
     app = FastAPI(

@@ -35,7 +35,12 @@ def test_bench_intake_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     console = Console(record=True, width=200)
     rows = intake.run(nanjing_settings, seconds=1, clients=4, events=3_000, console=console)
     output = console.export_text()
-    assert [row.measure.split(",")[0].split(" of ")[0] for row in rows] == ["POST /api/v1/reports", "historic import"]
+    assert [row.measure.split(",")[0].split(" of ")[0] for row in rows] == [
+        "POST /api/v1/reports",
+        "the same against a minimal app",
+        "the platform's bare insert against the minimal app's",
+        "historic import",
+    ]
     assert all(row.ratio > 0 for row in rows)
     assert "lost 0 · duplicated 0" in output and "grids differing from the baseline's: 0" in output
     assert "cores" in output

@@ -5,9 +5,11 @@ hostile strings in every parameter."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from spatial.settings import StoreSettings
 from tests.conftest import Caller, api_settings, served
 from tests.test_access import api_routes
 from web.deps import SESSION_SCOPE
-from web.throttle import Throttle
+from web.throttle import SweptMemory, Throttle
 
 PHONE, NAME = "13712345678", "赵六"
 INSIDE = {"lon": 118.80, "lat": 32.06}  # 玄武区
@@ -441,3 +443,19 @@ def test_a_nul_character_in_a_report_is_refused_and_nothing_is_written(client: T
     assert response.status_code == 422 and "NUL" in response.json()["detail"]
     with nanjing.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM report")).scalar_one() == before
+
+
+def test_in_process_counts_start_no_threads_and_are_swept() -> None:
+    throttle = Throttle(api_settings(rate_intake_per_client="5/second", rate_intake_per_caller="100000/minute"))
+    threads = threading.active_count()
+    for n in range(200):  # limits' MemoryStorage started a sweeper thread 10 ms after each change
+        with contextlib.suppress(TooManyRequestsError):
+            throttle.intake(f"10.0.0.{n % 50}", "one caller")
+    assert threading.active_count() <= threads
+    storage = throttle._storage
+    assert isinstance(storage, SweptMemory) and storage.events
+    time.sleep(1.1)
+    storage.sweep()
+    kept = {key: len(window) for key, window in storage.events.items() if window}
+    assert not [key for key in kept if key.startswith("LIMITER/intake/client")]  # their second has passed
+    assert [key for key in kept if key.startswith("LIMITER/intake/caller")]  # its minute has not
