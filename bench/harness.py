@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import shapely
 from rich.console import Console
 from rich.table import Table
@@ -87,6 +88,15 @@ def bench_caller(
 ) -> dict[str, str]:
     """Headers of a benchmark user (kept between runs; a fresh API key each run)."""
     return key_holder(engine, name, roles, unit, actor="bench", purpose="benchmark", department=department)
+
+
+def resident_mb(base: str) -> float:
+    """Resident memory of the process serving ``base`` (found by its listening port), in MB."""
+    port = int(base.rsplit(":", 1)[1])
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            return psutil.Process(connection.pid).memory_info().rss / 2**20
+    raise PlatformError(f"nothing listens on port {port}")
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from bench.harness import (
     lua_headers,
     print_table,
     random_points_inside,
+    resident_mb,
     run_wrk,
     served,
 )
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS bench_sink (
 GRANT INSERT, SELECT ON bench_sink TO cityops_api;
 GRANT USAGE ON SEQUENCE bench_sink_id_seq TO cityops_api
 """
+MEMORY_TARGET_MB = 500  # per API process (issue 23)
 SINK_INSERT = "INSERT INTO bench_sink (body) VALUES (%s) RETURNING id"  # as the platform's bare endpoint
 BASELINE_TABLE = "bench_baseline_events"
 
@@ -155,6 +157,7 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
         floor = run_wrk(minimal, minimal_lua, clients, seconds)
         ours = run_wrk(base, posting("/api/v1/reports", bodies, run, keys, caller), clients, seconds)
         answered = keys.read_text().split()
+        memory, minimal_memory = resident_mb(base), resident_mb(minimal)
     lost, duplicated = audit(engine, answered, run)
     console.print(f"intake: {len(answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}")
     if lost or duplicated:
@@ -173,6 +176,20 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
             f"{floor.rps:,.0f} ({floor.p50_ms:,.0f} / {floor.p99_ms:,.0f}) (minimal app, one-row insert)",
             ours.rps / floor.rps,
             "≥ 0.5",
+        ),
+        Row(
+            "memory of the API process after these runs: resident MB (ratio: minimal app / ours)",
+            f"{memory:,.0f}",
+            f"{minimal_memory:,.0f} (minimal app)",
+            minimal_memory / memory,
+            "—",
+        ),
+        Row(
+            f"memory of the API process against the {MEMORY_TARGET_MB} MB target",
+            f"{memory:,.0f}",
+            f"{MEMORY_TARGET_MB}",
+            MEMORY_TARGET_MB / memory,
+            "≥ 1.0",
         ),
         Row(
             f"the platform's bare insert against the minimal app's, {clients} clients: req/s (the middleware's cost)",

@@ -60,18 +60,17 @@ def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
         console.print(f"serving as the service account {account}, not root")
 
     from cityops.serving import serve
-    from web.settings import ApiSettings
+    from web.settings import MEMORY, ApiSettings
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
     console.print(
         f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  (API docs http://{api.host}:{api.port}/docs)"
     )
-    if workers > 1 and api.rate_limit_storage.startswith("memory://"):
+    if workers > 1 and api.rate_limit_storage == MEMORY:
         console.print(
-            f"[bold yellow]warning:[/] the {workers} processes each count their own rate limits and failed logins "
-            "(CITYOPS_RATE_LIMIT_STORAGE=memory://), so a guesser gets up to that many times the attempts: "
-            "set it to redis://host:6379 to count them together"
+            f"the {workers} processes count rate limits and failed logins together, in the platform's own Redis "
+            "(or set CITYOPS_RATE_LIMIT_STORAGE=redis://host:6379)"
         )
     serve(settings, api, workers)
 

@@ -158,7 +158,10 @@ class FollowedIndex:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     while True:
                         await self._settle(conn)
-                        self._index = await asyncio.to_thread(load)
+                        loaded = await asyncio.to_thread(load)
+                        if await self._heard(conn, 0.0):
+                            continue  # changed while loading: what was read may predate it
+                        self._index = loaded
                         self.loads += 1
                         async for _ in conn.notifies(stop_after=1):
                             self._index = None  # stale from now: locate asks the database
@@ -166,15 +169,19 @@ class FollowedIndex:
                 log.warning("locate index unavailable; locating through the database", error=str(error))
                 await asyncio.sleep(RETRY_S)
 
-    @staticmethod
-    async def _settle(conn: psycopg.AsyncConnection) -> None:
+    @classmethod
+    async def _settle(cls, conn: psycopg.AsyncConnection) -> None:
         """Return once no announcement came for SETTLE_S (one reload for a burst of changes)."""
-        while True:
-            heard = 0
-            async for _ in conn.notifies(timeout=SETTLE_S):
-                heard += 1
-            if not heard:
-                return
+        while await cls._heard(conn, SETTLE_S):
+            pass
+
+    @staticmethod
+    async def _heard(conn: psycopg.AsyncConnection, within_s: float) -> bool:
+        """Whether any announcement arrives within ``within_s`` (0: already waiting to be read)."""
+        heard = False
+        async for _ in conn.notifies(timeout=within_s):
+            heard = True
+        return heard
 
 
 def load_index(engine: Engine) -> LocateIndex:

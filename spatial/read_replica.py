@@ -57,10 +57,12 @@ class ReplicaReads:
         while True:
             try:
                 async with (
-                    await psycopg.AsyncConnection.connect(make_conninfo(primary_conninfo, **options), autocommit=True)
-                    as primary,
-                    await psycopg.AsyncConnection.connect(make_conninfo(replica_conninfo, **options), autocommit=True)
-                    as replica,
+                    await psycopg.AsyncConnection.connect(
+                        make_conninfo(primary_conninfo, **options), autocommit=True
+                    ) as primary,
+                    await psycopg.AsyncConnection.connect(
+                        make_conninfo(replica_conninfo, **options), autocommit=True
+                    ) as replica,
                 ):
                     while True:
                         sampled = time.monotonic()

@@ -38,6 +38,8 @@ def test_bench_intake_smoke(nanjing: Engine, nanjing_settings: StoreSettings) ->
     assert [row.measure.split(",")[0].split(" of ")[0] for row in rows] == [
         "POST /api/v1/reports",
         "the same against a minimal app",
+        "memory",
+        "memory",
         "the platform's bare insert against the minimal app's",
         "historic import",
     ]
