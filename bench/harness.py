@@ -94,7 +94,8 @@ def resident_mb(base: str) -> float:
     """Resident memory of the process serving ``base`` (found by its listening port), in MB."""
     port = int(base.rsplit(":", 1)[1])
     for connection in psutil.net_connections("tcp"):
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+        address = connection.laddr
+        if connection.status == psutil.CONN_LISTEN and address and address.port == port and connection.pid:
             return psutil.Process(connection.pid).memory_info().rss / 2**20
     raise PlatformError(f"nothing listens on port {port}")
 
