@@ -156,7 +156,9 @@ class Locator:
         None while the index is loading or stale, and for a point within a millimetre of an
         outline; a point decided outside raises OutsideJurisdictionError here already.
         """
-        lon, lat = validate_lon_lat(lon, lat)
+        return self._from_index(*validate_lon_lat(lon, lat))
+
+    def _from_index(self, lon: float, lat: float) -> Location | None:
         index = self._index.current() if self._index is not None else None
         if index is None:
             return None
@@ -169,10 +171,10 @@ class Locator:
         raise _outside(lon, lat, swapped_inside=isinstance(swapped, Location))
 
     def _steps(self, lon: float, lat: float) -> Steps:
-        here = self.locate_here(lon, lat)
+        lon, lat = validate_lon_lat(lon, lat)
+        here = self._from_index(lon, lat)
         if here is not None:  # no round trip: the generator ends before its first query
             return here
-        lon, lat = validate_lon_lat(lon, lat)
         resolution = yield from self._resolution_steps()
         found = yield from self._query_steps(lon, lat, resolution)
         if found is None:

@@ -1,11 +1,12 @@
 """Locate without a database round trip: the coverage, the units and their chains in memory.
 
 Each API process loads what ``LOCATE_SQL`` reads — the H3 coverage, the outlines of the units it
-names, each unit's chain and boundary version, the buildings of each grid — and answers with
-``BatchLocator.locate_cells``, the same algorithm (and so the same answers, ties and slivers
-included) as the database and the historic import. A trigger announces every change to those
-tables on ``cityops_boundaries`` (migration 0044); the follower marks the index stale at once, so
-``Locator`` goes back to the database until the reload, taken after the changes settle, is in.
+names, each unit's chain and boundary version, the buildings of each grid — and answers as the
+database does: an interior cell at once, a boundary cell by its first candidate (code order) that
+covers the point. Within NEAR_EDGE_DEG of an outline (ties, slivers) it leaves the answer to the
+database. A trigger announces every change to those tables on ``cityops_boundaries`` (migration
+0044); the follower marks the index stale at once, so ``Locator`` goes back to the database until
+the reload, taken after the changes settle, is in.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ class LocateIndex:
         Undecided means within NEAR_EDGE_DEG of an outline the point's cell meets: there the
         answer rests on the last bit of a floating-point predicate, and the database's (PostGIS's
         own point-in-polygon, on subdivided pieces) may fall on the other side than GEOS's. That
-        also leaves every sliver (within SNAP_DEG of an outline) to the database. Elsewhere it is
-        ``BatchLocator.locate_cells`` for one point, without its array set-up (~200 µs → ~10 µs).
+        also leaves every sliver (within SNAP_DEG of an outline) to the database, so no snapping is
+        needed here. One point at a time, without ``BatchLocator.locate_cells``' array set-up
+        (~200 µs → ~10 µs).
         """
         coverage = self.batch.coverage
         cell = point_to_cell(lon, lat, coverage.resolution)

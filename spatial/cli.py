@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from spatial.embedded_replica import EmbeddedReplica
+from spatial.embedded_replica import EmbeddedReplica, ReplicaStatus
 from spatial.schema_cli import app as schema_app
 from spatial.settings import StoreSettings, sqlalchemy_url
 from spatial.terminal import cluster, console, engine, reported_errors, store
@@ -69,8 +69,7 @@ db_app.add_typer(replica_app, name="replica")
 def replica_start() -> None:
     """Copy the running cluster (first time) and start its hot standby; `cityops serve` reads from it."""
     with reported_errors():
-        status = EmbeddedReplica(store()).start()
-        console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
+        _print_running(EmbeddedReplica(store()).start())
 
 
 @replica_app.command("stop")
@@ -89,7 +88,11 @@ def replica_status() -> None:
         if not status.running:
             console.print("replica not running")
             raise typer.Exit(3)
-        console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
+        _print_running(status)
+
+
+def _print_running(status: ReplicaStatus) -> None:
+    console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
 
 
 @app.command()
