@@ -8,6 +8,10 @@ from the reports rated in the period. Each rate is computed here, by its formula
 Periods are half-open, ``[from, to)``; "on time" means at or before the deadline in force when
 the move was made (extensions count, parking pauses it).
 
+The counts of a city or a district come mostly from ``evaluation_rollup`` (the span's whole days and
+months, kept by a trigger in the same transaction as each move); ``fold_rollup`` merges its appended
+rows in the background, which changes no answer, only how many rows an answer reads.
+
 ``evaluate_series`` answers the total of each local day or week of a period from the same SQL
 in one pass (``cityops_evaluation_series``, of which ``cityops_evaluation`` is the one-bucket
 call): a trend's point and the evaluation of its span cannot disagree.
@@ -24,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 COUNTS = (
     "filed",
@@ -47,6 +52,7 @@ EVALUATE = "SELECT * FROM cityops_evaluation(%s, %s, %s, %s, %s)"
 SATISFACTION = "SELECT * FROM cityops_satisfaction(%s, %s, %s, %s, %s)"
 EVALUATE_SERIES = "SELECT * FROM cityops_evaluation_series(%s, %s, %s, %s, %s, %s, %s)"
 SATISFACTION_SERIES = "SELECT * FROM cityops_satisfaction_series(%s, %s, %s, %s, %s, %s, %s)"
+FOLD = "SELECT cityops_evaluation_rollup_fold()"
 UNIT_NAMES = "SELECT id::text, code, name FROM unit WHERE id = ANY(%s::bigint[])"
 
 
@@ -187,3 +193,11 @@ async def evaluate_series(
 def total_of_nothing() -> dict[str, object]:
     """The total row of a span without a transition or a rating: zero counts, no rates."""
     return _total({})
+
+
+async def fold_rollup(pool: AsyncConnectionPool) -> int:
+    """One pass of the rollup's folding (``command.worker`` runs it every few seconds): each key's appended rows
+    merged into one; returns how many rows fewer it holds."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(FOLD)).fetchone()
+    return int(row[0]) if row else 0

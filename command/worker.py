@@ -1,7 +1,8 @@
 """The background work, apart from the web server: `cityops worker`, and the same loops inside `cityops serve`.
 
-Four loops do the platform's periodic work, each a singleton across processes (``spatial.loops``):
-the audit sealer, the dispatch sweeper, the deadline watch and the follow-up sender. They run in
+Five loops do the platform's periodic work, each a singleton across processes (``spatial.loops``):
+the audit sealer, the dispatch sweeper, the deadline watch, the follow-up sender and the evaluation
+rollup's folding. They run in
 ``cityops worker`` and, guarded by the same locks, in every ``cityops serve`` process too: however
 many API processes (``--workers N``) and workers run, each loop works in one of them, and when that
 one dies another takes over. So ``cityops up`` still starts everything with one command, and a
@@ -28,6 +29,7 @@ from functools import partial
 import structlog
 
 from command.deadline_watch import watch_round
+from command.evaluation import fold_rollup
 from command.follow_up import Outbox, send_round
 from command.loop_settings import LoopSettings
 from command.workflow import Rules
@@ -40,7 +42,8 @@ from spatial.loops import Singleton, every
 from spatial.settings import StoreSettings
 
 AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
-WORKER_CONNECTIONS = 4  # one per loop at most; the loops' locks have connections of their own
+ROLLUP_FOLD_SECONDS = 5.0  # how long the evaluation rollup's appended rows wait to be merged
+WORKER_CONNECTIONS = 5  # one per loop at most; the loops' locks have connections of their own
 log = structlog.get_logger("cityops.worker")
 
 
@@ -64,6 +67,7 @@ def singleton_loops(
         Loop("dispatch-sweeper", forces.sweep_interval_s, Sweeper(pool, forces, rules.calendar.zone)),
         Loop("deadline-watch", loops.deadline_sweep_s, partial(watch_round, pool, loops, rules)),
         Loop("follow-up-sender", loops.deadline_sweep_s / 6, partial(send_round, pool, outbox)),
+        Loop("evaluation-rollup", ROLLUP_FOLD_SECONDS, partial(fold_rollup, pool)),
     ]
 
 
