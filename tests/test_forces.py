@@ -218,6 +218,14 @@ def test_the_newest_fix_wins_whatever_the_order_and_repeats_are_stored_once(
         history = conn.execute(text("SELECT count(*) FROM force_fix WHERE force_id = :f"), {"f": force_id}).scalar_one()
     assert lon == pytest.approx(118.801) and at == t0 + timedelta(minutes=2) and history == 2
     assert (speed, heading) == (8.5, 270)
+    newer = fix(code, t0 + timedelta(minutes=3), 118.802, 32.062, speed=2.0)
+    moved = client.post("/api/v1/forces/positions", json={"fixes": [newer]}, headers=tracker).json()
+    assert (moved["stored"], moved["latest_updated"]) == (1, 1)  # a placed force moves (the UPDATE, not the insert)
+    with nanjing.connect() as conn:
+        lon, at, speed = conn.execute(
+            text("SELECT ST_X(geom), fixed_at, speed FROM force_position WHERE force_id = :f"), {"f": force_id}
+        ).one()
+    assert lon == pytest.approx(118.802) and at == t0 + timedelta(minutes=3) and speed == 2.0
 
 
 def test_fixes_are_announced_on_the_change_feed(

@@ -5,8 +5,8 @@ SELECT 'index', indexname, indexdef FROM pg_indexes
 WHERE tablename = 'case_file' AND schemaname = current_schema()
   AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'case_file'::regclass)
 UNION ALL
-SELECT 'foreign_key', conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'case_file'::regclass AND contype = 'f'
+SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'case_file'::regclass AND contype IN ('f', 'u')
 """
 # an open case imported without its history waits in the queues at its deadline; its escalations were the
 # source system's, so the deadline watch does not escalate a whole import at its next round (escalate_at NULL)

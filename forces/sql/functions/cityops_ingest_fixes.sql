@@ -16,18 +16,30 @@ AS $function$
             FROM fix WHERE force_id IS NOT NULL
             ON CONFLICT DO NOTHING
             RETURNING 1
-        ), latest AS (
+        ), newest AS (
+            SELECT DISTINCT ON (force_id) *
+            FROM fix WHERE force_id IS NOT NULL ORDER BY force_id, fixed_at DESC
+        ), moved AS (  -- an UPDATE: the upsert ran force_position's BEFORE INSERT trigger for every tracked force
+            UPDATE force_position AS p
+            SET geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), cell = n.cell, fixed_at = n.fixed_at,
+                speed = n.speed, heading = n.heading, accuracy = n.accuracy, received_at = now()
+            FROM newest n
+            WHERE p.force_id = n.force_id AND p.fixed_at < n.fixed_at
+            RETURNING p.force_id
+        ), placed AS (  -- a force's first position (placed meanwhile by a concurrent batch: then an update)
             INSERT INTO force_position AS p (force_id, geom, cell, fixed_at, speed, heading, accuracy,
                                              status, capabilities, units, unit_id, shift_start, shift_end)
-            SELECT DISTINCT ON (force_id) force_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), cell, fixed_at,
+            SELECT force_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), cell, fixed_at,
                    speed, heading, accuracy, status, capabilities, units, unit_id, shift_start, shift_end
-            FROM fix WHERE force_id IS NOT NULL ORDER BY force_id, fixed_at DESC
+            FROM newest n WHERE NOT EXISTS (SELECT FROM force_position q WHERE q.force_id = n.force_id)
             ON CONFLICT (force_id) DO UPDATE
                 SET geom = EXCLUDED.geom, cell = EXCLUDED.cell, fixed_at = EXCLUDED.fixed_at,
                     speed = EXCLUDED.speed, heading = EXCLUDED.heading, accuracy = EXCLUDED.accuracy,
                     received_at = now()
                 WHERE p.fixed_at < EXCLUDED.fixed_at
             RETURNING p.force_id
+        ), latest AS (
+            SELECT force_id FROM moved UNION ALL SELECT force_id FROM placed
         ), announced AS (  -- NOTIFY payloads stay far below 8000 bytes: 400 ids a message
             SELECT pg_notify('cityops_positions', string_agg(force_id::text, ',')) FROM (
                 SELECT force_id, (row_number() OVER ()) / 400 AS chunk FROM latest
