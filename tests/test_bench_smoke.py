@@ -88,9 +88,11 @@ def test_bench_workflow_smoke(history_city: tuple[Engine, StoreSettings]) -> Non
     assert [row.measure.split(",")[0].split(":")[0] for row in rows] == [
         "POST …/transitions",
         "evaluation",
+        "the evaluation's SQL with its rollup vs the same counts from the moves alone",
         "evaluation",
     ]
     assert all(row.ratio > 0 for row in rows) and "chains broken: 0" in output
+    assert "every count equal to the moves'" in output
     assert "counts differing from pandas: 0" in output and "hash formula checked on" in output and "cores" in output
 
 

@@ -12,13 +12,16 @@ AS $function$
         IF TG_OP = 'DELETE' THEN
             areas := ARRAY(SELECT DISTINCT a[cardinality(a)] FROM old_rows o, cityops_rollup_area(o.ancestors, o.id) a
                            WHERE o.tier = 'grid');
-        ELSE
+        ELSE  -- (grid, area) pairs on one side only, by set difference: a join of two transition tables (no
+              -- statistics, no index) was planned as a nested loop, 35,000² comparisons in a city's load
             areas := ARRAY(
-                SELECT DISTINCT a[cardinality(a)] FROM old_rows o JOIN new_rows n ON n.id = o.id,
-                    LATERAL (VALUES (cityops_rollup_area(o.ancestors, o.id)), (cityops_rollup_area(n.ancestors, n.id))) v(a)
-                WHERE (o.tier = 'grid' OR n.tier = 'grid')
-                  AND (o.tier IS DISTINCT FROM n.tier
-                       OR cityops_rollup_area(o.ancestors, o.id) IS DISTINCT FROM cityops_rollup_area(n.ancestors, n.id)));
+                SELECT DISTINCT d.a[cardinality(d.a)] FROM (
+                    (SELECT o.id, cityops_rollup_area(o.ancestors, o.id) FROM old_rows o WHERE o.tier = 'grid'
+                     EXCEPT SELECT n.id, cityops_rollup_area(n.ancestors, n.id) FROM new_rows n WHERE n.tier = 'grid')
+                    UNION ALL
+                    (SELECT n.id, cityops_rollup_area(n.ancestors, n.id) FROM new_rows n WHERE n.tier = 'grid'
+                     EXCEPT SELECT o.id, cityops_rollup_area(o.ancestors, o.id) FROM old_rows o WHERE o.tier = 'grid')
+                ) d(id, a));
         END IF;
         IF cardinality(areas) > 0 THEN
             PERFORM cityops_evaluation_rollup_rebuild(areas);

@@ -1,7 +1,7 @@
 """bulk paths: position ingest moves tracked forces by UPDATE; cityops_grams STRICT
 
 Revision ID: 0046
-Revises: 0044
+Revises: 0045
 Create Date: 2026-12-04
 
 Issue 23 item 5. ``cityops_ingest_fixes`` upserted every latest position, and an upsert runs
@@ -23,7 +23,7 @@ import geoalchemy2  # noqa: F401  (spatial column types in the operations below)
 from alembic import op
 
 revision: str = "0046"
-down_revision: str | None = "0044"
+down_revision: str | None = "0045"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 # every index over cityops_grams: its entries for NULL texts differ once the function is STRICT (or no longer)
