@@ -12,8 +12,8 @@ AS $function$
         IF TG_OP = 'DELETE' THEN
             areas := ARRAY(SELECT DISTINCT a[cardinality(a)] FROM old_rows o, cityops_rollup_area(o.ancestors, o.id) a
                            WHERE o.tier = 'grid');
-        ELSE  -- (grid, area) pairs on one side only, by set difference: a join of two transition tables (no
-              -- statistics, no index) was planned as a nested loop, 35,000² comparisons in a city's load
+        ELSE  -- (grid, area) pairs on one side only, by set difference (hashed): transition tables
+              -- have no statistics or index, and a join of two may be planned as a nested loop
             areas := ARRAY(
                 SELECT DISTINCT d.a[cardinality(d.a)] FROM (
                     (SELECT o.id, cityops_rollup_area(o.ancestors, o.id) FROM old_rows o WHERE o.tier = 'grid'
