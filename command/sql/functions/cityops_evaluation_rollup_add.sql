@@ -4,9 +4,11 @@ CREATE OR REPLACE FUNCTION public.cityops_evaluation_rollup_add(added bigint[])
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    -- Counts these moves into evaluation_rollup, once by their day and once by their month. The rows are
-    -- appended, never updated: two writers never wait for one row, and cityops_evaluation_rollup_fold
-    -- merges a key's rows later (a sum is a sum however many rows it is spread over).
+    -- Counts these stored moves into evaluation_rollup, once by their day and once by their month (a
+    -- rebuild, the migration's fill; a new statement's moves are counted by cityops_evaluation_rollup_follow
+    -- the same way, from its own rows). The rows are appended, never updated: two writers never wait for
+    -- one row, and cityops_evaluation_rollup_fold merges a key's rows later (a sum is a sum however many
+    -- rows it is spread over).
     BEGIN
         INSERT INTO evaluation_rollup (month, bucket, area_id, area, department, role, filed, closed, closed_on_time,
             handled, handled_on_time, handling_s, checked, reworked, dispatched, returned, moves, late_moves,
