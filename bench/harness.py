@@ -100,6 +100,13 @@ def resident_mb(base: str) -> float:
     raise PlatformError(f"nothing listens on port {port}")
 
 
+def refusals(log: Path, last: int = 5) -> str:
+    """The last requests the server answered with an error, and its warnings (JSON log lines)."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    failed = [line for line in lines if re.search(r'"status": ?[45]\d\d|"level": ?"(warning|error)"', line)]
+    return "\n".join(failed[-last:]) or "(none logged)"
+
+
 @contextmanager
 def served(
     settings: StoreSettings,
@@ -120,6 +127,7 @@ def served(
     of reach: a benchmark measures throughput (the limiter still counts every request), not refusals.
     """
     port = free_port()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", encoding="utf-8")  # noqa: SIM115 (closed in the finally below)
     environment = {
         **os.environ,
         "CITYOPS_DATA_DIR": str(settings.data_dir),
@@ -133,8 +141,8 @@ def served(
         environment["CITYOPS_DATABASE_URL"] = settings.database_url
     server = subprocess.Popen(
         [sys.executable, "-m", *command, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env=environment,
     )
     base = f"http://127.0.0.1:{port}"
@@ -154,7 +162,10 @@ def served(
                 raise PlatformError("the benchmark server did not start")
             time.sleep(0.2)
         yield base
+    except PlatformError as error:  # failed requests: say which and why, from the server's own log
+        raise PlatformError(f"{error}\nthe server's refusals:\n{refusals(Path(log.name))}") from error
     finally:
+        log.close()
         server.terminate()
         try:
             server.wait(timeout=30)

@@ -24,8 +24,9 @@ from psycopg_pool import AsyncConnectionPool
 log = structlog.get_logger("cityops.read_replica")
 
 SAMPLE_S = 0.1
-# the primary's position minus the origin: LSNs as bytes, comparable as integers
-PRIMARY_POSITION = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
+# the primary's position minus the origin: LSNs as bytes, comparable as integers. The insert position: with
+# synchronous_commit off a commit answers before its WAL is written, and the write position may not hold it yet
+PRIMARY_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 REPLICA_POSITION = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import select
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -226,6 +228,53 @@ def test_the_newest_fix_wins_whatever_the_order_and_repeats_are_stored_once(
             text("SELECT ST_X(geom), fixed_at, speed FROM force_position WHERE force_id = :f"), {"f": force_id}
         ).one()
     assert lon == pytest.approx(118.802) and at == t0 + timedelta(minutes=3) and speed == 2.0
+
+
+def test_concurrent_batches_of_the_same_forces_never_deadlock(nanjing: Engine, nanjing_settings: StoreSettings) -> None:
+    """Gateways send the same fleet at once. Planned as a hash join, the move locked rows in scan order, which
+    differs between snapshots once rows have moved: two batches deadlocked (1 s, then a 409 for one)."""
+    forces = [add_force(nanjing, "320102002", ["drainage"]) for _ in range(80)]
+    with nanjing.connect() as conn:
+        city = conn.execute(text("SELECT id FROM unit WHERE code = '320100'")).scalar_one()
+    start = now() - timedelta(minutes=1)
+
+    def gateway(seed: int) -> datetime:
+        shuffle = random.Random(seed)
+        with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as conn:
+            conn.execute("SELECT set_config('cityops.scope_unit', %s, false)", (str(city),))
+            conn.execute("SET enable_nestloop = off")  # the plan that deadlocked
+            conn.execute("SET enable_mergejoin = off")
+            for batch in range(15):
+                fleet = shuffle.sample(forces, len(forces))
+                at = start + timedelta(milliseconds=batch * 100 + seed)
+                conn.execute(
+                    "SELECT cityops_ingest_fixes(%s::text[], %s::float8[], %s::float8[], %s::bigint[], "
+                    "%s::timestamptz[], %s::real[], %s::real[], %s::real[])",
+                    (
+                        [c for _, c in fleet],
+                        [118.79] * 80,
+                        [32.05] * 80,
+                        [0] * 80,
+                        [at] * 80,
+                        [None] * 80,
+                        [None] * 80,
+                        [None] * 80,
+                    ),
+                )
+        return at
+
+    with ThreadPoolExecutor(4) as pool:
+        last = max(pool.map(gateway, range(4)))  # a deadlock raises here
+    with nanjing.connect() as conn:
+        latest = (
+            conn.execute(
+                text("SELECT DISTINCT fixed_at FROM force_position WHERE force_id = ANY(:ids)"),
+                {"ids": [f for f, _ in forces]},
+            )
+            .scalars()
+            .all()
+        )
+    assert latest == [last]  # and every force holds the newest fix of all the batches
 
 
 def test_fixes_are_announced_on_the_change_feed(
