@@ -242,8 +242,7 @@ def test_concurrent_batches_of_the_same_forces_never_deadlock(nanjing: Engine, n
         shuffle = random.Random(seed)
         with psycopg.connect(libpq_url(nanjing_settings), autocommit=True) as conn:
             conn.execute("SELECT set_config('cityops.scope_unit', %s, false)", (str(city),))
-            conn.execute("SET enable_nestloop = off")  # the plan that deadlocked
-            conn.execute("SET enable_mergejoin = off")
+            conn.execute("SET enable_nestloop = off")  # so a hash join, the plan that deadlocked, if it may
             for batch in range(15):
                 fleet = shuffle.sample(forces, len(forces))
                 at = start + timedelta(milliseconds=batch * 100 + seed)

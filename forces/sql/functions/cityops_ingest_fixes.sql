@@ -3,6 +3,7 @@ CREATE OR REPLACE FUNCTION public.cityops_ingest_fixes(codes text[], lons double
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET enable_hashjoin TO 'off'
 AS $function$
         WITH fix AS (
             SELECT n.*, f.id AS force_id, f.status, f.capabilities, f.units, f.unit_id, f.shift_start, f.shift_end
@@ -19,15 +20,13 @@ AS $function$
         ), newest AS (
             SELECT DISTINCT ON (force_id) *
             FROM fix WHERE force_id IS NOT NULL ORDER BY force_id, fixed_at DESC
-        ), locked AS (  -- rows locked in one order by every batch: in a scan's order two batches deadlock
-            SELECT p.force_id FROM force_position p
-            WHERE p.force_id = ANY (ARRAY(SELECT force_id FROM newest))
-            ORDER BY p.force_id FOR UPDATE
-        ), moved AS (  -- an UPDATE: the upsert ran force_position's BEFORE INSERT trigger for every tracked force
+        ), moved AS (  -- an UPDATE: the upsert ran force_position's BEFORE INSERT trigger for every tracked force.
+            -- Rows are locked in force order (newest's), by a nested loop or a merge join: a hash join locks them
+            -- in scan order, which differs between snapshots once rows have moved, and two batches deadlocked
             UPDATE force_position AS p
             SET geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), cell = n.cell, fixed_at = n.fixed_at,
                 speed = n.speed, heading = n.heading, accuracy = n.accuracy, received_at = now()
-            FROM newest n JOIN locked l USING (force_id)
+            FROM newest n
             WHERE p.force_id = n.force_id AND p.fixed_at < n.fixed_at
             RETURNING p.force_id
         ), placed AS (  -- a force's first position (placed meanwhile by a concurrent batch: then an update)
