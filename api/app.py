@@ -69,7 +69,7 @@ from command.worker import singleton_loops, start, stop
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
-from grid.hotspots import warm_up
+from grid import on_demand
 from grid.locate import Locator
 from grid.locate_index import FollowedIndex, load_index
 from incidents.summons import summons_loops
@@ -85,14 +85,15 @@ from web.throttle import Throttle
 
 
 def _warm_up_analytics() -> None:
-    """Compile esda's kernels, then take what start-up built out of the collector's way (once per process).
+    """Have esda's kernels compiled into numba's cache (apart: this process loads them only when it analyses),
+    then take what start-up built out of the collector's way (once per process).
 
-    Start-up leaves a large heap (numba, esda, pandas); each of the first full collections after it
+    Start-up leaves a large heap (pandas, shapely, the routes); each of the first full collections after it
     walked all of it and paused every request for 0.4–0.7 s (``cityops bench search``: a 10 s window
     with one had a p99 of 290–460 ms, windows without ≤ 60 ms). Collected once here, before the
     service reports ready, and frozen: later collections walk only what requests allocate.
     """
-    warm_up()
+    on_demand.compile_apart()
     if not gc.get_freeze_count():
         gc.collect()
         gc.freeze()
@@ -178,7 +179,7 @@ def create_app(
             database.conninfo, database.options, app.state.public_scope.settings(), on_lost=database.examine
         )
         change_feed = asyncio.create_task(app.state.changes.run())
-        # esda's kernels compile on first use (~15 s): once per process, now, in a thread, not in a request
+        # esda's kernels compile on first use (~15 s): into numba's cache, now, apart, not in a request
         analytics_warm_up = app.state.analytics_warm_up = asyncio.create_task(asyncio.to_thread(_warm_up_analytics))
         try:
             yield

@@ -202,8 +202,9 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
 
 
 def all_ready(base: str, answers: int = 10) -> None:
-    """Wait until ``answers`` fresh connections in a row find a process with its analytics compiled: with N
-    processes each compiles its own, and a measure taken during a compile would measure the compiler."""
+    """Wait until ``answers`` fresh connections in a row find a process whose analytics are compiled: with N
+    processes each has a compile (or a load from numba's cache) run apart, and a measure taken during one
+    would measure the compiler."""
     deadline, streak = time.monotonic() + 180, 0
     while streak < answers:
         if time.monotonic() > deadline:

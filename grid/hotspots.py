@@ -20,25 +20,29 @@ of the space-time pattern mining planners know from ArcGIS, without the time nei
 space-time cube (a step's statistic is spatial only). Rates (cases per building, a population proxy)
 replace counts when a busy place should not look hot merely for being dense.
 
-esda's permutation kernel is compiled by numba on first use (~15 s); ``warm_up`` runs it once on
-a tiny input so no request pays for it (the API calls it at start, off the event loop).
+esda's permutation kernel is compiled by numba on first use (~15 s) and kept in numba's cache
+(``grid.on_demand``, which imports the analysis libraries when the first analysis needs them);
+``warm_up`` runs it once on a tiny input: at each API start in a process of its own, which fills the
+cache (``on_demand.compile_apart``), and in an API process when a planner opens their page (``prepare``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
-import esda
 import h3
 import numpy as np
 import shapely
-from libpysal.weights import W
-from scipy.stats import kendalltau
 
+from grid import on_demand
 from grid.cells import cell_polygon
+
+if TYPE_CHECKING:
+    from libpysal.weights import W
 
 MIN_RESOLUTION, MAX_RESOLUTION = 6, 10
 HOT, COLD, NOT_SIGNIFICANT = "hot", "cold", "not_significant"
@@ -109,7 +113,7 @@ def _ring_weights(cells: bytes) -> W:
         int(c): [n for n in (h3.str_to_int(x) for x in h3.grid_ring(h3.int_to_str(int(c)), 1)) if n in known]
         for c in ids
     }
-    return W(neighbours, silence_warnings=True)
+    return on_demand.weights(neighbours)
 
 
 def gi_star(
@@ -124,7 +128,7 @@ def gi_star(
     if not np.any(values):
         return np.zeros(len(values)), np.ones(len(values))
     with np.errstate(invalid="ignore", divide="ignore"):  # a spread of 0 gives NaN, handled below
-        g = esda.G_Local(
+        g = on_demand.esda().G_Local(
             values.astype(float),
             weights,
             transform="B",
@@ -140,7 +144,7 @@ def gi_star(
 
 def classify(counts: np.ndarray, z: np.ndarray, p: np.ndarray, alpha: float, min_count: int) -> list[str]:
     """hot / cold / not_significant per cell: p under the FDR cut, z's sign, the count guard."""
-    cut = esda.fdr(p, alpha)
+    cut = on_demand.esda().fdr(p, alpha)
     kinds = []
     for count, z_score, p_value in zip(counts, z, p, strict=True):
         if p_value > cut:
@@ -249,7 +253,7 @@ def emerging(
     trends = []
     for i, cell in enumerate(cells):
         series = z_by_cell[i]
-        tau, trend_p = kendalltau(time, series) if np.ptp(series) > 0 else (0.0, 1.0)
+        tau, trend_p = on_demand.kendalltau(time, series) if np.ptp(series) > 0 else (0.0, 1.0)
         cell_kinds = list(kinds_by_cell[i])
         trends.append(
             Trend(
@@ -262,6 +266,16 @@ def emerging(
             )
         )
     return trends
+
+
+@cache  # once a process
+def prepare() -> threading.Thread:
+    """Warm up in this process, in the background: a planner's page calls it as it opens, so the first analysis
+    asked for finds the libraries loaded and the kernels ready (loading them takes 5–9 s; numba's cache keeps
+    one of the three kernels, the one taking a function, from being reused across processes)."""
+    thread = threading.Thread(target=warm_up, name="analysis-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def warm_up() -> None:

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from command.users import User
+from grid.hotspots import prepare
 from map_ui.page import View, map_parts, offline_map
 from map_ui.pages import PageAccess, render
 from spatial.tiers import Tier
@@ -195,4 +196,5 @@ async def worker_map(request: Request, settings: SettingsDep) -> Response:
 @router.get("/map/planner", response_class=HTMLResponse)
 async def planner_map(request: Request, settings: SettingsDep) -> Response:
     """The planner's view: case counts on hexagons by category and time window."""
+    prepare()  # the hot-spot analysis loads while the planner chooses what to ask
     return await _page(request, "/map/planner", settings.basemap_url)

@@ -36,7 +36,6 @@ from command.media import MediaStore
 from command.routing import Severity
 from command.working_time import WorkingCalendar
 from grid.locate import Locator
-from sensing.evidence import chart_png
 from sensing.queries.alarms import (
     ACKNOWLEDGE,
     AREA_CLEAR,
@@ -168,6 +167,8 @@ async def _evidence(conn: psycopg.AsyncConnection, filing: Filing, alarm: dict[s
 
     A chart that cannot be drawn is logged and the case stands without it (it is not tried again).
     """
+    from sensing.evidence import chart_png  # here: matplotlib (~27 MB) loads in the worker, not in every API process
+
     try:
         since = alarm["raised_at"] - CHART_BEFORE
         rows = await (await conn.execute(POINTS, (alarm["sensor_id"], since))).fetchall()

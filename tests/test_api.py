@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,10 +18,23 @@ def test_health_reports_the_store(client: TestClient) -> None:
     assert body["units"] > 30_000 and body["h3_resolution"] == 10
     readiness = client.get("/healthz/ready").json()
     assert readiness["status"] == "ready" and readiness["analytics"] in ("warming", "ready")
-    deadline = time.monotonic() + 180  # the compile at start (~40 s on a cold machine) ends in ready
+    deadline = time.monotonic() + 180  # the compile apart at start (~40 s on a cold machine) ends in ready
     while client.get("/healthz/ready").json()["analytics"] != "ready":
         assert time.monotonic() < deadline, "esda's kernels never finished compiling"
         time.sleep(0.5)
+
+
+def test_an_api_process_loads_the_analysis_libraries_only_to_analyse() -> None:
+    """esda, libpysal (with scikit-learn, numba, llvmlite), scipy.stats and matplotlib: ~400 MB an API process
+    that never analyses does not carry (issue 23's 500 MB a worker)."""
+    heavy = ["esda", "libpysal", "sklearn", "numba", "llvmlite", "scipy.stats", "matplotlib"]
+    probe = f"import sys, api.app; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    probe = f"import sys, grid.on_demand as d; d.esda(); print([m for m in {heavy[:5]!r} if m not in sys.modules])"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 def test_units_by_tier_are_geojson_with_paging(client: TestClient) -> None:

@@ -57,8 +57,8 @@ async def health(request: Request) -> dict[str, object]:
 async def ready(request: Request, warm_up: WarmUpDep, locator: LocatorDep) -> dict[str, str]:
     """The cheapest end-to-end check: one ``SELECT 1`` through the pool the hot paths use.
 
-    ``analytics`` says whether esda's kernels are compiled yet (``warming``: hot-spot requests wait
-    for the compile, and one core is busy with it; everything else is served as usual);
+    ``analytics`` says whether esda's kernels are in numba's cache yet (``warming``: a process of its
+    own is compiling them, busy on one core; a hot-spot request meanwhile compiles them itself);
     ``locate_index`` whether this process locates from memory yet (``loading``: through the database,
     as after every boundary change until the reload is in).
     """
