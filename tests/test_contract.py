@@ -1,9 +1,9 @@
 """The OpenAPI document is the API's contract: schemathesis calls every operation with generated input.
 
-It runs against the real app (uvicorn) on a Nanjing of its own (the fuzzer files reports, moves cases,
-adds users: in the shared database it would bend what other tests count), as a city commander, a grid
-worker and an anonymous caller. Each generated request is sent as each of them, and every answer must
-be no server error, one of the statuses the document lists, in its media type, and match its schema.
+It runs against the real service, ``cityops serve --workers 2``, on a Nanjing of its own (the fuzzer files
+reports, moves cases, adds users: in the shared database it would bend what other tests count), as a city
+commander, a grid worker and an anonymous caller. Each generated request is sent as each of them, and every
+answer must be no server error, one of the statuses the document lists, in its media type, and match its schema.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from sqlalchemy import Engine, text
 
 from cityops.app import create_app
 from command.users import create_api_key, create_user
-from spatial.embedded import EmbeddedCluster
+from spatial.embedded import EmbeddedCluster, free_port
 from spatial.settings import StoreSettings
-from tests.conftest import REPO, add_force, api_settings, city_of_its_own, served, settings_for
+from tests.conftest import REPO, add_force, api_settings, city_of_its_own, settings_for
+from tests.processes import serving, start, stop
+from web.counter_store import EmbeddedCounters
 
 OGC = "/ogc"  # OGC API Features documents its own answers (api/ogc, tests/test_ogc.py)
 # Not fuzzed, and why:
@@ -72,10 +74,18 @@ def roles(contract_city: tuple[Engine, StoreSettings]) -> dict[str, dict[str, st
 
 
 @pytest.fixture(scope="module")
-def contract_server(contract_city: tuple[Engine, StoreSettings], roles: dict[str, dict[str, str]]) -> Iterator[str]:
-    """The app, with a few cases and a tracked force, so lists and look-ups answer with real records."""
+def contract_server(
+    contract_city: tuple[Engine, StoreSettings],
+    roles: dict[str, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """``cityops serve --workers 2`` as deployed (two processes, the loops once across them, rate-limit counters in
+    the platform's Redis), with a few cases and a tracked force, so lists and look-ups answer with real records."""
     engine, settings = contract_city
-    with served(settings, 18700) as base:
+    log, port = tmp_path_factory.mktemp("contract") / "serve.log", free_port(18700)
+    server = start(settings, ["serve", "--workers", "2", "--port", str(port)], log, CITYOPS_DEADLINE_SWEEP_S="3600")
+    try:
+        base = serving(server, port, log)
         with engine.connect() as conn:
             points = conn.execute(
                 text(
@@ -102,6 +112,9 @@ def contract_server(contract_city: tuple[Engine, StoreSettings], roles: dict[str
             assert answer.status_code == 201, answer.text
         add_force(engine, street, ["drainage"], at=(points[0][0], points[0][1]))
         yield base
+    finally:
+        stop(server)
+        EmbeddedCounters(settings).stop()  # the server stops it on a clean exit; not if it had to be killed
 
 
 def _document() -> dict[str, object]:

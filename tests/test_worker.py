@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from spatial.embedded import EmbeddedCluster, free_port
 from spatial.loops import BACKOFF_CAP_S, LOCK_CLASS, Singleton, backoff, every
 from spatial.settings import StoreSettings
 from tests.conftest import city_of_its_own
+from tests.processes import serving, start, stop
 from tests.test_stream import stream
 from web.counter_store import EmbeddedCounters
 
@@ -81,48 +80,8 @@ def city(cluster: EmbeddedCluster, data_dir: Path, db_port: int, nanjing_manifes
 
 
 def _start(city: City, args: list[str], log: Path, **env_overrides: str) -> subprocess.Popen[bytes]:
-    """``cityops <args>`` as its own process, with the short loop intervals (and ``env_overrides``)."""
-    env = {
-        **os.environ,
-        "CITYOPS_DATA_DIR": str(city.settings.data_dir),
-        "CITYOPS_DB_PORT": str(city.settings.db_port),
-        "CITYOPS_CITY": city.settings.city,
-        "CITYOPS_DB_DURABLE": "false",
-        "CITYOPS_POOL_SIZE": "4",
-        "CITYOPS_RATE_INTAKE_PER_CLIENT": "100000/minute",
-        "CITYOPS_RATE_INTAKE_PER_CALLER": "100000/minute",
-        **FAST,
-        **env_overrides,
-    }
-    env.pop("CITYOPS_DATABASE_URL", None)
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "cityops", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _serving(process: subprocess.Popen[bytes], port: int, log: Path) -> str:
-    """The base URL once the server answers ready."""
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz/ready", timeout=5).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
-
-
-def _stop(*processes: subprocess.Popen[bytes]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    """``cityops <args>`` on the module's city, with the short loop intervals (and ``env_overrides``)."""
+    return start(city.settings, args, log, **(FAST | env_overrides))
 
 
 @dataclass(frozen=True)
@@ -174,7 +133,7 @@ def test_each_loop_works_once_across_two_servers_and_a_worker_and_is_taken_over(
     processes = [*servers, worker]
     try:
         for server, port in zip(servers, ports, strict=True):
-            _serving(server, port, log)
+            serving(server, port, log)
         before = _settled(city.engine, processes=3)
         pids = {p.pid for p in processes}
         assert {holder for n in INTERVALS for holder, _ in before.holders[n]} <= pids
@@ -202,7 +161,7 @@ def test_each_loop_works_once_across_two_servers_and_a_worker_and_is_taken_over(
         assert all(taken.holders[n][0][0] in survivors for n in INTERVALS), taken
         assert all(set(taken.waiting[n]) | {taken.holders[n][0][0]} == survivors for n in INTERVALS)
     finally:
-        _stop(*processes)
+        stop(*processes)
     assert _locks(city.engine) == Locks({n: [] for n in INTERVALS}, {n: [] for n in INTERVALS})  # all let go
 
 
@@ -219,7 +178,7 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
     limit = f"{INTAKE_LIMIT}/minute"  # per address: every report of this test comes from 127.0.0.1
     server = _start(city, ["serve", "--workers", "2", "--port", str(port)], log, CITYOPS_RATE_INTAKE_PER_CLIENT=limit)
     try:
-        base = _serving(server, port, log)
+        base = serving(server, port, log)
         locks = _settled(city.engine, processes=2)
         children = {locks.holders["audit-sealer"][0][0], *locks.waiting["audit-sealer"]}
         assert len(children) == 2 and server.pid not in children  # two app processes under the one command
@@ -264,7 +223,7 @@ def test_serve_with_two_workers_answers_the_api(city: City, tmp_path: Path) -> N
         assert answers.count(429) == 2 and answers[-2:] == [429, 429], answers
         assert EmbeddedCounters(city.settings).keys("*intake*")  # counted there, not in either process
     finally:
-        _stop(server)
+        stop(server)
         EmbeddedCounters(city.settings).stop()  # the server stops it on a clean exit; not if it had to be killed
 
 
