@@ -4,8 +4,9 @@ CREATE OR REPLACE FUNCTION public.cityops_case_points(box geometry)
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-        SELECT id, geom, cell, state, severity, category_code, filed_at, deadline FROM case_file
-        WHERE geom && box AND state NOT IN ('closed', 'void') AND units @> ARRAY[cityops_scope_unit()]
+        -- open_case, not case_file: a view's 15,000 open cases sat on 7,500 heap pages of case_file
+        SELECT case_id, geom, cell, state, severity, category_code, filed_at, deadline FROM open_case
+        WHERE geom && box AND units @> ARRAY[cityops_scope_unit()]
           AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])
     $function$;
 REVOKE ALL ON FUNCTION public.cityops_case_points(geometry) FROM PUBLIC;

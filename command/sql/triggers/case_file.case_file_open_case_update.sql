@@ -1,0 +1,1 @@
+CREATE TRIGGER case_file_open_case_update AFTER UPDATE OF state, geom, cell, severity, category_code, source, filed_at, deadline, units, departments ON public.case_file FOR EACH ROW EXECUTE FUNCTION cityops_open_case_follow();
