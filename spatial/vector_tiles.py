@@ -37,15 +37,12 @@ features AS (
 SELECT ST_AsMVT(capped, %(layer)s, {extent}, 'geom'), (SELECT count(*) FROM features) > %(cap)s
 FROM (SELECT * FROM features LIMIT %(cap)s) capped
 """
-# points zoomed out: one feature per H3 cell a few dozen pixels across, at the mean of its points, with its count
+# points zoomed out: one feature per H3 cell a few dozen pixels across, from the layer's source of gathered rows
 GATHERED = """
 WITH features AS (
-    SELECT ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(avg(ST_X(t.geom)), avg(ST_Y(t.geom))), 4326), 3857),
-                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, 0, true) AS geom,
-           count(*) AS count, {aggregates}
+    SELECT ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), 3857),
+                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, 0, true) AS geom, {attributes}
     FROM {source} t
-    WHERE {in_box} AND {where}
-    GROUP BY cityops_h3_parent(t.cell, %(resolution)s)
     LIMIT %(cap)s + 1
 )
 SELECT ST_AsMVT(capped, %(layer)s, {extent}, 'geom'), (SELECT count(*) FROM features) > %(cap)s
@@ -59,8 +56,9 @@ class TileLayer:
 
     Every piece is fixed SQL written here, never taken from a request; only z, x, y, the cap and
     the names in ``params`` are bound; ``{box}`` in ``source`` or ``in_box`` is the tile's box.
-    ``aggregates`` (over the rows of ``source``, which then needs a ``cell``) make a point layer gather
-    its features below ``gather_below``.
+    Below ``gather_below`` a point layer's features are gathered per H3 cell (resolution zoom − 4):
+    ``gathered`` is then the source, one row per cell with its point (``lon``, ``lat``) and the
+    ``gathered_attributes``; ``%(resolution)s`` in it is the cells' resolution.
     """
 
     name: str
@@ -70,7 +68,8 @@ class TileLayer:
     min_zoom: int = 0
     cap: int = 5000
     gather_below: int | None = None
-    aggregates: str = ""
+    gathered: str = ""
+    gathered_attributes: str = ""
     polygons: bool = False
     in_box: str = "t.geom && {box}"  # a table under row-level security needs its own (migration 0016)
 
@@ -107,10 +106,9 @@ async def cut_tile(
         extent=EXTENT,
         buffer=BUFFER,
         margin=BUFFER / EXTENT,
-        source=layer.source.format(box=box),
-        attributes=layer.attributes,
+        source=(layer.gathered if gathered else layer.source).format(box=box),
+        attributes=layer.gathered_attributes if gathered else layer.attributes,
         where=layer.where,
-        aggregates=layer.aggregates,
         shape=shape,
         in_box=layer.in_box.format(box=box),
     )

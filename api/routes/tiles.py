@@ -45,7 +45,8 @@ CASES = TileLayer(  # the caller's open cases in the box, read by the index (mig
     "cityops_case_points({box})",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
     gather_below=14,
-    aggregates="max(t.severity)::text AS severity, count(*) FILTER (WHERE t.deadline < now()) AS overdue",
+    gathered="cityops_case_cells({box}, %(resolution)s)",  # counted inside (migration 0048)
+    gathered_attributes="t.count, t.severity, t.overdue",
     in_box="true",
 )
 Z = Annotated[int, Path(ge=0, le=22)]

@@ -14,7 +14,9 @@ cell × severity × deadline key holds about one open case, so it would compress
 An INSERT into case_file adds its open rows in one statement (transition table: a historic import is
 one INSERT … SELECT); an UPDATE of a column the map reads moves, removes (closed, void) or restores
 (reopened) the case's row; a deleted case takes its row along (ON DELETE CASCADE).
-``cityops_case_points`` (tiles, open hexagons) reads it.
+``cityops_case_points`` (tiles from zoom 14, open hexagons) reads it, and ``cityops_case_cells`` gathers
+it per cell for the zoomed-out tiles inside the function (a cell's row leaves it, not each case's).
+Both take the caller's scope once (``(SELECT …)``), not once a row: a z10 tile 32 → 16.5 ms warm.
 """
 
 # ruff: noqa: E501  (the statements are the text PostgreSQL prints, lines as long as it writes them)
@@ -56,6 +58,25 @@ FROM case_file WHERE state NOT IN ('closed', 'void');
 def upgrade() -> None:
     op.get_bind().exec_driver_sql(TABLE, execution_options={"no_parameters": True})
     op.get_bind().exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION public.cityops_case_cells(box geometry, resolution integer)\n"
+        " RETURNS TABLE(lon double precision, lat double precision, count bigint, severity text, overdue bigint)\n"
+        " LANGUAGE sql\n"
+        " STABLE SECURITY DEFINER\n"
+        " SET search_path TO 'public', 'pg_temp'\n"
+        "AS $function$\n"
+        "        -- the caller's open cases in the box gathered per H3 cell (at the mean of its points): the zoomed-out\n"
+        "        -- map's question, counted inside, so a cell's row leaves the function instead of each case's (twice as fast)\n"
+        "        SELECT avg(ST_X(geom)), avg(ST_Y(geom)), count(*), max(severity)::text, count(*) FILTER (WHERE deadline < now())\n"
+        "        FROM open_case\n"
+        "        WHERE geom && box AND units @> (SELECT ARRAY[cityops_scope_unit()])  -- (SELECT …): once, not once a row\n"
+        "          AND ((SELECT cityops_scope_department()) IS NULL OR departments @> (SELECT ARRAY[cityops_scope_department()]))\n"
+        "        GROUP BY cityops_h3_parent(cell, resolution)\n"
+        "    $function$;\n"
+        "REVOKE ALL ON FUNCTION public.cityops_case_cells(geometry,integer) FROM PUBLIC;\n"
+        "GRANT EXECUTE ON FUNCTION public.cityops_case_cells(geometry,integer) TO cityops_api;\n",
+        execution_options={"no_parameters": True},
+    )
+    op.get_bind().exec_driver_sql(
         "CREATE OR REPLACE FUNCTION public.cityops_case_points(box geometry)\n"
         " RETURNS TABLE(id bigint, geom geometry, cell bigint, state text, severity severity, category_code text, filed_at timestamp with time zone, deadline timestamp with time zone)\n"
         " LANGUAGE sql\n"
@@ -64,8 +85,8 @@ def upgrade() -> None:
         "AS $function$\n"
         "        -- open_case, not case_file: a view's 15,000 open cases sat on 7,500 heap pages of case_file\n"
         "        SELECT case_id, geom, cell, state, severity, category_code, filed_at, deadline FROM open_case\n"
-        "        WHERE geom && box AND units @> ARRAY[cityops_scope_unit()]\n"
-        "          AND (cityops_scope_department() IS NULL OR departments @> ARRAY[cityops_scope_department()])\n"
+        "        WHERE geom && box AND units @> (SELECT ARRAY[cityops_scope_unit()])  -- (SELECT …): once, not once a row\n"
+        "          AND ((SELECT cityops_scope_department()) IS NULL OR departments @> (SELECT ARRAY[cityops_scope_department()]))\n"
         "    $function$;\n"
         "REVOKE ALL ON FUNCTION public.cityops_case_points(geometry) FROM PUBLIC;\n"
         "GRANT EXECUTE ON FUNCTION public.cityops_case_points(geometry) TO cityops_api;\n",
@@ -161,4 +182,5 @@ def downgrade() -> None:
         "GRANT EXECUTE ON FUNCTION public.cityops_case_points(geometry) TO cityops_api;\n",
         execution_options={"no_parameters": True},
     )
+    op.get_bind().exec_driver_sql("DROP FUNCTION public.cityops_case_cells;")
     op.get_bind().exec_driver_sql("DROP TABLE open_case")
