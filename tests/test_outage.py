@@ -34,6 +34,7 @@ from spatial.audit import verify
 from spatial.embedded import EmbeddedCluster, free_port
 from spatial.settings import StoreSettings
 from tests.conftest import load_city, served, settings_for
+from tests.processes import serving, start
 
 REPORT = {"lon": 118.7844, "lat": 32.0415, "category": "020102", "source": "grid_worker", "description": "路口成堆垃圾"}
 PASSWORD = "outage-test-password-1"
@@ -191,33 +192,13 @@ def test_a_database_stop_and_start_under_load(city: City) -> None:
 
 def _api_process(city: City, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``cityops serve`` as its own process, started as this test is (root on CI), ready to answer."""
-    env = {
-        **os.environ,
-        "CITYOPS_DATA_DIR": str(city.settings.data_dir),
-        "CITYOPS_DB_PORT": str(city.settings.db_port),
-        "CITYOPS_CITY": city.settings.city,
-        "CITYOPS_DB_DURABLE": "false",
-        "CITYOPS_POOL_SIZE": "4",
-        "CITYOPS_RATE_INTAKE_PER_CLIENT": UNLIMITED["rate_intake_per_client"],
-        "CITYOPS_RATE_INTAKE_PER_CALLER": UNLIMITED["rate_intake_per_caller"],
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityops", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz/ready", timeout=5).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
+    process = start(city.settings, ["serve", "--port", str(port)], log)
+    try:
+        serving(process, port, log)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def _account_can_run_python(name: str) -> bool:
