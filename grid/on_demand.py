@@ -13,6 +13,7 @@ otherwise walk it, pausing requests.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import subprocess
 import sys
@@ -36,10 +37,13 @@ def _load() -> dict[str, ModuleType]:
             import scipy.stats
             from numba.core.registry import CPUDispatcher
 
+            # not compute_chunk: it takes the statistic's kernel as an argument, and numba cannot keep such a
+            # function (saving its index fails once another process has: "underlying object has vanished")
             for module in (esda.crand, esda.getisord):
                 for kernel in vars(module).values():
-                    if isinstance(kernel, CPUDispatcher):
-                        kernel.enable_caching()
+                    if isinstance(kernel, CPUDispatcher) and kernel is not esda.crand.compute_chunk:
+                        with contextlib.suppress(RuntimeError):  # nowhere writable to cache: compiled here, as before
+                            kernel.enable_caching()
             gc.collect()
             gc.freeze()
             _loaded.update(esda=esda, weights=libpysal.weights, stats=scipy.stats)

@@ -103,8 +103,14 @@ def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> No
             text("SELECT count(*) FROM case_file WHERE state NOT IN ('closed', 'void')")
         ).scalar_one()
         tracked = conn.execute(text("SELECT count(*) FROM force_position")).scalar_one()
-    rows = map_bench.run(
-        nanjing_settings, cases=open_cases + 300, forces=tracked, seconds=1, samples=6, background=50, console=console
+    rows = map_bench.run(  # forces: some to watch move even when no test before this one placed any
+        nanjing_settings,
+        cases=open_cases + 300,
+        forces=max(tracked, 50),
+        seconds=1,
+        samples=6,
+        background=50,
+        console=console,
     )
     output = console.export_text()
     assert [row.measure.split(":")[0].split(",")[0] for row in rows] == [
