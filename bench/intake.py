@@ -33,6 +33,7 @@ from sqlalchemy import Engine, text
 from bench.bare_app import BareApp, json_response
 from bench.harness import (
     Row,
+    WrkResult,
     bench_caller,
     lua_headers,
     print_table,
@@ -165,15 +166,15 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
     return [
         Row(
             f"POST /api/v1/reports, {clients} clients: reports/s (p50 / p99 ms), lost {lost}, dup {duplicated}",
-            f"{ours.rps:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
-            f"{bare.rps:,.0f} ({bare.p50_ms:,.0f} / {bare.p99_ms:,.0f}) (one-row insert)",
+            _figures(ours),
+            f"{_figures(bare)} (one-row insert)",
             ours.rps / bare.rps,
             "≥ 0.5",
         ),
         Row(
             f"the same against a minimal app, {clients} clients: reports/s (p50 / p99 ms)",
-            f"{ours.rps:,.0f} ({ours.p50_ms:,.0f} / {ours.p99_ms:,.0f})",
-            f"{floor.rps:,.0f} ({floor.p50_ms:,.0f} / {floor.p99_ms:,.0f}) (minimal app, one-row insert)",
+            _figures(ours),
+            f"{_figures(floor)} (minimal app, one-row insert)",
             ours.rps / floor.rps,
             "≥ 0.5",
         ),
@@ -193,8 +194,8 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
         ),
         Row(
             f"the platform's bare insert against the minimal app's, {clients} clients: req/s (the middleware's cost)",
-            f"{bare.rps:,.0f} ({bare.p50_ms:,.0f} / {bare.p99_ms:,.0f})",
-            f"{floor.rps:,.0f} ({floor.p50_ms:,.0f} / {floor.p99_ms:,.0f}) (minimal app)",
+            _figures(bare),
+            f"{_figures(floor)} (minimal app)",
             bare.rps / floor.rps,
             "—",
         ),
@@ -232,36 +233,51 @@ def bench_workers(
     bodies = report_bodies(engine, 20_000, seed=19)
     caller = bench_caller(engine, "bench-intake", ["integration"], "320100")
     run = f"bench-w-{uuid.uuid4().hex[:8]}"
+    servers = {
+        "one": ("--workers", "1"),
+        "direct": ("--workers", str(workers), "--direct"),
+        "pooled": ("--workers", str(workers), "--pooler"),
+    }
     measured, answered = {}, []
     with tempfile.TemporaryDirectory() as scratch:
-        for count in (1, workers):
-            keys = Path(scratch) / f"answered-{count}.txt"
-            command = ("cityops", "serve", "--workers", str(count))
-            with served(settings, command, compiled=False) as base:
+        for name, options in servers.items():
+            keys = Path(scratch) / f"answered-{name}.txt"
+            with served(settings, ("cityops", "serve", *options), compiled=False) as base:
                 if compiled:
                     all_ready(base)
-                run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm{count}", keys, caller), clients, 1)
-                measured[count] = run_wrk(
-                    base, posting("/api/v1/reports", bodies, f"{run}-{count}", keys, caller), clients, seconds
+                run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm{name}", keys, caller), clients, 1)
+                measured[name] = run_wrk(
+                    base, posting("/api/v1/reports", bodies, f"{run}-{name}", keys, caller), clients, seconds
                 )
             answered += [key for key in keys.read_text().split() if not key.startswith(f"{run}-warm")]
     lost, duplicated = audit(engine, answered, run)
     console.print(
-        f"intake by {workers} processes and by 1 on {describe()}: {len(answered):,} reports answered 201 · "
-        f"lost {lost} · duplicated {duplicated}"
+        f"intake by {workers} processes (directly, then through PgBouncer) and by 1 on {describe()}: "
+        f"{len(answered):,} reports answered 201 · lost {lost} · duplicated {duplicated}"
     )
     if lost or duplicated:
         raise PlatformError(f"intake lost {lost} and duplicated {duplicated} reports under load")
-    many, one = measured[workers], measured[1]
+    one, many, pooled = measured["one"], measured["direct"], measured["pooled"]
     return [
         Row(
             f"POST /api/v1/reports, {clients} clients, serve --workers {workers}: reports/s (p50 / p99 ms)",
-            f"{many.rps:,.0f} ({many.p50_ms:,.0f} / {many.p99_ms:,.0f})",
-            f"{one.rps:,.0f} ({one.p50_ms:,.0f} / {one.p99_ms:,.0f}) (--workers 1)",
+            _figures(many),
+            f"{_figures(one)} (--workers 1)",
             many.rps / one.rps,
             "≥ 1",
-        )
+        ),
+        Row(
+            f"POST /api/v1/reports, {clients} clients, serve --workers {workers} through PgBouncer: reports/s",
+            _figures(pooled),
+            f"{_figures(many)} (directly)",
+            pooled.rps / many.rps,
+            "what the pooler costs",
+        ),
     ]
+
+
+def _figures(load: WrkResult) -> str:
+    return f"{load.rps:,.0f} ({load.p50_ms:,.0f} / {load.p99_ms:,.0f})"
 
 
 HISTORY_START = pd.Timestamp("2025-01-01T00:00:00+08:00")

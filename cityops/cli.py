@@ -52,21 +52,24 @@ def demo(history: HistoryOption = 100_000) -> None:
         living_demo(store(), history)
 
 
-def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
+def _serve(host: str | None, port: int | None, workers: int = 1, pooler: bool | None = None) -> None:
     from api.run_as import drop_root
 
     settings = store()
     if (account := drop_root(settings)) is not None:
         console.print(f"serving as the service account {account}, not root")
 
-    from cityops.serving import serve
+    from cityops.serving import serve, through_pooler
     from web.settings import MEMORY, ApiSettings
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     api = ApiSettings(**overrides)  # type: ignore[arg-type]
+    settings = through_pooler(settings, api, workers, pooler)
     console.print(
         f"[bold green]cityops is up:[/] http://{api.host}:{api.port}/map  (API docs http://{api.host}:{api.port}/docs)"
     )
+    if settings.pooler_url is not None:
+        console.print("the processes' pools go through PgBouncer; their listeners and locks connect directly")
     if workers > 1 and api.rate_limit_storage == MEMORY:
         console.print(
             f"the {workers} processes count rate limits and failed logins together, in the platform's own Redis "
@@ -76,13 +79,24 @@ def _serve(host: str | None, port: int | None, workers: int = 1) -> None:
 
 
 WorkersOption = Annotated[int, typer.Option(min=1, max=64, help="Server processes (the loops run once across all)")]
+PoolerOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--pooler/--direct",
+        help="The processes' pools through PgBouncer, or straight to PostgreSQL "
+        "[default: through PgBouncer once their connections would pass half of max_connections]",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1) -> None:
+def serve(
+    host: HostOption = None, port: PortOption = None, workers: WorkersOption = 1, pooler: PoolerOption = None
+) -> None:
     """Serve the API and the map (the background loops too, each in one process of all)."""
     with reported_errors():
-        _serve(host, port, workers)
+        _serve(host, port, workers, pooler)
 
 
 @app.command()

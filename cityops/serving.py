@@ -5,17 +5,27 @@ factory: an app cannot be handed to another process); the background loops insid
 guarded by their advisory locks (``command.worker``), so N processes still seal, sweep, watch and
 send once — and when the process doing it dies, another one's copy takes over. Their rate-limit
 counters are shared in the platform's own Redis (``web.counter_store``) unless a storage is configured.
+
+When the processes' connections would pass half the server's ``max_connections`` (the other half is
+for the worker, the loops' locks, migrations, the replica's feed and the people at psql), they go
+through PgBouncer: the embedded one, started here (``spatial.embedded_pooler``), or the one
+``CITYOPS_POOLER_URL`` names. ``--pooler``/``--direct`` decide it by hand.
 """
 
 from __future__ import annotations
 
 import os
 
+import psycopg
 import uvicorn
 from fastapi import FastAPI
 
 from cityops.app import create_app
-from spatial.settings import StoreSettings
+from spatial.db import libpq_url
+from spatial.embedded_pooler import EmbeddedPooler
+from spatial.errors import ConfigurationError
+from spatial.rows import one
+from spatial.settings import StoreSettings, sqlalchemy_url
 from web.counter_store import EmbeddedCounters
 from web.settings import MEMORY, ApiSettings
 
@@ -23,6 +33,45 @@ from web.settings import MEMORY, ApiSettings
 def app_from_environment() -> FastAPI:
     """The app as configured by the environment (``CITYOPS_*``): what each of N worker processes serves."""
     return create_app(StoreSettings(), ApiSettings())
+
+
+# a process's connections besides its pools: the listeners of users, the change feed and the locate index
+LISTENERS = 3
+
+
+def connections_per_process(store: StoreSettings, api: ApiSettings) -> int:
+    """The most connections one API process opens: its two asyncio pools, the engine's pool with its
+    overflow, and its listeners (the loops' lock connections are counted once, in the server's half)."""
+    return 2 * api.db_concurrency + 2 * store.pool_size + LISTENERS
+
+
+def needs_pooler(store: StoreSettings, api: ApiSettings, workers: int, max_connections: int) -> bool:
+    """Whether ``workers`` processes' connections pass half of ``max_connections``."""
+    return workers * connections_per_process(store, api) > max_connections // 2
+
+
+def through_pooler(store: StoreSettings, api: ApiSettings, workers: int, choice: bool | None) -> StoreSettings:
+    """``store`` as ``workers`` processes should connect: through a pooler when ``choice`` says so, or (``None``)
+    when they need one. The embedded cluster's PgBouncer is started here; an external database's is
+    ``CITYOPS_POOLER_URL``. The processes read the outcome from the environment."""
+    if choice is False:
+        os.environ.pop("CITYOPS_POOLER_URL", None)
+        return store.model_copy(update={"pooler_url": None})
+    if store.pooler_url is not None:
+        return store
+    if choice is None:
+        with psycopg.connect(libpq_url(store, api=True), connect_timeout=10) as conn:
+            max_connections = int(one(conn.execute("SHOW max_connections").fetchone())[0])
+        if not needs_pooler(store, api, workers, max_connections):
+            return store
+    if store.database_url is not None:
+        raise ConfigurationError(
+            f"{workers} processes need a pooler in front of the external database: set CITYOPS_POOLER_URL to a "
+            "PgBouncer in transaction mode (or serve --direct)"
+        )
+    url = EmbeddedPooler(store).start()
+    os.environ["CITYOPS_POOLER_URL"] = url
+    return store.model_copy(update={"pooler_url": sqlalchemy_url(url)})
 
 
 def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:

@@ -31,16 +31,19 @@ fi
 
 # printed reports (WeasyPrint: sitreps, after-action PDFs) need Pango and a font that has Chinese;
 # sensors publish to the platform's own MQTT broker (Mosquitto, started like the database); several
-# API processes share their rate-limit counters in the platform's own Redis (started the same way)
+# API processes share their rate-limit counters in the platform's own Redis, and many of them share
+# server connections through the platform's own PgBouncer (both started the same way)
 packages=()
-for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk mosquitto redis-server; do
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk mosquitto redis-server pgbouncer; do
   if missing "$package"; then packages+=("$package"); fi
 done
 if [ ${#packages[@]} -gt 0 ]; then
-  echo "installing what printed reports and sensors need: ${packages[*]}…"
+  echo "installing what printed reports, sensors and many API processes need: ${packages[*]}…"
   apt_install "${packages[@]}"
-  # the platform runs its own broker: not the package's system-wide one (as with PostgreSQL's cluster)
-  if [ -d /run/systemd/system ]; then $sudo systemctl disable --now mosquitto redis-server >/dev/null 2>&1 || true; fi
+  # the platform runs its own broker, counters and pooler: not the packages' system-wide ones (as with PostgreSQL)
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now mosquitto redis-server pgbouncer >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ "$dev" = true ]; then

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from spatial.embedded_pooler import EmbeddedPooler, PoolerStatus
 from spatial.embedded_replica import EmbeddedReplica, ReplicaStatus
 from spatial.schema_cli import app as schema_app
 from spatial.settings import StoreSettings, sqlalchemy_url
@@ -32,7 +33,9 @@ def db_start() -> None:
 def db_stop() -> None:
     """Stop the embedded cluster."""
     with reported_errors():
-        cluster(store()).stop()
+        settings = store()
+        EmbeddedPooler(settings).stop()  # it would only refuse its clients from now on
+        cluster(settings).stop()
         console.print("embedded PostGIS stopped")
 
 
@@ -93,6 +96,48 @@ def replica_status() -> None:
 
 def _print_running(status: ReplicaStatus) -> None:
     console.print(f"replica running on port {status.port} · replay lag {status.replay_lag_bytes or 0:,} bytes")
+
+
+pooler_app = typer.Typer(
+    no_args_is_help=True, help="PgBouncer in front of the embedded cluster (`cityops serve` with many processes)."
+)
+db_app.add_typer(pooler_app, name="pooler")
+
+
+@pooler_app.command("start")
+def pooler_start() -> None:
+    """Start PgBouncer in transaction mode for the API role; `serve --pooler` uses it (and starts it itself)."""
+    with reported_errors():
+        settings = store()
+        cluster(settings)  # the embedded one, or a message
+        EmbeddedPooler(settings).start()
+        _print_pooler(EmbeddedPooler(settings).status())
+
+
+@pooler_app.command("stop")
+def pooler_stop() -> None:
+    """Stop PgBouncer (processes serving through it fail their requests until it is back)."""
+    with reported_errors():
+        EmbeddedPooler(store()).stop()
+        console.print("pooler stopped")
+
+
+@pooler_app.command("status")
+def pooler_status() -> None:
+    """Whether PgBouncer runs; exit code 3 when it is not running."""
+    with reported_errors():
+        status = EmbeddedPooler(store()).status()
+        if not status.running:
+            console.print("pooler not running")
+            raise typer.Exit(3)
+        _print_pooler(status)
+
+
+def _print_pooler(status: PoolerStatus) -> None:
+    console.print(
+        f"PgBouncer running on port {status.port} · transaction mode · "
+        f"at most {status.server_connections} server connections per database"
+    )
 
 
 @app.command()

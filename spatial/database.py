@@ -6,6 +6,12 @@ the change feeds and the loops' locks. Each used to resolve the URL and the role
 check the embedded cluster again); ``Database.open`` does it once and every consumer takes the
 resolved values from here.
 
+With a transaction pooler configured (``CITYOPS_POOLER_URL``, PgBouncer: ``spatial.embedded_pooler``)
+the pools and the engine go through it, and what lives in a session lasts only a transaction there:
+no prepared statements, the zone set by a statement PgBouncer tracks, the caller's scope set inside
+the request's transaction (``web.deps``). What needs a session of its own — LISTEN, the loops'
+advisory locks, the replica's watch — keeps connecting directly (``conninfo``).
+
 It also looks after the pools' health after an outage: the first connection failure has the idle
 connections checked (``examine``), so the dead ones a restart left are discarded instead of failing
 one request each (``api.outage`` answers the failure itself); and until a checkout succeeds again a
@@ -19,13 +25,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
-from spatial.db import as_libpq, database_url, engine_at, session_options
+from spatial.db import SESSION_ZONE, as_libpq, database_url, engine_at, session_options
+from spatial.embedded import API_ROLE
 from spatial.embedded_replica import embedded_replica_url
+from spatial.errors import ConfigurationError
 from spatial.loops import Singleton
 from spatial.read_replica import ReplicaReads
 from spatial.settings import StoreSettings
@@ -53,6 +62,8 @@ class Database:
     slots: asyncio.Semaphore
     # reads that may come from the streaming replica (web.deps.read_connection), when one is configured
     replica: ReplicaReads | None = None
+    # the pools and the engine go through a transaction pooler (PgBouncer): session state lasts a transaction
+    pooled: bool = False
     _check: asyncio.Task[None] | None = field(default=None, repr=False)
     _replica_watch: asyncio.Task[None] | None = field(default=None, repr=False)
     _in_doubt: bool = field(default=False, repr=False)
@@ -63,11 +74,19 @@ class Database:
         url = database_url(store, api=True)
         options = session_options(store, api=True, zone=zone)
         conninfo = as_libpq(url)
-        pool = await _open_pool(conninfo, options, size, wait_s)
-        scoped_pool = await _open_pool(conninfo, options, size, wait_s)
-        engine = engine_at(url, store.pool_size, options, wait_s)
+        if store.pooler_url is None:
+            pool = await _open_pool(conninfo, options, size, wait_s)
+            scoped_pool = await _open_pool(conninfo, options, size, wait_s)
+            engine = engine_at(url, store.pool_size, options, wait_s)
+        else:
+            pooled = as_libpq(store.pooler_url)
+            await _check_pooler_role(pooled)
+            pool = await _open_pool(pooled, {}, size, wait_s, pooled_zone=zone)
+            scoped_pool = await _open_pool(pooled, {}, size, wait_s, pooled_zone=zone)
+            engine = engine_at(store.pooler_url, store.pool_size, {}, wait_s, pooled_zone=zone)
         read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         opened = cls(url, conninfo, options, engine, read_engine, pool, scoped_pool, asyncio.Semaphore(size))
+        opened.pooled = store.pooler_url is not None
         replica_url = store.replica_url or (None if store.database_url else embedded_replica_url(store))
         if replica_url:
             replica_conninfo = as_libpq(replica_url)
@@ -113,8 +132,23 @@ class Database:
         self.engine.dispose()
 
 
-async def _open_pool(conninfo: str, options: dict[str, str], size: int, wait_s: float) -> AsyncConnectionPool:
-    """An open pool of autocommit connections; a checkout waits at most ``wait_s`` (then PoolTimeout: a 503)."""
+async def _check_pooler_role(conninfo: str) -> None:
+    """Refuse a pooler that logs in as anyone but the API role: row-level security binds only that role,
+    and a pooled connection cannot switch to it at startup as a direct one does."""
+    async with await psycopg.AsyncConnection.connect(conninfo, prepare_threshold=None) as conn:
+        role = (await (await conn.execute("SELECT current_user")).fetchone() or ("",))[0]
+    if role != API_ROLE:
+        raise ConfigurationError(f"CITYOPS_POOLER_URL logs in as {role}: it must log in as {API_ROLE}")
+
+
+async def _open_pool(
+    conninfo: str, options: dict[str, str], size: int, wait_s: float, *, pooled_zone: str | None = None
+) -> AsyncConnectionPool:
+    """An open pool of autocommit connections; a checkout waits at most ``wait_s`` (then PoolTimeout: a 503).
+
+    ``pooled_zone``: through a transaction pooler, as ``spatial.db.engine_at``: no prepared statements,
+    the zone set once a connection.
+    """
     # reconnect_timeout: a failed reconnection is retried once a second (psycopg_pool's backoff would wait 1, 2,
     # 4 … s, so a 5 s outage left the pool dark for up to 3 s after the database was back), then left to demand
     pool = AsyncConnectionPool(
@@ -124,7 +158,12 @@ async def _open_pool(conninfo: str, options: dict[str, str], size: int, wait_s: 
         open=False,
         timeout=wait_s,
         reconnect_timeout=wait_s,
-        kwargs={"autocommit": True, **options},
+        kwargs={"autocommit": True, **options, **({"prepare_threshold": None} if pooled_zone else {})},
+        configure=None if pooled_zone is None else partial(_set_zone, zone=pooled_zone),
     )
     await pool.open()
     return pool
+
+
+async def _set_zone(conn: psycopg.AsyncConnection, zone: str) -> None:
+    await conn.execute(SESSION_ZONE, (zone,))

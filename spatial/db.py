@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import Engine, create_engine, make_url
+import psycopg
+from sqlalchemy import Engine, create_engine, event, make_url
 
 from spatial.embedded import API_ROLE, EmbeddedCluster
 from spatial.errors import EmbeddedDbError
 from spatial.settings import StoreSettings, sqlalchemy_url
+
+SESSION_ZONE = "SELECT set_config('TimeZone', %s, false)"
 
 
 def database_url(settings: StoreSettings, *, api: bool = False) -> str:
@@ -69,17 +72,34 @@ def make_engine(settings: StoreSettings, *, api: bool = False, zone: str | None 
     )
 
 
-def engine_at(url: str, pool_size: int, options: dict[str, str], wait_s: float) -> Engine:
-    """``make_engine`` for a URL already resolved (``spatial.database.Database`` resolves it once)."""
-    return create_engine(
+def engine_at(
+    url: str, pool_size: int, options: dict[str, str], wait_s: float, *, pooled_zone: str | None = None
+) -> Engine:
+    """``make_engine`` for a URL already resolved (``spatial.database.Database`` resolves it once).
+
+    ``pooled_zone``: the URL is a transaction pooler's (PgBouncer), which refuses startup options and
+    cannot keep prepared statements; the session's zone is set once a connection instead.
+    """
+    pooled = pooled_zone is not None
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,
         pool_timeout=wait_s,
         connect_args={
-            "prepare_threshold": 2,
+            "prepare_threshold": None if pooled else 2,
             "connect_timeout": max(2, math.ceil(wait_s)),  # libpq's least
-            **options,
+            **({} if pooled else options),
         },
     )
+    if pooled_zone is not None:
+        event.listen(engine, "connect", lambda dbapi_connection, _: set_session_zone(dbapi_connection, pooled_zone))
+    return engine
+
+
+def set_session_zone(conn: psycopg.Connection, zone: str) -> None:
+    """Set the session's zone by a statement: the server reports the change, and PgBouncer (``TimeZone`` is
+    one of the parameters it tracks) sets it on each server connection it lends this client afterwards."""
+    with conn.transaction():
+        conn.execute(SESSION_ZONE, (zone,))

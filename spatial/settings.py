@@ -59,6 +59,15 @@ class StoreSettings(BaseSettings):
     replica_max_lag_s: float = Field(
         default=5.0, gt=0, description="Older than this, the replica's answers are not served: the primary's are."
     )
+    pooler_url: str | None = Field(
+        default=None,
+        description="PgBouncer in transaction mode in front of the city database, as the API role logs in to it: the "
+        "API's pools go through it (listeners and the loops' locks connect directly). `cityops serve --pooler` "
+        "starts the embedded one and sets this for its processes. Unset: the pools connect directly.",
+    )
+    pooler_connections: int = Field(
+        default=40, ge=2, le=1000, description="Server connections the embedded pooler keeps at most, per database."
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     city: str = Field(default="nanjing", description="City database served by this process.")
     db_port: int = Field(default=54329, ge=1024, le=65535, description="Preferred embedded port.")
@@ -90,7 +99,7 @@ class StoreSettings(BaseSettings):
             raise ValueError("city must be lower-case letters, digits and _ (e.g. 'nanjing')")
         return value
 
-    @field_validator("database_url", "api_database_url", "replica_url")
+    @field_validator("database_url", "api_database_url", "replica_url", "pooler_url")
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         return sqlalchemy_url(value) if value else None

@@ -1,6 +1,6 @@
 """The OpenAPI document is the API's contract: schemathesis calls every operation with generated input.
 
-It runs against the real service, ``cityops serve --workers 2``, on a Nanjing of its own (the fuzzer files
+It runs against the real service, ``cityops serve --workers 2 --pooler``, on a Nanjing of its own (the fuzzer files
 reports, moves cases, adds users: in the shared database it would bend what other tests count), as a city
 commander, a grid worker and an anonymous caller. Each generated request is sent as each of them, and every
 answer must be no server error, one of the statuses the document lists, in its media type, and match its schema.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, text
 from cityops.app import create_app
 from command.users import create_api_key, create_user
 from spatial.embedded import EmbeddedCluster, free_port
+from spatial.embedded_pooler import EmbeddedPooler
 from spatial.settings import StoreSettings
 from tests.conftest import REPO, add_force, api_settings, city_of_its_own, settings_for
 from tests.processes import serving, start, stop
@@ -79,11 +81,13 @@ def contract_server(
     roles: dict[str, dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    """``cityops serve --workers 2`` as deployed (two processes, the loops once across them, rate-limit counters in
-    the platform's Redis), with a few cases and a tracked force, so lists and look-ups answer with real records."""
+    """``cityops serve --workers 2 --pooler`` as deployed with many processes (the loops once across them, rate-limit
+    counters in the platform's Redis, their pools through PgBouncer), with a few cases and a tracked force, so lists
+    and look-ups answer with real records."""
     engine, settings = contract_city
     log, port = tmp_path_factory.mktemp("contract") / "serve.log", free_port(18700)
-    server = start(settings, ["serve", "--workers", "2", "--port", str(port)], log, CITYOPS_DEADLINE_SWEEP_S="3600")
+    args = ["serve", "--workers", "2", "--pooler", "--port", str(port)]
+    server = start(settings, args, log, CITYOPS_DEADLINE_SWEEP_S="3600")
     try:
         base = serving(server, port, log)
         with engine.connect() as conn:
@@ -115,6 +119,7 @@ def contract_server(
     finally:
         stop(server)
         EmbeddedCounters(settings).stop()  # the server stops it on a clean exit; not if it had to be killed
+        EmbeddedPooler(settings).stop()  # left running by the server, as the database is
 
 
 def _document() -> dict[str, object]:
@@ -151,6 +156,33 @@ def test_the_served_document_is_the_one_fuzzed(contract_server: str) -> None:
         "description": "What was refused and what to fix, in English",
     }
     assert "HTTPValidationError" not in DOCUMENT["components"]["schemas"]  # type: ignore[operator]
+
+
+def test_concurrent_callers_through_the_pooler_each_read_their_own_scope(
+    contract_server: str, contract_city: tuple[Engine, StoreSettings], roles: dict[str, dict[str, str]]
+) -> None:
+    """PgBouncer lends server connections between transactions: a scope set on one and a query run on another
+    would show a caller someone else's cases. Two callers of different reach, at once, many times over."""
+    engine, _ = contract_city
+    with engine.connect() as conn:
+        in_grid = set(
+            conn.execute(
+                text(
+                    "SELECT id::text FROM case_file WHERE units @> ARRAY[(SELECT id FROM unit WHERE tier = 'grid' "
+                    "ORDER BY code LIMIT 1)]"
+                )
+            ).scalars()
+        )
+
+    def listed(who: str) -> frozenset[str]:
+        answer = httpx.get(f"{contract_server}/api/v1/cases", params={"limit": 1000}, headers=roles[who], timeout=30)
+        assert answer.status_code == 200, answer.text
+        return frozenset(row["id"] for row in answer.json()["items"])
+
+    with ThreadPoolExecutor(8) as callers:
+        seen = list(callers.map(listed, ["grid worker", "commander"] * 40))
+    assert set(seen[0::2]) == {frozenset(in_grid)} and in_grid  # the worker: their grid's cases, every time
+    assert len(set(seen[1::2])) == 1 and seen[1] > seen[0]  # the commander: the city's, every time
 
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:

@@ -32,6 +32,7 @@ from command.users import create_user
 from spatial.audit import record
 from spatial.db import libpq_url, session_options
 from spatial.embedded import EmbeddedCluster, free_port
+from spatial.embedded_pooler import EmbeddedPooler
 from spatial.loops import BACKOFF_CAP_S, LOCK_CLASS, Singleton, backoff, every
 from spatial.settings import StoreSettings
 from tests.conftest import city_of_its_own
@@ -298,9 +299,15 @@ def test_a_singleton_loop_runs_in_one_copy_and_passes_on_when_cancelled(city: Ci
 
 def test_the_workers_benchmark_runs_small(city: City) -> None:
     console = Console(record=True, width=200)
-    rows = bench_workers(city.settings, city.engine, seconds=1, clients=4, workers=2, console=console, compiled=False)
+    try:
+        rows = bench_workers(
+            city.settings, city.engine, seconds=1, clients=4, workers=2, console=console, compiled=False
+        )
+    finally:
+        EmbeddedPooler(city.settings).stop()  # started by the pooled server, left running as the database is
     print_table(rows, console)
     output = console.export_text()
-    assert [row.measure.split(",")[0] for row in rows] == ["POST /api/v1/reports"]
+    assert [row.measure.split(",")[0] for row in rows] == ["POST /api/v1/reports"] * 2
     assert "serve --workers 2" in rows[0].measure and rows[0].ratio > 0
+    assert "through PgBouncer" in rows[1].measure and "(directly)" in rows[1].baseline and rows[1].ratio > 0
     assert "lost 0 · duplicated 0" in output and "cores" in output  # the machine is named beside the figures

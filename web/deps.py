@@ -17,8 +17,9 @@ from spatial.errors import InvalidInputError
 T = TypeVar("T")
 
 
-# the caller's scope for the session (see web.access and scoped_connection)
+# the caller's scope for the session (see web.access and scoped_connection), or for the transaction behind a pooler
 SESSION_SCOPE = "SELECT set_config('cityops.scope_unit', %s, false), set_config('cityops.department', %s, false)"
+TRANSACTION_SCOPE = "SELECT set_config('cityops.scope_unit', %s, true), set_config('cityops.department', %s, true)"
 
 
 def shared(request: Request) -> Any:
@@ -85,8 +86,11 @@ async def scoped_connection(request: Request) -> AsyncIterator[psycopg.AsyncConn
 
     Every checkout from this pool sets the scope before anything else runs, so a connection
     never serves one caller with another's scope, and none needs resetting on the way back.
+    Behind a transaction pooler the whole checkout is one transaction carrying the scope: PgBouncer
+    lends its server connection to another client between transactions, never within one.
     """
-    async with _scoped(request, database(request).scoped_pool) as conn:
+    db = database(request)
+    async with _scoped(request, db.scoped_pool, pooled=db.pooled) as conn:
         yield conn
 
 
@@ -100,18 +104,26 @@ async def read_connection(request: Request) -> AsyncIterator[psycopg.AsyncConnec
     db = database(request)
     user = getattr(request.state, "user", None)
     replicated = db.replica is not None and db.replica.usable_for(user.username if user is not None else None)
-    async with _scoped(request, db.replica.pool if replicated else db.scoped_pool) as conn:  # type: ignore[union-attr]
+    pool = db.replica.pool if replicated else db.scoped_pool  # type: ignore[union-attr]
+    async with _scoped(request, pool, pooled=db.pooled and not replicated) as conn:
         yield conn
 
 
 @asynccontextmanager
-async def _scoped(request: Request, pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+async def _scoped(
+    request: Request, pool: AsyncConnectionPool, *, pooled: bool
+) -> AsyncIterator[psycopg.AsyncConnection]:
     scope = _scope(request)
     if scope is None:
         raise RuntimeError(f"{request.url.path} reads cases without an access rule that sets a scope")
     async with database(request).checkout(pool) as conn:
-        await conn.execute(SESSION_SCOPE, scope, prepare=True)
-        yield conn
+        if not pooled:
+            await conn.execute(SESSION_SCOPE, scope, prepare=True)
+            yield conn
+            return
+        async with conn.transaction():
+            await conn.execute(TRANSACTION_SCOPE, scope)
+            yield conn
 
 
 def bbox_query(
