@@ -60,9 +60,9 @@ def through_pooler(store: StoreSettings, api: ApiSettings, workers: int, choice:
     if store.pooler_url is not None:
         return store
     if choice is None:
-        with psycopg.connect(libpq_url(store, api=True), connect_timeout=10) as conn:
-            max_connections = int(one(conn.execute("SHOW max_connections").fetchone())[0])
-        if not needs_pooler(store, api, workers, max_connections):
+        if workers == 1:  # one process's pools are the cap, as they always were
+            return store
+        if not needs_pooler(store, api, workers, _max_connections(store)):
             return store
     if store.database_url is not None:
         raise ConfigurationError(
@@ -72,6 +72,14 @@ def through_pooler(store: StoreSettings, api: ApiSettings, workers: int, choice:
     url = EmbeddedPooler(store).start()
     os.environ["CITYOPS_POOLER_URL"] = url
     return store.model_copy(update={"pooler_url": sqlalchemy_url(url)})
+
+
+def _max_connections(store: StoreSettings) -> int:
+    try:
+        with psycopg.connect(libpq_url(store, api=True), connect_timeout=10) as conn:
+            return int(one(conn.execute("SHOW max_connections").fetchone())[0])
+    except psycopg.OperationalError as error:
+        raise ConfigurationError(f"cannot ask the database how many connections it takes: {error}") from None
 
 
 def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:

@@ -15,14 +15,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from spatial.daemons import accepting, installed, running_pid, terminate, wait_until_up
 from spatial.embedded import free_port, port_is_free, service_account
 from spatial.errors import EmbeddedDbError
 from spatial.settings import StoreSettings
@@ -80,12 +77,7 @@ class EmbeddedBroker:
         return self.directory / "mosquitto.pid"
 
     def _live_pid(self) -> int | None:
-        try:
-            pid = int(self._pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        return pid if b"mosquitto" in cmdline else None
+        return running_pid(self._pid_file, "mosquitto")
 
     def status(self) -> BrokerStatus:
         """Running or not (a pid file whose process is gone counts as not)."""
@@ -101,7 +93,7 @@ class EmbeddedBroker:
         passwords.unlink(missing_ok=True)
         for user in (PLATFORM_USER, GATEWAY_USER):
             create = [] if passwords.exists() else ["-c"]
-            _run([_binary("mosquitto_passwd"), "-b", *create, str(passwords), user, str(state[user])])
+            _run([installed("mosquitto_passwd", "mosquitto"), "-b", *create, str(passwords), user, str(state[user])])
         (self.directory / "acl").write_text(
             f"user {PLATFORM_USER}\ntopic read {TOPICS}\n\nuser {GATEWAY_USER}\ntopic write {TOPICS}\n"
         )
@@ -145,40 +137,19 @@ class EmbeddedBroker:
             state["port"] = port = free_port(PREFERRED_PORT)
             self.state_file.write_text(json.dumps(state, indent=2))
         config = self._configure(port)
-        _run([_binary("mosquitto"), "-c", str(config), "-d"])
-        deadline = time.monotonic() + 15
-        while not _accepting(port):
-            if time.monotonic() > deadline:
-                log = (self.directory / "mosquitto.log").read_text(errors="replace")[-2000:]
-                raise EmbeddedDbError(f"Mosquitto did not start on 127.0.0.1:{port}\n{log}")
-            time.sleep(0.05)
+        _run([installed("mosquitto", "mosquitto"), "-c", str(config), "-d"])
+        wait_until_up(
+            lambda: accepting(port), f"Mosquitto did not start on 127.0.0.1:{port}", self.directory / "mosquitto.log"
+        )
         return self.status()
 
     def stop(self) -> BrokerStatus:
         """Stop the broker; it saves its persistent sessions and queued messages first."""
-        pid = self._live_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while self._live_pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.05)
+        terminate(self._live_pid)
         return self.status()
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
-    if found is None:
-        raise EmbeddedDbError(f"{name} is not installed: run scripts/bootstrap.sh (Debian package mosquitto)")
-    return found
 
 
 def _run(args: list[str]) -> None:
     result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
     if result.returncode != 0:
         raise EmbeddedDbError(f"{Path(args[0]).name} failed: {(result.stderr or result.stdout).strip()}")
-
-
-def _accepting(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -14,14 +14,9 @@ as the cluster does; its configuration and password list are that account's alon
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from spatial.daemons import accepting, installed, running_pid, terminate, wait_until_up
 from spatial.embedded import API_ROLE, EmbeddedCluster, free_port, port_is_free
 from spatial.errors import EmbeddedDbError
 from spatial.settings import StoreSettings
@@ -69,9 +64,7 @@ class EmbeddedPooler:
             raise EmbeddedDbError("the embedded database is not running: run `cityops db start` first")
         if self._running():
             return self.url()
-        binary = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/bin")
-        if binary is None:
-            raise EmbeddedDbError("pgbouncer is not installed: run scripts/bootstrap.sh (Debian package pgbouncer)")
+        binary = installed("pgbouncer", "pgbouncer")
         port = self.port if self.port is not None and port_is_free(self.port) else free_port(self.cluster.port + 2)
         state = self.cluster.state()
         state["pooler_port"] = port
@@ -80,22 +73,12 @@ class EmbeddedPooler:
         started = self.cluster.run_as_service([binary, "-d", str(self.config)], timeout=30)
         if started.returncode != 0:
             raise EmbeddedDbError(f"pgbouncer did not start: {(started.stderr or started.stdout).strip()}")
-        deadline = time.monotonic() + 15
-        while not self._running():
-            if time.monotonic() > deadline:
-                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
-                raise EmbeddedDbError(f"pgbouncer did not listen on port {port}\n{tail}")
-            time.sleep(0.05)
+        wait_until_up(self._running, f"pgbouncer did not listen on port {port}", self.log_file)
         return self.url()
 
     def stop(self) -> PoolerStatus:
         """Stop it at once (transactions under way fail; the processes using it reconnect when it is back)."""
-        pid = self._pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while self._pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.05)
+        terminate(self._pid)
         return self.status()
 
     def status(self) -> PoolerStatus:
@@ -103,20 +86,10 @@ class EmbeddedPooler:
         return PoolerStatus(self._running(), self.port, self.settings.pooler_connections)
 
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            return pid if b"pgbouncer" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
-        except (OSError, ValueError):
-            return None
+        return running_pid(self.pid_file, "pgbouncer")
 
     def _running(self) -> bool:
-        if self._pid() is None or self.port is None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return self._pid() is not None and self.port is not None and accepting(self.port)
 
     def _configure(self, port: int, api_password: str) -> None:
         self.directory.mkdir(mode=0o700, exist_ok=True)

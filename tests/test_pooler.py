@@ -74,19 +74,22 @@ def test_the_api_through_the_pooler_answers_as_it_does_directly(
         app = create_app(settings, api_settings(), loop_settings=QUIET_LOOP)
         with TestClient(app, raise_server_exceptions=False) as client:
             assert app.state.database.pooled is (name == "pooled")
-            for headers, filing in ((worker, report), (commander, far)):
-                filed = client.post("/api/v1/reports", headers=headers, json=filing)
-                assert filed.status_code == 201, filed.text
+            filed = {}
+            for who, headers, filing in (("worker", worker, report), ("commander", commander, far)):
+                answer = client.post("/api/v1/reports", headers=headers, json=filing)
+                assert answer.status_code == 201, answer.text
+                filed[who] = str(answer.json()["case_id"])
             listed = {
                 who: client.get("/api/v1/cases?limit=1000", headers=headers).json()["items"]
                 for who, headers in (("worker", worker), ("commander", commander))
             }
             assert all(row["filed_at"].endswith("+08:00") for row in listed["worker"])  # the city's zone
-            answers[name] = {who: {row["id"] for row in rows} for who, rows in listed.items()}
+            answers[name] = seen = {who: {row["id"] for row in rows} for who, rows in listed.items()}
+            assert filed["worker"] in seen["worker"] and filed["worker"] in seen["commander"]
+            assert filed["commander"] in seen["commander"] and filed["commander"] not in seen["worker"]
             refused = client.post("/api/v1/reports", headers=worker, json={**report, "lon": 200})
             assert refused.status_code == 422
-    assert answers["pooled"] == answers["direct"]
-    assert answers["pooled"]["worker"] < answers["pooled"]["commander"]  # the worker's scope, not the city's
+    assert answers["pooled"] == answers["direct"]  # the caller's scope through the pooler, as directly
 
 
 def test_a_pooler_that_logs_in_as_another_role_is_refused(cluster: EmbeddedCluster, nanjing_settings: StoreSettings):

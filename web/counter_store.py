@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
+from spatial.daemons import installed, running_pid, terminate, wait_until_up
 from spatial.embedded import service_account
 from spatial.errors import EmbeddedDbError
 from spatial.settings import StoreSettings
@@ -67,11 +65,7 @@ class EmbeddedCounters:
         if self.running():
             return self.url()
         config = self._configure()
-        binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
-        if binary is None:
-            raise EmbeddedDbError(
-                "redis-server is not installed: run scripts/bootstrap.sh (Debian package redis-server)"
-            )
+        binary = installed("redis-server", "redis-server")
         account = service_account(self.settings.service_account) if os.geteuid() == 0 else None
         started = subprocess.run(
             [binary, str(config)],
@@ -85,25 +79,12 @@ class EmbeddedCounters:
         )
         if started.returncode != 0:
             raise EmbeddedDbError(f"redis-server failed: {(started.stderr or started.stdout).strip()}")
-        deadline = time.monotonic() + 15
-        while not self.running():
-            if time.monotonic() > deadline:
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
-                raise EmbeddedDbError(f"Redis did not start on {self.socket}\n{log}")
-            time.sleep(0.05)
+        wait_until_up(self.running, f"Redis did not start on {self.socket}", self.directory / "redis.log")
         return self.url()
 
     def stop(self) -> None:
         """Stop it (its counters go with it: limits start afresh, as after a restart of one process)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError):
-            return
-        deadline = time.monotonic() + 15
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        terminate(lambda: running_pid(self.pid_file, "redis-server"))
 
     def _configure(self) -> Path:
         password = self._password()
