@@ -85,8 +85,17 @@ class Database:
             scoped_pool = await _open_pool(pooled, {}, size, wait_s, pooled_zone=zone)
             engine = engine_at(store.pooler_url, store.pool_size, {}, wait_s, pooled_zone=zone)
         read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        opened = cls(url, conninfo, options, engine, read_engine, pool, scoped_pool, asyncio.Semaphore(size))
-        opened.pooled = store.pooler_url is not None
+        opened = cls(
+            url,
+            conninfo,
+            options,
+            engine,
+            read_engine,
+            pool,
+            scoped_pool,
+            asyncio.Semaphore(size),
+            pooled=store.pooler_url is not None,
+        )
         replica_url = store.replica_url or (None if store.database_url else embedded_replica_url(store))
         if replica_url:
             replica_conninfo = as_libpq(replica_url)
