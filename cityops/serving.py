@@ -40,8 +40,9 @@ LISTENERS = 3
 
 
 def connections_per_process(store: StoreSettings, api: ApiSettings) -> int:
-    """The most connections one API process opens: its two asyncio pools, the engine's pool with its
-    overflow, and its listeners (the loops' lock connections are counted once, in the server's half)."""
+    """The most connections one API process opens through its pools and listeners: its two asyncio pools, the
+    engine's pool with its overflow, and its listeners. What a pooler takes over is the pools; the listeners, and
+    the loops' lock connections (one a loop in every process: ``spatial.loops``), stay direct."""
     return 2 * api.db_concurrency + 2 * store.pool_size + LISTENERS
 
 
