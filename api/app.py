@@ -159,17 +159,13 @@ def create_app(
         app.state.sensing_settings = sensing_settings
         app.state.sensor_intake = Intake(sensing_settings, "http")  # its devices' budgets are this process's
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
-        loops = (
-            start(
-                [
-                    *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
-                    *summons_loops(database, loop_settings),
-                    *sensing_loops(database, store, sensing_settings),
-                ],
-                database.singleton,
-            )
-            if loop_settings.loops_in_api
-            else []
+        loops = start(
+            [
+                *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
+                *summons_loops(database, loop_settings),
+                *sensing_loops(database, store, sensing_settings),
+            ],
+            database.singleton,
         )
         # per process: this process's user cache follows the users' changes
         user_changes = asyncio.create_task(app.state.users.follow_changes(database.conninfo, **database.options))

@@ -23,11 +23,6 @@ class LoopSettings(BaseSettings):
         default=None, description="POST each reporter follow-up here as JSON (else written to the follow-up log)."
     )
     follow_up_attempts: int = Field(default=5, ge=1, le=50, description="Tries before a follow-up counts as failed.")
-    loops_in_api: bool = Field(
-        default=True,
-        description="API processes run the background loops too (each working in one process of all). Off: only "
-        "`cityops worker` runs them, and each API process spares the connection it waits on for each loop's lock.",
-    )
 
     @property
     def escalation_step(self) -> timedelta:

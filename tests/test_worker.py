@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
 import re
 import signal
@@ -24,14 +23,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench.harness import print_table
 from bench.intake import bench_workers
-from cityops.app import create_app
-from command.loop_settings import LoopSettings
 from command.users import create_user
 from spatial.audit import record
 from spatial.db import libpq_url, session_options
@@ -39,7 +35,7 @@ from spatial.embedded import EmbeddedCluster, free_port
 from spatial.embedded_pooler import EmbeddedPooler
 from spatial.loops import BACKOFF_CAP_S, LOCK_CLASS, Singleton, backoff, every
 from spatial.settings import StoreSettings
-from tests.conftest import api_settings, city_of_its_own, eventually
+from tests.conftest import city_of_its_own
 from tests.processes import serving, start, stop
 from tests.test_stream import stream
 from web.counter_store import EmbeddedCounters
@@ -299,27 +295,6 @@ def test_a_singleton_loop_runs_in_one_copy_and_passes_on_when_cancelled(city: Ci
     alone, handed = asyncio.run(main())
     assert alone["first"] >= 10 and alone["second"] == 0
     assert handed["second"] > 0 and handed["first"] <= alone["first"] + 1  # at most the round under way
-
-
-def test_api_processes_without_the_loops_hold_no_lock_connections(city: City) -> None:
-    """With the loops in ``cityops worker`` alone, an API process spares a connection a loop (docs/capacity.md)."""
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE :mine"
-    mine = {"mine": f"cityops loop % @{os.getpid()} %"}
-
-    def lock_connections() -> int:
-        with city.engine.connect() as conn:
-            return int(conn.execute(text(waiting), mine).scalar_one())
-
-    for in_api in (True, False):
-        loops = LoopSettings(_env_file=None, deadline_sweep_s=3600, loops_in_api=in_api)  # type: ignore[call-arg]
-        with TestClient(create_app(city.settings, api_settings(), loop_settings=loops)) as client:
-            assert client.get("/healthz/ready").status_code == 200
-            if in_api:
-                eventually(lambda: lock_connections() >= 10)  # one a loop, held or waited on
-            else:
-                time.sleep(1)  # as long as the loops took to connect above
-                assert lock_connections() == 0
-        eventually(lambda: lock_connections() == 0)  # closed with the app
 
 
 def test_the_workers_benchmark_runs_small(city: City) -> None:
