@@ -34,8 +34,9 @@ def db_stop() -> None:
     """Stop the embedded cluster."""
     with reported_errors():
         settings = store()
+        embedded = cluster(settings)
         EmbeddedPooler(settings).stop()  # it would only refuse its clients from now on
-        cluster(settings).stop()
+        embedded.stop()
         console.print("embedded PostGIS stopped")
 
 
@@ -110,8 +111,9 @@ def pooler_start() -> None:
     with reported_errors():
         settings = store()
         cluster(settings)  # the embedded one, or a message
-        EmbeddedPooler(settings).start()
-        _print_pooler(EmbeddedPooler(settings).status())
+        pooler = EmbeddedPooler(settings)
+        pooler.start()
+        _print_pooler(pooler.status())
 
 
 @pooler_app.command("stop")

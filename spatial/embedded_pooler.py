@@ -76,10 +76,9 @@ class EmbeddedPooler:
         wait_until_up(self._running, f"pgbouncer did not listen on port {port}", self.log_file)
         return self.url()
 
-    def stop(self) -> PoolerStatus:
+    def stop(self) -> None:
         """Stop it at once (transactions under way fail; the processes using it reconnect when it is back)."""
         terminate(self._pid)
-        return self.status()
 
     def status(self) -> PoolerStatus:
         """Running or not, its port and its cap on server connections."""
