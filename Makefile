@@ -35,6 +35,9 @@ bench:  ## every benchmark, with its baseline ratio (needs `make up` data or CIT
 	@$(BIN)/cityops bench incidents
 	@$(BIN)/cityops bench faults
 	@$(BIN)/cityops bench sensing
+	@$(BIN)/cityops bench public
+	@$(BIN)/cityops bench webhooks
+	@$(BIN)/cityops bench exchange
 
 vendor:  ## refresh Leaflet & co. from the npm registry (integrity-checked)
 	@bash map_ui/vendor.sh

@@ -29,6 +29,7 @@ from api.routes import (
     basemap,
     bench,
     cases,
+    changes,
     dispatch,
     docs,
     evaluation,
@@ -42,12 +43,14 @@ from api.routes import (
     incidents,
     locate,
     map_layers,
+    peers,
     places,
     proposals,
     queues,
     ratings,
     reports,
     route,
+    scenarios,
     screen,
     search,
     sensors,
@@ -68,6 +71,9 @@ from command.tokens import TokenPolicy
 from command.worker import singleton_loops, start, stop
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
+from exchange.delivery import exchange_loops
+from exchange.publication_key import signing_key
+from exchange.settings import ExchangeSettings
 from forces.settings import ForceSettings
 from grid import on_demand
 from grid.locate import Locator
@@ -116,6 +122,7 @@ def create_app(
     force_settings: ForceSettings | None = None,
     loop_settings: LoopSettings | None = None,
     sensing_settings: SensingSettings | None = None,
+    exchange_settings: ExchangeSettings | None = None,
 ) -> FastAPI:
     """Build the app; the engine is created in the lifespan so tests can pass their own settings."""
     store = store or StoreSettings()
@@ -128,6 +135,7 @@ def create_app(
     force_settings = force_settings or ForceSettings()
     loop_settings = loop_settings or LoopSettings()
     sensing_settings = sensing_settings or SensingSettings()
+    exchange_settings = exchange_settings or ExchangeSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,12 +166,16 @@ def create_app(
         app.state.loop_settings = loop_settings
         app.state.sensing_settings = sensing_settings
         app.state.sensor_intake = Intake(sensing_settings, "http")  # its devices' budgets are this process's
+        app.state.exchange_settings = exchange_settings
+        key = app.state.platform_key = signing_key(store.data_dir, store.city)  # publications and messages to peers
+        exchange, deliveries = exchange_loops(database.pool, exchange_settings, store.city, key)
         # the singleton loops: guarded by their locks, they work in one process of all (command.worker)
         loops = start(
             [
                 *singleton_loops(database, store, force_settings, loop_settings, app.state.rules),
                 *summons_loops(database, loop_settings),
                 *sensing_loops(database, store, sensing_settings),
+                *exchange,
             ],
             database.singleton,
         )
@@ -186,6 +198,8 @@ def create_app(
         finally:
             analytics_warm_up.cancel()
             await stop([*loops, user_changes, counts_swept, index_changes, change_feed])
+            for closing in deliveries:
+                await closing.close()
             await database.close()
 
     app = FastAPI(
@@ -256,6 +270,9 @@ def create_app(
         screen.router,
         basemap.router,
         map_layers.router,
+        scenarios.router,
+        changes.router,
+        peers.router,
         docs.router,
     ]
     if api.bench_endpoints:  # beside intake, the path it is the floor of: FastAPI tries the routes in order

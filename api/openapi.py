@@ -43,7 +43,7 @@ UPLOADS = frozenset({"submitReport", "cases-upload_case_media", "incidents-post_
 # a raw body read by the route itself (readings as SenML/JSON, a CAP alert as XML): its media type checked there
 RAW_BODIES = frozenset({"sensing-observations", "warnings-inbound"})
 # logging in and renewing: wrong credentials are a 401, a browser session's write without its header a 403
-AUTHENTICATING = ("auth",)
+AUTHENTICATING = ("auth", "peer messages")  # and a peer city's message whose signature does not hold
 BAD_QUERY_TAGS = ("ogc",)  # OGC API resources refuse unknown query parameters with 400 (its standard's choice)
 
 

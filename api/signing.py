@@ -7,11 +7,11 @@ and no two installations share one.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from spatial.errors import ConfigurationError
+from spatial.private_file import private_once
 from web.settings import ApiSettings
 
 MIN_SECRET = 32
@@ -29,14 +29,4 @@ def signing_secret(api: ApiSettings, data_dir: Path) -> str:
         return given
     if given is not None:
         return given
-    path = data_dir / "secret_key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return private_once(data_dir / "secret_key", lambda: secrets.token_urlsafe(48).encode()).decode().strip()

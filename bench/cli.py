@@ -96,6 +96,35 @@ BENCHMARKS = {
         city="_workflow_bench",
         empty=False,
     ),
+    "public": Benchmark(
+        "The public page ready (map drawn) vs its bytes from StaticFiles and 1 s; a month's publication built vs "
+        "one plain GROUP BY (the workflow benchmark's history).",
+        {
+            "cases": Option(1_000_000, "Historic cases (shared with the workflow benchmark, kept between runs)"),
+            "loads": Option(3, "Page loads (cold and warm) per server", min=1),
+        },
+        city="_workflow_bench",
+        empty=False,
+    ),
+    "exchange": Benchmark(
+        "The bulk export of every case with its moves (exchange format, signed) vs pg_dump of the same tables.",
+        {
+            "cases": Option(1_000_000, "Historic cases (shared with the workflow benchmark, kept between runs)"),
+            "jobs": Option(2, "Connections reading at once, ours and pg_dump -j alike", min=1, max=16),
+        },
+        city="_workflow_bench",
+        empty=False,
+    ),
+    "webhooks": Benchmark(
+        "The change log fanned out by webhook to many subscribers (one down): delay p50/p95 vs a bare fan-out "
+        "of the same batches, against the 2 s target.",
+        {
+            "subscribers": Option(100, "Subscriptions (the first points at a port nothing listens on)", min=2),
+            "rate": Option(1000, "Changes written a second", min=1),
+            "seconds": Option(20.0, "Seconds of writing"),
+        },
+        city="_webhooks_bench",
+    ),
     "demo": Benchmark(
         "The demo's year of case history: seconds to load it vs plain COPY of the same rows (scratch database).",
         {"cases": Option(100_000, "Cases in the year of history")},

@@ -19,6 +19,7 @@ import typer
 import api.cli
 import bench.cli
 import command.cli
+import exchange.cli
 import forces.cli
 import grid.cli
 import sensing.cli
@@ -33,7 +34,15 @@ load_app = typer.Typer(
 for verbs in (grid.cli.load, command.cli.load, forces.cli.load, sensing.cli.load):
     load_app.add_typer(verbs)
 app.add_typer(load_app, name="load")
-for verbs in (spatial.cli.app, grid.cli.app, forces.cli.app, command.cli.app, sensing.cli.app, api.cli.app):
+for verbs in (
+    spatial.cli.app,
+    grid.cli.app,
+    forces.cli.app,
+    command.cli.app,
+    sensing.cli.app,
+    exchange.cli.app,
+    api.cli.app,
+):
     app.add_typer(verbs)
 app.add_typer(bench.cli.app, name="bench")
 
@@ -102,13 +111,16 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the background loops (audit sealer, dispatch sweeper, deadline watch, follow-ups, summons watch, MQTT
-    ingest, alarm filing, silence and rollups) apart from the server."""
+    ingest, alarm filing, silence and rollups, webhook deliveries, messages to peer cities) apart from the server."""
     import asyncio
 
     from api.logs import configure_logging
     from api.run_as import drop_root
     from command.loop_settings import LoopSettings
     from command.worker import Loop, work
+    from exchange.delivery import exchange_loops
+    from exchange.publication_key import signing_key
+    from exchange.settings import ExchangeSettings
     from forces.settings import ForceSettings
     from incidents.summons import summons_loops
     from sensing.loops import sensing_loops
@@ -123,7 +135,9 @@ def worker() -> None:
         sensing = SensingSettings()
 
         def more(database: Database, loops: LoopSettings) -> list[Loop]:
-            return [*summons_loops(database, loops), *sensing_loops(database, settings, sensing)]
+            key = signing_key(settings.data_dir, settings.city)
+            exchange, _ = exchange_loops(database.pool, ExchangeSettings(), settings.city, key)  # state ends with us
+            return [*summons_loops(database, loops), *sensing_loops(database, settings, sensing), *exchange]
 
         console.print("cityops worker: the background loops, each working here or in another process")
         asyncio.run(work(settings, ForceSettings(), LoopSettings(), more=more))

@@ -164,17 +164,19 @@ def tool_version(path: Path) -> str:
     return subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run_with_progress(args: list[str], conninfo: str, marker: str, total: int, step: Callable[[float], None]) -> None:
-    """Run a pg_dump/pg_restore (``--verbose``), counting its ``marker`` lines against ``total`` for the bar.
-
-    The password goes in the environment (PGPASSWORD), never on the command line others can read.
-    """
+def client_login(conninfo: str) -> tuple[str, dict[str, str]]:
+    """A client program's ``--dbname`` argument and environment: the password in PGPASSWORD, never on the
+    command line others can read."""
     params = conninfo_to_dict(conninfo)
     password = params.pop("password", None)
     env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
-    process = subprocess.Popen(
-        [*args, "--verbose", f"--dbname={make_conninfo('', **params)}"], stderr=subprocess.PIPE, text=True, env=env
-    )
+    return f"--dbname={make_conninfo('', **params)}", env
+
+
+def run_with_progress(args: list[str], conninfo: str, marker: str, total: int, step: Callable[[float], None]) -> None:
+    """Run a pg_dump/pg_restore (``--verbose``), counting its ``marker`` lines against ``total`` for the bar."""
+    dbname, env = client_login(conninfo)
+    process = subprocess.Popen([*args, "--verbose", dbname], stderr=subprocess.PIPE, text=True, env=env)
     tail: list[str]
     done, tail = 0, []
     assert process.stderr is not None

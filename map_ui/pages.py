@@ -21,6 +21,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from command.users import User
 from spatial.errors import (
@@ -33,6 +34,7 @@ from spatial.errors import (
     PlatformError,
     StaleVersionError,
     UnsupportedFormatError,
+    problems_text,
 )
 from web.access import Scope, session_user
 from web.deps import shared
@@ -51,6 +53,9 @@ NAVIGATION = (
     ("/map/worker", "nav.worker", "cases:report"),
     ("/field", "nav.field", "assignments:answer"),
     ("/map/planner", "nav.planner", "analytics:read"),
+    ("/scenarios", "nav.scenarios", "scenarios:manage"),
+    ("/subscriptions", "nav.subscriptions", "subscriptions:manage"),
+    ("/metro", "nav.metro", "handovers:read"),
 )
 
 
@@ -108,6 +113,11 @@ def refusal(words: Catalogue, error: PlatformError) -> str:
     """A refusal as a sentence for the user, never a status code."""
     key = next((key for kind, key in REFUSALS if isinstance(error, kind)), "error.other")
     return words(key, detail=str(error))
+
+
+def invalid_form(error: ValidationError) -> InvalidInputError:
+    """A form the model refused, as one refusal naming each field and what is wrong with it."""
+    return InvalidInputError(problems_text(error.errors()))
 
 
 def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:

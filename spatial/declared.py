@@ -32,7 +32,7 @@ from alembic.operations.ops import MigrateOperation, UpgradeOps
 from sqlalchemy import Connection, text
 
 #: the packages that own database objects, ground first; each keeps its own under ``sql/``
-OWNERS = ("spatial", "grid", "forces", "command", "incidents", "sensing", "api")
+OWNERS = ("spatial", "grid", "forces", "command", "incidents", "sensing", "exchange", "api")
 #: creation order (functions before what calls them); drops go the other way
 KINDS = ("functions", "views", "triggers", "policies")
 SINGULAR = {"functions": "function", "views": "view", "triggers": "trigger", "policies": "policy"}

@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def problems_text(errors: list[Any], whole: str = "the input") -> str:
+    """pydantic's refusals (``ValidationError.errors()``, or the first of them) as "field: what is wrong",
+    joined by "; " — the one wording every refused form, file line and message uses; ``whole`` names a
+    problem of the value as a whole."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in errors)
+
+
 class PlatformError(Exception):
     """Base of every error the platform raises on purpose; the message says what to fix."""
 

@@ -698,6 +698,7 @@ def calls(client: TestClient, nanjing: Engine) -> dict[tuple[str, str], Call]:
             ),
         ),
         ("GET", "/api/v1/map/labels"): Call(fixed(f"/api/v1/map/labels?zoom=10&bbox={CITY_BOX}")),  # public names
+        **publication_calls(),
         ("GET", "/api/v1/map/unit-counts"): Call(
             get(lambda p: "/api/v1/map/unit-counts", lambda p: {"zoom": 10, "bbox": box(p)}),
             outside="filtered",
@@ -877,7 +878,112 @@ INCIDENT_PAGES = (
     ("GET", "/alarms"),  # the sensing pages are behind the same page guard
     ("POST", "/alarms/{alarm_id}/acknowledge"),
     ("POST", "/alarms/{alarm_id}/close"),
+    ("GET", "/scenarios"),  # the registry's screen: city command's, behind the page guard
+    ("POST", "/scenarios"),
+    ("POST", "/scenarios/{code}"),
+    ("GET", "/subscriptions"),  # a department system's webhooks, behind the page guard
+    ("POST", "/subscriptions"),
+    ("POST", "/subscriptions/{subscription_id}/stop"),
+    ("POST", "/subscriptions/{subscription_id}/replay"),
+    ("POST", "/subscriptions/{subscription_id}/dead-letters/{letter_id}/retry"),
+    ("GET", "/metro"),  # the metropolitan screen: city command's, behind the page guard
 )
+
+
+def publication_calls() -> dict[tuple[str, str], Call]:
+    """The scenario registry (read by anyone, written by city command) and the public publications (no month is
+    published in the shared city: 404 for everyone, as for a month not yet published)."""
+
+    def draft(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        code = f"matrix-{uuid.uuid4().hex[:10]}"
+        body = {
+            "code": code,
+            "name": "矩阵场景",
+            "name_en": "Matrix",
+            "field": "daily",
+            "owner_unit": p.chain["district"],
+        }
+        return "POST", "/api/v1/scenarios", {"json": body}
+
+    def rewrite(p: Place, c: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        body = {"code": "matrix-none", "name": "无", "name_en": "None", "field": "daily", "owner_unit": "320100"}
+        return "PUT", "/api/v1/scenarios/matrix-none", {"json": body | {"version": 1}}
+
+    def fixed(url: str) -> Request:
+        return lambda p, c: ("GET", url, {})
+
+    return {
+        ("GET", "/api/v1/scenarios"): Call(fixed("/api/v1/scenarios")),
+        ("POST", "/api/v1/scenarios"): Call(draft, 201),
+        ("PUT", "/api/v1/scenarios/{code}"): Call(rewrite, 404),  # the permission passes; no such scenario
+        ("GET", "/api/v1/publications"): Call(fixed("/api/v1/publications")),
+        ("GET", "/api/v1/publications/{month}"): Call(fixed("/api/v1/publications/1999-01"), 404),
+        ("GET", "/public"): Call(fixed("/public")),
+        ("GET", "/public/{month}"): Call(fixed("/public/1999-01"), 404),
+        ("GET", "/public/{month}/{name}"): Call(fixed("/public/1999-01/summary.json"), 404),
+        **change_calls(),
+        **peer_calls(),
+    }
+
+
+def change_calls() -> dict[tuple[str, str], Call]:
+    """The change feed (each caller's own changes: row-level security, tested in tests/test_changes.py) and
+    webhook subscriptions: a private URL is refused (422) to everyone allowed to subscribe; a subscription
+    that is not the caller's does not exist (404)."""
+    missing = "/api/v1/subscriptions/987654321"
+
+    def call(verb: str, url: str, body: dict[str, Any] | None = None) -> Request:
+        return lambda p, c: (verb, url, {"json": body} if body is not None else {})
+
+    private = {"name": "内网系统", "url": "http://10.0.0.1/hook", "types": ["case.created"]}
+    return {
+        ("GET", "/api/v1/changes"): Call(call("GET", "/api/v1/changes?limit=1")),
+        ("GET", "/api/v1/changes/schemas/{change_type}"): Call(call("GET", "/api/v1/changes/schemas/case.created")),
+        ("POST", "/api/v1/subscriptions"): Call(call("POST", "/api/v1/subscriptions", private), 422),
+        ("GET", "/api/v1/subscriptions"): Call(call("GET", "/api/v1/subscriptions")),
+        ("GET", "/api/v1/subscriptions/{subscription_id}"): Call(call("GET", missing), 404),
+        ("DELETE", "/api/v1/subscriptions/{subscription_id}"): Call(call("DELETE", missing), 404),
+        ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): Call(
+            call("POST", f"{missing}/replay", {"cursor": 0}), 404
+        ),
+        ("GET", "/api/v1/subscriptions/{subscription_id}/dead-letters"): Call(
+            call("GET", f"{missing}/dead-letters"), 404
+        ),
+        ("POST", "/api/v1/subscriptions/{subscription_id}/dead-letters/{letter_id}/retry"): Call(
+            call("POST", f"{missing}/dead-letters/1/retry"), 404
+        ),
+    }
+
+
+def peer_calls() -> dict[tuple[str, str], Call]:
+    """Peer cities: the city's own description is public; the handovers are city command's; a message from
+    a city that is not a peer is refused for everyone alike (401: it is the signature that admits, not a
+    login — signatures are tested in tests/test_handovers.py)."""
+
+    def call(verb: str, url: str, body: dict[str, Any] | None = None) -> Request:
+        return lambda p, c: (verb, url, {"json": body} if body is not None else {})
+
+    handover = {
+        "handover": 1,
+        "service_code": "010101",
+        "severity": "IV",
+        "source": "hotline",
+        "lat": 31.5,
+        "long": 118.5,
+        "description": "矩阵",
+        "requested_datetime": "2026-12-05T08:00:00+08:00",
+    }
+    return {
+        ("GET", "/api/v1/peers/self"): Call(call("GET", "/api/v1/peers/self")),
+        ("GET", "/api/v1/peers"): Call(call("GET", "/api/v1/peers")),
+        ("GET", "/api/v1/handovers"): Call(call("GET", "/api/v1/handovers")),
+        ("POST", "/api/v1/peers/{city}/handovers"): Call(
+            call("POST", "/api/v1/peers/nowhere/handovers", handover), 401
+        ),
+        ("POST", "/api/v1/peers/{city}/handovers/{handover_id}/status"): Call(
+            call("POST", "/api/v1/peers/nowhere/handovers/1/status", {"handover": 1}), 401
+        ),
+    }
 
 
 def incident_pages() -> dict[tuple[str, str], Call]:

@@ -51,6 +51,10 @@ PAGES = (
     ("/incidents", "commander"),
     ("/resource-requests", "commander"),
     ("/alarms", "commander"),
+    ("/scenarios", "city"),
+    ("/subscriptions", "city"),
+    ("/metro", "city"),
+    ("/public", None),
     ("/map/worker", "worker"),
     ("/field", "field"),
 )
@@ -88,6 +92,7 @@ def people(nanjing: Engine) -> dict[str, str]:
         "commander": (STREET, ["street", "planner"], None),
         "worker": (grid, ["grid_worker"], None),
         "field": (STREET, ["field_force"], force),
+        "city": ("320100", ["city_commander"], None),
     }
     names = {}
     with nanjing.begin() as conn:

@@ -49,8 +49,8 @@ def place(nanjing: Engine, sql: str) -> dict[str, object]:
 
 
 def community_place(name: object) -> str:
-    """An address names the community, not its committee (梅园新村社区居委会 → 梅园新村社区)."""
-    return re.sub("(居委会|村委会)$", "", str(name))
+    """An address names the community, not its committee (梅园新村社区居委会, 徐庄社区居民委员会 → …社区)."""
+    return re.sub("(居民委员会|村民委员会|居委会|村委会)$", "", str(name))
 
 
 def number_in(name: object, pattern: str) -> str:

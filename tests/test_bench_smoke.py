@@ -7,10 +7,13 @@ from sqlalchemy import Engine, text
 
 from bench import access, forces, intake, workflow
 from bench import demo as demo_bench
+from bench import exchange as exchange_bench
 from bench import hotspots as hotspots_bench
 from bench import map as map_bench
+from bench import public as public_bench
 from bench import queues as queues_bench
 from bench import sensing as sensing_bench
+from bench import webhooks as webhooks_bench
 from bench.locate import run
 from sensing.broker import EmbeddedBroker
 from spatial.settings import StoreSettings
@@ -216,3 +219,39 @@ def test_bench_sensing_smoke(nanjing: Engine, nanjing_settings: StoreSettings, b
     ]
     assert all(row.ratio > 0 for row in rows) and "cores" in output
     assert "alarms timed: 3 of 3" in output  # every planted alarm filed a case that reached the stream
+
+
+def test_bench_public_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
+    console = Console(record=True, width=240)
+    rows = public_bench.run(history_city[1], cases=2_000, loads=1, console=console)
+    output = console.export_text()
+    assert [row.measure.split(" (")[0].split(",")[0] for row in rows] == [
+        "public page ready",
+        "the same against the 1 s target",
+        f"publication of {rows[2].measure.split()[2]} built",
+    ]
+    assert all(row.ratio > 0 for row in rows) and "cores" in output and "/public ready: cold" in output
+
+
+def test_bench_exchange_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
+    console = Console(record=True, width=240)
+    rows = exchange_bench.run(history_city[1], cases=1_000, jobs=2, console=console)
+    output = console.export_text()
+    assert [row.measure.split(":")[0].split(" of ")[0] for row in rows] == [
+        "export",
+        "the same against pg_dump's own parallel form",
+        "the issue's target, against the faster pg_dump",
+    ]
+    assert all(row.ratio > 0 for row in rows) and "cores" in output and "pg_dump plain" in output
+
+
+def test_bench_webhooks_smoke(history_city: tuple[Engine, StoreSettings]) -> None:
+    console = Console(record=True, width=240)
+    rows = webhooks_bench.run(history_city[1], subscribers=3, rate=50, seconds=2.0, console=console)
+    output = console.export_text()
+    assert [row.measure.split(",")[0].split(":")[1].strip() for row in rows] == [
+        "3 subscribers (1 down) × 50 changes/s",
+        "p95 against the 2 s target",
+        "events delivered of those due (share)",
+    ]
+    assert rows[2].ratio == 1.0 and "cores" in output  # every event due reached both live subscribers

@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 import re
+import string
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -38,7 +39,7 @@ NAMES = {8: ("street", "community"), 6: ("district", "street"), 0: ("district",)
 @pytest.fixture(scope="module")
 def planner(nanjing: Engine) -> str:
     """A city planner (the whole city's hexagons and trends, its districts to choose from)."""
-    name = f"planner-{uuid.uuid4().hex[:6]}"
+    name = "planner-" + "".join(random.choices(string.ascii_lowercase, k=8))  # no digits: CODE reads the page
     with nanjing.begin() as conn:
         create_user(conn, name, unit_code="320100", roles=["planner"], password=PASSWORD, actor="tests")
     return name

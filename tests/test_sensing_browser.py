@@ -9,13 +9,27 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from command.users import create_user
 from tests.conftest import Caller, add_sensor
-from tests.test_map_browser import PASSWORD, STREET, browser, inside, signed_in, wait_until  # noqa: F401
+from tests.test_map_browser import PASSWORD, STREET, browser, signed_in, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.browser
+
+
+def somewhere_alone(nanjing: Engine, unit: str) -> tuple[float, float]:
+    """A random point inside ``unit``: the click must land on this test's device, and other tests put their
+    cases and sensors on the unit's fixed inner point, whose markers would lie on top of it."""
+    with nanjing.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM "
+                "(SELECT ST_GeometryN(ST_GeneratePoints(geom, 1), 1) AS p FROM unit WHERE code = :c) x"
+            ),
+            {"c": unit},
+        ).one()
+    return float(row[0]), float(row[1])
 
 
 def test_a_commander_reads_a_sensors_day_in_its_popup(
@@ -25,7 +39,7 @@ def test_a_commander_reads_a_sensors_day_in_its_popup(
     caller: Caller,
     artifacts: Path,
 ) -> None:
-    lon, lat = inside(nanjing, STREET)
+    lon, lat = somewhere_alone(nanjing, STREET)
     code = add_sensor(nanjing, "water_level", (lon, lat), asset="秦淮河测试断面")
     gateway = caller(["sensor_gateway"], "320102")
     start = datetime.now(UTC) - timedelta(hours=20)

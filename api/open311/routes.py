@@ -34,7 +34,7 @@ from api.open311.formats import (
 )
 from api.open311.queries import RequestFilter, service_requests, services
 from api.routes.reports import Reporter, ReportIn, to_submission
-from command.intake import submit
+from exchange.handovers import submit_or_hand_over
 from spatial.errors import PlatformError, TooManyRequestsError
 from web.access import PUBLIC_VIEW, Scope, client_address
 from web.deps import connection, scoped_connection
@@ -280,13 +280,24 @@ async def create_request(
         sent = {k: fields[k] for k in ("media_url", "email", "device_id", "account_id") if fields.get(k)}
         sent["client"] = client.username  # which integration filed it
         submission = replace(submission, given={**submission.given, "open311": sent})
-        answer = await submit(conn, submission, None, locator, calendar, actor=client.username, within=client.unit_code)
-    notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"  # type: ignore[index]
+        answer, handed_over = await submit_or_hand_over(
+            conn, submission, None, locator, calendar, actor=client.username, within=client.unit_code
+        )
+    if handed_over:  # over the city line: the neighbour takes it (exchange.handovers); our reference is the handover's
+        to = answer["handed_over_to"]
+        reference, token, notice = (
+            f"H{answer['handover']}",
+            None,
+            f"已移交 {to['name']} 办理 (handed over to {to['name']})",
+        )
+    else:
+        reference, token = answer["report_id"], answer["token"]
+        notice = f"受理单位 {answer['responsible']['name']}, 期限 {answer['deadline']}"
     return render(
         [
             {
-                "service_request_id": answer["report_id"],
-                "token": answer["token"],
+                "service_request_id": reference,
+                "token": token,
                 "service_notice": notice,
                 "account_id": fields.get("account_id"),
             }

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from api.body import RequestBody
 from api.geojson import FastJSONResponse
 from api.schemas import Responsible
-from command.intake import Submission, submit
+from command.intake import Submission
 from command.media import MediaStore, StoredMedia
 from command.routing import parse_severity
 from command.users import User
+from exchange.handovers import submit_or_hand_over
 from spatial.china_coords import parse_source_crs, to_wgs84
 from spatial.coords import validate_lon_lat
 from spatial.errors import InvalidInputError, UnsupportedFormatError
@@ -201,9 +202,11 @@ async def submit_report(
         raise UnsupportedFormatError(f"send application/json or multipart/form-data, not {content_type or 'nothing'}")
     submission = to_submission(body, media)
     async with scoped_connection(request) as conn:
-        answer = await submit(
+        answer, handed_over = await submit_or_hand_over(
             conn, submission, idempotency_key, locator, calendar, actor=user.username, within=user.unit_code
         )
+    if handed_over:  # the point lies in a neighbour city: handed to it, followed here (exchange.handovers)
+        return FastJSONResponse(answer, status_code=202)
     headers = {"Idempotent-Replayed": "true"} if answer["replayed"] else {}
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key  # echoed, so a client (or a load test) can match answers
