@@ -34,12 +34,12 @@ from spatial.errors import (
     PlatformError,
     StaleVersionError,
     UnsupportedFormatError,
-    problems_text,
 )
 from web.access import Scope, session_user
 from web.deps import shared
 from web.i18n import COOKIE, LANGUAGES, Catalogue, language_of
 from web.session import WRITE_HEADER, forged_write
+from web.words import refused_fields
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # the pages a user may reach from any page, each shown only to those whose roles open it
@@ -115,9 +115,9 @@ def refusal(words: Catalogue, error: PlatformError) -> str:
     return words(key, detail=str(error))
 
 
-def invalid_form(error: ValidationError) -> InvalidInputError:
-    """A form the model refused, as one refusal naming each field and what is wrong with it."""
-    return InvalidInputError(problems_text(error.errors()))
+def invalid_form(error: ValidationError, words: Catalogue) -> InvalidInputError:
+    """A form the model refused, as one refusal naming each field and what is wrong with it, in the user's words."""
+    return InvalidInputError(refused_fields(error.errors(), words))
 
 
 def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:

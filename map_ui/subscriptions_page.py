@@ -24,6 +24,7 @@ from map_ui.incident_board import acted_then
 from map_ui.pages import PageAccess, invalid_form, render
 from web.access import PUBLIC
 from web.deps import scoped_connection
+from web.i18n import Catalogue, language_of
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Manager = Annotated[User, Depends(PageAccess("subscriptions:manage"))]
@@ -55,7 +56,7 @@ async def subscribe_from_form(request: Request, user: Manager) -> HTMLResponse:
                 {"name": form.get("name"), "url": form.get("url"), "types": form.getlist("types")}
             )
         except ValidationError as error:
-            raise invalid_form(error) from None
+            raise invalid_form(error, Catalogue(language_of(request))) from None
         settings: ExchangeSettings = request.app.state.exchange_settings
         row, secret = await webhooks.subscribe(conn, user, draft, settings)
         created.update(row | {"secret": secret})

@@ -58,6 +58,11 @@ PAGES = (
     ("/map/worker", "worker"),
     ("/field", "field"),
 )
+# the bar's controls a user must always reach (on a phone the pages scroll sideways on a row of their own)
+OUT_OF_SIGHT = """() => [...document.querySelectorAll(".topbar .sign-out, .topbar .lang, .topbar .clock")]
+  .filter((e) => { const r = e.getBoundingClientRect();
+                   return !r.width || r.left < 0 || r.right > innerWidth || r.bottom > innerHeight; })
+  .map((e) => e.className)"""
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
@@ -173,6 +178,7 @@ def test_every_page_passes_axe_at_both_sizes_in_both_languages(
 ) -> None:
     found: dict[str, list[dict[str, Any]]] = {}
     thrown: list[str] = []  # a script that throws leaves part of the page dead: no page may throw
+    hidden: list[str] = []
     name = "axe" + path.format(case="case").replace("/", "-")
     for size, options in SIZES.items():
         context = browser.new_context(bypass_csp=True, **options)  # type: ignore[arg-type]
@@ -187,6 +193,7 @@ def test_every_page_passes_axe_at_both_sizes_in_both_languages(
             if language == "en" and path in WORK_PAGES:  # names stay Chinese, the sentences around them do not
                 shown = page.evaluate(ENGLISH_TEXT)  # (what the city wrote, marked lang="zh-CN", stays as written)
                 assert not [c for c in CHINESE_PUNCTUATION if c in shown], shown
+            hidden += [f"{size} {language}: {name}" for name in page.evaluate(OUT_OF_SIGHT)]
             if problems := violations(page):
                 found[f"{size} {language}"] = problems
                 page.screenshot(path=str(artifacts / f"{name}-{size}-{language}.png"))
@@ -194,6 +201,7 @@ def test_every_page_passes_axe_at_both_sizes_in_both_languages(
     (artifacts / f"{name}.json").write_text(json.dumps(found, ensure_ascii=False, indent=1))
     assert not found, json.dumps(found, ensure_ascii=False, indent=1)
     assert not thrown, thrown
+    assert not hidden, hidden
 
 
 def press_tab_to(page: Page, wanted: str, most: int = 80) -> dict[str, Any]:

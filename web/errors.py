@@ -3,7 +3,8 @@
 Every refusal answers ``{"detail", "code", "message"}``: ``code`` is stable for programs,
 ``detail`` is the platform's own English sentence (stable for logs and scripts), ``message`` is the
 same refusal for a person — its kind in words and the detail, zh-CN unless the request asks for
-English (``web.words.language``), e.g. 「请补充或更正：limit: …」.
+English (``web.words.language``), e.g. 「请补充或更正：limit：应不小于 1」: a refused field's reason is in
+the person's language too (``invalid.*`` in ``common.json``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from spatial.errors import (
     UnauthenticatedError,
     UnsupportedFormatError,
 )
-from web.words import words
+from web.words import field_of, refused_fields, words
 
 log = structlog.get_logger("cityops.api")
 
@@ -87,10 +88,9 @@ HTTP_CODES = {
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
     given = error.get("input")
     suffix = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
-    return f"{where}: {error.get('msg')}{suffix}"
+    return f"{field_of(error)}: {error.get('msg')}{suffix}"
 
 
 def classify(exc: Exception) -> tuple[int, str]:
@@ -139,9 +139,12 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's validation errors, flattened into one readable sentence per field."""
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    message = "; ".join(_describe(e) for e in errors)
+    detail = "; ".join(_describe(e) for e in errors)
+    say = words(request)
+    message = say("error.invalid", detail=refused_fields(errors, say))
     fields = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors]
-    return JSONResponse(refusal(request, message, "invalid_input", errors=fields), status_code=422)
+    body = {"detail": detail, "code": "invalid_input", "message": message, "errors": fields}
+    return JSONResponse(body, status_code=422)
 
 
 async def value_refused_by_database(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ the request asks for English:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -96,6 +97,26 @@ def trace_sentences(trace: dict[str, Any], case: dict[str, Any], words: Catalogu
 def words(request: Request) -> Catalogue:
     """The request's catalogue."""
     return Catalogue(language(request))
+
+
+def field_of(error: Mapping[str, Any]) -> str:
+    """A pydantic error's field as the caller named it (``lat``, ``items.2.name``), not where it was sent."""
+    return ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
+
+
+def refused_fields(errors: Iterable[Mapping[str, Any]], words: Catalogue) -> str:
+    """pydantic's refusals for a person: each field and its reason in the catalogue's words (``invalid.<type>``,
+    with the bound or the allowed values from the error's context), or as pydantic wrote it where the catalogue
+    has no words for it — a validator's own sentence (``value_error``) names the platform's rule."""
+    said = []
+    for error in errors:
+        key = f"invalid.{error['type']}"
+        try:
+            reason = words(key, **error.get("ctx", {}))
+        except KeyError:  # a context without the value the words name
+            reason = key
+        said.append(words("invalid.field", field=field_of(error), reason=error["msg"] if reason == key else reason))
+    return words("invalid.join").join(said)
 
 
 def case_labels(case: dict[str, Any], words: Catalogue) -> dict[str, Any]:
