@@ -115,9 +115,10 @@ def refusal(words: Catalogue, error: PlatformError) -> str:
     return words(key, detail=str(error))
 
 
-def invalid_form(error: ValidationError, words: Catalogue) -> InvalidInputError:
-    """A form the model refused, as one refusal naming each field and what is wrong with it, in the user's words."""
-    return InvalidInputError(refused_fields(error.errors(), words))
+def invalid_form(error: ValidationError, words: Catalogue, labels: str) -> InvalidInputError:
+    """A form the model refused, as one refusal naming each field by its label (``<labels>.<field>`` in the
+    page's catalogue) and what is wrong with it, in the user's words."""
+    return InvalidInputError(refused_fields(error.errors(), words, labels))
 
 
 def missing(request: Request, user: User, error: NotFoundError) -> HTMLResponse:

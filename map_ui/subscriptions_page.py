@@ -56,7 +56,7 @@ async def subscribe_from_form(request: Request, user: Manager) -> HTMLResponse:
                 {"name": form.get("name"), "url": form.get("url"), "types": form.getlist("types")}
             )
         except ValidationError as error:
-            raise invalid_form(error, Catalogue(language_of(request))) from None
+            raise invalid_form(error, Catalogue(language_of(request)), "subscriptions") from None
         settings: ExchangeSettings = request.app.state.exchange_settings
         row, secret = await webhooks.subscribe(conn, user, draft, settings)
         created.update(row | {"secret": secret})

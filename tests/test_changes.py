@@ -333,8 +333,8 @@ def test_the_subscriptions_screen_registers_shows_failures_and_sends_dead_letter
     assert refused.status_code == 422 and "CITYOPS_WEBHOOK_ALLOW_HOSTS" in refused.headers["hx-trigger"]
     blank = browser.post("/subscriptions", data={"name": " ", "url": "水务局"})  # each field's reason in words
     said = str(orjson.loads(blank.headers["hx-trigger"]))
-    assert blank.status_code == 422 and "name：至少 1 个字符" in said and "url：应为网址（URL）" in said, said
-    assert "types：至少 1 项" in said and "should" not in said, said
+    assert blank.status_code == 422 and "系统名称：至少 1 个字符" in said and "接收地址：应为网址（URL）" in said, said
+    assert "订阅的变化：至少 1 项" in said and "should" not in said, said  # each field by its label on the form
     receiver.mode["screen"] = "fail"
     form = {"name": "水务工单系统", "url": receiver.url("screen"), "types": ["case.created"]}
     added = browser.post("/subscriptions", data=form)

@@ -104,18 +104,22 @@ def field_of(error: Mapping[str, Any]) -> str:
     return ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body"))
 
 
-def refused_fields(errors: Iterable[Mapping[str, Any]], words: Catalogue) -> str:
+def refused_fields(errors: Iterable[Mapping[str, Any]], words: Catalogue, labels: str | None = None) -> str:
     """pydantic's refusals for a person: each field and its reason in the catalogue's words (``invalid.<type>``,
     with the bound or the allowed values from the error's context), or as pydantic wrote it where the catalogue
-    has no words for it — a validator's own sentence (``value_error``) names the platform's rule."""
+    has no words for it — a validator's own sentence (``value_error``) names the platform's rule. A form's
+    fields are named by their labels on the page (``<labels>.<field>``); an API's, as the caller sent them."""
     said = []
     for error in errors:
+        field = field_of(error)
+        if labels and (label := words(f"{labels}.{field}")) != f"{labels}.{field}":
+            field = label
         key = f"invalid.{error['type']}"
         try:
             reason = words(key, **error.get("ctx", {}))
         except KeyError:  # a context without the value the words name
             reason = key
-        said.append(words("invalid.field", field=field_of(error), reason=error["msg"] if reason == key else reason))
+        said.append(words("invalid.field", field=field, reason=error["msg"] if reason == key else reason))
     return words("invalid.join").join(said)
 
 
