@@ -63,6 +63,26 @@ def report(client: TestClient, lon: float, lat: float, category: str = "020404")
     return int(answer.json()["case_id"])
 
 
+def clear_of_open_cases(nanjing: Engine, lon: float, lat: float, category: str) -> tuple[float, float]:
+    """The point nearest east of (lon, lat), in 50 m steps, with no open case of ``category`` within its
+    duplicate radius: a report there opens a case of its own, whatever earlier tests or runs left nearby."""
+    with nanjing.connect() as conn:
+        for step in range(10):  # 450 m at most: still inside the 600 m incident area of the tests
+            here = (lon + step * 0.0005, lat)
+            taken = conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT FROM case_file e JOIN category k ON k.code = e.category_code "
+                    "WHERE e.category_code = :c AND e.state NOT IN ('closed', 'void') "
+                    "AND ST_DWithin(e.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, "
+                    "k.duplicate_radius_m + 1))"
+                ),
+                {"c": category, "x": here[0], "y": here[1]},
+            ).scalar_one()
+            if not taken:
+                return here
+    raise AssertionError(f"no point near ({lon}, {lat}) clear of open {category} cases")
+
+
 def test_the_level_decides_who_commands_and_changes_are_on_the_timeline(client: TestClient, nanjing: Engine) -> None:
     opened = open_incident(client)
     assert opened["code"].startswith("INC-") and opened["state"] == "active" and opened["version"] >= 1
@@ -232,7 +252,7 @@ def test_the_board_opens_acts_and_refuses_in_words(server: str, nanjing: Engine,
     assert opened.status_code == 204 and opened.headers["HX-Redirect"].startswith("/incidents/")
     board_url = opened.headers["HX-Redirect"]
     incident_id = int(board_url.rsplit("/", 1)[1])
-    flagged = report(client, XUANWU[0] + 0.001, XUANWU[1] + 0.001, "010103")
+    flagged = report(client, *clear_of_open_cases(nanjing, XUANWU[0] + 0.001, XUANWU[1] + 0.001, "010103"), "010103")
     board = commander.get(board_url)
     assert board.status_code == 200 and "玄武湖周边积水" in board.text and "范围内新上报" in board.text
     assert f"#{flagged}" in board.text and "一般（IV级）" in board.text
