@@ -23,6 +23,7 @@ from map_ui.pages import PageAccess, render
 from spatial.errors import InvalidInputError
 from web.access import PUBLIC
 from web.deps import scoped_connection
+from web.i18n import language_of
 
 router = APIRouter(dependencies=[Depends(PUBLIC)], include_in_schema=False)
 Manager = Annotated[User, Depends(PageAccess("scenarios:manage"))]
@@ -37,6 +38,7 @@ async def _page(request: Request, user: User) -> HTMLResponse:
         registry = await scenarios.listed(conn)
         owners = await (await conn.execute(OWNERS)).fetchall()
         categories = await (await conn.execute(CATEGORIES)).fetchall()
+    english = language_of(request) == "en"
     return render(
         request,
         "scenarios.html",
@@ -44,6 +46,7 @@ async def _page(request: Request, user: User) -> HTMLResponse:
         registry=registry,
         owners=owners,
         categories=categories,
+        category_names={code: name_en if english else name for code, name, name_en, _, _ in categories},
         fields=list(ScenarioField),
         statuses=list(ScenarioStatus),
         sources=SOURCES,

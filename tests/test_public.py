@@ -361,6 +361,7 @@ def test_the_registry_screen_adds_and_changes_a_scenario(city: PublicCity) -> No
     form |= {"owner_unit": "320100", "categories": ["010101", "010102"], "sources": ["sensor"]}
     added = browser.post("/scenarios", data=form)
     assert added.status_code == 200 and "高温防护" in added.text
+    assert "上水井盖, 污水井盖" in added.text and "010101, 010102" not in added.text  # what feeds it, by name
     refused = browser.post("/scenarios", data=form | {"code": "heat-two", "categories": ["999999"]})
     assert refused.status_code in (400, 422) and "999999" in refused.headers["hx-trigger"]
     stale = browser.post("/scenarios/heat-watch", data=form | {"version": "7", "status": "live"})
