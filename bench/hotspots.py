@@ -44,6 +44,7 @@ from bench.harness import Row, print_table, random_points_inside
 from bench.machine import describe
 from command.historic_import import import_events
 from command.hotspot_analysis import HotspotQuery, HotspotResult, analyse
+from grid.binning import FOLD, counts_by_step
 from grid.hotspots import COLD, HOT, NOT_SIGNIFICANT, forget, warm_up
 from spatial.db import libpq_url, make_engine
 from spatial.settings import StoreSettings
@@ -105,6 +106,21 @@ def ensure_cases(engine: Engine, count: int, console: Console) -> tuple[datetime
         console.print(f"imported {result.loaded:,} cases ({result.seconds:.0f} s)")
         have += result.loaded
     return end, int(have)
+
+
+async def counting(settings: StoreSettings, query: HotspotQuery, repeats: int) -> tuple[float, float, bool]:
+    """The count alone, warm: per cell from the rollup's whole days (ours) and from every case (the baseline);
+    medians of ``repeats`` after one untimed run each, and whether the two counted alike."""
+    async with await psycopg.AsyncConnection.connect(libpq_url(settings), autocommit=True) as conn:
+        await conn.execute(FOLD)  # the import's appended rows merged, as the worker would have by now
+        seconds: dict[bool, list[float]] = {True: [], False: []}
+        answers = {}
+        for _ in range(repeats + 1):
+            for rollup in (True, False):
+                started = time.perf_counter()
+                answers[rollup] = await counts_by_step(conn, query.filter, query.period, rollup=rollup)
+                seconds[rollup].append(time.perf_counter() - started)
+    return statistics.median(seconds[True][1:]), statistics.median(seconds[False][1:]), answers[True] == answers[False]
 
 
 async def ours(settings: StoreSettings, query: HotspotQuery) -> tuple[float, HotspotResult]:
@@ -195,6 +211,7 @@ def run(
         resolution,
         permutations=permutations,
     )
+    count_s, count_base_s, counted_alike = asyncio.run(counting(settings, query, repeats))
     direct = Direct(bytes(boundary), resolution)
     with psycopg.connect(libpq_url(settings)) as conn:  # (ours too is timed from an open connection)
         asyncio.run(ours(settings, query))  # caches and buffers warm, both routes
@@ -230,8 +247,16 @@ def run(
             base_cold_s / ours_cold_s,
             "≥ 1",
         ),
-        Row("the same against the 5 s target", f"{ours_s:.2f}", "5.00", 5.0 / ours_s, "≥ 1"),
+        Row("the same against the issue's 2 s target", f"{ours_s:.2f}", "2.00", 2.0 / ours_s, "≥ 1"),
         Row("cells classified alike, ours vs direct (share)", f"{alike:.4f}", "1.0000", alike, "= 1"),
+        Row(
+            "its count per cell: whole days from case_cell_day, the rest from the cases, warm s",
+            f"{count_s:.3f}",
+            f"{count_base_s:.3f} (every case counted)",
+            count_base_s / count_s,
+            "≥ 1",
+        ),
+        Row("the two counts alike (share)", f"{counted_alike:.4f}", "1.0000", float(counted_alike), "= 1"),
         Row(
             "cold start: numba compiling esda's kernel (once per process, at service start)",
             f"{cold_s:.1f}",
@@ -240,8 +265,8 @@ def run(
             "—",
         ),
     ]
-    if alike != 1.0:
+    if alike != 1.0 or not counted_alike:
         print_table(rows, console)
-        raise AssertionError(f"the two routes disagree on {1 - alike:.2%} of the cells: the comparison is void")
+        raise AssertionError("the routes disagree (cells classified, or counts per cell): the comparison is void")
     print_table(rows, console)
     return rows

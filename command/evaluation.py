@@ -9,7 +9,7 @@ Periods are half-open, ``[from, to)``; "on time" means at or before the deadline
 the move was made (extensions count, parking pauses it).
 
 The counts of a city or a district come mostly from ``evaluation_rollup`` (the span's whole days and
-months, kept by a trigger in the same transaction as each move); ``fold_rollup`` merges its appended
+months, kept by a trigger in the same transaction as each move); the worker's ``FOLD`` merges its appended
 rows in the background, which changes no answer, only how many rows an answer reads.
 
 ``evaluate_series`` answers the total of each local day or week of a period from the same SQL
@@ -28,7 +28,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 COUNTS = (
     "filed",
@@ -193,11 +192,3 @@ async def evaluate_series(
 def total_of_nothing() -> dict[str, object]:
     """The total row of a span without a transition or a rating: zero counts, no rates."""
     return _total({})
-
-
-async def fold_rollup(pool: AsyncConnectionPool) -> int:
-    """One pass of the rollup's folding (``command.worker`` runs it every few seconds): each key's appended rows
-    merged into one; returns how many rows fewer it holds."""
-    async with pool.connection() as conn:
-        row = await (await conn.execute(FOLD)).fetchone()
-    return int(row[0]) if row else 0

@@ -27,22 +27,25 @@ from dataclasses import dataclass
 from functools import partial
 
 import structlog
+from psycopg_pool import AsyncConnectionPool
 
+from command import evaluation
 from command.deadline_watch import watch_round
-from command.evaluation import fold_rollup
 from command.follow_up import Outbox, send_round
 from command.loop_settings import LoopSettings
 from command.workflow import Rules
 from command.working_time import WorkingCalendar
 from forces.settings import ForceSettings
 from forces.sweeper import Sweeper
+from grid import binning
 from spatial.audit import seal_round
 from spatial.database import Database
 from spatial.loops import Singleton, every
 from spatial.settings import StoreSettings
 
 AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
-ROLLUP_FOLD_SECONDS = 5.0  # how long the evaluation rollup's appended rows wait to be merged
+ROLLUP_FOLD_SECONDS = 5.0  # how long the rollups' appended rows wait to be merged
+ROLLUP_FOLDS = (evaluation.FOLD, binning.FOLD)  # the evaluation's moves, the hot spots' cases per cell and day
 WORKER_CONNECTIONS = 5  # one per loop at most; the loops' locks have connections of their own
 log = structlog.get_logger("cityops.worker")
 
@@ -67,8 +70,19 @@ def singleton_loops(
         Loop("dispatch-sweeper", forces.sweep_interval_s, Sweeper(pool, forces, rules.calendar.zone)),
         Loop("deadline-watch", loops.deadline_sweep_s, partial(watch_round, pool, loops, rules)),
         Loop("follow-up-sender", loops.deadline_sweep_s / 6, partial(send_round, pool, outbox)),
-        Loop("evaluation-rollup", ROLLUP_FOLD_SECONDS, partial(fold_rollup, pool)),
+        Loop("rollups", ROLLUP_FOLD_SECONDS, partial(fold_rollups, pool)),
     ]
+
+
+async def fold_rollups(pool: AsyncConnectionPool) -> int:
+    """One pass of the rollups' folding: each key's appended rows merged into one (a sum is a sum however many
+    rows it is spread over, so readers never wait for it); returns how many rows fewer they hold."""
+    merged = 0
+    async with pool.connection() as conn:
+        for fold in ROLLUP_FOLDS:
+            row = await (await conn.execute(fold)).fetchone()
+            merged += int(row[0]) if row else 0
+    return merged
 
 
 def start(loops: list[Loop], singleton: Singleton | None) -> list[asyncio.Task[None]]:

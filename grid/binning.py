@@ -3,12 +3,19 @@
 The period is cut into equal steps (``steps`` of them, the first starting at ``since``), so a trend
 over steps compares like with like whatever the window. The database does the counting — one
 pass over the caller's rows under row-level security — and hands back only the bins.
+
+A hot-spot count reads the period's whole days from ``case_cell_day`` (cases per day and
+resolution-8 cell, migration 0057) and only the rest from the cases: the ragged ends of the
+period and any day a step boundary cuts. Each day read whole lies inside one step, so its cases
+fall in that step either way: the two routes give the same counts (``tests/test_case_cell_day.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import h3
 import psycopg
@@ -25,6 +32,26 @@ STEP = "least(floor(date_part('epoch', e.filed_at - %(since)s) / %(width)s), %(l
 CELL_STEPS = f"""
 SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, count(*) FROM case_file e WHERE {{where}} GROUP BY 1, 2
 """
+ROLLUP_RESOLUTION = 8  # case_cell_day's cells: an analysis at it or coarser can read whole days from it
+# whether case_cell_day answers for this caller and unit as case_file would: its rows are keyed by the chain
+# down to the street (a unit or scope deeper is finer than it) and carry no department
+ROLLUP_SERVES = """
+SELECT cityops_scope_department() IS NULL
+   AND (SELECT cardinality(ancestors) < 3 FROM unit WHERE id = %(scope)s)
+   AND coalesce((SELECT cardinality(ancestors) < 3 FROM unit WHERE id = cityops_scope_unit()), true),
+   cityops_rollup_zone()
+"""
+# the period's whole days from the rollup (each with its step), the rest of it from the cases
+ROLLUP_CELL_STEPS = f"""
+SELECT c.cell, c.step, sum(c.n)::bigint FROM (
+    SELECT cityops_h3_parent(r.cell, %(resolution)s) AS cell, d.step, r.cases AS n
+    FROM unnest(%(days)s::date[], %(day_steps)s::int[]) AS d(day, step) JOIN case_cell_day r ON r.day = d.day
+    WHERE {{rollup_where}}
+    UNION ALL
+    SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, 1 FROM case_file e WHERE ({{spans}}) AND {{where}}
+) c GROUP BY 1, 2
+"""
+FOLD = "SELECT cityops_case_cell_day_fold()"
 UNIT_BINS = f"""
 SELECT u.code, u.name, c.step, c.grp, c.n, ST_Area(u.geom::geography) / 1e6
 FROM (SELECT a.id, {STEP} AS step, {{group}} AS grp, count(*) AS n
@@ -70,6 +97,56 @@ class Steps:
         """The bound values of the step expression."""
         return {"since": self.since, "width": self.width.total_seconds(), "last": self.count - 1}
 
+    def index(self, moment: datetime) -> int:
+        """The step a moment falls in, computed as the database's ``STEP`` does (the same double arithmetic)."""
+        return min(math.floor((moment - self.since).total_seconds() / self.width.total_seconds()), self.count - 1)
+
+
+@dataclass
+class DayPlan:
+    """Which days of a period are read whole from the rollup (with their step), which spans from the cases."""
+
+    days: list[date] = field(default_factory=list)
+    day_steps: list[int] = field(default_factory=list)
+    raw: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def spans(self) -> str:
+        """The condition of the cases read one by one: each span its own range, so the planner sees each one's
+        size and reads them by the filing-time index (an array of them joined hid their sizes: a full scan)."""
+        spans = [f"(e.filed_at >= %(from_{i})s AND e.filed_at < %(to_{i})s)" for i in range(len(self.raw))]
+        return " OR ".join(spans) or "false"
+
+    def params(self) -> dict[str, object]:
+        """The bound values of ``ROLLUP_CELL_STEPS``."""
+        spans = {f"from_{i}": a for i, (a, _) in enumerate(self.raw)} | {
+            f"to_{i}": b for i, (_, b) in enumerate(self.raw)
+        }
+        return {"days": self.days, "day_steps": self.day_steps} | spans
+
+
+def day_plan(steps: Steps, zone: ZoneInfo) -> DayPlan:
+    """The zone's days lying wholly inside the period and inside one step go to the rollup; every other
+    moment of the period (its ends, a day a step boundary cuts) is read from the cases, in merged spans."""
+    plan = DayPlan()
+    start = steps.since
+    day = steps.since.astimezone(zone).date()
+    while True:
+        begins = datetime.combine(day, time(), zone)
+        ends = datetime.combine(day + timedelta(days=1), time(), zone)
+        if ends > steps.until:
+            break
+        step = steps.index(begins)
+        if begins >= steps.since and step == steps.index(ends - timedelta(microseconds=1)):
+            if start < begins:
+                plan.raw.append((start, begins))
+            plan.days.append(day)
+            plan.day_steps.append(step)
+            start = ends
+        day += timedelta(days=1)
+    if start < steps.until:
+        plan.raw.append((start, steps.until))
+    return plan
+
 
 def _where(filter_: HexFilter, steps: Steps) -> tuple[str, dict[str, object]]:
     if (filter_.since, filter_.until) != (steps.since, steps.until):
@@ -78,11 +155,37 @@ def _where(filter_: HexFilter, steps: Steps) -> tuple[str, dict[str, object]]:
     return where, params | steps.params()
 
 
-async def counts_by_step(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps) -> dict[tuple[int, int], int]:
-    """Cases per (cell at the filter's resolution, step index), for the cells holding any."""
+async def counts_by_step(
+    conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, *, rollup: bool = True
+) -> dict[tuple[int, int], int]:
+    """Cases per (cell at the filter's resolution, step index), for the cells holding any; whole days from the
+    rollup where it answers as the cases would (``rollup=False``: every case read, the benchmark's baseline)."""
     where, params = _where(filter_, steps)
-    rows = await (await conn.execute(CELL_STEPS.format(where=where), params)).fetchall()
+    plan = await _rollup_plan(conn, filter_, steps) if rollup else None
+    if plan is None:
+        sql, bound = CELL_STEPS.format(where=where), params
+    else:
+        sql = ROLLUP_CELL_STEPS.format(where=where, rollup_where=_rollup_where(filter_), spans=plan.spans())
+        bound = params | plan.params()
+    rows = await (await conn.execute(sql, bound)).fetchall()
     return {(int(cell), int(step)): int(n) for cell, step, n in rows}
+
+
+async def _rollup_plan(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps) -> DayPlan | None:
+    if filter_.resolution > ROLLUP_RESOLUTION or filter_.state != "reported" or filter_.bbox is not None:
+        return None
+    serves, zone = (await (await conn.execute(ROLLUP_SERVES, {"scope": filter_.scope_unit})).fetchone()) or (0, 0)
+    plan = day_plan(steps, ZoneInfo(zone)) if serves else None
+    return plan if plan and plan.days else None
+
+
+def _rollup_where(filter_: HexFilter) -> str:
+    conditions = ["r.area @> ARRAY[%(scope)s::bigint]"]
+    if filter_.categories:
+        conditions.append("r.category_code LIKE ANY(%(categories)s)")
+    if filter_.sources:
+        conditions.append("r.source = ANY(%(sources)s::report_source[])")
+    return " AND ".join(conditions)
 
 
 async def bins(
