@@ -4,10 +4,12 @@ The period is cut into equal steps (``steps`` of them, the first starting at ``s
 over steps compares like with like whatever the window. The database does the counting — one
 pass over the caller's rows under row-level security — and hands back only the bins.
 
-A hot-spot count reads the period's whole days from ``case_cell_day`` (cases per day and
-resolution-8 cell, migration 0057) and only the rest from the cases: the ragged ends of the
-period and any day a step boundary cuts. Each day read whole lies inside one step, so its cases
-fall in that step either way: the two routes give the same counts (``tests/test_case_cell_day.py``).
+A count — hot spots' per cell, bins per cell or per district or street, by category or source —
+reads the period's whole days from ``case_cell_day`` (cases per day, resolution-8 cell, street
+chain, category and source; migration 0057) and only the rest from the cases: the ragged ends of
+the period and any day a step boundary cuts. Each day read whole lies inside one step, so its
+cases fall in that step either way: the two routes give the same counts
+(``tests/test_case_cell_day.py``). Finer cells or units, and a department's caller, count the cases.
 """
 
 from __future__ import annotations
@@ -25,14 +27,12 @@ from spatial.errors import InvalidInputError
 from spatial.tiers import Tier
 
 BIN_TIERS = (Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID)
-GROUPS = {"none": "NULL::text", "category": "e.category_code", "source": "e.source::text"}
+GROUPS = {"none": "NULL::text", "category": "{t}.category_code::text", "source": "{t}.source::text"}
 MAX_STEPS = 60
 # date_part is double precision (extract is numeric since PostgreSQL 14: 4 times slower over a million rows)
 STEP = "least(floor(date_part('epoch', e.filed_at - %(since)s) / %(width)s), %(last)s)::int"
-CELL_STEPS = f"""
-SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, count(*) FROM case_file e WHERE {{where}} GROUP BY 1, 2
-"""
-ROLLUP_RESOLUTION = 8  # case_cell_day's cells: an analysis at it or coarser can read whole days from it
+ROLLUP_RESOLUTION = 8  # case_cell_day's cells: a count by cell at it or coarser can read whole days from it
+ROLLUP_TIER = Tier.STREET  # case_cell_day's chains end at the street: a count by unit of it or above can too
 # whether case_cell_day answers for this caller and unit as case_file would: its rows are keyed by the chain
 # down to the street (a unit or scope deeper is finer than it) and carry no department
 ROLLUP_SERVES = """
@@ -41,28 +41,11 @@ SELECT cityops_scope_department() IS NULL
    AND coalesce((SELECT cardinality(ancestors) < 3 FROM unit WHERE id = cityops_scope_unit()), true),
    cityops_rollup_zone()
 """
-# the period's whole days from the rollup (each with its step), the rest of it from the cases
-ROLLUP_CELL_STEPS = f"""
-SELECT c.cell, c.step, sum(c.n)::bigint FROM (
-    SELECT cityops_h3_parent(r.cell, %(resolution)s) AS cell, d.step, r.cases AS n
-    FROM unnest(%(days)s::date[], %(day_steps)s::int[]) AS d(day, step) JOIN case_cell_day r ON r.day = d.day
-    WHERE {{rollup_where}}
-    UNION ALL
-    SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, 1 FROM case_file e WHERE ({{spans}}) AND {{where}}
-) c GROUP BY 1, 2
-"""
 FOLD = "SELECT cityops_case_cell_day_fold()"
-UNIT_BINS = f"""
+UNIT_BINS = """
 SELECT u.code, u.name, c.step, c.grp, c.n, ST_Area(u.geom::geography) / 1e6
-FROM (SELECT a.id, {STEP} AS step, {{group}} AS grp, count(*) AS n
-      FROM case_file e CROSS JOIN LATERAL unnest(e.units) AS a(id)
-      WHERE {{where}} AND a.id IN (SELECT id FROM unit WHERE tier = %(tier)s::tier) GROUP BY 1, 2, 3) c
-JOIN unit u ON u.id = c.id
+FROM ({counted}) c(id, grp, step, n) JOIN unit u ON u.id = c.id
 ORDER BY u.code, c.step, c.grp
-"""
-CELL_BINS = f"""
-SELECT cityops_h3_parent(e.cell, %(resolution)s), {STEP}, {{group}}, count(*) FROM case_file e WHERE {{where}}
-GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 # a population proxy: buildings standing in each cell (their point on surface), under the unit
 BUILDINGS = """
@@ -117,7 +100,7 @@ class DayPlan:
         return " OR ".join(spans) or "false"
 
     def params(self) -> dict[str, object]:
-        """The bound values of ``ROLLUP_CELL_STEPS``."""
+        """The bound values of the spans and days ``counted`` reads."""
         spans = {f"from_{i}": a for i, (a, _) in enumerate(self.raw)} | {
             f"to_{i}": b for i, (_, b) in enumerate(self.raw)
         }
@@ -148,11 +131,68 @@ def day_plan(steps: Steps, zone: ZoneInfo) -> DayPlan:
     return plan
 
 
-def _where(filter_: HexFilter, steps: Steps) -> tuple[str, dict[str, object]]:
+@dataclass(frozen=True)
+class Key:
+    """What cases are counted by — a cell at the filter's resolution, or a unit of a tier (each unit of the
+    case's chain that is of the tier) — and split by (``GROUPS``); written for the cases (``e``, their chain
+    ``units``) or the rollup (``r``, its chain ``area``)."""
+
+    tier: Tier | None = None
+    group: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise InvalidInputError(f"group must be one of {', '.join(GROUPS)}, got {self.group!r}")
+
+    def rolls_up(self, resolution: int) -> bool:
+        """Whether case_cell_day holds what this key needs."""
+        return resolution <= ROLLUP_RESOLUTION if self.tier is None else self.tier.depth <= ROLLUP_TIER.depth
+
+    def columns(self, t: str) -> str:
+        """The key's and the group's expressions."""
+        key = "a.id" if self.tier else f"cityops_h3_parent({t}.cell, %(resolution)s)"
+        return f"{key}, {GROUPS[self.group].format(t=t)}"
+
+    def source(self, table: str, t: str, chain: str) -> str:
+        """The rows the key is read from: a unit key takes each unit of the chain (the tier's, by ``where``)."""
+        return f"{table} {t}" + (f" CROSS JOIN LATERAL unnest({t}.{chain}) AS a(id)" if self.tier else "")
+
+    @property
+    def where(self) -> str:
+        """The key's own condition."""
+        return " AND a.id IN (SELECT id FROM unit WHERE tier = %(tier)s::tier)" if self.tier else ""
+
+
+def counted(key: Key, where: str, rollup_where: str | None, plan: DayPlan | None) -> str:
+    """SQL of (key, step, group, count) rows: every case counted, or (with a plan) the plan's whole days read
+    from the rollup and only its other spans from the cases."""
+    if plan is None or rollup_where is None:
+        cases = key.source("case_file", "e", "units")
+        return f"SELECT {key.columns('e')}, {STEP}, count(*) FROM {cases} WHERE {where}{key.where} GROUP BY 1, 2, 3"
+    days = "unnest(%(days)s::date[], %(day_steps)s::int[]) AS d(day, step) JOIN "
+    return f"""
+SELECT c.key, c.grp, c.step, sum(c.n)::bigint FROM (
+    SELECT {key.columns("r")}, d.step, r.cases FROM {days}{key.source("case_cell_day", "r", "area")} ON r.day = d.day
+    WHERE {rollup_where}{key.where}
+    UNION ALL
+    SELECT {key.columns("e")}, {STEP}, 1 FROM {key.source("case_file", "e", "units")}
+    WHERE ({plan.spans()}) AND {where}{key.where}
+) c(key, grp, step, n) GROUP BY 1, 2, 3
+"""
+
+
+async def _count(
+    conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, key: Key, rollup: bool, wrap: str = "{counted}"
+) -> list[tuple]:
     if (filter_.since, filter_.until) != (steps.since, steps.until):
         raise ValueError("the filter's window and the steps' period must be the same")
     where, params = filter_.where("e", cases=True)
-    return where, params | steps.params()
+    params |= steps.params() | {"tier": key.tier.value if key.tier else None}
+    plan = await _rollup_plan(conn, filter_, steps) if rollup and key.rolls_up(filter_.resolution) else None
+    if plan is not None:
+        params |= plan.params()
+    sql = counted(key, where, _rollup_where(filter_) if plan else None, plan)
+    return await (await conn.execute(wrap.format(counted=sql), params)).fetchall()
 
 
 async def counts_by_step(
@@ -160,19 +200,12 @@ async def counts_by_step(
 ) -> dict[tuple[int, int], int]:
     """Cases per (cell at the filter's resolution, step index), for the cells holding any; whole days from the
     rollup where it answers as the cases would (``rollup=False``: every case read, the benchmark's baseline)."""
-    where, params = _where(filter_, steps)
-    plan = await _rollup_plan(conn, filter_, steps) if rollup else None
-    if plan is None:
-        sql, bound = CELL_STEPS.format(where=where), params
-    else:
-        sql = ROLLUP_CELL_STEPS.format(where=where, rollup_where=_rollup_where(filter_), spans=plan.spans())
-        bound = params | plan.params()
-    rows = await (await conn.execute(sql, bound)).fetchall()
-    return {(int(cell), int(step)): int(n) for cell, step, n in rows}
+    rows = await _count(conn, filter_, steps, Key(), rollup)
+    return {(int(cell), int(step)): int(n) for cell, _, step, n in rows}
 
 
 async def _rollup_plan(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps) -> DayPlan | None:
-    if filter_.resolution > ROLLUP_RESOLUTION or filter_.state != "reported" or filter_.bbox is not None:
+    if filter_.state != "reported" or filter_.bbox is not None:
         return None
     serves, zone = (await (await conn.execute(ROLLUP_SERVES, {"scope": filter_.scope_unit})).fetchone()) or (0, 0)
     plan = day_plan(steps, ZoneInfo(zone)) if serves else None
@@ -189,15 +222,19 @@ def _rollup_where(filter_: HexFilter) -> str:
 
 
 async def bins(
-    conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, *, by: str, group: str, scope_tier: str
+    conn: psycopg.AsyncConnection,
+    filter_: HexFilter,
+    steps: Steps,
+    *,
+    by: str,
+    group: str,
+    scope_tier: str,
+    rollup: bool = True,
 ) -> list[dict[str, object]]:
     """Rows of (key, name, step start, group, count, per km²): cases per cell or per unit of the tier ``by``."""
-    if group not in GROUPS:
-        raise InvalidInputError(f"group must be one of {', '.join(GROUPS)}, got {group!r}")
-    where, params = _where(filter_, steps)
     starts = steps.starts
     if by == "cell":
-        rows = await (await conn.execute(CELL_BINS.format(where=where, group=GROUPS[group]), params)).fetchall()
+        rows = await _count(conn, filter_, steps, Key(None, group), rollup, "{counted} ORDER BY 1, 3, 2")
         return [
             {
                 "key": h3.int_to_str(cell),
@@ -207,14 +244,13 @@ async def bins(
                 "count": n,
                 "per_km2": round(n / h3.cell_area(h3.int_to_str(cell), "km^2"), 3),
             }
-            for cell, step, grp, n in rows
+            for cell, grp, step, n in rows
         ]
     if by not in BIN_TIERS:
         raise InvalidInputError(f"by must be cell or one of {', '.join(BIN_TIERS)}, got {by!r}")
     if Tier(by).depth < Tier(scope_tier).depth:
         raise InvalidInputError(f"by={by} is above the unit analysed ({scope_tier}): choose its tier or one below")
-    sql = UNIT_BINS.format(where=where, group=GROUPS[group])
-    rows = await (await conn.execute(sql, params | {"tier": by})).fetchall()
+    rows = await _count(conn, filter_, steps, Key(Tier(by), group), rollup, UNIT_BINS)
     return [
         {
             "key": code,

@@ -145,10 +145,12 @@ def test_bench_hotspots_smoke(nanjing: Engine, nanjing_settings: StoreSettings) 
         "cells classified alike",
         "its count per cell",
         "the two counts alike (share)",
+        "bins",
+        "the two tables alike (share)",
         "cold start",
     ]
     # the baselines computed the same answers (the run raises otherwise)
-    assert rows[3].ratio == 1.0 and rows[5].ratio == 1.0 and rows[4].ratio > 0
+    assert rows[3].ratio == rows[5].ratio == rows[7].ratio == 1.0 and rows[4].ratio > 0 and rows[6].ratio > 0
     assert (
         rows[0].ratio > 0 and rows[1].ratio > 0 and "cells in the city at resolution 7" in output and "cores" in output
     )

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
 
-from grid.binning import Steps, counts_by_step, day_plan
+from grid.binning import Steps, bins, counts_by_step, day_plan
 from grid.hexagons import HexFilter
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
@@ -249,3 +249,43 @@ def test_whole_days_come_from_the_rollup_only_for_callers_it_answers_alike(
     finally:
         with nanjing.begin() as conn:
             conn.execute(text("DELETE FROM case_cell_day WHERE day = '2001-01-02' AND cell = :cell"), {"cell": cell})
+
+
+@given(
+    offset_h=st.integers(0, 30 * 24),
+    days=st.integers(1, 45),
+    step_count=st.integers(1, 6),
+    by=st.sampled_from(["cell", "district", "street", "community"]),
+    group=st.sampled_from(["none", "category", "source"]),
+    caller=st.sampled_from(["owner", "district"]),
+)
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+def test_bins_from_the_rollup_equal_every_case_counted(
+    nanjing: Engine,
+    nanjing_settings: StoreSettings,
+    history: list[int],
+    offset_h: int,
+    days: int,
+    step_count: int,
+    by: str,
+    group: str,
+    caller: str,
+) -> None:
+    with nanjing.connect() as conn:
+        district = conn.execute(text("SELECT id FROM unit WHERE code = '320102'")).scalar_one()
+    until = datetime.now(UTC) - timedelta(hours=offset_h)
+    steps = Steps(until - timedelta(days=days, minutes=offset_h), until, step_count)
+    filter_ = HexFilter(district, 7, None, (), "reported", steps.since, steps.until)
+    scope = {"cityops.scope_unit": str(district)} if caller == "district" else {}
+
+    async def binned(rollup: bool) -> list[dict[str, object]]:
+        async with await psycopg.AsyncConnection.connect(
+            libpq_url(nanjing_settings, api=caller != "owner"), autocommit=True
+        ) as conn:
+            for name, value in scope.items():
+                await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+            return await bins(conn, filter_, steps, by=by, group=group, scope_tier="district", rollup=rollup)
+
+    rolled, counted = asyncio.run(binned(True)), asyncio.run(binned(False))
+    assert rolled == counted
+    assert any(row["count"] for row in counted)
