@@ -34,7 +34,9 @@ WRITES = {
     "void": "UPDATE case_file SET state = 'void' WHERE id = :id",
     "reopen": "UPDATE case_file SET state = 'reported', closed_at = NULL WHERE id = :id",
     "dispatch": "UPDATE case_file SET state = 'dispatched' WHERE id = :id",
-    "move": "UPDATE case_file SET geom = ST_Translate(geom, :step, :step), cell = cell + 1 WHERE id = :id",
+    # (to its parent cell: still a valid H3 cell, which later tests' analyses read even from closed cases)
+    "move": "UPDATE case_file SET geom = ST_Translate(geom, :step, :step), cell = cityops_h3_parent(cell, 9) "
+    "WHERE id = :id",
     "deadline": "UPDATE case_file SET deadline = deadline + make_interval(hours => :hours) WHERE id = :id",
     "severity": "UPDATE case_file SET severity = (CASE severity WHEN 'I' THEN 'III' ELSE 'I' END)::severity "
     "WHERE id = :id",
