@@ -164,7 +164,7 @@ class Key:
 
 
 def counted(key: Key, where: str, rollup_where: str | None, plan: DayPlan | None) -> str:
-    """SQL of (key, step, group, count) rows: every case counted, or (with a plan) the plan's whole days read
+    """SQL of (key, group, step, count) rows: every case counted, or (with a plan) the plan's whole days read
     from the rollup and only its other spans from the cases."""
     if plan is None or rollup_where is None:
         cases = key.source("case_file", "e", "units")
