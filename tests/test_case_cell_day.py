@@ -15,8 +15,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, text
 
+from command.worker import fold_rollups
 from grid.binning import Steps, bins, counts_by_step, day_plan
 from grid.hexagons import HexFilter
 from spatial.db import libpq_url
@@ -289,3 +291,21 @@ def test_bins_from_the_rollup_equal_every_case_counted(
     rolled, counted = asyncio.run(binned(True)), asyncio.run(binned(False))
     assert rolled == counted
     assert any(row["count"] for row in counted)
+
+
+def test_the_workers_rollups_loop_folds_it(
+    nanjing: Engine, nanjing_settings: StoreSettings, history: list[int]
+) -> None:
+    with nanjing.begin() as conn:
+        conn.execute(text(WRITES["void"]), {"id": history[1]})
+        conn.execute(text(WRITES["restore"]), {"id": history[1]})
+
+    async def one_round() -> int:
+        pool = AsyncConnectionPool(libpq_url(nanjing_settings, api=True), min_size=1, max_size=1, open=False)
+        async with pool:
+            return await fold_rollups(pool)
+
+    assert asyncio.run(one_round()) >= 2  # the case's -1 and +1 merged into its key's row
+    with nanjing.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_cell_day WHERE NOT folded")).scalar_one() == 0
+        assert disagreement(conn) == 0
