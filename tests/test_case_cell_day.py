@@ -50,14 +50,16 @@ SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_PointOnSurface(geom) AS p FROM u
 WHERE tier = 'grid' AND ancestors @> ARRAY[CAST(:district AS bigint)] ORDER BY id LIMIT 50) g
 """
 # 400 cases over the last 33 days in 50 grids of the district, hours apart (every day, every hour of day),
-# in two categories, three sources, half closed, a quarter for a department
+# in two categories, three sources, half closed, a quarter for a department; from elsewhere (an external id: no
+# report of their own, as an imported case)
 FILE_HISTORY = """
 INSERT INTO case_file (category_code, severity, state, closed_at, geom, cell, grid_id, responsible_unit_id,
-                       departments, deadline, routing_trace, units, source, filed_at, description)
+                       departments, deadline, routing_trace, units, source, filed_at, description, external_id)
 SELECT (ARRAY['020102', '010101'])[n % 2 + 1], 'III', f.state, CASE WHEN f.state = 'closed' THEN f.at END,
     ST_SetSRID(ST_Point(g.lon, g.lat), 4326), g.cell, g.id, g.id,
     CASE WHEN n % 4 = 0 THEN '{城管局}' ELSE '{}' END::text[], f.at + interval '3 days', '{}'::jsonb, NULL,
-    (ARRAY['hotline', 'grid_worker', 'citizen_app']::report_source[])[n % 3 + 1], f.at, :tag
+    (ARRAY['hotline', 'grid_worker', 'citizen_app']::report_source[])[n % 3 + 1], f.at, :tag,
+    'case_cell_day test ' || gen_random_uuid()
 FROM generate_series(0, 399) n
 CROSS JOIN LATERAL (SELECT (ARRAY['reported', 'closed'])[(n / 2) % 2 + 1] AS state,
                            now() - make_interval(hours => 2 * n + 1, mins => n % 60) AS at) f
