@@ -32,13 +32,16 @@ MAX_STEPS = 60
 # date_part is double precision (extract is numeric since PostgreSQL 14: 4 times slower over a million rows)
 STEP = "least(floor(date_part('epoch', e.filed_at - %(since)s) / %(width)s), %(last)s)::int"
 ROLLUP_RESOLUTION = 8  # case_cell_day's cells: a count by cell at it or coarser can read whole days from it
-ROLLUP_TIER = Tier.STREET  # case_cell_day's chains end at the street: a count by unit of it or above can too
-# whether case_cell_day answers for this caller and unit as case_file would: its rows are keyed by the chain
-# down to the street (a unit or scope deeper is finer than it) and carry no department
+ROLLUP_TIER = Tier.STREET  # case_cell_day's chains end at the third unit: a street's or above's counts may read it
+# whether case_cell_day answers for this caller, unit and key as case_file would: its rows carry no department
+# and only the first three units of a case's chain (a scope, unit or counted tier deeper is finer than it:
+# Jiangbei New Area's streets are fourth, under the area and their district)
 ROLLUP_SERVES = """
 SELECT cityops_scope_department() IS NULL
    AND (SELECT cardinality(ancestors) < 3 FROM unit WHERE id = %(scope)s)
-   AND coalesce((SELECT cardinality(ancestors) < 3 FROM unit WHERE id = cityops_scope_unit()), true),
+   AND coalesce((SELECT cardinality(ancestors) < 3 FROM unit WHERE id = cityops_scope_unit()), true)
+   AND NOT EXISTS (SELECT FROM unit u WHERE u.tier = %(tier)s::tier AND cardinality(u.ancestors) >= 3
+                   AND u.ancestors @> ARRAY[%(scope)s::bigint]),
    cityops_rollup_zone()
 """
 FOLD = "SELECT cityops_case_cell_day_fold()"
@@ -188,7 +191,7 @@ async def _count(
         raise ValueError("the filter's window and the steps' period must be the same")
     where, params = filter_.where("e", cases=True)
     params |= steps.params() | {"tier": key.tier.value if key.tier else None}
-    plan = await _rollup_plan(conn, filter_, steps) if rollup and key.rolls_up(filter_.resolution) else None
+    plan = await _rollup_plan(conn, filter_, steps, key) if rollup and key.rolls_up(filter_.resolution) else None
     if plan is not None:
         params |= plan.params()
     sql = counted(key, where, _rollup_where(filter_) if plan else None, plan)
@@ -204,10 +207,11 @@ async def counts_by_step(
     return {(int(cell), int(step)): int(n) for cell, _, step, n in rows}
 
 
-async def _rollup_plan(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps) -> DayPlan | None:
+async def _rollup_plan(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, key: Key) -> DayPlan | None:
     if filter_.state != "reported" or filter_.bbox is not None:
         return None
-    serves, zone = (await (await conn.execute(ROLLUP_SERVES, {"scope": filter_.scope_unit})).fetchone()) or (0, 0)
+    asked = {"scope": filter_.scope_unit, "tier": key.tier.value if key.tier else None}
+    serves, zone = (await (await conn.execute(ROLLUP_SERVES, asked)).fetchone()) or (0, 0)
     plan = day_plan(steps, ZoneInfo(zone)) if serves else None
     return plan if plan and plan.days else None
 
