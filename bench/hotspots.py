@@ -218,13 +218,13 @@ def run(
     count_s, count_base_s, counted_alike = asyncio.run(
         counting(settings, lambda db, rollup: counts_by_step(db, query.filter, query.period, rollup=rollup), repeats)
     )
-    months = Steps(query.since, query.until, 12)  # a planner's table: each street's categories month by month
+    months = Steps(query.since, query.until, 12)  # a planner's table: each district's categories month by month
     by_month = HexFilter(city, resolution, None, (), "reported", query.since, query.until)
     bins_s, bins_base_s, binned_alike = asyncio.run(
         counting(
             settings,
             lambda db, rollup: bins(
-                db, by_month, months, by="street", group="category", scope_tier="city", rollup=rollup
+                db, by_month, months, by="district", group="category", scope_tier="city", rollup=rollup
             ),
             repeats,
         )
@@ -275,7 +275,7 @@ def run(
         ),
         Row("the two counts alike (share)", f"{counted_alike:.4f}", "1.0000", float(counted_alike), "= 1"),
         Row(
-            "bins: the year per street × category × month (12 steps), warm s",
+            "bins: the year per district × category × month (12 steps), warm s",
             f"{bins_s:.3f}",
             f"{bins_base_s:.3f} (every case counted)",
             bins_base_s / bins_s,
