@@ -165,15 +165,20 @@ class Key:
         return f"{table} {t}" + (f" CROSS JOIN LATERAL unnest({t}.{chain}) AS a(id)" if self.tier else "")
 
     @property
+    def params(self) -> dict[str, object]:
+        """The bound value of its condition (and of ``ROLLUP_SERVES``'s): the tier, if any."""
+        return {"tier": self.tier.value if self.tier else None}
+
+    @property
     def where(self) -> str:
         """The key's own condition."""
         return " AND a.id IN (SELECT id FROM unit WHERE tier = %(tier)s::tier)" if self.tier else ""
 
 
-def counted(key: Key, where: str, rollup_where: str | None, plan: DayPlan | None) -> str:
+def counted(key: Key, where: str, plan: DayPlan | None, rollup_where: str) -> str:
     """SQL of (key, group, step, count) rows: every case counted, or (with a plan) the plan's whole days read
     from the rollup and only its other spans from the cases."""
-    if plan is None or rollup_where is None:
+    if plan is None:
         cases = key.source("case_file", "e", "units")
         return f"SELECT {key.columns('e')}, {STEP}, count(*) FROM {cases} WHERE {where}{key.where} GROUP BY 1, 2, 3"
     days = "unnest(%(days)s::date[], %(day_steps)s::int[]) AS d(day, step) JOIN "
@@ -194,11 +199,11 @@ async def _count(
     if (filter_.since, filter_.until) != (steps.since, steps.until):
         raise ValueError("the filter's window and the steps' period must be the same")
     where, params = filter_.where("e", cases=True)
-    params |= steps.params() | {"tier": key.tier.value if key.tier else None}
+    params |= steps.params() | key.params
     plan = await _rollup_plan(conn, filter_, steps, key) if rollup and key.rolls_up(filter_.resolution) else None
     if plan is not None:
         params |= plan.params()
-    sql = counted(key, where, _rollup_where(filter_) if plan else None, plan)
+    sql = counted(key, where, plan, _rollup_where(filter_))
     return await (await conn.execute(wrap.format(counted=sql), params)).fetchall()
 
 
@@ -214,7 +219,7 @@ async def counts_by_step(
 async def _rollup_plan(conn: psycopg.AsyncConnection, filter_: HexFilter, steps: Steps, key: Key) -> DayPlan | None:
     if filter_.state != "reported" or filter_.bbox is not None:
         return None
-    asked = {"scope": filter_.scope_unit, "tier": key.tier.value if key.tier else None}
+    asked = {"scope": filter_.scope_unit} | key.params
     serves, zone = (await (await conn.execute(ROLLUP_SERVES, asked)).fetchone()) or (0, 0)
     plan = day_plan(steps, ZoneInfo(zone)) if serves else None
     return plan if plan and plan.days else None
