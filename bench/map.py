@@ -13,6 +13,9 @@ Each measure has its baseline in the same run:
 - vector tiles of grids, buildings and cases at random places and zooms (wrk, 4 clients): p50 and
   p99 — against the GeoJSON of the same tiles' areas (OGC items with the tile's bbox), and the
   50 ms target;
+- zoomed-out case tiles gathered in the database (zoom 10–11, the city commander's): from the open cases'
+  cell rollup against counting every open case (``rollup => false``), the same tiles alternately on one
+  connection; the two answers asserted alike;
 - live: a position POST to the marker moving on the page (p50 / p95), while the other forces
   report at ``background`` fixes a second — against the POST's own round trip, and the 1 s target.
 """
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
+import psycopg
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from rich.console import Console
 from sqlalchemy import Engine, text
@@ -51,7 +55,7 @@ from bench.harness import (
 )
 from bench.machine import describe
 from command.users import create_user
-from spatial.db import make_engine
+from spatial.db import libpq_url, make_engine
 from spatial.errors import InvalidInputError
 from spatial.settings import StoreSettings
 from spatial.units import city_outline
@@ -258,6 +262,55 @@ def bench_tiles(engine: Engine, base: str, headers: dict[str, str], seconds: flo
     return rows
 
 
+GATHERED = (
+    "SELECT lon, lat, count, severity, overdue FROM cityops_case_cells("
+    "ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326), %s, %s) ORDER BY count, severity, overdue, lon, lat"
+)
+
+
+def alike(rolled: list[tuple], counted: list[tuple]) -> bool:
+    """The same cells, counts, severities and overdue counts; the means to a nanodegree (summed in another order)."""
+    return len(rolled) == len(counted) and all(
+        r[2:] == c[2:] and abs(r[0] - c[0]) < 1e-9 and abs(r[1] - c[1]) < 1e-9
+        for r, c in zip(rolled, counted, strict=True)
+    )
+
+
+def bench_gathered(settings: StoreSettings, engine: Engine, tiles: int, console: Console) -> list[Row]:
+    """Zoomed-out tiles gathered in the database as the city commander: the rollup against every open case."""
+    with engine.connect() as conn:
+        city = conn.execute(text("SELECT id FROM unit WHERE tier = 'city'")).scalar_one()
+    sample = sample_tiles(engine, tiles, range(10, 12), seed=47)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    agreeing = 0
+    with psycopg.connect(libpq_url(settings, api=True), autocommit=True) as conn:
+        conn.execute("SELECT set_config('cityops.scope_unit', %s, false)", (str(city),))
+        for z, x, y in sample[:10]:  # warm both alike
+            for rollup in (True, False):
+                conn.execute(GATHERED, (z, x, y, z - 4, rollup)).fetchall()
+        for z, x, y in sample:
+            answers = {}
+            for rollup in (True, False):
+                started = time.perf_counter()
+                answers[rollup] = conn.execute(GATHERED, (z, x, y, z - 4, rollup)).fetchall()
+                times[rollup].append(time.perf_counter() - started)
+            agreeing += alike(answers[True], answers[False])
+    if agreeing != len(sample):
+        raise AssertionError(f"the rollup's tiles differ from every open case's: {len(sample) - agreeing} tiles")
+    p50, p99 = ({k: float(np.percentile(v, q)) * 1000 for k, v in times.items()} for q in (50, 99))
+    console.print(f"gathered tiles z10–11 in the database: {len(sample)} tiles, rollup vs every open case")
+    return [
+        Row(
+            "cases tiles z10–11 gathered in the database, city: p50 / p99 ms",
+            f"{p50[True]:.1f} / {p99[True]:.1f} (open_case_cell)",
+            f"{p50[False]:.1f} / {p99[False]:.1f} (every open case)",
+            p99[False] / p99[True],
+            "—",
+        ),
+        Row("the same: tiles alike, rollup and every open case", f"{agreeing / len(sample):.4f}", "1", 1.0, "= 1"),
+    ]
+
+
 def view_bbox(lon: float, lat: float, z: int) -> tuple[float, float, float, float]:
     """The WGS84 bounds of a 1280×800 view centred on a point at zoom ``z``."""
     half_w = VIEWPORT["width"] / 2 * 360 / (256 * 2**z)
@@ -418,6 +471,7 @@ def run(
             cookies = session_cookies(base, name)
             rows = bench_page(browser, base, cookies, commander, console)
             rows += bench_tiles(engine, base, commander, seconds, console)
+            rows += bench_gathered(settings, engine, max(20, samples), console)
             rows += bench_zoomed_out(engine, base, commander, max(5, samples // 2), console)
             rows += bench_live(browser, base, engine, cookies, tracker, samples, background, console)
     finally:

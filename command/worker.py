@@ -1,8 +1,8 @@
 """The background work, apart from the web server: `cityops worker`, and the same loops inside `cityops serve`.
 
 Five loops do the platform's periodic work, each a singleton across processes (``spatial.loops``):
-the audit sealer, the dispatch sweeper, the deadline watch, the follow-up sender and the evaluation
-rollup's folding. They run in
+the audit sealer, the dispatch sweeper, the deadline watch, the follow-up sender and the rollups'
+folding (with the open cases' tick). They run in
 ``cityops worker`` and, guarded by the same locks, in every ``cityops serve`` process too: however
 many API processes (``--workers N``) and workers run, each loop works in one of them, and when that
 one dies another takes over. So ``cityops up`` still starts everything with one command, and a
@@ -45,7 +45,10 @@ from spatial.settings import StoreSettings
 
 AUDIT_SEAL_SECONDS = 1.0  # how soon an audit entry joins the hash chain
 ROLLUP_FOLD_SECONDS = 5.0  # how long the rollups' appended rows wait to be merged
-ROLLUP_FOLDS = (evaluation.FOLD, binning.FOLD)  # the evaluation's moves, the hot spots' cases per cell and day
+# the evaluation's moves, the hot spots' cases per cell and day, the zoomed-out map's open cases per cell
+ROLLUP_FOLDS = (evaluation.FOLD, binning.FOLD, "SELECT cityops_open_case_cell_fold()")
+# the open cases fallen due since the last round moved to their cells' overdue side (a reader counts the rest)
+OPEN_CASE_TICK = "SELECT cityops_open_case_tick()"
 WORKER_CONNECTIONS = 5  # one per loop at most; the loops' locks have connections of their own
 log = structlog.get_logger("cityops.worker")
 
@@ -76,9 +79,11 @@ def singleton_loops(
 
 async def fold_rollups(pool: AsyncConnectionPool) -> int:
     """One pass of the rollups' folding: each key's appended rows merged into one (a sum is a sum however many
-    rows it is spread over, so readers never wait for it); returns how many rows fewer they hold."""
+    rows it is spread over, so readers never wait for it), after the open cases' tick; returns how many rows
+    fewer they hold."""
     merged = 0
     async with pool.connection() as conn:
+        await conn.execute(OPEN_CASE_TICK)
         for fold in ROLLUP_FOLDS:
             row = await (await conn.execute(fold)).fetchone()
             merged += int(row[0]) if row else 0

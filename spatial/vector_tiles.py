@@ -6,7 +6,9 @@ quantised, clipped geometry (``ST_AsMVTGeom``), cacheable by the browser. A tile
 ``cap`` features; one that would hold more is cut at the cap and says so, and each layer starts
 at the zoom where its features become distinguishable, so a full tile is the exception.
 Points far zoomed out are gathered per H3 cell (resolution zoom − 4, a few dozen pixels across,
-grouped by the cell each row keeps: no geometry is projected or snapped per point) with their count.
+grouped by the cell each row keeps: no geometry is projected or snapped per point) with their count;
+the layer's source decides where a cell is drawn (the cases' at the mean of all its cases, in the one
+tile holding that mean).
 
 Polygons are simplified to a tenth of a tile unit and clipped to the tile (with its buffer)
 before they are projected: a district's boundary has thousands of vertices, and projecting all

@@ -126,11 +126,14 @@ def test_bench_map_smoke(nanjing: Engine, nanjing_settings: StoreSettings) -> No
         "cases tiles",
         "cases tiles z14–16",
         "cases tiles",
+        "cases tiles z10–11 gathered in the database",
+        "the same",
         "cases zoomed out",
         "live",
         "live",
     ]
     assert all(row.ratio > 0 for row in rows)
+    assert rows[-4].ours == "1.0000"  # the rollup's tiles are every open case's (the run raises otherwise)
     assert "imported 300 open cases" in output and "live: 6 moves watched" in output and "cores" in output
 
 

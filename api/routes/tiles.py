@@ -45,7 +45,8 @@ CASES = TileLayer(  # the caller's open cases in the box, read by the index (mig
     "cityops_case_points({box})",
     "t.id::text AS id, t.state, t.severity, t.category_code AS category, (t.deadline < now()) AS overdue",
     gather_below=14,
-    gathered="cityops_case_cells({box}, %(resolution)s)",  # counted inside (migration 0048)
+    # counted inside (migration 0048); to zoom 11, the city's to a street's from their cells' rollup (0058)
+    gathered="cityops_case_cells({box}, %(resolution)s)",
     gathered_attributes="t.count, t.severity, t.overdue",
     in_box="true",
 )
