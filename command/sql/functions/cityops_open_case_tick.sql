@@ -14,7 +14,7 @@ AS $function$
         upto timestamptz;
         moved bigint;
     BEGIN
-        PERFORM set_config('lock_timeout', '200ms', true);
+        PERFORM set_config('lock_timeout', '50ms', true);  -- writers queue behind a waiting tick
         BEGIN
             PERFORM pg_advisory_xact_lock(hashtext('cityops_open_case_tick'));
         EXCEPTION WHEN lock_not_available THEN

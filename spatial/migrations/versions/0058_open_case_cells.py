@@ -233,7 +233,7 @@ def upgrade() -> None:
         "        upto timestamptz;\n"
         "        moved bigint;\n"
         "    BEGIN\n"
-        "        PERFORM set_config('lock_timeout', '200ms', true);\n"
+        "        PERFORM set_config('lock_timeout', '50ms', true);  -- writers queue behind a waiting tick\n"
         "        BEGIN\n"
         "            PERFORM pg_advisory_xact_lock(hashtext('cityops_open_case_tick'));\n"
         "        EXCEPTION WHEN lock_not_available THEN\n"
