@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from cityops.app import create_app
 from command.loop_settings import LoopSettings
@@ -350,6 +350,31 @@ def grid_point(engine: Engine, district: str, offset: int) -> tuple[float, float
             {"d": f"{district}%", "o": offset},
         ).one()
     return float(row[0]), float(row[1])
+
+
+# 40 grids of a district, strewn (their cells cross tile edges), and 10 of Jiangbei New Area (a street there is the
+# fourth unit of its chain, a district the third): where the rollups' tests file their histories
+HISTORY_GRIDS = """
+SELECT id, ST_X(p), ST_Y(p) FROM (
+    (SELECT id, ST_PointOnSurface(geom) AS p FROM unit
+     WHERE tier = 'grid' AND ancestors @> ARRAY[CAST(:district AS bigint)] ORDER BY md5(code) LIMIT 40)
+    UNION ALL
+    (SELECT id, ST_PointOnSurface(geom) FROM unit
+     WHERE tier = 'grid' AND cardinality(ancestors) = 5 ORDER BY id LIMIT 10)
+) g
+"""
+
+
+def history_grids(conn: Connection, district: int) -> dict[str, list]:
+    """The 50 grids' ids, points and resolution-10 cells, as the history inserts' arrays (``ids``, ``lons``,
+    ``lats``, ``cells``): the district's 40 first, Jiangbei's 10 after."""
+    grids = conn.execute(text(HISTORY_GRIDS), {"district": district}).all()
+    return {
+        "ids": [g[0] for g in grids],
+        "lons": [g[1] for g in grids],
+        "lats": [g[2] for g in grids],
+        "cells": [h3.str_to_int(h3.latlng_to_cell(lat, lon, 10)) for _, lon, lat in grids],
+    }
 
 
 def eventually(check: Callable[[], T], timeout_s: float = 20) -> T:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import h3
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +22,7 @@ from grid.binning import Steps, bins, counts_by_step, day_plan
 from grid.hexagons import HexFilter
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-from tests.conftest import void_open_cases
+from tests.conftest import history_grids, void_open_cases
 
 KEY = "day, cell, area, category_code, source"
 RAW_KEY = (
@@ -45,16 +44,6 @@ COPIED = (
 )
 HISTORY = "case_cell_day test: history"
 SCRATCH = "case_cell_day test: scratch"
-# 40 grids of the district and 10 of Jiangbei New Area, whose streets are the fourth unit of their chain
-GRIDS = """
-SELECT id, ST_X(p), ST_Y(p) FROM (
-    (SELECT id, ST_PointOnSurface(geom) AS p FROM unit
-     WHERE tier = 'grid' AND ancestors @> ARRAY[CAST(:district AS bigint)] ORDER BY id LIMIT 40)
-    UNION ALL
-    (SELECT id, ST_PointOnSurface(geom) FROM unit
-     WHERE tier = 'grid' AND cardinality(ancestors) = 5 ORDER BY id LIMIT 10)
-) g
-"""
 # 400 cases over the last 33 days in those 50 grids, hours apart (every day, every hour of day),
 # in two categories, three sources, half closed, a quarter for a department; from elsewhere (an external id: no
 # report of their own, as an imported case)
@@ -97,10 +86,7 @@ def history(nanjing: Engine) -> Iterator[list[int]]:
     """400 cases, most of 玄武区, some of Jiangbei New Area, filed over the last 33 days, in one statement."""
     with nanjing.begin() as conn:
         district = conn.execute(text("SELECT id FROM unit WHERE code = '320102'")).scalar_one()
-        grids = conn.execute(text(GRIDS), {"district": district}).all()
-        cells = [h3.str_to_int(h3.latlng_to_cell(lat, lon, 10)) for _, lon, lat in grids]
-        columns = {"ids": [g[0] for g in grids], "lons": [g[1] for g in grids], "lats": [g[2] for g in grids]}
-        conn.execute(text(FILE_HISTORY), {"tag": HISTORY, "cells": cells} | columns)
+        conn.execute(text(FILE_HISTORY), {"tag": HISTORY} | history_grids(conn, district))
         ids = conn.execute(text("SELECT id FROM case_file WHERE description = :t ORDER BY id"), {"t": HISTORY})
         filed = list(ids.scalars())
     assert len(filed) == 400

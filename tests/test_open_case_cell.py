@@ -21,7 +21,7 @@ from bench.harness import APPEND_ONLY
 from command.worker import fold_rollups
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-from tests.conftest import void_open_cases
+from tests.conftest import history_grids, void_open_cases
 
 # keys whose rollup sums differ from open_case's (none: the two agree)
 DIFFERENCE = """
@@ -39,17 +39,6 @@ WHERE r.cases IS DISTINCT FROM c.cases OR abs(r.lon_sum - c.lon_sum) > 1e-6 OR a
 """
 HISTORY = "open_case_cell test: history"
 SCRATCH = "open_case_cell test: scratch"
-# 40 grids of 玄武区 (strewn: their cells cross tile edges) and 10 of Jiangbei New Area (whose districts are the
-# third unit of their chain)
-GRIDS = """
-SELECT id, ST_X(p), ST_Y(p) FROM (
-    (SELECT id, ST_PointOnSurface(geom) AS p FROM unit
-     WHERE tier = 'grid' AND ancestors @> ARRAY[CAST(:district AS bigint)] ORDER BY md5(code) LIMIT 40)
-    UNION ALL
-    (SELECT id, ST_PointOnSurface(geom) FROM unit
-     WHERE tier = 'grid' AND cardinality(ancestors) = 5 ORDER BY id LIMIT 10)
-) g
-"""
 # 300 open cases in those grids, of every severity, due from two days ago to two days ahead, a quarter for a
 # department; from elsewhere (an external id)
 FILE_HISTORY = """
@@ -97,10 +86,7 @@ def history(nanjing: Engine) -> Iterator[dict[str, object]]:
     """300 open cases, most of 玄武区, some of Jiangbei New Area, in one statement; an import batch for copies."""
     with nanjing.begin() as conn:
         district = conn.execute(text("SELECT id FROM unit WHERE code = '320102'")).scalar_one()
-        grids = conn.execute(text(GRIDS), {"district": district}).all()
-        cells = [h3.str_to_int(h3.latlng_to_cell(lat, lon, 10)) for _, lon, lat in grids]
-        columns = {"ids": [g[0] for g in grids], "lons": [g[1] for g in grids], "lats": [g[2] for g in grids]}
-        conn.execute(text(FILE_HISTORY), {"tag": HISTORY, "cells": cells} | columns)
+        conn.execute(text(FILE_HISTORY), {"tag": HISTORY} | history_grids(conn, district))
         ids = conn.execute(text("SELECT id FROM case_file WHERE description = :t ORDER BY id"), {"t": HISTORY})
         batch = conn.execute(
             text(
@@ -144,8 +130,8 @@ def test_it_sums_to_open_cases_after_any_writes_and_ticks(
     ids: list[int] = history["ids"]  # type: ignore[assignment]
     with nanjing.begin() as conn:
         for write, which, shift, hours in writes:
-            values = {"id": ids[which], "other": ids[(which + 37 * shift) % len(ids)], "shift": shift}
-            values |= {"hours": hours, "batch": history["batch"], "tag": HISTORY}
+            values: dict[str, object] = {"id": ids[which], "other": ids[(which + 37 * shift) % len(ids)]}
+            values |= {"shift": shift, "hours": hours, "batch": history["batch"], "tag": HISTORY}
             conn.execute(text(WRITES[write]), values)
             assert disagreement(conn) == 0, (write, which)  # inside the writer's transaction too
         conn.execute(text(WRITES["delete"]))
