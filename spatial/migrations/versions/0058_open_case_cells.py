@@ -310,7 +310,7 @@ def upgrade() -> None:
         execution_options={"no_parameters": True},
     )
     op.get_bind().exec_driver_sql(
-        "CREATE TRIGGER open_case_cell_update AFTER UPDATE OF cell, units, severity, deadline, geom ON public.open_case FOR EACH ROW WHEN (((old.cell IS DISTINCT FROM new.cell) OR (old.units[1:3] IS DISTINCT FROM new.units[1:3]) OR (old.severity IS DISTINCT FROM new.severity) OR (old.deadline IS DISTINCT FROM new.deadline) OR (old.geom IS DISTINCT FROM new.geom))) EXECUTE FUNCTION cityops_open_case_cell_follow();\n",
+        "CREATE TRIGGER open_case_cell_update AFTER UPDATE OF cell, units, severity, deadline, geom ON public.open_case FOR EACH ROW WHEN (((old.cell IS DISTINCT FROM new.cell) OR (old.units[1:3] IS DISTINCT FROM new.units[1:3]) OR (old.severity IS DISTINCT FROM new.severity) OR (old.deadline IS DISTINCT FROM new.deadline) OR ((old.geom)::bytea IS DISTINCT FROM (new.geom)::bytea))) EXECUTE FUNCTION cityops_open_case_cell_follow();\n",
         execution_options={"no_parameters": True},
     )
     op.get_bind().exec_driver_sql(FILL, execution_options={"no_parameters": True})
