@@ -65,6 +65,10 @@
     var proposals = L.layerGroup().addTo(map);
     control.addOverlay(proposals, C.t("planner.layer_proposals"));
     var filters = C.panel("cityops-filters", "cityops-filters"), legend = C.panel("cityops-legend", "cityops-legend");
+    // one left-hand column holds both: a long hot-spot list scrolls inside the filters instead of running under the legend
+    var column = C.panel("cityops-planner-left", "cityops-column");
+    column.appendChild(filters);
+    column.appendChild(legend);
     var trendPanel = C.panel("cityops-trends", "cityops-trends");
     var ticket = 0, trendTicket = 0, timer = null;
     window.cityopsMap = map; window.cityopsHexes = hexes; window.cityopsSpots = spots; window.cityopsProposals = proposals;
@@ -93,6 +97,7 @@
       "<div class='cityops-spots' aria-live='polite'></div><div class='cityops-proposals' aria-live='polite'></div>";
     var form = filters.querySelector("form");
     L.DomEvent.disableClickPropagation(filters);
+    L.DomEvent.disableScrollPropagation(filters);  // the wheel scrolls the hot-spot list, not the map
 
     trendPanel.innerHTML = "<h2>" + C.escapeHtml(C.t("planner.trends")) + "</h2><form class='cityops-trend-units'>" +
       "<label><span>" + C.escapeHtml(C.label("tier", "district")) + "</span> <select name='part'></select></label>" +
