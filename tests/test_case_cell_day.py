@@ -294,6 +294,11 @@ def test_bins_from_the_rollup_equal_every_case_counted(
 def test_the_workers_rollups_loop_folds_it(
     nanjing: Engine, nanjing_settings: StoreSettings, history: list[int]
 ) -> None:
+    """The rows to merge are written while this test holds the fold's lock, and let go once its round is ready:
+    a served app's own loop (the suite runs some) cannot merge them first."""
+    guard = nanjing.connect()
+    guard.begin()
+    guard.execute(text("SELECT pg_advisory_xact_lock(hashtext('cityops_case_cell_day_fold'))"))
     with nanjing.begin() as conn:
         conn.execute(text(WRITES["void"]), {"id": history[1]})
         conn.execute(text(WRITES["restore"]), {"id": history[1]})
@@ -301,6 +306,9 @@ def test_the_workers_rollups_loop_folds_it(
     async def one_round() -> int:
         pool = AsyncConnectionPool(libpq_url(nanjing_settings, api=True), min_size=1, max_size=1, open=False)
         async with pool:
+            await pool.wait()
+            guard.commit()
+            guard.close()
             return await fold_rollups(pool)
 
     assert asyncio.run(one_round()) >= 2  # the case's -1 and +1 merged into its key's row
