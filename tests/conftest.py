@@ -426,6 +426,16 @@ def void_open_cases(engine: Engine, where: str, params: dict[str, object]) -> No
         conn.execute(text(f"UPDATE case_file SET state = 'void', version = version + 1 WHERE {condition}"), params)
 
 
+def retire_history(engine: Engine, tag: str) -> None:
+    """Take a test's history (cases described ``tag``) out of the other tests' counts and queues: the open ones
+    voided with a move each, their clocks gone, the rest (closed) voided as they are."""
+    void_open_cases(engine, "description = :t", {"t": tag})
+    with engine.begin() as conn:
+        mine = "SELECT id FROM case_file WHERE description = :t"
+        conn.execute(text(f"DELETE FROM case_clock WHERE case_id IN ({mine})"), {"t": tag})
+        conn.execute(text("UPDATE case_file SET state = 'void' WHERE description = :t"), {"t": tag})
+
+
 def tiny_png(seed: int | None = None) -> bytes:
     """A valid 8×8 PNG of one colour, random unless ``seed`` says (each a different file)."""
     colour = random.Random(seed).getrandbits(24).to_bytes(3, "big")

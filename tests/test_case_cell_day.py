@@ -22,7 +22,7 @@ from grid.binning import Steps, bins, counts_by_step, day_plan
 from grid.hexagons import HexFilter
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-from tests.conftest import history_grids, void_open_cases
+from tests.conftest import history_grids, retire_history
 
 KEY = "day, cell, area, category_code, source"
 RAW_KEY = (
@@ -91,12 +91,7 @@ def history(nanjing: Engine) -> Iterator[list[int]]:
         filed = list(ids.scalars())
     assert len(filed) == 400
     yield filed
-    # out of the other tests' counts and queues: the open ones with a move each, the rest (closed) as they are
-    void_open_cases(nanjing, "description = :t", {"t": HISTORY})
-    with nanjing.begin() as conn:
-        mine = "SELECT id FROM case_file WHERE description = :t"
-        conn.execute(text(f"DELETE FROM case_clock WHERE case_id IN ({mine})"), {"t": HISTORY})
-        conn.execute(text("UPDATE case_file SET state = 'void' WHERE description = :t"), {"t": HISTORY})
+    retire_history(nanjing, HISTORY)
 
 
 def disagreement(conn: Connection) -> int:

@@ -18,10 +18,11 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, text
 
 from bench.harness import APPEND_ONLY
+from bench.map import GATHERED, alike
 from command.worker import fold_rollups
 from spatial.db import libpq_url
 from spatial.settings import StoreSettings
-from tests.conftest import history_grids, void_open_cases
+from tests.conftest import history_grids, retire_history
 
 # keys whose rollup sums differ from open_case's (none: the two agree)
 DIFFERENCE = """
@@ -74,10 +75,6 @@ WRITES = {
     "fold": "SELECT cityops_open_case_cell_fold()",
     "tick": "SELECT cityops_open_case_tick()",
 }
-GATHERED = (
-    "SELECT lon, lat, count, severity, overdue FROM cityops_case_cells("
-    "ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326), %(resolution)s, %(rollup)s)"
-)
 SEVERITY_ORDER = ["IV", "III", "II", "I"]
 PLACE = "SELECT ST_X(geom), ST_Y(geom) FROM case_file WHERE id = :id"
 
@@ -100,11 +97,7 @@ def history(nanjing: Engine) -> Iterator[dict[str, object]]:
     yield {"ids": filed, "batch": batch}
     with nanjing.begin() as conn:
         conn.execute(text(WRITES["delete"]))
-    void_open_cases(nanjing, "description = :t", {"t": HISTORY})
-    with nanjing.begin() as conn:
-        mine = "SELECT id FROM case_file WHERE description = :t"
-        conn.execute(text(f"DELETE FROM case_clock WHERE case_id IN ({mine})"), {"t": HISTORY})
-        conn.execute(text("UPDATE case_file SET state = 'void' WHERE description = :t"), {"t": HISTORY})
+    retire_history(nanjing, HISTORY)
 
 
 def disagreement(conn: Connection) -> int:
@@ -161,16 +154,7 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 def gathered(conn: psycopg.Connection, tile: tuple[int, int, int], rollup: bool) -> list[tuple]:
     z, x, y = tile
-    rows = conn.execute(GATHERED, {"z": z, "x": x, "y": y, "resolution": z - 4, "rollup": rollup}).fetchall()
-    return sorted(rows, key=lambda r: (r[2], r[3], r[4], r[0], r[1]))
-
-
-def assert_alike(rolled: list[tuple], counted: list[tuple]) -> None:
-    """The same cells, counts, severities and overdue counts; the mean points alike to a nanodegree (the rollup
-    adds the same coordinates in another order)."""
-    assert [r[2:] for r in rolled] == [c[2:] for c in counted]
-    for r, c in zip(rolled, counted, strict=True):
-        assert abs(r[0] - c[0]) < 1e-9 and abs(r[1] - c[1]) < 1e-9
+    return conn.execute(GATHERED, (z, x, y, z - 4, rollup)).fetchall()  # ordered by count, severity, overdue, place
 
 
 @given(
@@ -202,7 +186,7 @@ def test_a_tile_from_the_rollup_equals_every_open_case_gathered(
         for name, value in scope.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         rolled = gathered(conn, (z, x + dx, y), True)  # one transaction: one now for both
-        assert_alike(rolled, gathered(conn, (z, x + dx, y), False))
+        assert alike(rolled, gathered(conn, (z, x + dx, y), False))
         if caller == "city":  # the case's cell lies in its tile or, its mean across an edge, in a neighbour's
             around = [(z, x + i, y + j) for i in (-1, 0, 1) for j in (-1, 0, 1)]
             assert sum(r[2] for tile in around for r in gathered(conn, tile, True)) > 0
@@ -228,7 +212,7 @@ def test_a_tile_counts_overdue_as_of_the_readers_now_when_the_tick_passed_it(
             conn.execute(text(WRITES["tick"]))
             assert conn.execute(text("SELECT at FROM open_case_tick")).scalar_one() > begun
         rolled = gathered(reader, tile, True)
-        assert_alike(rolled, gathered(reader, tile, False))
+        assert alike(rolled, gathered(reader, tile, False))
 
 
 def test_gathered_cells_match_cases_counted_here(
@@ -266,7 +250,7 @@ def test_gathered_cells_match_cases_counted_here(
             assert len(tiles) > 1 or z < 10  # the district spans tile edges, where a cell's cases may lie apart
             for x, y in tiles:
                 cells_here = sorted(expected.get((x, y), []), key=lambda r: (r[2], r[3], r[4], r[0], r[1]))
-                assert_alike(gathered(conn, (z, x, y), True), cells_here)
+                assert alike(gathered(conn, (z, x, y), True), cells_here)
 
 
 def test_the_workers_rollups_loop_ticks_and_folds_it(

@@ -15,8 +15,8 @@ AS $function$
         reach float8 := 4 * 1281256 * 0.378 ^ resolution;  -- metres: a cell's diameter, amply (H3's mean edge)
         near geometry := ST_Expand(
             box, reach / (111320 * cos(radians(greatest(abs(ST_YMin(box)), abs(ST_YMax(box)))))), reach / 110574);
-        rolled boolean := rollup AND resolution <= 7 AND cityops_scope_department() IS NULL
-            AND coalesce((SELECT cardinality(u.ancestors) < 3 FROM unit u WHERE u.id = cityops_scope_unit()), false);
+        rolled boolean := rollup AND resolution <= 7 AND department IS NULL
+            AND coalesce((SELECT cardinality(u.ancestors) < 3 FROM unit u WHERE u.id = unit_id), false);
         tick timestamptz := (SELECT t.at FROM open_case_tick t);
     BEGIN
         RETURN QUERY
