@@ -58,11 +58,15 @@ PAGES = (
     ("/map/worker", "worker"),
     ("/field", "field"),
 )
-# the bar's controls a user must always reach (on a phone the pages scroll sideways on a row of their own)
-OUT_OF_SIGHT = """() => [...document.querySelectorAll(".topbar .sign-out, .topbar .lang, .topbar .clock")]
+# the bar's controls a user must always reach, and the page they are on (on a phone the pages scroll sideways
+# on a row of their own, each name whole)
+OUT_OF_SIGHT = """() => [...document.querySelectorAll(
+    ".topbar .sign-out, .topbar .lang, .topbar .clock, .topbar nav [aria-current=page]")]
   .filter((e) => { const r = e.getBoundingClientRect();
                    return !r.width || r.left < 0 || r.right > innerWidth || r.bottom > innerHeight; })
-  .map((e) => e.className)"""
+  .map((e) => e.className || e.textContent)
+  .concat([...document.querySelectorAll(".topbar nav a")]
+    .filter((a) => a.scrollWidth > a.clientWidth + 1).map((a) => `cut: ${a.textContent}`))"""
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,

@@ -98,6 +98,11 @@ function listen() {
 if (document.body.dataset.live !== undefined) listen();
 tick();
 setInterval(tick, 1000);
+// a phone's page names scroll sideways in one row: the current one in sight, not past the edge (the row
+// alone scrolls: a page restored half-way down stays where it was)
+const pages = document.querySelector(".topbar nav");
+const here = pages?.querySelector('[aria-current="page"]');
+if (here) pages.scrollLeft += Math.max(0, here.getBoundingClientRect().right - pages.getBoundingClientRect().right);
 window.cityopsToast = toast;
 // a map page's own script says when its layers are in (it set cityopsReady = false before this module ran)
 if (window.cityopsReady === undefined) window.cityopsReady = true;
