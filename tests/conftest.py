@@ -22,10 +22,12 @@ from typing import TypeVar
 
 import h3
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
+from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 
 from cityops.app import create_app
@@ -39,7 +41,7 @@ from forces.positions import CELL_RESOLUTION
 from grid.load import load_manifest
 from sensing.broker import EmbeddedBroker
 from spatial.db import make_engine
-from spatial.embedded import EmbeddedCluster, free_port
+from spatial.embedded import APP_ROLE, EmbeddedCluster, free_port
 from spatial.migrate import upgrade
 from spatial.settings import StoreSettings
 from web.settings import ApiSettings
@@ -97,15 +99,34 @@ def nanjing_settings(cluster: EmbeddedCluster, data_dir: Path, db_port: int) -> 
     return settings_for(data_dir, db_port, "nanjing")
 
 
+# (cluster port, manifest) → the database its tiers were first loaded into this session, copied for every city
+_TEMPLATES: dict[tuple[int, Path], str] = {}
+
+
 def load_city(cluster: EmbeddedCluster, settings: StoreSettings, manifest: Path) -> Engine:
-    """A city database with the Nanjing demo tiers and the categories, through `cityops demo`'s import path."""
-    cluster.ensure_database(settings.city)
-    engine = make_engine(settings)
-    upgrade(engine)
-    load_manifest(engine, manifest, settings)
-    with engine.begin() as conn:
-        write_categories(conn, read_categories())
-    return engine
+    """A city database with the manifest's tiers and the categories.
+
+    The first city of a manifest in a cluster is loaded through `cityops demo`'s import path (~25 s) into a
+    template nothing connects to afterwards; every city, that first one too, is a copy of it (under a second).
+    """
+    key = (settings.db_port, manifest)
+    if key not in _TEMPLATES:
+        template = settings.model_copy(update={"city": f"template_{len(_TEMPLATES)}"})
+        cluster.ensure_database(template.city)
+        engine = make_engine(template)
+        upgrade(engine)
+        load_manifest(engine, manifest, template)
+        with engine.begin() as conn:
+            write_categories(conn, read_categories())
+        engine.dispose()
+        _TEMPLATES[key] = template.city
+    with psycopg.connect(cluster.url(admin=True), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(settings.city), sql.Identifier(_TEMPLATES[key]), sql.Identifier(APP_ROLE)
+            )
+        )
+    return make_engine(settings)
 
 
 @pytest.fixture(scope="session")
