@@ -32,6 +32,7 @@ from bench.harness import (
     random_points_inside,
     run_wrk,
     served,
+    warm,
 )
 from bench.intake import write_history
 from bench.machine import describe
@@ -114,8 +115,8 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
         scripts = [("POST /api/v1/reports (in the street)", lambda who: _posting(bodies, who))]
         scripts += [(f"GET {path}", partial(cycling_gets, [path])) for path in LISTS]
         for name, script in scripts:
-            run_wrk(base, script(unscoped), clients, 1)  # warm both callers' caches and plans
-            run_wrk(base, script(scoped), clients, 1)
+            warm(base, script(unscoped), clients)  # both callers' caches and plans
+            warm(base, script(scoped), clients)
             # A B B A: intake grows the street's cases as it runs, and the noise drifts; halves in
             # mirrored order put both callers on the same footing
             first, second, third, fourth = (

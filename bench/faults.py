@@ -235,10 +235,9 @@ def run(
     guessers: int,
     guess_s: float,
     console: Console,
-    compiled: bool = True,
 ) -> list[Row]:
     """Both measures against the platform and the minimal app on ``cluster`` (which this stops and starts), one
-    table; the rows (the smoke test reads them). ``compiled``: see ``bench.harness.served``."""
+    table; the rows (the smoke test reads them)."""
     console.print(f"machine: {describe()}")
     accounts = _guessed_accounts(settings)
     settings_now = ApiSettings()
@@ -250,8 +249,8 @@ def run(
     env = {"CITYOPS_DB_PORT": str(settings.db_port), "CITYOPS_DB_DURABLE": "false"}
     bare_command = ("uvicorn", "--factory", "bench.faults:minimal_app", "--log-level", "warning")
     with (
-        served(settings, compiled=compiled, env=env) as ours,
-        served(settings, bare_command, compiled=compiled, env=env) as bare,
+        served(settings, env=env) as ours,
+        served(settings, bare_command, env=env) as bare,
     ):
         for spread in (False, True):
             where = f"{guessers} addresses" if spread else "one address"

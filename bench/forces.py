@@ -32,7 +32,7 @@ from rich.progress import track
 from sqlalchemy import Engine, text
 
 from bench.bare_app import BareApp, json_response
-from bench.harness import Row, bench_caller, cycling_gets, lua_headers, print_table, run_wrk, served
+from bench.harness import Row, bench_caller, cycling_gets, lua_headers, print_table, run_wrk, served, warm
 from bench.intake import write_history
 from bench.machine import describe
 from command.historic_import import import_events
@@ -266,8 +266,8 @@ def bench_recommend(
             env={USER_ENV: "bench-commander"},
         ) as bare_base,
     ):
-        run_wrk(base, cycling_gets(paths, headers), 1, 2)  # both warmed alike
-        run_wrk(bare_base, cycling_gets(bare_paths, {}), 1, 2)
+        warm(base, cycling_gets(paths, headers), 1, 2)  # both alike
+        warm(bare_base, cycling_gets(bare_paths, {}), 1, 2)
         single = run_wrk(base, cycling_gets(paths, headers), 1, seconds)
         bare_single = run_wrk(bare_base, cycling_gets(bare_paths, {}), 1, seconds)
         loaded = run_wrk(base, cycling_gets(paths, headers), 4, seconds)
@@ -363,7 +363,7 @@ def bench_ingest(settings: StoreSettings, engine: Engine, seconds: float, client
     headers = bench_caller(engine, "bench-tracker", ["tracker"], "320100")
     with served(settings) as base:
         script = _ingest_script(codes, lon, lat, headers, 500)
-        run_wrk(base, script, clients, 2)  # warm
+        warm(base, script, clients, 2)
         ours = run_wrk(base, script, clients, seconds)
     fixes_per_s = ours.rps * 500
     copy_rate = copy_baseline(settings, ids, lon, lat, max(200_000, int(fixes_per_s * 5)))

@@ -107,12 +107,20 @@ def refusals(log: Path, last: int = 5) -> str:
     return "\n".join(failed[-last:]) or "(none logged)"
 
 
+SMOKE = "CITYOPS_BENCH_SMOKE"  # "1": a smoke run (the test suite's): every step runs, its figures are not the point
+
+
+def smoke_run() -> bool:
+    """Whether this is a smoke run (``SMOKE``): servers measured once they answer, nothing warmed or drained first."""
+    return os.environ.get(SMOKE) == "1"
+
+
 @contextmanager
 def served(
     settings: StoreSettings,
     command: tuple[str, ...] = ("cityops", "serve"),
     *,
-    compiled: bool = True,
+    compiled: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """The real service in a subprocess on a free port (its own CPU, as in production); yields its URL.
@@ -122,10 +130,11 @@ def served(
 
     Yields once the service is ready, its analytics kernels compiled (the compile takes a core for
     ~40 s: measuring during it would measure the compiler) and its locate index loaded (before,
-    locate asks the database: another path than measured); ``compiled=False``: once it
-    answers (a smoke run, whose figures are not the point). Intake rate limits are set out
+    locate asks the database: another path than measured); ``compiled=False`` (by default in a smoke
+    run, see ``smoke_run``): once it answers. Intake rate limits are set out
     of reach: a benchmark measures throughput (the limiter still counts every request), not refusals.
     """
+    compiled = not smoke_run() if compiled is None else compiled
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", encoding="utf-8")  # noqa: SIM115 (closed in the finally below)
     environment = {
@@ -255,6 +264,13 @@ def run_wrk(base: str, lua: str, clients: int, seconds: float, threads: int = 1,
         raise PlatformError(f"benchmark requests failed:\n{result.stdout}")
     rps = float(_found(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
     return WrkResult(rps, _ms(result.stdout, "50%"), _ms(result.stdout, "99%"))
+
+
+def warm(base: str, lua: str, clients: int, seconds: float = 1, **options: int) -> None:
+    """Run ``lua`` unmeasured, so pools, plans and caches are warm for the measure after it as for its baseline
+    (not in a smoke run: see ``smoke_run``); ``options``: ``run_wrk``'s."""
+    if not smoke_run():
+        run_wrk(base, lua, clients, seconds, **options)
 
 
 def lua_headers(headers: dict[str, str]) -> str:

@@ -41,6 +41,8 @@ from bench.harness import (
     resident_mb,
     run_wrk,
     served,
+    smoke_run,
+    warm,
 )
 from bench.machine import describe
 from command.historic_import import import_events
@@ -151,9 +153,9 @@ def bench_http(settings: StoreSettings, engine: Engine, seconds: float, clients:
         keys = Path(scratch) / "answered.txt"
         bare_lua = posting("/api/v1/_bench/insert", bodies, f"{run}-bare", Path(scratch) / "bare.txt", caller)
         minimal_lua = posting("/insert", bodies, f"{run}-minimal", Path(scratch) / "minimal.txt", {})
-        run_wrk(base, bare_lua, clients, 1)  # warm pools and code paths, each app alike
-        run_wrk(minimal, minimal_lua, clients, 1)
-        run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm", keys, caller), clients, 1)
+        warm(base, bare_lua, clients)  # pools and code paths, each app alike
+        warm(minimal, minimal_lua, clients)
+        warm(base, posting("/api/v1/reports", bodies, f"{run}-warm", keys, caller), clients)
         bare = run_wrk(base, bare_lua, clients, seconds)
         floor = run_wrk(minimal, minimal_lua, clients, seconds)
         ours = run_wrk(base, posting("/api/v1/reports", bodies, run, keys, caller), clients, seconds)
@@ -223,13 +225,8 @@ def bench_workers(
     clients: int,
     workers: int,
     console: Console,
-    *,
-    compiled: bool = True,
 ) -> list[Row]:
-    """Intake under ``cityops serve --workers N`` vs ``--workers 1``, same bodies, same load generator.
-
-    ``compiled=False``: measured as soon as the servers answer (a smoke run, whose figures are not the point).
-    """
+    """Intake under ``cityops serve --workers N`` vs ``--workers 1``, same bodies, same load generator."""
     bodies = report_bodies(engine, 20_000, seed=19)
     caller = bench_caller(engine, "bench-intake", ["integration"], "320100")
     run = f"bench-w-{uuid.uuid4().hex[:8]}"
@@ -243,9 +240,9 @@ def bench_workers(
         for name, options in servers.items():
             keys = Path(scratch) / f"answered-{name}.txt"
             with served(settings, ("cityops", "serve", *options), compiled=False) as base:
-                if compiled:
+                if not smoke_run():
                     all_ready(base)
-                run_wrk(base, posting("/api/v1/reports", bodies, f"{run}-warm{name}", keys, caller), clients, 1)
+                warm(base, posting("/api/v1/reports", bodies, f"{run}-warm{name}", keys, caller), clients)
                 measured[name] = run_wrk(
                     base, posting("/api/v1/reports", bodies, f"{run}-{name}", keys, caller), clients, seconds
                 )

@@ -17,15 +17,7 @@ import shapely
 from rich.console import Console
 from sqlalchemy import text
 
-from bench.harness import (
-    Row,
-    bench_caller,
-    cycling_gets,
-    print_table,
-    random_points_inside,
-    run_wrk,
-    served,
-)
+from bench.harness import Row, bench_caller, cycling_gets, print_table, random_points_inside, run_wrk, served, warm
 from bench.machine import describe
 from grid.locate import BatchLocator, Locator
 from grid.locate_index import FollowedIndex, LocateIndex
@@ -124,8 +116,8 @@ def bench_http(settings: StoreSettings, conn, seconds: float, clients: int, key:
     with served(settings) as base:
         lon, lat = random_points_inside(city_outline(conn), 5000, seed=11)
         locate_paths = [f"/api/v1/locate?lon={x:.6f}&lat={y:.6f}" for x, y in zip(lon, lat, strict=True)]
-        run_wrk(base, cycling_gets(["/healthz/ready"]), clients, 1)  # warm both paths and the pool
-        run_wrk(base, cycling_gets(locate_paths, key), clients, 1)
+        warm(base, cycling_gets(["/healthz/ready"]), clients)  # both paths and the pool
+        warm(base, cycling_gets(locate_paths, key), clients)
         bare = run_wrk(base, cycling_gets(["/healthz/ready"]), clients, seconds)
         ours = run_wrk(base, cycling_gets(locate_paths, key), clients, seconds)
     return [

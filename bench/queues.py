@@ -41,16 +41,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench.bare_app import BareApp, json_response
-from bench.harness import (
-    Row,
-    WrkResult,
-    bench_caller,
-    cycling_gets,
-    ensure_cases,
-    print_table,
-    run_wrk,
-    served,
-)
+from bench.harness import Row, WrkResult, bench_caller, cycling_gets, ensure_cases, print_table, run_wrk, served, warm
 from bench.machine import describe
 from bench.map import PASSWORD, VIEWPORT, chromium, session_cookies, wait_until
 from command.case_states import OPEN_STATES
@@ -213,7 +204,7 @@ def bench_requests(
 
     def measure(url: str, path: str, auth: dict[str, str] | None) -> WrkResult:
         script = cycling_gets([path], auth)
-        run_wrk(url, script, clients, 1, timeout_s=TIMEOUT_S)  # warm pools, caches and plans
+        warm(url, script, clients, timeout_s=TIMEOUT_S)  # pools, caches and plans
         return run_wrk(url, script, clients, seconds, timeout_s=TIMEOUT_S)
 
     listed = measure(base, f"/api/v1/cases?limit={PAGE}", headers)

@@ -32,7 +32,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench.bare_app import BareApp, json_response
-from bench.harness import Row, WrkResult, bench_caller, cycling_gets, ensure_cases, print_table, run_wrk, served
+from bench.harness import Row, WrkResult, bench_caller, cycling_gets, ensure_cases, print_table, run_wrk, served, warm
 from bench.machine import describe
 from command.addresses import fill_addresses
 from command.search import Query as Search
@@ -129,7 +129,7 @@ def bench_kind(
 
     def measure(url: str, paths: list[str], auth: dict[str, str] | None) -> WrkResult:
         script = cycling_gets(paths, auth)
-        run_wrk(url, script, clients, 1, timeout_s=TIMEOUT_S)  # warm pools, caches and plans
+        warm(url, script, clients, timeout_s=TIMEOUT_S)  # pools, caches and plans
         return run_wrk(url, script, clients, seconds, timeout_s=TIMEOUT_S)
 
     ours = measure(base, [search_path(q) for q in queries], headers)

@@ -30,7 +30,7 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from bench.demo import progress_bar
-from bench.harness import Row, bench_caller, lua_headers, print_table, run_wrk, served
+from bench.harness import Row, bench_caller, lua_headers, print_table, run_wrk, served, warm
 from bench.intake import SINK_SQL
 from bench.machine import describe
 from command.evaluation import By, Period, evaluate
@@ -128,7 +128,7 @@ def bench_transitions(
         cases = _dispatched_cases(base, staff, engine, clients)
         if len(cases) < clients:
             raise PlatformError(f"only {len(cases)} of {clients} benchmark cases could be opened")
-        run_wrk(base, _bare(staff), clients, 1, threads=clients)  # warm pools and code paths
+        warm(base, _bare(staff), clients, threads=clients)  # pools and code paths
         bare = run_wrk(base, _bare(staff), clients, seconds, threads=clients)
         ours = run_wrk(base, _moving(cases, staff), clients, seconds, threads=clients)
     with engine.connect() as conn:

@@ -273,7 +273,6 @@ def test_the_faults_benchmark_runs_small(city: City) -> None:
         guessers=4,
         guess_s=4,
         console=Console(file=io.StringIO()),
-        compiled=False,
     )
     city.engine.dispose()
     by_measure = {row.measure.split(" (")[0]: row for row in rows}

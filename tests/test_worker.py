@@ -300,9 +300,7 @@ def test_a_singleton_loop_runs_in_one_copy_and_passes_on_when_cancelled(city: Ci
 def test_the_workers_benchmark_runs_small(city: City) -> None:
     console = Console(record=True, width=200)
     try:
-        rows = bench_workers(
-            city.settings, city.engine, seconds=1, clients=4, workers=2, console=console, compiled=False
-        )
+        rows = bench_workers(city.settings, city.engine, seconds=1, clients=4, workers=2, console=console)
     finally:
         EmbeddedPooler(city.settings).stop()  # started by the pooled server, left running as the database is
     print_table(rows, console)
