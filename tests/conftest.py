@@ -68,8 +68,8 @@ def settings_for(data_dir: Path, port: int, city: str) -> StoreSettings:
 
 @pytest.fixture(scope="session", autouse=True)
 def smoke_benchmarks() -> Iterator[None]:
-    """The benchmarks the suite runs are smoke runs: their servers are measured once they answer, not once
-    their analytics are compiled (~6 s a server, ~25 servers a run)."""
+    """The benchmarks the suite runs are smoke runs (``bench.harness.smoke_run``): their servers are measured once
+    they answer, not once their analytics are compiled (~6 s a server, ~25 servers a run), nothing warmed or drained."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SMOKE, "1")
         yield
