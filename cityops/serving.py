@@ -83,6 +83,11 @@ def _max_connections(store: StoreSettings) -> int:
         raise ConfigurationError(f"cannot ask the database how many connections it takes: {error}") from None
 
 
+# uvicorn's own log: its processes' lives (started, a worker died and was replaced, a worker failed to start and
+# stopped the rest) are an operator's news; requests are the app's to log (``api.logs``), not uvicorn's access log
+UVICORN_LOG_LEVEL = "info"
+
+
 def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:
     """Serve on ``api.host:api.port`` until stopped: in this process, or in ``workers`` processes.
 
@@ -90,7 +95,7 @@ def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:
     ``api``, but for ``host`` and ``port``: those are uvicorn's, the app reads neither).
     """
     if workers == 1:
-        uvicorn.run(create_app(store, api), host=api.host, port=api.port, log_level="warning")
+        uvicorn.run(create_app(store, api), host=api.host, port=api.port, log_level=UVICORN_LOG_LEVEL, access_log=False)
         return
     counters = EmbeddedCounters(store) if api.rate_limit_storage == MEMORY else None
     if counters is not None:  # N processes counting apart would let N times each limit through
@@ -102,7 +107,8 @@ def serve(store: StoreSettings, api: ApiSettings, workers: int = 1) -> None:
             workers=workers,
             host=api.host,
             port=api.port,
-            log_level="warning",
+            log_level=UVICORN_LOG_LEVEL,
+            access_log=False,
         )
     finally:
         if counters is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,16 +11,24 @@ from pathlib import Path
 def private_once(path: Path, make: Callable[[], bytes]) -> bytes:
     """The contents of ``path``, made by ``make`` with mode 600 when there is no such file yet.
 
-    Two processes starting together may both find none: ``O_EXCL`` lets one write it and the other
-    read what the first wrote, so they never hold two different secrets.
+    Two processes starting together may both find none. Each writes its own secret to a file of its
+    own and links it to ``path``: the link appears whole or not at all, so the one that loses the race
+    reads the winner's whole secret. (Creating ``path`` and then writing it let a reader find it empty:
+    an API process reading a half-written key fails to start, and under uvicorn a worker that fails to
+    start stops its siblings and the parent.)
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 600
+        draft = Path(name)
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(make())
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.hardlink_to(draft)
+        except FileExistsError:  # another process made it first
+            pass
+        finally:
+            draft.unlink()
     return path.read_bytes()

@@ -42,7 +42,20 @@ def serving(process: subprocess.Popen[bytes], port: int, log: Path) -> str:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
+    raise AssertionError(f"the server did not start: {last_words(log)}")
+
+
+def last_words(log: Path, chars: int = 3000) -> str:
+    """The end of a server's ``log`` without its request records (JSON lines): what it said of itself."""
+    said = [line for line in log.read_text(errors="replace").splitlines() if not line.startswith('{"')]
+    return "\n".join(said)[-chars:]
+
+
+def still_serving(process: subprocess.Popen[bytes], log: Path) -> None:
+    """Fail, saying why from ``log``, when a server that tests used has ended before they stopped it:
+    every test after its end failed on a refused connection, which says nothing of the cause."""
+    if process.poll() is not None:
+        raise AssertionError(f"the server ended (exit {process.returncode}) under the tests: {last_words(log)}")
 
 
 def stop(*processes: subprocess.Popen[bytes]) -> None:

@@ -26,7 +26,7 @@ from spatial.embedded import EmbeddedCluster, free_port
 from spatial.embedded_pooler import EmbeddedPooler
 from spatial.settings import StoreSettings
 from tests.conftest import REPO, add_force, api_settings, city_of_its_own, settings_for
-from tests.processes import serving, start, stop
+from tests.processes import serving, start, still_serving, stop
 from web.counter_store import EmbeddedCounters
 
 OGC = "/ogc"  # OGC API Features documents its own answers (api/ogc, tests/test_ogc.py)
@@ -116,6 +116,7 @@ def contract_server(
             assert answer.status_code == 201, answer.text
         add_force(engine, street, ["drainage"], at=(points[0][0], points[0][1]))
         yield base
+        still_serving(server, log)
     finally:
         stop(server)
         EmbeddedCounters(settings).stop()  # the server stops it on a clean exit; not if it had to be killed
