@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 from sqlalchemy import Engine, text
 
 from command.historic_import import import_events
@@ -194,6 +194,28 @@ def test_a_worker_tags_an_incident_and_the_command_view_shows_it_without_reload(
     wait_until(page, f"document.querySelector('#cityops-tasks li[data-case=\"{case_id}\"]') !== null")
     for watched in (command, worker):
         watched.assert_offline(server)
+
+
+@pytest.mark.browser
+def test_the_grid_outline_arriving_late_leaves_a_view_the_worker_chose(
+    server: str, browser: Browser, people: dict[str, str]
+) -> None:
+    """On a slow network the grid's outline may arrive after the worker zoomed to a place: it is drawn, and the
+    map stays where they put it (it used to frame the grid then, moving the place from under their finger)."""
+    worker = signed_in(browser, server, people["worker"], "/map/worker", viewport={"width": 390, "height": 844})
+    page = worker.page
+    held: list[Route] = []
+    page.route("**/api/v1/units/*", lambda route: held.append(route))  # the outline waits until released
+    page.reload()
+    wait_until(page, "document.querySelectorAll('select[name=category] option').length > 10")
+    assert held and not page.evaluate("window.cityopsGrid === true")
+    page.evaluate("void cityopsMap.setView([32.0412, 118.7845], 17, {animate: false})")  # away from the grid
+    for route in held:
+        route.continue_()
+    wait_until(page, "window.cityopsGrid === true")
+    page.wait_for_timeout(300)
+    centre = page.evaluate("[cityopsMap.getCenter().lat, cityopsMap.getCenter().lng, cityopsMap.getZoom()]")
+    assert centre[2] == 17 and abs(centre[0] - 32.0412) < 1e-5 and abs(centre[1] - 118.7845) < 1e-5, centre
 
 
 @pytest.mark.browser

@@ -211,11 +211,13 @@ window.cityops = (function () {
     return Math.max(5, Math.min(9, Math.round(zoom * 0.7 - 1.5)));
   }
 
-  /* the first view: the user's unit (or the #zoom/lat/lon the address asks for), set at once */
+  /* the first view: the user's unit (or the #zoom/lat/lon the address asks for), set at once; whether the
+     address asked for it (a view asked for is the user's choice: nothing loaded later moves away from it) */
   function fit(map, options) {
     var asked = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)$/.exec(window.location.hash);
     if (asked) map.setView([Number(asked[2]), Number(asked[3])], Number(asked[1]), {animate: false});
     else map.fitBounds(options.bounds, {animate: false});
+    return Boolean(asked);
   }
 
   /* parts every map page carries (the search box, the local basemap …) register here from their own

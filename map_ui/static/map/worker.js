@@ -12,7 +12,10 @@
 "use strict";
 window.cityopsWorker = function (map, options) {
   var C = window.cityops, t = C.t;
-  C.fit(map, options);
+  // the grid's outline, when it arrives, frames the map: unless the address asked for a view, or the worker
+  // moved the map meanwhile (on a slow network they may have zoomed to the place already)
+  var viewChosen = C.fit(map, options);
+  map.once("movestart", function () { viewChosen = true; });
   var control = L.control.layers(null, null, {collapsed: true}).addTo(map);
   C.tierLayers(map, options, control);
   var pin = null, grid = null, categories = {};
@@ -69,7 +72,7 @@ window.cityopsWorker = function (map, options) {
   C.getJson(unitUrl).then(function (unit) {
     var feature = unit.feature || unit;
     var outline = L.geoJSON(feature, {style: {color: "#c0392b", weight: 3, fill: false}, interactive: false}).addTo(map);
-    map.fitBounds(outline.getBounds(), {maxZoom: 17, animate: false});
+    if (!viewChosen) map.fitBounds(outline.getBounds(), {maxZoom: 17, animate: false});
     grid = {geometry: feature.geometry, centre: outline.getBounds().getCenter()};
     window.cityopsGrid = true;
     gridName = (feature.properties && feature.properties.name) || gridName;
